@@ -1,0 +1,2 @@
+/** @scalelb/agent (work in progress). */
+export const AGENT_NAME = 'scalelb'

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One-command setup on a fresh Debian 12 machine: the kernel tools the agent
+# calls (nftables, iproute2), Prometheus' promtool for the metrics test, then
+# npm ci (which builds every package through the root `prepare` script).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v nft >/dev/null 2>&1      || need+=(nftables)
+command -v ip >/dev/null 2>&1       || need+=(iproute2)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  else
+    echo "setup: not root, skipping Debian packages ${need[*]} (install them with sudo for the kernel data plane)" >&2
+  fi
+fi
+npm ci --no-audit --no-fund
