@@ -1,0 +1,78 @@
+/**
+ * Contract between the agent's state (tables -> desired) and the kernel
+ * programmers (nft, ipvs, memory). Owned by the data-plane code; extend
+ * without breaking.
+ */
+
+/** L4 protocol of a service port. */
+export type L4Proto = 'tcp' | 'udp'
+
+/** One published port of a service: clients use `port` on the VIP; backends listen on `targetPort`. */
+export interface PortSpec {
+  proto: L4Proto
+  port: number
+  targetPort: number
+}
+
+/** One task endpoint behind a VIP. */
+export interface BackendSpec {
+  /** Task IP on this network. */
+  ip: string
+  /** Relative weight (default 1); slots are proportional. */
+  weight: number
+  /** Draining backends get no new connections (0 slots). */
+  draining: boolean
+}
+
+/** One service as seen on one network. */
+export interface ServiceSpec {
+  /** Service ID (stable, cluster-wide). */
+  id: string
+  /** Its VIP on this network. */
+  vip: string
+  ports: PortSpec[]
+  /** Ready (or draining) backends; empty means: reject. */
+  backends: BackendSpec[]
+}
+
+/** Desired state of one node's LB sandbox for one network. A pure function of the tables. */
+export interface SandboxSpec {
+  /** Full network ID. */
+  networkId: string
+  /** The LB IP with the subnet's prefix length, e.g. `10.10.0.5/24`. */
+  lbAddress: string
+  /** MAC of the sandbox's interface on the network. */
+  lbMac: string
+  /** Services attached to this network, sorted by id. */
+  services: ServiceSpec[]
+}
+
+/** One remote endpoint on an overlay network: where to send frames for an IP. */
+export interface RemoteEndpointSpec {
+  ip: string
+  mac: string
+  /** Underlay IP of the node hosting it (VXLAN destination). */
+  underlay: string
+}
+
+/** Desired state of one network's overlay on this node (bridge + VXLAN). */
+export interface OverlaySpec {
+  networkId: string
+  vni: number
+  /** Subnets of the network (CIDR). */
+  subnets: string[]
+  /** This node's underlay address (VXLAN source). */
+  localUnderlay: string
+  /** Endpoints on other nodes (tasks and LB sandboxes), for FDB + neighbour entries. */
+  remotes: RemoteEndpointSpec[]
+}
+
+/** Result of one kernel transaction. */
+export interface ApplyResult {
+  /** Kernel transactions issued (nft -f batches, ip -batch runs ...). */
+  transactions: number
+  /** Processes spawned. */
+  spawns: number
+  /** Kernel objects (rules + map elements + addresses) after the apply. */
+  kernelObjects: number
+}
