@@ -1,0 +1,222 @@
+/** Public types of @scalelb/allocator. */
+
+/** A node's ID (its libp2p PeerId string). Compared as strings: the lower ID wins ties. */
+export type NodeId = string
+
+/** What an address is used for. */
+export type AddressKind = 'vip' | 'task' | 'lb'
+
+/**
+ * One range of a network's ownership ring, in wire form (plain data, fit for a
+ * gossip table entry keyed `${networkId}/${start}`).
+ * The range `[start, end]` (inclusive, one subnet) is owned by `owner`; only
+ * the owner writes a token for its range, with a higher `version`.
+ */
+export interface RingToken {
+  /** First address of the range, canonical form (`10.0.0.0`, `2001:db8::`). */
+  start: string
+  /** Last address of the range (inclusive). */
+  end: string
+  /** Node owning the range. */
+  owner: NodeId
+  /** Write version: merge keeps the higher one; ties go to the lower owner ID. */
+  version: number
+}
+
+/** Result of {@link NodeAllocator.mergeTokens}. */
+export interface MergeResult {
+  /** True when this node's ring changed. */
+  changed: boolean
+  /**
+   * Addresses this node had allocated in ranges it lost to another owner
+   * (a same-version conflict): they are no longer allocated here, the users
+   * of each must get a new address. Empty in a healthy cluster.
+   */
+  renumber: Array<{ address: string, kind: AddressKind, owner: string | undefined }>
+  /** Set when this node's LB IP was among `renumber`: it was dropped and re-allocated (or undefined if that failed). */
+  lbIpChanged?: { from: string, to: string | undefined }
+}
+
+/** Addresses per use, and the space this node owns, in one network. */
+export interface AddressCounts {
+  /** Service VIPs allocated here. */
+  vip: number
+  /** Task addresses allocated here. */
+  task: number
+  /** LB IPs allocated here (0 or 1). */
+  lb: number
+  /** Owned addresses free now (not reserved, used or cooling down). Approximate above 2^53. */
+  free: number
+  /** Released addresses waiting for their cooldown to end. */
+  cooling: number
+  /** Addresses in ranges this node owns, including reserved ones. Approximate above 2^53. */
+  owned: number
+}
+
+/** A dead node as seen by membership: dead since `deadSinceMs` (clock of the caller). */
+export interface DeadOwner {
+  /** The dead node. */
+  id: NodeId
+  /** When it was declared dead, ms. */
+  deadSinceMs: number
+}
+
+/** An LB IP released by {@link NodeAllocator.tick} after the grace period. */
+export interface ReleasedLbIp {
+  /** The network. */
+  networkId: string
+  /** The LB IP that was released. */
+  ip: string
+}
+
+/** Result of {@link NodeAllocator.localTaskAdded}. */
+export interface LocalTaskResult {
+  /** The node's LB IP on the network. */
+  lbIp: string
+  /** True when this call allocated it (the first local task). */
+  allocated: boolean
+}
+
+/** Options of {@link createNodeAllocator}. */
+export interface NodeAllocatorInit {
+  /** This node's ID. */
+  self: NodeId
+  /**
+   * Space of a node dead this long is reclaimed by its heir.
+   * @default RECLAIM_AFTER_MS (1 h)
+   */
+  reclaimAfterMs?: number
+  /**
+   * The LB IP is released this long after the last local task left.
+   * @default LB_RELEASE_GRACE_MS (30 s)
+   */
+  lbReleaseGraceMs?: number
+  /**
+   * A released address is not reused for this long.
+   * @default REUSE_COOLDOWN_MS (60 s)
+   */
+  reuseCooldownMs?: number
+  /**
+   * Prefix length of a donated IPv4 block.
+   * @default BLOCK_PREFIX_V4 (26)
+   */
+  blockPrefixV4?: number
+  /**
+   * Prefix length of a donated IPv6 block.
+   * @default BLOCK_PREFIX_V6 (122)
+   */
+  blockPrefixV6?: number
+}
+
+/** A network as the allocator knows it. */
+export interface NetworkSummary {
+  /** Network ID. */
+  id: string
+  /** Its subnets, canonical CIDR strings. */
+  subnets: string[]
+  /** Ranges owned by this node, as tokens. */
+  owned: RingToken[]
+  /** The node's LB IP, if it has one. */
+  lbIp: string | undefined
+  /** Local tasks counted for the LB IP. */
+  localTasks: number
+}
+
+/** One allocation held by this node. */
+export interface Allocation {
+  /** The address. */
+  address: string
+  /** Its use. */
+  kind: AddressKind
+  /** Free-form owner label (service or task ID) given at allocation. */
+  owner: string | undefined
+}
+
+/**
+ * Per-node allocator for all networks: ownership ring, pools, VIPs, task IPs
+ * and the lazily allocated LB IP. Pure: time enters as `now` (ms), nothing is
+ * read from a clock, no I/O.
+ */
+export interface NodeAllocator {
+  /** This node's ID. */
+  readonly self: NodeId
+  /**
+   * Create a network owned entirely by this node.
+   * @returns the tokens to publish (one per subnet, version 1)
+   * @throws InvalidCidrError | HostBitsSetError | OverlappingSubnetsError | SubnetTooSmallError | NetworkExistsError
+   */
+  createNetwork(networkId: string, subnets: readonly string[], now: number): RingToken[]
+  /**
+   * Know a network created by another node (ring empty until tokens are merged).
+   * Idempotent for the same subnets.
+   * @throws same as createNetwork
+   */
+  addNetwork(networkId: string, subnets: readonly string[]): void
+  /** Forget a network: its allocations, LB IP and ring are dropped here. @returns the LB IP released, if any. */
+  deleteNetwork(networkId: string): string | undefined
+  /** IDs of known networks. */
+  networks(): string[]
+  /** True if the network is known. */
+  hasNetwork(networkId: string): boolean
+  /**
+   * Merge tokens learned from peers (any order, any subset, duplicates fine).
+   * All tokens are validated before anything changes.
+   * @throws InvalidTokenError | UnknownNetworkError
+   */
+  mergeTokens(networkId: string, tokens: readonly RingToken[], now: number): MergeResult
+  /** The whole ring as known here, sorted by address. */
+  tokens(networkId: string): RingToken[]
+  /** Summary of the network as seen by this node. */
+  ownedBy(networkId: string): NetworkSummary
+  /**
+   * Allocate an address of the given kind (next-fit in owned space).
+   * @throws NeedSpaceError (ask a donor) | PoolExhaustedError | UnknownNetworkError
+   */
+  allocate(networkId: string, kind: AddressKind, now: number, owner?: string): string
+  /**
+   * Allocate one given address (must be owned by this node, free and not cooling down).
+   * @throws AddressUnavailableError | InvalidAddressError | UnknownNetworkError
+   */
+  allocateSpecific(networkId: string, ip: string, kind: AddressKind, now: number, owner?: string): string
+  /**
+   * Release an allocated address; it cools down before reuse.
+   * @throws NotAllocatedError | InvalidAddressError | UnknownNetworkError
+   */
+  release(networkId: string, ip: string, now: number): void
+  /** Allocations held by this node on the network, sorted by address. */
+  allocations(networkId: string): Allocation[]
+  /** Counts of the network. */
+  counts(networkId: string): AddressCounts
+  /**
+   * Called on a node owning free space when `requester` asks for some: carves
+   * a free block (halving down to one address if needed) out of this node's
+   * ranges and writes the token naming the requester.
+   * @returns tokens to publish (and send to the requester), or undefined if this node has nothing free
+   */
+  donate(networkId: string, requester: NodeId, now: number): RingToken[] | undefined
+  /**
+   * Reclaim ranges of nodes dead at least `reclaimAfterMs` for which this node
+   * is the deterministic heir: the owner of the nearest preceding range (in
+   * ring order, wrapping) whose owner is not dead; if the ring has no such
+   * owner, the lowest ID among `liveNodes` (and self).
+   * @returns tokens this node wrote (publish them)
+   */
+  reclaim(networkId: string, deadOwners: readonly DeadOwner[], now: number, liveNodes?: readonly NodeId[]): RingToken[]
+  /**
+   * A local task attached to the network: allocates the LB IP with the first
+   * one (cancels a pending release). Idempotent per task key; if the
+   * allocation throws (NeedSpaceError), the task stays counted and the next
+   * call retries.
+   */
+  localTaskAdded(networkId: string, taskKey: string, now: number): LocalTaskResult
+  /** A local task left the network; the last one schedules the LB IP release after the grace period. */
+  localTaskRemoved(networkId: string, taskKey: string, now: number): void
+  /** The node's LB IP on the network, if allocated. */
+  lbIp(networkId: string): string | undefined
+  /** Release LB IPs whose grace period ended. @returns what was released */
+  tick(now: number): ReleasedLbIp[]
+  /** When `tick` next has work (ms), or undefined. */
+  nextDeadline(): number | undefined
+  /** Snapshot of the whole state (msgpackr, versioned, checksummed). */
+  serialize(): Uint8Array
+}
