@@ -1,0 +1,272 @@
+import { readFileSync, statSync } from 'node:fs'
+import { join as pathJoin } from 'node:path'
+import { isIP } from 'node:net'
+import { ConfigError } from '../errors.js'
+import {
+  API_SOCKET_NAME, DEFAULT_API_SOCKET, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_METRICS_ADDR,
+  DEFAULT_NETNS_PREFIX, DEFAULT_RESTART_GRACE_MS, MAX_CONFIG_FILE_BYTES, MAX_RESTART_GRACE_MS
+} from '../constants.js'
+import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
+import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
+
+/** Kernel programmer implementations. */
+export type ProgrammerName = 'nft' | 'ipvs' | 'memory'
+/** Load-balancer placement. */
+export type LbModeName = 'per-network' | 'per-container'
+/** Gossip timing profiles. */
+export type ProfileOption = 'lan' | 'wan' | 'local'
+
+/** Fully resolved, validated agent settings. */
+export interface AgentConfig {
+  /** libp2p listen multiaddr. @default '/ip4/0.0.0.0/tcp/7946' */
+  listen: string
+  /** Multiaddrs of peers to join at start. @default [] */
+  join: string[]
+  /** Where the node key and state live. @default '/var/lib/scalelb' */
+  dataDir: string
+  /** Cluster pre-shared key file (pnet format); required unless `insecure`. */
+  clusterKeyFile: string | undefined
+  /** Run without a cluster key (explicit opt-out). @default false */
+  insecure: boolean
+  /** Status server (metrics, health, read-only status). @default 0.0.0.0:9470 */
+  metricsAddr: HostPort
+  /** Control API unix socket. @default <dataDir>/api.sock, or /run/scalelb/api.sock with the default data dir */
+  apiSocket: string
+  /** Optional loopback TCP address for the control API. */
+  apiAddr: HostPort | undefined
+  /** Kernel programmer. @default 'nft' */
+  programmer: ProgrammerName
+  /** LB placement. @default 'per-network' */
+  lbMode: LbModeName
+  /** Prefix of netns / nft tables / interfaces the agent creates. @default 'slb-' */
+  netnsPrefix: string
+  /** This host's underlay IP (VXLAN source); detected when unset. */
+  underlayIp: string | undefined
+  /** Gossip timing profile. @default 'lan' */
+  profile: ProfileOption
+  /** Log level. @default 'info' */
+  logLevel: LogLevel
+  /** How long peers keep our entries live after a restart announcement. @default 30000 */
+  restartGraceMs: number
+  /** Leave the cluster and remove kernel state on SIGTERM/SIGINT instead of announcing a restart. @default false */
+  leaveOnStop: boolean
+}
+
+type Kind = 'string' | 'bool' | 'list'
+interface SettingDef { key: keyof AgentConfig, flag: string, env: string, kind: Kind, help: string }
+
+/** Every agent setting: its flag, env var and config-file key. */
+export const AGENT_SETTINGS: readonly SettingDef[] = [
+  { key: 'listen', flag: 'listen', env: 'SCALELB_LISTEN', kind: 'string', help: `libp2p listen multiaddr (default ${DEFAULT_LISTEN})` },
+  { key: 'join', flag: 'join', env: 'SCALELB_JOIN', kind: 'list', help: 'peer multiaddr to join; repeatable (env: comma-separated)' },
+  { key: 'dataDir', flag: 'data-dir', env: 'SCALELB_DATA_DIR', kind: 'string', help: `node key + state directory (default ${DEFAULT_DATA_DIR})` },
+  { key: 'clusterKeyFile', flag: 'cluster-key-file', env: 'SCALELB_CLUSTER_KEY_FILE', kind: 'string', help: 'cluster pre-shared key (from `scalelb keygen`); required unless --insecure' },
+  { key: 'insecure', flag: 'insecure', env: 'SCALELB_INSECURE', kind: 'bool', help: 'run without a cluster key (anyone who can reach --listen can join)' },
+  { key: 'metricsAddr', flag: 'metrics-addr', env: 'SCALELB_METRICS_ADDR', kind: 'string', help: `status server host:port: /metrics /healthz /readyz /v1/status (default ${DEFAULT_METRICS_ADDR})` },
+  { key: 'apiSocket', flag: 'api-socket', env: 'SCALELB_API_SOCKET', kind: 'string', help: `control API unix socket (default <data-dir>/${API_SOCKET_NAME}, or ${DEFAULT_API_SOCKET})` },
+  { key: 'apiAddr', flag: 'api-addr', env: 'SCALELB_API_ADDR', kind: 'string', help: 'also serve the control API on this loopback host:port' },
+  { key: 'programmer', flag: 'programmer', env: 'SCALELB_PROGRAMMER', kind: 'string', help: 'kernel programmer: nft | ipvs | memory (default nft)' },
+  { key: 'lbMode', flag: 'lb-mode', env: 'SCALELB_LB_MODE', kind: 'string', help: 'per-network | per-container (measurement only) (default per-network)' },
+  { key: 'netnsPrefix', flag: 'netns-prefix', env: 'SCALELB_NETNS_PREFIX', kind: 'string', help: `prefix of everything created in the kernel (default ${DEFAULT_NETNS_PREFIX})` },
+  { key: 'underlayIp', flag: 'underlay-ip', env: 'SCALELB_UNDERLAY_IP', kind: 'string', help: 'this host\'s underlay IP for VXLAN (default: the listen IP, else the first non-loopback IPv4)' },
+  { key: 'profile', flag: 'profile', env: 'SCALELB_PROFILE', kind: 'string', help: 'gossip timing: lan | wan | local (default lan)' },
+  { key: 'logLevel', flag: 'log-level', env: 'SCALELB_LOG_LEVEL', kind: 'string', help: 'error | warn | info | debug (default info)' },
+  { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'string', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
+  { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' }
+]
+
+/** parseArgs option table for `scalelb agent`. */
+export const AGENT_PARSE_OPTIONS = Object.fromEntries([
+  ...AGENT_SETTINGS.map((s) => [s.flag, s.kind === 'bool' ? { type: 'boolean' } : s.kind === 'list' ? { type: 'string', multiple: true } : { type: 'string' }]),
+  ['config', { type: 'string' }],
+  ['help', { type: 'boolean', short: 'h' }]
+]) as Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }>
+
+/** Raw inputs to {@link resolveAgentConfig}: parsed flags, the environment and a config-file reader. */
+export interface ResolveInput {
+  /** Values from node:util parseArgs (keys = flag names). */
+  flags: Record<string, string | boolean | string[] | undefined>
+  /** Environment (`process.env`). */
+  env: Record<string, string | undefined>
+  /** Reads the config file (injected for tests). @default fs.readFileSync */
+  readFile?: (path: string) => string
+}
+
+function readConfigFile (path: string, field: string, readFile: (p: string) => string): Record<string, unknown> {
+  let text: string
+  try {
+    if (readFile === defaultReadFile) {
+      const st = statSync(path)
+      if (st.size > MAX_CONFIG_FILE_BYTES) throw new ConfigError(field, `${path} is larger than ${MAX_CONFIG_FILE_BYTES} bytes`)
+    }
+    text = readFile(path)
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(field, `cannot read ${path}: ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(field, `${path} is not valid JSON: ${(err as Error).message}`)
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(field, `${path} must hold a JSON object`)
+  const obj = parsed as Record<string, unknown>
+  for (const k of Object.keys(obj)) {
+    if (!AGENT_SETTINGS.some((s) => s.key === k || (s.key === 'restartGraceMs' && k === 'restartGrace'))) {
+      throw new ConfigError(`config.${k}`, `unknown setting in ${path} (known: ${AGENT_SETTINGS.map((s) => s.key === 'restartGraceMs' ? 'restartGrace' : s.key).join(', ')})`)
+    }
+  }
+  return obj
+}
+
+function defaultReadFile (path: string): string {
+  return readFileSync(path, 'utf8')
+}
+
+type RawValue = { field: string, value: string | boolean | string[] | number }
+
+/** Pick one raw value per setting: flags > env > config file. */
+function pickRaw (def: SettingDef, input: ResolveInput, file: Record<string, unknown>): RawValue | undefined {
+  const fv = input.flags[def.flag]
+  if (fv !== undefined && !(Array.isArray(fv) && fv.length === 0)) return { field: `--${def.flag}`, value: fv }
+  const ev = input.env[def.env]
+  if (ev !== undefined && ev !== '') {
+    if (def.kind === 'list') return { field: def.env, value: ev.split(',').map((s) => s.trim()).filter((s) => s !== '') }
+    return { field: def.env, value: ev }
+  }
+  const fileKey = def.key === 'restartGraceMs' ? 'restartGrace' : def.key
+  const cv = file[fileKey] ?? file[def.key]
+  if (cv === undefined) return undefined
+  const field = `config.${fileKey}`
+  if (def.kind === 'list') {
+    if (!Array.isArray(cv) || cv.some((x) => typeof x !== 'string')) throw new ConfigError(field, 'must be an array of strings')
+    return { field, value: cv as string[] }
+  }
+  if (def.kind === 'bool') {
+    if (typeof cv !== 'boolean') throw new ConfigError(field, 'must be true or false')
+    return { field, value: cv }
+  }
+  if (typeof cv === 'number' && def.key === 'restartGraceMs') return { field, value: cv }
+  if (typeof cv !== 'string') throw new ConfigError(field, 'must be a string')
+  return { field, value: cv }
+}
+
+function str (r: RawValue): string {
+  if (typeof r.value !== 'string') throw new ConfigError(r.field, 'must be a string')
+  return r.value
+}
+
+function oneOf<T extends string> (r: RawValue, allowed: readonly T[]): T {
+  const v = str(r)
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(r.field, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`)
+  return v as T
+}
+
+/**
+ * Resolve the agent's settings with precedence flags > env (SCALELB_*) >
+ * config file (--config / SCALELB_CONFIG) > defaults, validating every value.
+ * Throws {@link ConfigError} naming the flag, env var or config key at fault.
+ */
+export function resolveAgentConfig (input: ResolveInput): AgentConfig {
+  const readFile = input.readFile ?? defaultReadFile
+  const cfgFlag = input.flags.config
+  let file: Record<string, unknown> = {}
+  if (typeof cfgFlag === 'string') file = readConfigFile(cfgFlag, '--config', readFile)
+  else if (input.env.SCALELB_CONFIG !== undefined && input.env.SCALELB_CONFIG !== '') file = readConfigFile(input.env.SCALELB_CONFIG, 'SCALELB_CONFIG', readFile)
+
+  const raw = new Map<keyof AgentConfig, RawValue>()
+  for (const def of AGENT_SETTINGS) {
+    const r = pickRaw(def, input, file)
+    if (r !== undefined) raw.set(def.key, r)
+  }
+  const get = (k: keyof AgentConfig): RawValue | undefined => raw.get(k)
+
+  const listenR = get('listen')
+  const listen = listenR === undefined ? DEFAULT_LISTEN : parseTcpMultiaddr(listenR.field, str(listenR), { allowPeerId: false })
+  const joinR = get('join')
+  const join: string[] = []
+  if (joinR !== undefined) {
+    const list = Array.isArray(joinR.value) ? joinR.value : [str(joinR)]
+    for (const a of list) join.push(parseTcpMultiaddr(joinR.field, a, { allowPeerId: true }))
+  }
+  const dataDirR = get('dataDir')
+  const dataDir = dataDirR === undefined ? DEFAULT_DATA_DIR : str(dataDirR)
+  if (dataDir === '' || !dataDir.startsWith('/')) throw new ConfigError(dataDirR?.field ?? '--data-dir', `must be an absolute path, got ${JSON.stringify(dataDir)}`)
+
+  const insecureR = get('insecure')
+  const insecure = insecureR === undefined ? false : parseBool(insecureR.field, insecureR.value)
+  const keyR = get('clusterKeyFile')
+  const clusterKeyFile = keyR === undefined ? undefined : str(keyR)
+  if (clusterKeyFile === undefined && !insecure) {
+    throw new ConfigError('--cluster-key-file', 'a cluster key is required (create one with `scalelb keygen --out FILE`), or pass --insecure explicitly')
+  }
+  if (clusterKeyFile !== undefined && insecure) throw new ConfigError(insecureR?.field ?? '--insecure', 'cannot be combined with a cluster key file')
+
+  const metricsR = get('metricsAddr')
+  const metricsAddr = parseHostPort(metricsR?.field ?? '--metrics-addr', metricsR === undefined ? DEFAULT_METRICS_ADDR : str(metricsR))
+
+  const sockR = get('apiSocket')
+  const apiSocket = sockR !== undefined ? str(sockR) : (dataDirR === undefined ? DEFAULT_API_SOCKET : pathJoin(dataDir, API_SOCKET_NAME))
+  if (!apiSocket.startsWith('/')) throw new ConfigError(sockR?.field ?? '--api-socket', `must be an absolute path, got ${JSON.stringify(apiSocket)}`)
+  // sun_path is 108 bytes on Linux
+  if (Buffer.byteLength(apiSocket) > 107) throw new ConfigError(sockR?.field ?? '--api-socket', `path longer than 107 bytes (unix socket limit): ${apiSocket}`)
+
+  const apiAddrR = get('apiAddr')
+  let apiAddr: HostPort | undefined
+  if (apiAddrR !== undefined) {
+    apiAddr = parseHostPort(apiAddrR.field, str(apiAddrR))
+    if (!isLoopbackHost(apiAddr.host)) throw new ConfigError(apiAddrR.field, `the control API is served on loopback only (127.0.0.0/8, ::1), got ${apiAddr.host}`)
+  }
+
+  const progR = get('programmer')
+  const programmer = progR === undefined ? 'nft' : oneOf(progR, ['nft', 'ipvs', 'memory'] as const)
+  const lbR = get('lbMode')
+  const lbMode = lbR === undefined ? 'per-network' : oneOf(lbR, ['per-network', 'per-container'] as const)
+  const prefR = get('netnsPrefix')
+  const netnsPrefix = prefR === undefined ? DEFAULT_NETNS_PREFIX : str(prefR)
+  if (!/^[a-z][a-z0-9-]{0,11}$/.test(netnsPrefix)) {
+    throw new ConfigError(prefR?.field ?? '--netns-prefix', `must be 1-12 chars of a-z, 0-9, '-', starting with a letter, got ${JSON.stringify(netnsPrefix)}`)
+  }
+  const ulR = get('underlayIp')
+  const underlayIp = ulR === undefined ? undefined : str(ulR)
+  if (ulR !== undefined && isIP(underlayIp ?? '') === 0) throw new ConfigError(ulR.field, `must be an IP address, got ${JSON.stringify(underlayIp)}`)
+  const profR = get('profile')
+  const profile = profR === undefined ? 'lan' : oneOf(profR, ['lan', 'wan', 'local'] as const)
+  const llR = get('logLevel')
+  const logLevel = llR === undefined ? 'info' : oneOf(llR, LOG_LEVELS)
+  const rgR = get('restartGraceMs')
+  let restartGraceMs = DEFAULT_RESTART_GRACE_MS
+  if (rgR !== undefined) {
+    if (typeof rgR.value === 'boolean' || Array.isArray(rgR.value)) throw new ConfigError(rgR.field, 'must be a duration')
+    restartGraceMs = parseDurationMs(rgR.field, rgR.value)
+    if (restartGraceMs > MAX_RESTART_GRACE_MS) throw new ConfigError(rgR.field, `must be at most ${MAX_RESTART_GRACE_MS / 60_000} minutes`)
+  }
+  const losR = get('leaveOnStop')
+  const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
+
+  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, profile, logLevel, restartGraceMs, leaveOnStop }
+}
+
+/** `scalelb agent --help` text. */
+export function agentHelp (): string {
+  const lines = AGENT_SETTINGS.map((s) => {
+    const flag = s.kind === 'bool' ? `--${s.flag}` : `--${s.flag} ${s.kind === 'list' ? 'ADDR' : 'VALUE'}`
+    return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env}`
+  })
+  return [
+    'Usage: scalelb agent [options]',
+    '',
+    'Run the node agent. Settings come from flags, then SCALELB_* environment',
+    'variables, then a JSON config file (--config / SCALELB_CONFIG, keys in',
+    'camelCase: listen, join, dataDir, ...), then defaults.',
+    '',
+    'Options:',
+    ...lines,
+    `  ${'--config FILE'.padEnd(30)} JSON config file`,
+    `  ${'-h, --help'.padEnd(30)} show this help`,
+    '',
+    'Signals: SIGTERM/SIGINT announce a restart and keep kernel state (tasks keep',
+    'running); `scalelb leave` or --leave-on-stop leave the cluster for good.'
+  ].join('\n')
+}

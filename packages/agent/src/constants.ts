@@ -1,0 +1,51 @@
+/**
+ * Defaults of the agent, with units in the names. Each says why it has the
+ * value it has.
+ */
+
+/** libp2p listen address: all interfaces, the memberlist/Serf port. */
+export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/7946'
+/** Status server address (metrics, health). 9470 is unassigned in the Prometheus port registry neighbourhood we use. */
+export const DEFAULT_METRICS_ADDR = '0.0.0.0:9470'
+/** Data directory when neither flag, env nor config sets one (FHS: variable state). */
+export const DEFAULT_DATA_DIR = '/var/lib/scalelb'
+/** Control API socket used when the data dir is the default one (FHS: runtime files). */
+export const DEFAULT_API_SOCKET = '/run/scalelb/api.sock'
+/** Name of the control socket inside a non-default data dir. */
+export const API_SOCKET_NAME = 'api.sock'
+/** Prefix of every netns / table the agent creates; short, so interface names fit 15 chars. */
+export const DEFAULT_NETNS_PREFIX = 'slb-'
+/** Peers keep a restarting node's entries live this long (DESIGN.md: restart grace 30 s). */
+export const DEFAULT_RESTART_GRACE_MS = 30_000
+/** Longest accepted restart grace: beyond an hour a dead node's tasks would linger. */
+export const MAX_RESTART_GRACE_MS = 3_600_000
+/** Upper bound of an API request body: the largest legitimate body is a service with a few dozen ports. */
+export const MAX_API_BODY_BYTES = 64 * 1024
+/** Upper bound of a config file: it is a small JSON object. */
+export const MAX_CONFIG_FILE_BYTES = 256 * 1024
+/** How long `scalelb` CLI waits for the agent to answer one call. */
+export const CLI_TIMEOUT_MS = 30_000
+/** How long a stop waits for in-flight work (reconciler flush, HTTP close) before giving up. */
+export const STOP_TIMEOUT_MS = 10_000
+/** VNIs handed to new networks start here (Docker's overlay driver starts at 4096 too). */
+export const VNI_MIN = 4096
+/** Largest VXLAN VNI (24 bits). */
+export const VNI_MAX = 16_777_215
+/** Longest network / service name: fits in DNS labels and interface alias fields. */
+export const MAX_NAME_LENGTH = 63
+/** At most this many ports per service; each is a map element per backend slot. */
+export const MAX_PORTS_PER_SERVICE = 64
+/** At most this many subnets per network. */
+export const MAX_SUBNETS_PER_NETWORK = 8
+/** Length of generated IDs in hex characters (96 bits: no collisions in practice). */
+export const ID_HEX_LENGTH = 24
+/** File name of the node key inside the data dir. */
+export const NODE_KEY_FILE = 'node.key'
+/** File name of the persisted state (allocator snapshot + own entries) in the data dir. */
+export const STATE_FILE = 'state.json'
+/** Format version written into the state file. */
+export const STATE_FORMAT_VERSION = 1
+/** Name of the program (metrics prefix and CLI name). */
+export const PROGRAM_NAME = 'scalelb'
+/** Version reported in scalelb_build_info and `scalelb --version`. */
+export const AGENT_VERSION = '0.1.0'

@@ -1,0 +1,63 @@
+/** Typed errors of the agent. Callers branch on `name`. */
+
+/** Base of the errors that blame one input field (flag, env var, config key, API body field). */
+export class FieldError extends Error {
+  override name: string = 'FieldError'
+  /** The input at fault, e.g. `--metrics-addr`, `subnets[0]`. */
+  readonly field: string
+  constructor (field: string, message: string) {
+    super(`${field}: ${message}`)
+    this.field = field
+  }
+}
+
+/** A setting (flag, env var, config file key) has a bad value. */
+export class ConfigError extends FieldError {
+  override name = 'ConfigError' as const
+}
+
+/** A CLI invocation is malformed (unknown command, missing argument). Exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError' as const
+}
+
+/** An API request is invalid; HTTP 400. */
+export class ValidationError extends FieldError {
+  override name = 'ValidationError' as const
+}
+
+/** A named object (network, service, task) does not exist; HTTP 404. */
+export class NotFoundError extends FieldError {
+  override name = 'NotFoundError' as const
+}
+
+/** The request conflicts with current state (duplicate name, network in use); HTTP 409. */
+export class ConflictError extends FieldError {
+  override name = 'ConflictError' as const
+}
+
+/** An address pool has no free address and no donation could be obtained; HTTP 409. */
+export class PoolExhaustedError extends FieldError {
+  override name = 'PoolExhaustedError' as const
+}
+
+/** A persisted file (node key, state) is unreadable or corrupt. */
+export class PersistenceError extends Error {
+  override name = 'PersistenceError' as const
+  readonly path: string
+  constructor (path: string, message: string) {
+    super(`${path}: ${message}`)
+    this.path = path
+  }
+}
+
+/** The agent could not be reached or answered with an error (CLI side). */
+export class ApiClientError extends Error {
+  override name = 'ApiClientError' as const
+  /** HTTP status, or 0 when the agent could not be reached. */
+  readonly status: number
+  constructor (status: number, message: string) {
+    super(message)
+    this.status = status
+  }
+}

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto'
+import { isIP } from 'node:net'
+import ipNum from 'ip-num'
+
+const { IPv4, IPv6, IPv4CidrRange, IPv6CidrRange } = ipNum
+
+/** The subnet (of `subnets`) that contains `ip`, or undefined. Pure. */
+export function subnetOf (ip: string, subnets: readonly string[]): string | undefined {
+  const fam = isIP(ip)
+  if (fam === 0) return undefined
+  for (const s of subnets) {
+    try {
+      if (fam === 4 && isIP(s.split('/')[0] ?? '') === 4) {
+        if (IPv4CidrRange.fromCidr(s).contains(IPv4.fromString(ip))) return s
+      } else if (fam === 6 && isIP(s.split('/')[0] ?? '') === 6) {
+        if (IPv6CidrRange.fromCidr(s).contains(IPv6.fromString(ip))) return s
+      }
+    } catch {
+      // a malformed subnet never contains anything
+    }
+  }
+  return undefined
+}
+
+/** `ip/prefix` using the prefix of the subnet that contains it, or undefined. */
+export function withPrefix (ip: string, subnets: readonly string[]): string | undefined {
+  const s = subnetOf(ip, subnets)
+  return s === undefined ? undefined : `${ip}/${s.split('/')[1] ?? ''}`
+}
+
+/**
+ * A locally administered unicast MAC derived from (network, IP): stable, so a
+ * re-added task or a restarted agent gets the same MAC. IPv4 follows Docker
+ * (02:42 + the 4 address bytes); IPv6 hashes.
+ */
+export function macFor (networkId: string, ip: string): string {
+  let bytes: number[]
+  if (isIP(ip) === 4) {
+    bytes = [0x02, 0x42, ...ip.split('.').map(Number)]
+  } else {
+    const h = createHash('sha256').update(`${networkId}/${ip}`).digest()
+    bytes = [0x02, h[0] ?? 0, h[1] ?? 0, h[2] ?? 0, h[3] ?? 0, h[4] ?? 0]
+  }
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':')
+}

@@ -1,0 +1,121 @@
+import type { BackendSpec, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../programmer/types.js'
+import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
+import { withPrefix } from './addr.js'
+
+/**
+ * Desired kernel state of one network on this node (contract with the data
+ * plane: the reconciler consumes a Map of these).
+ */
+export interface NetworkDesired {
+  sandbox: SandboxSpec
+  overlay: OverlaySpec
+  /** netns paths of local tasks (for --lb-mode per-container). */
+  localTaskNetns: string[]
+}
+
+/** One validated endpoint entry as read from a network scope. */
+export interface EndpointRecord {
+  key: string
+  value: EndpointValue
+  /** Entry status from gossip; only `live` counts. */
+  status: 'live' | 'deleted' | 'suspended'
+}
+
+/** Validated tables (see state/tables.ts) as the desired-state function reads them. */
+export interface DesiredInput {
+  /** This node's ID. */
+  self: string
+  /** This node's underlay IP (VXLAN source). */
+  localUnderlay: string
+  networks: ReadonlyMap<string, NetworkValue>
+  services: ReadonlyMap<string, ServiceValue>
+  nodes: ReadonlyMap<string, NodeValue>
+  /** Network id -> endpoints of that network scope. */
+  endpoints: ReadonlyMap<string, readonly EndpointRecord[]>
+}
+
+/** Why a network with local tasks got no desired state (for logs and status). */
+export interface DesiredSkip {
+  networkId: string
+  reason: 'no-lb-endpoint' | 'lb-ip-outside-subnets'
+}
+
+/** Output of {@link computeDesired}. */
+export interface DesiredResult {
+  desired: Map<string, NetworkDesired>
+  skipped: DesiredSkip[]
+}
+
+function byString<T> (key: (x: T) => string): (a: T, b: T) => number {
+  return (a, b) => {
+    const ka = key(a)
+    const kb = key(b)
+    return ka < kb ? -1 : ka > kb ? 1 : 0
+  }
+}
+
+/**
+ * Tables -> desired kernel state, for the networks where this node has at
+ * least one live local task. Pure and deterministic (sorted output).
+ *
+ * - Sandbox: this node's LB endpoint (address with the subnet prefix, MAC),
+ *   every service with a VIP on the network, its backends = live task
+ *   endpoints of the service anywhere in the cluster (suspended origins and
+ *   deleted entries excluded); `draining` endpoints stay as draining backends.
+ * - Overlay: VNI + subnets of the network, this node's underlay, and every
+ *   live remote endpoint (tasks and LB sandboxes of other nodes) whose node
+ *   has a known underlay.
+ */
+export function computeDesired (input: DesiredInput): DesiredResult {
+  const desired = new Map<string, NetworkDesired>()
+  const skipped: DesiredSkip[] = []
+  const networkIds = [...input.endpoints.keys()].sort()
+  for (const networkId of networkIds) {
+    const net = input.networks.get(networkId)
+    if (net === undefined) continue
+    const eps = (input.endpoints.get(networkId) ?? []).filter((e) => e.status === 'live')
+    const localTasks = eps.filter((e) => e.value.kind === 'task' && e.value.node === input.self)
+    if (localTasks.length === 0) continue
+    const lb = eps.find((e) => e.value.kind === 'lb' && e.value.node === input.self)
+    if (lb === undefined) {
+      skipped.push({ networkId, reason: 'no-lb-endpoint' })
+      continue
+    }
+    const lbAddress = withPrefix(lb.value.ip, net.subnets)
+    if (lbAddress === undefined) {
+      skipped.push({ networkId, reason: 'lb-ip-outside-subnets' })
+      continue
+    }
+
+    const services: ServiceSpec[] = []
+    const serviceIds = [...input.services.keys()].sort()
+    for (const sid of serviceIds) {
+      const svc = input.services.get(sid) as ServiceValue
+      const vip = svc.vips[networkId]
+      if (vip === undefined) continue
+      const backends: BackendSpec[] = eps
+        .filter((e) => e.value.kind === 'task' && e.value.service === sid && e.value.ip !== vip)
+        .map((e) => ({ ip: e.value.ip, weight: e.value.weight ?? 1, draining: e.value.state === 'draining' }))
+        .sort(byString((b) => b.ip))
+      // one backend per IP: a duplicate IP (renumbering in flight) must not get twice the slots
+      const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
+      services.push({ id: sid, vip, ports: svc.ports.map((p) => ({ ...p })), backends: unique })
+    }
+
+    const remotes: RemoteEndpointSpec[] = []
+    for (const e of eps) {
+      if (e.value.node === input.self) continue
+      const node = input.nodes.get(e.value.node)
+      if (node === undefined) continue
+      remotes.push({ ip: e.value.ip, mac: e.value.mac, underlay: node.underlay })
+    }
+    remotes.sort(byString((r) => `${r.ip}|${r.mac}`))
+    const dedupRemotes = remotes.filter((r, i) => i === 0 || remotes[i - 1]?.ip !== r.ip)
+
+    const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: lb.value.mac, services }
+    const overlay: OverlaySpec = { networkId, vni: net.vni, subnets: [...net.subnets], localUnderlay: input.localUnderlay, remotes: dedupRemotes }
+    const localTaskNetns = [...new Set(localTasks.map((e) => e.value.netns).filter((p): p is string => p !== undefined))].sort()
+    desired.set(networkId, { sandbox, overlay, localTaskNetns })
+  }
+  return { desired, skipped }
+}

@@ -1,0 +1,220 @@
+import { isIP } from 'node:net'
+import type { PortSpec } from '../programmer/types.js'
+import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
+
+/**
+ * Gossip tables of the agent (DESIGN.md "Tables it uses") and validators for
+ * their values. Values from other nodes are untrusted input: every read goes
+ * through a validator, and a bad value is ignored (and counted), never thrown.
+ */
+
+/** Cluster scope: node -> {@link NodeValue}. */
+export const TABLE_NODES = 'nodes'
+/** Cluster scope: network id -> {@link NetworkValue}. */
+export const TABLE_NETWORKS = 'networks'
+/** Cluster scope: service id -> {@link ServiceValue}. */
+export const TABLE_SERVICES = 'services'
+/** Cluster scope: `${networkId}/${start}` -> allocator ring token. */
+export const TABLE_IPAM = 'ipam'
+/** Cluster scope: `${networkId}/${requester}` -> {@link DonationRequest}. */
+export const TABLE_IPAM_REQUESTS = 'ipam-requests'
+/** Network scope: endpoint key (task id, or `lb:<node>`) -> {@link EndpointValue}. */
+export const TABLE_ENDPOINTS = 'endpoints'
+
+/** Gossip scope of a network. */
+export function networkScope (networkId: string): `network:${string}` {
+  return `network:${networkId}`
+}
+
+/** Endpoint key of a node's LB sandbox. */
+export function lbEndpointKey (nodeId: string): string {
+  return `lb:${nodeId}`
+}
+
+/** `nodes` table value. */
+export interface NodeValue {
+  /** Underlay IP: VXLAN destination for this node's endpoints. */
+  underlay: string
+  /** Agent version. */
+  version: string
+}
+
+/** `networks` table value. */
+export interface NetworkValue {
+  name: string
+  /** Canonical CIDRs. */
+  subnets: string[]
+  vni: number
+  /** Free-form options (string -> string). */
+  options: Record<string, string>
+}
+
+/** `services` table value. */
+export interface ServiceValue {
+  name: string
+  ports: PortSpec[]
+  /** Network id -> VIP on that network. */
+  vips: Record<string, string>
+}
+
+/** Endpoint readiness. */
+export type EndpointState = 'ready' | 'draining'
+
+/** `endpoints` table value (network scope). */
+export interface EndpointValue {
+  /** A task's endpoint or a node's LB sandbox address. */
+  kind: 'task' | 'lb'
+  /** Service id (tasks only). */
+  service?: string
+  ip: string
+  mac: string
+  /** Node hosting it; must equal the entry's origin. */
+  node: string
+  /** Ports the task serves (copied from the service at add time). */
+  ports?: PortSpec[]
+  state: EndpointState
+  /** Relative weight (tasks). @default 1 */
+  weight?: number
+  /** Origin's wall clock (ms) when this state was written: programming latency is measured from it. */
+  originMs: number
+  /** Path of the task's netns (`task add --netns` on the origin node only). */
+  netns?: string
+}
+
+/** `ipam-requests` table value: `requester` asks `donor` for space in `networkId`. */
+export interface DonationRequest {
+  networkId: string
+  requester: string
+  donor: string
+  /** Requester's wall clock (ms) at the request; a newer request re-asks. */
+  atMs: number
+}
+
+/** Result of validating an untrusted value. */
+export type Checked<T> = { ok: true, value: T } | { ok: false, reason: string }
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
+const ID_RE = /^[0-9a-zA-Z_.:-]{1,128}$/
+
+function isObj (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** True for a name usable for networks and services. */
+export function isValidName (s: unknown): s is string {
+  return typeof s === 'string' && s.length > 0 && s.length <= MAX_NAME_LENGTH && NAME_RE.test(s)
+}
+
+/** True for a CIDR string `a.b.c.d/n` or `v6/n` with prefix in range. */
+export function isCidrText (s: unknown): s is string {
+  if (typeof s !== 'string') return false
+  const i = s.indexOf('/')
+  if (i < 0) return false
+  const fam = isIP(s.slice(0, i))
+  const p = s.slice(i + 1)
+  if (fam === 0 || !/^\d{1,3}$/.test(p)) return false
+  return Number(p) <= (fam === 4 ? 32 : 128)
+}
+
+/** Validate one port spec. */
+export function checkPort (v: unknown, field = 'port'): Checked<PortSpec> {
+  if (!isObj(v)) return { ok: false, reason: `${field}: not an object` }
+  const { proto, port, targetPort } = v
+  if (proto !== 'tcp' && proto !== 'udp') return { ok: false, reason: `${field}.proto: must be tcp or udp` }
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) return { ok: false, reason: `${field}.port: must be 1..65535` }
+  if (!Number.isInteger(targetPort) || (targetPort as number) < 1 || (targetPort as number) > 65535) return { ok: false, reason: `${field}.targetPort: must be 1..65535` }
+  return { ok: true, value: { proto, port: port as number, targetPort: targetPort as number } }
+}
+
+/** Validate a `nodes` value. */
+export function checkNode (v: unknown): Checked<NodeValue> {
+  if (!isObj(v)) return { ok: false, reason: 'node: not an object' }
+  if (typeof v.underlay !== 'string' || isIP(v.underlay) === 0) return { ok: false, reason: 'node.underlay: not an IP' }
+  if (typeof v.version !== 'string' || v.version.length > 64) return { ok: false, reason: 'node.version: not a string' }
+  return { ok: true, value: { underlay: v.underlay, version: v.version } }
+}
+
+/** Validate a `networks` value. */
+export function checkNetwork (v: unknown): Checked<NetworkValue> {
+  if (!isObj(v)) return { ok: false, reason: 'network: not an object' }
+  if (!isValidName(v.name)) return { ok: false, reason: 'network.name: invalid' }
+  if (!Array.isArray(v.subnets) || v.subnets.length === 0 || v.subnets.length > MAX_SUBNETS_PER_NETWORK || !v.subnets.every(isCidrText)) {
+    return { ok: false, reason: 'network.subnets: invalid' }
+  }
+  if (!Number.isInteger(v.vni) || (v.vni as number) < 1 || (v.vni as number) > VNI_MAX) return { ok: false, reason: 'network.vni: out of range' }
+  const options: Record<string, string> = {}
+  if (v.options !== undefined) {
+    if (!isObj(v.options)) return { ok: false, reason: 'network.options: not an object' }
+    for (const [k, o] of Object.entries(v.options)) {
+      if (typeof o !== 'string') return { ok: false, reason: `network.options.${k}: not a string` }
+      options[k] = o
+    }
+  }
+  return { ok: true, value: { name: v.name, subnets: [...v.subnets] as string[], vni: v.vni as number, options } }
+}
+
+/** Validate a `services` value. */
+export function checkService (v: unknown): Checked<ServiceValue> {
+  if (!isObj(v)) return { ok: false, reason: 'service: not an object' }
+  if (!isValidName(v.name)) return { ok: false, reason: 'service.name: invalid' }
+  if (!Array.isArray(v.ports) || v.ports.length > MAX_PORTS_PER_SERVICE) return { ok: false, reason: 'service.ports: invalid' }
+  const ports: PortSpec[] = []
+  for (const [i, p] of v.ports.entries()) {
+    const c = checkPort(p, `service.ports[${i}]`)
+    if (!c.ok) return c
+    ports.push(c.value)
+  }
+  if (!isObj(v.vips)) return { ok: false, reason: 'service.vips: not an object' }
+  const vips: Record<string, string> = {}
+  for (const [n, ip] of Object.entries(v.vips)) {
+    if (!ID_RE.test(n) || typeof ip !== 'string' || isIP(ip) === 0) return { ok: false, reason: `service.vips.${n}: invalid` }
+    vips[n] = ip
+  }
+  return { ok: true, value: { name: v.name, ports, vips } }
+}
+
+/** Validate an `endpoints` value; `origin` is the entry's origin (the node field must match it). */
+export function checkEndpoint (v: unknown, origin: string): Checked<EndpointValue> {
+  if (!isObj(v)) return { ok: false, reason: 'endpoint: not an object' }
+  if (v.kind !== 'task' && v.kind !== 'lb') return { ok: false, reason: 'endpoint.kind: must be task or lb' }
+  if (typeof v.ip !== 'string' || isIP(v.ip) === 0) return { ok: false, reason: 'endpoint.ip: not an IP' }
+  if (typeof v.mac !== 'string' || !MAC_RE.test(v.mac)) return { ok: false, reason: 'endpoint.mac: invalid' }
+  if (v.node !== origin) return { ok: false, reason: 'endpoint.node: differs from the entry origin' }
+  if (v.state !== 'ready' && v.state !== 'draining') return { ok: false, reason: 'endpoint.state: must be ready or draining' }
+  if (typeof v.originMs !== 'number' || !Number.isFinite(v.originMs)) return { ok: false, reason: 'endpoint.originMs: not a number' }
+  const out: EndpointValue = { kind: v.kind, ip: v.ip, mac: v.mac, node: origin, state: v.state, originMs: v.originMs }
+  if (v.kind === 'task') {
+    if (typeof v.service !== 'string' || !ID_RE.test(v.service)) return { ok: false, reason: 'endpoint.service: invalid' }
+    out.service = v.service
+  }
+  if (v.weight !== undefined) {
+    if (!Number.isInteger(v.weight) || (v.weight as number) < 0 || (v.weight as number) > 1000) return { ok: false, reason: 'endpoint.weight: must be 0..1000' }
+    out.weight = v.weight as number
+  }
+  if (v.ports !== undefined) {
+    if (!Array.isArray(v.ports) || v.ports.length > MAX_PORTS_PER_SERVICE) return { ok: false, reason: 'endpoint.ports: invalid' }
+    const ports: PortSpec[] = []
+    for (const [i, p] of v.ports.entries()) {
+      const c = checkPort(p, `endpoint.ports[${i}]`)
+      if (!c.ok) return c
+      ports.push(c.value)
+    }
+    out.ports = ports
+  }
+  if (v.netns !== undefined) {
+    if (typeof v.netns !== 'string' || !v.netns.startsWith('/') || v.netns.length > 4096) return { ok: false, reason: 'endpoint.netns: invalid' }
+    out.netns = v.netns
+  }
+  return { ok: true, value: out }
+}
+
+/** Validate an `ipam-requests` value; the requester must be the entry's origin. */
+export function checkDonationRequest (v: unknown, origin: string): Checked<DonationRequest> {
+  if (!isObj(v)) return { ok: false, reason: 'request: not an object' }
+  if (typeof v.networkId !== 'string' || !ID_RE.test(v.networkId)) return { ok: false, reason: 'request.networkId: invalid' }
+  if (v.requester !== origin) return { ok: false, reason: 'request.requester: differs from the entry origin' }
+  if (typeof v.donor !== 'string' || !ID_RE.test(v.donor)) return { ok: false, reason: 'request.donor: invalid' }
+  if (typeof v.atMs !== 'number' || !Number.isFinite(v.atMs)) return { ok: false, reason: 'request.atMs: not a number' }
+  return { ok: true, value: { networkId: v.networkId, requester: origin, donor: v.donor, atMs: v.atMs } }
+}
