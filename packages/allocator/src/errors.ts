@@ -89,10 +89,13 @@ export class NeedSpaceError extends AllocatorError {
   readonly networkId: string
   /** Nodes owning space in the network, those with the most space first. */
   readonly donors: string[]
-  constructor (networkId: string, donors: string[]) {
+  /** The address family asked for (pass it to `donate`), or undefined for any. */
+  readonly family: 4 | 6 | undefined
+  constructor (networkId: string, donors: string[], family?: 4 | 6) {
     super(`no free owned address in network ${JSON.stringify(networkId)}; ask a donor (${donors.length} candidates)`)
     this.networkId = networkId
     this.donors = donors
+    this.family = family
   }
 }
 

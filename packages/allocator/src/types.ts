@@ -169,10 +169,11 @@ export interface NodeAllocator {
   /** Summary of the network as seen by this node. */
   ownedBy(networkId: string): NetworkSummary
   /**
-   * Allocate an address of the given kind (next-fit in owned space).
+   * Allocate an address of the given kind (next-fit in owned space), of
+   * `family` 4 or 6 if given (else of any owned subnet).
    * @throws NeedSpaceError (ask a donor) | PoolExhaustedError | UnknownNetworkError
    */
-  allocate(networkId: string, kind: AddressKind, now: number, owner?: string): string
+  allocate(networkId: string, kind: AddressKind, now: number, owner?: string, family?: 4 | 6): string
   /**
    * Allocate one given address (must be owned by this node, free and not cooling down).
    * @throws AddressUnavailableError | InvalidAddressError | UnknownNetworkError
@@ -191,9 +192,12 @@ export interface NodeAllocator {
    * Called on a node owning free space when `requester` asks for some: carves
    * a free block (halving down to one address if needed) out of this node's
    * ranges and writes the token naming the requester.
+   * The donor keeps at least half of each of its ranges. `family` limits the
+   * search to IPv4 or IPv6 space; without it the family of the network's
+   * first subnet is tried first.
    * @returns tokens to publish (and send to the requester), or undefined if this node has nothing free
    */
-  donate(networkId: string, requester: NodeId, now: number): RingToken[] | undefined
+  donate(networkId: string, requester: NodeId, now: number, family?: 4 | 6): RingToken[] | undefined
   /**
    * Reclaim ranges of nodes dead at least `reclaimAfterMs` for which this node
    * is the deterministic heir: the owner of the nearest preceding range (in
@@ -203,8 +207,8 @@ export interface NodeAllocator {
    */
   reclaim(networkId: string, deadOwners: readonly DeadOwner[], now: number, liveNodes?: readonly NodeId[]): RingToken[]
   /**
-   * A local task attached to the network: allocates the LB IP with the first
-   * one (cancels a pending release). Idempotent per task key; if the
+   * A local task attached to the network: allocates the LB IP (in the
+   * family of the network's first subnet) with the first one (cancels a pending release). Idempotent per task key; if the
    * allocation throws (NeedSpaceError), the task stays counted and the next
    * call retries.
    */

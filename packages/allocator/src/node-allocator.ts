@@ -1,0 +1,449 @@
+/** The per-node allocator: all networks of one node. */
+import { familyOf, formatAddress, parseAddress, parseSubnets, type Family } from './addr.js'
+import {
+  BLOCK_PREFIX_V4, BLOCK_PREFIX_V6, LB_RELEASE_GRACE_MS, RECLAIM_AFTER_MS, REUSE_COOLDOWN_MS
+} from './constants.js'
+import {
+  AddressUnavailableError, InvalidAddressError, InvalidInputError, InvalidOptionError, NeedSpaceError,
+  NetworkExistsError, NotAllocatedError, PoolExhaustedError, UnknownNetworkError
+} from './errors.js'
+import { NetworkState } from './network.js'
+import {
+  changedSegments, heirOf, mergeSegments, parseTokens, sameSegments, toToken, type Segment
+} from './ring.js'
+import { decodeSnapshot, encodeSnapshot, type NetworkSnapshot } from './snapshot.js'
+import type {
+  AddressCounts, AddressKind, Allocation, DeadOwner, LocalTaskResult, MergeResult, NetworkSummary, NodeAllocator,
+  NodeAllocatorInit, NodeId, ReleasedLbIp, RingToken
+} from './types.js'
+
+/** Options after defaults. */
+export interface ResolvedOptions {
+  self: NodeId
+  reclaimAfterMs: number
+  lbReleaseGraceMs: number
+  reuseCooldownMs: number
+  blockPrefixV4: number
+  blockPrefixV6: number
+}
+
+const MAX_ID_LENGTH = 256
+const KINDS: ReadonlySet<string> = new Set(['vip', 'task', 'lb'])
+
+function checkId (v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID_LENGTH) {
+    throw new InvalidInputError(field, v, `not a string of 1..${MAX_ID_LENGTH} characters`)
+  }
+  return v
+}
+
+function checkMs (v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidOptionError(field, v, 'not a finite number >= 0')
+  return v
+}
+
+function checkPrefix (v: unknown, field: string, bits: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > bits) throw new InvalidOptionError(field, v, `not an integer 0..${bits}`)
+  return v
+}
+
+/** Validate options and apply defaults. @throws InvalidOptionError | InvalidInputError */
+export function resolveOptions (init: NodeAllocatorInit): ResolvedOptions {
+  return {
+    self: checkId(init.self, 'self'),
+    reclaimAfterMs: checkMs(init.reclaimAfterMs ?? RECLAIM_AFTER_MS, 'reclaimAfterMs'),
+    lbReleaseGraceMs: checkMs(init.lbReleaseGraceMs ?? LB_RELEASE_GRACE_MS, 'lbReleaseGraceMs'),
+    reuseCooldownMs: checkMs(init.reuseCooldownMs ?? REUSE_COOLDOWN_MS, 'reuseCooldownMs'),
+    blockPrefixV4: checkPrefix(init.blockPrefixV4 ?? BLOCK_PREFIX_V4, 'blockPrefixV4', 32),
+    blockPrefixV6: checkPrefix(init.blockPrefixV6 ?? BLOCK_PREFIX_V6, 'blockPrefixV6', 128)
+  }
+}
+
+function checkNow (now: unknown): number {
+  if (typeof now !== 'number' || !Number.isFinite(now)) throw new InvalidInputError('now', now, 'not a finite number')
+  return now
+}
+
+function checkKind (kind: unknown): AddressKind {
+  if (typeof kind !== 'string' || !KINDS.has(kind)) throw new InvalidInputError('kind', kind, "not one of 'vip', 'task', 'lb'")
+  return kind as AddressKind
+}
+
+function checkFamily (family: unknown): Family | undefined {
+  if (family === undefined || family === 4 || family === 6) return family
+  throw new InvalidInputError('family', family, 'not 4 or 6')
+}
+
+/** Largest power of two <= n (n >= 1). */
+function floorPow2 (n: bigint): bigint {
+  let p = 1n
+  while (p * 2n <= n) p *= 2n
+  return p
+}
+
+/** Implementation of {@link NodeAllocator}. */
+export class NodeAllocatorImpl implements NodeAllocator {
+  readonly self: NodeId
+  readonly opts: ResolvedOptions
+  readonly nets = new Map<string, NetworkState>()
+
+  constructor (opts: ResolvedOptions) {
+    this.opts = opts
+    this.self = opts.self
+  }
+
+  private net (networkId: string): NetworkState {
+    const n = this.nets.get(networkId)
+    if (n === undefined) throw new UnknownNetworkError(String(networkId))
+    return n
+  }
+
+  createNetwork (networkId: string, subnets: readonly string[], now: number): RingToken[] {
+    checkNow(now)
+    checkId(networkId, 'networkId')
+    const parsed = parseSubnets(subnets)
+    if (this.nets.has(networkId)) throw new NetworkExistsError(networkId, 'already known here')
+    const net = new NetworkState(networkId, parsed)
+    net.setRing(parsed.map((s) => ({ start: s.first, end: s.last, owner: this.self, version: 1 })), this.self)
+    this.nets.set(networkId, net)
+    return net.segs.map(toToken)
+  }
+
+  addNetwork (networkId: string, subnets: readonly string[]): void {
+    checkId(networkId, 'networkId')
+    const parsed = parseSubnets(subnets)
+    const have = this.nets.get(networkId)
+    if (have !== undefined) {
+      const a = have.subnets.map((s) => s.cidr).join(',')
+      const b = parsed.map((s) => s.cidr).join(',')
+      if (a !== b) throw new NetworkExistsError(networkId, `known with subnets ${a}, not ${b}`)
+      return
+    }
+    this.nets.set(networkId, new NetworkState(networkId, parsed))
+  }
+
+  deleteNetwork (networkId: string): string | undefined {
+    const net = this.net(networkId)
+    this.nets.delete(networkId)
+    return net.lbIp === undefined ? undefined : formatAddress(net.lbIp)
+  }
+
+  networks (): string[] {
+    return [...this.nets.keys()]
+  }
+
+  hasNetwork (networkId: string): boolean {
+    return this.nets.has(networkId)
+  }
+
+  /** Install a new ring; drop what this node lost. */
+  private applyRing (net: NetworkState, segs: Segment[]): MergeResult['renumber'] {
+    net.setRing(segs, this.self)
+    const lost: MergeResult['renumber'] = []
+    for (const [n, info] of net.allocs) {
+      if (!net.owns(n)) {
+        lost.push({ address: formatAddress(n), kind: info.kind, owner: info.owner })
+        net.allocs.delete(n)
+        net.pool.drop(n)
+        if (net.lbIp === n) net.lbIp = undefined
+      }
+    }
+    for (const n of [...net.pool.cooling.keys()]) if (!net.owns(n)) net.pool.drop(n)
+    return lost
+  }
+
+  mergeTokens (networkId: string, tokens: readonly RingToken[], now: number): MergeResult {
+    checkNow(now)
+    const net = this.net(networkId)
+    const incoming = parseTokens(tokens, net.subnets)
+    const merged = mergeSegments([net.segs, incoming], net.subnets)
+    if (sameSegments(merged, net.segs)) return { changed: false, renumber: [] }
+    const hadLb = net.lbIp
+    const renumber = this.applyRing(net, merged)
+    const result: MergeResult = { changed: true, renumber }
+    if (hadLb !== undefined && net.lbIp === undefined) {
+      let to: string | undefined
+      if (net.localTasks.size > 0) {
+        try {
+          to = this.allocate(networkId, 'lb', now, 'lb')
+          net.lbIp = parseAddress(to, 'lbIp')
+        } catch {
+          to = undefined
+        }
+      }
+      result.lbIpChanged = { from: formatAddress(hadLb), to }
+    }
+    return result
+  }
+
+  tokens (networkId: string): RingToken[] {
+    return this.net(networkId).segs.map(toToken)
+  }
+
+  ownedBy (networkId: string): NetworkSummary {
+    const net = this.net(networkId)
+    return {
+      id: net.id,
+      subnets: net.subnets.map((s) => s.cidr),
+      owned: net.owned.map(toToken),
+      lbIp: net.lbIp === undefined ? undefined : formatAddress(net.lbIp),
+      localTasks: net.localTasks.size
+    }
+  }
+
+  allocate (networkId: string, kind: AddressKind, now: number, owner?: string, family?: Family): string {
+    checkNow(now)
+    checkKind(kind)
+    if (owner !== undefined) checkId(owner, 'owner')
+    const fam = checkFamily(family)
+    const net = this.net(networkId)
+    net.pool.expire(now)
+    const n = net.pool.findFree(net.ownedOf(fam), (x) => net.reserved(x))
+    if (n === undefined) {
+      const donors = net.donors(this.self, fam)
+      if (donors.length > 0) throw new NeedSpaceError(networkId, donors, fam)
+      throw new PoolExhaustedError(networkId, net.pool.cooling.size)
+    }
+    net.pool.set(n)
+    net.pool.cursor = n
+    net.allocs.set(n, { kind, owner })
+    return formatAddress(n)
+  }
+
+  allocateSpecific (networkId: string, ip: string, kind: AddressKind, now: number, owner?: string): string {
+    checkNow(now)
+    checkKind(kind)
+    if (owner !== undefined) checkId(owner, 'owner')
+    const net = this.net(networkId)
+    const n = parseAddress(ip, 'ip')
+    const s = formatAddress(n)
+    if (!net.contains(n)) throw new InvalidAddressError('ip', ip, `not inside the subnets of network ${networkId}`)
+    if (net.reserved(n)) throw new AddressUnavailableError(s, 'reserved')
+    if (!net.owns(n)) throw new AddressUnavailableError(s, 'not-owned', net.ownerOf(n))
+    net.pool.expire(now)
+    if (net.allocs.has(n)) throw new AddressUnavailableError(s, 'in-use')
+    if (net.pool.cooling.has(n)) throw new AddressUnavailableError(s, 'cooling')
+    net.pool.set(n)
+    net.allocs.set(n, { kind, owner })
+    return s
+  }
+
+  release (networkId: string, ip: string, now: number): void {
+    checkNow(now)
+    const net = this.net(networkId)
+    const n = parseAddress(ip, 'ip')
+    if (!net.allocs.has(n)) throw new NotAllocatedError(formatAddress(n))
+    net.allocs.delete(n)
+    if (net.lbIp === n) {
+      net.lbIp = undefined
+      net.lbReleaseAt = undefined
+    }
+    if (this.opts.reuseCooldownMs > 0) net.pool.cool(n, now + this.opts.reuseCooldownMs)
+    else net.pool.clear(n)
+  }
+
+  allocations (networkId: string): Allocation[] {
+    const net = this.net(networkId)
+    return [...net.allocs.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([n, i]) => ({ address: formatAddress(n), kind: i.kind, owner: i.owner }))
+  }
+
+  counts (networkId: string): AddressCounts {
+    const net = this.net(networkId)
+    const c = { vip: 0, task: 0, lb: 0 }
+    for (const i of net.allocs.values()) c[i.kind]++
+    const { total, reserved } = net.ownedSize()
+    const free = total - BigInt(reserved + net.allocs.size + net.pool.cooling.size)
+    return { ...c, free: Number(free), cooling: net.pool.cooling.size, owned: Number(total) }
+  }
+
+  donate (networkId: string, requester: NodeId, now: number, family?: Family): RingToken[] | undefined {
+    checkNow(now)
+    checkId(requester, 'requester')
+    if (requester === this.self) throw new InvalidInputError('requester', requester, 'a node cannot donate to itself')
+    const fam = checkFamily(family)
+    const net = this.net(networkId)
+    net.pool.expire(now)
+    const first = net.subnets[0].family
+    const order: Family[] = fam !== undefined ? [fam] : [first, first === 4 ? 6 : 4]
+    let block: Segment | undefined
+    for (const f of order) {
+      block = this.findBlock(net, f)
+      if (block !== undefined) break
+    }
+    if (block === undefined) return undefined
+    const before = net.segs
+    const merged = mergeSegments([before, [{ ...block, owner: requester }]], net.subnets)
+    this.applyRing(net, merged)
+    return changedSegments(before, merged).map(toToken)
+  }
+
+  /** A free aligned block to give away, at the version to write (owner filled in by the caller). */
+  private findBlock (net: NetworkState, fam: Family): Segment | undefined {
+    const owned = net.ownedOf(fam)
+    const want = (f: Family): bigint => 1n << BigInt(f === 4 ? 32 - this.opts.blockPrefixV4 : 128 - this.opts.blockPrefixV6)
+    let maxWant = 0n
+    for (const s of owned) { const w = want(familyOf(s.start)); if (w > maxWant) maxWant = w }
+    for (let size = maxWant; size >= 1n; size /= 2n) {
+      for (let i = owned.length - 1; i >= 0; i--) {
+        const s = owned[i]
+        const segSize = s.end - s.start + 1n
+        if (segSize < 2n) continue
+        const cap = floorPow2(segSize / 2n)
+        const w = want(familyOf(s.start))
+        if (size > w || size > cap) continue
+        let top = ((s.end + 1n) / size) * size - size
+        while (top >= s.start) {
+          const hu = net.pool.highestUsed(top, top + size - 1n)
+          if (hu === undefined) {
+            return { start: top, end: top + size - 1n, owner: '', version: s.version + 1 }
+          }
+          top = (hu / size) * size - size
+        }
+      }
+    }
+    return undefined
+  }
+
+  reclaim (networkId: string, deadOwners: readonly DeadOwner[], now: number, liveNodes: readonly NodeId[] = []): RingToken[] {
+    checkNow(now)
+    const net = this.net(networkId)
+    if (!Array.isArray(deadOwners)) throw new InvalidInputError('deadOwners', deadOwners, 'not an array')
+    const dead = new Set<NodeId>()
+    const due = new Set<NodeId>()
+    deadOwners.forEach((d, i) => {
+      const id = checkId(d?.id, `deadOwners[${i}].id`)
+      if (typeof d.deadSinceMs !== 'number' || !Number.isFinite(d.deadSinceMs)) {
+        throw new InvalidInputError(`deadOwners[${i}].deadSinceMs`, d.deadSinceMs, 'not a finite number')
+      }
+      if (id === this.self) return
+      dead.add(id)
+      if (now - d.deadSinceMs >= this.opts.reclaimAfterMs) due.add(id)
+    })
+    const live = [...liveNodes.map((id, i) => checkId(id, `liveNodes[${i}]`)), this.self]
+    const writes: Segment[] = []
+    net.segs.forEach((s, i) => {
+      if (due.has(s.owner) && heirOf(net.segs, i, dead, live) === this.self) {
+        writes.push({ start: s.start, end: s.end, owner: this.self, version: s.version + 1 })
+      }
+    })
+    if (writes.length === 0) return []
+    const before = net.segs
+    const merged = mergeSegments([before, writes], net.subnets)
+    this.applyRing(net, merged)
+    return changedSegments(before, merged).map(toToken)
+  }
+
+  localTaskAdded (networkId: string, taskKey: string, now: number): LocalTaskResult {
+    checkNow(now)
+    checkId(taskKey, 'taskKey')
+    const net = this.net(networkId)
+    net.localTasks.add(taskKey)
+    net.lbReleaseAt = undefined
+    if (net.lbIp !== undefined) return { lbIp: formatAddress(net.lbIp), allocated: false }
+    const ip = this.allocate(networkId, 'lb', now, 'lb', net.subnets[0].family)
+    net.lbIp = parseAddress(ip, 'lbIp')
+    return { lbIp: ip, allocated: true }
+  }
+
+  localTaskRemoved (networkId: string, taskKey: string, now: number): void {
+    checkNow(now)
+    const net = this.net(networkId)
+    if (!net.localTasks.delete(taskKey)) return
+    if (net.localTasks.size === 0 && net.lbIp !== undefined) net.lbReleaseAt = now + this.opts.lbReleaseGraceMs
+  }
+
+  lbIp (networkId: string): string | undefined {
+    const n = this.net(networkId).lbIp
+    return n === undefined ? undefined : formatAddress(n)
+  }
+
+  tick (now: number): ReleasedLbIp[] {
+    checkNow(now)
+    const out: ReleasedLbIp[] = []
+    for (const net of this.nets.values()) {
+      net.pool.expire(now)
+      if (net.lbReleaseAt === undefined || net.lbReleaseAt > now) continue
+      net.lbReleaseAt = undefined
+      if (net.localTasks.size > 0 || net.lbIp === undefined) continue
+      const ip = formatAddress(net.lbIp)
+      this.release(net.id, ip, now)
+      out.push({ networkId: net.id, ip })
+    }
+    return out
+  }
+
+  nextDeadline (): number | undefined {
+    let best: number | undefined
+    for (const net of this.nets.values()) {
+      if (net.lbReleaseAt !== undefined && (best === undefined || net.lbReleaseAt < best)) best = net.lbReleaseAt
+    }
+    return best
+  }
+
+  serialize (): Uint8Array {
+    const networks: NetworkSnapshot[] = [...this.nets.values()].map((net) => ({
+      id: net.id,
+      subnets: net.subnets.map((s) => s.cidr),
+      tokens: net.segs.map(toToken),
+      allocs: [...net.allocs.entries()].map(([n, i]) => [formatAddress(n), i.kind, i.owner ?? null]),
+      cooling: [...net.pool.cooling.entries()].map(([n, until]) => [formatAddress(n), until]),
+      cursor: net.pool.cursor < 0n ? null : formatAddress(net.pool.cursor),
+      localTasks: [...net.localTasks],
+      lbIp: net.lbIp === undefined ? null : formatAddress(net.lbIp),
+      lbReleaseAt: net.lbReleaseAt ?? null
+    }))
+    return encodeSnapshot({ self: this.self, networks })
+  }
+
+  /** Memory figures for benchmarks: chunk bitmaps held over all networks. */
+  poolChunks (): number {
+    let n = 0
+    for (const net of this.nets.values()) n += net.pool.chunkCount
+    return n
+  }
+}
+
+/** Build an allocator from snapshot bytes; throws before anything is visible. */
+export function restoreNodeAllocator (bytes: Uint8Array, init: Partial<NodeAllocatorInit> = {}): NodeAllocatorImpl {
+  const data = decodeSnapshot(bytes)
+  if (init.self !== undefined && init.self !== data.self) {
+    throw new InvalidInputError('self', init.self, `snapshot belongs to node ${data.self}`)
+  }
+  const a = new NodeAllocatorImpl(resolveOptions({ ...init, self: data.self }))
+  data.networks.forEach((ns, i) => {
+    const f = `networks[${i}]`
+    checkId(ns.id, `${f}.id`)
+    if (a.nets.has(ns.id)) throw new InvalidInputError(`${f}.id`, ns.id, 'duplicate network')
+    const net = new NetworkState(ns.id, parseSubnets(ns.subnets, `${f}.subnets`))
+    const segs = parseTokens(ns.tokens, net.subnets, `${f}.tokens`)
+    const ring = mergeSegments([segs], net.subnets)
+    if (!sameSegments(ring, segs)) throw new InvalidInputError(`${f}.tokens`, ns.tokens.length, 'not a canonical ring')
+    net.setRing(ring, data.self)
+    ns.allocs.forEach(([ip, kind, owner], j) => {
+      const n = parseAddress(ip, `${f}.allocs[${j}].address`)
+      if (!net.owns(n) || net.reserved(n) || net.allocs.has(n)) {
+        throw new InvalidInputError(`${f}.allocs[${j}].address`, ip, 'not an owned, unreserved, unique address')
+      }
+      net.allocs.set(n, { kind, owner: owner ?? undefined })
+      net.pool.set(n)
+    })
+    ns.cooling.sort((x, y) => x[1] - y[1]).forEach(([ip, until], j) => {
+      const n = parseAddress(ip, `${f}.cooling[${j}].address`)
+      if (!net.owns(n) || net.pool.has(n)) throw new InvalidInputError(`${f}.cooling[${j}].address`, ip, 'not an owned, unused address')
+      net.pool.set(n)
+      net.pool.cool(n, until)
+    })
+    if (ns.cursor !== null) net.pool.cursor = parseAddress(ns.cursor, `${f}.cursor`)
+    ns.localTasks.forEach((k, j) => net.localTasks.add(checkId(k, `${f}.localTasks[${j}]`)))
+    if (ns.lbIp !== null) {
+      const n = parseAddress(ns.lbIp, `${f}.lbIp`)
+      if (net.allocs.get(n)?.kind !== 'lb') throw new InvalidInputError(`${f}.lbIp`, ns.lbIp, 'not allocated as an LB IP')
+      net.lbIp = n
+    }
+    net.lbReleaseAt = ns.lbReleaseAt ?? undefined
+    a.nets.set(ns.id, net)
+  })
+  return a
+}
