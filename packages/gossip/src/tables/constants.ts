@@ -1,0 +1,69 @@
+/**
+ * Defaults and protocol limits of the replicated tables. Values follow
+ * DESIGN.md ("Replicated tables") unless a comment says otherwise.
+ */
+
+/** Tombstones are kept this long (ms) before they are reaped (DESIGN.md: 30 min). */
+export const TOMBSTONE_TTL_MS = 30 * 60 * 1000
+
+/** Entries of a dead member stay suspended this long (ms) before they are reaped (DESIGN.md: 24 h, as memberlist's reconnect timeout). */
+export const RECONNECT_TIMEOUT_MS = 24 * 60 * 60 * 1000
+
+/** Anti-entropy period per scope (ms). DESIGN.md: 2 s, because NetworkDB's 30 s made its slow tail. */
+export const SYNC_INTERVAL_MS = 2000
+
+/** Largest table message (push-back) we build, in estimated msgpack bytes. Matches the codec's datagram limit. */
+export const MAX_MESSAGE_BYTES = 64 * 1024
+
+/** Largest sync response we build, in estimated msgpack bytes (request/response frames may be bigger than datagrams). */
+export const MAX_SYNC_RESPONSE_BYTES = 1024 * 1024
+
+/** Retransmits = RETRANSMIT_MULT * ceil(log10(n + 1)) (memberlist). */
+export const RETRANSMIT_MULT = 4
+
+/** Peers synced in parallel right after joining a scope (DESIGN.md: up to 3, never one after another). */
+export const JOIN_SYNC_PEERS = 3
+
+/**
+ * Leaves of the bucketed digest: an entry lives in leaf hash(table, key) mod
+ * DIGEST_LEAVES. Protocol constant: every node must use the same value.
+ * 256 keeps a full digest around 2.5 KB and a differing leaf small for tables
+ * of a few 10k entries.
+ */
+export const DIGEST_LEAVES = 256
+
+/** The cluster-scope table holding which node joined which network scopes (key = node id, value = scope names). */
+export const SCOPES_TABLE = 'scopes'
+
+/** Most entries in one table message. */
+export const MAX_ENTRIES_PER_MSG = 1024
+
+/** Most entries in one sync response. */
+export const MAX_SYNC_ENTRIES = 8192
+
+/** Longest table name (UTF-16 code units). */
+export const MAX_TABLE_LENGTH = 64
+
+/** Longest key (UTF-16 code units). */
+export const MAX_KEY_LENGTH = 512
+
+/** Longest node id (matches the codec's MAX_ID_LENGTH). */
+export const MAX_ORIGIN_LENGTH = 256
+
+/** Longest network id inside a `network:<id>` scope name. */
+export const MAX_NETWORK_ID_LENGTH = 64
+
+/** Largest Lamport time or seq accepted; far below 2^53 so a hostile peer cannot push our clock to where +1 is lost. */
+export const MAX_COUNTER = 2 ** 48
+
+/** Deepest nesting of a value (arrays/objects). */
+export const MAX_VALUE_DEPTH = 16
+
+/** Most nodes (scalars, arrays, objects, keys) in one value. */
+export const MAX_VALUE_NODES = 4096
+
+/** Longest string inside a value (UTF-16 code units). */
+export const MAX_VALUE_STRING_LENGTH = 16 * 1024
+
+/** Largest encoded size of one entry (bytes); local writes above it are refused so every entry fits a message. */
+export const MAX_ENTRY_BYTES = 32 * 1024

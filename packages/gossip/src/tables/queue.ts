@@ -1,0 +1,87 @@
+import type { Rec } from './record.js'
+
+/**
+ * Transmit-limited broadcast queue of one scope (memberlist's
+ * TransmitLimitedQueue): records are kept in tiers by how often they were
+ * sent, fewest first. Queue membership lives on the record (`q`), so a newer
+ * version of a key (same record, updated in place) simply goes back to tier 0:
+ * the older queued version is replaced, never sent after the newer one.
+ */
+export class BroadcastQueue {
+  private readonly tiers: Array<Set<Rec>> = []
+  size = 0
+
+  /** Queue (or re-queue at tier 0) a record. */
+  push (rec: Rec): void {
+    if (rec.q >= 0) {
+      this.tiers[rec.q]?.delete(rec)
+      this.size--
+    }
+    let t0 = this.tiers[0]
+    if (t0 === undefined) {
+      t0 = new Set()
+      this.tiers[0] = t0
+    }
+    t0.add(rec)
+    rec.q = 0
+    this.size++
+  }
+
+  /** Drop a record from the queue (reaped). */
+  drop (rec: Rec): void {
+    if (rec.q < 0) return
+    this.tiers[rec.q]?.delete(rec)
+    rec.q = -1
+    this.size--
+  }
+
+  /**
+   * Take records, fewest transmits first, whose sizes fit `budget` bytes;
+   * each taken record counts one transmit and leaves the queue after `limit`.
+   * Records that do not fit are skipped (at most `maxSkips` of them).
+   */
+  take (budget: number, limit: number, sizeOf: (r: Rec) => number, maxSkips = 32): { recs: Rec[], bytes: number } {
+    const recs: Rec[] = []
+    let bytes = 0
+    let skips = 0
+    const moved: Rec[] = []
+    outer:
+    for (let t = 0; t < this.tiers.length; t++) {
+      const tier = this.tiers[t]
+      if (tier === undefined || tier.size === 0) continue
+      for (const rec of tier) {
+        if (t >= limit) {
+          // the limit shrank (smaller cluster): done with this one
+          tier.delete(rec)
+          rec.q = -1
+          this.size--
+          continue
+        }
+        const s = sizeOf(rec)
+        if (bytes + s > budget) {
+          if (++skips > maxSkips || budget - bytes < 16) break outer
+          continue
+        }
+        bytes += s
+        recs.push(rec)
+        tier.delete(rec)
+        if (t + 1 >= limit) {
+          rec.q = -1
+          this.size--
+        } else {
+          rec.q = t + 1
+          moved.push(rec)
+        }
+      }
+    }
+    for (const rec of moved) {
+      let next = this.tiers[rec.q]
+      if (next === undefined) {
+        next = new Set()
+        this.tiers[rec.q] = next
+      }
+      next.add(rec)
+    }
+    return { recs, bytes }
+  }
+}

@@ -1,0 +1,115 @@
+import type { Rng } from '../types.js'
+import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES, MAX_SYNC_RESPONSE_BYTES } from './constants.js'
+import { compareVersion, compositeKey, type Rec, recSize, toWire } from './record.js'
+import type { ScopeStore } from './store.js'
+import type { SyncResponse, TablesMsg, WireEntry } from './types.js'
+
+/*
+ * Bucketed-digest anti-entropy. Why not per-origin "highest seq": gossip
+ * delivers out of order and a later write by another origin can supersede a
+ * write you never saw, so a per-origin high-water mark can hide gaps forever.
+ * A leaf digest is the XOR of hash(table, key, origin, lamport, seq, deleted)
+ * of its records: two replicas with the same records have the same digest, and
+ * any difference shows up as a differing leaf, whatever the history.
+ */
+
+/** Estimated msgpack bytes of a table message around its entries. */
+export function msgOverhead (scope: string): number {
+  return 24 + scope.length
+}
+
+/** Leaves whose digest differs between our store and a peer's sparse digest. */
+export function differingLeaves (store: ScopeStore, digest: number[]): number[] {
+  const theirs = new Int32Array(2 * DIGEST_LEAVES)
+  for (let i = 0; i < digest.length; i += 3) {
+    const leaf = digest[i] as number
+    theirs[2 * leaf] = digest[i + 1] as number
+    theirs[2 * leaf + 1] = digest[i + 2] as number
+  }
+  const mine = store.lanes
+  const out: number[] = []
+  for (let i = 0; i < DIGEST_LEAVES; i++) {
+    if (mine[2 * i] !== theirs[2 * i] || mine[2 * i + 1] !== theirs[2 * i + 1]) out.push(i)
+  }
+  return out
+}
+
+/**
+ * Answer a digest: our records of differing leaves, whole leaves first (in a
+ * rotating order so a big difference is worked off over several rounds),
+ * within MAX_SYNC_ENTRIES / MAX_SYNC_RESPONSE_BYTES. If not even one leaf
+ * fits, part of it (from a random position) is sent and no leaf is complete.
+ */
+export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng): SyncResponse {
+  const diff = differingLeaves(store, digest)
+  const complete: number[] = []
+  const entries: WireEntry[] = []
+  let bytes = msgOverhead(scope)
+  const start = diff.length > 0 ? Math.floor(rng.next() * diff.length) : 0
+  for (let j = 0; j < diff.length; j++) {
+    const leaf = diff[(start + j) % diff.length] as number
+    const recs = store.leaf(leaf)
+    let leafBytes = 0
+    if (recs !== undefined) {
+      for (const r of recs.values()) leafBytes += recSize(r)
+    }
+    const n = recs?.size ?? 0
+    if (entries.length + n <= MAX_SYNC_ENTRIES && bytes + leafBytes <= MAX_SYNC_RESPONSE_BYTES) {
+      if (recs !== undefined) {
+        for (const r of recs.values()) entries.push(toWire(r, now))
+      }
+      bytes += leafBytes
+      complete.push(leaf)
+      continue
+    }
+    if (complete.length === 0 && entries.length === 0 && recs !== undefined) {
+      // one oversized leaf: send a window of it starting at a random record
+      const all = [...recs.values()]
+      const off = Math.floor(rng.next() * all.length)
+      for (let k = 0; k < all.length; k++) {
+        const r = all[(off + k) % all.length] as Rec
+        const s = recSize(r)
+        if (entries.length >= MAX_SYNC_ENTRIES || bytes + s > MAX_SYNC_RESPONSE_BYTES) break
+        entries.push(toWire(r, now))
+        bytes += s
+      }
+      break
+    }
+  }
+  complete.sort((a, b) => a - b)
+  return { scope, member: true, complete, entries }
+}
+
+/**
+ * After merging a response: our records in the responder's complete leaves
+ * that it lacks or holds older, chunked into messages of at most `maxBytes`.
+ */
+export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: SyncResponse, now: number, ttlMs: number, maxBytes: number): TablesMsg[] {
+  if (res.complete.length === 0) return []
+  const theirs = new Map<string, WireEntry>()
+  for (const w of res.entries) theirs.set(compositeKey(w[0], w[1]), w)
+  const out: TablesMsg[] = []
+  let cur: WireEntry[] = []
+  const overhead = msgOverhead(scope)
+  let bytes = overhead
+  for (const leaf of res.complete) {
+    const recs = store.leaf(leaf)
+    if (recs === undefined) continue
+    for (const r of recs.values()) {
+      const w = theirs.get(r.ck)
+      if (w !== undefined && compareVersion(r.lamport, r.origin, r.seq, r.deleted, w[3], w[2], w[4], w[5] === 1) <= 0) continue
+      // an expired tombstone is useless to a peer that never had the key
+      if (w === undefined && r.deleted && now - r.deadAt >= ttlMs) continue
+      const s = recSize(r)
+      if (cur.length > 0 && (bytes + s > maxBytes || cur.length >= MAX_ENTRIES_PER_MSG)) {
+        out.push({ scope, entries: cur })
+        cur = []
+        bytes = overhead
+      }
+      cur.push(toWire(r, now))
+      bytes += s
+    }
+  }
+  if (cur.length > 0) out.push({ scope, entries: cur })
+  return out
+}

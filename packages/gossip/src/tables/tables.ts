@@ -1,0 +1,488 @@
+import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
+import {
+  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPES_TABLE,
+  SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
+} from './constants.js'
+import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
+import { BroadcastQueue } from './queue.js'
+import { compareVersion, type Rec, recSize, toWire } from './record.js'
+import { ScopeStore, type Version } from './store.js'
+import { buildSyncResponse, msgOverhead, pushBack } from './sync.js'
+import type { Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
+import { checkKey, checkTable, checkValue, isScopeName } from './validate.js'
+
+/** State of one scope on this node. */
+interface ScopeState {
+  readonly name: ScopeName
+  readonly store: ScopeStore
+  readonly queue: BroadcastQueue
+  /** False while leaving: no new entries accepted, queue drains, then the scope is forgotten. */
+  joined: boolean
+  joinSyncPending: boolean
+  nextSyncAt: number
+}
+
+/** What we remember of a member whose entries are not live (dead without restart grace, or left). */
+interface Gone {
+  state: 'dead' | 'left'
+  since: number
+  reaped: boolean
+}
+
+const NOOP = (): void => {}
+const NULL_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP }
+
+class TablesImpl implements Tables {
+  private readonly self: NodeId
+  private readonly rng: Rng
+  private readonly ttlMs: number
+  private readonly reconnectMs: number
+  private readonly syncMs: number
+  private readonly maxMsgBytes: number
+  private readonly retransmitMult: number
+  private readonly log: Logger
+  private readonly scopeStates = new Map<ScopeName, ScopeState>()
+  private readonly listeners = new Set<(ev: EntryEvent) => void>()
+  /** Only members whose entries are not live are remembered: memory O(gone), not O(members). */
+  private readonly gone = new Map<NodeId, Gone>()
+  /** network scope -> nodes whose `scopes` entry lists it. */
+  private readonly scopeIndex = new Map<ScopeName, Set<NodeId>>()
+  private alive: readonly NodeId[] = []
+  private lamport = 0
+  private seq = 0
+  private lastNow = 0
+  private syncCount = 0
+
+  constructor (init: TablesInit) {
+    this.self = init.self
+    this.rng = init.rng
+    this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
+    this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
+    this.syncMs = init.syncIntervalMs ?? SYNC_INTERVAL_MS
+    this.maxMsgBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
+    this.retransmitMult = init.retransmitMult ?? RETRANSMIT_MULT
+    this.log = init.logger ?? NULL_LOGGER
+    this.addScope('cluster', 0)
+  }
+
+  // ---- local API -------------------------------------------------------
+
+  set<V>(now: number, scope: ScopeName, table: string, key: string, value: V): Entry<V> {
+    const st = this.writable(scope, table, key)
+    const bad = checkValue(value)
+    if (bad !== undefined) throw new InvalidValueError(bad)
+    return this.writeLocal(now, st, table, key, value, false) as Entry<V>
+  }
+
+  delete (now: number, scope: ScopeName, table: string, key: string): void {
+    const st = this.writable(scope, table, key)
+    const cur = st.store.get(table, key)
+    if (cur === undefined || cur.deleted) return
+    this.writeLocal(now, st, table, key, undefined, true)
+  }
+
+  get<V>(scope: ScopeName, table: string, key: string): Entry<V> | undefined {
+    const st = this.scopeStates.get(scope)
+    const r = st?.store.get(table, key)
+    return r === undefined ? undefined : this.toEntry(scope, r) as Entry<V>
+  }
+
+  entries<V>(scope: ScopeName, table?: string): Entry<V>[] {
+    const st = this.scopeStates.get(scope)
+    if (st === undefined) return []
+    const out: Entry<V>[] = []
+    for (const r of st.store.all()) {
+      if (r.deleted || (table !== undefined && r.table !== table)) continue
+      const e = this.toEntry(scope, r)
+      if (e.status !== 'deleted') out.push(e as Entry<V>)
+    }
+    return out
+  }
+
+  joinScope (now: number, scope: ScopeName): void {
+    if (!isScopeName(scope)) throw new InvalidScopeError(scope)
+    this.lastNow = now
+    if (scope === 'cluster') return
+    const st = this.scopeStates.get(scope) ?? this.addScope(scope, now)
+    if (st.joined && this.ownScopesListed(scope)) return
+    st.joined = true
+    st.joinSyncPending = true
+    this.writeOwnScopes(now)
+  }
+
+  leaveScope (now: number, scope: ScopeName): void {
+    if (!isScopeName(scope)) throw new InvalidScopeError(scope)
+    this.lastNow = now
+    if (scope === 'cluster') {
+      this.log.warn('leaveScope(cluster) ignored: use leaveAll', { scope })
+      return
+    }
+    const st = this.scopeStates.get(scope)
+    if (st === undefined || !st.joined) return
+    this.tombstoneOwn(now, st)
+    st.joined = false
+    st.joinSyncPending = false
+    this.writeOwnScopes(now)
+  }
+
+  scopes (): ScopeName[] {
+    const out: ScopeName[] = []
+    for (const st of this.scopeStates.values()) if (st.joined) out.push(st.name)
+    return out
+  }
+
+  scopeMembers (scope: ScopeName): NodeId[] {
+    if (scope === 'cluster') {
+      const out: NodeId[] = [this.self]
+      for (const id of this.alive) if (id !== this.self) out.push(id)
+      return out
+    }
+    const out: NodeId[] = []
+    const ids = this.scopeIndex.get(scope)
+    if (ids === undefined) return out
+    for (const id of ids) if (this.originStatus(id) === 'live') out.push(id)
+    return out
+  }
+
+  onEntry (cb: (ev: EntryEvent) => void): () => void {
+    this.listeners.add(cb)
+    return () => { this.listeners.delete(cb) }
+  }
+
+  leaveAll (now: number): void {
+    this.lastNow = now
+    for (const st of this.scopeStates.values()) this.tombstoneOwn(now, st)
+  }
+
+  records (now: number, scope: ScopeName): WireEntry[] {
+    const st = this.scopeStates.get(scope)
+    if (st === undefined) return []
+    const recs = [...st.store.all()].sort((a, b) => a.ck < b.ck ? -1 : a.ck > b.ck ? 1 : 0)
+    return recs.map((r) => toWire(r, now))
+  }
+
+  stats (): TablesStats {
+    const entries: Record<string, number> = {}
+    for (const st of this.scopeStates.values()) entries[st.name] = st.store.count
+    return { entries, syncs: this.syncCount }
+  }
+
+  // ---- membership ------------------------------------------------------
+
+  memberChanged (now: number, member: Member): void {
+    this.lastNow = now
+    if (member.id === this.self) return
+    const before = this.originStatus(member.id)
+    const prev = this.gone.get(member.id)
+    if (member.state === 'left' || (member.state === 'dead' && !member.restarting)) {
+      const since = Math.min(member.since, now)
+      if (prev === undefined || prev.state !== member.state) {
+        this.gone.set(member.id, { state: member.state, since, reaped: false })
+      }
+    } else {
+      this.gone.delete(member.id)
+    }
+    if (this.originStatus(member.id) !== before) this.reemitOrigin(member.id, before)
+  }
+
+  // ---- gossip ----------------------------------------------------------
+
+  broadcastsFor (peer: NodeId, budgetBytes: number, clusterSize: number): TablesMsg[] {
+    const out: TablesMsg[] = []
+    let remaining = budgetBytes
+    for (const st of this.scopeStates.values()) {
+      if (st.queue.size === 0) continue
+      let n = clusterSize
+      if (st.name !== 'cluster') {
+        const members = this.scopeIndex.get(st.name)
+        if (members === undefined || !members.has(peer)) continue
+        n = members.size
+      }
+      const overhead = msgOverhead(st.name)
+      if (remaining <= overhead + 16) break
+      const limit = this.retransmitMult * Math.ceil(Math.log10(Math.max(1, n) + 1))
+      const { recs, bytes } = st.queue.take(remaining - overhead, limit, recSize)
+      if (recs.length === 0) continue
+      remaining -= overhead + bytes
+      out.push({ scope: st.name, entries: recs.map((r) => toWire(r, this.lastNow)) })
+    }
+    return out
+  }
+
+  handle (now: number, from: NodeId, msg: TablesMsg): void {
+    this.lastNow = now
+    const st = this.scopeStates.get(msg.scope)
+    if (st === undefined || !st.joined) return
+    for (const w of msg.entries) this.merge(now, st, w, true)
+  }
+
+  // ---- anti-entropy and reaping ----------------------------------------
+
+  tick (now: number, alive: NodeId[]): { syncs: SyncPlan[], wakeAt: number } {
+    this.lastNow = now
+    this.alive = alive
+    this.reapOrigins(now)
+    const syncs: SyncPlan[] = []
+    let wakeAt = Infinity
+    for (const st of [...this.scopeStates.values()]) {
+      this.reapTombstones(now, st)
+      if (!st.joined) {
+        if (st.queue.size === 0) this.dropScope(st)
+        continue
+      }
+      if (st.joinSyncPending || now >= st.nextSyncAt) {
+        const peers = this.pickPeers(st.name, st.joinSyncPending ? JOIN_SYNC_PEERS : 1)
+        if (peers.length > 0) {
+          const req: SyncRequest = { scope: st.name, digest: st.store.digest() }
+          for (const to of peers) syncs.push({ to, req })
+          st.joinSyncPending = false
+        }
+        st.nextSyncAt = now + this.syncMs
+      }
+      wakeAt = Math.min(wakeAt, st.nextSyncAt, st.store.tombstones.peekTime())
+    }
+    for (const g of this.gone.values()) {
+      if (!g.reaped) wakeAt = Math.min(wakeAt, g.since + (g.state === 'dead' ? this.reconnectMs : this.ttlMs))
+    }
+    return { syncs, wakeAt: Math.max(wakeAt, now + 1) }
+  }
+
+  handleSyncRequest (now: number, _from: NodeId, req: SyncRequest): SyncResponse {
+    this.lastNow = now
+    const st = this.scopeStates.get(req.scope)
+    if (st === undefined || !st.joined) return { scope: req.scope, member: false, complete: [], entries: [] }
+    return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng)
+  }
+
+  handleSyncResponse (now: number, _from: NodeId, res: SyncResponse): TablesMsg[] {
+    this.lastNow = now
+    this.syncCount++
+    const st = this.scopeStates.get(res.scope)
+    if (st === undefined || !st.joined || !res.member) return []
+    // learned by sync, not re-gossiped: a joining node would otherwise flood the scope
+    for (const w of res.entries) this.merge(now, st, w, false)
+    return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes)
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  private addScope (name: ScopeName, now: number): ScopeState {
+    const st: ScopeState = {
+      name, store: new ScopeStore(), queue: new BroadcastQueue(), joined: true, joinSyncPending: true, nextSyncAt: now + this.syncMs
+    }
+    this.scopeStates.set(name, st)
+    return st
+  }
+
+  private dropScope (st: ScopeState): void {
+    this.scopeStates.delete(st.name)
+    this.log.debug('scope forgotten', { scope: st.name })
+  }
+
+  private writable (scope: ScopeName, table: string, key: string): ScopeState {
+    if (!isScopeName(scope)) throw new InvalidScopeError(scope)
+    const bt = checkTable(table)
+    if (bt !== undefined) throw new InvalidKeyError('table', bt)
+    const bk = checkKey(key)
+    if (bk !== undefined) throw new InvalidKeyError('key', bk)
+    if (scope === 'cluster' && table === SCOPES_TABLE) throw new ReservedTableError(table)
+    const st = this.scopeStates.get(scope)
+    if (st === undefined || !st.joined) throw new NotInScopeError(scope)
+    return st
+  }
+
+  private writeLocal (now: number, st: ScopeState, table: string, key: string, value: unknown, deleted: boolean): Entry {
+    this.lastNow = now
+    const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.lamport + 1, seq: this.seq + 1, deleted, deadAt: now }
+    if (!deleted) {
+      const size = recSize({ table, key, ck: '', leaf: 0, ...v, h1: 0, h2: 0, size: 0, q: -1 })
+      if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
+    }
+    this.lamport++
+    this.seq++
+    return this.apply(st, st.store.get(table, key), table, key, v, true)
+  }
+
+  /** Merge one remote entry; true if it changed our state. */
+  private merge (now: number, st: ScopeState, w: WireEntry, requeue: boolean): boolean {
+    const [table, key, origin, lamport, seq] = w
+    const deleted = w[5] === 1
+    if (lamport > this.lamport) this.lamport = lamport
+    if (origin === this.self && seq > this.seq) this.seq = seq
+    const g = this.gone.get(origin)
+    if (g?.reaped === true) return false
+    const cur = st.store.get(table, key)
+    if (cur !== undefined && compareVersion(cur.lamport, cur.origin, cur.seq, cur.deleted, lamport, origin, seq, deleted) >= 0) return false
+    const age = deleted ? (w[6] as number) : 0
+    // an expired tombstone only matters if it deletes something we hold
+    if (deleted && cur === undefined && age >= this.ttlMs) return false
+    const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age }
+    this.apply(st, cur, table, key, v, requeue)
+    return true
+  }
+
+  private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean): Entry {
+    const prevStatus = cur === undefined ? undefined : this.recStatus(cur)
+    const prevScopes = cur !== undefined ? this.scopesOf(st.name, cur) : undefined
+    let rec: Rec
+    if (cur === undefined) {
+      rec = st.store.insert(table, key, v)
+    } else {
+      rec = cur
+      st.store.update(rec, v)
+    }
+    if (v.deleted) st.store.tombstones.push(v.deadAt + this.ttlMs, rec)
+    if (requeue) st.queue.push(rec)
+    else st.queue.drop(rec)
+    if (st.name === 'cluster' && table === SCOPES_TABLE) this.reindexScopes(key, prevScopes, this.scopesOf(st.name, rec))
+    const entry = this.toEntry(st.name, rec)
+    if (entry.status === 'deleted' && (prevStatus === undefined || prevStatus === 'deleted')) return entry
+    this.emit({ entry, previousStatus: prevStatus })
+    return entry
+  }
+
+  private tombstoneOwn (now: number, st: ScopeState): void {
+    for (const r of [...st.store.all()]) {
+      if (r.origin === this.self && !r.deleted) this.writeLocal(now, st, r.table, r.key, undefined, true)
+    }
+  }
+
+  private ownScopesListed (scope: ScopeName): boolean {
+    const r = this.scopeStates.get('cluster')?.store.get(SCOPES_TABLE, this.self)
+    return r !== undefined && r.origin === this.self && !r.deleted && Array.isArray(r.value) && (r.value as unknown[]).includes(scope)
+  }
+
+  private writeOwnScopes (now: number): void {
+    const cluster = this.scopeStates.get('cluster') as ScopeState
+    const joined = this.scopes().filter((s) => s !== 'cluster').sort()
+    const cur = cluster.store.get(SCOPES_TABLE, this.self)
+    if (joined.length === 0) {
+      if (cur !== undefined && !cur.deleted) this.writeLocal(now, cluster, SCOPES_TABLE, this.self, undefined, true)
+      return
+    }
+    this.writeLocal(now, cluster, SCOPES_TABLE, this.self, joined, false)
+  }
+
+  /** Network scopes a `scopes` record declares (only a node's own record about itself counts). */
+  private scopesOf (scope: ScopeName, r: Rec): ScopeName[] | undefined {
+    if (scope !== 'cluster' || r.table !== SCOPES_TABLE || r.deleted || r.origin !== r.key || !Array.isArray(r.value)) return undefined
+    return (r.value as unknown[]).filter((s): s is ScopeName => isScopeName(s) && s !== 'cluster')
+  }
+
+  private reindexScopes (node: NodeId, before: ScopeName[] | undefined, after: ScopeName[] | undefined): void {
+    for (const s of before ?? []) {
+      const set = this.scopeIndex.get(s)
+      set?.delete(node)
+      if (set?.size === 0) this.scopeIndex.delete(s)
+    }
+    for (const s of after ?? []) {
+      let set = this.scopeIndex.get(s)
+      if (set === undefined) {
+        set = new Set()
+        this.scopeIndex.set(s, set)
+      }
+      set.add(node)
+    }
+  }
+
+  private originStatus (origin: NodeId): EntryStatus {
+    if (origin === this.self) return 'live'
+    const g = this.gone.get(origin)
+    if (g === undefined) return 'live'
+    return g.state === 'dead' ? 'suspended' : 'deleted'
+  }
+
+  private recStatus (r: Rec): EntryStatus {
+    return r.deleted ? 'deleted' : this.originStatus(r.origin)
+  }
+
+  private toEntry (scope: ScopeName, r: Rec): Entry {
+    const status = this.recStatus(r)
+    const deleted = status === 'deleted'
+    return { scope, table: r.table, key: r.key, value: deleted ? undefined : r.value, origin: r.origin, lamport: r.lamport, seq: r.seq, deleted, status }
+  }
+
+  /** Emit events for an origin's live records after its status changed from `before`. */
+  private reemitOrigin (origin: NodeId, before: EntryStatus): void {
+    for (const st of this.scopeStates.values()) {
+      for (const r of st.store.all()) {
+        if (r.origin !== origin || r.deleted) continue
+        this.emit({ entry: this.toEntry(st.name, r), previousStatus: before })
+      }
+    }
+  }
+
+  private reapTombstones (now: number, st: ScopeState): void {
+    const heap = st.store.tombstones
+    while (heap.peekTime() <= now) {
+      const r = heap.pop() as Rec
+      if (!r.deleted || r.deadAt + this.ttlMs > now || !st.store.holds(r)) continue
+      st.store.remove(r)
+      st.queue.drop(r)
+    }
+  }
+
+  private reapOrigins (now: number): void {
+    for (const [id, g] of this.gone) {
+      if (g.reaped) continue
+      const limit = g.state === 'dead' ? this.reconnectMs : this.ttlMs
+      if (now - g.since < limit) continue
+      g.reaped = true
+      for (const st of this.scopeStates.values()) {
+        for (const r of [...st.store.all()]) {
+          if (r.origin !== id) continue
+          const was = this.recStatus(r)
+          const prevScopes = this.scopesOf(st.name, r)
+          st.store.remove(r)
+          st.queue.drop(r)
+          if (prevScopes !== undefined) this.reindexScopes(r.key, prevScopes, undefined)
+          if (was !== 'deleted') {
+            this.emit({ entry: { ...this.toEntry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was })
+          }
+        }
+      }
+      this.log.info('reaped entries of gone member', { member: id, state: g.state })
+    }
+  }
+
+  private pickPeers (scope: ScopeName, want: number): NodeId[] {
+    let pool: readonly NodeId[]
+    if (scope === 'cluster') {
+      pool = this.alive
+    } else {
+      const ids = this.scopeIndex.get(scope)
+      if (ids === undefined) return []
+      pool = [...ids].filter((id) => this.originStatus(id) === 'live')
+    }
+    const out: NodeId[] = []
+    const n = pool.length
+    if (n === 0) return out
+    // a few random draws; with small pools fall back to a scan
+    for (let tries = 0; tries < want * 4 && out.length < want; tries++) {
+      const id = pool[Math.floor(this.rng.next() * n)] as NodeId
+      if (id !== this.self && !out.includes(id)) out.push(id)
+    }
+    if (out.length < want && n <= 64) {
+      for (const id of pool) {
+        if (out.length >= want) break
+        if (id !== this.self && !out.includes(id)) out.push(id)
+      }
+    }
+    return out
+  }
+
+  private emit (ev: EntryEvent): void {
+    for (const cb of this.listeners) {
+      try {
+        cb(ev)
+      } catch (err) {
+        this.log.error('entry listener threw', { err: String(err), scope: ev.entry.scope, table: ev.entry.table })
+      }
+    }
+  }
+}
+
+/** Create the replicated tables of one node (sans-IO). */
+export function createTables (init: TablesInit): Tables {
+  return new TablesImpl(init)
+}

@@ -1,0 +1,129 @@
+import type { Entry, EntryEvent, Member, NodeId, Rng, ScopeName } from '../types.js'
+
+/**
+ * Minimal structured logger (winston loggers fit it). Structurally the same
+ * as the package's `Logger`, declared here so the tables module stands alone.
+ */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+/** Options and components of {@link createTables}. */
+export interface TablesInit {
+  /** This node's id; the origin of every local write. */
+  self: NodeId
+  /** Seeded random source (sync peer choice, partial-leaf rotation). */
+  rng: Rng
+  /** How long tombstones are kept (ms). @default 1800000 (TOMBSTONE_TTL_MS) */
+  tombstoneTtlMs?: number
+  /** How long a dead member's entries stay suspended before they are reaped (ms). @default 86400000 (RECONNECT_TIMEOUT_MS) */
+  reconnectTimeoutMs?: number
+  /** Anti-entropy period per scope (ms). @default 2000 (SYNC_INTERVAL_MS) */
+  syncIntervalMs?: number
+  /** Largest table message built for push-back (estimated msgpack bytes). @default 65536 (MAX_MESSAGE_BYTES) */
+  maxMessageBytes?: number
+  /** Retransmit multiplier: each queued entry is sent retransmitMult * ceil(log10(n + 1)) times. @default 4 (RETRANSMIT_MULT) */
+  retransmitMult?: number
+  /** Logger; nothing is logged without one. */
+  logger?: Logger
+}
+
+/**
+ * One entry on the wire, as a compact tuple:
+ * live `[table, key, origin, lamport, seq, 0, value]`,
+ * tombstone `[table, key, origin, lamport, seq, 1, ageMs]` where `ageMs` is how
+ * long ago the sender learned of the delete (so every node reaps a tombstone at
+ * about the same time and a reaped one is not re-learned).
+ */
+export type WireEntry =
+  | [table: string, key: string, origin: NodeId, lamport: number, seq: number, deleted: 0, value: unknown]
+  | [table: string, key: string, origin: NodeId, lamport: number, seq: number, deleted: 1, ageMs: number]
+
+/** Entries of one scope, piggybacked on gossip or pushed back after a sync. */
+export interface TablesMsg {
+  scope: ScopeName
+  entries: WireEntry[]
+}
+
+/**
+ * Anti-entropy digest of one scope: for every non-empty digest leaf, the XOR
+ * of hash(table, key, origin, lamport, seq, deleted) of its entries, as flat
+ * triples `[leaf, h1, h2, leaf, h1, h2, ...]` with strictly increasing leaves.
+ * Size O(min(entries, DIGEST_LEAVES)).
+ */
+export interface SyncRequest {
+  scope: ScopeName
+  digest: number[]
+}
+
+/** Answer to a {@link SyncRequest}. */
+export interface SyncResponse {
+  scope: ScopeName
+  /** False if the responder is not in the scope (then nothing else is meaningful). */
+  member: boolean
+  /** Leaves whose entries are all in `entries` (sorted); the initiator pushes back what the responder lacks there. */
+  complete: number[]
+  /** Responder's entries of differing leaves (all of the `complete` ones, maybe part of one more). */
+  entries: WireEntry[]
+}
+
+/** Counters of the tables. */
+export interface TablesStats {
+  /** Stored records per scope (live, suspended and tombstones). */
+  entries: Record<string, number>
+  /** Sync exchanges completed as initiator. */
+  syncs: number
+}
+
+/** A sync the node should run: send `req` to `to` and feed the answer to `handleSyncResponse`. */
+export interface SyncPlan {
+  to: NodeId
+  req: SyncRequest
+}
+
+/**
+ * Scoped replicated tables, sans-IO. The node drives it with `handle`, `tick`
+ * and the sync handlers and carries the returned messages.
+ */
+export interface Tables {
+  /** Write a value (local origin); returns the new entry. Throws a typed error for a bad scope/table/key or an oversized value. */
+  set<V>(now: number, scope: ScopeName, table: string, key: string, value: V): Entry<V>
+  /** Tombstone a key (no-op if it is already deleted). */
+  delete(now: number, scope: ScopeName, table: string, key: string): void
+  /** The entry of a key, tombstones included (status `deleted`). */
+  get<V>(scope: ScopeName, table: string, key: string): Entry<V> | undefined
+  /** Live and suspended entries of a scope (optionally one table); tombstones excluded. */
+  entries<V>(scope: ScopeName, table?: string): Entry<V>[]
+  /** Join a scope: accept and sync its entries, announce it in the `scopes` table, sync with up to 3 peers at the next tick. */
+  joinScope(now: number, scope: ScopeName): void
+  /** Leave a network scope: tombstone own entries there, announce it, then forget the scope once the tombstones went out. */
+  leaveScope(now: number, scope: ScopeName): void
+  /** Scopes joined (cluster first). */
+  scopes(): ScopeName[]
+  /** Live members of a scope, self included if joined. */
+  scopeMembers(scope: ScopeName): NodeId[]
+  /** Subscribe to entry changes; returns an unsubscribe function. */
+  onEntry(cb: (ev: EntryEvent) => void): () => void
+  /** Tell the tables a member's state (on every change, and once per known member). */
+  memberChanged(now: number, member: Member): void
+  /** Table messages to piggyback on the next gossip packet to `peer`, within `budgetBytes`. */
+  broadcastsFor(peer: NodeId, budgetBytes: number, clusterSize: number): TablesMsg[]
+  /** Merge a (validated) table message from `from`. */
+  handle(now: number, from: NodeId, msg: TablesMsg): void
+  /** Anti-entropy and reaping. `alive` = live members (self may be included). */
+  tick(now: number, alive: NodeId[]): { syncs: SyncPlan[], wakeAt: number }
+  /** Answer a peer's digest. */
+  handleSyncRequest(now: number, from: NodeId, req: SyncRequest): SyncResponse
+  /** Merge a sync answer; returns push-back messages to send to `from`. */
+  handleSyncResponse(now: number, from: NodeId, res: SyncResponse): TablesMsg[]
+  /** Graceful leave: tombstone every own entry (they are queued for broadcast). */
+  leaveAll(now: number): void
+  /** All records of a scope in wire form (tombstones included), sorted by table and key: for persistence and tests. */
+  records(now: number, scope: ScopeName): WireEntry[]
+  /** Counters. */
+  stats(): TablesStats
+}
+
