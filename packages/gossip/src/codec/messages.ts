@@ -1,0 +1,53 @@
+import type { MemberState, NodeId } from '../types.js'
+import type { SyncRequest, SyncResponse, TablesMsg } from '../tables/index.js'
+
+/** Kinds of member update gossiped (piggybacked) between nodes. */
+export type MemberUpdateKind = 'alive' | 'suspect' | 'dead' | 'left'
+
+/** One piggybacked membership fact (memberlist alive/suspect/dead messages). */
+export interface MemberUpdate {
+  k: MemberUpdateKind
+  id: NodeId
+  inc: number
+  /** Who suspects / declared dead (suspect, dead). */
+  from?: NodeId
+  /** Addresses (alive). */
+  addrs?: string[]
+  /** Announced restart (alive). */
+  restarting?: boolean
+}
+
+/** One member in a push-pull full state exchange. */
+export interface MemberSnapshot {
+  id: NodeId
+  addrs: string[]
+  state: MemberState
+  inc: number
+  restarting: boolean
+}
+
+/** Packet kinds of the datagram protocol. */
+export type PacketType = 'ping' | 'ack' | 'nack' | 'ping-req' | 'gossip'
+
+/**
+ * A datagram. `ping` and `ping-req` carry `seq` and `target`; `ack`/`nack`
+ * carry `seq`; any packet may piggyback member updates (`mb`) and table
+ * messages (`tb`).
+ */
+export interface Packet {
+  t: PacketType
+  seq?: number
+  target?: NodeId
+  mb?: MemberUpdate[]
+  tb?: TablesMsg[]
+}
+
+/** Request of a request/response exchange. */
+export type RequestMsg =
+  | { t: 'push-pull', join: boolean, members: MemberSnapshot[] }
+  | { t: 'sync', req: SyncRequest }
+
+/** Response of a request/response exchange. */
+export type ResponseMsg =
+  | { t: 'push-pull', members: MemberSnapshot[] }
+  | { t: 'sync', res: SyncResponse }

@@ -1,0 +1,62 @@
+/**
+ * Defaults of @scalelb/gossip. Values follow hashicorp/memberlist's
+ * DefaultLANConfig unless a comment says otherwise.
+ */
+
+/** Version byte written first in every frame; frames with another version are dropped. */
+export const CODEC_VERSION = 1
+
+/** Largest datagram frame accepted (bytes); bigger ones are dropped as `size`. */
+export const MAX_MESSAGE_BYTES = 64 * 1024
+
+/** Largest request/response frame accepted (push-pull state, sync) in bytes. */
+export const MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+/** Budget for piggybacked broadcasts in one gossip packet (memberlist UDPBufferSize). */
+export const GOSSIP_PACKET_BYTES = 1400
+
+/** Most piggybacked member updates or table messages in one decoded packet. */
+export const MAX_ITEMS_PER_PACKET = 4096
+
+/** Most members in one push-pull state exchange. */
+export const MAX_PUSH_PULL_MEMBERS = 100_000
+
+/** Longest node ID accepted (bytes of UTF-16 code units). */
+export const MAX_ID_LENGTH = 256
+
+/** Most addresses per member, and longest address. */
+export const MAX_ADDRS = 16
+export const MAX_ADDR_LENGTH = 512
+
+/** Probe one member every this many ms (lan). */
+export const PROBE_INTERVAL_MS = 1000
+/** Wait this long for a direct ack before indirect probes (lan). */
+export const PROBE_TIMEOUT_MS = 500
+/** Gossip to `GOSSIP_NODES` members every this many ms (lan). */
+export const GOSSIP_INTERVAL_MS = 200
+/** Members gossiped to per gossip interval. */
+export const GOSSIP_NODES = 3
+/** Retransmits = RETRANSMIT_MULT * ceil(log10(n + 1)). */
+export const RETRANSMIT_MULT = 4
+/** Suspicion min = SUSPICION_MULT * max(1, log10(n)) * probeInterval. */
+export const SUSPICION_MULT = 4
+/** Suspicion max = SUSPICION_MAX_TIMEOUT_MULT * min. */
+export const SUSPICION_MAX_TIMEOUT_MULT = 6
+/** Members asked to probe indirectly. */
+export const INDIRECT_CHECKS = 3
+/** Lifeguard local health score ceiling (score is 0..AWARENESS_MAX-1). */
+export const AWARENESS_MAX = 8
+/** Full state exchange with one random member every this many ms (memberlist: 30 s). */
+export const PUSH_PULL_INTERVAL_MS = 30_000
+/** Dead/left members are remembered this long (Serf: 24 h). */
+export const RECONNECT_TIMEOUT_MS = 24 * 60 * 60 * 1000
+/** Try to reconnect to a failed member every this many ms (Serf: 30 s; shorter so partitions heal fast). */
+export const RECONNECT_INTERVAL_MS = 10_000
+/** Peers keep a restarting member live this long. */
+export const RESTART_GRACE_MS = 30_000
+/** Gossip to dead members for this long after they died (memberlist GossipToTheDeadTime). */
+export const GOSSIP_TO_THE_DEAD_MS = 30_000
+/** Timeout of a request/response exchange (push-pull, sync) in the driver. */
+export const REQUEST_TIMEOUT_MS = 10_000
+/** Extra packets sent at once to announce a leave or a restart. */
+export const ANNOUNCE_FANOUT = 3

@@ -1,0 +1,539 @@
+import { retransmitLimit, suspicionRemaining, suspicionTimeoutMin, type GossipConfig } from '../config.js'
+import type { Logger } from '../logger.js'
+import { randInt, shuffle } from '../rng.js'
+import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
+import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
+import { MemberBroadcastQueue } from './broadcast-queue.js'
+
+/** Where the membership core puts what it wants sent. */
+export interface Outbox {
+  packets: Array<{ to: NodeId, packet: Packet }>
+  requests: Array<{ to: NodeId, req: RequestMsg }>
+}
+
+interface Rec {
+  id: NodeId
+  addrs: string[]
+  state: MemberState
+  inc: number
+  since: Millis
+  restarting: boolean
+  restartUntil: Millis
+}
+
+interface Suspicion { inc: number, start: Millis, min: number, max: number, k: number, confirmers: Set<NodeId>, deadline: Millis }
+
+interface Probe { seq: number, target: NodeId, timeoutAt: Millis, endAt: Millis, indirect: boolean, expectedNacks: number, nacks: number }
+
+interface Relay { origSeq: number, requester: NodeId, nackAt: Millis }
+
+/** Construction options of the membership core. */
+export interface MembershipInit {
+  self: NodeId
+  addrs: string[]
+  incarnation: number
+  cfg: GossipConfig
+  rng: Rng
+  logger: Logger
+  /** Called after every member state/incarnation/restarting change. */
+  onChange: (now: Millis, member: Member, previous: MemberState | undefined) => void
+}
+
+/**
+ * SWIM + Lifeguard membership, sans-IO: `handlePacket`/`tick` append to an
+ * outbox; the node piggybacks broadcasts and sends. Follows memberlist's
+ * state.go (probe, indirect probe, suspicion, refutation, awareness).
+ */
+export class Membership {
+  readonly self: NodeId
+  private readonly cfg: GossipConfig
+  private readonly rng: Rng
+  private readonly log: Logger
+  private readonly onChange: MembershipInit['onChange']
+  private addrs: string[]
+  private inc: number
+  private readonly recs = new Map<NodeId, Rec>()
+  private readonly list: Rec[] = []
+  private probeOrder: NodeId[] = []
+  private probeIdx = 0
+  private probe: Probe | undefined
+  private readonly relays = new Map<number, Relay>()
+  private readonly suspicions = new Map<NodeId, Suspicion>()
+  private readonly restarting = new Set<NodeId>()
+  private readonly queue = new MemberBroadcastQueue()
+  private seq = 0
+  private awareness = 0
+  private nextProbeAt = 0
+  private nextPushPullAt = 0
+  private nextReconnectAt = 0
+  private nextReapAt = 0
+  private leaving = false
+  private started = false
+
+  constructor (init: MembershipInit) {
+    this.self = init.self
+    this.addrs = init.addrs
+    this.inc = init.incarnation
+    this.cfg = init.cfg
+    this.rng = init.rng
+    this.log = init.logger
+    this.onChange = init.onChange
+  }
+
+  /** Begin probing at `now` (jittered so nodes do not probe in lockstep). */
+  start (now: Millis): void {
+    if (this.started) return
+    this.started = true
+    this.leaving = false
+    this.nextProbeAt = now + Math.floor(this.rng.next() * this.cfg.probeIntervalMs)
+    this.nextPushPullAt = now + this.pushPullInterval() * (0.5 + this.rng.next())
+    this.nextReconnectAt = now + this.cfg.reconnectIntervalMs * (0.5 + this.rng.next())
+    this.nextReapAt = now + this.cfg.reconnectIntervalMs
+    this.queue.push(this.aliveSelf(false))
+  }
+
+  /** Our incarnation. */
+  incarnation (): number { return this.inc }
+
+  /** Lifeguard local health score (0..awarenessMax-1). */
+  health (): number { return this.awareness }
+
+  /** Update our advertised addresses (gossiped with a new incarnation). */
+  setAddrs (addrs: string[]): void {
+    this.addrs = addrs
+    this.inc++
+    this.queue.push(this.aliveSelf(false))
+  }
+
+  /** Everything we know, ourselves included. */
+  members (now: Millis): Member[] {
+    const out: Member[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', incarnation: this.inc, since: now, restarting: false }]
+    for (const r of this.list) out.push(toMember(r))
+    return out
+  }
+
+  /** One member, or undefined. */
+  member (id: NodeId): Member | undefined {
+    const r = this.recs.get(id)
+    return r === undefined ? undefined : toMember(r)
+  }
+
+  /** Count of other members that are alive or suspect (our "live" view) plus us. */
+  liveCount (): number {
+    let n = 1
+    for (const r of this.list) if (r.state === 'alive' || r.state === 'suspect') n++
+    return n
+  }
+
+  /** IDs of other live (alive or suspect) members. */
+  liveIds (): NodeId[] {
+    const out: NodeId[] = []
+    for (const r of this.list) if (r.state === 'alive' || r.state === 'suspect') out.push(r.id)
+    return out
+  }
+
+  /** Estimated cluster size (all known nodes), as memberlist's estNumNodes. */
+  size (): number { return this.list.length + 1 }
+
+  /** Member updates for one outgoing packet. */
+  broadcasts (budget: number, first?: MemberUpdate): MemberUpdate[] {
+    return this.queue.take(budget, retransmitLimit(this.cfg.retransmitMult, this.size()), first)
+  }
+
+  /** Pending member updates. */
+  pendingBroadcasts (): number { return this.queue.size }
+
+  /** Our full state for push-pull. */
+  snapshot (): MemberSnapshot[] {
+    const out: MemberSnapshot[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', inc: this.inc, restarting: false }]
+    for (const r of this.list) out.push({ id: r.id, addrs: r.addrs, state: r.state, inc: r.inc, restarting: r.restarting })
+    return out
+  }
+
+  /** A push-pull request for `to`. */
+  pushPullRequest (join: boolean): RequestMsg {
+    return { t: 'push-pull', join, members: this.snapshot() }
+  }
+
+  /** Pick `k` random members matching `ok`, excluding `exclude`. */
+  randomMembers (k: number, ok: (r: Rec) => boolean, exclude?: NodeId): NodeId[] {
+    const n = this.list.length
+    if (k <= 0 || n === 0) return []
+    const out: NodeId[] = []
+    if (n <= 4 * k) {
+      const cands = this.list.filter(r => r.id !== exclude && ok(r))
+      shuffle(this.rng, cands)
+      for (const r of cands.slice(0, k)) out.push(r.id)
+      return out
+    }
+    const seen = new Set<NodeId>()
+    for (let i = 0; i < 3 * n && out.length < k; i++) {
+      const r = this.list[randInt(this.rng, n)] as Rec
+      if (r.id === exclude || seen.has(r.id) || !ok(r)) continue
+      seen.add(r.id)
+      out.push(r.id)
+    }
+    return out
+  }
+
+  /** Members to gossip to this interval: alive, suspect, or recently dead. */
+  gossipTargets (now: Millis): NodeId[] {
+    const deadCut = now - this.cfg.gossipToTheDeadMs
+    return this.randomMembers(this.cfg.gossipNodes, r => r.state === 'alive' || r.state === 'suspect' || (r.state === 'dead' && r.since >= deadCut))
+  }
+
+  /** Handle a decoded, validated datagram from `from`. */
+  handlePacket (now: Millis, from: NodeId, p: Packet, out: Outbox): void {
+    if (p.mb !== undefined) for (const u of p.mb) this.applyUpdate(now, u)
+    if (!this.started) return
+    switch (p.t) {
+      case 'ping':
+        if (p.target !== this.self) return
+        out.packets.push({ to: from, packet: { t: 'ack', seq: p.seq as number } })
+        return
+      case 'ping-req': {
+        const target = p.target as NodeId
+        if (target === this.self || !this.recs.has(target)) return
+        const seq = this.seq++
+        this.relays.set(seq, { origSeq: p.seq as number, requester: from, nackAt: now + this.cfg.probeTimeoutMs })
+        out.packets.push({ to: target, packet: { t: 'ping', seq, target } })
+        return
+      }
+      case 'ack': {
+        const seq = p.seq as number
+        const relay = this.relays.get(seq)
+        if (relay !== undefined) {
+          this.relays.delete(seq)
+          out.packets.push({ to: relay.requester, packet: { t: 'ack', seq: relay.origSeq } })
+          return
+        }
+        if (this.probe !== undefined && this.probe.seq === seq) {
+          this.probe = undefined
+          this.applyAwareness(-1)
+        }
+        return
+      }
+      case 'nack':
+        if (this.probe !== undefined && this.probe.seq === p.seq) this.probe.nacks++
+        return
+      case 'gossip':
+        return
+    }
+  }
+
+  /** Merge a remote push-pull state (memberlist mergeState). */
+  mergeState (now: Millis, from: NodeId, members: MemberSnapshot[]): void {
+    for (const s of members) {
+      switch (s.state) {
+        case 'alive':
+          this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting })
+          break
+        case 'left':
+          this.applyUpdate(now, { k: 'left', id: s.id, inc: s.inc })
+          break
+        default:
+          // dead and suspect are only suspicion here: a remote view must not kill a member we see alive
+          if (!this.recs.has(s.id) && s.id !== this.self) this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs })
+          this.applyUpdate(now, { k: 'suspect', id: s.id, inc: s.inc, from })
+      }
+    }
+  }
+
+  /** Run timers due at `now`. */
+  tick (now: Millis, out: Outbox): void {
+    if (!this.started) return
+    const cfg = this.cfg
+    // probe round
+    const pr = this.probe
+    if (pr !== undefined) {
+      if (!pr.indirect && now >= pr.timeoutAt) {
+        pr.indirect = true
+        const helpers = this.randomMembers(cfg.indirectChecks, r => r.state === 'alive', pr.target)
+        pr.expectedNacks = helpers.length
+        for (const h of helpers) out.packets.push({ to: h, packet: { t: 'ping-req', seq: pr.seq, target: pr.target } })
+      }
+      if (now >= pr.endAt) {
+        this.probe = undefined
+        const missing = pr.expectedNacks > 0 ? Math.max(0, pr.expectedNacks - pr.nacks) : 1
+        this.applyAwareness(missing)
+        const r = this.recs.get(pr.target)
+        if (r !== undefined && r.state === 'alive' && !(r.restarting && now < r.restartUntil)) {
+          this.log.debug('probe failed, suspecting', { member: r.id, nacks: pr.nacks, expectedNacks: pr.expectedNacks })
+          this.applyUpdate(now, { k: 'suspect', id: r.id, inc: r.inc, from: this.self })
+        }
+      }
+    }
+    if (this.probe === undefined && now >= this.nextProbeAt) {
+      const scaled = cfg.probeIntervalMs * (this.awareness + 1)
+      this.nextProbeAt = now + scaled
+      const target = this.nextProbeTarget()
+      if (target !== undefined) {
+        const seq = this.seq++
+        this.probe = { seq, target: target.id, timeoutAt: now + cfg.probeTimeoutMs, endAt: now + scaled, indirect: false, expectedNacks: 0, nacks: 0 }
+        const packet: Packet = { t: 'ping', seq, target: target.id }
+        // Lifeguard buddy system: tell a suspect at once that it is suspected
+        if (target.state === 'suspect') packet.mb = [{ k: 'suspect', id: target.id, inc: target.inc, from: this.self }]
+        out.packets.push({ to: target.id, packet })
+      }
+    }
+    // relays: nack the requester if the target stayed silent
+    for (const [seq, r] of this.relays) {
+      if (now >= r.nackAt) {
+        this.relays.delete(seq)
+        out.packets.push({ to: r.requester, packet: { t: 'nack', seq: r.origSeq } })
+      }
+    }
+    // suspicion timeouts
+    for (const [id, s] of this.suspicions) {
+      if (now < s.deadline) continue
+      this.suspicions.delete(id)
+      const r = this.recs.get(id)
+      if (r === undefined || r.state !== 'suspect' || r.inc !== s.inc) continue
+      this.log.info('member failed', { member: id, incarnation: r.inc, confirmations: s.confirmers.size - 1 })
+      this.applyUpdate(now, { k: 'dead', id, inc: r.inc, from: this.self })
+    }
+    // restart grace expiry
+    for (const id of this.restarting) {
+      const r = this.recs.get(id)
+      if (r === undefined || !r.restarting) { this.restarting.delete(id); continue }
+      if (now < r.restartUntil) continue
+      this.restarting.delete(id)
+      r.restarting = false
+      this.log.info('restart grace expired, member failed', { member: id })
+      this.applyUpdate(now, { k: 'dead', id, inc: r.inc, from: this.self })
+    }
+    // periodic full state exchange
+    if (cfg.pushPullIntervalMs > 0 && now >= this.nextPushPullAt) {
+      this.nextPushPullAt = now + this.pushPullInterval()
+      const [peer] = this.randomMembers(1, r => r.state === 'alive')
+      if (peer !== undefined) out.requests.push({ to: peer, req: this.pushPullRequest(false) })
+    }
+    // reconnect to failed members with probability failed/alive (Serf)
+    if (now >= this.nextReconnectAt) {
+      this.nextReconnectAt = now + cfg.reconnectIntervalMs
+      let failed = 0
+      let alive = 1
+      for (const r of this.list) { if (r.state === 'dead') failed++; else if (r.state === 'alive' || r.state === 'suspect') alive++ }
+      if (failed > 0 && this.rng.next() < failed / alive) {
+        const [peer] = this.randomMembers(1, r => r.state === 'dead')
+        if (peer !== undefined) out.requests.push({ to: peer, req: this.pushPullRequest(false) })
+      }
+    }
+    if (now >= this.nextReapAt) {
+      this.nextReapAt = now + cfg.reconnectIntervalMs
+      this.reap(now)
+    }
+  }
+
+  /** The next time `tick` has something to do. */
+  nextWake (): Millis {
+    if (!this.started) return Infinity
+    const cfg = this.cfg
+    let wake = Math.min(this.nextProbeAt, this.nextReconnectAt, this.nextReapAt)
+    if (cfg.pushPullIntervalMs > 0) wake = Math.min(wake, this.nextPushPullAt)
+    if (this.probe !== undefined) wake = Math.min(wake, this.probe.indirect ? this.probe.endAt : this.probe.timeoutAt)
+    for (const r of this.relays.values()) wake = Math.min(wake, r.nackAt)
+    for (const s of this.suspicions.values()) wake = Math.min(wake, s.deadline)
+    for (const id of this.restarting) wake = Math.min(wake, this.recs.get(id)?.restartUntil ?? Infinity)
+    return wake
+  }
+
+  /**
+   * Learn members without gossiping them (bootstrap from a persisted or
+   * simulated member list). Unknown members are added as given.
+   */
+  seed (now: Millis, members: MemberSnapshot[]): void {
+    for (const s of members) {
+      if (s.id === this.self || this.recs.has(s.id)) continue
+      const rec: Rec = { id: s.id, addrs: s.addrs, state: s.state, inc: s.inc, since: now, restarting: false, restartUntil: 0 }
+      this.recs.set(s.id, rec)
+      this.list.push(rec)
+      this.probeOrder.push(s.id)
+      this.onChange(now, toMember(rec), undefined)
+    }
+    shuffle(this.rng, this.probeOrder)
+  }
+
+  /** Graceful leave: mark ourselves left and queue the announcement. */
+  leave (): MemberUpdate {
+    this.leaving = true
+    const u: MemberUpdate = { k: 'left', id: this.self, inc: this.inc }
+    this.queue.push(u)
+    return u
+  }
+
+  /** Announce a restart: peers keep us live for the restart grace. */
+  announceRestart (): MemberUpdate {
+    this.inc++
+    const u = this.aliveSelf(true)
+    this.queue.push(u)
+    return u
+  }
+
+  /** Stop probing (the node is stopping). */
+  stop (): void {
+    this.started = false
+    this.probe = undefined
+    this.relays.clear()
+  }
+
+  /** Apply one member update (from gossip, push-pull or our own timers). */
+  applyUpdate (now: Millis, u: MemberUpdate): void {
+    if (u.id === this.self) { this.updateAboutSelf(u); return }
+    const r = this.recs.get(u.id)
+    switch (u.k) {
+      case 'alive': {
+        if (r === undefined) {
+          const rec: Rec = { id: u.id, addrs: u.addrs ?? [], state: 'alive', inc: u.inc, since: now, restarting: false, restartUntil: 0 }
+          this.setRestarting(now, rec, u.restarting === true)
+          this.recs.set(u.id, rec)
+          this.list.push(rec)
+          // new members join the probe order at a random position
+          this.probeOrder.splice(randInt(this.rng, this.probeOrder.length + 1), 0, u.id)
+          this.queue.push(u)
+          this.onChange(now, toMember(rec), undefined)
+          return
+        }
+        const restarting = u.restarting === true
+        if (u.inc < r.inc || (u.inc === r.inc && !(restarting && !r.restarting))) return
+        const prev = r.state
+        r.inc = u.inc
+        if (u.addrs !== undefined && u.addrs.length > 0) r.addrs = u.addrs
+        if (prev !== 'alive') { r.state = 'alive'; r.since = now }
+        this.setRestarting(now, r, restarting)
+        this.suspicions.delete(r.id)
+        this.queue.push(u)
+        this.onChange(now, toMember(r), prev)
+        return
+      }
+      case 'suspect': {
+        if (r === undefined || u.inc < r.inc) return
+        const s = this.suspicions.get(r.id)
+        if (s !== undefined && r.state === 'suspect') {
+          if (u.inc === r.inc && u.from !== undefined) this.confirm(now, s, u)
+          if (u.inc <= r.inc) return
+        }
+        if (r.state === 'dead' || r.state === 'left') return
+        if (r.restarting && now < r.restartUntil) return
+        const prev = r.state
+        r.state = 'suspect'
+        r.inc = u.inc
+        r.since = now
+        this.startSuspicion(now, r, u.from ?? this.self)
+        this.queue.push({ k: 'suspect', id: r.id, inc: r.inc, from: u.from ?? this.self })
+        this.onChange(now, toMember(r), prev)
+        return
+      }
+      case 'dead':
+      case 'left': {
+        if (r === undefined || u.inc < r.inc) return
+        if (r.state === 'left' || (r.state === 'dead' && u.k === 'dead')) return
+        if (u.k === 'dead' && r.restarting && now < r.restartUntil) return
+        const prev = r.state
+        r.state = u.k === 'left' ? 'left' : 'dead'
+        r.inc = u.inc
+        r.since = now
+        r.restarting = false
+        this.restarting.delete(r.id)
+        this.suspicions.delete(r.id)
+        this.queue.push(u)
+        this.onChange(now, toMember(r), prev)
+      }
+    }
+  }
+
+  private updateAboutSelf (u: MemberUpdate): void {
+    if (this.leaving) return
+    if (u.k === 'alive') {
+      // a stale view of us (e.g. from before a restart) with a newer incarnation, or a restarting flag
+      if (u.inc > this.inc || (u.inc === this.inc && u.restarting === true)) this.refute(u.inc)
+      return
+    }
+    if (u.inc < this.inc) return
+    this.log.debug('refuting', { kind: u.k, incarnation: u.inc, from: u.from })
+    this.refute(u.inc)
+  }
+
+  private refute (inc: number): void {
+    this.inc = Math.max(this.inc, inc) + 1
+    this.queue.push(this.aliveSelf(false))
+    this.applyAwareness(1)
+  }
+
+  private aliveSelf (restarting: boolean): MemberUpdate {
+    const u: MemberUpdate = { k: 'alive', id: this.self, inc: this.inc, addrs: this.addrs }
+    if (restarting) u.restarting = true
+    return u
+  }
+
+  private setRestarting (now: Millis, r: Rec, on: boolean): void {
+    r.restarting = on
+    if (on) {
+      r.restartUntil = now + this.cfg.restartGraceMs
+      this.restarting.add(r.id)
+    } else {
+      this.restarting.delete(r.id)
+    }
+  }
+
+  private startSuspicion (now: Millis, r: Rec, from: NodeId): void {
+    const n = this.liveCount()
+    let k = this.cfg.suspicionMult - 2
+    if (n - 2 < k) k = 0
+    const min = suspicionTimeoutMin(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs)
+    const max = this.cfg.suspicionMaxTimeoutMult * min
+    this.suspicions.set(r.id, { inc: r.inc, start: now, min, max, k, confirmers: new Set([from]), deadline: now + (k < 1 ? min : max) })
+  }
+
+  private confirm (_now: Millis, s: Suspicion, u: MemberUpdate): void {
+    const from = u.from as NodeId
+    if (s.confirmers.size - 1 >= s.k || s.confirmers.has(from)) return
+    s.confirmers.add(from)
+    s.deadline = s.start + suspicionRemaining(s.min, s.max, s.k, s.confirmers.size - 1)
+    // re-gossip new independent confirmations so others shrink their timers too
+    this.queue.push(u)
+  }
+
+  private applyAwareness (delta: number): void {
+    this.awareness = Math.max(0, Math.min(this.cfg.awarenessMax - 1, this.awareness + delta))
+  }
+
+  private pushPullInterval (): number {
+    // memberlist pushPullScale: back off beyond 32 nodes
+    const n = this.size()
+    const mult = n <= 32 ? 1 : Math.ceil(Math.log2(n) - Math.log2(32)) + 1
+    return this.cfg.pushPullIntervalMs * mult
+  }
+
+  private nextProbeTarget (): Rec | undefined {
+    for (let tries = 0; tries <= this.probeOrder.length; tries++) {
+      if (this.probeIdx >= this.probeOrder.length) {
+        this.probeOrder = this.list.filter(r => r.state !== 'dead' && r.state !== 'left').map(r => r.id)
+        shuffle(this.rng, this.probeOrder)
+        this.probeIdx = 0
+        if (this.probeOrder.length === 0) return undefined
+      }
+      const id = this.probeOrder[this.probeIdx++] as NodeId
+      const r = this.recs.get(id)
+      if (r !== undefined && (r.state === 'alive' || r.state === 'suspect')) return r
+    }
+    return undefined
+  }
+
+  private reap (now: Millis): void {
+    const cut = now - this.cfg.reconnectTimeoutMs
+    let removed = false
+    for (const r of this.list) {
+      if ((r.state === 'dead' || r.state === 'left') && r.since <= cut) { this.recs.delete(r.id); removed = true }
+    }
+    if (removed) {
+      const keep = this.list.filter(r => this.recs.get(r.id) === r)
+      this.list.length = 0
+      this.list.push(...keep)
+    }
+  }
+}
+
+function toMember (r: Rec): Member {
+  return { id: r.id, addrs: r.addrs, state: r.state, incarnation: r.inc, since: r.since, restarting: r.restarting }
+}

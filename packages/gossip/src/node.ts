@@ -1,0 +1,333 @@
+import { decodePacket, decodeRequest, decodeResponse, encodeFrame } from './codec/codec.js'
+import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg, ResponseMsg } from './codec/messages.js'
+import { estimateUpdateBytes } from './membership/broadcast-queue.js'
+import type { GossipConfig } from './config.js'
+import { createNullLogger, type Logger } from './logger.js'
+import { Membership, type Outbox } from './membership/membership.js'
+import { StatsCounter } from './stats.js'
+import { createTables, type Tables, type TablesMsg } from './tables/index.js'
+import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
+
+/** What the node wants done after an input: datagrams, requests, and when to call `tick` next. */
+export interface NodeOutput {
+  send: Array<{ to: NodeId, msg: Packet }>
+  requests: Array<{ to: NodeId, req: RequestMsg }>
+  /** Call `tick` at (or soon after) this time. */
+  wakeAt: Millis
+}
+
+/** Options and components of {@link createNode}. */
+export interface NodeInit {
+  id: NodeId
+  addrs: string[]
+  cfg: GossipConfig
+  rng: Rng
+  logger?: Logger
+  /** Starting incarnation (a restarted node may pass its last one + 1). @default 0 */
+  incarnation?: number
+  /** Tombstone TTL for the tables (ms). */
+  tombstoneTtlMs?: number
+  /** Anti-entropy period (ms). */
+  syncIntervalMs?: number
+}
+
+/** Sans-IO gossip node: SWIM+Lifeguard membership plus the replicated tables. */
+export interface GossipNode {
+  readonly id: NodeId
+  readonly tables: Tables
+  /** Begin probing and gossiping; returns the first wake-up. */
+  start(now: Millis): NodeOutput
+  /** Stop probing (the driver stops delivering input). */
+  stop(): void
+  /** Learn members without gossiping them (simulator bootstrap, persisted peers). */
+  seed(now: Millis, members: MemberSnapshot[]): void
+  /** A decoded, validated datagram. */
+  handle(now: Millis, from: NodeId, msg: Packet): NodeOutput
+  /** Raw datagram bytes: decoded, validated (drops counted by reason), then handled. Never throws. */
+  receive(now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput
+  /** Timers. */
+  tick(now: Millis): NodeOutput
+  /** Answer a request (push-pull or sync). */
+  handleRequest(now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput }
+  /** Raw request bytes; undefined response if the request was dropped. Never throws. */
+  receiveRequest(now: Millis, from: NodeId, bytes: Uint8Array): { response: Uint8Array | undefined, out: NodeOutput }
+  /** The answer to a request we sent. */
+  handleResponse(now: Millis, from: NodeId, res: ResponseMsg): NodeOutput
+  /** Raw response bytes. Never throws. */
+  receiveResponse(now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput
+  /** A request we sent failed (timeout, unreachable). */
+  requestFailed(now: Millis, to: NodeId, req: RequestMsg): void
+  /** A push-pull request (join or reconnect). */
+  pushPullRequest(join: boolean): RequestMsg
+  /** Announce a restart: packets to a few members; peers keep us live for the restart grace. */
+  announceRestart(now: Millis): NodeOutput
+  /** Leave for good: tombstone own entries, announce leave. */
+  leave(now: Millis): NodeOutput
+  members(now: Millis): Member[]
+  member(id: NodeId): Member | undefined
+  onMember(cb: (ev: MemberEvent) => void): () => void
+  /** Set the addresses we advertise (bumps our incarnation). */
+  setAddrs(addrs: string[]): void
+  /** The resolved configuration. */
+  config(): GossipConfig
+  /** Lifeguard local health score. */
+  health(): number
+  incarnation(): number
+  set<V>(now: Millis, scope: ScopeName, table: string, key: string, value: V): Entry<V>
+  delete(now: Millis, scope: ScopeName, table: string, key: string): void
+  joinScope(now: Millis, scope: ScopeName): void
+  leaveScope(now: Millis, scope: ScopeName): void
+  onEntry(cb: (ev: EntryEvent) => void): () => void
+  /** Message counters (the driver and simulator count bytes through it). */
+  readonly counters: StatsCounter
+  stats(): GossipStats
+}
+
+class Node implements GossipNode {
+  readonly id: NodeId
+  readonly tables: Tables
+  readonly counters = new StatsCounter()
+  private readonly cfg: GossipConfig
+  private readonly rng: Rng
+  private readonly log: Logger
+  private readonly membership: Membership
+  private readonly memberSubs = new Set<(ev: MemberEvent) => void>()
+  private liveCache: NodeId[] | undefined
+  private nextGossipAt = Infinity
+  private tablesWakeAt = Infinity
+  private running = false
+
+  constructor (init: NodeInit) {
+    this.id = init.id
+    this.cfg = init.cfg
+    this.rng = init.rng
+    this.log = init.logger ?? createNullLogger()
+    this.tables = createTables({
+      self: init.id,
+      rng: init.rng,
+      reconnectTimeoutMs: init.cfg.reconnectTimeoutMs,
+      maxMessageBytes: Math.max(1024, init.cfg.maxMessageBytes - 1024),
+      retransmitMult: init.cfg.retransmitMult,
+      logger: this.log,
+      ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}),
+      ...(init.syncIntervalMs !== undefined ? { syncIntervalMs: init.syncIntervalMs } : {})
+    })
+    this.membership = new Membership({
+      self: init.id,
+      addrs: init.addrs,
+      incarnation: init.incarnation ?? 0,
+      cfg: init.cfg,
+      rng: init.rng,
+      logger: this.log,
+      onChange: (now, member, previous) => {
+        this.liveCache = undefined
+        this.tables.memberChanged(now, member)
+        if (member.state !== previous) this.log.debug('member changed', { member: member.id, state: member.state, previous, incarnation: member.incarnation })
+        for (const cb of this.memberSubs) {
+          try { cb({ member, previous }) } catch (err) { this.log.error('member listener threw', { err: String(err) }) }
+        }
+      }
+    })
+  }
+
+  start (now: Millis): NodeOutput {
+    if (this.running) return this.tick(now)
+    this.running = true
+    this.membership.start(now)
+    this.tables.memberChanged(now, { id: this.id, addrs: [], state: 'alive', incarnation: this.membership.incarnation(), since: now, restarting: false })
+    this.nextGossipAt = now + Math.floor(this.rng.next() * this.cfg.gossipIntervalMs)
+    this.tablesWakeAt = now
+    return this.tick(now)
+  }
+
+  stop (): void {
+    this.running = false
+    this.membership.stop()
+    this.nextGossipAt = Infinity
+    this.tablesWakeAt = Infinity
+  }
+
+  seed (now: Millis, members: MemberSnapshot[]): void { this.membership.seed(now, members) }
+
+  handle (now: Millis, from: NodeId, msg: Packet): NodeOutput {
+    const out = newOutbox()
+    if (msg.tb !== undefined) for (const m of msg.tb) this.tables.handle(now, from, m)
+    this.membership.handlePacket(now, from, msg, out)
+    return this.finish(out)
+  }
+
+  receive (now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput {
+    const r = decodePacket(bytes, this.cfg.maxMessageBytes)
+    if (!r.ok) {
+      this.counters.drop(r.reason, bytes.length)
+      this.log.debug('dropped frame', { from, reason: r.reason, field: r.field })
+      return this.finish(newOutbox())
+    }
+    this.counters.received(r.value.t, bytes.length)
+    return this.handle(now, from, r.value)
+  }
+
+  tick (now: Millis): NodeOutput {
+    const out = newOutbox()
+    if (!this.running) return this.finish(out)
+    this.membership.tick(now, out)
+    if (now >= this.nextGossipAt) {
+      this.nextGossipAt += this.cfg.gossipIntervalMs
+      if (this.nextGossipAt <= now) this.nextGossipAt = now + this.cfg.gossipIntervalMs
+      for (const to of this.membership.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
+    }
+    if (now >= this.tablesWakeAt) {
+      const r = this.tables.tick(now, this.liveIds())
+      this.tablesWakeAt = Math.max(r.wakeAt, now + 1)
+      for (const s of r.syncs) out.requests.push({ to: s.to, req: { t: 'sync', req: s.req } })
+    }
+    return this.finish(out)
+  }
+
+  handleRequest (now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput } {
+    const out = newOutbox()
+    if (req.t === 'push-pull') {
+      // merge first so our answer already carries any refutation
+      this.membership.mergeState(now, from, req.members)
+      return { response: { t: 'push-pull', members: this.membership.snapshot() }, out: this.finish(out) }
+    }
+    const res = this.tables.handleSyncRequest(now, from, req.req)
+    return { response: { t: 'sync', res }, out: this.finish(out) }
+  }
+
+  receiveRequest (now: Millis, from: NodeId, bytes: Uint8Array): { response: Uint8Array | undefined, out: NodeOutput } {
+    const r = decodeRequest(bytes, this.cfg.maxRequestBytes)
+    if (!r.ok) {
+      this.counters.drop(r.reason, bytes.length)
+      this.log.debug('dropped request', { from, reason: r.reason, field: r.field })
+      return { response: undefined, out: this.finish(newOutbox()) }
+    }
+    this.counters.received(`${r.value.t}-req`, bytes.length)
+    const { response, out } = this.handleRequest(now, from, r.value)
+    const enc = encodeFrame(response)
+    this.counters.sent(`${response.t}-res`, enc.length)
+    return { response: enc, out }
+  }
+
+  handleResponse (now: Millis, from: NodeId, res: ResponseMsg): NodeOutput {
+    const out = newOutbox()
+    if (res.t === 'push-pull') {
+      this.membership.mergeState(now, from, res.members)
+    } else {
+      for (const m of this.tables.handleSyncResponse(now, from, res.res)) out.packets.push({ to: from, packet: { t: 'gossip', tb: [m] } })
+    }
+    return this.finish(out)
+  }
+
+  receiveResponse (now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput {
+    const r = decodeResponse(bytes, this.cfg.maxRequestBytes)
+    if (!r.ok) {
+      this.counters.drop(r.reason, bytes.length)
+      this.log.debug('dropped response', { from, reason: r.reason, field: r.field })
+      return this.finish(newOutbox())
+    }
+    this.counters.received(`${r.value.t}-res`, bytes.length)
+    return this.handleResponse(now, from, r.value)
+  }
+
+  requestFailed (_now: Millis, to: NodeId, req: RequestMsg): void {
+    this.counters.requestsFailed++
+    this.log.debug('request failed', { to, type: req.t })
+  }
+
+  pushPullRequest (join: boolean): RequestMsg { return this.membership.pushPullRequest(join) }
+
+  announceRestart (now: Millis): NodeOutput {
+    const u = this.membership.announceRestart()
+    return this.announce(now, [u])
+  }
+
+  leave (now: Millis): NodeOutput {
+    this.tables.leaveAll(now)
+    const u = this.membership.leave()
+    return this.announce(now, [u])
+  }
+
+  private announce (now: Millis, mb: Packet['mb']): NodeOutput {
+    const out = newOutbox()
+    const targets = this.membership.randomMembers(this.cfg.gossipNodes * 2, r => r.state === 'alive' || r.state === 'suspect')
+    for (const to of targets) out.packets.push({ to, packet: { t: 'gossip', mb } })
+    const r = this.finish(out)
+    r.wakeAt = Math.min(r.wakeAt, now + this.cfg.gossipIntervalMs)
+    return r
+  }
+
+  members (now: Millis): Member[] { return this.membership.members(now) }
+  member (id: NodeId): Member | undefined { return this.membership.member(id) }
+  onMember (cb: (ev: MemberEvent) => void): () => void {
+    this.memberSubs.add(cb)
+    return () => { this.memberSubs.delete(cb) }
+  }
+
+  setAddrs (addrs: string[]): void { this.membership.setAddrs(addrs) }
+  config (): GossipConfig { return this.cfg }
+  health (): number { return this.membership.health() }
+  incarnation (): number { return this.membership.incarnation() }
+
+  set<V> (now: Millis, scope: ScopeName, table: string, key: string, value: V): Entry<V> {
+    return this.tables.set(now, scope, table, key, value)
+  }
+
+  delete (now: Millis, scope: ScopeName, table: string, key: string): void { this.tables.delete(now, scope, table, key) }
+
+  joinScope (now: Millis, scope: ScopeName): void {
+    this.tables.joinScope(now, scope)
+    this.tablesWakeAt = now
+  }
+
+  leaveScope (now: Millis, scope: ScopeName): void {
+    this.tables.leaveScope(now, scope)
+    this.tablesWakeAt = now
+  }
+
+  onEntry (cb: (ev: EntryEvent) => void): () => void { return this.tables.onEntry(cb) }
+
+  stats (): GossipStats { return this.counters.snapshot(this.tables.stats()) }
+
+  private liveIds (): NodeId[] {
+    this.liveCache ??= this.membership.liveIds()
+    return this.liveCache
+  }
+
+  /** Piggyback member updates and table messages on every outgoing ping/ack/gossip. */
+  private finish (out: Outbox): NodeOutput {
+    const send: NodeOutput['send'] = []
+    const n = this.membership.size()
+    for (const { to, packet } of out.packets) {
+      if (packet.t === 'ping' || packet.t === 'ack' || packet.t === 'gossip') {
+        const budget = this.cfg.packetBytes
+        const first = packet.mb?.[0]
+        const mb = this.membership.broadcasts(budget / 2, first)
+        const tb: TablesMsg[] = packet.tb ?? this.tables.broadcastsFor(to, budget - estimateBytes(mb), n)
+        if (mb.length > 0) packet.mb = mb
+        else delete packet.mb
+        if (tb.length > 0) packet.tb = tb
+        // a gossip packet with nothing to carry is not sent
+        if (packet.t === 'gossip' && packet.mb === undefined && packet.tb === undefined) continue
+      }
+      send.push({ to, msg: packet })
+    }
+    return { send, requests: out.requests, wakeAt: this.running ? Math.min(this.membership.nextWake(), this.nextGossipAt, this.tablesWakeAt) : Infinity }
+  }
+}
+
+function newOutbox (): Outbox { return { packets: [], requests: [] } }
+
+function estimateBytes (mb: MemberUpdate[]): number {
+  let n = 0
+  for (const u of mb) n += estimateUpdateBytes(u)
+  return n
+}
+
+/** Create a sans-IO gossip node. */
+export function createNode (init: NodeInit): GossipNode {
+  return new Node(init)
+}
+
+/** Encode a packet for the wire (exported for drivers and tests). */
+export { encodeFrame }

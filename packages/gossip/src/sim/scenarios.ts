@@ -1,0 +1,263 @@
+import type { EntryEvent, NodeId } from '../types.js'
+import { Sim, type SimInit, type SimNode } from './engine.js'
+import { percentile, round } from './report.js'
+
+/** Scenario names of the simulator. */
+export type ScenarioName = 'convergence' | 'failure' | 'partition' | 'churn'
+
+/** A scenario's figures: flat numbers with units in the keys. */
+export type Results = Record<string, number>
+
+const WARMUP_MS = 3000
+const SIM_TABLE = 'sim'
+
+/** Pick `k` distinct random live node indexes. */
+function pick (sim: Sim, k: number, ok: (sn: SimNode) => boolean = sn => sn.up): number[] {
+  const cands = sim.nodes.filter(ok).map(sn => sn.index)
+  const out: number[] = []
+  while (out.length < k && cands.length > 0) {
+    const j = Math.floor(sim.rng.next() * cands.length)
+    out.push(cands[j] as number)
+    cands.splice(j, 1)
+  }
+  return out
+}
+
+/**
+ * Convergence: `events` writes, one every second from random nodes; for each,
+ * the time until 99%, 99.9% and 100% of nodes hold it.
+ */
+export function convergence (init: SimInit, events = 20): Results {
+  const sim = new Sim(init)
+  const n = sim.nodes.length
+  const gi = sim.cfg.gossipIntervalMs
+  const holders = new Array<number>(events).fill(0)
+  const startAt = new Array<number>(events).fill(0)
+  const t99: number[] = []; const t999: number[] = []; const t100: number[] = []
+  const need99 = Math.ceil(0.99 * n); const need999 = Math.ceil(0.999 * n)
+  let done = 0
+  for (const sn of sim.nodes) {
+    let seen: Uint8Array | undefined
+    sn.node.onEntry((ev: EntryEvent) => {
+      if (ev.entry.table !== SIM_TABLE || ev.previousStatus !== undefined) return
+      const e = Number(ev.entry.key)
+      seen ??= new Uint8Array(events)
+      if (seen[e] === 1) return
+      seen[e] = 1
+      const c = ++holders[e]!
+      const dt = sim.now - (startAt[e] as number)
+      if (c === need99) t99.push(dt)
+      if (c === need999) t999.push(dt)
+      if (c === n) { t100.push(dt); done++ }
+    })
+  }
+  sim.runUntil(WARMUP_MS)
+  const bytes0 = sim.bytesSent; const t0 = sim.now
+  for (let e = 0; e < events; e++) {
+    sim.at(WARMUP_MS + e * 1000, () => {
+      const [i] = pick(sim, 1)
+      startAt[e] = sim.now
+      ;(sim.nodes[i as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, String(e), { e, from: i })
+    })
+  }
+  const deadline = WARMUP_MS + events * 1000 + 60_000
+  sim.runUntil(deadline, () => done === events)
+  for (let t = sim.now; done < events && t < deadline; t += 1000) sim.runUntil(t)
+  const dur = (sim.now - t0) / 1000
+  const toRounds = (ms: number): number => ms / gi
+  return {
+    nodes: n,
+    events,
+    events_complete: done,
+    rounds_99_p50: round(toRounds(percentile(t99, 50)), 2),
+    rounds_99_p99: round(toRounds(percentile(t99, 99)), 2),
+    rounds_999_p50: round(toRounds(percentile(t999, 50)), 2),
+    rounds_999_p99: round(toRounds(percentile(t999, 99)), 2),
+    rounds_100_p50: round(toRounds(percentile(t100, 50)), 2),
+    rounds_100_p99: round(toRounds(percentile(t100, 99)), 2),
+    rounds_100_max: round(toRounds(Math.max(...t100)), 2),
+    seconds_99_p50: round(percentile(t99, 50) / 1000),
+    seconds_999_p50: round(percentile(t999, 50) / 1000),
+    seconds_100_p50: round(percentile(t100, 50) / 1000),
+    seconds_100_p99: round(percentile(t100, 99) / 1000),
+    seconds_100_max: round(Math.max(...t100) / 1000),
+    bytes_per_node_per_s: round((sim.bytesSent - bytes0) / n / dur, 1),
+    messages_total: sim.messagesSent
+  }
+}
+
+/**
+ * Failure detection: crash `crashes` nodes one every 2 s and time until every
+ * live node marks each dead; then slow 5% of nodes 10x for 60 s and count live
+ * nodes marked dead (false positives) and suspected.
+ */
+export function failure (init: SimInit, crashes = 20): Results {
+  const sim = new Sim(init)
+  const n = sim.nodes.length
+  crashes = Math.min(crashes, Math.floor(n / 4))
+  const crashedAt = new Map<NodeId, number>()
+  const deadCount = new Map<NodeId, number>()
+  const detect: number[] = []
+  let falseDead = 0; let falseSuspect = 0; let slowPhase = false
+  let liveAfterCrash = n
+  for (const sn of sim.nodes) {
+    sn.node.onMember(ev => {
+      if (!sn.up) return
+      const id = ev.member.id
+      if (ev.member.state === 'dead' && crashedAt.has(id)) {
+        const c = (deadCount.get(id) ?? 0) + 1
+        deadCount.set(id, c)
+        if (c === liveAfterCrash) detect.push(sim.now - (crashedAt.get(id) as number))
+      } else if (!crashedAt.has(id)) {
+        if (ev.member.state === 'dead') falseDead++
+        if (ev.member.state === 'suspect' && slowPhase) falseSuspect++
+      }
+    })
+  }
+  sim.runUntil(WARMUP_MS)
+  const victims = pick(sim, crashes)
+  liveAfterCrash = n - crashes
+  victims.forEach((v, j) => {
+    sim.at(WARMUP_MS + j * 2000, () => {
+      const sn = sim.nodes[v] as SimNode
+      crashedAt.set(sn.id, sim.now)
+      sim.crash(v)
+    })
+  })
+  const crashEnd = WARMUP_MS + crashes * 2000 + 120_000
+  sim.runUntil(crashEnd, () => detect.length === crashes)
+  // a node that died after others already marked it counts from the later crash only; anything left undetected is reported
+  const falseDeadCrash = falseDead
+  const slowStart = sim.now + 1000
+  const slowMs = 60_000
+  let slowed: number[] = []
+  sim.at(slowStart, () => {
+    slowPhase = true
+    slowed = pick(sim, Math.max(1, Math.round(0.05 * n)))
+    for (const i of slowed) (sim.nodes[i] as SimNode).slow = 10
+  })
+  sim.at(slowStart + slowMs, () => {
+    for (const i of slowed) (sim.nodes[i] as SimNode).slow = 1
+  })
+  sim.runUntil(slowStart + slowMs + 30_000)
+  return {
+    nodes: n,
+    crashes,
+    detected: detect.length,
+    detect_s_p50: round(percentile(detect, 50) / 1000),
+    detect_s_p99: round(percentile(detect, 99) / 1000),
+    false_dead_during_crashes: falseDeadCrash,
+    slowed_nodes: slowed.length,
+    false_positives_slow: falseDead - falseDeadCrash,
+    false_suspicions_slow: falseSuspect,
+    messages_total: sim.messagesSent
+  }
+}
+
+/** Fingerprint of what a node's tables and member list say (for agreement checks). */
+function fingerprint (sn: SimNode): string {
+  const parts: string[] = []
+  for (const e of sn.node.tables.entries('cluster')) parts.push(`${e.table}/${e.key}@${e.lamport}:${e.origin}:${e.status}`)
+  parts.sort()
+  return parts.join('|')
+}
+
+/**
+ * Partition: split the cluster in two for 60 s (longer than the suspicion
+ * timeout), write on both sides, heal, and time until every live table
+ * agrees and every member sees every other alive.
+ */
+export function partition (init: SimInit, writesPerSide = 10): Results {
+  const sim = new Sim(init)
+  const n = sim.nodes.length
+  for (const i of pick(sim, Math.min(10, n))) (sim.nodes[i] as SimNode).node.set(0, 'cluster', SIM_TABLE, `pre-${i}`, i)
+  sim.runUntil(WARMUP_MS)
+  const half = Math.floor(n / 2)
+  for (const sn of sim.nodes) sn.group = sn.index < half ? 0 : 1
+  const partMs = 60_000
+  for (let w = 0; w < writesPerSide; w++) {
+    sim.at(WARMUP_MS + 5000 + w * 1000, () => {
+      const [a] = pick(sim, 1, sn => sn.group === 0)
+      const [b] = pick(sim, 1, sn => sn.group === 1)
+      ;(sim.nodes[a as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, `a-${w}`, w)
+      ;(sim.nodes[b as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, `b-${w}`, w)
+    })
+  }
+  sim.runUntil(WARMUP_MS + partMs)
+  let deadSeen = 0
+  for (const sn of sim.nodes) for (const m of sn.node.members(sim.now)) if (m.state === 'dead') deadSeen++
+  const healAt = sim.now
+  for (const sn of sim.nodes) sn.group = 0
+  let tablesAgree = NaN; let membersAgree = NaN
+  const limit = healAt + 300_000
+  for (let t = healAt; t <= limit && (Number.isNaN(tablesAgree) || Number.isNaN(membersAgree)); t += 250) {
+    sim.runUntil(t)
+    if (Number.isNaN(tablesAgree)) {
+      const f0 = fingerprint(sim.nodes[0] as SimNode)
+      if (f0.includes(':live') && sim.nodes.every(sn => fingerprint(sn) === f0) && !f0.includes(':suspended')) tablesAgree = (t - healAt) / 1000
+    }
+    if (Number.isNaN(membersAgree)) {
+      if (sim.nodes.every(sn => sn.node.members(sim.now).every(m => m.state === 'alive'))) membersAgree = (t - healAt) / 1000
+    }
+  }
+  return {
+    nodes: n,
+    partition_s: partMs / 1000,
+    dead_marks_at_heal: deadSeen,
+    tables_agree_s: round(tablesAgree),
+    members_agree_s: round(membersAgree),
+    entries: (sim.nodes[0] as SimNode).node.tables.entries('cluster').length,
+    messages_total: sim.messagesSent
+  }
+}
+
+/**
+ * Churn: every 2 s a random node stops announcing a restart and comes back
+ * 5 s later with the same ID; counts members wrongly marked dead and times
+ * until the restarted node is seen alive (not restarting) by all.
+ */
+export function churn (init: SimInit, restarts = 20): Results {
+  const sim = new Sim(init)
+  const n = sim.nodes.length
+  restarts = Math.min(restarts, Math.floor(n / 2))
+  let falseDead = 0
+  const backAt = new Map<NodeId, number>()
+  const seen = new Map<NodeId, Set<NodeId>>()
+  const rejoin: number[] = []
+  const hook = (sn: SimNode): void => {
+    sn.node.onMember(ev => {
+      if (!sn.up) return
+      if (ev.member.state === 'dead') falseDead++
+      const t = backAt.get(ev.member.id)
+      if (t !== undefined && ev.member.state === 'alive' && !ev.member.restarting) {
+        const s = seen.get(ev.member.id) as Set<NodeId>
+        s.add(sn.id)
+        if (s.size === n - 1) { rejoin.push(sim.now - t); backAt.delete(ev.member.id) }
+      }
+    })
+  }
+  for (const sn of sim.nodes) hook(sn)
+  sim.runUntil(WARMUP_MS)
+  const victims = pick(sim, restarts)
+  victims.forEach((v, j) => {
+    const t = WARMUP_MS + j * 2000
+    sim.at(t, () => { sim.stopForRestart(v) })
+    sim.at(t + 5000, () => {
+      const sn = sim.nodes[v] as SimNode
+      backAt.set(sn.id, sim.now)
+      seen.set(sn.id, new Set())
+      sim.restart(v)
+      hook(sn)
+    })
+  })
+  sim.runUntil(WARMUP_MS + restarts * 2000 + 60_000)
+  return {
+    nodes: n,
+    restarts,
+    rejoined: rejoin.length,
+    rejoin_s_p50: round(percentile(rejoin, 50) / 1000),
+    rejoin_s_p99: round(percentile(rejoin, 99) / 1000),
+    false_dead: falseDead,
+    messages_total: sim.messagesSent
+  }
+}

@@ -1,0 +1,42 @@
+import type { GossipStats } from './types.js'
+
+/** Mutable counters behind GossipStats; one per node. */
+export class StatsCounter {
+  readonly messagesSent: Record<string, number> = {}
+  readonly messagesReceived: Record<string, number> = {}
+  readonly dropped: Record<string, number> = {}
+  bytesSent = 0
+  bytesReceived = 0
+  requestsFailed = 0
+
+  /** Count one sent message of `type`. */
+  sent (type: string, bytes: number): void {
+    this.messagesSent[type] = (this.messagesSent[type] ?? 0) + 1
+    this.bytesSent += bytes
+  }
+
+  /** Count one received message of `type`. */
+  received (type: string, bytes: number): void {
+    this.messagesReceived[type] = (this.messagesReceived[type] ?? 0) + 1
+    this.bytesReceived += bytes
+  }
+
+  /** Count one dropped inbound frame. */
+  drop (reason: string, bytes: number): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
+    this.bytesReceived += bytes
+  }
+
+  /** Snapshot merged with the tables' counters. */
+  snapshot (tables: { entries: Record<string, number>, syncs: number }): GossipStats {
+    return {
+      messagesSent: { ...this.messagesSent },
+      messagesReceived: { ...this.messagesReceived },
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      dropped: { ...this.dropped },
+      syncs: tables.syncs,
+      entries: { ...tables.entries }
+    }
+  }
+}
