@@ -49,3 +49,7 @@ export const STATE_FORMAT_VERSION = 1
 export const PROGRAM_NAME = 'scalelb'
 /** Version reported in scalelb_build_info and `scalelb --version`. */
 export const AGENT_VERSION = '0.1.0'
+/** Wait this long for one donor to hand over address space before asking the next (a few gossip rounds + a sync). */
+export const DONATION_TIMEOUT_MS = 10_000
+/** Donors asked before an allocation fails as exhausted. */
+export const MAX_DONATION_ATTEMPTS = 3

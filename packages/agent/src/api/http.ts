@@ -1,0 +1,68 @@
+import type { IncomingMessage, ServerResponse, Server } from 'node:http'
+import { MAX_API_BODY_BYTES } from '../constants.js'
+import { FieldError, ValidationError } from '../errors.js'
+
+/** HTTP status of an error, by its name. */
+export function statusOf (err: Error): number {
+  switch (err.name) {
+    case 'ValidationError': return 400
+    case 'NotFoundError': return 404
+    case 'ConflictError': return 409
+    case 'PoolExhaustedError': return 409
+    default: return 500
+  }
+}
+
+/** Write a JSON response. */
+export function sendJson (res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n'
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** Write an error as `{ error: { name, field?, message } }`. */
+export function sendError (res: ServerResponse, err: Error): void {
+  const body: { name: string, message: string, field?: string } = { name: err.name, message: err.message }
+  if (err instanceof FieldError) body.field = err.field
+  sendJson(res, statusOf(err), { error: body })
+}
+
+/** Read a JSON body (bounded); an empty body reads as `{}`. */
+export async function readJson (req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const c of req) {
+    const b = c as Buffer
+    size += b.length
+    if (size > MAX_API_BODY_BYTES) throw new ValidationError('body', `larger than ${MAX_API_BODY_BYTES} bytes`)
+    chunks.push(b)
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new ValidationError('body', `not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+/** Listen on a TCP host/port or a unix socket path; resolves with the bound port (0 for sockets). */
+export async function listen (server: Server, where: { host: string, port: number } | { path: string }): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    const done = (): void => { server.off('error', reject); resolve() }
+    if ('path' in where) server.listen(where.path, done)
+    else server.listen(where.port, where.host, done)
+  })
+  const a = server.address()
+  return typeof a === 'object' && a !== null ? a.port : 0
+}
+
+/** Close a server and its idle/open connections. Safe to call twice. */
+export async function closeServer (server: Server): Promise<void> {
+  if (!server.listening) return
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}

@@ -1,0 +1,135 @@
+import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
+import { chmod, mkdir, unlink } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { dirname } from 'node:path'
+import type { Logger } from '../logging/logger.js'
+import { NotFoundError, ValidationError } from '../errors.js'
+import type { Controller } from '../state/controller.js'
+import type { AgentStatus, MemberInfo } from '../types.js'
+import { closeServer, listen, readJson, sendError, sendJson } from './http.js'
+import { parseNetworkCreate, parseServiceCreate, parseTaskAdd, parseTaskState } from './validate.js'
+
+/** Options of {@link createApiServer}. */
+export interface ApiServerInit {
+  controller: Controller
+  logger: Logger
+  /** Unix socket path. */
+  socketPath: string
+  /** Optional loopback TCP address (validated as loopback by the config). */
+  tcp?: { host: string, port: number }
+  members: () => MemberInfo[]
+  status: () => AgentStatus
+  /** Awaited after every mutation before answering (persist state: an answered call survives a SIGKILL). */
+  afterMutation: () => Promise<void>
+  /** `scalelb leave`: answered first, then run. */
+  leave: () => Promise<void>
+}
+
+/** The control API (HTTP+JSON). */
+export interface ApiServer {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Bound TCP port of the loopback listener, if any. */
+  tcpPort(): number | undefined
+}
+
+type Handler = (req: IncomingMessage, params: string[], query: URLSearchParams) => Promise<{ status: number, body: unknown }>
+
+async function socketInUse (path: string): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = connect(path)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}
+
+/** Create the control API server: routes under /v1 on a unix socket and optionally loopback TCP. */
+export function createApiServer (init: ApiServerInit): ApiServer {
+  const { controller: ctl, logger } = init
+  const force = (q: URLSearchParams): boolean => q.get('force') === '1' || q.get('force') === 'true'
+  const mutated = async <T>(status: number, body: T): Promise<{ status: number, body: T }> => {
+    await init.afterMutation()
+    return { status, body }
+  }
+  const routes: Array<[string, RegExp, Handler]> = [
+    ['GET', /^\/v1\/networks$/, async () => ({ status: 200, body: ctl.listNetworks() })],
+    ['POST', /^\/v1\/networks$/, async (req) => await mutated(201, await ctl.createNetwork(parseNetworkCreate(await readJson(req))))],
+    ['GET', /^\/v1\/networks\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectNetwork(p[0] as string) })],
+    ['DELETE', /^\/v1\/networks\/([^/]+)$/, async (_r, p, q) => { await ctl.removeNetwork(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }],
+    ['GET', /^\/v1\/services$/, async () => ({ status: 200, body: ctl.listServices() })],
+    ['POST', /^\/v1\/services$/, async (req) => await mutated(201, await ctl.createService(parseServiceCreate(await readJson(req))))],
+    ['GET', /^\/v1\/services\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectService(p[0] as string) })],
+    ['DELETE', /^\/v1\/services\/([^/]+)$/, async (_r, p, q) => { await ctl.removeService(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }],
+    ['GET', /^\/v1\/tasks$/, async (_r, _p, q) => ({ status: 200, body: ctl.listTasks({ service: q.get('service') ?? undefined }) })],
+    ['POST', /^\/v1\/tasks$/, async (req) => {
+      const r = await ctl.addTask(parseTaskAdd(await readJson(req)))
+      return await mutated(r.created ? 201 : 200, r.task)
+    }],
+    ['DELETE', /^\/v1\/tasks\/([^/]+)$/, async (_r, p) => { await ctl.removeTask(p[0] as string); return await mutated(200, { removed: p[0] }) }],
+    ['POST', /^\/v1\/tasks\/([^/]+)\/state$/, async (req, p) => {
+      const b = await readJson(req) as Record<string, unknown>
+      return await mutated(200, ctl.setTaskState(p[0] as string, parseTaskState(b?.state)))
+    }],
+    ['GET', /^\/v1\/members$/, async () => ({ status: 200, body: init.members() })],
+    ['GET', /^\/v1\/status$/, async () => ({ status: 200, body: init.status() })],
+    ['POST', /^\/v1\/leave$/, async () => ({ status: 202, body: { leaving: true } })]
+  ]
+
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://scalelb')
+    const path = url.pathname
+    let pathMatched = false
+    try {
+      for (const [method, re, h] of routes) {
+        const m = re.exec(path)
+        if (m === null) continue
+        pathMatched = true
+        if (method !== req.method) continue
+        const params = m.slice(1).map((x) => decodeURIComponent(x))
+        const r = await h(req, params, url.searchParams)
+        sendJson(res, r.status, r.body)
+        if (path === '/v1/leave') {
+          logger.info('leave requested over the API')
+          res.once('finish', () => { init.leave().catch((err: unknown) => logger.error('leave failed', { error: (err as Error).message })) })
+        }
+        return
+      }
+      if (pathMatched) sendJson(res, 405, { error: { name: 'MethodNotAllowed', message: `${req.method ?? ''} not allowed on ${path}` } })
+      else sendError(res, new NotFoundError('path', `no such endpoint ${path}`))
+    } catch (err) {
+      const e = err instanceof Error ? err : new ValidationError('body', String(err))
+      if (!['ValidationError', 'NotFoundError', 'ConflictError', 'PoolExhaustedError'].includes(e.name)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
+      else logger.debug('API call refused', { method: req.method, path, error: e.message })
+      if (!res.headersSent) sendError(res, e)
+    }
+  }
+
+  const servers: Server[] = []
+  let tcpPort: number | undefined
+  let started = false
+  return {
+    async start () {
+      if (started) return
+      started = true
+      const unix = createServer((req, res) => { void handle(req, res) })
+      await mkdir(dirname(init.socketPath), { recursive: true, mode: 0o755 })
+      if (await socketInUse(init.socketPath)) throw new ValidationError('--api-socket', `${init.socketPath} is in use by another agent`)
+      await unlink(init.socketPath).catch(() => {})
+      await listen(unix, { path: init.socketPath })
+      await chmod(init.socketPath, 0o660)
+      servers.push(unix)
+      if (init.tcp !== undefined) {
+        const tcp = createServer((req, res) => { void handle(req, res) })
+        tcpPort = await listen(tcp, init.tcp)
+        servers.push(tcp)
+      }
+      logger.info('control API listening', { socket: init.socketPath, tcp: init.tcp === undefined ? undefined : `${init.tcp.host}:${tcpPort ?? ''}` })
+    },
+    async stop () {
+      for (const s of servers.splice(0)) await closeServer(s)
+      if (started) await unlink(init.socketPath).catch(() => {})
+      started = false
+    },
+    tcpPort: () => tcpPort
+  }
+}

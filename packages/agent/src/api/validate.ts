@@ -1,0 +1,130 @@
+import { isIP } from 'node:net'
+import { ValidationError } from '../errors.js'
+import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
+import type { PortSpec } from '../programmer/types.js'
+import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
+import type { EndpointState } from '../state/tables.js'
+import { isCidrText, isValidName } from '../state/tables.js'
+
+/**
+ * Validation of control-API bodies. Every function throws
+ * {@link ValidationError} naming the field at fault.
+ */
+
+function obj (body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object')
+  return body as Record<string, unknown>
+}
+
+function noExtra (o: Record<string, unknown>, allowed: string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new ValidationError(k, `unknown field (allowed: ${allowed.join(', ')})`)
+}
+
+function name (v: unknown, field: string): string {
+  if (!isValidName(v)) throw new ValidationError(field, `must be 1-${MAX_NAME_LENGTH} chars of letters, digits, '_', '.', '-', starting with a letter or digit`)
+  return v
+}
+
+function stringList (v: unknown, field: string, max: number): string[] {
+  if (!Array.isArray(v) || v.length === 0) throw new ValidationError(field, 'must be a non-empty array of strings')
+  if (v.length > max) throw new ValidationError(field, `at most ${max} entries`)
+  return v.map((x, i) => {
+    if (typeof x !== 'string' || x === '') throw new ValidationError(`${field}[${i}]`, 'must be a non-empty string')
+    return x
+  })
+}
+
+/**
+ * Parse a port mapping `80:8080/tcp`, `53/udp` (target = published) or
+ * `8080` (tcp). Also accepts the object form.
+ */
+export function parsePort (v: unknown, field: string): PortSpec {
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>
+    const proto = o.proto ?? 'tcp'
+    if (proto !== 'tcp' && proto !== 'udp') throw new ValidationError(`${field}.proto`, 'must be tcp or udp')
+    const port = portNum(o.port, `${field}.port`)
+    const targetPort = o.targetPort === undefined ? port : portNum(o.targetPort, `${field}.targetPort`)
+    return { proto, port, targetPort }
+  }
+  if (typeof v !== 'string') throw new ValidationError(field, 'must be a string like 80:8080/tcp')
+  const m = /^(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(v)
+  if (m === null) throw new ValidationError(field, `bad port mapping ${JSON.stringify(v)}; expected PORT[:TARGET][/tcp|udp], e.g. 80:8080/tcp`)
+  const port = portNum(Number(m[1]), field)
+  const targetPort = m[2] === undefined ? port : portNum(Number(m[2]), field)
+  return { proto: (m[3] ?? 'tcp') as 'tcp' | 'udp', port, targetPort }
+}
+
+function portNum (v: unknown, field: string): number {
+  if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw new ValidationError(field, 'port must be 1..65535')
+  return v as number
+}
+
+/** Validate a network create body. */
+export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
+  const o = obj(body)
+  noExtra(o, ['name', 'subnets', 'vni', 'options'])
+  const req: NetworkCreateRequest = { name: name(o.name, 'name'), subnets: stringList(o.subnets, 'subnets', MAX_SUBNETS_PER_NETWORK) }
+  req.subnets.forEach((s, i) => { if (!isCidrText(s)) throw new ValidationError(`subnets[${i}]`, `bad CIDR ${JSON.stringify(s)}`) })
+  if (o.vni !== undefined) {
+    if (!Number.isInteger(o.vni) || (o.vni as number) < 1 || (o.vni as number) > VNI_MAX) throw new ValidationError('vni', `must be 1..${VNI_MAX}`)
+    req.vni = o.vni as number
+  }
+  if (o.options !== undefined) {
+    const opts = obj(o.options)
+    for (const [k, v] of Object.entries(opts)) if (typeof v !== 'string') throw new ValidationError(`options.${k}`, 'must be a string')
+    req.options = opts as Record<string, string>
+  }
+  return req
+}
+
+/** Validate a service create body. */
+export function parseServiceCreate (body: unknown): ServiceCreateRequest {
+  const o = obj(body)
+  noExtra(o, ['name', 'ports', 'networks'])
+  const n = name(o.name, 'name')
+  if (!Array.isArray(o.ports)) throw new ValidationError('ports', 'must be an array')
+  if (o.ports.length > MAX_PORTS_PER_SERVICE) throw new ValidationError('ports', `at most ${MAX_PORTS_PER_SERVICE} ports`)
+  const ports = o.ports.map((p, i) => parsePort(p, `ports[${i}]`))
+  const seen = new Set<string>()
+  ports.forEach((p, i) => {
+    const k = `${p.proto}/${p.port}`
+    if (seen.has(k)) throw new ValidationError(`ports[${i}]`, `${k} listed twice`)
+    seen.add(k)
+  })
+  return { name: n, ports, networks: stringList(o.networks, 'networks', MAX_SUBNETS_PER_NETWORK * 8) }
+}
+
+/** Validate a task state. */
+export function parseTaskState (v: unknown, field = 'state'): EndpointState {
+  if (v !== 'ready' && v !== 'draining') throw new ValidationError(field, 'must be ready or draining')
+  return v
+}
+
+/** Validate a task add body. */
+export function parseTaskAdd (body: unknown): TaskAddRequest {
+  const o = obj(body)
+  noExtra(o, ['service', 'id', 'netns', 'ip', 'networks', 'state', 'weight'])
+  if (typeof o.service !== 'string' || o.service === '') throw new ValidationError('service', 'required')
+  const req: TaskAddRequest = { service: o.service }
+  if (o.id !== undefined) {
+    if (typeof o.id !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(o.id)) throw new ValidationError('id', 'must be 1-64 chars of letters, digits, _ . -')
+    req.id = o.id
+  }
+  if ((o.netns === undefined) === (o.ip === undefined)) throw new ValidationError('netns', 'give exactly one of netns (plug the task in) or ip (already plugged)')
+  if (o.netns !== undefined) {
+    if (typeof o.netns !== 'string' || !o.netns.startsWith('/') || o.netns.length > 4096) throw new ValidationError('netns', 'must be an absolute path to a network namespace (e.g. /run/netns/NAME)')
+    req.netns = o.netns
+  }
+  if (o.ip !== undefined) {
+    if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw new ValidationError('ip', `not an IP address: ${JSON.stringify(o.ip)}`)
+    req.ip = o.ip
+  }
+  if (o.networks !== undefined) req.networks = stringList(o.networks, 'networks', 64)
+  if (o.state !== undefined) req.state = parseTaskState(o.state)
+  if (o.weight !== undefined) {
+    if (!Number.isInteger(o.weight) || (o.weight as number) < 1 || (o.weight as number) > 1000) throw new ValidationError('weight', 'must be 1..1000')
+    req.weight = o.weight as number
+  }
+  return req
+}

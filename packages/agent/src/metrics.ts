@@ -1,0 +1,119 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { GossipStats, Member } from '@scalelb/gossip'
+import { AGENT_VERSION } from './constants.js'
+
+/** Reconciler figures the metrics read at scrape time. */
+export interface ReconcilerFigures {
+  transactions: number
+  failures: number
+  kernelObjects: number
+  sandboxes: number
+}
+
+/** Where the metrics read their values at scrape time. */
+export interface MetricSources {
+  reconciler: () => ReconcilerFigures
+  members: () => Member[]
+  gossipStats: () => GossipStats
+  /** Address counts summed over networks, by kind. */
+  ipam: () => Record<'vip' | 'task' | 'lb' | 'free' | 'cooling', number>
+}
+
+/** The agent's metrics, on its own Registry (never the global one). */
+export interface AgentMetrics {
+  readonly registry: Registry
+  /** One reconciler transaction took this long. */
+  observeSync(durationMs: number): void
+  /** A task event took this long from its origin to being applied here. */
+  observeProgramming(durationMs: number): void
+  /** A gossip entry failed validation. */
+  invalidEntry(table: string): void
+}
+
+const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/** Counter fed from an absolute total read at scrape time. */
+function absCounter (registry: Registry, name: string, help: string, labelNames: string[], read: () => Record<string, number> | number): void {
+  const last = new Map<string, number>()
+  new Counter({
+    name, help, labelNames, registers: [registry],
+    collect () {
+      const v = read()
+      const totals = typeof v === 'number' ? { '': v } : v
+      for (const [k, total] of Object.entries(totals)) {
+        const prev = last.get(k) ?? 0
+        const delta = total >= prev ? total - prev : total
+        last.set(k, total)
+        if (delta > 0) {
+          if (labelNames.length === 0) this.inc(delta)
+          else this.inc({ [labelNames[0] as string]: k }, delta)
+        }
+      }
+    }
+  })
+}
+
+/** Create the agent's metrics. */
+export function createAgentMetrics (init: { node: string, sources: MetricSources }): AgentMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const s = init.sources
+
+  new Gauge({ name: 'scalelb_build_info', help: 'Agent build information (always 1).', labelNames: ['version', 'node'], registers: [registry] })
+    .set({ version: AGENT_VERSION, node: init.node }, 1)
+  const sync = new Histogram({ name: 'scalelb_lb_sync_duration_seconds', help: 'Duration of one reconciler apply (one kernel transaction per sandbox).', buckets: LATENCY_BUCKETS_S, registers: [registry] })
+  const prog = new Histogram({
+    name: 'scalelb_network_programming_duration_seconds',
+    help: 'From a task event at its origin node (origin wall clock) to the rules being applied on this node.',
+    buckets: LATENCY_BUCKETS_S,
+    registers: [registry]
+  })
+  absCounter(registry, 'scalelb_lb_transactions_total', 'Kernel transactions issued by the reconciler.', [], () => s.reconciler().transactions)
+  absCounter(registry, 'scalelb_lb_transaction_failures_total', 'Failed reconciler transactions (each triggers a full resync).', [], () => s.reconciler().failures)
+  new Gauge({ name: 'scalelb_lb_kernel_objects', help: 'Kernel objects (rules, map elements, addresses) programmed by this agent.', registers: [registry], collect () { this.set(s.reconciler().kernelObjects) } })
+  new Gauge({ name: 'scalelb_lb_sandboxes', help: 'LB sandboxes (one per network with local tasks).', registers: [registry], collect () { this.set(s.reconciler().sandboxes) } })
+  new Gauge({
+    name: 'scalelb_gossip_members',
+    help: 'Gossip members by state, as this node sees them.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect () {
+      const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 }
+      for (const m of s.members()) counts[m.state] = (counts[m.state] ?? 0) + 1
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
+    }
+  })
+  absCounter(registry, 'scalelb_gossip_messages_sent_total', 'Gossip messages sent, by type.', ['type'], () => s.gossipStats().messagesSent)
+  absCounter(registry, 'scalelb_gossip_messages_received_total', 'Gossip messages received, by type.', ['type'], () => s.gossipStats().messagesReceived)
+  absCounter(registry, 'scalelb_gossip_sent_bytes_total', 'Gossip bytes sent.', [], () => s.gossipStats().bytesSent)
+  absCounter(registry, 'scalelb_gossip_received_bytes_total', 'Gossip bytes received.', [], () => s.gossipStats().bytesReceived)
+  absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip messages dropped, by reason.', ['reason'], () => s.gossipStats().dropped)
+  absCounter(registry, 'scalelb_gossip_syncs_total', 'Anti-entropy syncs.', [], () => s.gossipStats().syncs)
+  new Gauge({
+    name: 'scalelb_gossip_entries',
+    help: 'Replicated entries held, by scope kind.',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [k, n] of Object.entries(s.gossipStats().entries)) this.set({ kind: k.startsWith('network:') ? 'network' : k }, n)
+    }
+  })
+  new Gauge({
+    name: 'scalelb_ipam_addresses',
+    help: 'Addresses on this node summed over networks, by kind (vip, task, lb in use; free, cooling owned).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      for (const [kind, n] of Object.entries(s.ipam())) this.set({ kind }, n)
+    }
+  })
+  const invalid = new Counter({ name: 'scalelb_agent_invalid_entries_total', help: 'Gossip entries ignored because their value failed validation, by table.', labelNames: ['table'], registers: [registry] })
+
+  return {
+    registry,
+    observeSync: (ms) => sync.observe(ms / 1000),
+    observeProgramming: (ms) => prog.observe(Math.max(0, ms) / 1000),
+    invalidEntry: (table) => invalid.inc({ table })
+  }
+}

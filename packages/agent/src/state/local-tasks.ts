@@ -1,0 +1,40 @@
+import type { EndpointState } from './tables.js'
+
+/** One endpoint of a local task, as the agent remembers it (persisted). */
+export interface LocalEndpoint {
+  networkId: string
+  ip: string
+  mac: string
+  /** True when this node's allocator handed out the IP (release it on removal). */
+  allocated: boolean
+  /** Host-side veth name (`--netns` mode). */
+  hostIfName?: string
+  /** Interface name inside the task netns (`--netns` mode). */
+  ifName?: string
+}
+
+/** A task running on this node (persisted in the data dir). */
+export interface LocalTask {
+  id: string
+  serviceId: string
+  mode: 'netns' | 'ip'
+  netns?: string
+  state: EndpointState
+  weight: number
+  endpoints: LocalEndpoint[]
+}
+
+/** Validate a persisted local task (the state file is input too). */
+export function isLocalTask (v: unknown): v is LocalTask {
+  if (v === null || typeof v !== 'object') return false
+  const t = v as Record<string, unknown>
+  if (typeof t.id !== 'string' || typeof t.serviceId !== 'string') return false
+  if (t.mode !== 'netns' && t.mode !== 'ip') return false
+  if (t.state !== 'ready' && t.state !== 'draining') return false
+  if (typeof t.weight !== 'number' || !Array.isArray(t.endpoints)) return false
+  return t.endpoints.every((e: unknown) => {
+    if (e === null || typeof e !== 'object') return false
+    const x = e as Record<string, unknown>
+    return typeof x.networkId === 'string' && typeof x.ip === 'string' && typeof x.mac === 'string' && typeof x.allocated === 'boolean'
+  })
+}

@@ -1,0 +1,105 @@
+/** Public request/response shapes of the control API (HTTP+JSON) and the CLI. */
+import type { PortSpec } from './programmer/types.js'
+import type { EndpointState } from './state/tables.js'
+
+/** POST /v1/networks body (validated). */
+export interface NetworkCreateRequest {
+  name: string
+  /** CIDRs, e.g. `10.10.0.0/24`. */
+  subnets: string[]
+  /** VXLAN VNI; picked when absent. */
+  vni?: number
+  options?: Record<string, string>
+}
+
+/** A network as the API shows it. */
+export interface NetworkInfo {
+  id: string
+  name: string
+  subnets: string[]
+  vni: number
+  options: Record<string, string>
+  /** Nodes with tasks on it (members of its gossip scope). */
+  nodes: string[]
+  /** This node's LB IP on it, if it has one. */
+  lbIp: string | undefined
+}
+
+/** POST /v1/services body (validated). */
+export interface ServiceCreateRequest {
+  name: string
+  ports: PortSpec[]
+  /** Network names or ids. */
+  networks: string[]
+}
+
+/** A service as the API shows it. */
+export interface ServiceInfo {
+  id: string
+  name: string
+  ports: PortSpec[]
+  /** VIP per network (by network name; id when unknown). */
+  vips: Array<{ networkId: string, network: string, vip: string }>
+}
+
+/** POST /v1/tasks body (validated). Exactly one of `netns` / `ip`. */
+export interface TaskAddRequest {
+  /** Service name or id. */
+  service: string
+  /** Task id; derived from service + netns/ip when absent. */
+  id?: string
+  /** `--netns` mode: path of the task's network namespace; the agent plugs it into every network of the service. */
+  netns?: string
+  /** `--ip` mode: the task is already plugged with this IP; only published. */
+  ip?: string
+  /** Restrict to these networks (names or ids). */
+  networks?: string[]
+  /** @default 'ready' */
+  state?: EndpointState
+  /** Relative weight. @default 1 */
+  weight?: number
+}
+
+/** One endpoint of a task. */
+export interface TaskEndpointInfo {
+  networkId: string
+  network: string
+  ip: string
+  mac: string
+}
+
+/** A task as the API shows it. */
+export interface TaskInfo {
+  id: string
+  serviceId: string
+  service: string
+  node: string
+  state: EndpointState
+  /** Entry status on this node: live, or suspended (its node failed). */
+  status: 'live' | 'suspended'
+  endpoints: TaskEndpointInfo[]
+  netns?: string
+}
+
+/** A gossip member as the API shows it. */
+export interface MemberInfo {
+  id: string
+  state: string
+  addrs: string[]
+  incarnation: number
+  restarting: boolean
+  self: boolean
+}
+
+/** GET /v1/status (also on the status server). */
+export interface AgentStatus {
+  node: string
+  version: string
+  ready: boolean
+  reconciler: { synced: boolean, transactions: number, failures: number, kernelObjects: number, sandboxes: number, lastSyncDurationMs: number }
+  gossip: { members: Record<string, number>, scopes: string[] }
+  networks: number
+  services: number
+  localTasks: number
+  listen: string[]
+}
