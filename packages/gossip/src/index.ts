@@ -12,3 +12,4 @@ export type { MemberUpdate, MemberSnapshot, Packet, RequestMsg, ResponseMsg } fr
 export { InvalidGossipConfigError, JoinFailedError, NotStartedError } from './errors.js'
 export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError, SCOPES_TABLE, type TablesMsg, type SyncRequest, type SyncResponse, type WireEntry } from './tables/index.js'
 export * as constants from './constants.js'
+export * from './transport/libp2p.js'

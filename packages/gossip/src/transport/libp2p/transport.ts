@@ -1,0 +1,491 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { MAX_ADDRS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS } from '../../constants.js'
+import { createNullLogger, type Logger } from '../../logger.js'
+import type { NodeId, Transport } from '../../types.js'
+import * as C from './constants.js'
+import { ClusterKeyRequiredError, DialFailedError, InvalidTransportOptionError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
+import { parseClusterKey, peerIdFromKey } from './keys.js'
+import { parseNodeId, parsePeerAddr, readOneFrame, requestOverStream } from './streams.js'
+
+/** Options of createLibp2pTransport. */
+export interface Libp2pTransportInit {
+  /** The node's Ed25519 key (generateNodeKey / nodeKeyFromBytes); its PeerId is the NodeId. */
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
+  listen: string[]
+  /** Pre-shared cluster key: the bytes of a pnet key file (parseClusterKey). Required unless `insecure`. */
+  clusterKey?: Uint8Array
+  /** Run without a pre-shared key (Noise only, anyone can connect). Must be set explicitly. @default false */
+  insecure?: boolean
+  /** Most open connections; the least recently used peer is disconnected to stay below. @default 128 */
+  maxConnections?: number
+  /** Close a peer's connections after this long without traffic (ms). @default 60000 */
+  idleTimeoutMs?: number
+  /** Largest gossip frame sent or accepted (bytes); bigger inbound frames are dropped. @default 65536 */
+  maxMessageBytes?: number
+  /** Largest request or response accepted (bytes). @default 8 MiB */
+  maxRequestBytes?: number
+  /** Deadline of one request/response exchange (ms). @default 10000 */
+  requestTimeoutMs?: number
+  /** Deadline of one dial (ms). @default 5000 */
+  dialTimeoutMs?: number
+  /** Logger (winston fits). @default discard */
+  logger?: Logger
+}
+
+/** Counters of the libp2p transport. */
+export interface Libp2pTransportStats {
+  framesSent: number
+  framesReceived: number
+  bytesSent: number
+  bytesReceived: number
+  requestsSent: number
+  requestsServed: number
+  /** Dropped frames by reason: oversize-in, oversize-out, malformed, unreachable, queue-full, not-started, handler-error, send-failed. */
+  dropped: Record<string, number>
+  /** Connections closed by this transport because of the cap or idleness. */
+  evicted: number
+  idleClosed: number
+}
+
+/** The libp2p Transport plus introspection used by the agent and tests. */
+export interface Libp2pTransport extends Transport {
+  /** NodeIds of peers with at least one open connection. */
+  connectedPeers(): NodeId[]
+  /** Number of open connections (a peer may briefly have two). */
+  connectionCount(): number
+  stats(): Libp2pTransportStats
+}
+
+interface PeerState {
+  addrs: Multiaddr[]
+  stream?: Stream
+  opening: boolean
+  queue: Uint8Array[]
+  queueBytes: number
+  lastUsed: number
+}
+
+interface Resolved {
+  maxConnections: number
+  idleTimeoutMs: number
+  maxMessageBytes: number
+  maxRequestBytes: number
+  requestTimeoutMs: number
+  dialTimeoutMs: number
+}
+
+function describe (err: unknown): string {
+  if (err instanceof Error || err instanceof DOMException) return `${err.name}: ${err.message}`
+  return String(err)
+}
+
+function positiveInt (field: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new InvalidTransportOptionError(field, `must be a positive integer, got ${String(v)}`)
+  return v
+}
+
+/**
+ * Create a Transport over libp2p: TCP + (pnet) + Noise + Yamux, no other
+ * protocols. Throws ClusterKeyRequiredError without `clusterKey` unless
+ * `insecure: true`, and InvalidTransportOptionError naming a bad option.
+ */
+export function createLibp2pTransport (init: Libp2pTransportInit): Libp2pTransport {
+  if (init === null || typeof init !== 'object') throw new InvalidTransportOptionError('init', 'expected an object')
+  if (init.privateKey?.type !== 'Ed25519') throw new InvalidTransportOptionError('privateKey', 'expected an Ed25519 private key (generateNodeKey)')
+  if (!Array.isArray(init.listen)) throw new InvalidTransportOptionError('listen', 'expected an array of multiaddr strings')
+  const listen = init.listen.map((a, i) => {
+    try {
+      return multiaddr(a).toString()
+    } catch (err) {
+      throw new InvalidTransportOptionError(`listen[${i}]`, `not a multiaddr: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  })
+  if (init.insecure !== undefined && typeof init.insecure !== 'boolean') throw new InvalidTransportOptionError('insecure', 'expected a boolean')
+  let clusterKey: Uint8Array | undefined
+  if (init.clusterKey !== undefined) {
+    if (init.insecure === true) throw new InvalidTransportOptionError('insecure', 'cannot be combined with clusterKey')
+    clusterKey = parseClusterKey(init.clusterKey)
+  } else if (init.insecure !== true) {
+    throw new ClusterKeyRequiredError()
+  }
+  const opts: Resolved = {
+    maxConnections: positiveInt('maxConnections', init.maxConnections, C.LIBP2P_MAX_CONNECTIONS),
+    idleTimeoutMs: positiveInt('idleTimeoutMs', init.idleTimeoutMs, C.LIBP2P_IDLE_TIMEOUT_MS),
+    maxMessageBytes: positiveInt('maxMessageBytes', init.maxMessageBytes, MAX_MESSAGE_BYTES),
+    maxRequestBytes: positiveInt('maxRequestBytes', init.maxRequestBytes, MAX_REQUEST_BYTES),
+    requestTimeoutMs: positiveInt('requestTimeoutMs', init.requestTimeoutMs, REQUEST_TIMEOUT_MS),
+    dialTimeoutMs: positiveInt('dialTimeoutMs', init.dialTimeoutMs, C.LIBP2P_DIAL_TIMEOUT_MS)
+  }
+  return new Libp2pTransportImpl(init.privateKey, listen, clusterKey, opts, init.logger ?? createNullLogger())
+}
+
+class Libp2pTransportImpl implements Libp2pTransport {
+  readonly id: NodeId
+  private node: Libp2p | undefined
+  private starting: Promise<void> | undefined
+  private readonly peers = new Map<NodeId, PeerState>()
+  private messageHandler: (from: NodeId, bytes: Uint8Array) => void = () => {}
+  private requestHandler: ((from: NodeId, bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array) | undefined
+  private idleTimer: ReturnType<typeof setInterval> | undefined
+  private readonly counters: Libp2pTransportStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, requestsSent: 0, requestsServed: 0, dropped: {}, evicted: 0, idleClosed: 0 }
+
+  constructor (
+    private readonly privateKey: PrivateKey,
+    private readonly listen: string[],
+    private readonly clusterKey: Uint8Array | undefined,
+    private readonly opts: Resolved,
+    private readonly log: Logger
+  ) {
+    this.id = peerIdFromKey(privateKey)
+  }
+
+  addrs (): string[] {
+    return this.node?.getMultiaddrs().map(a => a.toString()) ?? []
+  }
+
+  async start (): Promise<void> {
+    if (this.node !== undefined) return
+    this.starting ??= this.doStart().finally(() => { this.starting = undefined })
+    await this.starting
+  }
+
+  private async doStart (): Promise<void> {
+    const node = await createLibp2p({
+      privateKey: this.privateKey,
+      addresses: { listen: this.listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      ...(this.clusterKey !== undefined ? { connectionProtector: preSharedKey({ psk: this.clusterKey }) } : {}),
+      connectionManager: {
+        maxConnections: this.opts.maxConnections,
+        dialTimeout: this.opts.dialTimeoutMs,
+        inboundConnectionThreshold: C.LIBP2P_INBOUND_CONNECTIONS_PER_SECOND,
+        maxIncomingPendingConnections: Math.max(10, Math.min(this.opts.maxConnections, 64))
+      },
+      // the monitor pings over /ipfs/ping, which this minimal node does not run
+      connectionMonitor: { enabled: false },
+      start: false
+    })
+    await node.handle(C.GOSSIP_PROTOCOL, (stream, conn) => { this.onGossipStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_GOSSIP_STREAMS })
+    await node.handle(C.SYNC_PROTOCOL, (stream, conn) => { void this.onSyncStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_SYNC_STREAMS })
+    node.addEventListener('connection:open', (evt) => { this.onConnectionOpen(evt.detail) })
+    node.addEventListener('peer:disconnect', (evt) => { this.onPeerDisconnect(evt.detail.toString()) })
+    await node.start()
+    this.node = node
+    const every = Math.max(50, Math.min(5_000, Math.floor(this.opts.idleTimeoutMs / 2)))
+    this.idleTimer = setInterval(() => { this.closeIdle() }, every)
+    this.idleTimer.unref?.()
+    this.log.info('libp2p transport started', { id: this.id, addrs: this.addrs(), secure: this.clusterKey !== undefined })
+  }
+
+  async stop (): Promise<void> {
+    if (this.starting !== undefined) await this.starting.catch(() => {})
+    const node = this.node
+    if (node === undefined) return
+    this.node = undefined
+    if (this.idleTimer !== undefined) clearInterval(this.idleTimer)
+    this.idleTimer = undefined
+    for (const st of this.peers.values()) {
+      st.stream = undefined
+      st.queue = []
+      st.queueBytes = 0
+    }
+    await node.stop()
+    this.log.info('libp2p transport stopped', { id: this.id })
+  }
+
+  async dial (addr: string, opts: { signal?: AbortSignal } = {}): Promise<NodeId> {
+    const node = this.requireNode('dial')
+    const ma = parsePeerAddr(addr)
+    const signal = AbortSignal.any([AbortSignal.timeout(this.opts.dialTimeoutMs), ...(opts.signal !== undefined ? [opts.signal] : [])])
+    let conn: Connection
+    try {
+      conn = await node.dial(ma, { signal })
+    } catch (err) {
+      throw new DialFailedError(addr, describe(err))
+    }
+    const id = conn.remotePeer.toString()
+    const st = this.peer(id)
+    const withId = ma.getComponents().some(c => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${id}`)
+    if (!st.addrs.some(a => a.equals(withId))) st.addrs.unshift(withId)
+    st.lastUsed = Date.now()
+    if (st.queue.length > 0) this.ensureStream(id, st)
+    return id
+  }
+
+  addPeerAddrs (id: NodeId, addrs: string[]): void {
+    if (id === this.id) return
+    let peerId: PeerId
+    try {
+      peerId = parseNodeId(id)
+    } catch (err) {
+      this.log.debug('ignoring addresses of an invalid node id', { id, err: String(err) })
+      return
+    }
+    const st = this.peer(id)
+    for (const a of addrs) {
+      let ma: Multiaddr
+      try {
+        ma = parsePeerAddr(a)
+      } catch {
+        this.log.debug('ignoring invalid peer address', { id, addr: a })
+        continue
+      }
+      const p2p = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (p2p !== undefined && p2p !== peerId.toString()) continue
+      const full = p2p === undefined ? ma.encapsulate(`/p2p/${id}`) : ma
+      if (!st.addrs.some(x => x.equals(full))) st.addrs.push(full)
+    }
+    if (st.addrs.length > MAX_ADDRS) st.addrs.splice(0, st.addrs.length - MAX_ADDRS)
+  }
+
+  send (to: NodeId, bytes: Uint8Array): void {
+    try {
+      this.sendUnsafe(to, bytes)
+    } catch (err) {
+      this.drop('send-failed')
+      this.log.debug('send failed', { to, err: String(err) })
+    }
+  }
+
+  private sendUnsafe (to: NodeId, bytes: Uint8Array): void {
+    if (this.node === undefined) { this.drop('not-started'); return }
+    if (to === this.id) { this.drop('self'); return }
+    if (bytes.byteLength > this.opts.maxMessageBytes) { this.drop('oversize-out'); return }
+    const st = this.peers.get(to) ?? (this.isValidId(to) ? this.peer(to) : undefined)
+    if (st === undefined) { this.drop('unreachable'); return }
+    const frame = encodeFrame(bytes)
+    st.lastUsed = Date.now()
+    const s = st.stream
+    if (s !== undefined && s.status === 'open' && s.writeStatus === 'writable') {
+      s.send(frame)
+      this.counters.framesSent++
+      this.counters.bytesSent += frame.byteLength
+      return
+    }
+    st.stream = undefined
+    if (st.queue.length >= C.LIBP2P_MAX_PENDING_FRAMES || st.queueBytes + frame.byteLength > C.LIBP2P_MAX_PENDING_BYTES) { this.drop('queue-full'); return }
+    st.queue.push(frame)
+    st.queueBytes += frame.byteLength
+    this.ensureStream(to, st)
+  }
+
+  async request (to: NodeId, bytes: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    this.requireNode('request')
+    const st = this.peer(to, true)
+    st.lastUsed = Date.now()
+    this.counters.requestsSent++
+    const conn = await this.connection(to, st, opts.signal)
+    const res = await requestOverStream(conn, to, C.SYNC_PROTOCOL, bytes, {
+      timeoutMs: this.opts.requestTimeoutMs,
+      maxResponseBytes: this.opts.maxRequestBytes,
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {})
+    })
+    st.lastUsed = Date.now()
+    return res
+  }
+
+  onMessage (handler: (from: NodeId, bytes: Uint8Array) => void): void {
+    this.messageHandler = handler
+  }
+
+  onRequest (handler: (from: NodeId, bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array): void {
+    this.requestHandler = handler
+  }
+
+  connectedPeers (): NodeId[] {
+    const ids = new Set<NodeId>()
+    for (const c of this.node?.getConnections() ?? []) if (c.status === 'open') ids.add(c.remotePeer.toString())
+    return [...ids]
+  }
+
+  connectionCount (): number {
+    return (this.node?.getConnections() ?? []).filter(c => c.status === 'open').length
+  }
+
+  stats (): Libp2pTransportStats {
+    return { ...this.counters, dropped: { ...this.counters.dropped } }
+  }
+
+  // ---- internals ----
+
+  private requireNode (op: string): Libp2p {
+    if (this.node === undefined) throw new TransportNotStartedError(op)
+    return this.node
+  }
+
+  private isValidId (id: NodeId): boolean {
+    try {
+      parseNodeId(id)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private peer (id: NodeId, validate = false): PeerState {
+    let st = this.peers.get(id)
+    if (st === undefined) {
+      if (validate) parseNodeId(id)
+      st = { addrs: [], opening: false, queue: [], queueBytes: 0, lastUsed: Date.now() }
+      this.peers.set(id, st)
+    }
+    return st
+  }
+
+  private drop (reason: string, n = 1): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n
+  }
+
+  /** An open connection to `id`, dialling its known addresses if needed. */
+  private async connection (id: NodeId, st: PeerState, signal?: AbortSignal): Promise<Connection> {
+    const node = this.requireNode('connect')
+    const peerId = parseNodeId(id)
+    const open = node.getConnections(peerId).find(c => c.status === 'open')
+    if (open !== undefined) return open
+    if (st.addrs.length === 0) throw new PeerUnreachableError(id, 'not connected and no known address')
+    const dialSignal = AbortSignal.any([AbortSignal.timeout(this.opts.dialTimeoutMs), ...(signal !== undefined ? [signal] : [])])
+    try {
+      return await node.dial(st.addrs, { signal: dialSignal })
+    } catch (err) {
+      throw new DialFailedError(id, describe(err))
+    }
+  }
+
+  /** Open the outbound gossip stream to `id` (once at a time) and flush its queue. */
+  private ensureStream (id: NodeId, st: PeerState): void {
+    if (st.opening || this.node === undefined) return
+    st.opening = true
+    void (async () => {
+      const conn = await this.connection(id, st)
+      const stream = await conn.newStream(C.GOSSIP_PROTOCOL, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) })
+      if (this.node === undefined) { stream.abort(new TransportNotStartedError('send')); return }
+      stream.addEventListener('close', () => { if (st.stream === stream) st.stream = undefined })
+      // this stream is write-only; anything the remote sends on it is ignored
+      stream.addEventListener('message', () => {})
+      st.stream = stream
+      const queued = st.queue
+      st.queue = []
+      st.queueBytes = 0
+      for (const frame of queued) {
+        stream.send(frame)
+        this.counters.framesSent++
+        this.counters.bytesSent += frame.byteLength
+      }
+    })().catch((err: unknown) => {
+      this.drop('unreachable', st.queue.length)
+      st.queue = []
+      st.queueBytes = 0
+      this.log.debug('cannot open gossip stream', { peer: id, err: describe(err) })
+    }).finally(() => {
+      st.opening = false
+    })
+  }
+
+  private onGossipStream (stream: Stream, conn: Connection): void {
+    const from = conn.remotePeer.toString()
+    const decoder = new FrameDecoder(this.opts.maxMessageBytes)
+    stream.addEventListener('message', (evt) => {
+      const st = this.peer(from)
+      st.lastUsed = Date.now()
+      for (const chunk of chunksOf(evt.data)) {
+        this.counters.bytesReceived += chunk.byteLength
+        for (const ev of decoder.push(chunk)) {
+          if (ev.kind === 'oversize') {
+            this.drop('oversize-in')
+            this.log.debug('dropped oversized frame', { from, bytes: ev.length })
+          } else if (ev.kind === 'malformed') {
+            this.drop('malformed')
+            this.log.warn('malformed gossip stream, closing it', { from })
+            stream.abort(new Error('malformed length prefix'))
+            return
+          } else {
+            this.counters.framesReceived++
+            try {
+              this.messageHandler(from, ev.frame)
+            } catch (err) {
+              this.drop('handler-error')
+              this.log.debug('message handler threw', { from, err: String(err) })
+            }
+          }
+        }
+      }
+    })
+    // we never write on an inbound gossip stream
+    stream.close().catch(() => {})
+  }
+
+  private async onSyncStream (stream: Stream, conn: Connection): Promise<void> {
+    const from = conn.remotePeer.toString()
+    try {
+      const req = await readOneFrame(stream, this.opts.maxRequestBytes, AbortSignal.timeout(this.opts.requestTimeoutMs))
+      this.peer(from).lastUsed = Date.now()
+      const handler = this.requestHandler
+      if (handler === undefined) throw new Error('no request handler installed')
+      const res = await handler(from, req)
+      if (!(res instanceof Uint8Array)) throw new Error('request handler returned no bytes')
+      if (res.byteLength > this.opts.maxRequestBytes) throw new Error(`response of ${res.byteLength} bytes exceeds maxRequestBytes`)
+      stream.send(encodeFrame(res))
+      await stream.close({ signal: AbortSignal.timeout(this.opts.requestTimeoutMs) })
+      this.counters.requestsServed++
+    } catch (err) {
+      this.log.debug('sync request failed', { from, err: err instanceof Error ? err.message : String(err) })
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  private onConnectionOpen (conn: Connection): void {
+    const id = conn.remotePeer.toString()
+    this.peer(id).lastUsed = Date.now()
+    const node = this.node
+    if (node === undefined) return
+    // keep one slot free so inbound connections are not refused at the cap
+    const conns = node.getConnections().filter(c => c.status === 'open' && c !== conn)
+    let excess = conns.length + 1 - (this.opts.maxConnections - 1)
+    if (excess <= 0) return
+    const lru = conns
+      .filter(c => c.remotePeer.toString() !== id)
+      .sort((a, b) => (this.peers.get(a.remotePeer.toString())?.lastUsed ?? 0) - (this.peers.get(b.remotePeer.toString())?.lastUsed ?? 0))
+    for (const c of lru) {
+      if (excess-- <= 0) break
+      this.counters.evicted++
+      this.closeConnection(c, 'connection cap')
+    }
+  }
+
+  private onPeerDisconnect (id: NodeId): void {
+    const st = this.peers.get(id)
+    if (st !== undefined) st.stream = undefined
+  }
+
+  private closeIdle (): void {
+    const node = this.node
+    if (node === undefined) return
+    const now = Date.now()
+    for (const c of node.getConnections()) {
+      const st = this.peers.get(c.remotePeer.toString())
+      if (c.status !== 'open' || st === undefined) continue
+      if (now - st.lastUsed >= this.opts.idleTimeoutMs && !st.opening) {
+        this.counters.idleClosed++
+        this.closeConnection(c, 'idle')
+      }
+    }
+  }
+
+  private closeConnection (c: Connection, why: string): void {
+    const st = this.peers.get(c.remotePeer.toString())
+    if (st?.stream !== undefined && c.streams.includes(st.stream)) st.stream = undefined
+    this.log.debug('closing connection', { peer: c.remotePeer.toString(), why })
+    c.close({ signal: AbortSignal.timeout(1_000) }).catch((err: unknown) => { c.abort(err instanceof Error ? err : new Error(String(err))) })
+  }
+}
