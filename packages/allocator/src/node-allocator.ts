@@ -255,7 +255,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
     for (const i of net.allocs.values()) c[i.kind]++
     const { total, reserved } = net.ownedSize()
     const free = total - BigInt(reserved + net.allocs.size + net.pool.cooling.size)
-    return { ...c, free: Number(free), cooling: net.pool.cooling.size, owned: Number(total) }
+    return { ...c, free: Number(free), cooling: net.pool.cooling.size, owned: Number(total), bitmapChunks: net.pool.chunkCount }
   }
 
   donate (networkId: string, requester: NodeId, now: number, family?: Family): RingToken[] | undefined {
@@ -276,7 +276,8 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const before = net.segs
     const merged = mergeSegments([before, [{ ...block, owner: requester }]], net.subnets)
     this.applyRing(net, merged)
-    return changedSegments(before, merged).map(toToken)
+    const written = changedSegments(before, merged)
+    return written.length > 0 ? written.map(toToken) : undefined
   }
 
   /** A free aligned block to give away, at the version to write (owner filled in by the caller). */
@@ -297,7 +298,11 @@ export class NodeAllocatorImpl implements NodeAllocator {
         while (top >= s.start) {
           const hu = net.pool.highestUsed(top, top + size - 1n)
           if (hu === undefined) {
-            return { start: top, end: top + size - 1n, owner: '', version: s.version + 1 }
+            // a block of 1 or 2 addresses may hold nothing but reserved ones
+            const usable = size > 2n || !net.reserved(top) || (size === 2n && !net.reserved(top + 1n))
+            if (usable) return { start: top, end: top + size - 1n, owner: '', version: s.version + 1 }
+            top -= size
+            continue
           }
           top = (hu / size) * size - size
         }
@@ -395,13 +400,6 @@ export class NodeAllocatorImpl implements NodeAllocator {
       lbReleaseAt: net.lbReleaseAt ?? null
     }))
     return encodeSnapshot({ self: this.self, networks })
-  }
-
-  /** Memory figures for benchmarks: chunk bitmaps held over all networks. */
-  poolChunks (): number {
-    let n = 0
-    for (const net of this.nets.values()) n += net.pool.chunkCount
-    return n
   }
 }
 

@@ -51,6 +51,8 @@ export interface AddressCounts {
   cooling: number
   /** Addresses in ranges this node owns, including reserved ones. Approximate above 2^53. */
   owned: number
+  /** Bitmap chunks of 1024 addresses the pool holds: memory follows this, not the size of the space. */
+  bitmapChunks: number
 }
 
 /** A dead node as seen by membership: dead since `deadSinceMs` (clock of the caller). */
