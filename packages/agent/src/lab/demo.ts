@@ -1,0 +1,141 @@
+import { DEMO_REQUESTS_PER_VIP, DEMO_SUBNET, DEMO_TARGET_PORT, LAB_CONVERGE_TIMEOUT_MS } from './constants.js'
+import { LabError } from './errors.js'
+import { waitFor, metricsUrl } from './agents.js'
+import { addTaskIp, createNetwork, createService, listTasks, type LabNetwork, type LabService } from './control.js'
+import type { LabHost, LabState } from './state.js'
+import { answered, probe, startTask, type ProbeResult, type ProbeTarget } from './workload.js'
+
+/** Options of {@link runDemo}. */
+export interface DemoInit {
+  state: LabState
+  /** Where the report goes. @default nothing printed */
+  print?: (line: string) => void
+  /** Requests from each client to each VIP. @default DEMO_REQUESTS_PER_VIP */
+  requestsPerVip?: number
+  /** How long to wait for every client to reach every task (ms). @default LAB_CONVERGE_TIMEOUT_MS */
+  convergeTimeoutMs?: number
+}
+
+/** One demo service and how its VIP spread requests. */
+export interface DemoServiceReport {
+  name: string
+  vip: string
+  port: number
+  /** task name -> host name */
+  tasks: Record<string, string>
+  /** client host name -> answer -> count */
+  perClient: Record<string, Record<string, number>>
+}
+
+/** What the demo did and measured. */
+export interface DemoReport {
+  network: LabNetwork
+  services: DemoServiceReport[]
+  metricsUrls: string[]
+}
+
+/** Task layout of the demo: `web` on every host, `api` on two hosts (the last two). */
+export function demoLayout (hosts: LabHost[]): Array<{ service: string, task: string, host: LabHost }> {
+  const out: Array<{ service: string, task: string, host: LabHost }> = []
+  hosts.forEach((h, i) => out.push({ service: 'web', task: `web-${i + 1}`, host: h }))
+  const apiHosts = hosts.length >= 2 ? hosts.slice(-2) : hosts
+  apiHosts.forEach((h, i) => out.push({ service: 'api', task: `api-${i + 1}`, host: h }))
+  return out
+}
+
+/**
+ * `lab up --demo`: a network, services `web` and `api` with tasks spread over
+ * the hosts, a client netns on every host, then requests from every client to
+ * every VIP, printed as a table of answers per task.
+ */
+export async function runDemo (init: DemoInit): Promise<DemoReport> {
+  const { state } = init
+  const say = init.print ?? ((): void => {})
+  const first = state.hosts[0]
+  if (first === undefined) throw new LabError('the lab has no hosts')
+  say(`demo: network demo (${DEMO_SUBNET})`)
+  const network = await createNetwork(state, first, 'demo', DEMO_SUBNET)
+  const port = 80
+  const services: LabService[] = []
+  for (const name of ['web', 'api']) {
+    services.push(await createService(state, first, name, ['demo'], [`${port}:${DEMO_TARGET_PORT}/tcp`]))
+  }
+  await createService(state, first, 'client', ['demo'], ['7:7/tcp'])
+  const layout = demoLayout(state.hosts)
+  const timeoutMs = init.convergeTimeoutMs ?? LAB_CONVERGE_TIMEOUT_MS
+
+  if (state.mode === 'loopback') {
+    // no namespaces without root: publish tasks with made-up addresses so the tables and the memory programmer have something to show
+    for (const [i, t] of layout.entries()) {
+      await addTaskIp(state, t.host, { service: t.service, name: t.task, network: 'demo', ip: `10.77.200.${i + 1}` })
+    }
+    await waitFor('every agent lists every demo task', timeoutMs, async () => {
+      const lists = await Promise.all(state.hosts.map(async (h) => await listTasks(state, h)))
+      return lists.every((l) => l.length >= layout.length)
+    })
+    say('demo: tasks published on every agent (memory programmer: no traffic without root)')
+    return { network, services: services.map((s) => ({ name: s.name, vip: s.vips[network.id] ?? '', port, tasks: {}, perClient: {} })), metricsUrls: state.hosts.map(metricsUrl) }
+  }
+
+  for (const t of layout) {
+    say(`demo: task ${t.task} of ${t.service} on ${t.host.name}`)
+    await waitFor(`${t.host.name} knows network demo and service ${t.service}`, timeoutMs, async () => {
+      try {
+        await startTask(state, t.host, { service: t.service, name: t.task, network: 'demo' })
+        return true
+      } catch (err) {
+        if ((err as Error).message.includes('not found') || (err as Error).message.includes('unknown')) return false
+        throw err
+      }
+    })
+  }
+  const clients = new Map<string, string>()
+  for (const h of state.hosts) {
+    const c = await startTask(state, h, { service: 'client', name: `client-${h.name}`, network: 'demo', serve: false })
+    clients.set(h.name, c.netns)
+  }
+  const targets: ProbeTarget[] = services.map((s) => {
+    const vip = s.vips[network.id]
+    if (vip === undefined) throw new LabError(`service ${s.name} has no VIP on network demo`)
+    return { vip, port }
+  })
+  const tasksOf = new Map(services.map((s) => [s.name, layout.filter((t) => t.service === s.name).map((t) => t.task).sort()]))
+  say('demo: waiting until every client reaches every task of every service')
+  await waitFor('every client reaches every task through each VIP', timeoutMs, async () => {
+    const results = await Promise.all([...clients.values()].map(async (ns) => await probe(state, ns, targets, 12, 1000)))
+    return results.every((r) => services.every((s, i) => {
+      const t = targets[i] as ProbeTarget
+      const got = answered(r[`${t.vip}:${t.port}`] ?? {})
+      return (tasksOf.get(s.name) ?? []).every((name) => got.includes(name))
+    }))
+  })
+  const n = init.requestsPerVip ?? DEMO_REQUESTS_PER_VIP
+  const perHost = new Map<string, ProbeResult>()
+  for (const [hostName, ns] of clients) perHost.set(hostName, await probe(state, ns, targets, n))
+  const report: DemoReport = { network, services: [], metricsUrls: state.hosts.map(metricsUrl) }
+  for (const [i, s] of services.entries()) {
+    const t = targets[i] as ProbeTarget
+    const key = `${t.vip}:${t.port}`
+    const tasks = Object.fromEntries(layout.filter((l) => l.service === s.name).map((l) => [l.task, l.host.name]))
+    const perClient = Object.fromEntries([...perHost].map(([h, r]) => [h, r[key] ?? {}]))
+    report.services.push({ name: s.name, vip: t.vip, port: t.port, tasks, perClient })
+  }
+  printDemo(report, n, say)
+  return report
+}
+
+function printDemo (r: DemoReport, n: number, say: (l: string) => void): void {
+  for (const s of r.services) {
+    say('')
+    say(`service ${s.name}: VIP ${s.vip}:${s.port}, ${Object.keys(s.tasks).length} tasks; ${n} requests from a client on each host:`)
+    const names = Object.keys(s.tasks).sort()
+    say(['from'.padEnd(6), ...names.map((t) => `${t}@${s.tasks[t] ?? '?'}`.padEnd(12)), 'errors'].join(' '))
+    for (const [h, counts] of Object.entries(s.perClient)) {
+      const errors = Object.entries(counts).filter(([k]) => k.startsWith('error:')).reduce((a, [, v]) => a + v, 0)
+      say([h.padEnd(6), ...names.map((t) => String(counts[t] ?? 0).padEnd(12)), String(errors)].join(' '))
+    }
+  }
+  say('')
+  say('metrics (reach them from a host netns, e.g. `sudo ip netns exec <prefix>-h1 curl <url>`):')
+  for (const u of r.metricsUrls) say(`  ${u}`)
+}

@@ -1,0 +1,156 @@
+/**
+ * `scalelb lab up|status|down`: a local multi-host cluster. As root each host
+ * is a network namespace on an underlay bridge, running its own agent; without
+ * root the same cluster runs on 127.0.0.1 with the memory programmer.
+ */
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { DEFAULT_LAB_NODES, DEFAULT_LAB_STATE_DIR } from './constants.js'
+import { LabError, LabUsageError } from './errors.js'
+import { isRoot } from './exec.js'
+import { labDown, labStatus, labUp, type LabStatus } from './lab.js'
+import { loadLabState } from './state.js'
+import { runDemo } from './demo.js'
+
+export { labUp, labDown, labStatus, labLeftovers, hostGet, saveLab, type LabUpInit, type LabStatus, type LabHostStatus, type LabDownReport } from './lab.js'
+export { loadLabState, type LabState, type LabHost, type LabMode, type LabProcess, type LabHelper } from './state.js'
+export { LabError, LabStateError, LabTimeoutError, LabUsageError } from './errors.js'
+export { runDemo, type DemoInit, type DemoReport } from './demo.js'
+export { startAgent, aliveMembers, waitMembers, waitFor, sampleValue, metricsUrl, httpGetIn } from './agents.js'
+export { stopProcess, isRunning, type ProcRef } from './procs.js'
+export { isRoot } from './exec.js'
+
+const USAGE = `usage: scalelb lab <command> [options]
+
+commands:
+  up       build N hosts, one agent each, joined into one cluster
+  status   show the lab's hosts, agents and namespaces
+  down     stop every process the lab started and remove everything it made
+
+options:
+  --nodes N          hosts to build (up; default ${DEFAULT_LAB_NODES})
+  --demo             after up: a network, two services with tasks on every host, and traffic to each VIP from every host
+  --profile P        gossip profile of the agents: lan | wan | local (up; default: the agent's)
+  --state-dir DIR    where the lab keeps its state (default ${DEFAULT_LAB_STATE_DIR} as root, $TMPDIR/scalelb-lab-<uid> otherwise)
+  --json             machine-readable output (status)
+  -h, --help         this text
+
+As root the hosts are network namespaces (<prefix>-h1...) on a bridge with no
+address in the root namespace; without root the agents run on 127.0.0.1 with
+the memory programmer and nothing in the kernel changes.`
+
+/** Default state dir for this user. */
+export function defaultLabStateDir (): string {
+  return isRoot() ? DEFAULT_LAB_STATE_DIR : join(tmpdir(), `scalelb-lab-${process.getuid?.() ?? 'user'}`)
+}
+
+function out (line: string): void {
+  process.stdout.write(line + '\n')
+}
+
+function printStatus (s: LabStatus): void {
+  out(`lab ${s.prefix} (${s.mode}${s.underlayCidr !== undefined ? `, underlay ${s.underlayCidr}` : ''}), up since ${s.createdAt}, state in ${s.dir}`)
+  out('host  pid      agent    members  metrics')
+  for (const h of s.hosts) {
+    out(`${h.name.padEnd(5)} ${String(h.pid ?? '-').padEnd(8)} ${(h.running ? 'running' : 'stopped').padEnd(8)} ${String(h.aliveMembers ?? '-').padEnd(8)} ${h.metricsUrl}${h.netns !== undefined ? ` (from netns ${h.netns})` : ''}`)
+  }
+  if (s.mode === 'netns') out(`namespaces: ${s.netns.length} (${s.netns.join(' ')})`)
+}
+
+function parseNodes (raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LAB_NODES
+  if (!/^\d+$/.test(raw)) throw new LabUsageError('--nodes', `expected a whole number, got ${JSON.stringify(raw)}`)
+  return Number(raw)
+}
+
+/**
+ * Entry of `scalelb lab ...` (argv after `lab`). Resolves the exit code:
+ * 0 ok, 1 failure, 2 usage.
+ */
+export async function runLab (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        nodes: { type: 'string' },
+        demo: { type: 'boolean' },
+        profile: { type: 'string' },
+        'state-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' }
+      }
+    })
+  } catch (err) {
+    process.stderr.write(`scalelb lab: ${(err as Error).message}\n${USAGE}\n`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) {
+    out(USAGE)
+    return 0
+  }
+  const cmd = positionals[0]
+  if (positionals.length !== 1 || (cmd !== 'up' && cmd !== 'status' && cmd !== 'down')) {
+    process.stderr.write(`scalelb lab: expected one command (up, status, down), got ${JSON.stringify(positionals.join(' '))}\n${USAGE}\n`)
+    return 2
+  }
+  const stateDir = values['state-dir'] ?? defaultLabStateDir()
+  try {
+    if (!stateDir.startsWith('/')) throw new LabUsageError('--state-dir', `must be an absolute path, got ${JSON.stringify(stateDir)}`)
+    if (values.profile !== undefined && !['lan', 'wan', 'local'].includes(values.profile)) {
+      throw new LabUsageError('--profile', `must be lan, wan or local, got ${JSON.stringify(values.profile)}`)
+    }
+    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile)
+    const state = await loadLabState(stateDir)
+    if (state === undefined) {
+      process.stderr.write(`scalelb lab: no lab in ${stateDir}\n`)
+      return cmd === 'down' ? 0 : 1
+    }
+    if (cmd === 'status') {
+      const s = await labStatus(state)
+      if (values.json === true) out(JSON.stringify(s, null, 2))
+      else printStatus(s)
+      return s.hosts.every((h) => h.running) ? 0 : 1
+    }
+    if (state.mode === 'netns' && !isRoot()) throw new LabError('this lab uses network namespaces: run `lab down` as root')
+    const r = await labDown(state)
+    out(`lab ${state.prefix} down: ${r.processesStopped} processes stopped, ${r.netnsRemoved.length} namespaces and ${r.linksRemoved.length} links removed`)
+    return 0
+  } catch (err) {
+    const e = err as Error
+    process.stderr.write(`scalelb lab ${cmd}: ${e.name}: ${e.message}\n`)
+    return e instanceof LabUsageError ? 2 : 1
+  }
+}
+
+async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined): Promise<number> {
+  const root = isRoot()
+  if (!root) out('scalelb lab: not running as root: building the cluster on 127.0.0.1 with the memory programmer (run with sudo for network namespaces and nftables)')
+  let state
+  try {
+    state = await labUp({
+      nodes,
+      stateDir,
+      mode: root ? 'netns' : 'loopback',
+      agentArgs: profile !== undefined ? ['--profile', profile] : [],
+      progress: out
+    })
+    if (demo) await runDemo({ state, print: out })
+  } catch (err) {
+    const e = err as Error
+    process.stderr.write(`scalelb lab up: ${e.name}: ${e.message}\n`)
+    const left = state ?? await loadLabState(stateDir).catch(() => undefined)
+    if (left !== undefined) {
+      process.stderr.write(`scalelb lab up: agent logs are in ${left.dir}/h*/agent.log; removing the half-built lab (\`lab down\`)\n`)
+      await labDown(left)
+    }
+    return e instanceof LabUsageError ? 2 : 1
+  }
+  printStatus(await labStatus(state))
+  out(`stop it with: ${root ? 'sudo ' : ''}npm run lab -- down${stateDir !== defaultLabStateDir() ? ` --state-dir ${stateDir}` : ''}`)
+  return 0
+}

@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD,
+  LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
+} from './constants.js'
+import { LabError, LabUsageError } from './errors.js'
+import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, writeClusterKey, aliveMembers } from './agents.js'
+import { isRunning, stopProcess } from './procs.js'
+import { run } from './exec.js'
+import { loadLabState, saveLabState, type LabHost, type LabMode, type LabState } from './state.js'
+import { createBridge, createUnderlayNetns, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, underlayIp } from './underlay.js'
+
+/** Options of {@link labUp}. */
+export interface LabUpInit {
+  /** Number of hosts (1..MAX_LAB_NODES). */
+  nodes: number
+  /** Directory for the lab's state, keys, data dirs and logs. */
+  stateDir: string
+  /** `netns` (root: real kernel) or `loopback` (memory programmer). @default netns as root, else loopback */
+  mode: LabMode
+  /** Flags appended to every `scalelb agent` (e.g. `['--profile', 'local']`). @default [] */
+  agentArgs?: readonly string[]
+  /** How long to wait for the agents to see each other (ms). @default LAB_AGENT_READY_TIMEOUT_MS */
+  readyTimeoutMs?: number
+  /** argv that runs the scalelb CLI. @default node packages/agent/bin/scalelb.js (built first if needed) */
+  agentCommand?: string[]
+  /** Progress lines. @default none */
+  progress?: (line: string) => void
+}
+
+/** A free TCP port on 127.0.0.1 (loopback labs pick their ports at start). */
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      srv.close(() => {
+        if (typeof addr === 'object' && addr !== null) resolve(addr.port)
+        else reject(new LabError('no port'))
+      })
+    })
+  })
+}
+
+/**
+ * Build a lab: N hosts (netns on an underlay bridge, or processes on
+ * loopback), one agent each, joined to the first; resolves once every agent
+ * sees N alive members. Everything made is recorded in the state file before
+ * it is made, so {@link labDown} removes it even after a failure half-way.
+ */
+export async function labUp (init: LabUpInit): Promise<LabState> {
+  if (!Number.isInteger(init.nodes) || init.nodes < 1 || init.nodes > MAX_LAB_NODES) {
+    throw new LabUsageError('--nodes', `must be an integer 1..${MAX_LAB_NODES}, got ${init.nodes}`)
+  }
+  const existing = await loadLabState(init.stateDir)
+  if (existing !== undefined) throw new LabError(`a lab (${existing.prefix}) is already up in ${init.stateDir}: run \`scalelb lab down\` first`)
+  const say = init.progress ?? ((): void => {})
+  const agentCommand = init.agentCommand ?? await resolveAgentCommand()
+  const id = randomBytes(LAB_ID_HEX_CHARS / 2).toString('hex')
+  const prefix = `${LAB_PREFIX_HEAD}${id}`
+  const dir = init.stateDir
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const octet = parseInt(id.slice(0, 2), 16)
+  const state: LabState = {
+    version: LAB_STATE_VERSION,
+    id,
+    prefix,
+    mode: init.mode,
+    dir,
+    bridge: undefined,
+    underlayCidr: init.mode === 'netns' ? `${LAB_UNDERLAY_BASE}.${octet}.0/${LAB_UNDERLAY_PREFIX_LEN}` : undefined,
+    clusterKeyFile: join(dir, 'cluster.key'),
+    agentCommand,
+    createdAt: new Date().toISOString(),
+    hosts: [],
+    helpers: [],
+    processes: [],
+    netns: [],
+    links: []
+  }
+  await saveLabState(state)
+  await writeClusterKey(state.clusterKeyFile)
+
+  if (init.mode === 'netns') {
+    say(`lab ${prefix}: underlay bridge ${prefix}-br, subnet ${String(state.underlayCidr)}`)
+    await createBridge(state)
+  } else {
+    say(`lab ${prefix}: not root, so the agents run on 127.0.0.1 with the memory programmer (no kernel changes)`)
+  }
+  for (let k = 1; k <= init.nodes; k++) {
+    const name = `h${k}`
+    const hostDir = join(dir, name)
+    await mkdir(hostDir, { recursive: true, mode: 0o700 })
+    let host: LabHost
+    if (init.mode === 'netns') {
+      const ns = labNetnsName(prefix, name)
+      const ip = underlayIp(state.underlayCidr as string, k)
+      await createUnderlayNetns(state, ns, ip)
+      host = {
+        name, netns: ns, ip,
+        listen: `/ip4/${ip}/tcp/${LAB_GOSSIP_PORT}`,
+        metricsAddr: `${ip}:${LAB_METRICS_PORT}`,
+        apiSocket: join(hostDir, 'api.sock'), dataDir: hostDir,
+        netnsPrefix: `${prefix}-${name}-`, logFile: join(hostDir, 'agent.log'),
+        pid: undefined, pidStart: undefined
+      }
+    } else {
+      host = {
+        name, netns: undefined, ip: '127.0.0.1',
+        listen: `/ip4/127.0.0.1/tcp/${await freePort()}`,
+        metricsAddr: `127.0.0.1:${await freePort()}`,
+        apiSocket: join(hostDir, 'api.sock'), dataDir: hostDir,
+        netnsPrefix: `${prefix}-${name}-`, logFile: join(hostDir, 'agent.log'),
+        pid: undefined, pidStart: undefined
+      }
+    }
+    state.hosts.push(host)
+  }
+  await saveLabState(state)
+
+  const timeoutMs = init.readyTimeoutMs ?? LAB_AGENT_READY_TIMEOUT_MS
+  const first = state.hosts[0] as LabHost
+  say(`starting agent ${first.name} (${first.listen})`)
+  await startAgent(state, first, { join: [], extraArgs: init.agentArgs })
+  await waitFor(`agent ${first.name} answers on ${metricsUrl(first)} (log: ${first.logFile})`, timeoutMs, async () => {
+    assertAgentRunning(first)
+    return (await aliveMembers(first)) !== undefined
+  })
+  for (const h of state.hosts.slice(1)) {
+    say(`starting agent ${h.name} (${h.listen}), joining ${first.listen}`)
+    await startAgent(state, h, { join: [first.listen], extraArgs: init.agentArgs })
+  }
+  await waitMembers(state, init.nodes, timeoutMs)
+  say(`all ${init.nodes} agents see ${init.nodes} alive members`)
+  return state
+}
+
+function assertAgentRunning (h: LabHost): void {
+  if (h.pid !== undefined && h.pidStart !== undefined && !isRunning({ pid: h.pid, pidStart: h.pidStart })) {
+    throw new LabError(`agent ${h.name} exited (log: ${h.logFile})`)
+  }
+}
+
+/** One host as `lab status` reports it. */
+export interface LabHostStatus {
+  name: string
+  netns: string | undefined
+  ip: string
+  pid: number | undefined
+  running: boolean
+  /** scalelb_gossip_members{state="alive"} from its /metrics, undefined when it does not answer. */
+  aliveMembers: number | undefined
+  metricsUrl: string
+  apiSocket: string
+  logFile: string
+}
+
+/** What `lab status` reports. */
+export interface LabStatus {
+  prefix: string
+  mode: LabMode
+  dir: string
+  underlayCidr: string | undefined
+  createdAt: string
+  hosts: LabHostStatus[]
+  /** Named netns of this lab now in the kernel (hosts, tasks, and the agents' LB sandboxes). */
+  netns: string[]
+}
+
+/** Report a lab: processes, members seen by each agent, kernel objects. */
+export async function labStatus (state: LabState): Promise<LabStatus> {
+  const hosts = await Promise.all(state.hosts.map(async (h): Promise<LabHostStatus> => {
+    const running = h.pid !== undefined && h.pidStart !== undefined && isRunning({ pid: h.pid, pidStart: h.pidStart })
+    return {
+      name: h.name, netns: h.netns, ip: h.ip, pid: h.pid, running,
+      aliveMembers: running ? await aliveMembers(h) : undefined,
+      metricsUrl: metricsUrl(h), apiSocket: h.apiSocket, logFile: h.logFile
+    }
+  }))
+  const netns = state.mode === 'netns' ? await listNetnsWithPrefix(`${state.prefix}-`) : []
+  return { prefix: state.prefix, mode: state.mode, dir: state.dir, underlayCidr: state.underlayCidr, createdAt: state.createdAt, hosts, netns }
+}
+
+/** What {@link labDown} removed. */
+export interface LabDownReport {
+  processesStopped: number
+  netnsRemoved: string[]
+  linksRemoved: string[]
+}
+
+/**
+ * Remove a lab: stop exactly the processes it started (PID + start time),
+ * kill what still runs inside its namespaces, delete every netns and root
+ * link with its prefix, then its files. Safe to run twice and after a
+ * half-done `lab up`.
+ */
+export async function labDown (state: LabState): Promise<LabDownReport> {
+  let stopped = 0
+  const refs = [
+    ...state.hosts.flatMap((h) => h.pid !== undefined && h.pidStart !== undefined ? [{ pid: h.pid, pidStart: h.pidStart }] : []),
+    ...state.processes.map((p) => ({ pid: p.pid, pidStart: p.pidStart }))
+  ]
+  await Promise.all(refs.map(async (r) => {
+    if (isRunning(r)) {
+      stopped++
+      await stopProcess(r)
+    }
+  }))
+  const netnsRemoved: string[] = []
+  const linksRemoved: string[] = []
+  if (state.mode === 'netns') {
+    const names = new Set([...state.netns, ...await listNetnsWithPrefix(`${state.prefix}-`)])
+    // processes left inside the lab's namespaces were started by its agents or task servers
+    for (const ns of names) {
+      for (const pid of await netnsPids(ns)) {
+        try {
+          process.kill(pid, 'SIGKILL')
+          stopped++
+        } catch {
+          // already gone
+        }
+      }
+    }
+    for (const ns of names) {
+      const r = await run('ip', ['netns', 'del', ns], { allowFail: true })
+      if (r.ok) netnsRemoved.push(ns)
+    }
+    const links = new Set([...state.links, ...await listLinksWithPrefix(`${state.prefix}-`)])
+    for (const l of links) {
+      const r = await run('ip', ['link', 'del', l], { allowFail: true })
+      if (r.ok) linksRemoved.push(l)
+    }
+  }
+  await removeLabFiles(state)
+  return { processesStopped: stopped, netnsRemoved, linksRemoved }
+}
+
+async function removeLabFiles (state: LabState): Promise<void> {
+  for (const h of state.hosts) await rm(h.dataDir, { recursive: true, force: true })
+  for (const f of ['cluster.key', 'scripts', 'tasks', 'lab.json']) await rm(join(state.dir, f), { recursive: true, force: true })
+  try {
+    if ((await readdir(state.dir)).length === 0) await rmdir(state.dir)
+  } catch {
+    // not empty or already gone: leave it
+  }
+}
+
+/** Kernel objects of a lab still present (for tests: empty after `lab down`). */
+export async function labLeftovers (prefix: string): Promise<{ netns: string[], links: string[] }> {
+  return { netns: await listNetnsWithPrefix(`${prefix}-`), links: await listLinksWithPrefix(`${prefix}-`) }
+}
+
+/** GET a path of a host's status server (from inside its netns). */
+export async function hostGet (h: LabHost, path: string): Promise<string | undefined> {
+  return await httpGetIn(h.netns, `http://${h.metricsAddr}${path}`)
+}
+
+/** Save the state (after callers changed it, e.g. a restarted agent). */
+export async function saveLab (state: LabState): Promise<void> {
+  await saveLabState(state)
+}

@@ -1,0 +1,94 @@
+import { LAB_UNDERLAY_PREFIX_LEN } from './constants.js'
+import { LabError } from './errors.js'
+import { inNetns, run } from './exec.js'
+import { saveLabState, type LabState } from './state.js'
+
+/** Name of the underlay bridge of a lab (root netns, no address). */
+export function bridgeName (prefix: string): string {
+  return `${prefix}-br`
+}
+
+/** Name of a lab netns (and of its veth end in the root netns). */
+export function labNetnsName (prefix: string, short: string): string {
+  const name = `${prefix}-${short}`
+  if (name.length > 15) throw new LabError(`name ${name} is longer than 15 characters`)
+  return name
+}
+
+/** IP of host octet `k` on the lab's underlay. */
+export function underlayIp (cidr: string, k: number): string {
+  const base = cidr.split('/')[0] as string
+  const parts = base.split('.')
+  return `${parts[0]}.${parts[1]}.${parts[2]}.${k}`
+}
+
+/** Run a command in netns `ns` (throws on failure). */
+export async function nsRun (ns: string | undefined, file: string, args: readonly string[], input?: string): Promise<string> {
+  const [f, a] = inNetns(ns, file, args)
+  return (await run(f, a, { input })).stdout
+}
+
+/** Create the underlay bridge (no address, not forwarding to anything else). Recorded in the state first. */
+export async function createBridge (state: LabState): Promise<void> {
+  const br = bridgeName(state.prefix)
+  state.bridge = br
+  state.links.push(br)
+  await saveLabState(state)
+  await run('ip', ['link', 'add', br, 'type', 'bridge'])
+  // the root netns must not route for the lab: no address, IPv6 off on the bridge
+  await run('sysctl', ['-q', '-w', `net.ipv6.conf.${br}.disable_ipv6=1`], { allowFail: true })
+  await run('ip', ['link', 'set', br, 'up'])
+}
+
+/**
+ * Create netns `ns` with a veth into the underlay bridge, holding `ip` on its
+ * `eth0`. Recorded in the state before anything is made.
+ */
+export async function createUnderlayNetns (state: LabState, ns: string, ip: string): Promise<void> {
+  if (state.bridge === undefined) throw new LabError('the lab has no underlay bridge')
+  state.netns.push(ns)
+  state.links.push(ns)
+  await saveLabState(state)
+  const peer = `${ns}-p`.length <= 15 ? `${ns}-p` : `${ns.slice(0, 13)}-p`
+  await run('ip', ['netns', 'add', ns])
+  await run('ip', ['link', 'add', ns, 'type', 'veth', 'peer', 'name', peer])
+  await run('ip', ['link', 'set', peer, 'netns', ns])
+  await run('ip', ['link', 'set', ns, 'master', state.bridge, 'up'])
+  await nsRun(ns, 'ip', ['-batch', '-'], [
+    `link set ${peer} name eth0`,
+    'link set lo up',
+    'link set eth0 up',
+    `addr add ${ip}/${LAB_UNDERLAY_PREFIX_LEN} dev eth0`
+  ].join('\n') + '\n')
+}
+
+/** Create a named netns with only loopback up (demo task and client namespaces). Recorded first. */
+export async function createPlainNetns (state: LabState, ns: string): Promise<void> {
+  state.netns.push(ns)
+  await saveLabState(state)
+  await run('ip', ['netns', 'add', ns])
+  await nsRun(ns, 'ip', ['link', 'set', 'lo', 'up'])
+}
+
+/** Named netns whose names start with `prefix` (the lab's own and everything its agents made). */
+export async function listNetnsWithPrefix (prefix: string): Promise<string[]> {
+  const out = (await run('ip', ['netns', 'list'], { allowFail: true })).stdout
+  return out.split('\n').map((l) => l.trim().split(' ')[0] as string).filter((n) => n !== '' && n.startsWith(prefix))
+}
+
+/** Root-netns links whose names start with `prefix`. */
+export async function listLinksWithPrefix (prefix: string): Promise<string[]> {
+  const out = (await run('ip', ['-o', 'link', 'show'], { allowFail: true })).stdout
+  const names: string[] = []
+  for (const line of out.split('\n')) {
+    const m = /^\d+:\s+([^:@\s]+)/.exec(line)
+    if (m !== null && (m[1] as string).startsWith(prefix)) names.push(m[1] as string)
+  }
+  return names
+}
+
+/** PIDs of processes running inside netns `ns`. */
+export async function netnsPids (ns: string): Promise<number[]> {
+  const out = (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout
+  return out.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 1)
+}

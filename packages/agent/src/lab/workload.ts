@@ -1,0 +1,108 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DEMO_REQUEST_TIMEOUT_MS, DEMO_TARGET_PORT } from './constants.js'
+import { LabError } from './errors.js'
+import { inNetns, run } from './exec.js'
+import { addTaskNetns } from './control.js'
+import { spawnDetached, stopProcess } from './procs.js'
+import { writeLabScripts, type LabScripts } from './scripts.js'
+import { saveLabState, type LabHost, type LabProcess, type LabState } from './state.js'
+import { createPlainNetns } from './underlay.js'
+
+/**
+ * Workloads of a netns lab: task namespaces running the tiny HTTP server,
+ * client namespaces, and probes from them. Used by `--demo` and the e2e tests.
+ */
+
+/** Name of a task's netns. Not under any agent's `--netns-prefix`, so no agent mistakes it for its own sandbox. */
+export function taskNetnsName (state: LabState, host: LabHost, task: string): string {
+  return `${state.prefix}-t-${host.name}-${task.replace(/[^A-Za-z0-9_.-]/g, '_')}`
+}
+
+/** Write (once) and return the lab's scripts. */
+export async function labScripts (state: LabState): Promise<LabScripts> {
+  return await writeLabScripts(state.dir)
+}
+
+/** A running task: its netns and server process. */
+export interface LabTaskRef {
+  name: string
+  service: string
+  host: LabHost
+  netns: string
+  process: LabProcess
+}
+
+/** Options of {@link startTask}. */
+export interface StartTaskInit {
+  service: string
+  /** Task name (cluster-unique). */
+  name: string
+  network: string
+  /** Port the server listens on. @default DEMO_TARGET_PORT */
+  port?: number
+  /** Start the HTTP server (clients need none). @default true */
+  serve?: boolean
+}
+
+/**
+ * Create a task on `host`: a netns, the HTTP server answering `name` inside
+ * it, then `scalelb task add --netns` on that host's agent.
+ */
+export async function startTask (state: LabState, host: LabHost, init: StartTaskInit): Promise<LabTaskRef> {
+  if (state.mode !== 'netns') throw new LabError('tasks with namespaces need a netns lab (root)')
+  const scripts = await labScripts(state)
+  const ns = taskNetnsName(state, host, init.name)
+  await createPlainNetns(state, ns)
+  let proc: LabProcess | undefined
+  if (init.serve ?? true) {
+    const logDir = join(state.dir, 'tasks')
+    await mkdir(logDir, { recursive: true, mode: 0o700 })
+    const ref = spawnDetached({
+      argv: [process.execPath, scripts.taskServer, init.name, String(init.port ?? DEMO_TARGET_PORT)],
+      netns: ns,
+      logFile: join(logDir, `${init.name}.log`)
+    })
+    proc = { role: 'task', name: init.name, pid: ref.pid, pidStart: ref.pidStart, netns: ns }
+    state.processes.push(proc)
+    await saveLabState(state)
+  }
+  await addTaskNetns(state, host, { service: init.service, name: init.name, network: init.network, netnsPath: `/run/netns/${ns}` })
+  return { name: init.name, service: init.service, host, netns: ns, process: proc ?? { role: 'client', name: init.name, pid: 0, pidStart: '', netns: ns } }
+}
+
+/** Stop a task's server (the netns stays until `lab down` or {@link deleteTaskNetns}). */
+export async function stopTaskServer (state: LabState, task: LabTaskRef): Promise<void> {
+  if (task.process.pid > 1) await stopProcess(task.process)
+  state.processes = state.processes.filter((p) => p.pid !== task.process.pid)
+  await saveLabState(state)
+}
+
+/** Delete a task's netns (after `task rm`). */
+export async function deleteTaskNetns (state: LabState, task: LabTaskRef): Promise<void> {
+  await run('ip', ['netns', 'del', task.netns], { allowFail: true })
+  state.netns = state.netns.filter((n) => n !== task.netns)
+  await saveLabState(state)
+}
+
+/** One probe target. */
+export interface ProbeTarget {
+  vip: string
+  port: number
+}
+
+/** `{ "<vip>:<port>": { "<task name or error:CODE>": count } }` */
+export type ProbeResult = Record<string, Record<string, number>>
+
+/** From netns `ns`, send `count` requests (new connection each) to every target; counts answers. */
+export async function probe (state: LabState, ns: string, targets: ProbeTarget[], count: number, timeoutMs = DEMO_REQUEST_TIMEOUT_MS): Promise<ProbeResult> {
+  const scripts = await labScripts(state)
+  const [f, a] = inNetns(ns, process.execPath, [scripts.probe, JSON.stringify(targets), String(count), String(timeoutMs)])
+  const res = await run(f, a, { timeoutMs: 30_000 + count * targets.length * timeoutMs })
+  return JSON.parse(res.stdout) as ProbeResult
+}
+
+/** Answers of a probe that were task names (not errors). */
+export function answered (counts: Record<string, number>): string[] {
+  return Object.keys(counts).filter((k) => !k.startsWith('error:')).sort()
+}

@@ -1,0 +1,56 @@
+import test from 'ava'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadLabState, validateLabState } from '../../src/lab/state.js'
+import { LAB_STATE_VERSION } from '../../src/lab/constants.js'
+import { runLab } from '../../src/lab/index.js'
+
+const good = {
+  version: LAB_STATE_VERSION, id: 'ab12', prefix: 'slab12', mode: 'netns', dir: '/run/x', bridge: 'slab12-br',
+  underlayCidr: '172.31.171.0/24', clusterKeyFile: '/run/x/cluster.key', agentCommand: ['node', 'bin.js'],
+  createdAt: '2026-01-01T00:00:00Z', hosts: [], helpers: [], processes: [], netns: ['slab12-h1'], links: ['slab12-br']
+}
+
+test('a valid state passes validation unchanged', (t) => {
+  t.deepEqual(validateLabState('lab.json', good), good as unknown)
+})
+
+test('lab state: a name outside the lab prefix is refused (lab down would delete it)', (t) => {
+  const err = t.throws(() => validateLabState('lab.json', { ...good, netns: ['other-ns'] }))
+  t.is(err?.name, 'LabStateError')
+  t.regex(err?.message ?? '', /netns/)
+})
+
+test('lab state: a bad PID is refused, naming the field', (t) => {
+  const err = t.throws(() => validateLabState('lab.json', { ...good, processes: [{ role: 'x', name: 'y', pid: 1, pidStart: '5' }] }))
+  t.is(err?.name, 'LabStateError')
+  t.regex(err?.message ?? '', /processes\[0\]\.pid/)
+})
+
+test('lab state: corrupt JSON gives a typed error, a missing file gives undefined', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'slb-state-'))
+  t.is(await loadLabState(dir), undefined)
+  await writeFile(join(dir, 'lab.json'), '{"version": 1,')
+  const err = await t.throwsAsync(loadLabState(dir))
+  t.is(err?.name, 'LabStateError')
+})
+
+test('scalelb lab: usage errors exit 2, status of no lab exits 1, down of no lab exits 0', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'slb-cli-'))
+  const origErr = process.stderr.write.bind(process.stderr)
+  let err = ''
+  process.stderr.write = ((s: string) => { err += s; return true }) as typeof process.stderr.write
+  try {
+    t.is(await runLab(['sideways']), 2)
+    t.is(await runLab(['up', '--nodes', 'three', '--state-dir', dir]), 2)
+    t.regex(err, /--nodes/)
+    t.is(await runLab(['up', '--nodes', '0', '--state-dir', dir]), 2)
+    t.is(await runLab(['up', '--bogus']), 2)
+    t.is(await runLab(['status', '--state-dir', 'relative/dir']), 2)
+    t.is(await runLab(['status', '--state-dir', dir]), 1)
+    t.is(await runLab(['down', '--state-dir', dir]), 0)
+  } finally {
+    process.stderr.write = origErr
+  }
+})
