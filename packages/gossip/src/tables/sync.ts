@@ -1,5 +1,5 @@
 import type { Rng } from '../types.js'
-import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES, MAX_SYNC_RESPONSE_BYTES } from './constants.js'
+import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
 import { compareVersion, compositeKey, type Rec, recSize, toWire } from './record.js'
 import type { ScopeStore } from './store.js'
 import type { SyncResponse, TablesMsg, WireEntry } from './types.js'
@@ -15,7 +15,7 @@ import type { SyncResponse, TablesMsg, WireEntry } from './types.js'
 
 /** Estimated msgpack bytes of a table message around its entries. */
 export function msgOverhead (scope: string): number {
-  return 24 + scope.length
+  return 40 + scope.length
 }
 
 /** Leaves whose digest differs between our store and a peer's sparse digest. */
@@ -37,10 +37,10 @@ export function differingLeaves (store: ScopeStore, digest: number[]): number[] 
 /**
  * Answer a digest: our records of differing leaves, whole leaves first (in a
  * rotating order so a big difference is worked off over several rounds),
- * within MAX_SYNC_ENTRIES / MAX_SYNC_RESPONSE_BYTES. If not even one leaf
+ * within MAX_SYNC_ENTRIES and `maxBytes`. If not even one leaf
  * fits, part of it (from a random position) is sent and no leaf is complete.
  */
-export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng): SyncResponse {
+export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng, maxBytes: number): SyncResponse {
   const diff = differingLeaves(store, digest)
   const complete: number[] = []
   const entries: WireEntry[] = []
@@ -54,11 +54,11 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
       for (const r of recs.values()) leafBytes += recSize(r)
     }
     const n = recs?.size ?? 0
-    if (entries.length + n <= MAX_SYNC_ENTRIES && bytes + leafBytes <= MAX_SYNC_RESPONSE_BYTES) {
+    if (entries.length + n <= MAX_SYNC_ENTRIES && bytes + leafBytes + 3 <= maxBytes) {
       if (recs !== undefined) {
         for (const r of recs.values()) entries.push(toWire(r, now))
       }
-      bytes += leafBytes
+      bytes += leafBytes + 3 // + its index in `complete`
       complete.push(leaf)
       continue
     }
@@ -69,7 +69,7 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
       for (let k = 0; k < all.length; k++) {
         const r = all[(off + k) % all.length] as Rec
         const s = recSize(r)
-        if (entries.length >= MAX_SYNC_ENTRIES || bytes + s > MAX_SYNC_RESPONSE_BYTES) break
+        if (entries.length >= MAX_SYNC_ENTRIES || bytes + s > maxBytes) break
         entries.push(toWire(r, now))
         bytes += s
       }

@@ -1,6 +1,6 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import {
-  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPES_TABLE,
+  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
@@ -39,6 +39,7 @@ class TablesImpl implements Tables {
   private readonly reconnectMs: number
   private readonly syncMs: number
   private readonly maxMsgBytes: number
+  private readonly maxSyncBytes: number
   private readonly retransmitMult: number
   private readonly log: Logger
   private readonly scopeStates = new Map<ScopeName, ScopeState>()
@@ -60,6 +61,7 @@ class TablesImpl implements Tables {
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
     this.syncMs = init.syncIntervalMs ?? SYNC_INTERVAL_MS
     this.maxMsgBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
+    this.maxSyncBytes = init.maxSyncResponseBytes ?? MAX_SYNC_RESPONSE_BYTES
     this.retransmitMult = init.retransmitMult ?? RETRANSMIT_MULT
     this.log = init.logger ?? NULL_LOGGER
     this.addScope('cluster', 0)
@@ -251,7 +253,7 @@ class TablesImpl implements Tables {
     this.lastNow = now
     const st = this.scopeStates.get(req.scope)
     if (st === undefined || !st.joined) return { scope: req.scope, member: false, complete: [], entries: [] }
-    return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng)
+    return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes)
   }
 
   handleSyncResponse (now: number, _from: NodeId, res: SyncResponse): TablesMsg[] {

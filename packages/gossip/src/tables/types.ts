@@ -25,6 +25,8 @@ export interface TablesInit {
   syncIntervalMs?: number
   /** Largest table message built for push-back (estimated msgpack bytes). @default 65536 (MAX_MESSAGE_BYTES) */
   maxMessageBytes?: number
+  /** Largest sync response built (estimated msgpack bytes); must stay under the transport's request/response frame limit. @default 1048576 (MAX_SYNC_RESPONSE_BYTES) */
+  maxSyncResponseBytes?: number
   /** Retransmit multiplier: each queued entry is sent retransmitMult * ceil(log10(n + 1)) times. @default 4 (RETRANSMIT_MULT) */
   retransmitMult?: number
   /** Logger; nothing is logged without one. */
