@@ -58,6 +58,12 @@ export class Net {
 
   ids (): NodeId[] { return [...this.nodes.keys()] }
 
+  /** Forget the events recorded so far for a node. */
+  clearEvents (id: NodeId): void {
+    const evs = this.events.get(id)
+    if (evs !== undefined) evs.length = 0
+  }
+
   private blocked (from: NodeId, to: NodeId): boolean { return this.cut.has(`${from}>${to}`) }
 
   /** Deliver table messages from one node to another (through encode + validate). */
