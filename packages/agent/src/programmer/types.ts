@@ -76,3 +76,55 @@ export interface ApplyResult {
   /** Kernel objects (rules + map elements + addresses) after the apply. */
   kernelObjects: number
 }
+
+/** Desired kernel state of one network on this node; an absent network = nothing local (sandbox and overlay removed). */
+export interface NetworkDesired {
+  sandbox: SandboxSpec
+  /** Bridge + VXLAN of the network. `localUnderlay: ''` = single host: a bridge only, no VXLAN device. */
+  overlay: OverlaySpec
+  /** netns paths of local tasks (used by `--lb-mode per-container` only). */
+  localTaskNetns: string[]
+}
+
+/** Which kernel programmer. */
+export type ProgrammerKind = 'nft' | 'ipvs' | 'memory'
+
+/**
+ * `per-network` (default): one LB sandbox per network (scalelb's design).
+ * `per-container`: the pre-2018 scheme, every local task netns holds every LB
+ * rule of its networks; kept ONLY to measure against, never for production.
+ */
+export type LbMode = 'per-network' | 'per-container'
+
+/** Options of a programmer call. */
+export interface ProgramOptions {
+  signal?: AbortSignal
+}
+
+/**
+ * Programs one node's kernel for its networks (LB sandbox + overlay). Each
+ * keeps an in-memory copy of what it programmed and changes only the
+ * difference: one LB transaction per sandbox per {@link Programmer.apply}.
+ */
+export interface Programmer {
+  readonly kind: ProgrammerKind
+  readonly lbMode: LbMode
+  /** Bring one network to `desired` (overlay, then sandbox). Throws typed errors; the in-memory copy is then stale: call {@link Programmer.adopt}. */
+  apply(desired: NetworkDesired, opts?: ProgramOptions): Promise<ApplyResult>
+  /** Remove everything of a network (sandbox, its addresses, nft table, overlay). Absent = no-op. */
+  remove(networkId: string, opts?: ProgramOptions): Promise<ApplyResult>
+  /**
+   * Rebuild the in-memory copy from the kernel (restart, resync after a
+   * failure). `hints` gives desired networks so per-container task netns can
+   * be read. Returns the network IDs found.
+   */
+  adopt(hints?: ReadonlyMap<string, NetworkDesired>, opts?: ProgramOptions): Promise<string[]>
+  /** Whether the kernel still matches the in-memory copy of a network. */
+  verify(networkId: string, opts?: ProgramOptions): Promise<boolean>
+  /** Networks with programmed state (in the in-memory copy). */
+  networks(): string[]
+  /** Kernel objects (rules, map/set elements, addresses, FDB/neighbour entries) of all networks. */
+  kernelObjects(): number
+  /** Totals since creation. */
+  counters(): { transactions: number, spawns: number }
+}

@@ -1,0 +1,94 @@
+import { execa } from 'execa'
+import type { Logger } from 'winston'
+import { KERNEL_COMMAND_TIMEOUT_MS } from './constants.js'
+import { KernelCommandError } from './errors.js'
+
+/**
+ * Where a command runs: a named netns (`/run/netns/<name>`, entered with
+ * `ip netns exec`) or a netns path such as `/proc/123/ns/net` (entered with
+ * `nsenter`). Undefined = the kernel's base netns.
+ */
+export type NetnsRef = string
+
+/** Options of one kernel command. */
+export interface RunOptions {
+  /** Run inside this netns instead of the base one. */
+  netns?: NetnsRef
+  /** Written to the command's stdin (e.g. an `nft -f -` script). */
+  input?: string
+  signal?: AbortSignal
+}
+
+/** The only way scalelb runs `ip`, `nft`, `bridge`, `sysctl`, `ipvsadm`: counts spawns, types errors. */
+export interface Kernel {
+  /** Run `cmd args...` (in `opts.netns` or the base netns); resolves stdout, rejects with {@link KernelCommandError}. */
+  run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<string>
+  /** Processes spawned so far by this instance. */
+  spawns(): number
+  /** The base netns (undefined = the process's own). */
+  readonly baseNetns: NetnsRef | undefined
+}
+
+/** Options of {@link createKernel}. */
+export interface KernelInit {
+  /**
+   * Run every command in this netns (a "host" netns in tests and the lab).
+   * @default undefined (the agent's own netns)
+   */
+  baseNetns?: NetnsRef
+  logger?: Logger
+  /**
+   * Per-command timeout (ms).
+   * @default KERNEL_COMMAND_TIMEOUT_MS
+   */
+  timeoutMs?: number
+}
+
+/** Argv that runs `cmd args` inside `netns` (or as-is when undefined). */
+export function wrapNetns (netns: NetnsRef | undefined, cmd: string, args: readonly string[]): [string, string[]] {
+  if (netns === undefined) return [cmd, [...args]]
+  if (netns.includes('/')) return ['nsenter', [`--net=${netns}`, '--', cmd, ...args]]
+  return ['ip', ['netns', 'exec', netns, cmd, ...args]]
+}
+
+class ExecKernel implements Kernel {
+  readonly baseNetns: NetnsRef | undefined
+  private spawned = 0
+  private readonly logger: Logger | undefined
+  private readonly timeoutMs: number
+
+  constructor (init: KernelInit) {
+    this.baseNetns = init.baseNetns
+    this.logger = init.logger
+    this.timeoutMs = init.timeoutMs ?? KERNEL_COMMAND_TIMEOUT_MS
+  }
+
+  spawns (): number {
+    return this.spawned
+  }
+
+  async run (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+    const [file, argv] = wrapNetns(opts.netns ?? this.baseNetns, cmd, args)
+    const line = [file, ...argv].join(' ')
+    this.spawned++
+    this.logger?.debug('kernel command', { command: line, inputBytes: opts.input?.length ?? 0 })
+    const res = await execa(file, argv, {
+      input: opts.input ?? '',
+      reject: false,
+      timeout: this.timeoutMs,
+      cancelSignal: opts.signal,
+      stripFinalNewline: true,
+      env: { LC_ALL: 'C' }
+    })
+    if (res.failed) {
+      const stderr = typeof res.stderr === 'string' ? res.stderr.trim() : ''
+      throw new KernelCommandError(line, stderr !== '' ? stderr : (res.shortMessage ?? ''), res.exitCode)
+    }
+    return typeof res.stdout === 'string' ? res.stdout : ''
+  }
+}
+
+/** Create a {@link Kernel} that spawns real commands (needs root for most of them). */
+export function createKernel (init: KernelInit = {}): Kernel {
+  return new ExecKernel(init)
+}

@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto'
+import { IFNAME_HASH_HEX_CHARS } from './constants.js'
+
+/** Chars of the network ID in an LB netns name (DESIGN.md: `<prefix>lb-<network id, 12 chars>`). */
+export const NETNS_NETWORK_ID_CHARS = 12
+
+function hash (...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, IFNAME_HASH_HEX_CHARS)
+}
+
+/** Name of the LB sandbox netns of a network. */
+export function lbNetnsName (prefix: string, networkId: string): string {
+  return `${prefix}lb-${networkId.slice(0, NETNS_NETWORK_ID_CHARS)}`
+}
+
+/** Prefix shared by every LB netns of an agent (for listing at adoption). */
+export function lbNetnsPrefix (prefix: string): string {
+  return `${prefix}lb-`
+}
+
+/** Bridge of a network on this node (12 chars). */
+export function bridgeName (prefix: string, networkId: string): string {
+  return `sb${hash(prefix, networkId)}`
+}
+
+/** VXLAN device of a network on this node (12 chars). */
+export function vxlanName (prefix: string, networkId: string): string {
+  return `sx${hash(prefix, networkId)}`
+}
+
+/** Host side of the LB sandbox's veth (12 chars). */
+export function lbVethName (prefix: string, networkId: string): string {
+  return `sl${hash(prefix, networkId)}`
+}
+
+/** Interface name of the LB sandbox inside its netns. */
+export const LB_IFNAME = 'lb0'
+
+/** Host side of a task's veth (12 chars). */
+export function taskVethName (prefix: string, networkId: string, netnsPath: string): string {
+  return `st${hash(prefix, networkId, netnsPath)}`
+}
+
+/** nft table of a network (one per netns; per network so per-container task netns can hold several). */
+export function nftTableName (networkId: string): string {
+  return `scalelb_${hash(networkId)}`
+}

@@ -1,0 +1,34 @@
+/**
+ * Most slots one service port may use. A service's modulus is the sum of its
+ * backends' weights (draining = 0), scaled down to at most this: balance is
+ * then exact for equal weights and 1024 slots keep any count 1..1024 valid.
+ */
+export const MAX_SLOTS_PER_SERVICE = 1024
+
+/** Modulus written in the `typeof` of the backends map (only the key type matters to nft). */
+export const MAP_TYPEOF_MODULUS = 1024
+
+/** Interface MTU is left at the kernel default; VXLAN overhead is 50 bytes (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet). */
+export const VXLAN_OVERHEAD_BYTES = 50
+
+/** IANA VXLAN port (RFC 7348). */
+export const VXLAN_DSTPORT = 4789
+
+/** Sysctls of an LB sandbox: forward (it routes DNATed traffic back out its one interface), no redirects (clients must keep sending to the VIP). */
+export const LB_SANDBOX_SYSCTLS: readonly string[] = [
+  'net.ipv4.ip_forward=1',
+  'net.ipv4.conf.all.send_redirects=0',
+  'net.ipv4.conf.default.send_redirects=0',
+  'net.ipv4.conf.all.rp_filter=0',
+  'net.ipv4.conf.default.rp_filter=0'
+]
+
+/** IPVS sysctls Docker sets in its LB sandbox (conntrack for SNAT, drop connections to removed/drained backends). */
+export const IPVS_SYSCTLS: readonly string[] = [
+  'net.ipv4.vs.conntrack=1',
+  'net.ipv4.vs.expire_nodest_conn=1',
+  'net.ipv4.vs.expire_quiescent_template=1'
+]
+
+/** First fwmark given to an IPVS service (Docker starts at 256 as well). */
+export const IPVS_FWMARK_BASE = 256

@@ -1,0 +1,168 @@
+import { MAP_TYPEOF_MODULUS } from './constants.js'
+import { assignSlots } from './slots.js'
+import type { SandboxSpec } from './types.js'
+import { validateSandboxSpec } from './validate.js'
+
+/**
+ * What one LB table holds, element by element: the in-memory copy of what was
+ * programmed, and what adoption reads back from the kernel. Keys use nft's
+ * element syntax so a diff renders directly.
+ */
+export interface LbView {
+  networkId: string
+  /** LB IP with prefix (`10.0.0.5/24`); SNAT source. Empty in per-container mode. */
+  lbAddress: string
+  /** VIPs (sorted) held as /32 aliases. Empty in per-container mode. */
+  vips: string[]
+  /** `vip . proto . port` -> modulus (slot count) of services with backends. */
+  services: Map<string, number>
+  /** `vip . proto . port . slot` -> `backendIp . targetPort`. */
+  backends: Map<string, string>
+  /** `vip . proto . port` of services without a ready backend (rejected). */
+  noback: Set<string>
+}
+
+/** An empty view (nothing programmed) for a network. */
+export function emptyView (networkId: string, lbAddress = ''): LbView {
+  return { networkId, lbAddress, vips: [], services: new Map(), backends: new Map(), noback: new Set() }
+}
+
+/**
+ * Desired view of a sandbox: a pure function of the spec (validated; throws
+ * ProgrammerInputError naming the field). `withAddresses` false gives the
+ * per-container layout (no SNAT, no VIP aliases).
+ */
+export function viewFromSpec (spec: SandboxSpec, withAddresses = true): LbView {
+  validateSandboxSpec(spec)
+  const view = emptyView(spec.networkId, withAddresses ? spec.lbAddress : '')
+  const vips = new Set<string>()
+  for (const svc of spec.services) {
+    vips.add(svc.vip)
+    const slots = assignSlots(svc.backends)
+    const modulus = slots.reduce((s, b) => s + b.slots, 0)
+    for (const p of svc.ports) {
+      const key = `${svc.vip} . ${p.proto} . ${p.port}`
+      if (modulus === 0) {
+        view.noback.add(key)
+        continue
+      }
+      view.services.set(key, modulus)
+      let slot = 0
+      for (const b of slots) {
+        for (let i = 0; i < b.slots; i++) view.backends.set(`${key} . ${slot++}`, `${b.ip} . ${p.targetPort}`)
+      }
+    }
+  }
+  if (withAddresses) view.vips = [...vips].sort()
+  return view
+}
+
+/** Moduli in use (one `m<N>` chain each). */
+export function moduli (view: LbView): Set<number> {
+  return new Set(view.services.values())
+}
+
+/** Fixed rules of the table: two dispatch rules (prerouting, output), SNAT, two rejects. (Each m<N> chain holds 2 rules.) */
+const FIXED_RULES = 5
+
+/** Kernel objects of a view: rules + chains' rules + map/set elements + addresses. */
+export function kernelObjectCount (view: LbView): number {
+  const addrs = view.lbAddress === '' ? 0 : 1 + view.vips.length
+  return FIXED_RULES + 2 * moduli(view).size + view.services.size + view.backends.size + view.noback.size + addrs
+}
+
+/** Whether two views program the same kernel state. */
+export function sameView (a: LbView, b: LbView): boolean {
+  return a.networkId === b.networkId && a.lbAddress === b.lbAddress &&
+    a.vips.join(',') === b.vips.join(',') && sameMap(a.services, b.services) &&
+    sameMap(a.backends, b.backends) && a.noback.size === b.noback.size && [...a.noback].every(k => b.noback.has(k))
+}
+
+function sameMap<V> (a: Map<string, V>, b: Map<string, V>): boolean {
+  if (a.size !== b.size) return false
+  for (const [k, v] of a) if (b.get(k) !== v) return false
+  return true
+}
+
+function lbIp (lbAddress: string): string {
+  return lbAddress.split('/')[0]
+}
+
+function dispatchRule (table: string, chain: string): string {
+  return `add rule ip ${table} ${chain} meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport vmap @services`
+}
+
+/** Script that creates an empty table of the layout (one transaction with what follows). */
+export function createTableScript (table: string, networkId: string): string[] {
+  return [
+    `add table ip ${table} { comment ${JSON.stringify(`scalelb network ${networkId}`)} ; }`,
+    `add map ip ${table} backends_tcp { typeof ip daddr . tcp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ip daddr . tcp dport ; }`,
+    `add map ip ${table} backends_udp { typeof ip daddr . udp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ip daddr . udp dport ; }`,
+    `add map ip ${table} services { typeof ip daddr . meta l4proto . th dport : verdict ; }`,
+    `add set ip ${table} noback { typeof ip daddr . meta l4proto . th dport ; }`,
+    `add chain ip ${table} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
+    `add chain ip ${table} output { type nat hook output priority -100 ; policy accept ; }`,
+    `add chain ip ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
+    `add chain ip ${table} input { type filter hook input priority 0 ; policy accept ; }`,
+    `add chain ip ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`,
+    dispatchRule(table, 'prerouting'),
+    dispatchRule(table, 'output'),
+    `add rule ip ${table} input ip daddr . meta l4proto . th dport @noback reject`,
+    `add rule ip ${table} filter_out ip daddr . meta l4proto . th dport @noback reject`
+  ]
+}
+
+function elementOps (table: string, name: string, verb: 'add' | 'delete', items: string[]): string[] {
+  if (items.length === 0) return []
+  return [`${verb} element ip ${table} ${name} { ${items.join(', ')} }`]
+}
+
+/** Split `vip . proto . port . slot` keys over the per-protocol maps (nft 1.0.6 cannot re-read a `th dport` typeof from the kernel and add rules to it). */
+function backendOps (table: string, verb: 'add' | 'delete', keys: string[], values?: Map<string, string>): string[] {
+  const out: string[] = []
+  for (const proto of ['tcp', 'udp']) {
+    const items = keys.filter(k => k.split(' . ')[1] === proto).map(k => {
+      const [vip, , port, slot] = k.split(' . ')
+      const key = `${vip} . ${port} . ${slot}`
+      return values === undefined ? key : `${key} : ${values.get(k) ?? ''}`
+    })
+    out.push(...elementOps(table, `backends_${proto}`, verb, items))
+  }
+  return out
+}
+
+/**
+ * nft script taking a table from `old` (undefined = absent) to `next`:
+ * element-only updates; a changed element is a delete + add in the same
+ * script; `nft -f` runs it as one transaction.
+ */
+export function diffScript (table: string, old: LbView | undefined, next: LbView): string {
+  const lines: string[] = []
+  const prev = old ?? emptyView(next.networkId)
+  if (old === undefined) lines.push(...createTableScript(table, next.networkId))
+  if (prev.lbAddress !== next.lbAddress) {
+    if (old !== undefined) lines.push(`flush chain ip ${table} postrouting`)
+    if (next.lbAddress !== '') lines.push(`add rule ip ${table} postrouting ct status dnat snat to ${lbIp(next.lbAddress)}`)
+  }
+  const oldMods = moduli(prev)
+  const newMods = moduli(next)
+  for (const m of [...newMods].sort((a, b) => a - b)) {
+    if (oldMods.has(m)) continue
+    lines.push(`add chain ip ${table} m${m}`)
+    for (const proto of ['tcp', 'udp']) {
+      lines.push(`add rule ip ${table} m${m} meta l4proto ${proto} dnat ip to ip daddr . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
+    }
+  }
+  const del = (a: Map<string, unknown>, b: Map<string, unknown>): string[] => [...a.keys()].filter(k => !b.has(k) || b.get(k) !== a.get(k))
+  lines.push(...elementOps(table, 'services', 'delete', del(prev.services, next.services)))
+  lines.push(...backendOps(table, 'delete', del(prev.backends, next.backends)))
+  lines.push(...elementOps(table, 'noback', 'delete', [...prev.noback].filter(k => !next.noback.has(k))))
+  lines.push(...backendOps(table, 'add', del(next.backends, prev.backends), next.backends))
+  lines.push(...elementOps(table, 'services', 'add', del(next.services, prev.services).map(k => `${k} : goto m${next.services.get(k) ?? 0}`)))
+  lines.push(...elementOps(table, 'noback', 'add', [...next.noback].filter(k => !prev.noback.has(k))))
+  for (const m of [...oldMods].sort((a, b) => a - b)) {
+    if (newMods.has(m)) continue
+    lines.push(`flush chain ip ${table} m${m}`, `delete chain ip ${table} m${m}`)
+  }
+  return lines.length === 0 ? '' : lines.join('\n') + '\n'
+}

@@ -1,0 +1,237 @@
+import type { Logger } from 'winston'
+import {
+  KernelCommandError, createKernel, lbNetnsName, lbNetnsPrefix, netnsDelete, netnsList, nftApply, nftListTable, nftTableName,
+  type Kernel
+} from '../kernel/index.js'
+import {
+  applyOverlay, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
+} from '../overlay/index.js'
+import { ProgrammerInputError } from './errors.js'
+import { kernelObjectCount, sameView, viewFromSpec, type LbView } from './lb-view.js'
+import { viewFromNftJson } from './lb-parse.js'
+import { applyLb, createSandbox, readSandbox, type SandboxNames } from './sandbox.js'
+import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from './types.js'
+
+/** Options of the nft programmer. */
+export interface NftProgrammerInit {
+  /** Prefix of every netns and the hash seed of interface names of this agent. */
+  netnsPrefix: string
+  /** @default 'per-network' */
+  lbMode?: LbMode
+  logger?: Logger
+  /** Kernel access (tests pass one whose base netns is a "host" netns). @default createKernel() */
+  kernel?: Kernel
+}
+
+/** Per-network in-memory copy of the nft programmer. */
+export interface NetState {
+  overlay: OverlayView | undefined
+  /** per-network: the sandbox's LB view. */
+  lb: LbView | undefined
+  lbMac: string | undefined
+  /** per-container: task netns path -> LB view programmed there. */
+  tasks: Map<string, LbView>
+}
+
+/** The nftables programmer: one LB sandbox netns per network (or, per-container, one table per task netns). */
+export class NftProgrammer implements Programmer {
+  readonly kind: 'nft' | 'ipvs' = 'nft'
+  readonly lbMode: LbMode
+  protected readonly k: Kernel
+  protected readonly prefix: string
+  protected readonly logger: Logger | undefined
+  protected readonly nets = new Map<string, NetState>()
+  private transactions = 0
+
+  constructor (init: NftProgrammerInit) {
+    if (typeof init.netnsPrefix !== 'string' || !/^[a-zA-Z0-9_.-]{0,20}$/.test(init.netnsPrefix)) {
+      throw new ProgrammerInputError('netnsPrefix', 'up to 20 of [a-zA-Z0-9_.-]')
+    }
+    this.prefix = init.netnsPrefix
+    this.lbMode = init.lbMode ?? 'per-network'
+    this.logger = init.logger
+    this.k = init.kernel ?? createKernel({ logger: init.logger })
+  }
+
+  protected names (networkId: string): SandboxNames {
+    return { netns: lbNetnsName(this.prefix, networkId), bridge: overlayNames(this.prefix, networkId).bridge, prefix: this.prefix, table: nftTableName(networkId) }
+  }
+
+  networks (): string[] {
+    return [...this.nets.keys()].sort()
+  }
+
+  counters (): { transactions: number, spawns: number } {
+    return { transactions: this.transactions, spawns: this.k.spawns() }
+  }
+
+  kernelObjects (): number {
+    let n = 0
+    for (const id of this.nets.keys()) n += this.objectsOf(id)
+    return n
+  }
+
+  protected objectsOf (networkId: string): number {
+    const st = this.nets.get(networkId)
+    if (st === undefined) return 0
+    let n = st.overlay === undefined ? 0 : overlayObjectCount(st.overlay)
+    if (st.lb !== undefined) n += kernelObjectCount(st.lb)
+    for (const v of st.tasks.values()) n += kernelObjectCount(v)
+    return n
+  }
+
+  private async tx (networkId: string, fn: () => Promise<number>): Promise<ApplyResult> {
+    const spawns0 = this.k.spawns()
+    const transactions = await fn()
+    this.transactions += transactions
+    return { transactions, spawns: this.k.spawns() - spawns0, kernelObjects: this.objectsOf(networkId) }
+  }
+
+  async apply (desired: NetworkDesired, opts: ProgramOptions = {}): Promise<ApplyResult> {
+    const id = desired.sandbox.networkId
+    if (desired.overlay.networkId !== id) throw new ProgrammerInputError('overlay.networkId', `must equal sandbox.networkId ${id}`)
+    const lbNext = viewFromSpec(desired.sandbox, this.lbMode === 'per-network')
+    const ovNext = overlayViewFromSpec(desired.overlay)
+    return await this.tx(id, async () => {
+      let st = this.nets.get(id)
+      if (st === undefined) {
+        st = { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }
+        this.nets.set(id, st)
+      }
+      let tx = 0
+      if (st.overlay === undefined || !sameOverlay(st.overlay, ovNext)) {
+        tx += await applyOverlay(this.k, overlayNames(this.prefix, id), st.overlay, ovNext, opts)
+        st.overlay = ovNext
+      }
+      if (this.lbMode === 'per-network') tx += await this.applySandbox(st, desired, lbNext, opts)
+      else tx += await this.applyPerContainer(st, desired, lbNext, opts)
+      return tx
+    })
+  }
+
+  /** Program the LB part of one sandbox (nft: addresses + one nft transaction). */
+  protected async applySandbox (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
+    const n = this.names(desired.sandbox.networkId)
+    let tx = 0
+    if (st.lbMac === undefined) {
+      tx += await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts)
+      st.lbMac = desired.sandbox.lbMac
+    } else if (st.lbMac.toLowerCase() !== desired.sandbox.lbMac.toLowerCase()) {
+      await this.k.run('ip', ['link', 'set', 'lb0', 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })
+      st.lbMac = desired.sandbox.lbMac
+      tx++
+    }
+    if (st.lb !== undefined && sameView(st.lb, next)) return tx
+    tx += await applyLb(this.k, n.netns, n.table, st.lb, next, true, opts)
+    st.lb = next
+    return tx
+  }
+
+  private async applyPerContainer (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
+    const table = nftTableName(desired.sandbox.networkId)
+    let tx = 0
+    const want = new Set(desired.localTaskNetns)
+    for (const [path] of st.tasks) {
+      if (want.has(path)) continue
+      tx += await this.dropTaskTable(path, table, opts)
+      st.tasks.delete(path)
+    }
+    for (const path of want) {
+      const old = st.tasks.get(path)
+      if (old !== undefined && sameView(old, next)) continue
+      tx += await applyLb(this.k, path, table, old, next, false, opts)
+      st.tasks.set(path, next)
+    }
+    return tx
+  }
+
+  private async dropTaskTable (path: string, table: string, opts: ProgramOptions): Promise<number> {
+    try {
+      await nftApply(this.k, `delete table ip ${table}\n`, path, opts)
+      return 1
+    } catch (err) {
+      // the task netns is gone (task exited) or the table is: nothing left to remove
+      if (err instanceof KernelCommandError) return 0
+      throw err
+    }
+  }
+
+  async remove (networkId: string, opts: ProgramOptions = {}): Promise<ApplyResult> {
+    const res = await this.tx(networkId, async () => {
+      let tx = 0
+      const st = this.nets.get(networkId)
+      for (const path of st?.tasks.keys() ?? []) tx += await this.dropTaskTable(path, nftTableName(networkId), opts)
+      tx += await this.removeSandbox(networkId, opts)
+      tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
+      this.nets.delete(networkId)
+      return tx
+    })
+    return { ...res, kernelObjects: 0 }
+  }
+
+  /** Remove the LB sandbox of a network (deleting the netns deletes its veth pair, addresses and table). */
+  protected async removeSandbox (networkId: string, opts: ProgramOptions): Promise<number> {
+    return (await netnsDelete(this.k, this.names(networkId).netns, opts)) ? 1 : 0
+  }
+
+  async adopt (hints: ReadonlyMap<string, NetworkDesired> = new Map(), opts: ProgramOptions = {}): Promise<string[]> {
+    this.nets.clear()
+    const found = new Set<string>()
+    if (this.lbMode === 'per-network') {
+      const pfx = lbNetnsPrefix(this.prefix)
+      for (const ns of await netnsList(this.k, opts)) {
+        if (!ns.startsWith(pfx)) continue
+        const r = await readSandbox(this.k, ns, nftTableName, opts)
+        if (r.networkId === undefined || lbNetnsName(this.prefix, r.networkId) !== ns) {
+          this.logger?.warn('removing LB sandbox of unknown network (half-created)', { netns: ns })
+          await netnsDelete(this.k, ns, opts)
+          continue
+        }
+        this.nets.set(r.networkId, { overlay: undefined, lb: r.view, lbMac: r.mac, tasks: new Map() })
+        found.add(r.networkId)
+      }
+    } else {
+      for (const [id, d] of hints) {
+        const tasks = new Map<string, LbView>()
+        for (const path of d.localTaskNetns) {
+          const json = await nftListTable(this.k, nftTableName(id), path, opts).catch(() => undefined)
+          if (json !== undefined) tasks.set(path, viewFromNftJson(id, json).view)
+        }
+        if (tasks.size > 0) {
+          this.nets.set(id, { overlay: undefined, lb: undefined, lbMac: undefined, tasks })
+          found.add(id)
+        }
+      }
+    }
+    for (const id of new Set([...found, ...hints.keys()])) {
+      const ov = await readOverlay(this.k, overlayNames(this.prefix, id), id, opts)
+      if (ov === undefined) continue
+      const st = this.nets.get(id) ?? { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }
+      st.overlay = ov
+      this.nets.set(id, st)
+      found.add(id)
+    }
+    return [...found].sort()
+  }
+
+  async verify (networkId: string, opts: ProgramOptions = {}): Promise<boolean> {
+    const st = this.nets.get(networkId)
+    const ov = await readOverlay(this.k, overlayNames(this.prefix, networkId), networkId, opts)
+    if (st === undefined) return ov === undefined
+    if (st.overlay !== undefined && (ov === undefined || !sameOverlay(st.overlay, ov))) return false
+    if (st.lb !== undefined) {
+      const r = await readSandbox(this.k, this.names(networkId).netns, nftTableName, opts)
+      if (r.view === undefined || !sameView(st.lb, r.view)) return false
+    }
+    for (const [path, v] of st.tasks) {
+      const json = await nftListTable(this.k, nftTableName(networkId), path, opts).catch(() => undefined)
+      if (json === undefined || !sameView(v, viewFromNftJson(networkId, json).view)) return false
+    }
+    return true
+  }
+}
+
+/** Create the nftables programmer (needs root). */
+export function createNftProgrammer (init: NftProgrammerInit): Programmer {
+  return new NftProgrammer(init)
+}

@@ -1,0 +1,102 @@
+import {
+  KernelCommandError, KernelStateError, LB_IFNAME, ipBatch, lbVethName, netnsAdd, nftApply, nftListTable, sysctlSet,
+  type Kernel, type KOpts, type NetnsRef
+} from '../kernel/index.js'
+import { LB_SANDBOX_SYSCTLS, VXLAN_OVERHEAD_BYTES } from './constants.js'
+import { diffScript, type LbView } from './lb-view.js'
+import { viewFromNftJson } from './lb-parse.js'
+
+/** MTU of sandbox and task veths: leaves room for the VXLAN header on a 1500-byte underlay. */
+export const OVERLAY_MTU = 1500 - VXLAN_OVERHEAD_BYTES
+
+/** Where one LB sandbox lives. */
+export interface SandboxNames {
+  netns: string
+  bridge: string
+  prefix: string
+  table: string
+}
+
+/** Create the sandbox netns, its veth into the bridge, MAC, alias (= network ID), sysctls. */
+export async function createSandbox (k: Kernel, n: SandboxNames, networkId: string, lbMac: string, opts: KOpts, sysctls: readonly string[] = LB_SANDBOX_SYSCTLS): Promise<number> {
+  const veth = lbVethName(n.prefix, networkId)
+  await netnsAdd(k, n.netns, opts)
+  await ipBatch(k, [
+    `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name ${LB_IFNAME} netns ${n.netns}`,
+    `link set ${veth} master ${n.bridge}`,
+    `link set ${veth} up`
+  ], undefined, opts)
+  await ipBatch(k, [
+    `link set ${LB_IFNAME} address ${lbMac}`,
+    `link set ${LB_IFNAME} alias ${networkId}`,
+    `link set ${LB_IFNAME} up`
+  ], n.netns, opts)
+  await sysctlSet(k, sysctls, n.netns, opts)
+  return 2
+}
+
+/** `ip -batch` lines moving the sandbox's addresses from `old` to `next` (LB IP first, so VIP aliases are secondary). */
+export function addressLines (old: Pick<LbView, 'lbAddress' | 'vips'> | undefined, next: Pick<LbView, 'lbAddress' | 'vips'>): string[] {
+  const lines: string[] = []
+  const oldVips = new Set(old?.vips ?? [])
+  const newVips = new Set(next.vips)
+  for (const v of oldVips) if (!newVips.has(v)) lines.push(`addr del ${v}/32 dev ${LB_IFNAME}`)
+  if ((old?.lbAddress ?? '') !== next.lbAddress) {
+    if (old !== undefined && old.lbAddress !== '') lines.push(`addr del ${old.lbAddress} dev ${LB_IFNAME}`)
+    if (next.lbAddress !== '') lines.push(`addr add ${next.lbAddress} dev ${LB_IFNAME}`)
+  }
+  for (const v of newVips) if (!oldVips.has(v)) lines.push(`addr add ${v}/32 dev ${LB_IFNAME}`)
+  return lines
+}
+
+/** Apply an LB view change in `netns`: addresses (one `ip -batch`) then one `nft -f` transaction. */
+export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: LbView | undefined, next: LbView, withAddresses: boolean, opts: KOpts): Promise<number> {
+  let tx = 0
+  if (withAddresses) {
+    const lines = addressLines(old, next)
+    if (lines.length > 0) {
+      await ipBatch(k, lines, netns, opts)
+      tx++
+    }
+  }
+  const script = diffScript(table, old, next)
+  if (script !== '') {
+    await nftApply(k, script, netns, opts)
+    tx++
+  }
+  return tx
+}
+
+/** What a sandbox holds, read back from the kernel. */
+export interface SandboxRead {
+  networkId: string | undefined
+  mac: string | undefined
+  view: LbView | undefined
+}
+
+/** Read an LB sandbox back: interface alias (network ID), MAC, addresses, nft table. */
+export async function readSandbox (k: Kernel, netns: string, table: (networkId: string) => string, opts: KOpts): Promise<SandboxRead> {
+  let out: string
+  try {
+    out = await k.run('ip', ['-d', '-j', 'addr', 'show', 'dev', LB_IFNAME], { netns, signal: opts.signal })
+  } catch (err) {
+    if (err instanceof KernelCommandError) return { networkId: undefined, mac: undefined, view: undefined }
+    throw err
+  }
+  const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ ifalias?: string, address?: string, addr_info?: Array<{ family?: string, local?: string, prefixlen?: number }> }>
+  const link = parsed[0]
+  const networkId = link?.ifalias
+  if (link === undefined || networkId === undefined || networkId === '') return { networkId: undefined, mac: link?.address, view: undefined }
+  const json = await nftListTable(k, table(networkId), netns, opts)
+  if (json === undefined) return { networkId, mac: link.address, view: undefined }
+  const { view, snatIp } = viewFromNftJson(networkId, json)
+  const vips: string[] = []
+  for (const a of link.addr_info ?? []) {
+    if (a.family !== 'inet' || a.local === undefined) continue
+    if (a.local === snatIp) view.lbAddress = `${a.local}/${String(a.prefixlen)}`
+    else if (a.prefixlen === 32) vips.push(a.local)
+    else throw new KernelStateError(`sandbox ${netns}: unexpected address ${a.local}/${String(a.prefixlen)}`)
+  }
+  view.vips = vips.sort()
+  return { networkId, mac: link.address, view }
+}

@@ -1,0 +1,60 @@
+import { ProgrammerInputError } from './errors.js'
+import type { SandboxSpec } from './types.js'
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
+
+/** True for a dotted-quad IPv4 address. */
+export function isIpv4 (s: unknown): s is string {
+  return typeof s === 'string' && IPV4.test(s)
+}
+
+/** True for a MAC address `aa:bb:cc:dd:ee:ff`. */
+export function isMac (s: unknown): s is string {
+  return typeof s === 'string' && MAC.test(s)
+}
+
+/** Throw {@link ProgrammerInputError} naming `field` unless `s` is `a.b.c.d/len`. */
+export function checkCidrAddress (field: string, s: unknown): void {
+  if (typeof s !== 'string') throw new ProgrammerInputError(field, 'expected "a.b.c.d/len"')
+  const [ip, len, extra] = s.split('/')
+  const n = Number(len)
+  if (extra !== undefined || !isIpv4(ip) || len === undefined || !/^\d+$/.test(len) || n < 1 || n > 32) {
+    throw new ProgrammerInputError(field, `expected "a.b.c.d/len", got ${JSON.stringify(s)}`)
+  }
+}
+
+function checkPort (field: string, p: unknown): void {
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
+    throw new ProgrammerInputError(field, `expected a port 1..65535, got ${JSON.stringify(p)}`)
+  }
+}
+
+/** Validate a {@link SandboxSpec} coming from the desired-state function; throws {@link ProgrammerInputError}. */
+export function validateSandboxSpec (spec: SandboxSpec): void {
+  if (typeof spec.networkId !== 'string' || spec.networkId === '') throw new ProgrammerInputError('networkId', 'must be a non-empty string')
+  checkCidrAddress('lbAddress', spec.lbAddress)
+  if (!isMac(spec.lbMac)) throw new ProgrammerInputError('lbMac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(spec.lbMac)}`)
+  if (!Array.isArray(spec.services)) throw new ProgrammerInputError('services', 'must be an array')
+  const seen = new Set<string>()
+  spec.services.forEach((svc, i) => {
+    const f = `services[${i}]`
+    if (!isIpv4(svc.vip)) throw new ProgrammerInputError(`${f}.vip`, `expected an IPv4 address, got ${JSON.stringify(svc.vip)}`)
+    if (!Array.isArray(svc.ports)) throw new ProgrammerInputError(`${f}.ports`, 'must be an array')
+    svc.ports.forEach((p, j) => {
+      if (p.proto !== 'tcp' && p.proto !== 'udp') throw new ProgrammerInputError(`${f}.ports[${j}].proto`, `expected tcp or udp, got ${JSON.stringify(p.proto)}`)
+      checkPort(`${f}.ports[${j}].port`, p.port)
+      checkPort(`${f}.ports[${j}].targetPort`, p.targetPort)
+      const key = `${svc.vip} ${p.proto} ${p.port}`
+      if (seen.has(key)) throw new ProgrammerInputError(`${f}.ports[${j}]`, `${p.proto}/${p.port} on ${svc.vip} is programmed twice`)
+      seen.add(key)
+    })
+    if (!Array.isArray(svc.backends)) throw new ProgrammerInputError(`${f}.backends`, 'must be an array')
+    svc.backends.forEach((b, j) => {
+      if (!isIpv4(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an IPv4 address, got ${JSON.stringify(b.ip)}`)
+      if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) {
+        throw new ProgrammerInputError(`${f}.backends[${j}].weight`, `expected an integer >= 0, got ${JSON.stringify(b.weight)}`)
+      }
+    })
+  })
+}

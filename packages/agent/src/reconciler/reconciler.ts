@@ -1,0 +1,270 @@
+import type { Clock } from '@scalelb/gossip'
+import type { Logger } from 'winston'
+import type { ApplyResult, NetworkDesired, Programmer } from '../programmer/types.js'
+import { COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
+import { ReconcilerAbortedError } from './errors.js'
+
+/** Figures of one network's apply, given to `onApplied`. */
+export type AppliedResult = ApplyResult & { durationMs: number }
+
+/** Options of {@link createReconciler}. */
+export interface ReconcilerInit {
+  programmer: Programmer
+  clock: Clock
+  logger?: Logger
+  /** @default COALESCE_MS (50) */
+  coalesceMs?: number
+  /** @default RESYNC_INTERVAL_MS (60 s) */
+  resyncIntervalMs?: number
+  /** @default RETRY_MIN_MS (200) */
+  retryMinMs?: number
+  /** @default RETRY_MAX_MS (30 s) */
+  retryMaxMs?: number
+  /** Called after each network's apply or removal that changed the kernel. */
+  onApplied?: (networkId: string, result: AppliedResult) => void
+}
+
+/** Figures of {@link Reconciler.stats}. */
+export interface ReconcilerStats {
+  transactions: number
+  failures: number
+  kernelObjects: number
+  sandboxes: number
+  lastSyncDurationMs: number
+}
+
+/** Keeps the kernel equal to the desired state: diff, coalesce, one transaction per sandbox per tick, resync on failure. */
+export interface Reconciler {
+  /** Replace the whole desired state (networkId -> desired). Changes are coalesced (coalesceMs) and applied as one kernel transaction per sandbox. */
+  setDesired(all: Map<string, NetworkDesired>): void
+  /** Adopt the kernel state (a restart does not cut traffic), then remove sandboxes of networks not desired and apply the rest. Call setDesired first. */
+  start(): Promise<void>
+  /** Stop timers and wait for a running tick; kernel state stays. Safe to call twice. */
+  stop(): Promise<void>
+  /** Wait until everything desired so far is applied (for tests and /readyz). */
+  flush(opts?: { signal?: AbortSignal }): Promise<void>
+  /** True when the kernel holds everything desired so far. */
+  synced(): boolean
+  stats(): ReconcilerStats
+  /** Remove everything this agent created (`scalelb leave`, --leave-on-stop), then stop. */
+  teardown(): Promise<void>
+}
+
+function key (d: NetworkDesired): string {
+  return JSON.stringify(d)
+}
+
+class DefaultReconciler implements Reconciler {
+  private readonly p: Programmer
+  private readonly clock: Clock
+  private readonly logger: Logger | undefined
+  private readonly coalesceMs: number
+  private readonly resyncMs: number
+  private readonly retryMin: number
+  private readonly retryMax: number
+  private readonly onApplied: ReconcilerInit['onApplied']
+  private desired = new Map<string, NetworkDesired>()
+  /** Last desired applied successfully, per network (to skip unchanged ones). */
+  private applied = new Map<string, string>()
+  private dirty = new Set<string>()
+  private needResync = false
+  private running: Promise<void> | undefined
+  private cancelTick: (() => void) | undefined
+  private cancelResync: (() => void) | undefined
+  private started = false
+  private stopped = false
+  private consecutiveFailures = 0
+  private failures = 0
+  private lastSyncDurationMs = 0
+  private waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+
+  constructor (init: ReconcilerInit) {
+    this.p = init.programmer
+    this.clock = init.clock
+    this.logger = init.logger
+    this.coalesceMs = init.coalesceMs ?? COALESCE_MS
+    this.resyncMs = init.resyncIntervalMs ?? RESYNC_INTERVAL_MS
+    this.retryMin = init.retryMinMs ?? RETRY_MIN_MS
+    this.retryMax = init.retryMaxMs ?? RETRY_MAX_MS
+    this.onApplied = init.onApplied
+  }
+
+  setDesired (all: Map<string, NetworkDesired>): void {
+    const next = new Map(all)
+    for (const id of new Set([...this.desired.keys(), ...next.keys()])) {
+      const d = next.get(id)
+      if (d === undefined || this.applied.get(id) !== key(d)) this.dirty.add(id)
+    }
+    this.desired = next
+    if (this.started && !this.stopped) this.schedule(this.coalesceMs)
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.stopped = false
+    this.needResync = true
+    this.armResync()
+    this.kick()
+    await this.flush()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.cancelTick?.()
+    this.cancelTick = undefined
+    this.cancelResync?.()
+    this.cancelResync = undefined
+    await this.running?.catch(() => {})
+    for (const w of this.waiters.splice(0)) w.reject(new ReconcilerAbortedError('reconciler stopped'))
+    this.started = false
+  }
+
+  async flush (opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.isClean()) return
+    if (this.stopped || !this.started) throw new ReconcilerAbortedError('reconciler is not running')
+    let w = { resolve: (): void => {}, reject: (_e: Error): void => {} }
+    const promise = new Promise<void>((resolve, reject) => { w = { resolve, reject } })
+    this.waiters.push(w)
+    const onAbort = (): void => {
+      this.waiters = this.waiters.filter(x => x !== w)
+      w.reject(new ReconcilerAbortedError('flush aborted'))
+    }
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    if (this.consecutiveFailures === 0) this.kick()
+    try {
+      await promise
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  synced (): boolean {
+    return this.started && this.isClean()
+  }
+
+  stats (): ReconcilerStats {
+    return {
+      transactions: this.p.counters().transactions,
+      failures: this.failures,
+      kernelObjects: this.p.kernelObjects(),
+      sandboxes: this.p.networks().length,
+      lastSyncDurationMs: this.lastSyncDurationMs
+    }
+  }
+
+  async teardown (): Promise<void> {
+    await this.stop()
+    const ids = new Set([...this.p.networks(), ...await this.p.adopt(this.desired)])
+    for (const id of ids) await this.p.remove(id)
+    this.applied.clear()
+    this.dirty = new Set(this.desired.keys())
+  }
+
+  private isClean (): boolean {
+    return this.dirty.size === 0 && !this.needResync && this.running === undefined
+  }
+
+  private schedule (ms: number): void {
+    if (this.cancelTick !== undefined || this.stopped) return
+    this.cancelTick = this.clock.setTimer(ms, () => {
+      this.cancelTick = undefined
+      this.kick()
+    })
+  }
+
+  /** Run a tick now (or right after the running one). */
+  private kick (): void {
+    if (this.stopped) return
+    if (this.running !== undefined) return
+    this.cancelTick?.()
+    this.cancelTick = undefined
+    this.running = this.tick().finally(() => {
+      this.running = undefined
+      if (this.dirty.size > 0 || this.needResync) {
+        if (this.consecutiveFailures === 0) this.schedule(0)
+      } else {
+        for (const w of this.waiters.splice(0)) w.resolve()
+      }
+    })
+  }
+
+  private armResync (): void {
+    if (this.stopped) return
+    this.cancelResync = this.clock.setTimer(this.resyncMs, () => {
+      this.cancelResync = undefined
+      void this.check().finally(() => { this.armResync() })
+    })
+  }
+
+  /** Periodic check of the in-memory copy against the kernel. */
+  private async check (): Promise<void> {
+    if (this.running !== undefined || this.stopped) return
+    try {
+      for (const id of this.p.networks()) {
+        if (!await this.p.verify(id)) {
+          this.logger?.warn('kernel differs from the programmed copy; resyncing', { networkId: id })
+          this.needResync = true
+          break
+        }
+      }
+    } catch (err) {
+      this.logger?.warn('kernel check failed; resyncing', { err: (err as Error).message })
+      this.needResync = true
+    }
+    if (this.needResync) this.kick()
+  }
+
+  private async tick (): Promise<void> {
+    const t0 = this.clock.now()
+    try {
+      if (this.needResync) {
+        const found = await this.p.adopt(this.desired)
+        this.applied.clear()
+        this.dirty = new Set([...found, ...this.desired.keys()])
+        this.needResync = false
+      }
+      const ids = [...this.dirty].sort()
+      for (const id of ids) {
+        const d = this.desired.get(id)
+        const s0 = this.clock.now()
+        let res: ApplyResult
+        if (d === undefined) {
+          if (!this.p.networks().includes(id)) {
+            this.dirty.delete(id)
+            continue
+          }
+          res = await this.p.remove(id)
+          this.applied.delete(id)
+        } else {
+          const k = key(d)
+          res = await this.p.apply(d)
+          // a newer setDesired during the apply keeps the network dirty
+          if (this.desired.get(id) !== d) continue
+          this.applied.set(id, k)
+        }
+        this.dirty.delete(id)
+        if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
+      }
+      this.consecutiveFailures = 0
+      this.lastSyncDurationMs = this.clock.now() - t0
+    } catch (err) {
+      this.failures++
+      this.consecutiveFailures++
+      this.needResync = true
+      const delay = Math.min(this.retryMax, this.retryMin * 2 ** (this.consecutiveFailures - 1))
+      this.logger?.error('kernel transaction failed; full resync with backoff', { err: (err as Error).message, name: (err as Error).name, retryMs: delay })
+      this.cancelTick?.()
+      this.cancelTick = undefined
+      this.cancelTick = this.clock.setTimer(delay, () => {
+        this.cancelTick = undefined
+        this.kick()
+      })
+    }
+  }
+}
+
+/** Create the reconciler of the agent's data plane. */
+export function createReconciler (init: ReconcilerInit): Reconciler {
+  return new DefaultReconciler(init)
+}
