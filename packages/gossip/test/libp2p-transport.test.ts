@@ -161,7 +161,7 @@ test('a request that gets no answer in time rejects with RequestTimeoutError; an
 test('the connection count stays within maxConnections, evicting the least recently used peer', async t => {
   const cap = 3
   const hub = await startNode(t, { maxConnections: cap })
-  const spokes = []
+  const spokes: Array<{ tr: Libp2pTransport, got: Received[] }> = []
   for (let i = 0; i < 6; i++) {
     const s = await startNode(t)
     spokes.push(s)

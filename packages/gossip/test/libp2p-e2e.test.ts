@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import test, { type ExecutionContext } from 'ava'
+import { createGossip, createSeededRng, createSystemClock, type EntryStatus, type Gossip, type MemberState } from '../src/index.js'
+import { createLibp2pTransport, generateClusterKey, generateNodeKey, parseClusterKey } from '../src/transport/libp2p.js'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const FIXTURE = join(HERE, 'fixtures', 'libp2p-node.ts')
+const POLYFILL = resolve(HERE, '..', '..', '..', 'scripts', 'polyfill.mjs')
+const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
+/** Every wait in this file gives up after this long (ms). */
+const WAIT_MS = 45_000
+
+interface ViewMember { id: string, state: MemberState }
+interface ViewEntry { table: string, key: string, value: unknown, origin: string, status: EntryStatus }
+/** What one node (in-process or child) currently sees. */
+interface View { id: string, members: ViewMember[], entries: ViewEntry[] }
+
+/** A gossip node in a child process, driven over stdin/stdout JSON lines. */
+class ChildNode {
+  id = ''
+  addrs: string[] = []
+  view: View | undefined
+  exited = false
+  readonly errors: string[] = []
+  private readonly proc: ChildProcess
+  readonly ready: Promise<void>
+
+  constructor (dataDir: string, clusterKeyFile: string, join: string[]) {
+    const args = ['--import', 'tsx', '--conditions=scalelb-source', '--import', POLYFILL, FIXTURE,
+      '--data-dir', dataDir, '--cluster-key-file', clusterKeyFile, '--profile', 'local', ...join.flatMap(a => ['--join', a])]
+    this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    let onReady: () => void = () => {}
+    let onFail: (e: Error) => void = () => {}
+    this.ready = new Promise<void>((resolve, reject) => { onReady = resolve; onFail = reject })
+    this.proc.on('exit', (code, signal) => {
+      this.exited = true
+      onFail(new Error(`child exited before ready (code ${String(code)}, signal ${String(signal)}): ${this.errors.join(' | ')}`))
+    })
+    this.proc.stderr?.on('data', (d: Buffer) => { this.errors.push(d.toString().slice(0, 2000)) })
+    createInterface({ input: this.proc.stdout! }).on('line', line => {
+      let msg: Record<string, unknown>
+      try { msg = JSON.parse(line) as Record<string, unknown> } catch { this.errors.push(`bad line: ${line}`); return }
+      if (msg.event === 'ready') {
+        this.id = String(msg.id)
+        this.addrs = msg.addrs as string[]
+        onReady()
+      } else if (msg.event === 'state') {
+        this.view = { id: String(msg.id), members: msg.members as ViewMember[], entries: msg.entries as ViewEntry[] }
+      } else {
+        this.errors.push(line)
+      }
+    })
+  }
+
+  get pid (): number | undefined { return this.proc.pid }
+
+  command (cmd: Record<string, unknown>): void {
+    this.proc.stdin?.write(JSON.stringify(cmd) + '\n')
+  }
+
+  /** Kill with SIGKILL (our own child, by PID) and wait for it to be gone. */
+  async kill (): Promise<void> {
+    if (this.exited) return
+    const gone = new Promise<void>(resolve => { this.proc.once('exit', () => { resolve() }) })
+    this.proc.kill('SIGKILL')
+    await gone
+  }
+}
+
+/** Poll `cond` until it holds; fail with `what` (and `detail()`) after WAIT_MS. */
+async function waitFor (cond: () => boolean, what: string, detail: () => unknown = () => ''): Promise<void> {
+  const deadline = Date.now() + WAIT_MS
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}: ${JSON.stringify(detail())}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+function viewOf (g: Gossip): View {
+  return {
+    id: g.id,
+    members: g.members().map(m => ({ id: m.id, state: m.state })),
+    entries: g.entries('cluster').map(e => ({ table: e.table, key: e.key, value: e.value, origin: e.origin, status: e.status }))
+  }
+}
+
+const stateOf = (v: View | undefined, id: string): MemberState | undefined => v?.members.find(m => m.id === id)?.state
+const entryOf = (v: View | undefined, key: string): ViewEntry | undefined => v?.entries.find(e => e.table === 'e2e' && e.key === key)
+
+async function startInProcess (t: ExecutionContext, clusterKey: Uint8Array, i: number): Promise<{ g: Gossip, addrs: string[] }> {
+  const transport = createLibp2pTransport({ privateKey: await generateNodeKey(), listen: [LOOPBACK], clusterKey })
+  const g = createGossip({ transport, clock: createSystemClock(), rng: createSeededRng(i + 1), profile: 'local' })
+  t.teardown(async () => { await g.stop() })
+  await g.start()
+  return { g, addrs: transport.addrs() }
+}
+
+test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a SIGKILL, and take the restarted node back', async t => {
+  t.timeout(180_000)
+  const dir = await mkdtemp(join(tmpdir(), `scalelb-e2e-${Math.random().toString(36).slice(2, 8)}-`))
+  const children: ChildNode[] = []
+  t.teardown(async () => {
+    await Promise.all(children.map(async c => { await c.kill() }))
+    await rm(dir, { recursive: true, force: true })
+  })
+  const keyText = generateClusterKey()
+  const keyFile = join(dir, 'cluster.key')
+  await writeFile(keyFile, keyText, { mode: 0o600 })
+  const clusterKey = parseClusterKey(keyText)
+
+  // 1. five nodes in this process join through the first one and converge
+  const local: Gossip[] = []
+  const first = await startInProcess(t, clusterKey, 0)
+  local.push(first.g)
+  const seeds = first.addrs
+  for (let i = 1; i < 5; i++) {
+    const n = await startInProcess(t, clusterKey, i)
+    t.is(await n.g.join(seeds), 1)
+    local.push(n.g)
+  }
+  const views = (): View[] => [...local.map(viewOf), ...children.filter(c => !c.exited).map(c => c.view ?? { id: c.id, members: [], entries: [] })]
+  const aliveCount = (v: View): number => v.members.filter(m => m.state === 'alive').length
+  await waitFor(() => local.every(g => aliveCount(viewOf(g)) === 5), 'all 5 in-process nodes to see 5 alive', () => local.map(g => aliveCount(viewOf(g))))
+  local[2]?.set('cluster', 'e2e', 'from-local', { n: 1 })
+  await waitFor(() => local.every(g => entryOf(viewOf(g), 'from-local')?.status === 'live'), 'the entry set on one node to reach the other 4')
+  t.deepEqual(entryOf(viewOf(local[4] as Gossip), 'from-local')?.value, { n: 1 })
+
+  // 2. three child processes join and everyone converges on 8 alive members
+  const dataDirs = [0, 1, 2].map(i => join(dir, `child-${i}`))
+  for (const d of dataDirs) await mkdir(d)
+  for (const d of dataDirs) children.push(new ChildNode(d, keyFile, [seeds[0] as string]))
+  await Promise.all(children.map(async c => { await c.ready }))
+  await waitFor(() => views().every(v => aliveCount(v) === 8), 'all 8 nodes to see 8 alive', () => views().map(aliveCount))
+  children[1]?.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'from-child', value: 'hello' })
+  children[0]?.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'victim', value: 'v0' })
+  await waitFor(() => views().every(v => entryOf(v, 'from-child')?.status === 'live' && entryOf(v, 'victim')?.status === 'live' && entryOf(v, 'from-local')?.status === 'live'),
+    'entries from a child and from this process to reach all 8 nodes')
+
+  // 3. SIGKILL one child: every other node marks it dead and suspends its entries
+  const victim = children[0] as ChildNode
+  const victimId = victim.id
+  await victim.kill()
+  const killedAt = Date.now()
+  await waitFor(() => views().every(v => stateOf(v, victimId) === 'dead'), 'every live node to mark the killed node dead',
+    () => views().map(v => stateOf(v, victimId)))
+  t.log(`SIGKILL detected by all 7 live nodes after ${Date.now() - killedAt} ms (profile local)`)
+  await waitFor(() => views().every(v => entryOf(v, 'victim')?.status === 'suspended'), 'the killed node\'s entry to be suspended everywhere',
+    () => views().map(v => entryOf(v, 'victim')?.status))
+  t.true(views().every(v => entryOf(v, 'from-child')?.status === 'live'), 'entries of live nodes stay live')
+
+  // 4. restart it with the same data dir (same key, so same ID): alive again, its entry live again
+  const again = new ChildNode(dataDirs[0] as string, keyFile, [seeds[0] as string])
+  children[0] = again
+  const restartedAt = Date.now()
+  await again.ready
+  t.is(again.id, victimId)
+  await waitFor(() => views().every(v => stateOf(v, victimId) === 'alive' && aliveCount(v) === 8), 'every node to see the restarted node alive',
+    () => views().map(v => stateOf(v, victimId)))
+  await waitFor(() => local.every(g => entryOf(viewOf(g), 'victim')?.status === 'live') && children.slice(1).every(c => entryOf(c.view, 'victim')?.status === 'live'),
+    'the restarted node\'s entry to be live again on every other node', () => views().map(v => entryOf(v, 'victim')?.status))
+  t.log(`restarted node alive with live entries everywhere ${Date.now() - restartedAt} ms after its start`)
+  for (const c of children) t.deepEqual(c.errors.filter(e => !e.includes('ExperimentalWarning')), [], `child ${c.id} reported errors`)
+})
