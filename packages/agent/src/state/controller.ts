@@ -36,6 +36,8 @@ export interface ControllerInit {
   tasks?: LocalTask[]
   /** Called after every local change (persist). */
   onChange: () => void
+  /** Resolves once the data plane applied the tables as they are now (the bridge a `--netns` task plugs into exists). */
+  applied: () => Promise<void>
 }
 
 /** The agent's operations behind the control API. */
@@ -258,7 +260,7 @@ export function createController (init: ControllerInit): Controller {
         netIds = [nid]
       }
       try {
-        for (const [i, nid] of netIds.entries()) {
+        for (const nid of netIds) {
           const net = nets.get(nid) as NetworkValue
           if (!alloc.hasNetwork(nid)) alloc.addNetwork(nid, net.subnets)
           ipam.syncNetwork(nid)
@@ -283,10 +285,17 @@ export function createController (init: ControllerInit): Controller {
           task.endpoints.push(ep)
           const { lbIp, allocated: lbNew } = await ipam.localTaskAdded(nid, id)
           if (lbNew || gossip.get(networkScope(nid), TABLE_ENDPOINTS, lbEndpointKey(self))?.deleted !== false) publishLb(nid, lbIp)
-          if (task.mode === 'netns' && task.netns !== undefined) {
+        }
+        if (task.mode === 'netns' && task.netns !== undefined) {
+          // publish as draining first (0 slots: no connection is sent to it yet), so the data
+          // plane builds the network's bridge and sandbox; then plug the netns in
+          publishTask({ ...task, state: 'draining' })
+          await init.applied()
+          for (const [i, ep] of task.endpoints.entries()) {
+            const net = nets.get(ep.networkId) as NetworkValue
             ep.ifName = `eth${i}`
-            const prefix = subnetOf(ip, net.subnets)?.split('/')[1] ?? (isIP(ip) === 4 ? '32' : '128')
-            const r = await init.plumber.attach({ networkId: nid, netnsPath: task.netns, address: `${ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName })
+            const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
+            const r = await init.plumber.attach({ networkId: ep.networkId, netnsPath: task.netns, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName })
             ep.hostIfName = r.hostIfName
           }
         }

@@ -1,0 +1,339 @@
+import { randomInt } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
+import type { Clock, EntryEvent, Gossip, Transport } from '@scalelb/gossip'
+import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
+import type { AgentConfig } from './config/options.js'
+import { AGENT_VERSION } from './constants.js'
+import { componentLogger, createRootLogger, type Logger } from './logging/logger.js'
+import { createAgentMetrics, type AgentMetrics } from './metrics.js'
+import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
+import { createStateWriter, loadState, type OwnEntry, type PersistedState, type StateWriter } from './persistence/state-file.js'
+import { createApiServer, type ApiServer } from './api/server.js'
+import { createStatusServer, type StatusServer } from './status/server.js'
+import { createController, type Controller, type TaskPlumber } from './state/controller.js'
+import { computeDesired } from './state/desired.js'
+import { createIpam, type Ipam } from './state/ipam.js'
+import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
+import { createTablesView, type TablesView } from './state/view.js'
+import type { DataPlane, Reconciler } from './dataplane.js'
+import type { AgentStatus, MemberInfo } from './types.js'
+
+/** Options and components of {@link createAgent}. */
+export interface AgentInit {
+  config: AgentConfig
+  /** Kernel side: programmer + reconciler factory + task plumbing. */
+  dataPlane: DataPlane
+  /** Builds the gossip transport from the node identity (libp2p in production, memory in tests). */
+  transport: (identity: NodeIdentity) => Transport | Promise<Transport>
+  /** Root logger. @default JSON lines on stdout at config.logLevel */
+  logger?: Logger
+  /** Clock for gossip, allocator and timers. @default system clock */
+  clock?: Clock
+  /** Wall clock (ms since epoch) for originMs of endpoint values. @default Date.now */
+  wallClock?: () => number
+  /** Serve the status server (metrics). @default true */
+  statusServer?: boolean
+  /** Gossip timing overrides (tests). */
+  gossipOverrides?: Record<string, number>
+  /** Called once the agent has left the cluster (`scalelb leave`). */
+  onLeft?: () => void
+}
+
+/** A running agent. */
+export interface Agent {
+  readonly id: string
+  readonly gossip: Gossip
+  readonly controller: Controller
+  readonly metrics: AgentMetrics
+  readonly allocator: NodeAllocator
+  start(): Promise<void>
+  /** Stop for a restart: kernel state stays, peers keep our entries for the restart grace. */
+  stop(): Promise<void>
+  /** Leave for good: withdraw endpoints, leave the cluster, remove kernel state, stop. */
+  leave(): Promise<void>
+  ready(): boolean
+  status(): AgentStatus
+  members(): MemberInfo[]
+  /** Wait until the desired state computed so far is applied. */
+  flush(opts?: { signal?: AbortSignal }): Promise<void>
+  /** Bound port of the status server (0 when disabled). */
+  statusPort(): number
+  /** Bound port of the loopback control API listener, if any. */
+  apiTcpPort(): number | undefined
+}
+
+/** Create an agent (nothing runs until `start()`). */
+export async function createAgent (init: AgentInit): Promise<Agent> {
+  const cfg = init.config
+  const root = init.logger ?? createRootLogger({ level: cfg.logLevel })
+  const log = componentLogger(root, 'agent')
+  const clock = init.clock ?? createSystemClock()
+  const wallClock = init.wallClock ?? Date.now
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 })
+  const identity = await loadOrCreateNodeKey(cfg.dataDir)
+  const self = identity.id
+  if (identity.created) log.info('created node key', { node: self, dataDir: cfg.dataDir })
+  const persisted = await loadState(cfg.dataDir, self)
+  const allocator = persisted?.allocator !== undefined
+    ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { self })
+    : createNodeAllocator({ self })
+  const incarnation = (persisted?.incarnation ?? -1) + 1
+  const transport = await init.transport(identity)
+  const gossip = createGossip({
+    transport,
+    clock,
+    rng: createSeededRng(randomInt(2 ** 31)),
+    profile: cfg.profile,
+    incarnation,
+    restartGraceMs: cfg.restartGraceMs,
+    logger: componentLogger(root, 'gossip'),
+    ...init.gossipOverrides
+  })
+  const localUnderlay = cfg.underlayIp ?? ''
+
+  // created below; closures reach them through this holder (events only fire after start())
+  const late: { writer?: StateWriter, metrics?: AgentMetrics } = {}
+  const persist = (): void => late.writer?.schedule()
+  const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table))
+  const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist })
+  const plumber: TaskPlumber = init.dataPlane.plumber
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: persist, applied: async () => { await agent.flush() } })
+
+  // programming latency: origin timestamps of endpoint events waiting for the reconciler
+  const pendingOrigins = new Map<string, number[]>()
+  const reconciler: Reconciler = init.dataPlane.createReconciler({
+    clock,
+    logger: componentLogger(root, 'reconciler'),
+    onApplied (networkId, result) {
+      metrics.observeSync(result.durationMs)
+      const origins = pendingOrigins.get(networkId)
+      if (origins === undefined) return
+      pendingOrigins.delete(networkId)
+      const now = wallClock()
+      for (const o of origins) metrics.observeProgramming(now - o)
+    }
+  })
+
+  const metrics = late.metrics = createAgentMetrics({
+    node: self,
+    sources: {
+      reconciler: () => reconciler.stats(),
+      members: () => gossip.members(),
+      gossipStats: () => gossip.stats(),
+      ipam: () => {
+        const sum = { vip: 0, task: 0, lb: 0, free: 0, cooling: 0 }
+        for (const n of allocator.networks()) {
+          const c = allocator.counts(n)
+          sum.vip += c.vip; sum.task += c.task; sum.lb += c.lb; sum.free += c.free; sum.cooling += c.cooling
+        }
+        return sum
+      }
+    }
+  })
+
+  function ownEntries (): OwnEntry[] {
+    const out: OwnEntry[] = []
+    for (const scope of ['cluster' as const, ...gossip.scopes().filter((s) => s !== 'cluster')]) {
+      for (const e of gossip.entries(scope)) {
+        if (e.origin === self && !e.deleted && e.value !== undefined) out.push({ scope, table: e.table, key: e.key, value: e.value })
+      }
+    }
+    return out
+  }
+  let lastOwnEntries: OwnEntry[] = persisted?.ownEntries ?? []
+  let gossipStarted = false
+  function snapshot (): PersistedState {
+    if (gossipStarted) lastOwnEntries = ownEntries()
+    return { version: 1, node: self, allocator: Buffer.from(allocator.serialize()).toString('base64'), tasks: controller.localTasks(), ownEntries: lastOwnEntries, incarnation }
+  }
+  const writer = late.writer = createStateWriter(cfg.dataDir, snapshot, (err) => log.error('cannot write state file', { error: err.message }))
+
+  // desired state: recomputed on every table change, coalesced to one microtask
+  let recomputeQueued = false
+  let lastSkipped = ''
+  function recompute (): void {
+    recomputeQueued = false
+    const r = computeDesired(view.desiredInput(self, localUnderlay))
+    const skipped = JSON.stringify(r.skipped)
+    if (skipped !== lastSkipped && r.skipped.length > 0) log.warn('networks with local tasks not programmed yet', { skipped: r.skipped })
+    lastSkipped = skipped
+    reconciler.setDesired(r.desired)
+  }
+  function scheduleRecompute (): void {
+    if (recomputeQueued) return
+    recomputeQueued = true
+    queueMicrotask(recompute)
+  }
+
+  let lbTimer: (() => void) | undefined
+  function scheduleLbTick (): void {
+    lbTimer?.()
+    lbTimer = undefined
+    const next = allocator.nextDeadline()
+    if (next === undefined) return
+    lbTimer = clock.setTimer(Math.max(0, next - clock.now()), () => {
+      lbTimer = undefined
+      controller.tickLbRelease()
+      scheduleLbTick()
+    })
+  }
+
+  function onEntry (ev: EntryEvent): void {
+    const e = ev.entry
+    try {
+      ipam.handleEntry(ev)
+      if (e.scope === 'cluster' && e.table === TABLE_NETWORKS) {
+        if (e.deleted || e.status === 'deleted') {
+          if (allocator.hasNetwork(e.key) || controller.localTasks().some((t) => t.endpoints.some((x) => x.networkId === e.key))) {
+            controller.networkDeleted(e.key).catch((err: unknown) => log.error('cleaning up a deleted network failed', { networkId: e.key, error: (err as Error).message }))
+          }
+        } else {
+          const c = checkNetwork(e.value)
+          if (!c.ok) metrics.invalidEntry(TABLE_NETWORKS)
+          else if (!allocator.hasNetwork(e.key)) {
+            try {
+              allocator.addNetwork(e.key, c.value.subnets)
+              ipam.syncNetwork(e.key)
+              persist()
+            } catch (err) {
+              log.warn('cannot track network', { networkId: e.key, error: (err as Error).message })
+            }
+          }
+        }
+      } else if (e.scope === 'cluster' && e.table === TABLE_SERVICES && e.deleted) {
+        controller.serviceDeleted(e.key)
+      } else if (e.scope.startsWith('network:') && e.table === TABLE_ENDPOINTS && !e.deleted) {
+        const origin = (e.value as { originMs?: unknown } | undefined)?.originMs
+        if (typeof origin === 'number') {
+          const nid = e.scope.slice('network:'.length)
+          const list = pendingOrigins.get(nid) ?? []
+          if (list.length < 1000) list.push(origin)
+          pendingOrigins.set(nid, list)
+        }
+      }
+    } catch (err) {
+      log.error('handling a gossip entry failed', { scope: e.scope, table: e.table, key: e.key, error: (err as Error).message })
+    }
+    if (e.origin === self) persist()
+    scheduleRecompute()
+    scheduleLbTick()
+  }
+
+  const members = (): MemberInfo[] => gossip.members().map((m) => ({ id: m.id, state: m.state, addrs: m.addrs, incarnation: m.incarnation, restarting: m.restarting, self: m.id === self }))
+  const ready = (): boolean => gossipStarted && (reconciler.synced())
+  const status = (): AgentStatus => {
+    const counts: Record<string, number> = {}
+    for (const m of gossip.members()) counts[m.state] = (counts[m.state] ?? 0) + 1
+    const rs = reconciler.stats()
+    return {
+      node: self,
+      version: AGENT_VERSION,
+      ready: ready(),
+      reconciler: { synced: reconciler.synced(), ...rs },
+      gossip: { members: counts, scopes: gossip.scopes() },
+      networks: view.networks().size,
+      services: view.services().size,
+      localTasks: controller.localTasks().length,
+      listen: transport.addrs()
+    }
+  }
+
+  let leaving: Promise<void> | undefined
+  const api: ApiServer = createApiServer({
+    controller,
+    logger: componentLogger(root, 'api'),
+    socketPath: cfg.apiSocket,
+    tcp: cfg.apiAddr,
+    members,
+    status,
+    afterMutation: async () => {
+      writer.schedule()
+      await writer.flush()
+    },
+    leave: async () => { await agent.leave() }
+  })
+  const statusServer: StatusServer | undefined = init.statusServer === false
+    ? undefined
+    : createStatusServer({ host: cfg.metricsAddr.host, port: cfg.metricsAddr.port, metrics, logger: componentLogger(root, 'status'), ready, status })
+
+  let unsubscribe: (() => void) | undefined
+  let state: 'new' | 'running' | 'stopped' = 'new'
+
+  async function stopCommon (): Promise<void> {
+    lbTimer?.()
+    lbTimer = undefined
+    await api.stop()
+    await statusServer?.stop()
+  }
+
+  const agent: Agent = {
+    id: self,
+    gossip,
+    controller,
+    metrics,
+    allocator,
+    async start () {
+      if (state !== 'new') return
+      state = 'running'
+      unsubscribe = gossip.onEntry(onEntry)
+      await gossip.start()
+      gossipStarted = true
+      for (const e of persisted?.ownEntries ?? []) {
+        if (e.scope !== 'cluster' && !e.scope.startsWith('network:')) continue
+        if (e.scope !== 'cluster') gossip.joinScope(e.scope as `network:${string}`)
+        gossip.set(e.scope as 'cluster', e.table, e.key, e.value)
+      }
+      const nodeValue: NodeValue = { underlay: localUnderlay === '' ? '0.0.0.0' : localUnderlay, version: AGENT_VERSION }
+      gossip.set('cluster', TABLE_NODES, self, nodeValue)
+      controller.republish()
+      await reconciler.start()
+      recompute()
+      await api.start()
+      await statusServer?.start()
+      persist()
+      if (cfg.join.length > 0) {
+        gossip.join(cfg.join).then((n) => log.info('joined cluster', { contacted: n }), (err: unknown) => log.warn('join failed; peers may still join us', { join: cfg.join, error: (err as Error).message }))
+      }
+      log.info('agent started', { node: self, listen: transport.addrs(), programmer: cfg.programmer, restored: persisted !== undefined, localTasks: controller.localTasks().length })
+    },
+    async stop () {
+      if (state !== 'running') return
+      state = 'stopped'
+      log.info('stopping for restart: kernel state and tasks stay')
+      await stopCommon()
+      await reconciler.stop()
+      unsubscribe?.()
+      await writer.flush()
+      await gossip.stop({ restart: true })
+    },
+    async leave () {
+      leaving ??= (async () => {
+        if (state !== 'running') return
+        state = 'stopped'
+        log.info('leaving the cluster: withdrawing endpoints and removing kernel state')
+        await controller.withdrawAll()
+        await writer.flush()
+        await gossip.leave()
+        unsubscribe?.()
+        await reconciler.teardown()
+        await reconciler.stop()
+        await stopCommon()
+        writer.schedule()
+        await writer.flush()
+        init.onLeft?.()
+      })()
+      await leaving
+    },
+    ready,
+    status,
+    members,
+    async flush (opts) {
+      if (recomputeQueued) recompute()
+      await reconciler.flush(opts)
+    },
+    statusPort: () => statusServer?.port() ?? 0,
+    apiTcpPort: () => api.tcpPort()
+  }
+  return agent
+}

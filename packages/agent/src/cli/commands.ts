@@ -1,0 +1,251 @@
+import { parseArgs } from 'node:util'
+import { UsageError } from '../errors.js'
+import type { AgentStatus, MemberInfo, NetworkInfo, ServiceInfo, TaskInfo } from '../types.js'
+import type { ApiClient } from './client.js'
+import { shortId, table } from './format.js'
+
+/** Output sinks of the CLI (injected so tests can capture them). */
+export interface CliIo {
+  out: (text: string) => void
+  err: (text: string) => void
+}
+
+type Flags = Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }>
+
+/** One client subcommand. */
+interface Command {
+  usage: string
+  summary: string
+  flags: Flags
+  /** Number of positional arguments: [min, max]. */
+  positionals: [number, number]
+  run: (api: ApiClient, pos: string[], f: Record<string, string | boolean | string[] | undefined>, io: CliIo) => Promise<void>
+}
+
+const JSON_FLAG: Flags = { json: { type: 'boolean' } }
+const enc = encodeURIComponent
+
+function printJson (io: CliIo, v: unknown): void {
+  io.out(JSON.stringify(v, null, 2))
+}
+
+/** Client subcommands, keyed `group action` or `name`. */
+export const COMMANDS: Record<string, Command> = {
+  'network create': {
+    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--opt KEY=VALUE ...]',
+    summary: 'create an overlay network',
+    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
+    positionals: [1, 1],
+    async run (api, [name], f, io) {
+      const subnets = (f.subnet as string[] | undefined) ?? []
+      if (subnets.length === 0) throw new UsageError('--subnet is required (e.g. --subnet 10.10.0.0/24)')
+      const body: Record<string, unknown> = { name, subnets }
+      if (f.vni !== undefined) {
+        if (!/^\d+$/.test(f.vni as string)) throw new UsageError(`--vni must be a number, got ${JSON.stringify(f.vni)}`)
+        body.vni = Number(f.vni)
+      }
+      if (f.opt !== undefined) {
+        const options: Record<string, string> = {}
+        for (const o of f.opt as string[]) {
+          const i = o.indexOf('=')
+          if (i <= 0) throw new UsageError(`--opt must be KEY=VALUE, got ${JSON.stringify(o)}`)
+          options[o.slice(0, i)] = o.slice(i + 1)
+        }
+        body.options = options
+      }
+      const n = await api.call<NetworkInfo>('POST', '/v1/networks', body)
+      if (f.json === true) printJson(io, n)
+      else io.out(n.id)
+    }
+  },
+  'network ls': {
+    usage: 'scalelb network ls [--json]',
+    summary: 'list networks',
+    flags: JSON_FLAG,
+    positionals: [0, 0],
+    async run (api, _p, f, io) {
+      const list = await api.call<NetworkInfo[]>('GET', '/v1/networks')
+      if (f.json === true) return printJson(io, list)
+      io.out(table(['ID', 'NAME', 'SUBNETS', 'VNI', 'NODES', 'LB IP'], list.map((n) => [shortId(n.id), n.name, n.subnets.join(','), String(n.vni), String(n.nodes.length), n.lbIp ?? '-'])))
+    }
+  },
+  'network inspect': {
+    usage: 'scalelb network inspect NAME|ID',
+    summary: 'show a network as JSON',
+    flags: JSON_FLAG,
+    positionals: [1, 1],
+    async run (api, [ref], _f, io) { printJson(io, await api.call('GET', `/v1/networks/${enc(ref as string)}`)) }
+  },
+  'network rm': {
+    usage: 'scalelb network rm NAME|ID [--force]',
+    summary: 'delete a network (refused while it has tasks unless --force)',
+    flags: { force: { type: 'boolean', short: 'f' } },
+    positionals: [1, 1],
+    async run (api, [ref], f, io) {
+      await api.call('DELETE', `/v1/networks/${enc(ref as string)}${f.force === true ? '?force=1' : ''}`)
+      io.out(ref as string)
+    }
+  },
+  'service create': {
+    usage: 'scalelb service create NAME --port PORT[:TARGET][/tcp|udp] [...] --network NET [--network NET ...]',
+    summary: 'create a service with a VIP on each network',
+    flags: { port: { type: 'string', multiple: true, short: 'p' }, network: { type: 'string', multiple: true }, ...JSON_FLAG },
+    positionals: [1, 1],
+    async run (api, [name], f, io) {
+      const networks = (f.network as string[] | undefined) ?? []
+      if (networks.length === 0) throw new UsageError('--network is required')
+      const s = await api.call<ServiceInfo>('POST', '/v1/services', { name, ports: (f.port as string[] | undefined) ?? [], networks })
+      if (f.json === true) printJson(io, s)
+      else io.out(s.id)
+    }
+  },
+  'service ls': {
+    usage: 'scalelb service ls [--json]',
+    summary: 'list services',
+    flags: JSON_FLAG,
+    positionals: [0, 0],
+    async run (api, _p, f, io) {
+      const list = await api.call<ServiceInfo[]>('GET', '/v1/services')
+      if (f.json === true) return printJson(io, list)
+      io.out(table(['ID', 'NAME', 'PORTS', 'VIPS'], list.map((s) => [
+        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}`).join(',')
+      ])))
+    }
+  },
+  'service inspect': {
+    usage: 'scalelb service inspect NAME|ID',
+    summary: 'show a service as JSON',
+    flags: JSON_FLAG,
+    positionals: [1, 1],
+    async run (api, [ref], _f, io) { printJson(io, await api.call('GET', `/v1/services/${enc(ref as string)}`)) }
+  },
+  'service rm': {
+    usage: 'scalelb service rm NAME|ID [--force]',
+    summary: 'delete a service (refused while it has tasks unless --force)',
+    flags: { force: { type: 'boolean', short: 'f' } },
+    positionals: [1, 1],
+    async run (api, [ref], f, io) {
+      await api.call('DELETE', `/v1/services/${enc(ref as string)}${f.force === true ? '?force=1' : ''}`)
+      io.out(ref as string)
+    }
+  },
+  'task add': {
+    usage: 'scalelb task add SERVICE (--netns PATH | --ip IP) [--id ID] [--network NET ...] [--state ready|draining] [--weight N]',
+    summary: 'run a task of SERVICE on this node: --netns plugs the namespace in, --ip only publishes',
+    flags: { netns: { type: 'string' }, ip: { type: 'string' }, id: { type: 'string' }, network: { type: 'string', multiple: true }, state: { type: 'string' }, weight: { type: 'string' }, ...JSON_FLAG },
+    positionals: [1, 1],
+    async run (api, [service], f, io) {
+      if ((f.netns === undefined) === (f.ip === undefined)) throw new UsageError('give exactly one of --netns PATH or --ip IP')
+      const body: Record<string, unknown> = { service }
+      for (const k of ['netns', 'ip', 'id', 'state'] as const) if (f[k] !== undefined) body[k] = f[k]
+      if (f.network !== undefined) body.networks = f.network
+      if (f.weight !== undefined) {
+        if (!/^\d+$/.test(f.weight as string)) throw new UsageError(`--weight must be a number, got ${JSON.stringify(f.weight)}`)
+        body.weight = Number(f.weight)
+      }
+      const t = await api.call<TaskInfo>('POST', '/v1/tasks', body)
+      if (f.json === true) printJson(io, t)
+      else io.out(`${t.id} ${t.endpoints.map((e) => `${e.network}=${e.ip}`).join(' ')}`)
+    }
+  },
+  'task ls': {
+    usage: 'scalelb task ls [--service NAME] [--json]',
+    summary: 'list tasks (this node\'s, and those on networks this node has tasks on)',
+    flags: { service: { type: 'string' }, ...JSON_FLAG },
+    positionals: [0, 0],
+    async run (api, _p, f, io) {
+      const q = f.service === undefined ? '' : `?service=${enc(f.service as string)}`
+      const list = await api.call<TaskInfo[]>('GET', `/v1/tasks${q}`)
+      if (f.json === true) return printJson(io, list)
+      io.out(table(['ID', 'SERVICE', 'NODE', 'STATE', 'ENDPOINTS'], list.map((t) => [
+        t.id, t.service, shortId(t.node), t.status === 'live' ? t.state : `${t.state} (${t.status})`, t.endpoints.map((e) => `${e.network}=${e.ip}`).join(',')
+      ])))
+    }
+  },
+  'task rm': {
+    usage: 'scalelb task rm ID',
+    summary: 'withdraw a local task and release its addresses',
+    flags: {},
+    positionals: [1, 1],
+    async run (api, [id], _f, io) {
+      await api.call('DELETE', `/v1/tasks/${enc(id as string)}`)
+      io.out(id as string)
+    }
+  },
+  'task drain': {
+    usage: 'scalelb task drain ID',
+    summary: 'stop sending new connections to a local task (open ones continue)',
+    flags: {},
+    positionals: [1, 1],
+    async run (api, [id], _f, io) {
+      await api.call('POST', `/v1/tasks/${enc(id as string)}/state`, { state: 'draining' })
+      io.out(id as string)
+    }
+  },
+  'task ready': {
+    usage: 'scalelb task ready ID',
+    summary: 'make a drained local task receive new connections again',
+    flags: {},
+    positionals: [1, 1],
+    async run (api, [id], _f, io) {
+      await api.call('POST', `/v1/tasks/${enc(id as string)}/state`, { state: 'ready' })
+      io.out(id as string)
+    }
+  },
+  members: {
+    usage: 'scalelb members [--json]',
+    summary: 'list cluster members as this node sees them',
+    flags: JSON_FLAG,
+    positionals: [0, 0],
+    async run (api, _p, f, io) {
+      const list = await api.call<MemberInfo[]>('GET', '/v1/members')
+      if (f.json === true) return printJson(io, list)
+      io.out(table(['ID', 'STATE', 'INCARNATION', 'ADDRESSES'], list.map((m) => [
+        `${m.id}${m.self ? ' (self)' : ''}`, m.restarting ? `${m.state} (restarting)` : m.state, String(m.incarnation), m.addrs.join(',')
+      ])))
+    }
+  },
+  status: {
+    usage: 'scalelb status [--json]',
+    summary: 'show this agent\'s status',
+    flags: JSON_FLAG,
+    positionals: [0, 0],
+    async run (api, _p, f, io) {
+      const s = await api.call<AgentStatus>('GET', '/v1/status')
+      if (f.json === true) return printJson(io, s)
+      io.out([
+        `node:        ${s.node}`,
+        `version:     ${s.version}`,
+        `ready:       ${String(s.ready)}`,
+        `members:     ${Object.entries(s.gossip.members).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+        `networks:    ${s.networks}   services: ${s.services}   local tasks: ${s.localTasks}`,
+        `kernel:      ${s.reconciler.sandboxes} sandboxes, ${s.reconciler.kernelObjects} objects, ${s.reconciler.transactions} transactions (${s.reconciler.failures} failed)`,
+        `listen:      ${s.listen.join(' ')}`
+      ].join('\n'))
+    }
+  },
+  leave: {
+    usage: 'scalelb leave',
+    summary: 'withdraw this node\'s endpoints, leave the cluster for good, remove kernel state and stop the agent',
+    flags: {},
+    positionals: [0, 0],
+    async run (api, _p, _f, io) {
+      await api.call('POST', '/v1/leave')
+      io.out('leaving')
+    }
+  }
+}
+
+/** Parse a client subcommand's arguments (after the command words). */
+export function parseCommandArgs (cmd: Command, args: string[]): { positionals: string[], values: Record<string, string | boolean | string[] | undefined> } {
+  let parsed
+  try {
+    parsed = parseArgs({ args, options: { ...cmd.flags, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  return { positionals: parsed.positionals, values: parsed.values as Record<string, string | boolean | string[] | undefined> }
+}
+
+/** The command table entry type, for help output. */
+export type { Command }
