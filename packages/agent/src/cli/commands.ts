@@ -10,6 +10,12 @@ export interface CliIo {
   err: (text: string) => void
 }
 
+/** Environment + output of one CLI run. */
+export interface CliContext {
+  io: CliIo
+  env: Record<string, string | undefined>
+}
+
 type Flags = Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }>
 
 /** One client subcommand. */

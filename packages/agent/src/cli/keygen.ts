@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { UsageError } from '../errors.js'
 import { writeFileAtomic } from '../persistence/files.js'
-import type { CliContext } from './main.js'
+import type { CliContext } from './commands.js'
 
 /** libp2p private-network (pnet) key file header. */
 const PSK_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
