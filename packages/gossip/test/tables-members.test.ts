@@ -134,3 +134,35 @@ test('leaveScope tombstones own entries there, announces it, and forgets the sco
   t.deepEqual(b.scopes(), [C, N])
   t.is(b.set(400, N, 'ep', 'again', 1).status, 'live')
 })
+
+test('a node restarted without its state re-asserts its new writes over its previous life\'s', (t) => {
+  const net = setup()
+  const a = net.get('a')
+  // b's earlier life wrote nodes/b at a higher lamport than the fresh process will start with
+  for (let i = 0; i < 10; i++) net.get('b').set(0, C, 'nodes', 'b', { addr: `10.0.0.${i}` })
+  net.gossip(1 << 20)
+  const fresh = new Net(['b'], 99).get('b')
+  const e = fresh.set(0, C, 'nodes', 'b', { addr: '10.9.9.9' })
+  t.true(e.lamport < (a.get(C, 'nodes', 'b')?.lamport ?? 0))
+  // the fresh b syncs with a and learns its old write: it writes its current value again, above it
+  const req = fresh.tick(2000, ['a', 'b']).syncs.find((s) => s.to === 'a')?.req
+  t.truthy(req)
+  const back = fresh.handleSyncResponse(2000, 'a', a.handleSyncRequest(2000, 'b', req!))
+  t.deepEqual(fresh.get(C, 'nodes', 'b')?.value, { addr: '10.9.9.9' })
+  for (const m of back) a.handle(2000, 'b', m)
+  for (const m of fresh.broadcastsFor('a', 1 << 20, 3)) a.handle(2000, 'b', m)
+  t.deepEqual(a.get(C, 'nodes', 'b')?.value, { addr: '10.9.9.9' })
+})
+
+test('a left scope is forgotten after the linger time even if nobody took its tombstones', (t) => {
+  const net = new Net(['a'], 31)
+  const a = net.get('a')
+  a.joinScope(0, N)
+  a.set(0, N, 'ep', 'x', 1)
+  a.leaveScope(10, N)
+  const { wakeAt } = a.tick(20, ['a'])
+  t.true(N in a.stats().entries)
+  t.true(wakeAt <= 30_010)
+  a.tick(30_010, ['a'])
+  t.false(N in a.stats().entries)
+})

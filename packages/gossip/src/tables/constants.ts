@@ -21,6 +21,9 @@ export const MAX_SYNC_RESPONSE_BYTES = 1024 * 1024
 /** Retransmits = RETRANSMIT_MULT * ceil(log10(n + 1)) (memberlist). */
 export const RETRANSMIT_MULT = 4
 
+/** After leaveScope, a scope's tombstones are gossiped for at most this long (ms) before the scope is forgotten (15 sync intervals). */
+export const SCOPE_LEAVE_LINGER_MS = 30_000
+
 /** Peers synced in parallel right after joining a scope (DESIGN.md: up to 3, never one after another). */
 export const JOIN_SYNC_PEERS = 3
 

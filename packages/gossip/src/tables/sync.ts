@@ -1,4 +1,4 @@
-import type { Rng } from '../types.js'
+import type { NodeId, Rng } from '../types.js'
 import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
 import { compareVersion, compositeKey, type Rec, recSize, toWire } from './record.js'
 import type { ScopeStore } from './store.js'
@@ -111,5 +111,24 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
     }
   }
   if (cur.length > 0) out.push({ scope, entries: cur })
+  return out
+}
+
+/** Up to `want` distinct random peers from `pool`, never `self`. */
+export function pickPeers (pool: readonly NodeId[], self: NodeId, want: number, rng: Rng): NodeId[] {
+  const out: NodeId[] = []
+  const n = pool.length
+  if (n === 0) return out
+  // a few random draws; small pools fall back to a scan so a lone peer is always found
+  for (let tries = 0; tries < want * 4 && out.length < want; tries++) {
+    const id = pool[Math.floor(rng.next() * n)] as NodeId
+    if (id !== self && !out.includes(id)) out.push(id)
+  }
+  if (out.length < want && n <= 64) {
+    for (const id of pool) {
+      if (out.length >= want) break
+      if (id !== self && !out.includes(id)) out.push(id)
+    }
+  }
   return out
 }

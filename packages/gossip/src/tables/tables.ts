@@ -1,13 +1,13 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import {
-  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPES_TABLE,
+  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
 import { compareVersion, type Rec, recSize, toWire } from './record.js'
 import { ScopeStore, type Version } from './store.js'
-import { buildSyncResponse, msgOverhead, pushBack } from './sync.js'
+import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
 import type { Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { checkKey, checkTable, checkValue, isScopeName } from './validate.js'
 
@@ -20,6 +20,8 @@ interface ScopeState {
   joined: boolean
   joinSyncPending: boolean
   nextSyncAt: number
+  /** When leaveScope was called (meaningful while not joined). */
+  leftAt: number
 }
 
 /** What we remember of a member whose entries are not live (dead without restart grace, or left). */
@@ -124,6 +126,7 @@ class TablesImpl implements Tables {
     this.tombstoneOwn(now, st)
     st.joined = false
     st.joinSyncPending = false
+    st.leftAt = now
     this.writeOwnScopes(now)
   }
 
@@ -229,7 +232,8 @@ class TablesImpl implements Tables {
     for (const st of [...this.scopeStates.values()]) {
       this.reapTombstones(now, st)
       if (!st.joined) {
-        if (st.queue.size === 0) this.dropScope(st)
+        if (st.queue.size === 0 || now - st.leftAt >= SCOPE_LEAVE_LINGER_MS) this.dropScope(st)
+        else wakeAt = Math.min(wakeAt, st.leftAt + SCOPE_LEAVE_LINGER_MS)
         continue
       }
       if (st.joinSyncPending || now >= st.nextSyncAt) {
@@ -270,7 +274,7 @@ class TablesImpl implements Tables {
 
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
-      name, store: new ScopeStore(), queue: new BroadcastQueue(), joined: true, joinSyncPending: true, nextSyncAt: now + this.syncMs
+      name, store: new ScopeStore(), queue: new BroadcastQueue(), joined: true, joinSyncPending: true, nextSyncAt: now + this.syncMs, leftAt: 0
     }
     this.scopeStates.set(name, st)
     return st
@@ -315,6 +319,13 @@ class TablesImpl implements Tables {
     if (g?.reaped === true) return false
     const cur = st.store.get(table, key)
     if (cur !== undefined && compareVersion(cur.lamport, cur.origin, cur.seq, cur.deleted, lamport, origin, seq, deleted) >= 0) return false
+    if (origin === this.self && cur !== undefined && cur.origin === this.self) {
+      // a write of ours from an earlier life (before a restart) beats what this
+      // process holds: what we hold now is the truth, so write it again above it
+      this.log.debug('re-asserting own entry over an older life\'s write', { scope: st.name, table, key })
+      this.writeLocal(now, st, table, key, cur.deleted ? undefined : cur.value, cur.deleted)
+      return true
+    }
     const age = deleted ? (w[6] as number) : 0
     // an expired tombstone only matters if it deletes something we hold
     if (deleted && cur === undefined && age >= this.ttlMs) return false
@@ -456,21 +467,7 @@ class TablesImpl implements Tables {
       if (ids === undefined) return []
       pool = [...ids].filter((id) => this.originStatus(id) === 'live')
     }
-    const out: NodeId[] = []
-    const n = pool.length
-    if (n === 0) return out
-    // a few random draws; with small pools fall back to a scan
-    for (let tries = 0; tries < want * 4 && out.length < want; tries++) {
-      const id = pool[Math.floor(this.rng.next() * n)] as NodeId
-      if (id !== this.self && !out.includes(id)) out.push(id)
-    }
-    if (out.length < want && n <= 64) {
-      for (const id of pool) {
-        if (out.length >= want) break
-        if (id !== this.self && !out.includes(id)) out.push(id)
-      }
-    }
-    return out
+    return pickPeers(pool, this.self, want, this.rng)
   }
 
   private emit (ev: EntryEvent): void {
