@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
+import { createApiClient } from '../cli/client.js'
+import type { AgentStatus } from '../types.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
 import { spawnDetached, type ProcRef } from './procs.js'
@@ -123,8 +125,18 @@ export function sampleValue (text: string, name: string, labels: Record<string, 
   return undefined
 }
 
-/** Alive members as host `h`'s agent reports on /metrics (scalelb_gossip_members{state="alive"}); undefined when it does not answer. */
+/** Alive members (self included) as host `h`'s agent reports them on its control socket; undefined when it does not answer. */
 export async function aliveMembers (h: LabHost): Promise<number | undefined> {
+  try {
+    const s = await createApiClient({ socketPath: h.apiSocket }, 2000).call<AgentStatus>('GET', '/v1/status')
+    return s.gossip.members.alive ?? 0
+  } catch {
+    return undefined
+  }
+}
+
+/** scalelb_gossip_members{state="alive"} on host `h`'s /metrics (fetched from inside its netns); undefined when it does not answer. */
+export async function aliveMembersFromMetrics (h: LabHost): Promise<number | undefined> {
   const text = await httpGetIn(h.netns, metricsUrl(h))
   if (text === undefined) return undefined
   return sampleValue(text, 'scalelb_gossip_members', { state: 'alive' })

@@ -1,112 +1,74 @@
-import { LabError } from './errors.js'
-import { run } from './exec.js'
-import type { LabHost, LabState } from './state.js'
+import { createApiClient, type ApiClient } from '../cli/client.js'
+import type { MemberInfo, NetworkInfo, ServiceInfo, TaskInfo, AgentStatus } from '../types.js'
+import type { LabHost } from './state.js'
 
 /**
- * The lab drives its agents only through the documented `scalelb` CLI, over
- * each host's control socket, as a user would. This file is the one place
- * that knows the CLI's arguments and JSON shapes.
+ * The lab drives its agents through their control API on each host's unix
+ * socket, exactly as the `scalelb` CLI does (same client, same routes): the
+ * socket is a file, so it works across network namespaces.
  */
 
-/** Run `scalelb <args> --api-socket <host's socket>`; resolves stdout, throws {@link LabError} with stderr. */
-export async function cli (state: LabState, host: LabHost, args: readonly string[]): Promise<string> {
-  const argv = [...state.agentCommand.slice(1), ...args, '--api-socket', host.apiSocket]
-  const res = await run(state.agentCommand[0] as string, argv, { allowFail: true })
-  if (!res.ok) throw new LabError(`scalelb ${args.join(' ')} (on ${host.name}): ${res.stderr !== '' ? res.stderr : `exit ${String(res.exitCode)}`}`)
-  return res.stdout
+/** Control API client of a lab host. */
+export function hostApi (host: LabHost): ApiClient {
+  return createApiClient({ socketPath: host.apiSocket })
 }
 
-/** Like {@link cli} with `--json`, parsed. */
-export async function cliJson (state: LabState, host: LabHost, args: readonly string[]): Promise<unknown> {
-  const text = await cli(state, host, [...args, '--json'])
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new LabError(`scalelb ${args.join(' ')} --json (on ${host.name}) printed no JSON: ${text.slice(0, 200)}`)
-  }
+/** `scalelb network create NAME --subnet CIDR` */
+export async function createNetwork (host: LabHost, name: string, subnets: string[]): Promise<NetworkInfo> {
+  return await hostApi(host).call<NetworkInfo>('POST', '/v1/networks', { name, subnets })
 }
 
-function obj (v: unknown, what: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new LabError(`${what}: expected a JSON object`)
-  return v as Record<string, unknown>
+/** `scalelb network inspect NAME` */
+export async function inspectNetwork (host: LabHost, ref: string): Promise<NetworkInfo> {
+  return await hostApi(host).call<NetworkInfo>('GET', `/v1/networks/${encodeURIComponent(ref)}`)
 }
 
-/** A network as `network inspect --json` shows it. */
-export interface LabNetwork {
-  id: string
-  name: string
-  subnets: string[]
+/** `scalelb service create NAME --network NET... --port P...` (ports as the CLI takes them, e.g. `80:8080/tcp`). */
+export async function createService (host: LabHost, name: string, networks: string[], ports: string[]): Promise<ServiceInfo> {
+  return await hostApi(host).call<ServiceInfo>('POST', '/v1/services', { name, ports, networks })
 }
 
-/** A service as `service inspect --json` shows it. */
-export interface LabService {
-  id: string
-  name: string
-  /** network id -> VIP */
-  vips: Record<string, string>
+/** `scalelb service inspect NAME` */
+export async function inspectService (host: LabHost, ref: string): Promise<ServiceInfo> {
+  return await hostApi(host).call<ServiceInfo>('GET', `/v1/services/${encodeURIComponent(ref)}`)
 }
 
-/** A task as `task ls --json` shows it. */
-export interface LabTask {
-  id: string
-  name: string
-  service: string
-  /** network id -> IP */
-  ips: Record<string, string>
-  node: string
+/** VIP of a service on a network (by network name or id). */
+export function vipOn (s: ServiceInfo, network: string): string | undefined {
+  return s.vips.find((v) => v.network === network || v.networkId === network)?.vip
 }
 
-/** `scalelb network create <name> --subnet <cidr>` */
-export async function createNetwork (state: LabState, host: LabHost, name: string, subnet: string): Promise<LabNetwork> {
-  await cli(state, host, ['network', 'create', name, '--subnet', subnet])
-  return await inspectNetwork(state, host, name)
+/** `scalelb task add SERVICE --id ID --netns PATH [--network NET]` on `host` (the task runs there). */
+export async function addTaskNetns (host: LabHost, init: { service: string, id: string, netnsPath: string, networks?: string[] }): Promise<TaskInfo> {
+  return await hostApi(host).call<TaskInfo>('POST', '/v1/tasks', { service: init.service, id: init.id, netns: init.netnsPath, ...(init.networks !== undefined ? { networks: init.networks } : {}) })
 }
 
-/** `scalelb network inspect <name> --json` */
-export async function inspectNetwork (state: LabState, host: LabHost, name: string): Promise<LabNetwork> {
-  const o = obj(await cliJson(state, host, ['network', 'inspect', name]), 'network inspect')
-  return { id: String(o.id), name: String(o.name), subnets: Array.isArray(o.subnets) ? o.subnets.map(String) : [] }
+/** `scalelb task add SERVICE --id ID --ip IP` (already plugged: only published). */
+export async function addTaskIp (host: LabHost, init: { service: string, id: string, ip: string, networks?: string[] }): Promise<TaskInfo> {
+  return await hostApi(host).call<TaskInfo>('POST', '/v1/tasks', { service: init.service, id: init.id, ip: init.ip, ...(init.networks !== undefined ? { networks: init.networks } : {}) })
 }
 
-/** `scalelb service create <name> --network <net> --port <p>...` */
-export async function createService (state: LabState, host: LabHost, name: string, networks: string[], ports: string[]): Promise<LabService> {
-  await cli(state, host, ['service', 'create', name, ...networks.flatMap((n) => ['--network', n]), ...ports.flatMap((p) => ['--port', p])])
-  return await inspectService(state, host, name)
+/** `scalelb task rm ID` on the host that added it. */
+export async function removeTask (host: LabHost, id: string): Promise<void> {
+  await hostApi(host).call('DELETE', `/v1/tasks/${encodeURIComponent(id)}`)
 }
 
-/** `scalelb service inspect <name> --json` */
-export async function inspectService (state: LabState, host: LabHost, name: string): Promise<LabService> {
-  const o = obj(await cliJson(state, host, ['service', 'inspect', name]), 'service inspect')
-  const vips: Record<string, string> = {}
-  if (o.vips !== null && typeof o.vips === 'object') {
-    for (const [k, v] of Object.entries(o.vips as Record<string, unknown>)) vips[k] = String(v)
-  }
-  return { id: String(o.id), name: String(o.name), vips }
+/** `scalelb task ls` as seen by `host`. */
+export async function listTasks (host: LabHost): Promise<TaskInfo[]> {
+  return await hostApi(host).call<TaskInfo[]>('GET', '/v1/tasks')
 }
 
-/** `scalelb task add <service> --name <task> --network <net> --netns <path>` on `host` (the task runs there). */
-export async function addTaskNetns (state: LabState, host: LabHost, init: { service: string, name: string, network: string, netnsPath: string }): Promise<void> {
-  await cli(state, host, ['task', 'add', init.service, '--name', init.name, '--network', init.network, '--netns', init.netnsPath])
+/** `scalelb members` as seen by `host`. */
+export async function listMembers (host: LabHost): Promise<MemberInfo[]> {
+  return await hostApi(host).call<MemberInfo[]>('GET', '/v1/members')
 }
 
-/** `scalelb task add <service> --name <task> --network <net> --ip <ip>` (already plugged: only published). */
-export async function addTaskIp (state: LabState, host: LabHost, init: { service: string, name: string, network: string, ip: string }): Promise<void> {
-  await cli(state, host, ['task', 'add', init.service, '--name', init.name, '--network', init.network, '--ip', init.ip])
+/** `scalelb status` of `host`. */
+export async function agentStatus (host: LabHost): Promise<AgentStatus> {
+  return await hostApi(host).call<AgentStatus>('GET', '/v1/status')
 }
 
-/** `scalelb task rm <task>` on the host that added it. */
-export async function removeTask (state: LabState, host: LabHost, name: string): Promise<void> {
-  await cli(state, host, ['task', 'rm', name])
-}
-
-/** `scalelb task ls --json` as seen by `host` (cluster-wide). */
-export async function listTasks (state: LabState, host: LabHost): Promise<LabTask[]> {
-  const v = await cliJson(state, host, ['task', 'ls'])
-  const list = Array.isArray(v) ? v : Array.isArray(obj(v, 'task ls').tasks) ? (v as { tasks: unknown[] }).tasks : []
-  return list.map((t) => {
-    const o = obj(t, 'task ls entry')
-    const ips: Record<string, string> = {}
-    if (o.ips !== null && typeof o.ips === 'object') for (const [k, ip] of Object.entries(o.ips as Record<string, unknown>)) ips[k] = String(ip)
-    return { id: String(o.id), name: String(o.name), service: String(o.service), ips, node: String(o.node) }
-  })
+/** `scalelb network ls` as seen by `host`. */
+export async function listNetworks (host: LabHost): Promise<NetworkInfo[]> {
+  return await hostApi(host).call<NetworkInfo[]>('GET', '/v1/networks')
 }

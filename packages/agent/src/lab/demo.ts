@@ -1,7 +1,8 @@
 import { DEMO_REQUESTS_PER_VIP, DEMO_SUBNET, DEMO_TARGET_PORT, LAB_CONVERGE_TIMEOUT_MS } from './constants.js'
 import { LabError } from './errors.js'
 import { waitFor, metricsUrl } from './agents.js'
-import { addTaskIp, createNetwork, createService, listTasks, type LabNetwork, type LabService } from './control.js'
+import { addTaskIp, createNetwork, createService, inspectNetwork, inspectService, listTasks, vipOn } from './control.js'
+import type { NetworkInfo, ServiceInfo } from '../types.js'
 import type { LabHost, LabState } from './state.js'
 import { answered, probe, startTask, type ProbeResult, type ProbeTarget } from './workload.js'
 
@@ -29,7 +30,7 @@ export interface DemoServiceReport {
 
 /** What the demo did and measured. */
 export interface DemoReport {
-  network: LabNetwork
+  network: NetworkInfo
   services: DemoServiceReport[]
   metricsUrls: string[]
 }
@@ -54,48 +55,42 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   const first = state.hosts[0]
   if (first === undefined) throw new LabError('the lab has no hosts')
   say(`demo: network demo (${DEMO_SUBNET})`)
-  const network = await createNetwork(state, first, 'demo', DEMO_SUBNET)
+  const network = await createNetwork(first, 'demo', [DEMO_SUBNET])
   const port = 80
-  const services: LabService[] = []
+  const services: ServiceInfo[] = []
   for (const name of ['web', 'api']) {
-    services.push(await createService(state, first, name, ['demo'], [`${port}:${DEMO_TARGET_PORT}/tcp`]))
+    services.push(await createService(first, name, ['demo'], [`${port}:${DEMO_TARGET_PORT}/tcp`]))
   }
-  await createService(state, first, 'client', ['demo'], ['7:7/tcp'])
+  await createService(first, 'client', ['demo'], ['7:7/tcp'])
   const layout = demoLayout(state.hosts)
   const timeoutMs = init.convergeTimeoutMs ?? LAB_CONVERGE_TIMEOUT_MS
 
   if (state.mode === 'loopback') {
     // no namespaces without root: publish tasks with made-up addresses so the tables and the memory programmer have something to show
     for (const [i, t] of layout.entries()) {
-      await addTaskIp(state, t.host, { service: t.service, name: t.task, network: 'demo', ip: `10.77.200.${i + 1}` })
+      await addTaskIp(t.host, { service: t.service, id: t.task, ip: `10.77.200.${i + 1}`, networks: ['demo'] })
     }
     await waitFor('every agent lists every demo task', timeoutMs, async () => {
-      const lists = await Promise.all(state.hosts.map(async (h) => await listTasks(state, h)))
+      const lists = await Promise.all(state.hosts.map(async (h) => await listTasks(h)))
       return lists.every((l) => l.length >= layout.length)
     })
     say('demo: tasks published on every agent (memory programmer: no traffic without root)')
-    return { network, services: services.map((s) => ({ name: s.name, vip: s.vips[network.id] ?? '', port, tasks: {}, perClient: {} })), metricsUrls: state.hosts.map(metricsUrl) }
+    return { network, services: services.map((s) => ({ name: s.name, vip: vipOn(s, 'demo') ?? '', port, tasks: {}, perClient: {} })), metricsUrls: state.hosts.map(metricsUrl) }
   }
 
   for (const t of layout) {
     say(`demo: task ${t.task} of ${t.service} on ${t.host.name}`)
-    await waitFor(`${t.host.name} knows network demo and service ${t.service}`, timeoutMs, async () => {
-      try {
-        await startTask(state, t.host, { service: t.service, name: t.task, network: 'demo' })
-        return true
-      } catch (err) {
-        if ((err as Error).message.includes('not found') || (err as Error).message.includes('unknown')) return false
-        throw err
-      }
-    })
+    await waitKnown(t.host, t.service, timeoutMs)
+    await startTask(state, t.host, { service: t.service, name: t.task, network: 'demo' })
   }
   const clients = new Map<string, string>()
   for (const h of state.hosts) {
+    await waitKnown(h, 'client', timeoutMs)
     const c = await startTask(state, h, { service: 'client', name: `client-${h.name}`, network: 'demo', serve: false })
     clients.set(h.name, c.netns)
   }
   const targets: ProbeTarget[] = services.map((s) => {
-    const vip = s.vips[network.id]
+    const vip = vipOn(s, 'demo')
     if (vip === undefined) throw new LabError(`service ${s.name} has no VIP on network demo`)
     return { vip, port }
   })
@@ -122,6 +117,19 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   }
   printDemo(report, n, say)
   return report
+}
+
+/** Wait until `host`'s agent knows network demo and `service` (created on another host: gossip brings them). */
+async function waitKnown (host: LabHost, service: string, timeoutMs: number): Promise<void> {
+  await waitFor(`${host.name} knows network demo and service ${service}`, timeoutMs, async () => {
+    try {
+      await inspectNetwork(host, 'demo')
+      await inspectService(host, service)
+      return true
+    } catch {
+      return false
+    }
+  })
 }
 
 function printDemo (r: DemoReport, n: number, say: (l: string) => void): void {

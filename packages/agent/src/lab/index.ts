@@ -17,7 +17,7 @@ export { labUp, labDown, labStatus, labLeftovers, hostGet, saveLab, type LabUpIn
 export { loadLabState, type LabState, type LabHost, type LabMode, type LabProcess, type LabHelper } from './state.js'
 export { LabError, LabStateError, LabTimeoutError, LabUsageError } from './errors.js'
 export { runDemo, type DemoInit, type DemoReport } from './demo.js'
-export { startAgent, aliveMembers, waitMembers, waitFor, sampleValue, metricsUrl, httpGetIn } from './agents.js'
+export { startAgent, aliveMembers, aliveMembersFromMetrics, waitMembers, waitFor, sampleValue, metricsUrl, httpGetIn } from './agents.js'
 export { stopProcess, isRunning, type ProcRef } from './procs.js'
 export { isRoot } from './exec.js'
 
@@ -154,3 +154,7 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
   out(`stop it with: ${root ? 'sudo ' : ''}npm run lab -- down${stateDir !== defaultLabStateDir() ? ` --state-dir ${stateDir}` : ''}`)
   return 0
 }
+export { labPartition, labLoss, labHeal, addUnderlayHelper, CHAOS_TABLE } from './chaos.js'
+export { startTask, stopTaskServer, deleteTaskNetns, probe, answered, labScripts, taskNetnsName, type LabTaskRef, type StartTaskInit, type ProbeTarget, type ProbeResult } from './workload.js'
+export * as labApi from './control.js'
+export { spawnDetached } from './procs.js'

@@ -67,7 +67,7 @@ export async function startTask (state: LabState, host: LabHost, init: StartTask
     state.processes.push(proc)
     await saveLabState(state)
   }
-  await addTaskNetns(state, host, { service: init.service, name: init.name, network: init.network, netnsPath: `/run/netns/${ns}` })
+  await addTaskNetns(host, { service: init.service, id: init.name, netnsPath: `/run/netns/${ns}`, networks: [init.network] })
   return { name: init.name, service: init.service, host, netns: ns, process: proc ?? { role: 'client', name: init.name, pid: 0, pidStart: '', netns: ns } }
 }
 
