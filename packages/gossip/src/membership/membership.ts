@@ -257,7 +257,8 @@ export class Membership {
         const missing = pr.expectedNacks > 0 ? Math.max(0, pr.expectedNacks - pr.nacks) : 1
         this.applyAwareness(missing)
         const r = this.recs.get(pr.target)
-        if (r !== undefined && r.state === 'alive' && !(r.restarting && now < r.restartUntil)) {
+        if (r !== undefined && (r.state === 'alive' || r.state === 'suspect') && !(r.restarting && now < r.restartUntil)) {
+          // also when already suspect: our failed probe is an independent confirmation (Lifeguard)
           this.log.debug('probe failed, suspecting', { member: r.id, nacks: pr.nacks, expectedNacks: pr.expectedNacks })
           this.applyUpdate(now, { k: 'suspect', id: r.id, inc: r.inc, from: this.self })
         }

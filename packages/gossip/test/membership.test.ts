@@ -1,0 +1,196 @@
+import test from 'ava'
+import { createNode, createSeededRng, resolveConfig, retransmitLimit, suspicionRemaining, suspicionTimeoutMin, type GossipNode, type MemberSnapshot, type NodeOutput, type Packet } from '@scalelb/gossip'
+
+const cfg = resolveConfig('lan')
+
+function snaps (ids: string[], inc = 0): MemberSnapshot[] {
+  return ids.map(id => ({ id, addrs: [`mem://${id}`], state: 'alive', inc, restarting: false }))
+}
+
+/** A node `a` that knows `others`, started at t=0. */
+function nodeWith (others: string[], overrides = {}, id = 'a'): GossipNode {
+  const n = createNode({ id, addrs: [`mem://${id}`], cfg: resolveConfig('lan', overrides), rng: createSeededRng(7) })
+  n.seed(0, snaps(others))
+  n.start(0)
+  return n
+}
+
+/** Tick `n` at every wake-up up to `until`, collecting its output. */
+function run (n: GossipNode, from: number, until: number, onOut?: (t: number, o: NodeOutput) => void): void {
+  let t = from
+  for (let i = 0; i < 100_000; i++) {
+    const o = n.tick(t)
+    onOut?.(t, o)
+    if (o.wakeAt > until) return
+    t = Math.max(t, o.wakeAt)
+  }
+}
+
+const pings = (o: NodeOutput, t: Packet['t']): Array<{ to: string, msg: Packet }> => o.send.filter(s => s.msg.t === t)
+
+test('formulas match memberlist (log10)', t => {
+  t.is(retransmitLimit(4, 1), 4)
+  t.is(retransmitLimit(4, 9), 4)
+  t.is(retransmitLimit(4, 10), 8)
+  t.is(retransmitLimit(4, 1000), 16)
+  t.is(suspicionTimeoutMin(4, 1, 1000), 4000)
+  t.is(suspicionTimeoutMin(4, 10, 1000), 4000)
+  t.is(suspicionTimeoutMin(4, 1000, 1000), 12000)
+  t.is(suspicionRemaining(4000, 24000, 2, 0), 24000)
+  t.is(suspicionRemaining(4000, 24000, 2, 2), 4000)
+  const one = suspicionRemaining(4000, 24000, 2, 1)
+  t.true(one > 4000 && one < 24000)
+  t.is(suspicionRemaining(4000, 24000, 0, 0), 4000)
+})
+
+test('lan profile values', t => {
+  t.is(cfg.probeIntervalMs, 1000)
+  t.is(cfg.probeTimeoutMs, 500)
+  t.is(cfg.gossipIntervalMs, 200)
+  t.is(cfg.gossipNodes, 3)
+  t.is(cfg.indirectChecks, 3)
+  t.is(cfg.suspicionMaxTimeoutMult, 6)
+  t.throws(() => resolveConfig('lan', { probeIntervalMs: -1 }), { name: 'InvalidGossipConfigError', message: /probeIntervalMs/ })
+  t.throws(() => resolveConfig('lan', { bogus: 1 } as never), { name: 'InvalidGossipConfigError', message: /bogus/ })
+})
+
+test('a silent member is probed, indirectly probed by 3 helpers, suspected, then declared dead', t => {
+  const others = ['b', 'c', 'd', 'e', 'f', 'g']
+  const n = nodeWith(others)
+  let firstPing: { t: number, to: string, seq: number } | undefined
+  const pingReqs: Array<{ t: number, to: string }> = []
+  let suspectAt: number | undefined
+  let deadAt: number | undefined
+  n.onMember(ev => {
+    if (ev.member.id !== firstPing?.to) return
+    if (ev.member.state === 'suspect') suspectAt ??= n.member(ev.member.id)?.since
+    if (ev.member.state === 'dead') deadAt ??= ev.member.since
+  })
+  // everyone but the first probe target answers every ping
+  run(n, 0, 60_000, (now, o) => {
+    for (const p of pings(o, 'ping')) {
+      if (firstPing === undefined) firstPing = { t: now, to: p.to, seq: p.msg.seq as number }
+      if (p.to !== firstPing.to) n.handle(now, p.to, { t: 'ack', seq: p.msg.seq as number })
+    }
+    for (const p of pings(o, 'ping-req')) if (p.msg.target === firstPing?.to) pingReqs.push({ t: now, to: p.to })
+  })
+  t.truthy(firstPing)
+  const fp = firstPing as { t: number, to: string }
+  const reqs = pingReqs.filter(r => r.t < fp.t + 1000)
+  t.is(reqs.length, 3, 'three indirect probes')
+  t.true(reqs.every(r => r.t === fp.t + 500 && r.to !== fp.to))
+  t.is(suspectAt, fp.t + 1000, 'suspected when the probe round ends')
+  // n = 7 live: min = 4 * max(1, log10 7) * 1 s = 4 s; k = 2; max = 24 s; other probe failures of a
+  // single node are not independent confirmations, so the timeout is the max
+  t.is(deadAt, (suspectAt as number) + 24_000)
+})
+
+test('independent confirmations shrink the suspicion timeout to the minimum (Lifeguard)', t => {
+  const n = nodeWith(['b', 'c', 'd', 'e', 'f', 'g'])
+  n.handle(1000, 'c', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 0, from: 'c' }] })
+  t.is(n.member('b')?.state, 'suspect')
+  n.handle(1100, 'd', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 0, from: 'd' }] })
+  // a repeated confirmation from the same node does not count
+  n.handle(1150, 'd', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 0, from: 'd' }] })
+  n.handle(1200, 'e', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 0, from: 'e' }] })
+  // min = 4 s from the start of the suspicion
+  n.tick(4999)
+  t.is(n.member('b')?.state, 'suspect')
+  n.tick(5000)
+  t.is(n.member('b')?.state, 'dead')
+})
+
+test('a suspected node refutes with a higher incarnation', t => {
+  const n = nodeWith(['b', 'c'])
+  t.is(n.incarnation(), 0)
+  const before = n.health()
+  const o = n.handle(10, 'b', { t: 'gossip', mb: [{ k: 'suspect', id: 'a', inc: 0, from: 'b' }] })
+  t.is(n.incarnation(), 1)
+  t.true(n.health() > before, 'refuting raises the local health score')
+  // the refutation rides on the next packets
+  const out = n.tick(10_000)
+  const carried = [...o.send, ...out.send].flatMap(s => s.msg.mb ?? [])
+  t.true(carried.some(u => u.k === 'alive' && u.id === 'a' && u.inc === 1))
+  // and peers accept it over their suspicion
+  const m = nodeWith(['a', 'c'], {}, 'm')
+  m.handle(0, 'c', { t: 'gossip', mb: [{ k: 'suspect', id: 'a', inc: 0, from: 'c' }] })
+  t.is(m.member('a')?.state, 'suspect')
+  m.handle(5, 'a', { t: 'gossip', mb: [{ k: 'alive', id: 'a', inc: 0 }] })
+  t.is(m.member('a')?.state, 'suspect', 'same incarnation does not clear suspicion')
+  m.handle(10, 'a', { t: 'gossip', mb: [{ k: 'alive', id: 'a', inc: 1 }] })
+  t.is(m.member('a')?.state, 'alive')
+})
+
+test('buddy ping: a probe of a suspect tells it at once', t => {
+  const n = nodeWith(['b'])
+  n.handle(0, 'c', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 0, from: 'c' }] })
+  let buddy: Packet | undefined
+  run(n, 0, 5000, (_now, o) => { for (const p of pings(o, 'ping')) buddy ??= p.msg })
+  t.truthy(buddy)
+  t.deepEqual(buddy?.mb?.[0], { k: 'suspect', id: 'b', inc: 0, from: 'a' })
+})
+
+test('local health: failed probes without nacks raise it, acks lower it', t => {
+  const n = nodeWith(['b', 'c', 'd', 'e'])
+  run(n, 0, 3500)
+  // each failed round adds the number of missing nacks (3 helpers, none answered)
+  t.true(n.health() >= 3, `health ${n.health()} after unanswered probes`)
+  let before: number | undefined
+  let count = 0
+  run(n, 3500, 13_500, (now, o) => {
+    for (const p of pings(o, 'ping')) {
+      before ??= n.health()
+      count++
+      n.handle(now, p.to, { t: 'ack', seq: p.msg.seq as number })
+    }
+  })
+  t.true(before !== undefined && n.health() < before, 'acks lower the score')
+  // probe intervals stretch with the score: 1 s at health 0, here (health + 1) s
+  t.true(count <= 5, `probed ${count} times in 10 s with a raised score`)
+})
+
+test('a member that announced a restart stays live through the grace, then is failed', t => {
+  const n = nodeWith(['b', 'c', 'd'])
+  n.handle(100, 'b', { t: 'gossip', mb: [{ k: 'alive', id: 'b', inc: 1, restarting: true }] })
+  t.true(n.member('b')?.restarting)
+  n.handle(200, 'c', { t: 'gossip', mb: [{ k: 'dead', id: 'b', inc: 1, from: 'c' }] })
+  n.handle(200, 'c', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 1, from: 'c' }] })
+  t.is(n.member('b')?.state, 'alive', 'peers keep it live')
+  n.tick(30_099)
+  t.is(n.member('b')?.state, 'alive')
+  n.tick(30_100)
+  t.is(n.member('b')?.state, 'dead', 'failed when it did not come back within restartGrace')
+  // it comes back with a higher incarnation
+  n.handle(40_000, 'b', { t: 'gossip', mb: [{ k: 'alive', id: 'b', inc: 2 }] })
+  t.is(n.member('b')?.state, 'alive')
+  t.false(n.member('b')?.restarting)
+})
+
+test('a restarted node with the same ID refutes its old incarnation', t => {
+  const n = createNode({ id: 'a', addrs: ['mem://a'], cfg, rng: createSeededRng(1) })
+  n.start(0)
+  // a peer remembers us at incarnation 5, restarting
+  n.handleResponse(10, 'b', { t: 'push-pull', members: [{ id: 'a', addrs: [], state: 'alive', inc: 5, restarting: true }, { id: 'b', addrs: ['mem://b'], state: 'alive', inc: 0, restarting: false }] })
+  t.is(n.incarnation(), 6)
+  t.is(n.member('b')?.state, 'alive')
+})
+
+test('left members stay left; dead members are remembered for reconnectTimeout and re-dialled', t => {
+  const n = nodeWith(['b', 'c', 'd'], { reconnectTimeoutMs: 60_000, reconnectIntervalMs: 1000, pushPullIntervalMs: 0 })
+  n.handle(10, 'b', { t: 'gossip', mb: [{ k: 'left', id: 'b', inc: 0 }] })
+  t.is(n.member('b')?.state, 'left')
+  n.handle(11, 'c', { t: 'gossip', mb: [{ k: 'alive', id: 'b', inc: 0 }] })
+  t.is(n.member('b')?.state, 'left', 'a stale alive does not revive a left member')
+  n.handle(20, 'd', { t: 'gossip', mb: [{ k: 'dead', id: 'c', inc: 0, from: 'd' }] })
+  t.is(n.member('c')?.state, 'dead')
+  const redials: string[] = []
+  run(n, 20, 50_000, (now, o) => {
+    for (const r of o.requests) if (r.req.t === 'push-pull') redials.push(r.to)
+    for (const p of pings(o, 'ping')) n.handle(now, p.to, { t: 'ack', seq: p.msg.seq as number })
+  })
+  t.true(redials.length > 0 && redials.every(id => id === 'c'), `redials: ${redials.join(',')}`)
+  t.truthy(n.member('c'), 'still remembered before reconnectTimeout')
+  run(n, 50_000, 75_000, (now, o) => { for (const p of pings(o, 'ping')) n.handle(now, p.to, { t: 'ack', seq: p.msg.seq as number }) })
+  t.is(n.member('c'), undefined, 'forgotten after reconnectTimeout')
+  t.is(n.member('b'), undefined)
+})
