@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
-import { createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
+import { SCOPES_TABLE, createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
 import type { Clock, EntryEvent, Gossip, Transport } from '@scalelb/gossip'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
 import type { AgentConfig } from './config/options.js'
@@ -136,7 +136,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     const out: OwnEntry[] = []
     for (const scope of ['cluster' as const, ...gossip.scopes().filter((s) => s !== 'cluster')]) {
       for (const e of gossip.entries(scope)) {
-        if (e.origin === self && !e.deleted && e.value !== undefined) out.push({ scope, table: e.table, key: e.key, value: e.value })
+        if (e.origin === self && !e.deleted && e.value !== undefined && e.table !== SCOPES_TABLE) out.push({ scope, table: e.table, key: e.key, value: e.value })
       }
     }
     return out
@@ -280,9 +280,13 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await gossip.start()
       gossipStarted = true
       for (const e of persisted?.ownEntries ?? []) {
-        if (e.scope !== 'cluster' && !e.scope.startsWith('network:')) continue
-        if (e.scope !== 'cluster') gossip.joinScope(e.scope as `network:${string}`)
-        gossip.set(e.scope as 'cluster', e.table, e.key, e.value)
+        if ((e.scope !== 'cluster' && !e.scope.startsWith('network:')) || e.table === SCOPES_TABLE) continue
+        try {
+          if (e.scope !== 'cluster') gossip.joinScope(e.scope as `network:${string}`)
+          gossip.set(e.scope as 'cluster', e.table, e.key, e.value)
+        } catch (err) {
+          log.warn('cannot restore a persisted entry', { scope: e.scope, table: e.table, key: e.key, error: (err as Error).message })
+        }
       }
       const nodeValue: NodeValue = { underlay: localUnderlay === '' ? '0.0.0.0' : localUnderlay, version: AGENT_VERSION }
       gossip.set('cluster', TABLE_NODES, self, nodeValue)

@@ -57,6 +57,9 @@ function absCounter (registry: Registry, name: string, help: string, labelNames:
 export function createAgentMetrics (init: { node: string, sources: MetricSources }): AgentMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  // prom-client exports these gauges with a `_total` suffix, which promtool rejects
+  // (a gauge must not look like a counter); the per-type `nodejs_active_*` gauges stay
+  for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(n)
   const s = init.sources
 
   new Gauge({ name: 'scalelb_build_info', help: 'Agent build information (always 1).', labelNames: ['version', 'node'], registers: [registry] })

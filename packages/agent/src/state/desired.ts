@@ -1,17 +1,8 @@
-import type { BackendSpec, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../programmer/types.js'
+import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../programmer/types.js'
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
 
-/**
- * Desired kernel state of one network on this node (contract with the data
- * plane: the reconciler consumes a Map of these).
- */
-export interface NetworkDesired {
-  sandbox: SandboxSpec
-  overlay: OverlaySpec
-  /** netns paths of local tasks (for --lb-mode per-container). */
-  localTaskNetns: string[]
-}
+export type { NetworkDesired }
 
 /** One validated endpoint entry as read from a network scope. */
 export interface EndpointRecord {

@@ -1,0 +1,112 @@
+import { parseArgs } from 'node:util'
+import { readFile } from 'node:fs/promises'
+import { networkInterfaces } from 'node:os'
+import { createLibp2pTransport, createSystemClock, parseClusterKey } from '@scalelb/gossip'
+import { AGENT_PARSE_OPTIONS, agentHelp, resolveAgentConfig, type AgentConfig } from '../config/options.js'
+import { ConfigError, UsageError } from '../errors.js'
+import { componentLogger, createRootLogger, type Logger } from '../logging/logger.js'
+import { createAgent, type Agent } from '../agent.js'
+import { createDataPlane } from '../dataplane-wiring.js'
+import type { CliContext } from './commands.js'
+
+/** The underlay IP: --underlay-ip, else the listen IP, else the first non-internal IPv4. */
+export function detectUnderlay (cfg: AgentConfig): string {
+  if (cfg.underlayIp !== undefined) return cfg.underlayIp
+  const m = /^\/ip[46]\/([^/]+)\//.exec(cfg.listen)
+  if (m !== null && m[1] !== '0.0.0.0' && m[1] !== '::') return m[1] as string
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return ''
+}
+
+async function readClusterKey (cfg: AgentConfig): Promise<Uint8Array | undefined> {
+  if (cfg.clusterKeyFile === undefined) return undefined
+  let text: string
+  try {
+    text = await readFile(cfg.clusterKeyFile, 'utf8')
+  } catch (err) {
+    throw new ConfigError('--cluster-key-file', `cannot read ${cfg.clusterKeyFile}: ${(err as Error).message}`)
+  }
+  try {
+    return parseClusterKey(text)
+  } catch (err) {
+    throw new ConfigError('--cluster-key-file', `${cfg.clusterKeyFile} is not a cluster key (${(err as Error).message}); create one with scalelb keygen`)
+  }
+}
+
+/** Build the agent from settings, with the libp2p transport and the configured kernel programmer. */
+export async function buildAgent (cfg: AgentConfig, root: Logger, onLeft: () => void): Promise<Agent> {
+  const clusterKey = await readClusterKey(cfg)
+  const underlay = detectUnderlay(cfg)
+  const clock = createSystemClock()
+  return await createAgent({
+    config: { ...cfg, underlayIp: underlay === '' ? undefined : underlay },
+    logger: root,
+    clock,
+    dataPlane: createDataPlane({ cfg, logger: root }),
+    transport: (id) => createLibp2pTransport({
+      privateKey: id.privateKey,
+      listen: [cfg.listen],
+      clusterKey,
+      insecure: cfg.insecure,
+      logger: componentLogger(root, 'transport')
+    }),
+    onLeft
+  })
+}
+
+/**
+ * `scalelb agent`: resolve settings (exit 2 on a bad one), run until
+ * SIGTERM/SIGINT (restart: kernel state stays, exit 0) or `scalelb leave`.
+ */
+export async function runAgentCommand (argv: string[], ctx: CliContext): Promise<number> {
+  let flags
+  try {
+    flags = parseArgs({ args: argv, options: AGENT_PARSE_OPTIONS, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${agentHelp()}`)
+  }
+  if (flags.help === true) {
+    ctx.io.out(agentHelp())
+    return 0
+  }
+  const cfg = resolveAgentConfig({ flags: flags as Record<string, string | boolean | string[] | undefined>, env: ctx.env })
+  const root = createRootLogger({ level: cfg.logLevel })
+  const log = componentLogger(root, 'main')
+  let resolveDone!: (code: number) => void
+  const done = new Promise<number>((resolve) => { resolveDone = resolve })
+  let agent: Agent
+  try {
+    agent = await buildAgent(cfg, root, () => resolveDone(0))
+    await agent.start()
+  } catch (err) {
+    const e = err as Error
+    if (e.name === 'ConfigError' || e.name === 'UsageError') throw e
+    log.error('agent failed to start', { error: e.message, name: e.name })
+    ctx.io.err(`scalelb agent: ${e.message}`)
+    return 1
+  }
+  let stopping = false
+  const onSignal = (sig: string): void => {
+    if (stopping) {
+      log.warn('second signal: exiting now', { signal: sig })
+      resolveDone(1)
+      return
+    }
+    stopping = true
+    log.info('signal received', { signal: sig, leaveOnStop: cfg.leaveOnStop })
+    const op = cfg.leaveOnStop ? agent.leave() : agent.stop()
+    op.then(() => resolveDone(0), (err: unknown) => {
+      log.error('stop failed', { error: (err as Error).message })
+      resolveDone(1)
+    })
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  const code = await done
+  process.off('SIGTERM', onSignal)
+  process.off('SIGINT', onSignal)
+  await new Promise<void>((resolve) => root.on('finish', resolve).end())
+  return code
+}

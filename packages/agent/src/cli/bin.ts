@@ -1,0 +1,13 @@
+// Process entry of the `scalelb` command: the polyfill must load first.
+import '../polyfill.js'
+import { runCli } from './main.js'
+
+const code = await runCli(process.argv.slice(2), {
+  io: {
+    out: (text) => { process.stdout.write(`${text}\n`) },
+    err: (text) => { process.stderr.write(`${text}\n`) }
+  },
+  env: process.env
+})
+// libp2p and timers may keep handles open after a clean stop: exit once stdout is flushed
+process.stdout.write('', () => process.exit(code))
