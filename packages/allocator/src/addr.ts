@@ -71,6 +71,8 @@ export function parseAddress (s: unknown, field: string): bigint {
   if (typeof s !== 'string' || s.length === 0 || s.length > 45) {
     throw new InvalidAddressError(field, s, 'not an IPv4 or IPv6 address string')
   }
+  const fast = parseCanonical(s)
+  if (fast !== undefined) return fast
   if (s.includes(':')) {
     const [ok] = Validator.isValidIPv6String(s)
     if (!ok || s.includes('.') || s.includes('%')) throw new InvalidAddressError(field, s, 'not a valid IPv6 address')
@@ -81,6 +83,42 @@ export function parseAddress (s: unknown, field: string): bigint {
   const n = IPv4.fromDecimalDottedString(s).getValue()
   if (formatAddress(n) !== s) throw new InvalidAddressError(field, s, 'not in canonical dotted-quad form (leading zeros?)')
   return n
+}
+
+/**
+ * Fast path for the forms this package itself writes (dotted quad; lower-case
+ * hex groups with at most one `::`). Anything else returns undefined and goes
+ * through ip-num's validating parser.
+ */
+function parseCanonical (s: string): bigint | undefined {
+  if (s.includes(':')) {
+    const halves = s.split('::')
+    if (halves.length > 2) return undefined
+    const head = halves[0] === '' ? [] : halves[0].split(':')
+    const tail = halves.length === 1 || halves[1] === '' ? [] : halves[1].split(':')
+    const n = head.length + tail.length
+    if (halves.length === 1 ? n !== 8 : n > 7) return undefined
+    let v = 0n
+    const push = (g: string): boolean => {
+      if (!/^[0-9a-f]{1,4}$/.test(g)) return false
+      v = (v << 16n) | BigInt(parseInt(g, 16))
+      return true
+    }
+    for (const g of head) if (!push(g)) return undefined
+    for (let i = n; i < 8; i++) v <<= 16n
+    for (const g of tail) if (!push(g)) return undefined
+    return V6_BASE + v
+  }
+  const parts = s.split('.')
+  if (parts.length !== 4) return undefined
+  let v = 0
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined
+    const o = Number(p)
+    if (o > 255) return undefined
+    v = v * 256 + o
+  }
+  return BigInt(v)
 }
 
 /**

@@ -11,9 +11,9 @@ import type { AddressKind, NodeId } from './types.js'
 /** What an allocated address is for. */
 export interface AllocationInfo {
   /** Use. */
-  kind: AddressKind
+  readonly kind: AddressKind
   /** Free-form owner label. */
-  owner: string | undefined
+  readonly owner: string | undefined
 }
 
 /** One network's state on one node. */

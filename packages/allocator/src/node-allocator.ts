@@ -7,9 +7,9 @@ import {
   AddressUnavailableError, InvalidAddressError, InvalidInputError, InvalidOptionError, NeedSpaceError,
   NetworkExistsError, NotAllocatedError, PoolExhaustedError, UnknownNetworkError
 } from './errors.js'
-import { NetworkState } from './network.js'
+import { NetworkState, type AllocationInfo } from './network.js'
 import {
-  changedSegments, heirOf, mergeSegments, parseTokens, sameSegments, toToken, type Segment
+  changedSegments, heirOf, isDominated, mergeSegments, parseTokens, sameSegments, toToken, type Segment
 } from './ring.js'
 import { decodeSnapshot, encodeSnapshot, type NetworkSnapshot } from './snapshot.js'
 import type {
@@ -29,6 +29,13 @@ export interface ResolvedOptions {
 
 const MAX_ID_LENGTH = 256
 const KINDS: ReadonlySet<string> = new Set(['vip', 'task', 'lb'])
+/** Shared records for allocations without an owner label (most task IPs): saves memory per address. */
+const BARE: Readonly<Record<AddressKind, AllocationInfo>> = Object.freeze({
+  vip: Object.freeze({ kind: 'vip', owner: undefined }),
+  task: Object.freeze({ kind: 'task', owner: undefined }),
+  lb: Object.freeze({ kind: 'lb', owner: undefined })
+})
+const info = (kind: AddressKind, owner: string | undefined): AllocationInfo => (owner === undefined ? BARE[kind] : { kind, owner })
 
 function checkId (v: unknown, field: string): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID_LENGTH) {
@@ -155,7 +162,8 @@ export class NodeAllocatorImpl implements NodeAllocator {
   mergeTokens (networkId: string, tokens: readonly RingToken[], now: number): MergeResult {
     checkNow(now)
     const net = this.net(networkId)
-    const incoming = parseTokens(tokens, net.subnets)
+    const incoming = parseTokens(tokens, net.subnets).filter((t) => !isDominated(net.segs, t))
+    if (incoming.length === 0) return { changed: false, renumber: [] }
     const merged = mergeSegments([net.segs, incoming], net.subnets)
     if (sameSegments(merged, net.segs)) return { changed: false, renumber: [] }
     const hadLb = net.lbIp
@@ -206,7 +214,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
     }
     net.pool.set(n)
     net.pool.cursor = n
-    net.allocs.set(n, { kind, owner })
+    net.allocs.set(n, info(kind, owner))
     return formatAddress(n)
   }
 
@@ -224,7 +232,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
     if (net.allocs.has(n)) throw new AddressUnavailableError(s, 'in-use')
     if (net.pool.cooling.has(n)) throw new AddressUnavailableError(s, 'cooling')
     net.pool.set(n)
-    net.allocs.set(n, { kind, owner })
+    net.allocs.set(n, info(kind, owner))
     return s
   }
 
@@ -424,7 +432,7 @@ export function restoreNodeAllocator (bytes: Uint8Array, init: Partial<NodeAlloc
       if (!net.owns(n) || net.reserved(n) || net.allocs.has(n)) {
         throw new InvalidInputError(`${f}.allocs[${j}].address`, ip, 'not an owned, unreserved, unique address')
       }
-      net.allocs.set(n, { kind, owner: owner ?? undefined })
+      net.allocs.set(n, info(kind, owner ?? undefined))
       net.pool.set(n)
     })
     ns.cooling.sort((x, y) => x[1] - y[1]).forEach(([ip, until], j) => {

@@ -130,6 +130,18 @@ export function findSegment (segs: readonly Segment[], n: bigint): number {
   return -1
 }
 
+/**
+ * True if merging `t` into `segs` changes nothing: one segment covers all of
+ * `t` and is at least as strong. Cheap (binary search): most gossip merges
+ * repeat tokens already held.
+ */
+export function isDominated (segs: readonly Segment[], t: Segment): boolean {
+  const i = findSegment(segs, t.start)
+  if (i < 0) return false
+  const s = segs[i]
+  return s.end >= t.end && (s.version > t.version || (s.version === t.version && s.owner <= t.owner))
+}
+
 /** Segments of `after` that are not exactly present in `before` (what a writer must publish). */
 export function changedSegments (before: readonly Segment[], after: readonly Segment[]): Segment[] {
   const key = (s: Segment): string => `${s.start}|${s.end}|${s.owner}|${s.version}`

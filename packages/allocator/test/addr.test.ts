@@ -1,5 +1,7 @@
 import test from 'ava'
+import { IPv6 } from 'ip-num'
 import { createNodeAllocator, formatAddress, parseAddress, parseSubnets } from '@scalelb/allocator'
+import { createRng } from './helpers/rng.js'
 
 test('IPv6 addresses come out in RFC 5952 canonical form', (t) => {
   const canon = (s: string): string => formatAddress(parseAddress(s, 'ip'))
@@ -10,6 +12,19 @@ test('IPv6 addresses come out in RFC 5952 canonical form', (t) => {
   t.is(canon('fe80::'), 'fe80::')
   t.is(canon('2001:db8:0:1:1:1:1:1'), '2001:db8:0:1:1:1:1:1')
   t.is(canon('10.1.2.3'), '10.1.2.3')
+})
+
+test('IPv6 parse and format agree with ip-num on random addresses, compressed or not', (t) => {
+  const rng = createRng(11)
+  for (let i = 0; i < 2000; i++) {
+    // groups biased to zero so that runs of zeros (and '::') are common
+    const groups = Array.from({ length: 8 }, () => (rng.int(3) === 0 ? rng.int(0x10000) : 0))
+    const full = groups.map((g) => g.toString(16)).join(':')
+    const value = IPv6.fromString(full).getValue()
+    const canon = formatAddress(parseAddress(full, 'ip'))
+    t.is(IPv6.fromString(canon).getValue(), value, full)
+    t.is(parseAddress(canon, 'ip'), parseAddress(full.toUpperCase(), 'ip'))
+  }
 })
 
 test('bad addresses are typed errors naming the field and value', (t) => {
