@@ -1,4 +1,6 @@
+import { connect } from 'node:net'
 import test, { type ExecutionContext } from 'ava'
+import { createSeededRng, randInt } from '../src/rng.js'
 import {
   createLibp2pTransport, generateClusterKey, generateNodeKey, nodeKeyFromBytes, nodeKeyToBytes, parseClusterKey, peerIdFromKey,
   type Libp2pTransport, type Libp2pTransportInit
@@ -119,6 +121,26 @@ test('a node with another cluster key (or none) cannot connect, and nothing it s
   await waitFor(() => a.got.length > 0, 'the member frame')
   t.deepEqual(a.got, [{ from: friend.tr.id, text: 'hello' }])
   t.deepEqual(a.tr.connectedPeers(), [friend.tr.id])
+})
+
+test('raw garbage on the listening socket is rejected and the node keeps serving members', async t => {
+  const a = await startNode(t)
+  const port = Number(/\/tcp\/(\d+)/.exec(a.tr.addrs()[0] ?? '')?.[1])
+  const rng = createSeededRng(42)
+  await Promise.all([0, 1, 2].map(async i => {
+    const garbage = Uint8Array.from({ length: 4096 * (i + 1) }, () => randInt(rng, 256))
+    await new Promise<void>((resolve) => {
+      const sock = connect({ host: '127.0.0.1', port }, () => { sock.end(garbage) })
+      sock.on('error', () => { resolve() })
+      sock.on('close', () => { resolve() })
+      sock.resume()
+    })
+  }))
+  const friend = await startNode(t)
+  friend.tr.addPeerAddrs(a.tr.id, a.tr.addrs())
+  friend.tr.send(a.tr.id, enc('still here'))
+  await waitFor(() => a.got.length > 0, 'the member frame')
+  t.deepEqual(a.got, [{ from: friend.tr.id, text: 'still here' }])
 })
 
 test('two insecure nodes talk to each other', async t => {

@@ -3,7 +3,8 @@
  * `/scalelb/gossip/1.0.0` (one long-lived frame stream per peer) and
  * `/scalelb/sync/1.0.0` (one request/response per stream), plus key helpers.
  */
-export { createLibp2pTransport, type Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats } from './libp2p/transport.js'
+export { createLibp2pTransport } from './libp2p/transport.js'
+export type { Libp2pTransport, Libp2pTransportInit, Libp2pTransportStats } from './libp2p/options.js'
 export { generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdFromKey, generateClusterKey, parseClusterKey, type NodeKey } from './libp2p/keys.js'
 export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
 export {

@@ -3,66 +3,17 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { MAX_ADDRS, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS } from '../../constants.js'
-import { createNullLogger, type Logger } from '../../logger.js'
-import type { NodeId, Transport } from '../../types.js'
+import { MAX_ADDRS } from '../../constants.js'
+import type { Logger } from '../../logger.js'
+import type { NodeId } from '../../types.js'
 import * as C from './constants.js'
-import { ClusterKeyRequiredError, DialFailedError, InvalidTransportOptionError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { DialFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
-import { parseClusterKey, peerIdFromKey } from './keys.js'
+import { peerIdFromKey } from './keys.js'
+import { describe, resolveTransportInit, type Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats, type ResolvedTransportOptions } from './options.js'
 import { parseNodeId, parsePeerAddr, readOneFrame, requestOverStream } from './streams.js'
-
-/** Options of createLibp2pTransport. */
-export interface Libp2pTransportInit {
-  /** The node's Ed25519 key (generateNodeKey / nodeKeyFromBytes); its PeerId is the NodeId. */
-  privateKey: PrivateKey
-  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
-  listen: string[]
-  /** Pre-shared cluster key: the bytes of a pnet key file (parseClusterKey). Required unless `insecure`. */
-  clusterKey?: Uint8Array
-  /** Run without a pre-shared key (Noise only, anyone can connect). Must be set explicitly. @default false */
-  insecure?: boolean
-  /** Most open connections; the least recently used peer is disconnected to stay below. @default 128 */
-  maxConnections?: number
-  /** Close a peer's connections after this long without traffic (ms). @default 60000 */
-  idleTimeoutMs?: number
-  /** Largest gossip frame sent or accepted (bytes); bigger inbound frames are dropped. @default 65536 */
-  maxMessageBytes?: number
-  /** Largest request or response accepted (bytes). @default 8 MiB */
-  maxRequestBytes?: number
-  /** Deadline of one request/response exchange (ms). @default 10000 */
-  requestTimeoutMs?: number
-  /** Deadline of one dial (ms). @default 5000 */
-  dialTimeoutMs?: number
-  /** Logger (winston fits). @default discard */
-  logger?: Logger
-}
-
-/** Counters of the libp2p transport. */
-export interface Libp2pTransportStats {
-  framesSent: number
-  framesReceived: number
-  bytesSent: number
-  bytesReceived: number
-  requestsSent: number
-  requestsServed: number
-  /** Dropped frames by reason: oversize-in, oversize-out, malformed, unreachable, queue-full, not-started, handler-error, send-failed. */
-  dropped: Record<string, number>
-  /** Connections closed by this transport because of the cap or idleness. */
-  evicted: number
-  idleClosed: number
-}
-
-/** The libp2p Transport plus introspection used by the agent and tests. */
-export interface Libp2pTransport extends Transport {
-  /** NodeIds of peers with at least one open connection. */
-  connectedPeers(): NodeId[]
-  /** Number of open connections (a peer may briefly have two). */
-  connectionCount(): number
-  stats(): Libp2pTransportStats
-}
 
 interface PeerState {
   addrs: Multiaddr[]
@@ -73,59 +24,14 @@ interface PeerState {
   lastUsed: number
 }
 
-interface Resolved {
-  maxConnections: number
-  idleTimeoutMs: number
-  maxMessageBytes: number
-  maxRequestBytes: number
-  requestTimeoutMs: number
-  dialTimeoutMs: number
-}
-
-function describe (err: unknown): string {
-  if (err instanceof Error || err instanceof DOMException) return `${err.name}: ${err.message}`
-  return String(err)
-}
-
-function positiveInt (field: string, v: number | undefined, dflt: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new InvalidTransportOptionError(field, `must be a positive integer, got ${String(v)}`)
-  return v
-}
-
 /**
  * Create a Transport over libp2p: TCP + (pnet) + Noise + Yamux, no other
  * protocols. Throws ClusterKeyRequiredError without `clusterKey` unless
  * `insecure: true`, and InvalidTransportOptionError naming a bad option.
  */
 export function createLibp2pTransport (init: Libp2pTransportInit): Libp2pTransport {
-  if (init === null || typeof init !== 'object') throw new InvalidTransportOptionError('init', 'expected an object')
-  if (init.privateKey?.type !== 'Ed25519') throw new InvalidTransportOptionError('privateKey', 'expected an Ed25519 private key (generateNodeKey)')
-  if (!Array.isArray(init.listen)) throw new InvalidTransportOptionError('listen', 'expected an array of multiaddr strings')
-  const listen = init.listen.map((a, i) => {
-    try {
-      return multiaddr(a).toString()
-    } catch (err) {
-      throw new InvalidTransportOptionError(`listen[${i}]`, `not a multiaddr: ${err instanceof Error ? err.message : String(err)}`)
-    }
-  })
-  if (init.insecure !== undefined && typeof init.insecure !== 'boolean') throw new InvalidTransportOptionError('insecure', 'expected a boolean')
-  let clusterKey: Uint8Array | undefined
-  if (init.clusterKey !== undefined) {
-    if (init.insecure === true) throw new InvalidTransportOptionError('insecure', 'cannot be combined with clusterKey')
-    clusterKey = parseClusterKey(init.clusterKey)
-  } else if (init.insecure !== true) {
-    throw new ClusterKeyRequiredError()
-  }
-  const opts: Resolved = {
-    maxConnections: positiveInt('maxConnections', init.maxConnections, C.LIBP2P_MAX_CONNECTIONS),
-    idleTimeoutMs: positiveInt('idleTimeoutMs', init.idleTimeoutMs, C.LIBP2P_IDLE_TIMEOUT_MS),
-    maxMessageBytes: positiveInt('maxMessageBytes', init.maxMessageBytes, MAX_MESSAGE_BYTES),
-    maxRequestBytes: positiveInt('maxRequestBytes', init.maxRequestBytes, MAX_REQUEST_BYTES),
-    requestTimeoutMs: positiveInt('requestTimeoutMs', init.requestTimeoutMs, REQUEST_TIMEOUT_MS),
-    dialTimeoutMs: positiveInt('dialTimeoutMs', init.dialTimeoutMs, C.LIBP2P_DIAL_TIMEOUT_MS)
-  }
-  return new Libp2pTransportImpl(init.privateKey, listen, clusterKey, opts, init.logger ?? createNullLogger())
+  const r = resolveTransportInit(init)
+  return new Libp2pTransportImpl(r.privateKey, r.listen, r.clusterKey, r.opts, r.logger)
 }
 
 class Libp2pTransportImpl implements Libp2pTransport {
@@ -142,7 +48,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     private readonly privateKey: PrivateKey,
     private readonly listen: string[],
     private readonly clusterKey: Uint8Array | undefined,
-    private readonly opts: Resolved,
+    private readonly opts: ResolvedTransportOptions,
     private readonly log: Logger
   ) {
     this.id = peerIdFromKey(privateKey)
@@ -169,6 +75,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
       connectionManager: {
         maxConnections: this.opts.maxConnections,
         dialTimeout: this.opts.dialTimeoutMs,
+        // a peer with another cluster key stalls the handshake; do not hold its socket for long
+        inboundUpgradeTimeout: this.opts.dialTimeoutMs,
         inboundConnectionThreshold: C.LIBP2P_INBOUND_CONNECTIONS_PER_SECOND,
         maxIncomingPendingConnections: Math.max(10, Math.min(this.opts.maxConnections, 64))
       },
@@ -268,6 +176,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
     st.lastUsed = Date.now()
     const s = st.stream
     if (s !== undefined && s.status === 'open' && s.writeStatus === 'writable') {
+      // datagram semantics: a peer that does not keep up loses frames instead of growing our buffers
+      if (s.writableNeedsDrain) { this.drop('backpressure'); return }
       s.send(frame)
       this.counters.framesSent++
       this.counters.bytesSent += frame.byteLength
@@ -472,6 +382,11 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const node = this.node
     if (node === undefined) return
     const now = Date.now()
+    const connected = new Set(this.connectedPeers())
+    for (const [id, st] of this.peers) {
+      // forget peers we cannot reach and have not heard from (addresses come back through gossip)
+      if (st.addrs.length === 0 && !st.opening && st.queue.length === 0 && !connected.has(id) && now - st.lastUsed >= this.opts.idleTimeoutMs) this.peers.delete(id)
+    }
     for (const c of node.getConnections()) {
       const st = this.peers.get(c.remotePeer.toString())
       if (c.status !== 'open' || st === undefined) continue
