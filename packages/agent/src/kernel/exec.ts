@@ -1,6 +1,6 @@
 import { execa } from 'execa'
 import type { Logger } from 'winston'
-import { KERNEL_COMMAND_TIMEOUT_MS } from './constants.js'
+import { KERNEL_COMMAND_TIMEOUT_MS, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
 
 /**
@@ -12,8 +12,12 @@ export type NetnsRef = string
 
 /** Options of one kernel command. */
 export interface RunOptions {
-  /** Run inside this netns instead of the base one. */
-  netns?: NetnsRef
+  /**
+   * Run inside this netns instead of the base one; `null` = the process's own
+   * netns (netns add/delete/list: `ip netns add` inside `ip netns exec` would
+   * bind-mount in a throw-away mount namespace).
+   */
+  netns?: NetnsRef | null
   /** Written to the command's stdin (e.g. an `nft -f -` script). */
   input?: string
   signal?: AbortSignal
@@ -68,7 +72,7 @@ class ExecKernel implements Kernel {
   }
 
   async run (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
-    const [file, argv] = wrapNetns(opts.netns ?? this.baseNetns, cmd, args)
+    const [file, argv] = wrapNetns(opts.netns === null ? undefined : (opts.netns ?? this.baseNetns), cmd, args)
     const line = [file, ...argv].join(' ')
     this.spawned++
     this.logger?.debug('kernel command', { command: line, inputBytes: opts.input?.length ?? 0 })
@@ -78,7 +82,8 @@ class ExecKernel implements Kernel {
       timeout: this.timeoutMs,
       cancelSignal: opts.signal,
       stripFinalNewline: true,
-      env: { LC_ALL: 'C' }
+      // system tools only: under npm/npx, node_modules/.bin is on PATH and holds an unrelated `nft`
+      env: { LC_ALL: 'C', PATH: SYSTEM_PATH }
     })
     if (res.failed) {
       const stderr = typeof res.stderr === 'string' ? res.stderr.trim() : ''

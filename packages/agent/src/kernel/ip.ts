@@ -8,7 +8,7 @@ export interface KOpts {
 
 /** Names of all named netns (`ip netns list`). */
 export async function netnsList (k: Kernel, opts: KOpts = {}): Promise<string[]> {
-  const out = await k.run('ip', ['-j', 'netns', 'list'], { signal: opts.signal })
+  const out = await k.run('ip', ['-j', 'netns', 'list'], { netns: null, signal: opts.signal })
   if (out.trim() === '') return []
   const parsed: unknown = JSON.parse(out)
   if (!Array.isArray(parsed)) throw new KernelStateError('ip -j netns list: expected an array')
@@ -17,14 +17,14 @@ export async function netnsList (k: Kernel, opts: KOpts = {}): Promise<string[]>
 
 /** Create a named netns and bring its loopback up (2 spawns). */
 export async function netnsAdd (k: Kernel, name: string, opts: KOpts = {}): Promise<void> {
-  await k.run('ip', ['netns', 'add', name], { signal: opts.signal })
-  await k.run('ip', ['-n', name, 'link', 'set', 'lo', 'up'], { signal: opts.signal })
+  await k.run('ip', ['netns', 'add', name], { netns: null, signal: opts.signal })
+  await k.run('ip', ['-n', name, 'link', 'set', 'lo', 'up'], { netns: null, signal: opts.signal })
 }
 
 /** Delete a named netns; a missing one is not an error. Returns whether it existed. */
 export async function netnsDelete (k: Kernel, name: string, opts: KOpts = {}): Promise<boolean> {
   try {
-    await k.run('ip', ['netns', 'delete', name], { signal: opts.signal })
+    await k.run('ip', ['netns', 'delete', name], { netns: null, signal: opts.signal })
     return true
   } catch (err) {
     if (err instanceof KernelCommandError && /No such file|Invalid netns name|Cannot remove/.test(err.stderr)) return false

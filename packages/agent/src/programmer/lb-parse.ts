@@ -48,6 +48,9 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
         }
       }
     }
+    const chain = obj.chain as { name?: string } | undefined
+    const cm = /^m(\d+)$/.exec(chain?.name ?? '')
+    if (cm !== null) view.chains.add(Number(cm[1]))
     const rule = obj.rule as { chain?: string, expr?: Array<Record<string, unknown>> } | undefined
     if (rule?.chain === 'postrouting') {
       for (const ex of rule.expr ?? []) {

@@ -20,11 +20,17 @@ export interface LbView {
   backends: Map<string, string>
   /** `vip . proto . port` of services without a ready backend (rejected). */
   noback: Set<string>
+  /**
+   * Moduli with an `m<N>` chain. A chain is added in the same transaction the
+   * first time a service has N slots and kept while the table lives, so
+   * steady-state updates are element-only. Not compared by {@link sameView}.
+   */
+  chains: Set<number>
 }
 
 /** An empty view (nothing programmed) for a network. */
 export function emptyView (networkId: string, lbAddress = ''): LbView {
-  return { networkId, lbAddress, vips: [], services: new Map(), backends: new Map(), noback: new Set() }
+  return { networkId, lbAddress, vips: [], services: new Map(), backends: new Map(), noback: new Set(), chains: new Set() }
 }
 
 /**
@@ -54,6 +60,7 @@ export function viewFromSpec (spec: SandboxSpec, withAddresses = true): LbView {
     }
   }
   if (withAddresses) view.vips = [...vips].sort()
+  view.chains = moduli(view)
   return view
 }
 
@@ -68,7 +75,7 @@ const FIXED_RULES = 5
 /** Kernel objects of a view: rules + chains' rules + map/set elements + addresses. */
 export function kernelObjectCount (view: LbView): number {
   const addrs = view.lbAddress === '' ? 0 : 1 + view.vips.length
-  return FIXED_RULES + 2 * moduli(view).size + view.services.size + view.backends.size + view.noback.size + addrs
+  return FIXED_RULES + 2 * view.chains.size + view.services.size + view.backends.size + view.noback.size + addrs
 }
 
 /** Whether two views program the same kernel state. */
@@ -133,8 +140,9 @@ function backendOps (table: string, verb: 'add' | 'delete', keys: string[], valu
 
 /**
  * nft script taking a table from `old` (undefined = absent) to `next`:
- * element-only updates; a changed element is a delete + add in the same
- * script; `nft -f` runs it as one transaction.
+ * element-only updates (plus an `m<N>` chain the first time N slots are
+ * used); a changed element is a delete + add in the same script; `nft -f`
+ * runs it as one transaction. Store {@link withChains}(old, next) after it.
  */
 export function diffScript (table: string, old: LbView | undefined, next: LbView): string {
   const lines: string[] = []
@@ -144,10 +152,8 @@ export function diffScript (table: string, old: LbView | undefined, next: LbView
     if (old !== undefined) lines.push(`flush chain ip ${table} postrouting`)
     if (next.lbAddress !== '') lines.push(`add rule ip ${table} postrouting ct status dnat snat to ${lbIp(next.lbAddress)}`)
   }
-  const oldMods = moduli(prev)
-  const newMods = moduli(next)
-  for (const m of [...newMods].sort((a, b) => a - b)) {
-    if (oldMods.has(m)) continue
+  for (const m of [...moduli(next)].sort((a, b) => a - b)) {
+    if (prev.chains.has(m)) continue
     lines.push(`add chain ip ${table} m${m}`)
     for (const proto of ['tcp', 'udp']) {
       lines.push(`add rule ip ${table} m${m} meta l4proto ${proto} dnat ip to ip daddr . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
@@ -160,9 +166,10 @@ export function diffScript (table: string, old: LbView | undefined, next: LbView
   lines.push(...backendOps(table, 'add', del(next.backends, prev.backends), next.backends))
   lines.push(...elementOps(table, 'services', 'add', del(next.services, prev.services).map(k => `${k} : goto m${next.services.get(k) ?? 0}`)))
   lines.push(...elementOps(table, 'noback', 'add', [...next.noback].filter(k => !prev.noback.has(k))))
-  for (const m of [...oldMods].sort((a, b) => a - b)) {
-    if (newMods.has(m)) continue
-    lines.push(`flush chain ip ${table} m${m}`, `delete chain ip ${table} m${m}`)
-  }
   return lines.length === 0 ? '' : lines.join('\n') + '\n'
+}
+
+/** `next` carrying the chains `old` already had (chains are never removed while the table lives). */
+export function withChains (old: LbView | undefined, next: LbView): LbView {
+  return { ...next, chains: new Set([...(old?.chains ?? []), ...next.chains]) }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'winston'
 import { nftTableName } from '../kernel/index.js'
 import { overlayDiff, overlayNames, overlayObjectCount, overlayViewFromSpec, sameOverlay, type OverlayView } from '../overlay/index.js'
 import { InjectedFailureError, ProgrammerInputError } from './errors.js'
-import { diffScript, kernelObjectCount, sameView, viewFromSpec, type LbView } from './lb-view.js'
+import { diffScript, kernelObjectCount, sameView, viewFromSpec, withChains, type LbView } from './lb-view.js'
 import { addressLines } from './sandbox.js'
 import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from './types.js'
 
@@ -131,7 +131,7 @@ export class MemoryProgrammer implements Programmer {
     const next: MemoryNetwork = { overlay, lb: undefined, lbMac: desired.sandbox.lbMac, tasks: new Map() }
     const table = nftTableName(id)
     if (perNet) {
-      next.lb = lb
+      next.lb = withChains(old?.lb, lb)
       if (old?.lb === undefined || !sameView(old.lb, lb)) {
         const addrs = addressLines(old?.lb, lb)
         op.ip.push(...addrs)
@@ -145,8 +145,8 @@ export class MemoryProgrammer implements Programmer {
         op.transactions++
       }
       for (const path of desired.localTaskNetns) {
-        next.tasks.set(path, lb)
         const prev = old?.tasks.get(path)
+        next.tasks.set(path, withChains(prev, lb))
         if (prev !== undefined && sameView(prev, lb)) continue
         op.nft.push(diffScript(table, prev, lb))
         op.transactions++

@@ -122,9 +122,9 @@ export class NftProgrammer implements Programmer {
       tx++
     }
     if (st.lb !== undefined && sameView(st.lb, next)) return tx
-    tx += await applyLb(this.k, n.netns, n.table, st.lb, next, true, opts)
-    st.lb = next
-    return tx
+    const r = await applyLb(this.k, n.netns, n.table, st.lb, next, true, opts)
+    st.lb = r.view
+    return tx + r.tx
   }
 
   private async applyPerContainer (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
@@ -139,8 +139,9 @@ export class NftProgrammer implements Programmer {
     for (const path of want) {
       const old = st.tasks.get(path)
       if (old !== undefined && sameView(old, next)) continue
-      tx += await applyLb(this.k, path, table, old, next, false, opts)
-      st.tasks.set(path, next)
+      const r = await applyLb(this.k, path, table, old, next, false, opts)
+      st.tasks.set(path, r.view)
+      tx += r.tx
     }
     return tx
   }

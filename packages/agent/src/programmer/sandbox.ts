@@ -3,7 +3,7 @@ import {
   type Kernel, type KOpts, type NetnsRef
 } from '../kernel/index.js'
 import { LB_SANDBOX_SYSCTLS, VXLAN_OVERHEAD_BYTES } from './constants.js'
-import { diffScript, type LbView } from './lb-view.js'
+import { diffScript, withChains, type LbView } from './lb-view.js'
 import { viewFromNftJson } from './lb-parse.js'
 
 /** MTU of sandbox and task veths: leaves room for the VXLAN header on a 1500-byte underlay. */
@@ -49,8 +49,8 @@ export function addressLines (old: Pick<LbView, 'lbAddress' | 'vips'> | undefine
   return lines
 }
 
-/** Apply an LB view change in `netns`: addresses (one `ip -batch`) then one `nft -f` transaction. */
-export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: LbView | undefined, next: LbView, withAddresses: boolean, opts: KOpts): Promise<number> {
+/** Apply an LB view change in `netns`: addresses (one `ip -batch`) then one `nft -f` transaction. Returns transactions and the view now programmed. */
+export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: LbView | undefined, next: LbView, withAddresses: boolean, opts: KOpts): Promise<{ tx: number, view: LbView }> {
   let tx = 0
   if (withAddresses) {
     const lines = addressLines(old, next)
@@ -64,7 +64,7 @@ export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: L
     await nftApply(k, script, netns, opts)
     tx++
   }
-  return tx
+  return { tx, view: withChains(old, next) }
 }
 
 /** What a sandbox holds, read back from the kernel. */
