@@ -126,11 +126,15 @@ export function createController (init: ControllerInit): Controller {
     if (t.netns !== undefined) info.netns = t.netns
     return info
   }
+  /** Delete an own endpoint entry; a scope this node already left holds nothing to delete. */
+  function withdraw (networkId: string, key: string): void {
+    if (gossip.scopes().includes(networkScope(networkId))) gossip.delete(networkScope(networkId), TABLE_ENDPOINTS, key)
+  }
   function localTasksOn (networkId: string): LocalTask[] {
     return [...tasks.values()].filter((t) => t.endpoints.some((e) => e.networkId === networkId))
   }
   async function dropEndpoint (t: LocalTask, ep: LocalEndpoint): Promise<void> {
-    gossip.delete(networkScope(ep.networkId), TABLE_ENDPOINTS, t.id)
+    withdraw(ep.networkId, t.id)
     if (t.mode === 'netns' && t.netns !== undefined && ep.ifName !== undefined) {
       try {
         await init.plumber.detach({ networkId: ep.networkId, netnsPath: t.netns, ifName: ep.ifName, hostIfName: ep.hostIfName })
@@ -366,7 +370,7 @@ export function createController (init: ControllerInit): Controller {
         t.endpoints = t.endpoints.filter((e) => e.networkId !== networkId)
         if (t.endpoints.length === 0) tasks.delete(t.id)
       }
-      gossip.delete(networkScope(networkId), TABLE_ENDPOINTS, lbEndpointKey(self))
+      withdraw(networkId, lbEndpointKey(self))
       if (gossip.scopes().includes(networkScope(networkId))) gossip.leaveScope(networkScope(networkId))
       if (alloc.hasNetwork(networkId)) alloc.deleteNetwork(networkId)
       init.onChange()
@@ -384,7 +388,7 @@ export function createController (init: ControllerInit): Controller {
     tickLbRelease () {
       const released = alloc.tick(init.clock.now())
       for (const r of released) {
-        gossip.delete(networkScope(r.networkId), TABLE_ENDPOINTS, lbEndpointKey(self))
+        withdraw(r.networkId, lbEndpointKey(self))
         if (localTasksOn(r.networkId).length === 0 && gossip.scopes().includes(networkScope(r.networkId))) gossip.leaveScope(networkScope(r.networkId))
         logger.info('LB IP released', { networkId: r.networkId, ip: r.ip })
       }
@@ -392,7 +396,7 @@ export function createController (init: ControllerInit): Controller {
     },
     async withdrawAll () {
       for (const t of [...tasks.values()]) await ctl.removeTask(t.id)
-      for (const nid of alloc.networks()) gossip.delete(networkScope(nid), TABLE_ENDPOINTS, lbEndpointKey(self))
+      for (const nid of alloc.networks()) withdraw(nid, lbEndpointKey(self))
     }
   }
   return ctl

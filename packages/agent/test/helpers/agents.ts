@@ -1,0 +1,85 @@
+/**
+ * In-process agents for tests: each with its own data dir, API socket and
+ * memory programmer, gossiping over one in-memory network (real time).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMemoryNetwork, createSystemClock, type MemoryNetwork } from '@scalelb/gossip'
+import { createAgent, type Agent } from '../../src/agent.js'
+import { resolveAgentConfig } from '../../src/config/options.js'
+import { createMemoryPlumber } from '../../src/dataplane-wiring.js'
+import { createSilentLogger } from '../../src/logging/logger.js'
+import { createProgrammer, createReconciler, type Programmer } from '../../src/reconciler/index.js'
+import { createMemoryKernel, type MemoryKernel } from '../../src/programmer/index.js'
+
+/** One test agent with handles on its internals. */
+export interface TestAgent {
+  agent: Agent
+  dataDir: string
+  socket: string
+  programmer: Programmer
+  kernel: MemoryKernel
+  plumber: ReturnType<typeof createMemoryPlumber>
+}
+
+/** A set of agents on one memory network. */
+export interface TestCluster {
+  net: MemoryNetwork
+  dir: string
+  /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
+  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean }): Promise<TestAgent>
+  close(): Promise<void>
+}
+
+/** Poll `cond` until true or `timeoutMs` passes (then throw with `what`). No fixed sleeps. */
+export async function waitFor (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Create an empty cluster; `close()` stops every agent and removes the temp dir. */
+export async function createTestCluster (): Promise<TestCluster> {
+  const clock = createSystemClock()
+  const net = createMemoryNetwork({ clock, latencyMs: 1 })
+  const dir = await mkdtemp(join(tmpdir(), 'slb-agent-'))
+  const started: TestAgent[] = []
+  let n = 0
+  return {
+    net,
+    dir,
+    async add (opts = {}) {
+      const dataDir = opts.dataDir ?? join(dir, `n${n++}`)
+      const config = resolveAgentConfig({
+        flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-' },
+        env: {}
+      })
+      const kernel = opts.kernel ?? createMemoryKernel()
+      const programmer = createProgrammer('memory', { netnsPrefix: 'tst-', memoryKernel: kernel })
+      const plumber = createMemoryPlumber()
+      const agent = await createAgent({
+        config,
+        logger: createSilentLogger(),
+        clock,
+        statusServer: opts.statusServer ?? false,
+        transport: (id) => net.transport(id.id),
+        dataPlane: {
+          plumber,
+          createReconciler: (r) => createReconciler({ programmer, clock: r.clock, logger: r.logger, onApplied: r.onApplied, coalesceMs: 5 })
+        }
+      })
+      await agent.start()
+      const t: TestAgent = { agent, dataDir, socket: config.apiSocket, programmer, kernel, plumber }
+      started.push(t)
+      return t
+    },
+    async close () {
+      for (const t of started) await t.agent.stop().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}

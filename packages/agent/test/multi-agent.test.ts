@@ -1,0 +1,93 @@
+import test from 'ava'
+import { createTestCluster, waitFor, type TestAgent } from './helpers/agents.js'
+
+/** Backend IPs with at least one slot in a node's sandbox for a network. */
+function backendIps (t: TestAgent, networkId: string): string[] {
+  const lb = t.kernel.networks.get(networkId)?.lb
+  if (lb === undefined) return []
+  return [...new Set([...lb.backends.values()].map((v) => v.split(' . ')[0] as string))].sort()
+}
+
+function hasSandbox (t: TestAgent, networkId: string): boolean {
+  return t.kernel.networks.get(networkId)?.lb !== undefined
+}
+
+test('three agents converge: backends everywhere, LB IP only where tasks run, drain and remove propagate', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  const b = await cluster.add()
+  const c = await cluster.add()
+  await b.agent.gossip.join([`mem://${a.agent.id}`])
+  await c.agent.gossip.join([`mem://${a.agent.id}`])
+  await waitFor('3 alive members everywhere', () => [a, b, c].every((x) => x.agent.members().filter((m) => m.state === 'alive').length === 3))
+
+  const net = await a.agent.controller.createNetwork({ name: 'front', subnets: ['10.20.0.0/24'] })
+  await waitFor('B and C learn the network', () => [b, c].every((x) => x.agent.controller.listNetworks().some((n) => n.id === net.id)))
+  // B owns no address space yet: the VIP comes from a donation by A
+  const svc = await b.agent.controller.createService({ name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], networks: ['front'] })
+  t.regex(svc.vips[0]?.vip ?? '', /^10\.20\.0\./)
+  await waitFor('A learns the service', () => a.agent.controller.listServices().length === 1)
+
+  const ta = await a.agent.controller.addTask({ service: 'web', netns: '/run/netns/task-a' })
+  const tb = await b.agent.controller.addTask({ service: 'web', netns: '/run/netns/task-b' })
+  const ipA = ta.task.endpoints[0]?.ip as string
+  const ipB = tb.task.endpoints[0]?.ip as string
+  t.not(ipA, ipB)
+  t.true(a.plumber.attached.has(`${net.id}|/run/netns/task-a`), 'the task netns was plugged into the network')
+
+  await waitFor('A and B program both backends', async () => {
+    await a.agent.flush()
+    await b.agent.flush()
+    return backendIps(a, net.id).join() === [ipA, ipB].sort().join() && backendIps(b, net.id).join() === [ipA, ipB].sort().join()
+  })
+  t.false(hasSandbox(c, net.id), 'C has no local task: no sandbox')
+  t.is(c.agent.allocator.lbIp(net.id), undefined, 'C has no LB IP')
+  t.truthy(a.agent.allocator.lbIp(net.id))
+  t.truthy(b.agent.allocator.lbIp(net.id))
+  t.not(a.agent.allocator.lbIp(net.id), b.agent.allocator.lbIp(net.id))
+  // the service's VIP is held by both sandboxes
+  t.deepEqual(a.kernel.networks.get(net.id)?.lb?.vips, [svc.vips[0]?.vip])
+
+  // re-adding the same task is not an error and changes nothing
+  const again = await a.agent.controller.addTask({ service: 'web', netns: '/run/netns/task-a' })
+  t.false(again.created)
+  t.is(again.task.id, ta.task.id)
+
+  // drain A's task: no new connections anywhere (no slots), the entry stays
+  a.agent.controller.setTaskState(ta.task.id, 'draining')
+  await waitFor('B stops sending to the drained task', async () => {
+    await b.agent.flush()
+    return backendIps(b, net.id).join() === ipB
+  })
+  t.is(b.agent.controller.listTasks().find((x) => x.id === ta.task.id)?.state, 'draining')
+
+  // remove B's only task: B's sandbox goes, A withdraws the backend
+  await b.agent.controller.removeTask(tb.task.id)
+  await waitFor('B removes its sandbox and A withdraws B\'s backend', async () => {
+    await a.agent.flush()
+    await b.agent.flush()
+    return !hasSandbox(b, net.id) && backendIps(a, net.id).length === 0
+  })
+  t.false(b.plumber.attached.has(`${net.id}|/run/netns/task-b`), 'the task netns was unplugged')
+})
+
+test('a network is refused for deletion while a remote node has tasks, and --force cleans up everywhere', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  const b = await cluster.add()
+  await b.agent.gossip.join([`mem://${a.agent.id}`])
+  const net = await a.agent.controller.createNetwork({ name: 'back', subnets: ['10.30.0.0/24'] })
+  await waitFor('B learns the network', () => b.agent.controller.listNetworks().length === 1)
+  await b.agent.controller.createService({ name: 'db', ports: [{ proto: 'tcp', port: 5432, targetPort: 5432 }], networks: ['back'] })
+  await b.agent.controller.addTask({ service: 'db', netns: '/run/netns/db1' })
+  await waitFor('A sees B in the network scope', () => a.agent.controller.inspectNetwork('back').nodes.includes(b.agent.id))
+  const err = await t.throwsAsync(a.agent.controller.removeNetwork('back', { force: false }))
+  t.is(err?.name, 'ConflictError')
+  await a.agent.controller.removeNetwork('back', { force: true })
+  await waitFor('B drops its task and sandbox', async () => {
+    await b.agent.flush()
+    return b.agent.controller.localTasks().length === 0 && !hasSandbox(b, net.id) && b.agent.controller.listNetworks().length === 0
+  })
+})
