@@ -10,10 +10,10 @@ import type { WireEntry } from './types.js'
 export interface Rec {
   readonly table: string
   readonly key: string
-  /** Map key inside its leaf: table + NUL + key. */
-  readonly ck: string
   /** Digest leaf (hash of table and key). */
   readonly leaf: number
+  /** Index in its leaf's record array. */
+  li: number
   value: unknown
   origin: NodeId
   lamport: number
@@ -21,9 +21,6 @@ export interface Rec {
   deleted: boolean
   /** Local time the delete happened (now - age on receipt); meaningful only when deleted. */
   deadAt: number
-  /** Version hash lanes (30-bit each), XORed into the leaf digest. */
-  h1: number
-  h2: number
   /** Cached encoded size estimate in bytes; 0 = unknown. */
   size: number
   /** Broadcast queue tier (transmits so far), -1 if not queued. */

@@ -1,7 +1,7 @@
 import { DIGEST_LEAVES } from './constants.js'
 import { type Lanes, leafOf, versionHash } from './hash.js'
 import { TimeHeap } from './heap.js'
-import { compositeKey, type Rec } from './record.js'
+import type { Rec } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
 
@@ -16,12 +16,14 @@ export interface Version {
 }
 
 /**
- * Records of one scope, bucketed by digest leaf, with the leaf digests kept
- * incrementally (XOR in on insert, XOR out on replace/remove), so a digest
- * costs O(DIGEST_LEAVES), never O(entries).
+ * Records of one scope: looked up by table then key, and listed per digest
+ * leaf (dense arrays, swap-remove). The leaf digests are kept incrementally
+ * (XOR in on insert, XOR out on replace/remove), so a digest costs
+ * O(DIGEST_LEAVES), never O(entries). About 160 bytes per record.
  */
 export class ScopeStore {
-  private readonly leaves: Array<Map<string, Rec> | undefined> = new Array<Map<string, Rec> | undefined>(DIGEST_LEAVES)
+  private readonly tables = new Map<string, Map<string, Rec>>()
+  private readonly leaves: Array<Rec[] | undefined> = new Array<Rec[] | undefined>(DIGEST_LEAVES)
   /** Digest lanes: [h1, h2] per leaf. */
   readonly lanes = new Int32Array(2 * DIGEST_LEAVES)
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
@@ -29,37 +31,45 @@ export class ScopeStore {
   count = 0
 
   get (table: string, key: string): Rec | undefined {
-    return this.leaves[leafOf(table, key, DIGEST_LEAVES)]?.get(compositeKey(table, key))
+    return this.tables.get(table)?.get(key)
   }
 
-  /** Records of one leaf (empty iterable if none). */
-  leaf (leaf: number): ReadonlyMap<string, Rec> | undefined {
+  /** Records of one leaf (undefined if none). */
+  leaf (leaf: number): readonly Rec[] | undefined {
     return this.leaves[leaf]
   }
 
-  /** Every record. */
-  * all (): Generator<Rec> {
-    for (const m of this.leaves) {
+  /** Records of one table, or of all tables. */
+  * all (table?: string): Generator<Rec> {
+    if (table !== undefined) {
+      const m = this.tables.get(table)
       if (m !== undefined) yield * m.values()
+      return
     }
+    for (const m of this.tables.values()) yield * m.values()
   }
 
   /** Insert a new record for (table, key) with version v. */
   insert (table: string, key: string, v: Version): Rec {
     const leaf = leafOf(table, key, DIGEST_LEAVES)
-    const rec: Rec = {
-      table, key, ck: compositeKey(table, key), leaf,
-      value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
-      h1: 0, h2: 0, size: 0, q: -1
+    let arr = this.leaves[leaf]
+    if (arr === undefined) {
+      arr = []
+      this.leaves[leaf] = arr
     }
-    this.rehash(rec)
-    this.xor(rec)
-    let m = this.leaves[leaf]
+    const rec: Rec = {
+      table, key, leaf, li: arr.length,
+      value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
+      size: 0, q: -1
+    }
+    arr.push(rec)
+    let m = this.tables.get(table)
     if (m === undefined) {
       m = new Map()
-      this.leaves[leaf] = m
+      this.tables.set(table, m)
     }
-    m.set(rec.ck, rec)
+    m.set(key, rec)
+    this.xor(rec)
     this.count++
     return rec
   }
@@ -74,24 +84,30 @@ export class ScopeStore {
     rec.deleted = v.deleted
     rec.deadAt = v.deadAt
     rec.size = 0
-    this.rehash(rec)
     this.xor(rec)
   }
 
   /** Remove a record (no-op if it is not the stored one). */
   remove (rec: Rec): boolean {
-    const m = this.leaves[rec.leaf]
-    if (m === undefined || m.get(rec.ck) !== rec) return false
+    const m = this.tables.get(rec.table)
+    if (m === undefined || m.get(rec.key) !== rec) return false
     this.xor(rec)
-    m.delete(rec.ck)
-    if (m.size === 0) this.leaves[rec.leaf] = undefined
+    m.delete(rec.key)
+    if (m.size === 0) this.tables.delete(rec.table)
+    const arr = this.leaves[rec.leaf] as Rec[]
+    const last = arr.pop() as Rec
+    if (last !== rec) {
+      arr[rec.li] = last
+      last.li = rec.li
+    }
+    if (arr.length === 0) this.leaves[rec.leaf] = undefined
     this.count--
     return true
   }
 
   /** Holds this exact record object. */
   holds (rec: Rec): boolean {
-    return this.leaves[rec.leaf]?.get(rec.ck) === rec
+    return this.tables.get(rec.table)?.get(rec.key) === rec
   }
 
   /** Sparse digest: [leaf, h1, h2]* for non-zero leaves, increasing. */
@@ -106,14 +122,10 @@ export class ScopeStore {
     return out
   }
 
-  private rehash (rec: Rec): void {
-    versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, scratch)
-    rec.h1 = scratch.a
-    rec.h2 = scratch.b
-  }
-
+  /** XOR the record's current version hash into (or out of) its leaf. */
   private xor (rec: Rec): void {
-    this.lanes[2 * rec.leaf] ^= rec.h1
-    this.lanes[2 * rec.leaf + 1] ^= rec.h2
+    versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, scratch)
+    this.lanes[2 * rec.leaf] ^= scratch.a
+    this.lanes[2 * rec.leaf + 1] ^= scratch.b
   }
 }

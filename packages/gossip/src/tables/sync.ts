@@ -51,12 +51,12 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
     const recs = store.leaf(leaf)
     let leafBytes = 0
     if (recs !== undefined) {
-      for (const r of recs.values()) leafBytes += recSize(r)
+      for (const r of recs) leafBytes += recSize(r)
     }
-    const n = recs?.size ?? 0
+    const n = recs?.length ?? 0
     if (entries.length + n <= MAX_SYNC_ENTRIES && bytes + leafBytes + 3 <= maxBytes) {
       if (recs !== undefined) {
-        for (const r of recs.values()) entries.push(toWire(r, now))
+        for (const r of recs) entries.push(toWire(r, now))
       }
       bytes += leafBytes + 3 // + its index in `complete`
       complete.push(leaf)
@@ -64,10 +64,9 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
     }
     if (complete.length === 0 && entries.length === 0 && recs !== undefined) {
       // one oversized leaf: send a window of it starting at a random record
-      const all = [...recs.values()]
-      const off = Math.floor(rng.next() * all.length)
-      for (let k = 0; k < all.length; k++) {
-        const r = all[(off + k) % all.length] as Rec
+      const off = Math.floor(rng.next() * recs.length)
+      for (let k = 0; k < recs.length; k++) {
+        const r = recs[(off + k) % recs.length] as Rec
         const s = recSize(r)
         if (entries.length >= MAX_SYNC_ENTRIES || bytes + s > maxBytes) break
         entries.push(toWire(r, now))
@@ -95,8 +94,8 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
   for (const leaf of res.complete) {
     const recs = store.leaf(leaf)
     if (recs === undefined) continue
-    for (const r of recs.values()) {
-      const w = theirs.get(r.ck)
+    for (const r of recs) {
+      const w = theirs.get(compositeKey(r.table, r.key))
       if (w !== undefined && compareVersion(r.lamport, r.origin, r.seq, r.deleted, w[3], w[2], w[4], w[5] === 1) <= 0) continue
       // an expired tombstone is useless to a peer that never had the key
       if (w === undefined && r.deleted && now - r.deadAt >= ttlMs) continue

@@ -95,8 +95,8 @@ class TablesImpl implements Tables {
     const st = this.scopeStates.get(scope)
     if (st === undefined) return []
     const out: Entry<V>[] = []
-    for (const r of st.store.all()) {
-      if (r.deleted || (table !== undefined && r.table !== table)) continue
+    for (const r of st.store.all(table)) {
+      if (r.deleted) continue
       const e = this.toEntry(scope, r)
       if (e.status !== 'deleted') out.push(e as Entry<V>)
     }
@@ -162,7 +162,7 @@ class TablesImpl implements Tables {
   records (now: number, scope: ScopeName): WireEntry[] {
     const st = this.scopeStates.get(scope)
     if (st === undefined) return []
-    const recs = [...st.store.all()].sort((a, b) => a.ck < b.ck ? -1 : a.ck > b.ck ? 1 : 0)
+    const recs = [...st.store.all()].sort((a, b) => a.table < b.table ? -1 : a.table > b.table ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
     return recs.map((r) => toWire(r, now))
   }
 
@@ -301,7 +301,7 @@ class TablesImpl implements Tables {
     this.lastNow = now
     const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.lamport + 1, seq: this.seq + 1, deleted, deadAt: now }
     if (!deleted) {
-      const size = recSize({ table, key, ck: '', leaf: 0, ...v, h1: 0, h2: 0, size: 0, q: -1 })
+      const size = recSize({ table, key, leaf: 0, li: 0, ...v, size: 0, q: -1 })
       if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
     }
     this.lamport++
