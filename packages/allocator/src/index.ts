@@ -10,7 +10,8 @@ export * from './errors.js'
 export * from './constants.js'
 export { formatAddress, parseAddress, parseSubnet, parseSubnets, type Subnet, type Family } from './addr.js'
 import { AllocatorError, CorruptSnapshotError, ForeignSnapshotError, SnapshotError } from './errors.js'
-import { NodeAllocatorImpl, resolveOptions, restoreNodeAllocator } from './node-allocator.js'
+import { NodeAllocatorImpl, resolveOptions } from './node-allocator.js'
+import { restoreNodeAllocator } from './restore.js'
 import type { NodeAllocator, NodeAllocatorInit } from './types.js'
 
 /**

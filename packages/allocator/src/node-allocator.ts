@@ -11,7 +11,7 @@ import { NetworkState, type AllocationInfo } from './network.js'
 import {
   changedSegments, heirOf, isDominated, mergeSegments, parseTokens, sameSegments, toToken, type Segment
 } from './ring.js'
-import { decodeSnapshot, encodeSnapshot, type NetworkSnapshot } from './snapshot.js'
+import { encodeSnapshot, type NetworkSnapshot } from './snapshot.js'
 import type {
   AddressCounts, AddressKind, Allocation, DeadOwner, LocalTaskResult, MergeResult, NetworkSummary, NodeAllocator,
   NodeAllocatorInit, NodeId, ReleasedLbIp, RingToken
@@ -35,9 +35,11 @@ const BARE: Readonly<Record<AddressKind, AllocationInfo>> = Object.freeze({
   task: Object.freeze({ kind: 'task', owner: undefined }),
   lb: Object.freeze({ kind: 'lb', owner: undefined })
 })
-const info = (kind: AddressKind, owner: string | undefined): AllocationInfo => (owner === undefined ? BARE[kind] : { kind, owner })
+/** The allocation record of `kind` and `owner` (shared when there is no owner). */
+export const info = (kind: AddressKind, owner: string | undefined): AllocationInfo => (owner === undefined ? BARE[kind] : { kind, owner })
 
-function checkId (v: unknown, field: string): string {
+/** Check an ID-like string (1..256 characters). @throws InvalidInputError naming `field` */
+export function checkId (v: unknown, field: string): string {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID_LENGTH) {
     throw new InvalidInputError(field, v, `not a string of 1..${MAX_ID_LENGTH} characters`)
   }
@@ -334,7 +336,8 @@ export class NodeAllocatorImpl implements NodeAllocator {
       dead.add(id)
       if (now - d.deadSinceMs >= this.opts.reclaimAfterMs) due.add(id)
     })
-    const live = [...liveNodes.map((id, i) => checkId(id, `liveNodes[${i}]`)), this.self]
+    // without a membership list there is no fallback heir (else every node would claim)
+    const live = liveNodes.length === 0 ? [] : [...liveNodes.map((id, i) => checkId(id, `liveNodes[${i}]`)), this.self]
     const writes: Segment[] = []
     net.segs.forEach((s, i) => {
       if (due.has(s.owner) && heirOf(net.segs, i, dead, live) === this.self) {
@@ -409,47 +412,4 @@ export class NodeAllocatorImpl implements NodeAllocator {
     }))
     return encodeSnapshot({ self: this.self, networks })
   }
-}
-
-/** Build an allocator from snapshot bytes; throws before anything is visible. */
-export function restoreNodeAllocator (bytes: Uint8Array, init: Partial<NodeAllocatorInit> = {}): NodeAllocatorImpl {
-  const data = decodeSnapshot(bytes)
-  if (init.self !== undefined && init.self !== data.self) {
-    throw new InvalidInputError('self', init.self, `snapshot belongs to node ${data.self}`)
-  }
-  const a = new NodeAllocatorImpl(resolveOptions({ ...init, self: data.self }))
-  data.networks.forEach((ns, i) => {
-    const f = `networks[${i}]`
-    checkId(ns.id, `${f}.id`)
-    if (a.nets.has(ns.id)) throw new InvalidInputError(`${f}.id`, ns.id, 'duplicate network')
-    const net = new NetworkState(ns.id, parseSubnets(ns.subnets, `${f}.subnets`))
-    const segs = parseTokens(ns.tokens, net.subnets, `${f}.tokens`)
-    const ring = mergeSegments([segs], net.subnets)
-    if (!sameSegments(ring, segs)) throw new InvalidInputError(`${f}.tokens`, ns.tokens.length, 'not a canonical ring')
-    net.setRing(ring, data.self)
-    ns.allocs.forEach(([ip, kind, owner], j) => {
-      const n = parseAddress(ip, `${f}.allocs[${j}].address`)
-      if (!net.owns(n) || net.reserved(n) || net.allocs.has(n)) {
-        throw new InvalidInputError(`${f}.allocs[${j}].address`, ip, 'not an owned, unreserved, unique address')
-      }
-      net.allocs.set(n, info(kind, owner ?? undefined))
-      net.pool.set(n)
-    })
-    ns.cooling.sort((x, y) => x[1] - y[1]).forEach(([ip, until], j) => {
-      const n = parseAddress(ip, `${f}.cooling[${j}].address`)
-      if (!net.owns(n) || net.pool.has(n)) throw new InvalidInputError(`${f}.cooling[${j}].address`, ip, 'not an owned, unused address')
-      net.pool.set(n)
-      net.pool.cool(n, until)
-    })
-    if (ns.cursor !== null) net.pool.cursor = parseAddress(ns.cursor, `${f}.cursor`)
-    ns.localTasks.forEach((k, j) => net.localTasks.add(checkId(k, `${f}.localTasks[${j}]`)))
-    if (ns.lbIp !== null) {
-      const n = parseAddress(ns.lbIp, `${f}.lbIp`)
-      if (net.allocs.get(n)?.kind !== 'lb') throw new InvalidInputError(`${f}.lbIp`, ns.lbIp, 'not allocated as an LB IP')
-      net.lbIp = n
-    }
-    net.lbReleaseAt = ns.lbReleaseAt ?? undefined
-    a.nets.set(ns.id, net)
-  })
-  return a
 }

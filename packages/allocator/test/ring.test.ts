@@ -163,3 +163,11 @@ test('reclaim when every ring owner is dead: the lowest live node ID inherits', 
   t.deepEqual(c.reclaim('n', dead, 3_600_000, ['b', 'c']), [])
   t.deepEqual(b.reclaim('n', dead, 3_600_000, ['b', 'c']), [{ start: 'fd00::', end: 'fd00::ff', owner: 'b', version: 2 }])
 })
+
+test('reclaim without a membership list has no fallback heir: nobody claims an all-dead ring', (t) => {
+  const b = createNodeAllocator({ self: 'b' })
+  b.addNetwork('n', ['10.0.0.0/24'])
+  b.mergeTokens('n', createNodeAllocator({ self: 'a' }).createNetwork('n', ['10.0.0.0/24'], 0), 0)
+  t.deepEqual(b.reclaim('n', [{ id: 'a', deadSinceMs: 0 }], 3_600_000), [])
+  t.is(b.counts('n').owned, 0)
+})
