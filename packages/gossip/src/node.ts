@@ -3,6 +3,7 @@ import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg, ResponseMsg } fr
 import { estimateUpdateBytes } from './membership/broadcast-queue.js'
 import type { GossipConfig } from './config.js'
 import { createNullLogger, type Logger } from './logger.js'
+import type { MemberIndex } from './membership/member-table.js'
 import { Membership, type Outbox } from './membership/membership.js'
 import { StatsCounter } from './stats.js'
 import { createTables, type Tables, type TablesMsg } from './tables/index.js'
@@ -29,6 +30,8 @@ export interface NodeInit {
   tombstoneTtlMs?: number
   /** Anti-entropy period (ms). */
   syncIntervalMs?: number
+  /** Member ID index shared by many nodes of one process (the simulator) to save memory. @default a private one */
+  memberIndex?: MemberIndex
 }
 
 /** Sans-IO gossip node: SWIM+Lifeguard membership plus the replicated tables. */
@@ -119,6 +122,7 @@ class Node implements GossipNode {
       cfg: init.cfg,
       rng: init.rng,
       logger: this.log,
+      ...(init.memberIndex !== undefined ? { index: init.memberIndex } : {}),
       onChange: (now, member, previous) => {
         this.liveCache = undefined
         this.tables.memberChanged(now, member)

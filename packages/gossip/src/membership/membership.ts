@@ -1,24 +1,14 @@
 import { retransmitLimit, suspicionRemaining, suspicionTimeoutMin, type GossipConfig } from '../config.js'
 import type { Logger } from '../logger.js'
-import { randInt, shuffle } from '../rng.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
 import { MemberBroadcastQueue } from './broadcast-queue.js'
+import { MemberIndex, MemberTable, toMember, type Rec } from './member-table.js'
 
 /** Where the membership core puts what it wants sent. */
 export interface Outbox {
   packets: Array<{ to: NodeId, packet: Packet }>
   requests: Array<{ to: NodeId, req: RequestMsg }>
-}
-
-interface Rec {
-  id: NodeId
-  addrs: string[]
-  state: MemberState
-  inc: number
-  since: Millis
-  restarting: boolean
-  restartUntil: Millis
 }
 
 interface Suspicion { inc: number, start: Millis, min: number, max: number, k: number, confirmers: Set<NodeId>, deadline: Millis }
@@ -35,6 +25,8 @@ export interface MembershipInit {
   cfg: GossipConfig
   rng: Rng
   logger: Logger
+  /** ID index, shared by the simulator's nodes to save memory. @default a private one */
+  index?: MemberIndex
   /** Called after every member state/incarnation/restarting change. */
   onChange: (now: Millis, member: Member, previous: MemberState | undefined) => void
 }
@@ -52,10 +44,8 @@ export class Membership {
   private readonly onChange: MembershipInit['onChange']
   private addrs: string[]
   private inc: number
-  private readonly recs = new Map<NodeId, Rec>()
-  private readonly list: Rec[] = []
-  private probeOrder: NodeId[] = []
-  private probeIdx = 0
+  private readonly index: MemberIndex
+  private readonly table: MemberTable
   private probe: Probe | undefined
   private readonly relays = new Map<number, Relay>()
   private readonly suspicions = new Map<NodeId, Suspicion>()
@@ -78,6 +68,8 @@ export class Membership {
     this.rng = init.rng
     this.log = init.logger
     this.onChange = init.onChange
+    this.index = init.index ?? new MemberIndex()
+    this.table = new MemberTable(this.index, init.rng)
   }
 
   /** Begin probing at `now` (jittered so nodes do not probe in lockstep). */
@@ -108,32 +100,32 @@ export class Membership {
   /** Everything we know, ourselves included. */
   members (now: Millis): Member[] {
     const out: Member[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', incarnation: this.inc, since: now, restarting: false }]
-    for (const r of this.list) out.push(toMember(r))
+    for (const r of this.table) out.push(toMember(r))
     return out
   }
 
   /** One member, or undefined. */
   member (id: NodeId): Member | undefined {
-    const r = this.recs.get(id)
+    const r = this.table.get(id)
     return r === undefined ? undefined : toMember(r)
   }
 
   /** Count of other members that are alive or suspect (our "live" view) plus us. */
   liveCount (): number {
     let n = 1
-    for (const r of this.list) if (r.state === 'alive' || r.state === 'suspect') n++
+    for (const r of this.table) if (r.state === 'alive' || r.state === 'suspect') n++
     return n
   }
 
   /** IDs of other live (alive or suspect) members. */
   liveIds (): NodeId[] {
     const out: NodeId[] = []
-    for (const r of this.list) if (r.state === 'alive' || r.state === 'suspect') out.push(r.id)
+    for (const r of this.table) if (r.state === 'alive' || r.state === 'suspect') out.push(r.id)
     return out
   }
 
   /** Estimated cluster size (all known nodes), as memberlist's estNumNodes. */
-  size (): number { return this.list.length + 1 }
+  size (): number { return this.table.count + 1 }
 
   /** Member updates for one outgoing packet. */
   broadcasts (budget: number, first?: MemberUpdate): MemberUpdate[] {
@@ -146,7 +138,7 @@ export class Membership {
   /** Our full state for push-pull. */
   snapshot (): MemberSnapshot[] {
     const out: MemberSnapshot[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', inc: this.inc, restarting: false }]
-    for (const r of this.list) out.push({ id: r.id, addrs: r.addrs, state: r.state, inc: r.inc, restarting: r.restarting })
+    for (const r of this.table) out.push({ id: r.id, addrs: r.addrs, state: r.state, inc: r.inc, restarting: r.restarting })
     return out
   }
 
@@ -157,23 +149,7 @@ export class Membership {
 
   /** Pick `k` random members matching `ok`, excluding `exclude`. */
   randomMembers (k: number, ok: (r: Rec) => boolean, exclude?: NodeId): NodeId[] {
-    const n = this.list.length
-    if (k <= 0 || n === 0) return []
-    const out: NodeId[] = []
-    if (n <= 4 * k) {
-      const cands = this.list.filter(r => r.id !== exclude && ok(r))
-      shuffle(this.rng, cands)
-      for (const r of cands.slice(0, k)) out.push(r.id)
-      return out
-    }
-    const seen = new Set<NodeId>()
-    for (let i = 0; i < 3 * n && out.length < k; i++) {
-      const r = this.list[randInt(this.rng, n)] as Rec
-      if (r.id === exclude || seen.has(r.id) || !ok(r)) continue
-      seen.add(r.id)
-      out.push(r.id)
-    }
-    return out
+    return this.table.random(k, ok, exclude)
   }
 
   /** Members to gossip to this interval: alive, suspect, or recently dead. */
@@ -193,7 +169,7 @@ export class Membership {
         return
       case 'ping-req': {
         const target = p.target as NodeId
-        if (target === this.self || !this.recs.has(target)) return
+        if (target === this.self || !this.table.has(target)) return
         const seq = this.seq++
         this.relays.set(seq, { origSeq: p.seq as number, requester: from, nackAt: now + this.cfg.probeTimeoutMs })
         out.packets.push({ to: target, packet: { t: 'ping', seq, target } })
@@ -233,7 +209,7 @@ export class Membership {
           break
         default:
           // dead and suspect are only suspicion here: a remote view must not kill a member we see alive
-          if (!this.recs.has(s.id) && s.id !== this.self) this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs })
+          if (!this.table.has(s.id) && s.id !== this.self) this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs })
           this.applyUpdate(now, { k: 'suspect', id: s.id, inc: s.inc, from })
       }
     }
@@ -256,7 +232,7 @@ export class Membership {
         this.probe = undefined
         const missing = pr.expectedNacks > 0 ? Math.max(0, pr.expectedNacks - pr.nacks) : 1
         this.applyAwareness(missing)
-        const r = this.recs.get(pr.target)
+        const r = this.table.get(pr.target)
         if (r !== undefined && (r.state === 'alive' || r.state === 'suspect') && !(r.restarting && now < r.restartUntil)) {
           // also when already suspect: our failed probe is an independent confirmation (Lifeguard)
           this.log.debug('probe failed, suspecting', { member: r.id, nacks: pr.nacks, expectedNacks: pr.expectedNacks })
@@ -288,18 +264,18 @@ export class Membership {
     for (const [id, s] of this.suspicions) {
       if (now < s.deadline) continue
       this.suspicions.delete(id)
-      const r = this.recs.get(id)
+      const r = this.table.get(id)
       if (r === undefined || r.state !== 'suspect' || r.inc !== s.inc) continue
       this.log.info('member failed', { member: id, incarnation: r.inc, confirmations: s.confirmers.size - 1 })
       this.applyUpdate(now, { k: 'dead', id, inc: r.inc, from: this.self })
     }
     // restart grace expiry
     for (const id of this.restarting) {
-      const r = this.recs.get(id)
+      const r = this.table.get(id)
       if (r === undefined || !r.restarting) { this.restarting.delete(id); continue }
       if (now < r.restartUntil) continue
       this.restarting.delete(id)
-      r.restarting = false
+      this.table.mutable(r).restarting = false
       this.log.info('restart grace expired, member failed', { member: id })
       this.applyUpdate(now, { k: 'dead', id, inc: r.inc, from: this.self })
     }
@@ -314,7 +290,7 @@ export class Membership {
       this.nextReconnectAt = now + cfg.reconnectIntervalMs
       let failed = 0
       let alive = 1
-      for (const r of this.list) { if (r.state === 'dead') failed++; else if (r.state === 'alive' || r.state === 'suspect') alive++ }
+      for (const r of this.table) { if (r.state === 'dead') failed++; else if (r.state === 'alive' || r.state === 'suspect') alive++ }
       if (failed > 0 && this.rng.next() < failed / alive) {
         const [peer] = this.randomMembers(1, r => r.state === 'dead')
         if (peer !== undefined) out.requests.push({ to: peer, req: this.pushPullRequest(false) })
@@ -335,7 +311,7 @@ export class Membership {
     if (this.probe !== undefined) wake = Math.min(wake, this.probe.indirect ? this.probe.endAt : this.probe.timeoutAt)
     for (const r of this.relays.values()) wake = Math.min(wake, r.nackAt)
     for (const s of this.suspicions.values()) wake = Math.min(wake, s.deadline)
-    for (const id of this.restarting) wake = Math.min(wake, this.recs.get(id)?.restartUntil ?? Infinity)
+    for (const id of this.restarting) wake = Math.min(wake, this.table.get(id)?.restartUntil ?? Infinity)
     return wake
   }
 
@@ -345,14 +321,11 @@ export class Membership {
    */
   seed (now: Millis, members: MemberSnapshot[]): void {
     for (const s of members) {
-      if (s.id === this.self || this.recs.has(s.id)) continue
-      const rec: Rec = { id: s.id, addrs: s.addrs, state: s.state, inc: s.inc, since: now, restarting: false, restartUntil: 0 }
-      this.recs.set(s.id, rec)
-      this.list.push(rec)
-      this.probeOrder.push(s.id)
+      if (s.id === this.self || this.table.has(s.id)) continue
+      const rec = this.index.seedRec(s, now)
+      this.table.addShared(rec)
       this.onChange(now, toMember(rec), undefined)
     }
-    shuffle(this.rng, this.probeOrder)
   }
 
   /** Graceful leave: mark ourselves left and queue the announcement. */
@@ -381,22 +354,19 @@ export class Membership {
   /** Apply one member update (from gossip, push-pull or our own timers). */
   applyUpdate (now: Millis, u: MemberUpdate): void {
     if (u.id === this.self) { this.updateAboutSelf(u); return }
-    const r = this.recs.get(u.id)
+    const r0 = this.table.get(u.id)
     switch (u.k) {
       case 'alive': {
-        if (r === undefined) {
-          const rec: Rec = { id: u.id, addrs: u.addrs ?? [], state: 'alive', inc: u.inc, since: now, restarting: false, restartUntil: 0 }
+        if (r0 === undefined) {
+          const rec = this.table.add(u.id, { addrs: u.addrs ?? [], state: 'alive', inc: u.inc, since: now, restarting: false, restartUntil: 0 })
           this.setRestarting(now, rec, u.restarting === true)
-          this.recs.set(u.id, rec)
-          this.list.push(rec)
-          // new members join the probe order at a random position
-          this.probeOrder.splice(randInt(this.rng, this.probeOrder.length + 1), 0, u.id)
           this.queue.push(u)
           this.onChange(now, toMember(rec), undefined)
           return
         }
         const restarting = u.restarting === true
-        if (u.inc < r.inc || (u.inc === r.inc && !(restarting && !r.restarting))) return
+        if (u.inc < r0.inc || (u.inc === r0.inc && !(restarting && !r0.restarting))) return
+        const r = this.table.mutable(r0)
         const prev = r.state
         r.inc = u.inc
         if (u.addrs !== undefined && u.addrs.length > 0) r.addrs = u.addrs
@@ -408,14 +378,15 @@ export class Membership {
         return
       }
       case 'suspect': {
-        if (r === undefined || u.inc < r.inc) return
-        const s = this.suspicions.get(r.id)
-        if (s !== undefined && r.state === 'suspect') {
-          if (u.inc === r.inc && u.from !== undefined) this.confirm(now, s, u)
-          if (u.inc <= r.inc) return
+        if (r0 === undefined || u.inc < r0.inc) return
+        const s = this.suspicions.get(r0.id)
+        if (s !== undefined && r0.state === 'suspect') {
+          if (u.inc === r0.inc && u.from !== undefined) this.confirm(now, s, u)
+          if (u.inc <= r0.inc) return
         }
-        if (r.state === 'dead' || r.state === 'left') return
-        if (r.restarting && now < r.restartUntil) return
+        if (r0.state === 'dead' || r0.state === 'left') return
+        if (r0.restarting && now < r0.restartUntil) return
+        const r = this.table.mutable(r0)
         const prev = r.state
         r.state = 'suspect'
         r.inc = u.inc
@@ -427,9 +398,10 @@ export class Membership {
       }
       case 'dead':
       case 'left': {
-        if (r === undefined || u.inc < r.inc) return
-        if (r.state === 'left' || (r.state === 'dead' && u.k === 'dead')) return
-        if (u.k === 'dead' && r.restarting && now < r.restartUntil) return
+        if (r0 === undefined || u.inc < r0.inc) return
+        if (r0.state === 'left' || (r0.state === 'dead' && u.k === 'dead')) return
+        if (u.k === 'dead' && r0.restarting && now < r0.restartUntil) return
+        const r = this.table.mutable(r0)
         const prev = r.state
         r.state = u.k === 'left' ? 'left' : 'dead'
         r.inc = u.inc
@@ -507,34 +479,13 @@ export class Membership {
   }
 
   private nextProbeTarget (): Rec | undefined {
-    for (let tries = 0; tries <= this.probeOrder.length; tries++) {
-      if (this.probeIdx >= this.probeOrder.length) {
-        this.probeOrder = this.list.filter(r => r.state !== 'dead' && r.state !== 'left').map(r => r.id)
-        shuffle(this.rng, this.probeOrder)
-        this.probeIdx = 0
-        if (this.probeOrder.length === 0) return undefined
-      }
-      const id = this.probeOrder[this.probeIdx++] as NodeId
-      const r = this.recs.get(id)
-      if (r !== undefined && (r.state === 'alive' || r.state === 'suspect')) return r
-    }
-    return undefined
+    return this.table.nextProbe(r => r.state === 'alive' || r.state === 'suspect')
   }
 
   private reap (now: Millis): void {
     const cut = now - this.cfg.reconnectTimeoutMs
-    let removed = false
-    for (const r of this.list) {
-      if ((r.state === 'dead' || r.state === 'left') && r.since <= cut) { this.recs.delete(r.id); removed = true }
-    }
-    if (removed) {
-      const keep = this.list.filter(r => this.recs.get(r.id) === r)
-      this.list.length = 0
-      this.list.push(...keep)
-    }
+    const gone: Rec[] = []
+    for (const r of this.table) if ((r.state === 'dead' || r.state === 'left') && r.since <= cut) gone.push(r)
+    for (const r of gone) this.table.remove(r)
   }
-}
-
-function toMember (r: Rec): Member {
-  return { id: r.id, addrs: r.addrs, state: r.state, incarnation: r.inc, since: r.since, restarting: r.restarting }
 }

@@ -1,6 +1,7 @@
 import { encodeFrame } from '../codec/codec.js'
 import type { MemberSnapshot, Packet, RequestMsg, ResponseMsg } from '../codec/messages.js'
 import { resolveConfig, type GossipConfig } from '../config.js'
+import { MemberIndex } from '../membership/member-table.js'
 import { createNode, type GossipNode, type NodeOutput } from '../node.js'
 import { createSeededRng } from '../rng.js'
 import type { NodeId, ProfileName, Rng } from '../types.js'
@@ -60,6 +61,7 @@ export class Sim {
   private readonly lat: [number, number]
   private readonly countBytes: boolean
   private readonly seed: number
+  private readonly index = new MemberIndex()
 
   constructor (init: SimInit) {
     this.seed = init.seed
@@ -84,7 +86,7 @@ export class Sim {
   }
 
   private makeNode (id: NodeId, incarnation: number, generation: number): GossipNode {
-    return createNode({ id, addrs: [`sim://${id}`], cfg: this.cfg, rng: createSeededRng(`${this.seed}:${id}:${generation}`), incarnation })
+    return createNode({ id, addrs: [`sim://${id}`], cfg: this.cfg, rng: createSeededRng(`${this.seed}:${id}:${generation}`), incarnation, memberIndex: this.index })
   }
 
   /** Schedule `fn` at virtual time `t`. */
