@@ -26,7 +26,7 @@ export async function resolveAgentCommand (): Promise<string[]> {
   const root = agentPackageRoot()
   const bin = join(root, 'bin', 'scalelb.js')
   if (!existsSync(bin)) throw new LabError(`${bin} does not exist: cannot start agents`)
-  if (!existsSync(join(root, 'dist', 'index.js'))) {
+  if (!existsSync(join(root, 'dist', 'cli', 'bin.js'))) {
     const repo = join(root, '..', '..')
     const tsc = join(repo, 'scripts', 'tsc.mjs')
     if (!existsSync(tsc)) throw new LabError(`${join(root, 'dist')} is missing and ${tsc} is not there to build it`)

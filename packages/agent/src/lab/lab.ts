@@ -86,7 +86,7 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
   await writeClusterKey(state.clusterKeyFile)
 
   if (init.mode === 'netns') {
-    say(`lab ${prefix}: underlay bridge ${prefix}-br, subnet ${String(state.underlayCidr)}`)
+    say(`lab ${prefix}: underlay ${String(state.underlayCidr)} on a bridge in netns ${prefix}-sw`)
     await createBridge(state)
   } else {
     say(`lab ${prefix}: not root, so the agents run on 127.0.0.1 with the memory programmer (no kernel changes)`)

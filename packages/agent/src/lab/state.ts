@@ -58,7 +58,7 @@ export interface LabState {
   mode: LabMode
   /** The state directory (holds this file and the host dirs). */
   dir: string
-  /** Underlay bridge in the root netns (netns mode). */
+  /** Underlay bridge as `<switch netns>/<bridge>` (netns mode). */
   bridge: string | undefined
   /** Underlay subnet, e.g. `172.31.42.0/24` (netns mode). */
   underlayCidr: string | undefined
@@ -73,7 +73,7 @@ export interface LabState {
   processes: LabProcess[]
   /** Netns names this lab added (hosts, helpers, demo tasks); agents' own netns are found by prefix. */
   netns: string[]
-  /** Root-netns links this lab added (bridge, veth ends). */
+  /** Root-netns links this lab added (none since the underlay lives in a switch netns; swept by prefix anyway). */
   links: string[]
 }
 

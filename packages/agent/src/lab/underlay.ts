@@ -3,10 +3,13 @@ import { LabError } from './errors.js'
 import { inNetns, run } from './exec.js'
 import { saveLabState, type LabState } from './state.js'
 
-/** Name of the underlay bridge of a lab (root netns, no address). */
-export function bridgeName (prefix: string): string {
-  return `${prefix}-br`
+/** Name of a lab's switch netns: it holds the underlay bridge, so no firewall of the root netns (e.g. Docker's FORWARD drop with br_netfilter) sees lab traffic. */
+export function switchNetnsName (prefix: string): string {
+  return `${prefix}-sw`
 }
+
+/** Name of the underlay bridge inside the switch netns. */
+export const UNDERLAY_BRIDGE = 'underlay'
 
 /** Name of a lab netns (and of its veth end in the root netns). */
 export function labNetnsName (prefix: string, short: string): string {
@@ -28,34 +31,39 @@ export async function nsRun (ns: string | undefined, file: string, args: readonl
   return (await run(f, a, { input })).stdout
 }
 
-/** Create the underlay bridge (no address, not forwarding to anything else). Recorded in the state first. */
+/**
+ * Create the underlay: a switch netns holding a bridge with no address.
+ * Nothing is added to the root netns. Recorded in the state first.
+ */
 export async function createBridge (state: LabState): Promise<void> {
-  const br = bridgeName(state.prefix)
-  state.bridge = br
-  state.links.push(br)
+  const sw = switchNetnsName(state.prefix)
+  state.bridge = `${sw}/${UNDERLAY_BRIDGE}`
+  state.netns.push(sw)
   await saveLabState(state)
-  await run('ip', ['link', 'add', br, 'type', 'bridge'])
-  // the root netns must not route for the lab: no address, IPv6 off on the bridge
-  await run('sysctl', ['-q', '-w', `net.ipv6.conf.${br}.disable_ipv6=1`], { allowFail: true })
-  await run('ip', ['link', 'set', br, 'up'])
+  await run('ip', ['netns', 'add', sw])
+  await nsRun(sw, 'ip', ['-batch', '-'], [
+    'link set lo up',
+    `link add ${UNDERLAY_BRIDGE} type bridge`,
+    `link set ${UNDERLAY_BRIDGE} up`
+  ].join('\n') + '\n')
+  // the switch only switches: no IPv6 link-local address, no forwarding between L3 interfaces
+  await nsRun(sw, 'sysctl', ['-q', '-w', `net.ipv6.conf.${UNDERLAY_BRIDGE}.disable_ipv6=1`])
 }
 
 /**
- * Create netns `ns` with a veth into the underlay bridge, holding `ip` on its
- * `eth0`. Recorded in the state before anything is made.
+ * Create netns `ns` with a veth `eth0` plugged into the underlay bridge,
+ * holding `ip`. Recorded in the state before anything is made.
  */
 export async function createUnderlayNetns (state: LabState, ns: string, ip: string): Promise<void> {
   if (state.bridge === undefined) throw new LabError('the lab has no underlay bridge')
+  const sw = switchNetnsName(state.prefix)
+  const port = ns.slice(state.prefix.length + 1)
   state.netns.push(ns)
-  state.links.push(ns)
   await saveLabState(state)
-  const peer = `${ns}-p`.length <= 15 ? `${ns}-p` : `${ns.slice(0, 13)}-p`
   await run('ip', ['netns', 'add', ns])
-  await run('ip', ['link', 'add', ns, 'type', 'veth', 'peer', 'name', peer])
-  await run('ip', ['link', 'set', peer, 'netns', ns])
-  await run('ip', ['link', 'set', ns, 'master', state.bridge, 'up'])
+  await nsRun(sw, 'ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+  await nsRun(sw, 'ip', ['link', 'set', port, 'master', UNDERLAY_BRIDGE, 'up'])
   await nsRun(ns, 'ip', ['-batch', '-'], [
-    `link set ${peer} name eth0`,
     'link set lo up',
     'link set eth0 up',
     `addr add ${ip}/${LAB_UNDERLAY_PREFIX_LEN} dev eth0`
