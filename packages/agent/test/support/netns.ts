@@ -70,11 +70,11 @@ export async function netnsWithPrefix (prefix: string): Promise<string[]> {
 const SERVER = `
 const [name, port] = process.argv.slice(1)
 const net = require('node:net'); const dgram = require('node:dgram')
-net.createServer(s => { s.write(name + '\\n'); s.on('data', d => s.write(name + ':' + d.toString())); s.on('error', () => {}) }).listen(Number(port), '0.0.0.0', () => process.stdout.write('ready\\n'))
+net.createServer(s => { s.write(name + '\\n'); s.on('data', d => s.write(name + ':' + (d.toString().trim() === 'whoami' ? s.remoteAddress + '\\n' : d.toString()))); s.on('error', () => {}) }).listen(Number(port), '0.0.0.0', () => process.stdout.write('ready\\n'))
 const u = dgram.createSocket('udp4'); u.on('message', (m, r) => u.send(name, r.port, r.address)); u.bind(Number(port))
 `
 
-/** Start a TCP+UDP server in a netns answering its name (TCP: name on connect, then `name:<data>` per chunk; UDP: name). */
+/** Start a TCP+UDP server in a netns answering its name (TCP: name on connect, then `name:<data>` per line, `name:<client ip>` for `whoami`; UDP: name). */
 export async function startServer (lab: NetnsLab, netns: string, name: string, port: number): Promise<ChildProcess> {
   const child = lab.spawnIn(netns, [process.execPath, '-e', SERVER, name, String(port)])
   await waitLine(child, l => l === 'ready')

@@ -1,0 +1,123 @@
+import { createManualClock, type ManualClock } from '@scalelb/gossip'
+import test from 'ava'
+import { createMemoryKernel, createMemoryProgrammer, type MemoryKernel, type MemoryProgrammer, type NetworkDesired } from '../../src/programmer/index.js'
+import { createReconciler, type AppliedResult, type Reconciler } from '../../src/reconciler/index.js'
+import { backends, desired } from '../programmer/compliance.js'
+
+/** Let pending promise callbacks run (no wall-clock wait): up to `max` event-loop turns until `cond`. */
+async function until (cond: () => boolean, max = 200): Promise<boolean> {
+  for (let i = 0; i < max && !cond(); i++) await new Promise(resolve => setImmediate(resolve))
+  return cond()
+}
+
+interface Rig {
+  clock: ManualClock
+  kernel: MemoryKernel
+  p: MemoryProgrammer
+  r: Reconciler
+  applied: Array<[string, AppliedResult]>
+}
+
+function rig (kernel = createMemoryKernel()): Rig {
+  const clock = createManualClock(1000)
+  const p = createMemoryProgrammer({ netnsPrefix: 'r', kernel })
+  const applied: Array<[string, AppliedResult]> = []
+  const r = createReconciler({ programmer: p, clock, resyncIntervalMs: 10_000, onApplied: (id, res) => applied.push([id, res]) })
+  return { clock, kernel, p, r, applied }
+}
+
+const A = (n: number): NetworkDesired => desired('netA', [{ backends: backends(n) }])
+const B = (n: number): NetworkDesired => desired('netB', [{ backends: backends(n) }], '10.77.0.3/16')
+
+test('changes within the coalescing window go out as one transaction per sandbox', async t => {
+  const { clock, p, r, applied } = rig()
+  await r.start()
+  r.setDesired(new Map([['netA', A(1)]]))
+  r.setDesired(new Map([['netA', A(2)]]))
+  r.setDesired(new Map([['netA', A(3)], ['netB', B(1)]]))
+  clock.advance(49)
+  t.is(p.operations().length, 0)
+  t.false(r.synced())
+  clock.advance(1)
+  t.true(await until(() => r.synced()))
+  t.deepEqual(p.operations().map(o => [o.op, o.networkId]), [['apply', 'netA'], ['apply', 'netB']])
+  t.deepEqual(applied.map(([id]) => id), ['netA', 'netB'])
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80'), 3)
+  t.is(r.stats().sandboxes, 2)
+  t.true(r.stats().kernelObjects > 0)
+  await r.stop()
+})
+
+test('a network no longer desired is removed; flush waits for it', async t => {
+  const { r, p } = rig()
+  r.setDesired(new Map([['netA', A(2)], ['netB', B(2)]]))
+  await r.start()
+  t.deepEqual(p.networks(), ['netA', 'netB'])
+  r.setDesired(new Map([['netB', B(2)]]))
+  await r.flush()
+  t.deepEqual(p.networks(), ['netB'])
+  t.is(p.state('netA'), undefined)
+  await r.stop()
+})
+
+test('start adopts the kernel: what is desired is not re-programmed, the rest is removed', async t => {
+  const first = rig()
+  first.r.setDesired(new Map([['netA', A(3)], ['netB', B(1)]]))
+  await first.r.start()
+  await first.r.stop()
+  const second = rig(first.kernel)
+  second.r.setDesired(new Map([['netA', A(3)]]))
+  await second.r.start()
+  t.deepEqual(second.p.operations().filter(o => o.op !== 'adopt').map(o => [o.op, o.networkId]), [['remove', 'netB']])
+  t.is(second.p.counters().transactions, 1)
+  t.deepEqual([...second.kernel.networks.keys()], ['netA'])
+  t.true(second.r.synced())
+  await second.r.stop()
+})
+
+test('a failed transaction triggers a full resync with exponential backoff', async t => {
+  const { clock, r, p } = rig()
+  await r.start()
+  p.failNext(2)
+  r.setDesired(new Map([['netA', A(2)]]))
+  clock.advance(50)
+  t.true(await until(() => r.stats().failures === 1))
+  t.false(r.synced())
+  clock.advance(199)
+  t.false(await until(() => r.stats().failures === 2, 20))
+  clock.advance(1)
+  t.true(await until(() => r.stats().failures === 2))
+  clock.advance(399)
+  t.false(await until(() => r.synced(), 20))
+  clock.advance(1)
+  t.true(await until(() => r.synced()))
+  t.deepEqual(p.networks(), ['netA'])
+  await r.stop()
+})
+
+test('the periodic check finds kernel drift and repairs it', async t => {
+  const { clock, r, kernel } = rig()
+  r.setDesired(new Map([['netA', A(2)]]))
+  await r.start()
+  kernel.networks.delete('netA') // someone deleted the sandbox behind our back
+  clock.advance(10_000)
+  t.true(await until(() => kernel.networks.has('netA') && r.synced()))
+  t.is(kernel.networks.get('netA')!.lb!.services.get('10.77.255.1 . tcp . 80'), 2)
+  await r.stop()
+})
+
+test('flush can be aborted; teardown removes everything', async t => {
+  const { r, p } = rig()
+  r.setDesired(new Map([['netA', A(1)], ['netB', B(1)]]))
+  await r.start()
+  p.failNext(1)
+  r.setDesired(new Map([['netA', A(2)], ['netB', B(1)]]))
+  const ac = new AbortController()
+  const pending = r.flush({ signal: ac.signal })
+  ac.abort()
+  t.is((await t.throwsAsync(pending))?.name, 'ReconcilerAbortedError')
+  await r.teardown()
+  t.deepEqual(p.networks(), [])
+  t.deepEqual([...p.kernel.networks.keys()], [])
+  await r.stop()
+})
