@@ -1,0 +1,108 @@
+import test from 'ava'
+import { runCli } from '../../src/cli/main.js'
+import { createTestCluster, type TestAgent } from '../helpers/agents.js'
+
+interface Run { code: number, out: string, err: string }
+
+async function cli (agent: TestAgent | undefined, ...argv: string[]): Promise<Run> {
+  let out = ''
+  let err = ''
+  const env = agent === undefined ? { SCALELB_API_SOCKET: '/nonexistent/scalelb.sock' } : { SCALELB_API_SOCKET: agent.socket }
+  const code = await runCli(argv, { io: { out: (s) => { out += s + '\n' }, err: (s) => { err += s + '\n' } }, env })
+  return { code, out, err }
+}
+
+test('usage errors exit 2, help exits 0, an unreachable agent exits 1', async (t) => {
+  t.is((await cli(undefined)).code, 2)
+  const help = await cli(undefined, '--help')
+  t.is(help.code, 0)
+  t.regex(help.out, /network create/)
+  t.is((await cli(undefined, 'network', 'create', '--help')).code, 0)
+  t.is((await cli(undefined, 'bogus')).code, 2)
+  t.is((await cli(undefined, 'network', 'create', 'x', '--nope')).code, 2)
+  t.is((await cli(undefined, 'network', 'create', 'x')).code, 2, 'missing --subnet')
+  t.is((await cli(undefined, 'task', 'add', 'web')).code, 2, 'neither --netns nor --ip')
+  t.is((await cli(undefined, 'agent', '--programmer', 'bogus', '--insecure')).code, 2)
+  const agentErr = await cli(undefined, 'agent', '--insecure', '--metrics-addr', 'nowhere')
+  t.is(agentErr.code, 2)
+  t.regex(agentErr.err, /--metrics-addr/)
+  const down = await cli(undefined, 'network', 'ls')
+  t.is(down.code, 1)
+  t.regex(down.err, /cannot reach the agent/)
+})
+
+test('CLI over the control API: create, list, inspect, refuse bad input with the field named, remove', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+
+  const created = await cli(a, 'network', 'create', 'front', '--subnet', '10.40.0.0/24')
+  t.is(created.code, 0, created.err)
+  const badCidr = await cli(a, 'network', 'create', 'other', '--subnet', '10.40.0.0/33')
+  t.is(badCidr.code, 1)
+  t.regex(badCidr.err, /subnets\[0\]/)
+  const hostBits = await cli(a, 'network', 'create', 'other', '--subnet', '10.41.0.1/24')
+  t.is(hostBits.code, 1)
+  t.regex(hostBits.err, /subnets/)
+  const dup = await cli(a, 'network', 'create', 'front', '--subnet', '10.42.0.0/24')
+  t.is(dup.code, 1)
+  t.regex(dup.err, /name: a network named "front" exists/)
+
+  t.is((await cli(a, 'service', 'create', 'web', '--port', '80:8080/tcp', '--port', '53/udp', '--network', 'front')).code, 0)
+  const badPort = await cli(a, 'service', 'create', 'api', '--port', '80:99999', '--network', 'front')
+  t.is(badPort.code, 1)
+  t.regex(badPort.err, /ports\[0\]/)
+  const unknownNet = await cli(a, 'service', 'create', 'api', '--port', '80', '--network', 'nope')
+  t.is(unknownNet.code, 1)
+  t.regex(unknownNet.err, /networks\[0\]: unknown network "nope"/)
+
+  const ls = await cli(a, 'service', 'ls', '--json')
+  const services = JSON.parse(ls.out) as Array<{ name: string, ports: unknown[], vips: Array<{ network: string, vip: string }> }>
+  t.is(services.length, 1)
+  t.deepEqual(services[0]?.ports, [{ proto: 'tcp', port: 80, targetPort: 8080 }, { proto: 'udp', port: 53, targetPort: 53 }])
+  t.is(services[0]?.vips[0]?.network, 'front')
+
+  const unknownSvc = await cli(a, 'task', 'add', 'nope', '--ip', '10.40.0.99')
+  t.is(unknownSvc.code, 1)
+  t.regex(unknownSvc.err, /service: unknown service "nope"/)
+  const outside = await cli(a, 'task', 'add', 'web', '--ip', '10.99.0.5')
+  t.is(outside.code, 1)
+  t.regex(outside.err, /^scalelb: ip:/)
+  const add1 = await cli(a, 'task', 'add', 'web', '--ip', '10.40.0.99', '--id', 't1')
+  t.is(add1.code, 0, add1.err)
+  const add1again = await cli(a, 'task', 'add', 'web', '--ip', '10.40.0.99', '--id', 't1')
+  t.is(add1again.code, 0, 'the same task twice is not an error')
+  const tasks = JSON.parse((await cli(a, 'task', 'ls', '--json')).out) as Array<{ id: string, state: string }>
+  t.deepEqual(tasks.map((x) => x.id), ['t1'])
+
+  t.is((await cli(a, 'task', 'drain', 't1')).code, 0)
+  t.is((JSON.parse((await cli(a, 'task', 'ls', '--json')).out) as Array<{ state: string }>)[0]?.state, 'draining')
+
+  const inUse = await cli(a, 'network', 'rm', 'front')
+  t.is(inUse.code, 1)
+  t.regex(inUse.err, /still has tasks/)
+  t.is((await cli(a, 'task', 'rm', 't1')).code, 0)
+  t.is((await cli(a, 'task', 'rm', 't1')).code, 1, 'unknown task')
+  t.is((await cli(a, 'service', 'rm', 'web')).code, 0)
+  t.is((await cli(a, 'network', 'rm', 'front')).code, 0)
+  t.is((await cli(a, 'network', 'inspect', 'front')).code, 1)
+  const status = JSON.parse((await cli(a, 'status', '--json')).out) as { node: string, ready: boolean }
+  t.is(status.node, a.agent.id)
+  const members = JSON.parse((await cli(a, 'members', '--json')).out) as Array<{ self: boolean, state: string }>
+  t.deepEqual(members.map((m) => [m.self, m.state]), [[true, 'alive']])
+})
+
+test('an exhausted pool is refused with 4xx naming the network', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  t.is((await cli(a, 'network', 'create', 'tiny', '--subnet', '10.50.0.0/29')).code, 0)
+  t.is((await cli(a, 'service', 'create', 'web', '--port', '80', '--network', 'tiny')).code, 0)
+  let last: Run | undefined
+  for (let i = 0; i < 10; i++) {
+    last = await cli(a, 'task', 'add', 'web', '--netns', `/run/netns/x${i}`)
+    if (last.code !== 0) break
+  }
+  t.is(last?.code, 1)
+  t.regex(last?.err ?? '', /network: no free address/)
+})
