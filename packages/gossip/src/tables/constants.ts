@@ -24,6 +24,14 @@ export const RETRANSMIT_MULT = 4
 /** After leaveScope, a scope's tombstones are gossiped for at most this long (ms) before the scope is forgotten (15 sync intervals). */
 export const SCOPE_LEAVE_LINGER_MS = 30_000
 
+/**
+ * Own entries of an earlier life (before a restart) that this process has
+ * not written again within this long (ms) after its first tick are
+ * tombstoned: the agent restores what it still owns right after start, so
+ * what is left over is stale (e.g. tasks gone while the node was down).
+ */
+export const OWN_ADOPT_GRACE_MS = 10_000
+
 /** Peers synced in parallel right after joining a scope (DESIGN.md: up to 3, never one after another). */
 export const JOIN_SYNC_PEERS = 3
 

@@ -1,11 +1,12 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import {
-  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
+  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
 import { compareVersion, type Rec, recSize, toWire } from './record.js'
+import { ScopeIndex } from './scope-index.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
 import type { Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
@@ -49,12 +50,17 @@ class TablesImpl implements Tables {
   /** Only members whose entries are not live are remembered: memory O(gone), not O(members). */
   private readonly gone = new Map<NodeId, Gone>()
   /** network scope -> nodes whose `scopes` entry lists it. */
-  private readonly scopeIndex = new Map<ScopeName, Set<NodeId>>()
+  private readonly scopeIndex = new ScopeIndex()
   private alive: readonly NodeId[] = []
   private lamport = 0
   private seq = 0
   private lastNow = 0
   private syncCount = 0
+  /** First tick's time; NaN before. */
+  private bornAt = NaN
+  /** Own-origin records of an earlier life, adopted as they arrived, not (yet) written by this process. */
+  private readonly adopted = new Set<Rec>()
+  private readonly adoptedScope = new WeakMap<Rec, ScopeState>()
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -143,7 +149,7 @@ class TablesImpl implements Tables {
       return out
     }
     const out: NodeId[] = []
-    const ids = this.scopeIndex.get(scope)
+    const ids = this.scopeIndex.members(scope)
     if (ids === undefined) return out
     for (const id of ids) if (this.originStatus(id) === 'live') out.push(id)
     return out
@@ -199,7 +205,7 @@ class TablesImpl implements Tables {
       if (st.queue.size === 0) continue
       let n = clusterSize
       if (st.name !== 'cluster') {
-        const members = this.scopeIndex.get(st.name)
+        const members = this.scopeIndex.members(st.name)
         if (members === undefined || !members.has(peer)) continue
         n = members.size
       }
@@ -226,7 +232,9 @@ class TablesImpl implements Tables {
   tick (now: number, alive: NodeId[]): { syncs: SyncPlan[], wakeAt: number } {
     this.lastNow = now
     this.alive = alive
+    if (Number.isNaN(this.bornAt)) this.bornAt = now
     this.reapOrigins(now)
+    if (this.adopted.size > 0 && now >= this.bornAt + OWN_ADOPT_GRACE_MS) this.dropAdopted(now)
     const syncs: SyncPlan[] = []
     let wakeAt = Infinity
     for (const st of [...this.scopeStates.values()]) {
@@ -250,6 +258,7 @@ class TablesImpl implements Tables {
     for (const g of this.gone.values()) {
       if (!g.reaped) wakeAt = Math.min(wakeAt, g.since + (g.state === 'dead' ? this.reconnectMs : this.ttlMs))
     }
+    if (this.adopted.size > 0) wakeAt = Math.min(wakeAt, this.bornAt + OWN_ADOPT_GRACE_MS)
     return { syncs, wakeAt: Math.max(wakeAt, now + 1) }
   }
 
@@ -306,7 +315,9 @@ class TablesImpl implements Tables {
     }
     this.lamport++
     this.seq++
-    return this.apply(st, st.store.get(table, key), table, key, v, true)
+    const cur = st.store.get(table, key)
+    if (cur !== undefined) this.adopted.delete(cur)
+    return this.apply(st, cur, table, key, v, true)
   }
 
   /** Merge one remote entry; true if it changed our state. */
@@ -331,12 +342,19 @@ class TablesImpl implements Tables {
     if (deleted && cur === undefined && age >= this.ttlMs) return false
     const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age }
     this.apply(st, cur, table, key, v, requeue)
+    if (origin === this.self && !deleted) {
+      // ours from an earlier life, unknown to this process: keep it live for now (no flap
+      // during a restart), tombstone it after the grace unless this process writes it
+      const rec = st.store.get(table, key) as Rec
+      this.adopted.add(rec)
+      this.adoptedScope.set(rec, st)
+    }
     return true
   }
 
   private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean): Entry {
     const prevStatus = cur === undefined ? undefined : this.recStatus(cur)
-    const prevScopes = cur !== undefined ? this.scopesOf(st.name, cur) : undefined
+    const prevScopes = cur !== undefined ? this.scopeIndex.declared(st.name, cur) : undefined
     let rec: Rec
     if (cur === undefined) {
       rec = st.store.insert(table, key, v)
@@ -347,11 +365,21 @@ class TablesImpl implements Tables {
     if (v.deleted) st.store.tombstones.push(v.deadAt + this.ttlMs, rec)
     if (requeue) st.queue.push(rec)
     else st.queue.drop(rec)
-    if (st.name === 'cluster' && table === SCOPES_TABLE) this.reindexScopes(key, prevScopes, this.scopesOf(st.name, rec))
+    if (st.name === 'cluster' && table === SCOPES_TABLE) this.scopeIndex.update(key, prevScopes, this.scopeIndex.declared(st.name, rec))
     const entry = this.toEntry(st.name, rec)
     if (entry.status === 'deleted' && (prevStatus === undefined || prevStatus === 'deleted')) return entry
     this.emit({ entry, previousStatus: prevStatus })
     return entry
+  }
+
+  private dropAdopted (now: number): void {
+    for (const rec of this.adopted) {
+      const st = this.adoptedScope.get(rec)
+      if (st === undefined || !st.joined || !st.store.holds(rec) || rec.origin !== this.self || rec.deleted) continue
+      this.log.info('tombstoning own entry left over from before a restart', { scope: st.name, table: rec.table, key: rec.key })
+      this.writeLocal(now, st, rec.table, rec.key, undefined, true)
+    }
+    this.adopted.clear()
   }
 
   private tombstoneOwn (now: number, st: ScopeState): void {
@@ -374,28 +402,6 @@ class TablesImpl implements Tables {
       return
     }
     this.writeLocal(now, cluster, SCOPES_TABLE, this.self, joined, false)
-  }
-
-  /** Network scopes a `scopes` record declares (only a node's own record about itself counts). */
-  private scopesOf (scope: ScopeName, r: Rec): ScopeName[] | undefined {
-    if (scope !== 'cluster' || r.table !== SCOPES_TABLE || r.deleted || r.origin !== r.key || !Array.isArray(r.value)) return undefined
-    return (r.value as unknown[]).filter((s): s is ScopeName => isScopeName(s) && s !== 'cluster')
-  }
-
-  private reindexScopes (node: NodeId, before: ScopeName[] | undefined, after: ScopeName[] | undefined): void {
-    for (const s of before ?? []) {
-      const set = this.scopeIndex.get(s)
-      set?.delete(node)
-      if (set?.size === 0) this.scopeIndex.delete(s)
-    }
-    for (const s of after ?? []) {
-      let set = this.scopeIndex.get(s)
-      if (set === undefined) {
-        set = new Set()
-        this.scopeIndex.set(s, set)
-      }
-      set.add(node)
-    }
   }
 
   private originStatus (origin: NodeId): EntryStatus {
@@ -445,10 +451,10 @@ class TablesImpl implements Tables {
         for (const r of [...st.store.all()]) {
           if (r.origin !== id) continue
           const was = this.recStatus(r)
-          const prevScopes = this.scopesOf(st.name, r)
+          const prevScopes = this.scopeIndex.declared(st.name, r)
           st.store.remove(r)
           st.queue.drop(r)
-          if (prevScopes !== undefined) this.reindexScopes(r.key, prevScopes, undefined)
+          if (prevScopes !== undefined) this.scopeIndex.update(r.key, prevScopes, undefined)
           if (was !== 'deleted') {
             this.emit({ entry: { ...this.toEntry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was })
           }
@@ -463,7 +469,7 @@ class TablesImpl implements Tables {
     if (scope === 'cluster') {
       pool = this.alive
     } else {
-      const ids = this.scopeIndex.get(scope)
+      const ids = this.scopeIndex.members(scope)
       if (ids === undefined) return []
       pool = [...ids].filter((id) => this.originStatus(id) === 'live')
     }
