@@ -68,6 +68,7 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   if (state.mode === 'loopback') {
     // no namespaces without root: publish tasks with made-up addresses so the tables and the memory programmer have something to show
     for (const [i, t] of layout.entries()) {
+      await waitKnown(t.host, t.service, timeoutMs)
       await addTaskIp(t.host, { service: t.service, id: t.task, ip: `10.77.200.${i + 1}`, networks: ['demo'] })
     }
     await waitFor('every agent lists every demo task', timeoutMs, async () => {

@@ -1,0 +1,74 @@
+import test from 'ava'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { isRoot } from '../../src/lab/exec.js'
+import { labDown, labLeftovers, labUp } from '../../src/lab/lab.js'
+import { loadLabState } from '../../src/lab/state.js'
+import { runDemo } from '../../src/lab/demo.js'
+import { runLab } from '../../src/lab/index.js'
+import { isRunning } from '../../src/lab/procs.js'
+import { listTasks } from '../../src/lab/control.js'
+
+const rootTest = isRoot() ? test : test.skip
+
+/** Run `runLab` with stdout/stderr captured. */
+async function captured (argv: string[]): Promise<{ code: number, out: string }> {
+  let out = ''
+  const w = process.stdout.write.bind(process.stdout)
+  const e = process.stderr.write.bind(process.stderr)
+  process.stdout.write = ((s: string) => { out += s; return true }) as typeof process.stdout.write
+  process.stderr.write = ((s: string) => { out += s; return true }) as typeof process.stderr.write
+  try {
+    return { code: await runLab(argv), out }
+  } finally {
+    process.stdout.write = w
+    process.stderr.write = e
+  }
+}
+
+test('loopback lab (no root needed): 3 agents with the memory programmer join, the demo publishes its tasks on every agent, down stops exactly them', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'slb-lo-'))
+  const state = await labUp({ nodes: 3, stateDir: dir, mode: 'loopback', agentArgs: ['--profile', 'local'] })
+  t.teardown(async () => { await labDown(state) })
+  const report = await runDemo({ state })
+  t.deepEqual(report.services.map((s) => s.name), ['web', 'api'])
+  t.true(report.services.every((s) => s.vip.startsWith('10.77.')), 'every service got a VIP in the demo subnet')
+  for (const h of state.hosts) {
+    const tasks = (await listTasks(h)).map((x) => x.id).sort()
+    t.deepEqual(tasks, ['api-1', 'api-2', 'web-1', 'web-2', 'web-3'], `${h.name} lists every task`)
+  }
+  const refs = state.hosts.map((h) => ({ pid: h.pid as number, pidStart: h.pidStart as string }))
+  const down = await labDown(state)
+  t.is(down.processesStopped, 3)
+  t.true(refs.every((r) => !isRunning(r)), 'every agent process is gone')
+  t.is(await loadLabState(dir), undefined)
+})
+
+rootTest('scalelb lab up --nodes 3 --demo: traffic from every host reaches every task; status; down leaves nothing (needs root)', async (t) => {
+  const dir = join(await mkdtemp(join(tmpdir(), 'slb-lab-')), 'state')
+  let prefix: string | undefined
+  t.teardown(async () => {
+    const s = await loadLabState(dir).catch(() => undefined)
+    if (s !== undefined) await labDown(s)
+  })
+  const up = await captured(['up', '--nodes', '3', '--demo', '--state-dir', dir])
+  t.is(up.code, 0, up.out)
+  prefix = (await loadLabState(dir))?.prefix
+  t.truthy(prefix)
+  for (const task of ['web-1', 'web-2', 'web-3', 'api-1', 'api-2']) t.true(up.out.includes(task), `the demo table names ${task}`)
+  // every row of the demo tables ends with 0 errors
+  const rows = up.out.split('\n').filter((l) => /^h\d\s/.test(l) && !l.includes('running'))
+  t.is(rows.length, 6, 'one row per client host per service')
+  t.true(rows.every((r) => r.trim().endsWith(' 0')), `no request failed:\n${rows.join('\n')}`)
+  t.regex(up.out, /http:\/\/172\.31\.\d+\.1:9470\/metrics/)
+
+  const status = await captured(['status', '--state-dir', dir, '--json'])
+  t.is(status.code, 0)
+  const s = JSON.parse(status.out) as { hosts: Array<{ running: boolean, aliveMembers: number }> }
+  t.true(s.hosts.every((h) => h.running && h.aliveMembers === 3))
+
+  const down = await captured(['down', '--state-dir', dir])
+  t.is(down.code, 0, down.out)
+  t.deepEqual(await labLeftovers(prefix as string), { netns: [], links: [] }, 'no netns or link of the lab is left')
+})
