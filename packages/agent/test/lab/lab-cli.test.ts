@@ -47,14 +47,13 @@ test('loopback lab (no root needed): 3 agents with the memory programmer join, t
 
 rootTest('scalelb lab up --nodes 3 --demo: traffic from every host reaches every task; status; down leaves nothing (needs root)', async (t) => {
   const dir = join(await mkdtemp(join(tmpdir(), 'slb-lab-')), 'state')
-  let prefix: string | undefined
   t.teardown(async () => {
     const s = await loadLabState(dir).catch(() => undefined)
     if (s !== undefined) await labDown(s)
   })
   const up = await captured(['up', '--nodes', '3', '--demo', '--state-dir', dir])
   t.is(up.code, 0, up.out)
-  prefix = (await loadLabState(dir))?.prefix
+  const prefix = (await loadLabState(dir))?.prefix
   t.truthy(prefix)
   for (const task of ['web-1', 'web-2', 'web-3', 'api-1', 'api-2']) t.true(up.out.includes(task), `the demo table names ${task}`)
   // every row of the demo tables ends with 0 errors
