@@ -98,3 +98,21 @@ test('entries learned by gossip are relayed; entries learned by a sync answer ar
   t.is(net.get('c').get(C, 't', 'synced')?.value, 1)
   t.deepEqual(net.get('c').broadcastsFor('b', 1 << 20, 3), [])
 })
+
+test('pendingScopes names the network scopes with queued broadcasts', (t) => {
+  const tb = createTables({ self: 'a', rng: rng(6) })
+  tb.joinScope(0, 'network:n1')
+  tb.joinScope(0, 'network:n2')
+  tb.set(0, 'network:n2', 'ep', 'x', 1)
+  t.deepEqual(tb.pendingScopes(), ['network:n2'])
+})
+
+test('a value is copied on write: mutating the caller\'s object later changes nothing', (t) => {
+  const tb = createTables({ self: 'a', rng: rng(7) })
+  const v = { ip: '10.0.0.1', ports: [80] }
+  tb.set(0, C, 'ep', 'x', v)
+  v.ports.push(443)
+  v.ip = 'changed'
+  t.deepEqual(tb.get(C, 'ep', 'x')?.value, { ip: '10.0.0.1', ports: [80] })
+  t.deepEqual(tb.broadcastsFor('b', 1 << 20, 2)[0]?.entries[0]?.[6], { ip: '10.0.0.1', ports: [80] })
+})

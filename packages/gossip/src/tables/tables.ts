@@ -81,7 +81,8 @@ class TablesImpl implements Tables {
     const st = this.writable(scope, table, key)
     const bad = checkValue(value)
     if (bad !== undefined) throw new InvalidValueError(bad)
-    return this.writeLocal(now, st, table, key, value, false) as Entry<V>
+    // a private copy: a caller mutating its object later must not change what we replicate
+    return this.writeLocal(now, st, table, key, structuredClone(value), false) as Entry<V>
   }
 
   delete (now: number, scope: ScopeName, table: string, key: string): void {
@@ -217,6 +218,12 @@ class TablesImpl implements Tables {
       remaining -= overhead + bytes
       out.push({ scope: st.name, entries: recs.map((r) => toWire(r, this.lastNow)) })
     }
+    return out
+  }
+
+  pendingScopes (): ScopeName[] {
+    const out: ScopeName[] = []
+    for (const st of this.scopeStates.values()) if (st.name !== 'cluster' && st.queue.size > 0) out.push(st.name)
     return out
   }
 

@@ -113,6 +113,12 @@ export interface Tables {
   memberChanged(now: number, member: Member): void
   /** Table messages to piggyback on the next gossip packet to `peer`, within `budgetBytes`. */
   broadcastsFor(peer: NodeId, budgetBytes: number, clusterSize: number): TablesMsg[]
+  /**
+   * Network scopes with queued broadcasts. Their entries only piggyback on
+   * packets to members of the scope, so a node gossiping to random cluster
+   * members should add a target from `scopeMembers(scope)` for each of these.
+   */
+  pendingScopes(): ScopeName[]
   /** Merge a (validated) table message from `from`. */
   handle(now: number, from: NodeId, msg: TablesMsg): void
   /** Anti-entropy and reaping. `alive` = live members (self may be included). */
