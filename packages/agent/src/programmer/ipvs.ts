@@ -23,6 +23,11 @@ export class IpvsProgrammer extends NftProgrammer {
     if (this.lbMode !== 'per-network') throw new UnknownProgrammerError('lbMode: the ipvs programmer supports per-network only')
   }
 
+  /** The IPVS view programmed for a network (in-memory copy). */
+  view (networkId: string): IpvsView | undefined {
+    return this.ipvs.get(networkId)
+  }
+
   protected override objectsOf (networkId: string): number {
     const v = this.ipvs.get(networkId)
     return super.objectsOf(networkId) + (v === undefined ? 0 : ipvsObjectCount(v))
