@@ -18,15 +18,21 @@ export interface AllocationInfo {
 
 /** One network's state on one node. */
 export class NetworkState {
+  /** Network ID. */
   readonly id: string
+  /** Subnets, sorted by address. */
   readonly subnets: Subnet[]
   /** The ring: sorted, non-overlapping segments. */
   segs: Segment[] = []
   /** Segments owned by this node (cache of `segs`). */
   owned: Segment[] = []
+  /** Used (allocated or cooling) addresses of the owned ranges. */
   readonly pool = new Pool()
+  /** Allocations held by this node. */
   readonly allocs = new Map<bigint, AllocationInfo>()
+  /** Local tasks on this network (they keep the LB IP). */
   readonly localTasks = new Set<string>()
+  /** This node's LB IP on the network. */
   lbIp: bigint | undefined
   /** When the LB IP is due for release (no local task left), or undefined. */
   lbReleaseAt: number | undefined

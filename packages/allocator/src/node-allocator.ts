@@ -18,14 +18,7 @@ import type {
 } from './types.js'
 
 /** Options after defaults. */
-export interface ResolvedOptions {
-  self: NodeId
-  reclaimAfterMs: number
-  lbReleaseGraceMs: number
-  reuseCooldownMs: number
-  blockPrefixV4: number
-  blockPrefixV6: number
-}
+export type ResolvedOptions = Required<NodeAllocatorInit>
 
 const MAX_ID_LENGTH = 256
 const KINDS: ReadonlySet<string> = new Set(['vip', 'task', 'lb'])
@@ -92,8 +85,11 @@ function floorPow2 (n: bigint): bigint {
 
 /** Implementation of {@link NodeAllocator}. */
 export class NodeAllocatorImpl implements NodeAllocator {
+  /** This node. */
   readonly self: NodeId
+  /** Options after defaults. */
   readonly opts: ResolvedOptions
+  /** Networks by ID. */
   readonly nets = new Map<string, NetworkState>()
 
   constructor (opts: ResolvedOptions) {

@@ -15,20 +15,31 @@ const HEADER_BYTES = 9
 
 /** One network in a snapshot (plain data). */
 export interface NetworkSnapshot {
+  /** Network ID. */
   id: string
+  /** Canonical CIDRs. */
   subnets: string[]
+  /** The ring. */
   tokens: RingToken[]
+  /** Allocations: address, kind, owner label. */
   allocs: Array<[string, AddressKind, string | null]>
+  /** Cooling addresses and when their cooldown ends (ms). */
   cooling: Array<[string, number]>
+  /** Next-fit position. */
   cursor: string | null
+  /** Local task keys. */
   localTasks: string[]
+  /** LB IP. */
   lbIp: string | null
+  /** Pending LB IP release (ms). */
   lbReleaseAt: number | null
 }
 
 /** Whole snapshot (plain data). */
 export interface SnapshotData {
+  /** The node the snapshot belongs to. */
   self: string
+  /** Its networks. */
   networks: NetworkSnapshot[]
 }
 

@@ -99,10 +99,19 @@ test('a partial loss renumbers only the addresses inside the lost range', (t) =>
   a.createNetwork('n', ['10.0.0.0/24'], 0)
   a.allocateSpecific('n', '10.0.0.10', 'task', 0)
   a.allocateSpecific('n', '10.0.0.200', 'task', 0)
+  a.allocateSpecific('n', '10.0.0.201', 'task', 0)
+  a.release('n', '10.0.0.201', 0) // cooling, in the range about to be lost
+  t.is(a.counts('n').cooling, 1)
   // a conflicting writer (say, a wrong reclaim) took 10.0.0.128/25 at version 2
   const r = a.mergeTokens('n', [{ start: '10.0.0.128', end: '10.0.0.255', owner: 'b', version: 2 }], 0)
   t.deepEqual(r.renumber.map((x) => x.address), ['10.0.0.200'])
   t.deepEqual(a.allocations('n').map((x) => x.address), ['10.0.0.10'])
+  t.is(a.counts('n').cooling, 0)
+  t.is(a.counts('n').owned, 128)
+  // and it never allocates there again
+  const last = (ip: string): number => Number(ip.split('.')[3])
+  for (let i = 0; i < 126; i++) t.true(last(a.allocate('n', 'task', 0)) < 128)
+  t.is(t.throws(() => a.allocate('n', 'task', 0))?.name, 'NeedSpaceError')
 })
 
 test('bad tokens are typed errors naming the field; nothing is merged', (t) => {
