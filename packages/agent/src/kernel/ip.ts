@@ -53,6 +53,8 @@ export async function sysctlSet (k: Kernel, kv: readonly string[], netns?: Netns
 /** One link as `ip -j link show` prints it (the fields scalelb reads). */
 export interface LinkInfo {
   ifname: string
+  /** `ip link set ... alias`: scalelb stores the network ID there. */
+  ifalias?: string
   address?: string
   master?: string
   operstate?: string

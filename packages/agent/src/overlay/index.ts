@@ -1,3 +1,3 @@
 /** VXLAN overlay of a network on one node: bridge, VXLAN device, FDB and neighbour entries. */
-export { applyOverlay, readOverlay, removeOverlay, overlayNames } from './overlay.js'
+export { applyOverlay, readOverlay, removeOverlay, overlayNames, listOverlayNetworks } from './overlay.js'
 export { overlayViewFromSpec, overlayDiff, overlayObjectCount, sameOverlay, VNI_MAX, type OverlayView, type OverlayBatches } from './view.js'

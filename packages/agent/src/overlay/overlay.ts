@@ -50,3 +50,13 @@ function parseArray (out: string, what: string): unknown[] {
   if (!Array.isArray(parsed)) throw new KernelStateError(`${what}: expected an array`)
   return parsed
 }
+
+/** Network IDs of this prefix's bridges (found by their alias), for adoption of overlays without a sandbox. */
+export async function listOverlayNetworks (k: Kernel, prefix: string, opts: KOpts = {}): Promise<string[]> {
+  const res: string[] = []
+  for (const l of await linkList(k, undefined, opts)) {
+    const id = l.ifalias
+    if (id !== undefined && id !== '' && l.ifname === overlayNames(prefix, id).bridge) res.push(id)
+  }
+  return res
+}

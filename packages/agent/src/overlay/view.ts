@@ -1,6 +1,6 @@
 import { ProgrammerInputError } from '../programmer/errors.js'
 import type { OverlaySpec } from '../programmer/types.js'
-import { isIpv4, isMac } from '../programmer/validate.js'
+import { isIpv4, isMac, isNetworkId } from '../programmer/validate.js'
 
 /** What one network's overlay holds on this node (in-memory copy or read back). */
 export interface OverlayView {
@@ -20,6 +20,7 @@ export const VNI_MAX = 0xffffff
 
 /** Desired overlay view of a spec (validated: throws ProgrammerInputError naming the field). */
 export function overlayViewFromSpec (spec: OverlaySpec): OverlayView {
+  if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('overlay.networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
   if (spec.localUnderlay !== '' && !isIpv4(spec.localUnderlay)) throw new ProgrammerInputError('overlay.localUnderlay', `expected an IPv4 address or "", got ${JSON.stringify(spec.localUnderlay)}`)
   if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > VNI_MAX) throw new ProgrammerInputError('overlay.vni', `expected 1..${VNI_MAX}, got ${JSON.stringify(spec.vni)}`)
   const view: OverlayView = { networkId: spec.networkId, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
@@ -63,7 +64,7 @@ export function overlayDiff (names: { bridge: string, vxlan: string }, old: Over
   const ip: string[] = []
   const bridge: string[] = []
   const { bridge: br, vxlan: vx } = names
-  if (old === undefined) ip.push(`link add ${br} type bridge`, `link set ${br} up`)
+  if (old === undefined) ip.push(`link add ${br} type bridge`, `link set ${br} alias ${next.networkId}`, `link set ${br} up`)
   const vxChanged = old?.vxlan?.vni !== next.vxlan?.vni || old?.vxlan?.local !== next.vxlan?.local
   const prev: OverlayView = vxChanged || old === undefined
     ? { networkId: next.networkId, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }

@@ -4,7 +4,7 @@ import {
   type Kernel
 } from '../kernel/index.js'
 import {
-  applyOverlay, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
+  applyOverlay, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
 } from '../overlay/index.js'
 import { ProgrammerInputError } from './errors.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView } from './lb-view.js'
@@ -204,7 +204,7 @@ export class NftProgrammer implements Programmer {
         }
       }
     }
-    for (const id of new Set([...found, ...hints.keys()])) {
+    for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts)])) {
       const ov = await readOverlay(this.k, overlayNames(this.prefix, id), id, opts)
       if (ov === undefined) continue
       const st = this.nets.get(id) ?? { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }

@@ -14,6 +14,11 @@ export function isMac (s: unknown): s is string {
   return typeof s === 'string' && MAC.test(s)
 }
 
+/** True for a network ID scalelb can put in interface aliases and batch files. */
+export function isNetworkId (s: unknown): s is string {
+  return typeof s === 'string' && /^[A-Za-z0-9_.:-]{1,128}$/.test(s)
+}
+
 /** Throw {@link ProgrammerInputError} naming `field` unless `s` is `a.b.c.d/len`. */
 export function checkCidrAddress (field: string, s: unknown): void {
   if (typeof s !== 'string') throw new ProgrammerInputError(field, 'expected "a.b.c.d/len"')
@@ -32,7 +37,7 @@ function checkPort (field: string, p: unknown): void {
 
 /** Validate a {@link SandboxSpec} coming from the desired-state function; throws {@link ProgrammerInputError}. */
 export function validateSandboxSpec (spec: SandboxSpec): void {
-  if (typeof spec.networkId !== 'string' || spec.networkId === '') throw new ProgrammerInputError('networkId', 'must be a non-empty string')
+  if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
   checkCidrAddress('lbAddress', spec.lbAddress)
   if (!isMac(spec.lbMac)) throw new ProgrammerInputError('lbMac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(spec.lbMac)}`)
   if (!Array.isArray(spec.services)) throw new ProgrammerInputError('services', 'must be an array')

@@ -1,6 +1,6 @@
 import { createSystemClock } from '@scalelb/gossip'
 import test from 'ava'
-import { lbNetnsName } from '../../src/kernel/index.js'
+import { bridgeName, lbNetnsName, linkList } from '../../src/kernel/index.js'
 import { createProgrammer, type NetworkDesired } from '../../src/programmer/index.js'
 import { attachTaskNetns, createReconciler } from '../../src/reconciler/index.js'
 import { createLab, isRoot, NEEDS_ROOT, netnsWithPrefix, startClient, startServer } from '../support/netns.js'
@@ -8,6 +8,8 @@ import { createLab, isRoot, NEEDS_ROOT, netnsWithPrefix, startClient, startServe
 const NET = 'restartnet0123456789'
 const VIP = '10.89.0.100'
 const B = ['10.89.0.11', '10.89.0.12']
+
+const ORPHAN = 'orphannet0123456789'
 
 const want: NetworkDesired = {
   sandbox: {
@@ -29,8 +31,14 @@ rootTest(`a restarted reconciler adopts the kernel: an open TCP connection throu
   const p1 = createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel })
   const r1 = createReconciler({ programmer: p1, clock })
   t.teardown(async () => { await r1.stop() })
-  r1.setDesired(new Map([[NET, want]]))
+  const orphan: NetworkDesired = {
+    sandbox: { ...want.sandbox, networkId: ORPHAN, lbAddress: '10.91.0.2/24', services: [] },
+    overlay: { ...want.overlay, networkId: ORPHAN },
+    localTaskNetns: []
+  }
+  r1.setDesired(new Map([[NET, want], [ORPHAN, orphan]]))
   await r1.start()
+  t.true((await netnsWithPrefix(lab.prefix)).includes(lbNetnsName(lab.prefix, ORPHAN)))
   t.true(r1.synced())
 
   for (const [i, ip] of B.entries()) {
@@ -51,7 +59,10 @@ rootTest(`a restarted reconciler adopts the kernel: an open TCP connection throu
   t.teardown(async () => { await r2.stop() })
   r2.setDesired(new Map([[NET, want]]))
   await r2.start()
-  t.is(p2.counters().transactions, 0, 'nothing re-programmed')
+  // the network no longer desired (its last task left while the agent was down) is removed at start
+  t.false((await netnsWithPrefix(lab.prefix)).includes(lbNetnsName(lab.prefix, ORPHAN)))
+  t.false((await linkList(lab.kernel)).some(l => l.ifname === bridgeName(lab.prefix, ORPHAN)))
+  t.is(p2.counters().transactions, 2, 'only the removal (sandbox, overlay): the kept network is not re-programmed')
   t.is(await client.send('long', 'after'), `${greeting}:after`)
   t.deepEqual(Object.keys(await client.spread(VIP, 80, 20)).sort(), ['task0', 'task1'])
 
