@@ -218,7 +218,7 @@ class Node implements GossipNode {
     if (res.t === 'push-pull') {
       this.membership.mergeState(now, from, res.members)
     } else {
-      for (const m of this.tables.handleSyncResponse(now, from, res.res)) out.packets.push({ to: from, packet: { t: 'gossip', tb: [m] } })
+      for (const m of this.tables.handleSyncResponse(now, from, res.res)) out.packets.push({ to: from, packet: { t: 'push', tb: [m] } })
     }
     return this.finish(out)
   }

@@ -37,3 +37,9 @@ test('100 nodes churn: restarting nodes are never marked dead and rejoin with th
   t.is(r.rejoined, 10)
   t.is(r.false_dead, 0)
 })
+
+test('200 nodes: a write whose broadcasts are all lost still reaches everyone within 3 s (anti-entropy)', t => {
+  const r = convergence({ nodes: 200, seed: 16, countBytes: false }, 20, true)
+  t.is(r.events_complete, 20)
+  t.true((r.seconds_100_max as number) <= 3, `max ${r.seconds_100_max} s`)
+})

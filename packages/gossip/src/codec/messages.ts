@@ -27,12 +27,13 @@ export interface MemberSnapshot {
 }
 
 /** Packet kinds of the datagram protocol. */
-export type PacketType = 'ping' | 'ack' | 'nack' | 'ping-req' | 'gossip'
+export type PacketType = 'ping' | 'ack' | 'nack' | 'ping-req' | 'gossip' | 'push'
 
 /**
  * A datagram. `ping` and `ping-req` carry `seq` and `target`; `ack`/`nack`
  * carry `seq`; any packet may piggyback member updates (`mb`) and table
- * messages (`tb`).
+ * messages (`tb`). `push` carries the table messages an anti-entropy sync
+ * found the peer lacking.
  */
 export interface Packet {
   t: PacketType

@@ -10,7 +10,7 @@ export type DropReason = 'size' | 'empty' | 'version' | 'decode' | 'schema' | 't
 export type Checked<T> = { ok: true, value: T } | { ok: false, reason: DropReason, field: string }
 
 const MAX_INC = 2 ** 48
-const PACKET_TYPES: ReadonlySet<string> = new Set<PacketType>(['ping', 'ack', 'nack', 'ping-req', 'gossip'])
+const PACKET_TYPES: ReadonlySet<string> = new Set<PacketType>(['ping', 'ack', 'nack', 'ping-req', 'gossip', 'push'])
 const STATES: ReadonlySet<string> = new Set<MemberState>(['alive', 'suspect', 'dead', 'left'])
 const UPDATE_KINDS: ReadonlySet<string> = new Set(['alive', 'suspect', 'dead', 'left'])
 
@@ -102,7 +102,7 @@ export function validatePacket (x: unknown): Checked<Packet> {
     const t = own(o, 't')
     if (typeof t !== 'string' || !PACKET_TYPES.has(t)) throw new Bad('t')
     const p: Packet = { t: t as PacketType }
-    if (t !== 'gossip') p.seq = uint(own(o, 'seq'), 'seq')
+    if (t !== 'gossip' && t !== 'push') p.seq = uint(own(o, 'seq'), 'seq')
     if (t === 'ping' || t === 'ping-req') p.target = id(own(o, 'target'), 'target')
     const mb = own(o, 'mb')
     if (mb !== undefined) p.mb = arr(mb, 'mb', C.MAX_ITEMS_PER_PACKET).map((u, i) => memberUpdate(u, `mb[${i}]`))

@@ -193,6 +193,7 @@ export class Membership {
         if (this.probe !== undefined && this.probe.seq === p.seq) this.probe.nacks++
         return
       case 'gossip':
+      case 'push':
         return
     }
   }

@@ -6,7 +6,7 @@ import { formatTable } from './report.js'
 import { churn, convergence, failure, partition, type Results, type ScenarioName } from './scenarios.js'
 
 const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn]
-                     [--profile lan|wan|local] [--events E] [--no-bytes]
+                     [--profile lan|wan|local] [--events E] [--no-bytes] [--lose-broadcasts]
 Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.`
 
 class UsageError extends Error { override name = 'UsageError' }
@@ -30,6 +30,7 @@ function main (): number {
         profile: { type: 'string' },
         events: { type: 'string' },
         'no-bytes': { type: 'boolean' },
+        'lose-broadcasts': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       },
@@ -60,13 +61,13 @@ function main (): number {
   const t0 = performance.now()
   let results: Results
   switch (scenario) {
-    case 'convergence': results = convergence(init, events); break
+    case 'convergence': results = convergence(init, events, args['lose-broadcasts'] === true); break
     case 'failure': results = failure(init, events); break
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
-  const params = { scenario, nodes, loss, seed, profile, events }
+  const params = { scenario, nodes, loss, seed, profile, events, lose_broadcasts: args['lose-broadcasts'] === true }
   console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}`, [
     ...Object.entries(results).map(([k, v]): [string, number] => [k, v]),
     ['wall_s (context only, not deterministic)', wallS]

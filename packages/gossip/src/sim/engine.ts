@@ -57,6 +57,8 @@ export class Sim {
   loss: number
   bytesSent = 0
   messagesSent = 0
+  /** Drop a sent datagram when this returns true (fault injection by scenarios). */
+  dropFilter: ((from: SimNode, msg: Packet) => boolean) | undefined
   private readonly heap = new EventHeap<Ev>()
   private readonly lat: [number, number]
   private readonly countBytes: boolean
@@ -206,7 +208,7 @@ export class Sim {
     for (const { to, msg } of out.send) {
       const target = this.byId.get(to)
       this.count(msg)
-      if (target === undefined || this.lost(sn, target)) continue
+      if (target === undefined || this.lost(sn, target) || this.dropFilter?.(sn, msg) === true) continue
       this.heap.push(this.now + this.latency(sn, target), { k: 'msg', from: sn.index, to: target.index, msg })
     }
     for (const { to, req } of out.requests) {

@@ -25,9 +25,12 @@ function pick (sim: Sim, k: number, ok: (sn: SimNode) => boolean = sn => sn.up):
 
 /**
  * Convergence: `events` writes, one every second from random nodes; for each,
- * the time until 99%, 99.9% and 100% of nodes hold it.
+ * the time until 99%, 99.9% and 100% of nodes hold it. With
+ * `loseBroadcasts`, every gossip/ping/ack carrying table messages that the
+ * writer sends in the 5 s after its write is dropped, so only anti-entropy
+ * (sync responses and push-backs) can start the spread.
  */
-export function convergence (init: SimInit, events = 20): Results {
+export function convergence (init: SimInit, events = 20, loseBroadcasts = false): Results {
   const sim = new Sim(init)
   const n = sim.nodes.length
   const gi = sim.cfg.gossipIntervalMs
@@ -53,9 +56,12 @@ export function convergence (init: SimInit, events = 20): Results {
   }
   sim.runUntil(WARMUP_MS)
   const bytes0 = sim.bytesSent; const t0 = sim.now
+  const muted = new Map<number, number>()
+  if (loseBroadcasts) sim.dropFilter = (from, msg) => msg.t !== 'push' && msg.tb !== undefined && (muted.get(from.index) ?? -1) > sim.now
   for (let e = 0; e < events; e++) {
     sim.at(WARMUP_MS + e * 1000, () => {
       const [i] = pick(sim, 1)
+      if (loseBroadcasts) muted.set(i as number, sim.now + 5000)
       startAt[e] = sim.now
       ;(sim.nodes[i as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, String(e), { e, from: i })
     })
