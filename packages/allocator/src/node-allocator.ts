@@ -332,6 +332,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
       dead.add(id)
       if (now - d.deadSinceMs >= this.opts.reclaimAfterMs) due.add(id)
     })
+    if (!Array.isArray(liveNodes)) throw new InvalidInputError('liveNodes', liveNodes, 'not an array')
     // without a membership list there is no fallback heir (else every node would claim)
     const live = liveNodes.length === 0 ? [] : [...liveNodes.map((id, i) => checkId(id, `liveNodes[${i}]`)), this.self]
     const writes: Segment[] = []
