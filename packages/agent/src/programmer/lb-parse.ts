@@ -25,6 +25,7 @@ function proto (v: unknown, what: string): string {
 export function viewFromNftJson (networkId: string, json: NftJson): { view: LbView, snatIp: string | undefined } {
   const view = emptyView(networkId)
   let snatIp: string | undefined
+  const slots = new Map<string, Map<number, string>>()
   for (const obj of json) {
     const map = (obj.map ?? obj.set) as { name?: string, elem?: unknown[] } | undefined
     if (map !== undefined) {
@@ -35,13 +36,16 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
           const target = v?.goto?.target ?? ''
           const m = /^m(\d+)$/.exec(target)
           if (m === null) throw new KernelStateError(`nft -j services: unexpected verdict ${JSON.stringify(v)}`)
-          view.services.set(`${String(vip)} . ${proto(p, 'services')} . ${String(port)}`, Number(m[1]))
+          view.services.set(`${String(vip)} . ${proto(p, 'services')} . ${String(port)}`, new Array<string>(Number(m[1])))
         } else if (map.name === 'backends_tcp' || map.name === 'backends_udp') {
           const pr = map.name.slice('backends_'.length)
           const [k, v] = el as [Elem, Elem]
           const [vip, port, slot] = concat(k, map.name)
           const [ip, tport] = concat(v, map.name)
-          view.backends.set(`${String(vip)} . ${pr} . ${String(port)} . ${String(slot)}`, `${String(ip)} . ${String(tport)}`)
+          const key = `${String(vip)} . ${pr} . ${String(port)}`
+          const m = slots.get(key) ?? new Map<number, string>()
+          m.set(Number(slot), `${String(ip)} . ${String(tport)}`)
+          slots.set(key, m)
         } else if (map.name === 'noback') {
           const [vip, p, port] = concat(el, 'noback')
           view.noback.add(`${String(vip)} . ${proto(p, 'noback')} . ${String(port)}`)
@@ -57,6 +61,14 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
         const addr = (ex.snat as { addr?: unknown } | undefined)?.addr
         if (typeof addr === 'string') snatIp = addr
       }
+    }
+  }
+  for (const [key, table] of view.services) {
+    const m = slots.get(key)
+    for (let i = 0; i < table.length; i++) {
+      const v = m?.get(i)
+      if (v === undefined) throw new KernelStateError(`nft -j backends: ${key} has no slot ${i}`)
+      table[i] = v
     }
   }
   return { view, snatIp }

@@ -14,10 +14,11 @@ export interface LbView {
   lbAddress: string
   /** VIPs (sorted) held as /32 aliases. Empty in per-container mode. */
   vips: string[]
-  /** `vip . proto . port` -> modulus (slot count) of services with backends. */
-  services: Map<string, number>
-  /** `vip . proto . port . slot` -> `backendIp . targetPort`. */
-  backends: Map<string, string>
+  /**
+   * `vip . proto . port` -> slot table of a service port with backends: slot i
+   * holds `backendIp . targetPort`; the modulus is the table's length.
+   */
+  services: Map<string, string[]>
   /** `vip . proto . port` of services without a ready backend (rejected). */
   noback: Set<string>
   /**
@@ -30,7 +31,7 @@ export interface LbView {
 
 /** An empty view (nothing programmed) for a network. */
 export function emptyView (networkId: string, lbAddress = ''): LbView {
-  return { networkId, lbAddress, vips: [], services: new Map(), backends: new Map(), noback: new Set(), chains: new Set() }
+  return { networkId, lbAddress, vips: [], services: new Map(), noback: new Set(), chains: new Set() }
 }
 
 /**
@@ -52,11 +53,12 @@ export function viewFromSpec (spec: SandboxSpec, withAddresses = true): LbView {
         view.noback.add(key)
         continue
       }
-      view.services.set(key, modulus)
-      let slot = 0
+      const table: string[] = []
       for (const b of slots) {
-        for (let i = 0; i < b.slots; i++) view.backends.set(`${key} . ${slot++}`, `${b.ip} . ${p.targetPort}`)
+        const target = `${b.ip} . ${p.targetPort}`
+        for (let i = 0; i < b.slots; i++) table.push(target)
       }
+      view.services.set(key, table)
     }
   }
   if (withAddresses) view.vips = [...vips].sort()
@@ -66,7 +68,23 @@ export function viewFromSpec (spec: SandboxSpec, withAddresses = true): LbView {
 
 /** Moduli in use (one `m<N>` chain each). */
 export function moduli (view: LbView): Set<number> {
-  return new Set(view.services.values())
+  const res = new Set<number>()
+  for (const t of view.services.values()) res.add(t.length)
+  return res
+}
+
+/** Map elements (slots) of a view. */
+export function slotCount (view: LbView): number {
+  let n = 0
+  for (const t of view.services.values()) n += t.length
+  return n
+}
+
+function sameTable (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true
+  if (a === undefined || b === undefined || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** Fixed rules of the table: two dispatch rules (prerouting, output), SNAT, two rejects. (Each m<N> chain holds 2 rules.) */
@@ -75,20 +93,15 @@ const FIXED_RULES = 5
 /** Kernel objects of a view: rules + chains' rules + map/set elements + addresses. */
 export function kernelObjectCount (view: LbView): number {
   const addrs = view.lbAddress === '' ? 0 : 1 + view.vips.length
-  return FIXED_RULES + 2 * view.chains.size + view.services.size + view.backends.size + view.noback.size + addrs
+  return FIXED_RULES + 2 * view.chains.size + view.services.size + slotCount(view) + view.noback.size + addrs
 }
 
 /** Whether two views program the same kernel state. */
 export function sameView (a: LbView, b: LbView): boolean {
   return a.networkId === b.networkId && a.lbAddress === b.lbAddress &&
-    a.vips.join(',') === b.vips.join(',') && sameMap(a.services, b.services) &&
-    sameMap(a.backends, b.backends) && a.noback.size === b.noback.size && [...a.noback].every(k => b.noback.has(k))
-}
-
-function sameMap<V> (a: Map<string, V>, b: Map<string, V>): boolean {
-  if (a.size !== b.size) return false
-  for (const [k, v] of a) if (b.get(k) !== v) return false
-  return true
+    a.vips.join(',') === b.vips.join(',') && a.services.size === b.services.size &&
+    [...a.services].every(([k, t]) => sameTable(t, b.services.get(k))) &&
+    a.noback.size === b.noback.size && [...a.noback].every(k => b.noback.has(k))
 }
 
 function lbIp (lbAddress: string): string {
@@ -124,20 +137,6 @@ function elementOps (table: string, name: string, verb: 'add' | 'delete', items:
   return [`${verb} element ip ${table} ${name} { ${items.join(', ')} }`]
 }
 
-/** Split `vip . proto . port . slot` keys over the per-protocol maps (nft 1.0.6 cannot re-read a `th dport` typeof from the kernel and add rules to it). */
-function backendOps (table: string, verb: 'add' | 'delete', keys: string[], values?: Map<string, string>): string[] {
-  const out: string[] = []
-  for (const proto of ['tcp', 'udp']) {
-    const items = keys.filter(k => k.split(' . ')[1] === proto).map(k => {
-      const [vip, , port, slot] = k.split(' . ')
-      const key = `${vip} . ${port} . ${slot}`
-      return values === undefined ? key : `${key} : ${values.get(k) ?? ''}`
-    })
-    out.push(...elementOps(table, `backends_${proto}`, verb, items))
-  }
-  return out
-}
-
 /**
  * nft script taking a table from `old` (undefined = absent) to `next`:
  * element-only updates (plus an `m<N>` chain the first time N slots are
@@ -159,12 +158,33 @@ export function diffScript (table: string, old: LbView | undefined, next: LbView
       lines.push(`add rule ip ${table} m${m} meta l4proto ${proto} dnat ip to ip daddr . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
     }
   }
-  const del = (a: Map<string, unknown>, b: Map<string, unknown>): string[] => [...a.keys()].filter(k => !b.has(k) || b.get(k) !== a.get(k))
-  lines.push(...elementOps(table, 'services', 'delete', del(prev.services, next.services)))
-  lines.push(...backendOps(table, 'delete', del(prev.backends, next.backends)))
+  // per service port: compare slot tables; changed slots are delete + add
+  const svcDel: string[] = []
+  const svcAdd: string[] = []
+  const slotDel: Record<string, string[]> = { tcp: [], udp: [] }
+  const slotAdd: Record<string, string[]> = { tcp: [], udp: [] }
+  const keys = new Set([...prev.services.keys(), ...next.services.keys()])
+  for (const k of keys) {
+    const a = prev.services.get(k)
+    const b = next.services.get(k)
+    if (sameTable(a, b)) continue
+    if (a !== undefined && a.length !== b?.length) svcDel.push(k)
+    if (b !== undefined && a?.length !== b.length) svcAdd.push(`${k} : goto m${b.length}`)
+    const [vip, proto, port] = k.split(' . ')
+    const n = Math.max(a?.length ?? 0, b?.length ?? 0)
+    for (let i = 0; i < n; i++) {
+      const x = a?.[i]
+      const y = b?.[i]
+      if (x === y) continue
+      if (x !== undefined) slotDel[proto].push(`${vip} . ${port} . ${i}`)
+      if (y !== undefined) slotAdd[proto].push(`${vip} . ${port} . ${i} : ${y}`)
+    }
+  }
+  lines.push(...elementOps(table, 'services', 'delete', svcDel))
+  for (const proto of ['tcp', 'udp']) lines.push(...elementOps(table, `backends_${proto}`, 'delete', slotDel[proto]))
   lines.push(...elementOps(table, 'noback', 'delete', [...prev.noback].filter(k => !next.noback.has(k))))
-  lines.push(...backendOps(table, 'add', del(next.backends, prev.backends), next.backends))
-  lines.push(...elementOps(table, 'services', 'add', del(next.services, prev.services).map(k => `${k} : goto m${next.services.get(k) ?? 0}`)))
+  for (const proto of ['tcp', 'udp']) lines.push(...elementOps(table, `backends_${proto}`, 'add', slotAdd[proto]))
+  lines.push(...elementOps(table, 'services', 'add', svcAdd))
   lines.push(...elementOps(table, 'noback', 'add', [...next.noback].filter(k => !prev.noback.has(k))))
   return lines.length === 0 ? '' : lines.join('\n') + '\n'
 }

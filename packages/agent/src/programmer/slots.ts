@@ -20,7 +20,7 @@ export function assignSlots (backends: readonly BackendSpec[], maxSlots: number 
     if (b.draining || b.weight <= 0) continue
     byIp.set(b.ip, Math.max(byIp.get(b.ip) ?? 0, b.weight))
   }
-  const active = [...byIp.entries()].sort((a, b) => compareIp(a[0], b[0]))
+  const active = [...byIp.entries()].map(e => [ipNumber(e[0]), e] as const).sort((a, b) => a[0] - b[0]).map(x => x[1])
   const total = active.reduce((s, [, w]) => s + w, 0)
   if (active.length > maxSlots) {
     // more backends than slots: the first maxSlots (by IP) get one each
@@ -44,13 +44,21 @@ export function assignSlots (backends: readonly BackendSpec[], maxSlots: number 
   return shares.map(({ ip, slots }) => ({ ip, slots }))
 }
 
+/** An IPv4 address as a number (for sorting). */
+export function ipNumber (ip: string): number {
+  let n = 0
+  let part = 0
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i)
+    if (c === 46) {
+      n = n * 256 + part
+      part = 0
+    } else part = part * 10 + c - 48
+  }
+  return n * 256 + part
+}
+
 /** Numeric IPv4 order. */
 export function compareIp (a: string, b: string): number {
-  const pa = a.split('.').map(Number)
-  const pb = b.split('.').map(Number)
-  for (let i = 0; i < 4; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
-    if (d !== 0) return d
-  }
-  return 0
+  return ipNumber(a) - ipNumber(b)
 }

@@ -151,14 +151,15 @@ export function runCompliance (test: TestFn, name: string, make: () => Promise<C
 }
 
 /** Observed state of an nft LB view (slots per backend). */
-export function observeLbView (v: { lbAddress: string, vips: string[], backends: Map<string, string>, noback: Set<string> }): Observed {
+export function observeLbView (v: { lbAddress: string, vips: string[], services: Map<string, string[]>, noback: Set<string> }): Observed {
   const services = new Map<string, Map<string, number>>()
-  for (const [k, val] of v.backends) {
-    const [vip, proto, port] = k.split(' . ')
-    const svc = `${vip} ${proto} ${port}`
-    const target = val.replace(' . ', ':')
-    const m = services.get(svc) ?? new Map<string, number>()
-    m.set(target, (m.get(target) ?? 0) + 1)
+  for (const [k, table] of v.services) {
+    const svc = k.split(' . ').join(' ')
+    const m = new Map<string, number>()
+    for (const val of table) {
+      const target = val.replace(' . ', ':')
+      m.set(target, (m.get(target) ?? 0) + 1)
+    }
     services.set(svc, m)
   }
   return { lbAddress: v.lbAddress, vips: [...v.vips].sort(), services, rejected: new Set([...v.noback].map(k => k.split(' . ').join(' '))) }
