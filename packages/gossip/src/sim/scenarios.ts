@@ -227,6 +227,7 @@ export function churn (init: SimInit, restarts = 20): Results {
   const n = sim.nodes.length
   restarts = Math.min(restarts, Math.floor(n / 2))
   let falseDead = 0
+  let up = n
   const backAt = new Map<NodeId, number>()
   const seen = new Map<NodeId, Set<NodeId>>()
   const rejoin: number[] = []
@@ -238,7 +239,8 @@ export function churn (init: SimInit, restarts = 20): Results {
       if (t !== undefined && ev.member.state === 'alive' && !ev.member.restarting) {
         const s = seen.get(ev.member.id) as Set<NodeId>
         s.add(sn.id)
-        if (s.size === n - 1) { rejoin.push(sim.now - t); backAt.delete(ev.member.id) }
+        // every node up right now (other than the restarted one) has seen it
+        if (s.size >= up - 1) { rejoin.push(sim.now - t); backAt.delete(ev.member.id) }
       }
     })
   }
@@ -247,11 +249,12 @@ export function churn (init: SimInit, restarts = 20): Results {
   const victims = pick(sim, restarts)
   victims.forEach((v, j) => {
     const t = WARMUP_MS + j * 2000
-    sim.at(t, () => { sim.stopForRestart(v) })
+    sim.at(t, () => { sim.stopForRestart(v); up-- })
     sim.at(t + 5000, () => {
       const sn = sim.nodes[v] as SimNode
       backAt.set(sn.id, sim.now)
       seen.set(sn.id, new Set())
+      up++
       sim.restart(v)
       hook(sn)
     })
