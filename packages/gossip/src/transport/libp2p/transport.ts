@@ -304,6 +304,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   private onGossipStream (stream: Stream, conn: Connection): void {
     const from = conn.remotePeer.toString()
+    this.peer(from).lastUsed = Date.now()
     const decoder = new FrameDecoder(this.opts.maxMessageBytes)
     stream.addEventListener('message', (evt) => {
       const st = this.peer(from)
@@ -390,6 +391,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
     for (const c of node.getConnections()) {
       const st = this.peers.get(c.remotePeer.toString())
       if (c.status !== 'open' || st === undefined) continue
+      // a connection younger than the timeout may still be negotiating its first stream
+      if (now - c.timeline.open < this.opts.idleTimeoutMs) continue
       if (now - st.lastUsed >= this.opts.idleTimeoutMs && !st.opening) {
         this.counters.idleClosed++
         this.closeConnection(c, 'idle')
