@@ -1,5 +1,6 @@
 import type { Clock } from '@scalelb/gossip'
 import type { Logger } from 'winston'
+import { ProgrammerInputError } from '../programmer/errors.js'
 import type { ApplyResult, NetworkDesired, Programmer } from '../programmer/types.js'
 import { COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
 import { ReconcilerAbortedError } from './errors.js'
@@ -238,7 +239,17 @@ class DefaultReconciler implements Reconciler {
           this.applied.delete(id)
         } else {
           const k = key(d)
-          res = await this.p.apply(d)
+          try {
+            res = await this.p.apply(d)
+          } catch (err) {
+            if (!(err instanceof ProgrammerInputError)) throw err
+            // bad desired state is the caller's bug, not the kernel's: skip this network until its desired state changes
+            this.failures++
+            this.logger?.error('desired state refused; network left as it was', { networkId: id, field: err.field, err: err.message })
+            this.applied.set(id, k)
+            this.dirty.delete(id)
+            continue
+          }
           // a newer setDesired during the apply keeps the network dirty
           if (this.desired.get(id) !== d) continue
           this.applied.set(id, k)

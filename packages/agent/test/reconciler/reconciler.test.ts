@@ -121,3 +121,17 @@ test('flush can be aborted; teardown removes everything', async t => {
   t.deepEqual([...p.kernel.networks.keys()], [])
   await r.stop()
 })
+
+test('a network with invalid desired state is refused (failure counted) without blocking the others', async t => {
+  const { r, p } = rig()
+  const bad = desired('netBad', [{ backends: [{ ip: 'not-an-ip', weight: 1, draining: false }] }])
+  r.setDesired(new Map([['netA', A(1)], ['netBad', bad]]))
+  await r.start()
+  t.true(r.synced())
+  t.deepEqual(p.networks(), ['netA'])
+  t.is(r.stats().failures, 1)
+  r.setDesired(new Map([['netA', A(1)], ['netBad', desired('netBad', [{ backends: backends(1) }], '10.77.0.9/16')]]))
+  await r.flush()
+  t.deepEqual(p.networks(), ['netA', 'netBad'])
+  await r.stop()
+})
