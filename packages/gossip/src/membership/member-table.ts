@@ -55,6 +55,8 @@ export class MemberTable {
   private orderLen = 0
   private orderPos = 0
   count = 0
+  /** Members per state, kept up to date by `put`, `remove` and `setState`. */
+  readonly byState: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 }
 
   constructor (private readonly index: MemberIndex, private readonly rng: Rng) {}
 
@@ -76,7 +78,10 @@ export class MemberTable {
   addShared (rec: Rec): void { this.put(rec) }
 
   private put (rec: Rec): void {
-    if (this.slots[rec.idx] === undefined) this.count++
+    const old = this.slots[rec.idx]
+    if (old === undefined) this.count++
+    else this.byState[old.state]--
+    this.byState[rec.state]++
     while (this.slots.length < rec.idx) this.slots.push(undefined)
     this.slots[rec.idx] = rec
     if (this.orderLen === this.order.length) {
@@ -104,12 +109,30 @@ export class MemberTable {
   }
 
   remove (r: Rec): void {
-    if (this.slots[r.idx] === r) { this.slots[r.idx] = undefined; this.count-- }
+    if (this.slots[r.idx] === r) { this.slots[r.idx] = undefined; this.count--; this.byState[r.state]-- }
   }
 
-  /** Iterate over all records. */
-  * [Symbol.iterator] (): Iterator<Rec> {
-    for (const r of this.slots) if (r !== undefined) yield r
+  /** Change a (mutable) record's state, keeping the counts. */
+  setState (r: Rec, state: MemberState): void {
+    this.byState[r.state]--
+    this.byState[state]++
+    r.state = state
+  }
+
+  /** Call `fn` for every record. */
+  forEach (fn: (r: Rec) => void): void {
+    const slots = this.slots
+    for (let i = 0; i < slots.length; i++) {
+      const r = slots[i]
+      if (r !== undefined) fn(r)
+    }
+  }
+
+  /** Records matching `ok`. */
+  filter (ok: (r: Rec) => boolean): Rec[] {
+    const out: Rec[] = []
+    this.forEach(r => { if (ok(r)) out.push(r) })
+    return out
   }
 
   /** Up to `k` distinct random members matching `ok`, not `exclude`. */
@@ -118,8 +141,7 @@ export class MemberTable {
     if (k <= 0 || this.count === 0) return out
     const n = this.slots.length
     if (this.count <= 4 * k) {
-      const cands: Rec[] = []
-      for (const r of this) if (r.id !== exclude && ok(r)) cands.push(r)
+      const cands = this.filter(r => r.id !== exclude && ok(r))
       while (out.length < k && cands.length > 0) {
         const j = randInt(this.rng, cands.length)
         out.push((cands[j] as Rec).id)
@@ -128,12 +150,9 @@ export class MemberTable {
       }
       return out
     }
-    const seen = new Set<number>()
     for (let i = 0; i < 3 * n && out.length < k; i++) {
-      const idx = randInt(this.rng, n)
-      const r = this.slots[idx]
-      if (r === undefined || r.id === exclude || seen.has(idx) || !ok(r)) continue
-      seen.add(idx)
+      const r = this.slots[randInt(this.rng, n)]
+      if (r === undefined || r.id === exclude || out.includes(r.id) || !ok(r)) continue
       out.push(r.id)
     }
     return out
@@ -144,7 +163,7 @@ export class MemberTable {
     for (let tries = 0; tries <= this.orderLen + 1; tries++) {
       if (this.orderPos >= this.orderLen) {
         this.orderLen = 0
-        for (const r of this) if (eligible(r)) this.order[this.orderLen++] = r.idx
+        this.forEach(r => { if (eligible(r)) this.order[this.orderLen++] = r.idx })
         for (let i = this.orderLen - 1; i > 0; i--) {
           const j = randInt(this.rng, i + 1)
           const tmp = this.order[i] as number

@@ -100,7 +100,7 @@ export class Membership {
   /** Everything we know, ourselves included. */
   members (now: Millis): Member[] {
     const out: Member[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', incarnation: this.inc, since: now, restarting: false }]
-    for (const r of this.table) out.push(toMember(r))
+    this.table.forEach(r => { out.push(toMember(r)) })
     return out
   }
 
@@ -112,15 +112,13 @@ export class Membership {
 
   /** Count of other members that are alive or suspect (our "live" view) plus us. */
   liveCount (): number {
-    let n = 1
-    for (const r of this.table) if (r.state === 'alive' || r.state === 'suspect') n++
-    return n
+    return 1 + this.table.byState.alive + this.table.byState.suspect
   }
 
   /** IDs of other live (alive or suspect) members. */
   liveIds (): NodeId[] {
     const out: NodeId[] = []
-    for (const r of this.table) if (r.state === 'alive' || r.state === 'suspect') out.push(r.id)
+    this.table.forEach(r => { if (r.state === 'alive' || r.state === 'suspect') out.push(r.id) })
     return out
   }
 
@@ -138,7 +136,7 @@ export class Membership {
   /** Our full state for push-pull. */
   snapshot (): MemberSnapshot[] {
     const out: MemberSnapshot[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', inc: this.inc, restarting: false }]
-    for (const r of this.table) out.push({ id: r.id, addrs: r.addrs, state: r.state, inc: r.inc, restarting: r.restarting })
+    this.table.forEach(r => { out.push({ id: r.id, addrs: r.addrs, state: r.state, inc: r.inc, restarting: r.restarting }) })
     return out
   }
 
@@ -289,9 +287,8 @@ export class Membership {
     // reconnect to failed members with probability failed/alive (Serf)
     if (now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + cfg.reconnectIntervalMs
-      let failed = 0
-      let alive = 1
-      for (const r of this.table) { if (r.state === 'dead') failed++; else if (r.state === 'alive' || r.state === 'suspect') alive++ }
+      const failed = this.table.byState.dead
+      const alive = this.liveCount()
       if (failed > 0 && this.rng.next() < failed / alive) {
         const [peer] = this.randomMembers(1, r => r.state === 'dead')
         if (peer !== undefined) out.requests.push({ to: peer, req: this.pushPullRequest(false) })
@@ -371,7 +368,7 @@ export class Membership {
         const prev = r.state
         r.inc = u.inc
         if (u.addrs !== undefined && u.addrs.length > 0) r.addrs = u.addrs
-        if (prev !== 'alive') { r.state = 'alive'; r.since = now }
+        if (prev !== 'alive') { this.table.setState(r, 'alive'); r.since = now }
         this.setRestarting(now, r, restarting)
         this.suspicions.delete(r.id)
         this.queue.push(u)
@@ -389,7 +386,7 @@ export class Membership {
         if (r0.restarting && now < r0.restartUntil) return
         const r = this.table.mutable(r0)
         const prev = r.state
-        r.state = 'suspect'
+        this.table.setState(r, 'suspect')
         r.inc = u.inc
         r.since = now
         this.startSuspicion(now, r, u.from ?? this.self)
@@ -404,7 +401,7 @@ export class Membership {
         if (u.k === 'dead' && r0.restarting && now < r0.restartUntil) return
         const r = this.table.mutable(r0)
         const prev = r.state
-        r.state = u.k === 'left' ? 'left' : 'dead'
+        this.table.setState(r, u.k === 'left' ? 'left' : 'dead')
         r.inc = u.inc
         r.since = now
         r.restarting = false
@@ -485,8 +482,7 @@ export class Membership {
 
   private reap (now: Millis): void {
     const cut = now - this.cfg.reconnectTimeoutMs
-    const gone: Rec[] = []
-    for (const r of this.table) if ((r.state === 'dead' || r.state === 'left') && r.since <= cut) gone.push(r)
-    for (const r of gone) this.table.remove(r)
+    if (this.table.byState.dead + this.table.byState.left === 0) return
+    for (const r of this.table.filter(r => (r.state === 'dead' || r.state === 'left') && r.since <= cut)) this.table.remove(r)
   }
 }
