@@ -28,14 +28,17 @@ export async function createSandbox (k: Kernel, n: SandboxNames, networkId: stri
   ], undefined, opts)
   await ipBatch(k, [
     `link set ${LB_IFNAME} address ${lbMac}`,
-    `link set ${LB_IFNAME} alias ${networkId}`,
-    `link set ${LB_IFNAME} up`
+    `link set ${LB_IFNAME} alias ${networkId}`
   ], n.netns, opts)
   await sysctlSet(k, sysctls, n.netns, opts)
   return 2
 }
 
-/** `ip -batch` lines moving the sandbox's addresses from `old` to `next` (LB IP first, so VIP aliases are secondary). */
+/**
+ * `ip -batch` lines moving the sandbox's addresses from `old` to `next` (LB IP
+ * first, so VIP aliases are secondary). On creation (`old` undefined) `lb0`
+ * comes up after its addresses: adding 10k aliases to a down link is 2x faster.
+ */
 export function addressLines (old: Pick<LbView, 'lbAddress' | 'vips'> | undefined, next: Pick<LbView, 'lbAddress' | 'vips'>): string[] {
   const lines: string[] = []
   const oldVips = new Set(old?.vips ?? [])
@@ -46,6 +49,7 @@ export function addressLines (old: Pick<LbView, 'lbAddress' | 'vips'> | undefine
     if (next.lbAddress !== '') lines.push(`addr add ${next.lbAddress} dev ${LB_IFNAME}`)
   }
   for (const v of newVips) if (!oldVips.has(v)) lines.push(`addr add ${v}/32 dev ${LB_IFNAME}`)
+  if (old === undefined) lines.push(`link set ${LB_IFNAME} up`)
   return lines
 }
 
