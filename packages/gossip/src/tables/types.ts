@@ -107,7 +107,14 @@ export interface Tables {
   scopes(): ScopeName[]
   /** Live members of a scope, self included if joined. */
   scopeMembers(scope: ScopeName): NodeId[]
-  /** Subscribe to entry changes; returns an unsubscribe function. */
+  /**
+   * Subscribe to entry changes; returns an unsubscribe function. Fires on
+   * every local change of an entry's version or status (live, deleted,
+   * suspended), with the previous status (undefined for a new key); not for a
+   * tombstone of a key that was unknown or already deleted. Values are shared
+   * with the store: treat them as read-only. A throwing listener is logged and
+   * does not affect the others.
+   */
   onEntry(cb: (ev: EntryEvent) => void): () => void
   /** Tell the tables a member's state (on every change, and once per known member). */
   memberChanged(now: number, member: Member): void
