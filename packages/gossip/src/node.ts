@@ -178,7 +178,7 @@ class Node implements GossipNode {
     if (now >= this.nextGossipAt) {
       this.nextGossipAt += this.cfg.gossipIntervalMs
       if (this.nextGossipAt <= now) this.nextGossipAt = now + this.cfg.gossipIntervalMs
-      for (const to of this.membership.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
+      for (const to of this.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
     }
     if (now >= this.tablesWakeAt) {
       const r = this.tables.tick(now, this.liveIds())
@@ -292,6 +292,29 @@ class Node implements GossipNode {
   onEntry (cb: (ev: EntryEvent) => void): () => void { return this.tables.onEntry(cb) }
 
   stats (): GossipStats { return this.counters.snapshot(this.tables.stats()) }
+
+  /**
+   * Random cluster members, plus `gossipNodes` random members of every network
+   * scope with queued broadcasts (its entries only ride on packets to its members).
+   */
+  private gossipTargets (now: Millis): NodeId[] {
+    const targets = this.membership.gossipTargets(now)
+    for (const scope of this.tables.pendingScopes()) {
+      const cands = this.tables.scopeMembers(scope).filter(id => id !== this.id && !targets.includes(id) && this.isLive(id))
+      for (let i = 0; i < this.cfg.gossipNodes && cands.length > 0; i++) {
+        const j = Math.floor(this.rng.next() * cands.length)
+        targets.push(cands[j] as NodeId)
+        cands[j] = cands[cands.length - 1] as NodeId
+        cands.pop()
+      }
+    }
+    return targets
+  }
+
+  private isLive (id: NodeId): boolean {
+    const m = this.membership.member(id)
+    return m !== undefined && (m.state === 'alive' || m.state === 'suspect')
+  }
 
   private liveIds (): NodeId[] {
     this.liveCache ??= this.membership.liveIds()

@@ -1,4 +1,5 @@
 import test from 'ava'
+import { Sim, type SimNode } from '../src/sim/engine.js'
 import { churn, convergence, failure, partition } from '../src/sim/scenarios.js'
 
 test('200 nodes, lan, no loss: every write reaches every node within 10 gossip rounds; same seed, same figures', t => {
@@ -42,4 +43,22 @@ test('200 nodes: a write whose broadcasts are all lost still reaches everyone wi
   const r = convergence({ nodes: 200, seed: 16, countBytes: false }, 20, true)
   t.is(r.events_complete, 20)
   t.true((r.seconds_100_max as number) <= 3, `max ${r.seconds_100_max} s`)
+})
+
+test('200 nodes: a network-scope write reaches the 5 scope members quickly and nobody else', t => {
+  const sim = new Sim({ nodes: 200, seed: 17, countBytes: false })
+  const members = [3, 50, 99, 140, 199]
+  for (const i of members) (sim.nodes[i] as SimNode).node.joinScope(0, 'network:n1')
+  sim.runUntil(10_000)
+  const writer = sim.nodes[50] as SimNode
+  t.deepEqual(writer.node.tables.scopeMembers('network:n1').sort(), members.map(i => (sim.nodes[i] as SimNode).id).sort())
+  writer.node.set(sim.now, 'network:n1', 'endpoints', 'ep', { ip: '10.0.0.9' })
+  const t0 = sim.now
+  let reachedAt = Infinity
+  for (let t = t0; t < t0 + 5000 && reachedAt === Infinity; t += 50) {
+    sim.runUntil(t)
+    if (members.every(i => (sim.nodes[i] as SimNode).node.tables.get('network:n1', 'endpoints', 'ep') !== undefined)) reachedAt = t
+  }
+  t.true(reachedAt - t0 <= 1000, `scope members had it after ${reachedAt - t0} ms`)
+  t.true(sim.nodes.every(sn => members.includes(sn.index) || sn.node.tables.get('network:n1', 'endpoints', 'ep') === undefined))
 })
