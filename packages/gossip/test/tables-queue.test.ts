@@ -1,6 +1,6 @@
 import test from 'ava'
-import { pack } from 'msgpackr'
-import { createTables, type Tables, type TablesMsg } from '../src/tables/index.js'
+import { pack, unpack } from 'msgpackr'
+import { createTables, type Tables, type TablesMsg, validateTablesMsg } from '../src/tables/index.js'
 import { Net, rng } from './tables/harness.js'
 
 const C = 'cluster'
@@ -115,4 +115,14 @@ test('a value is copied on write: mutating the caller\'s object later changes no
   v.ip = 'changed'
   t.deepEqual(tb.get(C, 'ep', 'x')?.value, { ip: '10.0.0.1', ports: [80] })
   t.deepEqual(tb.broadcastsFor('b', 1 << 20, 2)[0]?.entries[0]?.[6], { ip: '10.0.0.1', ports: [80] })
+})
+
+test('a huge budget still yields messages a peer accepts (entry count capped)', (t) => {
+  const tb = createTables({ self: 'a', rng: rng(8) })
+  for (let i = 0; i < 1500; i++) tb.set(0, C, 'ep', `k${i}`, i)
+  const msgs = tb.broadcastsFor('b', 1 << 24, 2)
+  t.is(msgs.length, 1)
+  t.is(msgs[0]?.entries.length, 1024)
+  t.deepEqual(validateTablesMsg(unpack(pack(msgs[0]))), msgs[0])
+  t.is(tb.broadcastsFor('b', 1 << 24, 2)[0]?.entries.length, 1024, 'the rest and the first again, fewest-sent first')
 })

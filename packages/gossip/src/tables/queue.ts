@@ -38,9 +38,10 @@ export class BroadcastQueue {
   /**
    * Take records, fewest transmits first, whose sizes fit `budget` bytes;
    * each taken record counts one transmit and leaves the queue after `limit`.
-   * Records that do not fit are skipped (at most `maxSkips` of them).
+   * Records that do not fit are skipped (at most `maxSkips` of them); at most
+   * `maxCount` records are taken.
    */
-  take (budget: number, limit: number, sizeOf: (r: Rec) => number, maxSkips = 32): { recs: Rec[], bytes: number } {
+  take (budget: number, limit: number, sizeOf: (r: Rec) => number, maxCount: number, maxSkips = 32): { recs: Rec[], bytes: number } {
     const recs: Rec[] = []
     let bytes = 0
     let skips = 0
@@ -57,6 +58,7 @@ export class BroadcastQueue {
           this.size--
           continue
         }
+        if (recs.length >= maxCount) break outer
         const s = sizeOf(rec)
         if (bytes + s > budget) {
           if (++skips > maxSkips || budget - bytes < 16) break outer

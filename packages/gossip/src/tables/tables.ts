@@ -1,6 +1,6 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import {
-  JOIN_SYNC_PEERS, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
+  JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
@@ -213,7 +213,7 @@ class TablesImpl implements Tables {
       const overhead = msgOverhead(st.name)
       if (remaining <= overhead + 16) break
       const limit = this.retransmitMult * Math.ceil(Math.log10(Math.max(1, n) + 1))
-      const { recs, bytes } = st.queue.take(remaining - overhead, limit, recSize)
+      const { recs, bytes } = st.queue.take(remaining - overhead, limit, recSize, MAX_ENTRIES_PER_MSG)
       if (recs.length === 0) continue
       remaining -= overhead + bytes
       out.push({ scope: st.name, entries: recs.map((r) => toWire(r, this.lastNow)) })
