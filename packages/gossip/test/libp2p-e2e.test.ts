@@ -15,8 +15,8 @@ const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 /** Every wait in this file gives up after this long (ms). */
 const WAIT_MS = 45_000
 
-interface ViewMember { id: string, state: MemberState }
-interface ViewEntry { table: string, key: string, value: unknown, origin: string, status: EntryStatus }
+interface ViewMember { id: string, state: MemberState, incarnation: number }
+interface ViewEntry { table: string, key: string, value: unknown, origin: string, status: EntryStatus, lamport: number, seq: number }
 /** What one node (in-process or child) currently sees. */
 interface View { id: string, members: ViewMember[], entries: ViewEntry[] }
 
@@ -24,6 +24,8 @@ interface View { id: string, members: ViewMember[], entries: ViewEntry[] }
 class ChildNode {
   id = ''
   addrs: string[] = []
+  /** Incarnation it started with (a restart starts above the last one it persisted). */
+  incarnation = -1
   view: View | undefined
   exited = false
   readonly errors: string[] = []
@@ -48,6 +50,7 @@ class ChildNode {
       if (msg.event === 'ready') {
         this.id = String(msg.id)
         this.addrs = msg.addrs as string[]
+        this.incarnation = Number(msg.incarnation)
         onReady()
       } else if (msg.event === 'state') {
         this.view = { id: String(msg.id), members: msg.members as ViewMember[], entries: msg.entries as ViewEntry[] }
@@ -84,8 +87,8 @@ async function waitFor (cond: () => boolean, what: string, detail: () => unknown
 function viewOf (g: Gossip): View {
   return {
     id: g.id,
-    members: g.members().map(m => ({ id: m.id, state: m.state })),
-    entries: g.entries('cluster').map(e => ({ table: e.table, key: e.key, value: e.value, origin: e.origin, status: e.status }))
+    members: g.members().map(m => ({ id: m.id, state: m.state, incarnation: m.incarnation })),
+    entries: g.entries('cluster').map(e => ({ table: e.table, key: e.key, value: e.value, origin: e.origin, status: e.status, lamport: e.lamport, seq: e.seq }))
   }
 }
 
@@ -144,6 +147,8 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   // 3. SIGKILL one child: every other node marks it dead and suspends its entries
   const victim = children[0] as ChildNode
   const victimId = victim.id
+  const victimIncarnation = victim.view?.members.find(m => m.id === victimId)?.incarnation ?? -1
+  t.true(victimIncarnation >= 0)
   await victim.kill()
   const killedAt = Date.now()
   await waitFor(() => views().every(v => stateOf(v, victimId) === 'dead'), 'every live node to mark the killed node dead',
@@ -159,10 +164,17 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   const restartedAt = Date.now()
   await again.ready
   t.is(again.id, victimId)
+  t.true(again.incarnation > victimIncarnation, `restarted with incarnation ${again.incarnation}, was ${victimIncarnation}`)
   await waitFor(() => views().every(v => stateOf(v, victimId) === 'alive' && aliveCount(v) === 8), 'every node to see the restarted node alive',
     () => views().map(v => stateOf(v, victimId)))
   await waitFor(() => local.every(g => entryOf(viewOf(g), 'victim')?.status === 'live') && children.slice(1).every(c => entryOf(c.view, 'victim')?.status === 'live'),
     'the restarted node\'s entry to be live again on every other node', () => views().map(v => entryOf(v, 'victim')?.status))
   t.log(`restarted node alive with live entries everywhere ${Date.now() - restartedAt} ms after its start`)
+  // once it has synced its earlier life's entry back, a new write of it supersedes that one everywhere
+  await waitFor(() => entryOf(again.view, 'victim')?.value === 'v0', 'the restarted node to get its own entry back through sync',
+    () => entryOf(again.view, 'victim'))
+  again.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'victim', value: 'v1' })
+  await waitFor(() => views().every(v => entryOf(v, 'victim')?.value === 'v1' && entryOf(v, 'victim')?.status === 'live'),
+    'the restarted node\'s new write to replace its old one everywhere', () => views().map(v => entryOf(v, 'victim')))
   for (const c of children) t.deepEqual(c.errors.filter(e => !e.includes('ExperimentalWarning')), [], `child ${c.id} reported errors`)
 })
