@@ -65,8 +65,14 @@ test('a cluster key is required unless insecure is set explicitly; bad options n
   t.is(field({ privateKey, listen: ['not-a-multiaddr'], clusterKey: CLUSTER_KEY }), 'listen[0]')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, maxConnections: 0 }), 'maxConnections')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: enc('nope') }), 'file')
+  t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, announce: ['/nope'] }), 'announce[0]')
   const insecure = createLibp2pTransport({ privateKey, listen: [LOOPBACK], insecure: true })
   t.is(insecure.id, peerIdFromKey(privateKey))
+})
+
+test('announce addresses replace the listen addresses in addrs()', async t => {
+  const { tr } = await startNode(t, { announce: ['/ip4/192.0.2.7/tcp/4001'] })
+  t.deepEqual(tr.addrs(), [`/ip4/192.0.2.7/tcp/4001/p2p/${tr.id}`])
 })
 
 test('two nodes exchange datagrams both ways and request/response over one connection', async t => {
@@ -174,12 +180,14 @@ test('a request that gets no answer in time rejects with RequestTimeoutError; an
   const b = await startNode(t)
   b.tr.onRequest(async (_from, bytes) => {
     if (dec(bytes) === 'big') return new Uint8Array(5000)
+    if (dec(bytes) === 'bad') throw new Error('handler refuses')
     return await new Promise<Uint8Array>(() => {})
   })
   impatient.tr.addPeerAddrs(b.tr.id, b.tr.addrs())
   strict.tr.addPeerAddrs(b.tr.id, b.tr.addrs())
   t.is((await t.throwsAsync(impatient.tr.request(b.tr.id, enc('hang'))))?.name, 'RequestTimeoutError')
   t.is((await t.throwsAsync(strict.tr.request(b.tr.id, enc('big'))))?.name, 'BadFrameError')
+  t.is((await t.throwsAsync(strict.tr.request(b.tr.id, enc('bad'))))?.name, 'RequestFailedError')
 })
 
 test('the connection count stays within maxConnections, evicting the least recently used peer', async t => {

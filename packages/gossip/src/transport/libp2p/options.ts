@@ -13,6 +13,8 @@ export interface Libp2pTransportInit {
   privateKey: PrivateKey
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
   listen: string[]
+  /** Addresses to advertise instead of the listen addresses (e.g. the host's underlay IP when listening on 0.0.0.0). @default the listen addresses */
+  announce?: string[]
   /** Pre-shared cluster key: the bytes of a pnet key file (parseClusterKey). Required unless `insecure`. */
   clusterKey?: Uint8Array
   /** Run without a pre-shared key (Noise only, anyone can connect). Must be set explicitly. @default false */
@@ -79,10 +81,23 @@ function positiveInt (field: string, v: number | undefined, dflt: number): numbe
   return v
 }
 
+function parseAddrList (field: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw new InvalidTransportOptionError(field, 'expected an array of multiaddr strings')
+  return v.map((a: unknown, i) => {
+    try {
+      if (typeof a !== 'string') throw new Error('not a string')
+      return multiaddr(a).toString()
+    } catch (err) {
+      throw new InvalidTransportOptionError(`${field}[${i}]`, `not a multiaddr: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  })
+}
+
 /** Everything createLibp2pTransport needs, validated. */
 export interface ResolvedTransportInit {
   privateKey: PrivateKey
   listen: string[]
+  announce: string[] | undefined
   clusterKey: Uint8Array | undefined
   opts: ResolvedTransportOptions
   logger: Logger
@@ -96,14 +111,8 @@ export interface ResolvedTransportInit {
 export function resolveTransportInit (init: Libp2pTransportInit): ResolvedTransportInit {
   if (init === null || typeof init !== 'object') throw new InvalidTransportOptionError('init', 'expected an object')
   if (init.privateKey?.type !== 'Ed25519') throw new InvalidTransportOptionError('privateKey', 'expected an Ed25519 private key (generateNodeKey)')
-  if (!Array.isArray(init.listen)) throw new InvalidTransportOptionError('listen', 'expected an array of multiaddr strings')
-  const listen = init.listen.map((a, i) => {
-    try {
-      return multiaddr(a).toString()
-    } catch (err) {
-      throw new InvalidTransportOptionError(`listen[${i}]`, `not a multiaddr: ${err instanceof Error ? err.message : String(err)}`)
-    }
-  })
+  const listen = parseAddrList('listen', init.listen)
+  const announce = init.announce === undefined ? undefined : parseAddrList('announce', init.announce)
   if (init.insecure !== undefined && typeof init.insecure !== 'boolean') throw new InvalidTransportOptionError('insecure', 'expected a boolean')
   let clusterKey: Uint8Array | undefined
   if (init.clusterKey !== undefined) {
@@ -120,5 +129,5 @@ export function resolveTransportInit (init: Libp2pTransportInit): ResolvedTransp
     requestTimeoutMs: positiveInt('requestTimeoutMs', init.requestTimeoutMs, REQUEST_TIMEOUT_MS),
     dialTimeoutMs: positiveInt('dialTimeoutMs', init.dialTimeoutMs, C.LIBP2P_DIAL_TIMEOUT_MS)
   }
-  return { privateKey: init.privateKey, listen, clusterKey, opts, logger: init.logger ?? createNullLogger() }
+  return { privateKey: init.privateKey, listen, announce, clusterKey, opts, logger: init.logger ?? createNullLogger() }
 }

@@ -31,7 +31,7 @@ interface PeerState {
  */
 export function createLibp2pTransport (init: Libp2pTransportInit): Libp2pTransport {
   const r = resolveTransportInit(init)
-  return new Libp2pTransportImpl(r.privateKey, r.listen, r.clusterKey, r.opts, r.logger)
+  return new Libp2pTransportImpl(r.privateKey, r.listen, r.announce, r.clusterKey, r.opts, r.logger)
 }
 
 class Libp2pTransportImpl implements Libp2pTransport {
@@ -47,6 +47,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   constructor (
     private readonly privateKey: PrivateKey,
     private readonly listen: string[],
+    private readonly announce: string[] | undefined,
     private readonly clusterKey: Uint8Array | undefined,
     private readonly opts: ResolvedTransportOptions,
     private readonly log: Logger
@@ -67,7 +68,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private async doStart (): Promise<void> {
     const node = await createLibp2p({
       privateKey: this.privateKey,
-      addresses: { listen: this.listen },
+      addresses: { listen: this.listen, ...(this.announce !== undefined ? { announce: this.announce } : {}) },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
