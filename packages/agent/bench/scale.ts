@@ -1,0 +1,171 @@
+/**
+ * bench:scale — one LB sandbox (nft programmer, per-network) at growing
+ * service counts: full load time, single-backend update latency (p50, p99)
+ * at 1k, 5k and 10k services (checkpoints up to --services), and the
+ * resident memory of this process, which holds the desired spec and the
+ * programmer's in-memory copy of the sandbox (what an agent keeps).
+ *
+ * Anchors (README "Performance"): kube-proxy nftables partial sync ~141 ms to
+ * add one service when 10k exist; a slot-map layout measured on this kind of
+ * machine ~15 ms, flat.
+ *
+ * Run (root): npm run bench:scale -- [--services 10000] [--backends 10] [--updates 30] [--seed 1]
+ */
+import '../src/polyfill.js'
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { createKernel } from '../src/kernel/index.js'
+import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/programmer/index.js'
+import {
+  BenchUsageError, instrumentKernel, intFlag, isRoot, percentile, printJsonLine, printTable, round, runBench, sh
+} from './common.js'
+import { countNetns } from './kernel-count.js'
+
+/** Defaults of the issue. */
+const DEFAULT_SERVICES = 10_000
+const DEFAULT_BACKENDS = 10
+/** Single-backend updates measured at each checkpoint. */
+const DEFAULT_UPDATES = 30
+/** Unmeasured updates first at each checkpoint (the first creates the m<N> chain if a count changes). */
+const WARMUP_UPDATES = 3
+/** Service counts measured along the way (plus --services itself). */
+const CHECKPOINTS = [1000, 5000, 10_000]
+/** 10.128.0.0/9: room for 10k services x 100 backends; addresses exist only inside the run's netns. */
+const SUBNET = '10.128.0.0/9'
+
+function ipOf (idx: number): string {
+  return `10.${128 + (idx >> 16)}.${(idx >> 8) & 255}.${idx & 255}`
+}
+
+/** Small seeded PRNG (mulberry32): the same --seed picks the same services to update. */
+function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function gcMiB (): { rss: number, heap: number } {
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  gc?.()
+  const m = process.memoryUsage()
+  return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 }
+}
+
+interface Checkpoint {
+  services: number
+  loadMs: number
+  updateMs: number[]
+  /** Of each update: time in kernel commands (`nft -f`); the rest is the programmer's in-process diff. */
+  updateKernelMs: number[]
+  kernelObjects: number
+  rssMiB: number
+  heapMiB: number
+}
+
+/** Parse and check the flags; the returned runner does the work. */
+function fromFlags (): { run: (run: string) => Promise<void> } {
+  const { values } = parseArgs({
+    options: {
+      services: { type: 'string' },
+      backends: { type: 'string' },
+      updates: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' }
+    }
+  })
+  const S = intFlag('services', values.services, DEFAULT_SERVICES, 1, 50_000)
+  const B = intFlag('backends', values.backends, DEFAULT_BACKENDS, 1, 100)
+  const updates = intFlag('updates', values.updates, DEFAULT_UPDATES, 1, 1000)
+  const seed = intFlag('seed', values.seed, 1, 0, 2 ** 31)
+  if (S * (B + 1) + (updates + WARMUP_UPDATES) * 4 + 16 > 2 ** 23) throw new BenchUsageError('--services x --backends: more addresses than the /9 benchmark subnet holds')
+  if (!isRoot()) throw new BenchUsageError('bench:scale needs root (network namespaces, nftables)')
+  return { run: async (run: string) => { await bench(run, S, B, updates, seed) } }
+}
+
+async function bench (run: string, S: number, B: number, updates: number, seed: number): Promise<void> {
+  const host = `${run}-h`
+  await sh('ip', ['netns', 'add', host])
+  await sh('ip', ['-n', host, 'link', 'set', 'lo', 'up'])
+  const kernel = instrumentKernel(createKernel({ baseNetns: `/run/netns/${host}` }))
+  const prefix = `${run}-`
+  const networkId = randomBytes(16).toString('hex')
+  const sandboxNs = `${prefix}lb-${networkId.slice(0, 12)}`
+  const random = rng(seed)
+  const checkpoints = [...CHECKPOINTS.filter((c) => c < S), S]
+  console.log(`bench:scale run ${run}: one LB sandbox, ${B} backends per service, checkpoints ${checkpoints.join(', ')} services, ${updates} updates each (seed ${seed})`)
+  const mem0 = gcMiB()
+
+  let next = 16 + S * (B + 1) // fresh backend addresses for updates
+  const results: Checkpoint[] = []
+  for (const n of checkpoints) {
+    // a fresh programmer and sandbox for each checkpoint: full load from empty
+    const programmer = createProgrammer('nft', { netnsPrefix: prefix, lbMode: 'per-network', kernel })
+    const services: ServiceSpec[] = []
+    for (let s = 0; s < n; s++) {
+      const backends = []
+      for (let b = 0; b < B; b++) backends.push({ ip: ipOf(16 + S + s * B + b), weight: 1, draining: false })
+      services.push({ id: `svc${String(s).padStart(6, '0')}`, vip: ipOf(16 + s), ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends })
+    }
+    const desired: NetworkDesired = {
+      sandbox: { networkId, lbAddress: `${ipOf(2)}/9`, lbMac: '02:42:0a:80:00:02', services },
+      overlay: { networkId, vni: 4243, subnets: [SUBNET], localUnderlay: '', remotes: [] },
+      localTaskNetns: []
+    }
+    const t0 = performance.now()
+    await programmer.apply(desired)
+    const loadMs = performance.now() - t0
+    const updateMs: number[] = []
+    const updateKernelMs: number[] = []
+    for (let u = -WARMUP_UPDATES; u < updates; u++) {
+      // replace one backend of one service (the kernel sees: delete + add of its slot elements)
+      const k = Math.floor(random() * n)
+      const svc = services[k] as ServiceSpec
+      const j = Math.floor(random() * B)
+      services[k] = { ...svc, backends: svc.backends.map((b, i) => i === j ? { ...b, ip: ipOf(next++) } : b) }
+      const k0 = kernel.commandMs()
+      const t1 = performance.now()
+      const r = await programmer.apply(desired)
+      const ms = performance.now() - t1
+      if (u >= 0) {
+        updateMs.push(ms)
+        updateKernelMs.push(kernel.commandMs() - k0)
+      }
+      if (r.transactions !== 1) console.log(`note: update ${u} took ${r.transactions} transactions`)
+    }
+    const objects = await countNetns(sandboxNs, 'lb0')
+    const mem = gcMiB()
+    results.push({ services: n, loadMs, updateMs, updateKernelMs, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
+    console.log(`${n} services: loaded in ${round(loadMs, 1)} ms, update p50 ${round(percentile(updateMs, 50), 1)} ms (nft ${round(percentile(updateKernelMs, 50), 1)} ms), ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
+    await programmer.remove(networkId)
+  }
+
+  console.log('')
+  console.log(`one LB sandbox, ${B} backends/service; update = one backend of one service replaced (one nft transaction); RSS of this process (spec + programmer state), before any load ${round(mem0.rss, 1)} MiB`)
+  printTable([
+    ['services', 'full load ms', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
+    ...results.map((c) => [String(c.services), round(c.loadMs, 1), round(percentile(c.updateMs, 50), 1), round(percentile(c.updateMs, 99), 1), round(percentile(c.updateKernelMs, 50), 1), String(c.kernelObjects), round(c.rssMiB, 1), round(c.heapMiB, 1)])
+  ])
+  console.log('anchors: kube-proxy nftables partial sync ~141 ms to add one service at 10k services; slot-map layout on this kind of machine ~15 ms, flat')
+  const res: Record<string, number> = { rss_mib_start: round(mem0.rss, 1) }
+  for (const c of results) {
+    const k = c.services >= 1000 && c.services % 1000 === 0 ? `${c.services / 1000}k` : String(c.services)
+    res[`load_ms_${k}`] = round(c.loadMs, 1)
+    res[`update_ms_p50_${k}`] = round(percentile(c.updateMs, 50), 2)
+    res[`update_ms_p99_${k}`] = round(percentile(c.updateMs, 99), 2)
+    res[`update_kernel_ms_p50_${k}`] = round(percentile(c.updateKernelMs, 50), 2)
+    res[`update_kernel_ms_p99_${k}`] = round(percentile(c.updateKernelMs, 99), 2)
+    res[`kernel_objects_${k}`] = c.kernelObjects
+    res[`rss_mib_${k}`] = round(c.rssMiB, 1)
+    res[`heap_mib_${k}`] = round(c.heapMiB, 1)
+  }
+  printJsonLine('scale', { services: S, backends: B, updates, seed, checkpoints }, res)
+}
+
+runBench('bench:scale', 'bs', async (run) => { await fromFlags().run(run) })
