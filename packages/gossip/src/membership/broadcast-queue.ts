@@ -1,44 +1,70 @@
 import type { MemberUpdate } from '../codec/messages.js'
 
-interface Item { msg: MemberUpdate, transmits: number, size: number, order: number }
+interface Item { msg: MemberUpdate, transmits: number, size: number }
+
+/** Smallest encoded member update; below this much budget nothing more fits. */
+const MIN_UPDATE_BYTES = 24
 
 /**
  * memberlist's TransmitLimitedQueue for member updates: one item per member
  * (a newer update replaces the queued one), least-transmitted first, dropped
- * after `limit` transmits.
+ * after `limit` transmits. Items are bucketed by transmit count, so taking a
+ * packet's worth costs O(items taken), not a sort of the whole queue.
  */
 export class MemberBroadcastQueue {
-  private readonly items = new Map<string, Item>()
-  private order = 0
+  private readonly byId = new Map<string, Item>()
+  private readonly levels: Array<Set<Item>> = []
 
   /** Queue `msg`, replacing any queued update about the same member. */
   push (msg: MemberUpdate): void {
-    this.items.set(msg.id, { msg, transmits: 0, size: estimateUpdateBytes(msg), order: this.order++ })
+    const old = this.byId.get(msg.id)
+    if (old !== undefined) this.levels[old.transmits]?.delete(old)
+    const it: Item = { msg, transmits: 0, size: estimateUpdateBytes(msg) }
+    this.byId.set(msg.id, it)
+    this.level(0).add(it)
   }
 
   /** Number of queued updates. */
-  get size (): number { return this.items.size }
+  get size (): number { return this.byId.size }
 
   /** Take updates fitting in `budget` bytes; each transmit counts toward `limit`. */
   take (budget: number, limit: number, first?: MemberUpdate): MemberUpdate[] {
     const out: MemberUpdate[] = []
     let used = 0
     if (first !== undefined) { out.push(first); used += estimateUpdateBytes(first) }
-    if (this.items.size === 0) return out
-    const sorted = [...this.items.values()].sort((a, b) => a.transmits - b.transmits || b.order - a.order)
-    for (const it of sorted) {
-      if (used + it.size > budget) continue
-      if (first !== undefined && it.msg.id === first.id) continue
-      used += it.size
-      out.push(it.msg)
+    if (this.byId.size === 0) return out
+    const taken: Item[] = []
+    for (let lvl = 0; lvl < this.levels.length && budget - used >= MIN_UPDATE_BYTES; lvl++) {
+      const set = this.levels[lvl]
+      if (set === undefined) continue
+      for (const it of set) {
+        if (budget - used < MIN_UPDATE_BYTES) break
+        if (used + it.size > budget || it.msg.id === first?.id) continue
+        used += it.size
+        out.push(it.msg)
+        taken.push(it)
+      }
+    }
+    for (const it of taken) {
+      this.levels[it.transmits]?.delete(it)
       it.transmits++
-      if (it.transmits >= limit) this.items.delete(it.msg.id)
+      if (it.transmits >= limit) this.byId.delete(it.msg.id)
+      else this.level(it.transmits).add(it)
     }
     return out
   }
 
   /** Drop everything. */
-  clear (): void { this.items.clear() }
+  clear (): void {
+    this.byId.clear()
+    this.levels.length = 0
+  }
+
+  private level (n: number): Set<Item> {
+    let s = this.levels[n]
+    if (s === undefined) { s = new Set(); this.levels[n] = s }
+    return s
+  }
 }
 
 /** Upper-bound estimate of a member update's encoded size in bytes. */
