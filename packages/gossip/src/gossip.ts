@@ -102,7 +102,12 @@ class GossipDriver implements Gossip {
 
   async stop (opts: { restart?: boolean } = {}): Promise<void> {
     if (!this.started) return
-    if (opts.restart === true) this.flush(this.node.announceRestart(this.clock.now()))
+    if (opts.restart === true) {
+      this.flush(this.node.announceRestart(this.clock.now()))
+      // give the transport one gossip interval to put the announcement on the wire
+      await new Promise<void>(resolve => { this.clock.setTimer(this.node.config().gossipIntervalMs, resolve) })
+      if (!this.started) return
+    }
     this.halt()
     await this.transport.stop()
     this.log.info('gossip stopped', { id: this.id, restart: opts.restart === true })

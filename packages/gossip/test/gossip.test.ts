@@ -81,7 +81,9 @@ test('a restart announcement keeps the node live for the grace; a graceful leave
   get('c').set('cluster', 'services', 'c-svc', 1)
   t.true(await until(clock, () => ids.every(id => get(id).get('cluster', 'services', 'd-svc') !== undefined && get(id).get('cluster', 'services', 'c-svc') !== undefined), 5000))
 
-  await get('d').stop({ restart: true })
+  const stopping = get('d').stop({ restart: true })
+  await until(clock, () => false, 300)
+  await stopping
   t.true(await until(clock, () => ['a', 'b', 'c'].every(id => get(id).members().find(m => m.id === 'd')?.restarting === true), 2000), 'peers learn the restart')
   // 'local' profile: restart grace 10 s; the failure detector would otherwise fire in ~3-18 s
   await until(clock, () => false, 8000)

@@ -58,6 +58,8 @@ export class Membership {
   private nextReconnectAt = 0
   private nextReapAt = 0
   private leaving = false
+  /** We announced a restart and are about to stop: do not refute our own restarting record. */
+  private restartingSelf = false
   private started = false
 
   constructor (init: MembershipInit) {
@@ -77,6 +79,7 @@ export class Membership {
     if (this.started) return
     this.started = true
     this.leaving = false
+    this.restartingSelf = false
     this.nextProbeAt = now + Math.floor(this.rng.next() * this.cfg.probeIntervalMs)
     this.nextPushPullAt = now + this.pushPullInterval() * (0.5 + this.rng.next())
     this.nextReconnectAt = now + this.cfg.reconnectIntervalMs * (0.5 + this.rng.next())
@@ -337,6 +340,7 @@ export class Membership {
   /** Announce a restart: peers keep us live for the restart grace. */
   announceRestart (): MemberUpdate {
     this.inc++
+    this.restartingSelf = true
     const u = this.aliveSelf(true)
     this.queue.push(u)
     return u
@@ -414,7 +418,7 @@ export class Membership {
   }
 
   private updateAboutSelf (u: MemberUpdate): void {
-    if (this.leaving) return
+    if (this.leaving || this.restartingSelf) return
     if (u.k === 'alive') {
       // a stale view of us (e.g. from before a restart) with a newer incarnation, or a restarting flag
       if (u.inc > this.inc || (u.inc === this.inc && u.restarting === true)) this.refute(u.inc)
