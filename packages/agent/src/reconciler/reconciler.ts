@@ -94,7 +94,8 @@ class DefaultReconciler implements Reconciler {
     const next = new Map(all)
     for (const id of new Set([...this.desired.keys(), ...next.keys()])) {
       const d = next.get(id)
-      if (d === undefined || this.applied.get(id) !== key(d)) this.dirty.add(id)
+      // cheap here (setDesired may run on every table change); the tick compares contents once per window
+      if (d === undefined || d !== this.desired.get(id) || !this.applied.has(id)) this.dirty.add(id)
     }
     this.desired = next
     if (this.started && !this.stopped) this.schedule(this.coalesceMs)
@@ -237,8 +238,14 @@ class DefaultReconciler implements Reconciler {
           }
           res = await this.p.remove(id)
           this.applied.delete(id)
+          // a setDesired during the await keeps the network dirty
+          if (this.desired.get(id) === undefined) this.dirty.delete(id)
         } else {
           const k = key(d)
+          if (this.applied.get(id) === k) {
+            this.dirty.delete(id)
+            continue
+          }
           try {
             res = await this.p.apply(d)
           } catch (err) {
@@ -250,11 +257,9 @@ class DefaultReconciler implements Reconciler {
             this.dirty.delete(id)
             continue
           }
-          // a newer setDesired during the apply keeps the network dirty
-          if (this.desired.get(id) !== d) continue
           this.applied.set(id, k)
+          if (this.desired.get(id) === d) this.dirty.delete(id)
         }
-        this.dirty.delete(id)
         if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
       }
       this.consecutiveFailures = 0

@@ -135,3 +135,17 @@ test('a network with invalid desired state is refused (failure counted) without 
   t.deepEqual(p.networks(), ['netA', 'netBad'])
   await r.stop()
 })
+
+test('a change that arrives while a transaction is in flight is applied next, not lost', async t => {
+  const { clock, r, p } = rig()
+  await r.start()
+  r.setDesired(new Map([['netA', A(1)]]))
+  const flushed = r.flush()
+  r.setDesired(new Map([['netA', A(4)]]))
+  t.true(await until(() => p.operations().length === 1))
+  t.false(r.synced())
+  clock.advance(50)
+  await flushed
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  await r.stop()
+})
