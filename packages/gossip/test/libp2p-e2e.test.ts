@@ -133,6 +133,15 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   await waitFor(() => local.every(g => entryOf(viewOf(g), 'from-local')?.status === 'live'), 'the entry set on one node to reach the other 4')
   t.deepEqual(entryOf(viewOf(local[4] as Gossip), 'from-local')?.value, { n: 1 })
 
+  // a node with another cluster key cannot join, and never shows up as a member
+  const strangerTransport = createLibp2pTransport({ privateKey: await generateNodeKey(), listen: [LOOPBACK], clusterKey: parseClusterKey(generateClusterKey()), dialTimeoutMs: 1000 })
+  const stranger = createGossip({ transport: strangerTransport, clock: createSystemClock(), rng: createSeededRng(99), profile: 'local' })
+  t.teardown(async () => { await stranger.stop() })
+  await stranger.start()
+  t.is((await t.throwsAsync(stranger.join(seeds)))?.name, 'JoinFailedError')
+  t.true(local.every(g => g.members().every(m => m.id !== stranger.id)))
+  t.deepEqual(stranger.members().map(m => m.id), [stranger.id])
+
   // 2. three child processes join and everyone converges on 8 alive members
   const dataDirs = [0, 1, 2].map(i => join(dir, `child-${i}`))
   for (const d of dataDirs) await mkdir(d)
@@ -176,5 +185,6 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   again.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'victim', value: 'v1' })
   await waitFor(() => views().every(v => entryOf(v, 'victim')?.value === 'v1' && entryOf(v, 'victim')?.status === 'live'),
     'the restarted node\'s new write to replace its old one everywhere', () => views().map(v => entryOf(v, 'victim')))
+  t.true(views().every(v => v.members.every(m => m.id !== stranger.id)), 'the stranger never became a member anywhere')
   for (const c of children) t.deepEqual(c.errors.filter(e => !e.includes('ExperimentalWarning')), [], `child ${c.id} reported errors`)
 })
