@@ -1,4 +1,5 @@
 import { execa } from 'execa'
+import { LAB_SYSTEM_PATH } from './constants.js'
 import { LabError } from './errors.js'
 
 /** Options of {@link run}. */
@@ -35,7 +36,8 @@ export async function run (file: string, args: readonly string[], init: RunInit 
     timeout: init.timeoutMs ?? RUN_TIMEOUT_MS,
     cancelSignal: init.signal,
     stripFinalNewline: true,
-    env: { LC_ALL: 'C' }
+    // system tools only: under npm/npx/ava, node_modules/.bin is first on PATH and holds an unrelated `nft` (@vercel/nft)
+    env: { LC_ALL: 'C', PATH: LAB_SYSTEM_PATH }
   })
   const stdout = typeof res.stdout === 'string' ? res.stdout : ''
   const stderr = typeof res.stderr === 'string' ? res.stderr.trim() : ''

@@ -19,7 +19,7 @@ export { LabError, LabStateError, LabTimeoutError, LabUsageError } from './error
 export { runDemo, type DemoInit, type DemoReport } from './demo.js'
 export { startAgent, aliveMembers, aliveMembersFromMetrics, waitMembers, waitFor, sampleValue, metricsUrl, httpGetIn } from './agents.js'
 export { stopProcess, isRunning, type ProcRef } from './procs.js'
-export { isRoot } from './exec.js'
+export { isRoot, run as labRun, inNetns } from './exec.js'
 
 const USAGE = `usage: scalelb lab <command> [options]
 

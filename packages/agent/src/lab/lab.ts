@@ -241,7 +241,7 @@ export async function labDown (state: LabState): Promise<LabDownReport> {
 
 async function removeLabFiles (state: LabState): Promise<void> {
   for (const h of state.hosts) await rm(h.dataDir, { recursive: true, force: true })
-  for (const f of ['cluster.key', 'scripts', 'tasks', 'lab.json']) await rm(join(state.dir, f), { recursive: true, force: true })
+  for (const f of ['cluster.key', 'scripts', 'tasks', 'helpers', 'lab.json']) await rm(join(state.dir, f), { recursive: true, force: true })
   try {
     if ((await readdir(state.dir)).length === 0) await rmdir(state.dir)
   } catch {

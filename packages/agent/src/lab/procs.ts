@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
-import { LAB_POLL_INTERVAL_MS, LAB_STOP_GRACE_MS } from './constants.js'
+import { LAB_POLL_INTERVAL_MS, LAB_STOP_GRACE_MS, LAB_SYSTEM_PATH } from './constants.js'
 import { LabError } from './errors.js'
 import { inNetns } from './exec.js'
 
@@ -55,7 +55,8 @@ export function spawnDetached (init: SpawnInit): ProcRef {
     const child = spawn(file, args, {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...init.env }
+      // system PATH: under npm/npx/ava node_modules/.bin comes first and shadows system tools (e.g. `nft`)
+      env: { ...process.env, PATH: LAB_SYSTEM_PATH, ...init.env }
     })
     const pid = child.pid
     if (pid === undefined) throw new LabError(`could not start ${init.argv.join(' ')}`)
