@@ -70,6 +70,15 @@ test('a cluster key is required unless insecure is set explicitly; bad options n
   t.is(insecure.id, peerIdFromKey(privateKey))
 })
 
+test('listening on a port already in use fails with ListenFailedError', async t => {
+  const { tr } = await startNode(t)
+  const taken = (tr.addrs()[0] ?? '').replace(/\/p2p\/.*$/, '')
+  const other = createLibp2pTransport({ privateKey: await generateNodeKey(), listen: [taken], clusterKey: CLUSTER_KEY })
+  t.teardown(async () => { await other.stop() })
+  t.is((await t.throwsAsync(other.start()))?.name, 'ListenFailedError')
+  t.deepEqual(other.addrs(), [])
+})
+
 test('announce addresses replace the listen addresses in addrs()', async t => {
   const { tr } = await startNode(t, { announce: ['/ip4/192.0.2.7/tcp/4001'] })
   t.deepEqual(tr.addrs(), [`/ip4/192.0.2.7/tcp/4001/p2p/${tr.id}`])

@@ -9,6 +9,6 @@ export { generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdFromKey, gener
 export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
 export {
   InvalidTransportOptionError, ClusterKeyRequiredError, InvalidClusterKeyError, InvalidNodeKeyError,
-  InvalidPeerAddressError, TransportNotStartedError, PeerUnreachableError, DialFailedError, RequestTimeoutError,
+  InvalidPeerAddressError, TransportNotStartedError, PeerUnreachableError, DialFailedError, ListenFailedError, RequestTimeoutError,
   RequestFailedError, BadFrameError
 } from './libp2p/errors.js'

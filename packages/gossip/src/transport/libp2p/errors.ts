@@ -106,3 +106,14 @@ export class DialFailedError extends Error {
     this.target = target
   }
 }
+
+/** The transport could not listen on its addresses (port in use, address not local, ...). */
+export class ListenFailedError extends Error {
+  override name = 'ListenFailedError'
+  /** The listen addresses asked for. */
+  readonly listen: string[]
+  constructor (listen: string[], message: string) {
+    super(`cannot listen on ${listen.join(', ')}: ${message}`)
+    this.listen = listen
+  }
+}

@@ -9,7 +9,7 @@ import { MAX_ADDRS } from '../../constants.js'
 import type { Logger } from '../../logger.js'
 import type { NodeId } from '../../types.js'
 import * as C from './constants.js'
-import { DialFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { DialFailedError, ListenFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 import { peerIdFromKey } from './keys.js'
 import { describe, resolveTransportInit, type Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats, type ResolvedTransportOptions } from './options.js'
@@ -89,7 +89,12 @@ class Libp2pTransportImpl implements Libp2pTransport {
     await node.handle(C.SYNC_PROTOCOL, (stream, conn) => { void this.onSyncStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_SYNC_STREAMS })
     node.addEventListener('connection:open', (evt) => { this.onConnectionOpen(evt.detail) })
     node.addEventListener('peer:disconnect', (evt) => { this.onPeerDisconnect(evt.detail.toString()) })
-    await node.start()
+    try {
+      await node.start()
+    } catch (err) {
+      try { await node.stop() } catch { /* already failed; keep the listen error */ }
+      throw new ListenFailedError(this.listen, describe(err))
+    }
     this.node = node
     const every = Math.max(50, Math.min(5_000, Math.floor(this.opts.idleTimeoutMs / 2)))
     this.idleTimer = setInterval(() => { this.closeIdle() }, every)
