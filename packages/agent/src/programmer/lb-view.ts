@@ -112,9 +112,13 @@ function dispatchRule (table: string, chain: string): string {
   return `add rule ip ${table} ${chain} meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport vmap @services`
 }
 
-/** Script that creates an empty table of the layout (one transaction with what follows). */
+/** Script that (re)creates an empty table of the layout (one transaction with what follows). */
 export function createTableScript (table: string, networkId: string): string[] {
   return [
+    // a stale table we could not read back (older layout, half-written) is replaced atomically;
+    // established connections keep their NAT bindings in conntrack
+    `add table ip ${table}`,
+    `delete table ip ${table}`,
     `add table ip ${table} { comment ${JSON.stringify(`scalelb network ${networkId}`)} ; }`,
     `add map ip ${table} backends_tcp { typeof ip daddr . tcp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ip daddr . tcp dport ; }`,
     `add map ip ${table} backends_udp { typeof ip daddr . udp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ip daddr . udp dport ; }`,

@@ -183,8 +183,9 @@ export class NftProgrammer implements Programmer {
       for (const ns of await netnsList(this.k, opts)) {
         if (!ns.startsWith(pfx)) continue
         const r = await readSandbox(this.k, ns, nftTableName, opts)
-        if (r.networkId === undefined || lbNetnsName(this.prefix, r.networkId) !== ns) {
-          this.logger?.warn('removing LB sandbox of unknown network (half-created)', { netns: ns })
+        if (r.networkId === undefined || lbNetnsName(this.prefix, r.networkId) !== ns || r.view === undefined) {
+          // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
+          this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
           await netnsDelete(this.k, ns, opts)
           continue
         }

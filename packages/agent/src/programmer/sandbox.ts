@@ -93,13 +93,21 @@ export async function readSandbox (k: Kernel, netns: string, table: (networkId: 
   if (link === undefined || networkId === undefined || networkId === '') return { networkId: undefined, mac: link?.address, view: undefined }
   const json = await nftListTable(k, table(networkId), netns, opts)
   if (json === undefined) return { networkId, mac: link.address, view: undefined }
-  const { view, snatIp } = viewFromNftJson(networkId, json)
+  let read: ReturnType<typeof viewFromNftJson>
+  try {
+    read = viewFromNftJson(networkId, json)
+  } catch (err) {
+    // not our layout: report no table, so the next apply recreates it in one transaction
+    if (err instanceof KernelStateError) return { networkId, mac: link.address, view: undefined }
+    throw err
+  }
+  const { view, snatIp } = read
   const vips: string[] = []
   for (const a of link.addr_info ?? []) {
     if (a.family !== 'inet' || a.local === undefined) continue
     if (a.local === snatIp) view.lbAddress = `${a.local}/${String(a.prefixlen)}`
     else if (a.prefixlen === 32) vips.push(a.local)
-    else throw new KernelStateError(`sandbox ${netns}: unexpected address ${a.local}/${String(a.prefixlen)}`)
+    else if (a.local !== snatIp) return { networkId, mac: link.address, view: undefined } // a stray address: reprogram
   }
   view.vips = vips.sort()
   return { networkId, mac: link.address, view }
