@@ -20,15 +20,3 @@ export class KernelCommandError extends Error {
 export class KernelStateError extends Error {
   override name = 'KernelStateError' as const
 }
-
-/** A name or value passed to a kernel helper is invalid (field named in the message). */
-export class KernelInputError extends Error {
-  override name = 'KernelInputError' as const
-  /** The offending field. */
-  readonly field: string
-
-  constructor (field: string, message: string) {
-    super(`${field}: ${message}`)
-    this.field = field
-  }
-}
