@@ -23,3 +23,13 @@ test('a forced first item (buddy ping) is carried once and not duplicated', t =>
   const out = q.take(1000, 5, { k: 'suspect', id: 's', inc: 2, from: 'me' })
   t.deepEqual(out.map(u => `${u.k}:${u.id}:${u.from ?? ''}`), ['suspect:s:me', 'alive:b:'])
 })
+
+test('updates about ourselves (refutations) go before a backlog of others', t => {
+  const q = new MemberBroadcastQueue('me')
+  for (let i = 0; i < 100; i++) q.push({ k: 'alive', id: `n${i}`, inc: 0 })
+  q.push({ k: 'alive', id: 'me', inc: 7 })
+  for (let i = 100; i < 200; i++) q.push({ k: 'alive', id: `n${i}`, inc: 0 })
+  const first = q.take(200, 10)
+  t.deepEqual(first[0], { k: 'alive', id: 'me', inc: 7 })
+  t.true(first.length > 1)
+})

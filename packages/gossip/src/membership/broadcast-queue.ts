@@ -15,6 +15,9 @@ export class MemberBroadcastQueue {
   private readonly byId = new Map<string, Item>()
   private readonly levels: Array<Set<Item>> = []
 
+  /** @param self updates about this ID (our own alive/refutation) always go first */
+  constructor (private readonly self?: string) {}
+
   /** Queue `msg`, replacing any queued update about the same member. */
   push (msg: MemberUpdate): void {
     const old = this.byId.get(msg.id)
@@ -34,12 +37,18 @@ export class MemberBroadcastQueue {
     if (first !== undefined) { out.push(first); used += estimateUpdateBytes(first) }
     if (this.byId.size === 0) return out
     const taken: Item[] = []
+    const own = this.self === undefined ? undefined : this.byId.get(this.self)
+    if (own !== undefined && own.msg.id !== first?.id && used + own.size <= budget) {
+      used += own.size
+      out.push(own.msg)
+      taken.push(own)
+    }
     for (let lvl = 0; lvl < this.levels.length && budget - used >= MIN_UPDATE_BYTES; lvl++) {
       const set = this.levels[lvl]
       if (set === undefined) continue
       for (const it of set) {
         if (budget - used < MIN_UPDATE_BYTES) break
-        if (used + it.size > budget || it.msg.id === first?.id) continue
+        if (used + it.size > budget || it.msg.id === first?.id || it === own) continue
         used += it.size
         out.push(it.msg)
         taken.push(it)

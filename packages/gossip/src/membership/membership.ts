@@ -50,7 +50,7 @@ export class Membership {
   private readonly relays = new Map<number, Relay>()
   private readonly suspicions = new Map<NodeId, Suspicion>()
   private readonly restarting = new Set<NodeId>()
-  private readonly queue = new MemberBroadcastQueue()
+  private readonly queue: MemberBroadcastQueue
   private seq = 0
   private awareness = 0
   private nextProbeAt = 0
@@ -70,6 +70,7 @@ export class Membership {
     this.rng = init.rng
     this.log = init.logger
     this.onChange = init.onChange
+    this.queue = new MemberBroadcastQueue(init.self)
     this.index = init.index ?? new MemberIndex()
     this.table = new MemberTable(this.index, init.rng)
   }
@@ -204,14 +205,15 @@ export class Membership {
     for (const s of members) {
       switch (s.state) {
         case 'alive':
-          this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting })
+          // members new to us are not re-gossiped: the peer we exchanged with already spreads them
+          this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting }, true)
           break
         case 'left':
           this.applyUpdate(now, { k: 'left', id: s.id, inc: s.inc })
           break
         default:
           // dead and suspect are only suspicion here: a remote view must not kill a member we see alive
-          if (!this.table.has(s.id) && s.id !== this.self) this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs })
+          if (!this.table.has(s.id) && s.id !== this.self) this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs }, true)
           this.applyUpdate(now, { k: 'suspect', id: s.id, inc: s.inc, from })
       }
     }
@@ -353,8 +355,11 @@ export class Membership {
     this.relays.clear()
   }
 
-  /** Apply one member update (from gossip, push-pull or our own timers). */
-  applyUpdate (now: Millis, u: MemberUpdate): void {
+  /**
+   * Apply one member update (from gossip, push-pull or our own timers).
+   * `quietNew`: a member new to us is added without being gossiped on.
+   */
+  applyUpdate (now: Millis, u: MemberUpdate, quietNew = false): void {
     if (u.id === this.self) { this.updateAboutSelf(u); return }
     const r0 = this.table.get(u.id)
     switch (u.k) {
@@ -362,7 +367,7 @@ export class Membership {
         if (r0 === undefined) {
           const rec = this.table.add(u.id, { addrs: u.addrs ?? [], state: 'alive', inc: u.inc, since: now, restarting: false, restartUntil: 0 })
           this.setRestarting(now, rec, u.restarting === true)
-          this.queue.push(u)
+          if (!quietNew) this.queue.push(u)
           this.onChange(now, toMember(rec), undefined)
           return
         }
