@@ -254,3 +254,24 @@ test('lossy gossip plus a partition: after the heal every replica is identical w
   t.log(`rounds after heal: max ${Math.max(...worst)}`)
   t.true(divergedAtHeal >= 18, `the partition left divergent states in ${divergedAtHeal} of 20 seeds`)
 })
+
+test('an origin restarted without state whose new write ties an old one exactly: every replica ends with the new value', (t) => {
+  // 'a' writes k=old (lamport 1, seq 1); 'b' learns it. 'a' restarts with no
+  // state and writes k=new, which gets the very same version. Without a tie
+  // break on the value the two replicas would disagree forever.
+  const net = new Net(['a', 'b'], 21)
+  net.get('a').set(0, C, 't', 'k', 'old')
+  net.gossip(1 << 20)
+  t.is(net.get('b').get(C, 't', 'k')?.value, 'old')
+  const restarted = createTables({ self: 'a', rng: rng(99) })
+  net.nodes.set('a', restarted)
+  const e = restarted.set(net.now, C, 't', 'k', 'new')
+  t.is(e.lamport, 1)
+  for (let i = 0; i < 6 && !(identical(net, C) && net.get('b').get(C, 't', 'k')?.value === 'new'); i++) {
+    net.tick(SYNC_MS)
+    net.gossip(1 << 20)
+  }
+  t.is(net.get('a').get(C, 't', 'k')?.value, 'new')
+  t.is(net.get('b').get(C, 't', 'k')?.value, 'new')
+  t.true(identical(net, C))
+})

@@ -59,7 +59,7 @@ export function leafOf (table: string, key: string, leaves: number): number {
  * Content hash of one record version as two 30-bit lanes, written into `out`
  * (avoids an allocation per call).
  */
-export function versionHash (table: string, key: string, origin: string, lamport: number, seq: number, deleted: boolean, out: Lanes): void {
+export function versionHash (table: string, key: string, origin: string, lamport: number, seq: number, deleted: boolean, vt: number, out: Lanes): void {
   out.a = 0xdeadbeef
   out.b = 0x41c6ce57
   mixString(table, out)
@@ -68,6 +68,7 @@ export function versionHash (table: string, key: string, origin: string, lamport
   mixNumber(lamport, out)
   mixNumber(seq, out)
   mixNumber(deleted ? 1 : 0, out)
+  mixNumber(vt, out)
   finish(out)
   out.a &= MASK30
   out.b &= MASK30

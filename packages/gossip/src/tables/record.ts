@@ -21,6 +21,8 @@ export interface Rec {
   deleted: boolean
   /** Local time the delete happened (now - age on receipt); meaningful only when deleted. */
   deadAt: number
+  /** Value tag (hash of the encoded value, 0 for tombstones): breaks exact version ties. */
+  vt: number
   /** Cached encoded size estimate in bytes; 0 = unknown. */
   size: number
   /** Broadcast queue tier (transmits so far), -1 if not queued. */
@@ -44,6 +46,28 @@ export function compareVersion (aLamport: number, aOrigin: string, aSeq: number,
   if (aSeq !== bSeq) return aSeq - bSeq
   if (aDeleted !== bDeleted) return aDeleted ? 1 : -1
   return 0
+}
+
+/**
+ * 30-bit hash of a value's msgpack encoding. Two writes with the same
+ * (lamport, origin, seq) but different values happen when an origin restarts
+ * without its state; the tag makes every replica pick the same one, and puts
+ * the value into the digest so anti-entropy sees the difference.
+ */
+export function valueTag (value: unknown): number {
+  const bytes = pack(value)
+  let h = 0x811c9dc5
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193)
+  h ^= h >>> 15
+  return (h >>> 0) & 0x3fffffff
+}
+
+/** Order a stored record against a wire entry: version first, then the value tag on an exact tie. Positive if the record is newer. */
+export function compareRecWire (r: Rec, w: WireEntry): number {
+  const deleted = w[5] === 1
+  const c = compareVersion(r.lamport, r.origin, r.seq, r.deleted, w[3], w[2], w[4], deleted)
+  if (c !== 0 || deleted) return c
+  return r.vt - valueTag(w[6])
 }
 
 /** Wire form of a record; `now` gives tombstones their age. */

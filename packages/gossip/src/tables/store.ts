@@ -1,7 +1,7 @@
 import { DIGEST_LEAVES } from './constants.js'
 import { type Lanes, leafOf, versionHash } from './hash.js'
 import { TimeHeap } from './heap.js'
-import type { Rec } from './record.js'
+import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
 
@@ -60,7 +60,7 @@ export class ScopeStore {
     const rec: Rec = {
       table, key, leaf, li: arr.length,
       value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
-      size: 0, q: -1
+      vt: v.deleted ? 0 : valueTag(v.value), size: 0, q: -1
     }
     arr.push(rec)
     let m = this.tables.get(table)
@@ -83,6 +83,7 @@ export class ScopeStore {
     rec.seq = v.seq
     rec.deleted = v.deleted
     rec.deadAt = v.deadAt
+    rec.vt = v.deleted ? 0 : valueTag(v.value)
     rec.size = 0
     this.xor(rec)
   }
@@ -124,7 +125,7 @@ export class ScopeStore {
 
   /** XOR the record's current version hash into (or out of) its leaf. */
   private xor (rec: Rec): void {
-    versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, scratch)
+    versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, rec.vt, scratch)
     this.lanes[2 * rec.leaf] ^= scratch.a
     this.lanes[2 * rec.leaf + 1] ^= scratch.b
   }

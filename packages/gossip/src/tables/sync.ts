@@ -1,6 +1,6 @@
 import type { NodeId, Rng } from '../types.js'
 import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
-import { compareVersion, compositeKey, type Rec, recSize, toWire } from './record.js'
+import { compareRecWire, compositeKey, type Rec, recSize, toWire } from './record.js'
 import type { ScopeStore } from './store.js'
 import type { SyncResponse, TablesMsg, WireEntry } from './types.js'
 
@@ -96,7 +96,7 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
     if (recs === undefined) continue
     for (const r of recs) {
       const w = theirs.get(compositeKey(r.table, r.key))
-      if (w !== undefined && compareVersion(r.lamport, r.origin, r.seq, r.deleted, w[3], w[2], w[4], w[5] === 1) <= 0) continue
+      if (w !== undefined && compareRecWire(r, w) <= 0) continue
       // an expired tombstone is useless to a peer that never had the key
       if (w === undefined && r.deleted && now - r.deadAt >= ttlMs) continue
       const s = recSize(r)

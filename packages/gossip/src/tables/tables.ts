@@ -5,7 +5,7 @@ import {
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
-import { compareVersion, type Rec, recSize, toWire } from './record.js'
+import { compareRecWire, type Rec, recSize, toWire } from './record.js'
 import { ScopeIndex } from './scope-index.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
@@ -317,7 +317,7 @@ class TablesImpl implements Tables {
     this.lastNow = now
     const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.lamport + 1, seq: this.seq + 1, deleted, deadAt: now }
     if (!deleted) {
-      const size = recSize({ table, key, leaf: 0, li: 0, ...v, size: 0, q: -1 })
+      const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, q: -1 })
       if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
     }
     this.lamport++
@@ -336,7 +336,7 @@ class TablesImpl implements Tables {
     const g = this.gone.get(origin)
     if (g?.reaped === true) return false
     const cur = st.store.get(table, key)
-    if (cur !== undefined && compareVersion(cur.lamport, cur.origin, cur.seq, cur.deleted, lamport, origin, seq, deleted) >= 0) return false
+    if (cur !== undefined && compareRecWire(cur, w) >= 0) return false
     if (origin === this.self && cur !== undefined && cur.origin === this.self) {
       // a write of ours from an earlier life (before a restart) beats what this
       // process holds: what we hold now is the truth, so write it again above it
