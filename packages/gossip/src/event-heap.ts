@@ -25,6 +25,9 @@ export class EventHeap<T> {
     t[i] = time; s[i] = sq; it[i] = item
   }
 
+  /** The earliest event without removing it. */
+  peek (): T | undefined { return this.items[0] }
+
   /** Remove and return the earliest event. */
   pop (): T | undefined {
     const t = this.times; const s = this.seqs; const it = this.items

@@ -2,6 +2,7 @@ import { retransmitLimit, suspicionRemaining, suspicionTimeoutMin, type GossipCo
 import type { Logger } from '../logger.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
+import { EventHeap } from '../event-heap.js'
 import { MemberBroadcastQueue } from './broadcast-queue.js'
 import { MemberIndex, MemberTable, toMember, type Rec } from './member-table.js'
 
@@ -49,6 +50,8 @@ export class Membership {
   private probe: Probe | undefined
   private readonly relays = new Map<number, Relay>()
   private readonly suspicions = new Map<NodeId, Suspicion>()
+  /** Suspicion deadlines; entries whose suspicion changed or ended are skipped when popped. */
+  private readonly deadlines = new EventHeap<{ id: NodeId, s: Suspicion, at: Millis }>()
   private readonly restarting = new Set<NodeId>()
   private readonly queue: MemberBroadcastQueue
   private seq = 0
@@ -265,8 +268,9 @@ export class Membership {
       }
     }
     // suspicion timeouts
-    for (const [id, s] of this.suspicions) {
-      if (now < s.deadline) continue
+    while (this.deadlines.peekTime() <= now) {
+      const { id, s, at } = this.deadlines.pop() as { id: NodeId, s: Suspicion, at: Millis }
+      if (this.suspicions.get(id) !== s || s.deadline !== at) continue
       this.suspicions.delete(id)
       const r = this.table.get(id)
       if (r === undefined || r.state !== 'suspect' || r.inc !== s.inc) continue
@@ -313,7 +317,12 @@ export class Membership {
     if (cfg.pushPullIntervalMs > 0) wake = Math.min(wake, this.nextPushPullAt)
     if (this.probe !== undefined) wake = Math.min(wake, this.probe.indirect ? this.probe.endAt : this.probe.timeoutAt)
     for (const r of this.relays.values()) wake = Math.min(wake, r.nackAt)
-    for (const s of this.suspicions.values()) wake = Math.min(wake, s.deadline)
+    while (this.deadlines.size > 0) {
+      // drop stale heads so the wake-up is exact
+      const head = this.deadlines.peek() as { id: NodeId, s: Suspicion, at: Millis }
+      if (this.suspicions.get(head.id) === head.s && head.s.deadline === head.at) { wake = Math.min(wake, head.at); break }
+      this.deadlines.pop()
+    }
     for (const id of this.restarting) wake = Math.min(wake, this.table.get(id)?.restartUntil ?? Infinity)
     return wake
   }
@@ -462,14 +471,18 @@ export class Membership {
     if (n - 2 < k) k = 0
     const min = suspicionTimeoutMin(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs)
     const max = this.cfg.suspicionMaxTimeoutMult * min
-    this.suspicions.set(r.id, { inc: r.inc, start: now, min, max, k, confirmers: new Set([from]), deadline: now + (k < 1 ? min : max) })
+    const s: Suspicion = { inc: r.inc, start: now, min, max, k, confirmers: new Set([from]), deadline: now + (k < 1 ? min : max) }
+    this.suspicions.set(r.id, s)
+    this.deadlines.push(s.deadline, { id: r.id, s, at: s.deadline })
   }
 
   private confirm (_now: Millis, s: Suspicion, u: MemberUpdate): void {
+    const id = u.id
     const from = u.from as NodeId
     if (s.confirmers.size - 1 >= s.k || s.confirmers.has(from)) return
     s.confirmers.add(from)
     s.deadline = s.start + suspicionRemaining(s.min, s.max, s.k, s.confirmers.size - 1)
+    this.deadlines.push(s.deadline, { id, s, at: s.deadline })
     // re-gossip new independent confirmations so others shrink their timers too
     this.queue.push(u)
   }

@@ -5,7 +5,7 @@ import { MemberIndex } from '../membership/member-table.js'
 import { createNode, type GossipNode, type NodeOutput } from '../node.js'
 import { createSeededRng } from '../rng.js'
 import type { NodeId, ProfileName, Rng } from '../types.js'
-import { EventHeap } from './event-heap.js'
+import { EventHeap } from '../event-heap.js'
 
 /** Options of a simulation run. */
 export interface SimInit {
