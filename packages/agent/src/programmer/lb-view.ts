@@ -1,7 +1,7 @@
 import { MAP_TYPEOF_MODULUS } from './constants.js'
 import { assignSlots } from './slots.js'
-import type { SandboxSpec } from './types.js'
-import { validateSandboxSpec } from './validate.js'
+import type { SandboxSpec, ServiceSpec } from './types.js'
+import { checkUniquePorts, validateSandboxHeader, validateService } from './validate.js'
 
 /**
  * What one LB table holds, element by element: the in-memory copy of what was
@@ -34,32 +34,68 @@ export function emptyView (networkId: string, lbAddress = ''): LbView {
   return { networkId, lbAddress, vips: [], services: new Map(), noback: new Set(), chains: new Set() }
 }
 
+/** Built slot tables of one service (`key` -> table; undefined = rejected). */
+type ServiceBuild = Array<[string, string[] | undefined]>
+
+/**
+ * Builds of earlier calls keyed by each service's content; pass the same
+ * cache on every call for one sandbox so an update rebuilds (and
+ * re-validates) only the services that changed.
+ */
+export type ViewCache = Map<string, ServiceBuild>
+
+function signature (svc: ServiceSpec): string {
+  let sig = svc.vip
+  for (const p of svc.ports) sig += `|${p.proto}:${p.port}:${p.targetPort}`
+  sig += '#'
+  for (const b of svc.backends) sig += `${b.ip}:${b.weight}:${b.draining ? 1 : 0},`
+  return sig
+}
+
+function buildService (svc: ServiceSpec): ServiceBuild {
+  const slots = assignSlots(svc.backends)
+  const modulus = slots.reduce((s, b) => s + b.slots, 0)
+  return svc.ports.map(p => {
+    const key = `${svc.vip} . ${p.proto} . ${p.port}`
+    if (modulus === 0) return [key, undefined]
+    const table: string[] = []
+    for (const b of slots) {
+      const target = `${b.ip} . ${p.targetPort}`
+      for (let i = 0; i < b.slots; i++) table.push(target)
+    }
+    return [key, table]
+  })
+}
+
 /**
  * Desired view of a sandbox: a pure function of the spec (validated; throws
  * ProgrammerInputError naming the field). `withAddresses` false gives the
- * per-container layout (no SNAT, no VIP aliases).
+ * per-container layout (no SNAT, no VIP aliases). With a `cache`, unchanged
+ * services are reused (slot tables are shared and never mutated).
  */
-export function viewFromSpec (spec: SandboxSpec, withAddresses = true): LbView {
-  validateSandboxSpec(spec)
+export function viewFromSpec (spec: SandboxSpec, withAddresses = true, cache?: ViewCache): LbView {
+  validateSandboxHeader(spec)
   const view = emptyView(spec.networkId, withAddresses ? spec.lbAddress : '')
   const vips = new Set<string>()
-  for (const svc of spec.services) {
-    vips.add(svc.vip)
-    const slots = assignSlots(svc.backends)
-    const modulus = slots.reduce((s, b) => s + b.slots, 0)
-    for (const p of svc.ports) {
-      const key = `${svc.vip} . ${p.proto} . ${p.port}`
-      if (modulus === 0) {
-        view.noback.add(key)
-        continue
-      }
-      const table: string[] = []
-      for (const b of slots) {
-        const target = `${b.ip} . ${p.targetPort}`
-        for (let i = 0; i < b.slots; i++) table.push(target)
-      }
-      view.services.set(key, table)
+  const used: ViewCache = new Map()
+  spec.services.forEach((svc, i) => {
+    const sig = cache === undefined ? undefined : signature(svc)
+    let build = sig === undefined ? undefined : (used.get(sig) ?? cache?.get(sig))
+    if (build === undefined) {
+      validateService(svc, i)
+      build = buildService(svc)
     }
+    if (sig !== undefined) used.set(sig, build)
+    vips.add(svc.vip)
+    for (const [key, table] of build) {
+      if (table === undefined) view.noback.add(key)
+      else view.services.set(key, table)
+    }
+  })
+  checkUniquePorts(spec.services)
+  if (cache !== undefined) {
+    cache.clear()
+    for (const [k, v] of used) cache.set(k, v)
   }
   if (withAddresses) view.vips = [...vips].sort()
   view.chains = moduli(view)

@@ -7,7 +7,7 @@ import {
   applyOverlay, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
 } from '../overlay/index.js'
 import { ProgrammerInputError } from './errors.js'
-import { kernelObjectCount, sameView, viewFromSpec, type LbView } from './lb-view.js'
+import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from './lb-view.js'
 import { viewFromNftJson } from './lb-parse.js'
 import { applyLb, createSandbox, readSandbox, type SandboxNames } from './sandbox.js'
 import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from './types.js'
@@ -41,6 +41,8 @@ export class NftProgrammer implements Programmer {
   protected readonly prefix: string
   protected readonly logger: Logger | undefined
   protected readonly nets = new Map<string, NetState>()
+  /** Per network: services built by the last apply (an update rebuilds only changed services). */
+  private readonly viewCaches = new Map<string, ViewCache>()
   private transactions = 0
 
   constructor (init: NftProgrammerInit) {
@@ -90,7 +92,12 @@ export class NftProgrammer implements Programmer {
   async apply (desired: NetworkDesired, opts: ProgramOptions = {}): Promise<ApplyResult> {
     const id = desired.sandbox.networkId
     if (desired.overlay.networkId !== id) throw new ProgrammerInputError('overlay.networkId', `must equal sandbox.networkId ${id}`)
-    const lbNext = viewFromSpec(desired.sandbox, this.lbMode === 'per-network')
+    let cache = this.viewCaches.get(id)
+    if (cache === undefined) {
+      cache = new Map()
+      this.viewCaches.set(id, cache)
+    }
+    const lbNext = viewFromSpec(desired.sandbox, this.lbMode === 'per-network', cache)
     const ovNext = overlayViewFromSpec(desired.overlay)
     return await this.tx(id, async () => {
       let st = this.nets.get(id)
@@ -165,6 +172,7 @@ export class NftProgrammer implements Programmer {
       tx += await this.removeSandbox(networkId, opts)
       tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
       this.nets.delete(networkId)
+      this.viewCaches.delete(networkId)
       return tx
     })
     return { ...res, kernelObjects: 0 }

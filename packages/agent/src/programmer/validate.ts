@@ -1,5 +1,5 @@
 import { ProgrammerInputError } from './errors.js'
-import type { SandboxSpec } from './types.js'
+import type { SandboxSpec, ServiceSpec } from './types.js'
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
@@ -35,31 +35,48 @@ function checkPort (field: string, p: unknown): void {
   }
 }
 
-/** Validate a {@link SandboxSpec} coming from the desired-state function; throws {@link ProgrammerInputError}. */
-export function validateSandboxSpec (spec: SandboxSpec): void {
+/** Validate the sandbox-level fields of a {@link SandboxSpec} (not its services). */
+export function validateSandboxHeader (spec: SandboxSpec): void {
   if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
   checkCidrAddress('lbAddress', spec.lbAddress)
   if (!isMac(spec.lbMac)) throw new ProgrammerInputError('lbMac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(spec.lbMac)}`)
   if (!Array.isArray(spec.services)) throw new ProgrammerInputError('services', 'must be an array')
+}
+
+/** Validate one service (`services[i]`); throws {@link ProgrammerInputError} naming the field. */
+export function validateService (svc: ServiceSpec, i: number): void {
+  const f = `services[${i}]`
+  if (!isIpv4(svc.vip)) throw new ProgrammerInputError(`${f}.vip`, `expected an IPv4 address, got ${JSON.stringify(svc.vip)}`)
+  if (!Array.isArray(svc.ports)) throw new ProgrammerInputError(`${f}.ports`, 'must be an array')
+  svc.ports.forEach((p, j) => {
+    if (p.proto !== 'tcp' && p.proto !== 'udp') throw new ProgrammerInputError(`${f}.ports[${j}].proto`, `expected tcp or udp, got ${JSON.stringify(p.proto)}`)
+    checkPort(`${f}.ports[${j}].port`, p.port)
+    checkPort(`${f}.ports[${j}].targetPort`, p.targetPort)
+  })
+  if (!Array.isArray(svc.backends)) throw new ProgrammerInputError(`${f}.backends`, 'must be an array')
+  svc.backends.forEach((b, j) => {
+    if (!isIpv4(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an IPv4 address, got ${JSON.stringify(b.ip)}`)
+    if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) {
+      throw new ProgrammerInputError(`${f}.backends[${j}].weight`, `expected an integer >= 0, got ${JSON.stringify(b.weight)}`)
+    }
+  })
+}
+
+/** Throw unless every VIP port appears once across services. */
+export function checkUniquePorts (services: readonly ServiceSpec[]): void {
   const seen = new Set<string>()
-  spec.services.forEach((svc, i) => {
-    const f = `services[${i}]`
-    if (!isIpv4(svc.vip)) throw new ProgrammerInputError(`${f}.vip`, `expected an IPv4 address, got ${JSON.stringify(svc.vip)}`)
-    if (!Array.isArray(svc.ports)) throw new ProgrammerInputError(`${f}.ports`, 'must be an array')
+  services.forEach((svc, i) => {
     svc.ports.forEach((p, j) => {
-      if (p.proto !== 'tcp' && p.proto !== 'udp') throw new ProgrammerInputError(`${f}.ports[${j}].proto`, `expected tcp or udp, got ${JSON.stringify(p.proto)}`)
-      checkPort(`${f}.ports[${j}].port`, p.port)
-      checkPort(`${f}.ports[${j}].targetPort`, p.targetPort)
       const key = `${svc.vip} ${p.proto} ${p.port}`
-      if (seen.has(key)) throw new ProgrammerInputError(`${f}.ports[${j}]`, `${p.proto}/${p.port} on ${svc.vip} is programmed twice`)
+      if (seen.has(key)) throw new ProgrammerInputError(`services[${i}].ports[${j}]`, `${p.proto}/${p.port} on ${svc.vip} is programmed twice`)
       seen.add(key)
     })
-    if (!Array.isArray(svc.backends)) throw new ProgrammerInputError(`${f}.backends`, 'must be an array')
-    svc.backends.forEach((b, j) => {
-      if (!isIpv4(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an IPv4 address, got ${JSON.stringify(b.ip)}`)
-      if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) {
-        throw new ProgrammerInputError(`${f}.backends[${j}].weight`, `expected an integer >= 0, got ${JSON.stringify(b.weight)}`)
-      }
-    })
   })
+}
+
+/** Validate a whole {@link SandboxSpec}; throws {@link ProgrammerInputError}. */
+export function validateSandboxSpec (spec: SandboxSpec): void {
+  validateSandboxHeader(spec)
+  spec.services.forEach(validateService)
+  checkUniquePorts(spec.services)
 }
