@@ -38,7 +38,12 @@ export interface ReconcilerStats {
 export interface Reconciler {
   /** Replace the whole desired state (networkId -> desired). Changes are coalesced (coalesceMs) and applied as one kernel transaction per sandbox. */
   setDesired(all: Map<string, NetworkDesired>): void
-  /** Adopt the kernel state (a restart does not cut traffic), then remove sandboxes of networks not desired and apply the rest. Call setDesired first. */
+  /**
+   * Adopt the kernel state (a restart does not cut traffic), then remove
+   * sandboxes of networks not desired and apply the rest. Call setDesired
+   * first. Resolves after this first pass even if it failed (it is then
+   * retried with backoff; `synced()` tells).
+   */
   start(): Promise<void>
   /** Stop timers and wait for a running tick; kernel state stays. Safe to call twice. */
   stop(): Promise<void>
@@ -108,7 +113,8 @@ class DefaultReconciler implements Reconciler {
     this.needResync = true
     this.armResync()
     this.kick()
-    await this.flush()
+    // one attempt; if it fails the retries run in the background (synced() stays false, /readyz says so)
+    await this.running
   }
 
   async stop (): Promise<void> {

@@ -154,3 +154,16 @@ test('a change that arrives while a transaction is in flight is applied next, no
   t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
   await r.stop()
 })
+
+test('start returns after a failed first pass and keeps retrying in the background', async t => {
+  const { clock, r, p } = rig()
+  p.failNext(1)
+  r.setDesired(new Map([['netA', A(2)]]))
+  await r.start()
+  t.false(r.synced())
+  t.is(r.stats().failures, 1)
+  clock.advance(200)
+  t.true(await until(() => r.synced()))
+  t.deepEqual(p.networks(), ['netA'])
+  await r.stop()
+})
