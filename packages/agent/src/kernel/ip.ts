@@ -44,10 +44,18 @@ export async function bridgeBatch (k: Kernel, lines: readonly string[], netns?: 
   await k.run('bridge', ['-batch', '-'], { netns, input: lines.join('\n') + '\n', signal: opts.signal })
 }
 
-/** Set sysctls (`key=value`) in a netns with one spawn. */
+/**
+ * Set sysctls (`key=value`) in a netns with one spawn, by writing
+ * /proc/sys/... from `sh` (procps' `sysctl` is not on minimal Debian).
+ */
 export async function sysctlSet (k: Kernel, kv: readonly string[], netns?: NetnsRef, opts: KOpts = {}): Promise<void> {
   if (kv.length === 0) return
-  await k.run('sysctl', ['-q', '-w', ...kv], { netns, signal: opts.signal })
+  const script = kv.map(entry => {
+    const m = /^([a-z0-9_]+(?:\.[a-z0-9_]+)+)=([0-9]+)$/.exec(entry)
+    if (m === null) throw new KernelStateError(`sysctl: refusing ${JSON.stringify(entry)} (expected key.path=number)`)
+    return `echo ${m[2]} > /proc/sys/${m[1].replaceAll('.', '/')}`
+  }).join(' && ')
+  await k.run('sh', ['-c', script], { netns, signal: opts.signal })
 }
 
 /** One link as `ip -j link show` prints it (the fields scalelb reads). */

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { bridgeName, createKernel, IFNAME_MAX_CHARS, lbNetnsName, lbVethName, taskVethName, vxlanName, wrapNetns } from '../../src/kernel/index.js'
+import { bridgeName, createKernel, IFNAME_MAX_CHARS, lbNetnsName, lbVethName, sysctlSet, taskVethName, vxlanName, wrapNetns } from '../../src/kernel/index.js'
 import { createLab, isRoot, NEEDS_ROOT } from '../support/netns.js'
 
 test('wrapNetns enters a named netns with ip netns exec and a path with nsenter', t => {
@@ -34,4 +34,12 @@ rootTest(`a kernel with a base netns runs everything there; nft -f reads stdin${
   await lab.kernel.run('nft', ['-f', '-'], { input: 'add table ip scalelbtest\n' })
   t.regex(await lab.kernel.run('nft', ['list', 'tables']), /table ip scalelbtest/)
   t.notRegex(await createKernel().run('nft', ['list', 'tables']), /scalelbtest/)
+})
+
+rootTest(`sysctlSet writes /proc/sys inside the netns and refuses anything but key.path=number${NEEDS_ROOT}`, async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  await sysctlSet(lab.kernel, ['net.ipv4.ip_forward=1'])
+  t.is(await lab.kernel.run('cat', ['/proc/sys/net/ipv4/ip_forward']), '1')
+  t.is((await t.throwsAsync(sysctlSet(lab.kernel, ['net.ipv4.ip_forward=1; reboot'])))?.name, 'KernelStateError')
 })

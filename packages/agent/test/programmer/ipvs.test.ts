@@ -52,7 +52,7 @@ test('ipvs: generated commands are Docker\'s layout (fwmark services, masquerade
   await p.apply(desired('netI', [{ backends: bs }, { vip: '10.77.255.2', backends: [] }]))
   const text = (c: Call): string => `${c.cmd} ${c.args.join(' ')}\n${c.input ?? ''}`
   const all = k.calls.map(text).join('\n')
-  for (const s of ['net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1', 'net.ipv4.ip_forward=1']) t.true(all.includes(s), s)
+  for (const s of ['echo 1 > /proc/sys/net/ipv4/vs/conntrack', 'echo 1 > /proc/sys/net/ipv4/vs/expire_nodest_conn', 'echo 1 > /proc/sys/net/ipv4/vs/expire_quiescent_template', 'echo 1 > /proc/sys/net/ipv4/ip_forward']) t.true(all.includes(s), s)
   const ipvsadm = k.calls.filter(c => c.cmd === 'ipvsadm')
   t.is(ipvsadm.length, 1)
   t.deepEqual(ipvsadm[0].args, ['-R'])
