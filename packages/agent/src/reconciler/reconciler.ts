@@ -131,6 +131,7 @@ class DefaultReconciler implements Reconciler {
   async flush (opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.isClean()) return
     if (this.stopped || !this.started) throw new ReconcilerAbortedError('reconciler is not running')
+    if (opts.signal?.aborted === true) throw new ReconcilerAbortedError('flush aborted')
     let w = { resolve: (): void => {}, reject: (_e: Error): void => {} }
     const promise = new Promise<void>((resolve, reject) => { w = { resolve, reject } })
     this.waiters.push(w)
