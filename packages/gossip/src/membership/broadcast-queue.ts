@@ -5,6 +5,9 @@ interface Item { msg: MemberUpdate, transmits: number, size: number }
 /** Smallest encoded member update; below this much budget nothing more fits. */
 const MIN_UPDATE_BYTES = 24
 
+/** Items that did not fit looked at before a packet counts as full. */
+const MAX_MISSES = 8
+
 /**
  * memberlist's TransmitLimitedQueue for member updates: one item per member
  * (a newer update replaces the queued one), least-transmitted first, dropped
@@ -43,12 +46,15 @@ export class MemberBroadcastQueue {
       out.push(own.msg)
       taken.push(own)
     }
-    for (let lvl = 0; lvl < this.levels.length && budget - used >= MIN_UPDATE_BYTES; lvl++) {
+    let misses = 0
+    for (let lvl = 0; lvl < this.levels.length && budget - used >= MIN_UPDATE_BYTES && misses < MAX_MISSES; lvl++) {
       const set = this.levels[lvl]
       if (set === undefined) continue
       for (const it of set) {
-        if (budget - used < MIN_UPDATE_BYTES) break
-        if (used + it.size > budget || it.msg.id === first?.id || it === own) continue
+        if (budget - used < MIN_UPDATE_BYTES || misses >= MAX_MISSES) break
+        if (it.msg.id === first?.id || it === own) continue
+        // a full packet: look at a few more for a smaller one, never scan the whole backlog
+        if (used + it.size > budget) { misses++; continue }
         used += it.size
         out.push(it.msg)
         taken.push(it)

@@ -53,6 +53,8 @@ export class Membership {
   /** Suspicion deadlines; entries whose suspicion changed or ended are skipped when popped. */
   private readonly deadlines = new EventHeap<{ id: NodeId, s: Suspicion, at: Millis }>()
   private readonly restarting = new Set<NodeId>()
+  /** Dead members that sent us a packet: when we may push-pull with them again. */
+  private readonly deadTalkers = new Map<NodeId, Millis>()
   private readonly queue: MemberBroadcastQueue
   private seq = 0
   private awareness = 0
@@ -167,6 +169,12 @@ export class Membership {
   handlePacket (now: Millis, from: NodeId, p: Packet, out: Outbox): void {
     if (p.mb !== undefined) for (const u of p.mb) this.applyUpdate(now, u)
     if (!this.started) return
+    // a member we hold dead is talking to us: our views disagree (a healed partition); exchange state
+    const sender = this.table.get(from)
+    if (sender !== undefined && sender.state === 'dead' && now >= (this.deadTalkers.get(from) ?? 0)) {
+      this.deadTalkers.set(from, now + this.cfg.reconnectIntervalMs)
+      out.requests.push({ to: from, req: this.pushPullRequest(false) })
+    }
     switch (p.t) {
       case 'ping':
         if (p.target !== this.self) return
@@ -503,6 +511,7 @@ export class Membership {
   }
 
   private reap (now: Millis): void {
+    for (const [id, until] of this.deadTalkers) if (until <= now) this.deadTalkers.delete(id)
     const cut = now - this.cfg.reconnectTimeoutMs
     if (this.table.byState.dead + this.table.byState.left === 0) return
     for (const r of this.table.filter(r => (r.state === 'dead' || r.state === 'left') && r.since <= cut)) this.table.remove(r)
