@@ -194,3 +194,16 @@ test('left members stay left; dead members are remembered for reconnectTimeout a
   t.is(n.member('c'), undefined, 'forgotten after reconnectTimeout')
   t.is(n.member('b'), undefined)
 })
+
+test('a member held dead that talks to us gets a push-pull (healed partition), at most once per reconnect interval', t => {
+  const n = nodeWith(['b', 'c'])
+  n.handle(0, 'c', { t: 'gossip', mb: [{ k: 'dead', id: 'b', inc: 0, from: 'c' }] })
+  t.is(n.member('b')?.state, 'dead')
+  const o1 = n.handle(100, 'b', { t: 'gossip' })
+  t.deepEqual(o1.requests.map(r => [r.to, r.req.t]), [['b', 'push-pull']])
+  t.deepEqual(n.handle(200, 'b', { t: 'gossip' }).requests, [])
+  // b's state says it is alive at a higher incarnation (it refuted): it is alive again here
+  n.handleResponse(300, 'b', { t: 'push-pull', members: [{ id: 'b', addrs: ['mem://b'], state: 'alive', inc: 1, restarting: false }] })
+  t.is(n.member('b')?.state, 'alive')
+  t.deepEqual(n.handle(400, 'c', { t: 'gossip' }).requests, [], 'live senders trigger nothing')
+})
