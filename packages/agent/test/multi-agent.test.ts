@@ -5,7 +5,7 @@ import { createTestCluster, waitFor, type TestAgent } from './helpers/agents.js'
 function backendIps (t: TestAgent, networkId: string): string[] {
   const lb = t.kernel.networks.get(networkId)?.lb
   if (lb === undefined) return []
-  return [...new Set([...lb.backends.values()].map((v) => v.split(' . ')[0] as string))].sort()
+  return [...new Set([...lb.services.values()].flat().map((v) => v.split(' . ')[0] as string))].sort()
 }
 
 function hasSandbox (t: TestAgent, networkId: string): boolean {

@@ -191,7 +191,10 @@ class DefaultReconciler implements Reconciler {
     this.running = this.tick().finally(() => {
       this.running = undefined
       if (this.dirty.size > 0 || this.needResync) {
-        if (this.consecutiveFailures === 0) this.schedule(0)
+        if (this.consecutiveFailures > 0) return // the backoff timer retries
+        // changed while the tick ran: a flush() waiting goes on at once, otherwise the next window
+        if (this.waiters.length > 0) queueMicrotask(() => { this.kick() })
+        else this.schedule(this.coalesceMs)
       } else {
         for (const w of this.waiters.splice(0)) w.resolve()
       }
