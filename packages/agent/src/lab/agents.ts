@@ -9,7 +9,7 @@ import { createApiClient } from '../cli/client.js'
 import type { AgentStatus } from '../types.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
-import { spawnDetached, type ProcRef } from './procs.js'
+import { isRunning, spawnDetached, type ProcRef } from './procs.js'
 import { saveLabState, type LabHost, type LabState } from './state.js'
 
 /** Root of the @scalelb/agent package (this file is src/lab/x.ts or dist/lab/x.js). */
@@ -71,6 +71,9 @@ export interface StartAgentInit {
 
 /** Start (or restart) the agent of `host`, detached, logging to its log file; records its PID. */
 export async function startAgent (state: LabState, host: LabHost, init: StartAgentInit): Promise<ProcRef> {
+  if (host.pid !== undefined && host.pidStart !== undefined && isRunning({ pid: host.pid, pidStart: host.pidStart })) {
+    throw new LabError(`agent ${host.name} still runs (pid ${host.pid}): stop it first`)
+  }
   await mkdir(host.dataDir, { recursive: true, mode: 0o700 })
   const ref = spawnDetached({
     argv: [...state.agentCommand, ...agentArgs(state, host, init.join, init.extraArgs)],
