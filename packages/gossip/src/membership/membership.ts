@@ -1,10 +1,10 @@
-import { retransmitLimit, suspicionRemaining, suspicionTimeoutMin, type GossipConfig } from '../config.js'
+import { retransmitLimit, suspicionTimeoutMin, type GossipConfig } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
-import { EventHeap } from '../event-heap.js'
 import { MemberBroadcastQueue } from './broadcast-queue.js'
 import { MemberIndex, MemberTable, toMember, type Rec } from './member-table.js'
+import { Suspicions } from './suspicions.js'
 
 /** Where the membership core puts what it wants sent. */
 export interface Outbox {
@@ -12,7 +12,6 @@ export interface Outbox {
   requests: Array<{ to: NodeId, req: RequestMsg }>
 }
 
-interface Suspicion { inc: number, start: Millis, min: number, max: number, k: number, confirmers: Set<NodeId>, deadline: Millis }
 
 interface Probe { seq: number, target: NodeId, timeoutAt: Millis, endAt: Millis, indirect: boolean, expectedNacks: number, nacks: number }
 
@@ -49,9 +48,7 @@ export class Membership {
   private readonly table: MemberTable
   private probe: Probe | undefined
   private readonly relays = new Map<number, Relay>()
-  private readonly suspicions = new Map<NodeId, Suspicion>()
-  /** Suspicion deadlines; entries whose suspicion changed or ended are skipped when popped. */
-  private readonly deadlines = new EventHeap<{ id: NodeId, s: Suspicion, at: Millis }>()
+  private readonly suspicions = new Suspicions()
   private readonly restarting = new Set<NodeId>()
   /** Dead members that sent us a packet: when we may push-pull with them again. */
   private readonly deadTalkers = new Map<NodeId, Millis>()
@@ -276,10 +273,7 @@ export class Membership {
       }
     }
     // suspicion timeouts
-    while (this.deadlines.peekTime() <= now) {
-      const { id, s, at } = this.deadlines.pop() as { id: NodeId, s: Suspicion, at: Millis }
-      if (this.suspicions.get(id) !== s || s.deadline !== at) continue
-      this.suspicions.delete(id)
+    for (const { id, s } of this.suspicions.due(now)) {
       const r = this.table.get(id)
       if (r === undefined || r.state !== 'suspect' || r.inc !== s.inc) continue
       this.log.info('member failed', { member: id, incarnation: r.inc, confirmations: s.confirmers.size - 1 })
@@ -325,12 +319,7 @@ export class Membership {
     if (cfg.pushPullIntervalMs > 0) wake = Math.min(wake, this.nextPushPullAt)
     if (this.probe !== undefined) wake = Math.min(wake, this.probe.indirect ? this.probe.endAt : this.probe.timeoutAt)
     for (const r of this.relays.values()) wake = Math.min(wake, r.nackAt)
-    while (this.deadlines.size > 0) {
-      // drop stale heads so the wake-up is exact
-      const head = this.deadlines.peek() as { id: NodeId, s: Suspicion, at: Millis }
-      if (this.suspicions.get(head.id) === head.s && head.s.deadline === head.at) { wake = Math.min(wake, head.at); break }
-      this.deadlines.pop()
-    }
+    wake = Math.min(wake, this.suspicions.nextDeadline())
     for (const id of this.restarting) wake = Math.min(wake, this.table.get(id)?.restartUntil ?? Infinity)
     return wake
   }
@@ -405,7 +394,10 @@ export class Membership {
         if (r0 === undefined || u.inc < r0.inc) return
         const s = this.suspicions.get(r0.id)
         if (s !== undefined && r0.state === 'suspect') {
-          if (u.inc === r0.inc && u.from !== undefined) this.confirm(now, s, u)
+          if (u.inc === r0.inc && u.from !== undefined && this.suspicions.confirm(r0.id, s, u.from)) {
+            // re-gossip new independent confirmations so others shrink their timers too
+            this.queue.push(u)
+          }
           if (u.inc <= r0.inc) return
         }
         if (r0.state === 'dead' || r0.state === 'left') return
@@ -478,21 +470,7 @@ export class Membership {
     let k = this.cfg.suspicionMult - 2
     if (n - 2 < k) k = 0
     const min = suspicionTimeoutMin(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs)
-    const max = this.cfg.suspicionMaxTimeoutMult * min
-    const s: Suspicion = { inc: r.inc, start: now, min, max, k, confirmers: new Set([from]), deadline: now + (k < 1 ? min : max) }
-    this.suspicions.set(r.id, s)
-    this.deadlines.push(s.deadline, { id: r.id, s, at: s.deadline })
-  }
-
-  private confirm (_now: Millis, s: Suspicion, u: MemberUpdate): void {
-    const id = u.id
-    const from = u.from as NodeId
-    if (s.confirmers.size - 1 >= s.k || s.confirmers.has(from)) return
-    s.confirmers.add(from)
-    s.deadline = s.start + suspicionRemaining(s.min, s.max, s.k, s.confirmers.size - 1)
-    this.deadlines.push(s.deadline, { id, s, at: s.deadline })
-    // re-gossip new independent confirmations so others shrink their timers too
-    this.queue.push(u)
+    this.suspicions.start(now, r.id, r.inc, from, k, min, this.cfg.suspicionMaxTimeoutMult * min)
   }
 
   private applyAwareness (delta: number): void {
