@@ -124,24 +124,37 @@ class GossipDriver implements Gossip {
     this.node.stop()
   }
 
+  /** Resolves as soon as one address answered (with the count answered by then); the others carry on in the background. */
   async join (addrs: string[], opts: { signal?: AbortSignal } = {}): Promise<number> {
     if (!this.started) throw new NotStartedError('join')
+    if (addrs.length === 0) return 0
     const causes: Array<{ addr: string, reason: string }> = []
-    const results = await Promise.all(addrs.map(async addr => {
-      try {
-        const peer = await this.transport.dial(addr, opts)
-        if (peer === this.id) return false
-        await this.runRequest(peer, this.node.pushPullRequest(true), opts.signal)
-        return true
-      } catch (err) {
-        causes.push({ addr, reason: err instanceof Error ? err.message : String(err) })
-        return false
+    let ok = 0
+    let pending = addrs.length
+    return await new Promise<number>((resolve, reject) => {
+      let done = false
+      const settle = (): void => {
+        pending--
+        if (done || (pending > 0 && ok === 0)) return
+        done = true
+        if (ok > 0) {
+          this.log.info('joined', { contacted: ok, tried: addrs.length })
+          resolve(ok)
+        } else {
+          reject(new JoinFailedError(causes))
+        }
       }
-    }))
-    const ok = results.filter(Boolean).length
-    if (ok === 0 && addrs.length > 0) throw new JoinFailedError(causes)
-    this.log.info('joined', { contacted: ok, tried: addrs.length })
-    return ok
+      for (const addr of addrs) {
+        (async () => {
+          const peer = await this.transport.dial(addr, opts)
+          if (peer === this.id) throw new Error('that address is this node')
+          await this.runRequest(peer, this.node.pushPullRequest(true), opts.signal)
+        })().then(() => { ok++; settle() }, (err: unknown) => {
+          causes.push({ addr, reason: err instanceof Error ? err.message : String(err) })
+          settle()
+        })
+      }
+    })
   }
 
   async leave (_opts: { signal?: AbortSignal } = {}): Promise<void> {
