@@ -1,0 +1,131 @@
+/**
+ * Samples of a lab cluster's agents for bench:cluster: gossip byte counters
+ * and programming-latency histograms from every agent's /metrics (fetched by
+ * one process inside a helper netns on the underlay), CPU time and RSS from
+ * /proc of every agent process.
+ */
+import { readFile } from 'node:fs/promises'
+import { performance } from 'node:perf_hooks'
+import { sampleValue, type LabHelper, type LabHost } from '../src/lab/index.js'
+import { sh } from './common.js'
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100
+
+/** Fetch every URL in parallel and print a JSON array of bodies ('' when unreachable). */
+const FETCH_ALL_SCRIPT = `
+const urls = process.argv.slice(1)
+Promise.all(urls.map((u) => fetch(u, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).catch(() => '')))
+  .then((bodies) => process.stdout.write(JSON.stringify(bodies)))`
+
+/** One agent at one moment. */
+export interface AgentSample {
+  /** Undefined when its /metrics did not answer. */
+  sentBytes: number | undefined
+  receivedBytes: number | undefined
+  programmingSumS: number | undefined
+  programmingCount: number | undefined
+  /** CPU seconds (user + system) used by the agent process so far; undefined when it is gone. */
+  cpuS: number | undefined
+  rssMiB: number | undefined
+}
+
+/** Every agent at one moment. */
+export interface ClusterSample {
+  /** performance.now() when taken. */
+  t: number
+  agents: AgentSample[]
+}
+
+async function procFigures (pid: number | undefined): Promise<{ cpuS: number | undefined, rssMiB: number | undefined }> {
+  if (pid === undefined) return { cpuS: undefined, rssMiB: undefined }
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // fields 14 (utime) and 15 (stime) are rest[11], rest[12]
+    const cpuS = (Number(rest[11]) + Number(rest[12])) / USER_HZ
+    const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+    return { cpuS, rssMiB: m === null ? undefined : Number(m[1]) / 1024 }
+  } catch {
+    return { cpuS: undefined, rssMiB: undefined }
+  }
+}
+
+/** Sample every host's agent (metrics through `helper`, CPU/RSS from /proc). */
+export async function sampleCluster (helper: LabHelper, hosts: readonly LabHost[]): Promise<ClusterSample> {
+  const urls = hosts.map((h) => `http://${h.metricsAddr}/metrics`)
+  const procs = await Promise.all(hosts.map(async (h) => await procFigures(h.pid)))
+  const out = await sh('nsenter', [`--net=/run/netns/${helper.netns}`, '--', process.execPath, '-e', FETCH_ALL_SCRIPT, ...urls])
+  const t = performance.now()
+  const bodies = JSON.parse(out) as string[]
+  const agents = hosts.map((_, i): AgentSample => {
+    const text = bodies[i] ?? ''
+    const p = procs[i] as { cpuS: number | undefined, rssMiB: number | undefined }
+    return {
+      sentBytes: text === '' ? undefined : sampleValue(text, 'scalelb_gossip_sent_bytes_total'),
+      receivedBytes: text === '' ? undefined : sampleValue(text, 'scalelb_gossip_received_bytes_total'),
+      programmingSumS: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_sum'),
+      programmingCount: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_count'),
+      cpuS: p.cpuS,
+      rssMiB: p.rssMiB
+    }
+  })
+  return { t, agents }
+}
+
+/** Per-phase figures between two samples, over the agents present in both. */
+export interface PhaseFigures {
+  seconds: number
+  /** Mean over agents of gossip bytes sent per second. */
+  sentBytesPerNodePerS: number
+  receivedBytesPerNodePerS: number
+  /** Mean over agents of CPU use, percent of one core. */
+  cpuPercentPerAgent: number
+  /** Sum over agents, percent of one core (200 = both cores of this machine). */
+  cpuPercentAllAgents: number
+  /** Mean and max RSS at the end. */
+  rssMiBMean: number
+  rssMiBMax: number
+  /** Mean programming latency the agents' own histogram saw in the phase (ms), NaN when none. */
+  agentProgrammingMsMean: number
+}
+
+/** Figures between samples `a` and `b`. */
+export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures {
+  const seconds = (b.t - a.t) / 1000
+  let sent = 0
+  let recv = 0
+  let nBytes = 0
+  let cpu = 0
+  let nCpu = 0
+  let progSum = 0
+  let progCount = 0
+  const rss: number[] = []
+  b.agents.forEach((y, i) => {
+    const x = a.agents[i] as AgentSample
+    if (x.sentBytes !== undefined && y.sentBytes !== undefined && x.receivedBytes !== undefined && y.receivedBytes !== undefined) {
+      sent += y.sentBytes - x.sentBytes
+      recv += y.receivedBytes - x.receivedBytes
+      nBytes++
+    }
+    if (x.cpuS !== undefined && y.cpuS !== undefined) {
+      cpu += y.cpuS - x.cpuS
+      nCpu++
+    }
+    if (y.rssMiB !== undefined) rss.push(y.rssMiB)
+    if (x.programmingSumS !== undefined && y.programmingSumS !== undefined && x.programmingCount !== undefined && y.programmingCount !== undefined) {
+      progSum += y.programmingSumS - x.programmingSumS
+      progCount += y.programmingCount - x.programmingCount
+    }
+  })
+  return {
+    seconds,
+    sentBytesPerNodePerS: nBytes === 0 ? Number.NaN : sent / nBytes / seconds,
+    receivedBytesPerNodePerS: nBytes === 0 ? Number.NaN : recv / nBytes / seconds,
+    cpuPercentPerAgent: nCpu === 0 ? Number.NaN : 100 * cpu / nCpu / seconds,
+    cpuPercentAllAgents: 100 * cpu / seconds,
+    rssMiBMean: rss.length === 0 ? Number.NaN : rss.reduce((s, v) => s + v, 0) / rss.length,
+    rssMiBMax: rss.length === 0 ? Number.NaN : Math.max(...rss),
+    agentProgrammingMsMean: progCount === 0 ? Number.NaN : 1000 * progSum / progCount
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * bench:cluster — a lab cluster of real agents (one netns "host" each, libp2p
+ * gossip over a bridge underlay, nft LB sandboxes), measured from outside:
+ *
+ * - task add at one node until its backend is programmed in every other
+ *   node's LB sandbox (seen by `nft monitor` in each sandbox), p50/p99 ms;
+ * - node killed (SIGKILL) until its backends are withdrawn from every other
+ *   sandbox, p50/p99 s;
+ * - gossip bytes sent per node per second, idle and under --rate task
+ *   events/s (each agent's scalelb_gossip_sent_bytes_total);
+ * - agent CPU (from /proc, % of one core) and resident memory.
+ *
+ * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20]
+ */
+import '../src/polyfill.js'
+import { rm } from 'node:fs/promises'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { setTimeout as delay } from 'node:timers/promises'
+import { lbNetnsName, nftTableName } from '../src/kernel/index.js'
+import {
+  addUnderlayHelper, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
+} from '../src/lab/index.js'
+import { createPlainNetns } from '../src/lab/underlay.js'
+import type { TaskInfo } from '../src/types.js'
+import { phaseFigures, sampleCluster, type PhaseFigures } from './cluster-sample.js'
+import {
+  BenchUsageError, benchEnv, intFlag, isRoot, netnsWithPrefix, percentile, printJsonLine, printTable, round, runBench, sh, type Cleanup
+} from './common.js'
+import { waitAll, watchSandbox, type SandboxWatch } from './kernel-watch.js'
+
+/** Defaults of the issue: 20 nodes, 10 task events/s. */
+const DEFAULT_NODES = 20
+const DEFAULT_RATE_PER_S = 10
+/** Measured task adds (one at a time, round-robin over the nodes). */
+const DEFAULT_ADDS = 20
+/** Nodes killed one after another (each waits for its withdrawal everywhere). */
+const DEFAULT_KILLS = 3
+/** Length of the idle and the churn phase (s). */
+const DEFAULT_PHASE_S = 20
+/** Tasks that the churn phase removes and adds back, in turn. */
+const CHURN_TASKS = 10
+/** Give up on one add being programmed everywhere after this long (ms). */
+const ADD_TIMEOUT_MS = 30_000
+/** Give up on a killed node's backends being withdrawn everywhere after this long (ms): beyond SWIM's suspicion maximum. */
+const KILL_TIMEOUT_MS = 90_000
+/** Setup steps (services known everywhere, sandboxes programmed) must finish within this (ms). */
+const SETUP_TIMEOUT_MS = 120_000
+/** Subnet of the benchmark network (exists only inside the lab's namespaces). */
+const SUBNET = '10.215.0.0/16'
+const TARGET_PORT = 8080
+const PORTS = [`80:${TARGET_PORT}/tcp`]
+
+interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number }
+
+function fromFlags (): Flags {
+  const { values } = parseArgs({
+    options: {
+      nodes: { type: 'string' },
+      adds: { type: 'string' },
+      kills: { type: 'string' },
+      rate: { type: 'string' },
+      'phase-seconds': { type: 'string' },
+      json: { type: 'boolean' }
+    }
+  })
+  const nodes = intFlag('nodes', values.nodes, DEFAULT_NODES, 2, 32)
+  const f: Flags = {
+    nodes,
+    adds: intFlag('adds', values.adds, DEFAULT_ADDS, 1, 500),
+    kills: intFlag('kills', values.kills, DEFAULT_KILLS, 0, nodes - 2),
+    rate: intFlag('rate', values.rate, DEFAULT_RATE_PER_S, 1, 100),
+    phaseS: intFlag('phase-seconds', values['phase-seconds'], DEFAULT_PHASE_S, 2, 600)
+  }
+  if (!isRoot()) throw new BenchUsageError('bench:cluster needs root (network namespaces, nftables)')
+  return f
+}
+
+/** A task in its own netns on a host, added through that host's agent. */
+interface BenchTask { id: string, host: LabHost, netnsPath: string, ip: string | undefined }
+
+async function addTask (host: LabHost, service: string, id: string, netnsPath: string): Promise<string> {
+  const info: TaskInfo = await labApi.addTaskNetns(host, { service, id, netnsPath, networks: ['bench'] })
+  const ip = info.endpoints[0]?.ip
+  if (ip === undefined) throw new Error(`task ${id}: the agent gave it no endpoint`)
+  return ip
+}
+
+async function newTaskNetns (state: LabState, host: LabHost, id: string): Promise<string> {
+  const ns = taskNetnsName(state, host, id)
+  await createPlainNetns(state, ns)
+  return `/run/netns/${ns}`
+}
+
+function say (line: string): void {
+  console.log(line)
+}
+
+async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
+  const stateDir = `/run/scalelb-bench-${run}`
+  const lab: { state?: LabState } = {}
+  const watches = new Map<string, SandboxWatch>()
+  cleanup.add('lab', async () => {
+    const st = lab.state ?? await loadLabState(stateDir).catch(() => undefined)
+    if (st !== undefined) await labDown(st)
+    await rm(stateDir, { recursive: true, force: true })
+  })
+  cleanup.add('nft monitors', async () => { for (const w of watches.values()) w.stop() })
+
+  const tUp = performance.now()
+  say(`bench:cluster run ${run}: lab of ${f.nodes} agents (state in ${stateDir})`)
+  const state = lab.state = await labUp({ nodes: f.nodes, stateDir, mode: 'netns', progress: (l) => { say(`  ${l}`) } })
+  const labUpS = (performance.now() - tUp) / 1000
+  const hosts = state.hosts
+  const first = hosts[0] as LabHost
+  const helper: LabHelper = await addUnderlayHelper(state, 'bm')
+
+  // network + services, known everywhere
+  const net = await labApi.createNetwork(first, 'bench', [SUBNET])
+  for (const s of ['base', 'probe', 'churn']) await labApi.createService(first, s, ['bench'], PORTS)
+  await waitFor('every agent knows network bench and its 3 services', SETUP_TIMEOUT_MS, async () => {
+    const ok = await Promise.all(hosts.map(async (h) => {
+      try {
+        await labApi.inspectNetwork(h, 'bench')
+        for (const s of ['base', 'probe', 'churn']) await labApi.inspectService(h, s)
+        return true
+      } catch {
+        return false
+      }
+    }))
+    return ok.every(Boolean)
+  })
+
+  // one `base` task per node: every node gets an LB sandbox on the network
+  const base: BenchTask[] = []
+  for (const h of hosts) {
+    const id = `base-${h.name}`
+    const netnsPath = await newTaskNetns(state, h, id)
+    base.push({ id, host: h, netnsPath, ip: await addTask(h, 'base', id, netnsPath) })
+  }
+  say(`  ${base.length} base tasks added (one per node); waiting for every sandbox`)
+  const sandboxOf = (h: LabHost): string => lbNetnsName(h.netnsPrefix, net.id)
+  await waitFor('every node has its LB sandbox', SETUP_TIMEOUT_MS, async () => {
+    const present = new Set(await netnsWithPrefix(state.prefix))
+    return hosts.every((h) => present.has(sandboxOf(h)))
+  })
+  for (const h of hosts) watches.set(h.name, watchSandbox(h.name, sandboxOf(h)))
+  // churn tasks, spread over the nodes (present at the start of the churn phase)
+  const churn: BenchTask[] = []
+  for (let i = 0; i < CHURN_TASKS; i++) {
+    const h = hosts[i % hosts.length] as LabHost
+    const id = `churn-${i}`
+    const netnsPath = await newTaskNetns(state, h, id)
+    const t0 = performance.now()
+    churn.push({ id, host: h, netnsPath, ip: await addTask(h, 'churn', id, netnsPath) })
+    await waitAll([...watches.values()].filter((w) => w.name !== h.name), (w) => w.find('add', churn[i]?.ip as string, TARGET_PORT, t0), SETUP_TIMEOUT_MS)
+  }
+  // base tasks were added before the monitors started: read every sandbox's backend map once
+  await waitFor('every sandbox holds every base task', SETUP_TIMEOUT_MS, async () => {
+    const maps = await Promise.all(hosts.map(async (h) => await sh('nsenter', [`--net=/run/netns/${sandboxOf(h)}`, '--', 'nft', 'list', 'map', 'ip', nftTableName(net.id), 'backends_tcp']).catch(() => '')))
+    return maps.every((m) => base.every((b) => m.includes(`: ${b.ip as string} . ${TARGET_PORT}`)))
+  })
+  say('  setup done: every sandbox programmed')
+
+  // phase 1: idle gossip
+  say(`idle phase: ${f.phaseS} s`)
+  const idle0 = await sampleCluster(helper, hosts)
+  await delay(f.phaseS * 1000)
+  const idle1 = await sampleCluster(helper, hosts)
+  const idle = phaseFigures(idle0, idle1)
+
+  // phase 2: task add -> programmed on every other node
+  say(`task add phase: ${f.adds} adds, one at a time, round-robin over the nodes`)
+  const addMs: number[] = []
+  const addNodeMs: number[] = []
+  let addTimeouts = 0
+  const add0 = await sampleCluster(helper, hosts)
+  for (let e = 0; e < f.adds; e++) {
+    const h = hosts[e % hosts.length] as LabHost
+    const id = `probe-${e}`
+    const netnsPath = await newTaskNetns(state, h, id)
+    const t0 = performance.now()
+    const ip = await addTask(h, 'probe', id, netnsPath)
+    const others = [...watches.values()].filter((w) => w.name !== h.name)
+    const ts = await waitAll(others, (w) => w.find('add', ip, TARGET_PORT, t0), ADD_TIMEOUT_MS)
+    if (ts.some((t) => t === undefined)) {
+      addTimeouts++
+      continue
+    }
+    const lat = (ts as number[]).map((t) => t - t0)
+    addMs.push(Math.max(...lat))
+    addNodeMs.push(...lat)
+    if ((e + 1) % 5 === 0) say(`  ${e + 1}/${f.adds}: last ${round(Math.max(...lat), 1)} ms to all ${others.length} other nodes`)
+  }
+  const add1 = await sampleCluster(helper, hosts)
+  const addPhase = phaseFigures(add0, add1)
+
+  // phase 3: churn, --rate task events/s (a churn task removed, or added back)
+  say(`churn phase: ${f.rate} task events/s for ${f.phaseS} s`)
+  const present = churn.map(() => true)
+  const busy = churn.map(() => false)
+  let issued = 0
+  let failed = 0
+  let skipped = 0
+  const inflight = new Set<Promise<void>>()
+  const churn0 = await sampleCluster(helper, hosts)
+  const tStart = performance.now()
+  for (let i = 0; performance.now() - tStart < f.phaseS * 1000; i++) {
+    const due = tStart + (i * 1000) / f.rate
+    const wait = due - performance.now()
+    if (wait > 0) await delay(wait)
+    const k = i % churn.length
+    const t = churn[k] as BenchTask
+    if (busy[k] === true) {
+      skipped++
+      continue
+    }
+    busy[k] = true
+    issued++
+    const p = (async () => {
+      try {
+        if (present[k] === true) await labApi.removeTask(t.host, t.id)
+        else t.ip = await addTask(t.host, 'churn', t.id, t.netnsPath)
+        present[k] = !(present[k] as boolean)
+      } catch {
+        failed++
+      } finally {
+        busy[k] = false
+      }
+    })()
+    inflight.add(p)
+    void p.finally(() => inflight.delete(p))
+  }
+  const churnSeconds = (performance.now() - tStart) / 1000
+  const churn1 = await sampleCluster(helper, hosts)
+  await Promise.all(inflight)
+  const churnPhase = phaseFigures(churn0, churn1)
+
+  // phase 4: kill nodes (SIGKILL, no goodbye) -> their base backend withdrawn from every other sandbox
+  say(`failure phase: ${f.kills} nodes killed one after another`)
+  const killS: number[] = []
+  let killTimeouts = 0
+  const alive = new Set(hosts.map((h) => h.name))
+  for (let j = 0; j < f.kills; j++) {
+    const victim = hosts[hosts.length - 1 - j] as LabHost
+    const ip = base.find((b) => b.host === victim)?.ip as string
+    watches.get(victim.name)?.stop()
+    alive.delete(victim.name)
+    const survivors = [...watches.values()].filter((w) => alive.has(w.name))
+    const t0 = performance.now()
+    process.kill(victim.pid as number, 'SIGKILL')
+    const ts = await waitAll(survivors, (w) => w.find('delete', ip, TARGET_PORT, t0), KILL_TIMEOUT_MS)
+    if (ts.some((t) => t === undefined)) {
+      killTimeouts++
+      say(`  ${victim.name} killed: not withdrawn everywhere within ${KILL_TIMEOUT_MS / 1000} s`)
+      continue
+    }
+    const s = (Math.max(...(ts as number[])) - t0) / 1000
+    killS.push(s)
+    say(`  ${victim.name} killed: withdrawn from all ${survivors.length} other sandboxes after ${round(s, 2)} s`)
+  }
+
+  report(f, {
+    labUpS, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped,
+    addMs, addNodeMs, addTimeouts, killS, killTimeouts
+  })
+}
+
+interface Results {
+  labUpS: number
+  idle: PhaseFigures
+  addPhase: PhaseFigures
+  churnPhase: PhaseFigures
+  churnSeconds: number
+  issued: number
+  failed: number
+  skipped: number
+  addMs: number[]
+  addNodeMs: number[]
+  addTimeouts: number
+  killS: number[]
+  killTimeouts: number
+}
+
+function report (f: Flags, r: Results): void {
+  const nan = (x: number): number | null => Number.isNaN(x) ? null : x
+  const eventsPerS = r.issued / r.churnSeconds
+  console.log('')
+  console.log(`${f.nodes} agents (lan gossip profile), each in its own netns on one bridge underlay, sharing this machine's ${benchEnv().cpus} cores; lab up took ${round(r.labUpS, 1)} s`)
+  printTable([
+    ['figure', 'value'],
+    ['task add -> programmed on all other nodes, ms p50', round(percentile(r.addMs, 50), 1)],
+    ['task add -> programmed on all other nodes, ms p99', round(percentile(r.addMs, 99), 1)],
+    ['task add -> programmed on one other node, ms p50', round(percentile(r.addNodeMs, 50), 1)],
+    [`adds measured / timed out (> ${ADD_TIMEOUT_MS / 1000} s)`, `${r.addMs.length} / ${r.addTimeouts}`],
+    ["agents' own programming histogram, mean ms (add phase)", round(r.addPhase.agentProgrammingMsMean, 1)],
+    ['node killed -> backends withdrawn everywhere, s p50', round(percentile(r.killS, 50), 2)],
+    ['node killed -> backends withdrawn everywhere, s p99', round(percentile(r.killS, 99), 2)],
+    [`kills measured / timed out (> ${KILL_TIMEOUT_MS / 1000} s)`, `${r.killS.length} / ${r.killTimeouts}`],
+    ['gossip bytes sent per node per s, idle', round(r.idle.sentBytesPerNodePerS, 0)],
+    [`gossip bytes sent per node per s, ${round(eventsPerS, 1)} task events/s`, round(r.churnPhase.sentBytesPerNodePerS, 0)],
+    ['task events issued / failed / skipped (task busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
+    ['agent CPU % of one core, per agent, idle', round(r.idle.cpuPercentPerAgent, 1)],
+    ['agent CPU % of one core, per agent, churn', round(r.churnPhase.cpuPercentPerAgent, 1)],
+    ['agent CPU % of one core, all agents, churn', round(r.churnPhase.cpuPercentAllAgents, 1)],
+    ['agent RSS MiB mean / max (after churn)', `${round(r.churnPhase.rssMiBMean, 1)} / ${round(r.churnPhase.rssMiBMax, 1)}`]
+  ])
+  printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, profile: 'lan' }, {
+    lab_up_s: round(r.labUpS, 1),
+    add_all_ms_p50: nan(round(percentile(r.addMs, 50), 1)),
+    add_all_ms_p99: nan(round(percentile(r.addMs, 99), 1)),
+    add_node_ms_p50: nan(round(percentile(r.addNodeMs, 50), 1)),
+    add_node_ms_p99: nan(round(percentile(r.addNodeMs, 99), 1)),
+    adds_measured: r.addMs.length,
+    adds_timed_out: r.addTimeouts,
+    agent_programming_ms_mean: nan(round(r.addPhase.agentProgrammingMsMean, 1)),
+    kill_withdrawn_s_p50: nan(round(percentile(r.killS, 50), 2)),
+    kill_withdrawn_s_p99: nan(round(percentile(r.killS, 99), 2)),
+    kills_measured: r.killS.length,
+    kills_timed_out: r.killTimeouts,
+    idle_bytes_per_node_per_s: nan(round(r.idle.sentBytesPerNodePerS, 0)),
+    idle_received_bytes_per_node_per_s: nan(round(r.idle.receivedBytesPerNodePerS, 0)),
+    churn_events_per_s: round(eventsPerS, 2),
+    churn_events_failed: r.failed,
+    churn_bytes_per_node_per_s: nan(round(r.churnPhase.sentBytesPerNodePerS, 0)),
+    churn_received_bytes_per_node_per_s: nan(round(r.churnPhase.receivedBytesPerNodePerS, 0)),
+    idle_cpu_percent_per_agent: nan(round(r.idle.cpuPercentPerAgent, 2)),
+    churn_cpu_percent_per_agent: nan(round(r.churnPhase.cpuPercentPerAgent, 2)),
+    churn_cpu_percent_all_agents: nan(round(r.churnPhase.cpuPercentAllAgents, 1)),
+    rss_mib_mean: nan(round(r.churnPhase.rssMiBMean, 1)),
+    rss_mib_max: nan(round(r.churnPhase.rssMiBMax, 1))
+  })
+}
+
+runBench('bench:cluster', 'bc', async (run, cleanup) => { await bench(run, cleanup, fromFlags()) })
