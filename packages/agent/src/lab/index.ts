@@ -13,7 +13,7 @@ import { labDown, labStatus, labUp, type LabStatus } from './lab.js'
 import { loadLabState } from './state.js'
 import { runDemo } from './demo.js'
 
-export { labUp, labDown, labStatus, labLeftovers, hostGet, saveLab, type LabUpInit, type LabStatus, type LabHostStatus, type LabDownReport } from './lab.js'
+export { labUp, labDown, labStatus, labLeftovers, freePort, hostGet, saveLab, type LabUpInit, type LabStatus, type LabHostStatus, type LabDownReport } from './lab.js'
 export { loadLabState, type LabState, type LabHost, type LabMode, type LabProcess, type LabHelper } from './state.js'
 export { LabError, LabStateError, LabTimeoutError, LabUsageError } from './errors.js'
 export { runDemo, type DemoInit, type DemoReport } from './demo.js'

@@ -32,7 +32,7 @@ export interface LabUpInit {
 }
 
 /** A free TCP port on 127.0.0.1 (loopback labs pick their ports at start). */
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = createServer()
     srv.once('error', reject)
