@@ -1,6 +1,5 @@
 import { decodePacket, decodeRequest, decodeResponse, encodeFrame } from './codec/codec.js'
-import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg, ResponseMsg } from './codec/messages.js'
-import { estimateUpdateBytes } from './membership/broadcast-queue.js'
+import type { MemberSnapshot, Packet, RequestMsg, ResponseMsg } from './codec/messages.js'
 import type { GossipConfig } from './config.js'
 import { createNullLogger, type Logger } from './logger.js'
 import type { MemberIndex } from './membership/member-table.js'
@@ -329,8 +328,10 @@ class Node implements GossipNode {
       if (packet.t === 'ping' || packet.t === 'ack' || packet.t === 'gossip') {
         const budget = this.cfg.packetBytes
         const first = packet.mb?.[0]
-        const mb = this.membership.broadcasts(budget / 2, first)
-        const tb: TablesMsg[] = packet.tb ?? this.tables.broadcastsFor(to, budget - estimateBytes(mb), n)
+        // both queues busy: half the packet each; otherwise the busy one may fill it
+        const membersBusy = first !== undefined || this.membership.pendingBroadcasts() > 0
+        const tb: TablesMsg[] = packet.tb ?? this.tables.broadcastsFor(to, membersBusy ? budget / 2 : budget, n)
+        const mb = this.membership.broadcasts(tb.length === 0 ? budget : budget / 2, first)
         if (mb.length > 0) packet.mb = mb
         else delete packet.mb
         if (tb.length > 0) packet.tb = tb
@@ -345,11 +346,6 @@ class Node implements GossipNode {
 
 function newOutbox (): Outbox { return { packets: [], requests: [] } }
 
-function estimateBytes (mb: MemberUpdate[]): number {
-  let n = 0
-  for (const u of mb) n += estimateUpdateBytes(u)
-  return n
-}
 
 /** Create a sans-IO gossip node. */
 export function createNode (init: NodeInit): GossipNode {
