@@ -4,16 +4,21 @@ import { networkInterfaces } from 'node:os'
 import { createLibp2pTransport, createSystemClock, parseClusterKey } from '@scalelb/gossip'
 import { AGENT_PARSE_OPTIONS, agentHelp, resolveAgentConfig, type AgentConfig } from '../config/options.js'
 import { ConfigError, UsageError } from '../errors.js'
+import { isLoopbackHost } from '../config/values.js'
 import { componentLogger, createRootLogger, type Logger } from '../logging/logger.js'
 import { createAgent, type Agent } from '../agent.js'
 import { createDataPlane } from '../dataplane-wiring.js'
 import type { CliContext } from './commands.js'
 
-/** The underlay IP: --underlay-ip, else the listen IP, else the first non-internal IPv4. */
+/**
+ * The underlay IP: --underlay-ip, else the listen IP (unless wildcard or
+ * loopback), else the first non-internal IPv4, else '' (single host: the
+ * overlay is a bridge only, no VXLAN).
+ */
 export function detectUnderlay (cfg: AgentConfig): string {
   if (cfg.underlayIp !== undefined) return cfg.underlayIp
   const m = /^\/ip[46]\/([^/]+)\//.exec(cfg.listen)
-  if (m !== null && m[1] !== '0.0.0.0' && m[1] !== '::') return m[1] as string
+  if (m !== null && m[1] !== '0.0.0.0' && m[1] !== '::' && !isLoopbackHost(m[1] as string)) return m[1] as string
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
   }
@@ -107,6 +112,6 @@ export async function runAgentCommand (argv: string[], ctx: CliContext): Promise
   const code = await done
   process.off('SIGTERM', onSignal)
   process.off('SIGINT', onSignal)
-  await new Promise<void>((resolve) => root.on('finish', resolve).end())
+  log.info('agent exiting', { code })
   return code
 }
