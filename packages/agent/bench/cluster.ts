@@ -38,8 +38,13 @@ const DEFAULT_ADDS = 20
 const DEFAULT_KILLS = 3
 /** Length of the idle and the churn phase (s). */
 const DEFAULT_PHASE_S = 20
-/** Tasks that the churn phase removes and adds back, in turn. */
-const CHURN_TASKS = 10
+/**
+ * Tasks the churn phase removes and adds back, in turn, per event/s of
+ * --rate: a task's next event comes this many seconds after its last (an
+ * API call returns once the change is applied locally, ~1 s on a busy
+ * 2-core machine with 20 agents).
+ */
+const CHURN_POOL_SECONDS = 4
 /** Give up on one add being programmed everywhere after this long (ms). */
 const ADD_TIMEOUT_MS = 30_000
 /** Give up on a killed node's backends being withdrawn everywhere after this long (ms): beyond SWIM's suspicion maximum. */
@@ -147,14 +152,20 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   for (const h of hosts) watches.set(h.name, watchSandbox(h.name, sandboxOf(h)))
   // churn tasks, spread over the nodes (present at the start of the churn phase)
   const churn: BenchTask[] = []
-  for (let i = 0; i < CHURN_TASKS; i++) {
+  for (let i = 0; i < f.rate * CHURN_POOL_SECONDS; i++) {
     const h = hosts[i % hosts.length] as LabHost
     const id = `churn-${i}`
-    const netnsPath = await newTaskNetns(state, h, id)
-    const t0 = performance.now()
-    churn.push({ id, host: h, netnsPath, ip: await addTask(h, 'churn', id, netnsPath) })
-    await waitAll([...watches.values()].filter((w) => w.name !== h.name), (w) => w.find('add', churn[i]?.ip as string, TARGET_PORT, t0), SETUP_TIMEOUT_MS)
+    churn.push({ id, host: h, netnsPath: await newTaskNetns(state, h, id), ip: undefined })
   }
+  const tChurn = performance.now()
+  await Promise.all(hosts.map(async (h) => {
+    for (const t of churn) if (t.host === h) t.ip = await addTask(h, 'churn', t.id, t.netnsPath)
+  }))
+  await waitAll([...watches.values()], (w) => {
+    const ts = churn.filter((t) => t.host.name !== w.name).map((t) => w.find('add', t.ip as string, TARGET_PORT, tChurn))
+    return ts.every((t) => t !== undefined) ? 0 : undefined
+  }, SETUP_TIMEOUT_MS)
+  say(`  ${churn.length} churn tasks added`)
   // base tasks were added before the monitors started: read every sandbox's backend map once
   await waitFor('every sandbox holds every base task', SETUP_TIMEOUT_MS, async () => {
     const maps = await Promise.all(hosts.map(async (h) => await sh('nsenter', [`--net=/run/netns/${sandboxOf(h)}`, '--', 'nft', 'list', 'map', 'ip', nftTableName(net.id), 'backends_tcp']).catch(() => '')))
@@ -202,6 +213,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   let issued = 0
   let failed = 0
   let skipped = 0
+  let next = 0
+  const callMs: number[] = []
   const inflight = new Set<Promise<void>>()
   const churn0 = await sampleCluster(helper, hosts)
   const tStart = performance.now()
@@ -209,19 +222,24 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     const due = tStart + (i * 1000) / f.rate
     const wait = due - performance.now()
     if (wait > 0) await delay(wait)
-    const k = i % churn.length
-    const t = churn[k] as BenchTask
-    if (busy[k] === true) {
+    // the next task not waiting on its last call (a call returns once the change is applied on its node)
+    let k = -1
+    for (let j = 0; j < churn.length && k < 0; j++) if (busy[(next + j) % churn.length] !== true) k = (next + j) % churn.length
+    if (k < 0) {
       skipped++
       continue
     }
+    next = (k + 1) % churn.length
+    const t = churn[k] as BenchTask
     busy[k] = true
     issued++
     const p = (async () => {
+      const c0 = performance.now()
       try {
         if (present[k] === true) await labApi.removeTask(t.host, t.id)
         else t.ip = await addTask(t.host, 'churn', t.id, t.netnsPath)
         present[k] = !(present[k] as boolean)
+        callMs.push(performance.now() - c0)
       } catch {
         failed++
       } finally {
@@ -261,7 +279,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }
 
   report(f, {
-    labUpS, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped,
+    labUpS, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped, callMs,
     addMs, addNodeMs, addTimeouts, killS, killTimeouts
   })
 }
@@ -275,6 +293,8 @@ interface Results {
   issued: number
   failed: number
   skipped: number
+  /** Duration of the churn phase's API calls (task rm / add, each returns once applied on its node). */
+  callMs: number[]
   addMs: number[]
   addNodeMs: number[]
   addTimeouts: number
@@ -299,7 +319,8 @@ function report (f: Flags, r: Results): void {
     [`kills measured / timed out (> ${KILL_TIMEOUT_MS / 1000} s)`, `${r.killS.length} / ${r.killTimeouts}`],
     ['gossip bytes sent per node per s, idle', round(r.idle.sentBytesPerNodePerS, 0)],
     [`gossip bytes sent per node per s, ${round(eventsPerS, 1)} task events/s`, round(r.churnPhase.sentBytesPerNodePerS, 0)],
-    ['task events issued / failed / skipped (task busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
+    ['task events issued / failed / skipped (all tasks busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
+    ['task add/rm API call (returns once applied locally), ms p50', round(percentile(r.callMs, 50), 1)],
     ['agent CPU % of one core, per agent, idle', round(r.idle.cpuPercentPerAgent, 1)],
     ['agent CPU % of one core, per agent, churn', round(r.churnPhase.cpuPercentPerAgent, 1)],
     ['agent CPU % of one core, all agents, churn', round(r.churnPhase.cpuPercentAllAgents, 1)],
@@ -322,6 +343,9 @@ function report (f: Flags, r: Results): void {
     idle_received_bytes_per_node_per_s: nan(round(r.idle.receivedBytesPerNodePerS, 0)),
     churn_events_per_s: round(eventsPerS, 2),
     churn_events_failed: r.failed,
+    churn_events_skipped: r.skipped,
+    churn_api_call_ms_p50: nan(round(percentile(r.callMs, 50), 1)),
+    churn_api_call_ms_p99: nan(round(percentile(r.callMs, 99), 1)),
     churn_bytes_per_node_per_s: nan(round(r.churnPhase.sentBytesPerNodePerS, 0)),
     churn_received_bytes_per_node_per_s: nan(round(r.churnPhase.receivedBytesPerNodePerS, 0)),
     idle_cpu_percent_per_agent: nan(round(r.idle.cpuPercentPerAgent, 2)),
