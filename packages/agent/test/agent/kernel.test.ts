@@ -73,7 +73,7 @@ async function nftTables (netns: string): Promise<string> {
   await ok('task', 'drain', 't1')
   await waitFor('t1 drained', async () => (await client.spread(vip, 80, 12)).t1 === undefined, 20_000)
   const afterDrain = await client.spread(vip, 80, 30)
-  t.is(afterDrain.t1, undefined, JSON.stringify(afterDrain))
+  t.false('t1' in afterDrain, JSON.stringify(afterDrain))
   t.true((afterDrain.t2 ?? 0) > 0 && (afterDrain.t3 ?? 0) > 0, JSON.stringify(afterDrain))
 
   // restart: an open connection keeps working while the agent is down and after it adopted the kernel state
@@ -85,7 +85,7 @@ async function nftTables (netns: string): Promise<string> {
   agent = await start()
   t.is(await client.send('c1', 'after'), `${server}:after`, 'the restarted agent adopted the state without cutting the connection')
   const afterRestart = await client.spread(vip, 80, 20)
-  t.is(afterRestart.t1, undefined, `drain survives the restart: ${JSON.stringify(afterRestart)}`)
+  t.false('t1' in afterRestart, `drain survives the restart: ${JSON.stringify(afterRestart)}`)
 
   // delete the network: no LB netns, veth, bridge, address or nft table left
   await ok('network', 'rm', 'front', '--force')
