@@ -43,7 +43,9 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
   let dockerd: ProcRef | undefined
   if (!await dockerUp()) {
     const logDir = mkdtempSync(join(tmpdir(), 'slb-dockerd-'))
-    dockerd = spawnDetached({ argv: ['dockerd'], logFile: join(logDir, 'dockerd.log') })
+    // no iptables (a DROP policy on FORWARD would cut other tests' bridges) and no docker0: the
+    // compose network is a user-defined bridge, its published port goes through docker-proxy
+    dockerd = spawnDetached({ argv: ['dockerd', '--iptables=false', '--bridge=none'], logFile: join(logDir, 'dockerd.log') })
     t.teardown(async () => { if (dockerd !== undefined) await stopProcess(dockerd, { graceMs: 20_000 }) })
     await waitFor('dockerd answers', 60_000, dockerUp)
   }
