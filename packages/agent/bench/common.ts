@@ -101,7 +101,9 @@ export function createCleanup (): Cleanup {
     await running
   }
   for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(sig, () => {
+    // `on`, not `once`: execa's signal-exit re-raises a signal nobody else listens to, which would kill us mid-cleanup
+    process.on(sig, () => {
+      if (running !== undefined) return
       console.error(`\n${sig}: cleaning up`)
       void run().finally(() => process.exit(code))
     })
