@@ -49,6 +49,9 @@ export async function createTestCluster (): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'slb-agent-'))
   const started: TestAgent[] = []
   let n = 0
+  // the system clock's timers are unref'd and the memory network holds no socket:
+  // keep the event loop alive while the cluster exists (a real agent has its listeners)
+  const keepAlive = setInterval(() => {}, 1000)
   return {
     net,
     dir,
@@ -79,6 +82,7 @@ export async function createTestCluster (): Promise<TestCluster> {
     },
     async close () {
       for (const t of started) await t.agent.stop().catch(() => {})
+      clearInterval(keepAlive)
       await rm(dir, { recursive: true, force: true })
     }
   }
