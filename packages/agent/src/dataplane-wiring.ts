@@ -1,4 +1,6 @@
+import { access } from 'node:fs/promises'
 import { createProgrammer } from './programmer/index.js'
+import { ValidationError } from './errors.js'
 import { attachTaskNetns, createReconciler, detachTaskNetns } from './reconciler/index.js'
 import type { AgentConfig } from './config/options.js'
 import type { DataPlane } from './dataplane.js'
@@ -31,7 +33,17 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
   const plumber: TaskPlumber = cfg.programmer === 'memory'
     ? createMemoryPlumber()
     : {
-        attach: async (a) => await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName }),
+        attach: async (a) => {
+          if (a.netnsPath.includes('/')) {
+            await access(a.netnsPath).catch(() => { throw new ValidationError('netns', `${a.netnsPath} does not exist (create it with ip netns add, or pass /proc/<pid>/ns/net)`) })
+          }
+          try {
+            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName })
+          } catch (err) {
+            if ((err as Error).name === 'KernelCommandError') throw new ValidationError('netns', `cannot plug ${a.netnsPath} in: ${(err as Error).message}`)
+            throw err
+          }
+        },
         detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath }) }
       }
   return {

@@ -97,7 +97,8 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     for (const e of eps) {
       if (e.value.node === input.self) continue
       const node = input.nodes.get(e.value.node)
-      if (node === undefined) continue
+      // unknown node, or a node without an underlay (single-host agent): no VXLAN destination
+      if (node === undefined || node.underlay === '0.0.0.0' || node.underlay === '::') continue
       remotes.push({ ip: e.value.ip, mac: e.value.mac, underlay: node.underlay })
     }
     remotes.sort(byString((r) => `${r.ip}|${r.mac}`))

@@ -122,3 +122,10 @@ test('IPv6 LB address gets the v6 subnet prefix', (t) => {
   const r = computeDesired(input([lb6, ep('t1', { ip: 'fd00:1::11', node: 'node-a' })], { networks }))
   t.is(r.desired.get(NET)?.sandbox.lbAddress, 'fd00:1::3/64')
 })
+
+test('a remote node without an underlay (single-host agent) gets no FDB entry, but its tasks stay backends', (t) => {
+  const nodes = new Map([['node-a', { underlay: '192.168.1.1', version: '0.1.0' }], ['node-b', { underlay: '0.0.0.0', version: '0.1.0' }]])
+  const r = computeDesired(input([lbA, ep('t1', { ip: '10.0.0.11', node: 'node-a' }), ep('t2', { ip: '10.0.0.12', node: 'node-b' })], { nodes }))
+  t.deepEqual(r.desired.get(NET)?.overlay.remotes, [])
+  t.is(r.desired.get(NET)?.sandbox.services[0]?.backends.length, 2)
+})
