@@ -205,8 +205,8 @@ restartTest('chaos: SIGKILL an agent: its backends are withdrawn on every other 
   t.pass('api-2 (on the killed host) withdrawn everywhere')
   await startAgent(cl.state, h5, { join: [host(cl, 'h1').listen], extraArgs: ['--profile', 'local'] })
   await waitMembers(cl.state, NODES, 60_000)
-  await waitReach(cl, clientNs(cl), 'api', API)
-  await waitReach(cl, clientNs(cl), 'web', WEB)
+  await waitReach(cl, clientNs(cl), 'api', API, { timeoutMs: 30_000 })
+  await waitReach(cl, clientNs(cl), 'web', WEB, { timeoutMs: 30_000 })
   await assertNoDuplicateAddresses(t, cl)
 })
 restartTest('an agent restart (SIGTERM, start) does not cut a long connection through a VIP', async (t) => {
@@ -228,7 +228,7 @@ restartTest('an agent restart (SIGTERM, start) does not cut a long connection th
   t.is(out.filter((o) => o.error !== undefined).length, 0, 'no error on the connection')
   t.true(out.at(-1)?.done === true, 'the server ended the stream normally')
   t.true(out.filter((o) => o.line !== undefined).length >= durationMs / 100 - 10, 'lines kept coming while the agent restarted')
-  await waitReach(cl, clientNs(cl), 'web', WEB)
+  await waitReach(cl, clientNs(cl), 'web', WEB, { timeoutMs: 30_000 })
   await assertNoDuplicateAddresses(t, cl)
 })
 serial('lab down stops every process and leaves nothing in the kernel', async (t) => {

@@ -3,10 +3,11 @@
  * is a network namespace on an underlay bridge, running its own agent; without
  * root the same cluster runs on 127.0.0.1 with the memory programmer.
  */
+import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { DEFAULT_LAB_NODES, DEFAULT_LAB_STATE_DIR } from './constants.js'
+import { DEFAULT_LAB_NODES, DEFAULT_LAB_STATE_DIR, LOG_TAIL_LINES } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
 import { isRoot } from './exec.js'
 import { labDown, labStatus, labUp, type LabStatus } from './lab.js'
@@ -145,7 +146,11 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
     process.stderr.write(`scalelb lab up: ${e.name}: ${e.message}\n`)
     const left = state ?? await loadLabState(stateDir).catch(() => undefined)
     if (left !== undefined) {
-      process.stderr.write(`scalelb lab up: agent logs are in ${left.dir}/h*/agent.log; removing the half-built lab (\`lab down\`)\n`)
+      for (const h of left.hosts) {
+        const tail = (await readFile(h.logFile, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')
+        if (tail !== '') process.stderr.write(`--- last lines of ${h.name}'s agent log:\n${tail}\n`)
+      }
+      process.stderr.write('scalelb lab up: removing the half-built lab (`lab down`)\n')
       await labDown(left)
     }
     return e instanceof LabUsageError ? 2 : 1
