@@ -106,3 +106,16 @@ test('an exhausted pool is refused with 4xx naming the network', async (t) => {
   t.is(last?.code, 1)
   t.regex(last?.err ?? '', /network: no free address/)
 })
+
+test('the control API is also served on a loopback TCP address when asked', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add({ apiAddr: '127.0.0.1:0' })
+  const port = a.agent.apiTcpPort()
+  t.truthy(port)
+  let out = ''
+  const code = await runCli(['network', 'create', 'tcp', '--subnet', '10.70.0.0/24'], { io: { out: (s) => { out += s }, err: () => {} }, env: { SCALELB_API_ADDR: `127.0.0.1:${port ?? 0}` } })
+  t.is(code, 0)
+  t.is(a.agent.controller.inspectNetwork('tcp').id, out.trim())
+  t.is(await runCli(['network', 'ls'], { io: { out: () => {}, err: () => {} }, env: { SCALELB_API_ADDR: `10.1.1.1:${port ?? 0}` } }), 2, 'the CLI refuses a non-loopback API address')
+})

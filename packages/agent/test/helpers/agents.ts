@@ -28,7 +28,7 @@ export interface TestCluster {
   net: MemoryNetwork
   dir: string
   /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
-  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean }): Promise<TestAgent>
+  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -58,7 +58,7 @@ export async function createTestCluster (): Promise<TestCluster> {
     async add (opts = {}) {
       const dataDir = opts.dataDir ?? join(dir, `n${n++}`)
       const config = resolveAgentConfig({
-        flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-' },
+        flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr },
         env: {}
       })
       const kernel = opts.kernel ?? createMemoryKernel()
