@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { SCOPES_TABLE, createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
 import type { Clock, EntryEvent, Gossip, Transport } from '@scalelb/gossip'
-import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
+import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type NodeAllocatorInit } from '@scalelb/allocator'
 import type { AgentConfig } from './config/options.js'
 import { AGENT_VERSION } from './constants.js'
 import { componentLogger, createRootLogger, type Logger } from './logging/logger.js'
@@ -34,6 +34,8 @@ export interface AgentInit {
   wallClock?: () => number
   /** Serve the status server (metrics). @default true */
   statusServer?: boolean
+  /** Allocator options (grace periods, block sizes); `self` is always the node ID. */
+  allocatorOptions?: Omit<Partial<NodeAllocatorInit>, 'self'>
   /** Gossip timing overrides (tests). */
   gossipOverrides?: Record<string, number>
   /** Called once the agent has left the cluster (`scalelb leave`). */
@@ -76,8 +78,8 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   if (identity.created) log.info('created node key', { node: self, dataDir: cfg.dataDir })
   const persisted = await loadState(cfg.dataDir, self)
   const allocator = persisted?.allocator !== undefined
-    ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { self })
-    : createNodeAllocator({ self })
+    ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { ...init.allocatorOptions, self })
+    : createNodeAllocator({ ...init.allocatorOptions, self })
   const incarnation = (persisted?.incarnation ?? -1) + 1
   const transport = await init.transport(identity)
   const gossip = createGossip({
@@ -98,7 +100,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table))
   const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist })
   const plumber: TaskPlumber = init.dataPlane.plumber
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: persist, applied: async () => { await agent.flush() } })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() } })
 
   // programming latency: origin timestamps of endpoint events waiting for the reconciler
   const pendingOrigins = new Map<string, number[]>()

@@ -91,3 +91,22 @@ test('a network is refused for deletion while a remote node has tasks, and --for
     return b.agent.controller.localTasks().length === 0 && !hasSandbox(b, net.id) && b.agent.controller.listNetworks().length === 0
   })
 })
+
+test('the LB IP is released after the grace when the last local task leaves, and the node leaves the network scope', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add({ lbReleaseGraceMs: 300 })
+  const b = await cluster.add({ lbReleaseGraceMs: 300 })
+  await b.agent.gossip.join([`mem://${a.agent.id}`])
+  const net = await a.agent.controller.createNetwork({ name: 'lazy', subnets: ['10.35.0.0/24'] })
+  await a.agent.controller.createService({ name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], networks: ['lazy'] })
+  await waitFor('B learns the service', () => b.agent.controller.listServices().length === 1)
+  const tb = await b.agent.controller.addTask({ service: 'web', netns: '/run/netns/lazy-b' })
+  const lbB = b.agent.allocator.lbIp(net.id) as string
+  t.truthy(lbB)
+  await waitFor('A sees B\'s LB endpoint', () => a.agent.controller.inspectNetwork('lazy').nodes.includes(b.agent.id))
+  await b.agent.controller.removeTask(tb.task.id)
+  await waitFor('B releases its LB IP and leaves the scope', () => b.agent.allocator.lbIp(net.id) === undefined && !b.agent.gossip.scopes().includes(`network:${net.id}`))
+  await waitFor('A no longer counts B in the network', () => !a.agent.controller.inspectNetwork('lazy').nodes.includes(b.agent.id))
+  t.is(b.agent.allocator.counts(net.id).lb, 0, 'no LB IP where no task runs')
+})

@@ -28,7 +28,7 @@ export interface TestCluster {
   net: MemoryNetwork
   dir: string
   /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
-  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string }): Promise<TestAgent>
+  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -69,6 +69,7 @@ export async function createTestCluster (): Promise<TestCluster> {
         logger: createSilentLogger(),
         clock,
         statusServer: opts.statusServer ?? false,
+        allocatorOptions: opts.lbReleaseGraceMs === undefined ? undefined : { lbReleaseGraceMs: opts.lbReleaseGraceMs },
         transport: (id) => net.transport(id.id),
         dataPlane: {
           plumber,
