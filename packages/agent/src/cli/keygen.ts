@@ -1,15 +1,12 @@
 import { parseArgs } from 'node:util'
-import { randomBytes } from 'node:crypto'
+import { generateClusterKey } from '@scalelb/gossip'
 import { UsageError } from '../errors.js'
 import { writeFileAtomic } from '../persistence/files.js'
 import type { CliContext } from './commands.js'
 
-/** libp2p private-network (pnet) key file header. */
-const PSK_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
-
-/** A new cluster key in the libp2p pnet (PSK v1) format: 32 random bytes, base16. */
+/** A new cluster key in the libp2p pnet (PSK v1) file format, newline-terminated. */
 export function newClusterKeyText (): string {
-  return `${PSK_HEADER}${randomBytes(32).toString('hex')}\n`
+  return `${generateClusterKey().trimEnd()}\n`
 }
 
 /** `scalelb keygen [--out FILE]`: write a cluster key (mode 0600) or print it. */

@@ -1,4 +1,8 @@
 import test from 'ava'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseClusterKey } from '@scalelb/gossip'
 import { runCli } from '../../src/cli/main.js'
 import { createTestCluster, type TestAgent } from '../helpers/agents.js'
 
@@ -118,4 +122,19 @@ test('the control API is also served on a loopback TCP address when asked', asyn
   t.is(code, 0)
   t.is(a.agent.controller.inspectNetwork('tcp').id, out.trim())
   t.is(await runCli(['network', 'ls'], { io: { out: () => {}, err: () => {} }, env: { SCALELB_API_ADDR: `10.1.1.1:${port ?? 0}` } }), 2, 'the CLI refuses a non-loopback API address')
+})
+
+test('keygen writes a cluster key the transport accepts, mode 0600, and never overwrites one', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'slb-key-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'cluster.key')
+  t.is((await cli(undefined, 'keygen', '--out', file)).code, 0)
+  t.is(parseClusterKey(await readFile(file, 'utf8')).length > 0, true)
+  t.is((await stat(file)).mode & 0o777, 0o600)
+  const again = await cli(undefined, 'keygen', '--out', file)
+  t.is(again.code, 1)
+  t.regex(again.err, /exists/)
+  const printed = await cli(undefined, 'keygen')
+  t.notThrows(() => parseClusterKey(printed.out))
+  t.is((await cli(undefined, 'keygen', '--bogus')).code, 2)
 })
