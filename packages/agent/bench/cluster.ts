@@ -51,6 +51,12 @@ const ADD_TIMEOUT_MS = 30_000
 const KILL_TIMEOUT_MS = 90_000
 /** Setup steps (services known everywhere, sandboxes programmed) must finish within this (ms). */
 const SETUP_TIMEOUT_MS = 120_000
+/**
+ * Unmeasured seconds before the idle phase: the setup's writes are still
+ * being retransmitted (retransmitMult 4 x ceil(log10(n+1)) = 8 gossip rounds
+ * of 200 ms = 1.6 s) and synced (every 2 s); 5 s covers both twice over.
+ */
+const SETUP_DRAIN_S = 5
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
 const SUBNET = '10.215.0.0/16'
 const TARGET_PORT = 8080
@@ -174,7 +180,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   say('  setup done: every sandbox programmed')
 
   // phase 1: idle gossip
-  say(`idle phase: ${f.phaseS} s`)
+  say(`idle phase: ${f.phaseS} s (after ${SETUP_DRAIN_S} s for the setup's gossip to drain)`)
+  await delay(SETUP_DRAIN_S * 1000)
   const idle0 = await sampleCluster(helper, hosts)
   await delay(f.phaseS * 1000)
   const idle1 = await sampleCluster(helper, hosts)
