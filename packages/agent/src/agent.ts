@@ -14,7 +14,7 @@ import { createStatusServer, type StatusServer } from './status/server.js'
 import { createController, type Controller, type TaskPlumber } from './state/controller.js'
 import { computeDesired } from './state/desired.js'
 import { createIpam, type Ipam } from './state/ipam.js'
-import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
+import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
 import { createTablesView, type TablesView } from './state/view.js'
 import type { DataPlane, Reconciler } from './dataplane.js'
 import type { AgentStatus, MemberInfo } from './types.js'
@@ -282,7 +282,9 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await gossip.start()
       gossipStarted = true
       for (const e of persisted?.ownEntries ?? []) {
-        if ((e.scope !== 'cluster' && !e.scope.startsWith('network:')) || e.table === SCOPES_TABLE) continue
+        // ring tokens are republished from the allocator snapshot below (the authoritative copy);
+        // a stale token or donation request must not be re-sent with a fresh timestamp
+        if ((e.scope !== 'cluster' && !e.scope.startsWith('network:')) || e.table === SCOPES_TABLE || e.table === TABLE_IPAM || e.table === TABLE_IPAM_REQUESTS) continue
         try {
           if (e.scope !== 'cluster') gossip.joinScope(e.scope as `network:${string}`)
           gossip.set(e.scope as 'cluster', e.table, e.key, e.value)
@@ -290,6 +292,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
           log.warn('cannot restore a persisted entry', { scope: e.scope, table: e.table, key: e.key, error: (err as Error).message })
         }
       }
+      for (const nid of allocator.networks()) ipam.publishTokens(nid, allocator.ownedBy(nid).owned)
       const nodeValue: NodeValue = { underlay: localUnderlay === '' ? '0.0.0.0' : localUnderlay, version: AGENT_VERSION }
       gossip.set('cluster', TABLE_NODES, self, nodeValue)
       controller.republish()

@@ -131,7 +131,15 @@ export function createIpam (init: IpamInit): Ipam {
         return r
       } catch (err) {
         const e = err as Error & { donors?: string[], cooling?: number }
-        if (e.name === 'PoolExhaustedError') throw new PoolExhaustedError('network', `no free address left in network ${networkId} (${e.cooling ?? 0} cooling down)`)
+        if (e.name === 'PoolExhaustedError') {
+          // a network learned before its ring tokens arrived looks exhausted: wait for the tokens once
+          if (attempt < MAX_DONATION_ATTEMPTS && allocator.tokens(networkId).length === 0) {
+            ipam.syncNetwork(networkId)
+            if (allocator.tokens(networkId).length === 0) await waitForChange(networkId)
+            continue
+          }
+          throw new PoolExhaustedError('network', `no free address left in network ${networkId} (${e.cooling ?? 0} cooling down)`)
+        }
         if (e.name !== 'NeedSpaceError') throw err
         const donors = (e.donors ?? []).filter((d) => d !== self)
         if (donors.length === 0 || attempt >= MAX_DONATION_ATTEMPTS) {
@@ -142,9 +150,9 @@ export function createIpam (init: IpamInit): Ipam {
     }
   }
 
-  async function askDonation (networkId: string, donor: string): Promise<void> {
-    const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now() }
-    const p = new Promise<void>((resolve) => {
+  /** Resolves on the next ring change of the network, or after the donation timeout. */
+  async function waitForChange (networkId: string): Promise<void> {
+    await new Promise<void>((resolve) => {
       let cancel = (): void => {}
       const done = (): void => { cancel(); resolve() }
       cancel = clock.setTimer(timeoutMs, () => {
@@ -155,6 +163,11 @@ export function createIpam (init: IpamInit): Ipam {
       if (set === undefined) waiters.set(networkId, set = new Set())
       set.add(done)
     })
+  }
+
+  async function askDonation (networkId: string, donor: string): Promise<void> {
+    const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now() }
+    const p = waitForChange(networkId)
     logger.info('asking for address space', { networkId, donor })
     gossip.set('cluster', TABLE_IPAM_REQUESTS, `${networkId}/${self}`, req)
     await p
