@@ -138,7 +138,8 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
       stateDir,
       mode: root ? 'netns' : 'loopback',
       agentArgs: profile !== undefined ? ['--profile', profile] : [],
-      progress: out
+      progress: out,
+      cleanupOnFailure: false
     })
     if (demo) await runDemo({ state, print: out })
   } catch (err) {

@@ -29,6 +29,8 @@ export interface LabUpInit {
   agentCommand?: string[]
   /** Progress lines. @default none */
   progress?: (line: string) => void
+  /** Remove what was built when `lab up` fails half-way (callers that first show the logs pass false). @default true */
+  cleanupOnFailure?: boolean
 }
 
 /** A free TCP port on 127.0.0.1 (loopback labs pick their ports at start). */
@@ -83,6 +85,20 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
     links: []
   }
   await saveLabState(state)
+  try {
+    await buildLab(state, init)
+  } catch (err) {
+    if (init.cleanupOnFailure ?? true) await labDown(state).catch(() => undefined)
+    throw err
+  }
+  say(`all ${init.nodes} agents see ${init.nodes} alive members`)
+  return state
+}
+
+/** The part of {@link labUp} after the state file exists: key, underlay, hosts, agents. */
+async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
+  const say = init.progress ?? ((): void => {})
+  const { prefix, dir } = state
   await writeClusterKey(state.clusterKeyFile)
 
   if (init.mode === 'netns') {
@@ -126,7 +142,7 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
   const first = state.hosts[0] as LabHost
   say(`starting agent ${first.name} (${first.listen})`)
   await startAgent(state, first, { join: [], extraArgs: init.agentArgs })
-  await waitFor(`agent ${first.name} answers on ${metricsUrl(first)} (log: ${first.logFile})`, timeoutMs, async () => {
+  await waitFor(`agent ${first.name} answers on ${first.apiSocket} (log: ${first.logFile})`, timeoutMs, async () => {
     assertAgentRunning(first)
     return (await aliveMembers(first)) !== undefined
   })
@@ -135,8 +151,6 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
     await startAgent(state, h, { join: [first.listen], extraArgs: init.agentArgs })
   }
   await waitMembers(state, init.nodes, timeoutMs)
-  say(`all ${init.nodes} agents see ${init.nodes} alive members`)
-  return state
 }
 
 function assertAgentRunning (h: LabHost): void {

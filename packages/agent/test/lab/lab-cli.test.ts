@@ -71,3 +71,22 @@ rootTest('scalelb lab up --nodes 3 --demo: traffic from every host reaches every
   t.is(down.code, 0, down.out)
   t.deepEqual(await labLeftovers(prefix as string), { netns: [], links: [] }, 'no netns or link of the lab is left')
 })
+
+test('lab up with an agent that exits at once fails with LabError naming the host and leaves nothing behind', async (t) => {
+  const dir = join(await mkdtemp(join(tmpdir(), 'slb-bad-')), 'state')
+  const lines: string[] = []
+  const err = await t.throwsAsync(labUp({
+    progress: (l) => { lines.push(l) },
+    nodes: 2,
+    stateDir: dir,
+    mode: isRoot() ? 'netns' : 'loopback',
+    agentCommand: [process.execPath, '-e', 'process.exit(3)'],
+    readyTimeoutMs: 20_000
+  }))
+  t.is(err?.name, 'LabError')
+  t.regex(err?.message ?? '', /agent h1 exited/)
+  t.is(await loadLabState(dir), undefined, 'the state file is gone')
+  const prefix = /^lab (sl[0-9a-f]{4}):/.exec(lines[0] ?? '')?.[1]
+  t.truthy(prefix, 'the first progress line names the lab')
+  if (isRoot()) t.deepEqual(await labLeftovers(prefix as string), { netns: [], links: [] }, 'no netns or link of the lab is left')
+})
