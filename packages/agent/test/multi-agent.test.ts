@@ -110,3 +110,25 @@ test('the LB IP is released after the grace when the last local task leaves, and
   await waitFor('A no longer counts B in the network', () => !a.agent.controller.inspectNetwork('lazy').nodes.includes(b.agent.id))
   t.is(b.agent.allocator.counts(net.id).lb, 0, 'no LB IP where no task runs')
 })
+
+test('a peer\'s malformed or forged endpoint is ignored and counted, the rest keeps working', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  const b = await cluster.add()
+  await b.agent.gossip.join([`mem://${a.agent.id}`])
+  const net = await a.agent.controller.createNetwork({ name: 'trust', subnets: ['10.45.0.0/24'] })
+  const svc = await a.agent.controller.createService({ name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], networks: ['trust'] })
+  const ta = await a.agent.controller.addTask({ service: 'web', netns: '/run/netns/trust-a' })
+  await waitFor('B learns the network', () => b.agent.controller.listNetworks().length === 1)
+  // B writes garbage and an endpoint claiming to be on A into the network scope
+  const scope = `network:${net.id}` as const
+  b.agent.gossip.joinScope(scope)
+  b.agent.gossip.set(scope, 'endpoints', 'bad1', { kind: 'task', service: svc.id, ip: 'not-an-ip', mac: '02:00:00:00:00:01', node: b.agent.id, state: 'ready', originMs: 1 })
+  b.agent.gossip.set(scope, 'endpoints', 'forged', { kind: 'task', service: svc.id, ip: '10.45.0.200', mac: '02:00:00:00:00:02', node: a.agent.id, state: 'ready', originMs: 1 })
+  await waitFor('A received both entries', () => a.agent.gossip.entries(scope, 'endpoints').some((e) => e.key === 'forged') && a.agent.gossip.entries(scope, 'endpoints').some((e) => e.key === 'bad1'))
+  await a.agent.flush()
+  t.deepEqual(backendIps(a, net.id), [ta.task.endpoints[0]?.ip], 'only the genuine task is a backend')
+  const text = await a.agent.metrics.registry.getSingleMetricAsString('scalelb_agent_invalid_entries_total')
+  t.regex(text, /scalelb_agent_invalid_entries_total\{table="endpoints"\} [1-9]/)
+})
