@@ -4,7 +4,7 @@ import { SCOPES_TABLE, createGossip, createSeededRng, createSystemClock } from '
 import type { Clock, EntryEvent, Gossip, Transport } from '@scalelb/gossip'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type NodeAllocatorInit } from '@scalelb/allocator'
 import type { AgentConfig } from './config/options.js'
-import { AGENT_VERSION } from './constants.js'
+import { AGENT_VERSION, DESIRED_PERSIST_INTERVAL_MS, WARMUP_AFTER_JOIN_MS } from './constants.js'
 import { componentLogger, createRootLogger, type Logger } from './logging/logger.js'
 import { createAgentMetrics, type AgentMetrics } from './metrics.js'
 import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
@@ -12,7 +12,7 @@ import { createStateWriter, loadState, type OwnEntry, type PersistedState, type 
 import { createApiServer, type ApiServer } from './api/server.js'
 import { createStatusServer, type StatusServer } from './status/server.js'
 import { createController, type Controller, type TaskPlumber } from './state/controller.js'
-import { computeDesired } from './state/desired.js'
+import { computeDesired, mergeWarmup, type NetworkDesired } from './state/desired.js'
 import { createIpam, type Ipam } from './state/ipam.js'
 import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
 import { createTablesView, type TablesView } from './state/view.js'
@@ -145,9 +145,14 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   }
   let lastOwnEntries: OwnEntry[] = persisted?.ownEntries ?? []
   let gossipStarted = false
+  // desired state handed to the reconciler; after a restart the previous run's is kept
+  // (warm-up) until the tables are synced again, so adoption does not remove anything
+  let lastDesired = new Map<string, NetworkDesired>(persisted?.desired ?? [])
+  let warmup: Map<string, NetworkDesired> | undefined = lastDesired.size > 0 ? new Map(lastDesired) : undefined
+  let desiredPersistTimer: (() => void) | undefined
   function snapshot (): PersistedState {
     if (gossipStarted) lastOwnEntries = ownEntries()
-    return { version: 1, node: self, allocator: Buffer.from(allocator.serialize()).toString('base64'), tasks: controller.localTasks(), ownEntries: lastOwnEntries, incarnation }
+    return { version: 1, node: self, allocator: Buffer.from(allocator.serialize()).toString('base64'), tasks: controller.localTasks(), ownEntries: lastOwnEntries, incarnation, desired: [...lastDesired] }
   }
   const writer = late.writer = createStateWriter(cfg.dataDir, snapshot, (err) => log.error('cannot write state file', { error: err.message }))
 
@@ -158,9 +163,22 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     recomputeQueued = false
     const r = computeDesired(view.desiredInput(self, localUnderlay))
     const skipped = JSON.stringify(r.skipped)
-    if (skipped !== lastSkipped && r.skipped.length > 0) log.warn('networks with local tasks not programmed yet', { skipped: r.skipped })
+    if (skipped !== lastSkipped && r.skipped.length > 0 && warmup === undefined) log.warn('networks with local tasks not programmed yet', { skipped: r.skipped })
     lastSkipped = skipped
-    reconciler.setDesired(r.desired)
+    let desired = r.desired
+    if (warmup !== undefined) {
+      const local = new Set(controller.localTasks().flatMap((t) => t.endpoints.map((e) => e.networkId)))
+      desired = mergeWarmup(r.desired, warmup, local)
+    }
+    lastDesired = desired
+    reconciler.setDesired(desired)
+    desiredPersistTimer ??= clock.setTimer(DESIRED_PERSIST_INTERVAL_MS, () => { desiredPersistTimer = undefined; persist() })
+  }
+  function endWarmup (why: string): void {
+    if (warmup === undefined) return
+    warmup = undefined
+    log.info('restart warm-up over: desired state from the tables alone', { why })
+    scheduleRecompute()
   }
   function scheduleRecompute (): void {
     if (recomputeQueued) return
@@ -262,9 +280,13 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   let unsubscribe: (() => void) | undefined
   let state: 'new' | 'running' | 'stopped' = 'new'
 
+  let cancelWarmupTimer: (() => void) | undefined
   async function stopCommon (): Promise<void> {
     lbTimer?.()
     lbTimer = undefined
+    cancelWarmupTimer?.()
+    desiredPersistTimer?.()
+    desiredPersistTimer = undefined
     await api.stop()
     await statusServer?.stop()
   }
@@ -296,13 +318,21 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       const nodeValue: NodeValue = { underlay: localUnderlay === '' ? '0.0.0.0' : localUnderlay, version: AGENT_VERSION }
       gossip.set('cluster', TABLE_NODES, self, nodeValue)
       controller.republish()
-      await reconciler.start()
+      // the reconciler adopts the kernel against a desired state (never an empty one)
       recompute()
+      await reconciler.start()
+      if (warmup !== undefined) {
+        const t = clock.setTimer(cfg.restartGraceMs, () => endWarmup('restart grace over'))
+        cancelWarmupTimer = t
+      }
       await api.start()
       await statusServer?.start()
       persist()
       if (cfg.join.length > 0) {
-        gossip.join(cfg.join).then((n) => log.info('joined cluster', { contacted: n }), (err: unknown) => log.warn('join failed; peers may still join us', { join: cfg.join, error: (err as Error).message }))
+        gossip.join(cfg.join).then((n) => {
+          log.info('joined cluster', { contacted: n })
+          if (warmup !== undefined) clock.setTimer(WARMUP_AFTER_JOIN_MS, () => endWarmup('joined and synced'))
+        }, (err: unknown) => log.warn('join failed; peers may still join us', { join: cfg.join, error: (err as Error).message }))
       }
       log.info('agent started', { node: self, listen: transport.addrs(), programmer: cfg.programmer, restored: persisted !== undefined, localTasks: controller.localTasks().length })
     },

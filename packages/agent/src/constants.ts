@@ -53,3 +53,7 @@ export const AGENT_VERSION = '0.1.0'
 export const DONATION_TIMEOUT_MS = 10_000
 /** Donors asked before an allocation fails as exhausted. */
 export const MAX_DONATION_ATTEMPTS = 3
+/** After a restart, keep the previous desired state this long after the join answered (two anti-entropy rounds + margin) before trusting the tables alone. */
+export const WARMUP_AFTER_JOIN_MS = 5_000
+/** Persist the desired state at most this often (it changes with every remote event). */
+export const DESIRED_PERSIST_INTERVAL_MS = 1_000

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { STATE_FILE, STATE_FORMAT_VERSION } from '../constants.js'
 import { PersistenceError } from '../errors.js'
 import { isLocalTask, type LocalTask } from '../state/local-tasks.js'
+import type { NetworkDesired } from '../programmer/types.js'
 import { writeFileAtomic } from './files.js'
 
 /** One own gossip entry, persisted so a restart (even after SIGKILL) republishes it. */
@@ -24,6 +25,8 @@ export interface PersistedState {
   ownEntries: OwnEntry[]
   /** Last gossip incarnation used; the next start uses this + 1. */
   incarnation: number
+  /** Desired kernel state last handed to the reconciler (kept during the warm-up after a restart). */
+  desired?: Array<[string, NetworkDesired]>
 }
 
 /** Load the state file; undefined when absent. Corrupt content throws {@link PersistenceError}. */
@@ -53,7 +56,9 @@ export async function loadState (dataDir: string, node: string): Promise<Persist
     return x !== null && typeof x === 'object' && typeof x.scope === 'string' && typeof x.table === 'string' && typeof x.key === 'string'
   })) throw new PersistenceError(path, 'ownEntries: invalid')
   if (!Number.isInteger(o.incarnation) || (o.incarnation as number) < 0) throw new PersistenceError(path, 'incarnation: invalid')
-  return { version: STATE_FORMAT_VERSION, node, allocator: o.allocator as string | undefined, tasks: o.tasks as LocalTask[], ownEntries: o.ownEntries as OwnEntry[], incarnation: o.incarnation as number }
+  const out: PersistedState = { version: STATE_FORMAT_VERSION, node, allocator: o.allocator as string | undefined, tasks: o.tasks as LocalTask[], ownEntries: o.ownEntries as OwnEntry[], incarnation: o.incarnation as number }
+  if (Array.isArray(o.desired) && o.desired.every(isDesiredPair)) out.desired = o.desired as Array<[string, NetworkDesired]>
+  return out
 }
 
 /** Write the state file atomically. */
@@ -95,4 +100,14 @@ export function createStateWriter (dataDir: string, snapshot: () => PersistedSta
     }
   }
   return w
+}
+
+function isDesiredPair (v: unknown): boolean {
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string') return false
+  const d = v[1] as Record<string, unknown> | null
+  if (d === null || typeof d !== 'object') return false
+  const sb = d.sandbox as Record<string, unknown> | undefined
+  const ov = d.overlay as Record<string, unknown> | undefined
+  return sb !== undefined && ov !== undefined && Array.isArray(sb.services) && typeof sb.lbAddress === 'string' &&
+    Array.isArray(ov.remotes) && Array.isArray(ov.subnets) && typeof ov.vni === 'number' && Array.isArray(d.localTaskNetns)
 }

@@ -111,3 +111,40 @@ export function computeDesired (input: DesiredInput): DesiredResult {
   }
   return { desired, skipped }
 }
+
+/**
+ * Warm-up after a restart: until the tables are synced again, keep what the
+ * previous run programmed for networks that still have local tasks, so a
+ * restart neither removes a sandbox nor withdraws FDB entries of flows in
+ * progress. Networks, services, backends and remote endpoints missing from
+ * `computed` are taken from `previous`; what `computed` has wins. Pure.
+ */
+export function mergeWarmup (computed: ReadonlyMap<string, NetworkDesired>, previous: ReadonlyMap<string, NetworkDesired>, localNetworks: ReadonlySet<string>): Map<string, NetworkDesired> {
+  const out = new Map(computed)
+  for (const [id, prev] of previous) {
+    if (!localNetworks.has(id)) continue
+    const cur = computed.get(id)
+    if (cur === undefined) {
+      out.set(id, prev)
+      continue
+    }
+    const services = new Map(cur.sandbox.services.map((s) => [s.id, s]))
+    for (const s of prev.sandbox.services) {
+      const c = services.get(s.id)
+      if (c === undefined) services.set(s.id, s)
+      else {
+        const ips = new Set(c.backends.map((b) => b.ip))
+        const backends = [...c.backends, ...s.backends.filter((b) => !ips.has(b.ip))].sort(byString((b) => b.ip))
+        services.set(s.id, { ...c, backends })
+      }
+    }
+    const remoteIps = new Set(cur.overlay.remotes.map((r) => r.ip))
+    const remotes = [...cur.overlay.remotes, ...prev.overlay.remotes.filter((r) => !remoteIps.has(r.ip))].sort(byString((r) => `${r.ip}|${r.mac}`))
+    out.set(id, {
+      ...cur,
+      sandbox: { ...cur.sandbox, services: [...services.values()].sort(byString((s) => s.id)) },
+      overlay: { ...cur.overlay, remotes }
+    })
+  }
+  return out
+}

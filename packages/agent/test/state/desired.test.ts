@@ -1,5 +1,5 @@
 import test from 'ava'
-import { computeDesired, type DesiredInput, type EndpointRecord } from '../../src/state/desired.js'
+import { computeDesired, mergeWarmup, type DesiredInput, type EndpointRecord } from '../../src/state/desired.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from '../../src/state/tables.js'
 
 const SELF = 'node-a'
@@ -128,4 +128,14 @@ test('a remote node without an underlay (single-host agent) gets no FDB entry, b
   const r = computeDesired(input([lbA, ep('t1', { ip: '10.0.0.11', node: 'node-a' }), ep('t2', { ip: '10.0.0.12', node: 'node-b' })], { nodes }))
   t.deepEqual(r.desired.get(NET)?.overlay.remotes, [])
   t.is(r.desired.get(NET)?.sandbox.services[0]?.backends.length, 2)
+})
+
+test('restart warm-up keeps what the tables do not know yet, for networks with local tasks only', (t) => {
+  const full = computeDesired(input([lbA, lbB, ep('t1', { ip: '10.0.0.11', node: 'node-a' }), ep('t2', { ip: '10.0.0.12', node: 'node-b' })])).desired
+  // right after a restart only this node's own entries are known: no remote task, no remote LB
+  const partial = computeDesired(input([lbA, ep('t1', { ip: '10.0.0.11', node: 'node-a' })])).desired
+  const merged = mergeWarmup(partial, full, new Set([NET]))
+  t.deepEqual(merged.get(NET), full.get(NET), 'remote backend and FDB entries survive the warm-up')
+  t.is(mergeWarmup(new Map(), full, new Set()).size, 0, 'a network without local tasks is not kept')
+  t.deepEqual(mergeWarmup(new Map(), full, new Set([NET])).get(NET), full.get(NET), 'an unknown-yet network is kept whole')
 })
