@@ -19,12 +19,6 @@ import {
 
 const NODES = 5
 const serial = isRoot() ? test.serial : test.skip
-// KNOWN AGENT BUG (reported to the data-plane engineer): a restarted agent re-creates the
-// network's bridge, VXLAN device and LB sandbox instead of adopting them, and leaves the
-// local tasks' veths unplugged, so the restarted host's tasks and clients lose the overlay.
-// These two tests assert the documented behaviour and fail until that is fixed; ava's
-// .failing reports it the day they pass, so the marker is then removed. They run last.
-const restartTest = isRoot() ? test.serial.failing : test.skip
 const WEB = ['web-1', 'web-2', 'web-3']
 const API = ['api-1', 'api-2']
 const DB = ['db-1', 'db-2']
@@ -196,7 +190,7 @@ serial('after the last local task leaves a network, that host\'s LB sandbox and 
   await assertNoDuplicateAddresses(t, cl)
 })
 
-restartTest('chaos: SIGKILL an agent: its backends are withdrawn on every other host, and return after restart', async (t) => {
+serial('chaos: SIGKILL an agent: its backends are withdrawn on every other host, and return after restart', async (t) => {
   const cl = cluster()
   const h5 = host(cl, 'h5')
   await stopProcess({ pid: h5.pid as number, pidStart: h5.pidStart as string }, { signal: 'SIGKILL' })
@@ -209,7 +203,7 @@ restartTest('chaos: SIGKILL an agent: its backends are withdrawn on every other 
   await waitReach(cl, clientNs(cl), 'web', WEB, { timeoutMs: 30_000 })
   await assertNoDuplicateAddresses(t, cl)
 })
-restartTest('an agent restart (SIGTERM, start) does not cut a long connection through a VIP', async (t) => {
+serial('an agent restart (SIGTERM, start) does not cut a long connection through a VIP', async (t) => {
   const cl = cluster()
   const h1 = host(cl, 'h1')
   const scripts = await labScripts(cl.state)
