@@ -16,6 +16,7 @@ export function mainHelp (): string {
     'Commands:',
     `  ${'agent'.padEnd(18)} run the node agent (see scalelb agent --help)`,
     `  ${'keygen'.padEnd(18)} write a new cluster key (scalelb keygen --out FILE)`,
+    `  ${'lab'.padEnd(18)} a local cluster in network namespaces (scalelb lab up|status|down --help)`,
     ...rows,
     '',
     'Client options (any position):',
@@ -92,6 +93,10 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
     if (first === 'keygen') {
       const { runKeygen } = await import('./keygen.js')
       return await runKeygen(argv.slice(1), ctx)
+    }
+    if (first === 'lab') {
+      const { runLab } = await import('../lab/index.js')
+      return await runLab(argv.slice(1))
     }
     const { rest, target } = extractTarget(argv, ctx.env)
     const [group, action] = rest
