@@ -8,7 +8,7 @@
  */
 import test from 'ava'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -46,7 +46,10 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
     // no iptables (a DROP policy on FORWARD would cut other tests' bridges) and no docker0: the
     // compose network is a user-defined bridge, its published port goes through docker-proxy
     dockerd = spawnDetached({ argv: ['dockerd', '--iptables=false', '--bridge=none'], logFile: join(logDir, 'dockerd.log') })
-    t.teardown(async () => { if (dockerd !== undefined) await stopProcess(dockerd, { graceMs: 20_000 }) })
+    t.teardown(async () => {
+      if (dockerd !== undefined) await stopProcess(dockerd, { graceMs: 20_000 })
+      rmSync(logDir, { recursive: true, force: true })
+    })
     await waitFor('dockerd answers', 60_000, dockerUp)
   }
   if (!existsSync(join(REPO, 'packages', 'agent', 'dist', 'cli', 'bin.js'))) {

@@ -5,7 +5,7 @@
  * packet loss, agent restart under a long connection. Needs root.
  */
 import test from 'ava'
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
@@ -23,6 +23,7 @@ const WEB = ['web-1', 'web-2', 'web-3']
 const API = ['api-1', 'api-2']
 const DB = ['db-1', 'db-2']
 let c: Cluster | undefined
+let tmpParent: string | undefined
 
 function cluster (): Cluster {
   if (c === undefined) throw new Error('the lab did not come up (see the first failure)')
@@ -39,7 +40,8 @@ function dbClients (cl: Cluster): string[] {
 
 test.before(async () => {
   if (!isRoot()) return
-  const dir = join(await mkdtemp(join(tmpdir(), 'slb-e2e-')), 'lab')
+  tmpParent = await mkdtemp(join(tmpdir(), 'slb-e2e-'))
+  const dir = join(tmpParent, 'lab')
   const state = await labUp({ nodes: NODES, stateDir: dir, mode: 'netns', agentArgs: ['--profile', 'local'] })
   const cl: Cluster = { state, networks: new Map(), vips: new Map(), tasks: new Map(), taskNetworks: new Map(), clients: new Map() }
   c = cl
@@ -61,6 +63,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (c !== undefined) await labDown(c.state)
+  if (tmpParent !== undefined) await rm(tmpParent, { recursive: true, force: true })
 })
 
 serial('a real Prometheus scraping the lab: every target up, scalelb_gossip_members{state="alive"} = 5 on every target', async (t) => {

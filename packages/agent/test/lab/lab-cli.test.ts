@@ -1,5 +1,5 @@
 import test from 'ava'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isRoot } from '../../src/lab/exec.js'
@@ -29,6 +29,7 @@ async function captured (argv: string[]): Promise<{ code: number, out: string }>
 
 test('loopback lab (no root needed): 3 agents with the memory programmer join, the demo publishes its tasks on every agent, down stops exactly them', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'slb-lo-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const state = await labUp({ nodes: 3, stateDir: dir, mode: 'loopback', agentArgs: ['--profile', 'local'] })
   t.teardown(async () => { await labDown(state) })
   const report = await runDemo({ state })
@@ -46,10 +47,12 @@ test('loopback lab (no root needed): 3 agents with the memory programmer join, t
 })
 
 rootTest('scalelb lab up --nodes 3 --demo: traffic from every host reaches every task; status; down leaves nothing (needs root)', async (t) => {
-  const dir = join(await mkdtemp(join(tmpdir(), 'slb-lab-')), 'state')
+  const parent = await mkdtemp(join(tmpdir(), 'slb-lab-'))
+  const dir = join(parent, 'state')
   t.teardown(async () => {
     const s = await loadLabState(dir).catch(() => undefined)
     if (s !== undefined) await labDown(s)
+    await rm(parent, { recursive: true, force: true })
   })
   const up = await captured(['up', '--nodes', '3', '--demo', '--state-dir', dir])
   t.is(up.code, 0, up.out)
@@ -73,7 +76,9 @@ rootTest('scalelb lab up --nodes 3 --demo: traffic from every host reaches every
 })
 
 test('lab up with an agent that exits at once fails with LabError naming the host and leaves nothing behind', async (t) => {
-  const dir = join(await mkdtemp(join(tmpdir(), 'slb-bad-')), 'state')
+  const parent = await mkdtemp(join(tmpdir(), 'slb-bad-'))
+  t.teardown(async () => { await rm(parent, { recursive: true, force: true }) })
+  const dir = join(parent, 'state')
   const lines: string[] = []
   const err = await t.throwsAsync(labUp({
     progress: (l) => { lines.push(l) },

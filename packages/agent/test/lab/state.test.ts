@@ -1,5 +1,5 @@
 import test from 'ava'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadLabState, validateLabState } from '../../src/lab/state.js'
@@ -30,6 +30,7 @@ test('lab state: a bad PID is refused, naming the field', (t) => {
 
 test('lab state: corrupt JSON gives a typed error, a missing file gives undefined', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'slb-state-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   t.is(await loadLabState(dir), undefined)
   await writeFile(join(dir, 'lab.json'), '{"version": 1,')
   const err = await t.throwsAsync(loadLabState(dir))
@@ -38,6 +39,7 @@ test('lab state: corrupt JSON gives a typed error, a missing file gives undefine
 
 test('scalelb lab: usage errors exit 2, status of no lab exits 1, down of no lab exits 0', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'slb-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const origErr = process.stderr.write.bind(process.stderr)
   let err = ''
   process.stderr.write = ((s: string) => { err += s; return true }) as typeof process.stderr.write

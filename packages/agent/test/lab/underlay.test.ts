@@ -1,5 +1,5 @@
 import test from 'ava'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -35,7 +35,10 @@ const SERVER = (ip: string, port: number): string => `require('node:net').create
 
 rootTest('underlay: hosts reach each other over the switch bridge, nothing is added to the root netns, lab down removes everything (needs root)', async (t) => {
   const state = await emptyState()
-  t.teardown(async () => { await labDown(state) })
+  t.teardown(async () => {
+    await labDown(state)
+    await rm(state.dir, { recursive: true, force: true })
+  })
   await createBridge(state)
   const names = [1, 2, 3].map((k) => labNetnsName(state.prefix, `h${k}`))
   for (const [i, ns] of names.entries()) await createUnderlayNetns(state, ns, underlayIp(state.underlayCidr as string, i + 1))
