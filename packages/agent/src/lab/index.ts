@@ -22,7 +22,7 @@ export { startAgent, aliveMembers, aliveMembersFromMetrics, waitMembers, waitFor
 export { stopProcess, isRunning, type ProcRef } from './procs.js'
 export { isRoot, run as labRun, inNetns } from './exec.js'
 
-const USAGE = `usage: scalelb lab <command> [options]
+const USAGE = `usage: scalelb lab [up|status|down] [options]   (no command: up)
 
 commands:
   up       build N hosts, one agent each, joined into one cluster
@@ -94,8 +94,9 @@ export async function runLab (argv: string[]): Promise<number> {
     out(USAGE)
     return 0
   }
-  const cmd = positionals[0]
-  if (positionals.length !== 1 || (cmd !== 'up' && cmd !== 'status' && cmd !== 'down')) {
+  // `scalelb lab --nodes 3 --demo` (no command) means `up`
+  const cmd = positionals[0] ?? 'up'
+  if (positionals.length > 1 || (cmd !== 'up' && cmd !== 'status' && cmd !== 'down')) {
     process.stderr.write(`scalelb lab: expected one command (up, status, down), got ${JSON.stringify(positionals.join(' '))}\n${USAGE}\n`)
     return 2
   }

@@ -45,6 +45,8 @@ test('scalelb lab: usage errors exit 2, status of no lab exits 1, down of no lab
   process.stderr.write = ((s: string) => { err += s; return true }) as typeof process.stderr.write
   try {
     t.is(await runLab(['sideways']), 2)
+    t.is(await runLab(['up', 'down']), 2)
+    t.is(await runLab(['--nodes', 'x', '--state-dir', dir]), 2, 'no command means up, and up checks --nodes')
     t.is(await runLab(['up', '--nodes', 'three', '--state-dir', dir]), 2)
     t.regex(err, /--nodes/)
     t.is(await runLab(['up', '--nodes', '0', '--state-dir', dir]), 2)
