@@ -4,7 +4,7 @@ import { SCOPES_TABLE, createGossip, createSeededRng, createSystemClock } from '
 import type { Clock, EntryEvent, Gossip, Transport } from '@scalelb/gossip'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type NodeAllocatorInit } from '@scalelb/allocator'
 import type { AgentConfig } from './config/options.js'
-import { AGENT_VERSION, DESIRED_PERSIST_INTERVAL_MS, WARMUP_AFTER_JOIN_MS } from './constants.js'
+import { AGENT_VERSION, DESIRED_PERSIST_INTERVAL_MS, JOIN_RETRY_MAX_MS, JOIN_RETRY_MIN_MS, WARMUP_AFTER_JOIN_MS } from './constants.js'
 import { componentLogger, createRootLogger, type Logger } from './logging/logger.js'
 import { createAgentMetrics, type AgentMetrics } from './metrics.js'
 import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
@@ -281,7 +281,31 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   let state: 'new' | 'running' | 'stopped' = 'new'
 
   let cancelWarmupTimer: (() => void) | undefined
+  let cancelJoinRetry: (() => void) | undefined
+  /**
+   * Join through --join; while no peer answers and none has joined us, try
+   * again with backoff (agents on several hosts start in any order).
+   */
+  function tryJoin (nextDelayMs: number): void {
+    cancelJoinRetry = undefined
+    if (state !== 'running') return
+    gossip.join(cfg.join).then((n) => {
+      log.info('joined cluster', { contacted: n })
+      if (warmup !== undefined) clock.setTimer(WARMUP_AFTER_JOIN_MS, () => endWarmup('joined and synced'))
+    }, (err: unknown) => {
+      if (state !== 'running') return
+      const others = gossip.members().filter((m) => m.id !== self && m.state === 'alive').length
+      if (others > 0) {
+        log.warn('join failed, but peers have joined us', { join: cfg.join, alive: others, error: (err as Error).message })
+        return
+      }
+      log.warn('join failed; retrying', { join: cfg.join, retryInMs: nextDelayMs, error: (err as Error).message })
+      cancelJoinRetry = clock.setTimer(nextDelayMs, () => tryJoin(Math.min(nextDelayMs * 2, JOIN_RETRY_MAX_MS)))
+    })
+  }
   async function stopCommon (): Promise<void> {
+    cancelJoinRetry?.()
+    cancelJoinRetry = undefined
     lbTimer?.()
     lbTimer = undefined
     cancelWarmupTimer?.()
@@ -328,12 +352,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await api.start()
       await statusServer?.start()
       persist()
-      if (cfg.join.length > 0) {
-        gossip.join(cfg.join).then((n) => {
-          log.info('joined cluster', { contacted: n })
-          if (warmup !== undefined) clock.setTimer(WARMUP_AFTER_JOIN_MS, () => endWarmup('joined and synced'))
-        }, (err: unknown) => log.warn('join failed; peers may still join us', { join: cfg.join, error: (err as Error).message }))
-      }
+      if (cfg.join.length > 0) tryJoin(JOIN_RETRY_MIN_MS)
       log.info('agent started', { node: self, listen: transport.addrs(), programmer: cfg.programmer, restored: persisted !== undefined, localTasks: controller.localTasks().length })
     },
     async stop () {

@@ -55,5 +55,9 @@ export const DONATION_TIMEOUT_MS = 10_000
 export const MAX_DONATION_ATTEMPTS = 3
 /** After a restart, keep the previous desired state this long after the join answered (two anti-entropy rounds + margin) before trusting the tables alone. */
 export const WARMUP_AFTER_JOIN_MS = 5_000
+/** First retry of a --join that reached nobody; doubles up to JOIN_RETRY_MAX_MS (hosts boot in any order). */
+export const JOIN_RETRY_MIN_MS = 1_000
+/** Longest wait between --join retries while the node is alone. */
+export const JOIN_RETRY_MAX_MS = 30_000
 /** Persist the desired state at most this often (it changes with every remote event). */
 export const DESIRED_PERSIST_INTERVAL_MS = 1_000

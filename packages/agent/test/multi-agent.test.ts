@@ -132,3 +132,19 @@ test('a peer\'s malformed or forged endpoint is ignored and counted, the rest ke
   const text = await a.agent.metrics.registry.getSingleMetricAsString('scalelb_agent_invalid_entries_total')
   t.regex(text, /scalelb_agent_invalid_entries_total\{table="endpoints"\} [1-9]/)
 })
+
+test('an agent whose --join peer is not up yet keeps retrying and joins once it is', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  const aId = a.agent.id
+  await a.agent.stop()
+  // A is down: B's first join reaches nobody
+  const b = await cluster.add({ join: [`mem://${aId}`] })
+  t.is(b.agent.members().filter((m) => m.state === 'alive').length, 1)
+  // A comes back (same data dir, same ID); it does not know B, so only B's retry can join them
+  const a2 = await cluster.add({ dataDir: a.dataDir, kernel: a.kernel })
+  t.is(a2.agent.id, aId)
+  await waitFor('A and B see each other alive', () => [a2, b].every((x) => x.agent.members().filter((m) => m.state === 'alive').length === 2))
+  t.pass()
+})

@@ -28,7 +28,7 @@ export interface TestCluster {
   net: MemoryNetwork
   dir: string
   /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
-  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number }): Promise<TestAgent>
+  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[] }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -61,6 +61,8 @@ export async function createTestCluster (): Promise<TestCluster> {
         flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr },
         env: {}
       })
+      // memory-transport addresses are not multiaddrs, so --join is set past the flag parser
+      if (opts.join !== undefined) config.join = opts.join
       const kernel = opts.kernel ?? createMemoryKernel()
       const programmer = createProgrammer('memory', { netnsPrefix: 'tst-', memoryKernel: kernel })
       const plumber = createMemoryPlumber()
