@@ -2,7 +2,7 @@ import { ipBatch, nftApply, nftListTable, nftTableName } from '../kernel/index.j
 import { IPVS_SYSCTLS, LB_SANDBOX_SYSCTLS } from './constants.js'
 import { UnknownProgrammerError } from './errors.js'
 import { ipvsDiff, ipvsObjectCount, ipvsViewFromSpec, parseIpvsadmSave, sameIpvsView, type IpvsView } from './ipvs-view.js'
-import type { LbView } from './lb-view.js'
+import type { LbPlan } from './lb-model.js'
 import { NftProgrammer, type NetState, type NftProgrammerInit } from './nft.js'
 import { addressLines, createSandbox, readSandbox } from './sandbox.js'
 import type { NetworkDesired, ProgramOptions } from './types.js'
@@ -33,7 +33,7 @@ export class IpvsProgrammer extends NftProgrammer {
     return super.objectsOf(networkId) + (v === undefined ? 0 : ipvsObjectCount(v))
   }
 
-  protected override async applySandbox (st: NetState, desired: NetworkDesired, _next: LbView, opts: ProgramOptions): Promise<number> {
+  protected override async applySandbox (st: NetState, desired: NetworkDesired, _plan: LbPlan, opts: ProgramOptions): Promise<number> {
     const id = desired.sandbox.networkId
     const n = this.names(id)
     let tx = 0

@@ -35,7 +35,7 @@ export function emptyView (networkId: string, lbAddress = ''): LbView {
 }
 
 /** Built slot tables of one service (`key` -> table; undefined = rejected). */
-type ServiceBuild = Array<[string, string[] | undefined]>
+export type ServiceBuild = Array<[string, string[] | undefined]>
 
 /**
  * Builds of earlier calls keyed by each service's content; pass the same
@@ -44,7 +44,8 @@ type ServiceBuild = Array<[string, string[] | undefined]>
  */
 export type ViewCache = Map<string, ServiceBuild>
 
-function signature (svc: ServiceSpec): string {
+/** A cheap fingerprint of a service's content: equal fingerprints build equal slot tables. */
+export function signature (svc: ServiceSpec): string {
   let sig = svc.vip
   for (const p of svc.ports) sig += `|${p.proto}:${p.port}:${p.targetPort}`
   sig += '#'
@@ -52,7 +53,8 @@ function signature (svc: ServiceSpec): string {
   return sig
 }
 
-function buildService (svc: ServiceSpec): ServiceBuild {
+/** Slot tables of one (validated) service. */
+export function buildService (svc: ServiceSpec): ServiceBuild {
   const slots = assignSlots(svc.backends)
   const modulus = slots.reduce((s, b) => s + b.slots, 0)
   return svc.ports.map(p => {
@@ -116,7 +118,8 @@ export function slotCount (view: LbView): number {
   return n
 }
 
-function sameTable (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+/** Whether two slot tables are equal. */
+export function sameTable (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   if (a === b) return true
   if (a === undefined || b === undefined || a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
@@ -177,37 +180,49 @@ function elementOps (table: string, name: string, verb: 'add' | 'delete', items:
   return [`${verb} element ip ${table} ${name} { ${items.join(', ')} }`]
 }
 
+/** One service port whose slot table changes (undefined = no table: absent or rejected). */
+export interface SlotChange {
+  key: string
+  from: readonly string[] | undefined
+  to: readonly string[] | undefined
+}
+
+/** What changes in one LB table, element by element: the input of {@link renderScript}. */
+export interface LbDelta {
+  /** SNAT source before ('' = none) and after. */
+  lbAddressFrom: string
+  lbAddressTo: string
+  slots: SlotChange[]
+  nobackDel: string[]
+  nobackAdd: string[]
+  /** Moduli that need a new `m<N>` chain, ascending. */
+  newChains: number[]
+}
+
 /**
- * nft script taking a table from `old` (undefined = absent) to `next`:
- * element-only updates (plus an `m<N>` chain the first time N slots are
- * used); a changed element is a delete + add in the same script; `nft -f`
- * runs it as one transaction. Store {@link withChains}(old, next) after it.
+ * nft script of a delta; `create` = the table does not exist yet (it is
+ * created in the same transaction). A changed element is a delete + add in
+ * the same script; `nft -f` runs it as one transaction.
  */
-export function diffScript (table: string, old: LbView | undefined, next: LbView): string {
+export function renderScript (table: string, networkId: string, create: boolean, d: LbDelta): string {
   const lines: string[] = []
-  const prev = old ?? emptyView(next.networkId)
-  if (old === undefined) lines.push(...createTableScript(table, next.networkId))
-  if (prev.lbAddress !== next.lbAddress) {
-    if (old !== undefined) lines.push(`flush chain ip ${table} postrouting`)
-    if (next.lbAddress !== '') lines.push(`add rule ip ${table} postrouting ct status dnat snat to ${lbIp(next.lbAddress)}`)
+  if (create) lines.push(...createTableScript(table, networkId))
+  if (d.lbAddressFrom !== d.lbAddressTo) {
+    if (!create) lines.push(`flush chain ip ${table} postrouting`)
+    if (d.lbAddressTo !== '') lines.push(`add rule ip ${table} postrouting ct status dnat snat to ${lbIp(d.lbAddressTo)}`)
   }
-  for (const m of [...moduli(next)].sort((a, b) => a - b)) {
-    if (prev.chains.has(m)) continue
+  for (const m of d.newChains) {
     lines.push(`add chain ip ${table} m${m}`)
     for (const proto of ['tcp', 'udp']) {
       lines.push(`add rule ip ${table} m${m} meta l4proto ${proto} dnat ip to ip daddr . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
     }
   }
-  // per service port: compare slot tables; changed slots are delete + add
+  // per service port: changed slots are delete + add
   const svcDel: string[] = []
   const svcAdd: string[] = []
   const slotDel: Record<string, string[]> = { tcp: [], udp: [] }
   const slotAdd: Record<string, string[]> = { tcp: [], udp: [] }
-  const keys = new Set([...prev.services.keys(), ...next.services.keys()])
-  for (const k of keys) {
-    const a = prev.services.get(k)
-    const b = next.services.get(k)
-    if (sameTable(a, b)) continue
+  for (const { key: k, from: a, to: b } of d.slots) {
     if (a !== undefined && a.length !== b?.length) svcDel.push(k)
     if (b !== undefined && a?.length !== b.length) svcAdd.push(`${k} : goto m${b.length}`)
     const [vip, proto, port] = k.split(' . ')
@@ -222,11 +237,34 @@ export function diffScript (table: string, old: LbView | undefined, next: LbView
   }
   lines.push(...elementOps(table, 'services', 'delete', svcDel))
   for (const proto of ['tcp', 'udp']) lines.push(...elementOps(table, `backends_${proto}`, 'delete', slotDel[proto]))
-  lines.push(...elementOps(table, 'noback', 'delete', [...prev.noback].filter(k => !next.noback.has(k))))
+  lines.push(...elementOps(table, 'noback', 'delete', d.nobackDel))
   for (const proto of ['tcp', 'udp']) lines.push(...elementOps(table, `backends_${proto}`, 'add', slotAdd[proto]))
   lines.push(...elementOps(table, 'services', 'add', svcAdd))
-  lines.push(...elementOps(table, 'noback', 'add', [...next.noback].filter(k => !prev.noback.has(k))))
+  lines.push(...elementOps(table, 'noback', 'add', d.nobackAdd))
   return lines.length === 0 ? '' : lines.join('\n') + '\n'
+}
+
+/**
+ * nft script taking a table from `old` (undefined = absent) to `next`:
+ * element-only updates (plus an `m<N>` chain the first time N slots are
+ * used); see {@link renderScript}. Store {@link withChains}(old, next) after it.
+ */
+export function diffScript (table: string, old: LbView | undefined, next: LbView): string {
+  const prev = old ?? emptyView(next.networkId)
+  const slots: SlotChange[] = []
+  for (const k of new Set([...prev.services.keys(), ...next.services.keys()])) {
+    const from = prev.services.get(k)
+    const to = next.services.get(k)
+    if (!sameTable(from, to)) slots.push({ key: k, from, to })
+  }
+  return renderScript(table, next.networkId, old === undefined, {
+    lbAddressFrom: prev.lbAddress,
+    lbAddressTo: next.lbAddress,
+    slots,
+    nobackDel: [...prev.noback].filter(k => !next.noback.has(k)),
+    nobackAdd: [...next.noback].filter(k => !prev.noback.has(k)),
+    newChains: [...moduli(next)].filter(m => !prev.chains.has(m)).sort((a, b) => a - b)
+  })
 }
 
 /** `next` carrying the chains `old` already had (chains are never removed while the table lives). */

@@ -9,7 +9,8 @@ import {
 import { ProgrammerInputError } from './errors.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from './lb-view.js'
 import { viewFromNftJson } from './lb-parse.js'
-import { applyLb, createSandbox, readSandbox, type SandboxNames } from './sandbox.js'
+import { LbModel, type LbPlan } from './lb-model.js'
+import { applyLb, createSandbox, readSandbox, runLbChange, type SandboxNames } from './sandbox.js'
 import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from './types.js'
 
 /** Options of the nft programmer. */
@@ -41,8 +42,10 @@ export class NftProgrammer implements Programmer {
   protected readonly prefix: string
   protected readonly logger: Logger | undefined
   protected readonly nets = new Map<string, NetState>()
-  /** Per network: services built by the last apply (an update rebuilds only changed services). */
+  /** Per network, per-container mode: services built by the last apply (an update rebuilds only changed services). */
   private readonly viewCaches = new Map<string, ViewCache>()
+  /** Per network, per-network mode: the incremental view (an update costs work for the changed services only). */
+  private readonly models = new Map<string, LbModel>()
   private transactions = 0
 
   constructor (init: NftProgrammerInit) {
@@ -92,12 +95,23 @@ export class NftProgrammer implements Programmer {
   async apply (desired: NetworkDesired, opts: ProgramOptions = {}): Promise<ApplyResult> {
     const id = desired.sandbox.networkId
     if (desired.overlay.networkId !== id) throw new ProgrammerInputError('overlay.networkId', `must equal sandbox.networkId ${id}`)
-    let cache = this.viewCaches.get(id)
-    if (cache === undefined) {
-      cache = new Map()
-      this.viewCaches.set(id, cache)
+    // validated before any kernel change: bad input changes nothing
+    let lbNext: LbPlan | LbView
+    if (this.lbMode === 'per-network') {
+      let model = this.models.get(id)
+      if (model === undefined) {
+        model = new LbModel()
+        this.models.set(id, model)
+      }
+      lbNext = model.plan(desired.sandbox, this.nets.get(id)?.lb)
+    } else {
+      let cache = this.viewCaches.get(id)
+      if (cache === undefined) {
+        cache = new Map()
+        this.viewCaches.set(id, cache)
+      }
+      lbNext = viewFromSpec(desired.sandbox, false, cache)
     }
-    const lbNext = viewFromSpec(desired.sandbox, this.lbMode === 'per-network', cache)
     const ovNext = overlayViewFromSpec(desired.overlay)
     return await this.tx(id, async () => {
       let st = this.nets.get(id)
@@ -110,14 +124,14 @@ export class NftProgrammer implements Programmer {
         tx += await applyOverlay(this.k, overlayNames(this.prefix, id), st.overlay, ovNext, opts)
         st.overlay = ovNext
       }
-      if (this.lbMode === 'per-network') tx += await this.applySandbox(st, desired, lbNext, opts)
+      if ('commit' in lbNext) tx += await this.applySandbox(st, desired, lbNext, opts)
       else tx += await this.applyPerContainer(st, desired, lbNext, opts)
       return tx
     })
   }
 
-  /** Program the LB part of one sandbox (nft: addresses + one nft transaction). */
-  protected async applySandbox (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
+  /** Program the LB part of one sandbox (nft: addresses + one nft transaction); `plan` was made against `st.lb`. */
+  protected async applySandbox (st: NetState, desired: NetworkDesired, plan: LbPlan, opts: ProgramOptions): Promise<number> {
     const n = this.names(desired.sandbox.networkId)
     let tx = 0
     if (st.lbMac === undefined) {
@@ -128,10 +142,9 @@ export class NftProgrammer implements Programmer {
       st.lbMac = desired.sandbox.lbMac
       tx++
     }
-    if (st.lb !== undefined && sameView(st.lb, next)) return tx
-    const r = await applyLb(this.k, n.netns, n.table, st.lb, next, true, opts)
-    st.lb = r.view
-    return tx + r.tx
+    if (!plan.empty) tx += await runLbChange(this.k, n.netns, plan.addressLines(), plan.script(n.table), opts)
+    st.lb = plan.commit()
+    return tx
   }
 
   private async applyPerContainer (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
@@ -173,6 +186,7 @@ export class NftProgrammer implements Programmer {
       tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
       this.nets.delete(networkId)
       this.viewCaches.delete(networkId)
+      this.models.delete(networkId)
       return tx
     })
     return { ...res, kernelObjects: 0 }

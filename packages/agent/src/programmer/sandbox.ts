@@ -35,39 +35,50 @@ export async function createSandbox (k: Kernel, n: SandboxNames, networkId: stri
 }
 
 /**
- * `ip -batch` lines moving the sandbox's addresses from `old` to `next` (LB IP
- * first, so VIP aliases are secondary). On creation (`old` undefined) `lb0`
- * comes up after its addresses: adding 10k aliases to a down link is 2x faster.
+ * `ip -batch` lines of an address change: VIPs removed (in the order given),
+ * the LB IP, VIPs added. `create`: `lb0` comes up after its addresses
+ * (adding 10k aliases to a down link is 2x faster).
  */
-export function addressLines (old: Pick<LbView, 'lbAddress' | 'vips'> | undefined, next: Pick<LbView, 'lbAddress' | 'vips'>): string[] {
+export function renderAddressLines (lbFrom: string, lbTo: string, vipsDel: readonly string[], vipsAdd: readonly string[], create: boolean): string[] {
   const lines: string[] = []
-  const oldVips = new Set(old?.vips ?? [])
-  const newVips = new Set(next.vips)
-  for (const v of oldVips) if (!newVips.has(v)) lines.push(`addr del ${v}/32 dev ${LB_IFNAME}`)
-  if ((old?.lbAddress ?? '') !== next.lbAddress) {
-    if (old !== undefined && old.lbAddress !== '') lines.push(`addr del ${old.lbAddress} dev ${LB_IFNAME}`)
-    if (next.lbAddress !== '') lines.push(`addr add ${next.lbAddress} dev ${LB_IFNAME}`)
+  for (const v of vipsDel) lines.push(`addr del ${v}/32 dev ${LB_IFNAME}`)
+  if (lbFrom !== lbTo) {
+    if (lbFrom !== '') lines.push(`addr del ${lbFrom} dev ${LB_IFNAME}`)
+    if (lbTo !== '') lines.push(`addr add ${lbTo} dev ${LB_IFNAME}`)
   }
-  for (const v of newVips) if (!oldVips.has(v)) lines.push(`addr add ${v}/32 dev ${LB_IFNAME}`)
-  if (old === undefined) lines.push(`link set ${LB_IFNAME} up`)
+  for (const v of vipsAdd) lines.push(`addr add ${v}/32 dev ${LB_IFNAME}`)
+  if (create) lines.push(`link set ${LB_IFNAME} up`)
   return lines
 }
 
-/** Apply an LB view change in `netns`: addresses (one `ip -batch`) then one `nft -f` transaction. Returns transactions and the view now programmed. */
-export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: LbView | undefined, next: LbView, withAddresses: boolean, opts: KOpts): Promise<{ tx: number, view: LbView }> {
+/**
+ * `ip -batch` lines moving the sandbox's addresses from `old` to `next` (LB IP
+ * first, so VIP aliases are secondary). On creation (`old` undefined) `lb0`
+ * comes up after its addresses.
+ */
+export function addressLines (old: Pick<LbView, 'lbAddress' | 'vips'> | undefined, next: Pick<LbView, 'lbAddress' | 'vips'>): string[] {
+  const oldVips = new Set(old?.vips ?? [])
+  const newVips = new Set(next.vips)
+  return renderAddressLines(old?.lbAddress ?? '', next.lbAddress, [...oldVips].filter(v => !newVips.has(v)), [...newVips].filter(v => !oldVips.has(v)), old === undefined)
+}
+
+/** Run an LB change in `netns`: address lines (one `ip -batch`), then the script (one `nft -f`). Returns transactions. */
+export async function runLbChange (k: Kernel, netns: NetnsRef, lines: readonly string[], script: string, opts: KOpts): Promise<number> {
   let tx = 0
-  if (withAddresses) {
-    const lines = addressLines(old, next)
-    if (lines.length > 0) {
-      await ipBatch(k, lines, netns, opts)
-      tx++
-    }
+  if (lines.length > 0) {
+    await ipBatch(k, [...lines], netns, opts)
+    tx++
   }
-  const script = diffScript(table, old, next)
   if (script !== '') {
     await nftApply(k, script, netns, opts)
     tx++
   }
+  return tx
+}
+
+/** Apply an LB view change in `netns`: addresses (one `ip -batch`) then one `nft -f` transaction. Returns transactions and the view now programmed. */
+export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: LbView | undefined, next: LbView, withAddresses: boolean, opts: KOpts): Promise<{ tx: number, view: LbView }> {
+  const tx = await runLbChange(k, netns, withAddresses ? addressLines(old, next) : [], diffScript(table, old, next), opts)
   return { tx, view: withChains(old, next) }
 }
 
