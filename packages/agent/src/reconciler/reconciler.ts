@@ -47,7 +47,11 @@ export interface Reconciler {
   start(): Promise<void>
   /** Stop timers and wait for a running tick; kernel state stays. Safe to call twice. */
   stop(): Promise<void>
-  /** Wait until everything desired so far is applied (for tests and /readyz). */
+  /**
+   * Wait until the desired state as of this call is applied (or superseded
+   * by a newer one): later setDesired calls do not hold it back. Rejects
+   * with ReconcilerAbortedError when aborted, stopped or not running.
+   */
   flush(opts?: { signal?: AbortSignal }): Promise<void>
   /** True when the kernel holds everything desired so far. */
   synced(): boolean
@@ -82,7 +86,11 @@ class DefaultReconciler implements Reconciler {
   private consecutiveFailures = 0
   private failures = 0
   private lastSyncDurationMs = 0
-  private waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+  /** Bumped by every setDesired. */
+  private generation = 0
+  /** Generation whose desired state the kernel holds (that of the start of the last successful tick). */
+  private appliedGeneration = 0
+  private waiters: Array<{ generation: number, resolve: () => void, reject: (e: Error) => void }> = []
 
   constructor (init: ReconcilerInit) {
     this.p = init.programmer
@@ -103,6 +111,7 @@ class DefaultReconciler implements Reconciler {
       if (d === undefined || d !== this.desired.get(id) || !this.applied.has(id)) this.dirty.add(id)
     }
     this.desired = next
+    this.generation++
     if (this.started && !this.stopped) this.schedule(this.coalesceMs)
   }
 
@@ -129,11 +138,12 @@ class DefaultReconciler implements Reconciler {
   }
 
   async flush (opts: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.isClean()) return
+    const generation = this.generation
+    if (this.isClean() || this.reached(generation)) return
     if (this.stopped || !this.started) throw new ReconcilerAbortedError('reconciler is not running')
     if (opts.signal?.aborted === true) throw new ReconcilerAbortedError('flush aborted')
-    let w = { resolve: (): void => {}, reject: (_e: Error): void => {} }
-    const promise = new Promise<void>((resolve, reject) => { w = { resolve, reject } })
+    let w = { generation, resolve: (): void => {}, reject: (_e: Error): void => {} }
+    const promise = new Promise<void>((resolve, reject) => { w = { generation, resolve, reject } })
     this.waiters.push(w)
     const onAbort = (): void => {
       this.waiters = this.waiters.filter(x => x !== w)
@@ -170,6 +180,11 @@ class DefaultReconciler implements Reconciler {
     this.dirty = new Set(this.desired.keys())
   }
 
+  /** Whether the kernel holds the desired state of `generation` (or a newer one). */
+  private reached (generation: number): boolean {
+    return this.appliedGeneration >= generation && !this.needResync
+  }
+
   private isClean (): boolean {
     return this.dirty.size === 0 && !this.needResync && this.running === undefined
   }
@@ -190,13 +205,15 @@ class DefaultReconciler implements Reconciler {
     this.cancelTick = undefined
     this.running = this.tick().finally(() => {
       this.running = undefined
+      if (this.isClean()) this.appliedGeneration = this.generation
+      const done = this.waiters.filter(w => this.reached(w.generation))
+      this.waiters = this.waiters.filter(w => !done.includes(w))
+      for (const w of done) w.resolve()
       if (this.dirty.size > 0 || this.needResync) {
         if (this.consecutiveFailures > 0) return // the backoff timer retries
         // changed while the tick ran: a flush() waiting goes on at once, otherwise the next window
         if (this.waiters.length > 0) queueMicrotask(() => { this.kick() })
         else this.schedule(this.coalesceMs)
-      } else {
-        for (const w of this.waiters.splice(0)) w.resolve()
       }
     })
   }
@@ -229,6 +246,7 @@ class DefaultReconciler implements Reconciler {
 
   private async tick (): Promise<void> {
     const t0 = this.clock.now()
+    const generation = this.generation
     try {
       if (this.needResync) {
         const found = await this.p.adopt(this.desired)
@@ -273,6 +291,8 @@ class DefaultReconciler implements Reconciler {
         if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
       }
       this.consecutiveFailures = 0
+      // every network dirty at the start was applied (or refused) with desired state at least this new
+      if (!this.needResync) this.appliedGeneration = Math.max(this.appliedGeneration, generation)
       this.lastSyncDurationMs = this.clock.now() - t0
     } catch (err) {
       this.failures++

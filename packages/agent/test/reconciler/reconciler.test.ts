@@ -1,6 +1,6 @@
 import { createManualClock, type ManualClock } from '@scalelb/gossip'
 import test from 'ava'
-import { createMemoryKernel, createMemoryProgrammer, type MemoryKernel, type MemoryProgrammer, type NetworkDesired } from '../../src/programmer/index.js'
+import { createMemoryKernel, createMemoryProgrammer, type MemoryKernel, type MemoryProgrammer, type NetworkDesired, type Programmer } from '../../src/programmer/index.js'
 import { createReconciler, type AppliedResult, type Reconciler } from '../../src/reconciler/index.js'
 import { backends, desired } from '../programmer/compliance.js'
 
@@ -165,5 +165,59 @@ test('start returns after a failed first pass and keeps retrying in the backgrou
   clock.advance(200)
   t.true(await until(() => r.synced()))
   t.deepEqual(p.networks(), ['netA'])
+  await r.stop()
+})
+
+test('flush returns once the state as of the call is applied, while later changes are still pending', async t => {
+  const { clock, p } = rig()
+  // each apply waits until the test opens its gate: changes arrive while transactions are in flight
+  const gates: Array<() => void> = []
+  const gated: Programmer = {
+    kind: p.kind,
+    lbMode: p.lbMode,
+    apply: async (d, o) => {
+      await new Promise<void>(resolve => gates.push(resolve))
+      return await p.apply(d, o)
+    },
+    remove: async (id, o) => await p.remove(id, o),
+    adopt: async (h, o) => await p.adopt(h, o),
+    verify: async (id, o) => await p.verify(id, o),
+    networks: () => p.networks(),
+    kernelObjects: () => p.kernelObjects(),
+    counters: () => p.counters()
+  }
+  const r = createReconciler({ programmer: gated, clock, resyncIntervalMs: 10_000 })
+  await r.start()
+  const slots = (): number | undefined => p.state('netA')?.lb?.services.get('10.77.255.1 . tcp . 80')?.length
+  const done = new Set<string>()
+  const track = (name: string, f: Promise<void>): void => { void f.then(() => done.add(name)) }
+
+  r.setDesired(new Map([['netA', A(1)]]))
+  track('f1', r.flush()) // starts the apply of A(1) at once
+  t.true(await until(() => gates.length === 1))
+  r.setDesired(new Map([['netA', A(2)]]))
+  track('f2', r.flush())
+  r.setDesired(new Map([['netA', A(3)]]))
+
+  gates.shift()!()
+  t.true(await until(() => done.has('f1')))
+  t.is(slots(), 1)
+  t.false(done.has('f2'), 'A(2) is not applied yet')
+  t.false(r.synced())
+
+  // f2 waits: the next apply (of the newest state, A(3)) starts at once; A(4) arrives during it
+  t.true(await until(() => gates.length === 1))
+  r.setDesired(new Map([['netA', A(4)]]))
+  gates.shift()!()
+  t.true(await until(() => done.has('f2')))
+  t.is(slots(), 3)
+  t.false(r.synced(), 'A(4) is still pending when f2 returns')
+
+  // the pending change goes out in the next coalescing window
+  clock.advance(50)
+  t.true(await until(() => gates.length === 1))
+  gates.shift()!()
+  t.true(await until(() => r.synced()))
+  t.is(slots(), 4)
   await r.stop()
 })
