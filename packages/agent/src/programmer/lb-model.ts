@@ -97,17 +97,36 @@ export class LbModel {
     while (head < min && prev[head] === cur[head]) head++
     let tail = 0
     while (tail < min - head && prev[prev.length - 1 - tail] === cur[cur.length - 1 - tail]) tail++
-    // the window [head, length - tail) of each list: match old and new services by fingerprint
+    // the window [head, length - tail) of each list. Walk both in id order (services come sorted by id):
+    // an old and a new service with the same id and equal content share the old build, no fingerprint needed
+    const prevEnd = prev.length - tail
+    const curEnd = cur.length - tail
+    const mid: Array<Entry | undefined> = []
+    const oldLeft: Entry[] = []
+    let j = head
+    for (let i = head; i < curEnd; i++) {
+      const svc = cur[i]
+      while (j < prevEnd && prev[j].id < svc.id) oldLeft.push(this.entries[j++])
+      if (j < prevEnd && prev[j].id === svc.id) {
+        if (sameService(prev[j], svc)) {
+          mid.push(this.entries[j++])
+          continue
+        }
+        oldLeft.push(this.entries[j++])
+      }
+      mid.push(undefined)
+    }
+    while (j < prevEnd) oldLeft.push(this.entries[j++])
+    // the rest (changed, added, removed, moved): match by fingerprint
     const bySig = new Map<string, Entry[]>()
-    for (let i = head; i < prev.length - tail; i++) {
-      const e = this.entries[i]
+    for (const e of oldLeft) {
       const list = bySig.get(e.sig)
       if (list === undefined) bySig.set(e.sig, [e])
       else list.push(e)
     }
-    const mid: Entry[] = []
     const added: Entry[] = []
-    for (let i = head; i < cur.length - tail; i++) {
+    for (let i = head; i < curEnd; i++) {
+      if (mid[i - head] !== undefined) continue
       const svc = cur[i]
       const sig = signature(svc)
       let e = bySig.get(sig)?.pop()
@@ -116,7 +135,7 @@ export class LbModel {
         e = { sig, vip: svc.vip, build: buildService(svc) }
         added.push(e)
       }
-      mid.push(e)
+      mid[i - head] = e
     }
     const removed: Entry[] = []
     for (const list of bySig.values()) removed.push(...list)
@@ -171,12 +190,29 @@ export class LbModel {
           if (n === 0) this.vipCount.delete(vip)
           else this.vipCount.set(vip, n)
         }
-        this.entries = [...this.entries.slice(0, head), ...mid, ...this.entries.slice(prev.length - tail)]
+        this.entries = [...this.entries.slice(0, head), ...(mid as Entry[]), ...this.entries.slice(prevEnd)]
         this.specs = [...cur]
         return view
       }
     }
   }
+}
+
+/** Whether two services have the same content (what {@link signature} covers), compared field by field. */
+function sameService (a: ServiceSpec, b: ServiceSpec): boolean {
+  if (!Array.isArray(b.ports) || !Array.isArray(b.backends)) return false
+  if (a.vip !== b.vip || a.ports.length !== b.ports.length || a.backends.length !== b.backends.length) return false
+  for (let i = 0; i < a.ports.length; i++) {
+    const p = a.ports[i]
+    const q = b.ports[i]
+    if (p.proto !== q.proto || p.port !== q.port || p.targetPort !== q.targetPort) return false
+  }
+  for (let i = 0; i < a.backends.length; i++) {
+    const x = a.backends[i]
+    const y = b.backends[i]
+    if (x.ip !== y.ip || x.weight !== y.weight || x.draining !== y.draining) return false
+  }
+  return true
 }
 
 /** Index of `v` in a sorted array, or where it would go. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'winston'
 import {
-  KernelCommandError, createKernel, lbNetnsName, lbNetnsPrefix, netnsDelete, netnsList, nftApply, nftListTable, nftTableName,
+  KernelCommandError, createKernel, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftListTable, nftTableName,
   type Kernel
 } from '../kernel/index.js'
 import {
@@ -10,7 +10,7 @@ import { ProgrammerInputError } from './errors.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from './lb-view.js'
 import { viewFromNftJson } from './lb-parse.js'
 import { LbModel, type LbPlan } from './lb-model.js'
-import { applyLb, createSandbox, readSandbox, runLbChange, type SandboxNames } from './sandbox.js'
+import { applyLb, createSandbox, deleteSandbox, readSandbox, runLbChange, type SandboxNames } from './sandbox.js'
 import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from './types.js'
 
 /** Options of the nft programmer. */
@@ -194,7 +194,7 @@ export class NftProgrammer implements Programmer {
 
   /** Remove the LB sandbox of a network (deleting the netns deletes its veth pair, addresses and table). */
   protected async removeSandbox (networkId: string, opts: ProgramOptions): Promise<number> {
-    return (await netnsDelete(this.k, this.names(networkId).netns, opts)) ? 1 : 0
+    return (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
   }
 
   async adopt (hints: ReadonlyMap<string, NetworkDesired> = new Map(), opts: ProgramOptions = {}): Promise<string[]> {
@@ -208,7 +208,8 @@ export class NftProgrammer implements Programmer {
         if (r.networkId === undefined || lbNetnsName(this.prefix, r.networkId) !== ns || r.view === undefined) {
           // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
           this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
-          await netnsDelete(this.k, ns, opts)
+          const own = r.networkId !== undefined && lbNetnsName(this.prefix, r.networkId) === ns ? r.networkId : undefined
+          await deleteSandbox(this.k, { netns: ns, prefix: this.prefix }, own, opts)
           continue
         }
         this.nets.set(r.networkId, { overlay: undefined, lb: r.view, lbMac: r.mac, tasks: new Map() })

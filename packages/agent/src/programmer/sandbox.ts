@@ -1,5 +1,5 @@
 import {
-  KernelCommandError, KernelStateError, LB_IFNAME, ipBatch, lbVethName, netnsAdd, nftApply, nftListTable, sysctlSet,
+  KernelCommandError, KernelStateError, LB_IFNAME, ipBatch, lbVethName, netnsAdd, netnsDelete, nftApply, nftListTable, sysctlSet,
   type Kernel, type KOpts, type NetnsRef
 } from '../kernel/index.js'
 import { LB_SANDBOX_SYSCTLS, VXLAN_OVERHEAD_BYTES } from './constants.js'
@@ -32,6 +32,24 @@ export async function createSandbox (k: Kernel, n: SandboxNames, networkId: stri
   ], n.netns, opts)
   await sysctlSet(k, sysctls, n.netns, opts)
   return 2
+}
+
+/**
+ * Delete an LB sandbox: its host-side veth first, then the netns. Deleting a
+ * netns frees its veth pair asynchronously, so a sandbox created again right
+ * after could find the veth name still taken; deleting the veth is
+ * synchronous. `networkId` undefined (unknown sandbox): the netns only.
+ * Returns whether the netns existed.
+ */
+export async function deleteSandbox (k: Kernel, n: Pick<SandboxNames, 'netns' | 'prefix'>, networkId: string | undefined, opts: KOpts): Promise<boolean> {
+  if (networkId !== undefined) {
+    try {
+      await k.run('ip', ['link', 'del', lbVethName(n.prefix, networkId)], { signal: opts.signal })
+    } catch (err) {
+      if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
+    }
+  }
+  return await netnsDelete(k, n.netns, opts)
 }
 
 /**

@@ -43,7 +43,13 @@ export interface SandboxSpec {
   lbAddress: string
   /** MAC of the sandbox's interface on the network. */
   lbMac: string
-  /** Services attached to this network, sorted by id. */
+  /**
+   * Services attached to this network, sorted by id. Treat each ServiceSpec
+   * as immutable once applied (pass a new object to change a service): the
+   * nft programmer skips unchanged objects by identity, then compares
+   * services of the same id field by field, so an apply costs work for the
+   * changed services only.
+   */
   services: ServiceSpec[]
 }
 

@@ -1,5 +1,5 @@
 import { createSeededRng } from '@scalelb/gossip'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { LbModel } from '../../src/programmer/lb-model.js'
 import { diffScript, sameView, viewFromSpec, withChains, type LbView } from '../../src/programmer/lb-view.js'
 import { addressLines } from '../../src/programmer/sandbox.js'
@@ -21,11 +21,17 @@ function copy (v: LbView): LbView {
   return { ...v, vips: [...v.vips], services: new Map(v.services), noback: new Set(v.noback), chains: new Set(v.chains) }
 }
 
-test('incremental plans program exactly what a full build and diff would, over 300 random changes', t => {
-  const rng = createSeededRng(7)
+for (const sorted of [true, false]) {
+  test(`incremental plans program exactly what a full build and diff would, over 300 random changes (ids ${sorted ? 'sorted' : 'unsorted'})`, t => {
+    randomRun(t, sorted)
+  })
+}
+
+function randomRun (t: ExecutionContext, sorted: boolean): void {
+  const rng = createSeededRng(sorted ? 7 : 8)
   const random = (): number => rng.next()
   const pick = (n: number): number => Math.floor(random() * n)
-  const base = desired('n', Array.from({ length: 40 }, (_, i) => ({ vip: `10.77.250.${i + 1}`, backends: backends(1 + (i % 5), i * 5) }))).sandbox
+  const base = desired('n', Array.from({ length: 40 }, (_, i) => ({ id: sorted ? `s${String(i).padStart(3, '0')}` : undefined, vip: `10.77.250.${i + 1}`, backends: backends(1 + (i % 5), i * 5) }))).sandbox
   let spec: SandboxSpec = base
   let nextVip = 100
   const model = new LbModel()
@@ -56,6 +62,7 @@ test('incremental plans program exactly what a full build and diff would, over 3
       default: // a second port
         services[i] = { ...svc, ports: [...svc.ports.filter(p => p.port !== 443 && p.port !== 444), { proto: 'tcp', port: 443 + pick(2), targetPort: 8443 }] }
     }
+    if (sorted) services.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
     spec = { ...spec, lbAddress: step === 150 ? '10.77.0.3/16' : spec.lbAddress, services }
     const full = viewFromSpec(spec)
     const before = programmed === undefined ? undefined : copy(programmed)
@@ -67,7 +74,7 @@ test('incremental plans program exactly what a full build and diff would, over 3
     t.true(sameView(programmed, full), `step ${step}: view`)
     t.deepEqual(programmed.chains, withChains(before, full).chains, `step ${step}: chains`)
   }
-})
+}
 
 test('an update touches only the services that changed; bad input is refused and nothing is recorded', t => {
   const services: ServiceSpec[] = Array.from({ length: 1000 }, (_, i) => ({
