@@ -198,8 +198,8 @@ export class LbModel {
   }
 }
 
-/** Whether two services have the same content (what {@link signature} covers), compared field by field. */
-function sameService (a: ServiceSpec, b: ServiceSpec): boolean {
+/** Whether two services have the same content (what {@link signature} covers), compared field by field; false for malformed input. */
+export function sameService (a: ServiceSpec, b: ServiceSpec): boolean {
   if (!Array.isArray(b.ports) || !Array.isArray(b.backends)) return false
   if (a.vip !== b.vip || a.ports.length !== b.ports.length || a.backends.length !== b.backends.length) return false
   for (let i = 0; i < a.ports.length; i++) {

@@ -4,6 +4,7 @@ import { ProgrammerInputError } from '../programmer/errors.js'
 import type { ApplyResult, NetworkDesired, Programmer } from '../programmer/types.js'
 import { COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
 import { ReconcilerAbortedError } from './errors.js'
+import { sameDesired } from './same-desired.js'
 
 /** Figures of one network's apply, given to `onApplied`. */
 export type AppliedResult = ApplyResult & { durationMs: number }
@@ -60,10 +61,6 @@ export interface Reconciler {
   teardown(): Promise<void>
 }
 
-function key (d: NetworkDesired): string {
-  return JSON.stringify(d)
-}
-
 class DefaultReconciler implements Reconciler {
   private readonly p: Programmer
   private readonly clock: Clock
@@ -74,8 +71,8 @@ class DefaultReconciler implements Reconciler {
   private readonly retryMax: number
   private readonly onApplied: ReconcilerInit['onApplied']
   private desired = new Map<string, NetworkDesired>()
-  /** Last desired applied successfully, per network (to skip unchanged ones). */
-  private applied = new Map<string, string>()
+  /** Last desired applied successfully (or refused), per network, to skip unchanged ones. */
+  private applied = new Map<string, NetworkDesired>()
   private dirty = new Set<string>()
   private needResync = false
   private running: Promise<void> | undefined
@@ -269,8 +266,8 @@ class DefaultReconciler implements Reconciler {
           // a setDesired during the await keeps the network dirty
           if (this.desired.get(id) === undefined) this.dirty.delete(id)
         } else {
-          const k = key(d)
-          if (this.applied.get(id) === k) {
+          const last = this.applied.get(id)
+          if (last !== undefined && sameDesired(last, d)) {
             this.dirty.delete(id)
             continue
           }
@@ -281,11 +278,11 @@ class DefaultReconciler implements Reconciler {
             // bad desired state is the caller's bug, not the kernel's: skip this network until its desired state changes
             this.failures++
             this.logger?.error('desired state refused; network left as it was', { networkId: id, field: err.field, err: err.message })
-            this.applied.set(id, k)
+            this.applied.set(id, d)
             this.dirty.delete(id)
             continue
           }
-          this.applied.set(id, k)
+          this.applied.set(id, d)
           if (this.desired.get(id) === d) this.dirty.delete(id)
         }
         if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
