@@ -48,6 +48,8 @@ export class LbModel {
   private specs: readonly ServiceSpec[] = []
   private entries: Entry[] = []
   private readonly vipCount = new Map<string, number>()
+  /** Builds of the last full build, by fingerprint. */
+  private readonly cache: ViewCache = new Map()
 
   /**
    * Plan the change from `current` (the view programmed now; undefined =
@@ -61,7 +63,8 @@ export class LbModel {
   }
 
   private full (spec: SandboxSpec, current: LbView | undefined): LbPlan {
-    const cache: ViewCache = new Map()
+    // a full build reuses the builds of the previous full build (the ipvs programmer plans full every time)
+    const cache = this.cache
     const next = viewFromSpec(spec, true, cache)
     const empty = current !== undefined && sameView(current, next)
     return {
@@ -82,7 +85,7 @@ export class LbModel {
     this.specs = [...services]
     this.entries = services.map(svc => {
       const sig = signature(svc)
-      return { sig, vip: svc.vip, build: cache.get(sig) as ServiceBuild }
+      return { sig, vip: svc.vip, build: cache.get(sig) ?? buildService(svc) }
     })
     this.vipCount.clear()
     for (const e of this.entries) this.vipCount.set(e.vip, (this.vipCount.get(e.vip) ?? 0) + 1)
