@@ -11,7 +11,7 @@
  *
  * Run (root): npm run bench:lb -- [--services S] [--tasks-per-service T] [--containers-per-node C] [--rounds R]
  */
-import '../src/polyfill.js'
+import '@scalelb/gossip' // first: installs the Promise.withResolvers polyfill (Node 20)
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'

@@ -1,5 +1,6 @@
-// Node 20 lacks Promise.withResolvers, which libp2p 3 calls. Process entries
-// of this package (the simulator CLI) import this file first.
+// Node 20 lacks Promise.withResolvers, which libp2p 3 calls. The package's
+// index.ts imports this first, so every importer of @scalelb/gossip (the
+// agent's process entries included) gets it; the simulator CLI imports it too.
 const P = Promise as unknown as { withResolvers?: unknown }
 if (typeof P.withResolvers !== 'function') {
   P.withResolvers = function withResolvers<T> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e?: unknown) => void } {

@@ -1,5 +1,6 @@
-// Process entry of the `scalelb` command: the polyfill must load first.
-import '../polyfill.js'
+// Process entry of the `scalelb` command: @scalelb/gossip loads first, and
+// its first module installs the Promise.withResolvers polyfill (Node 20).
+import '@scalelb/gossip'
 import { runCli } from './main.js'
 
 const code = await runCli(process.argv.slice(2), {
