@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { execa } from 'execa'
 import { performance } from 'node:perf_hooks'
-import { SYSTEM_PATH, type Kernel, type RunOptions } from '../src/kernel/index.js'
+import { createKernel, netnsList, SYSTEM_PATH, type Kernel, type RunOptions } from '../src/kernel/index.js'
 
 /** A benchmark flag is missing a valid value (the message names the flag). */
 export class BenchUsageError extends Error {
@@ -70,10 +70,7 @@ export function printJsonLine (bench: string, params: Record<string, unknown>, r
   console.log(JSON.stringify({ bench, params, results, env: benchEnv() }))
 }
 
-/** True when running as root (uid 0). */
-export function isRoot (): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0
-}
+export { isRoot } from '../src/lab/exec.js'
 
 /**
  * Clean-up actions run once, last added first: at the end of the run
@@ -137,9 +134,7 @@ export async function sh (file: string, args: readonly string[], input?: string)
 
 /** Named netns whose names start with `prefix`. */
 export async function netnsWithPrefix (prefix: string): Promise<string[]> {
-  const out = await sh('ip', ['-j', 'netns', 'list'])
-  const list = out.trim() === '' ? [] : JSON.parse(out) as Array<{ name: string }>
-  return list.map((e) => e.name).filter((n) => n.startsWith(prefix))
+  return (await netnsList(createKernel())).filter((n) => n.startsWith(prefix))
 }
 
 /** Delete every named netns starting with `prefix` (its veths and nft tables go with it). Returns how many. */
