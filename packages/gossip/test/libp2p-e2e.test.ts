@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import test, { type ExecutionContext } from 'ava'
@@ -10,7 +10,6 @@ import { createLibp2pTransport, generateClusterKey, generateNodeKey, parseCluste
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const FIXTURE = join(HERE, 'fixtures', 'libp2p-node.ts')
-const POLYFILL = resolve(HERE, '..', '..', '..', 'scripts', 'polyfill.mjs')
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 /** Every wait in this file gives up after this long (ms). */
 const WAIT_MS = 45_000
@@ -33,7 +32,7 @@ class ChildNode {
   readonly ready: Promise<void>
 
   constructor (dataDir: string, clusterKeyFile: string, join: string[]) {
-    const args = ['--import', 'tsx', '--conditions=scalelb-source', '--import', POLYFILL, FIXTURE,
+    const args = ['--import', 'tsx', '--conditions=scalelb-source', FIXTURE,
       '--data-dir', dataDir, '--cluster-key-file', clusterKeyFile, '--profile', 'local', ...join.flatMap(a => ['--join', a])]
     this.proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     let onReady: () => void = () => {}

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url'
 import { runCli } from '../../src/cli/main.js'
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url))
-const POLYFILL = fileURLToPath(new URL('../../../../scripts/polyfill.mjs', import.meta.url))
 
 /** A running agent process. */
 export interface AgentProcess {
@@ -23,7 +22,7 @@ export interface AgentProcess {
  * nobody else sees them, and vanish with the process.
  */
 export function startAgentProcess (args: string[], netns?: string): AgentProcess {
-  const node = [process.execPath, '--import', 'tsx', '--conditions=scalelb-source', '--import', POLYFILL, BIN, 'agent', ...args]
+  const node = [process.execPath, '--import', 'tsx', '--conditions=scalelb-source', BIN, 'agent', ...args]
   const child = netns === undefined
     ? spawn(node[0] as string, node.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn('nsenter', [`--net=/run/netns/${netns}`, '--', ...node], { stdio: ['ignore', 'pipe', 'pipe'] })
