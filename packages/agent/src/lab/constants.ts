@@ -37,6 +37,8 @@ export const LAB_LOOPBACK_METRICS_PORT_BASE = 29470
 export const LAB_AGENT_READY_TIMEOUT_MS = 60_000
 /** How long `lab up --demo` waits for every host to program every backend (ms). */
 export const LAB_CONVERGE_TIMEOUT_MS = 60_000
+/** How long starting a demo task waits for its server to listen (ms): one `node` start, seconds on a loaded machine. */
+export const LAB_TASK_READY_TIMEOUT_MS = 30_000
 /** Polling interval of readiness / convergence checks (ms): short against convergence (~1-2 s), long against spawning a CLI. */
 export const LAB_POLL_INTERVAL_MS = 250
 /** A process gets this long after SIGTERM before SIGKILL (ms); the agent's own stop timeout is 10 s. */

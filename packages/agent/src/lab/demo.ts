@@ -1,5 +1,6 @@
 import { DEMO_REQUESTS_PER_VIP, DEMO_SUBNET, DEMO_TARGET_PORT, LAB_CONVERGE_TIMEOUT_MS } from './constants.js'
-import { LabError } from './errors.js'
+import { LabError, LabTimeoutError } from './errors.js'
+import { labDiagnostics } from './diagnose.js'
 import { waitFor, metricsUrl } from './agents.js'
 import { addTaskIp, createNetwork, createService, inspectNetwork, inspectService, listTasks, vipOn } from './control.js'
 import type { NetworkInfo, ServiceInfo } from '../types.js'
@@ -97,14 +98,23 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   })
   const tasksOf = new Map(services.map((s) => [s.name, layout.filter((t) => t.service === s.name).map((t) => t.task).sort()]))
   say('demo: waiting until every client reaches every task of every service')
-  await waitFor('every client reaches every task through each VIP', timeoutMs, async () => {
-    const results = await Promise.all([...clients.values()].map(async (ns) => await probe(state, ns, targets, 12, 1000)))
-    return results.every((r) => services.every((s, i) => {
-      const t = targets[i] as ProbeTarget
-      const got = answered(r[`${t.vip}:${t.port}`] ?? {})
-      return (tasksOf.get(s.name) ?? []).every((name) => got.includes(name))
-    }))
-  })
+  let missing: string[] = []
+  try {
+    await waitFor('every client reaches every task through each VIP', timeoutMs, async () => {
+      const results = await Promise.all([...clients].map(async ([h, ns]) => [h, await probe(state, ns, targets, 12, 1000)] as const))
+      missing = results.flatMap(([h, r]) => services.flatMap((s, i) => {
+        const t = targets[i] as ProbeTarget
+        const counts = r[`${t.vip}:${t.port}`] ?? {}
+        const got = answered(counts)
+        const lost = (tasksOf.get(s.name) ?? []).filter((name) => !got.includes(name))
+        return lost.length === 0 ? [] : [`${h} -> ${s.name} ${t.vip}:${t.port} never reached ${lost.join(', ')} (answers ${JSON.stringify(counts)})`]
+      }))
+      return missing.length === 0
+    })
+  } catch (err) {
+    if (!(err instanceof LabTimeoutError)) throw err
+    throw new LabTimeoutError(`${err.message}\n${missing.join('\n')}\n${await labDiagnostics(state)}`)
+  }
   const n = init.requestsPerVip ?? DEMO_REQUESTS_PER_VIP
   const perHost = new Map<string, ProbeResult>()
   for (const [hostName, ns] of clients) perHost.set(hostName, await probe(state, ns, targets, n))

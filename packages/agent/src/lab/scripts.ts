@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 /**
@@ -107,13 +107,28 @@ export interface LabScripts {
   stream: string
 }
 
-/** Write the scripts into `<dir>/scripts/`. */
+/**
+ * Write the scripts into `<dir>/scripts/`. A script that is already there with
+ * the same text is left alone, and a changed one is replaced by rename: a node
+ * process that is still loading the file (a task server started a moment ago)
+ * never reads it truncated. Rewriting in place once did exactly that: the
+ * last task server of the demo read an empty module, exited at once, and its
+ * task refused every connection.
+ */
 export async function writeLabScripts (dir: string): Promise<LabScripts> {
   const d = join(dir, 'scripts')
   await mkdir(d, { recursive: true, mode: 0o755 })
   const s: LabScripts = { taskServer: join(d, 'task-server.mjs'), probe: join(d, 'probe.mjs'), stream: join(d, 'stream.mjs') }
-  await writeFile(s.taskServer, TASK_SERVER_JS, { mode: 0o644 })
-  await writeFile(s.probe, PROBE_JS, { mode: 0o644 })
-  await writeFile(s.stream, STREAM_JS, { mode: 0o644 })
+  await writeIfChanged(s.taskServer, TASK_SERVER_JS)
+  await writeIfChanged(s.probe, PROBE_JS)
+  await writeIfChanged(s.stream, STREAM_JS)
   return s
+}
+
+async function writeIfChanged (path: string, text: string): Promise<void> {
+  const now = await readFile(path, 'utf8').catch(() => undefined)
+  if (now === text) return
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, text, { mode: 0o644 })
+  await rename(tmp, path)
 }

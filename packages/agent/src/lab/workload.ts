@@ -1,10 +1,11 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DEMO_REQUEST_TIMEOUT_MS, DEMO_TARGET_PORT } from './constants.js'
+import { DEMO_REQUEST_TIMEOUT_MS, DEMO_TARGET_PORT, LAB_TASK_READY_TIMEOUT_MS } from './constants.js'
+import { waitFor } from './agents.js'
 import { LabError } from './errors.js'
 import { inNetns, run } from './exec.js'
 import { addTaskNetns } from './control.js'
-import { spawnDetached, stopProcess } from './procs.js'
+import { isRunning, spawnDetached, stopProcess, type ProcRef } from './procs.js'
 import { writeLabScripts, type LabScripts } from './scripts.js'
 import { saveLabState, type LabHost, type LabProcess, type LabState } from './state.js'
 import { createPlainNetns } from './underlay.js'
@@ -58,17 +59,33 @@ export async function startTask (state: LabState, host: LabHost, init: StartTask
   if (init.serve ?? true) {
     const logDir = join(state.dir, 'tasks')
     await mkdir(logDir, { recursive: true, mode: 0o700 })
+    const logFile = join(logDir, `${init.name}.log`)
     const ref = spawnDetached({
       argv: [process.execPath, scripts.taskServer, init.name, String(init.port ?? DEMO_TARGET_PORT)],
       netns: ns,
-      logFile: join(logDir, `${init.name}.log`)
+      logFile
     })
     proc = { role: 'task', name: init.name, pid: ref.pid, pidStart: ref.pidStart, netns: ns }
     state.processes.push(proc)
     await saveLabState(state)
+    await waitListening(init.name, ref, logFile)
   }
   await addTaskNetns(host, { service: init.service, id: init.name, netnsPath: `/run/netns/${ns}`, networks: [init.network] })
   return { name: init.name, service: init.service, host, netns: ns, process: proc ?? { role: 'client', name: init.name, pid: 0, pidStart: '', netns: ns } }
+}
+
+/**
+ * Wait until a task server has logged that it listens, so the task is added
+ * to the agent only once it can answer. A server that exits first is a
+ * {@link LabError} with its log, not a task that refuses every connection.
+ */
+async function waitListening (name: string, ref: ProcRef, logFile: string): Promise<void> {
+  const log = async (): Promise<string> => await readFile(logFile, 'utf8').catch(() => '')
+  await waitFor(`task server ${name} listening`, LAB_TASK_READY_TIMEOUT_MS, async () => {
+    if ((await log()).includes('"msg":"listening"')) return true
+    if (!isRunning(ref)) throw new LabError(`task server ${name} exited before listening; its log (${logFile}):\n${await log()}`)
+    return false
+  })
 }
 
 /** Stop a task's server (the netns stays until `lab down` or {@link deleteTaskNetns}). */
