@@ -78,8 +78,8 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   if (identity.created) log.info('created node key', { node: self, dataDir: cfg.dataDir })
   const persisted = await loadState(cfg.dataDir, self)
   const allocator = persisted?.allocator !== undefined
-    ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { ...init.allocatorOptions, self })
-    : createNodeAllocator({ ...init.allocatorOptions, self })
+    ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
+    : createNodeAllocator({ lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
   const incarnation = (persisted?.incarnation ?? -1) + 1
   const transport = await init.transport(identity)
   const gossip = createGossip({

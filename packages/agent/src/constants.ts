@@ -19,6 +19,8 @@ export const DEFAULT_NETNS_PREFIX = 'slb-'
 export const DEFAULT_RESTART_GRACE_MS = 30_000
 /** Longest accepted restart grace: beyond an hour a dead node's tasks would linger. */
 export const MAX_RESTART_GRACE_MS = 3_600_000
+/** Longest accepted LB release grace: a held LB IP costs one address and one sandbox, so a day is plenty for any redeploy. */
+export const MAX_LB_RELEASE_GRACE_MS = 24 * 3_600_000
 /** Upper bound of an API request body: the largest legitimate body is a service with a few dozen ports. */
 export const MAX_API_BODY_BYTES = 64 * 1024
 /** Upper bound of a config file: it is a small JSON object. */

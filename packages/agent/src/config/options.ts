@@ -4,8 +4,9 @@ import { isIP } from 'node:net'
 import { ConfigError } from '../errors.js'
 import {
   API_SOCKET_NAME, DEFAULT_API_SOCKET, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_METRICS_ADDR,
-  DEFAULT_NETNS_PREFIX, DEFAULT_RESTART_GRACE_MS, MAX_CONFIG_FILE_BYTES, MAX_RESTART_GRACE_MS
+  DEFAULT_NETNS_PREFIX, DEFAULT_RESTART_GRACE_MS, MAX_CONFIG_FILE_BYTES, MAX_LB_RELEASE_GRACE_MS, MAX_RESTART_GRACE_MS
 } from '../constants.js'
+import { LB_RELEASE_GRACE_MS } from '@scalelb/allocator'
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
 import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
 
@@ -50,10 +51,17 @@ export interface AgentConfig {
   restartGraceMs: number
   /** Leave the cluster and remove kernel state on SIGTERM/SIGINT instead of announcing a restart. @default false */
   leaveOnStop: boolean
+  /** How long a network's LB IP stays after its last local task leaves, so a quick redeploy keeps it. @default 30000 */
+  lbReleaseGraceMs: number
 }
 
-type Kind = 'string' | 'bool' | 'list'
-interface SettingDef { key: keyof AgentConfig, flag: string, env: string, kind: Kind, help: string }
+type Kind = 'string' | 'bool' | 'list' | 'duration'
+/** One setting. `fileKey` is its config-file key when that differs from `key` (durations drop the `Ms`). */
+interface SettingDef { key: keyof AgentConfig, flag: string, env: string, kind: Kind, help: string, fileKey?: string }
+
+function fileKeyOf (def: SettingDef): string {
+  return def.fileKey ?? def.key
+}
 
 /** Every agent setting: its flag, env var and config-file key. */
 export const AGENT_SETTINGS: readonly SettingDef[] = [
@@ -71,7 +79,8 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'underlayIp', flag: 'underlay-ip', env: 'SCALELB_UNDERLAY_IP', kind: 'string', help: 'this host\'s underlay IP for VXLAN (default: the listen IP, else the first non-loopback IPv4)' },
   { key: 'profile', flag: 'profile', env: 'SCALELB_PROFILE', kind: 'string', help: 'gossip timing: lan | wan | local (default lan)' },
   { key: 'logLevel', flag: 'log-level', env: 'SCALELB_LOG_LEVEL', kind: 'string', help: 'error | warn | info | debug (default info)' },
-  { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'string', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
+  { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'duration', fileKey: 'restartGrace', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
+  { key: 'lbReleaseGraceMs', flag: 'lb-release-grace', env: 'SCALELB_LB_RELEASE_GRACE', kind: 'duration', fileKey: 'lbReleaseGrace', help: 'keep a network\'s LB IP this long after its last local task leaves (default 30s)' },
   { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' }
 ]
 
@@ -113,8 +122,8 @@ function readConfigFile (path: string, field: string, readFile: (p: string) => s
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(field, `${path} must hold a JSON object`)
   const obj = parsed as Record<string, unknown>
   for (const k of Object.keys(obj)) {
-    if (!AGENT_SETTINGS.some((s) => s.key === k || (s.key === 'restartGraceMs' && k === 'restartGrace'))) {
-      throw new ConfigError(`config.${k}`, `unknown setting in ${path} (known: ${AGENT_SETTINGS.map((s) => s.key === 'restartGraceMs' ? 'restartGrace' : s.key).join(', ')})`)
+    if (!AGENT_SETTINGS.some((s) => s.key === k || fileKeyOf(s) === k)) {
+      throw new ConfigError(`config.${k}`, `unknown setting in ${path} (known: ${AGENT_SETTINGS.map(fileKeyOf).join(', ')})`)
     }
   }
   return obj
@@ -135,7 +144,7 @@ function pickRaw (def: SettingDef, input: ResolveInput, file: Record<string, unk
     if (def.kind === 'list') return { field: def.env, value: ev.split(',').map((s) => s.trim()).filter((s) => s !== '') }
     return { field: def.env, value: ev }
   }
-  const fileKey = def.key === 'restartGraceMs' ? 'restartGrace' : def.key
+  const fileKey = fileKeyOf(def)
   const cv = file[fileKey] ?? file[def.key]
   if (cv === undefined) return undefined
   const field = `config.${fileKey}`
@@ -147,7 +156,8 @@ function pickRaw (def: SettingDef, input: ResolveInput, file: Record<string, unk
     if (typeof cv !== 'boolean') throw new ConfigError(field, 'must be true or false')
     return { field, value: cv }
   }
-  if (typeof cv === 'number' && def.key === 'restartGraceMs') return { field, value: cv }
+  if (typeof cv === 'number' && def.kind === 'duration') return { field, value: cv }
+  if (def.kind === 'duration' && typeof cv !== 'string') throw new ConfigError(field, 'must be a duration like "30s" or a number of ms')
   if (typeof cv !== 'string') throw new ConfigError(field, 'must be a string')
   return { field, value: cv }
 }
@@ -235,23 +245,26 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const profile = profR === undefined ? 'lan' : oneOf(profR, ['lan', 'wan', 'local'] as const)
   const llR = get('logLevel')
   const logLevel = llR === undefined ? 'info' : oneOf(llR, LOG_LEVELS)
-  const rgR = get('restartGraceMs')
-  let restartGraceMs = DEFAULT_RESTART_GRACE_MS
-  if (rgR !== undefined) {
-    if (typeof rgR.value === 'boolean' || Array.isArray(rgR.value)) throw new ConfigError(rgR.field, 'must be a duration')
-    restartGraceMs = parseDurationMs(rgR.field, rgR.value)
-    if (restartGraceMs > MAX_RESTART_GRACE_MS) throw new ConfigError(rgR.field, `must be at most ${MAX_RESTART_GRACE_MS / 60_000} minutes`)
+  const duration = (k: 'restartGraceMs' | 'lbReleaseGraceMs', dflt: number, max: number): number => {
+    const r = get(k)
+    if (r === undefined) return dflt
+    if (typeof r.value === 'boolean' || Array.isArray(r.value)) throw new ConfigError(r.field, 'must be a duration')
+    const ms = parseDurationMs(r.field, r.value)
+    if (ms > max) throw new ConfigError(r.field, `must be at most ${max / 60_000} minutes, got ${ms} ms`)
+    return ms
   }
+  const restartGraceMs = duration('restartGraceMs', DEFAULT_RESTART_GRACE_MS, MAX_RESTART_GRACE_MS)
+  const lbReleaseGraceMs = duration('lbReleaseGraceMs', LB_RELEASE_GRACE_MS, MAX_LB_RELEASE_GRACE_MS)
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
 
-  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, profile, logLevel, restartGraceMs, leaveOnStop }
+  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs }
 }
 
 /** `scalelb agent --help` text. */
 export function agentHelp (): string {
   const lines = AGENT_SETTINGS.map((s) => {
-    const flag = s.kind === 'bool' ? `--${s.flag}` : `--${s.flag} ${s.kind === 'list' ? 'ADDR' : 'VALUE'}`
+    const flag = s.kind === 'bool' ? `--${s.flag}` : `--${s.flag} ${s.kind === 'list' ? 'ADDR' : s.kind === 'duration' ? 'DURATION' : 'VALUE'}`
     return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env}`
   })
   return [

@@ -17,6 +17,7 @@ test('defaults: nft, per-network, lan, 30 s grace, metrics on 0.0.0.0:9470, sock
   t.is(c.lbMode, 'per-network')
   t.is(c.profile, 'lan')
   t.is(c.restartGraceMs, 30_000)
+  t.is(c.lbReleaseGraceMs, 30_000)
   t.false(c.leaveOnStop)
   t.deepEqual(c.join, [])
 })
@@ -31,6 +32,15 @@ test('precedence: flag > env > config file > default', (t) => {
   t.is(c.restartGraceMs, 10_000)
   t.true(c.insecure)
   t.deepEqual(c.join, ['/ip4/10.0.0.9/tcp/7946'])
+})
+
+test('LB release grace: --lb-release-grace, SCALELB_LB_RELEASE_GRACE, config lbReleaseGrace (text or ms); 0 releases at once', (t) => {
+  const readFile = files({ '/g.json': JSON.stringify({ insecure: true, lbReleaseGrace: '2m' }), '/n.json': JSON.stringify({ insecure: true, lbReleaseGrace: 1500 }), '/b.json': JSON.stringify({ insecure: true, lbReleaseGrace: true }) })
+  t.is(resolveAgentConfig({ flags: { config: '/g.json' }, env: {}, readFile }).lbReleaseGraceMs, 120_000)
+  t.is(resolveAgentConfig({ flags: { config: '/n.json' }, env: {}, readFile }).lbReleaseGraceMs, 1_500)
+  t.is(resolveAgentConfig({ flags: { config: '/g.json' }, env: { SCALELB_LB_RELEASE_GRACE: '5s' }, readFile }).lbReleaseGraceMs, 5_000)
+  t.is(resolveAgentConfig({ flags: { config: '/g.json', 'lb-release-grace': '0' }, env: { SCALELB_LB_RELEASE_GRACE: '5s' }, readFile }).lbReleaseGraceMs, 0)
+  t.is((t.throws(() => resolveAgentConfig({ flags: { config: '/b.json' }, env: {}, readFile })) as Error & { field: string }).field, 'config.lbReleaseGrace')
 })
 
 test('--join is repeatable; SCALELB_JOIN is comma separated', (t) => {
@@ -60,6 +70,8 @@ const bad: Array<[string, Record<string, string | boolean | string[]>, Record<st
   ['underlay not an IP', { insecure: true, 'underlay-ip': 'eth0' }, {}, '--underlay-ip'],
   ['bad log level', { insecure: true, 'log-level': 'verbose' }, {}, '--log-level'],
   ['bad restart grace', { insecure: true, 'restart-grace': 'soon' }, {}, '--restart-grace'],
+  ['bad LB release grace', { insecure: true, 'lb-release-grace': '-1s' }, {}, '--lb-release-grace'],
+  ['LB release grace over a day (env)', { insecure: true }, { SCALELB_LB_RELEASE_GRACE: '25h' }, 'SCALELB_LB_RELEASE_GRACE'],
   ['bad boolean env', {}, { SCALELB_INSECURE: 'maybe' }, 'SCALELB_INSECURE']
 ]
 for (const [title, flags, env, field] of bad) {

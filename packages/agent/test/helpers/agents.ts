@@ -58,7 +58,7 @@ export async function createTestCluster (): Promise<TestCluster> {
     async add (opts = {}) {
       const dataDir = opts.dataDir ?? join(dir, `n${n++}`)
       const config = resolveAgentConfig({
-        flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr },
+        flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr, 'lb-release-grace': opts.lbReleaseGraceMs === undefined ? undefined : `${opts.lbReleaseGraceMs}ms` },
         env: {}
       })
       // memory-transport addresses are not multiaddrs, so --join is set past the flag parser
@@ -71,7 +71,6 @@ export async function createTestCluster (): Promise<TestCluster> {
         logger: createSilentLogger(),
         clock,
         statusServer: opts.statusServer ?? false,
-        allocatorOptions: opts.lbReleaseGraceMs === undefined ? undefined : { lbReleaseGraceMs: opts.lbReleaseGraceMs },
         transport: (id) => net.transport(id.id),
         dataPlane: {
           plumber,
