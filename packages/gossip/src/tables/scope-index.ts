@@ -4,33 +4,80 @@ import type { Rec } from './record.js'
 import { isScopeName } from './validate.js'
 
 /**
+ * What a node's own current `scopes` record says: the network scopes it is in
+ * and the Lamport time it said so. A tombstone or a malformed value claims no
+ * scope (it still carries a time).
+ */
+export interface ScopeClaim {
+  readonly lamport: number
+  readonly scopes: ReadonlySet<ScopeName>
+}
+
+const NO_SCOPES: ReadonlySet<ScopeName> = new Set()
+
+/** The claim a cluster-scope `scopes` record makes, or undefined if it is not a node's own record about itself. */
+export function claimOf (r: Rec): ScopeClaim | undefined {
+  if (r.table !== SCOPES_TABLE || r.origin !== r.key) return undefined
+  if (r.deleted || !Array.isArray(r.value)) return { lamport: r.lamport, scopes: NO_SCOPES }
+  const scopes = new Set<ScopeName>()
+  for (const s of r.value as unknown[]) if (isScopeName(s) && s !== 'cluster') scopes.add(s)
+  return { lamport: r.lamport, scopes }
+}
+
+/**
+ * True if `claim` hides a record of its node in network scope `scope`: the
+ * node's current record does not list the scope and was written after the
+ * record (Lamport is one clock per node across scopes, so everything the node
+ * wrote in the scope before it left is older than its leave record, and
+ * anything written after a rejoin is newer).
+ */
+export function claimHides (claim: ScopeClaim | undefined, scope: ScopeName, lamport: number): boolean {
+  return claim !== undefined && lamport < claim.lamport && !claim.scopes.has(scope)
+}
+
+/** True if `claim` can hide some record in `scope` (it exists and does not list the scope). */
+export function claimCanHide (claim: ScopeClaim | undefined, scope: ScopeName): boolean {
+  return claim !== undefined && !claim.scopes.has(scope)
+}
+
+/**
  * Which node joined which network scope, derived from the cluster-scope
  * `scopes` table (key = node id, value = its network scope names). Only a
  * node's own record about itself counts. Kept incrementally on every change
- * of a `scopes` record.
+ * of a `scopes` record: O(nodes) claims plus one set entry per (node, scope).
  */
 export class ScopeIndex {
   private readonly byScope = new Map<ScopeName, Set<NodeId>>()
+  private readonly claims = new Map<NodeId, ScopeClaim>()
 
   /** Nodes that declared `scope` (no liveness filter). */
   members (scope: ScopeName): ReadonlySet<NodeId> | undefined {
     return this.byScope.get(scope)
   }
 
-  /** The network scopes a record declares, if it is a valid live `scopes` record of the cluster scope. */
-  declared (scope: ScopeName, r: Rec): ScopeName[] | undefined {
-    if (scope !== 'cluster' || r.table !== SCOPES_TABLE || r.deleted || r.origin !== r.key || !Array.isArray(r.value)) return undefined
-    return (r.value as unknown[]).filter((s): s is ScopeName => isScopeName(s) && s !== 'cluster')
+  /** The current claim of `node` (undefined if we hold no record of it about itself). */
+  claim (node: NodeId): ScopeClaim | undefined {
+    return this.claims.get(node)
   }
 
-  /** Move `node` from the scopes it declared before to the ones it declares now. */
-  update (node: NodeId, before: ScopeName[] | undefined, after: ScopeName[] | undefined): void {
-    for (const s of before ?? []) {
+  /**
+   * The stored cluster `scopes` record of key `node` is now `r` (undefined:
+   * removed). Returns the node's claim before the change.
+   */
+  set (node: NodeId, r: Rec | undefined): ScopeClaim | undefined {
+    const before = this.claims.get(node)
+    const after = r === undefined || r.key !== node ? undefined : claimOf(r)
+    for (const s of before?.scopes ?? NO_SCOPES) {
       const set = this.byScope.get(s)
       set?.delete(node)
       if (set?.size === 0) this.byScope.delete(s)
     }
-    for (const s of after ?? []) {
+    if (after === undefined) {
+      this.claims.delete(node)
+      return before
+    }
+    this.claims.set(node, after)
+    for (const s of after.scopes) {
       let set = this.byScope.get(s)
       if (set === undefined) {
         set = new Set()
@@ -38,5 +85,6 @@ export class ScopeIndex {
       }
       set.add(node)
     }
+    return before
   }
 }

@@ -7,6 +7,7 @@ import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError,
 import { BroadcastQueue } from './queue.js'
 import { compareRecWire, type Rec, recSize, toWire } from './record.js'
 import { ScopeIndex } from './scope-index.js'
+import { Statuses } from './status.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
 import type { Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
@@ -25,13 +26,6 @@ interface ScopeState {
   leftAt: number
 }
 
-/** What we remember of a member whose entries are not live (dead without restart grace, or left). */
-interface Gone {
-  state: 'dead' | 'left'
-  since: number
-  reaped: boolean
-}
-
 const NOOP = (): void => {}
 const NULL_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP }
 
@@ -47,10 +41,10 @@ class TablesImpl implements Tables {
   private readonly log: Logger
   private readonly scopeStates = new Map<ScopeName, ScopeState>()
   private readonly listeners = new Set<(ev: EntryEvent) => void>()
-  /** Only members whose entries are not live are remembered: memory O(gone), not O(members). */
-  private readonly gone = new Map<NodeId, Gone>()
-  /** network scope -> nodes whose `scopes` entry lists it. */
+  /** network scope -> nodes whose `scopes` entry lists it, and each node's claim. */
   private readonly scopeIndex = new ScopeIndex()
+  /** Status of records as consumers see them (membership and scope claims). */
+  private readonly status: Statuses
   private alive: readonly NodeId[] = []
   private lamport = 0
   private seq = 0
@@ -64,6 +58,7 @@ class TablesImpl implements Tables {
 
   constructor (init: TablesInit) {
     this.self = init.self
+    this.status = new Statuses(init.self, this.scopeIndex)
     this.rng = init.rng
     this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
@@ -95,7 +90,7 @@ class TablesImpl implements Tables {
   get<V>(scope: ScopeName, table: string, key: string): Entry<V> | undefined {
     const st = this.scopeStates.get(scope)
     const r = st?.store.get(table, key)
-    return r === undefined ? undefined : this.toEntry(scope, r) as Entry<V>
+    return r === undefined ? undefined : this.status.entry(scope, r) as Entry<V>
   }
 
   entries<V>(scope: ScopeName, table?: string): Entry<V>[] {
@@ -104,7 +99,7 @@ class TablesImpl implements Tables {
     const out: Entry<V>[] = []
     for (const r of st.store.all(table)) {
       if (r.deleted) continue
-      const e = this.toEntry(scope, r)
+      const e = this.status.entry(scope, r)
       if (e.status !== 'deleted') out.push(e as Entry<V>)
     }
     return out
@@ -152,7 +147,7 @@ class TablesImpl implements Tables {
     const out: NodeId[] = []
     const ids = this.scopeIndex.members(scope)
     if (ids === undefined) return out
-    for (const id of ids) if (this.originStatus(id) === 'live') out.push(id)
+    for (const id of ids) if (this.status.origin(id) === 'live') out.push(id)
     return out
   }
 
@@ -184,17 +179,17 @@ class TablesImpl implements Tables {
   memberChanged (now: number, member: Member): void {
     this.lastNow = now
     if (member.id === this.self) return
-    const before = this.originStatus(member.id)
-    const prev = this.gone.get(member.id)
+    const before = this.status.origin(member.id)
+    const prev = this.status.gone.get(member.id)
     if (member.state === 'left' || (member.state === 'dead' && !member.restarting)) {
       const since = Math.min(member.since, now)
       if (prev === undefined || prev.state !== member.state) {
-        this.gone.set(member.id, { state: member.state, since, reaped: false })
+        this.status.gone.set(member.id, { state: member.state, since, reaped: false })
       }
     } else {
-      this.gone.delete(member.id)
+      this.status.gone.delete(member.id)
     }
-    if (this.originStatus(member.id) !== before) this.reemitOrigin(member.id, before)
+    if (this.status.origin(member.id) !== before) this.emitAll(this.status.originChanged(this.scopeStates.values(), member.id, before))
   }
 
   // ---- gossip ----------------------------------------------------------
@@ -262,7 +257,7 @@ class TablesImpl implements Tables {
       }
       wakeAt = Math.min(wakeAt, st.nextSyncAt, st.store.tombstones.peekTime())
     }
-    for (const g of this.gone.values()) {
+    for (const g of this.status.gone.values()) {
       if (!g.reaped) wakeAt = Math.min(wakeAt, g.since + (g.state === 'dead' ? this.reconnectMs : this.ttlMs))
     }
     if (this.adopted.size > 0) wakeAt = Math.min(wakeAt, this.bornAt + OWN_ADOPT_GRACE_MS)
@@ -333,7 +328,7 @@ class TablesImpl implements Tables {
     const deleted = w[5] === 1
     if (lamport > this.lamport) this.lamport = lamport
     if (origin === this.self && seq > this.seq) this.seq = seq
-    const g = this.gone.get(origin)
+    const g = this.status.gone.get(origin)
     if (g?.reaped === true) return false
     const cur = st.store.get(table, key)
     if (cur !== undefined && compareRecWire(cur, w) >= 0) return false
@@ -360,8 +355,7 @@ class TablesImpl implements Tables {
   }
 
   private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean): Entry {
-    const prevStatus = cur === undefined ? undefined : this.recStatus(cur)
-    const prevScopes = cur !== undefined ? this.scopeIndex.declared(st.name, cur) : undefined
+    const prevStatus = cur === undefined ? undefined : this.status.rec(st.name, cur)
     let rec: Rec
     if (cur === undefined) {
       rec = st.store.insert(table, key, v)
@@ -372,10 +366,11 @@ class TablesImpl implements Tables {
     if (v.deleted) st.store.tombstones.push(v.deadAt + this.ttlMs, rec)
     if (requeue) st.queue.push(rec)
     else st.queue.drop(rec)
-    if (st.name === 'cluster' && table === SCOPES_TABLE) this.scopeIndex.update(key, prevScopes, this.scopeIndex.declared(st.name, rec))
-    const entry = this.toEntry(st.name, rec)
-    if (entry.status === 'deleted' && (prevStatus === undefined || prevStatus === 'deleted')) return entry
-    this.emit({ entry, previousStatus: prevStatus })
+    const scopesRec = st.name === 'cluster' && table === SCOPES_TABLE
+    const prevClaim = scopesRec ? this.scopeIndex.set(key, rec) : undefined
+    const entry = this.status.entry(st.name, rec)
+    if (entry.status !== 'deleted' || (prevStatus !== undefined && prevStatus !== 'deleted')) this.emit({ entry, previousStatus: prevStatus })
+    if (scopesRec) this.emitAll(this.status.claimChanged(this.scopeStates.values(), key, prevClaim))
     return entry
   }
 
@@ -383,6 +378,11 @@ class TablesImpl implements Tables {
     for (const rec of this.adopted) {
       const st = this.adoptedScope.get(rec)
       if (st === undefined || !st.joined || !st.store.holds(rec) || rec.origin !== this.self || rec.deleted) continue
+      if (st.name === 'cluster' && rec.table === SCOPES_TABLE) {
+        // an earlier life's scopes record: say what this process is in (maybe nothing), never tombstone it
+        this.writeOwnScopes(now)
+        continue
+      }
       this.log.info('tombstoning own entry left over from before a restart', { scope: st.name, table: rec.table, key: rec.key })
       this.writeLocal(now, st, rec.table, rec.key, undefined, true)
     }
@@ -405,37 +405,17 @@ class TablesImpl implements Tables {
     const joined = this.scopes().filter((s) => s !== 'cluster').sort()
     const cur = cluster.store.get(SCOPES_TABLE, this.self)
     if (joined.length === 0) {
-      if (cur !== undefined && !cur.deleted) this.writeLocal(now, cluster, SCOPES_TABLE, this.self, undefined, true)
+      // an empty list, not a tombstone: peers hide our entries of scopes we left by comparing them with this
+      // record (their tombstones may all have been lost), so it must outlive the tombstone ttl
+      if (cur === undefined || (!cur.deleted && Array.isArray(cur.value) && cur.value.length === 0)) return
+      this.writeLocal(now, cluster, SCOPES_TABLE, this.self, [], false)
       return
     }
     this.writeLocal(now, cluster, SCOPES_TABLE, this.self, joined, false)
   }
 
-  private originStatus (origin: NodeId): EntryStatus {
-    if (origin === this.self) return 'live'
-    const g = this.gone.get(origin)
-    if (g === undefined) return 'live'
-    return g.state === 'dead' ? 'suspended' : 'deleted'
-  }
-
-  private recStatus (r: Rec): EntryStatus {
-    return r.deleted ? 'deleted' : this.originStatus(r.origin)
-  }
-
-  private toEntry (scope: ScopeName, r: Rec): Entry {
-    const status = this.recStatus(r)
-    const deleted = status === 'deleted'
-    return { scope, table: r.table, key: r.key, value: deleted ? undefined : r.value, origin: r.origin, lamport: r.lamport, seq: r.seq, deleted, status }
-  }
-
-  /** Emit events for an origin's live records after its status changed from `before`. */
-  private reemitOrigin (origin: NodeId, before: EntryStatus): void {
-    for (const st of this.scopeStates.values()) {
-      for (const r of st.store.all()) {
-        if (r.origin !== origin || r.deleted) continue
-        this.emit({ entry: this.toEntry(st.name, r), previousStatus: before })
-      }
-    }
+  private emitAll (evs: EntryEvent[]): void {
+    for (const ev of evs) this.emit(ev)
   }
 
   private reapTombstones (now: number, st: ScopeState): void {
@@ -445,26 +425,27 @@ class TablesImpl implements Tables {
       if (!r.deleted || r.deadAt + this.ttlMs > now || !st.store.holds(r)) continue
       st.store.remove(r)
       st.queue.drop(r)
+      if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.emitAll(this.status.claimChanged(this.scopeStates.values(), r.key, this.scopeIndex.set(r.key, undefined)))
     }
   }
 
   private reapOrigins (now: number): void {
-    for (const [id, g] of this.gone) {
+    for (const [id, g] of this.status.gone) {
       if (g.reaped) continue
       const limit = g.state === 'dead' ? this.reconnectMs : this.ttlMs
       if (now - g.since < limit) continue
       g.reaped = true
+      // statuses first: removing its scopes record would change the status of its other records
+      const reaped: Array<[ScopeState, Rec, EntryStatus]> = []
       for (const st of this.scopeStates.values()) {
-        for (const r of [...st.store.all()]) {
-          if (r.origin !== id) continue
-          const was = this.recStatus(r)
-          const prevScopes = this.scopeIndex.declared(st.name, r)
-          st.store.remove(r)
-          st.queue.drop(r)
-          if (prevScopes !== undefined) this.scopeIndex.update(r.key, prevScopes, undefined)
-          if (was !== 'deleted') {
-            this.emit({ entry: { ...this.toEntry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was })
-          }
+        for (const r of st.store.all()) if (r.origin === id) reaped.push([st, r, this.status.rec(st.name, r)])
+      }
+      for (const [st, r, was] of reaped) {
+        st.store.remove(r)
+        st.queue.drop(r)
+        if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.scopeIndex.set(r.key, undefined)
+        if (was !== 'deleted') {
+          this.emit({ entry: { ...this.status.entry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was })
         }
       }
       this.log.info('reaped entries of gone member', { member: id, state: g.state })
@@ -478,7 +459,7 @@ class TablesImpl implements Tables {
     } else {
       const ids = this.scopeIndex.members(scope)
       if (ids === undefined) return []
-      pool = [...ids].filter((id) => this.originStatus(id) === 'live')
+      pool = [...ids].filter((id) => this.status.origin(id) === 'live')
     }
     return pickPeers(pool, this.self, want, this.rng)
   }
