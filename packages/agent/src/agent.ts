@@ -12,7 +12,7 @@ import { createStateWriter, loadState, type OwnEntry, type PersistedState, type 
 import { createApiServer, type ApiServer } from './api/server.js'
 import { createStatusServer, type StatusServer } from './status/server.js'
 import { createController, type Controller, type TaskPlumber } from './state/controller.js'
-import { computeDesired, mergeWarmup, type NetworkDesired } from './state/desired.js'
+import { mergeWarmup, type NetworkDesired } from './state/desired.js'
 import { createIpam, type Ipam } from './state/ipam.js'
 import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
 import { createTablesView, type TablesView } from './state/view.js'
@@ -161,7 +161,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   let lastSkipped = ''
   function recompute (): void {
     recomputeQueued = false
-    const r = computeDesired(view.desiredInput(self, localUnderlay))
+    const r = view.desired(self, localUnderlay)
     const skipped = JSON.stringify(r.skipped)
     if (skipped !== lastSkipped && r.skipped.length > 0 && warmup === undefined) log.warn('networks with local tasks not programmed yet', { skipped: r.skipped })
     lastSkipped = skipped

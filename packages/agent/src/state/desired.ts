@@ -45,9 +45,42 @@ function byString<T> (key: (x: T) => string): (a: T, b: T) => number {
   }
 }
 
+/** A service's VIP on a network (own keys only: a network id like `constructor` is not inherited). */
+export function vipOn (svc: ServiceValue, networkId: string): string | undefined {
+  return Object.hasOwn(svc.vips, networkId) ? svc.vips[networkId] : undefined
+}
+
+/**
+ * Total order of backends: by IP, then weight, then non-draining first, so the
+ * one kept for a duplicated IP does not depend on the order entries were read.
+ */
+export function compareBackends (a: BackendSpec, b: BackendSpec): number {
+  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1
+  if (a.weight !== b.weight) return a.weight - b.weight
+  return a.draining === b.draining ? 0 : a.draining ? 1 : -1
+}
+
+/** Total order of remote endpoints: by `ip|mac` (as before), then underlay. */
+export function compareRemotes (a: RemoteEndpointSpec, b: RemoteEndpointSpec): number {
+  const ka = `${a.ip}|${a.mac}`
+  const kb = `${b.ip}|${b.mac}`
+  if (ka !== kb) return ka < kb ? -1 : 1
+  return a.underlay < b.underlay ? -1 : a.underlay > b.underlay ? 1 : 0
+}
+
+/** This node's LB endpoint among candidates (normally one, `lb:<self>`): the smallest key, independent of read order. */
+export function pickSelfLb<T extends { key: string }> (candidates: Iterable<T>): T | undefined {
+  let best: T | undefined
+  for (const c of candidates) if (best === undefined || c.key < best.key) best = c
+  return best
+}
+
 /**
  * Tables -> desired kernel state, for the networks where this node has at
- * least one live local task. Pure and deterministic (sorted output).
+ * least one live local task. Pure and deterministic (sorted output, the same
+ * for any order of the input entries). This is the from-scratch reference;
+ * the agent runs the incremental one (state/incremental-desired.ts), which
+ * gives the same result.
  *
  * - Sandbox: this node's LB endpoint (address with the subnet prefix, MAC),
  *   every service with a VIP on the network, its backends = live task
@@ -67,7 +100,7 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     const eps = (input.endpoints.get(networkId) ?? []).filter((e) => e.status === 'live')
     const localTasks = eps.filter((e) => e.value.kind === 'task' && e.value.node === input.self)
     if (localTasks.length === 0) continue
-    const lb = eps.find((e) => e.value.kind === 'lb' && e.value.node === input.self)
+    const lb = pickSelfLb(eps.filter((e) => e.value.kind === 'lb' && e.value.node === input.self))
     if (lb === undefined) {
       skipped.push({ networkId, reason: 'no-lb-endpoint' })
       continue
@@ -82,12 +115,12 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     const serviceIds = [...input.services.keys()].sort()
     for (const sid of serviceIds) {
       const svc = input.services.get(sid) as ServiceValue
-      const vip = svc.vips[networkId]
+      const vip = vipOn(svc, networkId)
       if (vip === undefined) continue
       const backends: BackendSpec[] = eps
         .filter((e) => e.value.kind === 'task' && e.value.service === sid && e.value.ip !== vip)
         .map((e) => ({ ip: e.value.ip, weight: e.value.weight ?? 1, draining: e.value.state === 'draining' }))
-        .sort(byString((b) => b.ip))
+        .sort(compareBackends)
       // one backend per IP: a duplicate IP (renumbering in flight) must not get twice the slots
       const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
       services.push({ id: sid, vip, ports: svc.ports.map((p) => ({ ...p })), backends: unique })
@@ -101,7 +134,7 @@ export function computeDesired (input: DesiredInput): DesiredResult {
       if (node === undefined || node.underlay === '0.0.0.0' || node.underlay === '::') continue
       remotes.push({ ip: e.value.ip, mac: e.value.mac, underlay: node.underlay })
     }
-    remotes.sort(byString((r) => `${r.ip}|${r.mac}`))
+    remotes.sort(compareRemotes)
     const dedupRemotes = remotes.filter((r, i) => i === 0 || remotes[i - 1]?.ip !== r.ip)
 
     const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: lb.value.mac, services }

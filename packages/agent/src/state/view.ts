@@ -1,94 +1,84 @@
-import type { Entry, Gossip } from '@scalelb/gossip'
-import {
-  TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkEndpoint, checkNetwork, checkNode, checkService,
-  networkScope, type Checked, type NetworkValue, type NodeValue, type ServiceValue
-} from './tables.js'
-import type { DesiredInput, EndpointRecord } from './desired.js'
+import type { DesiredInput, DesiredResult, EndpointRecord } from './desired.js'
+import { readEndpointsFull, type InvalidCounter, type TableSource } from './full-read.js'
+import { createIncrementalDesired, type IncrementalDesired } from './incremental-desired.js'
+import { createTableCache } from './table-cache.js'
+import type { NetworkValue, NodeValue, ServiceValue } from './tables.js'
 
-/** Counts entries rejected by validation, by table (exported as a metric). */
-export type InvalidCounter = (table: string, reason: string) => void
+export { toEndpointRecord, type InvalidCounter, type TableSource } from './full-read.js'
 
-/** Typed, validated read access to the agent's gossip tables. */
+/** Typed, validated read access to the agent's gossip tables. Returned maps are the cache's own: read only. */
 export interface TablesView {
-  networks(): Map<string, NetworkValue>
-  services(): Map<string, ServiceValue>
-  nodes(): Map<string, NodeValue>
+  networks(): ReadonlyMap<string, NetworkValue>
+  services(): ReadonlyMap<string, ServiceValue>
+  nodes(): ReadonlyMap<string, NodeValue>
   /** Endpoints of a network scope (only populated while this node joined it). */
   endpoints(networkId: string): EndpointRecord[]
   /** Find a network by id or name. */
   findNetwork(ref: string): { id: string, value: NetworkValue } | undefined
   /** Find a service by id or name. */
   findService(ref: string): { id: string, value: ServiceValue } | undefined
-  /** Everything the desired-state function needs, for the networks this node joined. */
+  /** Everything the desired-state function needs, for the networks this node joined (a copy: O(tables)). */
   desiredInput(self: string, localUnderlay: string): DesiredInput
+  /**
+   * Desired state of the current tables, updated incrementally: the cost of
+   * a call is proportional to what changed since the previous one. Equals
+   * `computeDesired(desiredInput(self, localUnderlay))`.
+   */
+  desired(self: string, localUnderlay: string): DesiredResult
+  /** Stop following gossip. */
+  close(): void
 }
 
 /**
- * Read the agent's tables from gossip, validating every value (other nodes'
- * values are untrusted). Config tables (networks, services, nodes) keep
- * suspended entries: a network does not vanish because its creator died.
+ * Read the agent's tables from gossip through a validated-table cache that
+ * follows gossip's entry events (other nodes' values are untrusted: each
+ * version is validated once, a bad one counted once). Config tables
+ * (networks, services, nodes) keep suspended entries: a network does not
+ * vanish because its creator died.
  */
-export function createTablesView (gossip: Gossip, onInvalid: InvalidCounter = () => {}): TablesView {
-  function readTable<V> (table: string, check: (v: unknown, origin: string) => Checked<V>): Map<string, V> {
-    const out = new Map<string, V>()
-    for (const e of gossip.entries<unknown>('cluster', table)) {
-      if (e.status === 'deleted' || e.deleted) continue
-      const c = check(e.value, e.origin)
-      if (!c.ok) {
-        onInvalid(table, c.reason)
-        continue
-      }
-      out.set(e.key, c.value)
-    }
-    return out
-  }
+export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter = () => {}): TablesView {
+  const cache = createTableCache(gossip, onInvalid)
+  let inc: { self: string, localUnderlay: string, desired: IncrementalDesired } | undefined
   const view: TablesView = {
-    networks: () => readTable(TABLE_NETWORKS, checkNetwork),
-    services: () => readTable(TABLE_SERVICES, checkService),
-    nodes: () => readTable(TABLE_NODES, checkNode),
+    networks: () => cache.networks(),
+    services: () => cache.services(),
+    nodes: () => cache.nodes(),
     endpoints (networkId) {
-      const out: EndpointRecord[] = []
-      for (const e of gossip.entries<unknown>(networkScope(networkId), TABLE_ENDPOINTS)) {
-        const r = toEndpointRecord(e)
-        if (typeof r === 'string') {
-          onInvalid(TABLE_ENDPOINTS, r)
-          continue
-        }
-        if (r !== undefined) out.push(r)
-      }
-      return out
+      const records = cache.endpoints(networkId)
+      // a scope this node left but gossip still holds (it lingers a while): read it as before
+      return records === undefined ? readEndpointsFull(gossip, networkId, onInvalid) : [...records.values()]
     },
     findNetwork (ref) {
-      const nets = view.networks()
+      const nets = cache.networks()
       const byId = nets.get(ref)
       if (byId !== undefined) return { id: ref, value: byId }
       for (const [id, value] of nets) if (value.name === ref) return { id, value }
       return undefined
     },
     findService (ref) {
-      const svcs = view.services()
+      const svcs = cache.services()
       const byId = svcs.get(ref)
       if (byId !== undefined) return { id: ref, value: byId }
       for (const [id, value] of svcs) if (value.name === ref) return { id, value }
       return undefined
     },
     desiredInput (self, localUnderlay) {
+      cache.syncScopes()
       const endpoints = new Map<string, EndpointRecord[]>()
-      for (const scope of gossip.scopes()) {
-        if (!scope.startsWith('network:')) continue
-        const id = scope.slice('network:'.length)
-        endpoints.set(id, view.endpoints(id))
+      for (const id of cache.networkScopes()) endpoints.set(id, [...cache.endpoints(id)?.values() ?? []])
+      return { self, localUnderlay, networks: new Map(cache.networks()), services: new Map(cache.services()), nodes: new Map(cache.nodes()), endpoints }
+    },
+    desired (self, localUnderlay) {
+      if (inc === undefined || inc.self !== self || inc.localUnderlay !== localUnderlay) {
+        inc?.desired.close()
+        inc = { self, localUnderlay, desired: createIncrementalDesired({ cache, self, localUnderlay }) }
       }
-      return { self, localUnderlay, networks: view.networks(), services: view.services(), nodes: view.nodes(), endpoints }
+      return inc.desired.compute()
+    },
+    close () {
+      inc?.desired.close()
+      cache.close()
     }
   }
   return view
-}
-
-/** Validate one endpoint entry; undefined for tombstones, a reason string when invalid. */
-export function toEndpointRecord (e: Entry<unknown>): EndpointRecord | string | undefined {
-  if (e.deleted || e.status === 'deleted' || e.value === undefined) return undefined
-  const c = checkEndpoint(e.value, e.origin)
-  if (!c.ok) return c.reason
-  return { key: e.key, value: c.value, status: e.status }
 }

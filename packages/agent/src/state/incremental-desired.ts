@@ -1,0 +1,310 @@
+import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../programmer/types.js'
+import { withPrefix } from './addr.js'
+import { compareBackends, compareRemotes, pickSelfLb, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
+import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
+import type { TableCache } from './table-cache.js'
+import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
+
+/**
+ * Desired state kept up to date from table changes: a change costs work for
+ * the networks it touches only, and inside a network for the services and
+ * remote IPs it touches only. Unchanged services, remotes, sandboxes,
+ * overlays and networks keep their object identity from one result to the
+ * next, so the reconciler's comparison short-circuits on `===`. The result
+ * equals `computeDesired` over the same tables (the reference).
+ */
+export interface IncrementalDesired {
+  /** Desired state of the current tables. Objects of a result are never mutated afterwards. */
+  compute(): DesiredResult
+  /** Stop following the cache. */
+  close(): void
+}
+
+/** Inputs of {@link createIncrementalDesired}. */
+export interface IncrementalDesiredInit {
+  cache: TableCache
+  /** This node's ID. */
+  self: string
+  /** This node's underlay IP (VXLAN source); '' on a single host. */
+  localUnderlay: string
+}
+
+/** Indices and outputs of one joined network scope. */
+interface NetState {
+  readonly id: string
+  /** Live task endpoints by service id, by key. */
+  readonly tasksBySvc: Map<string, Map<string, EndpointValue>>
+  /** Live task endpoints of this node, by key. */
+  readonly local: Map<string, EndpointValue>
+  /** Live LB endpoints of this node, by key. */
+  readonly selfLbs: Map<string, EndpointRecord>
+  /** Live endpoints of other nodes, by IP, by key. */
+  readonly remotes: Map<string, Map<string, EndpointValue>>
+  /** Other nodes -> number of their live endpoints here. */
+  readonly remoteNodes: Map<string, number>
+  /** Outputs are stale as a whole (just joined, or the network was not programmed): rebuild from the indices. */
+  full: boolean
+  /** The remote list is stale as a whole (a node's underlay changed). */
+  remotesFull: boolean
+  readonly dirtySvcs: Set<string>
+  readonly dirtyIps: Set<string>
+  readonly specs: Map<string, ServiceSpec>
+  services: ServiceSpec[]
+  readonly remoteSpecs: Map<string, RemoteEndpointSpec>
+  remoteList: RemoteEndpointSpec[]
+  result: NetworkDesired | undefined
+  skip: DesiredSkip | undefined
+}
+
+function newNetState (id: string): NetState {
+  return {
+    id, tasksBySvc: new Map(), local: new Map(), selfLbs: new Map(), remotes: new Map(), remoteNodes: new Map(),
+    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), specs: new Map(), services: [], remoteSpecs: new Map(), remoteList: [],
+    result: undefined, skip: undefined
+  }
+}
+
+function hasUnderlay (underlay: string | undefined): underlay is string {
+  return underlay !== undefined && underlay !== '0.0.0.0' && underlay !== '::'
+}
+
+const serviceKey = (s: ServiceSpec): string => s.id
+const remoteKey = (r: RemoteEndpointSpec): string => `${r.ip}|`
+
+/** Follow `init.cache` and compute desired state incrementally. */
+export function createIncrementalDesired (init: IncrementalDesiredInit): IncrementalDesired {
+  const { cache, self, localUnderlay } = init
+  const states = new Map<string, NetState>()
+  /** Network id -> ids of services with a VIP on it. */
+  const svcByNet = new Map<string, Set<string>>()
+  const touched = new Set<string>()
+
+  function vipNetworks (v: ServiceValue | undefined): string[] {
+    return v === undefined ? [] : Object.keys(v.vips)
+  }
+
+  function markSvc (st: NetState, sid: string): void {
+    touched.add(st.id)
+    if (!st.full) st.dirtySvcs.add(sid)
+  }
+  function markIp (st: NetState, ip: string): void {
+    touched.add(st.id)
+    if (!st.full && !st.remotesFull) st.dirtyIps.add(ip)
+  }
+
+  function index (st: NetState, key: string, r: EndpointRecord, add: boolean): void {
+    if (r.status !== 'live') return
+    const v = r.value
+    if (v.node === self) {
+      if (v.kind === 'lb') {
+        if (add) st.selfLbs.set(key, r)
+        else st.selfLbs.delete(key)
+        touched.add(st.id)
+        return
+      }
+      if (add) st.local.set(key, v)
+      else st.local.delete(key)
+      touched.add(st.id)
+    } else {
+      let byKey = st.remotes.get(v.ip)
+      if (add) {
+        if (byKey === undefined) st.remotes.set(v.ip, byKey = new Map())
+        byKey.set(key, v)
+      } else if (byKey !== undefined) {
+        byKey.delete(key)
+        if (byKey.size === 0) st.remotes.delete(v.ip)
+      }
+      const n = (st.remoteNodes.get(v.node) ?? 0) + (add ? 1 : -1)
+      if (n > 0) st.remoteNodes.set(v.node, n)
+      else st.remoteNodes.delete(v.node)
+      markIp(st, v.ip)
+    }
+    if (v.kind !== 'task') return
+    const sid = v.service as string
+    let byKey = st.tasksBySvc.get(sid)
+    if (add) {
+      if (byKey === undefined) st.tasksBySvc.set(sid, byKey = new Map())
+      byKey.set(key, v)
+    } else if (byKey !== undefined) {
+      byKey.delete(key)
+      if (byKey.size === 0) st.tasksBySvc.delete(sid)
+    }
+    markSvc(st, sid)
+  }
+
+  function joined (id: string): void {
+    const st = newNetState(id)
+    states.set(id, st)
+    for (const [key, r] of cache.endpoints(id) ?? []) index(st, key, r, true)
+    touched.add(id)
+  }
+
+  const unsubscribe = cache.subscribe({
+    endpoint (networkId, key, prev, next) {
+      const st = states.get(networkId)
+      if (st === undefined) return
+      if (prev !== undefined) index(st, key, prev, false)
+      if (next !== undefined) index(st, key, next, true)
+      touched.add(networkId)
+    },
+    service (sid, prev, next) {
+      for (const n of vipNetworks(prev)) svcByNet.get(n)?.delete(sid)
+      for (const n of vipNetworks(next)) {
+        let set = svcByNet.get(n)
+        if (set === undefined) svcByNet.set(n, set = new Set())
+        set.add(sid)
+      }
+      for (const n of new Set([...vipNetworks(prev), ...vipNetworks(next)])) {
+        const st = states.get(n)
+        if (st !== undefined) markSvc(st, sid)
+      }
+    },
+    network (id) {
+      if (states.has(id)) touched.add(id)
+    },
+    node (nodeId) {
+      for (const st of states.values()) {
+        if (!st.remoteNodes.has(nodeId)) continue
+        st.remotesFull = true
+        st.dirtyIps.clear()
+        touched.add(st.id)
+      }
+    },
+    scopeJoined: joined,
+    scopeLeft (id) {
+      states.delete(id)
+      touched.delete(id)
+    }
+  })
+  for (const [sid, v] of cache.services()) {
+    for (const n of vipNetworks(v)) {
+      let set = svcByNet.get(n)
+      if (set === undefined) svcByNet.set(n, set = new Set())
+      set.add(sid)
+    }
+  }
+  for (const id of cache.networkScopes()) joined(id)
+
+  function buildSpec (st: NetState, sid: string): ServiceSpec | undefined {
+    const svc = cache.services().get(sid)
+    const vip = svc === undefined ? undefined : vipOn(svc, st.id)
+    if (svc === undefined || vip === undefined) return undefined
+    const backends: BackendSpec[] = []
+    for (const v of st.tasksBySvc.get(sid)?.values() ?? []) {
+      if (v.ip !== vip) backends.push({ ip: v.ip, weight: v.weight ?? 1, draining: v.state === 'draining' })
+    }
+    backends.sort(compareBackends)
+    const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
+    const prev = st.specs.get(sid)
+    if (prev !== undefined && prev.vip === vip && sameBackends(prev.backends, unique) && samePorts(prev, svc)) return prev
+    return { id: sid, vip, ports: svc.ports.map((p) => ({ ...p })), backends: unique }
+  }
+
+  function buildRemote (st: NetState, ip: string): RemoteEndpointSpec | undefined {
+    let best: RemoteEndpointSpec | undefined
+    const nodes = cache.nodes()
+    for (const v of st.remotes.get(ip)?.values() ?? []) {
+      const underlay = nodes.get(v.node)?.underlay
+      if (!hasUnderlay(underlay)) continue
+      const c = { ip, mac: v.mac, underlay }
+      if (best === undefined || compareRemotes(c, best) < 0) best = c
+    }
+    const prev = st.remoteSpecs.get(ip)
+    if (best !== undefined && prev !== undefined && prev.mac === best.mac && prev.underlay === best.underlay) return prev
+    return best
+  }
+
+  function updateServices (st: NetState, sids: Iterable<string>): void {
+    st.services = updateOutputs(sids, st.specs, st.services, (sid) => buildSpec(st, sid), serviceKey, (sid) => sid)
+  }
+
+  function updateRemotes (st: NetState, ips: Iterable<string>): void {
+    st.remoteList = updateOutputs(ips, st.remoteSpecs, st.remoteList, (ip) => buildRemote(st, ip), remoteKey, (ip) => `${ip}|`)
+  }
+
+  /** Forget the outputs of a network that is not programmed: they are rebuilt when it is again. */
+  function park (st: NetState, skip: DesiredSkip | undefined): void {
+    st.result = undefined
+    st.skip = skip
+    st.full = true
+    st.remotesFull = false
+    st.dirtySvcs.clear()
+    st.dirtyIps.clear()
+    st.specs.clear()
+    st.services = []
+    st.remoteSpecs.clear()
+    st.remoteList = []
+  }
+
+  function recomputeNetwork (st: NetState): void {
+    const net: NetworkValue | undefined = cache.networks().get(st.id)
+    if (net === undefined || st.local.size === 0) return park(st, undefined)
+    const lb = pickSelfLb(st.selfLbs.values())
+    if (lb === undefined) return park(st, { networkId: st.id, reason: 'no-lb-endpoint' })
+    const lbAddress = withPrefix(lb.value.ip, net.subnets)
+    if (lbAddress === undefined) return park(st, { networkId: st.id, reason: 'lb-ip-outside-subnets' })
+    st.skip = undefined
+    if (st.full) {
+      st.specs.clear()
+      st.remoteSpecs.clear()
+      st.services = []
+      st.remoteList = []
+      updateServices(st, svcByNet.get(st.id) ?? [])
+      updateRemotes(st, st.remotes.keys())
+    } else {
+      updateServices(st, st.dirtySvcs)
+      if (st.remotesFull) {
+        updateRemotes(st, new Set([...st.remoteSpecs.keys(), ...st.remotes.keys()]))
+      } else updateRemotes(st, st.dirtyIps)
+    }
+    st.full = false
+    st.remotesFull = false
+    st.dirtySvcs.clear()
+    st.dirtyIps.clear()
+
+    const netns = [...new Set([...st.local.values()].map((v) => v.netns).filter((p): p is string => p !== undefined))].sort()
+    const prev = st.result
+    const ps = prev?.sandbox
+    const sandbox = ps !== undefined && ps.lbAddress === lbAddress && ps.lbMac === lb.value.mac && ps.services === st.services
+      ? ps
+      : { networkId: st.id, lbAddress, lbMac: lb.value.mac, services: st.services }
+    const po = prev?.overlay
+    const overlay = po !== undefined && po.vni === net.vni && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)
+      ? po
+      : { networkId: st.id, vni: net.vni, subnets: [...net.subnets], localUnderlay, remotes: st.remoteList }
+    const localTaskNetns = prev !== undefined && sameStrings(prev.localTaskNetns, netns) ? prev.localTaskNetns : netns
+    st.result = prev !== undefined && prev.sandbox === sandbox && prev.overlay === overlay && prev.localTaskNetns === localTaskNetns
+      ? prev
+      : { sandbox, overlay, localTaskNetns }
+  }
+
+  return {
+    compute () {
+      cache.syncScopes()
+      for (const id of touched) {
+        const st = states.get(id)
+        if (st !== undefined) recomputeNetwork(st)
+      }
+      touched.clear()
+      const desired = new Map<string, NetworkDesired>()
+      const skipped: DesiredSkip[] = []
+      for (const id of cache.networkScopes()) {
+        const st = states.get(id)
+        if (st?.result !== undefined) desired.set(id, st.result)
+        else if (st?.skip !== undefined) skipped.push(st.skip)
+      }
+      return { desired, skipped }
+    },
+    close: unsubscribe
+  }
+}
+
+function samePorts (spec: ServiceSpec, svc: ServiceValue): boolean {
+  if (spec.ports.length !== svc.ports.length) return false
+  for (let i = 0; i < spec.ports.length; i++) {
+    const p = spec.ports[i] as ServiceSpec['ports'][number]
+    const q = svc.ports[i] as ServiceValue['ports'][number]
+    if (p.proto !== q.proto || p.port !== q.port || p.targetPort !== q.targetPort) return false
+  }
+  return true
+}

@@ -1,0 +1,221 @@
+import { SCOPES_TABLE, type Entry, type EntryEvent, type EntryStatus } from '@scalelb/gossip'
+import {
+  TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkEndpoint, checkNetwork, checkNode, checkService,
+  networkScope, type Checked, type EndpointValue, type NetworkValue, type NodeValue, type ServiceValue
+} from './tables.js'
+import type { EndpointRecord } from './desired.js'
+import { scopeNetworkId, type InvalidCounter, type TableSource } from './full-read.js'
+
+/**
+ * Validated copy of the agent's gossip tables, kept up to date from entry
+ * events: a value is validated once per entry version (origin, lamport, seq),
+ * not once per read, and a bad version is counted once. Reads return the
+ * same as the from-scratch read (state/full-read.ts): config tables keep
+ * suspended entries, endpoints carry their status, deleted entries and
+ * invalid values are left out.
+ */
+
+/** What changed in the cache; a listener sees each change once, after the cache applied it. */
+export interface TableChangeListener {
+  /** A `networks` value appeared, changed or went away. */
+  network?(id: string, prev: NetworkValue | undefined, next: NetworkValue | undefined): void
+  /** A `services` value appeared, changed or went away. */
+  service?(id: string, prev: ServiceValue | undefined, next: ServiceValue | undefined): void
+  /** A `nodes` value appeared, changed or went away. */
+  node?(id: string, prev: NodeValue | undefined, next: NodeValue | undefined): void
+  /** An endpoint record of a joined network scope appeared, changed (value or status) or went away. */
+  endpoint?(networkId: string, key: string, prev: EndpointRecord | undefined, next: EndpointRecord | undefined): void
+  /** This node joined a network scope; its endpoints are loaded (read them with {@link TableCache.endpoints}). */
+  scopeJoined?(networkId: string): void
+  /** This node left a network scope: its endpoints are gone from the cache. */
+  scopeLeft?(networkId: string): void
+}
+
+/** Read access to the validated tables. Maps are the cache's own: do not mutate. */
+export interface TableCache {
+  networks(): ReadonlyMap<string, NetworkValue>
+  services(): ReadonlyMap<string, ServiceValue>
+  nodes(): ReadonlyMap<string, NodeValue>
+  /** Network ids of the joined network scopes, sorted. */
+  networkScopes(): readonly string[]
+  /** Endpoint records of a joined network scope by key; undefined when not joined. */
+  endpoints(networkId: string): ReadonlyMap<string, EndpointRecord> | undefined
+  /** Receive changes; returns a function that unsubscribes. */
+  subscribe(listener: TableChangeListener): () => void
+  /** Compare the joined scopes with gossip's (also done on every change of this node's `scopes` entry). */
+  syncScopes(): void
+  /** Stop following gossip events. */
+  close(): void
+}
+
+/** One cached entry version: `value` undefined when the version failed validation. */
+interface Slot<V> {
+  origin: string
+  lamport: number
+  seq: number
+  status: EntryStatus
+  value: V | undefined
+}
+
+function sameVersion (s: Slot<unknown>, e: Entry<unknown>): boolean {
+  return s.origin === e.origin && s.lamport === e.lamport && s.seq === e.seq
+}
+
+/** Result of applying one entry to a slot map: the valid value before and after. */
+interface Applied<V> { prev: V | undefined, next: V | undefined, changed: boolean }
+
+const UNCHANGED: Applied<never> = { prev: undefined, next: undefined, changed: false }
+
+/**
+ * Apply one entry version to `slots`; validation only for a version not seen
+ * before. `statusMatters` makes a status change of the same version a change.
+ */
+function applyEntry<V> (
+  slots: Map<string, Slot<V>>, e: Entry<unknown>, table: string, check: (v: unknown, origin: string) => Checked<V>,
+  onInvalid: InvalidCounter, statusMatters: boolean
+): Applied<V> {
+  const cur = slots.get(e.key)
+  if (e.deleted || e.status === 'deleted' || e.value === undefined) {
+    if (cur === undefined) return UNCHANGED
+    slots.delete(e.key)
+    return cur.value === undefined ? UNCHANGED : { prev: cur.value, next: undefined, changed: true }
+  }
+  if (cur !== undefined && sameVersion(cur, e)) {
+    if (cur.status === e.status) return UNCHANGED
+    cur.status = e.status
+    return statusMatters && cur.value !== undefined ? { prev: cur.value, next: cur.value, changed: true } : UNCHANGED
+  }
+  const c = check(e.value, e.origin)
+  if (!c.ok) onInvalid(table, c.reason)
+  const next = c.ok ? c.value : undefined
+  slots.set(e.key, { origin: e.origin, lamport: e.lamport, seq: e.seq, status: e.status, value: next })
+  const prev = cur?.value
+  if (prev === undefined && next === undefined) return UNCHANGED
+  return { prev, next, changed: true }
+}
+
+/** One cluster config table: slots plus the map of valid values handed to readers. */
+class ConfigTable<V> {
+  readonly slots = new Map<string, Slot<V>>()
+  readonly values = new Map<string, V>()
+  constructor (readonly table: string, readonly check: (v: unknown, origin: string) => Checked<V>) {}
+
+  apply (e: Entry<unknown>, onInvalid: InvalidCounter): Applied<V> {
+    const a = applyEntry(this.slots, e, this.table, this.check, onInvalid, false)
+    if (!a.changed) return a
+    if (a.next === undefined) this.values.delete(e.key)
+    else this.values.set(e.key, a.next)
+    return a
+  }
+}
+
+/** One joined network scope's endpoints. */
+interface ScopeCache {
+  slots: Map<string, Slot<EndpointValue>>
+  records: Map<string, EndpointRecord>
+}
+
+/**
+ * Create the cache and start following `source`'s entry events. It loads the
+ * current tables once; afterwards each event costs the validation of that
+ * one entry version.
+ */
+export function createTableCache (source: TableSource, onInvalid: InvalidCounter = () => {}): TableCache {
+  const networks = new ConfigTable<NetworkValue>(TABLE_NETWORKS, checkNetwork)
+  const services = new ConfigTable<ServiceValue>(TABLE_SERVICES, checkService)
+  const nodes = new ConfigTable<NodeValue>(TABLE_NODES, checkNode)
+  const config = new Map<string, ConfigTable<NetworkValue> | ConfigTable<ServiceValue> | ConfigTable<NodeValue>>([
+    [TABLE_NETWORKS, networks], [TABLE_SERVICES, services], [TABLE_NODES, nodes]
+  ])
+  const scopes = new Map<string, ScopeCache>()
+  let sortedScopes: string[] = []
+  const listeners = new Set<TableChangeListener>()
+
+  function applyEndpoint (networkId: string, sc: ScopeCache, e: Entry<unknown>): void {
+    const a = applyEntry(sc.slots, e, TABLE_ENDPOINTS, checkEndpoint, onInvalid, true)
+    if (!a.changed) return
+    const prev = sc.records.get(e.key)
+    let next: EndpointRecord | undefined
+    if (a.next === undefined) sc.records.delete(e.key)
+    else {
+      next = { key: e.key, value: a.next, status: (sc.slots.get(e.key) as Slot<EndpointValue>).status }
+      sc.records.set(e.key, next)
+    }
+    for (const l of listeners) l.endpoint?.(networkId, e.key, prev, next)
+  }
+
+  function loadScope (networkId: string): void {
+    const sc: ScopeCache = { slots: new Map(), records: new Map() }
+    scopes.set(networkId, sc)
+    for (const e of source.entries<unknown>(networkScope(networkId), TABLE_ENDPOINTS)) {
+      const a = applyEntry(sc.slots, e, TABLE_ENDPOINTS, checkEndpoint, onInvalid, true)
+      if (a.next !== undefined) sc.records.set(e.key, { key: e.key, value: a.next, status: e.status })
+    }
+  }
+
+  function syncScopes (): void {
+    const joined = new Set<string>()
+    for (const s of source.scopes()) {
+      const id = scopeNetworkId(s)
+      if (id !== undefined) joined.add(id)
+    }
+    const left = [...scopes.keys()].filter((id) => !joined.has(id))
+    const added = [...joined].filter((id) => !scopes.has(id))
+    if (left.length === 0 && added.length === 0) return
+    for (const id of left) scopes.delete(id)
+    for (const id of added) loadScope(id)
+    sortedScopes = [...scopes.keys()].sort()
+    for (const id of left) for (const l of listeners) l.scopeLeft?.(id)
+    for (const id of added) for (const l of listeners) l.scopeJoined?.(id)
+  }
+
+  function onEvent (ev: EntryEvent): void {
+    const e = ev.entry
+    if (e.scope === 'cluster') {
+      if (e.table === SCOPES_TABLE) {
+        if (e.key === source.id) syncScopes()
+        return
+      }
+      const t = config.get(e.table)
+      if (t === undefined) return
+      const a = t.apply(e, onInvalid)
+      if (!a.changed) return
+      for (const l of listeners) {
+        if (t === networks) l.network?.(e.key, a.prev as NetworkValue | undefined, a.next as NetworkValue | undefined)
+        else if (t === services) l.service?.(e.key, a.prev as ServiceValue | undefined, a.next as ServiceValue | undefined)
+        else l.node?.(e.key, a.prev as NodeValue | undefined, a.next as NodeValue | undefined)
+      }
+      return
+    }
+    if (e.table !== TABLE_ENDPOINTS) return
+    const id = scopeNetworkId(e.scope)
+    if (id === undefined) return
+    const sc = scopes.get(id)
+    if (sc !== undefined) {
+      applyEndpoint(id, sc, e)
+      return
+    }
+    // an event of a scope we have not loaded: loading reads this entry too; a scope not joined is ignored
+    syncScopes()
+  }
+
+  for (const t of config.values()) {
+    for (const e of source.entries<unknown>('cluster', t.table)) t.apply(e, onInvalid)
+  }
+  syncScopes()
+  const unsubscribe = source.onEntry(onEvent)
+
+  return {
+    networks: () => networks.values,
+    services: () => services.values,
+    nodes: () => nodes.values,
+    networkScopes: () => sortedScopes,
+    endpoints: (networkId) => scopes.get(networkId)?.records,
+    subscribe (listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    syncScopes,
+    close: unsubscribe
+  }
+}
