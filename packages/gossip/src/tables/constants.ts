@@ -78,3 +78,11 @@ export const MAX_VALUE_STRING_LENGTH = 16 * 1024
 
 /** Largest encoded size of one entry (bytes); local writes above it are refused so every entry fits a message. */
 export const MAX_ENTRY_BYTES = 32 * 1024
+
+/**
+ * Sync requests sent, at most one per sync interval, to learn the Lamport
+ * times of this node's entries in a network scope that an earlier life (a
+ * process before a restart, whose clock was lost) was in and this process is
+ * not; a member that does not answer is replaced by another at the next try.
+ */
+export const EARLIER_LIFE_PROBE_TRIES = 3

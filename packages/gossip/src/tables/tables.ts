@@ -3,15 +3,16 @@ import {
   JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
-import { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, ReservedTableError } from './errors.js'
+import { InvalidScopeError, InvalidValueError, NotInScopeError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
 import { compareRecWire, type Rec, recSize, toWire } from './record.js'
-import { ScopeIndex } from './scope-index.js'
+import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
+import { claimOf, ScopeIndex } from './scope-index.js'
 import { Statuses } from './status.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
 import type { Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
-import { checkKey, checkTable, checkValue, isScopeName } from './validate.js'
+import { assertWritable, checkValue, isScopeName } from './validate.js'
 
 /** State of one scope on this node. */
 interface ScopeState {
@@ -55,6 +56,8 @@ class TablesImpl implements Tables {
   /** Own-origin records of an earlier life, adopted as they arrived, not (yet) written by this process. */
   private readonly adopted = new Set<Rec>()
   private readonly adoptedScope = new WeakMap<Rec, ScopeState>()
+  /** Network scopes an earlier life was in and this process is not: our entries there may be above our clock. */
+  private readonly probes = new EarlierLifeProbes()
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -257,6 +260,7 @@ class TablesImpl implements Tables {
       }
       wakeAt = Math.min(wakeAt, st.nextSyncAt, st.store.tombstones.peekTime())
     }
+    if (this.probes.size > 0) syncs.push(...this.probes.due(now, this.syncMs, (s) => this.probeState(s), (s) => this.pickPeers(s, 1)[0]))
     for (const g of this.status.gone.values()) {
       if (!g.reaped) wakeAt = Math.min(wakeAt, g.since + (g.state === 'dead' ? this.reconnectMs : this.ttlMs))
     }
@@ -275,7 +279,10 @@ class TablesImpl implements Tables {
     this.lastNow = now
     this.syncCount++
     const st = this.scopeStates.get(res.scope)
-    if (st === undefined || !st.joined || !res.member) return []
+    if (st === undefined || !st.joined || !res.member) {
+      this.probeAnswered(now, res)
+      return []
+    }
     // learned by sync, not re-gossiped: a joining node would otherwise flood the scope
     for (const w of res.entries) this.merge(now, st, w, false)
     return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes)
@@ -297,12 +304,7 @@ class TablesImpl implements Tables {
   }
 
   private writable (scope: ScopeName, table: string, key: string): ScopeState {
-    if (!isScopeName(scope)) throw new InvalidScopeError(scope)
-    const bt = checkTable(table)
-    if (bt !== undefined) throw new InvalidKeyError('table', bt)
-    const bk = checkKey(key)
-    if (bk !== undefined) throw new InvalidKeyError('key', bk)
-    if (scope === 'cluster' && table === SCOPES_TABLE) throw new ReservedTableError(table)
+    assertWritable(scope, table, key)
     const st = this.scopeStates.get(scope)
     if (st === undefined || !st.joined) throw new NotInScopeError(scope)
     return st
@@ -332,6 +334,8 @@ class TablesImpl implements Tables {
     if (g?.reaped === true) return false
     const cur = st.store.get(table, key)
     if (cur !== undefined && compareRecWire(cur, w) >= 0) return false
+    // newer than what this process holds of its own: an earlier life's scopes record
+    if (origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && key === this.self && !deleted) this.probes.add(w[6])
     if (origin === this.self && cur !== undefined && cur.origin === this.self) {
       // a write of ours from an earlier life (before a restart) beats what this
       // process holds: what we hold now is the truth, so write it again above it
@@ -400,14 +404,35 @@ class TablesImpl implements Tables {
     return r !== undefined && r.origin === this.self && !r.deleted && Array.isArray(r.value) && (r.value as unknown[]).includes(scope)
   }
 
-  private writeOwnScopes (now: number): void {
+  private probeState (scope: ScopeName): ProbeScopeState {
+    const st = this.scopeStates.get(scope)
+    if (st === undefined || !st.joined) return 'out'
+    return st.joinSyncPending ? 'syncing' : 'joined'
+  }
+
+  /** A probe's answer: move the clock past it, and write our scopes record above our old entries there unless it lists the scope. */
+  private probeAnswered (now: number, res: SyncResponse): void {
+    const own = this.probes.answered(res, this.self)
+    if (own === undefined) return
+    for (const w of res.entries) {
+      if (w[3] > this.lamport) this.lamport = w[3]
+      if (w[2] === this.self && w[4] > this.seq) this.seq = w[4]
+    }
+    const cur = this.scopeStates.get('cluster')?.store.get(SCOPES_TABLE, this.self)
+    if (cur === undefined || cur.origin !== this.self || cur.lamport > own || claimOf(cur)?.scopes.has(res.scope) === true) return
+    this.log.info('writing own scopes record above entries of an earlier life', { scope: res.scope })
+    this.writeOwnScopes(now, true)
+  }
+
+  /** Write our `scopes` record: the joined network scopes, or an empty list (unless it already says that and not `force`). */
+  private writeOwnScopes (now: number, force = false): void {
     const cluster = this.scopeStates.get('cluster') as ScopeState
     const joined = this.scopes().filter((s) => s !== 'cluster').sort()
     const cur = cluster.store.get(SCOPES_TABLE, this.self)
     if (joined.length === 0) {
       // an empty list, not a tombstone: peers hide our entries of scopes we left by comparing them with this
       // record (their tombstones may all have been lost), so it must outlive the tombstone ttl
-      if (cur === undefined || (!cur.deleted && Array.isArray(cur.value) && cur.value.length === 0)) return
+      if (cur === undefined || (!force && !cur.deleted && Array.isArray(cur.value) && cur.value.length === 0)) return
       this.writeLocal(now, cluster, SCOPES_TABLE, this.self, [], false)
       return
     }

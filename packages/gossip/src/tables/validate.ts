@@ -1,8 +1,9 @@
 import type { ScopeName } from '../types.js'
 import {
   DIGEST_LEAVES, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH, MAX_ORIGIN_LENGTH,
-  MAX_SYNC_ENTRIES, MAX_TABLE_LENGTH, MAX_VALUE_DEPTH, MAX_VALUE_NODES, MAX_VALUE_STRING_LENGTH
+  MAX_SYNC_ENTRIES, MAX_TABLE_LENGTH, MAX_VALUE_DEPTH, MAX_VALUE_NODES, MAX_VALUE_STRING_LENGTH, SCOPES_TABLE
 } from './constants.js'
+import { InvalidKeyError, InvalidScopeError, ReservedTableError } from './errors.js'
 import type { SyncRequest, SyncResponse, TablesMsg, WireEntry } from './types.js'
 
 /*
@@ -81,6 +82,16 @@ export function checkKey (x: unknown): string | undefined {
   if (x.length === 0) return 'empty'
   if (x.length > MAX_KEY_LENGTH) return `longer than ${MAX_KEY_LENGTH}`
   return undefined
+}
+
+/** Check the address of a local write; throws InvalidScopeError, InvalidKeyError (naming `table` or `key`) or ReservedTableError. */
+export function assertWritable (scope: unknown, table: unknown, key: unknown): void {
+  if (!isScopeName(scope)) throw new InvalidScopeError(scope)
+  const bt = checkTable(table)
+  if (bt !== undefined) throw new InvalidKeyError('table', bt)
+  const bk = checkKey(key)
+  if (bk !== undefined) throw new InvalidKeyError('key', bk)
+  if (scope === 'cluster' && table === SCOPES_TABLE) throw new ReservedTableError(String(table))
 }
 
 /** Validate one wire entry tuple; returns a reason or undefined. */
