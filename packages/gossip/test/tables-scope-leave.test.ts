@@ -189,11 +189,15 @@ test('an entry that arrives before its origin\'s join record stays live; only en
   t.is(c.get(N, 'ep', 'new')?.status, 'live')
 })
 
-test('random leaves and rejoins under lossy gossip: replicas converge and no live entry of a node outside the scope survives (40 seeds)', (t) => {
+// Known gap (see the tables README): an earlier life's join record that reached no peer before a restart
+// without state is lost with the process, and its entries written after that join stay live at peers.
+// With 4% restarts per step instead of 1.5% this generator hits that in about 1 of 400 seeds.
+test('random leaves, rejoins and restarts without state under lossy gossip: replicas converge and no live entry of a node outside the scope survives (40 seeds)', (t) => {
   const ids = ['n1', 'n2', 'n3', 'n4', 'n5']
   const B: ScopeName = 'network:blue'
   let hiddenSeeds = 0
   let lostLeaves = 0
+  let restarts = 0
   for (let seed = 1; seed <= 40; seed++) {
     const r = rng(seed + 7000)
     const net = new Net(ids, seed, { syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
@@ -201,10 +205,19 @@ test('random leaves and rejoins under lossy gossip: replicas converge and no liv
     for (const id of ids) net.get(id).joinScope(0, B)
     flood(net)
     const pool: Array<{ from: NodeId, to: NodeId, msgs: TablesMsg[] }> = []
+    let lastRestart = 0
     for (let step = 0; step < 160; step++) {
       net.now += int(r, 250)
       const id = pick(r, ids)
-      const node = net.get(id)
+      let node = net.get(id)
+      if (r.next() < 0.015) {
+        // the process restarts with no state (clock, entries) and is in no network
+        node = createTables({ self: id, rng: rng(seed * 1000 + step), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
+        net.nodes.set(id, node)
+        node.tick(net.now, ids)
+        lastRestart = net.now
+        restarts++
+      }
       const joined = node.scopes().includes(B)
       const x = r.next()
       if (x < 0.08) {
@@ -241,7 +254,7 @@ test('random leaves and rejoins under lossy gossip: replicas converge and no liv
     const state = (id: NodeId, scope: ScopeName): string => JSON.stringify(net.get(id).records(net.now, scope).map((w) => w[5] === 1 ? w.slice(0, 6) : w))
     const same = (xs: NodeId[], scope: ScopeName): boolean => xs.every((id) => state(id, scope) === state(xs[0] as NodeId, scope))
     let n = 0
-    while (!(same(ids, C) && same(joined(), B) && net.now > OWN_ADOPT_GRACE_MS)) {
+    while (!(same(ids, C) && same(joined(), B) && net.now > lastRestart + OWN_ADOPT_GRACE_MS)) {
       if (++n > 40) {
         t.fail(`seed ${seed}: not converged after 40 rounds`)
         return
@@ -275,7 +288,7 @@ test('random leaves and rejoins under lossy gossip: replicas converge and no liv
     }
     if (hidden) hiddenSeeds++
   }
-  t.log(`seeds with hidden entries of a leaver at the end: ${hiddenSeeds} of 40; leaves with all tombstones lost: ${lostLeaves}`)
+  t.log(`seeds with hidden entries of a leaver at the end: ${hiddenSeeds} of 40; leaves with all tombstones lost: ${lostLeaves}; restarts: ${restarts}`)
   t.true(hiddenSeeds >= 5, `the generator left entries of leavers without tombstones in ${hiddenSeeds} seeds`)
 })
 

@@ -80,9 +80,11 @@ export const MAX_VALUE_STRING_LENGTH = 16 * 1024
 export const MAX_ENTRY_BYTES = 32 * 1024
 
 /**
- * Sync requests sent, at most one per sync interval, to learn the Lamport
- * times of this node's entries in a network scope that an earlier life (a
- * process before a restart, whose clock was lost) was in and this process is
- * not; a member that does not answer is replaced by another at the next try.
+ * Sync requests sent, one per sync interval, each to a random member, to
+ * learn the Lamport times of this node's entries in a network scope that an
+ * earlier life (a process before a restart, whose clock was lost) was in and
+ * this process is not. Several, to different members, because one member's
+ * copy may lack some entries while anti-entropy catches up; 5 at the 2 s
+ * default interval span about the adoption grace (OWN_ADOPT_GRACE_MS).
  */
-export const EARLIER_LIFE_PROBE_TRIES = 3
+export const EARLIER_LIFE_PROBE_TRIES = 5

@@ -129,6 +129,8 @@ class TablesImpl implements Tables {
     const st = this.scopeStates.get(scope)
     if (st === undefined || !st.joined) return
     this.tombstoneOwn(now, st)
+    // left before any sync of it: entries of an earlier life there may be above the clock
+    this.probes.add([scope])
     st.joined = false
     st.joinSyncPending = false
     st.leftAt = now
@@ -283,6 +285,7 @@ class TablesImpl implements Tables {
       this.probeAnswered(now, res)
       return []
     }
+    this.probes.markSynced(res.scope)
     // learned by sync, not re-gossiped: a joining node would otherwise flood the scope
     for (const w of res.entries) this.merge(now, st, w, false)
     return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes)
@@ -333,9 +336,9 @@ class TablesImpl implements Tables {
     const g = this.status.gone.get(origin)
     if (g?.reaped === true) return false
     const cur = st.store.get(table, key)
-    if (cur !== undefined && compareRecWire(cur, w) >= 0) return false
-    // newer than what this process holds of its own: an earlier life's scopes record
+    // a scopes record of ours (maybe of an earlier life, maybe equal to one of this life's): probe the scopes it lists
     if (origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && key === this.self && !deleted) this.probes.add(w[6])
+    if (cur !== undefined && compareRecWire(cur, w) >= 0) return false
     if (origin === this.self && cur !== undefined && cur.origin === this.self) {
       // a write of ours from an earlier life (before a restart) beats what this
       // process holds: what we hold now is the truth, so write it again above it
@@ -412,7 +415,7 @@ class TablesImpl implements Tables {
 
   /** A probe's answer: move the clock past it, and write our scopes record above our old entries there unless it lists the scope. */
   private probeAnswered (now: number, res: SyncResponse): void {
-    const own = this.probes.answered(res, this.self)
+    const own = this.probes.answered(now, res, this.self)
     if (own === undefined) return
     for (const w of res.entries) {
       if (w[3] > this.lamport) this.lamport = w[3]
