@@ -357,3 +357,28 @@ test('entries hidden by a scope leave stay deleted when their origin dies, comes
   t.deepEqual(xEvents(net, 'a'), [])
   t.true((net.events.get('a') ?? []).some((e) => e.entry.key === 'x' && e.entry.table === 'nodes' && e.entry.status === 'deleted'))
 })
+
+test('a restarted process that joins a network and leaves it before any sync there still ends with its earlier life\'s entries hidden', (t) => {
+  const net = setup(8)
+  const a = net.get('a')
+  // the earlier life wrote a lot in N: its entries there are far above anything in the cluster scope
+  for (let i = 0; i < 20; i++) net.get('x').set(0, N, 'ep', 't1', { ip: '10.1.0.5', gen: i })
+  flood(net)
+  const old = a.get(N, 'ep', 't1')
+  t.true((old?.lamport ?? 0) > 20)
+  const fresh = createTables({ self: 'x', rng: rng(78), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
+  net.nodes.set('x', fresh)
+  net.now = 1000
+  fresh.tick(net.now, net.ids())
+  // restored a task, which went away at once: joined, wrote, tombstoned, left, all before a sync of N
+  fresh.joinScope(net.now, N)
+  fresh.set(net.now, N, 'ep', 't9', { ip: '10.1.0.9' })
+  fresh.delete(net.now, N, 'ep', 't9')
+  fresh.leaveScope(net.now, N)
+  t.true((fresh.get(C, 'scopes', 'x')?.lamport ?? Infinity) < (old?.lamport ?? 0), 'its scopes record starts below its old entries')
+  const n = syncUntil(net, () => ['a', 'b'].every((id) => net.get(id).get(N, 'ep', 't1')?.status === 'deleted' && net.get(id).get(N, 'ep', 't2')?.status === 'deleted'))
+  t.true(n >= 0, 'peers hide x\'s entries of its earlier life')
+  t.deepEqual(fresh.get(C, 'scopes', 'x')?.value, [])
+  t.true((fresh.get(C, 'scopes', 'x')?.lamport ?? 0) > (old?.lamport ?? Infinity), 'written above them')
+  t.deepEqual(a.entries(N), [])
+})
