@@ -111,14 +111,22 @@ export function computeDesired (input: DesiredInput): DesiredResult {
       continue
     }
 
+    // task endpoints grouped by service once: O(endpoints + services) per network, not their product
+    const tasksBySvc = new Map<string, EndpointRecord[]>()
+    for (const e of eps) {
+      if (e.value.kind !== 'task') continue
+      const list = tasksBySvc.get(e.value.service as string)
+      if (list === undefined) tasksBySvc.set(e.value.service as string, [e])
+      else list.push(e)
+    }
     const services: ServiceSpec[] = []
     const serviceIds = [...input.services.keys()].sort()
     for (const sid of serviceIds) {
       const svc = input.services.get(sid) as ServiceValue
       const vip = vipOn(svc, networkId)
       if (vip === undefined) continue
-      const backends: BackendSpec[] = eps
-        .filter((e) => e.value.kind === 'task' && e.value.service === sid && e.value.ip !== vip)
+      const backends: BackendSpec[] = (tasksBySvc.get(sid) ?? [])
+        .filter((e) => e.value.ip !== vip)
         .map((e) => ({ ip: e.value.ip, weight: e.value.weight ?? 1, draining: e.value.state === 'draining' }))
         .sort(compareBackends)
       // one backend per IP: a duplicate IP (renumbering in flight) must not get twice the slots

@@ -1,9 +1,10 @@
 import { isDeepStrictEqual } from 'node:util'
 import test from 'ava'
-import { createGossip, createManualClock, createMemoryNetwork, createSeededRng, type Gossip, type ManualClock, type Rng } from '@scalelb/gossip'
+import { createSeededRng, type Gossip, type Rng } from '@scalelb/gossip'
 import { computeDesired, type DesiredResult } from '../../src/state/desired.js'
 import { readDesiredInputFull } from '../../src/state/full-read.js'
 import { createTablesView } from '../../src/state/view.js'
+import { pump, startCluster } from './gossip-cluster.js'
 import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, lbEndpointKey, networkScope } from '../../src/state/tables.js'
 
 const IDS = ['a', 'b', 'c'] as const
@@ -13,18 +14,6 @@ const NETS = ['n1', 'n2', 'n3']
 const SVCS = ['s1', 's2', 's3', 's4', 's5']
 const TASKS = ['t1', 't2', 't3', 't4', 't5', 't6', 't7', 't8']
 const MACS = ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03']
-
-/** Advance virtual time in small steps, letting promises run; `each` runs after every step. */
-async function pump (clock: ManualClock, ms: number, each: () => boolean, until: () => boolean = () => false): Promise<boolean> {
-  const end = clock.now() + ms
-  while (clock.now() < end) {
-    clock.advance(20)
-    await new Promise((resolve) => setImmediate(resolve))
-    if (!each()) return false
-    if (until()) return true
-  }
-  return true
-}
 
 function pick<T> (rng: Rng, xs: readonly T[]): T {
   return xs[Math.floor(rng.next() * xs.length)] as T
@@ -132,18 +121,9 @@ function identityKept (prev: DesiredResult | undefined, cur: DesiredResult): str
 
 for (const seed of [1, 2, 3]) {
   test(`incremental desired state equals the from-scratch computation after every change (seed ${seed}, real gossip on a memory network)`, async (t) => {
-    const clock = createManualClock(1_000_000)
-    const net = createMemoryNetwork({ clock, seed, latencyMs: [1, 5] })
-    const g = new Map<string, Gossip>(IDS.map((id) => [id, createGossip({
-      transport: net.transport(id), clock, rng: createSeededRng(`${seed}:${id}`), profile: 'local', reconnectTimeoutMs: 15_000
-    })]))
-    const a = g.get(SELF) as Gossip
-    for (const x of g.values()) await x.start()
-    const joins = IDS.slice(1).map((id) => (g.get(id) as Gossip).join([`mem://${SELF}`]))
-    await pump(clock, 200, () => true)
-    await Promise.all(joins)
-    t.teardown(async () => { for (const x of g.values()) await x.stop() })
-
+    const { clock, net, g, get, stop } = await startCluster(IDS, seed)
+    t.teardown(stop)
+    const a = get(SELF)
     const invalid: string[] = []
     const view = createTablesView(a, (table, reason) => invalid.push(`${table}: ${reason}`))
     t.teardown(() => view.close())
