@@ -97,11 +97,21 @@ export interface Tables {
   delete(now: number, scope: ScopeName, table: string, key: string): void
   /** The entry of a key, tombstones included (status `deleted`). */
   get<V>(scope: ScopeName, table: string, key: string): Entry<V> | undefined
-  /** Live and suspended entries of a scope (optionally one table); tombstones excluded. */
+  /**
+   * Live and suspended entries of a scope (optionally one table); excluded are
+   * tombstones and every entry with status `deleted` (of a member that left,
+   * or of a node whose current `scopes` record, newer than the entry, does not
+   * list this network scope).
+   */
   entries<V>(scope: ScopeName, table?: string): Entry<V>[]
   /** Join a scope: accept and sync its entries, announce it in the `scopes` table, sync with up to 3 peers at the next tick. */
   joinScope(now: number, scope: ScopeName): void
-  /** Leave a network scope: tombstone own entries there, announce it, then forget the scope once the tombstones went out. */
+  /**
+   * Leave a network scope: tombstone own entries there, announce it (our
+   * `scopes` record without it, an empty list if no scope is left), then
+   * forget the scope once the tombstones went out. Peers hide our entries
+   * there that are older than that record even if every tombstone is lost.
+   */
   leaveScope(now: number, scope: ScopeName): void
   /** Scopes joined (cluster first). */
   scopes(): ScopeName[]
@@ -110,8 +120,10 @@ export interface Tables {
   /**
    * Subscribe to entry changes; returns an unsubscribe function. Fires on
    * every local change of an entry's version or status (live, deleted,
-   * suspended), with the previous status (undefined for a new key); not for a
-   * tombstone of a key that was unknown or already deleted. Values are shared
+   * suspended), with the previous status (undefined for a new key), also when
+   * an origin's membership or `scopes` record changes its entries' status;
+   * not for a tombstone (or hidden entry) of a key that was unknown or
+   * already deleted. Values are shared
    * with the store: treat them as read-only. A throwing listener is logged and
    * does not affect the others.
    */
