@@ -78,6 +78,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   /** Network id -> ids of services with a VIP on it. */
   const svcByNet = new Map<string, Set<string>>()
   const touched = new Set<string>()
+  let generation = -1
 
   function vipNetworks (v: ServiceValue | undefined): string[] {
     return v === undefined ? [] : Object.keys(v.vips)
@@ -176,14 +177,22 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       touched.delete(id)
     }
   })
-  for (const [sid, v] of cache.services()) {
-    for (const n of vipNetworks(v)) {
-      let set = svcByNet.get(n)
-      if (set === undefined) svcByNet.set(n, set = new Set())
-      set.add(sid)
+  /** (Re)build every index from the cache: at creation, and after the cache was rebuilt. */
+  function rebuild (): void {
+    generation = cache.generation()
+    states.clear()
+    svcByNet.clear()
+    touched.clear()
+    for (const [sid, v] of cache.services()) {
+      for (const n of vipNetworks(v)) {
+        let set = svcByNet.get(n)
+        if (set === undefined) svcByNet.set(n, set = new Set())
+        set.add(sid)
+      }
     }
+    for (const id of cache.networkScopes()) joined(id)
   }
-  for (const id of cache.networkScopes()) joined(id)
+  rebuild()
 
   function buildSpec (st: NetState, sid: string): ServiceSpec | undefined {
     const svc = cache.services().get(sid)
@@ -280,6 +289,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
 
   return {
     compute () {
+      if (cache.generation() !== generation) rebuild()
       cache.syncScopes()
       for (const id of touched) {
         const st = states.get(id)

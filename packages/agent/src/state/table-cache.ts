@@ -44,6 +44,12 @@ export interface TableCache {
   subscribe(listener: TableChangeListener): () => void
   /** Compare the joined scopes with gossip's (also done on every change of this node's `scopes` entry). */
   syncScopes(): void
+  /**
+   * Bumped when the cache was rebuilt from scratch because applying an event
+   * failed (a bug, or a listener that threw): state derived from the cache
+   * through listeners must then be rebuilt from it.
+   */
+  generation(): number
   /** Stop following gossip events. */
   close(): void
 }
@@ -120,7 +126,7 @@ interface ScopeCache {
  * current tables once; afterwards each event costs the validation of that
  * one entry version.
  */
-export function createTableCache (source: TableSource, onInvalid: InvalidCounter = () => {}): TableCache {
+export function createTableCache (source: TableSource, onInvalid: InvalidCounter = () => {}, onError: (err: Error) => void = () => {}): TableCache {
   const networks = new ConfigTable<NetworkValue>(TABLE_NETWORKS, checkNetwork)
   const services = new ConfigTable<ServiceValue>(TABLE_SERVICES, checkService)
   const nodes = new ConfigTable<NodeValue>(TABLE_NODES, checkNode)
@@ -130,6 +136,8 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
   const scopes = new Map<string, ScopeCache>()
   let sortedScopes: string[] = []
   const listeners = new Set<TableChangeListener>()
+  let gen = 0
+  let failed = false
 
   function applyEndpoint (networkId: string, sc: ScopeCache, e: Entry<unknown>): void {
     const a = applyEntry(sc.slots, e, TABLE_ENDPOINTS, checkEndpoint, onInvalid, true)
@@ -170,7 +178,17 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
   }
 
   function onEvent (ev: EntryEvent): void {
-    const e = ev.entry
+    if (failed) return
+    try {
+      applyEvent(ev.entry)
+    } catch (err) {
+      // the cache (or a listener's state) may now miss this change: rebuild everything on the next read
+      failed = true
+      onError(err as Error)
+    }
+  }
+
+  function applyEvent (e: Entry<unknown>): void {
     if (e.scope === 'cluster') {
       if (e.table === SCOPES_TABLE) {
         if (e.key === source.id) syncScopes()
@@ -199,23 +217,48 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
     syncScopes()
   }
 
-  for (const t of config.values()) {
-    for (const e of source.entries<unknown>('cluster', t.table)) t.apply(e, onInvalid)
+  /** Read everything from scratch (no listener calls: they rebuild on the new generation). */
+  function load (): void {
+    for (const t of config.values()) {
+      t.slots.clear()
+      t.values.clear()
+      for (const e of source.entries<unknown>('cluster', t.table)) t.apply(e, onInvalid)
+    }
+    scopes.clear()
+    for (const s of source.scopes()) {
+      const id = scopeNetworkId(s)
+      if (id !== undefined) loadScope(id)
+    }
+    sortedScopes = [...scopes.keys()].sort()
   }
-  syncScopes()
+  function ensure (): void {
+    if (!failed) return
+    failed = false
+    gen++
+    load()
+  }
+
+  load()
   const unsubscribe = source.onEntry(onEvent)
 
   return {
-    networks: () => networks.values,
-    services: () => services.values,
-    nodes: () => nodes.values,
-    networkScopes: () => sortedScopes,
-    endpoints: (networkId) => scopes.get(networkId)?.records,
+    networks: () => { ensure(); return networks.values },
+    services: () => { ensure(); return services.values },
+    nodes: () => { ensure(); return nodes.values },
+    networkScopes: () => { ensure(); return sortedScopes },
+    endpoints: (networkId) => { ensure(); return scopes.get(networkId)?.records },
     subscribe (listener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
-    syncScopes,
+    syncScopes () {
+      ensure()
+      syncScopes()
+    },
+    generation () {
+      ensure()
+      return gen
+    },
     close: unsubscribe
   }
 }

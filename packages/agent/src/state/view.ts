@@ -34,10 +34,11 @@ export interface TablesView {
  * follows gossip's entry events (other nodes' values are untrusted: each
  * version is validated once, a bad one counted once). Config tables
  * (networks, services, nodes) keep suspended entries: a network does not
- * vanish because its creator died.
+ * vanish because its creator died. `onError` hears of a failure while
+ * applying an event (the cache is then rebuilt from scratch on the next read).
  */
-export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter = () => {}): TablesView {
-  const cache = createTableCache(gossip, onInvalid)
+export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter = () => {}, onError?: (err: Error) => void): TablesView {
+  const cache = createTableCache(gossip, onInvalid, onError)
   let inc: { self: string, localUnderlay: string, desired: IncrementalDesired } | undefined
   const view: TablesView = {
     networks: () => cache.networks(),

@@ -1,4 +1,8 @@
 import test from 'ava'
+import { computeDesired } from '../../src/state/desired.js'
+import { readDesiredInputFull } from '../../src/state/full-read.js'
+import { createIncrementalDesired } from '../../src/state/incremental-desired.js'
+import { createTableCache } from '../../src/state/table-cache.js'
 import { createTablesView } from '../../src/state/view.js'
 import { TABLE_ENDPOINTS, TABLE_NETWORKS, lbEndpointKey, networkScope } from '../../src/state/tables.js'
 import { pump, startCluster } from './gossip-cluster.js'
@@ -57,4 +61,28 @@ test('leaving a network scope drops its endpoints from the desired state; joinin
   a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 2 })
   a.set(SCOPE, TABLE_ENDPOINTS, 'a-t1', { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 2 })
   t.true(await pump(clock, 10_000, undefined, () => view.desired('a', '').desired.has('n1') && endpointsOnA() === 3), 'after joining again the network is programmed with b\'s endpoint')
+})
+
+test('a failure while applying an event rebuilds the cache and the desired state from scratch instead of drifting', async (t) => {
+  const { clock, get, stop } = await startCluster(['a', 'b'], 9)
+  t.teardown(stop)
+  const a = get('a')
+  const errors: string[] = []
+  const cache = createTableCache(a, () => {}, (err) => errors.push(err.message))
+  t.teardown(() => cache.close())
+  let throwOnce = true
+  // subscribed before the incremental state: when it throws, the incremental state misses the change
+  cache.subscribe({ endpoint () { if (throwOnce) { throwOnce = false; throw new Error('listener bug') } } })
+  const inc = createIncrementalDesired({ cache, self: 'a', localUnderlay: '' })
+  t.teardown(() => inc.close())
+  a.set('cluster', TABLE_NETWORKS, 'n1', NET)
+  a.joinScope(SCOPE)
+  a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
+  a.set(SCOPE, TABLE_ENDPOINTS, 'a-t1', { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
+  await pump(clock, 100)
+  t.deepEqual(errors, ['listener bug'])
+  t.is(cache.generation(), 1, 'the cache was rebuilt once')
+  const got = inc.compute()
+  t.true(got.desired.has('n1'), 'the network is programmed although the first endpoint event was lost to the failure')
+  t.deepEqual(got, computeDesired(readDesiredInputFull(a, 'a', '')))
 })
