@@ -38,8 +38,11 @@ interface NetState {
   readonly local: Map<string, EndpointValue>
   /** Live LB endpoints of this node, by key. */
   readonly selfLbs: Map<string, EndpointRecord>
-  /** Live endpoints of other nodes, by IP, by key. */
-  readonly remotes: Map<string, Map<string, EndpointValue>>
+  /**
+   * Live endpoints of other nodes by IP: the key of the one endpoint with that
+   * IP (nearly always one: no Map per IP), or the keys when several.
+   */
+  readonly remotes: Map<string, string | Set<string>>
   /** Other nodes -> number of their live endpoints here. */
   readonly remoteNodes: Map<string, number>
   /** Outputs are stale as a whole (just joined, or the network was not programmed): rebuild from the indices. */
@@ -107,13 +110,15 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       else st.local.delete(key)
       touched.add(st.id)
     } else {
-      let byKey = st.remotes.get(v.ip)
+      const cur = st.remotes.get(v.ip)
       if (add) {
-        if (byKey === undefined) st.remotes.set(v.ip, byKey = new Map())
-        byKey.set(key, v)
-      } else if (byKey !== undefined) {
-        byKey.delete(key)
-        if (byKey.size === 0) st.remotes.delete(v.ip)
+        if (cur === undefined || cur === key) st.remotes.set(v.ip, key)
+        else if (typeof cur === 'string') st.remotes.set(v.ip, new Set([cur, key]))
+        else cur.add(key)
+      } else if (cur === key) st.remotes.delete(v.ip)
+      else if (cur instanceof Set) {
+        cur.delete(key)
+        if (cur.size === 1) st.remotes.set(v.ip, cur.values().next().value as string)
       }
       const n = (st.remoteNodes.get(v.node) ?? 0) + (add ? 1 : -1)
       if (n > 0) st.remoteNodes.set(v.node, n)
@@ -212,7 +217,11 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   function buildRemote (st: NetState, ip: string): RemoteEndpointSpec | undefined {
     let best: RemoteEndpointSpec | undefined
     const nodes = cache.nodes()
-    for (const v of st.remotes.get(ip)?.values() ?? []) {
+    const records = cache.endpoints(st.id)
+    const keys = st.remotes.get(ip) ?? []
+    for (const key of typeof keys === 'string' ? [keys] : keys) {
+      const v = records?.get(key)?.value
+      if (v === undefined) continue
       const underlay = nodes.get(v.node)?.underlay
       if (!hasUnderlay(underlay)) continue
       const c = { ip, mac: v.mac, underlay }
