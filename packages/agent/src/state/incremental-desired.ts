@@ -87,6 +87,14 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     return v === undefined ? [] : Object.keys(v.vips)
   }
 
+  function addVipNetworks (sid: string, v: ServiceValue | undefined): void {
+    for (const n of vipNetworks(v)) {
+      let set = svcByNet.get(n)
+      if (set === undefined) svcByNet.set(n, set = new Set())
+      set.add(sid)
+    }
+  }
+
   function markSvc (st: NetState, sid: string): void {
     touched.add(st.id)
     if (!st.full) st.dirtySvcs.add(sid)
@@ -155,11 +163,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     },
     service (sid, prev, next) {
       for (const n of vipNetworks(prev)) svcByNet.get(n)?.delete(sid)
-      for (const n of vipNetworks(next)) {
-        let set = svcByNet.get(n)
-        if (set === undefined) svcByNet.set(n, set = new Set())
-        set.add(sid)
-      }
+      addVipNetworks(sid, next)
       for (const n of new Set([...vipNetworks(prev), ...vipNetworks(next)])) {
         const st = states.get(n)
         if (st !== undefined) markSvc(st, sid)
@@ -188,13 +192,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     states.clear()
     svcByNet.clear()
     touched.clear()
-    for (const [sid, v] of cache.services()) {
-      for (const n of vipNetworks(v)) {
-        let set = svcByNet.get(n)
-        if (set === undefined) svcByNet.set(n, set = new Set())
-        set.add(sid)
-      }
-    }
+    for (const [sid, v] of cache.services()) addVipNetworks(sid, v)
     for (const id of cache.networkScopes()) joined(id)
   }
   rebuild()
