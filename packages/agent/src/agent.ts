@@ -97,7 +97,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   // created below; closures reach them through this holder (events only fire after start())
   const late: { writer?: StateWriter, metrics?: AgentMetrics } = {}
   const persist = (): void => late.writer?.schedule()
-  const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table))
+  const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
   const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist })
   const plumber: TaskPlumber = init.dataPlane.plumber
   const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() } })
@@ -362,6 +362,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await stopCommon()
       await reconciler.stop()
       unsubscribe?.()
+      view.close()
       await writer.flush()
       await gossip.stop({ restart: true })
     },
@@ -374,6 +375,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
         await writer.flush()
         await gossip.leave()
         unsubscribe?.()
+        view.close()
         await reconciler.teardown()
         await reconciler.stop()
         await stopCommon()

@@ -111,7 +111,7 @@ export class LbModel {
       const svc = cur[i]
       while (j < prevEnd && prev[j].id < svc.id) oldLeft.push(this.entries[j++])
       if (j < prevEnd && prev[j].id === svc.id) {
-        if (sameService(prev[j], svc)) {
+        if (prev[j] === svc || sameService(prev[j], svc)) {
           mid.push(this.entries[j++])
           continue
         }
