@@ -11,7 +11,7 @@ import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache 
 import { viewFromNftJson } from './lb-parse.js'
 import { LbModel, type LbPlan } from './lb-model.js'
 import { applyLb, createSandbox, deleteSandbox, readSandbox, runLbChange, type SandboxNames } from './sandbox.js'
-import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from './types.js'
+import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from './types.js'
 
 /** Options of the nft programmer. */
 export interface NftProgrammerInit {
@@ -27,6 +27,8 @@ export interface NftProgrammerInit {
 /** Per-network in-memory copy of the nft programmer. */
 export interface NetState {
   overlay: OverlayView | undefined
+  /** The spec `overlay` was last found equal to; unset when `overlay` came from the kernel. Specs are immutable once handed over, so the same object means the same overlay. */
+  overlaySpec?: OverlaySpec
   /** per-network: the sandbox's LB view. */
   lb: LbView | undefined
   lbMac: string | undefined
@@ -112,7 +114,9 @@ export class NftProgrammer implements Programmer {
       }
       lbNext = viewFromSpec(desired.sandbox, false, cache)
     }
-    const ovNext = overlayViewFromSpec(desired.overlay)
+    // the desired-state path keeps an unchanged overlay spec as the same object: then skip rebuilding and comparing O(remotes)
+    const known = this.nets.get(id)
+    const ovNext = known?.overlay !== undefined && known.overlaySpec === desired.overlay ? known.overlay : overlayViewFromSpec(desired.overlay)
     return await this.tx(id, async () => {
       let st = this.nets.get(id)
       if (st === undefined) {
@@ -120,10 +124,12 @@ export class NftProgrammer implements Programmer {
         this.nets.set(id, st)
       }
       let tx = 0
-      if (st.overlay === undefined || !sameOverlay(st.overlay, ovNext)) {
+      if (st.overlay === undefined || (st.overlay !== ovNext && !sameOverlay(st.overlay, ovNext))) {
+        st.overlaySpec = undefined
         tx += await applyOverlay(this.k, overlayNames(this.prefix, id), st.overlay, ovNext, opts)
         st.overlay = ovNext
       }
+      st.overlaySpec = desired.overlay
       if ('commit' in lbNext) tx += await this.applySandbox(st, desired, lbNext, opts)
       else tx += await this.applyPerContainer(st, desired, lbNext, opts)
       return tx
@@ -231,8 +237,9 @@ export class NftProgrammer implements Programmer {
     for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts)])) {
       const ov = await readOverlay(this.k, overlayNames(this.prefix, id), id, opts)
       if (ov === undefined) continue
-      const st = this.nets.get(id) ?? { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }
+      const st: NetState = this.nets.get(id) ?? { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
+      st.overlaySpec = undefined
       this.nets.set(id, st)
       found.add(id)
     }
