@@ -1,4 +1,4 @@
-import type { DesiredInput, DesiredResult, EndpointRecord } from './desired.js'
+import type { DesiredResult, EndpointRecord } from './desired.js'
 import { readEndpointsFull, type InvalidCounter, type TableSource } from './full-read.js'
 import { createIncrementalDesired, type IncrementalDesired } from './incremental-desired.js'
 import { createTableCache } from './table-cache.js'
@@ -17,16 +17,22 @@ export interface TablesView {
   findNetwork(ref: string): { id: string, value: NetworkValue } | undefined
   /** Find a service by id or name. */
   findService(ref: string): { id: string, value: ServiceValue } | undefined
-  /** Everything the desired-state function needs, for the networks this node joined (a copy: O(tables)). */
-  desiredInput(self: string, localUnderlay: string): DesiredInput
   /**
    * Desired state of the current tables, updated incrementally: the cost of
    * a call is proportional to what changed since the previous one. Equals
-   * `computeDesired(desiredInput(self, localUnderlay))`.
+   * `computeDesired(readDesiredInputFull(gossip, self, localUnderlay))`.
    */
   desired(self: string, localUnderlay: string): DesiredResult
   /** Stop following gossip. */
   close(): void
+}
+
+/** An entry found by id, else by its `name`. */
+function findByRef<V extends { name: string }> (map: ReadonlyMap<string, V>, ref: string): { id: string, value: V } | undefined {
+  const byId = map.get(ref)
+  if (byId !== undefined) return { id: ref, value: byId }
+  for (const [id, value] of map) if (value.name === ref) return { id, value }
+  return undefined
 }
 
 /**
@@ -49,26 +55,8 @@ export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter
       // a scope this node left but gossip still holds (it lingers a while): read it as before
       return records === undefined ? readEndpointsFull(gossip, networkId, onInvalid) : [...records.values()]
     },
-    findNetwork (ref) {
-      const nets = cache.networks()
-      const byId = nets.get(ref)
-      if (byId !== undefined) return { id: ref, value: byId }
-      for (const [id, value] of nets) if (value.name === ref) return { id, value }
-      return undefined
-    },
-    findService (ref) {
-      const svcs = cache.services()
-      const byId = svcs.get(ref)
-      if (byId !== undefined) return { id: ref, value: byId }
-      for (const [id, value] of svcs) if (value.name === ref) return { id, value }
-      return undefined
-    },
-    desiredInput (self, localUnderlay) {
-      cache.syncScopes()
-      const endpoints = new Map<string, EndpointRecord[]>()
-      for (const id of cache.networkScopes()) endpoints.set(id, [...cache.endpoints(id)?.values() ?? []])
-      return { self, localUnderlay, networks: new Map(cache.networks()), services: new Map(cache.services()), nodes: new Map(cache.nodes()), endpoints }
-    },
+    findNetwork: (ref) => findByRef(cache.networks(), ref),
+    findService: (ref) => findByRef(cache.services(), ref),
     desired (self, localUnderlay) {
       if (inc === undefined || inc.self !== self || inc.localUnderlay !== localUnderlay) {
         inc?.desired.close()
