@@ -1,5 +1,6 @@
 import test from 'ava'
 import { request } from 'node:http'
+import { runCli } from '../../src/cli/main.js'
 import { TABLE_NETWORKS, TABLE_SERVICES } from '../../src/state/tables.js'
 import type { AgentStatus, NetworkInfo } from '../../src/types.js'
 import { createTestCluster, waitFor, type TestAgent } from '../helpers/agents.js'
@@ -126,4 +127,24 @@ test('a desired state the reconciler refuses shows in network inspect and in /v1
     return ((await api(a, 'GET', '/v1/status')).body as unknown as AgentStatus).networkErrors.length === 0
   })
   t.pass()
+})
+
+test('the CLI shows a conflicted network in network ls (CONFLICT column) and the reason in scalelb status', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  t.is((await api(a, 'POST', '/v1/networks', { name: 'front', subnets: ['10.40.0.0/24'] })).status, 201)
+  // a network created earlier elsewhere (in a partition) arrives: it keeps 10.40.0.0/16
+  a.agent.gossip.set('cluster', TABLE_NETWORKS, 'elsewhere', { name: 'wide', subnets: ['10.40.0.0/16'], vni: 4001, options: {}, createdMs: 1 })
+  let out = ''
+  const run = async (...argv: string[]): Promise<number> => {
+    out = ''
+    return await runCli(argv, { io: { out: (x) => { out += x + '\n' }, err: (x) => { out += x + '\n' } }, env: { SCALELB_API_SOCKET: a.socket } })
+  }
+  t.is(await run('network', 'ls'), 0)
+  t.regex(out, /^ID +NAME +SUBNETS +VNI +NODES +LB IP +CONFLICT$/m)
+  t.regex(out, /front +10\.40\.0\.0\/24 .* 10\.40\.0\.0\/24 overlaps wide 10\.40\.0\.0\/16$/m)
+  t.regex(out, /wide +10\.40\.0\.0\/16 .* -$/m)
+  t.is(await run('status'), 0)
+  t.regex(out, /^error: +network front: in conflict: its subnet 10\.40\.0\.0\/24 overlaps 10\.40\.0\.0\/16 of network wide/m)
 })
