@@ -14,6 +14,7 @@ import { createStatusServer, type StatusServer } from './status/server.js'
 import { createController, type Controller, type TaskPlumber } from './state/controller.js'
 import { mergeWarmup, type NetworkDesired } from './state/desired.js'
 import { createIpam, type Ipam } from './state/ipam.js'
+import { createNetworkProblems } from './state/network-problems.js'
 import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
 import { createTablesView, type TablesView } from './state/view.js'
 import type { DataPlane, Reconciler } from './dataplane.js'
@@ -100,7 +101,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
   const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist })
   const plumber: TaskPlumber = init.dataPlane.plumber
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() } })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() }, programmingError: (id) => problems.error(id) })
 
   // programming latency: origin timestamps of endpoint events waiting for the reconciler
   const pendingOrigins = new Map<string, number[]>()
@@ -117,9 +118,11 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     }
   })
 
+  const problems = createNetworkProblems({ logger: componentLogger(root, 'state'), networks: () => view.networks(), conflicts: () => view.conflicts(), refused: () => reconciler.errors() })
   const metrics = late.metrics = createAgentMetrics({
     node: self,
     sources: {
+      conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }),
       reconciler: () => reconciler.stats(),
       members: () => gossip.members(),
       gossipStats: () => gossip.stats(),
@@ -165,6 +168,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     const skipped = JSON.stringify(r.skipped)
     if (skipped !== lastSkipped && r.skipped.length > 0 && warmup === undefined) log.warn('networks with local tasks not programmed yet', { skipped: r.skipped })
     lastSkipped = skipped
+    problems.update(r.skipped)
     let desired = r.desired
     if (warmup !== undefined) {
       const local = new Set(controller.localTasks().flatMap((t) => t.endpoints.map((e) => e.networkId)))
@@ -255,6 +259,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       networks: view.networks().size,
       services: view.services().size,
       localTasks: controller.localTasks().length,
+      networkErrors: problems.list(),
       listen: transport.addrs()
     }
   }

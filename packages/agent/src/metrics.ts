@@ -17,6 +17,8 @@ export interface MetricSources {
   gossipStats: () => GossipStats
   /** Address counts summed over networks, by kind. */
   ipam: () => Record<'vip' | 'task' | 'lb' | 'free' | 'cooling', number>
+  /** Networks in a subnet conflict now, and conflicts that appeared since start. @default none (not exported) */
+  conflicts?: () => { current: number, detected: number }
 }
 
 /** The agent's metrics, on its own Registry (never the global one). */
@@ -111,6 +113,11 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
       for (const [kind, n] of Object.entries(s.ipam())) this.set({ kind }, n)
     }
   })
+  const conflicts = s.conflicts
+  if (conflicts !== undefined) {
+    new Gauge({ name: 'scalelb_network_conflicts', help: 'Networks whose subnets overlap a network created earlier (no kernel state until removed).', registers: [registry], collect () { this.set(conflicts().current) } })
+    absCounter(registry, 'scalelb_network_conflicts_detected_total', 'Subnet conflicts between networks that appeared (each logged once as an error).', [], () => conflicts().detected)
+  }
   const invalid = new Counter({ name: 'scalelb_agent_invalid_entries_total', help: 'Gossip entries ignored because their value failed validation, by table.', labelNames: ['table'], registers: [registry] })
 
   return {

@@ -23,6 +23,14 @@ export interface NetworkInfo {
   nodes: string[]
   /** This node's LB IP on it, if it has one. */
   lbIp: string | undefined
+  /**
+   * Set when its subnets overlap those of a network created earlier (two
+   * nodes created them while partitioned): it gets no kernel state and no new
+   * task until removed. `with` is the other network's name.
+   */
+  conflict?: { with: string, withId: string, subnet: string, ownSubnet: string }
+  /** Why this node does not program it although it has local tasks here (skipped or refused desired state). */
+  error?: string
 }
 
 /** POST /v1/services body (validated). */
@@ -101,5 +109,7 @@ export interface AgentStatus {
   networks: number
   services: number
   localTasks: number
+  /** Networks this node does not program as desired (subnet conflict, skipped or refused desired state), with why. */
+  networkErrors: Array<{ networkId: string, network: string, error: string }>
   listen: string[]
 }

@@ -148,3 +148,61 @@ test('an agent whose --join peer is not up yet keeps retrying and joins once it 
   await waitFor('A and B see each other alive', () => [a2, b].every((x) => x.agent.members().filter((m) => m.state === 'alive').length === 2))
   t.pass()
 })
+
+test('two networks with overlapping subnets created on both sides of a partition: after the heal both nodes agree on the winner, the loser gets no kernel state and no task, and the conflict is counted once', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  const b = await cluster.add()
+  await b.agent.gossip.join([`mem://${a.agent.id}`])
+  await waitFor('A and B alive', () => [a, b].every((x) => x.agent.members().filter((m) => m.state === 'alive').length === 2))
+  cluster.net.partition([a.agent.id], [b.agent.id])
+  // each side accepts its network: it cannot know the other's
+  const blue = await a.agent.controller.createNetwork({ name: 'blue', subnets: ['10.88.0.0/28'] })
+  const green = await b.agent.controller.createNetwork({ name: 'green', subnets: ['10.88.0.0/24'] })
+  await a.agent.controller.createService({ name: 'web-a', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], networks: ['blue'] })
+  await b.agent.controller.createService({ name: 'web-b', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], networks: ['green'] })
+  await a.agent.controller.addTask({ service: 'web-a', netns: '/run/netns/p-a' })
+  await b.agent.controller.addTask({ service: 'web-b', netns: '/run/netns/p-b' })
+  await a.agent.flush()
+  await b.agent.flush()
+  t.true(hasSandbox(a, blue.id) && hasSandbox(b, green.id), 'both programmed while partitioned')
+
+  cluster.net.heal()
+  await waitFor('both nodes know both networks', () => [a, b].every((x) => x.agent.controller.listNetworks().length === 2))
+  // the network created first (creator's clock, then id) keeps the subnet, on every node
+  const created = (id: string): number => (a.agent.gossip.get('cluster', 'networks', id)?.value as { createdMs: number }).createdMs
+  const [winner, loser] = [blue, green].sort((x, y) => created(x.id) - created(y.id) || (x.id < y.id ? -1 : 1)) as [typeof blue, typeof blue]
+  const loserNode = loser.id === blue.id ? a : b
+  const winnerNode = loserNode === a ? b : a
+  for (const x of [a, b]) {
+    const list = x.agent.controller.listNetworks()
+    t.is(list.find((n) => n.id === winner.id)?.conflict, undefined)
+    t.deepEqual(list.find((n) => n.id === loser.id)?.conflict, { with: winner.name, withId: winner.id, subnet: winner.subnets[0], ownSubnet: loser.subnets[0] })
+  }
+  await waitFor('the loser\'s sandbox is removed', async () => {
+    await loserNode.agent.flush()
+    return !hasSandbox(loserNode, loser.id)
+  })
+  await winnerNode.agent.flush()
+  t.true(hasSandbox(winnerNode, winner.id), 'the winner keeps its kernel state')
+  t.regex(loserNode.agent.controller.inspectNetwork(loser.name).error ?? '', /not programmed: its subnets overlap a network created earlier/)
+  t.true(loserNode.agent.status().networkErrors.some((e) => e.networkId === loser.id))
+
+  const refused = await t.throwsAsync(loserNode.agent.controller.addTask({ service: loser === blue ? 'web-a' : 'web-b', netns: '/run/netns/p-late' }))
+  t.is(refused?.name, 'ConflictError')
+  t.regex(refused?.message ?? '', new RegExp(`network ${loser.name} is in conflict: its subnet \\S+ overlaps \\S+ of network ${winner.name}`))
+  t.false(loserNode.plumber.attached.has(`${loser.id}|/run/netns/p-late`))
+
+  for (const x of [a, b]) {
+    const gauge = await x.agent.metrics.registry.getSingleMetricAsString('scalelb_network_conflicts')
+    t.regex(gauge, /^scalelb_network_conflicts 1$/m)
+    const total = await x.agent.metrics.registry.getSingleMetricAsString('scalelb_network_conflicts_detected_total')
+    t.regex(total, /^scalelb_network_conflicts_detected_total 1$/m, 'one conflict, counted (and logged) once despite many recomputations')
+  }
+
+  // removing the loser ends the conflict everywhere
+  await loserNode.agent.controller.removeNetwork(loser.name, { force: true })
+  await waitFor('no conflict left', () => [a, b].every((x) => x.agent.controller.listNetworks().every((n) => n.conflict === undefined) && x.agent.controller.listNetworks().length === 1))
+  t.regex(await a.agent.metrics.registry.getSingleMetricAsString('scalelb_network_conflicts'), /^scalelb_network_conflicts 0$/m)
+})

@@ -11,6 +11,9 @@ import { isCidrText, isValidName } from '../state/tables.js'
  * {@link ValidationError} naming the field at fault.
  */
 
+/** Until the data plane programs IPv6, an IPv6 address is refused here rather than failing later in the reconciler. */
+const IPV6_UNSUPPORTED = 'IPv6 is not supported yet (the data plane programs IPv4 only); use an IPv4 address'
+
 function obj (body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object')
   return body as Record<string, unknown>
@@ -65,7 +68,10 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   const o = obj(body)
   noExtra(o, ['name', 'subnets', 'vni', 'options'])
   const req: NetworkCreateRequest = { name: name(o.name, 'name'), subnets: stringList(o.subnets, 'subnets', MAX_SUBNETS_PER_NETWORK) }
-  req.subnets.forEach((s, i) => { if (!isCidrText(s)) throw new ValidationError(`subnets[${i}]`, `bad CIDR ${JSON.stringify(s)}`) })
+  req.subnets.forEach((s, i) => {
+    if (!isCidrText(s)) throw new ValidationError(`subnets[${i}]`, `bad CIDR ${JSON.stringify(s)}`)
+    if (isIP(s.split('/')[0] ?? '') === 6) throw new ValidationError(`subnets[${i}]`, `${s}: ${IPV6_UNSUPPORTED}`)
+  })
   if (o.vni !== undefined) {
     if (!Number.isInteger(o.vni) || (o.vni as number) < 1 || (o.vni as number) > VNI_MAX) throw new ValidationError('vni', `must be 1..${VNI_MAX}`)
     req.vni = o.vni as number
@@ -118,6 +124,7 @@ export function parseTaskAdd (body: unknown): TaskAddRequest {
   }
   if (o.ip !== undefined) {
     if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw new ValidationError('ip', `not an IP address: ${JSON.stringify(o.ip)}`)
+    if (isIP(o.ip) === 6) throw new ValidationError('ip', `${o.ip}: ${IPV6_UNSUPPORTED}`)
     req.ip = o.ip
   }
   if (o.networks !== undefined) req.networks = stringList(o.networks, 'networks', 64)

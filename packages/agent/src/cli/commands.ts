@@ -72,7 +72,7 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, _p, f, io) {
       const list = await api.call<NetworkInfo[]>('GET', '/v1/networks')
       if (f.json === true) return printJson(io, list)
-      io.out(table(['ID', 'NAME', 'SUBNETS', 'VNI', 'NODES', 'LB IP'], list.map((n) => [shortId(n.id), n.name, n.subnets.join(','), String(n.vni), String(n.nodes.length), n.lbIp ?? '-'])))
+      io.out(table(['ID', 'NAME', 'SUBNETS', 'VNI', 'NODES', 'LB IP', 'CONFLICT'], list.map((n) => [shortId(n.id), n.name, n.subnets.join(','), String(n.vni), String(n.nodes.length), n.lbIp ?? '-', n.conflict === undefined ? '-' : `${n.conflict.ownSubnet} overlaps ${n.conflict.with} ${n.conflict.subnet}`])))
     }
   },
   'network inspect': {
@@ -226,7 +226,8 @@ export const COMMANDS: Record<string, Command> = {
         `members:     ${Object.entries(s.gossip.members).map(([k, v]) => `${k}=${v}`).join(' ')}`,
         `networks:    ${s.networks}   services: ${s.services}   local tasks: ${s.localTasks}`,
         `kernel:      ${s.reconciler.sandboxes} sandboxes, ${s.reconciler.kernelObjects} objects, ${s.reconciler.transactions} transactions (${s.reconciler.failures} failed)`,
-        `listen:      ${s.listen.join(' ')}`
+        `listen:      ${s.listen.join(' ')}`,
+        ...(s.networkErrors ?? []).map((e) => `error:       network ${e.network}: ${e.error}`)
       ].join('\n'))
     }
   },

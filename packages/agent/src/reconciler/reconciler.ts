@@ -57,6 +57,12 @@ export interface Reconciler {
   /** True when the kernel holds everything desired so far. */
   synced(): boolean
   stats(): ReconcilerStats
+  /**
+   * Networks whose last apply failed, id -> error: a refused desired state
+   * (kept until that network's desired state changes and applies) or a failed
+   * kernel transaction (kept until a retry applies it). For inspect and status.
+   */
+  errors(): ReadonlyMap<string, string>
   /** Remove everything this agent created (`scalelb leave`, --leave-on-stop), then stop. */
   teardown(): Promise<void>
 }
@@ -88,6 +94,7 @@ class DefaultReconciler implements Reconciler {
   /** Generation whose desired state the kernel holds (that of the start of the last successful tick). */
   private appliedGeneration = 0
   private waiters: Array<{ generation: number, resolve: () => void, reject: (e: Error) => void }> = []
+  private readonly lastErrors = new Map<string, string>()
 
   constructor (init: ReconcilerInit) {
     this.p = init.programmer
@@ -169,6 +176,10 @@ class DefaultReconciler implements Reconciler {
     }
   }
 
+  errors (): ReadonlyMap<string, string> {
+    return this.lastErrors
+  }
+
   async teardown (): Promise<void> {
     await this.stop()
     const ids = new Set([...this.p.networks(), ...await this.p.adopt(this.desired)])
@@ -244,6 +255,7 @@ class DefaultReconciler implements Reconciler {
   private async tick (): Promise<void> {
     const t0 = this.clock.now()
     const generation = this.generation
+    let current: string | undefined
     try {
       if (this.needResync) {
         const found = await this.p.adopt(this.desired)
@@ -253,16 +265,19 @@ class DefaultReconciler implements Reconciler {
       }
       const ids = [...this.dirty].sort()
       for (const id of ids) {
+        current = id
         const d = this.desired.get(id)
         const s0 = this.clock.now()
         let res: ApplyResult
         if (d === undefined) {
           if (!this.p.networks().includes(id)) {
             this.dirty.delete(id)
+            this.lastErrors.delete(id)
             continue
           }
           res = await this.p.remove(id)
           this.applied.delete(id)
+          this.lastErrors.delete(id)
           // a setDesired during the await keeps the network dirty
           if (this.desired.get(id) === undefined) this.dirty.delete(id)
         } else {
@@ -278,11 +293,13 @@ class DefaultReconciler implements Reconciler {
             // bad desired state is the caller's bug, not the kernel's: skip this network until its desired state changes
             this.failures++
             this.logger?.error('desired state refused; network left as it was', { networkId: id, field: err.field, err: err.message })
+            this.lastErrors.set(id, `desired state refused: ${err.message}`)
             this.applied.set(id, d)
             this.dirty.delete(id)
             continue
           }
           this.applied.set(id, d)
+          this.lastErrors.delete(id)
           if (this.desired.get(id) === d) this.dirty.delete(id)
         }
         if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
@@ -295,6 +312,7 @@ class DefaultReconciler implements Reconciler {
       this.failures++
       this.consecutiveFailures++
       this.needResync = true
+      if (current !== undefined) this.lastErrors.set(current, `kernel transaction failed (retried): ${(err as Error).message}`)
       const delay = Math.min(this.retryMax, this.retryMin * 2 ** (this.consecutiveFailures - 1))
       this.logger?.error('kernel transaction failed; full resync with backoff', { err: (err as Error).message, name: (err as Error).name, retryMs: delay })
       this.cancelTick?.()

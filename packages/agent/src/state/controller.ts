@@ -8,6 +8,7 @@ import type {
   NetworkCreateRequest, NetworkInfo, ServiceCreateRequest, ServiceInfo, TaskAddRequest, TaskInfo
 } from '../types.js'
 import { macFor, subnetOf } from './addr.js'
+import { findOverlap } from './conflicts.js'
 import type { Ipam } from './ipam.js'
 import type { LocalEndpoint, LocalTask } from './local-tasks.js'
 import {
@@ -38,6 +39,8 @@ export interface ControllerInit {
   onChange: () => void
   /** Resolves once the data plane applied the tables as they are now (the bridge a `--netns` task plugs into exists). */
   applied: () => Promise<void>
+  /** Why this node does not program a network it should (skipped or refused desired state), shown by inspect. @default none */
+  programmingError?: (networkId: string) => string | undefined
 }
 
 /** The agent's operations behind the control API. */
@@ -81,7 +84,42 @@ export function createController (init: ControllerInit): Controller {
   const tasks = new Map<string, LocalTask>((init.tasks ?? []).map((t) => [t.id, t]))
 
   function networkInfo (id: string, v: NetworkValue): NetworkInfo {
-    return { id, name: v.name, subnets: v.subnets, vni: v.vni, options: v.options, nodes: gossip.scopeMembers(networkScope(id)).sort(), lbIp: alloc.hasNetwork(id) ? alloc.lbIp(id) : undefined }
+    const info: NetworkInfo = { id, name: v.name, subnets: v.subnets, vni: v.vni, options: v.options, nodes: gossip.scopeMembers(networkScope(id)).sort(), lbIp: alloc.hasNetwork(id) ? alloc.lbIp(id) : undefined }
+    const c = view.conflicts().get(id)
+    if (c !== undefined) info.conflict = { with: c.withName, withId: c.with, subnet: c.subnet, ownSubnet: c.ownSubnet }
+    const error = init.programmingError?.(id)
+    if (error !== undefined) info.error = error
+    return info
+  }
+  /**
+   * Refuse what would give a network kernel state it cannot have: a subnet
+   * conflict (it lost its subnets to an earlier network) or an IPv6 subnet
+   * (the data plane is IPv4 only; such a network comes from an older agent).
+   */
+  function mustBeUsable (id: string, field: string): void {
+    const n = view.networks().get(id)
+    if (n === undefined) return
+    const c = view.conflicts().get(id)
+    if (c !== undefined) {
+      throw new ConflictError(field, `network ${n.name} is in conflict: its subnet ${c.ownSubnet} overlaps ${c.subnet} of network ${c.withName}, created earlier; remove network ${n.name} and create it again with a free subnet`)
+    }
+    const v6 = n.subnets.find((x) => isIP(x.split('/')[0] ?? '') === 6)
+    if (v6 !== undefined) throw new ValidationError(field, `network ${n.name} has an IPv6 subnet (${v6}); IPv6 is not supported by the data plane yet`)
+  }
+  /** A repeated `task add` must ask for the task that exists: same service, IP, netns and networks. */
+  function checkSameTask (t: LocalTask, req: TaskAddRequest, serviceId: string): void {
+    const was = (x: string | undefined): string => x === undefined ? 'none' : x
+    if (t.serviceId !== serviceId) throw new ConflictError('service', `task ${t.id} exists for service ${view.services().get(t.serviceId)?.name ?? t.serviceId}, not ${req.service}`)
+    const ip = t.mode === 'ip' ? t.endpoints[0]?.ip : undefined
+    // the field the request gives is the one named
+    const fields: Array<[string, string | undefined, string | undefined]> = [['ip', req.ip, ip], ['netns', req.netns, t.netns]]
+    if (req.ip === undefined) fields.reverse()
+    for (const [field, asked, has] of fields) if (asked !== has) throw new ConflictError(field, `task ${t.id} exists with ${field} ${was(has)}, not ${was(asked)}`)
+    if (req.networks !== undefined) {
+      const wanted = req.networks.map((r, i) => mustNetwork(r, `networks[${i}]`).id).sort()
+      const has = t.endpoints.map((e) => e.networkId).sort()
+      if (wanted.join() !== has.join()) throw new ConflictError('networks', `task ${t.id} exists on networks ${has.map((n) => view.networks().get(n)?.name ?? n).join(', ')}, not ${req.networks.join(', ')}`)
+    }
   }
   function serviceInfo (id: string, v: ServiceValue): ServiceInfo {
     const nets = view.networks()
@@ -161,6 +199,10 @@ export function createController (init: ControllerInit): Controller {
         for (let v = VNI_MIN; v <= VNI_MAX; v++) if (!used.has(v)) { vni = v; break }
       }
       if (vni === undefined) throw new ConflictError('vni', 'no free VNI')
+      const overlap = findOverlap(req.subnets, nets)
+      if (overlap !== undefined) {
+        throw new ConflictError(`subnets[${req.subnets.indexOf(overlap.ownSubnet)}]`, `${overlap.ownSubnet} overlaps subnet ${overlap.subnet} of network ${overlap.name} (${overlap.id})`)
+      }
       const id = newId()
       let tokens
       try {
@@ -172,7 +214,7 @@ export function createController (init: ControllerInit): Controller {
         }
         throw err
       }
-      const value: NetworkValue = { name: req.name, subnets: alloc.ownedBy(id).subnets, vni, options: req.options ?? {} }
+      const value: NetworkValue = { name: req.name, subnets: alloc.ownedBy(id).subnets, vni, options: req.options ?? {}, createdMs: init.wallClock() }
       gossip.set('cluster', TABLE_NETWORKS, id, value)
       ipam.publishTokens(id, tokens)
       init.onChange()
@@ -204,6 +246,7 @@ export function createController (init: ControllerInit): Controller {
       if (view.findService(req.name) !== undefined) throw new ConflictError('name', `a service named ${JSON.stringify(req.name)} exists`)
       const nets = req.networks.map((r, i) => mustNetwork(r, `networks[${i}]`))
       if (new Set(nets.map((n) => n.id)).size !== nets.length) throw new ValidationError('networks', 'a network is listed twice')
+      nets.forEach((n, i) => mustBeUsable(n.id, `networks[${i}]`))
       const id = newId()
       const vips: Record<string, string> = {}
       try {
@@ -245,7 +288,7 @@ export function createController (init: ControllerInit): Controller {
       const id = req.id ?? createHash('sha256').update(`${s.id}\n${req.netns ?? ''}\n${req.ip ?? ''}`).digest('hex').slice(0, ID_HEX_LENGTH)
       const existing = tasks.get(id)
       if (existing !== undefined) {
-        if (existing.serviceId !== s.id) throw new ConflictError('id', `task ${id} exists for another service`)
+        checkSameTask(existing, req, s.id)
         return { task: taskInfoLocal(existing), created: false }
       }
       let netIds = Object.keys(s.value.vips)
@@ -263,6 +306,7 @@ export function createController (init: ControllerInit): Controller {
         if (nid === undefined) throw new ValidationError('ip', `${req.ip} is in no subnet of the service's networks`)
         netIds = [nid]
       }
+      for (const nid of netIds) mustBeUsable(nid, req.networks === undefined ? 'service' : 'networks')
       try {
         for (const nid of netIds) {
           const net = nets.get(nid) as NetworkValue

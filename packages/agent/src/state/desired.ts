@@ -1,6 +1,7 @@
 import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../programmer/types.js'
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
+import { networkConflicts } from './conflicts.js'
 
 export type { NetworkDesired }
 
@@ -28,7 +29,7 @@ export interface DesiredInput {
 /** Why a network with local tasks got no desired state (for logs and status). */
 export interface DesiredSkip {
   networkId: string
-  reason: 'no-lb-endpoint' | 'lb-ip-outside-subnets'
+  reason: 'no-lb-endpoint' | 'lb-ip-outside-subnets' | 'subnet-conflict'
 }
 
 /** Output of {@link computeDesired}. */
@@ -89,17 +90,24 @@ export function pickSelfLb<T extends { key: string }> (candidates: Iterable<T>):
  * - Overlay: VNI + subnets of the network, this node's underlay, and every
  *   live remote endpoint (tasks and LB sandboxes of other nodes) whose node
  *   has a known underlay.
+ * - A network whose subnets overlap an earlier network's (state/conflicts.ts)
+ *   gets nothing: it is reported as skipped (`subnet-conflict`).
  */
 export function computeDesired (input: DesiredInput): DesiredResult {
   const desired = new Map<string, NetworkDesired>()
   const skipped: DesiredSkip[] = []
   const networkIds = [...input.endpoints.keys()].sort()
+  const conflicts = networkConflicts(input.networks)
   for (const networkId of networkIds) {
     const net = input.networks.get(networkId)
     if (net === undefined) continue
     const eps = (input.endpoints.get(networkId) ?? []).filter((e) => e.status === 'live')
     const localTasks = eps.filter((e) => e.value.kind === 'task' && e.value.node === input.self)
     if (localTasks.length === 0) continue
+    if (conflicts.has(networkId)) {
+      skipped.push({ networkId, reason: 'subnet-conflict' })
+      continue
+    }
     const lb = pickSelfLb(eps.filter((e) => e.value.kind === 'lb' && e.value.node === input.self))
     if (lb === undefined) {
       skipped.push({ networkId, reason: 'no-lb-endpoint' })

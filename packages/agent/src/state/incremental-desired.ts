@@ -1,5 +1,6 @@
 import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../programmer/types.js'
 import { withPrefix } from './addr.js'
+import type { NetworkConflict } from './conflicts.js'
 import { compareBackends, compareRemotes, pickSelfLb, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
 import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
 import type { TableCache } from './table-cache.js'
@@ -82,6 +83,8 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   const svcByNet = new Map<string, Set<string>>()
   const touched = new Set<string>()
   let generation = -1
+  /** The cache's conflict map as of the last compute (the cache hands out a new map when it changes). */
+  let conflicts: ReadonlyMap<string, NetworkConflict> = new Map()
 
   function vipNetworks (v: ServiceValue | undefined): string[] {
     return v === undefined ? [] : Object.keys(v.vips)
@@ -194,8 +197,17 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     touched.clear()
     for (const [sid, v] of cache.services()) addVipNetworks(sid, v)
     for (const id of cache.networkScopes()) joined(id)
+    conflicts = cache.networkConflicts()
   }
   rebuild()
+
+  /** A network's conflict depends on every other network: touch those whose conflict state changed. */
+  function followConflicts (): void {
+    const next = cache.networkConflicts()
+    if (next === conflicts) return
+    for (const id of states.keys()) if (next.has(id) !== conflicts.has(id)) touched.add(id)
+    conflicts = next
+  }
 
   function buildSpec (st: NetState, sid: string): ServiceSpec | undefined {
     const svc = cache.services().get(sid)
@@ -255,6 +267,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   function recomputeNetwork (st: NetState): void {
     const net: NetworkValue | undefined = cache.networks().get(st.id)
     if (net === undefined || st.local.size === 0) return park(st, undefined)
+    if (conflicts.has(st.id)) return park(st, { networkId: st.id, reason: 'subnet-conflict' })
     const lb = pickSelfLb(st.selfLbs.values())
     if (lb === undefined) return park(st, { networkId: st.id, reason: 'no-lb-endpoint' })
     const lbAddress = withPrefix(lb.value.ip, net.subnets)
@@ -298,6 +311,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     compute () {
       if (cache.generation() !== generation) rebuild()
       cache.syncScopes()
+      followConflicts()
       for (const id of touched) {
         const st = states.get(id)
         if (st !== undefined) recomputeNetwork(st)

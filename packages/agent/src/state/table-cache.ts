@@ -4,6 +4,7 @@ import {
   networkScope, type Checked, type EndpointValue, type NetworkValue, type NodeValue, type ServiceValue
 } from './tables.js'
 import type { EndpointRecord } from './desired.js'
+import { networkConflicts, type NetworkConflict } from './conflicts.js'
 import { scopeNetworkId, type InvalidCounter, type TableSource } from './full-read.js'
 
 /**
@@ -36,6 +37,12 @@ export interface TableCache {
   networks(): ReadonlyMap<string, NetworkValue>
   services(): ReadonlyMap<string, ServiceValue>
   nodes(): ReadonlyMap<string, NodeValue>
+  /**
+   * Networks whose subnets overlap an earlier network's (state/conflicts.ts),
+   * computed once per change of the networks table: the same map object
+   * until the table changes.
+   */
+  networkConflicts(): ReadonlyMap<string, NetworkConflict>
   /** Network ids of the joined network scopes, sorted. */
   networkScopes(): readonly string[]
   /** Endpoint records of a joined network scope by key; undefined when not joined. */
@@ -138,6 +145,7 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
   const listeners = new Set<TableChangeListener>()
   let gen = 0
   let failed = false
+  let conflicts: Map<string, NetworkConflict> | undefined
 
   function applyEndpoint (networkId: string, sc: ScopeCache, e: Entry<unknown>): void {
     const a = applyEntry(sc.slots, e, TABLE_ENDPOINTS, checkEndpoint, onInvalid, true)
@@ -198,6 +206,7 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
       if (t === undefined) return
       const a = t.apply(e, onInvalid)
       if (!a.changed) return
+      if (t === networks) conflicts = undefined
       for (const l of listeners) {
         if (t === networks) l.network?.(e.key, a.prev as NetworkValue | undefined, a.next as NetworkValue | undefined)
         else if (t === services) l.service?.(e.key, a.prev as ServiceValue | undefined, a.next as ServiceValue | undefined)
@@ -219,6 +228,7 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
 
   /** Read everything from scratch (no listener calls: they rebuild on the new generation). */
   function load (): void {
+    conflicts = undefined
     for (const t of config.values()) {
       t.slots.clear()
       t.values.clear()
@@ -245,6 +255,11 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
     networks: () => { ensure(); return networks.values },
     services: () => { ensure(); return services.values },
     nodes: () => { ensure(); return nodes.values },
+    networkConflicts () {
+      ensure()
+      conflicts ??= networkConflicts(networks.values)
+      return conflicts
+    },
     networkScopes: () => { ensure(); return sortedScopes },
     endpoints: (networkId) => { ensure(); return scopes.get(networkId)?.records },
     subscribe (listener) {

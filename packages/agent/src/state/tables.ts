@@ -47,6 +47,12 @@ export interface NetworkValue {
   vni: number
   /** Free-form options (string -> string). */
   options: Record<string, string>
+  /**
+   * Creator's wall clock (ms) at creation: of two networks whose subnets
+   * overlap, the earlier keeps them (state/conflicts.ts). Absent in values of
+   * older agents (counts as 0).
+   */
+  createdMs?: number
 }
 
 /** `services` table value. */
@@ -151,7 +157,12 @@ export function checkNetwork (v: unknown): Checked<NetworkValue> {
       options[k] = o
     }
   }
-  return { ok: true, value: { name: v.name, subnets: [...v.subnets] as string[], vni: v.vni as number, options } }
+  const value: NetworkValue = { name: v.name, subnets: [...v.subnets] as string[], vni: v.vni as number, options }
+  if (v.createdMs !== undefined) {
+    if (typeof v.createdMs !== 'number' || !Number.isFinite(v.createdMs) || v.createdMs < 0) return { ok: false, reason: 'network.createdMs: not a time' }
+    value.createdMs = v.createdMs
+  }
+  return { ok: true, value }
 }
 
 /** Validate a `services` value. */

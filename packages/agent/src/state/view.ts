@@ -3,6 +3,7 @@ import { readEndpointsFull, type InvalidCounter, type TableSource } from './full
 import { createIncrementalDesired, type IncrementalDesired } from './incremental-desired.js'
 import { createTableCache } from './table-cache.js'
 import type { NetworkValue, NodeValue, ServiceValue } from './tables.js'
+import type { NetworkConflict } from './conflicts.js'
 
 export { toEndpointRecord, type InvalidCounter, type TableSource } from './full-read.js'
 
@@ -11,6 +12,8 @@ export interface TablesView {
   networks(): ReadonlyMap<string, NetworkValue>
   services(): ReadonlyMap<string, ServiceValue>
   nodes(): ReadonlyMap<string, NodeValue>
+  /** Networks whose subnets overlap an earlier network's (network id -> conflict; state/conflicts.ts). */
+  conflicts(): ReadonlyMap<string, NetworkConflict>
   /** Endpoints of a network scope (only populated while this node joined it). */
   endpoints(networkId: string): EndpointRecord[]
   /** Find a network by id or name. */
@@ -50,6 +53,7 @@ export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter
     networks: () => cache.networks(),
     services: () => cache.services(),
     nodes: () => cache.nodes(),
+    conflicts: () => cache.networkConflicts(),
     endpoints (networkId) {
       const records = cache.endpoints(networkId)
       // a scope this node left but gossip still holds (it lingers a while): read it as before

@@ -20,7 +20,7 @@ test('port mappings: PORT[:TARGET][/proto] and object form', (t) => {
 })
 
 test('network bodies: each bad field is named', (t) => {
-  t.deepEqual(parseNetworkCreate({ name: 'front', subnets: ['10.0.0.0/24', 'fd00::/64'] }), { name: 'front', subnets: ['10.0.0.0/24', 'fd00::/64'] })
+  t.deepEqual(parseNetworkCreate({ name: 'front', subnets: ['10.0.0.0/24', '10.1.0.0/24'] }), { name: 'front', subnets: ['10.0.0.0/24', '10.1.0.0/24'] })
   t.is(field(() => parseNetworkCreate(null)), 'body')
   t.is(field(() => parseNetworkCreate({ name: '-x', subnets: ['10.0.0.0/24'] })), 'name')
   t.is(field(() => parseNetworkCreate({ name: 'a'.repeat(64), subnets: ['10.0.0.0/24'] })), 'name')
@@ -49,4 +49,18 @@ test('task bodies: exactly one of netns / ip, valid state and weight', (t) => {
   t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', weight: 0 })), 'weight')
   t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', id: '../x' })), 'id')
   t.is(field(() => parseTaskAdd({ ip: '10.0.0.5' })), 'service')
+})
+
+test('IPv6 is refused at the API until the data plane programs it: a v6 or dual-stack subnet, a v6 task IP', (t) => {
+  const v6 = (fn: () => unknown): string => {
+    try {
+      fn()
+    } catch (err) {
+      return `${(err as Error).name} ${(err as Error).message}`
+    }
+    return 'accepted'
+  }
+  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['fd00::/64'] })), /^ValidationError subnets\[0\]: fd00::\/64: IPv6 is not supported/)
+  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', 'fd00::/64'] })), /^ValidationError subnets\[1\]: .*IPv6 is not supported/)
+  t.regex(v6(() => parseTaskAdd({ service: 'web', ip: 'fd00::5' })), /^ValidationError ip: fd00::5: IPv6 is not supported/)
 })

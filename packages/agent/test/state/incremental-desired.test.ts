@@ -25,6 +25,20 @@ function subnetOf (rng: Rng, n: string): string[] {
   return rng.next() < 0.8 ? [`10.${i}.0.0/24`] : [`10.${i}.0.0/25`, `fd00:${i}::/64`]
 }
 
+/**
+ * A network `m` of `a` takes a piece of network `n`'s /24, created later (as
+ * two nodes creating networks in a partition): `m` is conflicted while `n` exists.
+ */
+function conflictWrite (rng: Rng, g: Map<string, Gossip>): string {
+  const writer = pick(rng, IDS)
+  const joined = NETS.filter((x) => (g.get(SELF) as Gossip).scopes().includes(networkScope(x)))
+  const m = pick(rng, joined.length > 0 ? joined : NETS)
+  const n = pick(rng, NETS.filter((x) => x !== m))
+  const subnets = [`10.${NETS.indexOf(m) + 1}.0.0/25`, `10.${NETS.indexOf(n) + 1}.0.128/26`]
+  ;(g.get(writer) as Gossip).set('cluster', TABLE_NETWORKS, m, { name: `net-${m}`, subnets, vni: 100, options: {}, createdMs: 3 })
+  return `${writer} sets network ${m} overlapping ${n}`
+}
+
 function ipIn (rng: Rng, n: string): string {
   return `10.${NETS.indexOf(n) + 1}.0.${1 + Math.floor(rng.next() * 160)}`
 }
@@ -41,7 +55,7 @@ function randomWrite (rng: Rng, g: Map<string, Gossip>): string {
       gw.delete('cluster', TABLE_NETWORKS, n)
       return `${writer} deletes network ${n}`
     }
-    gw.set('cluster', TABLE_NETWORKS, n, bad ? { name: n, subnets: ['nope'], vni: 1 } : { name: `net-${n}`, subnets: subnetOf(rng, n), vni: 100 + Math.floor(rng.next() * 3), options: {} })
+    gw.set('cluster', TABLE_NETWORKS, n, bad ? { name: n, subnets: ['nope'], vni: 1 } : { name: `net-${n}`, subnets: subnetOf(rng, n), vni: 100 + Math.floor(rng.next() * 3), options: {}, createdMs: Math.floor(rng.next() * 3) })
     return `${writer} sets network ${n}${bad ? ' (invalid)' : ''}`
   }
   if (r < 0.3) {
@@ -134,12 +148,14 @@ for (const seed of [1, 2, 3]) {
     let lastStep = 'start'
     let checks = 0
     let nonEmpty = 0
+    let conflicted = 0
     let bad: string | undefined
     const check = (): boolean => {
       const inc = view.desired(SELF, UNDERLAY)
       const ref = computeDesired(readDesiredInputFull(a, SELF, UNDERLAY))
       checks++
       if (inc.desired.size > 0) nonEmpty++
+      if (ref.skipped.some((x) => x.reason === 'subnet-conflict')) conflicted++
       if (!isDeepStrictEqual(inc, ref)) {
         bad = `after "${lastStep}"`
         t.deepEqual(inc, ref, bad)
@@ -172,14 +188,15 @@ for (const seed of [1, 2, 3]) {
         await pump(clock, 3000, check)
         continue
       }
-      lastStep = randomWrite(rng, g)
+      lastStep = step % 100 === 50 ? conflictWrite(rng, g) : randomWrite(rng, g)
       if (!check()) break
       await pump(clock, Math.floor(rng.next() * 400), check)
     }
     t.is(bad, undefined, bad)
     t.true(checks > 300, `compared ${checks} times`)
     t.true(nonEmpty > checks / 10, `a desired state with networks was compared ${nonEmpty} times (the run exercises programming)`)
+    t.true(conflicted > 0, 'networks with local tasks were in a subnet conflict')
     t.true(invalid.length > 0, 'invalid values were written and counted')
-    t.log(`${events} entry events, ${checks} comparisons, ${nonEmpty} with programmed networks, ${invalid.length} invalid versions`)
+    t.log(`${events} entry events, ${checks} comparisons, ${nonEmpty} with programmed networks, ${conflicted} with a subnet conflict, ${invalid.length} invalid versions`)
   })
 }
