@@ -1,8 +1,5 @@
-import { isIP } from 'node:net'
-import ipNum from 'ip-num'
+import { parseSubnet, type Subnet } from '@scalelb/allocator'
 import type { NetworkValue } from './tables.js'
-
-const { IPv4, IPv6 } = ipNum
 
 /**
  * Networks whose subnets overlap. The API refuses a subnet that overlaps a
@@ -33,22 +30,17 @@ export interface NetworkConflict {
   ownSubnet: string
 }
 
-/** Addresses of a CIDR as an inclusive range; host bits are ignored. */
-interface CidrRange { family: 4 | 6, first: bigint, last: bigint }
+/** Addresses of a CIDR as an inclusive range on the allocator's number line (IPv6 above IPv4). */
+type CidrRange = Pick<Subnet, 'family' | 'first' | 'last'>
 
-/** Range of a CIDR text, or undefined when it is not one. Pure. */
+/** Range of a CIDR text (host bits ignored), or undefined when it is not one. Pure. */
 export function cidrRange (cidr: string): CidrRange | undefined {
-  const i = cidr.indexOf('/')
-  if (i < 0) return undefined
-  const ip = cidr.slice(0, i)
-  const family = isIP(ip)
-  const bits = family === 4 ? 32 : 128
-  const prefix = Number(cidr.slice(i + 1))
-  if (family === 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > bits) return undefined
-  const value = family === 4 ? IPv4.fromString(ip).getValue() : IPv6.fromString(ip).getValue()
-  const hostMask = (1n << BigInt(bits - prefix)) - 1n
-  const first = value & ~hostMask
-  return { family: family === 4 ? 4 : 6, first, last: first | hostMask }
+  try {
+    const { family, first, last } = parseSubnet(cidr, 'subnet')
+    return { family, first, last }
+  } catch {
+    return undefined
+  }
 }
 
 function overlaps (a: CidrRange, b: CidrRange): boolean {
