@@ -96,11 +96,16 @@ serial('a real Prometheus scraping the lab: every target up, scalelb_gossip_memb
   await waitFor('Prometheus has scalelb_gossip_members{state="alive"} of every target', 30_000, async () => {
     const r = await api(`/api/v1/query?query=${encodeURIComponent('scalelb_gossip_members{state="alive"}')}`)
     values = (r?.data?.result ?? []).map((x: { value: [number, string] }) => x.value[1])
-    return values.length === NODES
+    return values.length === NODES && values.every((v) => v === String(NODES))
   })
   t.deepEqual(values, Array(NODES).fill(String(NODES)), 'every agent reports 5 alive members')
-  const instances = await api(`/api/v1/query?query=${encodeURIComponent('count by (instance) ({__name__=~"scalelb_.+"})')}`)
-  t.is(instances?.data?.result?.length, NODES, 'scalelb_ series from every target')
+  let instances = 0
+  await waitFor('Prometheus has scalelb_ series from every target', 30_000, async () => {
+    const r = await api(`/api/v1/query?query=${encodeURIComponent('count by (instance) ({__name__=~"scalelb_.+"})')}`)
+    instances = r?.data?.result?.length ?? 0
+    return instances === NODES
+  })
+  t.is(instances, NODES, 'scalelb_ series from every target')
 })
 
 serial('from every host, traffic to each VIP reaches every task of the service, across hosts', async (t) => {
