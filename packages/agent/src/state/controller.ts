@@ -15,10 +15,11 @@ import {
   type EndpointState, type EndpointValue, type NetworkValue, type ServiceValue
 } from './tables.js'
 import type { TablesView } from './view.js'
+import { DEFAULT_MTU_POLICY, NETWORK_MTU_OPTION, mtuProblem, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
 
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {
-  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string }): Promise<{ hostIfName: string }>
+  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string, mtu: number }): Promise<{ hostIfName: string }>
   detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string }): Promise<void>
 }
 
@@ -38,6 +39,8 @@ export interface ControllerInit {
   onChange: () => void
   /** Resolves once the data plane applied the tables as they are now (the bridge a `--netns` task plugs into exists). */
   applied: () => Promise<void>
+  /** This node's overlay MTU settings (network create checks a network's `mtu` against them). @default DEFAULT_MTU_POLICY */
+  mtu?: MtuPolicy
 }
 
 /** The agent's operations behind the control API. */
@@ -79,9 +82,13 @@ export function createController (init: ControllerInit): Controller {
   const alloc = ipam.allocator
   const self = gossip.id
   const tasks = new Map<string, LocalTask>((init.tasks ?? []).map((t) => [t.id, t]))
+  const mtuPolicy = init.mtu ?? DEFAULT_MTU_POLICY
 
   function networkInfo (id: string, v: NetworkValue): NetworkInfo {
-    return { id, name: v.name, subnets: v.subnets, vni: v.vni, options: v.options, nodes: gossip.scopeMembers(networkScope(id)).sort(), lbIp: alloc.hasNetwork(id) ? alloc.lbIp(id) : undefined }
+    return {
+      id, name: v.name, subnets: v.subnets, vni: v.vni, options: v.options, mtu: networkMtu(v.options, mtuPolicy).mtu,
+      nodes: gossip.scopeMembers(networkScope(id)).sort(), lbIp: alloc.hasNetwork(id) ? alloc.lbIp(id) : undefined
+    }
   }
   function serviceInfo (id: string, v: ServiceValue): ServiceInfo {
     const nets = view.networks()
@@ -161,6 +168,10 @@ export function createController (init: ControllerInit): Controller {
         for (let v = VNI_MIN; v <= VNI_MAX; v++) if (!used.has(v)) { vni = v; break }
       }
       if (vni === undefined) throw new ConflictError('vni', 'no free VNI')
+      if (req.mtu !== undefined) {
+        const problem = mtuProblem(req.mtu, mtuPolicy.max)
+        if (problem !== undefined) throw new ValidationError('mtu', problem)
+      }
       const id = newId()
       let tokens
       try {
@@ -172,11 +183,13 @@ export function createController (init: ControllerInit): Controller {
         }
         throw err
       }
-      const value: NetworkValue = { name: req.name, subnets: alloc.ownedBy(id).subnets, vni, options: req.options ?? {} }
+      const options = { ...req.options }
+      if (req.mtu !== undefined) options[NETWORK_MTU_OPTION] = String(req.mtu)
+      const value: NetworkValue = { name: req.name, subnets: alloc.ownedBy(id).subnets, vni, options }
       gossip.set('cluster', TABLE_NETWORKS, id, value)
       ipam.publishTokens(id, tokens)
       init.onChange()
-      logger.info('network created', { networkId: id, name: req.name, subnets: value.subnets, vni })
+      logger.info('network created', { networkId: id, name: req.name, subnets: value.subnets, vni, mtu: networkMtu(options, mtuPolicy).mtu })
       return networkInfo(id, value)
     },
     listNetworks () {
@@ -299,7 +312,8 @@ export function createController (init: ControllerInit): Controller {
             const net = nets.get(ep.networkId) as NetworkValue
             ep.ifName = `eth${i}`
             const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
-            const r = await init.plumber.attach({ networkId: ep.networkId, netnsPath: task.netns, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName })
+            const mtu = networkMtu(net.options, mtuPolicy).mtu
+            const r = await init.plumber.attach({ networkId: ep.networkId, netnsPath: task.netns, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu })
             ep.hostIfName = r.hostIfName
           }
         }
