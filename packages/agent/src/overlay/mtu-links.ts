@@ -4,7 +4,8 @@ import { KernelCommandError, ipBatch, linkList, type Kernel, type KOpts, type Ne
  * Bring every interface of a network on this node to `mtu`: the bridge, the
  * VXLAN device, every port of the bridge (host ends of the LB sandbox's and
  * the tasks' veths) and, in each of `peerNetns`, the far end of those veths
- * (found by the peer ifindex a veth reports). Used after adoption: an agent
+ * (the link whose peer ifindex is a port's, and whose ifindex that port
+ * names as its peer). Used after adoption: an agent
  * of an earlier version left the task side of its veths at 1500. Reads one
  * link list per netns; changes at most one `ip -batch` per netns. A netns
  * that is gone (its task exited) is skipped. Returns transactions issued.
@@ -21,7 +22,8 @@ export async function enforceLinkMtu (k: Kernel, names: { bridge: string, vxlan:
     await ipBatch(k, lines, undefined, opts)
     tx++
   }
-  const portIndexes = new Set(ports.map((p) => p.ifindex).filter((i): i is number => i !== undefined))
+  // a far end and its port name each other's ifindex (both ways: an index alone may repeat across netns)
+  const peerOf = new Map(ports.filter((p) => p.ifindex !== undefined && p.link_index !== undefined).map((p) => [p.ifindex as number, p.link_index as number]))
   for (const ns of peerNetns) {
     let peers
     try {
@@ -31,7 +33,7 @@ export async function enforceLinkMtu (k: Kernel, names: { bridge: string, vxlan:
       throw err
     }
     const fix = peers
-      .filter((l) => l.link_netnsid !== undefined && l.link_index !== undefined && portIndexes.has(l.link_index) && l.mtu !== mtu)
+      .filter((l) => l.link_netnsid !== undefined && l.link_index !== undefined && peerOf.get(l.link_index) === l.ifindex && l.mtu !== mtu)
       .map((l) => `link set ${l.ifname} mtu ${mtu}`)
     if (fix.length === 0) continue
     await ipBatch(k, fix, ns, opts)
