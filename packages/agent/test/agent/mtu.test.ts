@@ -21,6 +21,7 @@ test('overlay MTU: a network\'s own MTU is gossiped, checked against the creator
   t.is(jumbo.mtu, 8950)
   t.is(jumbo.options.mtu, '8950', 'stored in the gossiped options')
   await waitFor('A learns the jumbo network', () => a.agent.controller.listNetworks().some((n) => n.id === jumbo.id))
+  await waitFor('B learns the plain network', () => b.agent.controller.listNetworks().some((n) => n.id === plain.id))
   t.is(a.agent.controller.inspectNetwork('jumbo').mtu, 1450, 'A clamps it to what its underlay carries')
   t.is(b.agent.controller.inspectNetwork('plain').mtu, 8950, 'B uses its own MTU for a network without one')
   const metric = await a.agent.metrics.registry.getSingleMetricAsString('scalelb_overlay_mtu_issues_total')
