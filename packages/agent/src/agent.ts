@@ -19,6 +19,7 @@ import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_NETWORKS, TABLE
 import { createTablesView, type TablesView } from './state/view.js'
 import type { DataPlane, Reconciler } from './dataplane.js'
 import type { AgentStatus, MemberInfo } from './types.js'
+import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from './overlay/mtu.js'
 
 /** Options and components of {@link createAgent}. */
 export interface AgentInit {
@@ -41,6 +42,8 @@ export interface AgentInit {
   gossipOverrides?: Record<string, number>
   /** Called once the agent has left the cluster (`scalelb leave`). */
   onLeft?: () => void
+  /** This node's overlay MTU settings (resolved against the underlay at start). @default { mtu: config.mtu ?? 1450, max: undefined } */
+  mtu?: MtuPolicy
 }
 
 /** A running agent. */
@@ -94,6 +97,9 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     ...init.gossipOverrides
   })
   const localUnderlay = cfg.underlayIp ?? ''
+  const mtu: MtuPolicy = init.mtu ?? (cfg.mtu === undefined ? DEFAULT_MTU_POLICY : { mtu: cfg.mtu, max: undefined })
+  /** `network id|mtu option` already logged and counted as not usable here. */
+  const mtuReported = new Set<string>()
 
   // created below; closures reach them through this holder (events only fire after start())
   const late: { writer?: StateWriter, metrics?: AgentMetrics } = {}
@@ -101,7 +107,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
   const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist })
   const plumber: TaskPlumber = init.dataPlane.plumber
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() }, programmingError: (id) => problems.error(id) })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, mtu, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() }, programmingError: (id) => problems.error(id) })
 
   // programming latency: origin timestamps of endpoint events waiting for the reconciler
   const pendingOrigins = new Map<string, number[]>()
@@ -164,7 +170,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   let lastSkipped = ''
   function recompute (): void {
     recomputeQueued = false
-    const r = view.desired(self, localUnderlay)
+    const r = view.desired(self, localUnderlay, mtu)
     const skipped = JSON.stringify(r.skipped)
     if (skipped !== lastSkipped && r.skipped.length > 0 && warmup === undefined) log.warn('networks with local tasks not programmed yet', { skipped: r.skipped })
     lastSkipped = skipped
@@ -214,6 +220,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
           }
         } else {
           const c = checkNetwork(e.value)
+          if (c.ok) checkNetworkMtu(e.key, c.value.name, c.value.options)
           if (!c.ok) metrics.invalidEntry(TABLE_NETWORKS)
           else if (!allocator.hasNetwork(e.key)) {
             try {
@@ -242,6 +249,17 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     if (e.origin === self) persist()
     scheduleRecompute()
     scheduleLbTick()
+  }
+
+  /** A network's own MTU that this node cannot use as is: an error to act on (once per network and value). */
+  function checkNetworkMtu (networkId: string, name: string, options: Readonly<Record<string, string>>): void {
+    const m = networkMtu(options, mtu)
+    if (m.issue === undefined || mtuReported.has(`${networkId}|${m.requested ?? ''}`)) return
+    mtuReported.add(`${networkId}|${m.requested ?? ''}`)
+    metrics.mtuIssue(m.issue)
+    if (m.issue === 'too-large') {
+      log.error('network MTU does not fit this node\'s underlay: clamped here (packets larger than this from other nodes are lost)', { networkId, network: name, requested: m.requested, used: m.mtu, underlayMax: mtu.max })
+    } else log.error('network MTU option is not a valid MTU: this node uses its own', { networkId, network: name, requested: m.requested, used: m.mtu })
   }
 
   const members = (): MemberInfo[] => gossip.members().map((m) => ({ id: m.id, state: m.state, addrs: m.addrs, incarnation: m.incarnation, restarting: m.restarting, self: m.id === self }))
@@ -358,7 +376,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await statusServer?.start()
       persist()
       if (cfg.join.length > 0) tryJoin(JOIN_RETRY_MIN_MS)
-      log.info('agent started', { node: self, listen: transport.addrs(), programmer: cfg.programmer, restored: persisted !== undefined, localTasks: controller.localTasks().length })
+      log.info('agent started', { node: self, listen: transport.addrs(), programmer: cfg.programmer, overlayMtu: mtu.mtu, overlayMtuMax: mtu.max, restored: persisted !== undefined, localTasks: controller.localTasks().length })
     },
     async stop () {
       if (state !== 'running') return

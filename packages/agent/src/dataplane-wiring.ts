@@ -11,13 +11,13 @@ import type { TaskPlumber } from './state/controller.js'
  * Plumbing for `--programmer memory` (non-root, tests): records which task
  * netns would be attached where, without touching the kernel.
  */
-export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, { networkId: string, netnsPath: string, address: string, mac: string }> } {
-  const attached = new Map<string, { networkId: string, netnsPath: string, address: string, mac: string }>()
+export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, { networkId: string, netnsPath: string, address: string, mac: string, mtu: number }> } {
+  const attached = new Map<string, { networkId: string, netnsPath: string, address: string, mac: string, mtu: number }>()
   return {
     attached,
     async attach (a) {
       const hostIfName = `mem-${attached.size}`
-      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac })
+      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, mtu: a.mtu })
       return { hostIfName }
     },
     async detach (d) {
@@ -38,7 +38,7 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
             await access(a.netnsPath).catch(() => { throw new ValidationError('netns', `${a.netnsPath} does not exist (create it with ip netns add, or pass /proc/<pid>/ns/net)`) })
           }
           try {
-            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName })
+            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName, mtu: a.mtu })
           } catch (err) {
             if ((err as Error).name === 'KernelCommandError') throw new ValidationError('netns', `cannot plug ${a.netnsPath} in: ${(err as Error).message}`)
             throw err

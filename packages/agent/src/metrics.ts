@@ -30,6 +30,8 @@ export interface AgentMetrics {
   observeProgramming(durationMs: number): void
   /** A gossip entry failed validation. */
   invalidEntry(table: string): void
+  /** A network's own MTU is not used as is on this node (`too-large`: clamped to the underlay; `invalid`). */
+  mtuIssue(reason: 'too-large' | 'invalid'): void
 }
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -119,11 +121,18 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
     absCounter(registry, 'scalelb_network_conflicts_detected_total', 'Subnet conflicts between networks that appeared (each logged once as an error).', [], () => conflicts().detected)
   }
   const invalid = new Counter({ name: 'scalelb_agent_invalid_entries_total', help: 'Gossip entries ignored because their value failed validation, by table.', labelNames: ['table'], registers: [registry] })
+  const mtuIssues = new Counter({
+    name: 'scalelb_overlay_mtu_issues_total',
+    help: 'Networks whose own MTU this node cannot use as is, by reason (too-large: above what the underlay carries, clamped; invalid: ignored).',
+    labelNames: ['reason'],
+    registers: [registry]
+  })
 
   return {
     registry,
     observeSync: (ms) => sync.observe(ms / 1000),
     observeProgramming: (ms) => prog.observe(Math.max(0, ms) / 1000),
-    invalidEntry: (table) => invalid.inc({ table })
+    invalidEntry: (table) => invalid.inc({ table }),
+    mtuIssue: (reason) => mtuIssues.inc({ reason })
   }
 }

@@ -9,6 +9,8 @@ export interface NetworkCreateRequest {
   subnets: string[]
   /** VXLAN VNI; picked when absent. */
   vni?: number
+  /** MTU of the network's interfaces on every node (stored as option `mtu`). @default each node's own (`--mtu`, else its underlay MTU - 50) */
+  mtu?: number
   options?: Record<string, string>
 }
 
@@ -19,6 +21,8 @@ export interface NetworkInfo {
   subnets: string[]
   vni: number
   options: Record<string, string>
+  /** MTU of the network's interfaces on this node (its `mtu` option, else this node's overlay MTU). */
+  mtu: number
   /** Nodes with tasks on it (members of its gossip scope). */
   nodes: string[]
   /** This node's LB IP on it, if it has one. */

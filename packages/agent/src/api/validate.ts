@@ -5,6 +5,7 @@ import type { PortSpec } from '../programmer/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
 import { isCidrText, isValidName } from '../state/tables.js'
+import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../overlay/mtu.js'
 
 /**
  * Validation of control-API bodies. Every function throws
@@ -66,7 +67,7 @@ function portNum (v: unknown, field: string): number {
 /** Validate a network create body. */
 export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   const o = obj(body)
-  noExtra(o, ['name', 'subnets', 'vni', 'options'])
+  noExtra(o, ['name', 'subnets', 'vni', 'mtu', 'options'])
   const req: NetworkCreateRequest = { name: name(o.name, 'name'), subnets: stringList(o.subnets, 'subnets', MAX_SUBNETS_PER_NETWORK) }
   req.subnets.forEach((s, i) => {
     if (!isCidrText(s)) throw new ValidationError(`subnets[${i}]`, `bad CIDR ${JSON.stringify(s)}`)
@@ -81,7 +82,23 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
     for (const [k, v] of Object.entries(opts)) if (typeof v !== 'string') throw new ValidationError(`options.${k}`, 'must be a string')
     req.options = opts as Record<string, string>
   }
+  const mtu = parseNetworkMtu(o.mtu, req.options)
+  if (mtu !== undefined) req.mtu = mtu
   return req
+}
+
+/** `mtu` (a number) or option `mtu` (decimal text), within the fixed bounds; the agent checks it against its underlay. */
+function parseNetworkMtu (v: unknown, options: Record<string, string> | undefined): number | undefined {
+  const text = options !== undefined && Object.hasOwn(options, NETWORK_MTU_OPTION) ? options[NETWORK_MTU_OPTION] as string : undefined
+  const fromOption = text === undefined ? undefined : parseMtuText(text)
+  if (text !== undefined && fromOption === undefined) throw new ValidationError(`options.${NETWORK_MTU_OPTION}`, `must be a number of bytes, got ${JSON.stringify(text)}`)
+  if (v !== undefined && typeof v !== 'number') throw new ValidationError('mtu', 'must be a number of bytes')
+  if (v !== undefined && fromOption !== undefined && v !== fromOption) throw new ValidationError('mtu', `${v} differs from options.${NETWORK_MTU_OPTION} ${fromOption}`)
+  const mtu = v ?? fromOption
+  if (mtu === undefined) return undefined
+  const problem = mtuProblem(mtu, undefined)
+  if (problem !== undefined) throw new ValidationError(v !== undefined ? 'mtu' : `options.${NETWORK_MTU_OPTION}`, problem)
+  return mtu
 }
 
 /** Validate a service create body. */

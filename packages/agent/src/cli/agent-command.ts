@@ -9,6 +9,8 @@ import { componentLogger, createRootLogger, type Logger } from '../logging/logge
 import { createAgent, type Agent } from '../agent.js'
 import { createDataPlane } from '../dataplane-wiring.js'
 import type { CliContext } from './commands.js'
+import { createKernel, mtuOfAddress } from '../kernel/index.js'
+import { resolveMtuPolicy, type MtuPolicy } from '../overlay/mtu.js'
 
 /**
  * The underlay IP: --underlay-ip, else the listen IP (unless wildcard or
@@ -40,13 +42,39 @@ async function readClusterKey (cfg: AgentConfig): Promise<Uint8Array | undefined
   }
 }
 
+/**
+ * This node's overlay MTU: `--mtu`, else the underlay interface's MTU - 50.
+ * The interface is the one holding the underlay IP (not looked up with
+ * `--programmer memory`, which touches no kernel). Throws {@link ConfigError}
+ * when `--mtu` does not fit the underlay, or the underlay is too small.
+ */
+export async function resolveOverlayMtu (cfg: AgentConfig, underlay: string, log: Logger): Promise<MtuPolicy> {
+  let underlayMtu: number | undefined
+  if (underlay !== '' && cfg.programmer !== 'memory') {
+    try {
+      underlayMtu = await mtuOfAddress(createKernel(), underlay)
+    } catch (err) {
+      log.warn('cannot read the underlay interface\'s MTU', { underlay, error: (err as Error).message })
+    }
+    if (underlayMtu === undefined) log.warn('no interface holds the underlay IP: overlay MTU not checked against it', { underlay })
+  }
+  const { policy, problem } = resolveMtuPolicy(cfg.mtu, underlayMtu)
+  if (problem !== undefined) {
+    if (cfg.mtu !== undefined) throw new ConfigError('--mtu', problem)
+    throw new ConfigError('--underlay-ip', `the interface of ${underlay} has MTU ${String(underlayMtu)}, too small for a VXLAN overlay: ${problem}`)
+  }
+  return policy
+}
+
 /** Build the agent from settings, with the libp2p transport and the configured kernel programmer. */
 export async function buildAgent (cfg: AgentConfig, root: Logger, onLeft: () => void): Promise<Agent> {
   const clusterKey = await readClusterKey(cfg)
   const underlay = detectUnderlay(cfg)
+  const mtu = await resolveOverlayMtu(cfg, underlay, componentLogger(root, 'main'))
   const clock = createSystemClock()
   return await createAgent({
     config: { ...cfg, underlayIp: underlay === '' ? undefined : underlay },
+    mtu,
     logger: root,
     clock,
     dataPlane: createDataPlane({ cfg, logger: root }),

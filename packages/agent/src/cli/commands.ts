@@ -38,9 +38,9 @@ function printJson (io: CliIo, v: unknown): void {
 /** Client subcommands, keyed `group action` or `name`. */
 export const COMMANDS: Record<string, Command> = {
   'network create': {
-    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--opt KEY=VALUE ...]',
-    summary: 'create an overlay network',
-    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
+    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--mtu BYTES] [--opt KEY=VALUE ...]',
+    summary: 'create an overlay network (--mtu: its interfaces\' MTU on every node; default each node\'s own)',
+    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, mtu: { type: 'string' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
     positionals: [1, 1],
     async run (api, [name], f, io) {
       const subnets = (f.subnet as string[] | undefined) ?? []
@@ -49,6 +49,10 @@ export const COMMANDS: Record<string, Command> = {
       if (f.vni !== undefined) {
         if (!/^\d+$/.test(f.vni as string)) throw new UsageError(`--vni must be a number, got ${JSON.stringify(f.vni)}`)
         body.vni = Number(f.vni)
+      }
+      if (f.mtu !== undefined) {
+        if (!/^\d+$/.test(f.mtu as string)) throw new UsageError(`--mtu must be a number of bytes, got ${JSON.stringify(f.mtu)}`)
+        body.mtu = Number(f.mtu)
       }
       if (f.opt !== undefined) {
         const options: Record<string, string> = {}
@@ -72,7 +76,7 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, _p, f, io) {
       const list = await api.call<NetworkInfo[]>('GET', '/v1/networks')
       if (f.json === true) return printJson(io, list)
-      io.out(table(['ID', 'NAME', 'SUBNETS', 'VNI', 'NODES', 'LB IP', 'CONFLICT'], list.map((n) => [shortId(n.id), n.name, n.subnets.join(','), String(n.vni), String(n.nodes.length), n.lbIp ?? '-', n.conflict === undefined ? '-' : `${n.conflict.ownSubnet} overlaps ${n.conflict.with} ${n.conflict.subnet}`])))
+      io.out(table(['ID', 'NAME', 'SUBNETS', 'VNI', 'MTU', 'NODES', 'LB IP', 'CONFLICT'], list.map((n) => [shortId(n.id), n.name, n.subnets.join(','), String(n.vni), String(n.mtu), String(n.nodes.length), n.lbIp ?? '-', n.conflict === undefined ? '-' : `${n.conflict.ownSubnet} overlaps ${n.conflict.with} ${n.conflict.subnet}`])))
     }
   },
   'network inspect': {

@@ -9,6 +9,7 @@ import {
 import { LB_RELEASE_GRACE_MS } from '@scalelb/allocator'
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
 import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
+import { mtuProblem, parseMtuText } from '../overlay/mtu.js'
 
 /** Kernel programmer implementations. */
 export type ProgrammerName = 'nft' | 'ipvs' | 'memory'
@@ -43,6 +44,12 @@ export interface AgentConfig {
   netnsPrefix: string
   /** This host's underlay IP (VXLAN source); detected when unset. */
   underlayIp: string | undefined
+  /**
+   * Overlay MTU of networks without their own `mtu` (bytes, 1280..65535);
+   * must fit the underlay (its MTU - 50), checked at start.
+   * @default undefined (the underlay interface's MTU - 50)
+   */
+  mtu: number | undefined
   /** Gossip timing profile. @default 'lan' */
   profile: ProfileOption
   /** Log level. @default 'info' */
@@ -55,7 +62,7 @@ export interface AgentConfig {
   lbReleaseGraceMs: number
 }
 
-type Kind = 'string' | 'bool' | 'list' | 'duration'
+type Kind = 'string' | 'bool' | 'list' | 'duration' | 'int'
 /** One setting. `fileKey` is its config-file key when that differs from `key` (durations drop the `Ms`). */
 interface SettingDef { key: keyof AgentConfig, flag: string, env: string, kind: Kind, help: string, fileKey?: string }
 
@@ -77,6 +84,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'lbMode', flag: 'lb-mode', env: 'SCALELB_LB_MODE', kind: 'string', help: 'per-network | per-container (measurement only) (default per-network)' },
   { key: 'netnsPrefix', flag: 'netns-prefix', env: 'SCALELB_NETNS_PREFIX', kind: 'string', help: `prefix of everything created in the kernel (default ${DEFAULT_NETNS_PREFIX})` },
   { key: 'underlayIp', flag: 'underlay-ip', env: 'SCALELB_UNDERLAY_IP', kind: 'string', help: 'this host\'s underlay IP for VXLAN (default: the listen IP, else the first non-loopback IPv4)' },
+  { key: 'mtu', flag: 'mtu', env: 'SCALELB_MTU', kind: 'int', help: 'overlay MTU of networks without their own (default: the underlay interface\'s MTU - 50)' },
   { key: 'profile', flag: 'profile', env: 'SCALELB_PROFILE', kind: 'string', help: 'gossip timing: lan | wan | local (default lan)' },
   { key: 'logLevel', flag: 'log-level', env: 'SCALELB_LOG_LEVEL', kind: 'string', help: 'error | warn | info | debug (default info)' },
   { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'duration', fileKey: 'restartGrace', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
@@ -156,7 +164,7 @@ function pickRaw (def: SettingDef, input: ResolveInput, file: Record<string, unk
     if (typeof cv !== 'boolean') throw new ConfigError(field, 'must be true or false')
     return { field, value: cv }
   }
-  if (typeof cv === 'number' && def.kind === 'duration') return { field, value: cv }
+  if (typeof cv === 'number' && (def.kind === 'duration' || def.kind === 'int')) return { field, value: cv }
   if (def.kind === 'duration' && typeof cv !== 'string') throw new ConfigError(field, 'must be a duration like "30s" or a number of ms')
   if (typeof cv !== 'string') throw new ConfigError(field, 'must be a string')
   return { field, value: cv }
@@ -241,6 +249,14 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const ulR = get('underlayIp')
   const underlayIp = ulR === undefined ? undefined : str(ulR)
   if (ulR !== undefined && isIP(underlayIp ?? '') === 0) throw new ConfigError(ulR.field, `must be an IP address, got ${JSON.stringify(underlayIp)}`)
+  const mtuR = get('mtu')
+  let mtu: number | undefined
+  if (mtuR !== undefined) {
+    mtu = typeof mtuR.value === 'number' ? mtuR.value : parseMtuText(str(mtuR))
+    if (mtu === undefined) throw new ConfigError(mtuR.field, `must be a number of bytes, got ${JSON.stringify(mtuR.value)}`)
+    const problem = mtuProblem(mtu, undefined)
+    if (problem !== undefined) throw new ConfigError(mtuR.field, problem)
+  }
   const profR = get('profile')
   const profile = profR === undefined ? 'lan' : oneOf(profR, ['lan', 'wan', 'local'] as const)
   const llR = get('logLevel')
@@ -258,13 +274,13 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
 
-  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs }
+  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs }
 }
 
 /** `scalelb agent --help` text. */
 export function agentHelp (): string {
   const lines = AGENT_SETTINGS.map((s) => {
-    const flag = s.kind === 'bool' ? `--${s.flag}` : `--${s.flag} ${s.kind === 'list' ? 'ADDR' : s.kind === 'duration' ? 'DURATION' : 'VALUE'}`
+    const flag = s.kind === 'bool' ? `--${s.flag}` : `--${s.flag} ${s.kind === 'list' ? 'ADDR' : s.kind === 'duration' ? 'DURATION' : s.kind === 'int' ? 'N' : 'VALUE'}`
     return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env}`
   })
   return [

@@ -60,11 +60,16 @@ export async function sysctlSet (k: Kernel, kv: readonly string[], netns?: Netns
 
 /** One link as `ip -j link show` prints it (the fields scalelb reads). */
 export interface LinkInfo {
+  ifindex?: number
   ifname: string
   /** `ip link set ... alias`: scalelb stores the network ID there. */
   ifalias?: string
   address?: string
   master?: string
+  mtu?: number
+  /** ifindex of a veth's peer (in the peer's netns when `link_netnsid` is set). */
+  link_index?: number
+  link_netnsid?: number
   operstate?: string
   linkinfo?: { info_kind?: string, info_data?: Record<string, unknown> }
 }
@@ -89,4 +94,15 @@ export async function addrList (k: Kernel, dev: string, netns?: NetnsRef, opts: 
     }
   }
   return res
+}
+
+/** MTU of the interface holding `ip` in the base netns (the underlay), undefined when no interface has it. */
+export async function mtuOfAddress (k: Kernel, ip: string, opts: KOpts = {}): Promise<number | undefined> {
+  const out = await k.run('ip', ['-j', 'addr', 'show'], { signal: opts.signal })
+  const parsed: unknown = JSON.parse(out === '' ? '[]' : out)
+  if (!Array.isArray(parsed)) throw new KernelStateError('ip -j addr show: expected an array')
+  for (const link of parsed as Array<{ mtu?: number, addr_info?: Array<{ local?: string }> }>) {
+    if (typeof link.mtu === 'number' && (link.addr_info ?? []).some((a) => a.local === ip)) return link.mtu
+  }
+  return undefined
 }

@@ -26,9 +26,12 @@ export async function removeOverlay (k: Kernel, names: { bridge: string, vxlan: 
 /** Read a network's overlay back from the kernel; undefined when its bridge does not exist. */
 export async function readOverlay (k: Kernel, names: { bridge: string, vxlan: string }, networkId: string, opts: KOpts = {}): Promise<OverlayView | undefined> {
   const links = await linkList(k, undefined, opts)
-  if (!links.some(l => l.ifname === names.bridge)) return undefined
-  const view: OverlayView = { networkId, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
+  const br = links.find(l => l.ifname === names.bridge)
+  if (br === undefined) return undefined
   const vx = links.find(l => l.ifname === names.vxlan)
+  // a VXLAN device whose MTU differs from the bridge's reads as MTU 0: never the desired one, so both are set again
+  const mtu = vx === undefined || vx.mtu === br.mtu ? (br.mtu ?? 0) : 0
+  const view: OverlayView = { networkId, mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
   if (vx === undefined) return view
   const data = vx.linkinfo?.info_data ?? {}
   view.vxlan = { vni: Number(data.id), local: String(data.local) }

@@ -1,3 +1,4 @@
+import { DEFAULT_OVERLAY_MTU_BYTES, MAX_LINK_MTU_BYTES } from '../programmer/constants.js'
 import { ProgrammerInputError } from '../programmer/errors.js'
 import type { OverlaySpec } from '../programmer/types.js'
 import { isIpv4, isMac, isNetworkId } from '../programmer/validate.js'
@@ -5,6 +6,8 @@ import { isIpv4, isMac, isNetworkId } from '../programmer/validate.js'
 /** What one network's overlay holds on this node (in-memory copy or read back). */
 export interface OverlayView {
   networkId: string
+  /** MTU of the bridge and the VXLAN device (and of every port of the bridge: see mtu-links.ts). */
+  mtu: number
   /** VXLAN device settings; undefined = bridge only (single host). */
   vxlan: { vni: number, local: string } | undefined
   /** Underlay IPs with a flooding entry (`00:00:00:00:00:00 dst <ip>`). */
@@ -23,7 +26,10 @@ export function overlayViewFromSpec (spec: OverlaySpec): OverlayView {
   if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('overlay.networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
   if (spec.localUnderlay !== '' && !isIpv4(spec.localUnderlay)) throw new ProgrammerInputError('overlay.localUnderlay', `expected an IPv4 address or "", got ${JSON.stringify(spec.localUnderlay)}`)
   if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > VNI_MAX) throw new ProgrammerInputError('overlay.vni', `expected 1..${VNI_MAX}, got ${JSON.stringify(spec.vni)}`)
-  const view: OverlayView = { networkId: spec.networkId, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
+  const mtu = spec.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
+  // the kernel's bounds only (68 = IPv4's minimum); the agent refuses smaller network MTUs at its edge
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > MAX_LINK_MTU_BYTES) throw new ProgrammerInputError('overlay.mtu', `expected 68..${MAX_LINK_MTU_BYTES}, got ${JSON.stringify(spec.mtu)}`)
+  const view: OverlayView = { networkId: spec.networkId, mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
   if (spec.localUnderlay === '') return view
   view.vxlan = { vni: spec.vni, local: spec.localUnderlay }
   spec.remotes.forEach((r, i) => {
@@ -47,7 +53,7 @@ export function overlayObjectCount (v: OverlayView): number {
 /** Whether two overlay views are the same kernel state. */
 export function sameOverlay (a: OverlayView, b: OverlayView): boolean {
   const sameM = (x: Map<string, string>, y: Map<string, string>): boolean => x.size === y.size && [...x].every(([k, v]) => y.get(k) === v)
-  return a.vxlan?.vni === b.vxlan?.vni && a.vxlan?.local === b.vxlan?.local &&
+  return a.mtu === b.mtu && a.vxlan?.vni === b.vxlan?.vni && a.vxlan?.local === b.vxlan?.local &&
     a.flood.size === b.flood.size && [...a.flood].every(u => b.flood.has(u)) && sameM(a.fdb, b.fdb) && sameM(a.neigh, b.neigh)
 }
 
@@ -64,14 +70,17 @@ export function overlayDiff (names: { bridge: string, vxlan: string }, old: Over
   const ip: string[] = []
   const bridge: string[] = []
   const { bridge: br, vxlan: vx } = names
-  if (old === undefined) ip.push(`link add ${br} type bridge`, `link set ${br} alias ${next.networkId}`, `link set ${br} up`)
+  // an explicit bridge MTU stays put (no auto-adjust to its smallest port)
+  if (old === undefined) ip.push(`link add ${br} mtu ${next.mtu} type bridge`, `link set ${br} alias ${next.networkId}`, `link set ${br} up`)
+  else if (old.mtu !== next.mtu) ip.push(`link set ${br} mtu ${next.mtu}`)
   const vxChanged = old?.vxlan?.vni !== next.vxlan?.vni || old?.vxlan?.local !== next.vxlan?.local
   const prev: OverlayView = vxChanged || old === undefined
-    ? { networkId: next.networkId, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
+    ? { networkId: next.networkId, mtu: next.mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
     : old
   if (vxChanged && old?.vxlan !== undefined) ip.push(`link del ${vx}`)
+  if (!vxChanged && next.vxlan !== undefined && old !== undefined && old.mtu !== next.mtu) ip.push(`link set ${vx} mtu ${next.mtu}`)
   if (vxChanged && next.vxlan !== undefined) {
-    ip.push(`link add ${vx} type vxlan id ${next.vxlan.vni} local ${next.vxlan.local} dstport 4789 nolearning proxy`,
+    ip.push(`link add ${vx} mtu ${next.mtu} type vxlan id ${next.vxlan.vni} local ${next.vxlan.local} dstport 4789 nolearning proxy`,
       `link set ${vx} master ${br}`, `link set ${vx} up`)
   }
   if (next.vxlan === undefined) return { ip, bridge }

@@ -8,8 +8,25 @@ export const MAX_SLOTS_PER_SERVICE = 1024
 /** Modulus written in the `typeof` of the backends map (only the key type matters to nft). */
 export const MAP_TYPEOF_MODULUS = 1024
 
-/** Interface MTU is left at the kernel default; VXLAN overhead is 50 bytes (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet). */
+/** VXLAN over IPv4 adds 50 bytes to an overlay frame's IP packet (20 IP + 8 UDP + 8 VXLAN + 14 inner Ethernet): overlay MTU = underlay MTU - 50. */
 export const VXLAN_OVERHEAD_BYTES = 50
+
+/** Underlay MTU assumed when the underlay interface cannot be read (single host, memory programmer): Ethernet's. */
+export const DEFAULT_UNDERLAY_MTU_BYTES = 1500
+
+/** Overlay MTU used when nothing else is known: a 1500-byte underlay minus the VXLAN overhead. */
+export const DEFAULT_OVERLAY_MTU_BYTES = DEFAULT_UNDERLAY_MTU_BYTES - VXLAN_OVERHEAD_BYTES
+
+/**
+ * Smallest overlay MTU accepted: IPv6's minimum link MTU (RFC 8200), not
+ * IPv4's 576, so a network keeps working when the data plane gains IPv6
+ * (dual-stack networks are planned); every real underlay (1500, 1460 in
+ * clouds, 1420 under WireGuard) leaves far more than 1280 + 50.
+ */
+export const MIN_OVERLAY_MTU_BYTES = 1280
+
+/** Largest MTU of a Linux link (IP packets are at most 64 KiB). */
+export const MAX_LINK_MTU_BYTES = 65535
 
 /** IANA VXLAN port (RFC 7348). */
 export const VXLAN_DSTPORT = 4789

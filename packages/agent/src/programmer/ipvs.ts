@@ -38,7 +38,7 @@ export class IpvsProgrammer extends NftProgrammer {
     const n = this.names(id)
     let tx = 0
     if (st.lbMac === undefined) {
-      tx += await createSandbox(this.k, n, id, desired.sandbox.lbMac, opts, [...LB_SANDBOX_SYSCTLS, ...IPVS_SYSCTLS])
+      tx += await createSandbox(this.k, n, id, desired.sandbox.lbMac, opts, [...LB_SANDBOX_SYSCTLS, ...IPVS_SYSCTLS], st.overlay?.mtu)
       st.lbMac = desired.sandbox.lbMac
     }
     const old = this.ipvs.get(id)

@@ -4,7 +4,7 @@ import {
   type Kernel
 } from '../kernel/index.js'
 import {
-  applyOverlay, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
+  applyOverlay, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
 } from '../overlay/index.js'
 import { ProgrammerInputError } from './errors.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from './lb-view.js'
@@ -34,6 +34,12 @@ export interface NetState {
   lbMac: string | undefined
   /** per-container: task netns path -> LB view programmed there. */
   tasks: Map<string, LbView>
+  /**
+   * MTU every interface of the network was brought to (bridge ports and the
+   * far ends of their veths included); undefined after adoption until the
+   * next apply has checked them.
+   */
+  linkMtu?: number
 }
 
 /** The nftables programmer: one LB sandbox netns per network (or, per-container, one table per task netns). */
@@ -124,6 +130,8 @@ export class NftProgrammer implements Programmer {
         this.nets.set(id, st)
       }
       let tx = 0
+      // a bridge created now has no port yet, and what is plugged in later is made at the overlay MTU
+      const fresh = st.overlay === undefined && st.lbMac === undefined && st.tasks.size === 0
       if (st.overlay === undefined || (st.overlay !== ovNext && !sameOverlay(st.overlay, ovNext))) {
         st.overlaySpec = undefined
         tx += await applyOverlay(this.k, overlayNames(this.prefix, id), st.overlay, ovNext, opts)
@@ -132,6 +140,13 @@ export class NftProgrammer implements Programmer {
       st.overlaySpec = desired.overlay
       if ('commit' in lbNext) tx += await this.applySandbox(st, desired, lbNext, opts)
       else tx += await this.applyPerContainer(st, desired, lbNext, opts)
+      if (st.linkMtu !== ovNext.mtu) {
+        if (!fresh) {
+          const peers = this.lbMode === 'per-network' ? [this.names(id).netns, ...desired.localTaskNetns] : desired.localTaskNetns
+          tx += await enforceLinkMtu(this.k, overlayNames(this.prefix, id), ovNext.mtu, peers, opts)
+        }
+        st.linkMtu = ovNext.mtu
+      }
       return tx
     })
   }
@@ -141,7 +156,7 @@ export class NftProgrammer implements Programmer {
     const n = this.names(desired.sandbox.networkId)
     let tx = 0
     if (st.lbMac === undefined) {
-      tx += await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts)
+      tx += await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts, undefined, st.overlay?.mtu)
       st.lbMac = desired.sandbox.lbMac
     } else if (st.lbMac.toLowerCase() !== desired.sandbox.lbMac.toLowerCase()) {
       await this.k.run('ip', ['link', 'set', 'lb0', 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })

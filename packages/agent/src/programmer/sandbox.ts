@@ -2,12 +2,9 @@ import {
   KernelCommandError, KernelStateError, LB_IFNAME, ipBatch, lbVethName, netnsAdd, netnsDelete, nftApply, nftListTable, sysctlSet,
   type Kernel, type KOpts, type NetnsRef
 } from '../kernel/index.js'
-import { LB_SANDBOX_SYSCTLS, VXLAN_OVERHEAD_BYTES } from './constants.js'
+import { DEFAULT_OVERLAY_MTU_BYTES, LB_SANDBOX_SYSCTLS } from './constants.js'
 import { diffScript, withChains, type LbView } from './lb-view.js'
 import { viewFromNftJson } from './lb-parse.js'
-
-/** MTU of sandbox and task veths: leaves room for the VXLAN header on a 1500-byte underlay. */
-export const OVERLAY_MTU = 1500 - VXLAN_OVERHEAD_BYTES
 
 /** Where one LB sandbox lives. */
 export interface SandboxNames {
@@ -17,12 +14,12 @@ export interface SandboxNames {
   table: string
 }
 
-/** Create the sandbox netns, its veth into the bridge, MAC, alias (= network ID), sysctls. */
-export async function createSandbox (k: Kernel, n: SandboxNames, networkId: string, lbMac: string, opts: KOpts, sysctls: readonly string[] = LB_SANDBOX_SYSCTLS): Promise<number> {
+/** Create the sandbox netns, its veth into the bridge (both ends at the overlay MTU), MAC, alias (= network ID), sysctls. */
+export async function createSandbox (k: Kernel, n: SandboxNames, networkId: string, lbMac: string, opts: KOpts, sysctls: readonly string[] = LB_SANDBOX_SYSCTLS, mtu = DEFAULT_OVERLAY_MTU_BYTES): Promise<number> {
   const veth = lbVethName(n.prefix, networkId)
   await netnsAdd(k, n.netns, opts)
   await ipBatch(k, [
-    `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name ${LB_IFNAME} netns ${n.netns}`,
+    `link add ${veth} mtu ${mtu} type veth peer name ${LB_IFNAME} mtu ${mtu} netns ${n.netns}`,
     `link set ${veth} master ${n.bridge}`,
     `link set ${veth} up`
   ], undefined, opts)

@@ -71,6 +71,12 @@ export interface OverlaySpec {
   localUnderlay: string
   /** Endpoints on other nodes (tasks and LB sandboxes), for FDB + neighbour entries. */
   remotes: RemoteEndpointSpec[]
+  /**
+   * MTU of every interface of the network on this node (bridge, VXLAN device,
+   * LB sandbox and task veths, both ends).
+   * @default DEFAULT_OVERLAY_MTU_BYTES (1450: a 1500-byte underlay)
+   */
+  mtu?: number
 }
 
 /** Result of one kernel transaction. */

@@ -19,7 +19,7 @@ function sameSandbox (a: SandboxSpec, b: SandboxSpec): boolean {
 }
 
 function sameOverlaySpec (a: OverlaySpec, b: OverlaySpec): boolean {
-  if (a.networkId !== b.networkId || a.vni !== b.vni || a.localUnderlay !== b.localUnderlay || !sameStrings(a.subnets, b.subnets)) return false
+  if (a.networkId !== b.networkId || a.vni !== b.vni || a.mtu !== b.mtu || a.localUnderlay !== b.localUnderlay || !sameStrings(a.subnets, b.subnets)) return false
   if (!Array.isArray(b.remotes) || a.remotes.length !== b.remotes.length) return false
   for (let i = 0; i < a.remotes.length; i++) {
     const x = a.remotes[i]

@@ -16,10 +16,11 @@ import {
   type EndpointState, type EndpointValue, type NetworkValue, type ServiceValue
 } from './tables.js'
 import type { TablesView } from './view.js'
+import { DEFAULT_MTU_POLICY, NETWORK_MTU_OPTION, mtuProblem, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
 
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {
-  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string }): Promise<{ hostIfName: string }>
+  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string, mtu: number }): Promise<{ hostIfName: string }>
   detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string }): Promise<void>
 }
 
@@ -41,6 +42,8 @@ export interface ControllerInit {
   applied: () => Promise<void>
   /** Why this node does not program a network it should (skipped or refused desired state), shown by inspect. @default none */
   programmingError?: (networkId: string) => string | undefined
+  /** This node's overlay MTU settings (network create checks a network's `mtu` against them). @default DEFAULT_MTU_POLICY */
+  mtu?: MtuPolicy
 }
 
 /** The agent's operations behind the control API. */
@@ -82,9 +85,10 @@ export function createController (init: ControllerInit): Controller {
   const alloc = ipam.allocator
   const self = gossip.id
   const tasks = new Map<string, LocalTask>((init.tasks ?? []).map((t) => [t.id, t]))
+  const mtuPolicy = init.mtu ?? DEFAULT_MTU_POLICY
 
   function networkInfo (id: string, v: NetworkValue): NetworkInfo {
-    const info: NetworkInfo = { id, name: v.name, subnets: v.subnets, vni: v.vni, options: v.options, nodes: gossip.scopeMembers(networkScope(id)).sort(), lbIp: alloc.hasNetwork(id) ? alloc.lbIp(id) : undefined }
+    const info: NetworkInfo = { id, name: v.name, subnets: v.subnets, vni: v.vni, options: v.options, mtu: networkMtu(v.options, mtuPolicy).mtu, nodes: gossip.scopeMembers(networkScope(id)).sort(), lbIp: alloc.hasNetwork(id) ? alloc.lbIp(id) : undefined }
     const c = view.conflicts().get(id)
     if (c !== undefined) info.conflict = { with: c.withName, withId: c.with, subnet: c.subnet, ownSubnet: c.ownSubnet }
     const error = init.programmingError?.(id)
@@ -203,6 +207,10 @@ export function createController (init: ControllerInit): Controller {
       if (overlap !== undefined) {
         throw new ConflictError(`subnets[${req.subnets.indexOf(overlap.ownSubnet)}]`, `${overlap.ownSubnet} overlaps subnet ${overlap.subnet} of network ${overlap.name} (${overlap.id})`)
       }
+      if (req.mtu !== undefined) {
+        const problem = mtuProblem(req.mtu, mtuPolicy.max)
+        if (problem !== undefined) throw new ValidationError('mtu', problem)
+      }
       const id = newId()
       let tokens
       try {
@@ -214,11 +222,13 @@ export function createController (init: ControllerInit): Controller {
         }
         throw err
       }
-      const value: NetworkValue = { name: req.name, subnets: alloc.ownedBy(id).subnets, vni, options: req.options ?? {}, createdMs: init.wallClock() }
+      const options = { ...req.options }
+      if (req.mtu !== undefined) options[NETWORK_MTU_OPTION] = String(req.mtu)
+      const value: NetworkValue = { name: req.name, subnets: alloc.ownedBy(id).subnets, vni, options, createdMs: init.wallClock() }
       gossip.set('cluster', TABLE_NETWORKS, id, value)
       ipam.publishTokens(id, tokens)
       init.onChange()
-      logger.info('network created', { networkId: id, name: req.name, subnets: value.subnets, vni })
+      logger.info('network created', { networkId: id, name: req.name, subnets: value.subnets, vni, mtu: networkMtu(options, mtuPolicy).mtu })
       return networkInfo(id, value)
     },
     listNetworks () {
@@ -343,7 +353,8 @@ export function createController (init: ControllerInit): Controller {
             const net = nets.get(ep.networkId) as NetworkValue
             ep.ifName = `eth${i}`
             const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
-            const r = await init.plumber.attach({ networkId: ep.networkId, netnsPath: task.netns, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName })
+            const mtu = networkMtu(net.options, mtuPolicy).mtu
+            const r = await init.plumber.attach({ networkId: ep.networkId, netnsPath: task.netns, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu })
             ep.hostIfName = r.hostIfName
           }
         }

@@ -2,6 +2,7 @@ import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, Sand
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
 import { networkConflicts } from './conflicts.js'
+import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
 
 export type { NetworkDesired }
 
@@ -24,6 +25,8 @@ export interface DesiredInput {
   nodes: ReadonlyMap<string, NodeValue>
   /** Network id -> endpoints of that network scope. */
   endpoints: ReadonlyMap<string, readonly EndpointRecord[]>
+  /** This node's overlay MTU settings (a network's own `mtu` option wins). @default DEFAULT_MTU_POLICY */
+  mtu?: MtuPolicy
 }
 
 /** Why a network with local tasks got no desired state (for logs and status). */
@@ -87,9 +90,9 @@ export function pickSelfLb<T extends { key: string }> (candidates: Iterable<T>):
  *   every service with a VIP on the network, its backends = live task
  *   endpoints of the service anywhere in the cluster (suspended origins and
  *   deleted entries excluded); `draining` endpoints stay as draining backends.
- * - Overlay: VNI + subnets of the network, this node's underlay, and every
- *   live remote endpoint (tasks and LB sandboxes of other nodes) whose node
- *   has a known underlay.
+ * - Overlay: VNI + subnets of the network, this node's underlay, its MTU
+ *   here (overlay/mtu.ts), and every live remote endpoint (tasks and LB
+ *   sandboxes of other nodes) whose node has a known underlay.
  * - A network whose subnets overlap an earlier network's (state/conflicts.ts)
  *   gets nothing: it is reported as skipped (`subnet-conflict`).
  */
@@ -154,7 +157,8 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     const dedupRemotes = remotes.filter((r, i) => i === 0 || remotes[i - 1]?.ip !== r.ip)
 
     const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: lb.value.mac, services }
-    const overlay: OverlaySpec = { networkId, vni: net.vni, subnets: [...net.subnets], localUnderlay: input.localUnderlay, remotes: dedupRemotes }
+    const mtu = networkMtu(net.options, input.mtu ?? DEFAULT_MTU_POLICY).mtu
+    const overlay: OverlaySpec = { networkId, vni: net.vni, subnets: [...net.subnets], localUnderlay: input.localUnderlay, remotes: dedupRemotes, mtu }
     const localTaskNetns = [...new Set(localTasks.map((e) => e.value.netns).filter((p): p is string => p !== undefined))].sort()
     desired.set(networkId, { sandbox, overlay, localTaskNetns })
   }

@@ -5,6 +5,7 @@ import { compareBackends, compareRemotes, pickSelfLb, vipOn, type DesiredResult,
 import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
 import type { TableCache } from './table-cache.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
+import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
 
 /**
  * Desired state kept up to date from table changes: a change costs work for
@@ -28,6 +29,8 @@ export interface IncrementalDesiredInit {
   self: string
   /** This node's underlay IP (VXLAN source); '' on a single host. */
   localUnderlay: string
+  /** This node's overlay MTU settings. @default DEFAULT_MTU_POLICY */
+  mtu?: MtuPolicy
 }
 
 /** Indices and outputs of one joined network scope. */
@@ -78,6 +81,7 @@ const remoteKey = (r: RemoteEndpointSpec): string => `${r.ip}|`
 /** Follow `init.cache` and compute desired state incrementally. */
 export function createIncrementalDesired (init: IncrementalDesiredInit): IncrementalDesired {
   const { cache, self, localUnderlay } = init
+  const mtuPolicy = init.mtu ?? DEFAULT_MTU_POLICY
   const states = new Map<string, NetState>()
   /** Network id -> ids of services with a VIP on it. */
   const svcByNet = new Map<string, Set<string>>()
@@ -298,9 +302,10 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       ? ps
       : { networkId: st.id, lbAddress, lbMac: lb.value.mac, services: st.services }
     const po = prev?.overlay
-    const overlay = po !== undefined && po.vni === net.vni && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)
+    const mtu = networkMtu(net.options, mtuPolicy).mtu
+    const overlay = po !== undefined && po.vni === net.vni && po.mtu === mtu && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)
       ? po
-      : { networkId: st.id, vni: net.vni, subnets: [...net.subnets], localUnderlay, remotes: st.remoteList }
+      : { networkId: st.id, vni: net.vni, subnets: [...net.subnets], localUnderlay, remotes: st.remoteList, mtu }
     const localTaskNetns = prev !== undefined && sameStrings(prev.localTaskNetns, netns) ? prev.localTaskNetns : netns
     st.result = prev !== undefined && prev.sandbox === sandbox && prev.overlay === overlay && prev.localTaskNetns === localTaskNetns
       ? prev

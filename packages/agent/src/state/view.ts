@@ -4,6 +4,7 @@ import { createIncrementalDesired, type IncrementalDesired } from './incremental
 import { createTableCache } from './table-cache.js'
 import type { NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import type { NetworkConflict } from './conflicts.js'
+import { DEFAULT_MTU_POLICY, type MtuPolicy } from '../overlay/mtu.js'
 
 export { toEndpointRecord, type InvalidCounter, type TableSource } from './full-read.js'
 
@@ -24,8 +25,9 @@ export interface TablesView {
    * Desired state of the current tables, updated incrementally: the cost of
    * a call is proportional to what changed since the previous one. Equals
    * `computeDesired(readDesiredInputFull(gossip, self, localUnderlay))`.
+   * `mtu`: this node's overlay MTU settings (default {@link DEFAULT_MTU_POLICY}).
    */
-  desired(self: string, localUnderlay: string): DesiredResult
+  desired(self: string, localUnderlay: string, mtu?: MtuPolicy): DesiredResult
   /** Stop following gossip. */
   close(): void
 }
@@ -48,7 +50,7 @@ function findByRef<V extends { name: string }> (map: ReadonlyMap<string, V>, ref
  */
 export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter = () => {}, onError?: (err: Error) => void): TablesView {
   const cache = createTableCache(gossip, onInvalid, onError)
-  let inc: { self: string, localUnderlay: string, desired: IncrementalDesired } | undefined
+  let inc: { self: string, localUnderlay: string, mtu: MtuPolicy, desired: IncrementalDesired } | undefined
   const view: TablesView = {
     networks: () => cache.networks(),
     services: () => cache.services(),
@@ -61,10 +63,10 @@ export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter
     },
     findNetwork: (ref) => findByRef(cache.networks(), ref),
     findService: (ref) => findByRef(cache.services(), ref),
-    desired (self, localUnderlay) {
-      if (inc === undefined || inc.self !== self || inc.localUnderlay !== localUnderlay) {
+    desired (self, localUnderlay, mtu = DEFAULT_MTU_POLICY) {
+      if (inc === undefined || inc.self !== self || inc.localUnderlay !== localUnderlay || inc.mtu.mtu !== mtu.mtu || inc.mtu.max !== mtu.max) {
         inc?.desired.close()
-        inc = { self, localUnderlay, desired: createIncrementalDesired({ cache, self, localUnderlay }) }
+        inc = { self, localUnderlay, mtu, desired: createIncrementalDesired({ cache, self, localUnderlay, mtu }) }
       }
       return inc.desired.compute()
     },

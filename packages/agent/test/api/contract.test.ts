@@ -142,7 +142,7 @@ test('the CLI shows a conflicted network in network ls (CONFLICT column) and the
     return await runCli(argv, { io: { out: (x) => { out += x + '\n' }, err: (x) => { out += x + '\n' } }, env: { SCALELB_API_SOCKET: a.socket } })
   }
   t.is(await run('network', 'ls'), 0)
-  t.regex(out, /^ID +NAME +SUBNETS +VNI +NODES +LB IP +CONFLICT$/m)
+  t.regex(out, /^ID +NAME +SUBNETS +VNI +MTU +NODES +LB IP +CONFLICT$/m)
   t.regex(out, /front +10\.40\.0\.0\/24 .* 10\.40\.0\.0\/24 overlaps wide 10\.40\.0\.0\/16$/m)
   t.regex(out, /wide +10\.40\.0\.0\/16 .* -$/m)
   t.is(await run('status'), 0)

@@ -32,6 +32,18 @@ test('network bodies: each bad field is named', (t) => {
   t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], colour: 'red' })), 'colour')
 })
 
+test('network MTU: a number 1280..65535 as mtu, or decimal text as option mtu; both must agree', (t) => {
+  t.is(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1400 }).mtu, 1400)
+  t.is(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: '8950' } }).mtu, 8950)
+  t.is(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1400, options: { mtu: '1400' } }).mtu, 1400)
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1279 })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 65536 })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: '1400' })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1400, options: { mtu: '1300' } })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: 'big' } })), 'options.mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: '500' } })), 'options.mtu')
+})
+
 test('service bodies: duplicate ports and missing networks are refused', (t) => {
   t.is(field(() => parseServiceCreate({ name: 's', ports: ['80', '80:81'], networks: ['n'] })), 'ports[1]')
   t.is(field(() => parseServiceCreate({ name: 's', ports: ['80'], networks: [] })), 'networks')

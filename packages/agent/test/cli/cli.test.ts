@@ -30,6 +30,11 @@ test('usage errors exit 2, help exits 0, an unreachable agent exits 1', async (t
   const agentErr = await cli(undefined, 'agent', '--insecure', '--metrics-addr', 'nowhere')
   t.is(agentErr.code, 2)
   t.regex(agentErr.err, /--metrics-addr/)
+  // loopback has MTU 65536: an overlay on it carries at most 65486
+  const mtuErr = await cli(undefined, 'agent', '--insecure', '--underlay-ip', '127.0.0.1', '--mtu', '65535', '--data-dir', '/nonexistent/slb')
+  t.is(mtuErr.code, 2)
+  t.regex(mtuErr.err, /--mtu: 65535 does not fit the underlay: its MTU 65536 minus 50 bytes of VXLAN leaves at most 65486/)
+  t.is((await cli(undefined, 'agent', '--insecure', '--mtu', '1200')).code, 2, 'below 1280')
   const down = await cli(undefined, 'network', 'ls')
   t.is(down.code, 1)
   t.regex(down.err, /cannot reach the agent/)
@@ -94,6 +99,25 @@ test('CLI over the control API: create, list, inspect, refuse bad input with the
   t.is(status.node, a.agent.id)
   const members = JSON.parse((await cli(a, 'members', '--json')).out) as Array<{ self: boolean, state: string }>
   t.deepEqual(members.map((m) => [m.self, m.state]), [[true, 'alive']])
+})
+
+test('network create --mtu: stored and shown by ls/inspect; too large for the underlay exits 1 naming mtu; not a number exits 2', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add({ mtu: { mtu: 1450, max: 1450 } })
+  const big = await cli(a, 'network', 'create', 'big', '--subnet', '10.60.0.0/24', '--mtu', '1500')
+  t.is(big.code, 1)
+  t.regex(big.err, /^scalelb: mtu: 1500 does not fit the underlay/)
+  t.is((await cli(a, 'network', 'create', 'bad', '--subnet', '10.60.0.0/24', '--mtu', 'lots')).code, 2)
+  t.is((await cli(a, 'network', 'create', 'small', '--subnet', '10.61.0.0/24', '--mtu', '1400')).code, 0)
+  t.is((await cli(a, 'network', 'create', 'dflt', '--subnet', '10.62.0.0/24')).code, 0)
+  const ls = await cli(a, 'network', 'ls')
+  t.regex(ls.out, /MTU/)
+  t.regex(ls.out, /small\s+10\.61\.0\.0\/24\s+\d+\s+1400/)
+  t.regex(ls.out, /dflt\s+10\.62\.0\.0\/24\s+\d+\s+1450/)
+  const n = JSON.parse((await cli(a, 'network', 'inspect', 'small')).out) as { mtu: number, options: Record<string, string> }
+  t.is(n.mtu, 1400)
+  t.is(n.options.mtu, '1400')
 })
 
 test('an exhausted pool is refused with 4xx naming the network', async (t) => {

@@ -43,6 +43,28 @@ test('LB release grace: --lb-release-grace, SCALELB_LB_RELEASE_GRACE, config lbR
   t.is((t.throws(() => resolveAgentConfig({ flags: { config: '/b.json' }, env: {}, readFile })) as Error & { field: string }).field, 'config.lbReleaseGrace')
 })
 
+test('overlay MTU: --mtu, SCALELB_MTU, config mtu (number or text); unset = derived at start; out of bounds names the setting', (t) => {
+  t.is(resolveAgentConfig({ flags: { insecure: true }, env: {} }).mtu, undefined)
+  t.is(resolveAgentConfig({ flags: { insecure: true, mtu: '1400' }, env: { SCALELB_MTU: '1300' } }).mtu, 1400)
+  t.is(resolveAgentConfig({ flags: { insecure: true }, env: { SCALELB_MTU: '1300' } }).mtu, 1300)
+  const readFile = files({ '/c.json': JSON.stringify({ mtu: 8950 }), '/t.json': JSON.stringify({ mtu: '1350' }), '/b.json': JSON.stringify({ mtu: true }) })
+  t.is(resolveAgentConfig({ flags: { insecure: true, config: '/c.json' }, env: {}, readFile }).mtu, 8950)
+  t.is(resolveAgentConfig({ flags: { insecure: true, config: '/t.json' }, env: {}, readFile }).mtu, 1350)
+  const err = (flags: Record<string, string | boolean>, env: Record<string, string> = {}): string | undefined => {
+    try {
+      resolveAgentConfig({ flags: { insecure: true, ...flags }, env, readFile })
+    } catch (e) {
+      return `${(e as Error).name} ${(e as { field?: string }).field ?? ''}`
+    }
+    return undefined
+  }
+  t.is(err({ mtu: '576' }), 'ConfigError --mtu', 'below IPv6\'s 1280')
+  t.is(err({ mtu: '70000' }), 'ConfigError --mtu')
+  t.is(err({ mtu: 'jumbo' }), 'ConfigError --mtu')
+  t.is(err({}, { SCALELB_MTU: '1000' }), 'ConfigError SCALELB_MTU')
+  t.is(err({ config: '/b.json' }), 'ConfigError config.mtu')
+})
+
 test('--join is repeatable; SCALELB_JOIN is comma separated', (t) => {
   const f = resolveAgentConfig({ flags: { insecure: true, join: ['/ip4/10.0.0.1/tcp/7946', '/dns4/node2/tcp/7946'] }, env: {} })
   t.deepEqual(f.join, ['/ip4/10.0.0.1/tcp/7946', '/dns4/node2/tcp/7946'])

@@ -12,6 +12,7 @@ import { createMemoryPlumber } from '../../src/dataplane-wiring.js'
 import { createSilentLogger } from '../../src/logging/logger.js'
 import { createProgrammer, createReconciler, type Programmer } from '../../src/reconciler/index.js'
 import { createMemoryKernel, type MemoryKernel } from '../../src/programmer/index.js'
+import type { MtuPolicy } from '../../src/overlay/index.js'
 
 /** One test agent with handles on its internals. */
 export interface TestAgent {
@@ -28,7 +29,7 @@ export interface TestCluster {
   net: MemoryNetwork
   dir: string
   /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
-  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[] }): Promise<TestAgent>
+  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -71,6 +72,7 @@ export async function createTestCluster (): Promise<TestCluster> {
         logger: createSilentLogger(),
         clock,
         statusServer: opts.statusServer ?? false,
+        mtu: opts.mtu,
         transport: (id) => net.transport(id.id),
         dataPlane: {
           plumber,
