@@ -32,6 +32,8 @@ async function nftTables (netns: string): Promise<string> {
     '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics-addr', '127.0.0.1:0', '--profile', 'local', '--log-level', 'debug']
   const start = async (): Promise<AgentProcess> => {
     const p = startAgentProcess(args, lab.host)
+    // held before it is ready, so a start that times out is still stopped by the teardown
+    agent = p
     await waitFor('agent ready', async () => {
       if (p.child.exitCode !== null) throw new Error(`agent exited: ${p.output()}`)
       const r = await cli(socket, 'status', '--json')
