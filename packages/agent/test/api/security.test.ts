@@ -1,6 +1,7 @@
 import test from 'ava'
 import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { request } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApiServer } from '../../src/api/server.js'
@@ -8,7 +9,7 @@ import { runCli } from '../../src/cli/main.js'
 import { createSilentLogger } from '../../src/logging/logger.js'
 import type { Controller } from '../../src/state/controller.js'
 import type { AgentStatus } from '../../src/types.js'
-import { createTestCluster, type TestAgent } from '../helpers/agents.js'
+import { createTestCluster, waitFor, type TestAgent } from '../helpers/agents.js'
 
 interface Reply { status: number, body: { error?: { name: string, message: string } } & Record<string, unknown> }
 
@@ -106,4 +107,26 @@ test('the control socket is 0660 and its directory may not be world-writable', a
   const bad = createApiServer({ ...init, socketPath: join(dir, 'open', 'api.sock') })
   const err = await t.throwsAsync(bad.start())
   t.regex(err?.message ?? '', /world-writable/)
+})
+
+test('the control API holds at most its cap of connections per listener', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'slb-cap-'))
+  const sockets: Socket[] = []
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const path = join(dir, 'api.sock')
+  const server = createApiServer({ controller: {} as unknown as Controller, logger: createSilentLogger(), members: () => [], status: () => ({}) as unknown as AgentStatus, afterMutation: async () => {}, leave: async () => {}, socketPath: path, maxConnections: 4 })
+  await server.start()
+  t.teardown(async () => { await server.stop() })
+  let closed = 0
+  for (let i = 0; i < 10; i++) {
+    const s = connect(path)
+    s.on('error', () => {})
+    s.on('close', () => { closed++ })
+    sockets.push(s)
+  }
+  await waitFor('the connections over the cap are closed', () => closed >= 6)
+  t.is(closed, 6)
 })
