@@ -10,6 +10,8 @@ import { createAgentMetrics, type AgentMetrics } from './metrics.js'
 import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
 import { createStateWriter, loadState, type OwnEntry, type PersistedState, type StateWriter } from './persistence/state-file.js'
 import { createApiServer, type ApiServer } from './api/server.js'
+import { loadOrCreateApiToken } from './api/token.js'
+import { removeStrayTempFiles } from './persistence/files.js'
 import { createStatusServer, type StatusServer } from './status/server.js'
 import { createController, type Controller, type TaskPlumber } from './state/controller.js'
 import { mergeWarmup, type NetworkDesired } from './state/desired.js'
@@ -80,7 +82,11 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const identity = await loadOrCreateNodeKey(cfg.dataDir)
   const self = identity.id
   if (identity.created) log.info('created node key', { node: self, dataDir: cfg.dataDir })
+  // a temp file of an interrupted atomic write (state.json, api.token) is garbage: no writer runs yet
+  for (const f of await removeStrayTempFiles(cfg.dataDir)) log.warn('removed a stray temp file of an interrupted write', { file: f, dataDir: cfg.dataDir })
   const persisted = await loadState(cfg.dataDir, self)
+  const apiToken = cfg.apiAddr === undefined ? undefined : await loadOrCreateApiToken(cfg.dataDir)
+  if (apiToken?.created === true) log.info('created the TCP control API token', { path: apiToken.path })
   const allocator = persisted?.allocator !== undefined
     ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
     : createNodeAllocator({ lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
@@ -288,6 +294,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     logger: componentLogger(root, 'api'),
     socketPath: cfg.apiSocket,
     tcp: cfg.apiAddr,
+    token: apiToken?.token,
     members,
     status,
     afterMutation: async () => {
@@ -298,7 +305,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   })
   const statusServer: StatusServer | undefined = init.statusServer === false
     ? undefined
-    : createStatusServer({ host: cfg.metricsAddr.host, port: cfg.metricsAddr.port, metrics, logger: componentLogger(root, 'status'), ready, status })
+    : createStatusServer({ host: cfg.metricsAddr.host, port: cfg.metricsAddr.port, metrics, logger: componentLogger(root, 'status'), ready, status, statusDetail: cfg.statusDetail })
 
   let unsubscribe: (() => void) | undefined
   let state: 'new' | 'running' | 'stopped' = 'new'

@@ -63,3 +63,25 @@ export const JOIN_RETRY_MIN_MS = 1_000
 export const JOIN_RETRY_MAX_MS = 30_000
 /** Persist the desired state at most this often (it changes with every remote event). */
 export const DESIRED_PERSIST_INTERVAL_MS = 1_000
+/** File name of the TCP control API's bearer token inside the data dir (mode 0600). */
+export const API_TOKEN_FILE = 'api.token'
+/** Random bytes of a generated API token (256 bits: not guessable, hex in the file). */
+export const API_TOKEN_BYTES = 32
+/** Most connections the status server holds open: Prometheus and a few health checkers need a handful. */
+export const STATUS_MAX_CONNECTIONS = 256
+/** Share of the process's open-file limit the status server may use, so a flood on it cannot starve the control API, gossip or state writes. */
+export const STATUS_FD_SHARE = 0.25
+/** Most connections the control API holds open (socket + loopback TCP, each): CNI/runtime plugins issue a few calls at a time. */
+export const API_MAX_CONNECTIONS = 512
+/** Share of the open-file limit the control API may use per listener (the status server has its own share). */
+export const API_FD_SHARE = 0.2
+/** Fewest connections a listener is allowed even under a tiny open-file limit. */
+export const MIN_LISTENER_CONNECTIONS = 16
+/** The status server's wait for a request's headers: a scraper sends them at once (slowloris guard). */
+export const STATUS_HEADERS_TIMEOUT_MS = 5_000
+/** The status server's limit for a whole request: its requests are bodiless GETs. */
+export const STATUS_REQUEST_TIMEOUT_MS = 10_000
+/** Keep-alive between scrapes: shorter than Prometheus' 15 s default interval, so idle scrapers do not hold slots. */
+export const STATUS_KEEPALIVE_TIMEOUT_MS = 5_000
+/** A status connection with no traffic for this long is closed (a connection that never sends a request). */
+export const STATUS_IDLE_TIMEOUT_MS = 10_000

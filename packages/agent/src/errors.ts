@@ -61,3 +61,18 @@ export class ApiClientError extends Error {
     this.status = status
   }
 }
+
+/** A TCP control API request without the right bearer token; HTTP 401. */
+export class UnauthorizedError extends Error {
+  override name = 'UnauthorizedError' as const
+}
+
+/** A TCP control API request whose Host or Origin is not loopback (browser, DNS rebinding); HTTP 403. */
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError' as const
+}
+
+/** A control API request body that is not `application/json`; HTTP 415. */
+export class UnsupportedMediaTypeError extends Error {
+  override name = 'UnsupportedMediaTypeError' as const
+}

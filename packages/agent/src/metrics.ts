@@ -32,6 +32,8 @@ export interface AgentMetrics {
   invalidEntry(table: string): void
   /** A network's own MTU is not used as is on this node (`too-large`: clamped to the underlay; `invalid`). */
   mtuIssue(reason: 'too-large' | 'invalid'): void
+  /** The status server closed a connection over its cap (`evicted` an idle one, or the new one when all were `full`). */
+  statusConnectionDropped(reason: 'evicted' | 'full'): void
 }
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -128,11 +130,15 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
     registers: [registry]
   })
 
+  const statusDropped = new Counter({ name: 'scalelb_status_connections_dropped_total', help: 'Status-server connections closed because it held its cap, by reason (evicted: an idle one made room; full: the new one).', labelNames: ['reason'], registers: [registry] })
+  for (const reason of ['evicted', 'full']) statusDropped.inc({ reason }, 0)
+
   return {
     registry,
     observeSync: (ms) => sync.observe(ms / 1000),
     observeProgramming: (ms) => prog.observe(Math.max(0, ms) / 1000),
     invalidEntry: (table) => invalid.inc({ table }),
-    mtuIssue: (reason) => mtuIssues.inc({ reason })
+    mtuIssue: (reason) => mtuIssues.inc({ reason }),
+    statusConnectionDropped: (reason) => statusDropped.inc({ reason })
   }
 }

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
-import { chmod, mkdir, unlink } from 'node:fs/promises'
+import { chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { dirname } from 'node:path'
 import type { Logger } from '../logging/logger.js'
@@ -7,6 +7,9 @@ import { NotFoundError, ValidationError } from '../errors.js'
 import type { Controller } from '../state/controller.js'
 import type { AgentStatus, MemberInfo } from '../types.js'
 import { closeServer, listen, readJson, sendError, sendJson } from './http.js'
+import { API_FD_SHARE, API_MAX_CONNECTIONS } from '../constants.js'
+import { connectionBudget, survivesAcceptErrors } from './fd-budget.js'
+import { checkTcpRequest, sendRefusal } from './guard.js'
 import { parseNetworkCreate, parseServiceCreate, parseTaskAdd, parseTaskState } from './validate.js'
 
 /** Options of {@link createApiServer}. */
@@ -17,6 +20,10 @@ export interface ApiServerInit {
   socketPath: string
   /** Optional loopback TCP address (validated as loopback by the config). */
   tcp?: { host: string, port: number }
+  /** Bearer token the TCP listener requires (api/token.ts); required with `tcp`. */
+  token?: string
+  /** Connections each listener holds at most. @default min(API_MAX_CONNECTIONS, API_FD_SHARE of RLIMIT_NOFILE) */
+  maxConnections?: number
   members: () => MemberInfo[]
   status: () => AgentStatus
   /** Awaited after every mutation before answering (persist state: an answered call survives a SIGKILL). */
@@ -41,6 +48,17 @@ async function socketInUse (path: string): Promise<boolean> {
     s.once('connect', () => { s.destroy(); resolve(true) })
     s.once('error', () => resolve(false))
   })
+}
+
+/**
+ * The socket's file mode (0660) is its only guard: refuse a directory anyone
+ * may write to (they could replace the socket), warn for a sticky one (/tmp).
+ */
+async function checkSocketDir (dir: string, logger: Logger): Promise<void> {
+  const mode = (await stat(dir)).mode
+  if ((mode & 0o002) === 0) return
+  if ((mode & 0o1000) === 0) throw new ValidationError('--api-socket', `directory ${dir} is world-writable: anyone could replace the control socket; use a directory only root can write`)
+  logger.warn('control socket directory is world-writable (sticky)', { dir })
 }
 
 /** Create the control API server: routes under /v1 on a unix socket and optionally loopback TCP. */
@@ -111,16 +129,29 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     async start () {
       if (started) return
       started = true
+      const maxConnections = init.maxConnections ?? connectionBudget(API_MAX_CONNECTIONS, API_FD_SHARE)
       const unix = createServer((req, res) => { void handle(req, res) })
+      unix.maxConnections = maxConnections
       await mkdir(dirname(init.socketPath), { recursive: true, mode: 0o755 })
+      await checkSocketDir(dirname(init.socketPath), logger)
       if (await socketInUse(init.socketPath)) throw new ValidationError('--api-socket', `${init.socketPath} is in use by another agent`)
       await unlink(init.socketPath).catch(() => {})
       await listen(unix, { path: init.socketPath })
       await chmod(init.socketPath, 0o660)
+      survivesAcceptErrors(unix, logger, 'api-socket')
       servers.push(unix)
       if (init.tcp !== undefined) {
-        const tcp = createServer((req, res) => { void handle(req, res) })
+        const token = init.token
+        if (token === undefined) throw new ValidationError('--api-addr', 'the TCP control API needs a token')
+        const tcp = createServer((req, res) => {
+          const refused = checkTcpRequest(req, token)
+          if (refused === undefined) { void handle(req, res); return }
+          logger.debug('TCP control API request refused', { method: req.method, path: req.url, reason: refused.name, origin: req.headers.origin, host: req.headers.host })
+          sendRefusal(res, refused)
+        })
+        tcp.maxConnections = maxConnections
         tcpPort = await listen(tcp, init.tcp)
+        survivesAcceptErrors(tcp, logger, 'api-tcp')
         servers.push(tcp)
       }
       logger.info('control API listening', { socket: init.socketPath, tcp: init.tcp === undefined ? undefined : `${init.tcp.host}:${tcpPort ?? ''}` })

@@ -2,8 +2,8 @@ import { request } from 'node:http'
 import { ApiClientError } from '../errors.js'
 import { CLI_TIMEOUT_MS } from '../constants.js'
 
-/** Where the CLI finds the agent: its unix socket or a loopback TCP address. */
-export type ApiTarget = { socketPath: string } | { host: string, port: number }
+/** Where the CLI finds the agent: its unix socket or a loopback TCP address (with the bearer token it requires). */
+export type ApiTarget = { socketPath: string } | { host: string, port: number, token?: string }
 
 /** Minimal JSON client of the control API. */
 export interface ApiClient {
@@ -21,7 +21,10 @@ export function createApiClient (target: ApiTarget, timeoutMs = CLI_TIMEOUT_MS):
           method,
           path,
           timeout: timeoutMs,
-          headers: data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+          headers: {
+            ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }),
+            ...('token' in target && target.token !== undefined ? { authorization: `Bearer ${target.token}` } : {})
+          }
         }, (res) => {
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util'
 import { join } from 'node:path'
-import { API_SOCKET_NAME, AGENT_VERSION, DEFAULT_API_SOCKET } from '../constants.js'
+import { API_SOCKET_NAME, API_TOKEN_FILE, AGENT_VERSION, DEFAULT_API_SOCKET, DEFAULT_DATA_DIR } from '../constants.js'
 import { ConfigError, UsageError } from '../errors.js'
 import { parseHostPort, isLoopbackHost } from '../config/values.js'
 import { createApiClient, type ApiTarget } from './client.js'
+import { readApiTokenFile } from '../api/token.js'
 import { COMMANDS, parseCommandArgs, type CliContext } from './commands.js'
 
 
@@ -22,6 +23,7 @@ export function mainHelp (): string {
     'Client options (any position):',
     `  --socket PATH        control API socket (env SCALELB_API_SOCKET; default <SCALELB_DATA_DIR>/${API_SOCKET_NAME} or ${DEFAULT_API_SOCKET})`,
     '  --api-addr HOST:PORT control API on loopback TCP (env SCALELB_API_ADDR)',
+    `  --api-token-file F   its bearer token (env SCALELB_API_TOKEN holds the token itself; default <SCALELB_DATA_DIR or ${DEFAULT_DATA_DIR}>/${API_TOKEN_FILE})`,
     '  --json               machine-readable output of read commands',
     '  -h, --help           help of any command',
     '',
@@ -36,11 +38,24 @@ function commandHelp (key: string): string {
   return [`Usage: ${c.usage}`, '', c.summary, ...(flags.length > 0 ? ['', 'Options:', ...flags] : [])].join('\n')
 }
 
-/** Pull `--socket` / `--api-addr` out of argv (they may appear anywhere). */
+/** The TCP API's token: --api-token-file, else SCALELB_API_TOKEN, else the data dir's token file (absent: none; the agent says what it needs). */
+function apiToken (file: string | undefined, env: CliContext['env']): string | undefined {
+  if (file !== undefined) {
+    const t = readApiTokenFile(file)
+    if (t === undefined) throw new ConfigError('--api-token-file', `cannot read a token from ${file}`)
+    return t
+  }
+  if (env.SCALELB_API_TOKEN !== undefined && env.SCALELB_API_TOKEN !== '') return env.SCALELB_API_TOKEN.trim()
+  const dir = env.SCALELB_DATA_DIR !== undefined && env.SCALELB_DATA_DIR !== '' ? env.SCALELB_DATA_DIR : DEFAULT_DATA_DIR
+  return readApiTokenFile(join(dir, API_TOKEN_FILE))
+}
+
+/** Pull `--socket` / `--api-addr` / `--api-token-file` out of argv (they may appear anywhere). */
 function extractTarget (argv: string[], env: CliContext['env']): { rest: string[], target: ApiTarget } {
   const rest: string[] = []
   let socket: string | undefined
   let addr: string | undefined
+  let tokenFile: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const take = (name: string): string | undefined => {
@@ -56,13 +71,15 @@ function extractTarget (argv: string[], env: CliContext['env']): { rest: string[
     if (s !== undefined) { socket = s; continue }
     const t = take('--api-addr')
     if (t !== undefined) { addr = t; continue }
+    const f = take('--api-token-file')
+    if (f !== undefined) { tokenFile = f; continue }
     rest.push(a)
   }
   addr ??= env.SCALELB_API_ADDR === '' ? undefined : env.SCALELB_API_ADDR
   if (socket === undefined && addr !== undefined) {
     const hp = parseHostPort('--api-addr', addr)
     if (!isLoopbackHost(hp.host)) throw new ConfigError('--api-addr', 'must be a loopback address')
-    return { rest, target: hp }
+    return { rest, target: { ...hp, token: apiToken(tokenFile, env) } }
   }
   socket ??= env.SCALELB_API_SOCKET !== undefined && env.SCALELB_API_SOCKET !== ''
     ? env.SCALELB_API_SOCKET

@@ -60,6 +60,8 @@ export interface AgentConfig {
   leaveOnStop: boolean
   /** How long a network's LB IP stays after its last local task leaves, so a quick redeploy keeps it. @default 30000 */
   lbReleaseGraceMs: number
+  /** `/v1/status` on a non-loopback address of the status server: `summary` (node, version, ready, member counts) or `full`. @default 'summary' */
+  statusDetail: 'summary' | 'full'
 }
 
 type Kind = 'string' | 'bool' | 'list' | 'duration' | 'int'
@@ -79,6 +81,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'insecure', flag: 'insecure', env: 'SCALELB_INSECURE', kind: 'bool', help: 'run without a cluster key (anyone who can reach --listen can join)' },
   { key: 'metricsAddr', flag: 'metrics-addr', env: 'SCALELB_METRICS_ADDR', kind: 'string', help: `status server host:port: /metrics /healthz /readyz /v1/status (default ${DEFAULT_METRICS_ADDR})` },
   { key: 'apiSocket', flag: 'api-socket', env: 'SCALELB_API_SOCKET', kind: 'string', help: `control API unix socket (default <data-dir>/${API_SOCKET_NAME}, or ${DEFAULT_API_SOCKET})` },
+  { key: 'statusDetail', flag: 'status-detail', env: 'SCALELB_STATUS_DETAIL', kind: 'string', help: '/v1/status off loopback: summary (node, version, ready, members) | full (default summary)' },
   { key: 'apiAddr', flag: 'api-addr', env: 'SCALELB_API_ADDR', kind: 'string', help: 'also serve the control API on this loopback host:port' },
   { key: 'programmer', flag: 'programmer', env: 'SCALELB_PROGRAMMER', kind: 'string', help: 'kernel programmer: nft | ipvs | memory (default nft)' },
   { key: 'lbMode', flag: 'lb-mode', env: 'SCALELB_LB_MODE', kind: 'string', help: 'per-network | per-container (measurement only) (default per-network)' },
@@ -271,10 +274,12 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   }
   const restartGraceMs = duration('restartGraceMs', DEFAULT_RESTART_GRACE_MS, MAX_RESTART_GRACE_MS)
   const lbReleaseGraceMs = duration('lbReleaseGraceMs', LB_RELEASE_GRACE_MS, MAX_LB_RELEASE_GRACE_MS)
+  const sdR = get('statusDetail')
+  const statusDetail = sdR === undefined ? 'summary' : oneOf(sdR, ['summary', 'full'] as const)
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
 
-  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs }
+  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
 }
 
 /** `scalelb agent --help` text. */

@@ -1,4 +1,4 @@
-import { open, rename, mkdir, unlink } from 'node:fs/promises'
+import { open, readdir, rename, mkdir, unlink } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -39,4 +39,28 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string, 
   } finally {
     await dh.close()
   }
+}
+
+/** Name of a temp file {@link writeFileAtomic} leaves when interrupted (`.<name>.<12 hex>.tmp`). */
+const ATOMIC_TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/
+
+/**
+ * Remove temp files of interrupted {@link writeFileAtomic} calls from `dir`
+ * (call before anything writes there); resolves with the names removed.
+ */
+export async function removeStrayTempFiles (dir: string): Promise<string[]> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  const removed: string[] = []
+  for (const n of names) {
+    if (!ATOMIC_TEMP_RE.test(n)) continue
+    await unlink(join(dir, n)).catch(() => {})
+    removed.push(n)
+  }
+  return removed
 }

@@ -9,6 +9,7 @@ import type {
 } from '../types.js'
 import { macFor, subnetOf } from './addr.js'
 import { findOverlap } from './conflicts.js'
+import { ipHolder } from './ip-holder.js'
 import type { Ipam } from './ipam.js'
 import type { LocalEndpoint, LocalTask } from './local-tasks.js'
 import {
@@ -326,6 +327,8 @@ export function createController (init: ControllerInit): Controller {
           let allocated = false
           if (req.ip !== undefined) {
             ip = req.ip
+            const holder = ipHolder(view, nid, ip)
+            if (holder !== undefined) throw new ConflictError('ip', `${ip} is in use on network ${net.name}: ${holder}`)
             try {
               alloc.allocateSpecific(nid, ip, 'task', init.clock.now(), id)
               allocated = true
@@ -421,6 +424,8 @@ export function createController (init: ControllerInit): Controller {
     },
     async networkDeleted (networkId) {
       for (const t of localTasksOn(networkId)) {
+        const ips = t.endpoints.filter((e) => e.networkId === networkId).map((e) => e.ip)
+        logger.warn('network deleted: local task taken off it', { networkId, task: t.id, serviceId: t.serviceId, ips, taskRemoved: t.endpoints.every((e) => e.networkId === networkId) })
         for (const ep of t.endpoints.filter((e) => e.networkId === networkId)) await dropEndpoint(t, ep)
         t.endpoints = t.endpoints.filter((e) => e.networkId !== networkId)
         if (t.endpoints.length === 0) tasks.delete(t.id)

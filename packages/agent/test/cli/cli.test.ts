@@ -142,7 +142,7 @@ test('the control API is also served on a loopback TCP address when asked', asyn
   const port = a.agent.apiTcpPort()
   t.truthy(port)
   let out = ''
-  const code = await runCli(['network', 'create', 'tcp', '--subnet', '10.70.0.0/24'], { io: { out: (s) => { out += s }, err: () => {} }, env: { SCALELB_API_ADDR: `127.0.0.1:${port ?? 0}` } })
+  const code = await runCli(['network', 'create', 'tcp', '--subnet', '10.70.0.0/24'], { io: { out: (s) => { out += s }, err: () => {} }, env: { SCALELB_API_ADDR: `127.0.0.1:${port ?? 0}`, SCALELB_DATA_DIR: a.dataDir } })
   t.is(code, 0)
   t.is(a.agent.controller.inspectNetwork('tcp').id, out.trim())
   t.is(await runCli(['network', 'ls'], { io: { out: () => {}, err: () => {} }, env: { SCALELB_API_ADDR: `10.1.1.1:${port ?? 0}` } }), 2, 'the CLI refuses a non-loopback API address')

@@ -9,7 +9,7 @@ import { createMemoryNetwork, createSystemClock, type MemoryNetwork } from '@sca
 import { createAgent, type Agent } from '../../src/agent.js'
 import { resolveAgentConfig } from '../../src/config/options.js'
 import { createMemoryPlumber } from '../../src/dataplane-wiring.js'
-import { createSilentLogger } from '../../src/logging/logger.js'
+import { createSilentLogger, type Logger } from '../../src/logging/logger.js'
 import { createProgrammer, createReconciler, type Programmer } from '../../src/reconciler/index.js'
 import { createMemoryKernel, type MemoryKernel } from '../../src/programmer/index.js'
 import type { MtuPolicy } from '../../src/overlay/index.js'
@@ -29,7 +29,7 @@ export interface TestCluster {
   net: MemoryNetwork
   dir: string
   /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
-  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy }): Promise<TestAgent>
+  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy, logger?: Logger }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -69,7 +69,7 @@ export async function createTestCluster (): Promise<TestCluster> {
       const plumber = createMemoryPlumber()
       const agent = await createAgent({
         config,
-        logger: createSilentLogger(),
+        logger: opts.logger ?? createSilentLogger(),
         clock,
         statusServer: opts.statusServer ?? false,
         mtu: opts.mtu,
