@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { join } from 'node:path'
 import { API_SOCKET_NAME, AGENT_VERSION, DEFAULT_API_SOCKET } from '../constants.js'
 import { ConfigError, UsageError } from '../errors.js'
@@ -183,6 +182,3 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
     return 1
   }
 }
-
-/** Parse helper re-exported for the agent/keygen commands. */
-export { parseArgs }
