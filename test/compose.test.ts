@@ -76,7 +76,14 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
     return r.stdout
   }
   t.teardown(async () => {
-    await compose(['down', '-v', '--rmi', 'all', '--remove-orphans'], 300_000).catch((e: unknown) => t.log(String(e)))
+    const down = ['down', '-v', '--rmi', 'all', '--remove-orphans']
+    if (!(await composeRun(down, 300_000)).ok) {
+      // a container that did not stop in time (a loaded machine) blocks `down`: force-remove this project's containers, then again
+      const ids = (await labRun('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { allowFail: true })).stdout.split('\n').filter((x) => x !== '')
+      if (ids.length > 0) await labRun('docker', ['rm', '-f', '-v', ...ids], { allowFail: true, timeoutMs: 120_000 })
+      const again = await composeRun(down, 300_000)
+      if (!again.ok) t.log(`docker-compose down: ${again.stderr.slice(-2000)}`)
+    }
     for (const img of [`scalelb-agent:${tag}`, `scalelb-prometheus:${tag}`, `scalelb-base:${tag}`]) {
       await labRun('docker', ['rmi', '-f', img], { allowFail: true })
     }
@@ -134,10 +141,19 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
   const vip = (JSON.parse(await exec('agent1', 'scalelb', 'service', 'inspect', 'web')) as { vips: Array<{ vip: string }> }).vips[0]?.vip
   t.truthy(vip)
   const seen = new Set<string>()
-  await waitFor('a client on agent1 reaches both web tasks (agent2, agent3) through the VIP', 60_000, async () => {
-    const r = await composeRun(['exec', '-T', 'agent1', 'ip', 'netns', 'exec', 'c1', 'node', '-e', `fetch('http://${vip ?? ''}/').then((r) => r.text()).then((t) => process.stdout.write(t))`], 20_000)
-    if (r.ok) seen.add(r.stdout.trim())
-    return seen.size === 2
-  })
+  try {
+    await waitFor('a client on agent1 reaches both web tasks (agent2, agent3) through the VIP', 120_000, async () => {
+      const r = await composeRun(['exec', '-T', 'agent1', 'ip', 'netns', 'exec', 'c1', 'node', '-e', `fetch('http://${vip ?? ''}/').then((r) => r.text()).then((t) => process.stdout.write(t))`], 20_000)
+      if (r.ok) seen.add(r.stdout.trim())
+      return seen.size === 2
+    })
+  } catch (err) {
+    t.log(`answers so far: ${JSON.stringify([...seen])}`)
+    for (const svc of ['agent1', 'agent2', 'agent3']) {
+      const r = await composeRun(['exec', '-T', svc, 'sh', '-c', 'scalelb members; scalelb task ls; ip -all netns exec nft list ruleset'], 60_000)
+      t.log(`${svc}:\n${r.stdout}\n${r.stderr}`)
+    }
+    throw err
+  }
   t.deepEqual([...seen].sort(), ['web1 on agent2', 'web2 on agent3'])
 })
