@@ -2,7 +2,9 @@
  * bench:cli — start-up cost of the `scalelb` command as a user runs it: wall
  * time of `scalelb --version` and of `scalelb status` against a running
  * agent, each a fresh `node packages/agent/bin/scalelb.js` process (the
- * built CLI), interleaved, with `node -e 0` as the floor Node itself sets.
+ * built CLI), interleaved, with `node -e 0` as the floor Node itself sets
+ * and `scalelb --version` with the gossip stack (libp2p) imported first, what
+ * every command cost when the client entry loaded it.
  *
  * The agent is started here: memory programmer, loopback only, a temp data
  * dir, no cluster key; it is stopped by PID and its files removed at the end
@@ -29,6 +31,8 @@ const WARMUP_RUNS = 2
 const AGENT_START_TIMEOUT_MS = 30_000
 
 const BIN = fileURLToPath(new URL('../bin/scalelb.js', import.meta.url))
+/** The gossip stack (libp2p): the client entry imported it before it was made light; loaded first here as the baseline. */
+const GOSSIP = fileURLToPath(new URL('../../gossip/dist/index.js', import.meta.url))
 
 /** Wall time (ms) of one process run; throws when it exits non-zero. */
 async function timeRun (argv: readonly string[]): Promise<number> {
@@ -67,7 +71,8 @@ runBench('bench:cli', 'slbcli', async (_run, cleanup) => {
   const cases = [
     { name: 'node -e 0 (floor)', key: 'node_floor', argv: ['-e', '0'] },
     { name: 'scalelb --version', key: 'version', argv: [BIN, '--version'] },
-    { name: 'scalelb status', key: 'status', argv: [BIN, 'status', '--socket', socket] }
+    { name: 'scalelb status', key: 'status', argv: [BIN, 'status', '--socket', socket] },
+    { name: 'scalelb --version, gossip loaded', key: 'version_gossip', argv: ['--import', GOSSIP, BIN, '--version'] }
   ] as const
   const samples = new Map<string, number[]>(cases.map((c) => [c.key, []]))
   for (let i = 0; i < WARMUP_RUNS + runs; i++) {
@@ -98,5 +103,6 @@ runBench('bench:cli', 'slbcli', async (_run, cleanup) => {
   }
   results.version_over_floor_ratio = round(stats('version').p50 / floor, 2)
   results.status_over_floor_ratio = round(stats('status').p50 / floor, 2)
+  results.version_gossip_over_version_ratio = round(stats('version_gossip').p50 / stats('version').p50, 2)
   printJsonLine('cli', { runs, warmup_runs: WARMUP_RUNS }, results)
 })
