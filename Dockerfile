@@ -1,6 +1,7 @@
 # The scalelb agent image. No registry is needed: the base image is built on
-# this machine by docker/build-base.sh (node, iproute2, nftables from Debian),
-# and the packages are built on the host first (`npm ci` builds dist/).
+# this machine by docker/build-base.sh (Node.js 24 LTS as installed by
+# scripts/install-node.sh, iproute2 and nftables from Debian), and the packages
+# are built on the host first (`npm ci` builds dist/).
 #
 #   docker/build-base.sh local
 #   docker build --build-arg BASE_IMAGE=scalelb-base:local -t scalelb-agent:local .
@@ -18,6 +19,10 @@ COPY packages/agent/package.json packages/agent/
 COPY packages/agent/dist packages/agent/dist
 COPY packages/agent/bin packages/agent/bin
 COPY docker/entrypoint.sh /usr/local/bin/scalelb-entrypoint
+COPY docker/scalelb /usr/local/bin/scalelb
+# the agent's data dir (the compose file passes the same --data-dir): the CLI of
+# `docker exec <agent> scalelb ...` finds the agent's socket there, api.sock
+ENV SCALELB_DATA_DIR=/var/lib/scalelb
 
 # gossip (libp2p), status server (/metrics)
 EXPOSE 7946/tcp 9470/tcp

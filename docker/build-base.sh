@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build scalelb's container base images without any registry: a root
-# filesystem assembled from this machine's own binaries (Debian packages
-# nodejs, iproute2, nftables, util-linux, procps, prometheus) and their
-# shared libraries, loaded with `docker import`.
+# filesystem assembled from this machine's own binaries (Node.js 24 LTS as
+# scripts/install-node.sh installs it, Debian packages iproute2, nftables,
+# util-linux, procps, prometheus) and their shared libraries, loaded with
+# `docker import`.
 #
 #   docker/build-base.sh [TAG]      (default TAG: local)
 #
@@ -13,6 +14,13 @@ set -euo pipefail
 tag="${1:-local}"
 case "$tag" in (*[!A-Za-z0-9_.-]*|'') echo "build-base: bad tag '$tag'" >&2; exit 2;; esac
 command -v docker >/dev/null || { echo "build-base: docker is not installed" >&2; exit 1; }
+# the image runs the node found here: Node >= 22 (24 LTS), the one the project supports
+node_bin="$(command -v node || true)"
+node_major="$("${node_bin:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 22 ]; then
+  echo "build-base: node ${node_bin:-(none)} is older than 22; run 'sudo bash scripts/install-node.sh' first (Node 24 LTS)" >&2
+  exit 1
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/scalelb-rootfs.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -60,12 +68,12 @@ link_cmds() {
 
 base="$work/base"
 skel "$base"
-copy_bin "$base" "$(command -v node)" "$(command -v ip)" "$(command -v bridge)" "$(command -v nft)" "$(command -v nsenter)" "$(command -v sysctl)" "$(command -v mount)"
+copy_bin "$base" "$node_bin" "$(command -v ip)" "$(command -v bridge)" "$(command -v nft)" "$(command -v nsenter)" "$(command -v sysctl)" "$(command -v mount)"
 link_cmds "$base" node ip bridge nft nsenter sysctl mount
 tar -C "$base" -c . | docker import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   -c 'CMD ["node"]' \
-  -m "scalelb base: node + iproute2 + nftables from $(hostname)" - "scalelb-base:$tag" >/dev/null
+  -m "scalelb base: node $("$node_bin" --version) + iproute2 + nftables from $(hostname)" - "scalelb-base:$tag" >/dev/null
 echo "built scalelb-base:$tag"
 
 prom="$work/prom"

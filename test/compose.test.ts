@@ -2,7 +2,9 @@
  * docker-compose.yml end to end: base images built on this machine without
  * any registry (docker/build-base.sh), the agent image from the Dockerfile,
  * `docker-compose up` of 3 agents and a Prometheus; every target up with
- * scalelb_ series and 3 alive members on each. Needs root; installs
+ * scalelb_ series and 3 alive members on each; then the README's walk-through:
+ * `scalelb` in a container, a network, a service, tasks in namespaces inside
+ * two agent containers, and a client in a third reaching both through the VIP. Needs root; installs
  * docker.io + docker-compose from Debian when missing and starts dockerd when
  * none runs (stopping only that one). Removes everything it created.
  */
@@ -65,13 +67,23 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
     SCALELB_PROMETHEUS_PORT: String(port),
     SCALELB_SUBNET_PREFIX: `10.${200 + (parseInt(id.slice(0, 2), 16) % 50)}.${parseInt(id.slice(2, 4), 16)}`
   }
+  const composeRun = async (args: string[], timeoutMs: number): Promise<{ ok: boolean, stdout: string, stderr: string }> => {
+    return await labRun('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'docker-compose', '-p', project, '-f', join(REPO, 'docker-compose.yml'), ...args], { timeoutMs, allowFail: true })
+  }
   const compose = async (args: string[], timeoutMs = 600_000): Promise<string> => {
-    const r = await labRun('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'docker-compose', '-p', project, '-f', join(REPO, 'docker-compose.yml'), ...args], { timeoutMs, allowFail: true })
+    const r = await composeRun(args, timeoutMs)
     if (!r.ok) throw new Error(`docker-compose ${args.join(' ')}: ${r.stderr.slice(-2000)}`)
     return r.stdout
   }
   t.teardown(async () => {
-    await compose(['down', '-v', '--rmi', 'all', '--remove-orphans'], 300_000).catch((e: unknown) => t.log(String(e)))
+    const down = ['down', '-v', '--rmi', 'all', '--remove-orphans']
+    if (!(await composeRun(down, 300_000)).ok) {
+      // a container that did not stop in time (a loaded machine) blocks `down`: force-remove this project's containers, then again
+      const ids = (await labRun('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { allowFail: true })).stdout.split('\n').filter((x) => x !== '')
+      if (ids.length > 0) await labRun('docker', ['rm', '-f', '-v', ...ids], { allowFail: true, timeoutMs: 120_000 })
+      const again = await composeRun(down, 300_000)
+      if (!again.ok) t.log(`docker-compose down: ${again.stderr.slice(-2000)}`)
+    }
     for (const img of [`scalelb-agent:${tag}`, `scalelb-prometheus:${tag}`, `scalelb-base:${tag}`]) {
       await labRun('docker', ['rmi', '-f', img], { allowFail: true })
     }
@@ -102,4 +114,46 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
   t.deepEqual(alive, ['3', '3', '3'], 'the agents converged')
   const series = await promQuery(port, `/api/v1/query?query=${encodeURIComponent('count by (instance) ({__name__=~"scalelb_.+"})')}`)
   t.is(series?.data?.result?.length, 3, 'scalelb_ series from every target')
+
+  // the README's walk-through: the CLI on the image's PATH finds its agent's socket
+  const exec = async (svc: string, ...argv: string[]): Promise<string> => await compose(['exec', '-T', svc, ...argv], 60_000)
+  const members = JSON.parse(await exec('agent1', 'scalelb', 'members', '--json')) as Array<{ state: string }>
+  t.deepEqual(members.map((m) => m.state), ['alive', 'alive', 'alive'], 'scalelb members in agent1')
+  await exec('agent1', 'scalelb', 'network', 'create', 'front', '--subnet', '10.20.0.0/24')
+  await exec('agent1', 'scalelb', 'service', 'create', 'web', '--port', '80:8080/tcp', '--network', 'front')
+  await exec('agent1', 'scalelb', 'service', 'create', 'client', '--port', '7/tcp', '--network', 'front')
+  // a node's first task on a network waits for an address donation by gossip; on a loaded machine
+  // that can outlast the CLI's 30 s: a repeated add of the same task is idempotent, so retry (logged)
+  const addTask = async (svc: string, service: string, task: string): Promise<void> => {
+    await exec(svc, 'ip', 'netns', 'add', task)
+    for (let attempt = 1; ; attempt++) {
+      const r = await composeRun(['exec', '-T', svc, 'scalelb', 'task', 'add', service, '--netns', `/run/netns/${task}`, '--id', task], 60_000)
+      if (r.ok) return
+      if (attempt === 3 || !/no answer within/.test(r.stderr)) throw new Error(`task add ${task} on ${svc}: ${r.stderr}`)
+      t.log(`task add ${task} on ${svc}, attempt ${attempt}: ${r.stderr}`)
+    }
+  }
+  for (const [svc, task] of [['agent2', 'web1'], ['agent3', 'web2']] as const) {
+    await addTask(svc, 'web', task)
+    await compose(['exec', '-T', '-d', svc, 'ip', 'netns', 'exec', task, 'node', '-e', `require('http').createServer((q, s) => s.end('${task} on ${svc}\\n')).listen(8080)`])
+  }
+  await addTask('agent1', 'client', 'c1')
+  const vip = (JSON.parse(await exec('agent1', 'scalelb', 'service', 'inspect', 'web')) as { vips: Array<{ vip: string }> }).vips[0]?.vip
+  t.truthy(vip)
+  const seen = new Set<string>()
+  try {
+    await waitFor('a client on agent1 reaches both web tasks (agent2, agent3) through the VIP', 120_000, async () => {
+      const r = await composeRun(['exec', '-T', 'agent1', 'ip', 'netns', 'exec', 'c1', 'node', '-e', `fetch('http://${vip ?? ''}/').then((r) => r.text()).then((t) => process.stdout.write(t))`], 20_000)
+      if (r.ok) seen.add(r.stdout.trim())
+      return seen.size === 2
+    })
+  } catch (err) {
+    t.log(`answers so far: ${JSON.stringify([...seen])}`)
+    for (const svc of ['agent1', 'agent2', 'agent3']) {
+      const r = await composeRun(['exec', '-T', svc, 'sh', '-c', 'scalelb members; scalelb task ls; ip -all netns exec nft list ruleset'], 60_000)
+      t.log(`${svc}:\n${r.stdout}\n${r.stderr}`)
+    }
+    throw err
+  }
+  t.deepEqual([...seen].sort(), ['web1 on agent2', 'web2 on agent3'])
 })

@@ -12,7 +12,6 @@
  *
  * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20]
  */
-import '@scalelb/gossip' // first: installs the Promise.withResolvers polyfill (Node 20)
 import { rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'

@@ -11,7 +11,6 @@
  *
  * Run (root): npm run bench:lb -- [--services S] [--tasks-per-service T] [--containers-per-node C] [--rounds R]
  */
-import '@scalelb/gossip' // first: installs the Promise.withResolvers polyfill (Node 20)
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'

@@ -11,7 +11,6 @@
  *
  * Run (root): npm run bench:scale -- [--services 10000] [--backends 10] [--updates 30] [--seed 1]
  */
-import '@scalelb/gossip' // first: installs the Promise.withResolvers polyfill (Node 20)
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'

@@ -1,6 +1,3 @@
-// First: Node 20 lacks Promise.withResolvers, which libp2p 3 calls. Importing
-// this package installs the polyfill before any of its modules run.
-import './polyfill.js'
 export type * from './types.js'
 export { createGossip, type GossipInit } from './gossip.js'
 export { createNode, type GossipNode, type NodeInit, type NodeOutput } from './node.js'

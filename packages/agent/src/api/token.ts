@@ -1,18 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { chmod, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { API_TOKEN_BYTES, API_TOKEN_FILE } from '../constants.js'
 import { PersistenceError } from '../errors.js'
 import { writeFileAtomic } from '../persistence/files.js'
+import { parseApiToken } from './token-file.js'
 
-const TOKEN_RE = /^[0-9a-f]{16,256}$/
-
-/** Parse a token file's text; undefined when it does not hold a token. */
-export function parseApiToken (text: string): string | undefined {
-  const t = text.trim()
-  return TOKEN_RE.test(t) ? t : undefined
-}
+export { parseApiToken, readApiTokenFile } from './token-file.js'
 
 /**
  * The TCP control API's bearer token: read `<dataDir>/api.token`, or create
@@ -36,13 +30,4 @@ export async function loadOrCreateApiToken (dataDir: string): Promise<{ token: s
   if (token === undefined) throw new PersistenceError(path, 'does not hold an API token (hex); delete it to have a new one generated')
   if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600)
   return { token, created: false, path }
-}
-
-/** Read a token file on the CLI side (synchronous, no agent imports); undefined when absent or unreadable. */
-export function readApiTokenFile (path: string): string | undefined {
-  try {
-    return parseApiToken(readFileSync(path, 'utf8'))
-  } catch {
-    return undefined
-  }
 }

@@ -1,6 +1,6 @@
-// Process entry of the `scalelb` command: @scalelb/gossip loads first, and
-// its first module installs the Promise.withResolvers polyfill (Node 20).
-import '@scalelb/gossip'
+// Process entry of the `scalelb` command. It imports only the light client
+// modules; `agent`, `keygen` and `lab` load the agent (libp2p, winston, the
+// kernel code) on demand, so `scalelb status` starts in a few tens of ms.
 import { runCli } from './main.js'
 
 const code = await runCli(process.argv.slice(2), {

@@ -1,4 +1,3 @@
-import { request } from 'node:http'
 import { ApiClientError } from '../errors.js'
 import { CLI_TIMEOUT_MS } from '../constants.js'
 
@@ -14,6 +13,11 @@ export interface ApiClient {
 export function createApiClient (target: ApiTarget, timeoutMs = CLI_TIMEOUT_MS): ApiClient {
   return {
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      // Loaded on first use (`scalelb --version` never needs it), and not with
+      // `import`: node:http's ES module facade reads every export, including
+      // the lazy ones that load undici (fetch, WebSocket), about 60 ms of a
+      // CLI start measured here; the CommonJS view does not.
+      const { request } = process.getBuiltinModule('node:http')
       const data = body === undefined ? undefined : JSON.stringify(body)
       return await new Promise<T>((resolve, reject) => {
         const req = request({

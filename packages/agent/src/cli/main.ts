@@ -1,10 +1,9 @@
-import { parseArgs } from 'node:util'
 import { join } from 'node:path'
 import { API_SOCKET_NAME, API_TOKEN_FILE, AGENT_VERSION, DEFAULT_API_SOCKET, DEFAULT_DATA_DIR } from '../constants.js'
 import { ConfigError, UsageError } from '../errors.js'
 import { parseHostPort, isLoopbackHost } from '../config/values.js'
 import { createApiClient, type ApiTarget } from './client.js'
-import { readApiTokenFile } from '../api/token.js'
+import { readApiTokenFile } from '../api/token-file.js'
 import { COMMANDS, parseCommandArgs, type CliContext } from './commands.js'
 
 
@@ -26,6 +25,7 @@ export function mainHelp (): string {
     `  --api-token-file F   its bearer token (env SCALELB_API_TOKEN holds the token itself; default <SCALELB_DATA_DIR or ${DEFAULT_DATA_DIR}>/${API_TOKEN_FILE})`,
     '  --json               machine-readable output of read commands',
     '  -h, --help           help of any command',
+    '  --version            print the version',
     '',
     'Exit codes: 0 ok, 1 failure, 2 usage error.'
   ].join('\n')
@@ -50,12 +50,22 @@ function apiToken (file: string | undefined, env: CliContext['env']): string | u
   return readApiTokenFile(join(dir, API_TOKEN_FILE))
 }
 
-/** Pull `--socket` / `--api-addr` / `--api-token-file` out of argv (they may appear anywhere). */
-function extractTarget (argv: string[], env: CliContext['env']): { rest: string[], target: ApiTarget } {
-  const rest: string[] = []
-  let socket: string | undefined
-  let addr: string | undefined
-  let tokenFile: string | undefined
+/** Client options given anywhere on the command line. */
+interface ClientOptions {
+  /** argv without the client options. */
+  rest: string[]
+  socket?: string
+  addr?: string
+  tokenFile?: string
+  json: boolean
+}
+
+/**
+ * Pull the client options (`--socket`, `--api-addr`, `--api-token-file`, `--json`) out of argv:
+ * they may appear before the command, between its words or after them.
+ */
+function extractClientOptions (argv: string[]): ClientOptions {
+  const out: ClientOptions = { rest: [], json: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const take = (name: string): string | undefined => {
@@ -68,23 +78,56 @@ function extractTarget (argv: string[], env: CliContext['env']): { rest: string[
       return undefined
     }
     const s = take('--socket')
-    if (s !== undefined) { socket = s; continue }
+    if (s !== undefined) { out.socket = s; continue }
     const t = take('--api-addr')
-    if (t !== undefined) { addr = t; continue }
+    if (t !== undefined) { out.addr = t; continue }
     const f = take('--api-token-file')
-    if (f !== undefined) { tokenFile = f; continue }
-    rest.push(a)
+    if (f !== undefined) { out.tokenFile = f; continue }
+    if (a === '--json') { out.json = true; continue }
+    out.rest.push(a)
   }
-  addr ??= env.SCALELB_API_ADDR === '' ? undefined : env.SCALELB_API_ADDR
+  return out
+}
+
+/** Where the control API is: flags first, then SCALELB_API_SOCKET / SCALELB_API_ADDR / SCALELB_DATA_DIR, then the default. */
+function resolveTarget (opts: ClientOptions, env: CliContext['env']): ApiTarget {
+  let socket = opts.socket
+  const addr = opts.addr ?? (env.SCALELB_API_ADDR === '' ? undefined : env.SCALELB_API_ADDR)
   if (socket === undefined && addr !== undefined) {
     const hp = parseHostPort('--api-addr', addr)
     if (!isLoopbackHost(hp.host)) throw new ConfigError('--api-addr', 'must be a loopback address')
-    return { rest, target: { ...hp, token: apiToken(tokenFile, env) } }
+    return { ...hp, token: apiToken(opts.tokenFile, env) }
   }
   socket ??= env.SCALELB_API_SOCKET !== undefined && env.SCALELB_API_SOCKET !== ''
     ? env.SCALELB_API_SOCKET
     : env.SCALELB_DATA_DIR !== undefined && env.SCALELB_DATA_DIR !== '' ? join(env.SCALELB_DATA_DIR, API_SOCKET_NAME) : DEFAULT_API_SOCKET
-  return { rest, target: { socketPath: socket } }
+  return { socketPath: socket }
+}
+
+/** Client options that take a value. */
+const VALUED_CLIENT_OPTIONS = ['--socket', '--api-addr', '--api-token-file']
+
+/** Commands with their own option parser (and no client options). */
+const PROCESS_COMMANDS = new Set(['agent', 'keygen', 'lab'])
+
+/**
+ * Leading options before the command word: client options (kept for the
+ * client commands), `--help`/`-h` and `--version`. Returns the index of the
+ * command word (argv.length when there is none).
+ */
+function scanLeading (argv: string[]): { index: number, help: boolean, version: boolean } {
+  let help = false
+  let version = false
+  let i = 0
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (!a.startsWith('-')) break
+    if (a === '--help' || a === '-h') help = true
+    else if (a === '--version') version = true
+    else if (VALUED_CLIENT_OPTIONS.includes(a)) i++
+    else if (!(a === '--json' || VALUED_CLIENT_OPTIONS.some((o) => a.startsWith(`${o}=`)))) throw new UsageError(`unknown option ${JSON.stringify(a)} before the command; see scalelb --help`)
+  }
+  return { index: i, help, version }
 }
 
 /**
@@ -94,28 +137,34 @@ function extractTarget (argv: string[], env: CliContext['env']): { rest: string[
 export async function runCli (argv: string[], ctx: CliContext): Promise<number> {
   const { io } = ctx
   try {
-    const first = argv[0]
-    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-      ;(first === undefined ? io.err : io.out)(mainHelp())
-      return first === undefined ? 2 : 0
-    }
-    if (first === '--version') {
+    const lead = scanLeading(argv)
+    const first = argv[lead.index]
+    if (lead.version) {
       io.out(AGENT_VERSION)
       return 0
     }
-    if (first === 'agent') {
-      const { runAgentCommand } = await import('./agent-command.js')
-      return await runAgentCommand(argv.slice(1), ctx)
+    if (first === undefined || first === 'help') {
+      const asked = lead.help || first === 'help'
+      ;(asked ? io.out : io.err)(mainHelp())
+      return asked ? 0 : 2
     }
-    if (first === 'keygen') {
-      const { runKeygen } = await import('./keygen.js')
-      return await runKeygen(argv.slice(1), ctx)
-    }
-    if (first === 'lab') {
+    if (PROCESS_COMMANDS.has(first)) {
+      if (lead.index > 0 && !lead.help) throw new UsageError(`${first} takes its options after the command; see scalelb ${first} --help`)
+      const args = [...argv.slice(lead.index + 1), ...(lead.help ? ['--help'] : [])]
+      if (first === 'agent') {
+        const { runAgentCommand } = await import('./agent-command.js')
+        return await runAgentCommand(args, ctx)
+      }
+      if (first === 'keygen') {
+        const { runKeygen } = await import('./keygen.js')
+        return await runKeygen(args, ctx)
+      }
       const { runLab } = await import('../lab/index.js')
-      return await runLab(argv.slice(1))
+      return await runLab(args)
     }
-    const { rest, target } = extractTarget(argv, ctx.env)
+    const opts = extractClientOptions(argv)
+    // a leading --help is the help of the command that follows
+    const rest = lead.help ? [...opts.rest.filter((a) => a !== '--help' && a !== '-h'), '--help'] : opts.rest
     const [group, action] = rest
     let key = group ?? ''
     if (COMMANDS[key] === undefined) {
@@ -138,9 +187,10 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
       io.out(commandHelp(key))
       return 0
     }
+    if (opts.json) values.json = true
     const [min, max] = cmd.positionals
     if (positionals.length < min || positionals.length > max) throw new UsageError(`wrong number of arguments\nUsage: ${cmd.usage}`)
-    await cmd.run(createApiClient(target), positionals, values, io)
+    await cmd.run(createApiClient(resolveTarget(opts, ctx.env)), positionals, values, io)
     return 0
   } catch (err) {
     const e = err as Error
@@ -152,6 +202,3 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
     return 1
   }
 }
-
-/** Parse helper re-exported for the agent/keygen commands. */
-export { parseArgs }

@@ -1,4 +1,3 @@
-import '../polyfill.js'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { ProfileName } from '../types.js'
