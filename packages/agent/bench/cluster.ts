@@ -2,6 +2,9 @@
  * bench:cluster — a lab cluster of real agents (one netns "host" each, libp2p
  * gossip over a bridge underlay, nft LB sandboxes), measured from outside:
  *
+ * - first task on each node (its first address on the network; every node
+ *   but the network's creator owns no space until it gets a donation):
+ *   API call time per node, and p50/p99 over the nodes that own no space;
  * - task add at one node until its backend is programmed in every other
  *   node's LB sandbox (seen by `nft monitor` in each sandbox), p50/p99 ms;
  * - node killed (SIGKILL) until its backends are withdrawn from every other
@@ -144,11 +147,15 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
 
   // one `base` task per node: every node gets an LB sandbox on the network
   const base: BenchTask[] = []
+  const firstTaskMs: Array<[string, number]> = []
   for (const h of hosts) {
     const id = `base-${h.name}`
     const netnsPath = await newTaskNetns(state, h, id)
+    const t0 = performance.now()
     base.push({ id, host: h, netnsPath, ip: await addTask(h, 'base', id, netnsPath) })
+    firstTaskMs.push([h.name, performance.now() - t0])
   }
+  say(`  first task per node, ms (${first.name} created the network): ${firstTaskMs.map(([n, ms]) => `${n} ${round(ms, 0)}`).join(', ')}`)
   say(`  ${base.length} base tasks added (one per node); waiting for every sandbox`)
   const sandboxOf = (h: LabHost): string => lbNetnsName(h.netnsPrefix, net.id)
   await waitFor('every node has its LB sandbox', SETUP_TIMEOUT_MS, async () => {
@@ -286,12 +293,17 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }
 
   report(f, {
+    firstTaskMs, creator: first.name,
     labUpS, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped, callMs,
     addMs, addNodeMs, addTimeouts, killS, killTimeouts
   })
 }
 
 interface Results {
+  /** API time of the first task on each node, [node, ms], in the order added. */
+  firstTaskMs: Array<[string, number]>
+  /** The node that created the network (owns space from the start). */
+  creator: string
   labUpS: number
   idle: PhaseFigures
   addPhase: PhaseFigures
@@ -312,10 +324,14 @@ interface Results {
 function report (f: Flags, r: Results): void {
   const nan = (x: number): number | null => Number.isNaN(x) ? null : x
   const eventsPerS = r.issued / r.churnSeconds
+  const firstMs = r.firstTaskMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   console.log('')
   console.log(`${f.nodes} agents (lan gossip profile), each in its own netns on one bridge underlay, sharing this machine's ${benchEnv().cpus} cores; lab up took ${round(r.labUpS, 1)} s`)
   printTable([
     ['figure', 'value'],
+    ['first task on a node owning no space (API call), ms p50', round(percentile(firstMs, 50), 1)],
+    ['first task on a node owning no space (API call), ms p99', round(percentile(firstMs, 99), 1)],
+    ['first task on a node owning no space (API call), ms max', round(Math.max(...firstMs), 1)],
     ['task add -> programmed on all other nodes, ms p50', round(percentile(r.addMs, 50), 1)],
     ['task add -> programmed on all other nodes, ms p99', round(percentile(r.addMs, 99), 1)],
     ['task add -> programmed on one other node, ms p50', round(percentile(r.addNodeMs, 50), 1)],
@@ -336,6 +352,10 @@ function report (f: Flags, r: Results): void {
   ])
   printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, profile: 'lan' }, {
     lab_up_s: round(r.labUpS, 1),
+    first_task_ms_p50: nan(round(percentile(firstMs, 50), 1)),
+    first_task_ms_p99: nan(round(percentile(firstMs, 99), 1)),
+    first_task_ms_max: nan(round(Math.max(...firstMs), 1)),
+    first_task_ms_by_node: Object.fromEntries(r.firstTaskMs.map(([n, ms]) => [n, round(ms, 1)])),
     add_all_ms_p50: nan(round(percentile(r.addMs, 50), 1)),
     add_all_ms_p99: nan(round(percentile(r.addMs, 99), 1)),
     add_node_ms_p50: nan(round(percentile(r.addNodeMs, 50), 1)),
