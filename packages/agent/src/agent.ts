@@ -98,7 +98,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const late: { writer?: StateWriter, metrics?: AgentMetrics } = {}
   const persist = (): void => late.writer?.schedule()
   const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
-  const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name })
+  const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => late.metrics?.observeAddressWait(ms) })
   const plumber: TaskPlumber = init.dataPlane.plumber
   const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick(); ipam.publishUsage() }, applied: async (signal) => { await agent.flush({ signal }) } })
 

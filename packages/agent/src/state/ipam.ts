@@ -15,6 +15,8 @@ export interface IpamInit {
   logger: Logger
   /** Called after every allocator change (persist the snapshot). */
   onChange: () => void
+  /** Called after each successful allocation with the time it waited for address space (0 if none). */
+  onAllocated?: (waitMs: number) => void
   /** Name of a network for error messages (its ID when unknown). */
   networkName?: (networkId: string) => string | undefined
   /** Per-donor wait for a donation before asking another. @default DONATION_TIMEOUT_MS */
@@ -354,15 +356,19 @@ export function createIpam (init: IpamInit): Ipam {
       maybePrefetch(networkId)
     },
     async allocate (networkId, kind, owner, opts = {}) {
+      const t0 = clock.now()
       const ip = await withSpace(networkId, () => tryAlloc(() => allocator.allocate(networkId, kind, clock.now(), owner)), opts.signal)
       init.onChange()
       publish(networkId, false)
+      init.onAllocated?.(clock.now() - t0)
       return ip
     },
     async localTaskAdded (networkId, taskKey, opts = {}) {
+      const t0 = clock.now()
       const r = await withSpace(networkId, () => tryAlloc(() => allocator.localTaskAdded(networkId, taskKey, clock.now())), opts.signal)
       init.onChange()
       publish(networkId, false)
+      if (r.allocated) init.onAllocated?.(clock.now() - t0)
       return r
     },
     stop () {
