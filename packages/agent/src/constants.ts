@@ -66,10 +66,10 @@ export const DONATION_TIMEOUT_MS = 2_000
 export const ALLOCATION_DEADLINE_MS = 10_000
 /**
  * Every control API call is answered within this long, with an error if
- * the work did not finish (the work is abandoned): 5 s under the CLI's
+ * the work did not finish (the work is abandoned): 10 s under the CLI's
  * CLI_TIMEOUT_MS, so the answer arrives before the client gives up.
  */
-export const API_REQUEST_DEADLINE_MS = 25_000
+export const API_REQUEST_DEADLINE_MS = 20_000
 /**
  * Published free/cooling counts of a node's space saturate here: exact
  * where it matters (small subnets, nearly full owners) while an owner with

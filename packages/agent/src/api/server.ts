@@ -28,7 +28,7 @@ export interface ApiServerInit {
    * Every call is answered within this long: past it the call's signal is
    * aborted (waits for donations stop, the work rolls back) and the caller
    * gets a DeadlineExceededError (HTTP 503).
-   * @default API_REQUEST_DEADLINE_MS (25 s, under the CLI's 30 s timeout)
+   * @default API_REQUEST_DEADLINE_MS (20 s, under the CLI's 30 s timeout)
    */
   requestDeadlineMs?: number
 }
