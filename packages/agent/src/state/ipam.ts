@@ -72,6 +72,9 @@ function isToken (v: unknown): v is RingToken {
   return typeof t.start === 'string' && typeof t.end === 'string' && typeof t.owner === 'string' && Number.isInteger(t.version)
 }
 
+/** Gossip key of a node's donation request: `${networkId}/${requester}`, the same shape as a usage key. */
+const requestKey = usageKey
+
 /** Addresses in one donation block (IPv4 default): the unit of the prefetch rule. */
 const BLOCK_ADDRESSES = 2 ** (32 - BLOCK_PREFIX_V4)
 
@@ -172,7 +175,7 @@ export function createIpam (init: IpamInit): Ipam {
     coolTimers.delete(networkId)
     prefetchDecided.delete(networkId)
     if (published.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_USAGE, usageKey(networkId, self))
-    if (requestRefs.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_REQUESTS, usageKey(networkId, self))
+    if (requestRefs.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self))
     notify(networkId)
   }
 
@@ -225,7 +228,7 @@ export function createIpam (init: IpamInit): Ipam {
   function ask (networkId: string, donor: string): void {
     const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now() }
     logger.info('asking for address space', { networkId, donor })
-    gossip.set('cluster', TABLE_IPAM_REQUESTS, usageKey(networkId, self), req)
+    gossip.set('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self), req)
   }
 
   function release (networkId: string): void {
@@ -234,7 +237,7 @@ export function createIpam (init: IpamInit): Ipam {
       requestRefs.set(networkId, n)
       return
     }
-    if (requestRefs.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_REQUESTS, usageKey(networkId, self))
+    if (requestRefs.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self))
   }
 
   /**

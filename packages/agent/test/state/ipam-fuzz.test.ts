@@ -50,6 +50,7 @@ async function run (seed: number): Promise<{ calls: Call[], usable: number, node
     const tokens = ca.createNetwork(NET, [subnet], c.clock.now())
     c.get(ids[creator] as string).set('cluster', TABLE_NETWORKS, NET, { name: 'fuzz', subnets: [subnet], vni: 100, options: {} })
     ;(ipams[creator] as Ipam).publishTokens(NET, tokens)
+    // optional calls: the same harness runs against the IPAM before usage publishing (and fails there)
     ;(ipams[creator] as Partial<Ipam>).publishUsage?.()
     await pump(c.clock, 1_000, () => true, () => allocators.every((a) => a.hasNetwork(NET) && a.tokens(NET).length > 0))
 
