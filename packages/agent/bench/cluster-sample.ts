@@ -25,6 +25,8 @@ export interface AgentSample {
   receivedBytes: number | undefined
   programmingSumS: number | undefined
   programmingCount: number | undefined
+  /** Seconds its allocations waited for address space so far (scalelb_ipam_address_wait_seconds_sum). */
+  addressWaitS: number | undefined
   /** CPU seconds (user + system) used by the agent process so far; undefined when it is gone. */
   cpuS: number | undefined
   rssMiB: number | undefined
@@ -66,6 +68,7 @@ export async function sampleCluster (helper: LabHelper, hosts: readonly LabHost[
       receivedBytes: text === '' ? undefined : sampleValue(text, 'scalelb_gossip_received_bytes_total'),
       programmingSumS: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_sum'),
       programmingCount: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_count'),
+      addressWaitS: text === '' ? undefined : sampleValue(text, 'scalelb_ipam_address_wait_seconds_sum'),
       cpuS: p.cpuS,
       rssMiB: p.rssMiB
     }

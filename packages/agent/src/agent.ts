@@ -17,7 +17,7 @@ import { createController, type Controller, type TaskPlumber } from './state/con
 import { mergeWarmup, type NetworkDesired } from './state/desired.js'
 import { createIpam, type Ipam } from './state/ipam.js'
 import { createNetworkProblems } from './state/network-problems.js'
-import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
+import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
 import { createTablesView, type TablesView } from './state/view.js'
 import type { DataPlane, Reconciler } from './dataplane.js'
 import type { AgentStatus, MemberInfo } from './types.js'
@@ -111,9 +111,9 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const late: { writer?: StateWriter, metrics?: AgentMetrics } = {}
   const persist = (): void => late.writer?.schedule()
   const view: TablesView = createTablesView(gossip, (table) => late.metrics?.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
-  const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist })
+  const ipam: Ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => late.metrics?.observeAddressWait(ms) })
   const plumber: TaskPlumber = init.dataPlane.plumber
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, mtu, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick() }, applied: async () => { await agent.flush() }, programmingError: (id) => problems.error(id) })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber, mtu, tasks: persisted?.tasks, onChange: () => { persist(); scheduleLbTick(); ipam.publishUsage() }, applied: async (signal) => { await agent.flush({ signal }) }, programmingError: (id) => problems.error(id) })
 
   // programming latency: origin timestamps of endpoint events waiting for the reconciler
   const pendingOrigins = new Map<string, number[]>()
@@ -232,6 +232,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
             try {
               allocator.addNetwork(e.key, c.value.subnets)
               ipam.syncNetwork(e.key)
+              ipam.networkLearned(e.key)
               persist()
             } catch (err) {
               log.warn('cannot track network', { networkId: e.key, error: (err as Error).message })
@@ -339,6 +340,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     lbTimer?.()
     lbTimer = undefined
     cancelWarmupTimer?.()
+    ipam.stop()
     desiredPersistTimer?.()
     desiredPersistTimer = undefined
     await api.stop()
@@ -360,7 +362,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       for (const e of persisted?.ownEntries ?? []) {
         // ring tokens are republished from the allocator snapshot below (the authoritative copy);
         // a stale token or donation request must not be re-sent with a fresh timestamp
-        if ((e.scope !== 'cluster' && !e.scope.startsWith('network:')) || e.table === SCOPES_TABLE || e.table === TABLE_IPAM || e.table === TABLE_IPAM_REQUESTS) continue
+        if ((e.scope !== 'cluster' && !e.scope.startsWith('network:')) || e.table === SCOPES_TABLE || e.table === TABLE_IPAM || e.table === TABLE_IPAM_REQUESTS || e.table === TABLE_IPAM_USAGE) continue
         try {
           if (e.scope !== 'cluster') gossip.joinScope(e.scope as `network:${string}`)
           gossip.set(e.scope as 'cluster', e.table, e.key, e.value)
@@ -369,6 +371,8 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
         }
       }
       for (const nid of allocator.networks()) ipam.publishTokens(nid, allocator.ownedBy(nid).owned)
+      ipam.publishUsage()
+      for (const nid of allocator.networks()) ipam.networkLearned(nid)
       const nodeValue: NodeValue = { underlay: localUnderlay === '' ? '0.0.0.0' : localUnderlay, version: AGENT_VERSION }
       gossip.set('cluster', TABLE_NODES, self, nodeValue)
       controller.republish()

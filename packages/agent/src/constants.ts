@@ -51,10 +51,38 @@ export const STATE_FORMAT_VERSION = 1
 export const PROGRAM_NAME = 'scalelb'
 /** Version reported in scalelb_build_info and `scalelb --version`. */
 export const AGENT_VERSION = '0.1.0'
-/** Wait this long for one donor to hand over address space before asking the next (a few gossip rounds + a sync). */
-export const DONATION_TIMEOUT_MS = 10_000
-/** Donors asked before an allocation fails as exhausted. */
-export const MAX_DONATION_ATTEMPTS = 3
+/**
+ * Wait this long for one donor to hand over address space before asking the
+ * next one: a request and its answer each cross the cluster in 2-3 gossip
+ * rounds (200 ms at 20 nodes), so 2 s is about twice a round trip.
+ */
+export const DONATION_TIMEOUT_MS = 2_000
+/**
+ * An allocation that needs a donation gives up after this long (the API
+ * call then fails with an error; nothing keeps asking in the background).
+ * Well under API_REQUEST_DEADLINE_MS, so the caller gets the allocation's
+ * own error rather than the generic deadline.
+ */
+export const ALLOCATION_DEADLINE_MS = 10_000
+/**
+ * Every control API call is answered within this long, with an error if
+ * the work did not finish (the work is abandoned): 10 s under the CLI's
+ * CLI_TIMEOUT_MS, so the answer arrives before the client gives up.
+ */
+export const API_REQUEST_DEADLINE_MS = 20_000
+/**
+ * Published free/cooling counts of a node's space saturate here: exact
+ * where it matters (small subnets, nearly full owners) while an owner with
+ * more free addresses than this writes no gossip entry per allocation.
+ */
+export const USAGE_PUBLISH_CAP = 16
+/**
+ * A node asks for space when it learns a network (before any task needs an
+ * address) only if the network holds at least this many donation blocks
+ * per cluster member: a large subnet is not hurt by a block per node, a
+ * small one (a /24 with 3 nodes, a /28) is never carved up ahead of need.
+ */
+export const PREFETCH_BLOCKS_PER_MEMBER = 4
 /** After a restart, keep the previous desired state this long after the join answered (two anti-entropy rounds + margin) before trusting the tables alone. */
 export const WARMUP_AFTER_JOIN_MS = 5_000
 /** First retry of a --join that reached nobody; doubles up to JOIN_RETRY_MAX_MS (hosts boot in any order). */

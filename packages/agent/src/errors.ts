@@ -41,6 +41,42 @@ export class PoolExhaustedError extends FieldError {
   override name = 'PoolExhaustedError' as const
 }
 
+/**
+ * Every address of a network is in use or cooling down on every node that
+ * owns part of it (decided from the ring and the usage each owner
+ * publishes, not from a timeout); HTTP 409.
+ */
+export class NetworkFullError extends FieldError {
+  override name = 'NetworkFullError' as const
+  /** The network's ID. */
+  readonly networkId: string
+  /** Addresses in use (allocated or cooling down). */
+  readonly used: number
+  /** Usable addresses of the network's subnets. */
+  readonly total: number
+  /** Of `used`, addresses released recently: free again once their cooldown ends. */
+  readonly cooling: number
+  constructor (networkId: string, label: string, counts: { used: number, total: number, cooling: number }) {
+    const cooling = counts.cooling > 0 ? ` (${counts.cooling} of them released and cooling down, free again within the reuse cooldown)` : ''
+    super('network', `network ${label} is full: ${counts.used}/${counts.total} addresses in use${cooling}`)
+    this.networkId = networkId
+    this.used = counts.used
+    this.total = counts.total
+    this.cooling = counts.cooling
+  }
+}
+
+/** The agent did not finish an API call within its deadline (the call was abandoned); HTTP 503. */
+export class DeadlineExceededError extends Error {
+  override name = 'DeadlineExceededError' as const
+  /** The deadline that passed, ms. */
+  readonly deadlineMs: number
+  constructor (what: string, deadlineMs: number) {
+    super(`${what} did not finish within ${deadlineMs} ms; it was abandoned (try again)`)
+    this.deadlineMs = deadlineMs
+  }
+}
+
 /** A persisted file (node key, state) is unreadable or corrupt. */
 export class PersistenceError extends Error {
   override name = 'PersistenceError' as const

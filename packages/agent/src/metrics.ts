@@ -34,6 +34,8 @@ export interface AgentMetrics {
   mtuIssue(reason: 'too-large' | 'invalid'): void
   /** The status server closed a connection over its cap (`evicted` an idle one, or the new one when all were `full`). */
   statusConnectionDropped(reason: 'evicted' | 'full'): void
+  /** An allocation waited this long for address space (0 when this node owned a free address). */
+  observeAddressWait(durationMs: number): void
 }
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -74,6 +76,12 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
   const prog = new Histogram({
     name: 'scalelb_network_programming_duration_seconds',
     help: 'From a task event at its origin node (origin wall clock) to the rules being applied on this node.',
+    buckets: LATENCY_BUCKETS_S,
+    registers: [registry]
+  })
+  const addressWait = new Histogram({
+    name: 'scalelb_ipam_address_wait_seconds',
+    help: 'Time an address allocation (VIP, task, LB IP) waited for address space from a donor; 0 when this node owned a free address.',
     buckets: LATENCY_BUCKETS_S,
     registers: [registry]
   })
@@ -139,6 +147,7 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
     observeProgramming: (ms) => prog.observe(Math.max(0, ms) / 1000),
     invalidEntry: (table) => invalid.inc({ table }),
     mtuIssue: (reason) => mtuIssues.inc({ reason }),
-    statusConnectionDropped: (reason) => statusDropped.inc({ reason })
+    statusConnectionDropped: (reason) => statusDropped.inc({ reason }),
+    observeAddressWait: (ms) => addressWait.observe(Math.max(0, ms) / 1000)
   }
 }

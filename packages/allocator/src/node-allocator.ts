@@ -9,12 +9,12 @@ import {
 } from './errors.js'
 import { NetworkState, type AllocationInfo } from './network.js'
 import {
-  changedSegments, heirOf, isDominated, mergeSegments, parseTokens, sameSegments, toToken, type Segment
+  changedSegments, heirOf, isDominated, mergeSegments, ownerDigest, parseTokens, sameSegments, toToken, type Segment
 } from './ring.js'
 import { encodeSnapshot, type NetworkSnapshot } from './snapshot.js'
 import type {
   AddressCounts, AddressKind, Allocation, DeadOwner, LocalTaskResult, MergeResult, NetworkSummary, NodeAllocator,
-  NodeAllocatorInit, NodeId, ReleasedLbIp, RingToken
+  NodeAllocatorInit, NodeId, ReleasedLbIp, RingOwner, RingSpace, RingToken, SpaceUsage
 } from './types.js'
 
 /** Options after defaults. */
@@ -234,7 +234,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
     return s
   }
 
-  release (networkId: string, ip: string, now: number): void {
+  release (networkId: string, ip: string, now: number, opts: { cooldown?: boolean } = {}): void {
     checkNow(now)
     const net = this.net(networkId)
     const n = parseAddress(ip, 'ip')
@@ -244,7 +244,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
       net.lbIp = undefined
       net.lbReleaseAt = undefined
     }
-    if (this.opts.reuseCooldownMs > 0) net.pool.cool(n, now + this.opts.reuseCooldownMs)
+    if (this.opts.reuseCooldownMs > 0 && opts.cooldown !== false) net.pool.cool(n, now + this.opts.reuseCooldownMs)
     else net.pool.clear(n)
   }
 
@@ -262,6 +262,34 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const { total, reserved } = net.ownedSize()
     const free = total - BigInt(reserved + net.allocs.size + net.pool.cooling.size)
     return { ...c, free: Number(free), cooling: net.pool.cooling.size, owned: Number(total), bitmapChunks: net.pool.chunkCount }
+  }
+
+  usage (networkId: string, now: number): SpaceUsage {
+    checkNow(now)
+    const net = this.net(networkId)
+    net.pool.expire(now)
+    const { total, reserved } = net.ownedSize()
+    const free = total - BigInt(reserved + net.allocs.size + net.pool.cooling.size)
+    return { free: Number(free), cooling: net.pool.cooling.size, owned: Number(total), nextFreeAt: net.pool.nextExpiry(), digest: ownerDigest(net.segs, this.self) }
+  }
+
+  ringSpace (networkId: string): RingSpace {
+    const net = this.net(networkId)
+    let size = 0n
+    let reserved = 0
+    for (const sub of net.subnets) {
+      size += sub.last - sub.first + 1n
+      reserved += sub.family === 4 ? 2 : 1
+    }
+    const held = new Map<NodeId, bigint>()
+    let covered = 0n
+    for (const s of net.segs) {
+      const n = s.end - s.start + 1n
+      covered += n
+      held.set(s.owner, (held.get(s.owner) ?? 0n) + n)
+    }
+    const owners: RingOwner[] = [...held.keys()].sort().map((id) => ({ id, addresses: Number(held.get(id)), digest: ownerDigest(net.segs, id) }))
+    return { usable: Number(size - BigInt(reserved)), complete: covered === size, owners }
   }
 
   donate (networkId: string, requester: NodeId, now: number, family?: Family): RingToken[] | undefined {
@@ -296,8 +324,8 @@ export class NodeAllocatorImpl implements NodeAllocator {
       for (let i = owned.length - 1; i >= 0; i--) {
         const s = owned[i]
         const segSize = s.end - s.start + 1n
-        if (segSize < 2n) continue
-        const cap = floorPow2(segSize / 2n)
+        // keep half of a range; a range of one address is given whole (small subnets fill up)
+        const cap = segSize < 2n ? 1n : floorPow2(segSize / 2n)
         const w = want(familyOf(s.start))
         if (size > w || size > cap) continue
         let top = ((s.end + 1n) / size) * size - size

@@ -174,3 +174,24 @@ export function heirOf (segs: readonly Segment[], i: number, dead: ReadonlySet<N
   for (const id of live) if (!dead.has(id) && (best === undefined || id < best)) best = id
   return best
 }
+
+/** FNV-1a 32-bit over `text`, from `seed`. */
+function fnv1a (text: string, seed: number): number {
+  let h = seed >>> 0
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h
+}
+
+/**
+ * Digest of the ranges `owner` holds in `segs` (16 hex characters): two
+ * replicas whose rings agree on an owner's ranges give the same digest.
+ * Not cryptographic: it only tells a stale published usage from a current one.
+ */
+export function ownerDigest (segs: readonly Segment[], owner: NodeId): string {
+  let text = ''
+  for (const s of segs) if (s.owner === owner) text += `${s.start.toString(36)}-${s.end.toString(36)}@${s.version};`
+  return fnv1a(text, 0x811c9dc5).toString(16).padStart(8, '0') + fnv1a(text, 0x01000193).toString(16).padStart(8, '0')
+}

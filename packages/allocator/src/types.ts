@@ -55,6 +55,43 @@ export interface AddressCounts {
   bitmapChunks: number
 }
 
+/**
+ * This node's free space in one network, as it publishes it to the others
+ * (they decide "network full" and pick donors from it).
+ */
+export interface SpaceUsage {
+  /** Owned addresses free now (not reserved, used or cooling down). Saturates above 2^53. */
+  free: number
+  /** Owned addresses released and cooling down. */
+  cooling: number
+  /** Addresses owned (reserved ones included). Saturates above 2^53. */
+  owned: number
+  /** When the next cooling address becomes free (ms, caller's clock), or undefined. */
+  nextFreeAt: number | undefined
+  /** Digest of this node's ranges in the ring: a reader trusts `free` only while its own ring gives the same digest. */
+  digest: string
+}
+
+/** One owner of a network's ring, as this node's ring sees it. */
+export interface RingOwner {
+  /** The owner. */
+  id: NodeId
+  /** Addresses it owns. Saturates above 2^53. */
+  addresses: number
+  /** Digest of its ranges (compare with {@link SpaceUsage.digest} it published). */
+  digest: string
+}
+
+/** The ring of one network as known here: who owns what, and whether it covers every subnet. */
+export interface RingSpace {
+  /** Usable addresses of all subnets (network and IPv4 broadcast addresses excluded). Saturates above 2^53. */
+  usable: number
+  /** True when the ring's ranges cover every address of every subnet (all tokens arrived). */
+  complete: boolean
+  /** Owners, sorted by ID. */
+  owners: RingOwner[]
+}
+
 /** A dead node as seen by membership: dead since `deadSinceMs` (clock of the caller). */
 export interface DeadOwner {
   /** The dead node. */
@@ -182,19 +219,35 @@ export interface NodeAllocator {
    */
   allocateSpecific(networkId: string, ip: string, kind: AddressKind, now: number, owner?: string): string
   /**
-   * Release an allocated address; it cools down before reuse.
+   * Release an allocated address; it cools down before reuse unless
+   * `opts.cooldown` is false (an address that was never published, e.g. a
+   * rolled-back allocation, can be reused at once).
    * @throws NotAllocatedError | InvalidAddressError | UnknownNetworkError
    */
-  release(networkId: string, ip: string, now: number): void
+  release(networkId: string, ip: string, now: number, opts?: { cooldown?: boolean }): void
   /** Allocations held by this node on the network, sorted by address. */
   allocations(networkId: string): Allocation[]
   /** Counts of the network. */
   counts(networkId: string): AddressCounts
   /**
+   * This node's free space in the network at `now` (cooldowns ending by
+   * `now` are applied first), to publish.
+   * @throws UnknownNetworkError
+   */
+  usage(networkId: string, now: number): SpaceUsage
+  /**
+   * The owners of the network's ring as known here, with the digest of each
+   * one's ranges, and whether the ring covers every subnet.
+   * @throws UnknownNetworkError
+   */
+  ringSpace(networkId: string): RingSpace
+  /**
    * Called on a node owning free space when `requester` asks for some: carves
    * a free block (halving down to one address if needed) out of this node's
    * ranges and writes the token naming the requester.
-   * The donor keeps at least half of each of its ranges. `family` limits the
+   * The donor keeps at least half of each of its ranges of two or more
+   * addresses; a range of one free address is given whole, so any free
+   * address can be donated (small subnets fill up completely). `family` limits the
    * search to IPv4 or IPv6 space; without it the family of the network's
    * first subnet is tried first.
    * @returns tokens to publish (and send to the requester), or undefined if this node has nothing free

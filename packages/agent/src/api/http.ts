@@ -9,6 +9,8 @@ export function statusOf (err: Error): number {
     case 'NotFoundError': return 404
     case 'ConflictError': return 409
     case 'PoolExhaustedError': return 409
+    case 'NetworkFullError': return 409
+    case 'DeadlineExceededError': return 503
     default: return 500
   }
 }

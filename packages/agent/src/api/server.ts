@@ -3,7 +3,8 @@ import { chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { dirname } from 'node:path'
 import type { Logger } from '../logging/logger.js'
-import { NotFoundError, ValidationError } from '../errors.js'
+import { API_REQUEST_DEADLINE_MS } from '../constants.js'
+import { DeadlineExceededError, NotFoundError, ValidationError } from '../errors.js'
 import type { Controller } from '../state/controller.js'
 import type { AgentStatus, MemberInfo } from '../types.js'
 import { closeServer, listen, readJson, sendError, sendJson } from './http.js'
@@ -30,6 +31,13 @@ export interface ApiServerInit {
   afterMutation: () => Promise<void>
   /** `scalelb leave`: answered first, then run. */
   leave: () => Promise<void>
+  /**
+   * Every call is answered within this long: past it the call's signal is
+   * aborted (waits for donations stop, the work rolls back) and the caller
+   * gets a DeadlineExceededError (HTTP 503).
+   * @default API_REQUEST_DEADLINE_MS (20 s, under the CLI's 30 s timeout)
+   */
+  requestDeadlineMs?: number
 }
 
 /** The control API (HTTP+JSON). */
@@ -40,7 +48,14 @@ export interface ApiServer {
   tcpPort(): number | undefined
 }
 
-type Handler = (req: IncomingMessage, params: string[], query: URLSearchParams) => Promise<{ status: number, body: unknown }>
+type Handler = (req: IncomingMessage, params: string[], query: URLSearchParams, signal: AbortSignal) => Promise<{ status: number, body: unknown }>
+
+/** Rejects with the signal's reason once it aborts. */
+async function aborted (signal: AbortSignal): Promise<never> {
+  return await new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => { reject(signal.reason as Error) }, { once: true })
+  })
+}
 
 async function socketInUse (path: string): Promise<boolean> {
   return await new Promise((resolve) => {
@@ -64,6 +79,7 @@ async function checkSocketDir (dir: string, logger: Logger): Promise<void> {
 /** Create the control API server: routes under /v1 on a unix socket and optionally loopback TCP. */
 export function createApiServer (init: ApiServerInit): ApiServer {
   const { controller: ctl, logger } = init
+  const deadlineMs = init.requestDeadlineMs ?? API_REQUEST_DEADLINE_MS
   const force = (q: URLSearchParams): boolean => q.get('force') === '1' || q.get('force') === 'true'
   const mutated = async <T>(status: number, body: T): Promise<{ status: number, body: T }> => {
     await init.afterMutation()
@@ -75,12 +91,12 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     ['GET', /^\/v1\/networks\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectNetwork(p[0] as string) })],
     ['DELETE', /^\/v1\/networks\/([^/]+)$/, async (_r, p, q) => { await ctl.removeNetwork(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }],
     ['GET', /^\/v1\/services$/, async () => ({ status: 200, body: ctl.listServices() })],
-    ['POST', /^\/v1\/services$/, async (req) => await mutated(201, await ctl.createService(parseServiceCreate(await readJson(req))))],
+    ['POST', /^\/v1\/services$/, async (req, _p, _q, signal) => await mutated(201, await ctl.createService(parseServiceCreate(await readJson(req)), { signal }))],
     ['GET', /^\/v1\/services\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectService(p[0] as string) })],
     ['DELETE', /^\/v1\/services\/([^/]+)$/, async (_r, p, q) => { await ctl.removeService(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }],
     ['GET', /^\/v1\/tasks$/, async (_r, _p, q) => ({ status: 200, body: ctl.listTasks({ service: q.get('service') ?? undefined }) })],
-    ['POST', /^\/v1\/tasks$/, async (req) => {
-      const r = await ctl.addTask(parseTaskAdd(await readJson(req)))
+    ['POST', /^\/v1\/tasks$/, async (req, _p, _q, signal) => {
+      const r = await ctl.addTask(parseTaskAdd(await readJson(req)), { signal })
       return await mutated(r.created ? 201 : 200, r.task)
     }],
     ['DELETE', /^\/v1\/tasks\/([^/]+)$/, async (_r, p) => { await ctl.removeTask(p[0] as string); return await mutated(200, { removed: p[0] }) }],
@@ -104,7 +120,14 @@ export function createApiServer (init: ApiServerInit): ApiServer {
         pathMatched = true
         if (method !== req.method) continue
         const params = m.slice(1).map((x) => decodeURIComponent(x))
-        const r = await h(req, params, url.searchParams)
+        const ac = new AbortController()
+        const timer = setTimeout(() => { ac.abort(new DeadlineExceededError(`${req.method ?? ''} ${path}`, deadlineMs)) }, deadlineMs)
+        let r: { status: number, body: unknown }
+        try {
+          r = await Promise.race([h(req, params, url.searchParams, ac.signal), aborted(ac.signal)])
+        } finally {
+          clearTimeout(timer)
+        }
         sendJson(res, r.status, r.body)
         if (path === '/v1/leave') {
           logger.info('leave requested over the API')
@@ -116,7 +139,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
       else sendError(res, new NotFoundError('path', `no such endpoint ${path}`))
     } catch (err) {
       const e = err instanceof Error ? err : new ValidationError('body', String(err))
-      if (!['ValidationError', 'NotFoundError', 'ConflictError', 'PoolExhaustedError'].includes(e.name)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
+      if (!['ValidationError', 'NotFoundError', 'ConflictError', 'PoolExhaustedError', 'NetworkFullError'].includes(e.name)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
       else logger.debug('API call refused', { method: req.method, path, error: e.message })
       if (!res.headersSent) sendError(res, e)
     }

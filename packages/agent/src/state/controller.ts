@@ -40,11 +40,17 @@ export interface ControllerInit {
   /** Called after every local change (persist). */
   onChange: () => void
   /** Resolves once the data plane applied the tables as they are now (the bridge a `--netns` task plugs into exists). */
-  applied: () => Promise<void>
+  applied: (signal?: AbortSignal) => Promise<void>
   /** Why this node does not program a network it should (skipped or refused desired state), shown by inspect. @default none */
   programmingError?: (networkId: string) => string | undefined
   /** This node's overlay MTU settings (network create checks a network's `mtu` against them). @default DEFAULT_MTU_POLICY */
   mtu?: MtuPolicy
+}
+
+/** Options of a controller call that may wait (for a donation, for the data plane). */
+export interface CallOptions {
+  /** The caller gave up (API deadline): stop waiting and roll back. */
+  signal?: AbortSignal
 }
 
 /** The agent's operations behind the control API. */
@@ -53,12 +59,12 @@ export interface Controller {
   listNetworks(): NetworkInfo[]
   inspectNetwork(ref: string): NetworkInfo
   removeNetwork(ref: string, opts: { force: boolean }): Promise<void>
-  createService(req: ServiceCreateRequest): Promise<ServiceInfo>
+  createService(req: ServiceCreateRequest, opts?: CallOptions): Promise<ServiceInfo>
   listServices(): ServiceInfo[]
   inspectService(ref: string): ServiceInfo
   removeService(ref: string, opts: { force: boolean }): Promise<void>
   /** Add (or, if it exists, return) a local task. `created` is false for a repeated add. */
-  addTask(req: TaskAddRequest): Promise<{ task: TaskInfo, created: boolean }>
+  addTask(req: TaskAddRequest, opts?: CallOptions): Promise<{ task: TaskInfo, created: boolean }>
   listTasks(opts?: { service?: string }): TaskInfo[]
   removeTask(id: string): Promise<void>
   setTaskState(id: string, state: EndpointState): TaskInfo
@@ -176,7 +182,8 @@ export function createController (init: ControllerInit): Controller {
   function localTasksOn (networkId: string): LocalTask[] {
     return [...tasks.values()].filter((t) => t.endpoints.some((e) => e.networkId === networkId))
   }
-  async function dropEndpoint (t: LocalTask, ep: LocalEndpoint): Promise<void> {
+  /** Withdraw and release one endpoint; `cooldown: false` for an address never published (a rolled-back add). */
+  async function dropEndpoint (t: LocalTask, ep: LocalEndpoint, cooldown = true): Promise<void> {
     withdraw(ep.networkId, t.id)
     if (t.mode === 'netns' && t.netns !== undefined && ep.ifName !== undefined) {
       try {
@@ -187,7 +194,7 @@ export function createController (init: ControllerInit): Controller {
     }
     if (alloc.hasNetwork(ep.networkId)) {
       if (ep.allocated) {
-        try { alloc.release(ep.networkId, ep.ip, init.clock.now()) } catch (err) { logger.warn('releasing task address failed', { task: t.id, ip: ep.ip, error: (err as Error).message }) }
+        try { alloc.release(ep.networkId, ep.ip, init.clock.now(), { cooldown }) } catch (err) { logger.warn('releasing task address failed', { task: t.id, ip: ep.ip, error: (err as Error).message }) }
       }
       alloc.localTaskRemoved(ep.networkId, t.id, init.clock.now())
     }
@@ -253,7 +260,7 @@ export function createController (init: ControllerInit): Controller {
       await ctl.networkDeleted(n.id)
       logger.info('network removed', { networkId: n.id, name: n.value.name, force: opts.force })
     },
-    async createService (req) {
+    async createService (req, opts = {}) {
       if (view.findService(req.name) !== undefined) throw new ConflictError('name', `a service named ${JSON.stringify(req.name)} exists`)
       const nets = req.networks.map((r, i) => mustNetwork(r, `networks[${i}]`))
       if (new Set(nets.map((n) => n.id)).size !== nets.length) throw new ValidationError('networks', 'a network is listed twice')
@@ -264,10 +271,11 @@ export function createController (init: ControllerInit): Controller {
         for (const n of nets) {
           if (!alloc.hasNetwork(n.id)) alloc.addNetwork(n.id, n.value.subnets)
           ipam.syncNetwork(n.id)
-          vips[n.id] = await ipam.allocate(n.id, 'vip', id)
+          vips[n.id] = await ipam.allocate(n.id, 'vip', id, opts)
         }
       } catch (err) {
-        for (const [nid, ip] of Object.entries(vips)) { try { alloc.release(nid, ip, init.clock.now()) } catch { /* already gone */ } }
+        for (const [nid, ip] of Object.entries(vips)) { try { alloc.release(nid, ip, init.clock.now(), { cooldown: false }) } catch { /* already gone */ } }
+        init.onChange()
         throw err
       }
       const value: ServiceValue = { name: req.name, ports: req.ports, vips }
@@ -292,7 +300,7 @@ export function createController (init: ControllerInit): Controller {
       ctl.serviceDeleted(s.id)
       logger.info('service removed', { serviceId: s.id, name: s.value.name })
     },
-    async addTask (req) {
+    async addTask (req, opts = {}) {
       const s = mustService(req.service, 'service')
       const state = req.state ?? 'ready'
       const weight = req.weight ?? 1
@@ -318,9 +326,11 @@ export function createController (init: ControllerInit): Controller {
         netIds = [nid]
       }
       for (const nid of netIds) mustBeUsable(nid, req.networks === undefined ? 'service' : 'networks')
+      let published = false
       try {
         for (const nid of netIds) {
-          const net = nets.get(nid) as NetworkValue
+          const net = nets.get(nid)
+          if (net === undefined) throw new NotFoundError('service', `network ${nid} of service ${s.value.name} is not known on this node yet`)
           if (!alloc.hasNetwork(nid)) alloc.addNetwork(nid, net.subnets)
           ipam.syncNetwork(nid)
           let ip: string
@@ -339,19 +349,20 @@ export function createController (init: ControllerInit): Controller {
               logger.warn('publishing a task address this node does not own', { task: id, ip, reason: e.message })
             }
           } else {
-            ip = await ipam.allocate(nid, 'task', id)
+            ip = await ipam.allocate(nid, 'task', id, opts)
             allocated = true
           }
           const ep: LocalEndpoint = { networkId: nid, ip, mac: macFor(nid, ip), allocated }
           task.endpoints.push(ep)
-          const { lbIp, allocated: lbNew } = await ipam.localTaskAdded(nid, id)
+          const { lbIp, allocated: lbNew } = await ipam.localTaskAdded(nid, id, opts)
           if (lbNew || gossip.get(networkScope(nid), TABLE_ENDPOINTS, lbEndpointKey(self))?.deleted !== false) publishLb(nid, lbIp)
         }
         if (task.mode === 'netns' && task.netns !== undefined) {
           // publish as draining first (0 slots: no connection is sent to it yet), so the data
           // plane builds the network's bridge and sandbox; then plug the netns in
           publishTask({ ...task, state: 'draining' })
-          await init.applied()
+          published = true
+          await init.applied(opts.signal)
           for (const [i, ep] of task.endpoints.entries()) {
             const net = nets.get(ep.networkId) as NetworkValue
             ep.ifName = `eth${i}`
@@ -362,7 +373,7 @@ export function createController (init: ControllerInit): Controller {
           }
         }
       } catch (err) {
-        for (const ep of task.endpoints) await dropEndpoint(task, ep)
+        for (const ep of task.endpoints) await dropEndpoint(task, ep, published)
         init.onChange()
         throw err
       }

@@ -1,9 +1,10 @@
 import type { Clock, EntryEvent, Gossip } from '@scalelb/gossip'
-import type { AddressKind, NodeAllocator, RingToken } from '@scalelb/allocator'
+import { BLOCK_PREFIX_V4, type AddressKind, type NodeAllocator, type RingToken } from '@scalelb/allocator'
 import type { Logger } from '../logging/logger.js'
-import { DONATION_TIMEOUT_MS, MAX_DONATION_ATTEMPTS } from '../constants.js'
-import { PoolExhaustedError } from '../errors.js'
-import { TABLE_IPAM, TABLE_IPAM_REQUESTS, checkDonationRequest, type DonationRequest } from './tables.js'
+import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER } from '../constants.js'
+import { NetworkFullError, PoolExhaustedError } from '../errors.js'
+import { checkUsage, publishedUsage, spaceView, usageKey, type SpaceView, type UsageValue } from './ipam-space.js'
+import { TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, checkDonationRequest, type DonationRequest } from './tables.js'
 
 /** Options of {@link createIpam}. */
 export interface IpamInit {
@@ -14,23 +15,50 @@ export interface IpamInit {
   logger: Logger
   /** Called after every allocator change (persist the snapshot). */
   onChange: () => void
-  /** Per-donor wait for a donation. @default DONATION_TIMEOUT_MS */
+  /** Called after each successful allocation with the time it waited for address space (0 if none). */
+  onAllocated?: (waitMs: number) => void
+  /** Name of a network for error messages (its ID when unknown). */
+  networkName?: (networkId: string) => string | undefined
+  /** Per-donor wait for a donation before asking another. @default DONATION_TIMEOUT_MS */
   donationTimeoutMs?: number
+  /** An allocation waiting for a donation fails after this long. @default ALLOCATION_DEADLINE_MS */
+  allocationDeadlineMs?: number
+  /**
+   * Ask for space when a network is learned, before a task needs it (only in
+   * networks with PREFETCH_BLOCKS_PER_MEMBER blocks per member or more).
+   * @default true
+   */
+  prefetch?: boolean
 }
 
-/** IPAM of the agent: the pure allocator plus its gossip side (ring tokens, donation requests). */
+/** Options of one allocation. */
+export interface AllocateOptions {
+  /** The caller gave up: stop waiting for a donation (the call rejects with the signal's reason). */
+  signal?: AbortSignal
+}
+
+/** IPAM of the agent: the pure allocator plus its gossip side (ring tokens, usage, donation requests). */
 export interface Ipam {
   readonly allocator: NodeAllocator
-  /** Feed every gossip entry event (ipam tokens, donation requests). */
+  /** Feed every gossip entry event (ipam tokens, usage, donation requests, network deletes). */
   handleEntry(ev: EntryEvent): void
   /** Merge every known token of a network (after learning the network). */
   syncNetwork(networkId: string): void
   /** Publish tokens this node wrote. */
   publishTokens(networkId: string, tokens: readonly RingToken[]): void
-  /** Allocate, asking donors for space when this node owns none. */
-  allocate(networkId: string, kind: AddressKind, owner: string): Promise<string>
-  /** First local task on a network allocates the LB IP (with donation if needed). */
-  localTaskAdded(networkId: string, taskKey: string): Promise<{ lbIp: string, allocated: boolean }>
+  /** Publish this node's free space where it changed (call after allocator changes made elsewhere). */
+  publishUsage(): void
+  /** A network became known here: ask for space ahead of need if the network is large enough. */
+  networkLearned(networkId: string): void
+  /**
+   * Allocate, asking donors for space when this node owns none.
+   * @throws NetworkFullError when no owner has a free address; PoolExhaustedError when no donor answered in time
+   */
+  allocate(networkId: string, kind: AddressKind, owner: string, opts?: AllocateOptions): Promise<string>
+  /** First local task on a network allocates the LB IP (with donation if needed); throws as {@link Ipam.allocate}. */
+  localTaskAdded(networkId: string, taskKey: string, opts?: AllocateOptions): Promise<{ lbIp: string, allocated: boolean }>
+  /** Cancel timers and wake every waiting allocation (they fail). Safe to call twice. */
+  stop(): void
 }
 
 /** Gossip key of a ring token. */
@@ -44,12 +72,30 @@ function isToken (v: unknown): v is RingToken {
   return typeof t.start === 'string' && typeof t.end === 'string' && typeof t.owner === 'string' && Number.isInteger(t.version)
 }
 
+/** Gossip key of a node's donation request: `${networkId}/${requester}`, the same shape as a usage key. */
+const requestKey = usageKey
+
+/** Addresses in one donation block (IPv4 default): the unit of the prefetch rule. */
+const BLOCK_ADDRESSES = 2 ** (32 - BLOCK_PREFIX_V4)
+
 /** Create the IPAM glue. */
 export function createIpam (init: IpamInit): Ipam {
   const { gossip, allocator, clock, logger } = init
   const self = allocator.self
-  const timeoutMs = init.donationTimeoutMs ?? DONATION_TIMEOUT_MS
+  const donationTimeoutMs = init.donationTimeoutMs ?? DONATION_TIMEOUT_MS
+  const deadlineMs = init.allocationDeadlineMs ?? ALLOCATION_DEADLINE_MS
   const waiters = new Map<string, Set<() => void>>()
+  /** Other nodes' live usage entries: network -> node -> value. */
+  const usage = new Map<string, Map<string, UsageValue>>()
+  /** Own usage as last published, per network (JSON). */
+  const published = new Map<string, string>()
+  /** Timers republishing usage when cooling addresses become free. */
+  const coolTimers = new Map<string, { at: number, cancel: () => void }>()
+  /** Allocations of this node waiting on its donation request, per network. */
+  const requestRefs = new Map<string, number>()
+  const prefetchDecided = new Set<string>()
+  let stopped = false
+  const label = (networkId: string): string => init.networkName?.(networkId) ?? networkId
 
   function notify (networkId: string): void {
     const ws = waiters.get(networkId)
@@ -65,7 +111,9 @@ export function createIpam (init: IpamInit): Ipam {
       for (const x of r.renumber) logger.error('address lost to a ring conflict; its user must be renumbered', { networkId, address: x.address, kind: x.kind, owner: x.owner })
       if (r.changed) {
         init.onChange()
+        ipam.publishUsage()
         notify(networkId)
+        maybePrefetch(networkId)
       }
     } catch (err) {
       logger.warn('ignoring invalid ring tokens', { networkId, error: (err as Error).message })
@@ -81,11 +129,206 @@ export function createIpam (init: IpamInit): Ipam {
     return out
   }
 
+  function splitKey (key: string): [string, string] | undefined {
+    const slash = key.indexOf('/')
+    return slash <= 0 || slash === key.length - 1 ? undefined : [key.slice(0, slash), key.slice(slash + 1)]
+  }
+
+  function handleUsage (ev: EntryEvent): void {
+    const e = ev.entry
+    const k = splitKey(e.key)
+    if (k === undefined || k[1] === self) return
+    const [networkId, node] = k
+    const byNode = usage.get(networkId) ?? new Map<string, UsageValue>()
+    if (e.deleted || e.status !== 'live') {
+      byNode.delete(node)
+    } else {
+      const c = node === e.origin ? checkUsage(e.value) : { ok: false as const, reason: 'usage: written by another node' }
+      if (!c.ok) {
+        logger.warn('ignoring malformed address usage', { key: e.key, origin: e.origin, reason: c.reason })
+        return
+      }
+      byNode.set(node, c.value)
+    }
+    usage.set(networkId, byNode)
+    notify(networkId)
+  }
+
+  /** A donor's side: give what is free, or say (by republishing usage) that nothing is. */
+  function serve (req: DonationRequest): void {
+    if (!allocator.hasNetwork(req.networkId)) return
+    const tokens = allocator.donate(req.networkId, req.requester, clock.now())
+    logger.info('donation request', { networkId: req.networkId, requester: req.requester, donated: tokens?.length ?? 0 })
+    if (tokens !== undefined) {
+      ipam.publishTokens(req.networkId, tokens)
+      init.onChange()
+      publish(req.networkId, false)
+    } else {
+      publish(req.networkId, true)
+    }
+  }
+
+  /** Forget a deleted network's usage, requests and timers. */
+  function forget (networkId: string): void {
+    usage.delete(networkId)
+    coolTimers.get(networkId)?.cancel()
+    coolTimers.delete(networkId)
+    prefetchDecided.delete(networkId)
+    if (published.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_USAGE, usageKey(networkId, self))
+    if (requestRefs.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self))
+    notify(networkId)
+  }
+
+  /** Publish own usage of one network if it changed (or `force`: an answer to a request). */
+  function publish (networkId: string, force: boolean): void {
+    const u = allocator.usage(networkId, clock.now())
+    if (u.owned === 0 && !force) {
+      if (published.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_USAGE, usageKey(networkId, self))
+      return
+    }
+    const v = publishedUsage(u)
+    const text = JSON.stringify(v)
+    if (force || published.get(networkId) !== text) {
+      gossip.set('cluster', TABLE_IPAM_USAGE, usageKey(networkId, self), v)
+      published.set(networkId, text)
+    }
+    const t = coolTimers.get(networkId)
+    if (u.nextFreeAt !== undefined && t?.at !== u.nextFreeAt && !stopped) {
+      t?.cancel()
+      const at = u.nextFreeAt
+      coolTimers.set(networkId, { at, cancel: clock.setTimer(Math.max(0, at - clock.now()), () => { coolTimers.delete(networkId); publish(networkId, false) }) })
+    }
+  }
+
+  function view (networkId: string): SpaceView {
+    return spaceView(self, allocator.ringSpace(networkId), allocator.usage(networkId, clock.now()), usage.get(networkId) ?? new Map())
+  }
+
+  function isAlive (id: string): boolean {
+    return gossip.members().some((m) => m.id === id && m.state === 'alive')
+  }
+
+  /** Resolves on the next ring or usage change of the network, after `ms`, or on abort. */
+  async function waitForChange (networkId: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    await new Promise<void>((resolve) => {
+      let set = waiters.get(networkId)
+      if (set === undefined) waiters.set(networkId, set = new Set())
+      const done = (): void => {
+        cancel()
+        waiters.get(networkId)?.delete(done)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const cancel = clock.setTimer(Math.max(0, ms), done)
+      set.add(done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  function ask (networkId: string, donor: string): void {
+    const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now() }
+    logger.info('asking for address space', { networkId, donor })
+    gossip.set('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self), req)
+  }
+
+  function release (networkId: string): void {
+    const n = (requestRefs.get(networkId) ?? 0) - 1
+    if (n > 0) {
+      requestRefs.set(networkId, n)
+      return
+    }
+    if (requestRefs.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self))
+  }
+
+  /**
+   * Run `attempt` until it returns a value; while it cannot (no owned free
+   * address), ask the owner publishing the most free space, then others,
+   * until the network is known full (NetworkFullError), the deadline passes
+   * (PoolExhaustedError) or the caller aborts. The request entry is deleted
+   * when the last waiting caller is done.
+   */
+  async function withSpace<T> (networkId: string, attempt: () => T | undefined, signal: AbortSignal | undefined): Promise<T> {
+    const deadline = clock.now() + deadlineMs
+    const asked = new Map<string, number>()
+    let current: string | undefined
+    let holding = false
+    try {
+      for (;;) {
+        signal?.throwIfAborted()
+        if (stopped) throw new PoolExhaustedError('network', 'the agent is stopping')
+        const r = attempt()
+        if (r !== undefined) return r
+        const v = view(networkId)
+        if (v.full) throw new NetworkFullError(networkId, label(networkId), v)
+        const now = clock.now()
+        if (now >= deadline) {
+          const unknown = v.unknown.length > 0 ? `; owners not heard from: ${v.unknown.join(', ')}` : ''
+          throw new PoolExhaustedError('network', `this node owns no free address in network ${label(networkId)} and no owner handed over space within ${deadlineMs} ms${unknown}`)
+        }
+        const candidates = [...v.donors.map((d) => d.id), ...v.unknown.filter(isAlive)]
+        const due = (id: string): number => (asked.get(id) ?? -Infinity) + donationTimeoutMs
+        // one donor at a time (the request entry names one): wait for the one asked while it may still answer
+        const waiting = current !== undefined && candidates.includes(current) && due(current) > now
+        const donor = waiting ? undefined : candidates.find((id) => due(id) <= now)
+        let wakeAt = deadline
+        if (donor !== undefined) {
+          if (!holding) requestRefs.set(networkId, (requestRefs.get(networkId) ?? 0) + 1)
+          holding = true
+          asked.set(donor, now)
+          current = donor
+          ask(networkId, donor)
+        }
+        // wake for the asked donor's timeout, or when a donor asked earlier may be asked again
+        for (const id of candidates) if (due(id) > now) wakeAt = Math.min(wakeAt, due(id))
+        await waitForChange(networkId, wakeAt - now, signal)
+      }
+    } finally {
+      if (holding) release(networkId)
+    }
+  }
+
+  /** Run an allocator call; undefined when this node owns no free address (ask a donor). */
+  function tryAlloc<T> (fn: () => T): T | undefined {
+    try {
+      return fn()
+    } catch (err) {
+      const name = (err as Error).name
+      if (name === 'NeedSpaceError' || name === 'PoolExhaustedError') return undefined
+      throw err
+    }
+  }
+
+  function maybePrefetch (networkId: string): void {
+    if (init.prefetch === false || stopped || prefetchDecided.has(networkId) || !allocator.hasNetwork(networkId)) return
+    const ring = allocator.ringSpace(networkId)
+    if (!ring.complete) return // its tokens have not all arrived yet
+    prefetchDecided.add(networkId)
+    if (ring.owners.some((o) => o.id === self)) return
+    const members = gossip.members().filter((m) => m.state === 'alive').length
+    if (ring.usable < Math.max(1, members) * BLOCK_ADDRESSES * PREFETCH_BLOCKS_PER_MEMBER) return
+    logger.debug('asking for address space ahead of need', { networkId, members, usable: ring.usable })
+    withSpace(networkId, () => (allocator.usage(networkId, clock.now()).free > 0 ? true : undefined), undefined).then(() => {
+      init.onChange()
+      ipam.publishUsage()
+    }, (err: unknown) => {
+      logger.debug('no address space ahead of need', { networkId, error: (err as Error).message })
+    })
+  }
+
   const ipam: Ipam = {
     allocator,
     handleEntry (ev) {
       const e = ev.entry
-      if (e.scope !== 'cluster' || e.deleted) return
+      if (e.scope !== 'cluster') return
+      if (e.table === TABLE_IPAM_USAGE) {
+        handleUsage(ev)
+        return
+      }
+      if (e.table === TABLE_NETWORKS && (e.deleted || e.status === 'deleted')) {
+        forget(e.key)
+        return
+      }
+      if (e.deleted) return
       if (e.table === TABLE_IPAM) {
         const slash = e.key.lastIndexOf('/')
         if (slash <= 0) return
@@ -100,13 +343,7 @@ export function createIpam (init: IpamInit): Ipam {
           logger.warn('ignoring malformed donation request', { key: e.key, origin: e.origin, reason: c.reason })
           return
         }
-        if (c.value.donor !== self || !allocator.hasNetwork(c.value.networkId)) return
-        const tokens = allocator.donate(c.value.networkId, c.value.requester, clock.now())
-        logger.info('donation request', { networkId: c.value.networkId, requester: c.value.requester, donated: tokens?.length ?? 0 })
-        if (tokens !== undefined) {
-          ipam.publishTokens(c.value.networkId, tokens)
-          init.onChange()
-        }
+        if (c.value.donor === self) serve(c.value)
       }
     },
     syncNetwork (networkId) {
@@ -115,64 +352,35 @@ export function createIpam (init: IpamInit): Ipam {
     publishTokens (networkId, tokens) {
       for (const t of tokens) gossip.set('cluster', TABLE_IPAM, tokenKey(networkId, t.start), { ...t })
     },
-    async allocate (networkId, kind, owner) {
-      return await withDonation(networkId, () => allocator.allocate(networkId, kind, clock.now(), owner))
+    publishUsage () {
+      for (const nid of allocator.networks()) publish(nid, false)
     },
-    async localTaskAdded (networkId, taskKey) {
-      return await withDonation(networkId, () => allocator.localTaskAdded(networkId, taskKey, clock.now()))
+    networkLearned (networkId) {
+      maybePrefetch(networkId)
+    },
+    async allocate (networkId, kind, owner, opts = {}) {
+      const t0 = clock.now()
+      const ip = await withSpace(networkId, () => tryAlloc(() => allocator.allocate(networkId, kind, clock.now(), owner)), opts.signal)
+      init.onChange()
+      publish(networkId, false)
+      init.onAllocated?.(clock.now() - t0)
+      return ip
+    },
+    async localTaskAdded (networkId, taskKey, opts = {}) {
+      const t0 = clock.now()
+      const r = await withSpace(networkId, () => tryAlloc(() => allocator.localTaskAdded(networkId, taskKey, clock.now())), opts.signal)
+      init.onChange()
+      publish(networkId, false)
+      if (r.allocated) init.onAllocated?.(clock.now() - t0)
+      return r
+    },
+    stop () {
+      stopped = true
+      for (const t of coolTimers.values()) t.cancel()
+      coolTimers.clear()
+      for (const nid of [...waiters.keys()]) notify(nid)
     }
-  }
-
-  async function withDonation<T> (networkId: string, fn: () => T): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const r = fn()
-        init.onChange()
-        return r
-      } catch (err) {
-        const e = err as Error & { donors?: string[], cooling?: number }
-        if (e.name === 'PoolExhaustedError') {
-          // a network learned before its ring tokens arrived looks exhausted: wait for the tokens once
-          if (attempt < MAX_DONATION_ATTEMPTS && allocator.tokens(networkId).length === 0) {
-            ipam.syncNetwork(networkId)
-            if (allocator.tokens(networkId).length === 0) await waitForChange(networkId)
-            continue
-          }
-          throw new PoolExhaustedError('network', `no free address left in network ${networkId} (${e.cooling ?? 0} cooling down)`)
-        }
-        if (e.name !== 'NeedSpaceError') throw err
-        const donors = (e.donors ?? []).filter((d) => d !== self)
-        if (donors.length === 0 || attempt >= MAX_DONATION_ATTEMPTS) {
-          throw new PoolExhaustedError('network', `this node owns no free address in network ${networkId} and no donor answered`)
-        }
-        await askDonation(networkId, donors[attempt % donors.length] as string)
-      }
-    }
-  }
-
-  /** Resolves on the next ring change of the network, or after the donation timeout. */
-  async function waitForChange (networkId: string): Promise<void> {
-    await new Promise<void>((resolve) => {
-      let cancel = (): void => {}
-      const done = (): void => { cancel(); resolve() }
-      cancel = clock.setTimer(timeoutMs, () => {
-        waiters.get(networkId)?.delete(done)
-        resolve()
-      })
-      let set = waiters.get(networkId)
-      if (set === undefined) waiters.set(networkId, set = new Set())
-      set.add(done)
-    })
-  }
-
-  async function askDonation (networkId: string, donor: string): Promise<void> {
-    const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now() }
-    const p = waitForChange(networkId)
-    logger.info('asking for address space', { networkId, donor })
-    gossip.set('cluster', TABLE_IPAM_REQUESTS, `${networkId}/${self}`, req)
-    await p
   }
 
   return ipam
 }
-

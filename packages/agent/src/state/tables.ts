@@ -18,6 +18,8 @@ export const TABLE_SERVICES = 'services'
 export const TABLE_IPAM = 'ipam'
 /** Cluster scope: `${networkId}/${requester}` -> {@link DonationRequest}. */
 export const TABLE_IPAM_REQUESTS = 'ipam-requests'
+/** Cluster scope: `${networkId}/${node}` -> free space of an owner (see state/ipam-space.ts). */
+export const TABLE_IPAM_USAGE = 'ipam-usage'
 /** Network scope: endpoint key (task id, or `lb:<node>`) -> {@link EndpointValue}. */
 export const TABLE_ENDPOINTS = 'endpoints'
 

@@ -132,7 +132,7 @@ test('an exhausted pool is refused with 4xx naming the network', async (t) => {
     if (last.code !== 0) break
   }
   t.is(last?.code, 1)
-  t.regex(last?.err ?? '', /network: no free address/)
+  t.regex(last?.err ?? '', /network tiny is full: 6\/6 addresses in use/)
 })
 
 test('the control API is also served on a loopback TCP address when asked', async (t) => {
