@@ -16,6 +16,8 @@ need=()
 command -v nft >/dev/null 2>&1      || need+=(nftables)
 command -v ip >/dev/null 2>&1       || need+=(iproute2)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v ping >/dev/null 2>&1     || need+=(iputils-ping)
+command -v prlimit >/dev/null 2>&1  || need+=(util-linux)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
