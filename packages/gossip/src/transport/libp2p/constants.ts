@@ -47,10 +47,11 @@ export const LIBP2P_MAX_SYNC_STREAMS = 8
 
 /**
  * Inbound sync streams served at once over all peers; above it new ones are
- * refused (`sync-limit`). With the byte budget below this caps what the
- * request path can hold whatever the peers announce.
+ * refused (`sync-limit`). Generous (a cluster restart has every node sync
+ * each scope with 3 peers at once, answered in one round trip): memory is
+ * bounded by the byte budget below, this bounds the streams held open.
  */
-export const LIBP2P_MAX_SYNC_STREAMS_TOTAL = 64
+export const LIBP2P_MAX_SYNC_STREAMS_TOTAL = 256
 
 /**
  * Concurrent outbound sync requests per connection (libp2p's
@@ -70,18 +71,22 @@ export const LIBP2P_MAX_MUXED_INBOUND_STREAMS = LIBP2P_MAX_GOSSIP_STREAMS + LIBP
 export const LIBP2P_MAX_MUXED_OUTBOUND_STREAMS = LIBP2P_MAX_GOSSIP_STREAMS + LIBP2P_MAX_OUTBOUND_SYNC_STREAMS + 4
 
 /**
- * Bytes of partly received frames held for one peer (all its gossip and
- * sync streams): two maximum-size requests (8 MiB each). Above it the
- * stream that asked for more is reset and counted (`buffer-limit`).
+ * Bytes of partly received inbound frames held for one peer (all its gossip
+ * and sync streams): one maximum-size request (8 MiB; an honest push-pull of
+ * 100,000 members is about 6 MB, a sync digest 2.5 KB), raised to that plus
+ * the gossip streams' frames when `maxRequestBytes` is set higher. Above it the frame
+ * that asked for more is refused and counted (`buffer-limit`). Responses to
+ * our own requests are not counted: they are bounded by what we asked, and
+ * a peer filling the budget must not starve them.
  */
-export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = 16 * 1024 * 1024
+export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = 8 * 1024 * 1024
 
 /**
- * Bytes of partly received frames held over all peers: 4 maximum-size
- * requests at once. Frames grow only as their bytes arrive, so this is what
+ * Bytes of partly received inbound frames held over all peers: 8 peers each
+ * at their limit. Frames grow only as their bytes arrive, so this is what
  * peers sent, never what they announced.
  */
-export const LIBP2P_MAX_BUFFERED_BYTES = 32 * 1024 * 1024
+export const LIBP2P_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 /** First buffer of a frame being read (bytes); it doubles as bytes arrive, up to the announced length. */
 export const FRAME_INITIAL_BUFFER_BYTES = 4096

@@ -78,8 +78,6 @@ export interface RequestOptions {
   timeoutMs: number
   maxResponseBytes: number
   signal?: AbortSignal
-  /** Asked before the response buffer grows (see readOneFrame). */
-  budget?: (delta: number) => boolean
 }
 
 /**
@@ -96,7 +94,7 @@ export async function requestOverStream (conn: Connection, peer: string, protoco
     stream = await conn.newStream(protocol, { signal })
     stream.send(encodeFrame(body))
     await stream.close({ signal })
-    const res = await readOneFrame(stream, opts.maxResponseBytes, signal, opts.budget)
+    const res = await readOneFrame(stream, opts.maxResponseBytes, signal)
     return res
   } catch (err) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))

@@ -44,13 +44,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private requestHandler: ((from: NodeId, bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array) | undefined
   private idleTimer: ReturnType<typeof setInterval> | undefined
   private readonly counters: Omit<Libp2pTransportStats, 'bufferedBytes' | 'bufferedBytesPeak'> = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, requestsSent: 0, requestsServed: 0, dropped: {}, evicted: 0, idleClosed: 0 }
-  private readonly limits = new InboundLimits({
-    gossipPerPeer: C.LIBP2P_MAX_GOSSIP_STREAMS,
-    syncPerPeer: C.LIBP2P_MAX_SYNC_STREAMS,
-    syncTotal: C.LIBP2P_MAX_SYNC_STREAMS_TOTAL,
-    bufferedPerPeer: C.LIBP2P_MAX_BUFFERED_BYTES_PER_PEER,
-    bufferedTotal: C.LIBP2P_MAX_BUFFERED_BYTES
-  })
+  private readonly limits: InboundLimits
 
   constructor (
     private readonly privateKey: PrivateKey,
@@ -61,6 +55,15 @@ class Libp2pTransportImpl implements Libp2pTransport {
     private readonly log: Logger
   ) {
     this.id = peerIdFromKey(privateKey)
+    // a peer may always have one request of the configured maximum in flight beside its gossip streams
+    const perPeer = Math.max(C.LIBP2P_MAX_BUFFERED_BYTES_PER_PEER, opts.maxRequestBytes + C.LIBP2P_MAX_GOSSIP_STREAMS * opts.maxMessageBytes)
+    this.limits = new InboundLimits({
+      gossipPerPeer: C.LIBP2P_MAX_GOSSIP_STREAMS,
+      syncPerPeer: C.LIBP2P_MAX_SYNC_STREAMS,
+      syncTotal: C.LIBP2P_MAX_SYNC_STREAMS_TOTAL,
+      bufferedPerPeer: perPeer,
+      bufferedTotal: Math.max(C.LIBP2P_MAX_BUFFERED_BYTES, 2 * perPeer)
+    })
   }
 
   addrs (): string[] {
@@ -213,7 +216,6 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const res = await requestOverStream(conn, to, C.SYNC_PROTOCOL, bytes, {
       timeoutMs: this.opts.requestTimeoutMs,
       maxResponseBytes: this.opts.maxRequestBytes,
-      budget: (d: number) => this.limits.buffer(to, d),
       ...(opts.signal !== undefined ? { signal: opts.signal } : {})
     })
     st.lastUsed = Date.now()
