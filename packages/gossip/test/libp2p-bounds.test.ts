@@ -1,8 +1,9 @@
-// Bounded resources (issue 10, item 4) on real libp2p: a peer holding the
-// cluster key opens many sync and gossip streams that announce huge frames
-// and sends only a little. The receiver buffers what arrives, not what was
-// announced, refuses streams over its per-peer limits, and keeps answering
-// an honest peer. Its own file: it measures the process's ArrayBuffer bytes.
+// Bounds on real libp2p (issue 10, items 3 and 4), against a peer holding
+// the cluster key. Resources: it opens many sync and gossip streams that
+// announce huge frames and sends only a little; the receiver buffers what
+// arrives, not what was announced, refuses streams over its per-peer limits,
+// and keeps answering an honest peer (serial: it measures the process's
+// ArrayBuffer bytes). Counters: a Lamport bomb and a forged left.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Stream } from '@libp2p/interface'
@@ -11,6 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import test, { type ExecutionContext } from 'ava'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { createGossip, createSeededRng, createSystemClock, encodeFrame as encodePacket, type Gossip } from '../src/index.js'
 import {
   createLibp2pTransport, generateClusterKey, generateNodeKey, GOSSIP_PROTOCOL, parseClusterKey, SYNC_PROTOCOL, type Libp2pTransport
 } from '../src/transport/libp2p.js'
@@ -110,4 +112,30 @@ test.serial('streams announcing 8 MiB frames do not make the receiver allocate t
   await attacker.stop()
   await waitFor(() => victim.stats().bufferedBytes === 0, 'the buffers of closed streams to be released')
   t.is(new TextDecoder().decode(await honest.request(victim.id, new TextEncoder().encode('after'))), 're:after')
+})
+
+test.serial('over libp2p, a Lamport bomb and a forged left from a member change nothing; later writes reach everyone', async t => {
+  const nodes: Array<{ g: Gossip, tr: Libp2pTransport }> = []
+  for (let i = 0; i < 4; i++) {
+    const tr = await transport(t)
+    const g = createGossip({ transport: tr, clock: createSystemClock(), rng: createSeededRng(100 + i), profile: 'local' })
+    t.teardown(async () => { await g.stop() })
+    await g.start()
+    nodes.push({ g, tr })
+  }
+  const [a, b, c, m] = nodes as [typeof nodes[0], typeof nodes[0], typeof nodes[0], typeof nodes[0]]
+  await Promise.all([b, c, m].map(async n => await n.g.join(a.tr.addrs())))
+  const honest = [a, b, c]
+  await waitFor(() => nodes.every(n => n.g.members().filter(x => x.state === 'alive').length === 4), 'everyone alive')
+  // what a member with the key can send: any frame, from its own transport
+  for (const n of honest) {
+    m.tr.send(n.g.id, encodePacket({ t: 'gossip', tb: [{ scope: 'cluster', entries: [['services', 'bomb', m.g.id, 2 ** 48, 1, 0, { vip: '10.0.0.1' }]] }] }))
+    m.tr.send(n.g.id, encodePacket({ t: 'gossip', mb: [{ k: 'left', id: b.g.id, inc: 2 ** 48 }] }))
+  }
+  await waitFor(() => honest.every(n => (n.g.stats().dropped['lamport-jump'] ?? 0) >= 1 && (n.g.stats().dropped['incarnation-jump'] ?? 0) >= 1), 'every honest node to refuse both',
+    () => JSON.stringify(honest.map(n => n.g.stats().dropped)))
+  for (const [i, n] of honest.entries()) n.g.set('cluster', 'services', `after-${i}`, i)
+  await waitFor(() => honest.every(n => [0, 1, 2].every(i => n.g.get('cluster', 'services', `after-${i}`)?.status === 'live')), 'later writes to reach everyone')
+  t.true(honest.every(n => n.g.get('cluster', 'services', 'bomb') === undefined))
+  t.true([a, c, m].every(n => n.g.members().find(x => x.id === b.g.id)?.state === 'alive'), 'b stays alive in every view')
 })
