@@ -21,6 +21,28 @@ export const MAX_ITEMS_PER_PACKET = 4096
 /** Most members in one push-pull state exchange. */
 export const MAX_PUSH_PULL_MEMBERS = 100_000
 
+/**
+ * Furthest a suspect, dead or left claim may put a member's incarnation
+ * ahead of the one we know; further ones are refused (counted as
+ * `incarnation-jump`). An honest claim carries an incarnation its sender
+ * learned from the member itself, so it is ahead of ours only by the member's
+ * bumps we missed: one per restart, refutation or address change. A member
+ * refuting a false suspicion every second for a whole 24 h partition makes
+ * 86,400 (2^16.4); 2^20 leaves a margin of 12x. A forged claim far ahead
+ * (2^48) is therefore refused everywhere and never needs refuting.
+ */
+export const MAX_INCARNATION_JUMP = 2 ** 20
+
+/**
+ * Furthest an `alive` (the member's own word, e.g. a refutation) may put its
+ * incarnation ahead of the one we know, and furthest a claim about
+ * ourselves may be ahead of our own incarnation for us to refute it (above,
+ * nobody who knows us can have taken it). Much larger than
+ * MAX_INCARNATION_JUMP so that a refutation of any claim others admitted is
+ * admitted too, also by members whose view of the refuting member lags.
+ */
+export const MAX_ALIVE_INCARNATION_JUMP = 2 ** 32
+
 /** Longest node ID accepted (bytes of UTF-16 code units). */
 export const MAX_ID_LENGTH = 256
 

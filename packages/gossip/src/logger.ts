@@ -11,3 +11,13 @@ export function createNullLogger (): Logger {
   const noop = (): void => {}
   return { debug: noop, info: noop, warn: noop, error: noop }
 }
+
+/**
+ * Log the `n`-th occurrence of a repeated event that a peer can cause at
+ * will: the 1st, 10th, 100th, ... as a warning, the others at debug, so a
+ * flood cannot flood the log.
+ */
+export function logRepeated (log: Logger, n: number, msg: string, fields: Record<string, unknown>): void {
+  if (/^10*$/.test(String(n))) log.warn(msg, { ...fields, count: n })
+  else log.debug(msg, { ...fields, count: n })
+}

@@ -122,6 +122,7 @@ class Node implements GossipNode {
       rng: init.rng,
       logger: this.log,
       ...(init.memberIndex !== undefined ? { index: init.memberIndex } : {}),
+      onDrop: (reason) => { this.counters.drop(reason, 0) },
       onChange: (now, member, previous) => {
         this.liveCache = undefined
         this.tables.memberChanged(now, member)

@@ -28,13 +28,13 @@ export class StatsCounter {
   }
 
   /** Snapshot merged with the tables' counters. */
-  snapshot (tables: { entries: Record<string, number>, syncs: number }): GossipStats {
+  snapshot (tables: { entries: Record<string, number>, syncs: number, dropped?: Record<string, number> }): GossipStats {
     return {
       messagesSent: { ...this.messagesSent },
       messagesReceived: { ...this.messagesReceived },
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
-      dropped: { ...this.dropped },
+      dropped: { ...this.dropped, ...tables.dropped },
       syncs: tables.syncs,
       entries: { ...tables.entries }
     }

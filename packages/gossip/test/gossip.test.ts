@@ -1,16 +1,6 @@
 import test from 'ava'
 import { createGossip, createManualClock, createMemoryNetwork, createSeededRng, type Gossip, type ManualClock } from '@scalelb/gossip'
-
-/** Advance virtual time in small steps, letting promises run, until `cond` holds or `maxMs` passed. */
-async function until (clock: ManualClock, cond: () => boolean, maxMs: number, stepMs = 20): Promise<boolean> {
-  const end = clock.now() + maxMs
-  while (clock.now() < end) {
-    if (cond()) return true
-    clock.advance(stepMs)
-    await new Promise(resolve => setImmediate(resolve))
-  }
-  return cond()
-}
+import { until } from './fixtures/until.js'
 
 function cluster (ids: string[], seed = 1): { clock: ManualClock, net: ReturnType<typeof createMemoryNetwork>, make: (id: string, gen?: number) => Gossip } {
   const clock = createManualClock(1_000_000)

@@ -1,5 +1,6 @@
 import { retransmitLimit, suspicionTimeoutMin, type GossipConfig } from '../config.js'
-import type { Logger } from '../logger.js'
+import { MAX_ALIVE_INCARNATION_JUMP, MAX_INCARNATION_JUMP } from '../constants.js'
+import { logRepeated, type Logger } from '../logger.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
 import { MemberBroadcastQueue } from './broadcast-queue.js'
@@ -29,6 +30,8 @@ export interface MembershipInit {
   index?: MemberIndex
   /** Called after every member state/incarnation/restarting change. */
   onChange: (now: Millis, member: Member, previous: MemberState | undefined) => void
+  /** Called for every member update refused before it was applied (reason: `incarnation-jump`). */
+  onDrop?: (reason: string) => void
 }
 
 /**
@@ -42,6 +45,8 @@ export class Membership {
   private readonly rng: Rng
   private readonly log: Logger
   private readonly onChange: MembershipInit['onChange']
+  private readonly onDrop: (reason: string) => void
+  private refusedUpdates = 0
   private addrs: string[]
   private inc: number
   private readonly index: MemberIndex
@@ -72,6 +77,7 @@ export class Membership {
     this.rng = init.rng
     this.log = init.logger
     this.onChange = init.onChange
+    this.onDrop = init.onDrop ?? (() => {})
     this.queue = new MemberBroadcastQueue(init.self)
     this.index = init.index ?? new MemberIndex()
     this.table = new MemberTable(this.index, init.rng)
@@ -368,6 +374,10 @@ export class Membership {
   applyUpdate (now: Millis, u: MemberUpdate, quietNew = false): void {
     if (u.id === this.self) { this.updateAboutSelf(u); return }
     const r0 = this.table.get(u.id)
+    if (r0 !== undefined && u.inc > r0.inc + (u.k === 'alive' ? MAX_ALIVE_INCARNATION_JUMP : MAX_INCARNATION_JUMP)) {
+      this.refuse(u, r0.inc)
+      return
+    }
     switch (u.k) {
       case 'alive': {
         if (r0 === undefined) {
@@ -433,6 +443,11 @@ export class Membership {
 
   private updateAboutSelf (u: MemberUpdate): void {
     if (this.leaving || this.restartingSelf) return
+    if (u.inc > this.inc + MAX_ALIVE_INCARNATION_JUMP) {
+      // nobody who knows us can have admitted it (see MAX_INCARNATION_JUMP): nothing to refute
+      this.refuse(u, this.inc)
+      return
+    }
     if (u.k === 'alive') {
       // a stale view of us (e.g. from before a restart) with a newer incarnation, or a restarting flag
       if (u.inc > this.inc || (u.inc === this.inc && u.restarting === true)) this.refute(u.inc)
@@ -441,6 +456,12 @@ export class Membership {
     if (u.inc < this.inc) return
     this.log.debug('refuting', { kind: u.k, incarnation: u.inc, from: u.from })
     this.refute(u.inc)
+  }
+
+  /** An update whose incarnation jumps implausibly far ahead of `known`: not applied, counted. */
+  private refuse (u: MemberUpdate, known: number): void {
+    this.onDrop('incarnation-jump')
+    logRepeated(this.log, ++this.refusedUpdates, 'refused a member update', { kind: u.k, member: u.id, incarnation: u.inc, known, from: u.from })
   }
 
   private refute (inc: number): void {

@@ -67,6 +67,37 @@ export const MAX_NETWORK_ID_LENGTH = 64
 /** Largest Lamport time or seq accepted; far below 2^53 so a hostile peer cannot push our clock to where +1 is lost. */
 export const MAX_COUNTER = 2 ** 48
 
+/**
+ * Furthest a remote Lamport time may be ahead of our clock and still be
+ * admitted; also the most one entry can move it (see LamportClock). Why it
+ * is safe for honest nodes: a clock advances only by its own writes and by
+ * what it sees, so two sides of a partition diverge by at most the writes
+ * made on the other side meanwhile. A generous cluster-wide write rate of
+ * 10,000 writes/s (the agent writes a few entries per task change; measured
+ * churn is 10 task events/s) for a whole reconnect timeout (24 h, after which
+ * a dead member's entries are reaped anyway) is 8.64e8 writes, about 2^30;
+ * 2^36 leaves a margin of 64x. A fresh node (clock 0) admits a cluster whose
+ * clock is below 2^36 at once: 79 days of writes at that rate, 218 years at
+ * 10 writes/s; beyond that it catches up at the refill rate.
+ */
+export const MAX_LAMPORT_JUMP = 2 ** 36
+
+/**
+ * The jump allowance refills from 0 to MAX_LAMPORT_JUMP in this long (ms):
+ * the reconnect timeout, so a partition as long as it can last is healed
+ * with a full allowance, and a member sending far-ahead values for ever moves
+ * clocks by at most 2^36 a day (2^48, the counters' ceiling, is 4,096 days
+ * away). The refill rate (795k/s) is 80x the write rate above.
+ */
+export const LAMPORT_JUMP_REFILL_MS = 24 * 60 * 60 * 1000
+
+/**
+ * Furthest an entry of our own origin may have its seq ahead of ours and be
+ * admitted. Only an earlier life of this node (before a restart without
+ * state) writes our origin honestly; 2^40 is 10,000 writes/s for 3.5 years.
+ */
+export const MAX_SEQ_JUMP = 2 ** 40
+
 /** Deepest nesting of a value (arrays/objects). */
 export const MAX_VALUE_DEPTH = 16
 

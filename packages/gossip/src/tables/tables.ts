@@ -5,6 +5,7 @@ import {
 } from './constants.js'
 import { InvalidScopeError, InvalidValueError, NotInScopeError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
+import { EntryAdmission } from './admission.js'
 import { compareRecWire, type Rec, recSize, toWire } from './record.js'
 import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
@@ -47,7 +48,8 @@ class TablesImpl implements Tables {
   /** Status of records as consumers see them (membership and scope claims). */
   private readonly status: Statuses
   private alive: readonly NodeId[] = []
-  private lamport = 0
+  /** Our Lamport clock and the checks remote entries pass before they are applied. */
+  private readonly admission: EntryAdmission
   private seq = 0
   private lastNow = 0
   private syncCount = 0
@@ -70,6 +72,7 @@ class TablesImpl implements Tables {
     this.maxSyncBytes = init.maxSyncResponseBytes ?? MAX_SYNC_RESPONSE_BYTES
     this.retransmitMult = init.retransmitMult ?? RETRANSMIT_MULT
     this.log = init.logger ?? NULL_LOGGER
+    this.admission = new EntryAdmission(init.self, this.log)
     this.addScope('cluster', 0)
   }
 
@@ -176,7 +179,7 @@ class TablesImpl implements Tables {
   stats (): TablesStats {
     const entries: Record<string, number> = {}
     for (const st of this.scopeStates.values()) entries[st.name] = st.store.count
-    return { entries, syncs: this.syncCount }
+    return { entries, syncs: this.syncCount, dropped: { ...this.admission.dropped } }
   }
 
   // ---- membership ------------------------------------------------------
@@ -315,12 +318,12 @@ class TablesImpl implements Tables {
 
   private writeLocal (now: number, st: ScopeState, table: string, key: string, value: unknown, deleted: boolean): Entry {
     this.lastNow = now
-    const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.lamport + 1, seq: this.seq + 1, deleted, deadAt: now }
+    const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.admission.clock.value + 1, seq: this.seq + 1, deleted, deadAt: now }
     if (!deleted) {
       const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, q: -1 })
       if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
     }
-    this.lamport++
+    this.admission.clock.next()
     this.seq++
     const cur = st.store.get(table, key)
     if (cur !== undefined) this.adopted.delete(cur)
@@ -331,7 +334,7 @@ class TablesImpl implements Tables {
   private merge (now: number, st: ScopeState, w: WireEntry, requeue: boolean): boolean {
     const [table, key, origin, lamport, seq] = w
     const deleted = w[5] === 1
-    if (lamport > this.lamport) this.lamport = lamport
+    if (!this.admission.admit(now, st.name, w, this.seq)) return false
     if (origin === this.self && seq > this.seq) this.seq = seq
     const g = this.status.gone.get(origin)
     if (g?.reaped === true) return false
@@ -418,8 +421,7 @@ class TablesImpl implements Tables {
     const own = this.probes.answered(now, res, this.self)
     if (own === undefined) return
     for (const w of res.entries) {
-      if (w[3] > this.lamport) this.lamport = w[3]
-      if (w[2] === this.self && w[4] > this.seq) this.seq = w[4]
+      if (this.admission.admit(now, res.scope, w, this.seq) && w[2] === this.self && w[4] > this.seq) this.seq = w[4]
     }
     const cur = this.scopeStates.get('cluster')?.store.get(SCOPES_TABLE, this.self)
     if (cur === undefined || cur.origin !== this.self || cur.lamport > own || claimOf(cur)?.scopes.has(res.scope) === true) return

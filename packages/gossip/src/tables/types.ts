@@ -78,6 +78,8 @@ export interface TablesStats {
   entries: Record<string, number>
   /** Sync exchanges completed as initiator. */
   syncs: number
+  /** Remote entries refused before they were applied, by reason (`lamport-jump`, `seq-jump`). */
+  dropped: Record<string, number>
 }
 
 /** A sync the node should run: send `req` to `to` and feed the answer to `handleSyncResponse`. */

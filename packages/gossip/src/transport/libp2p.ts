@@ -10,5 +10,5 @@ export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
 export {
   InvalidTransportOptionError, ClusterKeyRequiredError, InvalidClusterKeyError, InvalidNodeKeyError,
   InvalidPeerAddressError, TransportNotStartedError, PeerUnreachableError, DialFailedError, ListenFailedError, RequestTimeoutError,
-  RequestFailedError, BadFrameError
+  RequestFailedError, BadFrameError, InboundLimitError
 } from './libp2p/errors.js'

@@ -28,11 +28,68 @@ export const LIBP2P_MAX_PENDING_BYTES = 1024 * 1024
  */
 export const LIBP2P_INBOUND_CONNECTIONS_PER_SECOND = 100
 
-/** Concurrent inbound gossip streams allowed per connection (one is normal; the rest cover reopen races). */
+/**
+ * Concurrent inbound gossip streams allowed per connection (libp2p's
+ * `maxInboundStreams`) and per peer over all its connections (ours): one is
+ * normal, the rest cover reopen races. Also our outbound limit per connection.
+ */
 export const LIBP2P_MAX_GOSSIP_STREAMS = 4
 
-/** Concurrent inbound sync streams allowed per connection. */
+/**
+ * Concurrent inbound sync streams (push-pull and anti-entropy requests being
+ * read or answered) allowed per connection and per peer over all its
+ * connections. A node syncs each joined scope with one random peer every
+ * 2 s and answers take one round trip, so an honest peer rarely has more
+ * than a few open at once; extra streams are reset and counted
+ * (`sync-limit`), and the requester retries at its next sync.
+ */
 export const LIBP2P_MAX_SYNC_STREAMS = 8
+
+/**
+ * Inbound sync streams served at once over all peers; above it new ones are
+ * refused (`sync-limit`). Generous (a cluster restart has every node sync
+ * each scope with 3 peers at once, answered in one round trip): memory is
+ * bounded by the byte budget below, this bounds the streams held open.
+ */
+export const LIBP2P_MAX_SYNC_STREAMS_TOTAL = 256
+
+/**
+ * Concurrent outbound sync requests per connection (libp2p's
+ * `maxOutboundStreams` for the sync protocol): one per joined network scope
+ * syncing with this peer in the same tick, plus push-pull.
+ */
+export const LIBP2P_MAX_OUTBOUND_SYNC_STREAMS = 32
+
+/**
+ * Streams a peer may open on one connection at the muxer (yamux), over all
+ * protocols: the per-protocol limits above plus a few still negotiating
+ * their protocol. yamux's default is 1,000.
+ */
+export const LIBP2P_MAX_MUXED_INBOUND_STREAMS = LIBP2P_MAX_GOSSIP_STREAMS + LIBP2P_MAX_SYNC_STREAMS + 4
+
+/** Streams we open on one connection at the muxer: our gossip and sync limits plus a few closing. */
+export const LIBP2P_MAX_MUXED_OUTBOUND_STREAMS = LIBP2P_MAX_GOSSIP_STREAMS + LIBP2P_MAX_OUTBOUND_SYNC_STREAMS + 4
+
+/**
+ * Bytes of partly received inbound frames held for one peer (all its gossip
+ * and sync streams): one maximum-size request (8 MiB; an honest push-pull of
+ * 100,000 members is about 6 MB, a sync digest 2.5 KB), raised to that plus
+ * the gossip streams' frames when `maxRequestBytes` is set higher. Above it the frame
+ * that asked for more is refused and counted (`buffer-limit`). Responses to
+ * our own requests are not counted: they are bounded by what we asked, and
+ * a peer filling the budget must not starve them.
+ */
+export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = 8 * 1024 * 1024
+
+/**
+ * Bytes of partly received inbound frames held over all peers: 8 peers each
+ * at their limit. Frames grow only as their bytes arrive, so this is what
+ * peers sent, never what they announced.
+ */
+export const LIBP2P_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+
+/** First buffer of a frame being read (bytes); it doubles as bytes arrive, up to the announced length. */
+export const FRAME_INITIAL_BUFFER_BYTES = 4096
 
 /** Longest varint length prefix read (bytes); 5 covers lengths up to 2^35. */
 export const MAX_LENGTH_PREFIX_BYTES = 5

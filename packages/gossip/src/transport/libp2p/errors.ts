@@ -88,6 +88,17 @@ export class BadFrameError extends Error {
   }
 }
 
+/** An inbound stream or frame was refused by a per-peer or total limit (streams, sync requests, buffered bytes). */
+export class InboundLimitError extends Error {
+  override name = 'InboundLimitError'
+  /** stream-limit | sync-limit | buffer-limit */
+  readonly reason: 'stream-limit' | 'sync-limit' | 'buffer-limit'
+  constructor (reason: 'stream-limit' | 'sync-limit' | 'buffer-limit', message: string) {
+    super(`inbound limit (${reason}): ${message}`)
+    this.reason = reason
+  }
+}
+
 /** The remote refused or failed to answer a request. */
 export class RequestFailedError extends Error {
   override name = 'RequestFailedError'

@@ -43,8 +43,17 @@ export interface Libp2pTransportStats {
   bytesReceived: number
   requestsSent: number
   requestsServed: number
-  /** Dropped frames by reason: oversize-in, oversize-out, malformed, unreachable, queue-full, backpressure, not-started, self, handler-error, send-failed. */
+  /**
+   * Dropped frames and refused streams by reason: oversize-in, oversize-out, malformed, unreachable, queue-full,
+   * backpressure, not-started, self, handler-error, send-failed; stream-limit (inbound gossip streams per peer),
+   * sync-limit (sync requests served at once per peer or in total), buffer-limit (bytes of partly received
+   * frames per peer or in total).
+   */
   dropped: Record<string, number>
+  /** Bytes of partly received inbound frames held now (they grow as bytes arrive, never to an announced length). */
+  bufferedBytes: number
+  /** Highest `bufferedBytes` since start. */
+  bufferedBytesPeak: number
   /** Connections closed by this transport because of the cap or idleness. */
   evicted: number
   idleClosed: number

@@ -2,7 +2,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { MAX_ADDR_LENGTH } from '../../constants.js'
-import { BadFrameError, InvalidPeerAddressError, RequestFailedError, RequestTimeoutError } from './errors.js'
+import { BadFrameError, InboundLimitError, InvalidPeerAddressError, RequestFailedError, RequestTimeoutError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 
 /** Parse a NodeId (PeerId string); throws InvalidPeerAddressError. */
@@ -33,11 +33,13 @@ export function parsePeerAddr (addr: string): Multiaddr {
 }
 
 /**
- * Read exactly one length-prefixed frame of at most `maxBytes` from a stream.
- * Rejects with BadFrameError (oversize, malformed, eof) or the signal's reason.
+ * Read exactly one length-prefixed frame of at most `maxBytes` from a stream,
+ * buffering only what arrives, each allocation asked of `budget` first.
+ * Rejects with BadFrameError (oversize, malformed, eof), InboundLimitError
+ * (the budget said no) or the signal's reason.
  */
-export async function readOneFrame (stream: Stream, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
-  const decoder = new FrameDecoder(maxBytes)
+export async function readOneFrame (stream: Stream, maxBytes: number, signal: AbortSignal, budget?: (delta: number) => boolean): Promise<Uint8Array> {
+  const decoder = new FrameDecoder(maxBytes, budget)
   let resolve!: (v: Uint8Array) => void
   let reject!: (e: Error) => void
   const promise = new Promise<Uint8Array>((res, rej) => { resolve = res; reject = rej })
@@ -46,6 +48,7 @@ export async function readOneFrame (stream: Stream, maxBytes: number, signal: Ab
       for (const ev of decoder.push(chunk)) {
         if (ev.kind === 'frame') { resolve(ev.frame); return }
         if (ev.kind === 'oversize') { reject(new BadFrameError('oversize', `frame of ${ev.length} bytes exceeds ${maxBytes}`)); return }
+        if (ev.kind === 'limit') { reject(new InboundLimitError('buffer-limit', `no room to buffer a frame of ${ev.length} bytes`)); return }
         reject(new BadFrameError('malformed', 'bad length prefix'))
         return
       }
@@ -66,6 +69,7 @@ export async function readOneFrame (stream: Stream, maxBytes: number, signal: Ab
     stream.removeEventListener('close', onClose)
     stream.removeEventListener('end', onEnd)
     signal.removeEventListener('abort', onAbort)
+    decoder.release()
   }
 }
 

@@ -6,12 +6,13 @@ import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_ADDRS } from '../../constants.js'
-import type { Logger } from '../../logger.js'
+import { logRepeated, type Logger } from '../../logger.js'
 import type { NodeId } from '../../types.js'
 import * as C from './constants.js'
-import { DialFailedError, ListenFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { DialFailedError, InboundLimitError, ListenFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 import { peerIdFromKey } from './keys.js'
+import { InboundLimits, type LimitReason } from './limits.js'
 import { describe, resolveTransportInit, type Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats, type ResolvedTransportOptions } from './options.js'
 import { parseNodeId, parsePeerAddr, readOneFrame, requestOverStream } from './streams.js'
 
@@ -42,7 +43,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private messageHandler: (from: NodeId, bytes: Uint8Array) => void = () => {}
   private requestHandler: ((from: NodeId, bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array) | undefined
   private idleTimer: ReturnType<typeof setInterval> | undefined
-  private readonly counters: Libp2pTransportStats = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, requestsSent: 0, requestsServed: 0, dropped: {}, evicted: 0, idleClosed: 0 }
+  private readonly counters: Omit<Libp2pTransportStats, 'bufferedBytes' | 'bufferedBytesPeak'> = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, requestsSent: 0, requestsServed: 0, dropped: {}, evicted: 0, idleClosed: 0 }
+  private readonly limits: InboundLimits
 
   constructor (
     private readonly privateKey: PrivateKey,
@@ -53,6 +55,15 @@ class Libp2pTransportImpl implements Libp2pTransport {
     private readonly log: Logger
   ) {
     this.id = peerIdFromKey(privateKey)
+    // a peer may always have one request of the configured maximum in flight beside its gossip streams
+    const perPeer = Math.max(C.LIBP2P_MAX_BUFFERED_BYTES_PER_PEER, opts.maxRequestBytes + C.LIBP2P_MAX_GOSSIP_STREAMS * opts.maxMessageBytes)
+    this.limits = new InboundLimits({
+      gossipPerPeer: C.LIBP2P_MAX_GOSSIP_STREAMS,
+      syncPerPeer: C.LIBP2P_MAX_SYNC_STREAMS,
+      syncTotal: C.LIBP2P_MAX_SYNC_STREAMS_TOTAL,
+      bufferedPerPeer: perPeer,
+      bufferedTotal: Math.max(C.LIBP2P_MAX_BUFFERED_BYTES, 2 * perPeer)
+    })
   }
 
   addrs (): string[] {
@@ -71,7 +82,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       addresses: { listen: this.listen, ...(this.announce !== undefined ? { announce: this.announce } : {}) },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamux({ maxInboundStreams: C.LIBP2P_MAX_MUXED_INBOUND_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_MUXED_OUTBOUND_STREAMS })],
       ...(this.clusterKey !== undefined ? { connectionProtector: preSharedKey({ psk: this.clusterKey }) } : {}),
       connectionManager: {
         maxConnections: this.opts.maxConnections,
@@ -85,8 +96,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
       connectionMonitor: { enabled: false },
       start: false
     })
-    await node.handle(C.GOSSIP_PROTOCOL, (stream, conn) => { this.onGossipStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_GOSSIP_STREAMS })
-    await node.handle(C.SYNC_PROTOCOL, (stream, conn) => { void this.onSyncStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_SYNC_STREAMS })
+    await node.handle(C.GOSSIP_PROTOCOL, (stream, conn) => { this.onGossipStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_GOSSIP_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_GOSSIP_STREAMS })
+    await node.handle(C.SYNC_PROTOCOL, (stream, conn) => { void this.onSyncStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_SYNC_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_OUTBOUND_SYNC_STREAMS })
     node.addEventListener('connection:open', (evt) => { this.onConnectionOpen(evt.detail) })
     node.addEventListener('peer:disconnect', (evt) => { this.onPeerDisconnect(evt.detail.toString()) })
     try {
@@ -230,7 +241,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   }
 
   stats (): Libp2pTransportStats {
-    return { ...this.counters, dropped: { ...this.counters.dropped } }
+    return { ...this.counters, dropped: { ...this.counters.dropped }, bufferedBytes: this.limits.buffered, bufferedBytesPeak: this.limits.peakBuffered }
   }
 
   // ---- internals ----
@@ -259,8 +270,16 @@ class Libp2pTransportImpl implements Libp2pTransport {
     return st
   }
 
-  private drop (reason: string, n = 1): void {
-    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n
+  private drop (reason: string, n = 1): number {
+    const total = (this.counters.dropped[reason] ?? 0) + n
+    this.counters.dropped[reason] = total
+    return total
+  }
+
+  /** An inbound stream or frame over a limit: count, log (rate-limited), and reset the stream if given. */
+  private refuse (from: NodeId, reason: LimitReason, stream?: Stream): void {
+    logRepeated(this.log, this.drop(reason), 'refused inbound stream or frame', { from, reason })
+    stream?.abort(new InboundLimitError(reason, `refused a stream of ${from}`))
   }
 
   /** An open connection to `id`, dialling its known addresses if needed. */
@@ -310,8 +329,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   private onGossipStream (stream: Stream, conn: Connection): void {
     const from = conn.remotePeer.toString()
+    const refused = this.limits.open(from, 'gossip')
+    if (refused !== undefined) { this.refuse(from, refused, stream); return }
     this.peer(from).lastUsed = Date.now()
-    const decoder = new FrameDecoder(this.opts.maxMessageBytes)
+    const decoder = new FrameDecoder(this.opts.maxMessageBytes, (d) => this.limits.buffer(from, d))
+    stream.addEventListener('close', () => {
+      decoder.release()
+      this.limits.close(from, 'gossip')
+    })
     stream.addEventListener('message', (evt) => {
       const st = this.peer(from)
       st.lastUsed = Date.now()
@@ -321,6 +346,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
           if (ev.kind === 'oversize') {
             this.drop('oversize-in')
             this.log.debug('dropped oversized frame', { from, bytes: ev.length })
+          } else if (ev.kind === 'limit') {
+            this.refuse(from, 'buffer-limit')
           } else if (ev.kind === 'malformed') {
             this.drop('malformed')
             this.log.warn('malformed gossip stream, closing it', { from })
@@ -344,8 +371,10 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   private async onSyncStream (stream: Stream, conn: Connection): Promise<void> {
     const from = conn.remotePeer.toString()
+    const refused = this.limits.open(from, 'sync')
+    if (refused !== undefined) { this.refuse(from, refused, stream); return }
     try {
-      const req = await readOneFrame(stream, this.opts.maxRequestBytes, AbortSignal.timeout(this.opts.requestTimeoutMs))
+      const req = await readOneFrame(stream, this.opts.maxRequestBytes, AbortSignal.timeout(this.opts.requestTimeoutMs), (d) => this.limits.buffer(from, d))
       this.peer(from).lastUsed = Date.now()
       const handler = this.requestHandler
       if (handler === undefined) throw new Error('no request handler installed')
@@ -356,8 +385,11 @@ class Libp2pTransportImpl implements Libp2pTransport {
       await stream.close({ signal: AbortSignal.timeout(this.opts.requestTimeoutMs) })
       this.counters.requestsServed++
     } catch (err) {
-      this.log.debug('sync request failed', { from, err: err instanceof Error ? err.message : String(err) })
+      if (err instanceof InboundLimitError) this.refuse(from, err.reason)
+      else this.log.debug('sync request failed', { from, err: err instanceof Error ? err.message : String(err) })
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      this.limits.close(from, 'sync')
     }
   }
 
