@@ -70,11 +70,16 @@ async function get (port: number, path: string): Promise<{ status: number, body:
   }
   t.is((await get(port, '/healthz')).status, 200)
   t.is((await cli(socket, 'status')).code, 0)
+  // the agent closes what is over its cap (counted) and, after the idle timeout, the idle rest; how many
+  // flood sockets the client sees closed also depends on the kernel's accept queue (handshakes it never
+  // hands to the agent), so the test asserts on what the agent holds, not on the client's count
   const metrics = (await get(port, '/metrics')).body
-  t.log(`flood connections closed by the agent: ${closedByAgent}; agent fds: ${/process_open_fds (\d+)/.exec(metrics)?.[1] ?? '?'}`)
   const dropped = Number(/scalelb_status_connections_dropped_total\{reason="evicted"\} (\d+)/.exec(metrics)?.[1] ?? 0) +
     Number(/scalelb_status_connections_dropped_total\{reason="full"\} (\d+)/.exec(metrics)?.[1] ?? 0)
-  t.true(dropped >= FLOOD - FD_LIMIT / 4, `dropped ${dropped}`)
+  const fds = Number(/process_open_fds (\d+)/.exec(metrics)?.[1] ?? NaN)
+  t.log(`flood connections closed by the agent: ${closedByAgent}, of which over the cap: ${dropped}; agent fds: ${fds}`)
+  t.true(dropped > FLOOD / 2, `closed over the cap and counted: ${dropped}`)
+  t.true(fds < FD_LIMIT / 2, `the agent holds ${fds} of its ${FD_LIMIT} file descriptors`)
   t.is(child.exitCode, null, 'the agent is still running')
   t.notRegex(out, /EMFILE/)
 })
