@@ -6,7 +6,7 @@ import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type
 import type { AgentConfig } from './config/options.js'
 import { AGENT_VERSION, DESIRED_PERSIST_INTERVAL_MS, JOIN_RETRY_MAX_MS, JOIN_RETRY_MIN_MS, WARMUP_AFTER_JOIN_MS } from './constants.js'
 import { componentLogger, createRootLogger, type Logger } from './logging/logger.js'
-import { createAgentMetrics, type AgentMetrics } from './metrics.js'
+import { createAgentMetrics, transportStats, type AgentMetrics } from './metrics.js'
 import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
 import { createStateWriter, loadState, type OwnEntry, type PersistedState, type StateWriter } from './persistence/state-file.js'
 import { createApiServer, type ApiServer } from './api/server.js'
@@ -138,6 +138,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       reconciler: () => reconciler.stats(),
       members: () => gossip.members(),
       gossipStats: () => gossip.stats(),
+      transport: transportStats(transport),
       ipam: () => {
         const sum = { vip: 0, task: 0, lb: 0, free: 0, cooling: 0 }
         for (const n of allocator.networks()) {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { GossipStats, Member } from '@scalelb/gossip'
+import type { GossipStats, Libp2pTransportStats, Member, Transport } from '@scalelb/gossip'
 import { AGENT_VERSION } from './constants.js'
 
 /** Reconciler figures the metrics read at scrape time. */
@@ -19,6 +19,18 @@ export interface MetricSources {
   ipam: () => Record<'vip' | 'task' | 'lb' | 'free' | 'cooling', number>
   /** Networks in a subnet conflict now, and conflicts that appeared since start. @default none (not exported) */
   conflicts?: () => { current: number, detected: number }
+  /** The transport's own refusals by reason and the bytes of partly received frames it holds (libp2p). @default none (not exported) */
+  transport?: () => { dropped: Record<string, number>, bufferedBytes: number }
+}
+
+/** The transport's own figures when it keeps them (the libp2p transport does; the memory transport has none). */
+export function transportStats (t: Transport): MetricSources['transport'] {
+  const withStats = t as Transport & { stats?: () => Partial<Libp2pTransportStats> }
+  if (typeof withStats.stats !== 'function') return undefined
+  return () => {
+    const x = withStats.stats?.() ?? {}
+    return { dropped: x.dropped ?? {}, bufferedBytes: x.bufferedBytes ?? 0 }
+  }
 }
 
 /** The agent's metrics, on its own Registry (never the global one). */
@@ -106,6 +118,11 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
   absCounter(registry, 'scalelb_gossip_received_bytes_total', 'Gossip bytes received.', [], () => s.gossipStats().bytesReceived)
   absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip messages dropped, by reason.', ['reason'], () => s.gossipStats().dropped)
   absCounter(registry, 'scalelb_gossip_syncs_total', 'Anti-entropy syncs.', [], () => s.gossipStats().syncs)
+  const transport = s.transport
+  if (transport !== undefined) {
+    absCounter(registry, 'scalelb_transport_dropped_total', 'Frames dropped and streams refused by the gossip transport, by reason (stream-limit, sync-limit, buffer-limit, oversize-in, ...).', ['reason'], () => transport().dropped)
+    new Gauge({ name: 'scalelb_transport_buffered_bytes', help: 'Bytes of partly received inbound frames the gossip transport holds now.', registers: [registry], collect () { this.set(transport().bufferedBytes) } })
+  }
   new Gauge({
     name: 'scalelb_gossip_entries',
     help: 'Replicated entries held, by scope kind.',
