@@ -5,6 +5,7 @@ import type { PortSpec } from '../programmer/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
 import { isCidrText, isValidName } from '../state/tables.js'
+import { cidrFamily } from '../state/addr.js'
 import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../overlay/mtu.js'
 
 /**
@@ -71,7 +72,7 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   const req: NetworkCreateRequest = { name: name(o.name, 'name'), subnets: stringList(o.subnets, 'subnets', MAX_SUBNETS_PER_NETWORK) }
   req.subnets.forEach((s, i) => {
     if (!isCidrText(s)) throw new ValidationError(`subnets[${i}]`, `bad CIDR ${JSON.stringify(s)}`)
-    if (isIP(s.split('/')[0] ?? '') === 6) throw new ValidationError(`subnets[${i}]`, `${s}: ${IPV6_UNSUPPORTED}`)
+    if (cidrFamily(s) === 6) throw new ValidationError(`subnets[${i}]`, `${s}: ${IPV6_UNSUPPORTED}`)
   })
   if (o.vni !== undefined) {
     if (!Number.isInteger(o.vni) || (o.vni as number) < 1 || (o.vni as number) > VNI_MAX) throw new ValidationError('vni', `must be 1..${VNI_MAX}`)

@@ -4,15 +4,20 @@ import ipNum from 'ip-num'
 
 const { IPv4, IPv6, IPv4CidrRange, IPv6CidrRange } = ipNum
 
+/** Address family of a CIDR's address part (0 when it is not an address). Pure. */
+export function cidrFamily (cidr: string): 0 | 4 | 6 {
+  return isIP(cidr.split('/')[0] ?? '') as 0 | 4 | 6
+}
+
 /** The subnet (of `subnets`) that contains `ip`, or undefined. Pure. */
 export function subnetOf (ip: string, subnets: readonly string[]): string | undefined {
   const fam = isIP(ip)
   if (fam === 0) return undefined
   for (const s of subnets) {
     try {
-      if (fam === 4 && isIP(s.split('/')[0] ?? '') === 4) {
+      if (fam === 4 && cidrFamily(s) === 4) {
         if (IPv4CidrRange.fromCidr(s).contains(IPv4.fromString(ip))) return s
-      } else if (fam === 6 && isIP(s.split('/')[0] ?? '') === 6) {
+      } else if (fam === 6 && cidrFamily(s) === 6) {
         if (IPv6CidrRange.fromCidr(s).contains(IPv6.fromString(ip))) return s
       }
     } catch {

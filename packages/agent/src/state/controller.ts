@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.js'
 import type {
   NetworkCreateRequest, NetworkInfo, ServiceCreateRequest, ServiceInfo, TaskAddRequest, TaskInfo
 } from '../types.js'
-import { macFor, subnetOf } from './addr.js'
+import { cidrFamily, macFor, subnetOf } from './addr.js'
 import { findOverlap } from './conflicts.js'
 import { ipHolder } from './ip-holder.js'
 import type { Ipam } from './ipam.js'
@@ -114,7 +114,7 @@ export function createController (init: ControllerInit): Controller {
     if (c !== undefined) {
       throw new ConflictError(field, `network ${n.name} is in conflict: its subnet ${c.ownSubnet} overlaps ${c.subnet} of network ${c.withName}, created earlier; remove network ${n.name} and create it again with a free subnet`)
     }
-    const v6 = n.subnets.find((x) => isIP(x.split('/')[0] ?? '') === 6)
+    const v6 = n.subnets.find((x) => cidrFamily(x) === 6)
     if (v6 !== undefined) throw new ValidationError(field, `network ${n.name} has an IPv6 subnet (${v6}); IPv6 is not supported by the data plane yet`)
   }
   /** A repeated `task add` must ask for the task that exists: same service, IP, netns and networks. */
