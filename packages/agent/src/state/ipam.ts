@@ -111,7 +111,7 @@ export function createIpam (init: IpamInit): Ipam {
       for (const x of r.renumber) logger.error('address lost to a ring conflict; its user must be renumbered', { networkId, address: x.address, kind: x.kind, owner: x.owner })
       if (r.changed) {
         init.onChange()
-        ipam.publishUsage()
+        publish(networkId, false)
         notify(networkId)
         maybePrefetch(networkId)
       }
@@ -309,7 +309,7 @@ export function createIpam (init: IpamInit): Ipam {
     logger.debug('asking for address space ahead of need', { networkId, members, usable: ring.usable })
     withSpace(networkId, () => (allocator.usage(networkId, clock.now()).free > 0 ? true : undefined), undefined).then(() => {
       init.onChange()
-      ipam.publishUsage()
+      publish(networkId, false)
     }, (err: unknown) => {
       logger.debug('no address space ahead of need', { networkId, error: (err as Error).message })
     })
