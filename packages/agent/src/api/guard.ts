@@ -1,24 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { isIP } from 'node:net'
 import { API_TOKEN_FILE } from '../constants.js'
 import { ForbiddenError, UnauthorizedError, UnsupportedMediaTypeError } from '../errors.js'
 import { isLoopbackHost } from '../config/values.js'
-import { sendJson } from './http.js'
-
-/** HTTP status of each refusal of {@link checkTcpRequest}. */
-const GUARD_STATUS: Record<string, number> = { ForbiddenError: 403, UnauthorizedError: 401, UnsupportedMediaTypeError: 415 }
+import { sendError } from './http.js'
 
 /** Host name of a `Host` header value (`name`, `name:port`, `[v6]:port`), lower case. */
 function hostOf (header: string): string {
   const v = header.trim().toLowerCase()
   const m = /^\[([^\]]+)\](?::\d+)?$/.exec(v) ?? /^([^:[\]]+)(?::\d+)?$/.exec(v)
   return m === null ? '' : m[1] as string
-}
-
-/** Loopback names a browser can only reach on this host: never a DNS name an attacker controls. */
-function isLoopbackName (host: string): boolean {
-  return isLoopbackHost(host) && (host === 'localhost' || isIP(host) !== 0)
 }
 
 /** Constant-time comparison of two tokens (hashed first, so the length does not leak either). */
@@ -40,7 +31,7 @@ function sameToken (a: string, b: string): boolean {
  */
 export function checkTcpRequest (req: IncomingMessage, token: string): Error | undefined {
   const host = req.headers.host
-  if (host === undefined || !isLoopbackName(hostOf(host))) {
+  if (host === undefined || !isLoopbackHost(hostOf(host))) {
     return new ForbiddenError(`Host ${JSON.stringify(host ?? '')} is not a loopback address; the control API answers only requests addressed to loopback`)
   }
   const origin = req.headers.origin
@@ -48,7 +39,7 @@ export function checkTcpRequest (req: IncomingMessage, token: string): Error | u
     let ok = false
     try {
       const u = new URL(origin)
-      ok = (u.protocol === 'http:' || u.protocol === 'https:') && isLoopbackName(u.hostname.replace(/^\[|\]$/g, ''))
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && isLoopbackHost(u.hostname.replace(/^\[|\]$/g, ''))
     } catch { /* "null" or garbage: refused */ }
     if (!ok) return new ForbiddenError(`Origin ${JSON.stringify(origin)} is not loopback; cross-origin requests (web pages) are refused`)
   }
@@ -69,5 +60,5 @@ export function checkTcpRequest (req: IncomingMessage, token: string): Error | u
 export function sendRefusal (res: ServerResponse, err: Error): void {
   res.setHeader('connection', 'close')
   if (err.name === 'UnauthorizedError') res.setHeader('www-authenticate', 'Bearer')
-  sendJson(res, GUARD_STATUS[err.name] ?? 403, { error: { name: err.name, message: err.message } })
+  sendError(res, err)
 }

@@ -6,10 +6,13 @@ import { FieldError, ValidationError } from '../errors.js'
 export function statusOf (err: Error): number {
   switch (err.name) {
     case 'ValidationError': return 400
+    case 'UnauthorizedError': return 401
+    case 'ForbiddenError': return 403
     case 'NotFoundError': return 404
     case 'ConflictError': return 409
     case 'PoolExhaustedError': return 409
     case 'NetworkFullError': return 409
+    case 'UnsupportedMediaTypeError': return 415
     case 'DeadlineExceededError': return 503
     default: return 500
   }
