@@ -3,7 +3,8 @@ import type { RequestMsg } from './codec/messages.js'
 import { resolveConfig, type GossipConfig } from './config.js'
 import { REQUEST_TIMEOUT_MS } from './constants.js'
 import { InvalidGossipConfigError, JoinFailedError, NotStartedError } from './errors.js'
-import { InvalidScopeError, isScopeName } from './tables/index.js'
+import type { Keyring } from './sign/keyring.js'
+import { InvalidScopeError, isScopeName, type AuthorityPolicy } from './tables/index.js'
 import { createNullLogger, type Logger } from './logger.js'
 import { createNode, type GossipNode, type NodeOutput } from './node.js'
 import type { Clock, Entry, EntryEvent, Gossip, GossipStats, Member, MemberEvent, NodeId, ProfileName, Rng, ScopeName, Transport } from './types.js'
@@ -26,6 +27,10 @@ export interface GossipInit extends Partial<GossipConfig> {
   /** Request/response timeout (ms). @default 10000 */
   requestTimeoutMs?: number
   logger?: Logger
+  /** Keys to sign and verify entries and membership facts (see NodeInit). */
+  keyring?: Keyring
+  /** Who may write each table key (see Tables). */
+  authority?: AuthorityPolicy
 }
 
 function checkScope (scope: string): ScopeName {
@@ -65,6 +70,8 @@ class GossipDriver implements Gossip {
       cfg,
       rng: init.rng,
       logger: this.log,
+      ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
+      ...(init.authority !== undefined ? { authority: init.authority } : {}),
       ...(init.incarnation !== undefined ? { incarnation: init.incarnation } : {}),
       ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}),
       ...(init.syncIntervalMs !== undefined ? { syncIntervalMs: init.syncIntervalMs } : {})

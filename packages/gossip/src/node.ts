@@ -5,7 +5,8 @@ import { createNullLogger, type Logger } from './logger.js'
 import type { MemberIndex } from './membership/member-table.js'
 import { Membership, type Outbox } from './membership/membership.js'
 import { StatsCounter } from './stats.js'
-import { createTables, type Tables, type TablesMsg } from './tables/index.js'
+import type { Keyring } from './sign/keyring.js'
+import { createTables, type AuthorityPolicy, type Tables, type TablesMsg } from './tables/index.js'
 import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
 
 /** What the node wants done after an input: datagrams, requests, and when to call `tick` next. */
@@ -31,6 +32,10 @@ export interface NodeInit {
   syncIntervalMs?: number
   /** Member ID index shared by many nodes of one process (the simulator) to save memory. @default a private one */
   memberIndex?: MemberIndex
+  /** Keys to sign and verify entries and membership facts; without one nothing is signed or checked (tests, benchmarks). */
+  keyring?: Keyring
+  /** Who may write each table key (see Tables). */
+  authority?: AuthorityPolicy
 }
 
 /** Sans-IO gossip node: SWIM+Lifeguard membership plus the replicated tables. */
@@ -111,6 +116,8 @@ class Node implements GossipNode {
       maxMessageBytes: Math.max(1024, init.cfg.maxMessageBytes - 1024),
       retransmitMult: init.cfg.retransmitMult,
       logger: this.log,
+      ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
+      ...(init.authority !== undefined ? { authority: init.authority } : {}),
       ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}),
       ...(init.syncIntervalMs !== undefined ? { syncIntervalMs: init.syncIntervalMs } : {})
     })
@@ -121,6 +128,7 @@ class Node implements GossipNode {
       cfg: init.cfg,
       rng: init.rng,
       logger: this.log,
+      ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
       ...(init.memberIndex !== undefined ? { index: init.memberIndex } : {}),
       onDrop: (reason) => { this.counters.drop(reason, 0) },
       onChange: (now, member, previous) => {

@@ -1,6 +1,7 @@
 import { retransmitLimit, suspicionTimeoutMin, type GossipConfig } from '../config.js'
 import { MAX_ALIVE_INCARNATION_JUMP, MAX_INCARNATION_JUMP } from '../constants.js'
 import { logRepeated, type Logger } from '../logger.js'
+import type { Keyring } from '../sign/keyring.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
 import { MemberBroadcastQueue } from './broadcast-queue.js'
@@ -28,6 +29,8 @@ export interface MembershipInit {
   logger: Logger
   /** ID index, shared by the simulator's nodes to save memory. @default a private one */
   index?: MemberIndex
+  /** Keys: `alive` and `left` facts are signed by the member they are about; without one nothing is signed or checked. */
+  keyring?: Keyring
   /** Called after every member state/incarnation/restarting change. */
   onChange: (now: Millis, member: Member, previous: MemberState | undefined) => void
   /** Called for every member update refused before it was applied (reason: `incarnation-jump`). */

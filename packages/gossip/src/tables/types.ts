@@ -1,3 +1,4 @@
+import type { Keyring } from '../sign/keyring.js'
 import type { Entry, EntryEvent, Member, NodeId, Rng, ScopeName } from '../types.js'
 
 /**
@@ -31,18 +32,43 @@ export interface TablesInit {
   retransmitMult?: number
   /** Logger; nothing is logged without one. */
   logger?: Logger
+  /**
+   * Keys to sign own entries and verify others'. Without one the tables are
+   * unsigned (benchmarks and tests only): nothing is signed or checked.
+   */
+  keyring?: Keyring
+  /** Who may write each key. @default any member, except the reserved `scopes` table (its key's node only) */
+  authority?: AuthorityPolicy
 }
 
 /**
+ * Who may write or delete a key:
+ * - `node`: only that node (its entries are signed with its node key);
+ * - `manager`: any node holding the cluster manager key (entries signed with it);
+ * - `any`: any member (signed with its node key);
+ * - `refused`: nobody (a table this node does not know); `reason` is logged.
+ */
+export type Authority =
+  | { kind: 'node', node: NodeId }
+  | { kind: 'manager' }
+  | { kind: 'any' }
+  | { kind: 'refused', reason: string }
+
+/** The authority of (scope, table, key); must be a pure function of its arguments, the same on every node. */
+export type AuthorityPolicy = (scope: ScopeName, table: string, key: string) => Authority
+
+/**
  * One entry on the wire, as a compact tuple:
- * live `[table, key, origin, lamport, seq, 0, value]`,
- * tombstone `[table, key, origin, lamport, seq, 1, ageMs]` where `ageMs` is how
+ * live `[table, key, origin, lamport, seq, 0, value, sig]`,
+ * tombstone `[table, key, origin, lamport, seq, 1, ageMs, sig]` where `ageMs` is how
  * long ago the sender learned of the delete (so every node reaps a tombstone at
- * about the same time and a reaped one is not re-learned).
+ * about the same time and a reaped one is not re-learned). `sig` is the
+ * owner's Ed25519 signature (sign/entry.ts: over everything but `ageMs`),
+ * relayed unchanged; absent only in unsigned tables.
  */
 export type WireEntry =
-  | [table: string, key: string, origin: NodeId, lamport: number, seq: number, deleted: 0, value: unknown]
-  | [table: string, key: string, origin: NodeId, lamport: number, seq: number, deleted: 1, ageMs: number]
+  | [table: string, key: string, origin: NodeId, lamport: number, seq: number, deleted: 0, value: unknown, sig?: Uint8Array]
+  | [table: string, key: string, origin: NodeId, lamport: number, seq: number, deleted: 1, ageMs: number, sig?: Uint8Array]
 
 /** Entries of one scope, piggybacked on gossip or pushed back after a sync. */
 export interface TablesMsg {
