@@ -6,9 +6,9 @@ import type { Logger, WireEntry } from './types.js'
 /**
  * Why a remote entry was refused before it was applied, relayed or allowed to
  * move our counters (label values of `GossipStats.dropped`). Signature checks
- * (a later change) add their reasons here and run in {@link EntryAdmission}.
+ * and authority checks (tables.ts) count their refusals here too.
  */
-export type EntryDropReason = 'lamport-jump' | 'seq-jump'
+export type EntryDropReason = 'lamport-jump' | 'seq-jump' | 'unsigned' | 'bad-signature' | 'not-owner' | 'not-manager' | 'refused-key' | 'bad-cert'
 
 /**
  * This node's Lamport clock with a bound on how far remote values may move
@@ -95,9 +95,14 @@ export class EntryAdmission {
     if (w[2] === this.self && w[4] > seq + MAX_SEQ_JUMP) reason = 'seq-jump'
     else if (!this.clock.witness(now, w[3])) reason = 'lamport-jump'
     else return true
+    this.refuse(reason, scope, w)
+    return false
+  }
+
+  /** Count and log (rate-limited) a refused entry. */
+  refuse (reason: EntryDropReason, scope: ScopeName, w: WireEntry): void {
     const n = (this.dropped[reason] ?? 0) + 1
     this.dropped[reason] = n
     logRepeated(this.log, n, 'refused a remote entry', { reason, scope, table: w[0], key: w[1], origin: w[2], lamport: w[3], seq: w[4], clock: this.clock.value })
-    return false
   }
 }

@@ -118,4 +118,16 @@ export const MAX_ENTRY_BYTES = 32 * 1024
  * copy may lack some entries while anti-entropy catches up; 5 at the 2 s
  * default interval span about the adoption grace (OWN_ADOPT_GRACE_MS).
  */
+/** A sync response carries an origin's certificate when it holds at least this many of its entries in complete leaves (fewer are cheaper to verify one by one). */
+export const CERT_MIN_ENTRIES = 32
+
+/** Bytes of a sync response kept for certificates (a certificate is at most 256 * 16 + ~120 bytes). */
+export const CERT_BUDGET_BYTES = 64 * 1024
+
+/** Most certificates accepted in one sync response. */
+export const MAX_CERTS_PER_RESPONSE = 64
+
+/** Most certificates of other origins kept per scope (the oldest is dropped). */
+export const MAX_STORED_CERTS = 4096
+
 export const EARLIER_LIFE_PROBE_TRIES = 5

@@ -37,3 +37,11 @@ export class ReservedTableError extends Error {
     super(`table ${table} of scope cluster is maintained by joinScope/leaveScope`)
   }
 }
+
+/** A local write to a key owned by another node, or to a key nobody may write (the authority policy). */
+export class NotOwnerError extends Error {
+  override name = 'NotOwnerError'
+  constructor (readonly scope: string, readonly table: string, readonly key: string, readonly reason: string) {
+    super(`cannot write ${scope}/${table}/${key}: ${reason}`)
+  }
+}

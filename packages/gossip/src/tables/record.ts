@@ -27,6 +27,8 @@ export interface Rec {
   size: number
   /** Broadcast queue tier (transmits so far), -1 if not queued. */
   q: number
+  /** The owner's signature of this version (sign/entry.ts); undefined in unsigned tables. */
+  sig: Uint8Array | undefined
 }
 
 /** Map key of (table, key) inside a scope. */
@@ -55,7 +57,11 @@ export function compareVersion (aLamport: number, aOrigin: string, aSeq: number,
  * the value into the digest so anti-entropy sees the difference.
  */
 export function valueTag (value: unknown): number {
-  const bytes = pack(value)
+  return tagOfBytes(pack(value))
+}
+
+/** {@link valueTag} of a value already encoded. */
+export function tagOfBytes (bytes: Uint8Array): number {
   let h = 0x811c9dc5
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193)
   h ^= h >>> 15
@@ -72,9 +78,15 @@ export function compareRecWire (r: Rec, w: WireEntry): number {
 
 /** Wire form of a record; `now` gives tombstones their age. */
 export function toWire (r: Rec, now: number): WireEntry {
-  if (r.deleted) return [r.table, r.key, r.origin, r.lamport, r.seq, 1, Math.max(0, Math.round(now - r.deadAt))]
-  return [r.table, r.key, r.origin, r.lamport, r.seq, 0, r.value]
+  const w: WireEntry = r.deleted
+    ? [r.table, r.key, r.origin, r.lamport, r.seq, 1, Math.max(0, Math.round(now - r.deadAt))]
+    : [r.table, r.key, r.origin, r.lamport, r.seq, 0, r.value]
+  if (r.sig !== undefined) w.push(r.sig)
+  return w
 }
+
+/** Encoded size of a signature (msgpack bin 8 header + 64 bytes). */
+const SIG_WIRE_BYTES = 66
 
 /** Upper bound of the age field's encoded size, used for size estimates of tombstones. */
 const AGE_PLACEHOLDER = 2 ** 33
@@ -84,7 +96,7 @@ export function recSize (r: Rec): number {
   if (r.size === 0) {
     r.size = pack(r.deleted
       ? [r.table, r.key, r.origin, r.lamport, r.seq, 1, AGE_PLACEHOLDER]
-      : [r.table, r.key, r.origin, r.lamport, r.seq, 0, r.value]).length
+      : [r.table, r.key, r.origin, r.lamport, r.seq, 0, r.value]).length + (r.sig === undefined ? 0 : SIG_WIRE_BYTES)
   }
   return r.size
 }

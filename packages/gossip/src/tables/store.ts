@@ -13,6 +13,10 @@ export interface Version {
   seq: number
   deleted: boolean
   deadAt: number
+  /** The owner's signature (undefined in unsigned tables). */
+  sig?: Uint8Array | undefined
+  /** The value's tag if the caller has it (saves encoding the value again). */
+  vt?: number
 }
 
 /**
@@ -60,7 +64,7 @@ export class ScopeStore {
     const rec: Rec = {
       table, key, leaf, li: arr.length,
       value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
-      vt: v.deleted ? 0 : valueTag(v.value), size: 0, q: -1
+      vt: v.deleted ? 0 : (v.vt ?? valueTag(v.value)), size: 0, q: -1, sig: v.sig
     }
     arr.push(rec)
     let m = this.tables.get(table)
@@ -83,7 +87,8 @@ export class ScopeStore {
     rec.seq = v.seq
     rec.deleted = v.deleted
     rec.deadAt = v.deadAt
-    rec.vt = v.deleted ? 0 : valueTag(v.value)
+    rec.vt = v.deleted ? 0 : (v.vt ?? valueTag(v.value))
+    rec.sig = v.sig
     rec.size = 0
     this.xor(rec)
   }

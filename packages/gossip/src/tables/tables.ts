@@ -1,18 +1,21 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import {
-  JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
+  CERT_BUDGET_BYTES, CERT_MIN_ENTRIES, DIGEST_LEAVES, MAX_STORED_CERTS, JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
-import { InvalidScopeError, InvalidValueError, NotInScopeError } from './errors.js'
+import { certBytes, certLeafHash, compareTableKey, entryBytes, entryHeader, LeafHasher, type OriginCert, sameBytes, valuePart } from '../sign/entry.js'
+import { type Keyring, NotManagerError } from '../sign/keyring.js'
+import { InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
-import { EntryAdmission } from './admission.js'
-import { compareRecWire, type Rec, recSize, toWire } from './record.js'
+import { EntryAdmission, type EntryDropReason } from './admission.js'
+import { leafOf } from './hash.js'
+import { compareRecWire, type Rec, recSize, tagOfBytes, toWire } from './record.js'
 import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
 import { Statuses } from './status.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
-import type { Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
+import type { Authority, AuthorityPolicy, Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
 
 /** State of one scope on this node. */
@@ -26,7 +29,15 @@ interface ScopeState {
   nextSyncAt: number
   /** When leaveScope was called (meaningful while not joined). */
   leftAt: number
+  /** Verified certificates of other origins (signed tables). */
+  readonly certs: Map<NodeId, OriginCert>
+  /** Our own certificate's leaf hashes, and the leaves whose hash must be recomputed. */
+  readonly ownLeafHash: Map<number, Uint8Array>
+  readonly ownDirty: Set<number>
+  ownCert: OriginCert | undefined
 }
+
+const ANY: Authority = { kind: 'any' }
 
 const NOOP = (): void => {}
 const NULL_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP }
@@ -60,6 +71,8 @@ class TablesImpl implements Tables {
   private readonly adoptedScope = new WeakMap<Rec, ScopeState>()
   /** Network scopes an earlier life was in and this process is not: our entries there may be above our clock. */
   private readonly probes = new EarlierLifeProbes()
+  private readonly keyring: Keyring | undefined
+  private readonly authority: AuthorityPolicy | undefined
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -73,6 +86,8 @@ class TablesImpl implements Tables {
     this.retransmitMult = init.retransmitMult ?? RETRANSMIT_MULT
     this.log = init.logger ?? NULL_LOGGER
     this.admission = new EntryAdmission(init.self, this.log)
+    this.keyring = init.keyring
+    this.authority = init.authority
     this.addScope('cluster', 0)
   }
 
@@ -277,7 +292,11 @@ class TablesImpl implements Tables {
     this.lastNow = now
     const st = this.scopeStates.get(req.scope)
     if (st === undefined || !st.joined) return { scope: req.scope, member: false, complete: [], entries: [] }
-    return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes)
+    if (this.keyring === undefined) return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes)
+    const res = buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes - CERT_BUDGET_BYTES)
+    const certs = this.certsFor(st, res)
+    if (certs.length > 0) res.certs = certs
+    return res
   }
 
   handleSyncResponse (now: number, _from: NodeId, res: SyncResponse): TablesMsg[] {
@@ -289,8 +308,9 @@ class TablesImpl implements Tables {
       return []
     }
     this.probes.markSynced(res.scope)
+    const certified = this.certified(st, res)
     // learned by sync, not re-gossiped: a joining node would otherwise flood the scope
-    for (const w of res.entries) this.merge(now, st, w, false)
+    for (const w of res.entries) this.merge(now, st, w, false, certified?.get(w))
     return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes)
   }
 
@@ -298,7 +318,17 @@ class TablesImpl implements Tables {
 
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
-      name, store: new ScopeStore(), queue: new BroadcastQueue(), joined: true, joinSyncPending: true, nextSyncAt: now + this.syncMs, leftAt: 0
+      name,
+      store: new ScopeStore(),
+      queue: new BroadcastQueue(),
+      joined: true,
+      joinSyncPending: true,
+      nextSyncAt: now + this.syncMs,
+      leftAt: 0,
+      certs: new Map(),
+      ownLeafHash: new Map(),
+      ownDirty: new Set(),
+      ownCert: undefined
     }
     this.scopeStates.set(name, st)
     return st
@@ -309,18 +339,33 @@ class TablesImpl implements Tables {
     this.log.debug('scope forgotten', { scope: st.name })
   }
 
+  /** A local write's scope, after the checks of its address and of this node's authority over the key. */
   private writable (scope: ScopeName, table: string, key: string): ScopeState {
     assertWritable(scope, table, key)
     const st = this.scopeStates.get(scope)
     if (st === undefined || !st.joined) throw new NotInScopeError(scope)
+    const auth = this.authorityOf(scope, table, key)
+    if (auth.kind === 'refused') throw new NotOwnerError(scope, table, key, auth.reason)
+    if (auth.kind === 'node' && auth.node !== this.self) throw new NotOwnerError(scope, table, key, `only node ${auth.node} may write it`)
+    if (auth.kind === 'manager' && this.keyring !== undefined && !this.keyring.manager) throw new NotManagerError(`write ${scope}/${table}/${key}`)
     return st
   }
 
   private writeLocal (now: number, st: ScopeState, table: string, key: string, value: unknown, deleted: boolean): Entry {
     this.lastNow = now
+    const auth = this.authorityOf(st.name, table, key)
+    if (auth.kind === 'refused') throw new NotOwnerError(st.name, table, key, auth.reason)
+    if (auth.kind === 'node' && auth.node !== this.self) throw new NotOwnerError(st.name, table, key, `only node ${auth.node} may write it`)
     const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.admission.clock.value + 1, seq: this.seq + 1, deleted, deadAt: now }
+    if (this.keyring !== undefined) {
+      const vb = valuePart(deleted, v.value)
+      v.vt = deleted ? 0 : tagOfBytes(vb)
+      const bytes = entryBytes(entryHeader(st.name, table, key, this.self, v.lamport, v.seq, deleted), vb)
+      // throws NotManagerError on a node without the manager key, before anything changed
+      v.sig = auth.kind === 'manager' ? this.keyring.signManager(bytes) : this.keyring.sign(bytes)
+    }
     if (!deleted) {
-      const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, q: -1 })
+      const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, q: -1, sig: v.sig })
       if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
     }
     this.admission.clock.next()
@@ -330,29 +375,49 @@ class TablesImpl implements Tables {
     return this.apply(st, cur, table, key, v, true)
   }
 
-  /** Merge one remote entry; true if it changed our state. */
-  private merge (now: number, st: ScopeState, w: WireEntry, requeue: boolean): boolean {
+  /**
+   * Merge one remote entry; true if it changed our state. Checks run
+   * cheapest first: the key's authority, whether it is newer than what we
+   * hold (older ones are dropped unverified), its signature (unless
+   * `certified` by its origin's certificate: then it is the entry's value
+   * part, as hashed), then the counter bounds. Nothing of a refused entry is
+   * applied, relayed or moves our counters.
+   */
+  private merge (now: number, st: ScopeState, w: WireEntry, requeue: boolean, certified?: Uint8Array): boolean {
     const [table, key, origin, lamport, seq] = w
     const deleted = w[5] === 1
-    if (!this.admission.admit(now, st.name, w, this.seq)) return false
-    if (origin === this.self && seq > this.seq) this.seq = seq
+    const auth = this.authorityOf(st.name, table, key)
+    if (auth.kind === 'refused') return this.refuse('refused-key', st.name, w)
+    if (auth.kind === 'node' && auth.node !== origin) return this.refuse('not-owner', st.name, w)
     const g = this.status.gone.get(origin)
     if (g?.reaped === true) return false
     const cur = st.store.get(table, key)
-    // a scopes record of ours (maybe of an earlier life, maybe equal to one of this life's): probe the scopes it lists
-    if (origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && key === this.self && !deleted) this.probes.add(w[6])
-    if (cur !== undefined && compareRecWire(cur, w) >= 0) return false
+    const ownScopes = origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && !deleted
+    if (cur !== undefined && compareRecWire(cur, w) >= 0) {
+      // a scopes record of ours (maybe of an earlier life, maybe equal to one of this life's): probe the scopes it lists
+      if (ownScopes && this.verified(st.name, w, auth)) this.probes.add(w[6])
+      return false
+    }
+    let vb = certified
+    if (this.keyring !== undefined && (vb === undefined || auth.kind === 'manager')) {
+      // a certificate is signed with a node key; entries of manager keys need the manager key's own signature
+      vb ??= valuePart(deleted, w[6])
+      if (!this.signatureOk(st.name, w, auth, vb)) return false
+    }
+    if (ownScopes) this.probes.add(w[6])
+    if (!this.admission.admit(now, st.name, w, this.seq)) return false
+    if (origin === this.self && seq > this.seq) this.seq = seq
     if (origin === this.self && cur !== undefined && cur.origin === this.self) {
       // a write of ours from an earlier life (before a restart) beats what this
       // process holds: what we hold now is the truth, so write it again above it
       this.log.debug('re-asserting own entry over an older life\'s write', { scope: st.name, table, key })
-      this.writeLocal(now, st, table, key, cur.deleted ? undefined : cur.value, cur.deleted)
-      return true
+      return this.tryWriteLocal(now, st, table, key, cur.deleted ? undefined : cur.value, cur.deleted)
     }
     const age = deleted ? (w[6] as number) : 0
     // an expired tombstone only matters if it deletes something we hold
     if (deleted && cur === undefined && age >= this.ttlMs) return false
-    const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age }
+    const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age, sig: w[7] }
+    if (vb !== undefined && !deleted) v.vt = tagOfBytes(vb)
     this.apply(st, cur, table, key, v, requeue)
     if (origin === this.self && !deleted) {
       // ours from an earlier life, unknown to this process: keep it live for now (no flap
@@ -366,6 +431,7 @@ class TablesImpl implements Tables {
 
   private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean): Entry {
     const prevStatus = cur === undefined ? undefined : this.status.rec(st.name, cur)
+    if (cur?.origin === this.self) st.ownDirty.add(cur.leaf)
     let rec: Rec
     if (cur === undefined) {
       rec = st.store.insert(table, key, v)
@@ -374,6 +440,7 @@ class TablesImpl implements Tables {
       st.store.update(rec, v)
     }
     if (v.deleted) st.store.tombstones.push(v.deadAt + this.ttlMs, rec)
+    if (v.origin === this.self) st.ownDirty.add(rec.leaf)
     if (requeue) st.queue.push(rec)
     else st.queue.drop(rec)
     const scopesRec = st.name === 'cluster' && table === SCOPES_TABLE
@@ -394,14 +461,29 @@ class TablesImpl implements Tables {
         continue
       }
       this.log.info('tombstoning own entry left over from before a restart', { scope: st.name, table: rec.table, key: rec.key })
-      this.writeLocal(now, st, rec.table, rec.key, undefined, true)
+      this.tryWriteLocal(now, st, rec.table, rec.key, undefined, true)
     }
     this.adopted.clear()
   }
 
   private tombstoneOwn (now: number, st: ScopeState): void {
     for (const r of [...st.store.all()]) {
-      if (r.origin === this.self && !r.deleted) this.writeLocal(now, st, r.table, r.key, undefined, true)
+      if (r.origin === this.self && !r.deleted) this.tryWriteLocal(now, st, r.table, r.key, undefined, true)
+    }
+  }
+
+  /**
+   * A write the tables make on their own (restart, leave): false, logged, if
+   * this node may no longer write the key (an earlier life held the manager
+   * key, or the authority policy changed).
+   */
+  private tryWriteLocal (now: number, st: ScopeState, table: string, key: string, value: unknown, deleted: boolean): boolean {
+    try {
+      this.writeLocal(now, st, table, key, value, deleted)
+      return true
+    } catch (err) {
+      this.log.warn('cannot rewrite own entry', { scope: st.name, table, key, error: (err as Error).message })
+      return false
     }
   }
 
@@ -418,10 +500,12 @@ class TablesImpl implements Tables {
 
   /** A probe's answer: move the clock past it, and write our scopes record above our old entries there unless it lists the scope. */
   private probeAnswered (now: number, res: SyncResponse): void {
-    const own = this.probes.answered(now, res, this.self)
+    // our own entries move our counters: only those we signed (others' only shape the probe's next digest)
+    const entries = res.entries.filter((w) => w[2] !== this.self || this.verified(res.scope, w, this.authorityOf(res.scope, w[0], w[1])))
+    const own = this.probes.answered(now, { ...res, entries }, this.self)
     if (own === undefined) return
-    for (const w of res.entries) {
-      if (this.admission.admit(now, res.scope, w, this.seq) && w[2] === this.self && w[4] > this.seq) this.seq = w[4]
+    for (const w of entries) {
+      if (w[2] === this.self && this.admission.admit(now, res.scope, w, this.seq) && w[4] > this.seq) this.seq = w[4]
     }
     const cur = this.scopeStates.get('cluster')?.store.get(SCOPES_TABLE, this.self)
     if (cur === undefined || cur.origin !== this.self || cur.lamport > own || claimOf(cur)?.scopes.has(res.scope) === true) return
@@ -453,6 +537,7 @@ class TablesImpl implements Tables {
     while (heap.peekTime() <= now) {
       const r = heap.pop() as Rec
       if (!r.deleted || r.deadAt + this.ttlMs > now || !st.store.holds(r)) continue
+      if (r.origin === this.self) st.ownDirty.add(r.leaf)
       st.store.remove(r)
       st.queue.drop(r)
       if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.emitAll(this.status.claimChanged(this.scopeStates.values(), r.key, this.scopeIndex.set(r.key, undefined)))
@@ -465,6 +550,7 @@ class TablesImpl implements Tables {
       const limit = g.state === 'dead' ? this.reconnectMs : this.ttlMs
       if (now - g.since < limit) continue
       g.reaped = true
+      for (const st of this.scopeStates.values()) st.certs.delete(id)
       // statuses first: removing its scopes record would change the status of its other records
       const reaped: Array<[ScopeState, Rec, EntryStatus]> = []
       for (const st of this.scopeStates.values()) {
@@ -492,6 +578,151 @@ class TablesImpl implements Tables {
       pool = [...ids].filter((id) => this.status.origin(id) === 'live')
     }
     return pickPeers(pool, this.self, want, this.rng)
+  }
+
+  // ---- authority, signatures and certificates ----------------------------
+
+  private authorityOf (scope: ScopeName, table: string, key: string): Authority {
+    // the reserved scopes table: each node's record is its own
+    if (scope === 'cluster' && table === SCOPES_TABLE) return { kind: 'node', node: key }
+    return this.authority?.(scope, table, key) ?? ANY
+  }
+
+  private refuse (reason: EntryDropReason, scope: ScopeName, w: WireEntry): false {
+    this.admission.refuse(reason, scope, w)
+    return false
+  }
+
+  /** True in unsigned tables, else if the entry's own signature is valid (refusals counted). */
+  private verified (scope: ScopeName, w: WireEntry, auth: Authority): boolean {
+    return this.keyring === undefined || this.signatureOk(scope, w, auth, valuePart(w[5] === 1, w[6]))
+  }
+
+  /** True if the entry carries a valid signature by whom its key's authority requires; `vb` is its value part. Refusals are counted. */
+  private signatureOk (scope: ScopeName, w: WireEntry, auth: Authority, vb: Uint8Array): boolean {
+    const kr = this.keyring
+    if (kr === undefined) return true
+    const sig = w[7]
+    if (sig === undefined) return this.refuse('unsigned', scope, w)
+    const bytes = entryBytes(entryHeader(scope, w[0], w[1], w[2], w[3], w[4], w[5] === 1), vb)
+    if (auth.kind === 'manager') return kr.verifyManager(bytes, sig) || this.refuse('not-manager', scope, w)
+    return kr.verify(w[2], bytes, sig) || this.refuse('bad-signature', scope, w)
+  }
+
+  /** Certificates to send with a sync response: of each origin with at least CERT_MIN_ENTRIES entries in its complete leaves. */
+  private certsFor (st: ScopeState, res: SyncResponse): OriginCert[] {
+    const complete = new Set(res.complete)
+    const counts = new Map<NodeId, number>()
+    for (const w of res.entries) {
+      if (complete.has(leafOf(w[0], w[1], DIGEST_LEAVES))) counts.set(w[2], (counts.get(w[2]) ?? 0) + 1)
+    }
+    const out: OriginCert[] = []
+    let bytes = 0
+    for (const [origin, n] of counts) {
+      if (n < CERT_MIN_ENTRIES) continue
+      const cert = origin === this.self ? this.ownCertOf(st) : st.certs.get(origin)
+      if (cert === undefined) continue
+      const size = cert[3].byteLength + 3 * cert[2].length + origin.length + 96
+      if (bytes + size > CERT_BUDGET_BYTES) break
+      bytes += size
+      out.push(cert)
+    }
+    return out
+  }
+
+  /** Our certificate of a scope, recomputing the hashes of the leaves our entries changed in since the last one. */
+  private ownCertOf (st: ScopeState): OriginCert | undefined {
+    const kr = this.keyring
+    if (kr === undefined) return undefined
+    if (st.ownCert !== undefined && st.ownDirty.size === 0) return st.ownCert
+    for (const leaf of st.ownDirty) {
+      const own = (st.store.leaf(leaf) ?? []).filter((r) => r.origin === this.self)
+      if (own.length === 0) {
+        st.ownLeafHash.delete(leaf)
+        continue
+      }
+      own.sort((a, b) => compareTableKey(a.table, a.key, b.table, b.key))
+      const h = new LeafHasher()
+      for (const r of own) h.add(entryHeader(st.name, r.table, r.key, r.origin, r.lamport, r.seq, r.deleted), valuePart(r.deleted, r.value), r.sig)
+      st.ownLeafHash.set(leaf, h.digest())
+    }
+    st.ownDirty.clear()
+    const leaves = [...st.ownLeafHash.keys()].sort((a, b) => a - b)
+    if (leaves.length === 0) {
+      st.ownCert = undefined
+      return undefined
+    }
+    const hashes = new Uint8Array(leaves.length * 16)
+    leaves.forEach((l, i) => { hashes.set(st.ownLeafHash.get(l) as Uint8Array, i * 16) })
+    const lamport = this.admission.clock.value
+    st.ownCert = [this.self, lamport, leaves, hashes, kr.sign(certBytes(st.name, this.self, lamport, leaves, hashes))]
+    return st.ownCert
+  }
+
+  /**
+   * Entries of a sync response vouched for by their origin's certificate:
+   * for each certificate that verifies (and is then kept, if newer than the
+   * one we have), the origin's entries of each complete leaf whose hash is
+   * the certified one. Undefined in unsigned tables or without certificates.
+   */
+  private certified (st: ScopeState, res: SyncResponse): Map<WireEntry, Uint8Array> | undefined {
+    const kr = this.keyring
+    if (kr === undefined || res.certs === undefined || res.certs.length === 0) return undefined
+    const certs = new Map<NodeId, OriginCert>()
+    for (const cert of res.certs) {
+      const [origin, lamport, leaves, hashes, sig] = cert
+      if (origin === this.self || certs.has(origin)) continue
+      const known = st.certs.get(origin)
+      if (known !== undefined && sameBytes(known[4], sig)) {
+        certs.set(origin, known)
+        continue
+      }
+      if (!kr.verify(origin, certBytes(st.name, origin, lamport, leaves, hashes), sig)) {
+        this.refuse('bad-cert', st.name, [st.name, '(certificate)', origin, lamport, 0, 1, 0])
+        continue
+      }
+      certs.set(origin, cert)
+      if (known === undefined || known[1] < lamport) {
+        if (known === undefined && st.certs.size >= MAX_STORED_CERTS) st.certs.delete(st.certs.keys().next().value as NodeId)
+        st.certs.set(origin, cert)
+      }
+    }
+    if (certs.size === 0) return undefined
+    const complete = new Set(res.complete)
+    // origin -> leaf -> its entries there
+    const groups = new Map<NodeId, Map<number, WireEntry[]>>()
+    for (const w of res.entries) {
+      if (!certs.has(w[2])) continue
+      const leaf = leafOf(w[0], w[1], DIGEST_LEAVES)
+      if (!complete.has(leaf)) continue
+      let byLeaf = groups.get(w[2])
+      if (byLeaf === undefined) {
+        byLeaf = new Map()
+        groups.set(w[2], byLeaf)
+      }
+      const list = byLeaf.get(leaf)
+      if (list === undefined) byLeaf.set(leaf, [w])
+      else list.push(w)
+    }
+    const out = new Map<WireEntry, Uint8Array>()
+    for (const [origin, byLeaf] of groups) {
+      const cert = certs.get(origin) as OriginCert
+      for (const [leaf, list] of byLeaf) {
+        const want = certLeafHash(cert, leaf)
+        if (want === undefined) continue
+        list.sort((a, b) => compareTableKey(a[0], a[1], b[0], b[1]))
+        const h = new LeafHasher()
+        const parts: Uint8Array[] = []
+        for (const w of list) {
+          const deleted = w[5] === 1
+          const vb = valuePart(deleted, w[6])
+          parts.push(vb)
+          h.add(entryHeader(st.name, w[0], w[1], w[2], w[3], w[4], deleted), vb, w[7])
+        }
+        if (sameBytes(h.digest(), want)) list.forEach((w, i) => { out.set(w, parts[i] as Uint8Array) })
+      }
+    }
+    return out
   }
 
   private emit (ev: EntryEvent): void {

@@ -1,3 +1,4 @@
+import type { OriginCert } from '../sign/entry.js'
 import type { Keyring } from '../sign/keyring.js'
 import type { Entry, EntryEvent, Member, NodeId, Rng, ScopeName } from '../types.js'
 
@@ -96,6 +97,8 @@ export interface SyncResponse {
   complete: number[]
   /** Responder's entries of differing leaves (all of the `complete` ones, maybe part of one more). */
   entries: WireEntry[]
+  /** Certificates of origins with many entries in complete leaves (signed tables only; see sign/entry.ts). */
+  certs?: OriginCert[]
 }
 
 /** Counters of the tables. */
@@ -104,7 +107,10 @@ export interface TablesStats {
   entries: Record<string, number>
   /** Sync exchanges completed as initiator. */
   syncs: number
-  /** Remote entries refused before they were applied, by reason (`lamport-jump`, `seq-jump`). */
+  /**
+   * Remote entries refused before they were applied, by reason: `lamport-jump`, `seq-jump`,
+   * `unsigned`, `bad-signature`, `not-owner`, `not-manager`, `refused-key`, `bad-cert`.
+   */
   dropped: Record<string, number>
 }
 

@@ -1,6 +1,8 @@
+import { checkCert, type OriginCert } from '../sign/entry.js'
+import { SIGNATURE_BYTES } from '../sign/keyring.js'
 import type { ScopeName } from '../types.js'
 import {
-  DIGEST_LEAVES, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH, MAX_ORIGIN_LENGTH,
+  DIGEST_LEAVES, MAX_CERTS_PER_RESPONSE, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH, MAX_ORIGIN_LENGTH,
   MAX_SYNC_ENTRIES, MAX_TABLE_LENGTH, MAX_VALUE_DEPTH, MAX_VALUE_NODES, MAX_VALUE_STRING_LENGTH, SCOPES_TABLE
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, ReservedTableError } from './errors.js'
@@ -103,14 +105,15 @@ export function checkWireEntry (x: unknown): string | undefined {
   if (typeof origin !== 'string' || origin.length === 0 || origin.length > MAX_ORIGIN_LENGTH) return 'entry.origin'
   if (!isCounter(x[3])) return 'entry.lamport'
   if (!isCounter(x[4])) return 'entry.seq'
+  if (x.length === 8 && !(x[7] instanceof Uint8Array && x[7].byteLength === SIGNATURE_BYTES)) return 'entry.sig'
   if (x[5] === 1) {
-    if (x.length !== 7) return 'entry'
+    if (x.length !== 7 && x.length !== 8) return 'entry'
     const age: unknown = x[6]
     if (typeof age !== 'number' || !Number.isInteger(age) || age < 0 || age > MAX_AGE_MS) return 'entry.age'
     return undefined
   }
   if (x[5] !== 0) return 'entry.deleted'
-  if (x.length !== 7) return 'entry'
+  if (x.length !== 7 && x.length !== 8) return 'entry'
   if (checkValue(x[6]) !== undefined) return 'entry.value'
   return undefined
 }
@@ -175,5 +178,14 @@ export function validateSyncResponse (x: unknown): SyncResponse | string {
   }
   const r = checkEntries(x.entries, MAX_SYNC_ENTRIES)
   if (r !== undefined) return r
-  return { scope: x.scope, member: x.member, complete: c as number[], entries: x.entries as WireEntry[] }
+  const res: SyncResponse = { scope: x.scope, member: x.member, complete: c as number[], entries: x.entries as WireEntry[] }
+  if (x.certs !== undefined) {
+    if (!Array.isArray(x.certs) || x.certs.length > MAX_CERTS_PER_RESPONSE) return 'certs'
+    for (const cert of x.certs as unknown[]) {
+      const bad = checkCert(cert, DIGEST_LEAVES, MAX_ORIGIN_LENGTH)
+      if (bad !== undefined) return bad
+    }
+    res.certs = x.certs as OriginCert[]
+  }
+  return res
 }
