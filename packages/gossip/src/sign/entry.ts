@@ -15,12 +15,13 @@ import { SIGNATURE_BYTES } from './keyring.js'
  * here (Ed25519 verify, one core), ten times the cost of merging it. So an
  * origin also signs, per scope, a certificate: for every digest leaf where
  * it has entries, a hash over its own entries of that leaf (each entry's
- * signed bytes and its signature, in key order). A sync response carries the
- * certificate of each origin with many entries in it; the receiver hashes
- * that origin's entries of each complete leaf and, where the hash is the
- * certified one, takes them as verified: one signature per origin and a hash
- * per entry. Where it differs (the responder holds newer or fewer entries
- * than the certificate describes), each entry's own signature is checked.
+ * signed bytes, in key order). A sync response carries the certificate of
+ * each origin with many entries in it; the receiver hashes that origin's
+ * entries of each complete leaf and, where the hash is the certified one,
+ * takes them as verified: one signature per origin and a hash per entry.
+ * Where it differs (the responder holds newer or fewer entries than the
+ * certificate describes), each entry's own signature is checked
+ * (tables/certs.ts says which signatures a response leaves out).
  */
 
 /** Domain tag of entry signatures. */
@@ -67,23 +68,20 @@ export function certBytes (scope: ScopeName, origin: NodeId, lamport: number, le
 
 /**
  * Incremental hash of one leaf's entries of one origin: feed each entry's
- * signed bytes and signature, in (table, key) order.
+ * signed bytes (header, value part), in (table, key) order.
  */
 export class LeafHasher {
   private readonly h = createHash('sha256')
 
-  add (header: Uint8Array, value: Uint8Array, sig: Uint8Array | undefined): void {
+  add (header: Uint8Array, value: Uint8Array): void {
     this.h.update(header)
     this.h.update(value)
-    this.h.update(sig ?? EMPTY)
   }
 
   digest (): Uint8Array {
     return new Uint8Array(this.h.digest().subarray(0, LEAF_HASH_BYTES))
   }
 }
-
-const EMPTY = new Uint8Array(0)
 
 /** Order of entries inside a certified leaf. */
 export function compareTableKey (at: string, ak: string, bt: string, bk: string): number {

@@ -86,7 +86,7 @@ export function toWire (r: Rec, now: number): WireEntry {
 }
 
 /** Encoded size of a signature (msgpack bin 8 header + 64 bytes). */
-const SIG_WIRE_BYTES = 66
+export const SIG_WIRE_BYTES = 66
 
 /** Upper bound of the age field's encoded size, used for size estimates of tombstones. */
 const AGE_PLACEHOLDER = 2 ** 33

@@ -37,10 +37,10 @@ export function differingLeaves (store: ScopeStore, digest: number[]): number[] 
 /**
  * Answer a digest: our records of differing leaves, whole leaves first (in a
  * rotating order so a big difference is worked off over several rounds),
- * within MAX_SYNC_ENTRIES and `maxBytes`. If not even one leaf
+ * within MAX_SYNC_ENTRIES and `maxBytes` (as `sizeOf` estimates a record). If not even one leaf
  * fits, part of it (from a random position) is sent and no leaf is complete.
  */
-export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng, maxBytes: number): SyncResponse {
+export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng, maxBytes: number, sizeOf: (r: Rec) => number = recSize): SyncResponse {
   const diff = differingLeaves(store, digest)
   const complete: number[] = []
   const entries: WireEntry[] = []
@@ -51,7 +51,7 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
     const recs = store.leaf(leaf)
     let leafBytes = 0
     if (recs !== undefined) {
-      for (const r of recs) leafBytes += recSize(r)
+      for (const r of recs) leafBytes += sizeOf(r)
     }
     const n = recs?.length ?? 0
     if (entries.length + n <= MAX_SYNC_ENTRIES && bytes + leafBytes + 3 <= maxBytes) {
@@ -67,7 +67,7 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
       const off = Math.floor(rng.next() * recs.length)
       for (let k = 0; k < recs.length; k++) {
         const r = recs[(off + k) % recs.length] as Rec
-        const s = recSize(r)
+        const s = sizeOf(r)
         if (entries.length >= MAX_SYNC_ENTRIES || bytes + s > maxBytes) break
         entries.push(toWire(r, now))
         bytes += s
@@ -82,8 +82,10 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
 /**
  * After merging a response: our records in the responder's complete leaves
  * that it lacks or holds older, chunked into messages of at most `maxBytes`.
+ * In signed tables (`signed`), records we hold without their own signature
+ * (learned through a certificate) are left out: the peer could not check them.
  */
-export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: SyncResponse, now: number, ttlMs: number, maxBytes: number): TablesMsg[] {
+export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: SyncResponse, now: number, ttlMs: number, maxBytes: number, signed: boolean): TablesMsg[] {
   if (res.complete.length === 0) return []
   const theirs = new Map<string, WireEntry>()
   for (const w of res.entries) theirs.set(compositeKey(w[0], w[1]), w)
@@ -97,6 +99,7 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
     for (const r of recs) {
       const w = theirs.get(compositeKey(r.table, r.key))
       if (w !== undefined && compareRecWire(r, w) <= 0) continue
+      if (signed && r.sig === undefined) continue
       // an expired tombstone is useless to a peer that never had the key
       if (w === undefined && r.deleted && now - r.deadAt >= ttlMs) continue
       const s = recSize(r)

@@ -1,15 +1,15 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import {
-  CERT_BUDGET_BYTES, CERT_MIN_ENTRIES, DIGEST_LEAVES, MAX_STORED_CERTS, JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
+  CERT_BUDGET_BYTES, JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
-import { certBytes, certLeafHash, compareTableKey, entryBytes, entryHeader, LeafHasher, type OriginCert, sameBytes, valuePart } from '../sign/entry.js'
+import { entryBytes, entryHeader, valuePart } from '../sign/entry.js'
+import { ScopeCerts } from './certs.js'
 import { type Keyring, NotManagerError } from '../sign/keyring.js'
 import { InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
 import { EntryAdmission, type EntryDropReason } from './admission.js'
-import { leafOf } from './hash.js'
-import { compareRecWire, type Rec, recSize, tagOfBytes, toWire } from './record.js'
+import { compareRecWire, type Rec, recSize, SIG_WIRE_BYTES, tagOfBytes, toWire } from './record.js'
 import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
 import { Statuses } from './status.js'
@@ -29,15 +29,16 @@ interface ScopeState {
   nextSyncAt: number
   /** When leaveScope was called (meaningful while not joined). */
   leftAt: number
-  /** Verified certificates of other origins (signed tables). */
-  readonly certs: Map<NodeId, OriginCert>
-  /** Our own certificate's leaf hashes, and the leaves whose hash must be recomputed. */
-  readonly ownLeafHash: Map<number, Uint8Array>
-  readonly ownDirty: Set<number>
-  ownCert: OriginCert | undefined
+  /** Certificates (signed tables only). */
+  readonly certs: ScopeCerts | undefined
 }
 
 const ANY: Authority = { kind: 'any' }
+
+/** Size of a record in a sync response of signed tables, where a certificate usually replaces its signature. */
+function signedSize (r: Rec): number {
+  return recSize(r) - (r.sig === undefined ? 0 : SIG_WIRE_BYTES)
+}
 
 const NOOP = (): void => {}
 const NULL_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP }
@@ -292,10 +293,11 @@ class TablesImpl implements Tables {
     this.lastNow = now
     const st = this.scopeStates.get(req.scope)
     if (st === undefined || !st.joined) return { scope: req.scope, member: false, complete: [], entries: [] }
-    if (this.keyring === undefined) return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes)
-    const res = buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes - CERT_BUDGET_BYTES)
-    const certs = this.certsFor(st, res)
-    if (certs.length > 0) res.certs = certs
+    if (st.certs === undefined) return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes)
+    // sized as if certificates cover every entry (their signatures left out): what they do not cover
+    // brings a response at most MAX_SYNC_ENTRIES signatures (0.5 MiB) over, far below the transport's frame limit
+    const res = buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes - CERT_BUDGET_BYTES, signedSize)
+    st.certs.attach(st.store, res, this.admission.clock.value)
     return res
   }
 
@@ -308,10 +310,10 @@ class TablesImpl implements Tables {
       return []
     }
     this.probes.markSynced(res.scope)
-    const certified = this.certified(st, res)
+    const certified = st.certs?.certify(res, (c) => { this.refuse('bad-cert', st.name, [st.name, '(certificate)', c[0], c[1], 0, 1, 0]) })
     // learned by sync, not re-gossiped: a joining node would otherwise flood the scope
     for (const w of res.entries) this.merge(now, st, w, false, certified?.get(w))
-    return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes)
+    return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes, this.keyring !== undefined)
   }
 
   // ---- internals -------------------------------------------------------
@@ -325,10 +327,7 @@ class TablesImpl implements Tables {
       joinSyncPending: true,
       nextSyncAt: now + this.syncMs,
       leftAt: 0,
-      certs: new Map(),
-      ownLeafHash: new Map(),
-      ownDirty: new Set(),
-      ownCert: undefined
+      certs: this.keyring === undefined ? undefined : new ScopeCerts(name, this.self, this.keyring, (table, key) => this.authorityOf(name, table, key).kind === 'manager')
     }
     this.scopeStates.set(name, st)
     return st
@@ -416,7 +415,9 @@ class TablesImpl implements Tables {
     const age = deleted ? (w[6] as number) : 0
     // an expired tombstone only matters if it deletes something we hold
     if (deleted && cur === undefined && age >= this.ttlMs) return false
-    const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age, sig: w[7] }
+    // a certified entry's own signature (if any came) was not checked: not kept
+    const sig = certified !== undefined && auth.kind !== 'manager' ? undefined : w[7]
+    const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age, sig }
     if (vb !== undefined && !deleted) v.vt = tagOfBytes(vb)
     this.apply(st, cur, table, key, v, requeue)
     if (origin === this.self && !deleted) {
@@ -431,7 +432,7 @@ class TablesImpl implements Tables {
 
   private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean): Entry {
     const prevStatus = cur === undefined ? undefined : this.status.rec(st.name, cur)
-    if (cur?.origin === this.self) st.ownDirty.add(cur.leaf)
+    if (cur?.origin === this.self) st.certs?.ownChanged(cur.leaf)
     let rec: Rec
     if (cur === undefined) {
       rec = st.store.insert(table, key, v)
@@ -440,7 +441,7 @@ class TablesImpl implements Tables {
       st.store.update(rec, v)
     }
     if (v.deleted) st.store.tombstones.push(v.deadAt + this.ttlMs, rec)
-    if (v.origin === this.self) st.ownDirty.add(rec.leaf)
+    if (v.origin === this.self) st.certs?.ownChanged(rec.leaf)
     if (requeue) st.queue.push(rec)
     else st.queue.drop(rec)
     const scopesRec = st.name === 'cluster' && table === SCOPES_TABLE
@@ -537,7 +538,7 @@ class TablesImpl implements Tables {
     while (heap.peekTime() <= now) {
       const r = heap.pop() as Rec
       if (!r.deleted || r.deadAt + this.ttlMs > now || !st.store.holds(r)) continue
-      if (r.origin === this.self) st.ownDirty.add(r.leaf)
+      if (r.origin === this.self) st.certs?.ownChanged(r.leaf)
       st.store.remove(r)
       st.queue.drop(r)
       if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.emitAll(this.status.claimChanged(this.scopeStates.values(), r.key, this.scopeIndex.set(r.key, undefined)))
@@ -550,7 +551,7 @@ class TablesImpl implements Tables {
       const limit = g.state === 'dead' ? this.reconnectMs : this.ttlMs
       if (now - g.since < limit) continue
       g.reaped = true
-      for (const st of this.scopeStates.values()) st.certs.delete(id)
+      for (const st of this.scopeStates.values()) st.certs?.forget(id)
       // statuses first: removing its scopes record would change the status of its other records
       const reaped: Array<[ScopeState, Rec, EntryStatus]> = []
       for (const st of this.scopeStates.values()) {
@@ -607,122 +608,6 @@ class TablesImpl implements Tables {
     const bytes = entryBytes(entryHeader(scope, w[0], w[1], w[2], w[3], w[4], w[5] === 1), vb)
     if (auth.kind === 'manager') return kr.verifyManager(bytes, sig) || this.refuse('not-manager', scope, w)
     return kr.verify(w[2], bytes, sig) || this.refuse('bad-signature', scope, w)
-  }
-
-  /** Certificates to send with a sync response: of each origin with at least CERT_MIN_ENTRIES entries in its complete leaves. */
-  private certsFor (st: ScopeState, res: SyncResponse): OriginCert[] {
-    const complete = new Set(res.complete)
-    const counts = new Map<NodeId, number>()
-    for (const w of res.entries) {
-      if (complete.has(leafOf(w[0], w[1], DIGEST_LEAVES))) counts.set(w[2], (counts.get(w[2]) ?? 0) + 1)
-    }
-    const out: OriginCert[] = []
-    let bytes = 0
-    for (const [origin, n] of counts) {
-      if (n < CERT_MIN_ENTRIES) continue
-      const cert = origin === this.self ? this.ownCertOf(st) : st.certs.get(origin)
-      if (cert === undefined) continue
-      const size = cert[3].byteLength + 3 * cert[2].length + origin.length + 96
-      if (bytes + size > CERT_BUDGET_BYTES) break
-      bytes += size
-      out.push(cert)
-    }
-    return out
-  }
-
-  /** Our certificate of a scope, recomputing the hashes of the leaves our entries changed in since the last one. */
-  private ownCertOf (st: ScopeState): OriginCert | undefined {
-    const kr = this.keyring
-    if (kr === undefined) return undefined
-    if (st.ownCert !== undefined && st.ownDirty.size === 0) return st.ownCert
-    for (const leaf of st.ownDirty) {
-      const own = (st.store.leaf(leaf) ?? []).filter((r) => r.origin === this.self)
-      if (own.length === 0) {
-        st.ownLeafHash.delete(leaf)
-        continue
-      }
-      own.sort((a, b) => compareTableKey(a.table, a.key, b.table, b.key))
-      const h = new LeafHasher()
-      for (const r of own) h.add(entryHeader(st.name, r.table, r.key, r.origin, r.lamport, r.seq, r.deleted), valuePart(r.deleted, r.value), r.sig)
-      st.ownLeafHash.set(leaf, h.digest())
-    }
-    st.ownDirty.clear()
-    const leaves = [...st.ownLeafHash.keys()].sort((a, b) => a - b)
-    if (leaves.length === 0) {
-      st.ownCert = undefined
-      return undefined
-    }
-    const hashes = new Uint8Array(leaves.length * 16)
-    leaves.forEach((l, i) => { hashes.set(st.ownLeafHash.get(l) as Uint8Array, i * 16) })
-    const lamport = this.admission.clock.value
-    st.ownCert = [this.self, lamport, leaves, hashes, kr.sign(certBytes(st.name, this.self, lamport, leaves, hashes))]
-    return st.ownCert
-  }
-
-  /**
-   * Entries of a sync response vouched for by their origin's certificate:
-   * for each certificate that verifies (and is then kept, if newer than the
-   * one we have), the origin's entries of each complete leaf whose hash is
-   * the certified one. Undefined in unsigned tables or without certificates.
-   */
-  private certified (st: ScopeState, res: SyncResponse): Map<WireEntry, Uint8Array> | undefined {
-    const kr = this.keyring
-    if (kr === undefined || res.certs === undefined || res.certs.length === 0) return undefined
-    const certs = new Map<NodeId, OriginCert>()
-    for (const cert of res.certs) {
-      const [origin, lamport, leaves, hashes, sig] = cert
-      if (origin === this.self || certs.has(origin)) continue
-      const known = st.certs.get(origin)
-      if (known !== undefined && sameBytes(known[4], sig)) {
-        certs.set(origin, known)
-        continue
-      }
-      if (!kr.verify(origin, certBytes(st.name, origin, lamport, leaves, hashes), sig)) {
-        this.refuse('bad-cert', st.name, [st.name, '(certificate)', origin, lamport, 0, 1, 0])
-        continue
-      }
-      certs.set(origin, cert)
-      if (known === undefined || known[1] < lamport) {
-        if (known === undefined && st.certs.size >= MAX_STORED_CERTS) st.certs.delete(st.certs.keys().next().value as NodeId)
-        st.certs.set(origin, cert)
-      }
-    }
-    if (certs.size === 0) return undefined
-    const complete = new Set(res.complete)
-    // origin -> leaf -> its entries there
-    const groups = new Map<NodeId, Map<number, WireEntry[]>>()
-    for (const w of res.entries) {
-      if (!certs.has(w[2])) continue
-      const leaf = leafOf(w[0], w[1], DIGEST_LEAVES)
-      if (!complete.has(leaf)) continue
-      let byLeaf = groups.get(w[2])
-      if (byLeaf === undefined) {
-        byLeaf = new Map()
-        groups.set(w[2], byLeaf)
-      }
-      const list = byLeaf.get(leaf)
-      if (list === undefined) byLeaf.set(leaf, [w])
-      else list.push(w)
-    }
-    const out = new Map<WireEntry, Uint8Array>()
-    for (const [origin, byLeaf] of groups) {
-      const cert = certs.get(origin) as OriginCert
-      for (const [leaf, list] of byLeaf) {
-        const want = certLeafHash(cert, leaf)
-        if (want === undefined) continue
-        list.sort((a, b) => compareTableKey(a[0], a[1], b[0], b[1]))
-        const h = new LeafHasher()
-        const parts: Uint8Array[] = []
-        for (const w of list) {
-          const deleted = w[5] === 1
-          const vb = valuePart(deleted, w[6])
-          parts.push(vb)
-          h.add(entryHeader(st.name, w[0], w[1], w[2], w[3], w[4], deleted), vb, w[7])
-        }
-        if (sameBytes(h.digest(), want)) list.forEach((w, i) => { out.set(w, parts[i] as Uint8Array) })
-      }
-    }
-    return out
   }
 
   private emit (ev: EntryEvent): void {
