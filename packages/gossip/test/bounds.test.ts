@@ -2,42 +2,11 @@
 // with the key sends far-ahead Lamport times and incarnations; honest
 // replication and membership carry on, and honest partitions still heal.
 import test from 'ava'
-import { createGossip, createManualClock, createMemoryNetwork, createSeededRng, encodeFrame, type Gossip, type ManualClock, type Packet } from '@scalelb/gossip'
+import { inject, startCluster } from './fixtures/cluster.js'
 import { until } from './fixtures/until.js'
 import { LamportClock } from '../src/tables/admission.js'
 
 const BOMB = 2 ** 48
-
-
-interface Cluster {
-  clock: ManualClock
-  net: ReturnType<typeof createMemoryNetwork>
-  g: Map<string, Gossip>
-  get: (id: string) => Gossip
-  make: (id: string, gen?: number, incarnation?: number) => Gossip
-}
-
-/** Start `ids` (the first is the seed everyone joins) and wait until all see each other alive. */
-async function startCluster (t: { true: (v: boolean, m?: string) => void }, ids: string[], seed: number): Promise<Cluster> {
-  const clock = createManualClock(1_000_000)
-  const net = createMemoryNetwork({ clock, seed, latencyMs: [1, 3] })
-  const make = (id: string, gen = 0, incarnation?: number): Gossip => createGossip({
-    transport: net.transport(id), clock, rng: createSeededRng(`${seed}:${id}:${gen}`), profile: 'local', ...(incarnation !== undefined ? { incarnation } : {})
-  })
-  const g = new Map(ids.map(id => [id, make(id)]))
-  const get = (id: string): Gossip => g.get(id) as Gossip
-  for (const x of g.values()) await x.start()
-  const joins = ids.slice(1).map(id => get(id).join([`mem://${ids[0] as string}`]))
-  await until(clock, () => false, 100)
-  await Promise.all(joins)
-  t.true(await until(clock, () => ids.every(id => get(id).members().filter(m => m.state === 'alive').length === ids.length), 10_000), 'everyone sees everyone alive')
-  return { clock, net, g, get, make }
-}
-
-/** What a member with the key can put on the wire: any packet, straight from its transport. */
-function inject (c: Cluster, from: string, to: string[], p: Packet): void {
-  for (const id of to) c.net.transport(from).send(id, encodeFrame(p))
-}
 
 test('a Lamport time of 2^48 from a member is refused and counted; later honest writes still reach everyone', async t => {
   const ids = ['a', 'b', 'c', 'm']

@@ -43,6 +43,7 @@ function corpus (): Uint8Array[] {
     { t: 'ping-req', seq: 4, target: 'c' },
     { t: 'gossip', mb: [{ k: 'alive', id: 'b', inc: 3, addrs: ['mem://b'] }, { k: 'suspect', id: 'c', inc: 1, from: 'b' }, { k: 'dead', id: 'd', inc: 1, from: 'b' }, { k: 'left', id: 'e', inc: 0 }] },
     { t: 'gossip', tb: [{ scope: 'cluster', entries: [['svc', 'k1', 'b', 5, 1, 0, { port: 80, name: 'web' }], ['svc', 'k2', 'b', 6, 2, 1, 100]] }] },
+    { t: 'gossip', mb: [{ k: 'alive', id: 'g', inc: 1, addrs: ['mem://g'], sig: new Uint8Array(64).fill(9) }, { k: 'left', id: 'h', inc: 2, sig: new Uint8Array(64).fill(3) }] },
     { t: 'ping', seq: 2, target: 'a', mb: [{ k: 'alive', id: 'f', inc: 0, addrs: ['mem://f'], restarting: true }], tb: [{ scope: 'network:n1', entries: [['ep', 'x', 'c', 1, 1, 0, 'v']] }] }
   ]
   return frames.map(f => encodeFrame(f))

@@ -15,6 +15,12 @@ export interface MemberUpdate {
   addrs?: string[]
   /** Announced restart (alive). */
   restarting?: boolean
+  /**
+   * `alive` and `left` only: the subject's Ed25519 signature over
+   * membership/signing.ts `memberSigBytes` (kind, id, inc, addrs,
+   * restarting), relayed unchanged. Absent only in unsigned clusters.
+   */
+  sig?: Uint8Array
 }
 
 /** One member in a push-pull full state exchange. */
@@ -24,6 +30,17 @@ export interface MemberSnapshot {
   state: MemberState
   inc: number
   restarting: boolean
+  /**
+   * The member's own signature of its latest word about itself: for state
+   * `left`, of its `left` at `inc`; otherwise of its `alive` with `addrs`,
+   * at `sigInc ?? inc`, restarting `sigRestarting ?? restarting`. Absent only
+   * in unsigned clusters (and for seeded members known without one).
+   */
+  sig?: Uint8Array
+  /** Incarnation of the signed `alive`, when not `inc` (a suspect or dead member suspected at a higher one). */
+  sigInc?: number
+  /** Restarting flag of the signed `alive`, when not `restarting`. */
+  sigRestarting?: boolean
 }
 
 /** Packet kinds of the datagram protocol. */

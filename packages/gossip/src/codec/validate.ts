@@ -1,10 +1,11 @@
 import * as C from '../constants.js'
+import { SIGNATURE_BYTES } from '../sign/keyring.js'
 import { validateSyncRequest, validateSyncResponse, validateTablesMsg, type TablesMsg } from '../tables/index.js'
 import type { MemberState } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, PacketType, RequestMsg, ResponseMsg } from './messages.js'
 
 /** Why an inbound frame was dropped (label values of GossipStats.dropped). */
-export type DropReason = 'size' | 'empty' | 'version' | 'decode' | 'schema' | 'tables'
+export type DropReason = 'size' | 'empty' | 'version' | 'decode' | 'schema' | 'tables' | 'signature'
 
 /** Validation result: the clean value, or a reason plus the offending field. */
 export type Checked<T> = { ok: true, value: T } | { ok: false, reason: DropReason, field: string }
@@ -45,6 +46,11 @@ function bool (x: unknown, field: string): boolean {
   if (typeof x !== 'boolean') throw new Bad(field)
   return x
 }
+/** A signature field: 64 bytes, copied (never a view into the frame it came in). Malformed: `signature`. */
+function sig (x: unknown, field: string): Uint8Array {
+  if (!(x instanceof Uint8Array) || x.byteLength !== SIGNATURE_BYTES) throw new Bad(field, 'signature')
+  return new Uint8Array(x)
+}
 function arr (x: unknown, field: string, max: number): unknown[] {
   if (!Array.isArray(x) || x.length > max) throw new Bad(field)
   return x
@@ -62,6 +68,12 @@ function memberUpdate (x: unknown, field: string): MemberUpdate {
   if (a !== undefined) u.addrs = addrs(a, `${field}.addrs`)
   const r = own(o, 'restarting')
   if (r !== undefined) u.restarting = bool(r, `${field}.restarting`)
+  const s = own(o, 'sig')
+  if (s !== undefined) {
+    // only a member's own word is signed: a signature on a suspect or dead claim is malformed
+    if (k !== 'alive' && k !== 'left') throw new Bad(`${field}.sig`, 'signature')
+    u.sig = sig(s, `${field}.sig`)
+  }
   return u
 }
 
@@ -69,13 +81,20 @@ function snapshot (x: unknown, field: string): MemberSnapshot {
   const o = obj(x, field)
   const state = own(o, 'state')
   if (typeof state !== 'string' || !STATES.has(state)) throw new Bad(`${field}.state`)
-  return {
+  const m: MemberSnapshot = {
     id: id(own(o, 'id'), `${field}.id`),
     addrs: addrs(own(o, 'addrs'), `${field}.addrs`),
     state: state as MemberState,
     inc: uint(own(o, 'inc'), `${field}.inc`),
     restarting: bool(own(o, 'restarting'), `${field}.restarting`)
   }
+  const s = own(o, 'sig')
+  if (s !== undefined) m.sig = sig(s, `${field}.sig`)
+  const si = own(o, 'sigInc')
+  if (si !== undefined) m.sigInc = uint(si, `${field}.sigInc`)
+  const sr = own(o, 'sigRestarting')
+  if (sr !== undefined) m.sigRestarting = bool(sr, `${field}.sigRestarting`)
+  return m
 }
 
 function tablesMsgs (x: unknown, field: string): TablesMsg[] {

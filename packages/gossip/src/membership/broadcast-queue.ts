@@ -21,7 +21,7 @@ export class MemberBroadcastQueue {
   /** @param self updates about this ID (our own alive/refutation) always go first */
   constructor (private readonly self?: string) {}
 
-  /** Queue `msg`, replacing any queued update about the same member. */
+  /** Queue `msg` (relayed as is, signature included), replacing any queued update about the same member. */
   push (msg: MemberUpdate): void {
     const old = this.byId.get(msg.id)
     if (old !== undefined) this.levels[old.transmits]?.delete(old)
@@ -86,5 +86,7 @@ export class MemberBroadcastQueue {
 export function estimateUpdateBytes (m: MemberUpdate): number {
   let n = 24 + m.id.length + (m.from?.length ?? 0)
   if (m.addrs !== undefined) for (const a of m.addrs) n += a.length + 2
+  // key, bin header, 64 bytes
+  if (m.sig !== undefined) n += m.sig.byteLength + 6
   return n
 }

@@ -1,6 +1,7 @@
-import type { MemberSnapshot } from '../codec/messages.js'
+import type { MemberSnapshot, MemberUpdate } from '../codec/messages.js'
 import { randInt } from '../rng.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
+import { signedOfSnapshot } from './signing.js'
 
 /** One member as stored by the membership core. */
 export interface Rec {
@@ -13,6 +14,12 @@ export interface Rec {
   since: Millis
   restarting: boolean
   restartUntil: Millis
+  /**
+   * The member's latest signed word about itself, as received (relayed and
+   * put in snapshots unchanged): its `left` in state left, else its latest
+   * `alive`. Undefined in unsigned clusters.
+   */
+  signed: MemberUpdate | undefined
   /** Shared between nodes of one process (seeded); copied before the first change. */
   shared: boolean
 }
@@ -37,11 +44,15 @@ export class MemberIndex {
   /** Index of `id` if known. */
   find (id: NodeId): number | undefined { return this.map.get(id) }
 
-  /** A read-only (copy-on-write) record for a seeded snapshot, shared by every node seeded with it. */
+  /**
+   * A read-only (copy-on-write) record for a seeded snapshot, shared by every
+   * node seeded with it. Seeds are trusted local input: a signature they carry
+   * is kept for relaying, not checked.
+   */
   seedRec (s: MemberSnapshot, now: Millis): Rec {
     let r = this.seeded.get(s)
     if (r === undefined) {
-      r = { id: s.id, idx: this.indexOf(s.id), addrs: s.addrs, state: s.state, inc: s.inc, since: now, restarting: false, restartUntil: 0, shared: true }
+      r = { id: s.id, idx: this.indexOf(s.id), addrs: s.addrs, state: s.state, inc: s.inc, since: now, restarting: false, restartUntil: 0, signed: signedOfSnapshot(s), shared: true }
       this.seeded.set(s, r)
     }
     return r

@@ -1,12 +1,14 @@
 import { retransmitLimit, suspicionTimeoutMin, type GossipConfig } from '../config.js'
 import { MAX_ALIVE_INCARNATION_JUMP, MAX_INCARNATION_JUMP } from '../constants.js'
-import { logRepeated, type Logger } from '../logger.js'
+import type { Logger } from '../logger.js'
 import type { Keyring } from '../sign/keyring.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, RequestMsg } from '../codec/messages.js'
 import { MemberBroadcastQueue } from './broadcast-queue.js'
 import { MemberIndex, MemberTable, toMember, type Rec } from './member-table.js'
+import { signedOfSnapshot, snapshotOf } from './signing.js'
 import { Suspicions } from './suspicions.js'
+import { MemberTrust, signedPart, type MemberDropReason } from './trust.js'
 
 /** Where the membership core puts what it wants sent. */
 export interface Outbox {
@@ -29,18 +31,26 @@ export interface MembershipInit {
   logger: Logger
   /** ID index, shared by the simulator's nodes to save memory. @default a private one */
   index?: MemberIndex
-  /** Keys: `alive` and `left` facts are signed by the member they are about; without one nothing is signed or checked. */
+  /**
+   * Keys: `alive` and `left` facts are signed by the member they are about
+   * and checked before they are applied or relayed; its `self` must be ours.
+   * @default none: nothing is signed or checked (tests, benchmarks)
+   */
   keyring?: Keyring
   /** Called after every member state/incarnation/restarting change. */
   onChange: (now: Millis, member: Member, previous: MemberState | undefined) => void
-  /** Called for every member update refused before it was applied (reason: `incarnation-jump`). */
-  onDrop?: (reason: string) => void
+  /** Called for every member update refused before it was applied. */
+  onDrop?: (reason: MemberDropReason) => void
 }
 
 /**
  * SWIM + Lifeguard membership, sans-IO: `handlePacket`/`tick` append to an
  * outbox; the node piggybacks broadcasts and sends. Follows memberlist's
  * state.go (probe, indirect probe, suspicion, refutation, awareness).
+ *
+ * With a keyring, alive and left are signed by their subject and checked by
+ * every node; suspect and dead stay unsigned, bounded by refutation (see
+ * MemberTrust).
  */
 export class Membership {
   readonly self: NodeId
@@ -48,8 +58,9 @@ export class Membership {
   private readonly rng: Rng
   private readonly log: Logger
   private readonly onChange: MembershipInit['onChange']
-  private readonly onDrop: (reason: string) => void
-  private refusedUpdates = 0
+  private readonly trust: MemberTrust
+  /** Our latest (signed) word about ourselves: the alive or left we last made. */
+  private own: MemberUpdate | undefined
   private addrs: string[]
   private inc: number
   private readonly index: MemberIndex
@@ -73,6 +84,7 @@ export class Membership {
   private started = false
 
   constructor (init: MembershipInit) {
+    this.trust = new MemberTrust(init.self, init.keyring, init.logger, init.onDrop ?? (() => {}))
     this.self = init.self
     this.addrs = init.addrs
     this.inc = init.incarnation
@@ -80,7 +92,6 @@ export class Membership {
     this.rng = init.rng
     this.log = init.logger
     this.onChange = init.onChange
-    this.onDrop = init.onDrop ?? (() => {})
     this.queue = new MemberBroadcastQueue(init.self)
     this.index = init.index ?? new MemberIndex()
     this.table = new MemberTable(this.index, init.rng)
@@ -150,8 +161,8 @@ export class Membership {
 
   /** Our full state for push-pull. */
   snapshot (): MemberSnapshot[] {
-    const out: MemberSnapshot[] = [{ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', inc: this.inc, restarting: false }]
-    this.table.forEach(r => { out.push({ id: r.id, addrs: r.addrs, state: r.state, inc: r.inc, restarting: r.restarting }) })
+    const out: MemberSnapshot[] = [snapshotOf({ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', inc: this.inc, restarting: false, signed: this.own })]
+    this.table.forEach(r => { out.push(snapshotOf(r)) })
     return out
   }
 
@@ -217,20 +228,26 @@ export class Membership {
     }
   }
 
-  /** Merge a remote push-pull state (memberlist mergeState). */
+  /**
+   * Merge a remote push-pull state (memberlist mergeState). Each member's
+   * signed alive/left goes through the same checks as gossip: one that fails
+   * leaves that member out (counted), the rest is merged.
+   */
   mergeState (now: Millis, from: NodeId, members: MemberSnapshot[]): void {
     for (const s of members) {
+      const signed = signedOfSnapshot(s)
       switch (s.state) {
         case 'alive':
           // members new to us are not re-gossiped: the peer we exchanged with already spreads them
-          this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting }, true)
+          this.applyUpdate(now, signed ?? { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting }, true)
           break
         case 'left':
-          this.applyUpdate(now, { k: 'left', id: s.id, inc: s.inc })
+          this.applyUpdate(now, signed ?? { k: 'left', id: s.id, inc: s.inc })
           break
         default:
-          // dead and suspect are only suspicion here: a remote view must not kill a member we see alive
-          if (!this.table.has(s.id) && s.id !== this.self) this.applyUpdate(now, { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs }, true)
+          // dead and suspect are only suspicion here: a remote view must not kill a member we see alive;
+          // a member new to us is learned from its own (signed) alive, which may be older than the suspicion
+          if (!this.table.has(s.id) && s.id !== this.self) this.applyUpdate(now, signed ?? { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs }, true)
           this.applyUpdate(now, { k: 'suspect', id: s.id, inc: s.inc, from })
       }
     }
@@ -335,7 +352,8 @@ export class Membership {
 
   /**
    * Learn members without gossiping them (bootstrap from a persisted or
-   * simulated member list). Unknown members are added as given.
+   * simulated member list). Unknown members are added as given: this is
+   * trusted local input, signatures in it are kept for relaying, not checked.
    */
   seed (now: Millis, members: MemberSnapshot[]): void {
     for (const s of members) {
@@ -349,7 +367,7 @@ export class Membership {
   /** Graceful leave: mark ourselves left and queue the announcement. */
   leave (): MemberUpdate {
     this.leaving = true
-    const u: MemberUpdate = { k: 'left', id: this.self, inc: this.inc }
+    const u = this.ownWord({ k: 'left', id: this.self, inc: this.inc })
     this.queue.push(u)
     return u
   }
@@ -373,18 +391,21 @@ export class Membership {
   /**
    * Apply one member update (from gossip, push-pull or our own timers).
    * `quietNew`: a member new to us is added without being gossiped on.
+   * An alive/left that would change something is checked first (see
+   * MemberTrust); one that changes nothing is ignored unchecked.
    */
   applyUpdate (now: Millis, u: MemberUpdate, quietNew = false): void {
     if (u.id === this.self) { this.updateAboutSelf(u); return }
     const r0 = this.table.get(u.id)
     if (r0 !== undefined && u.inc > r0.inc + (u.k === 'alive' ? MAX_ALIVE_INCARNATION_JUMP : MAX_INCARNATION_JUMP)) {
-      this.refuse(u, r0.inc)
+      this.trust.refuse(u, 'incarnation-jump', r0.inc)
       return
     }
     switch (u.k) {
       case 'alive': {
         if (r0 === undefined) {
-          const rec = this.table.add(u.id, { addrs: u.addrs ?? [], state: 'alive', inc: u.inc, since: now, restarting: false, restartUntil: 0 })
+          if (!this.trust.authentic(u)) return
+          const rec = this.table.add(u.id, { addrs: u.addrs ?? [], state: 'alive', inc: u.inc, since: now, restarting: false, restartUntil: 0, signed: signedPart(u) })
           this.setRestarting(now, rec, u.restarting === true)
           if (!quietNew) this.queue.push(u)
           this.onChange(now, toMember(rec), undefined)
@@ -392,9 +413,11 @@ export class Membership {
         }
         const restarting = u.restarting === true
         if (u.inc < r0.inc || (u.inc === r0.inc && !(restarting && !r0.restarting))) return
+        if (!this.trust.authentic(u)) return
         const r = this.table.mutable(r0)
         const prev = r.state
         r.inc = u.inc
+        r.signed = signedPart(u)
         if (u.addrs !== undefined && u.addrs.length > 0) r.addrs = u.addrs
         if (prev !== 'alive') { this.table.setState(r, 'alive'); r.since = now }
         this.setRestarting(now, r, restarting)
@@ -430,10 +453,13 @@ export class Membership {
         if (r0 === undefined || u.inc < r0.inc) return
         if (r0.state === 'left' || (r0.state === 'dead' && u.k === 'dead')) return
         if (u.k === 'dead' && r0.restarting && now < r0.restartUntil) return
+        if (u.k === 'left' && !this.trust.authentic(u)) return
         const r = this.table.mutable(r0)
         const prev = r.state
         this.table.setState(r, u.k === 'left' ? 'left' : 'dead')
         r.inc = u.inc
+        // dead keeps the member's last alive as its signed word
+        if (u.k === 'left') r.signed = signedPart(u)
         r.since = now
         r.restarting = false
         this.restarting.delete(r.id)
@@ -444,27 +470,28 @@ export class Membership {
     }
   }
 
+  /**
+   * A claim about us. Suspect and dead are refuted whenever they are not
+   * older than our incarnation; an alive or left only if it is our own
+   * signed word from an earlier life (a restart that lost our incarnation):
+   * a forged one is dropped here as everywhere else, nothing to refute.
+   */
   private updateAboutSelf (u: MemberUpdate): void {
     if (this.leaving || this.restartingSelf) return
     if (u.inc > this.inc + MAX_ALIVE_INCARNATION_JUMP) {
       // nobody who knows us can have admitted it (see MAX_INCARNATION_JUMP): nothing to refute
-      this.refuse(u, this.inc)
+      this.trust.refuse(u, 'incarnation-jump', this.inc)
       return
     }
     if (u.k === 'alive') {
       // a stale view of us (e.g. from before a restart) with a newer incarnation, or a restarting flag
-      if (u.inc > this.inc || (u.inc === this.inc && u.restarting === true)) this.refute(u.inc)
+      if ((u.inc > this.inc || (u.inc === this.inc && u.restarting === true)) && this.trust.authentic(u)) this.refute(u.inc)
       return
     }
     if (u.inc < this.inc) return
+    if (u.k === 'left' && !this.trust.authentic(u)) return
     this.log.debug('refuting', { kind: u.k, incarnation: u.inc, from: u.from })
     this.refute(u.inc)
-  }
-
-  /** An update whose incarnation jumps implausibly far ahead of `known`: not applied, counted. */
-  private refuse (u: MemberUpdate, known: number): void {
-    this.onDrop('incarnation-jump')
-    logRepeated(this.log, ++this.refusedUpdates, 'refused a member update', { kind: u.k, member: u.id, incarnation: u.inc, known, from: u.from })
   }
 
   private refute (inc: number): void {
@@ -473,9 +500,16 @@ export class Membership {
     this.applyAwareness(1)
   }
 
+  /** Our alive at our current incarnation, signed. */
   private aliveSelf (restarting: boolean): MemberUpdate {
     const u: MemberUpdate = { k: 'alive', id: this.self, inc: this.inc, addrs: this.addrs }
     if (restarting) u.restarting = true
+    return this.ownWord(u)
+  }
+
+  /** Sign our own alive or left and remember it for our snapshots. */
+  private ownWord (u: MemberUpdate): MemberUpdate {
+    this.own = this.trust.sign(u)
     return u
   }
 

@@ -5,8 +5,9 @@ import { formatTable } from './report.js'
 import { churn, convergence, failure, partition, type Results, type ScenarioName } from './scenarios.js'
 
 const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn]
-                     [--profile lan|wan|local] [--events E] [--no-bytes] [--lose-broadcasts]
-Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.`
+                     [--profile lan|wan|local] [--events E] [--no-bytes] [--lose-broadcasts] [--unsigned]
+Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.
+Nodes sign and check membership facts and entries as in production; --unsigned turns that off for comparison.`
 
 class UsageError extends Error { override name = 'UsageError' }
 
@@ -30,6 +31,7 @@ function main (): number {
         events: { type: 'string' },
         'no-bytes': { type: 'boolean' },
         'lose-broadcasts': { type: 'boolean' },
+        unsigned: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       },
@@ -56,7 +58,8 @@ function main (): number {
     console.error(USAGE)
     return 2
   }
-  const init = { nodes, seed, loss, profile, countBytes: args['no-bytes'] !== true }
+  const unsigned = args.unsigned === true
+  const init = { nodes, seed, loss, profile, countBytes: args['no-bytes'] !== true, unsigned }
   const t0 = performance.now()
   let results: Results
   switch (scenario) {
@@ -66,8 +69,8 @@ function main (): number {
     case 'churn': results = churn(init, events); break
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
-  const params = { scenario, nodes, loss, seed, profile, events, lose_broadcasts: args['lose-broadcasts'] === true }
-  console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}`, [
+  const params = { scenario, nodes, loss, seed, profile, events, lose_broadcasts: args['lose-broadcasts'] === true, signed: !unsigned }
+  console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}, ${unsigned ? 'unsigned' : 'signed'}`, [
     ...Object.entries(results).map(([k, v]): [string, number] => [k, v]),
     ['wall_s (context only, not deterministic)', wallS]
   ]))

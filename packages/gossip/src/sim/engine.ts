@@ -2,8 +2,10 @@ import { encodeFrame } from '../codec/codec.js'
 import type { MemberSnapshot, Packet, RequestMsg, ResponseMsg } from '../codec/messages.js'
 import { resolveConfig, type GossipConfig } from '../config.js'
 import { MemberIndex } from '../membership/member-table.js'
+import { memberSigBytes } from '../membership/signing.js'
 import { createNode, type GossipNode, type NodeOutput } from '../node.js'
 import { createSeededRng } from '../rng.js'
+import { createKeyDirectory, type Keyring } from '../sign/keyring.js'
 import type { NodeId, ProfileName, Rng } from '../types.js'
 import { EventHeap } from '../event-heap.js'
 
@@ -19,6 +21,12 @@ export interface SimInit {
   overrides?: Partial<GossipConfig>
   /** Count bytes by encoding every message (exact) or not at all. @default true */
   countBytes?: boolean
+  /**
+   * Run without keys: nothing signed or checked (for comparison). Otherwise
+   * every node gets a key from one key directory and signs and checks as in
+   * production. @default false
+   */
+  unsigned?: boolean
 }
 
 type Ev =
@@ -64,6 +72,8 @@ export class Sim {
   private readonly countBytes: boolean
   private readonly seed: number
   private readonly index = new MemberIndex()
+  /** Each node's keyring (kept across its restarts), unless unsigned. */
+  private readonly keys = new Map<NodeId, Keyring>()
 
   constructor (init: SimInit) {
     this.seed = init.seed
@@ -74,7 +84,17 @@ export class Sim {
     this.countBytes = init.countBytes ?? true
     const ids: NodeId[] = []
     for (let i = 0; i < init.nodes; i++) ids.push(`node-${String(i).padStart(5, '0')}`)
-    const snaps: MemberSnapshot[] = ids.map(id => ({ id, addrs: [`sim://${id}`], state: 'alive', inc: 0, restarting: false }))
+    if (init.unsigned !== true) {
+      const dir = createKeyDirectory()
+      for (const id of ids) this.keys.set(id, dir.add(id))
+    }
+    // the seed list carries each node's signed alive at incarnation 0, as a persisted member list would
+    const snaps: MemberSnapshot[] = ids.map(id => {
+      const s: MemberSnapshot = { id, addrs: [`sim://${id}`], state: 'alive', inc: 0, restarting: false }
+      const keys = this.keys.get(id)
+      if (keys !== undefined) s.sig = keys.sign(memberSigBytes({ k: 'alive', id, inc: 0, addrs: s.addrs }))
+      return s
+    })
     for (let i = 0; i < init.nodes; i++) {
       const id = ids[i] as NodeId
       const sn: SimNode = { index: i, id, node: this.makeNode(id, 0, 0), up: true, slow: 1, group: 0, wakeAt: Infinity, generation: 0 }
@@ -88,7 +108,16 @@ export class Sim {
   }
 
   private makeNode (id: NodeId, incarnation: number, generation: number): GossipNode {
-    return createNode({ id, addrs: [`sim://${id}`], cfg: this.cfg, rng: createSeededRng(`${this.seed}:${id}:${generation}`), incarnation, memberIndex: this.index })
+    const keyring = this.keys.get(id)
+    return createNode({
+      id,
+      addrs: [`sim://${id}`],
+      cfg: this.cfg,
+      rng: createSeededRng(`${this.seed}:${id}:${generation}`),
+      incarnation,
+      memberIndex: this.index,
+      ...(keyring !== undefined ? { keyring } : {})
+    })
   }
 
   /** Schedule `fn` at virtual time `t`. */
