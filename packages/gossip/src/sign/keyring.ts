@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeId } from '../types.js'
 
@@ -161,24 +161,48 @@ export interface KeyDirectory {
   readonly managerKey: { privateKey: Uint8Array, publicKey: Uint8Array }
 }
 
-/** A {@link KeyDirectory} with a fresh manager key pair. */
-export function createKeyDirectory (): KeyDirectory {
+/**
+ * A {@link KeyDirectory} with a fresh manager key pair. `shareChecks`: the
+ * keyrings of this directory share the result of each signature check (by
+ * signer, data digest and signature), so a simulator running thousands of
+ * nodes in one process verifies each signature once, not once per node;
+ * what a real node pays is measured by `bench:trust`.
+ */
+export function createKeyDirectory (opts: { shareChecks?: boolean } = {}): KeyDirectory {
   const keys = new Map<NodeId, KeyObject>()
   const managerKey = generateSigningKeyPair()
   const publicKeyOf = (id: NodeId): KeyObject | undefined => keys.get(id)
+  const checked = opts.shareChecks === true ? new Map<string, boolean>() : undefined
+  const memo = (kr: Keyring): Keyring => {
+    if (checked === undefined) return kr
+    const once = (who: string, data: Uint8Array, sig: Uint8Array, check: () => boolean): boolean => {
+      const k = `${who}\u0000${createHash('sha256').update(data).digest('base64')}\u0000${Buffer.from(sig).toString('base64')}`
+      let ok = checked.get(k)
+      if (ok === undefined) {
+        ok = check()
+        checked.set(k, ok)
+      }
+      return ok
+    }
+    return {
+      ...kr,
+      verify: (id, data, sig) => once(id, data, sig, () => kr.verify(id, data, sig)),
+      verifyManager: (data, sig) => once('', data, sig, () => kr.verifyManager(data, sig))
+    }
+  }
   return {
     managerKey,
     publicKeyOf,
-    add (id, opts = {}) {
+    add (id, addOpts = {}) {
       const { privateKey, publicKey } = generateKeyPairSync('ed25519')
       keys.set(id, publicKey)
-      return createKeyring({
+      return memo(createKeyring({
         self: id,
         privateKey,
         publicKeyOf,
         managerPublicKey: managerKey.publicKey,
-        ...(opts.manager === true ? { managerPrivateKey: managerKey.privateKey } : {})
-      })
+        ...(addOpts.manager === true ? { managerPrivateKey: managerKey.privateKey } : {})
+      }))
     }
   }
 }
