@@ -74,6 +74,8 @@ class TablesImpl implements Tables {
   private readonly probes = new EarlierLifeProbes()
   private readonly keyring: Keyring | undefined
   private readonly authority: AuthorityPolicy | undefined
+  /** Every origin membership has told us of (signed tables accept entries only from these and from us). */
+  private readonly known = new Set<NodeId>()
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -203,6 +205,7 @@ class TablesImpl implements Tables {
   memberChanged (now: number, member: Member): void {
     this.lastNow = now
     if (member.id === this.self) return
+    this.known.add(member.id)
     const before = this.status.origin(member.id)
     const prev = this.status.gone.get(member.id)
     if (member.state === 'left' || (member.state === 'dead' && !member.restarting)) {
@@ -390,6 +393,9 @@ class TablesImpl implements Tables {
     if (auth.kind === 'node' && auth.node !== origin) return this.refuse('not-owner', st.name, w)
     const g = this.status.gone.get(origin)
     if (g?.reaped === true) return false
+    // a key pair made up for the purpose signs as well as a member's: its entries would never be suspended
+    // or reaped, as only members are. Refused until membership knows the origin (anti-entropy offers them again)
+    if (this.keyring !== undefined && origin !== this.self && !this.known.has(origin)) return this.refuse('unknown-origin', st.name, w)
     const cur = st.store.get(table, key)
     const ownScopes = origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && !deleted
     if (cur !== undefined && compareRecWire(cur, w) >= 0) {
@@ -551,6 +557,7 @@ class TablesImpl implements Tables {
       const limit = g.state === 'dead' ? this.reconnectMs : this.ttlMs
       if (now - g.since < limit) continue
       g.reaped = true
+      this.known.delete(id)
       for (const st of this.scopeStates.values()) st.certs?.forget(id)
       // statuses first: removing its scopes record would change the status of its other records
       const reaped: Array<[ScopeState, Rec, EntryStatus]> = []

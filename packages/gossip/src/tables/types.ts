@@ -109,7 +109,8 @@ export interface TablesStats {
   syncs: number
   /**
    * Remote entries refused before they were applied, by reason: `lamport-jump`, `seq-jump`,
-   * `unsigned`, `bad-signature`, `not-owner`, `not-manager`, `refused-key`, `bad-cert`.
+   * `unsigned`, `bad-signature`, `not-owner`, `not-manager`, `refused-key`, `bad-cert`,
+   * `unknown-origin` (an origin membership does not know).
    */
   dropped: Record<string, number>
 }
