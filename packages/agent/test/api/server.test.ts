@@ -21,6 +21,7 @@ test('a call that does not finish is answered with DeadlineExceededError (503) a
     controller,
     logger: createSilentLogger(),
     socketPath: join(dir, 'api.sock'),
+    role: 'manager',
     members: () => [],
     status: () => { throw new Error('unused') },
     afterMutation: async () => {},
