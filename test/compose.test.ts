@@ -122,6 +122,10 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
   await exec('agent1', 'scalelb', 'network', 'create', 'front', '--subnet', '10.20.0.0/24')
   await exec('agent1', 'scalelb', 'service', 'create', 'web', '--port', '80:8080/tcp', '--network', 'front')
   await exec('agent1', 'scalelb', 'service', 'create', 'client', '--port', '7/tcp', '--network', 'front')
+  // agent1 holds the manager key; agent2 is a worker
+  const refused = await composeRun(['exec', '-T', 'agent2', 'scalelb', 'network', 'create', 'back', '--subnet', '10.21.0.0/24'], 60_000)
+  t.false(refused.ok)
+  t.regex(refused.stderr + refused.stdout, /network create: only manager nodes may change networks and services/)
   // a node's first task on a network waits for an address donation by gossip; on a loaded machine
   // that can outlast the CLI's 30 s: a repeated add of the same task is idempotent, so retry (logged)
   const addTask = async (svc: string, service: string, task: string): Promise<void> => {

@@ -23,7 +23,7 @@ import { createSeededRng, type Entry, type EntryEvent, type ScopeName } from '@s
 import { sameDesired } from '../src/reconciler/same-desired.js'
 import { computeDesired, type DesiredResult } from '../src/state/desired.js'
 import { readDesiredInputFull, type TableSource } from '../src/state/full-read.js'
-import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, lbEndpointKey } from '../src/state/tables.js'
+import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, lbEndpointKey, taskEndpointKey } from '../src/state/tables.js'
 import { createTablesView } from '../src/state/view.js'
 import { BenchUsageError, intFlag, mean, percentile, printJsonLine, printTable, round } from './common.js'
 
@@ -94,11 +94,11 @@ function populate (src: BenchTables, services: number, backends: number): void {
     src.set('cluster', TABLE_SERVICES, sid, { name: sid, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], vips: { [NET]: ipOf(ip++) } }, SELF)
     for (let b = 0; b < backends; b++) {
       const node = `node-${1 + ((s * backends + b) % REMOTE_NODES)}`
-      src.set(SCOPE, TABLE_ENDPOINTS, `${sid}-t${b}`, { kind: 'task', service: sid, ip: ipOf(ip), mac: macOf(ip), node, state: 'ready', originMs: 1 }, node)
+      src.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey(node, `${sid}-t${b}`), { kind: 'task', service: sid, ip: ipOf(ip), mac: macOf(ip), node, state: 'ready', originMs: 1 }, node)
       ip++
     }
   }
-  src.set(SCOPE, TABLE_ENDPOINTS, 'local-task', { kind: 'task', service: 'svc-0', ip: ipOf(ip), mac: macOf(ip), node: SELF, state: 'ready', originMs: 1 }, SELF)
+  src.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey(SELF, 'local-task'), { kind: 'task', service: 'svc-0', ip: ipOf(ip), mac: macOf(ip), node: SELF, state: 'ready', originMs: 1 }, SELF)
 }
 
 function heapUsed (): number {
@@ -146,7 +146,7 @@ function runSize (services: number, backends: number, ops: number, seed: number)
     if (added === undefined) {
       const sid = `svc-${Math.floor(rng.next() * services)}`
       const node = `node-${1 + Math.floor(rng.next() * REMOTE_NODES)}`
-      added = `${sid}-extra`
+      added = taskEndpointKey(node, `${sid}-extra`)
       src.set(SCOPE, TABLE_ENDPOINTS, added, { kind: 'task', service: sid, ip: ipOf(next), mac: macOf(next), node, state: 'ready', originMs: 2 }, node)
       next++
     } else {

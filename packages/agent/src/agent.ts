@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
-import { SCOPES_TABLE, createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
+import { SCOPES_TABLE, createGossip, createKeyring, createSeededRng, createSystemClock } from '@scalelb/gossip'
 import type { Clock, EntryEvent, Gossip, Transport } from '@scalelb/gossip'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type NodeAllocatorInit } from '@scalelb/allocator'
 import type { AgentConfig } from './config/options.js'
@@ -8,6 +8,8 @@ import { AGENT_VERSION, DESIRED_PERSIST_INTERVAL_MS, JOIN_RETRY_MAX_MS, JOIN_RET
 import { componentLogger, createRootLogger, type Logger } from './logging/logger.js'
 import { createAgentMetrics, transportStats, type AgentMetrics } from './metrics.js'
 import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
+import { loadClusterKeys, type ClusterKeys } from './persistence/cluster-keys.js'
+import { createAuthorityPolicy, mayWrite } from './state/authority.js'
 import { createStateWriter, loadState, type OwnEntry, type PersistedState, type StateWriter } from './persistence/state-file.js'
 import { createApiServer, type ApiServer } from './api/server.js'
 import { loadOrCreateApiToken } from './api/token.js'
@@ -28,8 +30,8 @@ export interface AgentInit {
   config: AgentConfig
   /** Kernel side: programmer + reconciler factory + task plumbing. */
   dataPlane: DataPlane
-  /** Builds the gossip transport from the node identity (libp2p in production, memory in tests). */
-  transport: (identity: NodeIdentity) => Transport | Promise<Transport>
+  /** Builds the gossip transport from the node identity and the cluster keys (libp2p with `keys.psk` in production, memory in tests). */
+  transport: (identity: NodeIdentity, keys: ClusterKeys) => Transport | Promise<Transport>
   /** Root logger. @default JSON lines on stdout at config.logLevel */
   logger?: Logger
   /** Clock for gossip, allocator and timers. @default system clock */
@@ -78,10 +80,21 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const log = componentLogger(root, 'agent')
   const clock = init.clock ?? createSystemClock()
   const wallClock = init.wallClock ?? Date.now
+  // key files first: a bad one fails the start before anything is written
+  const keys = await loadClusterKeys(cfg, log)
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 })
   const identity = await loadOrCreateNodeKey(cfg.dataDir)
   const self = identity.id
   if (identity.created) log.info('created node key', { node: self, dataDir: cfg.dataDir })
+  const keyring = createKeyring({
+    self,
+    privateKey: identity.privateKey.raw,
+    ...(keys.managerPublicKey !== undefined ? { managerPublicKey: keys.managerPublicKey } : {}),
+    ...(keys.managerPrivateKey !== undefined ? { managerPrivateKey: keys.managerPrivateKey } : {})
+  })
+  // the same on every node: a cluster either has a cluster key file (PSK and manager public key) or none of its nodes has
+  const authority = createAuthorityPolicy({ clusterChanges: keys.role === 'insecure' ? 'any' : 'manager' })
+  if (keys.role === 'insecure') log.warn('no cluster key (--insecure): any member may change networks and services, and anyone who reaches --listen may join')
   // a temp file of an interrupted atomic write (state.json, api.token) is garbage: no writer runs yet
   for (const f of await removeStrayTempFiles(cfg.dataDir)) log.warn('removed a stray temp file of an interrupted write', { file: f, dataDir: cfg.dataDir })
   const persisted = await loadState(cfg.dataDir, self)
@@ -91,8 +104,10 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), { lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
     : createNodeAllocator({ lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
   const incarnation = (persisted?.incarnation ?? -1) + 1
-  const transport = await init.transport(identity)
+  const transport = await init.transport(identity, keys)
   const gossip = createGossip({
+    keyring,
+    authority,
     transport,
     clock,
     rng: createSeededRng(randomInt(2 ** 31)),
@@ -280,6 +295,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       node: self,
       version: AGENT_VERSION,
       ready: ready(),
+      role: keys.role,
       reconciler: { synced: reconciler.synced(), ...rs },
       gossip: { members: counts, scopes: gossip.scopes() },
       networks: view.networks().size,
@@ -297,6 +313,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     socketPath: cfg.apiSocket,
     tcp: cfg.apiAddr,
     token: apiToken?.token,
+    role: keys.role,
     members,
     status,
     afterMutation: async () => {
@@ -364,6 +381,11 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
         // ring tokens are republished from the allocator snapshot below (the authoritative copy);
         // a stale token or donation request must not be re-sent with a fresh timestamp
         if ((e.scope !== 'cluster' && !e.scope.startsWith('network:')) || e.table === SCOPES_TABLE || e.table === TABLE_IPAM || e.table === TABLE_IPAM_REQUESTS || e.table === TABLE_IPAM_USAGE) continue
+        // a network this node created before it lost the manager key, or an endpoint under an older agent's key shape
+        if (!mayWrite(authority(e.scope as 'cluster', e.table, e.key), self, keyring.manager)) {
+          log.info('not restoring a persisted entry this node may no longer write', { scope: e.scope, table: e.table, key: e.key, role: keys.role })
+          continue
+        }
         try {
           if (e.scope !== 'cluster') gossip.joinScope(e.scope as `network:${string}`)
           gossip.set(e.scope as 'cluster', e.table, e.key, e.value)
@@ -388,7 +410,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await statusServer?.start()
       persist()
       if (cfg.join.length > 0) tryJoin(JOIN_RETRY_MIN_MS)
-      log.info('agent started', { node: self, listen: transport.addrs(), programmer: cfg.programmer, overlayMtu: mtu.mtu, overlayMtuMax: mtu.max, restored: persisted !== undefined, localTasks: controller.localTasks().length })
+      log.info('agent started', { node: self, role: keys.role, listen: transport.addrs(), programmer: cfg.programmer, overlayMtu: mtu.mtu, overlayMtuMax: mtu.max, restored: persisted !== undefined, localTasks: controller.localTasks().length })
     },
     async stop () {
       if (state !== 'running') return

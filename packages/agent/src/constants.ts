@@ -43,6 +43,8 @@ export const MAX_SUBNETS_PER_NETWORK = 8
 export const ID_HEX_LENGTH = 24
 /** File name of the node key inside the data dir. */
 export const NODE_KEY_FILE = 'node.key'
+/** Largest cluster or manager key file read (bytes); the real ones are about 200. */
+export const MAX_KEY_FILE_BYTES = 4096
 /** File name of the persisted state (allocator snapshot + own entries) in the data dir. */
 export const STATE_FILE = 'state.json'
 /** Format version written into the state file. */

@@ -108,6 +108,20 @@ export class ForbiddenError extends Error {
   override name = 'ForbiddenError' as const
 }
 
+/**
+ * A worker (a node without the cluster manager key) was asked to change a
+ * network or service; HTTP 403. Refused before anything is done.
+ */
+export class ManagerRequiredError extends Error {
+  override name = 'ManagerRequiredError' as const
+  /** The refused operation, e.g. `network create`. */
+  readonly operation: string
+  constructor (operation: string) {
+    super(`${operation}: only manager nodes may change networks and services; this agent has no --manager-key-file`)
+    this.operation = operation
+  }
+}
+
 /** A control API request body that is not `application/json`; HTTP 415. */
 export class UnsupportedMediaTypeError extends Error {
   override name = 'UnsupportedMediaTypeError' as const

@@ -13,12 +13,14 @@ export { runCli, mainHelp } from './cli/main.js'
 export type { CliContext, CliIo } from './cli/commands.js'
 export { createApiClient, type ApiClient, type ApiTarget } from './cli/client.js'
 export { buildAgent, detectUnderlay } from './cli/agent-command.js'
-export { newClusterKeyText } from './cli/keygen.js'
+export { writeClusterKeys } from './cli/keygen.js'
+export { loadClusterKeys, newClusterKeys, formatManagerKeyFile, parseManagerKeyFile, type ClusterKeys, type NewClusterKeys } from './persistence/cluster-keys.js'
+export { createAuthorityPolicy, mayWrite, type AuthorityPolicyInit } from './state/authority.js'
 export { computeDesired, type DesiredInput, type DesiredResult, type EndpointRecord, type NetworkDesired } from './state/desired.js'
 export {
   TABLE_NODES, TABLE_NETWORKS, TABLE_SERVICES, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_ENDPOINTS,
-  checkNode, checkNetwork, checkService, checkEndpoint, checkDonationRequest, networkScope, lbEndpointKey,
-  type NodeValue, type NetworkValue, type ServiceValue, type EndpointValue, type EndpointState, type DonationRequest
+  checkNode, checkNetwork, checkService, checkEndpoint, checkDonationRequest, networkScope, lbEndpointKey, taskEndpointKey, parseEndpointKey,
+  type EndpointKey, type NodeValue, type NetworkValue, type ServiceValue, type EndpointValue, type EndpointState, type DonationRequest
 } from './state/tables.js'
 export type { Controller, TaskPlumber } from './state/controller.js'
 export { createAgentMetrics, type AgentMetrics } from './metrics.js'

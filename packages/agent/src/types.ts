@@ -103,11 +103,23 @@ export interface MemberInfo {
   self: boolean
 }
 
+/**
+ * What this node may change in the cluster:
+ * - `manager`: started with the cluster's manager key (`--manager-key-file`):
+ *   creates and removes networks and services;
+ * - `worker`: has the cluster key only: runs tasks, reads everything;
+ * - `insecure`: no cluster key (`--insecure`): nothing is secret, every
+ *   member may change networks and services.
+ */
+export type AgentRole = 'manager' | 'worker' | 'insecure'
+
 /** GET /v1/status (also on the status server). */
 export interface AgentStatus {
   node: string
   version: string
   ready: boolean
+  /** What this node may change (not in the off-loopback summary: it would tell an attacker which hosts hold the manager key). */
+  role: AgentRole
   reconciler: { synced: boolean, transactions: number, failures: number, kernelObjects: number, sandboxes: number, lastSyncDurationMs: number }
   gossip: { members: Record<string, number>, scopes: string[] }
   networks: number

@@ -8,6 +8,9 @@ export function statusOf (err: Error): number {
     case 'ValidationError': return 400
     case 'UnauthorizedError': return 401
     case 'ForbiddenError': return 403
+    case 'ManagerRequiredError': return 403
+    // the gossip tables refuse a manager table write on a node without the manager key
+    case 'NotManagerError': return 403
     case 'NotFoundError': return 404
     case 'ConflictError': return 409
     case 'PoolExhaustedError': return 409

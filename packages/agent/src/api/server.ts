@@ -3,9 +3,9 @@ import { chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { dirname } from 'node:path'
 import type { Logger } from '../logging/logger.js'
-import { DeadlineExceededError, NotFoundError, ValidationError } from '../errors.js'
+import { DeadlineExceededError, ManagerRequiredError, NotFoundError, ValidationError } from '../errors.js'
 import type { Controller } from '../state/controller.js'
-import type { AgentStatus, MemberInfo } from '../types.js'
+import type { AgentRole, AgentStatus, MemberInfo } from '../types.js'
 import { closeServer, listen, readJson, sendError, sendJson } from './http.js'
 import { API_FD_SHARE, API_MAX_CONNECTIONS, API_REQUEST_DEADLINE_MS } from '../constants.js'
 import { connectionBudget, survivesAcceptErrors } from './fd-budget.js'
@@ -22,6 +22,8 @@ export interface ApiServerInit {
   tcp?: { host: string, port: number }
   /** Bearer token the TCP listener requires (api/token.ts); required with `tcp`. */
   token?: string
+  /** This node's role: a `worker` refuses network and service changes (403). */
+  role: AgentRole
   /** Connections each listener holds at most. @default min(API_MAX_CONNECTIONS, API_FD_SHARE of RLIMIT_NOFILE) */
   maxConnections?: number
   members: () => MemberInfo[]
@@ -48,6 +50,8 @@ export interface ApiServer {
 }
 
 type Handler = (req: IncomingMessage, params: string[], query: URLSearchParams, signal: AbortSignal) => Promise<{ status: number, body: unknown }>
+/** One route: method, path, handler, and for a change of networks or services its name (managers only). */
+type Route = [method: string, path: RegExp, handler: Handler, clusterChange?: string]
 
 /** Rejects with the signal's reason once it aborts. */
 async function aborted (signal: AbortSignal): Promise<never> {
@@ -84,15 +88,15 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     await init.afterMutation()
     return { status, body }
   }
-  const routes: Array<[string, RegExp, Handler]> = [
+  const routes: Route[] = [
     ['GET', /^\/v1\/networks$/, async () => ({ status: 200, body: ctl.listNetworks() })],
-    ['POST', /^\/v1\/networks$/, async (req) => await mutated(201, await ctl.createNetwork(parseNetworkCreate(await readJson(req))))],
+    ['POST', /^\/v1\/networks$/, async (req) => await mutated(201, await ctl.createNetwork(parseNetworkCreate(await readJson(req)))), 'network create'],
     ['GET', /^\/v1\/networks\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectNetwork(p[0] as string) })],
-    ['DELETE', /^\/v1\/networks\/([^/]+)$/, async (_r, p, q) => { await ctl.removeNetwork(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }],
+    ['DELETE', /^\/v1\/networks\/([^/]+)$/, async (_r, p, q) => { await ctl.removeNetwork(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }, 'network rm'],
     ['GET', /^\/v1\/services$/, async () => ({ status: 200, body: ctl.listServices() })],
-    ['POST', /^\/v1\/services$/, async (req, _p, _q, signal) => await mutated(201, await ctl.createService(parseServiceCreate(await readJson(req)), { signal }))],
+    ['POST', /^\/v1\/services$/, async (req, _p, _q, signal) => await mutated(201, await ctl.createService(parseServiceCreate(await readJson(req)), { signal })), 'service create'],
     ['GET', /^\/v1\/services\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectService(p[0] as string) })],
-    ['DELETE', /^\/v1\/services\/([^/]+)$/, async (_r, p, q) => { await ctl.removeService(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }],
+    ['DELETE', /^\/v1\/services\/([^/]+)$/, async (_r, p, q) => { await ctl.removeService(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }, 'service rm'],
     ['GET', /^\/v1\/tasks$/, async (_r, _p, q) => ({ status: 200, body: ctl.listTasks({ service: q.get('service') ?? undefined }) })],
     ['POST', /^\/v1\/tasks$/, async (req, _p, _q, signal) => {
       const r = await ctl.addTask(parseTaskAdd(await readJson(req)), { signal })
@@ -113,11 +117,12 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     const path = url.pathname
     let pathMatched = false
     try {
-      for (const [method, re, h] of routes) {
+      for (const [method, re, h, clusterChange] of routes) {
         const m = re.exec(path)
         if (m === null) continue
         pathMatched = true
         if (method !== req.method) continue
+        if (clusterChange !== undefined && init.role === 'worker') throw new ManagerRequiredError(clusterChange)
         const params = m.slice(1).map((x) => decodeURIComponent(x))
         const ac = new AbortController()
         const timer = setTimeout(() => { ac.abort(new DeadlineExceededError(`${req.method ?? ''} ${path}`, deadlineMs)) }, deadlineMs)
@@ -138,7 +143,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
       else sendError(res, new NotFoundError('path', `no such endpoint ${path}`))
     } catch (err) {
       const e = err instanceof Error ? err : new ValidationError('body', String(err))
-      if (!['ValidationError', 'NotFoundError', 'ConflictError', 'PoolExhaustedError', 'NetworkFullError'].includes(e.name)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
+      if (!['ValidationError', 'NotFoundError', 'ConflictError', 'PoolExhaustedError', 'NetworkFullError', 'ManagerRequiredError'].includes(e.name)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
       else logger.debug('API call refused', { method: req.method, path, error: e.message })
       if (!res.headersSent) sendError(res, e)
     }

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util'
-import { readFile } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
-import { createLibp2pTransport, createSystemClock, parseClusterKey } from '@scalelb/gossip'
+import { createLibp2pTransport, createSystemClock } from '@scalelb/gossip'
 import { AGENT_PARSE_OPTIONS, agentHelp, resolveAgentConfig, type AgentConfig } from '../config/options.js'
 import { ConfigError, UsageError } from '../errors.js'
 import { isLoopbackHost } from '../config/values.js'
@@ -25,21 +24,6 @@ export function detectUnderlay (cfg: AgentConfig): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
   }
   return ''
-}
-
-async function readClusterKey (cfg: AgentConfig): Promise<Uint8Array | undefined> {
-  if (cfg.clusterKeyFile === undefined) return undefined
-  let text: string
-  try {
-    text = await readFile(cfg.clusterKeyFile, 'utf8')
-  } catch (err) {
-    throw new ConfigError('--cluster-key-file', `cannot read ${cfg.clusterKeyFile}: ${(err as Error).message}`)
-  }
-  try {
-    return parseClusterKey(text)
-  } catch (err) {
-    throw new ConfigError('--cluster-key-file', `${cfg.clusterKeyFile} is not a cluster key (${(err as Error).message}); create one with scalelb keygen`)
-  }
 }
 
 /**
@@ -68,7 +52,6 @@ export async function resolveOverlayMtu (cfg: AgentConfig, underlay: string, log
 
 /** Build the agent from settings, with the libp2p transport and the configured kernel programmer. */
 export async function buildAgent (cfg: AgentConfig, root: Logger, onLeft: () => void): Promise<Agent> {
-  const clusterKey = await readClusterKey(cfg)
   const underlay = detectUnderlay(cfg)
   const mtu = await resolveOverlayMtu(cfg, underlay, componentLogger(root, 'main'))
   const clock = createSystemClock()
@@ -78,10 +61,10 @@ export async function buildAgent (cfg: AgentConfig, root: Logger, onLeft: () => 
     logger: root,
     clock,
     dataPlane: createDataPlane({ cfg, logger: root }),
-    transport: (id) => createLibp2pTransport({
+    transport: (id, keys) => createLibp2pTransport({
       privateKey: id.privateKey,
       listen: [cfg.listen],
-      clusterKey,
+      clusterKey: keys.psk,
       insecure: cfg.insecure,
       logger: componentLogger(root, 'transport')
     }),

@@ -31,6 +31,12 @@ interface Command {
 }
 
 const JSON_FLAG: Flags = { json: { type: 'boolean' } }
+/** `scalelb status` line of each role. */
+const ROLE_TEXT: Record<string, string> = {
+  manager: 'manager (holds the cluster manager key: may change networks and services)',
+  worker: 'worker (runs tasks; networks and services are changed on a manager node)',
+  insecure: 'insecure (no cluster key: every member may change networks and services)'
+}
 const enc = encodeURIComponent
 
 function printJson (io: CliIo, v: unknown): void {
@@ -229,6 +235,7 @@ export const COMMANDS: Record<string, Command> = {
         `node:        ${s.node}`,
         `version:     ${s.version}`,
         `ready:       ${String(s.ready)}`,
+        `role:        ${ROLE_TEXT[s.role] ?? String(s.role)}`,
         `members:     ${Object.entries(s.gossip.members).map(([k, v]) => `${k}=${v}`).join(' ')}`,
         `networks:    ${s.networks}   services: ${s.services}   local tasks: ${s.localTasks}`,
         `kernel:      ${s.reconciler.sandboxes} sandboxes, ${s.reconciler.kernelObjects} objects, ${s.reconciler.transactions} transactions (${s.reconciler.failures} failed)`,

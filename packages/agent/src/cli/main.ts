@@ -15,7 +15,7 @@ export function mainHelp (): string {
     '',
     'Commands:',
     `  ${'agent'.padEnd(18)} run the node agent (see scalelb agent --help)`,
-    `  ${'keygen'.padEnd(18)} write a new cluster key (scalelb keygen --out FILE)`,
+    `  ${'keygen'.padEnd(18)} write a new cluster's keys (scalelb keygen --out cluster.key --manager-out manager.key)`,
     `  ${'lab'.padEnd(18)} a local cluster in network namespaces (scalelb lab up|status|down --help)`,
     ...rows,
     '',

@@ -28,6 +28,13 @@ export interface AgentConfig {
   dataDir: string
   /** Cluster pre-shared key file (pnet format); required unless `insecure`. */
   clusterKeyFile: string | undefined
+  /**
+   * The cluster manager's private key file (from `scalelb keygen
+   * --manager-out`): makes this node a manager, which may create and remove
+   * networks and services. Must match the manager public key in the cluster
+   * key file. @default undefined (a worker)
+   */
+  managerKeyFile: string | undefined
   /** Run without a cluster key (explicit opt-out). @default false */
   insecure: boolean
   /** Status server (metrics, health, read-only status). @default 0.0.0.0:9470 */
@@ -78,6 +85,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'join', flag: 'join', env: 'SCALELB_JOIN', kind: 'list', help: 'peer multiaddr to join; repeatable (env: comma-separated)' },
   { key: 'dataDir', flag: 'data-dir', env: 'SCALELB_DATA_DIR', kind: 'string', help: `node key + state directory (default ${DEFAULT_DATA_DIR})` },
   { key: 'clusterKeyFile', flag: 'cluster-key-file', env: 'SCALELB_CLUSTER_KEY_FILE', kind: 'string', help: 'cluster pre-shared key (from `scalelb keygen`); required unless --insecure' },
+  { key: 'managerKeyFile', flag: 'manager-key-file', env: 'SCALELB_MANAGER_KEY_FILE', kind: 'string', help: 'cluster manager key (from `scalelb keygen --manager-out`): this node may change networks and services' },
   { key: 'insecure', flag: 'insecure', env: 'SCALELB_INSECURE', kind: 'bool', help: 'run without a cluster key (anyone who can reach --listen can join)' },
   { key: 'metricsAddr', flag: 'metrics-addr', env: 'SCALELB_METRICS_ADDR', kind: 'string', help: `status server host:port: /metrics /healthz /readyz /v1/status (default ${DEFAULT_METRICS_ADDR})` },
   { key: 'apiSocket', flag: 'api-socket', env: 'SCALELB_API_SOCKET', kind: 'string', help: `control API unix socket (default <data-dir>/${API_SOCKET_NAME}, or ${DEFAULT_API_SOCKET})` },
@@ -223,6 +231,11 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
     throw new ConfigError('--cluster-key-file', 'a cluster key is required (create one with `scalelb keygen --out FILE`), or pass --insecure explicitly')
   }
   if (clusterKeyFile !== undefined && insecure) throw new ConfigError(insecureR?.field ?? '--insecure', 'cannot be combined with a cluster key file')
+  const mgrR = get('managerKeyFile')
+  const managerKeyFile = mgrR === undefined ? undefined : str(mgrR)
+  if (mgrR !== undefined && clusterKeyFile === undefined) {
+    throw new ConfigError(mgrR.field, 'needs a cluster key file: the other nodes check manager signatures against the manager public key in it (--insecure has none)')
+  }
 
   const metricsR = get('metricsAddr')
   const metricsAddr = parseHostPort(metricsR?.field ?? '--metrics-addr', metricsR === undefined ? DEFAULT_METRICS_ADDR : str(metricsR))
@@ -279,7 +292,7 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
 
-  return { listen, join, dataDir, clusterKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
 }
 
 /** `scalelb agent --help` text. */

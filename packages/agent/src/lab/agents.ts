@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
 import { createApiClient } from '../cli/client.js'
+import { newClusterKeys } from '../persistence/cluster-keys.js'
 import type { AgentStatus } from '../types.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
@@ -36,11 +36,15 @@ export async function resolveAgentCommand (): Promise<string[]> {
   return [process.execPath, bin]
 }
 
-/** Write a libp2p private-network key (pnet "swarm key" format) readable by root only. */
-export async function writeClusterKey (path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const text = `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`
-  await writeFile(path, text, { mode: 0o600 })
+/**
+ * Write a new cluster's key files (readable by root only): the cluster key
+ * every host gets, and the manager key only manager hosts get.
+ */
+export async function writeLabKeys (clusterKeyFile: string, managerKeyFile: string): Promise<void> {
+  const keys = newClusterKeys()
+  await mkdir(dirname(clusterKeyFile), { recursive: true, mode: 0o700 })
+  await writeFile(clusterKeyFile, keys.clusterKey, { mode: 0o600 })
+  await writeFile(managerKeyFile, keys.managerKey, { mode: 0o600 })
 }
 
 /** Arguments of `scalelb agent` for one lab host. */
@@ -54,6 +58,7 @@ export function agentArgs (state: LabState, host: LabHost, join: string[], extra
     '--api-socket', host.apiSocket,
     '--cluster-key-file', state.clusterKeyFile
   ]
+  if (host.manager === true && state.managerKeyFile !== undefined) args.push('--manager-key-file', state.managerKeyFile)
   if (state.mode === 'netns') args.push('--underlay-ip', host.ip)
   else args.push('--programmer', 'memory', '--underlay-ip', host.ip)
   for (const j of join) args.push('--join', j)

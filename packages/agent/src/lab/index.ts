@@ -39,7 +39,9 @@ options:
 
 As root the hosts are network namespaces (<prefix>-h1...) on a bridge with no
 address in the root namespace; without root the agents run on 127.0.0.1 with
-the memory programmer and nothing in the kernel changes.`
+the memory programmer and nothing in the kernel changes. h1 holds the
+cluster's manager key: create networks and services there (the other hosts
+are workers and refuse them).`
 
 /** Default state dir for this user. */
 export function defaultLabStateDir (): string {
@@ -52,9 +54,9 @@ function out (line: string): void {
 
 function printStatus (s: LabStatus): void {
   out(`lab ${s.prefix} (${s.mode}${s.underlayCidr !== undefined ? `, underlay ${s.underlayCidr}` : ''}), up since ${s.createdAt}, state in ${s.dir}`)
-  out('host  pid      agent    members  metrics')
+  out('host  role     pid      agent    members  metrics')
   for (const h of s.hosts) {
-    out(`${h.name.padEnd(5)} ${String(h.pid ?? '-').padEnd(8)} ${(h.running ? 'running' : 'stopped').padEnd(8)} ${String(h.aliveMembers ?? '-').padEnd(8)} ${h.metricsUrl}${h.netns !== undefined ? ` (from netns ${h.netns})` : ''}`)
+    out(`${h.name.padEnd(5)} ${(h.manager ? 'manager' : 'worker').padEnd(8)} ${String(h.pid ?? '-').padEnd(8)} ${(h.running ? 'running' : 'stopped').padEnd(8)} ${String(h.aliveMembers ?? '-').padEnd(8)} ${h.metricsUrl}${h.netns !== undefined ? ` (from netns ${h.netns})` : ''}`)
   }
   if (s.mode === 'netns') out(`namespaces: ${s.netns.length} (${s.netns.join(' ')})`)
 }

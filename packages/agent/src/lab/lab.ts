@@ -7,7 +7,7 @@ import {
   LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
 } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
-import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, writeClusterKey, aliveMembers } from './agents.js'
+import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, writeLabKeys, aliveMembers } from './agents.js'
 import { isRunning, stopProcess } from './procs.js'
 import { run } from './exec.js'
 import { loadLabState, saveLabState, type LabHost, type LabMode, type LabState } from './state.js'
@@ -76,6 +76,7 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
     bridge: undefined,
     underlayCidr: init.mode === 'netns' ? `${LAB_UNDERLAY_BASE}.${octet}.0/${LAB_UNDERLAY_PREFIX_LEN}` : undefined,
     clusterKeyFile: join(dir, 'cluster.key'),
+    managerKeyFile: join(dir, 'manager.key'),
     agentCommand,
     createdAt: new Date().toISOString(),
     hosts: [],
@@ -99,7 +100,7 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
 async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
   const say = init.progress ?? ((): void => {})
   const { prefix, dir } = state
-  await writeClusterKey(state.clusterKeyFile)
+  await writeLabKeys(state.clusterKeyFile, state.managerKeyFile as string)
 
   if (init.mode === 'netns') {
     say(`lab ${prefix}: underlay ${String(state.underlayCidr)} on a bridge in netns ${prefix}-sw`)
@@ -122,6 +123,7 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
         metricsAddr: `${ip}:${LAB_METRICS_PORT}`,
         apiSocket: join(hostDir, 'api.sock'), dataDir: hostDir,
         netnsPrefix: `${prefix}-${name}-`, logFile: join(hostDir, 'agent.log'),
+        manager: k === 1,
         pid: undefined, pidStart: undefined
       }
     } else {
@@ -131,6 +133,7 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
         metricsAddr: `127.0.0.1:${await freePort()}`,
         apiSocket: join(hostDir, 'api.sock'), dataDir: hostDir,
         netnsPrefix: `${prefix}-${name}-`, logFile: join(hostDir, 'agent.log'),
+        manager: k === 1,
         pid: undefined, pidStart: undefined
       }
     }
@@ -162,6 +165,8 @@ function assertAgentRunning (h: LabHost): void {
 /** One host as `lab status` reports it. */
 export interface LabHostStatus {
   name: string
+  /** Its agent holds the manager key. */
+  manager: boolean
   netns: string | undefined
   ip: string
   pid: number | undefined
@@ -190,7 +195,7 @@ export async function labStatus (state: LabState): Promise<LabStatus> {
   const hosts = await Promise.all(state.hosts.map(async (h): Promise<LabHostStatus> => {
     const running = h.pid !== undefined && h.pidStart !== undefined && isRunning({ pid: h.pid, pidStart: h.pidStart })
     return {
-      name: h.name, netns: h.netns, ip: h.ip, pid: h.pid, running,
+      name: h.name, manager: h.manager === true, netns: h.netns, ip: h.ip, pid: h.pid, running,
       aliveMembers: running ? await aliveMembers(h) : undefined,
       metricsUrl: metricsUrl(h), apiSocket: h.apiSocket, logFile: h.logFile
     }
@@ -255,7 +260,7 @@ export async function labDown (state: LabState): Promise<LabDownReport> {
 
 async function removeLabFiles (state: LabState): Promise<void> {
   for (const h of state.hosts) await rm(h.dataDir, { recursive: true, force: true })
-  for (const f of ['cluster.key', 'scripts', 'tasks', 'helpers', 'lab.json']) await rm(join(state.dir, f), { recursive: true, force: true })
+  for (const f of ['cluster.key', 'manager.key', 'scripts', 'tasks', 'helpers', 'lab.json']) await rm(join(state.dir, f), { recursive: true, force: true })
   try {
     if ((await readdir(state.dir)).length === 0) await rmdir(state.dir)
   } catch {

@@ -26,6 +26,8 @@ export interface LabHost {
   netnsPrefix: string
   /** Agent log file. */
   logFile: string
+  /** Its agent gets the manager key (`h1`): lab commands change networks and services there. Absent in labs of older versions. */
+  manager?: boolean
   /** Agent process, once started. */
   pid: number | undefined
   /** Start time of that process (/proc/<pid>/stat field 22), to never signal a recycled PID. */
@@ -62,8 +64,10 @@ export interface LabState {
   bridge: string | undefined
   /** Underlay subnet, e.g. `172.31.42.0/24` (netns mode). */
   underlayCidr: string | undefined
-  /** Cluster pre-shared key file. */
+  /** Cluster key file (pre-shared key and manager public key). */
   clusterKeyFile: string
+  /** Manager key file, given to the manager hosts only. Absent in labs of older versions. */
+  managerKeyFile?: string
   /** Agent command: argv before `agent ...`. */
   agentCommand: string[]
   /** ISO time `lab up` started. */
@@ -153,6 +157,7 @@ export function validateLabState (path: string, raw: unknown): LabState {
   need(isStr(s.dir) && s.dir.startsWith('/'), `${path}: dir`, 'must be an absolute path')
   need(optStr(s.bridge) && optStr(s.underlayCidr), `${path}: bridge`, 'must be a string')
   need(isStr(s.clusterKeyFile), `${path}: clusterKeyFile`, 'must be a string')
+  need(optStr(s.managerKeyFile), `${path}: managerKeyFile`, 'must be a string')
   need(Array.isArray(s.agentCommand) && s.agentCommand.every(isStr), `${path}: agentCommand`, 'must be an array of strings')
   need(isStr(s.createdAt), `${path}: createdAt`, 'must be a string')
   const prefix = s.prefix as string
@@ -168,6 +173,7 @@ export function validateLabState (path: string, raw: unknown): LabState {
     for (const k of ['name', 'ip', 'listen', 'metricsAddr', 'apiSocket', 'dataDir', 'netnsPrefix', 'logFile']) need(isStr(o[k]), `${f}.${k}`, 'must be a string')
     need(optStr(o.netns) && optStr(o.pidStart), `${f}.netns`, 'must be a string')
     need(o.pid === undefined || isPid(o.pid), `${f}.pid`, 'must be a PID > 1')
+    need(o.manager === undefined || typeof o.manager === 'boolean', `${f}.manager`, 'must be true or false')
   }
   need(Array.isArray(s.processes), `${path}: processes`, 'must be an array')
   for (const [i, p] of (s.processes as unknown[]).entries()) {

@@ -13,7 +13,7 @@ import { ipHolder } from './ip-holder.js'
 import type { Ipam } from './ipam.js'
 import type { LocalEndpoint, LocalTask } from './local-tasks.js'
 import {
-  TABLE_ENDPOINTS, TABLE_IPAM, TABLE_NETWORKS, TABLE_SERVICES, lbEndpointKey, networkScope,
+  TABLE_ENDPOINTS, TABLE_IPAM, TABLE_NETWORKS, TABLE_SERVICES, lbEndpointKey, networkScope, parseEndpointKey, taskEndpointKey,
   type EndpointState, type EndpointValue, type NetworkValue, type ServiceValue
 } from './tables.js'
 import type { TablesView } from './view.js'
@@ -158,7 +158,7 @@ export function createController (init: ControllerInit): Controller {
     const ports = view.services().get(t.serviceId)?.ports
     for (const ep of t.endpoints) {
       gossip.joinScope(networkScope(ep.networkId))
-      gossip.set(networkScope(ep.networkId), TABLE_ENDPOINTS, t.id, endpointValue(t, ep, ports))
+      gossip.set(networkScope(ep.networkId), TABLE_ENDPOINTS, taskEndpointKey(self, t.id), endpointValue(t, ep, ports))
     }
   }
   function publishLb (networkId: string, lbIp: string): void {
@@ -184,7 +184,7 @@ export function createController (init: ControllerInit): Controller {
   }
   /** Withdraw and release one endpoint; `cooldown: false` for an address never published (a rolled-back add). */
   async function dropEndpoint (t: LocalTask, ep: LocalEndpoint, cooldown = true): Promise<void> {
-    withdraw(ep.networkId, t.id)
+    withdraw(ep.networkId, taskEndpointKey(self, t.id))
     if (t.mode === 'netns' && t.netns !== undefined && ep.ifName !== undefined) {
       try {
         await init.plumber.detach({ networkId: ep.networkId, netnsPath: t.netns, ifName: ep.ifName, hostIfName: ep.hostIfName })
@@ -385,8 +385,9 @@ export function createController (init: ControllerInit): Controller {
     },
     listTasks (opts = {}) {
       const sid = opts.service === undefined ? undefined : mustService(opts.service, 'service').id
+      // by endpoint key: task IDs are unique per node only
       const out = new Map<string, TaskInfo>()
-      for (const t of tasks.values()) out.set(t.id, taskInfoLocal(t))
+      for (const t of tasks.values()) out.set(taskEndpointKey(self, t.id), taskInfoLocal(t))
       const nets = view.networks()
       const svcs = view.services()
       for (const scope of gossip.scopes()) {
@@ -394,16 +395,18 @@ export function createController (init: ControllerInit): Controller {
         const nid = scope.slice('network:'.length)
         for (const r of view.endpoints(nid)) {
           if (r.value.kind !== 'task' || r.value.node === self || r.status === 'deleted') continue
+          const k = parseEndpointKey(r.key)
+          if (k?.kind !== 'task') continue
           const sv = r.value.service as string
           let info = out.get(r.key)
           if (info === undefined) {
-            info = { id: r.key, serviceId: sv, service: svcs.get(sv)?.name ?? sv, node: r.value.node, state: r.value.state, status: r.status === 'suspended' ? 'suspended' : 'live', endpoints: [] }
+            info = { id: k.taskId, serviceId: sv, service: svcs.get(sv)?.name ?? sv, node: r.value.node, state: r.value.state, status: r.status === 'suspended' ? 'suspended' : 'live', endpoints: [] }
             out.set(r.key, info)
           }
           info.endpoints.push({ networkId: nid, network: nets.get(nid)?.name ?? nid, ip: r.value.ip, mac: r.value.mac })
         }
       }
-      return [...out.values()].filter((t) => sid === undefined || t.serviceId === sid).sort((a, b) => a.id < b.id ? -1 : 1)
+      return [...out.values()].filter((t) => sid === undefined || t.serviceId === sid).sort((a, b) => a.id !== b.id ? (a.id < b.id ? -1 : 1) : a.node < b.node ? -1 : 1)
     },
     async removeTask (id) {
       const t = tasks.get(id)

@@ -26,7 +26,7 @@ export function scopeNetworkId (scope: string): string | undefined {
 /** Validate one endpoint entry; undefined for tombstones, a reason string when invalid. */
 export function toEndpointRecord (e: Entry<unknown>): EndpointRecord | string | undefined {
   if (e.deleted || e.status === 'deleted' || e.value === undefined) return undefined
-  const c = checkEndpoint(e.value, e.origin)
+  const c = checkEndpoint(e.value, e.origin, e.key)
   if (!c.ok) return c.reason
   return { key: e.key, value: c.value, status: e.status }
 }

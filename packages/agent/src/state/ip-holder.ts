@@ -1,3 +1,4 @@
+import { parseEndpointKey } from './tables.js'
 import type { TablesView } from './view.js'
 
 /**
@@ -13,7 +14,8 @@ export function ipHolder (view: TablesView, networkId: string, ip: string): stri
   }
   for (const r of view.endpoints(networkId)) {
     if (r.status === 'deleted' || r.value.ip !== ip) continue
-    return r.value.kind === 'lb' ? `the LB address of node ${r.value.node}` : `the address of task ${r.key} on node ${r.value.node}`
+    const k = parseEndpointKey(r.key)
+    return k?.kind === 'task' ? `the address of task ${k.taskId} on node ${r.value.node}` : `the LB address of node ${r.value.node}`
   }
   return undefined
 }

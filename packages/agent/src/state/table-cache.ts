@@ -84,7 +84,7 @@ const UNCHANGED: Applied<never> = { prev: undefined, next: undefined, changed: f
  * before. `statusMatters` makes a status change of the same version a change.
  */
 function applyEntry<V> (
-  slots: Map<string, Slot<V>>, e: Entry<unknown>, table: string, check: (v: unknown, origin: string) => Checked<V>,
+  slots: Map<string, Slot<V>>, e: Entry<unknown>, table: string, check: (v: unknown, origin: string, key: string) => Checked<V>,
   onInvalid: InvalidCounter, statusMatters: boolean
 ): Applied<V> {
   const cur = slots.get(e.key)
@@ -98,7 +98,7 @@ function applyEntry<V> (
     cur.status = e.status
     return statusMatters && cur.value !== undefined ? { prev: cur.value, next: cur.value, changed: true } : UNCHANGED
   }
-  const c = check(e.value, e.origin)
+  const c = check(e.value, e.origin, e.key)
   if (!c.ok) onInvalid(table, c.reason)
   const next = c.ok ? c.value : undefined
   slots.set(e.key, { origin: e.origin, lamport: e.lamport, seq: e.seq, status: e.status, value: next })

@@ -20,7 +20,11 @@ export const TABLE_IPAM = 'ipam'
 export const TABLE_IPAM_REQUESTS = 'ipam-requests'
 /** Cluster scope: `${networkId}/${node}` -> free space of an owner (see state/ipam-space.ts). */
 export const TABLE_IPAM_USAGE = 'ipam-usage'
-/** Network scope: endpoint key (task id, or `lb:<node>`) -> {@link EndpointValue}. */
+/**
+ * Network scope: endpoint key -> {@link EndpointValue}. A key names the node
+ * that owns it ({@link taskEndpointKey}, {@link lbEndpointKey}), so only that
+ * node may write or delete it (state/authority.ts).
+ */
 export const TABLE_ENDPOINTS = 'endpoints'
 
 /** Gossip scope of a network. */
@@ -28,9 +32,32 @@ export function networkScope (networkId: string): `network:${string}` {
   return `network:${networkId}`
 }
 
-/** Endpoint key of a node's LB sandbox. */
+/** Prefix of the endpoint key of a node's LB sandbox. */
+const LB_KEY_PREFIX = 'lb:'
+
+/** Endpoint key of a node's LB sandbox: `lb:<node>`. */
 export function lbEndpointKey (nodeId: string): string {
-  return `lb:${nodeId}`
+  return `${LB_KEY_PREFIX}${nodeId}`
+}
+
+/** Endpoint key of a task: `<node>/<task id>` (task IDs are unique per node only). */
+export function taskEndpointKey (nodeId: string, taskId: string): string {
+  return `${nodeId}/${taskId}`
+}
+
+/** What an endpoint key names: the owning node, and the task ID of a task's key. */
+export type EndpointKey = { kind: 'task', node: string, taskId: string } | { kind: 'lb', node: string }
+
+/** Parse an endpoint key; undefined for a key of neither shape (e.g. a bare task ID of an older agent). */
+export function parseEndpointKey (key: string): EndpointKey | undefined {
+  if (key.startsWith(LB_KEY_PREFIX)) {
+    const node = key.slice(LB_KEY_PREFIX.length)
+    return node === '' || node.includes('/') ? undefined : { kind: 'lb', node }
+  }
+  const slash = key.indexOf('/')
+  if (slash <= 0) return undefined
+  const taskId = key.slice(slash + 1)
+  return taskId === '' || taskId.includes('/') ? undefined : { kind: 'task', node: key.slice(0, slash), taskId }
 }
 
 /** `nodes` table value. */
@@ -187,10 +214,18 @@ export function checkService (v: unknown): Checked<ServiceValue> {
   return { ok: true, value: { name: v.name, ports, vips } }
 }
 
-/** Validate an `endpoints` value; `origin` is the entry's origin (the node field must match it). */
-export function checkEndpoint (v: unknown, origin: string): Checked<EndpointValue> {
+/**
+ * Validate an `endpoints` entry: `origin` is the entry's origin (the node
+ * field must match it) and `key` its key, which must name that node and the
+ * value's kind.
+ */
+export function checkEndpoint (v: unknown, origin: string, key: string): Checked<EndpointValue> {
   if (!isObj(v)) return { ok: false, reason: 'endpoint: not an object' }
   if (v.kind !== 'task' && v.kind !== 'lb') return { ok: false, reason: 'endpoint.kind: must be task or lb' }
+  const k = parseEndpointKey(key)
+  if (k === undefined) return { ok: false, reason: 'endpoint key: must be <node>/<task> or lb:<node>' }
+  if (k.node !== origin) return { ok: false, reason: 'endpoint key: names another node than the entry origin' }
+  if (k.kind !== v.kind) return { ok: false, reason: `endpoint key: a ${k.kind} key with a ${v.kind} value` }
   if (typeof v.ip !== 'string' || isIP(v.ip) === 0) return { ok: false, reason: 'endpoint.ip: not an IP' }
   if (typeof v.mac !== 'string' || !MAC_RE.test(v.mac)) return { ok: false, reason: 'endpoint.mac: invalid' }
   if (v.node !== origin) return { ok: false, reason: 'endpoint.node: differs from the entry origin' }

@@ -97,7 +97,7 @@ test('the CLI over --api-addr sends the token from the data dir, SCALELB_API_TOK
 test('the control socket is 0660 and its directory may not be world-writable', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'slb-sock-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const init = { controller: {} as unknown as Controller, logger: createSilentLogger(), members: () => [], status: () => ({}) as unknown as AgentStatus, afterMutation: async () => {}, leave: async () => {} }
+  const init = { controller: {} as unknown as Controller, logger: createSilentLogger(), role: 'manager' as const, members: () => [], status: () => ({}) as unknown as AgentStatus, afterMutation: async () => {}, leave: async () => {} }
   const good = createApiServer({ ...init, socketPath: join(dir, 'ok', 'api.sock') })
   await good.start()
   t.teardown(async () => { await good.stop() })
@@ -117,7 +117,7 @@ test('the control API holds at most its cap of connections per listener', async 
     await rm(dir, { recursive: true, force: true })
   })
   const path = join(dir, 'api.sock')
-  const server = createApiServer({ controller: {} as unknown as Controller, logger: createSilentLogger(), members: () => [], status: () => ({}) as unknown as AgentStatus, afterMutation: async () => {}, leave: async () => {}, socketPath: path, maxConnections: 4 })
+  const server = createApiServer({ controller: {} as unknown as Controller, logger: createSilentLogger(), role: 'manager', members: () => [], status: () => ({}) as unknown as AgentStatus, afterMutation: async () => {}, leave: async () => {}, socketPath: path, maxConnections: 4 })
   await server.start()
   t.teardown(async () => { await server.stop() })
   let closed = 0

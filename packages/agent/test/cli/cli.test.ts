@@ -1,10 +1,6 @@
 import test from 'ava'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { parseClusterKey } from '@scalelb/gossip'
 import { runCli } from '../../src/cli/main.js'
-import { createTestCluster, type TestAgent } from '../helpers/agents.js'
+import { createTestCluster, waitFor, type TestAgent } from '../helpers/agents.js'
 
 interface Run { code: number, out: string, err: string }
 
@@ -148,17 +144,38 @@ test('the control API is also served on a loopback TCP address when asked', asyn
   t.is(await runCli(['network', 'ls'], { io: { out: () => {}, err: () => {} }, env: { SCALELB_API_ADDR: `10.1.1.1:${port ?? 0}` } }), 2, 'the CLI refuses a non-loopback API address')
 })
 
-test('keygen writes a cluster key the transport accepts, mode 0600, and never overwrites one', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'slb-key-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const file = join(dir, 'cluster.key')
-  t.is((await cli(undefined, 'keygen', '--out', file)).code, 0)
-  t.is(parseClusterKey(await readFile(file, 'utf8')).length > 0, true)
-  t.is((await stat(file)).mode & 0o777, 0o600)
-  const again = await cli(undefined, 'keygen', '--out', file)
-  t.is(again.code, 1)
-  t.regex(again.err, /exists/)
-  const printed = await cli(undefined, 'keygen')
-  t.notThrows(() => parseClusterKey(printed.out))
-  t.is((await cli(undefined, 'keygen', '--bogus')).code, 2)
+
+test('a worker refuses network and service changes (exit 1 naming the rule) but reads, runs tasks and shows its role', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const m = await cluster.add()
+  const w = await cluster.add({ role: 'worker' })
+  await w.agent.gossip.join([`mem://${m.agent.id}`])
+  t.is((await cli(m, 'network', 'create', 'front', '--subnet', '10.43.0.0/24')).code, 0)
+  t.is((await cli(m, 'service', 'create', 'web', '--port', '80', '--network', 'front')).code, 0)
+  await waitFor('the worker learns the service', () => w.agent.controller.listServices().length === 1)
+
+  const rule = 'only manager nodes may change networks and services; this agent has no --manager-key-file'
+  for (const [what, argv] of [
+    ['network create', ['network', 'create', 'back', '--subnet', '10.44.0.0/24']],
+    ['network rm', ['network', 'rm', 'front']],
+    ['service create', ['service', 'create', 'api', '--port', '81', '--network', 'front']],
+    ['service rm', ['service', 'rm', 'web', '--force']]
+  ] as const) {
+    const r = await cli(w, ...argv)
+    t.is(r.code, 1, what)
+    t.is(r.err, `scalelb: ${what}: ${rule}\n`)
+  }
+  t.is(w.agent.controller.listNetworks().length, 1, 'nothing changed')
+  t.is(w.agent.controller.listServices().length, 1)
+  const bogus = await cli(w, 'network', 'create', 'x', '--subnet', 'not-a-cidr')
+  t.regex(bogus.err, /only manager nodes/, 'refused before the body is read')
+
+  t.regex((await cli(w, 'network', 'ls')).out, /front/)
+  const added = await cli(w, 'task', 'add', 'web', '--ip', '10.43.0.77', '--id', 't1')
+  t.is(added.code, 0, added.err)
+  t.is((await cli(w, 'task', 'rm', 't1')).code, 0)
+  t.regex((await cli(w, 'status')).out, /^role: +worker \(runs tasks; networks and services are changed on a manager node\)$/m)
+  t.regex((await cli(m, 'status')).out, /^role: +manager /m)
+  t.is(JSON.parse((await cli(w, 'status', '--json')).out).role, 'worker')
 })

@@ -77,6 +77,14 @@ test('a non-default data dir puts the API socket inside it', (t) => {
   t.is(c.apiSocket, '/srv/slb/api.sock')
 })
 
+test('manager key file: --manager-key-file, SCALELB_MANAGER_KEY_FILE, config managerKeyFile; absent = a worker', (t) => {
+  const readFile = files({ '/m.json': JSON.stringify({ clusterKeyFile: '/k', managerKeyFile: '/from-file' }) })
+  t.is(resolveAgentConfig({ flags: { 'cluster-key-file': '/k' }, env: {} }).managerKeyFile, undefined)
+  t.is(resolveAgentConfig({ flags: { config: '/m.json' }, env: {}, readFile }).managerKeyFile, '/from-file')
+  t.is(resolveAgentConfig({ flags: { config: '/m.json' }, env: { SCALELB_MANAGER_KEY_FILE: '/from-env' }, readFile }).managerKeyFile, '/from-env')
+  t.is(resolveAgentConfig({ flags: { config: '/m.json', 'manager-key-file': '/from-flag' }, env: { SCALELB_MANAGER_KEY_FILE: '/from-env' }, readFile }).managerKeyFile, '/from-flag')
+})
+
 const bad: Array<[string, Record<string, string | boolean | string[]>, Record<string, string>, string]> = [
   ['no cluster key and no --insecure', {}, {}, '--cluster-key-file'],
   ['non-loopback --api-addr', { insecure: true, 'api-addr': '0.0.0.0:8080' }, {}, '--api-addr'],
@@ -94,7 +102,9 @@ const bad: Array<[string, Record<string, string | boolean | string[]>, Record<st
   ['bad restart grace', { insecure: true, 'restart-grace': 'soon' }, {}, '--restart-grace'],
   ['bad LB release grace', { insecure: true, 'lb-release-grace': '-1s' }, {}, '--lb-release-grace'],
   ['LB release grace over a day (env)', { insecure: true }, { SCALELB_LB_RELEASE_GRACE: '25h' }, 'SCALELB_LB_RELEASE_GRACE'],
-  ['bad boolean env', {}, { SCALELB_INSECURE: 'maybe' }, 'SCALELB_INSECURE']
+  ['bad boolean env', {}, { SCALELB_INSECURE: 'maybe' }, 'SCALELB_INSECURE'],
+  ['a manager key without a cluster key (its public half lives there)', { insecure: true, 'manager-key-file': '/etc/scalelb/manager.key' }, {}, '--manager-key-file'],
+  ['a manager key (env) without a cluster key', { insecure: true }, { SCALELB_MANAGER_KEY_FILE: '/m.key' }, 'SCALELB_MANAGER_KEY_FILE']
 ]
 for (const [title, flags, env, field] of bad) {
   test(`refused: ${title} (names ${field})`, (t) => {

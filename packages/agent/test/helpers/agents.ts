@@ -1,8 +1,10 @@
 /**
  * In-process agents for tests: each with its own data dir, API socket and
- * memory programmer, gossiping over one in-memory network (real time).
+ * memory programmer, gossiping over one in-memory network (real time). The
+ * cluster has one cluster key file and one manager key file; an agent is a
+ * manager (given the manager key) unless added with `role: 'worker'`.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMemoryNetwork, createSystemClock, type MemoryNetwork } from '@scalelb/gossip'
@@ -10,6 +12,8 @@ import { createAgent, type Agent } from '../../src/agent.js'
 import { resolveAgentConfig } from '../../src/config/options.js'
 import { createMemoryPlumber } from '../../src/dataplane-wiring.js'
 import { createSilentLogger, type Logger } from '../../src/logging/logger.js'
+import { newClusterKeys } from '../../src/persistence/cluster-keys.js'
+import type { AgentRole } from '../../src/types.js'
 import { createProgrammer, createReconciler, type Programmer } from '../../src/reconciler/index.js'
 import { createMemoryKernel, type MemoryKernel } from '../../src/programmer/index.js'
 import type { MtuPolicy } from '../../src/overlay/index.js'
@@ -28,8 +32,16 @@ export interface TestAgent {
 export interface TestCluster {
   net: MemoryNetwork
   dir: string
-  /** Start one more agent (optionally reusing a data dir and memory kernel: a restart). */
-  add(opts?: { dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy, logger?: Logger }): Promise<TestAgent>
+  /** The cluster key file every agent gets. */
+  clusterKeyFile: string
+  /** The manager key file managers get. */
+  managerKeyFile: string
+  /**
+   * Start one more agent (optionally reusing a data dir and memory kernel: a
+   * restart). `role`: `manager` (default) gets the manager key, `worker` only
+   * the cluster key, `insecure` neither (`--insecure`).
+   */
+  add(opts?: { role?: AgentRole, dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy, logger?: Logger }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -48,6 +60,11 @@ export async function createTestCluster (): Promise<TestCluster> {
   const clock = createSystemClock()
   const net = createMemoryNetwork({ clock, latencyMs: 1 })
   const dir = await mkdtemp(join(tmpdir(), 'slb-agent-'))
+  const clusterKeyFile = join(dir, 'cluster.key')
+  const managerKeyFile = join(dir, 'manager.key')
+  const keys = newClusterKeys()
+  await writeFile(clusterKeyFile, keys.clusterKey, { mode: 0o600 })
+  await writeFile(managerKeyFile, keys.managerKey, { mode: 0o600 })
   const started: TestAgent[] = []
   let n = 0
   // the system clock's timers are unref'd and the memory network holds no socket:
@@ -56,10 +73,16 @@ export async function createTestCluster (): Promise<TestCluster> {
   return {
     net,
     dir,
+    clusterKeyFile,
+    managerKeyFile,
     async add (opts = {}) {
       const dataDir = opts.dataDir ?? join(dir, `n${n++}`)
+      const role = opts.role ?? 'manager'
+      const keyFlags = role === 'insecure'
+        ? { insecure: true }
+        : { 'cluster-key-file': clusterKeyFile, 'manager-key-file': role === 'manager' ? managerKeyFile : undefined }
       const config = resolveAgentConfig({
-        flags: { insecure: true, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr, 'lb-release-grace': opts.lbReleaseGraceMs === undefined ? undefined : `${opts.lbReleaseGraceMs}ms` },
+        flags: { ...keyFlags, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr, 'lb-release-grace': opts.lbReleaseGraceMs === undefined ? undefined : `${opts.lbReleaseGraceMs}ms` },
         env: {}
       })
       // memory-transport addresses are not multiaddrs, so --join is set past the flag parser

@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isRoot } from '../../src/lab/exec.js'
 import { labDown, labLeftovers, labUp } from '../../src/lab/lab.js'
-import { loadLabState } from '../../src/lab/state.js'
+import { loadLabState, type LabHost } from '../../src/lab/state.js'
 import { runDemo } from '../../src/lab/demo.js'
 import { runLab } from '../../src/lab/index.js'
 import { isRunning } from '../../src/lab/procs.js'
-import { listTasks } from '../../src/lab/control.js'
+import { hostApi, listTasks } from '../../src/lab/control.js'
+import type { AgentStatus } from '../../src/types.js'
 
 const rootTest = isRoot() ? test : test.skip
 
@@ -32,6 +33,11 @@ test('loopback lab (no root needed): 3 agents with the memory programmer join, t
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const state = await labUp({ nodes: 3, stateDir: dir, mode: 'loopback', agentArgs: ['--profile', 'local'] })
   t.teardown(async () => { await labDown(state) })
+  const roles = await Promise.all(state.hosts.map(async (h) => (await hostApi(h).call<AgentStatus>('GET', '/v1/status')).role))
+  t.deepEqual(roles, ['manager', 'worker', 'worker'], 'h1 holds the manager key')
+  const refused = await hostApi(state.hosts[1] as LabHost).call('POST', '/v1/networks', { name: 'x', subnets: ['10.78.0.0/24'] }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
+  t.is(refused?.status, 403)
+  t.is(refused?.message, 'network create: only manager nodes may change networks and services; this agent has no --manager-key-file')
   const report = await runDemo({ state })
   t.deepEqual(report.services.map((s) => s.name), ['web', 'api'])
   t.true(report.services.every((s) => s.vip.startsWith('10.77.')), 'every service got a VIP in the demo subnet')

@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { loadLabState, validateLabState } from '../../src/lab/state.js'
 import { LAB_STATE_VERSION } from '../../src/lab/constants.js'
 import { runLab } from '../../src/lab/index.js'
+import { agentArgs } from '../../src/lab/agents.js'
+import type { LabHost, LabState } from '../../src/lab/state.js'
 
 const good = {
   version: LAB_STATE_VERSION, id: 'ab12', prefix: 'slab12', mode: 'netns', dir: '/run/x', bridge: 'slab12-br',
@@ -26,6 +28,18 @@ test('lab state: a bad PID is refused, naming the field', (t) => {
   const err = t.throws(() => validateLabState('lab.json', { ...good, processes: [{ role: 'x', name: 'y', pid: 1, pidStart: '5' }] }))
   t.is(err?.name, 'LabStateError')
   t.regex(err?.message ?? '', /processes\[0\]\.pid/)
+})
+
+test('lab state: a host\'s manager flag must be a boolean; only a manager host\'s agent gets the manager key file', (t) => {
+  const host = { name: 'h1', netns: 'slab12-h1', ip: '172.31.171.1', listen: '/ip4/172.31.171.1/tcp/7946', metricsAddr: '172.31.171.1:9470', apiSocket: '/run/x/h1/api.sock', dataDir: '/run/x/h1', netnsPrefix: 'slab12-h1-', logFile: '/run/x/h1/agent.log' }
+  const err = t.throws(() => validateLabState('lab.json', { ...good, hosts: [{ ...host, manager: 'yes' }] }))
+  t.regex(err?.message ?? '', /hosts\[0\]\.manager/)
+  const state = validateLabState('lab.json', { ...good, managerKeyFile: '/run/x/manager.key', hosts: [{ ...host, manager: true }, { ...host, name: 'h2', manager: false }] }) as LabState
+  const [h1, h2] = state.hosts as [LabHost, LabHost]
+  const managerArg = (args: string[]): string | undefined => args[args.indexOf('--manager-key-file') + 1]
+  t.is(managerArg(agentArgs(state, h1, [])), '/run/x/manager.key')
+  t.false(agentArgs(state, h2, []).includes('--manager-key-file'), 'a worker gets the cluster key only')
+  t.true(agentArgs(state, h2, []).includes('/run/x/cluster.key'))
 })
 
 test('lab state: corrupt JSON gives a typed error, a missing file gives undefined', async (t) => {

@@ -5,7 +5,7 @@ import { computeDesired, type DesiredResult } from '../../src/state/desired.js'
 import { readDesiredInputFull } from '../../src/state/full-read.js'
 import { createTablesView } from '../../src/state/view.js'
 import { pump, startCluster } from './gossip-cluster.js'
-import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, lbEndpointKey, networkScope } from '../../src/state/tables.js'
+import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, lbEndpointKey, networkScope, taskEndpointKey } from '../../src/state/tables.js'
 
 const IDS = ['a', 'b', 'c'] as const
 const SELF = 'a'
@@ -102,7 +102,7 @@ function randomWrite (rng: Rng, g: Map<string, Gossip>): string {
     gw.set(scope, TABLE_ENDPOINTS, lbEndpointKey(writer), bad ? { ...v, mac: 'zz' } : v)
     return `${writer} sets its LB in ${scope}`
   }
-  const key = `${writer}-${pick(rng, TASKS)}`
+  const key = taskEndpointKey(writer, pick(rng, TASKS))
   if (rng.next() < 0.25) {
     gw.delete(scope, TABLE_ENDPOINTS, key)
     return `${writer} deletes ${key} in ${scope}`

@@ -4,7 +4,7 @@ import { readDesiredInputFull } from '../../src/state/full-read.js'
 import { createIncrementalDesired } from '../../src/state/incremental-desired.js'
 import { createTableCache } from '../../src/state/table-cache.js'
 import { createTablesView } from '../../src/state/view.js'
-import { TABLE_ENDPOINTS, TABLE_NETWORKS, lbEndpointKey, networkScope } from '../../src/state/tables.js'
+import { TABLE_ENDPOINTS, TABLE_NETWORKS, lbEndpointKey, networkScope, taskEndpointKey } from '../../src/state/tables.js'
 import { pump, startCluster } from './gossip-cluster.js'
 
 const SCOPE = networkScope('n1')
@@ -22,7 +22,7 @@ test('a bad value from a peer is counted once per version, not once per read or 
   a.joinScope(SCOPE)
   b.joinScope(SCOPE)
   b.set('cluster', TABLE_NETWORKS, 'n1', NET)
-  b.set(SCOPE, TABLE_ENDPOINTS, 'b-t1', badEndpoint('zz'))
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'), badEndpoint('zz'))
   t.true(await pump(clock, 5000, undefined, () => invalid.length > 0), 'the bad endpoint reached a and was counted')
   for (let i = 0; i < 5; i++) view.desired('a', '')
   view.endpoints('n1')
@@ -30,11 +30,11 @@ test('a bad value from a peer is counted once per version, not once per read or 
 
   // b fails: its entries are re-emitted as suspended; the same bad version is not counted again
   net.partition(['b'], ['a'])
-  t.true(await pump(clock, 30_000, undefined, () => a.get(SCOPE, TABLE_ENDPOINTS, 'b-t1')?.status === 'suspended'), 'b\'s entries are suspended on a')
+  t.true(await pump(clock, 30_000, undefined, () => a.get(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'))?.status === 'suspended'), 'b\'s entries are suspended on a')
   t.is(view.networks().get('n1')?.name, 'front', 'a suspended network stays')
   t.is(invalid.length, 1)
   net.heal()
-  b.set(SCOPE, TABLE_ENDPOINTS, 'b-t1', badEndpoint('yy'))
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'), badEndpoint('yy'))
   t.true(await pump(clock, 30_000, undefined, () => invalid.length > 1), 'a new bad version is counted')
   t.is(invalid.length, 2)
 })
@@ -48,10 +48,10 @@ test('leaving a network scope drops its endpoints from the desired state; joinin
   t.teardown(() => view.close())
   b.set('cluster', TABLE_NETWORKS, 'n1', NET)
   b.joinScope(SCOPE)
-  b.set(SCOPE, TABLE_ENDPOINTS, 'b-t1', { kind: 'task', service: 's1', ip: '10.1.0.20', mac: '02:00:00:00:00:20', node: 'b', state: 'ready', originMs: 1 })
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.20', mac: '02:00:00:00:00:20', node: 'b', state: 'ready', originMs: 1 })
   a.joinScope(SCOPE)
   a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
-  a.set(SCOPE, TABLE_ENDPOINTS, 'a-t1', { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
   const endpointsOnA = (): number => view.endpoints('n1').length
   t.true(await pump(clock, 10_000, undefined, () => endpointsOnA() === 3), 'a syncs b\'s endpoint after joining')
   t.is(view.desired('a', '').desired.get('n1')?.sandbox.lbAddress, '10.1.0.3/24')
@@ -59,7 +59,7 @@ test('leaving a network scope drops its endpoints from the desired state; joinin
   t.is(view.desired('a', '').desired.size, 0, 'no desired state for a network this node left')
   a.joinScope(SCOPE)
   a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 2 })
-  a.set(SCOPE, TABLE_ENDPOINTS, 'a-t1', { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 2 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 2 })
   t.true(await pump(clock, 10_000, undefined, () => view.desired('a', '').desired.has('n1') && endpointsOnA() === 3), 'after joining again the network is programmed with b\'s endpoint')
 })
 
@@ -78,7 +78,7 @@ test('a failure while applying an event rebuilds the cache and the desired state
   a.set('cluster', TABLE_NETWORKS, 'n1', NET)
   a.joinScope(SCOPE)
   a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
-  a.set(SCOPE, TABLE_ENDPOINTS, 'a-t1', { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
   await pump(clock, 100)
   t.deepEqual(errors, ['listener bug'])
   t.is(cache.generation(), 1, 'the cache was rebuilt once')

@@ -5,7 +5,10 @@
  */
 export { createLibp2pTransport } from './libp2p/transport.js'
 export type { Libp2pTransport, Libp2pTransportInit, Libp2pTransportStats } from './libp2p/options.js'
-export { generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdFromKey, generateClusterKey, parseClusterKey, type NodeKey } from './libp2p/keys.js'
+export {
+  generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdFromKey, generateClusterKey, parseClusterKey, parseClusterKeyFile, formatClusterKeyFile,
+  decodeBase64Exact, MANAGER_PUBLIC_KEY_PREFIX, type ClusterKeyFile, type NodeKey
+} from './libp2p/keys.js'
 export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
 export {
   InvalidTransportOptionError, ClusterKeyRequiredError, InvalidClusterKeyError, InvalidNodeKeyError,

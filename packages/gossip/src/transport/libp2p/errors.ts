@@ -20,7 +20,7 @@ export class ClusterKeyRequiredError extends Error {
   }
 }
 
-/** A cluster key file is malformed; `field` names the bad part (header, encoding, key). */
+/** A cluster key file is malformed; `field` names the bad part (file, header, encoding, key, manager). */
 export class InvalidClusterKeyError extends Error {
   override name = 'InvalidClusterKeyError'
   /** Which part of the key file is wrong. */

@@ -52,11 +52,34 @@ export function generateClusterKey (): string {
 }
 
 /**
- * Validate the text of a pnet key file and return the bytes `clusterKey`
- * expects (normalised: LF line ends, no trailing whitespace). Throws
- * InvalidClusterKeyError naming the bad part: `file`, `header`, `encoding` or `key`.
+ * Line of a cluster key file after the three pnet lines: the cluster
+ * manager's Ed25519 public key, 32 bytes in base64. Manager-table entries
+ * (networks, services) are accepted only when signed by its private half.
  */
-export function parseClusterKey (text: string | Uint8Array): Uint8Array {
+export const MANAGER_PUBLIC_KEY_PREFIX = '/key/scalelb/manager-ed25519/base64/'
+/** Raw Ed25519 public key length (bytes). */
+const MANAGER_PUBLIC_KEY_BYTES = 32
+
+/** A parsed cluster key file. */
+export interface ClusterKeyFile {
+  /** The pre-shared key exactly as `clusterKey` (pnet) expects it: the three normalised pnet lines. */
+  psk: Uint8Array
+  /** The cluster manager's Ed25519 public key (32 raw bytes); absent in files written before manager keys existed. */
+  managerPublicKey?: Uint8Array
+}
+
+/**
+ * Decode canonical base64 of exactly `bytes` bytes, or undefined
+ * (Buffer's decoder skips bad characters; this does not).
+ */
+export function decodeBase64Exact (text: string, bytes: number): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return undefined
+  const buf = Buffer.from(text, 'base64')
+  if (buf.byteLength !== bytes || buf.toString('base64') !== text) return undefined
+  return new Uint8Array(buf)
+}
+
+function keyFileText (text: string | Uint8Array): string {
   let s: string
   if (typeof text === 'string') {
     s = text
@@ -71,12 +94,58 @@ export function parseClusterKey (text: string | Uint8Array): Uint8Array {
     throw new InvalidClusterKeyError('file', 'expected a string or bytes')
   }
   if (s.length > MAX_CLUSTER_KEY_FILE_BYTES) throw new InvalidClusterKeyError('file', `larger than ${MAX_CLUSTER_KEY_FILE_BYTES} bytes`)
-  const lines = s.split(/\r\n|\r|\n/).map(l => l.trim()).filter(l => l !== '')
-  if (lines.length !== 3) throw new InvalidClusterKeyError('file', `expected 3 lines (header, encoding, key), got ${lines.length}`)
-  const [header, encoding, hex] = lines as [string, string, string]
+  return s
+}
+
+/**
+ * Validate a cluster key file: the three pnet lines (libp2p swarm.key
+ * format), then optionally the manager public key line
+ * ({@link MANAGER_PUBLIC_KEY_PREFIX}). LF or CRLF line ends, blank lines and
+ * surrounding whitespace are ignored. Throws InvalidClusterKeyError naming
+ * the bad part: `file`, `header`, `encoding`, `key` or `manager`.
+ */
+export function parseClusterKeyFile (text: string | Uint8Array): ClusterKeyFile {
+  const lines = keyFileText(text).split(/\r\n|\r|\n/).map(l => l.trim()).filter(l => l !== '')
+  if (lines.length !== 3 && lines.length !== 4) {
+    throw new InvalidClusterKeyError('file', `expected 3 lines (header, encoding, key) and an optional manager key line, got ${lines.length}`)
+  }
+  const [header, encoding, hex, manager] = lines as [string, string, string, string | undefined]
   if (header !== PSK_HEADER) throw new InvalidClusterKeyError('header', `expected ${PSK_HEADER}, got ${JSON.stringify(header.slice(0, 64))}`)
   if (encoding !== PSK_ENCODING) throw new InvalidClusterKeyError('encoding', `expected ${PSK_ENCODING}, got ${JSON.stringify(encoding.slice(0, 64))}`)
   if (hex.length !== PSK_HEX_LENGTH) throw new InvalidClusterKeyError('key', `expected ${PSK_HEX_LENGTH} hex characters (32 bytes), got ${hex.length}`)
   if (!/^[0-9a-fA-F]+$/.test(hex)) throw new InvalidClusterKeyError('key', 'not hexadecimal')
-  return new TextEncoder().encode(`${PSK_HEADER}\n${PSK_ENCODING}\n${hex.toLowerCase()}`)
+  const out: ClusterKeyFile = { psk: new TextEncoder().encode(`${PSK_HEADER}\n${PSK_ENCODING}\n${hex.toLowerCase()}`) }
+  if (manager !== undefined) {
+    if (!manager.startsWith(MANAGER_PUBLIC_KEY_PREFIX)) {
+      throw new InvalidClusterKeyError('manager', `expected the 4th line to start with ${MANAGER_PUBLIC_KEY_PREFIX}, got ${JSON.stringify(manager.slice(0, 64))}`)
+    }
+    const raw = decodeBase64Exact(manager.slice(MANAGER_PUBLIC_KEY_PREFIX.length), MANAGER_PUBLIC_KEY_BYTES)
+    if (raw === undefined) throw new InvalidClusterKeyError('manager', `expected ${MANAGER_PUBLIC_KEY_BYTES} bytes of base64 after ${MANAGER_PUBLIC_KEY_PREFIX}`)
+    out.managerPublicKey = raw
+  }
+  return out
+}
+
+/**
+ * Validate the text of a cluster key file and return the bytes `clusterKey`
+ * expects (the three pnet lines, normalised: LF line ends, no trailing
+ * whitespace); a manager key line is checked and left out. Throws
+ * InvalidClusterKeyError as {@link parseClusterKeyFile}.
+ */
+export function parseClusterKey (text: string | Uint8Array): Uint8Array {
+  return parseClusterKeyFile(text).psk
+}
+
+/**
+ * The text of a cluster key file (newline-terminated): the pre-shared key's
+ * three pnet lines (validated, normalised) and, when given, the manager
+ * public key line.
+ */
+export function formatClusterKeyFile (file: { psk: string | Uint8Array, managerPublicKey?: Uint8Array }): string {
+  const psk = new TextDecoder().decode(parseClusterKey(file.psk))
+  if (file.managerPublicKey === undefined) return `${psk}\n`
+  if (!(file.managerPublicKey instanceof Uint8Array) || file.managerPublicKey.byteLength !== MANAGER_PUBLIC_KEY_BYTES) {
+    throw new InvalidClusterKeyError('manager', `expected a ${MANAGER_PUBLIC_KEY_BYTES}-byte Ed25519 public key`)
+  }
+  return `${psk}\n${MANAGER_PUBLIC_KEY_PREFIX}${Buffer.from(file.managerPublicKey).toString('base64')}\n`
 }
