@@ -105,8 +105,9 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     : createNodeAllocator({ lbReleaseGraceMs: cfg.lbReleaseGraceMs, ...init.allocatorOptions, self })
   const incarnation = (persisted?.incarnation ?? -1) + 1
   const transport = await init.transport(identity, keys)
+  if (cfg.insecureUnsignedGossip) log.warn('gossip signatures are OFF (--insecure-unsigned-gossip, for benchmarks): any member can forge any entry or membership fact')
   const gossip = createGossip({
-    keyring,
+    ...(cfg.insecureUnsignedGossip ? {} : { keyring }),
     authority,
     transport,
     clock,

@@ -37,6 +37,12 @@ export interface AgentConfig {
   managerKeyFile: string | undefined
   /** Run without a cluster key (explicit opt-out). @default false */
   insecure: boolean
+  /**
+   * Neither sign nor check gossip entries and membership facts: for
+   * `bench:trust`'s comparison only (any member can then forge anything);
+   * every node of a cluster must agree. @default false
+   */
+  insecureUnsignedGossip: boolean
   /** Status server (metrics, health, read-only status). @default 0.0.0.0:9470 */
   metricsAddr: HostPort
   /** Control API unix socket. @default <dataDir>/api.sock, or /run/scalelb/api.sock with the default data dir */
@@ -87,6 +93,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'clusterKeyFile', flag: 'cluster-key-file', env: 'SCALELB_CLUSTER_KEY_FILE', kind: 'string', help: 'cluster pre-shared key (from `scalelb keygen`); required unless --insecure' },
   { key: 'managerKeyFile', flag: 'manager-key-file', env: 'SCALELB_MANAGER_KEY_FILE', kind: 'string', help: 'cluster manager key (from `scalelb keygen --manager-out`): this node may change networks and services' },
   { key: 'insecure', flag: 'insecure', env: 'SCALELB_INSECURE', kind: 'bool', help: 'run without a cluster key (anyone who can reach --listen can join)' },
+  { key: 'insecureUnsignedGossip', flag: 'insecure-unsigned-gossip', env: 'SCALELB_INSECURE_UNSIGNED_GOSSIP', kind: 'bool', help: 'benchmarks only: neither sign nor check gossip (any member can forge anything); all nodes must agree' },
   { key: 'metricsAddr', flag: 'metrics-addr', env: 'SCALELB_METRICS_ADDR', kind: 'string', help: `status server host:port: /metrics /healthz /readyz /v1/status (default ${DEFAULT_METRICS_ADDR})` },
   { key: 'apiSocket', flag: 'api-socket', env: 'SCALELB_API_SOCKET', kind: 'string', help: `control API unix socket (default <data-dir>/${API_SOCKET_NAME}, or ${DEFAULT_API_SOCKET})` },
   { key: 'statusDetail', flag: 'status-detail', env: 'SCALELB_STATUS_DETAIL', kind: 'string', help: '/v1/status off loopback: summary (node, version, ready, members) | full (default summary)' },
@@ -231,6 +238,8 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
     throw new ConfigError('--cluster-key-file', 'a cluster key is required (create one with `scalelb keygen --out FILE`), or pass --insecure explicitly')
   }
   if (clusterKeyFile !== undefined && insecure) throw new ConfigError(insecureR?.field ?? '--insecure', 'cannot be combined with a cluster key file')
+  const unsignedR = get('insecureUnsignedGossip')
+  const insecureUnsignedGossip = unsignedR === undefined ? false : parseBool(unsignedR.field, unsignedR.value)
   const mgrR = get('managerKeyFile')
   const managerKeyFile = mgrR === undefined ? undefined : str(mgrR)
   if (mgrR !== undefined && clusterKeyFile === undefined) {
@@ -292,7 +301,7 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
 
-  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
 }
 
 /** `scalelb agent --help` text. */
