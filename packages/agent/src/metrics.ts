@@ -116,7 +116,7 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
   absCounter(registry, 'scalelb_gossip_messages_received_total', 'Gossip messages received, by type.', ['type'], () => s.gossipStats().messagesReceived)
   absCounter(registry, 'scalelb_gossip_sent_bytes_total', 'Gossip bytes sent.', [], () => s.gossipStats().bytesSent)
   absCounter(registry, 'scalelb_gossip_received_bytes_total', 'Gossip bytes received.', [], () => s.gossipStats().bytesReceived)
-  absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip messages dropped, by reason.', ['reason'], () => s.gossipStats().dropped)
+  absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip frames, table entries and membership facts refused, by reason (malformed ones by field; unsigned, bad-signature, not-owner, not-manager, unknown-origin, lamport-jump, member-unsigned, ...).', ['reason'], () => s.gossipStats().dropped)
   absCounter(registry, 'scalelb_gossip_syncs_total', 'Anti-entropy syncs.', [], () => s.gossipStats().syncs)
   const transport = s.transport
   if (transport !== undefined) {
