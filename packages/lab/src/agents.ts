@@ -3,18 +3,16 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
+import { createApiClient, newClusterKeys, type AgentStatus } from '@scalelb/agent'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
-import { createApiClient } from '../cli/client.js'
-import { newClusterKeys } from '../persistence/cluster-keys.js'
-import type { AgentStatus } from '../types.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
 import { isRunning, spawnDetached, type ProcRef } from './procs.js'
 import { saveLabState, type LabHost, type LabState } from './state.js'
 
-/** Root of the @scalelb/agent package (this file is src/lab/x.ts or dist/lab/x.js). */
+/** Root of the installed @scalelb/agent package (its entry is src/index.ts or dist/index.js). */
 export function agentPackageRoot (): string {
-  return fileURLToPath(new URL('../../', import.meta.url))
+  return fileURLToPath(new URL('../', import.meta.resolve('@scalelb/agent')))
 }
 
 /**
