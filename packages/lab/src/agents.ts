@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
-import { createApiClient, newClusterKeys, type AgentStatus } from '@scalelb/agent'
+import { createApiClient, type AgentStatus } from '@scalelb/agent'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
@@ -32,17 +32,6 @@ export async function resolveAgentCommand (): Promise<string[]> {
     await run(process.execPath, [tsc, '-b', join(repo, 'packages', 'agent')], { timeoutMs: 300_000 })
   }
   return [process.execPath, bin]
-}
-
-/**
- * Write a new cluster's key files (readable by root only): the cluster key
- * every host gets, and the manager key only manager hosts get.
- */
-export async function writeLabKeys (clusterKeyFile: string, managerKeyFile: string): Promise<void> {
-  const keys = newClusterKeys()
-  await mkdir(dirname(clusterKeyFile), { recursive: true, mode: 0o700 })
-  await writeFile(clusterKeyFile, keys.clusterKey, { mode: 0o600 })
-  await writeFile(managerKeyFile, keys.managerKey, { mode: 0o600 })
 }
 
 /** Arguments of `scalelb agent` for one lab host. */
