@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isRoot, labRun, spawnDetached, stopProcess, waitFor, type ProcRef } from '../packages/agent/src/lab/index.js'
+import { freePort, isRoot, labRun, spawnDetached, stopProcess, waitFor, type ProcRef } from '../packages/lab/src/index.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const rootTest = isRoot() ? test : test.skip

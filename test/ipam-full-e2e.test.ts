@@ -8,8 +8,7 @@ import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isRoot, labApi, labDown, labUp, taskNetnsName, waitFor, type LabHost, type LabState } from '../packages/agent/src/lab/index.js'
-import { createPlainNetns } from '../packages/agent/src/lab/underlay.js'
+import { createPlainNetns, isRoot, labApi, labDown, labUp, taskNetnsName, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
 import { fillRoundRobin, fullCounts } from '../packages/agent/test/helpers/fill.js'
 
 const NODES = 3

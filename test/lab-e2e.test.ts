@@ -12,7 +12,7 @@ import { execa } from 'execa'
 import {
   addUnderlayHelper, aliveMembers, httpGetIn, isRoot, isRunning, labRun, labApi, labDown, labHeal, labLeftovers, labLoss, labPartition,
   labScripts, labUp, saveLab, spawnDetached, startAgent, stopProcess, waitFor, waitMembers, type LabHost
-} from '../packages/agent/src/lab/index.js'
+} from '../packages/lab/src/index.js'
 import {
   addTask, assertNoDuplicateAddresses, host, hostsWithTasks, kernelLbIps, removeTask, taskViews, target, waitReach, type Cluster
 } from './helpers/cluster.js'

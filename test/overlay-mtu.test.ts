@@ -9,7 +9,7 @@ import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isRoot, labApi, labDown, labRun, labUp, startTask, waitFor, type LabHost, type LabState } from '../packages/agent/src/lab/index.js'
+import { isRoot, labApi, labDown, labRun, labUp, startTask, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
 import { mtuIn, pingReplies, udpTransfer } from '../packages/agent/test/support/mtu-traffic.js'
 
 const serial = isRoot() ? test.serial : test.skip

@@ -7,7 +7,7 @@ import type { ExecutionContext } from 'ava'
 import {
   answered, labApi, labRun, probe, startTask, stopTaskServer, deleteTaskNetns, waitFor,
   type LabHost, type LabState, type LabTaskRef, type ProbeTarget
-} from '../../packages/agent/src/lab/index.js'
+} from '../../packages/lab/src/index.js'
 
 /** The e2e cluster: lab + what the test created in it. */
 export interface Cluster {

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createApiClient } from '../src/cli/client.js'
-import { freePort, spawnDetached, stopProcess, waitFor } from '../src/lab/index.js'
+import { freePort, spawnDetached, stopProcess, waitFor } from '@scalelb/lab'
 import { intFlag, percentile, printJsonLine, printTable, round, runBench } from './common.js'
 
 /** Runs per command (the figure is the median of 20). */

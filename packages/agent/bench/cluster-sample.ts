@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
-import { sampleValue, type LabHelper, type LabHost } from '../src/lab/index.js'
+import { sampleValue, type LabHelper, type LabHost } from '@scalelb/lab'
 import { sh } from './common.js'
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */

@@ -21,9 +21,8 @@ import { parseArgs } from 'node:util'
 import { setTimeout as delay } from 'node:timers/promises'
 import { lbNetnsName, nftTableName } from '../src/kernel/index.js'
 import {
-  addUnderlayHelper, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
-} from '../src/lab/index.js'
-import { createPlainNetns } from '../src/lab/underlay.js'
+  addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
+} from '@scalelb/lab'
 import type { TaskInfo } from '../src/types.js'
 import { phaseFigures, sampleCluster, type PhaseFigures } from './cluster-sample.js'
 import {

@@ -70,7 +70,7 @@ export function printJsonLine (bench: string, params: Record<string, unknown>, r
   console.log(JSON.stringify({ bench, params, results, env: benchEnv() }))
 }
 
-export { isRoot } from '../src/lab/exec.js'
+export { isRoot } from '@scalelb/lab'
 
 /**
  * Clean-up actions run once, last added first: at the end of the run

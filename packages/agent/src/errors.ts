@@ -126,3 +126,14 @@ export class ManagerRequiredError extends Error {
 export class UnsupportedMediaTypeError extends Error {
   override name = 'UnsupportedMediaTypeError' as const
 }
+
+/** `scalelb lab` was run but the `@scalelb/lab` package cannot be loaded (not installed beside the agent). */
+export class LabNotInstalledError extends Error {
+  override name = 'LabNotInstalledError' as const
+  /** The package the CLI tried to load. */
+  readonly packageName: string
+  constructor (packageName: string, reason: string) {
+    super(`scalelb lab needs the ${packageName} package, but ${reason}: install it beside @scalelb/agent (npm install ${packageName}), or run \`npm run lab\` in the scalelb repository`)
+    this.packageName = packageName
+  }
+}

@@ -5,6 +5,7 @@ import { parseHostPort, isLoopbackHost } from '../config/values.js'
 import { createApiClient, type ApiTarget } from './client.js'
 import { readApiTokenFile } from '../api/token-file.js'
 import { COMMANDS, parseCommandArgs, type CliContext } from './commands.js'
+import { loadLab } from './lab-loader.js'
 
 
 /** `scalelb --help` text. */
@@ -159,7 +160,7 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
         const { runKeygen } = await import('./keygen.js')
         return await runKeygen(args, ctx)
       }
-      const { runLab } = await import('../lab/index.js')
+      const { runLab } = await loadLab()
       return await runLab(args)
     }
     const opts = extractClientOptions(argv)

@@ -48,6 +48,58 @@ export interface KernelInit {
   timeoutMs?: number
 }
 
+/** Options of {@link runCommand}. */
+export interface CommandInit {
+  /** Written to the command's stdin (e.g. an `nft -f -` script). */
+  input?: string
+  /**
+   * Kill the command after this long (ms).
+   * @default KERNEL_COMMAND_TIMEOUT_MS
+   */
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+/** Outcome of {@link runCommand}. */
+export interface CommandResult {
+  /** The command line (argv joined by spaces). */
+  command: string
+  /** It ran and exited 0. */
+  ok: boolean
+  stdout: string
+  /** Standard error, trimmed. */
+  stderr: string
+  /** Exit code, if it ran. */
+  exitCode: number | undefined
+  /** Why it failed in a few words (e.g. `Command timed out after 60000 milliseconds`); empty when ok. */
+  reason: string
+}
+
+/**
+ * Run one command with the system PATH and `LC_ALL=C`; resolves whatever
+ * the outcome. Every kernel command of the agent (and of the lab) is spawned
+ * here.
+ */
+export async function runCommand (file: string, args: readonly string[], init: CommandInit = {}): Promise<CommandResult> {
+  const res = await execa(file, args, {
+    input: init.input ?? '',
+    reject: false,
+    timeout: init.timeoutMs ?? KERNEL_COMMAND_TIMEOUT_MS,
+    cancelSignal: init.signal,
+    stripFinalNewline: true,
+    // system tools only: under npm/npx, node_modules/.bin is on PATH and holds an unrelated `nft`
+    env: { LC_ALL: 'C', PATH: SYSTEM_PATH }
+  })
+  return {
+    command: [file, ...args].join(' '),
+    ok: !res.failed,
+    stdout: typeof res.stdout === 'string' ? res.stdout : '',
+    stderr: typeof res.stderr === 'string' ? res.stderr.trim() : '',
+    exitCode: res.exitCode,
+    reason: res.failed ? (res.shortMessage ?? '') : ''
+  }
+}
+
 /** Argv that runs `cmd args` inside `netns` (or as-is when undefined). */
 export function wrapNetns (netns: NetnsRef | undefined, cmd: string, args: readonly string[]): [string, string[]] {
   if (netns === undefined) return [cmd, [...args]]
@@ -76,20 +128,9 @@ class ExecKernel implements Kernel {
     const line = [file, ...argv].join(' ')
     this.spawned++
     this.logger?.debug('kernel command', { command: line, inputBytes: opts.input?.length ?? 0 })
-    const res = await execa(file, argv, {
-      input: opts.input ?? '',
-      reject: false,
-      timeout: this.timeoutMs,
-      cancelSignal: opts.signal,
-      stripFinalNewline: true,
-      // system tools only: under npm/npx, node_modules/.bin is on PATH and holds an unrelated `nft`
-      env: { LC_ALL: 'C', PATH: SYSTEM_PATH }
-    })
-    if (res.failed) {
-      const stderr = typeof res.stderr === 'string' ? res.stderr.trim() : ''
-      throw new KernelCommandError(line, stderr !== '' ? stderr : (res.shortMessage ?? ''), res.exitCode)
-    }
-    return typeof res.stdout === 'string' ? res.stdout : ''
+    const res = await runCommand(file, argv, { input: opts.input, timeoutMs: this.timeoutMs, signal: opts.signal })
+    if (!res.ok) throw new KernelCommandError(line, res.stderr !== '' ? res.stderr : res.reason, res.exitCode)
+    return res.stdout
   }
 }
 

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
-import { LAB_POLL_INTERVAL_MS, LAB_STOP_GRACE_MS, LAB_SYSTEM_PATH } from './constants.js'
+import { SYSTEM_PATH } from '@scalelb/agent'
+import { LAB_POLL_INTERVAL_MS, LAB_STOP_GRACE_MS } from './constants.js'
 import { LabError } from './errors.js'
 import { inNetns } from './exec.js'
 
@@ -56,7 +57,7 @@ export function spawnDetached (init: SpawnInit): ProcRef {
       detached: true,
       stdio: ['ignore', fd, fd],
       // system PATH: under npm/npx/ava node_modules/.bin comes first and shadows system tools (e.g. `nft`)
-      env: { ...process.env, PATH: LAB_SYSTEM_PATH, ...init.env }
+      env: { ...process.env, PATH: SYSTEM_PATH, ...init.env }
     })
     const pid = child.pid
     if (pid === undefined) throw new LabError(`could not start ${init.argv.join(' ')}`)

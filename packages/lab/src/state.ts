@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '@scalelb/agent'
 import { LAB_STATE_FILE, LAB_STATE_VERSION } from './constants.js'
 import { LabStateError } from './errors.js'
 
@@ -86,19 +87,9 @@ export function stateFilePath (dir: string): string {
   return join(dir, LAB_STATE_FILE)
 }
 
-/** Write the state atomically (temp file, fsync, rename). */
+/** Write the state atomically (the agent's {@link writeFileAtomic}: temp file, fsync, rename, fsync of the directory). */
 export async function saveLabState (state: LabState): Promise<void> {
-  await mkdir(state.dir, { recursive: true, mode: 0o700 })
-  const path = stateFilePath(state.dir)
-  const tmp = `${path}.tmp-${process.pid}`
-  const fh = await open(tmp, 'w', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify(state, null, 2) + '\n')
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
+  await writeFileAtomic(stateFilePath(state.dir), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
 }
 
 /** Read the lab state in `dir`; undefined when there is none. Throws {@link LabStateError} naming the bad field. */

@@ -1,8 +1,4 @@
-/**
- * `scalelb lab up|status|down`: a local multi-host cluster. As root each host
- * is a network namespace on an underlay bridge, running its own agent; without
- * root the same cluster runs on 127.0.0.1 with the memory programmer.
- */
+/** `scalelb lab up|status|down`: argument parsing and printing. */
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,14 +9,6 @@ import { isRoot } from './exec.js'
 import { labDown, labStatus, labUp, type LabStatus } from './lab.js'
 import { loadLabState } from './state.js'
 import { runDemo } from './demo.js'
-
-export { labUp, labDown, labStatus, labLeftovers, freePort, hostGet, saveLab, type LabUpInit, type LabStatus, type LabHostStatus, type LabDownReport } from './lab.js'
-export { loadLabState, type LabState, type LabHost, type LabMode, type LabProcess, type LabHelper } from './state.js'
-export { LabError, LabStateError, LabTimeoutError, LabUsageError } from './errors.js'
-export { runDemo, type DemoInit, type DemoReport } from './demo.js'
-export { startAgent, aliveMembers, aliveMembersFromMetrics, waitMembers, waitFor, sampleValue, metricsUrl, httpGetIn } from './agents.js'
-export { stopProcess, isRunning, type ProcRef } from './procs.js'
-export { isRoot, run as labRun, inNetns } from './exec.js'
 
 const USAGE = `usage: scalelb lab [up|status|down] [options]   (no command: up)
 
@@ -163,7 +151,3 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
   out(`stop it with: ${root ? 'sudo ' : ''}npm run lab -- down${stateDir !== defaultLabStateDir() ? ` --state-dir ${stateDir}` : ''}`)
   return 0
 }
-export { labPartition, labLoss, labHeal, addUnderlayHelper, CHAOS_TABLE } from './chaos.js'
-export { startTask, stopTaskServer, deleteTaskNetns, probe, answered, labScripts, taskNetnsName, type LabTaskRef, type StartTaskInit, type ProbeTarget, type ProbeResult } from './workload.js'
-export * as labApi from './control.js'
-export { spawnDetached } from './procs.js'

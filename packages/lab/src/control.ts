@@ -1,5 +1,4 @@
-import { createApiClient, type ApiClient } from '../cli/client.js'
-import type { MemberInfo, NetworkInfo, ServiceInfo, TaskInfo, AgentStatus } from '../types.js'
+import { createApiClient, type ApiClient, type MemberInfo, type NetworkInfo, type ServiceInfo, type TaskInfo, type AgentStatus } from '@scalelb/agent'
 import type { LabHost } from './state.js'
 
 /**

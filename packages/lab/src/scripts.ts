@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '@scalelb/agent'
 
 /**
  * Programs the lab runs inside namespaces with plain `node` (no build, no
@@ -128,7 +129,5 @@ export async function writeLabScripts (dir: string): Promise<LabScripts> {
 async function writeIfChanged (path: string, text: string): Promise<void> {
   const now = await readFile(path, 'utf8').catch(() => undefined)
   if (now === text) return
-  const tmp = `${path}.${process.pid}.tmp`
-  await writeFile(tmp, text, { mode: 0o644 })
-  await rename(tmp, path)
+  await writeFileAtomic(path, text, { mode: 0o644 })
 }

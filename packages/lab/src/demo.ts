@@ -3,7 +3,7 @@ import { LabError, LabTimeoutError } from './errors.js'
 import { labDiagnostics } from './diagnose.js'
 import { waitFor, metricsUrl } from './agents.js'
 import { addTaskIp, createNetwork, createService, inspectNetwork, inspectService, listTasks, vipOn } from './control.js'
-import type { NetworkInfo, ServiceInfo } from '../types.js'
+import type { NetworkInfo, ServiceInfo } from '@scalelb/agent'
 import type { LabHost, LabState } from './state.js'
 import { answered, probe, startTask, type ProbeResult, type ProbeTarget } from './workload.js'
 

@@ -51,7 +51,5 @@ export const DEMO_REQUESTS_PER_VIP = 60
 export const DEMO_SUBNET = '10.77.0.0/16'
 /** Timeout of one demo HTTP request (ms). */
 export const DEMO_REQUEST_TIMEOUT_MS = 3_000
-/** PATH of the commands the lab runs (`ip`, `nft`, `nsenter`, `sysctl`, `prometheus`): system directories only. */
-export const LAB_SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 /** Lines of each agent's log printed when `lab up` fails (the logs are removed with the lab). */
 export const LOG_TAIL_LINES = 15

@@ -3,13 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { execa } from 'execa'
-import { isRoot } from '../../src/lab/exec.js'
-import { labDown, labLeftovers } from '../../src/lab/lab.js'
-import { LAB_STATE_VERSION, LAB_SYSTEM_PATH } from '../../src/lab/constants.js'
-import { saveLabState, loadLabState, type LabState } from '../../src/lab/state.js'
-import { createBridge, createUnderlayNetns, labNetnsName, underlayIp } from '../../src/lab/underlay.js'
-import { spawnDetached, isRunning } from '../../src/lab/procs.js'
+import { isRoot, run } from '../src/exec.js'
+import { labDown, labLeftovers } from '../src/lab.js'
+import { LAB_STATE_VERSION } from '../src/constants.js'
+import { saveLabState, loadLabState, type LabState } from '../src/state.js'
+import { createBridge, createUnderlayNetns, labNetnsName, underlayIp } from '../src/underlay.js'
+import { spawnDetached, isRunning } from '../src/procs.js'
 
 const rootTest = isRoot() ? test : test.skip
 
@@ -27,8 +26,8 @@ async function emptyState (): Promise<LabState> {
 /** Connect from netns `ns` to ip:port over TCP and read what the server says. */
 async function tcpRead (ns: string, ip: string, port: number): Promise<string | undefined> {
   const script = `const s = require('node:net').connect(${port}, '${ip}'); let d = ''; s.setTimeout(2000, () => process.exit(1)); s.on('data', (c) => { d += c }); s.on('end', () => { process.stdout.write(d); process.exit(0) }); s.on('error', () => process.exit(1))`
-  const r = await execa('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { reject: false, env: { PATH: LAB_SYSTEM_PATH } })
-  return r.exitCode === 0 ? r.stdout : undefined
+  const r = await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { allowFail: true })
+  return r.ok ? r.stdout : undefined
 }
 
 const SERVER = (ip: string, port: number): string => `require('node:net').createServer((s) => s.end('hello from ' + '${ip}')).listen(${port}, '${ip}')`
@@ -52,7 +51,7 @@ rootTest('underlay: hosts reach each other over the switch bridge, nothing is ad
   t.is(got, `hello from ${ip3}`, 'h1 reaches a server on h3 over the underlay')
   t.is(await tcpRead(names[1] as string, ip3, 7777), `hello from ${ip3}`, 'h2 too')
   t.deepEqual((await labLeftovers(state.prefix)).links, [], 'nothing of the lab is in the root netns')
-  const sw = await execa('ip', ['-n', `${state.prefix}-sw`, '-o', 'addr', 'show'], { env: { PATH: LAB_SYSTEM_PATH } })
+  const sw = await run('ip', ['-n', `${state.prefix}-sw`, '-o', 'addr', 'show'])
   t.false(/inet (?!127\.)/.test(sw.stdout), 'the switch netns holds no address')
 
   const reloaded = await loadLabState(state.dir)

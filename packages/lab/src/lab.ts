@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeClusterKeys } from '@scalelb/agent'
 import {
   LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD,
   LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
 } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
-import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, writeLabKeys, aliveMembers } from './agents.js'
+import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, aliveMembers } from './agents.js'
 import { isRunning, stopProcess } from './procs.js'
 import { run } from './exec.js'
 import { loadLabState, saveLabState, type LabHost, type LabMode, type LabState } from './state.js'
@@ -100,7 +101,8 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
 async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
   const say = init.progress ?? ((): void => {})
   const { prefix, dir } = state
-  await writeLabKeys(state.clusterKeyFile, state.managerKeyFile as string)
+  // the cluster key every host gets, the manager key only manager hosts get (the agent's `scalelb keygen`)
+  await writeClusterKeys({ clusterKey: state.clusterKeyFile, managerKey: state.managerKeyFile as string })
 
   if (init.mode === 'netns') {
     say(`lab ${prefix}: underlay ${String(state.underlayCidr)} on a bridge in netns ${prefix}-sw`)

@@ -2,26 +2,48 @@ import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isRoot } from '../../src/lab/exec.js'
-import { labDown, labLeftovers, labUp } from '../../src/lab/lab.js'
-import { loadLabState, type LabHost } from '../../src/lab/state.js'
-import { runDemo } from '../../src/lab/demo.js'
-import { runLab } from '../../src/lab/index.js'
-import { isRunning } from '../../src/lab/procs.js'
-import { hostApi, listTasks } from '../../src/lab/control.js'
-import type { AgentStatus } from '../../src/types.js'
+import { isRoot } from '../src/exec.js'
+import { labDown, labLeftovers, labUp } from '../src/lab.js'
+import { loadLabState, type LabHost } from '../src/state.js'
+import { runDemo } from '../src/demo.js'
+import { runLab } from '../src/cli.js'
+import { isRunning } from '../src/procs.js'
+import { hostApi, listTasks } from '../src/control.js'
+import { runCli, type AgentStatus, type LabModule } from '@scalelb/agent'
+import * as lab from '../src/index.js'
 
 const rootTest = isRoot() ? test : test.skip
 
-/** Run `runLab` with stdout/stderr captured. */
-async function captured (argv: string[]): Promise<{ code: number, out: string }> {
+/** `scalelb ...` through the agent CLI, which loads this package by name for `lab`. */
+async function scalelb (argv: string[]): Promise<number> {
+  return await runCli(argv, { io: { out: (s) => { process.stdout.write(s + '\n') }, err: (s) => { process.stderr.write(s + '\n') } }, env: {} })
+}
+
+test('scalelb lab (the agent CLI) loads this package: help, a usage error, status of a missing lab', async (t) => {
+  const entry: LabModule = lab
+  t.is(typeof entry.runLab, 'function')
+  const help = await captured(['lab', '--help'], scalelb)
+  t.is(help.code, 0)
+  t.regex(help.out, /^usage: scalelb lab \[up\|status\|down\]/)
+  const bad = await captured(['lab', 'sideways'], scalelb)
+  t.is(bad.code, 2)
+  t.regex(bad.out, /expected one command \(up, status, down\), got "sideways"/)
+  const dir = await mkdtemp(join(tmpdir(), 'slb-none-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const none = await captured(['lab', 'status', '--state-dir', dir], scalelb)
+  t.is(none.code, 1)
+  t.regex(none.out, /no lab in /)
+})
+
+/** Run `runLab` (or `fn`) with stdout/stderr captured. */
+async function captured (argv: string[], fn: (argv: string[]) => Promise<number> = runLab): Promise<{ code: number, out: string }> {
   let out = ''
   const w = process.stdout.write.bind(process.stdout)
   const e = process.stderr.write.bind(process.stderr)
   process.stdout.write = ((s: string) => { out += s; return true }) as typeof process.stdout.write
   process.stderr.write = ((s: string) => { out += s; return true }) as typeof process.stderr.write
   try {
-    return { code: await runLab(argv), out }
+    return { code: await fn(argv), out }
   } finally {
     process.stdout.write = w
     process.stderr.write = e

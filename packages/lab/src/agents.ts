@@ -1,20 +1,18 @@
 import { existsSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
+import { createApiClient, type AgentStatus } from '@scalelb/agent'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
-import { createApiClient } from '../cli/client.js'
-import { newClusterKeys } from '../persistence/cluster-keys.js'
-import type { AgentStatus } from '../types.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
 import { isRunning, spawnDetached, type ProcRef } from './procs.js'
 import { saveLabState, type LabHost, type LabState } from './state.js'
 
-/** Root of the @scalelb/agent package (this file is src/lab/x.ts or dist/lab/x.js). */
+/** Root of the installed @scalelb/agent package (its entry is src/index.ts or dist/index.js). */
 export function agentPackageRoot (): string {
-  return fileURLToPath(new URL('../../', import.meta.url))
+  return fileURLToPath(new URL('../', import.meta.resolve('@scalelb/agent')))
 }
 
 /**
@@ -34,17 +32,6 @@ export async function resolveAgentCommand (): Promise<string[]> {
     await run(process.execPath, [tsc, '-b', join(repo, 'packages', 'agent')], { timeoutMs: 300_000 })
   }
   return [process.execPath, bin]
-}
-
-/**
- * Write a new cluster's key files (readable by root only): the cluster key
- * every host gets, and the manager key only manager hosts get.
- */
-export async function writeLabKeys (clusterKeyFile: string, managerKeyFile: string): Promise<void> {
-  const keys = newClusterKeys()
-  await mkdir(dirname(clusterKeyFile), { recursive: true, mode: 0o700 })
-  await writeFile(clusterKeyFile, keys.clusterKey, { mode: 0o600 })
-  await writeFile(managerKeyFile, keys.managerKey, { mode: 0o600 })
 }
 
 /** Arguments of `scalelb agent` for one lab host. */
