@@ -1,4 +1,5 @@
 /** Defaults of the libp2p transport of @scalelb/gossip. */
+import { MAX_REQUEST_BYTES } from '../../constants.js'
 
 /** Protocol of the long-lived, one-way gossip stream (length-prefixed frames). */
 export const GOSSIP_PROTOCOL = '/scalelb/gossip/1.0.0'
@@ -79,7 +80,7 @@ export const LIBP2P_MAX_MUXED_OUTBOUND_STREAMS = LIBP2P_MAX_GOSSIP_STREAMS + LIB
  * our own requests are not counted: they are bounded by what we asked, and
  * a peer filling the budget must not starve them.
  */
-export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = 8 * 1024 * 1024
+export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = MAX_REQUEST_BYTES
 
 /**
  * Bytes of partly received inbound frames held over all peers: 8 peers each
