@@ -1,6 +1,6 @@
 import { encodeFrame } from './codec/codec.js'
 import type { RequestMsg } from './codec/messages.js'
-import { resolveConfig, type GossipConfig } from './config.js'
+import { CONFIG_KEYS, resolveConfig, type GossipConfig } from './config.js'
 import { REQUEST_TIMEOUT_MS } from './constants.js'
 import { InvalidGossipConfigError, JoinFailedError, NotStartedError } from './errors.js'
 import type { Keyring } from './sign/keyring.js'
@@ -37,8 +37,6 @@ function checkScope (scope: string): ScopeName {
   if (!isScopeName(scope)) throw new InvalidScopeError(scope)
   return scope
 }
-
-const CONFIG_KEYS = new Set(['probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'gossipNodes', 'retransmitMult', 'suspicionMult', 'suspicionMaxTimeoutMult', 'indirectChecks', 'awarenessMax', 'pushPullIntervalMs', 'reconnectTimeoutMs', 'reconnectIntervalMs', 'restartGraceMs', 'gossipToTheDeadMs', 'packetBytes', 'maxMessageBytes', 'maxRequestBytes'])
 
 class GossipDriver implements Gossip {
   readonly id: NodeId
