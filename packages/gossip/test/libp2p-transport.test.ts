@@ -63,6 +63,7 @@ test('a cluster key is required unless insecure is set explicitly; bad options n
   const field = (init: Libp2pTransportInit): string | undefined => (t.throws(() => createLibp2pTransport(init)) as (Error & { field?: string }) | undefined)?.field
   t.is(field({ privateKey, listen: [LOOPBACK], insecure: true, clusterKey: CLUSTER_KEY }), 'insecure')
   t.is(field({ privateKey, listen: ['not-a-multiaddr'], clusterKey: CLUSTER_KEY }), 'listen[0]')
+  t.is(field({ privateKey, listen: [LOOPBACK, 4001 as never], clusterKey: CLUSTER_KEY }), 'listen[1]')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, maxConnections: 0 }), 'maxConnections')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: enc('nope') }), 'file')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, announce: ['/nope'] }), 'announce[0]')

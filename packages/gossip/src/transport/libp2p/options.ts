@@ -93,8 +93,8 @@ function positiveInt (field: string, v: number | undefined, dflt: number): numbe
 function parseAddrList (field: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw new InvalidTransportOptionError(field, 'expected an array of multiaddr strings')
   return v.map((a: unknown, i) => {
+    if (typeof a !== 'string') throw new InvalidTransportOptionError(`${field}[${i}]`, `not a multiaddr: expected a string, got ${typeof a}`)
     try {
-      if (typeof a !== 'string') throw new Error('not a string')
       return multiaddr(a).toString()
     } catch (err) {
       throw new InvalidTransportOptionError(`${field}[${i}]`, `not a multiaddr: ${err instanceof Error ? err.message : String(err)}`)

@@ -9,7 +9,7 @@ import { MAX_ADDRS } from '../../constants.js'
 import { logRepeated, type Logger } from '../../logger.js'
 import type { NodeId } from '../../types.js'
 import * as C from './constants.js'
-import { DialFailedError, InboundLimitError, ListenFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { BadFrameError, DialFailedError, InboundLimitError, InvalidResponseError, ListenFailedError, NoRequestHandlerError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 import { peerIdFromKey } from './keys.js'
 import { InboundLimits, type LimitReason } from './limits.js'
@@ -351,7 +351,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
           } else if (ev.kind === 'malformed') {
             this.drop('malformed')
             this.log.warn('malformed gossip stream, closing it', { from })
-            stream.abort(new Error('malformed length prefix'))
+            stream.abort(new BadFrameError('malformed', 'malformed length prefix'))
             return
           } else {
             this.counters.framesReceived++
@@ -377,10 +377,10 @@ class Libp2pTransportImpl implements Libp2pTransport {
       const req = await readOneFrame(stream, this.opts.maxRequestBytes, AbortSignal.timeout(this.opts.requestTimeoutMs), (d) => this.limits.buffer(from, d))
       this.peer(from).lastUsed = Date.now()
       const handler = this.requestHandler
-      if (handler === undefined) throw new Error('no request handler installed')
+      if (handler === undefined) throw new NoRequestHandlerError(from)
       const res = await handler(from, req)
-      if (!(res instanceof Uint8Array)) throw new Error('request handler returned no bytes')
-      if (res.byteLength > this.opts.maxRequestBytes) throw new Error(`response of ${res.byteLength} bytes exceeds maxRequestBytes`)
+      if (!(res instanceof Uint8Array)) throw new InvalidResponseError(from, res === null ? 'null' : typeof res)
+      if (res.byteLength > this.opts.maxRequestBytes) throw new BadFrameError('oversize', `response of ${res.byteLength} bytes exceeds maxRequestBytes (${this.opts.maxRequestBytes})`)
       stream.send(encodeFrame(res))
       await stream.close({ signal: AbortSignal.timeout(this.opts.requestTimeoutMs) })
       this.counters.requestsServed++
