@@ -16,6 +16,9 @@ export const LIBP2P_IDLE_TIMEOUT_MS = 60_000
 /** A dial (TCP + pnet + Noise + Yamux) must complete within this (ms). */
 export const LIBP2P_DIAL_TIMEOUT_MS = 5_000
 
+/** A connection we close (cap, idleness) is aborted if its close takes longer than this (ms). */
+export const LIBP2P_CLOSE_TIMEOUT_MS = 1_000
+
 /** Frames queued per peer while its connection or stream is being opened. */
 export const LIBP2P_MAX_PENDING_FRAMES = 256
 
