@@ -103,6 +103,8 @@ export async function requestOverStream (conn: Connection, peer: string, protoco
       if (timeout.aborted) throw new RequestTimeoutError(peer, opts.timeoutMs)
       if (err instanceof BadFrameError && err.reason === 'eof') throw new RequestFailedError(peer, 'the peer closed the stream without answering')
       if (err instanceof Error && (err.name === 'StreamResetError' || err.name === 'StreamAbortedError')) throw new RequestFailedError(peer, err.message)
+      // a stream may reject with a bare event (e.g. the remote reset it while we wrote): callers get an Error
+      if (err instanceof Event) throw new RequestFailedError(peer, `stream ${err.type}${'error' in err && err.error instanceof Error ? `: ${err.error.message}` : ''}`)
       throw err
     }
   })
