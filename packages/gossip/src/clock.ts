@@ -58,3 +58,23 @@ export function createSystemClock (): Clock {
     }
   }
 }
+
+/**
+ * Run `fn` with a signal that aborts `ms` after now on `clock` (a
+ * `TimeoutError` DOMException, as AbortSignal.timeout) or when `signal`
+ * aborts; `fn` also gets the timeout alone, to tell the two apart. The timer
+ * is dropped once `fn` settles. Like AbortSignal.timeout, but driven by the
+ * injected clock, so a manual clock drives it in tests.
+ */
+export async function withTimeout<T> (
+  clock: Clock, ms: number, signal: AbortSignal | undefined,
+  fn: (signal: AbortSignal, timeout: AbortSignal) => Promise<T>
+): Promise<T> {
+  const ctl = new AbortController()
+  const cancel = clock.setTimer(ms, () => { ctl.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')) })
+  try {
+    return await fn(signal !== undefined ? AbortSignal.any([ctl.signal, signal]) : ctl.signal, ctl.signal)
+  } finally {
+    cancel()
+  }
+}

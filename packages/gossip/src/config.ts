@@ -60,6 +60,13 @@ const LAN: GossipConfig = {
   maxRequestBytes: C.MAX_REQUEST_BYTES
 }
 
+/**
+ * The option names of GossipConfig, read off the lan defaults (the compiler
+ * checks that object has every field and no other), so a new option needs no
+ * second list.
+ */
+export const CONFIG_KEYS: ReadonlySet<string> = new Set(Object.keys(LAN))
+
 /** Timing profiles: `lan` (memberlist DefaultLANConfig), `wan` (DefaultWANConfig), `local` (DefaultLocalConfig, tests). */
 export const PROFILES: Readonly<Record<ProfileName, Readonly<GossipConfig>>> = {
   lan: LAN,
@@ -93,7 +100,7 @@ export function resolveConfig (profile: ProfileName = 'lan', overrides: Partial<
   const cfg: GossipConfig = { ...base }
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined) continue
-    if (!(k in base)) throw new InvalidGossipConfigError(k, 'unknown option')
+    if (!CONFIG_KEYS.has(k)) throw new InvalidGossipConfigError(k, 'unknown option')
     ;(cfg as unknown as Record<string, unknown>)[k] = v
   }
   validateConfig(cfg)

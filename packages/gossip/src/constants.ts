@@ -6,7 +6,7 @@
 /** Version byte written first in every frame; frames with another version are dropped. */
 export const CODEC_VERSION = 1
 
-/** Largest datagram frame accepted (bytes); bigger ones are dropped as `size`. */
+/** Largest datagram frame accepted (bytes); bigger ones are dropped as `size`. Also the largest table message (push-back) the tables build. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
 
 /** Largest request/response frame accepted (push-pull state, sync) in bytes. */
@@ -43,7 +43,7 @@ export const MAX_INCARNATION_JUMP = 2 ** 20
  */
 export const MAX_ALIVE_INCARNATION_JUMP = 2 ** 32
 
-/** Longest node ID accepted (bytes of UTF-16 code units). */
+/** Longest node ID accepted (UTF-16 code units), as a member and as a table entry's origin. */
 export const MAX_ID_LENGTH = 256
 
 /** Most addresses per member, and longest address. */
@@ -58,7 +58,7 @@ export const PROBE_TIMEOUT_MS = 500
 export const GOSSIP_INTERVAL_MS = 200
 /** Members gossiped to per gossip interval. */
 export const GOSSIP_NODES = 3
-/** Retransmits = RETRANSMIT_MULT * ceil(log10(n + 1)). */
+/** Retransmits = RETRANSMIT_MULT * ceil(log10(n + 1)), for member updates and table entries alike. */
 export const RETRANSMIT_MULT = 4
 /** Suspicion min = SUSPICION_MULT * max(1, log10(n)) * probeInterval. */
 export const SUSPICION_MULT = 4
@@ -70,7 +70,7 @@ export const INDIRECT_CHECKS = 3
 export const AWARENESS_MAX = 8
 /** Full state exchange with one random member every this many ms (memberlist: 30 s). */
 export const PUSH_PULL_INTERVAL_MS = 30_000
-/** Dead/left members are remembered this long (Serf: 24 h). */
+/** Dead/left members are remembered this long, and a dead member's table entries stay suspended this long before they are reaped (Serf: 24 h; DESIGN.md). */
 export const RECONNECT_TIMEOUT_MS = 24 * 60 * 60 * 1000
 /** Try to reconnect to a failed member every this many ms (Serf: 30 s; shorter so partitions heal fast). */
 export const RECONNECT_INTERVAL_MS = 10_000

@@ -22,6 +22,32 @@ export class JoinFailedError extends Error {
   }
 }
 
+/**
+ * An inbound request was not answered: it did not decode, failed validation,
+ * or came from a member we refuse. The transport fails the exchange, so the
+ * requester sees its own transport error.
+ */
+export class RequestDroppedError extends Error {
+  override name = 'RequestDroppedError'
+  /** The requesting node. */
+  readonly from: string
+  constructor (from: string) {
+    super(`request from ${from} dropped (undecodable, invalid or refused; see the dropped counters)`)
+    this.from = from
+  }
+}
+
+/** A join address led back to this node itself. */
+export class SelfAddressError extends Error {
+  override name = 'SelfAddressError'
+  /** The address dialled. */
+  readonly addr: string
+  constructor (addr: string) {
+    super(`address ${addr} is this node`)
+    this.addr = addr
+  }
+}
+
 /** An operation needs a started node. */
 export class NotStartedError extends Error {
   override name = 'NotStartedError'

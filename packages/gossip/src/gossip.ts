@@ -1,8 +1,8 @@
 import { encodeFrame } from './codec/codec.js'
 import type { RequestMsg } from './codec/messages.js'
-import { resolveConfig, type GossipConfig } from './config.js'
+import { CONFIG_KEYS, resolveConfig, type GossipConfig } from './config.js'
 import { REQUEST_TIMEOUT_MS } from './constants.js'
-import { InvalidGossipConfigError, JoinFailedError, NotStartedError } from './errors.js'
+import { InvalidGossipConfigError, JoinFailedError, NotStartedError, RequestDroppedError, SelfAddressError } from './errors.js'
 import type { Keyring } from './sign/keyring.js'
 import { InvalidScopeError, isScopeName, type AuthorityPolicy } from './tables/index.js'
 import { createNullLogger, type Logger } from './logger.js'
@@ -37,8 +37,6 @@ function checkScope (scope: string): ScopeName {
   if (!isScopeName(scope)) throw new InvalidScopeError(scope)
   return scope
 }
-
-const CONFIG_KEYS = new Set(['probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'gossipNodes', 'retransmitMult', 'suspicionMult', 'suspicionMaxTimeoutMult', 'indirectChecks', 'awarenessMax', 'pushPullIntervalMs', 'reconnectTimeoutMs', 'reconnectIntervalMs', 'restartGraceMs', 'gossipToTheDeadMs', 'packetBytes', 'maxMessageBytes', 'maxRequestBytes'])
 
 class GossipDriver implements Gossip {
   readonly id: NodeId
@@ -91,7 +89,7 @@ class GossipDriver implements Gossip {
       if (!this.started) throw new NotStartedError('answer requests')
       const { response, out } = this.node.receiveRequest(this.clock.now(), from, bytes)
       this.flush(out)
-      if (response === undefined) throw new Error('request dropped')
+      if (response === undefined) throw new RequestDroppedError(from)
       return response
     })
     await this.transport.start()
@@ -154,7 +152,7 @@ class GossipDriver implements Gossip {
       for (const addr of addrs) {
         (async () => {
           const peer = await this.transport.dial(addr, opts)
-          if (peer === this.id) throw new Error('that address is this node')
+          if (peer === this.id) throw new SelfAddressError(addr)
           await this.runRequest(peer, this.node.pushPullRequest(true), opts.signal)
         })().then(() => { ok++; settle() }, (err: unknown) => {
           causes.push({ addr, reason: err instanceof Error ? err.message : String(err) })

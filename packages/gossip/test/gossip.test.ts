@@ -94,6 +94,9 @@ test('join rejects with JoinFailedError when nobody answers', async t => {
   const a = make('a')
   await a.start()
   await t.throwsAsync(a.join(['mem://nobody']), { name: 'JoinFailedError' })
+  // our own address is no contact: the cause names it
+  const self = await t.throwsAsync(a.join(['mem://a']), { name: 'JoinFailedError' }) as Error & { causes: Array<{ addr: string, reason: string }> }
+  t.deepEqual(self.causes, [{ addr: 'mem://a', reason: 'address mem://a is this node' }])
   await a.stop()
   await a.stop()
 })
@@ -114,7 +117,8 @@ test('garbage from the network is dropped and counted by reason; the node keeps 
   evil.send('a', new Uint8Array([1, 0x81, 0xa1, 0x74, 0xa4, 0x62, 0x6f, 0x6f, 0x6d])) // { t: 'boom' }
   const req = evil.request('a', new Uint8Array([1, 0xc0]))
   await until(clock, () => false, 50)
-  await t.throwsAsync(req)
+  // the memory transport hands the requester the handler's own error
+  await t.throwsAsync(req, { name: 'RequestDroppedError', message: /request from x dropped/ })
   t.like(a.stats().dropped, { version: 1, decode: 1, schema: 2 })
   b.set('cluster', 'services', 'after', 1)
   t.true(await until(clock, () => a.get('cluster', 'services', 'after')?.status === 'live', 5000))

@@ -1,24 +1,17 @@
 import { connect } from 'node:net'
 import test, { type ExecutionContext } from 'ava'
+import { createManualClock } from '../src/clock.js'
 import { createSeededRng, randInt } from '../src/rng.js'
 import {
   createLibp2pTransport, generateClusterKey, generateNodeKey, nodeKeyFromBytes, nodeKeyToBytes, parseClusterKey, peerIdFromKey,
   type Libp2pTransport, type Libp2pTransportInit
 } from '../src/transport/libp2p.js'
+import { waitFor } from './fixtures/wait.js'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 const CLUSTER_KEY = parseClusterKey(generateClusterKey())
 
 interface Received { from: string, text: string }
-
-/** Poll `cond` until it holds; fail with `what` after `ms`. */
-async function waitFor (cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
 
 async function startNode (t: ExecutionContext, extra: Partial<Libp2pTransportInit> = {}): Promise<{ tr: Libp2pTransport, got: Received[] }> {
   const init: Libp2pTransportInit = { privateKey: await generateNodeKey(), listen: [LOOPBACK], clusterKey: CLUSTER_KEY, ...extra }
@@ -63,6 +56,7 @@ test('a cluster key is required unless insecure is set explicitly; bad options n
   const field = (init: Libp2pTransportInit): string | undefined => (t.throws(() => createLibp2pTransport(init)) as (Error & { field?: string }) | undefined)?.field
   t.is(field({ privateKey, listen: [LOOPBACK], insecure: true, clusterKey: CLUSTER_KEY }), 'insecure')
   t.is(field({ privateKey, listen: ['not-a-multiaddr'], clusterKey: CLUSTER_KEY }), 'listen[0]')
+  t.is(field({ privateKey, listen: [LOOPBACK, 4001 as never], clusterKey: CLUSTER_KEY }), 'listen[1]')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, maxConnections: 0 }), 'maxConnections')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: enc('nope') }), 'file')
   t.is(field({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, announce: ['/nope'] }), 'announce[0]')
@@ -246,4 +240,46 @@ test('a peer that restarts with the same key on a new port is reached again', as
   a.tr.send(b2.tr.id, enc('to b2'))
   await waitFor(() => b2.got.length === 1, 'b2 frame')
   t.is(b2.got[0]?.from, a.tr.id)
+})
+
+test('on an injected manual clock, a request times out exactly when the clock passes requestTimeoutMs', async t => {
+  const clock = createManualClock(0)
+  const a = await startNode(t, { clock, requestTimeoutMs: 10_000 })
+  const b = await startNode(t)
+  b.tr.onRequest(async (_from, bytes) => dec(bytes) === 'ping' ? enc('pong') : await new Promise<Uint8Array>(() => {}))
+  a.tr.addPeerAddrs(b.tr.id, b.tr.addrs())
+  t.is(dec(await a.tr.request(b.tr.id, enc('ping'))), 'pong')
+  const timers = clock.pending()
+  let settled: string | undefined
+  a.tr.request(b.tr.id, enc('hang')).then(() => { settled = 'answered' }, (err: unknown) => { settled = (err as Error).name })
+  // the deadline is a timer on our clock, not a wall-clock timeout
+  await waitFor(() => clock.pending() > timers, 'the request deadline to be set on the manual clock')
+  clock.advance(9_999)
+  await new Promise(resolve => setImmediate(resolve))
+  t.is(settled, undefined)
+  clock.advance(1)
+  await waitFor(() => settled !== undefined, 'the request to settle')
+  t.is(settled, 'RequestTimeoutError')
+})
+
+test('on an injected manual clock, a connection is closed as idle only once the clock passes idleTimeoutMs', async t => {
+  const clock = createManualClock(0)
+  const a = await startNode(t, { clock, idleTimeoutMs: 1000 })
+  const b = await startNode(t)
+  a.tr.addPeerAddrs(b.tr.id, b.tr.addrs())
+  a.tr.send(b.tr.id, enc('one'))
+  await waitFor(() => b.got.length === 1, 'the first frame')
+  // the idle check runs every idleTimeoutMs / 2 on the clock: at 500 ms the connection is young
+  clock.advance(500)
+  t.is(a.tr.stats().idleClosed, 0)
+  t.is(a.tr.connectionCount(), 1)
+  clock.advance(500)
+  t.is(a.tr.stats().idleClosed, 1)
+  await waitFor(() => a.tr.connectionCount() === 0, 'the idle connection to close')
+})
+
+test('a clock that is not a Clock is refused naming the option', async t => {
+  const privateKey = await generateNodeKey()
+  const err = t.throws(() => createLibp2pTransport({ privateKey, listen: [LOOPBACK], clusterKey: CLUSTER_KEY, clock: {} as never }))
+  t.like(err, { name: 'InvalidTransportOptionError', field: 'clock' })
 })

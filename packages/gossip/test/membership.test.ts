@@ -52,6 +52,8 @@ test('lan profile values', t => {
   t.is(cfg.suspicionMaxTimeoutMult, 6)
   t.throws(() => resolveConfig('lan', { probeIntervalMs: -1 }), { name: 'InvalidGossipConfigError', message: /probeIntervalMs/ })
   t.throws(() => resolveConfig('lan', { bogus: 1 } as never), { name: 'InvalidGossipConfigError', message: /bogus/ })
+  // an inherited property name is not an option either
+  t.throws(() => resolveConfig('lan', { toString: 1 } as never), { name: 'InvalidGossipConfigError', message: /toString/ })
 })
 
 test('a silent member is probed, indirectly probed by 3 helpers, suspected, then declared dead', t => {

@@ -1,5 +1,5 @@
 import { suspicionRemaining } from '../config.js'
-import { EventHeap } from '../event-heap.js'
+import { MinHeap } from '../min-heap.js'
 import type { Millis, NodeId } from '../types.js'
 
 /** One running suspicion (memberlist suspicion.go). */
@@ -20,7 +20,7 @@ interface Due { id: NodeId, s: Suspicion, at: Millis }
 /** Running suspicions with their deadlines in a heap (stale heap entries are skipped). */
 export class Suspicions {
   private readonly byId = new Map<NodeId, Suspicion>()
-  private readonly heap = new EventHeap<Due>()
+  private readonly heap = new MinHeap<Due>()
 
   get (id: NodeId): Suspicion | undefined { return this.byId.get(id) }
 

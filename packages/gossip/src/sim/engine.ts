@@ -7,7 +7,7 @@ import { createNode, type GossipNode, type NodeOutput } from '../node.js'
 import { createSeededRng } from '../rng.js'
 import { createKeyDirectory, type Keyring } from '../sign/keyring.js'
 import type { NodeId, ProfileName, Rng } from '../types.js'
-import { EventHeap } from '../event-heap.js'
+import { MinHeap } from '../min-heap.js'
 
 /** Options of a simulation run. */
 export interface SimInit {
@@ -67,7 +67,7 @@ export class Sim {
   messagesSent = 0
   /** Drop a sent datagram when this returns true (fault injection by scenarios). */
   dropFilter: ((from: SimNode, msg: Packet) => boolean) | undefined
-  private readonly heap = new EventHeap<Ev>()
+  private readonly heap = new MinHeap<Ev>()
   private readonly lat: [number, number]
   private readonly countBytes: boolean
   private readonly seed: number

@@ -1,25 +1,23 @@
 /**
  * Defaults and protocol limits of the replicated tables. Values follow
  * DESIGN.md ("Replicated tables") unless a comment says otherwise.
+ *
+ * Limits the tables share with membership and the codec (the reconnect
+ * timeout, the datagram size, the retransmit multiplier, the longest node id)
+ * are defined once, in the package's constants.ts, and used from there:
+ * that module imports nothing, so tables depending on it cannot make a
+ * cycle, and the package root never depends on a subfolder's constants.
  */
+import { RECONNECT_TIMEOUT_MS } from '../constants.js'
 
 /** Tombstones are kept this long (ms) before they are reaped (DESIGN.md: 30 min). */
 export const TOMBSTONE_TTL_MS = 30 * 60 * 1000
 
-/** Entries of a dead member stay suspended this long (ms) before they are reaped (DESIGN.md: 24 h, as memberlist's reconnect timeout). */
-export const RECONNECT_TIMEOUT_MS = 24 * 60 * 60 * 1000
-
 /** Anti-entropy period per scope (ms). DESIGN.md: 2 s, because NetworkDB's 30 s made its slow tail. */
 export const SYNC_INTERVAL_MS = 2000
 
-/** Largest table message (push-back) we build, in estimated msgpack bytes. Matches the codec's datagram limit. */
-export const MAX_MESSAGE_BYTES = 64 * 1024
-
 /** Largest sync response we build, in estimated msgpack bytes (request/response frames may be bigger than datagrams). */
 export const MAX_SYNC_RESPONSE_BYTES = 1024 * 1024
-
-/** Retransmits = RETRANSMIT_MULT * ceil(log10(n + 1)) (memberlist). */
-export const RETRANSMIT_MULT = 4
 
 /** After leaveScope, a scope's tombstones are gossiped for at most this long (ms) before the scope is forgotten (15 sync intervals). */
 export const SCOPE_LEAVE_LINGER_MS = 30_000
@@ -58,9 +56,6 @@ export const MAX_TABLE_LENGTH = 64
 /** Longest key (UTF-16 code units). */
 export const MAX_KEY_LENGTH = 512
 
-/** Longest node id (matches the codec's MAX_ID_LENGTH). */
-export const MAX_ORIGIN_LENGTH = 256
-
 /** Longest network id inside a `network:<id>` scope name. */
 export const MAX_NETWORK_ID_LENGTH = 64
 
@@ -89,7 +84,7 @@ export const MAX_LAMPORT_JUMP = 2 ** 36
  * clocks by at most 2^36 a day (2^48, the counters' ceiling, is 4,096 days
  * away). The refill rate (795k/s) is 80x the write rate above.
  */
-export const LAMPORT_JUMP_REFILL_MS = 24 * 60 * 60 * 1000
+export const LAMPORT_JUMP_REFILL_MS = RECONNECT_TIMEOUT_MS
 
 /**
  * Furthest an entry of our own origin may have its seq ahead of ours and be
@@ -118,6 +113,8 @@ export const MAX_ENTRY_BYTES = 32 * 1024
  * copy may lack some entries while anti-entropy catches up; 5 at the 2 s
  * default interval span about the adoption grace (OWN_ADOPT_GRACE_MS).
  */
+export const EARLIER_LIFE_PROBE_TRIES = 5
+
 /** A sync response carries an origin's certificate when it holds at least this many of its entries in complete leaves (fewer are cheaper to verify one by one). */
 export const CERT_MIN_ENTRIES = 32
 
@@ -129,5 +126,3 @@ export const MAX_CERTS_PER_RESPONSE = 64
 
 /** Most certificates of other origins kept per scope (the oldest is dropped). */
 export const MAX_STORED_CERTS = 4096
-
-export const EARLIER_LIFE_PROBE_TRIES = 5

@@ -1,7 +1,6 @@
 export { createTables } from './tables.js'
 export { validateTablesMsg, validateSyncRequest, validateSyncResponse, isScopeName } from './validate.js'
 export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError, ReservedTableError } from './errors.js'
-// only names the package's own constants.ts does not also define
 export {
   DIGEST_LEAVES, JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES, SCOPES_TABLE, SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'

@@ -1,6 +1,6 @@
 import { DIGEST_LEAVES } from './constants.js'
 import { type Lanes, leafOf, versionHash } from './hash.js'
-import { TimeHeap } from './heap.js'
+import { MinHeap } from '../min-heap.js'
 import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
@@ -31,7 +31,7 @@ export class ScopeStore {
   /** Digest lanes: [h1, h2] per leaf. */
   readonly lanes = new Int32Array(2 * DIGEST_LEAVES)
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
-  readonly tombstones = new TimeHeap<Rec>()
+  readonly tombstones = new MinHeap<Rec>()
   count = 0
 
   get (table: string, key: string): Rec | undefined {

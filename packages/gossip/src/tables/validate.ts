@@ -1,8 +1,9 @@
 import { checkCert, type OriginCert } from '../sign/entry.js'
 import { SIGNATURE_BYTES } from '../sign/keyring.js'
+import { MAX_ID_LENGTH } from '../constants.js'
 import type { ScopeName } from '../types.js'
 import {
-  DIGEST_LEAVES, MAX_CERTS_PER_RESPONSE, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH, MAX_ORIGIN_LENGTH,
+  DIGEST_LEAVES, MAX_CERTS_PER_RESPONSE, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH,
   MAX_SYNC_ENTRIES, MAX_TABLE_LENGTH, MAX_VALUE_DEPTH, MAX_VALUE_NODES, MAX_VALUE_STRING_LENGTH, SCOPES_TABLE
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, ReservedTableError } from './errors.js'
@@ -102,7 +103,7 @@ export function checkWireEntry (x: unknown): string | undefined {
   if (checkTable(x[0]) !== undefined) return 'entry.table'
   if (checkKey(x[1]) !== undefined) return 'entry.key'
   const origin: unknown = x[2]
-  if (typeof origin !== 'string' || origin.length === 0 || origin.length > MAX_ORIGIN_LENGTH) return 'entry.origin'
+  if (typeof origin !== 'string' || origin.length === 0 || origin.length > MAX_ID_LENGTH) return 'entry.origin'
   if (!isCounter(x[3])) return 'entry.lamport'
   if (!isCounter(x[4])) return 'entry.seq'
   if (x.length === 8 && !(x[7] instanceof Uint8Array && x[7].byteLength === SIGNATURE_BYTES)) return 'entry.sig'
@@ -182,7 +183,7 @@ export function validateSyncResponse (x: unknown): SyncResponse | string {
   if (x.certs !== undefined) {
     if (!Array.isArray(x.certs) || x.certs.length > MAX_CERTS_PER_RESPONSE) return 'certs'
     for (const cert of x.certs as unknown[]) {
-      const bad = checkCert(cert, DIGEST_LEAVES, MAX_ORIGIN_LENGTH)
+      const bad = checkCert(cert, DIGEST_LEAVES, MAX_ID_LENGTH)
       if (bad !== undefined) return bad
     }
     res.certs = x.certs as OriginCert[]

@@ -13,5 +13,5 @@ export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
 export {
   InvalidTransportOptionError, ClusterKeyRequiredError, InvalidClusterKeyError, InvalidNodeKeyError,
   InvalidPeerAddressError, TransportNotStartedError, PeerUnreachableError, DialFailedError, ListenFailedError, RequestTimeoutError,
-  RequestFailedError, BadFrameError, InboundLimitError
+  RequestFailedError, BadFrameError, InboundLimitError, NoRequestHandlerError, InvalidResponseError
 } from './libp2p/errors.js'

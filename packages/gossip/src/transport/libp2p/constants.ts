@@ -1,4 +1,5 @@
 /** Defaults of the libp2p transport of @scalelb/gossip. */
+import { MAX_REQUEST_BYTES } from '../../constants.js'
 
 /** Protocol of the long-lived, one-way gossip stream (length-prefixed frames). */
 export const GOSSIP_PROTOCOL = '/scalelb/gossip/1.0.0'
@@ -14,6 +15,9 @@ export const LIBP2P_IDLE_TIMEOUT_MS = 60_000
 
 /** A dial (TCP + pnet + Noise + Yamux) must complete within this (ms). */
 export const LIBP2P_DIAL_TIMEOUT_MS = 5_000
+
+/** A connection we close (cap, idleness) is aborted if its close takes longer than this (ms). */
+export const LIBP2P_CLOSE_TIMEOUT_MS = 1_000
 
 /** Frames queued per peer while its connection or stream is being opened. */
 export const LIBP2P_MAX_PENDING_FRAMES = 256
@@ -79,7 +83,7 @@ export const LIBP2P_MAX_MUXED_OUTBOUND_STREAMS = LIBP2P_MAX_GOSSIP_STREAMS + LIB
  * our own requests are not counted: they are bounded by what we asked, and
  * a peer filling the budget must not starve them.
  */
-export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = 8 * 1024 * 1024
+export const LIBP2P_MAX_BUFFERED_BYTES_PER_PEER = MAX_REQUEST_BYTES
 
 /**
  * Bytes of partly received inbound frames held over all peers: 8 peers each

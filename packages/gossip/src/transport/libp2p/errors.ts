@@ -99,6 +99,22 @@ export class InboundLimitError extends Error {
   }
 }
 
+/** A request arrived before a request handler was installed (`onRequest`). */
+export class NoRequestHandlerError extends Error {
+  override name = 'NoRequestHandlerError'
+  constructor (from: string) {
+    super(`request from ${from} not answered: no request handler installed`)
+  }
+}
+
+/** The installed request handler returned something other than bytes. */
+export class InvalidResponseError extends Error {
+  override name = 'InvalidResponseError'
+  constructor (from: string, got: string) {
+    super(`request from ${from} not answered: the request handler returned ${got}, not a Uint8Array`)
+  }
+}
+
 /** The remote refused or failed to answer a request. */
 export class RequestFailedError extends Error {
   override name = 'RequestFailedError'

@@ -1,8 +1,9 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS } from '../../constants.js'
+import { createSystemClock } from '../../clock.js'
 import { createNullLogger, type Logger } from '../../logger.js'
-import type { NodeId, Transport } from '../../types.js'
+import type { Clock, NodeId, Transport } from '../../types.js'
 import * as C from './constants.js'
 import { ClusterKeyRequiredError, InvalidTransportOptionError } from './errors.js'
 import { parseClusterKey } from './keys.js'
@@ -33,6 +34,12 @@ export interface Libp2pTransportInit {
   dialTimeoutMs?: number
   /** Logger (winston fits). @default discard */
   logger?: Logger
+  /**
+   * Clock of the transport's own timers and times: request, dial and stream
+   * deadlines, the idle check, last-use times. libp2p's internal timers
+   * (connection manager, muxer) keep the system clock. @default createSystemClock()
+   */
+  clock?: Clock
 }
 
 /** Counters of the libp2p transport. */
@@ -93,8 +100,8 @@ function positiveInt (field: string, v: number | undefined, dflt: number): numbe
 function parseAddrList (field: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw new InvalidTransportOptionError(field, 'expected an array of multiaddr strings')
   return v.map((a: unknown, i) => {
+    if (typeof a !== 'string') throw new InvalidTransportOptionError(`${field}[${i}]`, `not a multiaddr: expected a string, got ${typeof a}`)
     try {
-      if (typeof a !== 'string') throw new Error('not a string')
       return multiaddr(a).toString()
     } catch (err) {
       throw new InvalidTransportOptionError(`${field}[${i}]`, `not a multiaddr: ${err instanceof Error ? err.message : String(err)}`)
@@ -110,6 +117,7 @@ export interface ResolvedTransportInit {
   clusterKey: Uint8Array | undefined
   opts: ResolvedTransportOptions
   logger: Logger
+  clock: Clock
 }
 
 /**
@@ -138,5 +146,7 @@ export function resolveTransportInit (init: Libp2pTransportInit): ResolvedTransp
     requestTimeoutMs: positiveInt('requestTimeoutMs', init.requestTimeoutMs, REQUEST_TIMEOUT_MS),
     dialTimeoutMs: positiveInt('dialTimeoutMs', init.dialTimeoutMs, C.LIBP2P_DIAL_TIMEOUT_MS)
   }
-  return { privateKey: init.privateKey, listen, announce, clusterKey, opts, logger: init.logger ?? createNullLogger() }
+  const clock = init.clock ?? createSystemClock()
+  if (typeof clock?.now !== 'function' || typeof clock.setTimer !== 'function') throw new InvalidTransportOptionError('clock', 'expected a Clock (now, setTimer)')
+  return { privateKey: init.privateKey, listen, announce, clusterKey, opts, logger: init.logger ?? createNullLogger(), clock }
 }

@@ -1,7 +1,9 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { withTimeout } from '../../clock.js'
 import { MAX_ADDR_LENGTH } from '../../constants.js'
+import type { Clock } from '../../types.js'
 import { BadFrameError, InboundLimitError, InvalidPeerAddressError, RequestFailedError, RequestTimeoutError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 
@@ -75,6 +77,8 @@ export async function readOneFrame (stream: Stream, maxBytes: number, signal: Ab
 
 /** Options of requestOverStream. */
 export interface RequestOptions {
+  /** Clock of the deadline. */
+  clock: Clock
   timeoutMs: number
   maxResponseBytes: number
   signal?: AbortSignal
@@ -87,20 +91,21 @@ export interface RequestOptions {
  * resets, BadFrameError for a bad response.
  */
 export async function requestOverStream (conn: Connection, peer: string, protocol: string, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs)
-  const signal = opts.signal !== undefined ? AbortSignal.any([timeout, opts.signal]) : timeout
-  let stream: Stream | undefined
-  try {
-    stream = await conn.newStream(protocol, { signal })
-    stream.send(encodeFrame(body))
-    await stream.close({ signal })
-    const res = await readOneFrame(stream, opts.maxResponseBytes, signal)
-    return res
-  } catch (err) {
-    stream?.abort(err instanceof Error ? err : new Error(String(err)))
-    if (timeout.aborted) throw new RequestTimeoutError(peer, opts.timeoutMs)
-    if (err instanceof BadFrameError && err.reason === 'eof') throw new RequestFailedError(peer, 'the peer closed the stream without answering')
-    if (err instanceof Error && (err.name === 'StreamResetError' || err.name === 'StreamAbortedError')) throw new RequestFailedError(peer, err.message)
-    throw err
-  }
+  return await withTimeout(opts.clock, opts.timeoutMs, opts.signal, async (signal, timeout) => {
+    let stream: Stream | undefined
+    try {
+      stream = await conn.newStream(protocol, { signal })
+      stream.send(encodeFrame(body))
+      await stream.close({ signal })
+      return await readOneFrame(stream, opts.maxResponseBytes, signal)
+    } catch (err) {
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      if (timeout.aborted) throw new RequestTimeoutError(peer, opts.timeoutMs)
+      if (err instanceof BadFrameError && err.reason === 'eof') throw new RequestFailedError(peer, 'the peer closed the stream without answering')
+      if (err instanceof Error && (err.name === 'StreamResetError' || err.name === 'StreamAbortedError')) throw new RequestFailedError(peer, err.message)
+      // a stream may reject with a bare event (e.g. the remote reset it while we wrote): callers get an Error
+      if (err instanceof Event) throw new RequestFailedError(peer, `stream ${err.type}${'error' in err && err.error instanceof Error ? `: ${err.error.message}` : ''}`)
+      throw err
+    }
+  })
 }

@@ -5,11 +5,12 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { withTimeout } from '../../clock.js'
 import { MAX_ADDRS } from '../../constants.js'
 import { logRepeated, type Logger } from '../../logger.js'
-import type { NodeId } from '../../types.js'
+import type { Clock, NodeId } from '../../types.js'
 import * as C from './constants.js'
-import { DialFailedError, InboundLimitError, ListenFailedError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { BadFrameError, DialFailedError, InboundLimitError, InvalidResponseError, ListenFailedError, NoRequestHandlerError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 import { peerIdFromKey } from './keys.js'
 import { InboundLimits, type LimitReason } from './limits.js'
@@ -32,7 +33,7 @@ interface PeerState {
  */
 export function createLibp2pTransport (init: Libp2pTransportInit): Libp2pTransport {
   const r = resolveTransportInit(init)
-  return new Libp2pTransportImpl(r.privateKey, r.listen, r.announce, r.clusterKey, r.opts, r.logger)
+  return new Libp2pTransportImpl(r.privateKey, r.listen, r.announce, r.clusterKey, r.opts, r.logger, r.clock)
 }
 
 class Libp2pTransportImpl implements Libp2pTransport {
@@ -42,7 +43,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly peers = new Map<NodeId, PeerState>()
   private messageHandler: (from: NodeId, bytes: Uint8Array) => void = () => {}
   private requestHandler: ((from: NodeId, bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array) | undefined
-  private idleTimer: ReturnType<typeof setInterval> | undefined
+  private cancelIdleCheck: (() => void) | undefined
+  /** When we first saw each connection open, on our clock (libp2p's timeline uses the system clock). */
+  private readonly openedAt = new WeakMap<Connection, number>()
   private readonly counters: Omit<Libp2pTransportStats, 'bufferedBytes' | 'bufferedBytesPeak'> = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, requestsSent: 0, requestsServed: 0, dropped: {}, evicted: 0, idleClosed: 0 }
   private readonly limits: InboundLimits
 
@@ -52,7 +55,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
     private readonly announce: string[] | undefined,
     private readonly clusterKey: Uint8Array | undefined,
     private readonly opts: ResolvedTransportOptions,
-    private readonly log: Logger
+    private readonly log: Logger,
+    private readonly clock: Clock
   ) {
     this.id = peerIdFromKey(privateKey)
     // a peer may always have one request of the configured maximum in flight beside its gossip streams
@@ -108,8 +112,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     }
     this.node = node
     const every = Math.max(50, Math.min(5_000, Math.floor(this.opts.idleTimeoutMs / 2)))
-    this.idleTimer = setInterval(() => { this.closeIdle() }, every)
-    this.idleTimer.unref?.()
+    this.scheduleIdleCheck(every)
     this.log.info('libp2p transport started', { id: this.id, addrs: this.addrs(), secure: this.clusterKey !== undefined })
   }
 
@@ -118,8 +121,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const node = this.node
     if (node === undefined) return
     this.node = undefined
-    if (this.idleTimer !== undefined) clearInterval(this.idleTimer)
-    this.idleTimer = undefined
+    this.cancelIdleCheck?.()
+    this.cancelIdleCheck = undefined
     for (const st of this.peers.values()) {
       st.stream = undefined
       st.queue = []
@@ -132,10 +135,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
   async dial (addr: string, opts: { signal?: AbortSignal } = {}): Promise<NodeId> {
     const node = this.requireNode('dial')
     const ma = parsePeerAddr(addr)
-    const signal = AbortSignal.any([AbortSignal.timeout(this.opts.dialTimeoutMs), ...(opts.signal !== undefined ? [opts.signal] : [])])
     let conn: Connection
     try {
-      conn = await node.dial(ma, { signal })
+      conn = await withTimeout(this.clock, this.opts.dialTimeoutMs, opts.signal, async signal => await node.dial(ma, { signal }))
     } catch (err) {
       throw new DialFailedError(addr, describe(err))
     }
@@ -143,7 +145,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const st = this.peer(id)
     const withId = ma.getComponents().some(c => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${id}`)
     if (!st.addrs.some(a => a.equals(withId))) st.addrs.unshift(withId)
-    st.lastUsed = Date.now()
+    st.lastUsed = this.clock.now()
     if (st.queue.length > 0) this.ensureStream(id, st)
     return id
   }
@@ -190,7 +192,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const st = this.peers.get(to) ?? (this.isValidId(to) ? this.peer(to) : undefined)
     if (st === undefined) { this.drop('unreachable'); return }
     const frame = encodeFrame(bytes)
-    st.lastUsed = Date.now()
+    st.lastUsed = this.clock.now()
     const s = st.stream
     if (s !== undefined && s.status === 'open' && s.writeStatus === 'writable') {
       // datagram semantics: a peer that does not keep up loses frames instead of growing our buffers
@@ -210,15 +212,16 @@ class Libp2pTransportImpl implements Libp2pTransport {
   async request (to: NodeId, bytes: Uint8Array, opts: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
     this.requireNode('request')
     const st = this.peer(to, true)
-    st.lastUsed = Date.now()
+    st.lastUsed = this.clock.now()
     this.counters.requestsSent++
     const conn = await this.connection(to, st, opts.signal)
     const res = await requestOverStream(conn, to, C.SYNC_PROTOCOL, bytes, {
+      clock: this.clock,
       timeoutMs: this.opts.requestTimeoutMs,
       maxResponseBytes: this.opts.maxRequestBytes,
       ...(opts.signal !== undefined ? { signal: opts.signal } : {})
     })
-    st.lastUsed = Date.now()
+    st.lastUsed = this.clock.now()
     return res
   }
 
@@ -264,7 +267,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     let st = this.peers.get(id)
     if (st === undefined) {
       if (validate) parseNodeId(id)
-      st = { addrs: [], opening: false, queue: [], queueBytes: 0, lastUsed: Date.now() }
+      st = { addrs: [], opening: false, queue: [], queueBytes: 0, lastUsed: this.clock.now() }
       this.peers.set(id, st)
     }
     return st
@@ -289,9 +292,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const open = node.getConnections(peerId).find(c => c.status === 'open')
     if (open !== undefined) return open
     if (st.addrs.length === 0) throw new PeerUnreachableError(id, 'not connected and no known address')
-    const dialSignal = AbortSignal.any([AbortSignal.timeout(this.opts.dialTimeoutMs), ...(signal !== undefined ? [signal] : [])])
     try {
-      return await node.dial(st.addrs, { signal: dialSignal })
+      return await withTimeout(this.clock, this.opts.dialTimeoutMs, signal, async dialSignal => await node.dial(st.addrs, { signal: dialSignal }))
     } catch (err) {
       throw new DialFailedError(id, describe(err))
     }
@@ -303,7 +305,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     st.opening = true
     void (async () => {
       const conn = await this.connection(id, st)
-      const stream = await conn.newStream(C.GOSSIP_PROTOCOL, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) })
+      const stream = await withTimeout(this.clock, this.opts.dialTimeoutMs, undefined, async signal => await conn.newStream(C.GOSSIP_PROTOCOL, { signal }))
       if (this.node === undefined) { stream.abort(new TransportNotStartedError('send')); return }
       stream.addEventListener('close', () => { if (st.stream === stream) st.stream = undefined })
       // this stream is write-only; anything the remote sends on it is ignored
@@ -331,7 +333,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const from = conn.remotePeer.toString()
     const refused = this.limits.open(from, 'gossip')
     if (refused !== undefined) { this.refuse(from, refused, stream); return }
-    this.peer(from).lastUsed = Date.now()
+    this.peer(from).lastUsed = this.clock.now()
     const decoder = new FrameDecoder(this.opts.maxMessageBytes, (d) => this.limits.buffer(from, d))
     stream.addEventListener('close', () => {
       decoder.release()
@@ -339,7 +341,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     })
     stream.addEventListener('message', (evt) => {
       const st = this.peer(from)
-      st.lastUsed = Date.now()
+      st.lastUsed = this.clock.now()
       for (const chunk of chunksOf(evt.data)) {
         this.counters.bytesReceived += chunk.byteLength
         for (const ev of decoder.push(chunk)) {
@@ -351,7 +353,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
           } else if (ev.kind === 'malformed') {
             this.drop('malformed')
             this.log.warn('malformed gossip stream, closing it', { from })
-            stream.abort(new Error('malformed length prefix'))
+            stream.abort(new BadFrameError('malformed', 'malformed length prefix'))
             return
           } else {
             this.counters.framesReceived++
@@ -374,15 +376,15 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const refused = this.limits.open(from, 'sync')
     if (refused !== undefined) { this.refuse(from, refused, stream); return }
     try {
-      const req = await readOneFrame(stream, this.opts.maxRequestBytes, AbortSignal.timeout(this.opts.requestTimeoutMs), (d) => this.limits.buffer(from, d))
-      this.peer(from).lastUsed = Date.now()
+      const req = await withTimeout(this.clock, this.opts.requestTimeoutMs, undefined, async signal => await readOneFrame(stream, this.opts.maxRequestBytes, signal, (d) => this.limits.buffer(from, d)))
+      this.peer(from).lastUsed = this.clock.now()
       const handler = this.requestHandler
-      if (handler === undefined) throw new Error('no request handler installed')
+      if (handler === undefined) throw new NoRequestHandlerError(from)
       const res = await handler(from, req)
-      if (!(res instanceof Uint8Array)) throw new Error('request handler returned no bytes')
-      if (res.byteLength > this.opts.maxRequestBytes) throw new Error(`response of ${res.byteLength} bytes exceeds maxRequestBytes`)
+      if (!(res instanceof Uint8Array)) throw new InvalidResponseError(from, res === null ? 'null' : typeof res)
+      if (res.byteLength > this.opts.maxRequestBytes) throw new BadFrameError('oversize', `response of ${res.byteLength} bytes exceeds maxRequestBytes (${this.opts.maxRequestBytes})`)
       stream.send(encodeFrame(res))
-      await stream.close({ signal: AbortSignal.timeout(this.opts.requestTimeoutMs) })
+      await withTimeout(this.clock, this.opts.requestTimeoutMs, undefined, async signal => { await stream.close({ signal }) })
       this.counters.requestsServed++
     } catch (err) {
       if (err instanceof InboundLimitError) this.refuse(from, err.reason)
@@ -395,7 +397,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   private onConnectionOpen (conn: Connection): void {
     const id = conn.remotePeer.toString()
-    this.peer(id).lastUsed = Date.now()
+    const now = this.clock.now()
+    this.openedAt.set(conn, now)
+    this.peer(id).lastUsed = now
     const node = this.node
     if (node === undefined) return
     // keep one slot free so inbound connections are not refused at the cap
@@ -420,7 +424,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private closeIdle (): void {
     const node = this.node
     if (node === undefined) return
-    const now = Date.now()
+    const now = this.clock.now()
     const connected = new Set(this.connectedPeers())
     for (const [id, st] of this.peers) {
       // forget peers we cannot reach and have not heard from (addresses come back through gossip)
@@ -430,7 +434,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
       const st = this.peers.get(c.remotePeer.toString())
       if (c.status !== 'open' || st === undefined) continue
       // a connection younger than the timeout may still be negotiating its first stream
-      if (now - c.timeline.open < this.opts.idleTimeoutMs) continue
+      const opened = this.openedAt.get(c)
+      if (opened === undefined) { this.openedAt.set(c, now); continue }
+      if (now - opened < this.opts.idleTimeoutMs) continue
       if (now - st.lastUsed >= this.opts.idleTimeoutMs && !st.opening) {
         this.counters.idleClosed++
         this.closeConnection(c, 'idle')
@@ -442,6 +448,15 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const st = this.peers.get(c.remotePeer.toString())
     if (st?.stream !== undefined && c.streams.includes(st.stream)) st.stream = undefined
     this.log.debug('closing connection', { peer: c.remotePeer.toString(), why })
-    c.close({ signal: AbortSignal.timeout(1_000) }).catch((err: unknown) => { c.abort(err instanceof Error ? err : new Error(String(err))) })
+    withTimeout(this.clock, C.LIBP2P_CLOSE_TIMEOUT_MS, undefined, async signal => { await c.close({ signal }) })
+      .catch((err: unknown) => { c.abort(err instanceof Error ? err : new Error(String(err))) })
+  }
+
+  /** Run closeIdle every `everyMs` on our clock until stop. */
+  private scheduleIdleCheck (everyMs: number): void {
+    this.cancelIdleCheck = this.clock.setTimer(everyMs, () => {
+      this.closeIdle()
+      if (this.node !== undefined) this.scheduleIdleCheck(everyMs)
+    })
   }
 }

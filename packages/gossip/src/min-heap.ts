@@ -1,15 +1,22 @@
-/** A min-heap of events ordered by (time, insertion order): deterministic ties. */
-export class EventHeap<T> {
+/**
+ * Binary min-heap of items keyed by a time, popped in (time, insertion order):
+ * ties come out first-in first-out, so runs are deterministic. Used for the
+ * simulator's events, suspicion deadlines and tombstone expiries; callers
+ * that reschedule push again and skip stale items when they pop.
+ */
+export class MinHeap<T> {
   private readonly times: number[] = []
   private readonly seqs: number[] = []
   private readonly items: T[] = []
   private seq = 0
 
+  /** Items in the heap. */
   get size (): number { return this.items.length }
 
-  /** Time of the earliest event, or Infinity. */
+  /** Time of the earliest item, or Infinity when empty. */
   peekTime (): number { return this.items.length === 0 ? Infinity : this.times[0] as number }
 
+  /** Add `item` due at `time`. */
   push (time: number, item: T): void {
     const t = this.times; const s = this.seqs; const it = this.items
     let i = it.length
@@ -25,10 +32,10 @@ export class EventHeap<T> {
     t[i] = time; s[i] = sq; it[i] = item
   }
 
-  /** The earliest event without removing it. */
+  /** The earliest item without removing it (undefined when empty). */
   peek (): T | undefined { return this.items[0] }
 
-  /** Remove and return the earliest event. */
+  /** Remove and return the earliest item (undefined when empty). */
   pop (): T | undefined {
     const t = this.times; const s = this.seqs; const it = this.items
     const n = it.length
