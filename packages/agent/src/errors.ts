@@ -92,9 +92,15 @@ export class ApiClientError extends Error {
   override name = 'ApiClientError' as const
   /** HTTP status, or 0 when the agent could not be reached. */
   readonly status: number
-  constructor (status: number, message: string) {
+  /** The agent's name of the error (`ValidationError`, `NotFoundError`, ...), when it sent one. */
+  readonly errorName?: string
+  /** The input the agent blamed (`subnets[0]`), when it named one. */
+  readonly field?: string
+  constructor (status: number, message: string, remote: { errorName?: string, field?: string } = {}) {
     super(message)
     this.status = status
+    if (remote.errorName !== undefined) this.errorName = remote.errorName
+    if (remote.field !== undefined) this.field = remote.field
   }
 }
 
