@@ -92,9 +92,15 @@ export class ApiClientError extends Error {
   override name = 'ApiClientError' as const
   /** HTTP status, or 0 when the agent could not be reached. */
   readonly status: number
-  constructor (status: number, message: string) {
+  /** The agent's name of the error (`ValidationError`, `NotFoundError`, ...), when it sent one. */
+  readonly errorName?: string
+  /** The input the agent blamed (`subnets[0]`), when it named one. */
+  readonly field?: string
+  constructor (status: number, message: string, remote: { errorName?: string, field?: string } = {}) {
     super(message)
     this.status = status
+    if (remote.errorName !== undefined) this.errorName = remote.errorName
+    if (remote.field !== undefined) this.field = remote.field
   }
 }
 
@@ -136,4 +142,56 @@ export class LabNotInstalledError extends Error {
     super(`scalelb lab needs the ${packageName} package, but ${reason}: install it beside @scalelb/agent (npm install ${packageName}), or run \`npm run lab\` in the scalelb repository`)
     this.packageName = packageName
   }
+}
+
+/** What an error means to the caller of the control API or the CLI. */
+interface ErrorMeaning {
+  /** HTTP status the control API answers with. @default 500 */
+  readonly http?: number
+  /** The caller's request was refused (bad input, a conflict, a rule): the API server logs it at debug, not as a failure. @default false */
+  readonly refusal?: boolean
+  /** Exit code of the CLI. @default 1 */
+  readonly exit?: number
+}
+
+/**
+ * The one list of error names callers treat specially, by `name` (errors
+ * of other packages too, e.g. gossip's NotManagerError). Any other error
+ * is a failure: HTTP 500, logged as an error, CLI exit 1.
+ */
+const ERROR_MEANINGS: ReadonlyMap<string, ErrorMeaning> = new Map([
+  ['UsageError', { exit: 2 }],
+  ['ConfigError', { exit: 2 }],
+  ['ValidationError', { http: 400, refusal: true }],
+  ['UnauthorizedError', { http: 401, refusal: true }],
+  ['ForbiddenError', { http: 403, refusal: true }],
+  ['ManagerRequiredError', { http: 403, refusal: true }],
+  // the gossip tables refuse a manager table write on a node without the manager key: a surprise after the role check, so logged as a failure
+  ['NotManagerError', { http: 403 }],
+  ['NotFoundError', { http: 404, refusal: true }],
+  ['ConflictError', { http: 409, refusal: true }],
+  ['PoolExhaustedError', { http: 409, refusal: true }],
+  ['NetworkFullError', { http: 409, refusal: true }],
+  ['UnsupportedMediaTypeError', { http: 415, refusal: true }],
+  ['DeadlineExceededError', { http: 503 }]
+])
+
+/** HTTP status of an error, by its name (500 for any other error). */
+export function httpStatusOf (err: Error): number {
+  return ERROR_MEANINGS.get(err.name)?.http ?? 500
+}
+
+/** True when an error refuses the caller's request (logged at debug) rather than reporting a failure. */
+export function isRefusal (err: Error): boolean {
+  return ERROR_MEANINGS.get(err.name)?.refusal ?? false
+}
+
+/** The CLI's exit code for an error: 2 for a malformed command line or setting, else 1. */
+export function exitCodeOf (err: Error): number {
+  return ERROR_MEANINGS.get(err.name)?.exit ?? 1
+}
+
+/** True for an error of a malformed command line or setting (the CLI prints it as `scalelb: ...` and exits 2). */
+export function isUsageError (err: Error): boolean {
+  return exitCodeOf(err) === 2
 }

@@ -12,7 +12,11 @@ export { resolveAgentConfig, agentHelp, AGENT_SETTINGS, type AgentConfig, type R
 export { runCli, mainHelp } from './cli/main.js'
 export type { LabModule } from './cli/lab-loader.js'
 export type { CliContext, CliIo } from './cli/commands.js'
-export { createApiClient, type ApiClient, type ApiTarget } from './cli/client.js'
+export { createApiClient, type ApiClient, type ApiMethods, type ApiTarget } from './api/client.js'
+export {
+  API_ROUTES, type ApiRoutes, type RouteName, type Route, type RequestOf, type ResponseOf,
+  type NetworkCreateBody, type ServiceCreateBody, type TaskAddBody, type TaskStateBody, type PortInput, type Removed
+} from './api/contract.js'
 export { buildAgent, detectUnderlay } from './cli/agent-command.js'
 export { writeClusterKeys } from './cli/keygen.js'
 export { loadClusterKeys, newClusterKeys, formatManagerKeyFile, parseManagerKeyFile, type ClusterKeys, type NewClusterKeys } from './persistence/cluster-keys.js'

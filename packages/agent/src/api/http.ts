@@ -1,25 +1,6 @@
 import type { IncomingMessage, ServerResponse, Server } from 'node:http'
 import { MAX_API_BODY_BYTES } from '../constants.js'
-import { FieldError, ValidationError } from '../errors.js'
-
-/** HTTP status of an error, by its name. */
-export function statusOf (err: Error): number {
-  switch (err.name) {
-    case 'ValidationError': return 400
-    case 'UnauthorizedError': return 401
-    case 'ForbiddenError': return 403
-    case 'ManagerRequiredError': return 403
-    // the gossip tables refuse a manager table write on a node without the manager key
-    case 'NotManagerError': return 403
-    case 'NotFoundError': return 404
-    case 'ConflictError': return 409
-    case 'PoolExhaustedError': return 409
-    case 'NetworkFullError': return 409
-    case 'UnsupportedMediaTypeError': return 415
-    case 'DeadlineExceededError': return 503
-    default: return 500
-  }
-}
+import { FieldError, ValidationError, httpStatusOf } from '../errors.js'
 
 /** Write a JSON response. */
 export function sendJson (res: ServerResponse, status: number, body: unknown): void {
@@ -32,7 +13,7 @@ export function sendJson (res: ServerResponse, status: number, body: unknown): v
 export function sendError (res: ServerResponse, err: Error): void {
   const body: { name: string, message: string, field?: string } = { name: err.name, message: err.message }
   if (err instanceof FieldError) body.field = err.field
-  sendJson(res, statusOf(err), { error: body })
+  sendJson(res, httpStatusOf(err), { error: body })
 }
 
 /** Read a JSON body (bounded); an empty body reads as `{}`. */

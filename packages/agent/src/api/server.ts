@@ -3,14 +3,14 @@ import { chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { dirname } from 'node:path'
 import type { Logger } from '../logging/logger.js'
-import { DeadlineExceededError, ManagerRequiredError, NotFoundError, ValidationError } from '../errors.js'
+import { DeadlineExceededError, ManagerRequiredError, NotFoundError, ValidationError, isRefusal } from '../errors.js'
 import type { Controller } from '../state/controller.js'
 import type { AgentRole, AgentStatus, MemberInfo } from '../types.js'
 import { closeServer, listen, readJson, sendError, sendJson } from './http.js'
 import { API_FD_SHARE, API_MAX_CONNECTIONS, API_REQUEST_DEADLINE_MS } from '../constants.js'
 import { connectionBudget, survivesAcceptErrors } from './fd-budget.js'
 import { checkTcpRequest, sendRefusal } from './guard.js'
-import { parseNetworkCreate, parseServiceCreate, parseTaskAdd, parseTaskState } from './validate.js'
+import { API_ROUTES, ROUTE_NAMES, matchPath, parseQuery, type ApiRoutes, type ResponseOf, type Route, type RouteInput, type RouteName } from './contract.js'
 
 /** Options of {@link createApiServer}. */
 export interface ApiServerInit {
@@ -49,9 +49,17 @@ export interface ApiServer {
   tcpPort(): number | undefined
 }
 
-type Handler = (req: IncomingMessage, params: string[], query: URLSearchParams, signal: AbortSignal) => Promise<{ status: number, body: unknown }>
-/** One route: method, path, handler, and for a change of networks or services its name (managers only). */
-type Route = [method: string, path: RegExp, handler: Handler, clusterChange?: string]
+/** A handler's answer with a status other than its route's (task add: 200 when the task existed). */
+class Answer<T> {
+  constructor (readonly status: number, readonly body: T) {}
+}
+
+/** The server's half of the contract: one handler per route, given the validated input. */
+type Handlers = {
+  [K in RouteName]: (input: RouteInput<ApiRoutes[K]>, signal: AbortSignal) => Promise<ResponseOf<ApiRoutes[K]> | Answer<ResponseOf<ApiRoutes[K]>>>
+}
+/** A handler as the dispatcher calls it (the contract's types checked the table above). */
+type AnyHandler = (input: { params: Record<string, string>, query: unknown, body: unknown }, signal: AbortSignal) => Promise<unknown>
 
 /** Rejects with the signal's reason once it aborts. */
 async function aborted (signal: AbortSignal): Promise<never> {
@@ -83,57 +91,63 @@ async function checkSocketDir (dir: string, logger: Logger): Promise<void> {
 export function createApiServer (init: ApiServerInit): ApiServer {
   const { controller: ctl, logger } = init
   const deadlineMs = init.requestDeadlineMs ?? API_REQUEST_DEADLINE_MS
-  const force = (q: URLSearchParams): boolean => q.get('force') === '1' || q.get('force') === 'true'
-  const mutated = async <T>(status: number, body: T): Promise<{ status: number, body: T }> => {
-    await init.afterMutation()
-    return { status, body }
+  const handlers: Handlers = {
+    listNetworks: async () => ctl.listNetworks(),
+    createNetwork: async ({ body }) => await ctl.createNetwork(body),
+    inspectNetwork: async ({ params }) => ctl.inspectNetwork(params.ref),
+    removeNetwork: async ({ params, query }) => { await ctl.removeNetwork(params.ref, { force: query.force === true }); return { removed: params.ref } },
+    listServices: async () => ctl.listServices(),
+    createService: async ({ body }, signal) => await ctl.createService(body, { signal }),
+    inspectService: async ({ params }) => ctl.inspectService(params.ref),
+    removeService: async ({ params, query }) => { await ctl.removeService(params.ref, { force: query.force === true }); return { removed: params.ref } },
+    listTasks: async ({ query }) => ctl.listTasks({ service: query.service }),
+    addTask: async ({ body }, signal) => {
+      const r = await ctl.addTask(body, { signal })
+      return r.created ? r.task : new Answer(200, r.task)
+    },
+    removeTask: async ({ params }) => { await ctl.removeTask(params.id); return { removed: params.id } },
+    setTaskState: async ({ params, body }) => ctl.setTaskState(params.id, body.state),
+    members: async () => init.members(),
+    status: async () => init.status(),
+    leave: async () => ({ leaving: true })
   }
-  const routes: Route[] = [
-    ['GET', /^\/v1\/networks$/, async () => ({ status: 200, body: ctl.listNetworks() })],
-    ['POST', /^\/v1\/networks$/, async (req) => await mutated(201, await ctl.createNetwork(parseNetworkCreate(await readJson(req)))), 'network create'],
-    ['GET', /^\/v1\/networks\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectNetwork(p[0] as string) })],
-    ['DELETE', /^\/v1\/networks\/([^/]+)$/, async (_r, p, q) => { await ctl.removeNetwork(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }, 'network rm'],
-    ['GET', /^\/v1\/services$/, async () => ({ status: 200, body: ctl.listServices() })],
-    ['POST', /^\/v1\/services$/, async (req, _p, _q, signal) => await mutated(201, await ctl.createService(parseServiceCreate(await readJson(req)), { signal })), 'service create'],
-    ['GET', /^\/v1\/services\/([^/]+)$/, async (_r, p) => ({ status: 200, body: ctl.inspectService(p[0] as string) })],
-    ['DELETE', /^\/v1\/services\/([^/]+)$/, async (_r, p, q) => { await ctl.removeService(p[0] as string, { force: force(q) }); return await mutated(200, { removed: p[0] }) }, 'service rm'],
-    ['GET', /^\/v1\/tasks$/, async (_r, _p, q) => ({ status: 200, body: ctl.listTasks({ service: q.get('service') ?? undefined }) })],
-    ['POST', /^\/v1\/tasks$/, async (req, _p, _q, signal) => {
-      const r = await ctl.addTask(parseTaskAdd(await readJson(req)), { signal })
-      return await mutated(r.created ? 201 : 200, r.task)
-    }],
-    ['DELETE', /^\/v1\/tasks\/([^/]+)$/, async (_r, p) => { await ctl.removeTask(p[0] as string); return await mutated(200, { removed: p[0] }) }],
-    ['POST', /^\/v1\/tasks\/([^/]+)\/state$/, async (req, p) => {
-      const b = await readJson(req) as Record<string, unknown>
-      return await mutated(200, ctl.setTaskState(p[0] as string, parseTaskState(b?.state)))
-    }],
-    ['GET', /^\/v1\/members$/, async () => ({ status: 200, body: init.members() })],
-    ['GET', /^\/v1\/status$/, async () => ({ status: 200, body: init.status() })],
-    ['POST', /^\/v1\/leave$/, async () => ({ status: 202, body: { leaving: true } })]
-  ]
+
+  /** Run a matched route: validate the body, call its handler, persist a change; the answer's status and body. */
+  async function run (name: RouteName, req: IncomingMessage, params: Record<string, string>, query: URLSearchParams, signal: AbortSignal): Promise<{ status: number, body: unknown }> {
+    const route: Route = API_ROUTES[name]
+    let body: unknown
+    if (route.body !== undefined) {
+      const raw = await readJson(req)
+      body = (await route.body())(raw)
+    }
+    const out = await (handlers[name] as AnyHandler)({ params, query: parseQuery(route.query, query), body }, signal)
+    if (route.mutates) await init.afterMutation()
+    return out instanceof Answer ? { status: out.status, body: out.body } : { status: route.status, body: out }
+  }
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://scalelb')
     const path = url.pathname
     let pathMatched = false
     try {
-      for (const [method, re, h, clusterChange] of routes) {
-        const m = re.exec(path)
-        if (m === null) continue
+      for (const name of ROUTE_NAMES) {
+        const route: Route = API_ROUTES[name]
+        const raw = matchPath(route.path, path)
+        if (raw === undefined) continue
         pathMatched = true
-        if (method !== req.method) continue
-        if (clusterChange !== undefined && init.role === 'worker') throw new ManagerRequiredError(clusterChange)
-        const params = m.slice(1).map((x) => decodeURIComponent(x))
+        if (route.method !== req.method) continue
+        if (route.managerOnly !== undefined && init.role === 'worker') throw new ManagerRequiredError(route.managerOnly)
+        const params = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, decodeURIComponent(v)]))
         const ac = new AbortController()
         const timer = setTimeout(() => { ac.abort(new DeadlineExceededError(`${req.method ?? ''} ${path}`, deadlineMs)) }, deadlineMs)
         let r: { status: number, body: unknown }
         try {
-          r = await Promise.race([h(req, params, url.searchParams, ac.signal), aborted(ac.signal)])
+          r = await Promise.race([run(name, req, params, url.searchParams, ac.signal), aborted(ac.signal)])
         } finally {
           clearTimeout(timer)
         }
         sendJson(res, r.status, r.body)
-        if (path === '/v1/leave') {
+        if (name === 'leave') {
           logger.info('leave requested over the API')
           res.once('finish', () => { init.leave().catch((err: unknown) => logger.error('leave failed', { error: (err as Error).message })) })
         }
@@ -143,7 +157,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
       else sendError(res, new NotFoundError('path', `no such endpoint ${path}`))
     } catch (err) {
       const e = err instanceof Error ? err : new ValidationError('body', String(err))
-      if (!['ValidationError', 'NotFoundError', 'ConflictError', 'PoolExhaustedError', 'NetworkFullError', 'ManagerRequiredError'].includes(e.name)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
+      if (!isRefusal(e)) logger.error('API call failed', { method: req.method, path, error: e.message, stack: e.stack })
       else logger.debug('API call refused', { method: req.method, path, error: e.message })
       if (!res.headersSent) sendError(res, e)
     }

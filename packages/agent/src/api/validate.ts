@@ -4,7 +4,7 @@ import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MA
 import type { PortSpec } from '../programmer/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
-import { isCidrText, isValidName } from '../state/tables.js'
+import { PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
 import { cidrFamily } from '../state/addr.js'
 import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../overlay/mtu.js'
 
@@ -61,8 +61,8 @@ export function parsePort (v: unknown, field: string): PortSpec {
 }
 
 function portNum (v: unknown, field: string): number {
-  if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw new ValidationError(field, 'port must be 1..65535')
-  return v as number
+  if (!isPort(v)) throw new ValidationError(field, `port must be ${PORT_RANGE}`)
+  return v
 }
 
 /** Validate a network create body. */
@@ -123,6 +123,11 @@ export function parseServiceCreate (body: unknown): ServiceCreateRequest {
 export function parseTaskState (v: unknown, field = 'state'): EndpointState {
   if (v !== 'ready' && v !== 'draining') throw new ValidationError(field, 'must be ready or draining')
   return v
+}
+
+/** Validate a task state body `{ state }` (POST /v1/tasks/:id/state). */
+export function parseTaskStateBody (body: unknown): { state: EndpointState } {
+  return { state: parseTaskState((body as Record<string, unknown> | null | undefined)?.state) }
 }
 
 /** Validate a task add body. */

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { networkInterfaces } from 'node:os'
 import { createLibp2pTransport, createSystemClock } from '@scalelb/gossip'
 import { AGENT_PARSE_OPTIONS, agentHelp, resolveAgentConfig, type AgentConfig } from '../config/options.js'
-import { ConfigError, UsageError } from '../errors.js'
+import { ConfigError, UsageError, isUsageError } from '../errors.js'
 import { isLoopbackHost } from '../config/values.js'
 import { componentLogger, createRootLogger, type Logger } from '../logging/logger.js'
 import { createAgent, type Agent } from '../agent.js'
@@ -98,7 +98,7 @@ export async function runAgentCommand (argv: string[], ctx: CliContext): Promise
     await agent.start()
   } catch (err) {
     const e = err as Error
-    if (e.name === 'ConfigError' || e.name === 'UsageError') throw e
+    if (isUsageError(e)) throw e
     log.error('agent failed to start', { error: e.message, name: e.name })
     ctx.io.err(`scalelb agent: ${e.message}`)
     return 1

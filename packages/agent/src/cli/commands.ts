@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js'
-import type { AgentStatus, MemberInfo, NetworkInfo, ServiceInfo, TaskInfo } from '../types.js'
-import type { ApiClient } from './client.js'
+import type { EndpointState } from '../state/tables.js'
+import type { ApiClient } from '../api/client.js'
+import type { NetworkCreateBody, TaskAddBody } from '../api/contract.js'
 import { shortId, table } from './format.js'
 
 // the CommonJS view: node:util's ES module facade reads every export (TextDecoder ...), ~10 ms of a CLI start
@@ -37,7 +38,6 @@ const ROLE_TEXT: Record<string, string> = {
   worker: 'worker (runs tasks; networks and services are changed on a manager node)',
   insecure: 'insecure (no cluster key: every member may change networks and services)'
 }
-const enc = encodeURIComponent
 
 function printJson (io: CliIo, v: unknown): void {
   io.out(JSON.stringify(v, null, 2))
@@ -53,7 +53,7 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, [name], f, io) {
       const subnets = (f.subnet as string[] | undefined) ?? []
       if (subnets.length === 0) throw new UsageError('--subnet is required (e.g. --subnet 10.10.0.0/24)')
-      const body: Record<string, unknown> = { name, subnets }
+      const body: NetworkCreateBody = { name: name as string, subnets }
       if (f.vni !== undefined) {
         if (!/^\d+$/.test(f.vni as string)) throw new UsageError(`--vni must be a number, got ${JSON.stringify(f.vni)}`)
         body.vni = Number(f.vni)
@@ -71,7 +71,7 @@ export const COMMANDS: Record<string, Command> = {
         }
         body.options = options
       }
-      const n = await api.call<NetworkInfo>('POST', '/v1/networks', body)
+      const n = await api.createNetwork(body)
       if (f.json === true) printJson(io, n)
       else io.out(n.id)
     }
@@ -82,7 +82,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: JSON_FLAG,
     positionals: [0, 0],
     async run (api, _p, f, io) {
-      const list = await api.call<NetworkInfo[]>('GET', '/v1/networks')
+      const list = await api.listNetworks()
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'NAME', 'SUBNETS', 'VNI', 'MTU', 'NODES', 'LB IP', 'CONFLICT'], list.map((n) => [shortId(n.id), n.name, n.subnets.join(','), String(n.vni), String(n.mtu), String(n.nodes.length), n.lbIp ?? '-', n.conflict === undefined ? '-' : `${n.conflict.ownSubnet} overlaps ${n.conflict.with} ${n.conflict.subnet}`])))
     }
@@ -92,7 +92,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'show a network as JSON',
     flags: JSON_FLAG,
     positionals: [1, 1],
-    async run (api, [ref], _f, io) { printJson(io, await api.call('GET', `/v1/networks/${enc(ref as string)}`)) }
+    async run (api, [ref], _f, io) { printJson(io, await api.inspectNetwork(ref as string)) }
   },
   'network rm': {
     usage: 'scalelb network rm NAME|ID [--force]',
@@ -100,7 +100,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: { force: { type: 'boolean', short: 'f' } },
     positionals: [1, 1],
     async run (api, [ref], f, io) {
-      await api.call('DELETE', `/v1/networks/${enc(ref as string)}${f.force === true ? '?force=1' : ''}`)
+      await api.removeNetwork(ref as string, { force: f.force === true })
       io.out(ref as string)
     }
   },
@@ -112,7 +112,7 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, [name], f, io) {
       const networks = (f.network as string[] | undefined) ?? []
       if (networks.length === 0) throw new UsageError('--network is required')
-      const s = await api.call<ServiceInfo>('POST', '/v1/services', { name, ports: (f.port as string[] | undefined) ?? [], networks })
+      const s = await api.createService({ name: name as string, ports: (f.port as string[] | undefined) ?? [], networks })
       if (f.json === true) printJson(io, s)
       else io.out(s.id)
     }
@@ -123,7 +123,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: JSON_FLAG,
     positionals: [0, 0],
     async run (api, _p, f, io) {
-      const list = await api.call<ServiceInfo[]>('GET', '/v1/services')
+      const list = await api.listServices()
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'NAME', 'PORTS', 'VIPS'], list.map((s) => [
         shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}`).join(',')
@@ -135,7 +135,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'show a service as JSON',
     flags: JSON_FLAG,
     positionals: [1, 1],
-    async run (api, [ref], _f, io) { printJson(io, await api.call('GET', `/v1/services/${enc(ref as string)}`)) }
+    async run (api, [ref], _f, io) { printJson(io, await api.inspectService(ref as string)) }
   },
   'service rm': {
     usage: 'scalelb service rm NAME|ID [--force]',
@@ -143,7 +143,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: { force: { type: 'boolean', short: 'f' } },
     positionals: [1, 1],
     async run (api, [ref], f, io) {
-      await api.call('DELETE', `/v1/services/${enc(ref as string)}${f.force === true ? '?force=1' : ''}`)
+      await api.removeService(ref as string, { force: f.force === true })
       io.out(ref as string)
     }
   },
@@ -154,14 +154,16 @@ export const COMMANDS: Record<string, Command> = {
     positionals: [1, 1],
     async run (api, [service], f, io) {
       if ((f.netns === undefined) === (f.ip === undefined)) throw new UsageError('give exactly one of --netns PATH or --ip IP')
-      const body: Record<string, unknown> = { service }
-      for (const k of ['netns', 'ip', 'id', 'state'] as const) if (f[k] !== undefined) body[k] = f[k]
-      if (f.network !== undefined) body.networks = f.network
+      const body: TaskAddBody = { service: service as string }
+      for (const k of ['netns', 'ip', 'id'] as const) if (f[k] !== undefined) body[k] = f[k] as string
+      // the agent validates the state (and every other field)
+      if (f.state !== undefined) body.state = f.state as EndpointState
+      if (f.network !== undefined) body.networks = f.network as string[]
       if (f.weight !== undefined) {
         if (!/^\d+$/.test(f.weight as string)) throw new UsageError(`--weight must be a number, got ${JSON.stringify(f.weight)}`)
         body.weight = Number(f.weight)
       }
-      const t = await api.call<TaskInfo>('POST', '/v1/tasks', body)
+      const t = await api.addTask(body)
       if (f.json === true) printJson(io, t)
       else io.out(`${t.id} ${t.endpoints.map((e) => `${e.network}=${e.ip}`).join(' ')}`)
     }
@@ -172,8 +174,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: { service: { type: 'string' }, ...JSON_FLAG },
     positionals: [0, 0],
     async run (api, _p, f, io) {
-      const q = f.service === undefined ? '' : `?service=${enc(f.service as string)}`
-      const list = await api.call<TaskInfo[]>('GET', `/v1/tasks${q}`)
+      const list = await api.listTasks({ service: f.service as string | undefined })
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'SERVICE', 'NODE', 'STATE', 'ENDPOINTS'], list.map((t) => [
         t.id, t.service, shortId(t.node), t.status === 'live' ? t.state : `${t.state} (${t.status})`, t.endpoints.map((e) => `${e.network}=${e.ip}`).join(',')
@@ -186,7 +187,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: {},
     positionals: [1, 1],
     async run (api, [id], _f, io) {
-      await api.call('DELETE', `/v1/tasks/${enc(id as string)}`)
+      await api.removeTask(id as string)
       io.out(id as string)
     }
   },
@@ -196,7 +197,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: {},
     positionals: [1, 1],
     async run (api, [id], _f, io) {
-      await api.call('POST', `/v1/tasks/${enc(id as string)}/state`, { state: 'draining' })
+      await api.setTaskState(id as string, { state: 'draining' })
       io.out(id as string)
     }
   },
@@ -206,7 +207,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: {},
     positionals: [1, 1],
     async run (api, [id], _f, io) {
-      await api.call('POST', `/v1/tasks/${enc(id as string)}/state`, { state: 'ready' })
+      await api.setTaskState(id as string, { state: 'ready' })
       io.out(id as string)
     }
   },
@@ -216,7 +217,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: JSON_FLAG,
     positionals: [0, 0],
     async run (api, _p, f, io) {
-      const list = await api.call<MemberInfo[]>('GET', '/v1/members')
+      const list = await api.members()
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'STATE', 'INCARNATION', 'ADDRESSES'], list.map((m) => [
         `${m.id}${m.self ? ' (self)' : ''}`, m.restarting ? `${m.state} (restarting)` : m.state, String(m.incarnation), m.addrs.join(',')
@@ -229,7 +230,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: JSON_FLAG,
     positionals: [0, 0],
     async run (api, _p, f, io) {
-      const s = await api.call<AgentStatus>('GET', '/v1/status')
+      const s = await api.status()
       if (f.json === true) return printJson(io, s)
       io.out([
         `node:        ${s.node}`,
@@ -250,7 +251,7 @@ export const COMMANDS: Record<string, Command> = {
     flags: {},
     positionals: [0, 0],
     async run (api, _p, _f, io) {
-      await api.call('POST', '/v1/leave')
+      await api.leave()
       io.out('leaving')
     }
   }

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { API_SOCKET_NAME, API_TOKEN_FILE, AGENT_VERSION, DEFAULT_API_SOCKET, DEFAULT_DATA_DIR } from '../constants.js'
-import { ConfigError, UsageError } from '../errors.js'
+import { ConfigError, UsageError, exitCodeOf } from '../errors.js'
 import { parseHostPort, isLoopbackHost } from '../config/values.js'
-import { createApiClient, type ApiTarget } from './client.js'
+import { createApiClient, type ApiTarget } from '../api/client.js'
 import { readApiTokenFile } from '../api/token-file.js'
 import { COMMANDS, parseCommandArgs, type CliContext } from './commands.js'
 import { loadLab } from './lab-loader.js'
@@ -195,11 +195,7 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
     return 0
   } catch (err) {
     const e = err as Error
-    if (e.name === 'UsageError' || e.name === 'ConfigError') {
-      io.err(`scalelb: ${e.message}`)
-      return 2
-    }
     io.err(`scalelb: ${e.message}`)
-    return 1
+    return exitCodeOf(e)
   }
 }

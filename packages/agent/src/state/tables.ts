@@ -152,14 +152,22 @@ export function isCidrText (s: unknown): s is string {
   return Number(p) <= (fam === 4 ? 32 : 128)
 }
 
+/** The range of a TCP/UDP port, as error messages name it. */
+export const PORT_RANGE = '1..65535'
+
+/** True for a TCP/UDP port number (an integer 1..65535); the one port check of the agent. */
+export function isPort (v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535
+}
+
 /** Validate one port spec. */
 export function checkPort (v: unknown, field = 'port'): Checked<PortSpec> {
   if (!isObj(v)) return { ok: false, reason: `${field}: not an object` }
   const { proto, port, targetPort } = v
   if (proto !== 'tcp' && proto !== 'udp') return { ok: false, reason: `${field}.proto: must be tcp or udp` }
-  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) return { ok: false, reason: `${field}.port: must be 1..65535` }
-  if (!Number.isInteger(targetPort) || (targetPort as number) < 1 || (targetPort as number) > 65535) return { ok: false, reason: `${field}.targetPort: must be 1..65535` }
-  return { ok: true, value: { proto, port: port as number, targetPort: targetPort as number } }
+  if (!isPort(port)) return { ok: false, reason: `${field}.port: must be ${PORT_RANGE}` }
+  if (!isPort(targetPort)) return { ok: false, reason: `${field}.targetPort: must be ${PORT_RANGE}` }
+  return { ok: true, value: { proto, port, targetPort } }
 }
 
 /** Validate a `nodes` value. */

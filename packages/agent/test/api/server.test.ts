@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApiServer } from '../../src/api/server.js'
-import { createApiClient } from '../../src/cli/client.js'
+import { createApiClient } from '../../src/api/client.js'
 import { createSilentLogger } from '../../src/logging/logger.js'
 import type { Controller } from '../../src/state/controller.js'
 

@@ -25,7 +25,7 @@ export async function resolve (specifier, context, next) {
 const TRACER = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)})`
 
 /** Agent modules the client path may load: the CLI itself and the dependency-free leaves. */
-const CLIENT_MODULE = /\/packages\/agent\/src\/(cli\/[a-z-]+|api\/token-file|config\/values|constants|errors|types)\.ts$/
+const CLIENT_MODULE = /\/packages\/agent\/src\/(cli\/[a-z-]+|api\/(client|contract|token-file)|config\/values|constants|errors|types)\.ts$/
 
 async function loadedModules (t: { teardown: (fn: () => Promise<void>) => void }, args: string[]): Promise<{ code: number, out: string, modules: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'slb-trace-'))
