@@ -93,10 +93,10 @@ serial(`every interface of the network on each host has that MTU: bridge, VXLAN 
 serial(`a network's own MTU wins over the derived one; one above what the underlay carries is refused with 400 naming mtu${NEEDS_ROOT}`, async (t) => {
   const [h1, h2] = state?.hosts as [LabHost, LabHost]
   const api = labApi.hostApi(h1)
-  const refused = await api.call('POST', '/v1/networks', { name: 'toobig', subnets: ['10.95.0.0/24'], mtu: 1451 }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
+  const refused = await api.createNetwork({ name: 'toobig', subnets: ['10.95.0.0/24'], mtu: 1451 }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
   t.is(refused?.status, 400)
   t.regex(refused?.message ?? '', /mtu: 1451 does not fit the underlay: its MTU 1500 minus 50 bytes of VXLAN leaves at most 1450/)
-  await api.call('POST', '/v1/networks', { name: 'small', subnets: ['10.96.0.0/24'], mtu: 1400 })
+  await api.createNetwork({ name: 'small', subnets: ['10.96.0.0/24'], mtu: 1400 })
   await labApi.createService(h1, 'small', ['small'], ['7:7/udp'])
   await waitFor('h2 knows service small', 30_000, async () => await labApi.inspectService(h2, 'small').then(() => true, () => false))
   const a = await startTask(state as LabState, h1, { service: 'small', name: 'small-a', network: 'small', serve: false })

@@ -151,7 +151,7 @@ export async function assertNoDuplicateAddresses (t: ExecutionContext, c: Cluste
   for (const h of c.state.hosts) {
     for (const task of await labApi.listTasks(h)) for (const e of task.endpoints) own(e.networkId, e.ip, `task:${task.id}`)
   }
-  const services = await labApi.hostApi(c.state.hosts[0] as LabHost).call<Array<{ name: string, vips: Array<{ networkId: string, vip: string }> }>>('GET', '/v1/services')
+  const services = await labApi.hostApi(c.state.hosts[0] as LabHost).listServices()
   for (const s of services) for (const v of s.vips) own(v.networkId, v.vip, `vip:${s.name}`)
   for (const [name, id] of c.networks) {
     for (const [h, ips] of await kernelLbIps(c, name)) for (const ip of ips) own(id, ip, `lb:${h}`)

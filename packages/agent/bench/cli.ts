@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createApiClient } from '../src/cli/client.js'
+import { createApiClient } from '../src/api/client.js'
 import { freePort, spawnDetached, stopProcess, waitFor } from '@scalelb/lab'
 import { intFlag, percentile, printJsonLine, printTable, round, runBench } from './common.js'
 
@@ -65,7 +65,7 @@ runBench('bench:cli', 'slbcli', async (_run, cleanup) => {
   cleanup.add(`agent pid ${agent.pid}`, async () => { await stopProcess(agent) })
   const api = createApiClient({ socketPath: socket }, 2000)
   await waitFor(`the agent answers on ${socket} (log: ${join(dir, 'agent.log')})`, AGENT_START_TIMEOUT_MS, async () => {
-    return await api.call('GET', '/v1/status').then(() => true, () => false)
+    return await api.status().then(() => true, () => false)
   })
 
   const cases = [

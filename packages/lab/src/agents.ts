@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
-import { createApiClient, type AgentStatus } from '@scalelb/agent'
+import { createApiClient } from '@scalelb/agent'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
@@ -123,7 +123,7 @@ export function sampleValue (text: string, name: string, labels: Record<string, 
 /** Alive members (self included) as host `h`'s agent reports them on its control socket; undefined when it does not answer. */
 export async function aliveMembers (h: LabHost): Promise<number | undefined> {
   try {
-    const s = await createApiClient({ socketPath: h.apiSocket }, 2000).call<AgentStatus>('GET', '/v1/status')
+    const s = await createApiClient({ socketPath: h.apiSocket }, 2000).status()
     return s.gossip.members.alive ?? 0
   } catch {
     return undefined

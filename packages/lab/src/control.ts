@@ -14,22 +14,22 @@ export function hostApi (host: LabHost): ApiClient {
 
 /** `scalelb network create NAME --subnet CIDR` */
 export async function createNetwork (host: LabHost, name: string, subnets: string[]): Promise<NetworkInfo> {
-  return await hostApi(host).call<NetworkInfo>('POST', '/v1/networks', { name, subnets })
+  return await hostApi(host).createNetwork({ name, subnets })
 }
 
 /** `scalelb network inspect NAME` */
 export async function inspectNetwork (host: LabHost, ref: string): Promise<NetworkInfo> {
-  return await hostApi(host).call<NetworkInfo>('GET', `/v1/networks/${encodeURIComponent(ref)}`)
+  return await hostApi(host).inspectNetwork(ref)
 }
 
 /** `scalelb service create NAME --network NET... --port P...` (ports as the CLI takes them, e.g. `80:8080/tcp`). */
 export async function createService (host: LabHost, name: string, networks: string[], ports: string[]): Promise<ServiceInfo> {
-  return await hostApi(host).call<ServiceInfo>('POST', '/v1/services', { name, ports, networks })
+  return await hostApi(host).createService({ name, ports, networks })
 }
 
 /** `scalelb service inspect NAME` */
 export async function inspectService (host: LabHost, ref: string): Promise<ServiceInfo> {
-  return await hostApi(host).call<ServiceInfo>('GET', `/v1/services/${encodeURIComponent(ref)}`)
+  return await hostApi(host).inspectService(ref)
 }
 
 /** VIP of a service on a network (by network name or id). */
@@ -39,35 +39,35 @@ export function vipOn (s: ServiceInfo, network: string): string | undefined {
 
 /** `scalelb task add SERVICE --id ID --netns PATH [--network NET]` on `host` (the task runs there). */
 export async function addTaskNetns (host: LabHost, init: { service: string, id: string, netnsPath: string, networks?: string[] }): Promise<TaskInfo> {
-  return await hostApi(host).call<TaskInfo>('POST', '/v1/tasks', { service: init.service, id: init.id, netns: init.netnsPath, ...(init.networks !== undefined ? { networks: init.networks } : {}) })
+  return await hostApi(host).addTask({ service: init.service, id: init.id, netns: init.netnsPath, ...(init.networks !== undefined ? { networks: init.networks } : {}) })
 }
 
 /** `scalelb task add SERVICE --id ID --ip IP` (already plugged: only published). */
 export async function addTaskIp (host: LabHost, init: { service: string, id: string, ip: string, networks?: string[] }): Promise<TaskInfo> {
-  return await hostApi(host).call<TaskInfo>('POST', '/v1/tasks', { service: init.service, id: init.id, ip: init.ip, ...(init.networks !== undefined ? { networks: init.networks } : {}) })
+  return await hostApi(host).addTask({ service: init.service, id: init.id, ip: init.ip, ...(init.networks !== undefined ? { networks: init.networks } : {}) })
 }
 
 /** `scalelb task rm ID` on the host that added it. */
 export async function removeTask (host: LabHost, id: string): Promise<void> {
-  await hostApi(host).call('DELETE', `/v1/tasks/${encodeURIComponent(id)}`)
+  await hostApi(host).removeTask(id)
 }
 
 /** `scalelb task ls` as seen by `host`. */
 export async function listTasks (host: LabHost): Promise<TaskInfo[]> {
-  return await hostApi(host).call<TaskInfo[]>('GET', '/v1/tasks')
+  return await hostApi(host).listTasks()
 }
 
 /** `scalelb members` as seen by `host`. */
 export async function listMembers (host: LabHost): Promise<MemberInfo[]> {
-  return await hostApi(host).call<MemberInfo[]>('GET', '/v1/members')
+  return await hostApi(host).members()
 }
 
 /** `scalelb status` of `host`. */
 export async function agentStatus (host: LabHost): Promise<AgentStatus> {
-  return await hostApi(host).call<AgentStatus>('GET', '/v1/status')
+  return await hostApi(host).status()
 }
 
 /** `scalelb network ls` as seen by `host`. */
 export async function listNetworks (host: LabHost): Promise<NetworkInfo[]> {
-  return await hostApi(host).call<NetworkInfo[]>('GET', '/v1/networks')
+  return await hostApi(host).listNetworks()
 }

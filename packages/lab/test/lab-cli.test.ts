@@ -9,7 +9,7 @@ import { runDemo } from '../src/demo.js'
 import { runLab } from '../src/cli.js'
 import { isRunning } from '../src/procs.js'
 import { hostApi, listTasks } from '../src/control.js'
-import { runCli, type AgentStatus, type LabModule } from '@scalelb/agent'
+import { runCli, type LabModule } from '@scalelb/agent'
 import * as lab from '../src/index.js'
 
 const rootTest = isRoot() ? test : test.skip
@@ -55,9 +55,9 @@ test('loopback lab (no root needed): 3 agents with the memory programmer join, t
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const state = await labUp({ nodes: 3, stateDir: dir, mode: 'loopback', agentArgs: ['--profile', 'local'] })
   t.teardown(async () => { await labDown(state) })
-  const roles = await Promise.all(state.hosts.map(async (h) => (await hostApi(h).call<AgentStatus>('GET', '/v1/status')).role))
+  const roles = await Promise.all(state.hosts.map(async (h) => (await hostApi(h).status()).role))
   t.deepEqual(roles, ['manager', 'worker', 'worker'], 'h1 holds the manager key')
-  const refused = await hostApi(state.hosts[1] as LabHost).call('POST', '/v1/networks', { name: 'x', subnets: ['10.78.0.0/24'] }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
+  const refused = await hostApi(state.hosts[1] as LabHost).createNetwork({ name: 'x', subnets: ['10.78.0.0/24'] }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
   t.is(refused?.status, 403)
   t.is(refused?.message, 'network create: only manager nodes may change networks and services; this agent has no --manager-key-file')
   const report = await runDemo({ state })

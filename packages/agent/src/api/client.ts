@@ -11,8 +11,9 @@ export type ApiMethods = { [K in keyof ApiRoutes]: (...args: ClientArgs<ApiRoute
 /** JSON client of the control API: typed methods derived from the contract. */
 export interface ApiClient extends ApiMethods {
   /**
-   * Deprecated: an untyped call by method and path. It stays while
-   * src/lab still spells routes; new code calls the typed methods.
+   * A raw request by method and path, outside the contract: for tests of
+   * how the server answers requests no route describes (405, 404). Code
+   * calls the typed methods.
    */
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>
 }
