@@ -6,8 +6,8 @@
 /** Name of the program (CLI and metric prefix). */
 export const AGENT_NAME = 'scalelb'
 export { createAgent, type Agent, type AgentInit } from './agent.js'
-export type { DataPlane, Reconciler as AgentReconciler } from './dataplane.js'
-export { createDataPlane, createMemoryPlumber } from './dataplane-wiring.js'
+export type { DataPlane, Reconciler as AgentReconciler } from './dataplane/dataplane.js'
+export { createDataPlane, createMemoryPlumber } from './dataplane/wiring.js'
 export { resolveAgentConfig, agentHelp, AGENT_SETTINGS, type AgentConfig, type ResolveInput, type ProgrammerName, type LbModeName } from './config/options.js'
 export { runCli, mainHelp } from './cli/main.js'
 export type { CliContext, CliIo } from './cli/commands.js'

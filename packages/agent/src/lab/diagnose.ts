@@ -1,4 +1,4 @@
-import { lbNetnsPrefix } from '../kernel/names.js'
+import { lbNetnsPrefix } from '../dataplane/kernel/names.js'
 import { inNetns, run } from './exec.js'
 import type { LabState } from './state.js'
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import type { PortSpec } from '../programmer/types.js'
+import type { PortSpec } from '../dataplane/spec/types.js'
 import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
 
 /**
