@@ -1,5 +1,6 @@
 import type { Kernel, NetnsRef } from './exec.js'
 import { KernelCommandError, KernelStateError } from './errors.js'
+import { IPV4, type AddressFamily } from '../spec/family.js'
 
 /** Options common to kernel helpers. */
 export interface KOpts {
@@ -82,15 +83,15 @@ export async function linkList (k: Kernel, netns?: NetnsRef, opts: KOpts = {}): 
   return parsed as LinkInfo[]
 }
 
-/** IPv4/IPv6 addresses of a device, as `ip/prefix` strings. */
-export async function addrList (k: Kernel, dev: string, netns?: NetnsRef, opts: KOpts = {}): Promise<string[]> {
+/** Addresses of one family (default IPv4) of a device, as `ip/prefix` strings. */
+export async function addrList (k: Kernel, dev: string, netns?: NetnsRef, opts: KOpts = {}, family: AddressFamily = IPV4): Promise<string[]> {
   const out = await k.run('ip', ['-j', 'addr', 'show', 'dev', dev], { netns, signal: opts.signal })
   const parsed: unknown = JSON.parse(out === '' ? '[]' : out)
   if (!Array.isArray(parsed)) throw new KernelStateError('ip -j addr show: expected an array')
   const res: string[] = []
   for (const link of parsed as Array<{ addr_info?: Array<{ local?: string, prefixlen?: number, family?: string }> }>) {
     for (const a of link.addr_info ?? []) {
-      if (a.family === 'inet' && a.local !== undefined) res.push(`${a.local}/${String(a.prefixlen)}`)
+      if (a.family === family.ipFamily && a.local !== undefined) res.push(`${a.local}/${String(a.prefixlen)}`)
     }
   }
   return res

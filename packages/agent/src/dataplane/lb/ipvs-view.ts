@@ -2,6 +2,7 @@ import { IPVS_FWMARK_BASE } from '../spec/constants.js'
 import { compareIp } from './slots.js'
 import type { SandboxSpec } from '../spec/types.js'
 import { validateSandboxSpec } from '../spec/validate.js'
+import { IPV4 as F } from '../spec/family.js'
 
 /** IPVS state of one sandbox: Docker's layout (fwmark service per VIP port, masquerading real servers). */
 export interface IpvsView {
@@ -82,18 +83,18 @@ export function ipvsObjectCount (v: IpvsView): number {
 /** nft script creating the mark/SNAT/reject table of an IPVS sandbox. */
 export function ipvsTableScript (table: string, networkId: string): string[] {
   return [
-    `add table ip ${table} { comment ${JSON.stringify(`scalelb network ${networkId} (ipvs)`)} ; }`,
-    `add map ip ${table} marks { type ipv4_addr . inet_proto . inet_service : mark ; }`,
-    `add set ip ${table} noback { type ipv4_addr . inet_proto . inet_service ; }`,
-    `add chain ip ${table} prerouting { type filter hook prerouting priority -150 ; policy accept ; }`,
-    `add chain ip ${table} output { type route hook output priority -150 ; policy accept ; }`,
-    `add chain ip ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
-    `add chain ip ${table} input { type filter hook input priority 0 ; policy accept ; }`,
-    `add chain ip ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`,
-    `add rule ip ${table} prerouting meta l4proto { tcp, udp } meta mark set ip daddr . meta l4proto . th dport map @marks`,
-    `add rule ip ${table} output meta l4proto { tcp, udp } meta mark set ip daddr . meta l4proto . th dport map @marks`,
-    `add rule ip ${table} input ip daddr . meta l4proto . th dport @noback reject`,
-    `add rule ip ${table} filter_out ip daddr . meta l4proto . th dport @noback reject`
+    `add table ${F.nft} ${table} { comment ${JSON.stringify(`scalelb network ${networkId} (ipvs)`)} ; }`,
+    `add map ${F.nft} ${table} marks { type ${F.addrType} . inet_proto . inet_service : mark ; }`,
+    `add set ${F.nft} ${table} noback { type ${F.addrType} . inet_proto . inet_service ; }`,
+    `add chain ${F.nft} ${table} prerouting { type filter hook prerouting priority -150 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} output { type route hook output priority -150 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} input { type filter hook input priority 0 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`,
+    `add rule ${F.nft} ${table} prerouting meta l4proto { tcp, udp } meta mark set ${F.daddr} . meta l4proto . th dport map @marks`,
+    `add rule ${F.nft} ${table} output meta l4proto { tcp, udp } meta mark set ${F.daddr} . meta l4proto . th dport map @marks`,
+    `add rule ${F.nft} ${table} input ${F.daddr} . meta l4proto . th dport @noback reject`,
+    `add rule ${F.nft} ${table} filter_out ${F.daddr} . meta l4proto . th dport @noback reject`
   ]
 }
 
@@ -101,20 +102,20 @@ export function ipvsTableScript (table: string, networkId: string): string[] {
 export function ipvsDiff (table: string, networkId: string, old: IpvsView | undefined, next: IpvsView): { nft: string, ipvsadm: string[] } {
   const nft: string[] = old === undefined ? ipvsTableScript(table, networkId) : []
   if (old?.lbAddress !== next.lbAddress) {
-    if (old !== undefined) nft.push(`flush chain ip ${table} postrouting`)
+    if (old !== undefined) nft.push(`flush chain ${F.nft} ${table} postrouting`)
     // SNAT what IPVS balanced (marked) to the LB IP, as Docker's `-m ipvs --ipvs -j SNAT`
-    nft.push(`add rule ip ${table} postrouting meta mark >= ${IPVS_FWMARK_BASE} snat to ${next.lbAddress.split('/')[0]}`)
+    nft.push(`add rule ${F.nft} ${table} postrouting meta mark >= ${IPVS_FWMARK_BASE} snat to ${next.lbAddress.split('/')[0]}`)
   }
   const oldMarks = old?.marks ?? new Map<string, number>()
   const delMarks = [...oldMarks].filter(([k, m]) => next.marks.get(k) !== m)
   const addMarks = [...next.marks].filter(([k, m]) => oldMarks.get(k) !== m)
-  if (delMarks.length > 0) nft.push(`delete element ip ${table} marks { ${delMarks.map(([k]) => k).join(', ')} }`)
-  if (addMarks.length > 0) nft.push(`add element ip ${table} marks { ${addMarks.map(([k, m]) => `${k} : ${m}`).join(', ')} }`)
+  if (delMarks.length > 0) nft.push(`delete element ${F.nft} ${table} marks { ${delMarks.map(([k]) => k).join(', ')} }`)
+  if (addMarks.length > 0) nft.push(`add element ${F.nft} ${table} marks { ${addMarks.map(([k, m]) => `${k} : ${m}`).join(', ')} }`)
   const oldNo = old?.noback ?? new Set<string>()
   const delNo = [...oldNo].filter(k => !next.noback.has(k))
   const addNo = [...next.noback].filter(k => !oldNo.has(k))
-  if (delNo.length > 0) nft.push(`delete element ip ${table} noback { ${delNo.join(', ')} }`)
-  if (addNo.length > 0) nft.push(`add element ip ${table} noback { ${addNo.join(', ')} }`)
+  if (delNo.length > 0) nft.push(`delete element ${F.nft} ${table} noback { ${delNo.join(', ')} }`)
+  if (addNo.length > 0) nft.push(`add element ${F.nft} ${table} noback { ${addNo.join(', ')} }`)
 
   const ipvsadm: string[] = []
   const oldReals = old?.reals ?? new Map<number, Map<string, number>>()

@@ -3,7 +3,7 @@ import {
   buildService, diffScript, renderScript, sameTable, sameView, signature, viewFromSpec, withChains,
   type LbDelta, type LbView, type ServiceBuild, type SlotChange, type ViewCache
 } from './lb-view.js'
-import { addressLines, renderAddressLines } from './sandbox.js'
+import { addressLines, renderAddressLines } from './addresses.js'
 import type { SandboxSpec, ServiceSpec } from '../spec/types.js'
 import { checkUniquePorts, validateSandboxHeader, validateService } from '../spec/validate.js'
 

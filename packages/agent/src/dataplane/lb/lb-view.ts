@@ -2,6 +2,7 @@ import { MAP_TYPEOF_MODULUS } from '../spec/constants.js'
 import { assignSlots } from './slots.js'
 import type { SandboxSpec, ServiceSpec } from '../spec/types.js'
 import { checkUniquePorts, validateSandboxHeader, validateService } from '../spec/validate.js'
+import { IPV4 as F } from '../spec/family.js'
 
 /**
  * What one LB table holds, element by element: the in-memory copy of what was
@@ -12,7 +13,7 @@ export interface LbView {
   networkId: string
   /** LB IP with prefix (`10.0.0.5/24`); SNAT source. Empty in per-container mode. */
   lbAddress: string
-  /** VIPs (sorted) held as /32 aliases. Empty in per-container mode. */
+  /** VIPs (sorted) held as host-prefix (/32) aliases. Empty in per-container mode. */
   vips: string[]
   /**
    * `vip . proto . port` -> slot table of a service port with backends: slot i
@@ -148,7 +149,7 @@ function lbIp (lbAddress: string): string {
 }
 
 function dispatchRule (table: string, chain: string): string {
-  return `add rule ip ${table} ${chain} meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport vmap @services`
+  return `add rule ${F.nft} ${table} ${chain} meta l4proto { tcp, udp } ${F.daddr} . meta l4proto . th dport vmap @services`
 }
 
 /** Script that (re)creates an empty table of the layout (one transaction with what follows). */
@@ -156,28 +157,28 @@ export function createTableScript (table: string, networkId: string): string[] {
   return [
     // a stale table we could not read back (older layout, half-written) is replaced atomically;
     // established connections keep their NAT bindings in conntrack
-    `add table ip ${table}`,
-    `delete table ip ${table}`,
-    `add table ip ${table} { comment ${JSON.stringify(`scalelb network ${networkId}`)} ; }`,
-    `add map ip ${table} backends_tcp { typeof ip daddr . tcp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ip daddr . tcp dport ; }`,
-    `add map ip ${table} backends_udp { typeof ip daddr . udp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ip daddr . udp dport ; }`,
-    `add map ip ${table} services { typeof ip daddr . meta l4proto . th dport : verdict ; }`,
-    `add set ip ${table} noback { typeof ip daddr . meta l4proto . th dport ; }`,
-    `add chain ip ${table} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
-    `add chain ip ${table} output { type nat hook output priority -100 ; policy accept ; }`,
-    `add chain ip ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
-    `add chain ip ${table} input { type filter hook input priority 0 ; policy accept ; }`,
-    `add chain ip ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`,
+    `add table ${F.nft} ${table}`,
+    `delete table ${F.nft} ${table}`,
+    `add table ${F.nft} ${table} { comment ${JSON.stringify(`scalelb network ${networkId}`)} ; }`,
+    `add map ${F.nft} ${table} backends_tcp { typeof ${F.daddr} . tcp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ${F.daddr} . tcp dport ; }`,
+    `add map ${F.nft} ${table} backends_udp { typeof ${F.daddr} . udp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ${F.daddr} . udp dport ; }`,
+    `add map ${F.nft} ${table} services { typeof ${F.daddr} . meta l4proto . th dport : verdict ; }`,
+    `add set ${F.nft} ${table} noback { typeof ${F.daddr} . meta l4proto . th dport ; }`,
+    `add chain ${F.nft} ${table} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} output { type nat hook output priority -100 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} input { type filter hook input priority 0 ; policy accept ; }`,
+    `add chain ${F.nft} ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`,
     dispatchRule(table, 'prerouting'),
     dispatchRule(table, 'output'),
-    `add rule ip ${table} input ip daddr . meta l4proto . th dport @noback reject`,
-    `add rule ip ${table} filter_out ip daddr . meta l4proto . th dport @noback reject`
+    `add rule ${F.nft} ${table} input ${F.daddr} . meta l4proto . th dport @noback reject`,
+    `add rule ${F.nft} ${table} filter_out ${F.daddr} . meta l4proto . th dport @noback reject`
   ]
 }
 
 function elementOps (table: string, name: string, verb: 'add' | 'delete', items: string[]): string[] {
   if (items.length === 0) return []
-  return [`${verb} element ip ${table} ${name} { ${items.join(', ')} }`]
+  return [`${verb} element ${F.nft} ${table} ${name} { ${items.join(', ')} }`]
 }
 
 /** One service port whose slot table changes (undefined = no table: absent or rejected). */
@@ -208,13 +209,13 @@ export function renderScript (table: string, networkId: string, create: boolean,
   const lines: string[] = []
   if (create) lines.push(...createTableScript(table, networkId))
   if (d.lbAddressFrom !== d.lbAddressTo) {
-    if (!create) lines.push(`flush chain ip ${table} postrouting`)
-    if (d.lbAddressTo !== '') lines.push(`add rule ip ${table} postrouting ct status dnat snat to ${lbIp(d.lbAddressTo)}`)
+    if (!create) lines.push(`flush chain ${F.nft} ${table} postrouting`)
+    if (d.lbAddressTo !== '') lines.push(`add rule ${F.nft} ${table} postrouting ct status dnat snat to ${lbIp(d.lbAddressTo)}`)
   }
   for (const m of d.newChains) {
-    lines.push(`add chain ip ${table} m${m}`)
+    lines.push(`add chain ${F.nft} ${table} m${m}`)
     for (const proto of ['tcp', 'udp']) {
-      lines.push(`add rule ip ${table} m${m} meta l4proto ${proto} dnat ip to ip daddr . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
+      lines.push(`add rule ${F.nft} ${table} m${m} meta l4proto ${proto} dnat ${F.nft} to ${F.daddr} . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
     }
   }
   // per service port: changed slots are delete + add

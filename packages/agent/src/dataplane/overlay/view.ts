@@ -1,7 +1,8 @@
 import { DEFAULT_OVERLAY_MTU_BYTES, MAX_LINK_MTU_BYTES } from '../spec/constants.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import type { OverlaySpec } from '../spec/types.js'
-import { isIpv4, isMac, isNetworkId } from '../spec/validate.js'
+import { isMac, isNetworkId } from '../spec/validate.js'
+import { IPV4 as F } from '../spec/family.js'
 
 /** What one network's overlay holds on this node (in-memory copy or read back). */
 export interface OverlayView {
@@ -24,18 +25,18 @@ export const VNI_MAX = 0xffffff
 /** Desired overlay view of a spec (validated: throws ProgrammerInputError naming the field). */
 export function overlayViewFromSpec (spec: OverlaySpec): OverlayView {
   if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('overlay.networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
-  if (spec.localUnderlay !== '' && !isIpv4(spec.localUnderlay)) throw new ProgrammerInputError('overlay.localUnderlay', `expected an IPv4 address or "", got ${JSON.stringify(spec.localUnderlay)}`)
+  if (spec.localUnderlay !== '' && !F.isAddress(spec.localUnderlay)) throw new ProgrammerInputError('overlay.localUnderlay', `expected an ${F.label} address or "", got ${JSON.stringify(spec.localUnderlay)}`)
   if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > VNI_MAX) throw new ProgrammerInputError('overlay.vni', `expected 1..${VNI_MAX}, got ${JSON.stringify(spec.vni)}`)
   const mtu = spec.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
-  // the kernel's bounds only (68 = IPv4's minimum); the agent refuses smaller network MTUs at its edge
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > MAX_LINK_MTU_BYTES) throw new ProgrammerInputError('overlay.mtu', `expected 68..${MAX_LINK_MTU_BYTES}, got ${JSON.stringify(spec.mtu)}`)
+  // the kernel's bounds only (the family's minimum link MTU); the agent refuses smaller network MTUs at its edge
+  if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > MAX_LINK_MTU_BYTES) throw new ProgrammerInputError('overlay.mtu', `expected ${F.minLinkMtu}..${MAX_LINK_MTU_BYTES}, got ${JSON.stringify(spec.mtu)}`)
   const view: OverlayView = { networkId: spec.networkId, mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
   if (spec.localUnderlay === '') return view
   view.vxlan = { vni: spec.vni, local: spec.localUnderlay }
   spec.remotes.forEach((r, i) => {
-    if (!isIpv4(r.ip)) throw new ProgrammerInputError(`overlay.remotes[${i}].ip`, `expected an IPv4 address, got ${JSON.stringify(r.ip)}`)
+    if (!F.isAddress(r.ip)) throw new ProgrammerInputError(`overlay.remotes[${i}].ip`, `expected an ${F.label} address, got ${JSON.stringify(r.ip)}`)
     if (!isMac(r.mac)) throw new ProgrammerInputError(`overlay.remotes[${i}].mac`, `expected a MAC address, got ${JSON.stringify(r.mac)}`)
-    if (!isIpv4(r.underlay)) throw new ProgrammerInputError(`overlay.remotes[${i}].underlay`, `expected an IPv4 address, got ${JSON.stringify(r.underlay)}`)
+    if (!F.isAddress(r.underlay)) throw new ProgrammerInputError(`overlay.remotes[${i}].underlay`, `expected an ${F.label} address, got ${JSON.stringify(r.underlay)}`)
     if (r.underlay === spec.localUnderlay) return // a local endpoint: the bridge reaches it
     const mac = r.mac.toLowerCase()
     view.flood.add(r.underlay)

@@ -4,6 +4,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from '../reconciler/constants.js'
+import { IPV4 as F } from '../spec/family.js'
 
 /** Options of {@link attachTaskNetns}. */
 export interface AttachTaskInit {
@@ -35,7 +36,7 @@ export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfNa
   const ifName = init.ifName ?? TASK_IFNAME
   if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(ifName)) throw new ProgrammerInputError('ifName', 'up to 15 of [a-zA-Z0-9_.-]')
   const mtu = init.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new ProgrammerInputError('mtu', `expected 68..65535, got ${JSON.stringify(init.mtu)}`)
+  if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > 65535) throw new ProgrammerInputError('mtu', `expected ${F.minLinkMtu}..65535, got ${JSON.stringify(init.mtu)}`)
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.netnsPath)
   const br = bridgeName(init.netnsPrefix, init.networkId)

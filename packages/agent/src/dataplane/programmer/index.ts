@@ -2,15 +2,18 @@
 import type { Logger } from 'winston'
 import type { Kernel } from '../kernel/index.js'
 import { UnknownProgrammerError } from '../spec/errors.js'
-import { createIpvsProgrammer } from './ipvs.js'
+import { createIpvsLb, type IpvsLb } from '../lb/ipvs-backend.js'
+import { createNftLb, type NftLb } from '../lb/nft-backend.js'
 import { createMemoryProgrammer, type MemoryKernel } from './memory.js'
-import { createNftProgrammer } from './nft.js'
+import { SandboxProgrammer, type SandboxProgrammerInit } from './sandbox-programmer.js'
 import type { LbMode, Programmer, ProgrammerKind } from '../spec/types.js'
 
 export type * from '../spec/types.js'
 export { ProgrammerInputError, UnknownProgrammerError, InjectedFailureError } from '../spec/errors.js'
-export { createNftProgrammer, NftProgrammer, type NftProgrammerInit } from './nft.js'
-export { createIpvsProgrammer, IpvsProgrammer } from './ipvs.js'
+export { SandboxProgrammer, type SandboxProgrammerInit } from './sandbox-programmer.js'
+export type { LbBackend, LbChange, LbSandbox } from '../lb/backend.js'
+export { createNftLb, type NftLb } from '../lb/nft-backend.js'
+export { createIpvsLb, type IpvsLb } from '../lb/ipvs-backend.js'
 export { createMemoryProgrammer, createMemoryKernel, MemoryProgrammer, type MemoryKernel, type MemoryNetwork, type MemoryOp, type MemoryProgrammerInit } from './memory.js'
 export { assignSlots, type BackendSlots } from '../lb/slots.js'
 export { viewFromSpec, diffScript, kernelObjectCount, type LbView } from '../lb/lb-view.js'
@@ -28,6 +31,16 @@ export interface ProgrammerInit {
   kernel?: Kernel
   /** Simulated kernel for `memory` (share it to simulate a restart). */
   memoryKernel?: MemoryKernel
+}
+
+/** The nftables programmer: LB sandboxes balancing with the nft backend (needs root). */
+export function createNftProgrammer (init: SandboxProgrammerInit): SandboxProgrammer<NftLb> {
+  return new SandboxProgrammer(init, createNftLb)
+}
+
+/** The Docker-compatible IPVS programmer: LB sandboxes balancing with the IPVS backend (per-network only; needs root and ip_vs). */
+export function createIpvsProgrammer (init: SandboxProgrammerInit): SandboxProgrammer<IpvsLb> {
+  return new SandboxProgrammer(init, createIpvsLb)
 }
 
 /** Create a programmer by kind (`--programmer nft|ipvs|memory`). Throws UnknownProgrammerError for anything else. */

@@ -3,8 +3,9 @@ import { nftTableName } from '../kernel/index.js'
 import { overlayDiff, overlayNames, overlayObjectCount, overlayViewFromSpec, sameOverlay, type OverlayView } from '../overlay/index.js'
 import { InjectedFailureError, ProgrammerInputError } from '../spec/errors.js'
 import { diffScript, kernelObjectCount, sameView, viewFromSpec, withChains, type LbView } from '../lb/lb-view.js'
-import { addressLines } from '../lb/sandbox.js'
+import { addressLines } from '../lb/addresses.js'
 import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from '../spec/types.js'
+import { IPV4 as F } from '../spec/family.js'
 
 /** One network as the memory "kernel" holds it. */
 export interface MemoryNetwork {
@@ -141,7 +142,7 @@ export class MemoryProgrammer implements Programmer {
     } else {
       for (const path of old?.tasks.keys() ?? []) {
         if (desired.localTaskNetns.includes(path)) continue
-        op.nft.push(`delete table ip ${table}\n`)
+        op.nft.push(`delete table ${F.nft} ${table}\n`)
         op.transactions++
       }
       for (const path of desired.localTaskNetns) {

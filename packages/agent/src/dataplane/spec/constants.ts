@@ -1,3 +1,5 @@
+import { IPV4 } from './family.js'
+
 /**
  * Most slots one service port may use. A service's modulus is the sum of its
  * backends' weights (draining = 0), scaled down to at most this: balance is
@@ -31,16 +33,10 @@ export const MAX_LINK_MTU_BYTES = 65535
 /** IANA VXLAN port (RFC 7348). */
 export const VXLAN_DSTPORT = 4789
 
-/** Sysctls of an LB sandbox: forward (it routes DNATed traffic back out its one interface), no redirects (clients must keep sending to the VIP). */
-export const LB_SANDBOX_SYSCTLS: readonly string[] = [
-  'net.ipv4.ip_forward=1',
-  'net.ipv4.conf.all.send_redirects=0',
-  'net.ipv4.conf.default.send_redirects=0',
-  'net.ipv4.conf.all.rp_filter=0',
-  'net.ipv4.conf.default.rp_filter=0'
-]
+/** Sysctls of an IPv4 LB sandbox (kept in the family module: `AddressFamily.sandboxSysctls`). */
+export const LB_SANDBOX_SYSCTLS: readonly string[] = IPV4.sandboxSysctls
 
-/** IPVS sysctls Docker sets in its LB sandbox (conntrack for SNAT, drop connections to removed/drained backends). */
+/** IPVS sysctls Docker sets in its LB sandbox (conntrack for SNAT, drop connections to removed/drained backends); IPVS keeps them under net.ipv4 for both families. */
 export const IPVS_SYSCTLS: readonly string[] = [
   'net.ipv4.vs.conntrack=1',
   'net.ipv4.vs.expire_nodest_conn=1',

@@ -1,12 +1,12 @@
 import { ProgrammerInputError } from './errors.js'
 import type { SandboxSpec, ServiceSpec } from './types.js'
+import { IPV4, type AddressFamily } from './family.js'
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
 
 /** True for a dotted-quad IPv4 address. */
 export function isIpv4 (s: unknown): s is string {
-  return typeof s === 'string' && IPV4.test(s)
+  return IPV4.isAddress(s)
 }
 
 /** True for a MAC address `aa:bb:cc:dd:ee:ff`. */
@@ -19,13 +19,13 @@ export function isNetworkId (s: unknown): s is string {
   return typeof s === 'string' && /^[A-Za-z0-9_.:-]{1,128}$/.test(s)
 }
 
-/** Throw {@link ProgrammerInputError} naming `field` unless `s` is `a.b.c.d/len`. */
-export function checkCidrAddress (field: string, s: unknown): void {
-  if (typeof s !== 'string') throw new ProgrammerInputError(field, 'expected "a.b.c.d/len"')
+/** Throw {@link ProgrammerInputError} naming `field` unless `s` is an address of the family with a prefix length (`a.b.c.d/len`). */
+export function checkCidrAddress (field: string, s: unknown, family: AddressFamily = IPV4): void {
+  if (typeof s !== 'string') throw new ProgrammerInputError(field, `expected "${family.cidrExample}"`)
   const [ip, len, extra] = s.split('/')
   const n = Number(len)
-  if (extra !== undefined || !isIpv4(ip) || len === undefined || !/^\d+$/.test(len) || n < 1 || n > 32) {
-    throw new ProgrammerInputError(field, `expected "a.b.c.d/len", got ${JSON.stringify(s)}`)
+  if (extra !== undefined || !family.isAddress(ip) || len === undefined || !/^\d+$/.test(len) || n < 1 || n > family.maxPrefixLen) {
+    throw new ProgrammerInputError(field, `expected "${family.cidrExample}", got ${JSON.stringify(s)}`)
   }
 }
 
@@ -46,7 +46,7 @@ export function validateSandboxHeader (spec: SandboxSpec): void {
 /** Validate one service (`services[i]`); throws {@link ProgrammerInputError} naming the field. */
 export function validateService (svc: ServiceSpec, i: number): void {
   const f = `services[${i}]`
-  if (!isIpv4(svc.vip)) throw new ProgrammerInputError(`${f}.vip`, `expected an IPv4 address, got ${JSON.stringify(svc.vip)}`)
+  if (!isIpv4(svc.vip)) throw new ProgrammerInputError(`${f}.vip`, `expected an ${IPV4.label} address, got ${JSON.stringify(svc.vip)}`)
   if (!Array.isArray(svc.ports)) throw new ProgrammerInputError(`${f}.ports`, 'must be an array')
   svc.ports.forEach((p, j) => {
     if (p.proto !== 'tcp' && p.proto !== 'udp') throw new ProgrammerInputError(`${f}.ports[${j}].proto`, `expected tcp or udp, got ${JSON.stringify(p.proto)}`)
@@ -55,7 +55,7 @@ export function validateService (svc: ServiceSpec, i: number): void {
   })
   if (!Array.isArray(svc.backends)) throw new ProgrammerInputError(`${f}.backends`, 'must be an array')
   svc.backends.forEach((b, j) => {
-    if (!isIpv4(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an IPv4 address, got ${JSON.stringify(b.ip)}`)
+    if (!isIpv4(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an ${IPV4.label} address, got ${JSON.stringify(b.ip)}`)
     if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) {
       throw new ProgrammerInputError(`${f}.backends[${j}].weight`, `expected an integer >= 0, got ${JSON.stringify(b.weight)}`)
     }

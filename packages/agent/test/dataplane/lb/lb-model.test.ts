@@ -2,7 +2,7 @@ import { createSeededRng } from '@scalelb/gossip'
 import test, { type ExecutionContext } from 'ava'
 import { LbModel } from '../../../src/dataplane/lb/lb-model.js'
 import { diffScript, sameView, viewFromSpec, withChains, type LbView } from '../../../src/dataplane/lb/lb-view.js'
-import { addressLines } from '../../../src/dataplane/lb/sandbox.js'
+import { addressLines } from '../../../src/dataplane/lb/addresses.js'
 import type { SandboxSpec, ServiceSpec } from '../../../src/dataplane/spec/types.js'
 import { backends, desired } from '../programmer/compliance.js'
 

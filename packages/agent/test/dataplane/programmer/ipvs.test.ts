@@ -15,7 +15,7 @@ runCompliance(test, 'ipvs', async () => {
     observe: async id => {
       const q = make()
       await q.adopt()
-      const v = q.view(id)
+      const v = q.backend.view(id)
       if (v === undefined) return undefined
       const o: Observed = { lbAddress: v.lbAddress, vips: v.vips, services: new Map(), rejected: new Set([...v.noback].map(k => k.split(' . ').join(' '))) }
       for (const [key, mark] of v.marks) {

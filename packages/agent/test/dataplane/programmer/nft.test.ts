@@ -1,7 +1,7 @@
 import test from 'ava'
 import { lbNetnsName, nftTableName } from '../../../src/dataplane/kernel/index.js'
 import { createProgrammer } from '../../../src/dataplane/programmer/index.js'
-import { readSandbox } from '../../../src/dataplane/lb/sandbox.js'
+import { readSandbox } from '../../../src/dataplane/lb/nft-backend.js'
 import { createLab, isRoot, NEEDS_ROOT, netnsWithPrefix } from '../../support/netns.js'
 import { backends, desired, observeLbView, runCompliance } from './compliance.js'
 

@@ -1,20 +1,20 @@
 import type { Logger } from 'winston'
 import {
-  KernelCommandError, createKernel, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftListTable, nftTableName,
-  type Kernel
+  KernelCommandError, LB_IFNAME, createKernel, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftTableName, type Kernel
 } from '../kernel/index.js'
+import type { LbBackend, LbSandbox } from '../lb/backend.js'
+import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
+import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
 import {
   applyOverlay, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
 } from '../overlay/index.js'
-import { ProgrammerInputError } from '../spec/errors.js'
-import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
-import { viewFromNftJson } from '../lb/lb-parse.js'
-import { LbModel, type LbPlan } from '../lb/lb-model.js'
-import { applyLb, createSandbox, deleteSandbox, readSandbox, runLbChange, type SandboxNames } from '../lb/sandbox.js'
+import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
+import { IPV4 as F } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
+import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
 
-/** Options of the nft programmer. */
-export interface NftProgrammerInit {
+/** Options of a kernel programmer (nft, ipvs). */
+export interface SandboxProgrammerInit {
   /** Prefix of every netns and the hash seed of interface names of this agent. */
   netnsPrefix: string
   /** @default 'per-network' */
@@ -24,13 +24,12 @@ export interface NftProgrammerInit {
   kernel?: Kernel
 }
 
-/** Per-network in-memory copy of the nft programmer. */
-export interface NetState {
+/** Per-network in-memory copy of the sandbox programmer (the LB state itself is the backend's). */
+interface NetState {
   overlay: OverlayView | undefined
   /** The spec `overlay` was last found equal to; unset when `overlay` came from the kernel. Specs are immutable once handed over, so the same object means the same overlay. */
   overlaySpec?: OverlaySpec
-  /** per-network: the sandbox's LB view. */
-  lb: LbView | undefined
+  /** MAC of the sandbox's `lb0`; undefined = no sandbox (not created yet, or per-container mode). */
   lbMac: string | undefined
   /** per-container: task netns path -> LB view programmed there. */
   tasks: Map<string, LbView>
@@ -42,21 +41,25 @@ export interface NetState {
   linkMtu?: number
 }
 
-/** The nftables programmer: one LB sandbox netns per network (or, per-container, one table per task netns). */
-export class NftProgrammer implements Programmer {
-  readonly kind: 'nft' | 'ipvs' = 'nft'
+/**
+ * The kernel programmer: per network, the overlay (bridge + VXLAN) and one LB
+ * sandbox netns whose balancing is the composed {@link LbBackend}'s (nft or
+ * ipvs). `per-container` mode instead loads the nft table into every local
+ * task netns (backends that allow it only).
+ */
+export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Programmer {
   readonly lbMode: LbMode
-  protected readonly k: Kernel
-  protected readonly prefix: string
-  protected readonly logger: Logger | undefined
-  protected readonly nets = new Map<string, NetState>()
+  /** The LB backend (its per-network copies are readable in tests). */
+  readonly backend: B
+  private readonly k: Kernel
+  private readonly prefix: string
+  private readonly logger: Logger | undefined
+  private readonly nets = new Map<string, NetState>()
   /** Per network, per-container mode: services built by the last apply (an update rebuilds only changed services). */
   private readonly viewCaches = new Map<string, ViewCache>()
-  /** Per network, per-network mode: the incremental view (an update costs work for the changed services only). */
-  private readonly models = new Map<string, LbModel>()
   private transactions = 0
 
-  constructor (init: NftProgrammerInit) {
+  constructor (init: SandboxProgrammerInit, backend: (k: Kernel) => B) {
     if (typeof init.netnsPrefix !== 'string' || !/^[a-zA-Z0-9_.-]{0,20}$/.test(init.netnsPrefix)) {
       throw new ProgrammerInputError('netnsPrefix', 'up to 20 of [a-zA-Z0-9_.-]')
     }
@@ -64,10 +67,23 @@ export class NftProgrammer implements Programmer {
     this.lbMode = init.lbMode ?? 'per-network'
     this.logger = init.logger
     this.k = init.kernel ?? createKernel({ logger: init.logger })
+    this.backend = backend(this.k)
+    if (this.lbMode !== 'per-network' && !this.backend.perContainer) {
+      throw new UnknownProgrammerError(`lbMode: the ${this.backend.kind} programmer supports per-network only`)
+    }
   }
 
-  protected names (networkId: string): SandboxNames {
+  get kind (): B['kind'] {
+    return this.backend.kind
+  }
+
+  private names (networkId: string): SandboxNames {
     return { netns: lbNetnsName(this.prefix, networkId), bridge: overlayNames(this.prefix, networkId).bridge, prefix: this.prefix, table: nftTableName(networkId) }
+  }
+
+  private at (networkId: string): LbSandbox {
+    const n = this.names(networkId)
+    return { networkId, netns: n.netns, table: n.table }
   }
 
   networks (): string[] {
@@ -84,11 +100,11 @@ export class NftProgrammer implements Programmer {
     return n
   }
 
-  protected objectsOf (networkId: string): number {
+  private objectsOf (networkId: string): number {
     const st = this.nets.get(networkId)
     if (st === undefined) return 0
     let n = st.overlay === undefined ? 0 : overlayObjectCount(st.overlay)
-    if (st.lb !== undefined) n += kernelObjectCount(st.lb)
+    n += this.backend.objects(networkId)
     for (const v of st.tasks.values()) n += kernelObjectCount(v)
     return n
   }
@@ -104,29 +120,16 @@ export class NftProgrammer implements Programmer {
     const id = desired.sandbox.networkId
     if (desired.overlay.networkId !== id) throw new ProgrammerInputError('overlay.networkId', `must equal sandbox.networkId ${id}`)
     // validated before any kernel change: bad input changes nothing
-    let lbNext: LbPlan | LbView
-    if (this.lbMode === 'per-network') {
-      let model = this.models.get(id)
-      if (model === undefined) {
-        model = new LbModel()
-        this.models.set(id, model)
-      }
-      lbNext = model.plan(desired.sandbox, this.nets.get(id)?.lb)
-    } else {
-      let cache = this.viewCaches.get(id)
-      if (cache === undefined) {
-        cache = new Map()
-        this.viewCaches.set(id, cache)
-      }
-      lbNext = viewFromSpec(desired.sandbox, false, cache)
-    }
+    const lb = this.lbMode === 'per-network'
+      ? { sandbox: this.backend.plan(this.at(id), desired.sandbox) }
+      : { tasks: viewFromSpec(desired.sandbox, false, this.viewCache(id)) }
     // the desired-state path keeps an unchanged overlay spec as the same object: then skip rebuilding and comparing O(remotes)
     const known = this.nets.get(id)
     const ovNext = known?.overlay !== undefined && known.overlaySpec === desired.overlay ? known.overlay : overlayViewFromSpec(desired.overlay)
     return await this.tx(id, async () => {
       let st = this.nets.get(id)
       if (st === undefined) {
-        st = { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }
+        st = { overlay: undefined, lbMac: undefined, tasks: new Map() }
         this.nets.set(id, st)
       }
       let tx = 0
@@ -138,8 +141,10 @@ export class NftProgrammer implements Programmer {
         st.overlay = ovNext
       }
       st.overlaySpec = desired.overlay
-      if ('commit' in lbNext) tx += await this.applySandbox(st, desired, lbNext, opts)
-      else tx += await this.applyPerContainer(st, desired, lbNext, opts)
+      if (lb.sandbox !== undefined) {
+        tx += await this.ensureSandbox(st, desired, opts)
+        tx += await lb.sandbox.run(opts)
+      } else tx += await this.applyPerContainer(st, desired, lb.tasks, opts)
       if (st.linkMtu !== ovNext.mtu) {
         if (!fresh) {
           const peers = this.lbMode === 'per-network' ? [this.names(id).netns, ...desired.localTaskNetns] : desired.localTaskNetns
@@ -151,21 +156,27 @@ export class NftProgrammer implements Programmer {
     })
   }
 
-  /** Program the LB part of one sandbox (nft: addresses + one nft transaction); `plan` was made against `st.lb`. */
-  protected async applySandbox (st: NetState, desired: NetworkDesired, plan: LbPlan, opts: ProgramOptions): Promise<number> {
-    const n = this.names(desired.sandbox.networkId)
-    let tx = 0
-    if (st.lbMac === undefined) {
-      tx += await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts, undefined, st.overlay?.mtu)
-      st.lbMac = desired.sandbox.lbMac
-    } else if (st.lbMac.toLowerCase() !== desired.sandbox.lbMac.toLowerCase()) {
-      await this.k.run('ip', ['link', 'set', 'lb0', 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })
-      st.lbMac = desired.sandbox.lbMac
-      tx++
+  private viewCache (networkId: string): ViewCache {
+    let cache = this.viewCaches.get(networkId)
+    if (cache === undefined) {
+      cache = new Map()
+      this.viewCaches.set(networkId, cache)
     }
-    if (!plan.empty) tx += await runLbChange(this.k, n.netns, plan.addressLines(), plan.script(n.table), opts)
-    st.lb = plan.commit()
-    return tx
+    return cache
+  }
+
+  /** Create the sandbox netns (veth, MAC, alias, the backend's sysctls) or correct its MAC. Returns transactions. */
+  private async ensureSandbox (st: NetState, desired: NetworkDesired, opts: ProgramOptions): Promise<number> {
+    const n = this.names(desired.sandbox.networkId)
+    if (st.lbMac === undefined) {
+      const tx = await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts, this.backend.sysctls, st.overlay?.mtu)
+      st.lbMac = desired.sandbox.lbMac
+      return tx
+    }
+    if (st.lbMac.toLowerCase() === desired.sandbox.lbMac.toLowerCase()) return 0
+    await this.k.run('ip', ['link', 'set', LB_IFNAME, 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })
+    st.lbMac = desired.sandbox.lbMac
+    return 1
   }
 
   private async applyPerContainer (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
@@ -189,7 +200,7 @@ export class NftProgrammer implements Programmer {
 
   private async dropTaskTable (path: string, table: string, opts: ProgramOptions): Promise<number> {
     try {
-      await nftApply(this.k, `delete table ip ${table}\n`, path, opts)
+      await nftApply(this.k, `delete table ${F.nft} ${table}\n`, path, opts)
       return 1
     } catch (err) {
       // the task netns is gone (task exited) or the table is: nothing left to remove
@@ -203,23 +214,20 @@ export class NftProgrammer implements Programmer {
       let tx = 0
       const st = this.nets.get(networkId)
       for (const path of st?.tasks.keys() ?? []) tx += await this.dropTaskTable(path, nftTableName(networkId), opts)
-      tx += await this.removeSandbox(networkId, opts)
+      // deleting the netns deletes its veth pair, addresses and LB state
+      this.backend.forget(networkId)
+      tx += (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
       tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
       this.nets.delete(networkId)
       this.viewCaches.delete(networkId)
-      this.models.delete(networkId)
       return tx
     })
     return { ...res, kernelObjects: 0 }
   }
 
-  /** Remove the LB sandbox of a network (deleting the netns deletes its veth pair, addresses and table). */
-  protected async removeSandbox (networkId: string, opts: ProgramOptions): Promise<number> {
-    return (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
-  }
-
   async adopt (hints: ReadonlyMap<string, NetworkDesired> = new Map(), opts: ProgramOptions = {}): Promise<string[]> {
     this.nets.clear()
+    this.backend.clear()
     const found = new Set<string>()
     if (this.lbMode === 'per-network') {
       const pfx = lbNetnsPrefix(this.prefix)
@@ -233,18 +241,19 @@ export class NftProgrammer implements Programmer {
           await deleteSandbox(this.k, { netns: ns, prefix: this.prefix }, own, opts)
           continue
         }
-        this.nets.set(r.networkId, { overlay: undefined, lb: r.view, lbMac: r.mac, tasks: new Map() })
+        this.nets.set(r.networkId, { overlay: undefined, lbMac: r.mac, tasks: new Map() })
+        await this.backend.adopt(this.at(r.networkId), r, opts)
         found.add(r.networkId)
       }
     } else {
       for (const [id, d] of hints) {
         const tasks = new Map<string, LbView>()
         for (const path of d.localTaskNetns) {
-          const json = await nftListTable(this.k, nftTableName(id), path, opts).catch(() => undefined)
-          if (json !== undefined) tasks.set(path, viewFromNftJson(id, json).view)
+          const view = await readTaskTable(this.k, id, path, opts)
+          if (view !== undefined) tasks.set(path, view)
         }
         if (tasks.size > 0) {
-          this.nets.set(id, { overlay: undefined, lb: undefined, lbMac: undefined, tasks })
+          this.nets.set(id, { overlay: undefined, lbMac: undefined, tasks })
           found.add(id)
         }
       }
@@ -252,7 +261,7 @@ export class NftProgrammer implements Programmer {
     for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts)])) {
       const ov = await readOverlay(this.k, overlayNames(this.prefix, id), id, opts)
       if (ov === undefined) continue
-      const st: NetState = this.nets.get(id) ?? { overlay: undefined, lb: undefined, lbMac: undefined, tasks: new Map() }
+      const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
       st.overlaySpec = undefined
       this.nets.set(id, st)
@@ -266,19 +275,11 @@ export class NftProgrammer implements Programmer {
     const ov = await readOverlay(this.k, overlayNames(this.prefix, networkId), networkId, opts)
     if (st === undefined) return ov === undefined
     if (st.overlay !== undefined && (ov === undefined || !sameOverlay(st.overlay, ov))) return false
-    if (st.lb !== undefined) {
-      const r = await readSandbox(this.k, this.names(networkId).netns, nftTableName, opts)
-      if (r.view === undefined || !sameView(st.lb, r.view)) return false
-    }
+    if (!await this.backend.verify(this.at(networkId), opts)) return false
     for (const [path, v] of st.tasks) {
-      const json = await nftListTable(this.k, nftTableName(networkId), path, opts).catch(() => undefined)
-      if (json === undefined || !sameView(v, viewFromNftJson(networkId, json).view)) return false
+      const read = await readTaskTable(this.k, networkId, path, opts)
+      if (read === undefined || !sameView(v, read)) return false
     }
     return true
   }
-}
-
-/** Create the nftables programmer (needs root). */
-export function createNftProgrammer (init: NftProgrammerInit): Programmer {
-  return new NftProgrammer(init)
 }
