@@ -8,6 +8,8 @@ export const AGENT_NAME = 'scalelb'
 export { createAgent, type Agent, type AgentInit } from './agent.js'
 export type { DataPlane, Reconciler as AgentReconciler } from './dataplane/dataplane.js'
 export { createDataPlane, createMemoryPlumber } from './dataplane/wiring.js'
+/** Kernel access (ip, nft, bridge, sysctl helpers and derived names), for tools such as the lab. */
+export * from './dataplane/kernel/index.js'
 export { resolveAgentConfig, agentHelp, AGENT_SETTINGS, type AgentConfig, type ResolveInput, type ProgrammerName, type LbModeName } from './config/options.js'
 export { runCli, mainHelp } from './cli/main.js'
 export type { CliContext, CliIo } from './cli/commands.js'

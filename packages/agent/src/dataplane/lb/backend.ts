@@ -1,6 +1,13 @@
 import type { KOpts } from '../kernel/index.js'
 import type { SandboxSpec } from '../spec/types.js'
-import type { SandboxRead } from './nft-backend.js'
+import type { LbView } from './lb-view.js'
+
+/** What a sandbox holds, read back from the kernel: `lb0`'s alias (the network ID), MAC, addresses and the table read as the nft layout. */
+export interface SandboxRead {
+  networkId: string | undefined
+  mac: string | undefined
+  view: LbView | undefined
+}
 
 /** Where one network's LB state lives: the sandbox netns and its nft table. */
 export interface LbSandbox {

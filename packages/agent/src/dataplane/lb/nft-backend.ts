@@ -5,7 +5,9 @@ import {
 import { LB_SANDBOX_SYSCTLS } from '../spec/constants.js'
 import type { SandboxSpec } from '../spec/types.js'
 import { addressLines } from './addresses.js'
-import type { LbBackend, LbChange, LbSandbox } from './backend.js'
+import type { LbBackend, LbChange, LbSandbox, SandboxRead } from './backend.js'
+
+export type { SandboxRead } from './backend.js'
 import { LbModel } from './lb-model.js'
 import { viewFromNftJson } from './lb-parse.js'
 import { diffScript, kernelObjectCount, sameView, withChains, type LbView } from './lb-view.js'
@@ -31,12 +33,6 @@ export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: L
   return { tx, view: withChains(old, next) }
 }
 
-/** What a sandbox holds, read back from the kernel. */
-export interface SandboxRead {
-  networkId: string | undefined
-  mac: string | undefined
-  view: LbView | undefined
-}
 
 /** Read an LB sandbox back: interface alias (network ID), MAC, addresses, nft table. */
 export async function readSandbox (k: Kernel, netns: string, table: (networkId: string) => string, opts: KOpts): Promise<SandboxRead> {

@@ -3,7 +3,7 @@ import { KernelCommandError } from '../kernel/errors.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
-import { TASK_IFNAME } from '../reconciler/constants.js'
+import { TASK_IFNAME } from './constants.js'
 import { IPV4 as F } from '../spec/family.js'
 
 /** Options of {@link attachTaskNetns}. */

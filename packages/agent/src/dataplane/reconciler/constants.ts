@@ -9,6 +9,3 @@ export const RETRY_MIN_MS = 200
 
 /** Longest retry delay after failures (ms). */
 export const RETRY_MAX_MS = 30_000
-
-/** Default interface name of a task's veth inside its netns. */
-export const TASK_IFNAME = 'eth0'

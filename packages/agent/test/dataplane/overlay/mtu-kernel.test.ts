@@ -1,7 +1,7 @@
 import test from 'ava'
 import { LB_IFNAME, bridgeName, lbNetnsName, lbVethName, linkList, taskVethName, vxlanName, type Kernel } from '../../../src/dataplane/kernel/index.js'
 import { createProgrammer, type NetworkDesired } from '../../../src/dataplane/programmer/index.js'
-import { attachTaskNetns } from '../../../src/dataplane/reconciler/index.js'
+import { attachTaskNetns } from '../../../src/dataplane/plumber/index.js'
 import { createLab, isRoot, NEEDS_ROOT } from '../../support/netns.js'
 
 const NET = 'mtunet0123456789'

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { bridgeName, createKernel, ipBatch, linkList, vxlanName } from '../../../src/dataplane/kernel/index.js'
 import { createProgrammer, type NetworkDesired, type RemoteEndpointSpec } from '../../../src/dataplane/programmer/index.js'
-import { attachTaskNetns } from '../../../src/dataplane/reconciler/index.js'
+import { attachTaskNetns } from '../../../src/dataplane/plumber/index.js'
 import { createLab, isRoot, NEEDS_ROOT, startClient, startServer } from '../../support/netns.js'
 
 const NET = 'overlaynet0123456789'

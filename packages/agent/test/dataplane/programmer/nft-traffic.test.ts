@@ -1,7 +1,7 @@
 import test from 'ava'
 import { bridgeName, lbNetnsName, linkList, nftListTables } from '../../../src/dataplane/kernel/index.js'
 import { createProgrammer, type NetworkDesired } from '../../../src/dataplane/programmer/index.js'
-import { attachTaskNetns } from '../../../src/dataplane/reconciler/index.js'
+import { attachTaskNetns } from '../../../src/dataplane/plumber/index.js'
 import { createLab, isRoot, NEEDS_ROOT, netnsWithPrefix, startClient, startServer } from '../../support/netns.js'
 
 const NET = 'trafficnet0123456789'
