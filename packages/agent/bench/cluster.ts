@@ -19,7 +19,7 @@ import { rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { setTimeout as delay } from 'node:timers/promises'
-import { lbNetnsName, nftTableName } from '../src/kernel/index.js'
+import { lbNetnsName, nftTableName } from '../src/dataplane/kernel/index.js'
 import {
   addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
 } from '@scalelb/lab'

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { execa } from 'execa'
 import { performance } from 'node:perf_hooks'
-import { createKernel, netnsList, SYSTEM_PATH, type Kernel, type RunOptions } from '../src/kernel/index.js'
+import { createKernel, netnsList, SYSTEM_PATH, type Kernel, type RunOptions } from '../src/dataplane/kernel/index.js'
 
 /** A benchmark flag is missing a valid value (the message names the flag). */
 export class BenchUsageError extends Error {

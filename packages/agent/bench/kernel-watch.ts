@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { setTimeout as delay } from 'node:timers/promises'
-import { SYSTEM_PATH } from '../src/kernel/index.js'
+import { SYSTEM_PATH } from '../src/dataplane/kernel/index.js'
 
 /** One element change seen in one sandbox. */
 export interface ElementEvent {

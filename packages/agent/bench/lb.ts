@@ -14,9 +14,9 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { createKernel } from '../src/kernel/index.js'
-import { createProgrammer, type LbMode, type NetworkDesired, type Programmer } from '../src/programmer/index.js'
-import { attachTaskNetns } from '../src/reconciler/index.js'
+import { createKernel } from '../src/dataplane/kernel/index.js'
+import { createProgrammer, type LbMode, type NetworkDesired, type Programmer } from '../src/dataplane/programmer/index.js'
+import { attachTaskNetns } from '../src/dataplane/plumber/index.js'
 import {
   BenchUsageError, instrumentKernel, intFlag, isRoot, type InstrumentedKernel, mean, percentile, printJsonLine, printTable, round, runBench, sh
 } from './common.js'

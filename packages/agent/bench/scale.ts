@@ -14,8 +14,8 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { createKernel } from '../src/kernel/index.js'
-import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/programmer/index.js'
+import { createKernel } from '../src/dataplane/kernel/index.js'
+import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/dataplane/programmer/index.js'
 import {
   BenchUsageError, instrumentKernel, intFlag, isRoot, percentile, printJsonLine, printTable, round, runBench, sh
 } from './common.js'

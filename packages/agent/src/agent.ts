@@ -21,9 +21,9 @@ import { createIpam, type Ipam } from './state/ipam.js'
 import { createNetworkProblems } from './state/network-problems.js'
 import { TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkNetwork, type NodeValue } from './state/tables.js'
 import { createTablesView, type TablesView } from './state/view.js'
-import type { DataPlane, Reconciler } from './dataplane.js'
+import type { DataPlane, Reconciler } from './dataplane/dataplane.js'
 import type { AgentStatus, MemberInfo } from './types.js'
-import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from './overlay/mtu.js'
+import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from './dataplane/overlay/mtu.js'
 
 /** Options and components of {@link createAgent}. */
 export interface AgentInit {

@@ -6,8 +6,10 @@
 /** Name of the program (CLI and metric prefix). */
 export const AGENT_NAME = 'scalelb'
 export { createAgent, type Agent, type AgentInit } from './agent.js'
-export type { DataPlane, Reconciler as AgentReconciler } from './dataplane.js'
-export { createDataPlane, createMemoryPlumber } from './dataplane-wiring.js'
+export type { DataPlane, Reconciler as AgentReconciler } from './dataplane/dataplane.js'
+export { createDataPlane, createMemoryPlumber } from './dataplane/wiring.js'
+/** Kernel access (ip, nft, bridge, sysctl helpers and derived names), for tools such as the lab. */
+export * from './dataplane/kernel/index.js'
 export { resolveAgentConfig, agentHelp, AGENT_SETTINGS, type AgentConfig, type ResolveInput, type ProgrammerName, type LbModeName } from './config/options.js'
 export { runCli, mainHelp } from './cli/main.js'
 export type { LabModule } from './cli/lab-loader.js'
@@ -32,10 +34,6 @@ export { createAgentMetrics, type AgentMetrics } from './metrics.js'
 export { createRootLogger, createSilentLogger, componentLogger, type Logger, type LogLevel } from './logging/logger.js'
 export { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
 export { writeFileAtomic } from './persistence/files.js'
-// the kernel command runner, for tools that drive namespaces beside the agent (the lab)
-export { runCommand, wrapNetns, type CommandInit, type CommandResult } from './kernel/exec.js'
-export { SYSTEM_PATH } from './kernel/constants.js'
-export { lbNetnsPrefix } from './kernel/names.js'
 export * from './errors.js'
 export * as constants from './constants.js'
 export type * from './types.js'

@@ -1,5 +1,5 @@
 /** Public request/response shapes of the control API (HTTP+JSON) and the CLI. */
-import type { PortSpec } from './programmer/types.js'
+import type { PortSpec } from './dataplane/spec/types.js'
 import type { EndpointState } from './state/tables.js'
 
 /** POST /v1/networks body (validated). */

@@ -1,12 +1,12 @@
 import { isIP } from 'node:net'
 import { ValidationError } from '../errors.js'
 import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
-import type { PortSpec } from '../programmer/types.js'
+import type { PortSpec } from '../dataplane/spec/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
 import { PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
 import { cidrFamily } from '../state/addr.js'
-import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../overlay/mtu.js'
+import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
 
 /**
  * Validation of control-API bodies. Every function throws

@@ -6,10 +6,10 @@ import { ConfigError, UsageError, isUsageError } from '../errors.js'
 import { isLoopbackHost } from '../config/values.js'
 import { componentLogger, createRootLogger, type Logger } from '../logging/logger.js'
 import { createAgent, type Agent } from '../agent.js'
-import { createDataPlane } from '../dataplane-wiring.js'
+import { createDataPlane } from '../dataplane/wiring.js'
 import type { CliContext } from './commands.js'
-import { createKernel, mtuOfAddress } from '../kernel/index.js'
-import { resolveMtuPolicy, type MtuPolicy } from '../overlay/mtu.js'
+import { createKernel, mtuOfAddress } from '../dataplane/kernel/index.js'
+import { resolveMtuPolicy, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 /**
  * The underlay IP: --underlay-ip, else the listen IP (unless wildcard or

@@ -9,7 +9,7 @@ import {
 import { LB_RELEASE_GRACE_MS } from '@scalelb/allocator'
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
 import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
-import { mtuProblem, parseMtuText } from '../overlay/mtu.js'
+import { mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
 
 /** Kernel programmer implementations. */
 export type ProgrammerName = 'nft' | 'ipvs' | 'memory'

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { STATE_FILE, STATE_FORMAT_VERSION } from '../constants.js'
 import { PersistenceError } from '../errors.js'
 import { isLocalTask, type LocalTask } from '../state/local-tasks.js'
-import type { NetworkDesired } from '../programmer/types.js'
+import type { NetworkDesired } from '../dataplane/spec/types.js'
 import { writeFileAtomic } from './files.js'
 
 /** One own gossip entry, persisted so a restart (even after SIGKILL) republishes it. */

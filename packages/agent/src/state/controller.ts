@@ -17,7 +17,7 @@ import {
   type EndpointState, type EndpointValue, type NetworkValue, type ServiceValue
 } from './tables.js'
 import type { TablesView } from './view.js'
-import { DEFAULT_MTU_POLICY, NETWORK_MTU_OPTION, mtuProblem, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
+import { DEFAULT_MTU_POLICY, NETWORK_MTU_OPTION, mtuProblem, networkMtu, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {

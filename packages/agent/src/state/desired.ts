@@ -1,8 +1,8 @@
-import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../programmer/types.js'
+import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../dataplane/spec/types.js'
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
 import { networkConflicts } from './conflicts.js'
-import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
+import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 export type { NetworkDesired }
 

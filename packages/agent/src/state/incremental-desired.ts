@@ -1,11 +1,11 @@
-import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../programmer/types.js'
+import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../dataplane/spec/types.js'
 import { withPrefix } from './addr.js'
 import type { NetworkConflict } from './conflicts.js'
 import { compareBackends, compareRemotes, pickSelfLb, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
 import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
 import type { TableCache } from './table-cache.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
-import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../overlay/mtu.js'
+import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 /**
  * Desired state kept up to date from table changes: a change costs work for

@@ -1,4 +1,4 @@
-import type { BackendSpec } from '../programmer/types.js'
+import type { BackendSpec } from '../dataplane/spec/types.js'
 
 /** Helpers of the incremental desired state: copy-on-write sorted lists and cheap equality. */
 

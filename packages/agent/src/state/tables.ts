@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import type { PortSpec } from '../programmer/types.js'
+import { PORT_RANGE, isPort, type PortSpec } from '../dataplane/spec/types.js'
 import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
 
 /**
@@ -152,13 +152,8 @@ export function isCidrText (s: unknown): s is string {
   return Number(p) <= (fam === 4 ? 32 : 128)
 }
 
-/** The range of a TCP/UDP port, as error messages name it. */
-export const PORT_RANGE = '1..65535'
-
-/** True for a TCP/UDP port number (an integer 1..65535); the one port check of the agent. */
-export function isPort (v: unknown): v is number {
-  return Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535
-}
+// the one port check of the agent lives with the data plane's spec (the lowest layer)
+export { PORT_RANGE, isPort } from '../dataplane/spec/types.js'
 
 /** Validate one port spec. */
 export function checkPort (v: unknown, field = 'port'): Checked<PortSpec> {

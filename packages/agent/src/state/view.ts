@@ -4,7 +4,7 @@ import { createIncrementalDesired, type IncrementalDesired } from './incremental
 import { createTableCache } from './table-cache.js'
 import type { NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import type { NetworkConflict } from './conflicts.js'
-import { DEFAULT_MTU_POLICY, type MtuPolicy } from '../overlay/mtu.js'
+import { DEFAULT_MTU_POLICY, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 export { toEndpointRecord, type InvalidCounter, type TableSource } from './full-read.js'
 

@@ -10,13 +10,13 @@ import { join } from 'node:path'
 import { createMemoryNetwork, createSystemClock, type MemoryNetwork } from '@scalelb/gossip'
 import { createAgent, type Agent } from '../../src/agent.js'
 import { resolveAgentConfig } from '../../src/config/options.js'
-import { createMemoryPlumber } from '../../src/dataplane-wiring.js'
+import { createMemoryPlumber } from '../../src/dataplane/wiring.js'
 import { createSilentLogger, type Logger } from '../../src/logging/logger.js'
 import { newClusterKeys } from '../../src/persistence/cluster-keys.js'
 import type { AgentRole } from '../../src/types.js'
-import { createProgrammer, createReconciler, type Programmer } from '../../src/reconciler/index.js'
-import { createMemoryKernel, type MemoryKernel } from '../../src/programmer/index.js'
-import type { MtuPolicy } from '../../src/overlay/index.js'
+import { createReconciler } from '../../src/dataplane/reconciler/index.js'
+import { createMemoryKernel, createProgrammer, type MemoryKernel, type Programmer } from '../../src/dataplane/programmer/index.js'
+import type { MtuPolicy } from '../../src/dataplane/overlay/index.js'
 
 /** One test agent with handles on its internals. */
 export interface TestAgent {

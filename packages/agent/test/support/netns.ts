@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import { createKernel, netnsAdd, netnsDelete, netnsList, type Kernel } from '../../src/kernel/index.js'
+import { createKernel, netnsAdd, netnsDelete, netnsList, type Kernel } from '../../src/dataplane/kernel/index.js'
 
 /** True when the tests may touch the kernel. */
 export const isRoot = process.getuid?.() === 0

@@ -1,0 +1,13 @@
+import type { Clock } from '@scalelb/gossip'
+import type { Logger } from '../logging/logger.js'
+import type { ApplyResult } from './spec/types.js'
+import type { TaskPlumber } from '../state/controller.js'
+import type { Reconciler } from './reconciler/index.js'
+
+export type { Reconciler }
+
+/** What the agent needs from the kernel side. */
+export interface DataPlane {
+  createReconciler(init: { clock: Clock, logger: Logger, onApplied: (networkId: string, result: ApplyResult & { durationMs: number }) => void }): Reconciler
+  plumber: TaskPlumber
+}

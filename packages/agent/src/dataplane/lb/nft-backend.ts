@@ -1,0 +1,146 @@
+import {
+  KernelCommandError, KernelStateError, LB_IFNAME, ipBatch, nftApply, nftListTable, nftTableName,
+  type Kernel, type KOpts, type NetnsRef
+} from '../kernel/index.js'
+import { LB_SANDBOX_SYSCTLS } from '../spec/constants.js'
+import type { SandboxSpec } from '../spec/types.js'
+import { addressLines } from './addresses.js'
+import type { LbBackend, LbChange, LbSandbox, SandboxRead } from './backend.js'
+
+export type { SandboxRead } from './backend.js'
+import { LbModel } from './lb-model.js'
+import { viewFromNftJson } from './lb-parse.js'
+import { diffScript, kernelObjectCount, sameView, withChains, type LbView } from './lb-view.js'
+import { IPV4 as F } from '../spec/family.js'
+
+/** Run an LB change in `netns`: address lines (one `ip -batch`), then the script (one `nft -f`). Returns transactions. */
+export async function runLbChange (k: Kernel, netns: NetnsRef, lines: readonly string[], script: string, opts: KOpts): Promise<number> {
+  let tx = 0
+  if (lines.length > 0) {
+    await ipBatch(k, [...lines], netns, opts)
+    tx++
+  }
+  if (script !== '') {
+    await nftApply(k, script, netns, opts)
+    tx++
+  }
+  return tx
+}
+
+/** Apply an LB view change in `netns`: addresses (one `ip -batch`) then one `nft -f` transaction. Returns transactions and the view now programmed. */
+export async function applyLb (k: Kernel, netns: NetnsRef, table: string, old: LbView | undefined, next: LbView, withAddresses: boolean, opts: KOpts): Promise<{ tx: number, view: LbView }> {
+  const tx = await runLbChange(k, netns, withAddresses ? addressLines(old, next) : [], diffScript(table, old, next), opts)
+  return { tx, view: withChains(old, next) }
+}
+
+
+/** Read an LB sandbox back: interface alias (network ID), MAC, addresses, nft table. */
+export async function readSandbox (k: Kernel, netns: string, table: (networkId: string) => string, opts: KOpts): Promise<SandboxRead> {
+  let out: string
+  try {
+    out = await k.run('ip', ['-d', '-j', 'addr', 'show', 'dev', LB_IFNAME], { netns, signal: opts.signal })
+  } catch (err) {
+    if (err instanceof KernelCommandError) return { networkId: undefined, mac: undefined, view: undefined }
+    throw err
+  }
+  const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ ifalias?: string, address?: string, addr_info?: Array<{ family?: string, local?: string, prefixlen?: number }> }>
+  const link = parsed[0]
+  const networkId = link?.ifalias
+  if (link === undefined || networkId === undefined || networkId === '') return { networkId: undefined, mac: link?.address, view: undefined }
+  const json = await nftListTable(k, table(networkId), netns, opts)
+  if (json === undefined) return { networkId, mac: link.address, view: undefined }
+  let read: ReturnType<typeof viewFromNftJson>
+  try {
+    read = viewFromNftJson(networkId, json)
+  } catch (err) {
+    // not our layout: report no table, so the next apply recreates it in one transaction
+    if (err instanceof KernelStateError) return { networkId, mac: link.address, view: undefined }
+    throw err
+  }
+  const { view, snatIp } = read
+  const vips: string[] = []
+  for (const a of link.addr_info ?? []) {
+    if (a.family !== F.ipFamily || a.local === undefined) continue
+    if (a.local === snatIp) view.lbAddress = `${a.local}/${String(a.prefixlen)}`
+    else if (a.prefixlen === F.hostPrefixLen) vips.push(a.local)
+    else if (a.local !== snatIp) return { networkId, mac: link.address, view: undefined } // a stray address: reprogram
+  }
+  view.vips = vips.sort()
+  return { networkId, mac: link.address, view }
+}
+
+/** The nft backend with its per-network copies (exposed for tests and the per-container path). */
+export interface NftLb extends LbBackend {
+  /** The LB view programmed in a network's sandbox (in-memory copy). */
+  view(networkId: string): LbView | undefined
+}
+
+class NftLbBackend implements NftLb {
+  readonly kind = 'nft' as const
+  readonly sysctls = LB_SANDBOX_SYSCTLS
+  readonly perContainer = true
+  private readonly k: Kernel
+  private readonly views = new Map<string, LbView>()
+  /** Per network: the incremental view (an update costs work for the changed services only). */
+  private readonly models = new Map<string, LbModel>()
+
+  constructor (k: Kernel) {
+    this.k = k
+  }
+
+  view (networkId: string): LbView | undefined {
+    return this.views.get(networkId)
+  }
+
+  plan (at: LbSandbox, spec: SandboxSpec): LbChange {
+    let model = this.models.get(at.networkId)
+    if (model === undefined) {
+      model = new LbModel()
+      this.models.set(at.networkId, model)
+    }
+    const plan = model.plan(spec, this.views.get(at.networkId))
+    return {
+      run: async (opts) => {
+        const tx = plan.empty ? 0 : await runLbChange(this.k, at.netns, plan.addressLines(), plan.script(at.table), opts)
+        this.views.set(at.networkId, plan.commit())
+        return tx
+      }
+    }
+  }
+
+  async adopt (at: LbSandbox, read: SandboxRead, _opts: KOpts): Promise<void> {
+    if (read.view !== undefined) this.views.set(at.networkId, read.view)
+  }
+
+  async verify (at: LbSandbox, opts: KOpts): Promise<boolean> {
+    const mine = this.views.get(at.networkId)
+    if (mine === undefined) return true
+    const r = await readSandbox(this.k, at.netns, () => at.table, opts)
+    return r.view !== undefined && sameView(mine, r.view)
+  }
+
+  objects (networkId: string): number {
+    const v = this.views.get(networkId)
+    return v === undefined ? 0 : kernelObjectCount(v)
+  }
+
+  forget (networkId: string): void {
+    this.views.delete(networkId)
+    this.models.delete(networkId)
+  }
+
+  clear (): void {
+    this.views.clear()
+  }
+}
+
+/** The nftables LB backend: one table per sandbox, a `services` vmap and per-protocol numgen backend maps. */
+export function createNftLb (k: Kernel): NftLb {
+  return new NftLbBackend(k)
+}
+
+/** Read a network's nft LB table in a task netns (per-container mode); undefined when it is not there. */
+export async function readTaskTable (k: Kernel, networkId: string, netns: NetnsRef, opts: KOpts): Promise<LbView | undefined> {
+  const json = await nftListTable(k, nftTableName(networkId), netns, opts).catch(() => undefined)
+  return json === undefined ? undefined : viewFromNftJson(networkId, json).view
+}

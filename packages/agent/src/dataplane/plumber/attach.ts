@@ -1,0 +1,76 @@
+import { bridgeName, createKernel, ipBatch, linkList, taskVethName, type Kernel } from '../kernel/index.js'
+import { KernelCommandError } from '../kernel/errors.js'
+import { ProgrammerInputError } from '../spec/errors.js'
+import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
+import { checkCidrAddress, isMac } from '../spec/validate.js'
+import { TASK_IFNAME } from './constants.js'
+import { IPV4 as F } from '../spec/family.js'
+
+/** Options of {@link attachTaskNetns}. */
+export interface AttachTaskInit {
+  netnsPrefix: string
+  networkId: string
+  /** The task's netns: a path (`/proc/<pid>/ns/net`, `/run/netns/x`) or a name under /run/netns. */
+  netnsPath: string
+  /** Task IP with the subnet's prefix length (`10.0.0.7/24`). */
+  address: string
+  mac: string
+  /** Interface name inside the task netns. @default 'eth0' */
+  ifName?: string
+  /** MTU of both ends of the veth: the network's overlay MTU. @default DEFAULT_OVERLAY_MTU_BYTES (1450) */
+  mtu?: number
+  /** Kernel access (tests: a "host" netns). @default createKernel() */
+  kernel?: Kernel
+}
+
+/**
+ * `task add --netns`: a veth from the task netns into the network's bridge,
+ * with the task's IP and MAC, both ends at the network's overlay MTU (a task
+ * end left at 1500 sends frames the VXLAN path cannot carry). No route is needed: the subnet is on-link and
+ * VIPs are answered (ARP) by this node's LB sandbox on the same bridge. The
+ * bridge must exist (the reconciler creates it with the network's overlay).
+ */
+export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
+  checkCidrAddress('address', init.address)
+  if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
+  const ifName = init.ifName ?? TASK_IFNAME
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(ifName)) throw new ProgrammerInputError('ifName', 'up to 15 of [a-zA-Z0-9_.-]')
+  const mtu = init.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
+  if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > 65535) throw new ProgrammerInputError('mtu', `expected ${F.minLinkMtu}..65535, got ${JSON.stringify(init.mtu)}`)
+  const k = init.kernel ?? createKernel()
+  const host = taskVethName(init.netnsPrefix, init.networkId, init.netnsPath)
+  const br = bridgeName(init.netnsPrefix, init.networkId)
+  const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
+  await ipBatch(k, [
+    `link add ${host} mtu ${mtu} type veth peer name ${ifName} mtu ${mtu} netns ${target}`,
+    `link set ${host} master ${br}`,
+    `link set ${host} up`
+  ])
+  await ipBatch(k, [
+    `link set ${ifName} address ${init.mac}`,
+    `addr add ${init.address} dev ${ifName}`,
+    `link set ${ifName} up`,
+    'link set lo up'
+  ], target)
+  return { hostIfName: host }
+}
+
+/** Options of {@link detachTaskNetns}. */
+export interface DetachTaskInit {
+  netnsPrefix: string
+  networkId: string
+  netnsPath: string
+  kernel?: Kernel
+}
+
+/** Remove a task's veth (both ends); a missing one is not an error. */
+export async function detachTaskNetns (init: DetachTaskInit): Promise<void> {
+  const k = init.kernel ?? createKernel()
+  const host = taskVethName(init.netnsPrefix, init.networkId, init.netnsPath)
+  if (!(await linkList(k)).some(l => l.ifname === host)) return
+  try {
+    await ipBatch(k, [`link del ${host}`])
+  } catch (err) {
+    if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
+  }
+}

@@ -1,0 +1,285 @@
+import type { Logger } from 'winston'
+import {
+  KernelCommandError, LB_IFNAME, createKernel, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftTableName, type Kernel
+} from '../kernel/index.js'
+import type { LbBackend, LbSandbox } from '../lb/backend.js'
+import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
+import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
+import {
+  applyOverlay, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
+} from '../overlay/index.js'
+import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
+import { IPV4 as F } from '../spec/family.js'
+import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
+import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
+
+/** Options of a kernel programmer (nft, ipvs). */
+export interface SandboxProgrammerInit {
+  /** Prefix of every netns and the hash seed of interface names of this agent. */
+  netnsPrefix: string
+  /** @default 'per-network' */
+  lbMode?: LbMode
+  logger?: Logger
+  /** Kernel access (tests pass one whose base netns is a "host" netns). @default createKernel() */
+  kernel?: Kernel
+}
+
+/** Per-network in-memory copy of the sandbox programmer (the LB state itself is the backend's). */
+interface NetState {
+  overlay: OverlayView | undefined
+  /** The spec `overlay` was last found equal to; unset when `overlay` came from the kernel. Specs are immutable once handed over, so the same object means the same overlay. */
+  overlaySpec?: OverlaySpec
+  /** MAC of the sandbox's `lb0`; undefined = no sandbox (not created yet, or per-container mode). */
+  lbMac: string | undefined
+  /** per-container: task netns path -> LB view programmed there. */
+  tasks: Map<string, LbView>
+  /**
+   * MTU every interface of the network was brought to (bridge ports and the
+   * far ends of their veths included); undefined after adoption until the
+   * next apply has checked them.
+   */
+  linkMtu?: number
+}
+
+/**
+ * The kernel programmer: per network, the overlay (bridge + VXLAN) and one LB
+ * sandbox netns whose balancing is the composed {@link LbBackend}'s (nft or
+ * ipvs). `per-container` mode instead loads the nft table into every local
+ * task netns (backends that allow it only).
+ */
+export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Programmer {
+  readonly lbMode: LbMode
+  /** The LB backend (its per-network copies are readable in tests). */
+  readonly backend: B
+  private readonly k: Kernel
+  private readonly prefix: string
+  private readonly logger: Logger | undefined
+  private readonly nets = new Map<string, NetState>()
+  /** Per network, per-container mode: services built by the last apply (an update rebuilds only changed services). */
+  private readonly viewCaches = new Map<string, ViewCache>()
+  private transactions = 0
+
+  constructor (init: SandboxProgrammerInit, backend: (k: Kernel) => B) {
+    if (typeof init.netnsPrefix !== 'string' || !/^[a-zA-Z0-9_.-]{0,20}$/.test(init.netnsPrefix)) {
+      throw new ProgrammerInputError('netnsPrefix', 'up to 20 of [a-zA-Z0-9_.-]')
+    }
+    this.prefix = init.netnsPrefix
+    this.lbMode = init.lbMode ?? 'per-network'
+    this.logger = init.logger
+    this.k = init.kernel ?? createKernel({ logger: init.logger })
+    this.backend = backend(this.k)
+    if (this.lbMode !== 'per-network' && !this.backend.perContainer) {
+      throw new UnknownProgrammerError(`lbMode: the ${this.backend.kind} programmer supports per-network only`)
+    }
+  }
+
+  get kind (): B['kind'] {
+    return this.backend.kind
+  }
+
+  private names (networkId: string): SandboxNames {
+    return { netns: lbNetnsName(this.prefix, networkId), bridge: overlayNames(this.prefix, networkId).bridge, prefix: this.prefix, table: nftTableName(networkId) }
+  }
+
+  private at (networkId: string): LbSandbox {
+    const n = this.names(networkId)
+    return { networkId, netns: n.netns, table: n.table }
+  }
+
+  networks (): string[] {
+    return [...this.nets.keys()].sort()
+  }
+
+  counters (): { transactions: number, spawns: number } {
+    return { transactions: this.transactions, spawns: this.k.spawns() }
+  }
+
+  kernelObjects (): number {
+    let n = 0
+    for (const id of this.nets.keys()) n += this.objectsOf(id)
+    return n
+  }
+
+  private objectsOf (networkId: string): number {
+    const st = this.nets.get(networkId)
+    if (st === undefined) return 0
+    let n = st.overlay === undefined ? 0 : overlayObjectCount(st.overlay)
+    n += this.backend.objects(networkId)
+    for (const v of st.tasks.values()) n += kernelObjectCount(v)
+    return n
+  }
+
+  private async tx (networkId: string, fn: () => Promise<number>): Promise<ApplyResult> {
+    const spawns0 = this.k.spawns()
+    const transactions = await fn()
+    this.transactions += transactions
+    return { transactions, spawns: this.k.spawns() - spawns0, kernelObjects: this.objectsOf(networkId) }
+  }
+
+  async apply (desired: NetworkDesired, opts: ProgramOptions = {}): Promise<ApplyResult> {
+    const id = desired.sandbox.networkId
+    if (desired.overlay.networkId !== id) throw new ProgrammerInputError('overlay.networkId', `must equal sandbox.networkId ${id}`)
+    // validated before any kernel change: bad input changes nothing
+    const lb = this.lbMode === 'per-network'
+      ? { sandbox: this.backend.plan(this.at(id), desired.sandbox) }
+      : { tasks: viewFromSpec(desired.sandbox, false, this.viewCache(id)) }
+    // the desired-state path keeps an unchanged overlay spec as the same object: then skip rebuilding and comparing O(remotes)
+    const known = this.nets.get(id)
+    const ovNext = known?.overlay !== undefined && known.overlaySpec === desired.overlay ? known.overlay : overlayViewFromSpec(desired.overlay)
+    return await this.tx(id, async () => {
+      let st = this.nets.get(id)
+      if (st === undefined) {
+        st = { overlay: undefined, lbMac: undefined, tasks: new Map() }
+        this.nets.set(id, st)
+      }
+      let tx = 0
+      // a bridge created now has no port yet, and what is plugged in later is made at the overlay MTU
+      const fresh = st.overlay === undefined && st.lbMac === undefined && st.tasks.size === 0
+      if (st.overlay === undefined || (st.overlay !== ovNext && !sameOverlay(st.overlay, ovNext))) {
+        st.overlaySpec = undefined
+        tx += await applyOverlay(this.k, overlayNames(this.prefix, id), st.overlay, ovNext, opts)
+        st.overlay = ovNext
+      }
+      st.overlaySpec = desired.overlay
+      if (lb.sandbox !== undefined) {
+        tx += await this.ensureSandbox(st, desired, opts)
+        tx += await lb.sandbox.run(opts)
+      } else tx += await this.applyPerContainer(st, desired, lb.tasks, opts)
+      if (st.linkMtu !== ovNext.mtu) {
+        if (!fresh) {
+          const peers = this.lbMode === 'per-network' ? [this.names(id).netns, ...desired.localTaskNetns] : desired.localTaskNetns
+          tx += await enforceLinkMtu(this.k, overlayNames(this.prefix, id), ovNext.mtu, peers, opts)
+        }
+        st.linkMtu = ovNext.mtu
+      }
+      return tx
+    })
+  }
+
+  private viewCache (networkId: string): ViewCache {
+    let cache = this.viewCaches.get(networkId)
+    if (cache === undefined) {
+      cache = new Map()
+      this.viewCaches.set(networkId, cache)
+    }
+    return cache
+  }
+
+  /** Create the sandbox netns (veth, MAC, alias, the backend's sysctls) or correct its MAC. Returns transactions. */
+  private async ensureSandbox (st: NetState, desired: NetworkDesired, opts: ProgramOptions): Promise<number> {
+    const n = this.names(desired.sandbox.networkId)
+    if (st.lbMac === undefined) {
+      const tx = await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts, this.backend.sysctls, st.overlay?.mtu)
+      st.lbMac = desired.sandbox.lbMac
+      return tx
+    }
+    if (st.lbMac.toLowerCase() === desired.sandbox.lbMac.toLowerCase()) return 0
+    await this.k.run('ip', ['link', 'set', LB_IFNAME, 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })
+    st.lbMac = desired.sandbox.lbMac
+    return 1
+  }
+
+  private async applyPerContainer (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
+    const table = nftTableName(desired.sandbox.networkId)
+    let tx = 0
+    const want = new Set(desired.localTaskNetns)
+    for (const [path] of st.tasks) {
+      if (want.has(path)) continue
+      tx += await this.dropTaskTable(path, table, opts)
+      st.tasks.delete(path)
+    }
+    for (const path of want) {
+      const old = st.tasks.get(path)
+      if (old !== undefined && sameView(old, next)) continue
+      const r = await applyLb(this.k, path, table, old, next, false, opts)
+      st.tasks.set(path, r.view)
+      tx += r.tx
+    }
+    return tx
+  }
+
+  private async dropTaskTable (path: string, table: string, opts: ProgramOptions): Promise<number> {
+    try {
+      await nftApply(this.k, `delete table ${F.nft} ${table}\n`, path, opts)
+      return 1
+    } catch (err) {
+      // the task netns is gone (task exited) or the table is: nothing left to remove
+      if (err instanceof KernelCommandError) return 0
+      throw err
+    }
+  }
+
+  async remove (networkId: string, opts: ProgramOptions = {}): Promise<ApplyResult> {
+    const res = await this.tx(networkId, async () => {
+      let tx = 0
+      const st = this.nets.get(networkId)
+      for (const path of st?.tasks.keys() ?? []) tx += await this.dropTaskTable(path, nftTableName(networkId), opts)
+      // deleting the netns deletes its veth pair, addresses and LB state
+      this.backend.forget(networkId)
+      tx += (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
+      tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
+      this.nets.delete(networkId)
+      this.viewCaches.delete(networkId)
+      return tx
+    })
+    return { ...res, kernelObjects: 0 }
+  }
+
+  async adopt (hints: ReadonlyMap<string, NetworkDesired> = new Map(), opts: ProgramOptions = {}): Promise<string[]> {
+    this.nets.clear()
+    this.backend.clear()
+    const found = new Set<string>()
+    if (this.lbMode === 'per-network') {
+      const pfx = lbNetnsPrefix(this.prefix)
+      for (const ns of await netnsList(this.k, opts)) {
+        if (!ns.startsWith(pfx)) continue
+        const r = await readSandbox(this.k, ns, nftTableName, opts)
+        if (r.networkId === undefined || lbNetnsName(this.prefix, r.networkId) !== ns || r.view === undefined) {
+          // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
+          this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
+          const own = r.networkId !== undefined && lbNetnsName(this.prefix, r.networkId) === ns ? r.networkId : undefined
+          await deleteSandbox(this.k, { netns: ns, prefix: this.prefix }, own, opts)
+          continue
+        }
+        this.nets.set(r.networkId, { overlay: undefined, lbMac: r.mac, tasks: new Map() })
+        await this.backend.adopt(this.at(r.networkId), r, opts)
+        found.add(r.networkId)
+      }
+    } else {
+      for (const [id, d] of hints) {
+        const tasks = new Map<string, LbView>()
+        for (const path of d.localTaskNetns) {
+          const view = await readTaskTable(this.k, id, path, opts)
+          if (view !== undefined) tasks.set(path, view)
+        }
+        if (tasks.size > 0) {
+          this.nets.set(id, { overlay: undefined, lbMac: undefined, tasks })
+          found.add(id)
+        }
+      }
+    }
+    for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts)])) {
+      const ov = await readOverlay(this.k, overlayNames(this.prefix, id), id, opts)
+      if (ov === undefined) continue
+      const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
+      st.overlay = ov
+      st.overlaySpec = undefined
+      this.nets.set(id, st)
+      found.add(id)
+    }
+    return [...found].sort()
+  }
+
+  async verify (networkId: string, opts: ProgramOptions = {}): Promise<boolean> {
+    const st = this.nets.get(networkId)
+    const ov = await readOverlay(this.k, overlayNames(this.prefix, networkId), networkId, opts)
+    if (st === undefined) return ov === undefined
+    if (st.overlay !== undefined && (ov === undefined || !sameOverlay(st.overlay, ov))) return false
+    if (!await this.backend.verify(this.at(networkId), opts)) return false
+    for (const [path, v] of st.tasks) {
+      const read = await readTaskTable(this.k, networkId, path, opts)
+      if (read === undefined || !sameView(v, read)) return false
+    }
+    return true
+  }
+}

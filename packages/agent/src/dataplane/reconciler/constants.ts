@@ -1,0 +1,11 @@
+/** Changes within this window go out together (DESIGN.md: coalesce window default 50 ms). */
+export const COALESCE_MS = 50
+
+/** How often the in-memory copy is checked against the kernel (ms); a mismatch triggers a full resync. */
+export const RESYNC_INTERVAL_MS = 60_000
+
+/** First retry delay after a failed transaction (ms); doubles per consecutive failure. */
+export const RETRY_MIN_MS = 200
+
+/** Longest retry delay after failures (ms). */
+export const RETRY_MAX_MS = 30_000

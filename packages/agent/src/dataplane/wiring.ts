@@ -1,0 +1,54 @@
+import { access } from 'node:fs/promises'
+import { createProgrammer } from './programmer/index.js'
+import { ValidationError } from '../errors.js'
+import { attachTaskNetns, detachTaskNetns } from './plumber/index.js'
+import { createReconciler } from './reconciler/index.js'
+import type { AgentConfig } from '../config/options.js'
+import type { DataPlane } from './dataplane.js'
+import { componentLogger, type Logger } from '../logging/logger.js'
+import type { TaskPlumber } from '../state/controller.js'
+
+/**
+ * Plumbing for `--programmer memory` (non-root, tests): records which task
+ * netns would be attached where, without touching the kernel.
+ */
+export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, { networkId: string, netnsPath: string, address: string, mac: string, mtu: number }> } {
+  const attached = new Map<string, { networkId: string, netnsPath: string, address: string, mac: string, mtu: number }>()
+  return {
+    attached,
+    async attach (a) {
+      const hostIfName = `mem-${attached.size}`
+      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, mtu: a.mtu })
+      return { hostIfName }
+    },
+    async detach (d) {
+      attached.delete(`${d.networkId}|${d.netnsPath}`)
+    }
+  }
+}
+
+/** The real data plane for the agent's settings: programmer + reconciler + task plumbing. */
+export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | 'lbMode' | 'netnsPrefix'>, logger: Logger }): DataPlane {
+  const { cfg } = init
+  const programmer = createProgrammer(cfg.programmer, { netnsPrefix: cfg.netnsPrefix, lbMode: cfg.lbMode, logger: componentLogger(init.logger, 'programmer') })
+  const plumber: TaskPlumber = cfg.programmer === 'memory'
+    ? createMemoryPlumber()
+    : {
+        attach: async (a) => {
+          if (a.netnsPath.includes('/')) {
+            await access(a.netnsPath).catch(() => { throw new ValidationError('netns', `${a.netnsPath} does not exist (create it with ip netns add, or pass /proc/<pid>/ns/net)`) })
+          }
+          try {
+            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName, mtu: a.mtu })
+          } catch (err) {
+            if ((err as Error).name === 'KernelCommandError') throw new ValidationError('netns', `cannot plug ${a.netnsPath} in: ${(err as Error).message}`)
+            throw err
+          }
+        },
+        detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath }) }
+      }
+  return {
+    plumber,
+    createReconciler: (r) => createReconciler({ programmer, clock: r.clock, logger: r.logger, onApplied: r.onApplied })
+  }
+}
