@@ -115,3 +115,6 @@ export const STATUS_REQUEST_TIMEOUT_MS = 10_000
 export const STATUS_KEEPALIVE_TIMEOUT_MS = 5_000
 /** A status connection with no traffic for this long is closed (a connection that never sends a request). */
 export const STATUS_IDLE_TIMEOUT_MS = 10_000
+
+/** Most endpoint origin timestamps kept per network while its programming is pending (programming latency metric); more are not observed. */
+export const PENDING_ORIGINS_MAX = 1000
