@@ -11,25 +11,28 @@ import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.j
 import { loadClusterKeys, type ClusterKeys } from './persistence/cluster-keys.js'
 import { createAuthorityPolicy, mayWrite } from './state/authority.js'
 import { loadState, type PersistedState } from './persistence/state-file.js'
-import { createApiServer } from './api/server.js'
+import { createApiServer, type ApiServer } from './api/server.js'
 import { loadOrCreateApiToken } from './api/token.js'
 import { removeStrayTempFiles } from './persistence/files.js'
-import { createStatusServer } from './status/server.js'
+import { createStatusServer, type StatusServer } from './status/server.js'
 import { createController, type Controller } from './state/controller.js'
+import type { Ipam } from './state/ipam.js'
+import type { NetworkProblems } from './state/network-problems.js'
+import type { TablesView } from './state/view.js'
 import { createIpam } from './state/ipam.js'
 import { createNetworkProblems } from './state/network-problems.js'
 import { createTablesView } from './state/view.js'
-import type { DataPlane } from './dataplane/dataplane.js'
+import type { DataPlane, Reconciler } from './dataplane/dataplane.js'
 import type { AgentStatus, MemberInfo } from './types.js'
 import { DEFAULT_MTU_POLICY, type MtuPolicy } from './dataplane/overlay/mtu.js'
 import { createLifecycle, type Component } from './lifecycle.js'
-import { createDesiredState } from './components/desired-state.js'
+import { createDesiredState, type DesiredState } from './components/desired-state.js'
 import { createEntryRouter } from './components/entry-router.js'
 import { createJoiner } from './components/join.js'
-import { createLbRelease } from './components/lb-release.js'
+import { createLbRelease, type LbRelease } from './components/lb-release.js'
 import { createOwnEntries } from './components/own-entries.js'
-import { createPersistence } from './components/persistence.js'
-import { createProgrammingLatency } from './components/programming-latency.js'
+import { createPersistence, type Persistence } from './components/persistence.js'
+import { createProgrammingLatency, type ProgrammingLatency } from './components/programming-latency.js'
 
 /** Options and components of {@link createAgent}. */
 export interface AgentInit {
@@ -115,16 +118,102 @@ function restoreAllocator (init: AgentInit, self: string, persisted: PersistedSt
   return persisted?.allocator !== undefined ? deserializeNodeAllocator(Buffer.from(persisted.allocator, 'base64'), opts) : createNodeAllocator(opts)
 }
 
+/** Gossip and what it is built from: the node's files, keys, allocator and transport. */
+interface Base {
+  cfg: AgentConfig
+  root: Logger
+  log: Logger
+  clock: Clock
+  wallClock: () => number
+  files: NodeFiles
+  self: string
+  authority: ReturnType<typeof createAuthorityPolicy>
+  allocator: NodeAllocator
+  transport: Transport
+  gossip: Gossip
+  mtu: MtuPolicy
+  localUnderlay: string
+  /** Set once gossip has started (the state file reads own entries from then on; `ready()` needs it). */
+  gossipStarted: { value: boolean }
+}
+
+/** Read the node's files and build gossip (nothing runs yet). */
+async function createBase (init: AgentInit): Promise<Base> {
+  const cfg = init.config
+  const root = init.logger ?? createRootLogger({ level: cfg.logLevel })
+  const log = componentLogger(root, 'agent')
+  const clock = init.clock ?? createSystemClock()
+  const files = await loadNodeFiles(cfg, log)
+  const self = files.identity.id
+  // the same on every node: a cluster either has a cluster key file (PSK and manager public key) or none of its nodes has
+  const authority = createAuthorityPolicy({ clusterChanges: files.keys.role === 'insecure' ? 'any' : 'manager' })
+  const allocator = restoreAllocator(init, self, files.persisted)
+  const transport = await init.transport(files.identity, files.keys)
+  if (cfg.insecureUnsignedGossip) log.warn('gossip signatures are OFF (--insecure-unsigned-gossip, for benchmarks): any member can forge any entry or membership fact')
+  const gossip = createGossip({
+    ...(cfg.insecureUnsignedGossip ? {} : { keyring: files.keyring }),
+    authority,
+    transport,
+    clock,
+    rng: createSeededRng(randomInt(2 ** 31)),
+    profile: cfg.profile,
+    incarnation: (files.persisted?.incarnation ?? -1) + 1,
+    restartGraceMs: cfg.restartGraceMs,
+    logger: componentLogger(root, 'gossip'),
+    ...init.gossipOverrides
+  })
+  const mtu: MtuPolicy = init.mtu ?? (cfg.mtu === undefined ? DEFAULT_MTU_POLICY : { mtu: cfg.mtu, max: undefined })
+  return { cfg, root, log, clock, wallClock: init.wallClock ?? Date.now, files, self, authority, allocator, transport, gossip, mtu, localUnderlay: cfg.underlayIp ?? '', gossipStarted: { value: false } }
+}
+
+/** The agent's state-side parts, built over gossip. */
+interface Parts {
+  persistence: Persistence
+  view: TablesView
+  ipam: Ipam
+  controller: Controller
+  lbRelease: LbRelease
+  latency: ProgrammingLatency
+  reconciler: Reconciler
+  problems: NetworkProblems
+  desired: DesiredState
+  metrics: AgentMetrics
+}
+
+/** Build the parts; they refer to each other through closures that only run once the agent started. */
+function createParts (b: Base, dataPlane: DataPlane): Parts {
+  const { gossip, allocator, clock, root, log, wallClock, mtu, files } = b
+  const persistence = createPersistence({ gossip, allocator, dataDir: b.cfg.dataDir, logger: log, incarnation: (files.persisted?.incarnation ?? -1) + 1, persisted: files.persisted, localTasks: () => controller.localTasks(), desired: () => desired.last(), gossipStarted: () => b.gossipStarted.value })
+  const persist = persistence.persist
+  const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
+  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms) })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id) })
+  const lbRelease = createLbRelease({ allocator, clock, tick: () => controller.tickLbRelease() })
+  const latency = createProgrammingLatency({ wallClock, metrics: () => metrics })
+  const reconciler = dataPlane.createReconciler({
+    clock,
+    logger: componentLogger(root, 'reconciler'),
+    onApplied (networkId, result) {
+      metrics.observeSync(result.durationMs)
+      latency.applied(networkId)
+    }
+  })
+  const problems = createNetworkProblems({ logger: componentLogger(root, 'state'), networks: () => view.networks(), conflicts: () => view.conflicts(), refused: () => reconciler.errors() })
+  const desired = createDesiredState({ view, reconciler, problems, clock, logger: log, self: b.self, localUnderlay: b.localUnderlay, mtu, localTasks: () => controller.localTasks(), persist, previous: files.persisted?.desired, restartGraceMs: b.cfg.restartGraceMs })
+  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
+  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics }
+}
+
 /** Metrics read from the running parts at scrape time. */
-function agentMetrics (self: string, gossip: Gossip, transport: Transport, allocator: NodeAllocator, parts: { conflicts: () => { current: number, detected: number }, reconciler: DataPlaneStats }): AgentMetrics {
+function agentMetrics (b: Base, parts: Pick<AgentMetricsSources, 'conflicts' | 'reconciler'>): AgentMetrics {
+  const { gossip, allocator } = b
   return createAgentMetrics({
-    node: self,
+    node: b.self,
     sources: {
-      conflicts: parts.conflicts,
-      reconciler: parts.reconciler,
+      ...parts,
       members: () => gossip.members(),
       gossipStats: () => gossip.stats(),
-      transport: transportStats(transport),
+      transport: transportStats(b.transport),
       ipam: () => {
         const sum = { vip: 0, task: 0, lb: 0, free: 0, cooling: 0 }
         for (const n of allocator.networks()) {
@@ -136,62 +225,19 @@ function agentMetrics (self: string, gossip: Gossip, transport: Transport, alloc
     }
   })
 }
-type DataPlaneStats = Parameters<typeof createAgentMetrics>[0]['sources']['reconciler']
+type AgentMetricsSources = Parameters<typeof createAgentMetrics>[0]['sources']
 
-/** Create an agent (nothing runs until `start()`). */
-export async function createAgent (init: AgentInit): Promise<Agent> {
-  const cfg = init.config
-  const root = init.logger ?? createRootLogger({ level: cfg.logLevel })
-  const log = componentLogger(root, 'agent')
-  const clock = init.clock ?? createSystemClock()
-  const wallClock = init.wallClock ?? Date.now
-  const files = await loadNodeFiles(cfg, log)
-  const { keys, identity, keyring, persisted } = files
-  const self = identity.id
-  // the same on every node: a cluster either has a cluster key file (PSK and manager public key) or none of its nodes has
-  const authority = createAuthorityPolicy({ clusterChanges: keys.role === 'insecure' ? 'any' : 'manager' })
-  const allocator = restoreAllocator(init, self, persisted)
-  const incarnation = (persisted?.incarnation ?? -1) + 1
-  const transport = await init.transport(identity, keys)
-  if (cfg.insecureUnsignedGossip) log.warn('gossip signatures are OFF (--insecure-unsigned-gossip, for benchmarks): any member can forge any entry or membership fact')
-  const gossip = createGossip({
-    ...(cfg.insecureUnsignedGossip ? {} : { keyring }),
-    authority,
-    transport,
-    clock,
-    rng: createSeededRng(randomInt(2 ** 31)),
-    profile: cfg.profile,
-    incarnation,
-    restartGraceMs: cfg.restartGraceMs,
-    logger: componentLogger(root, 'gossip'),
-    ...init.gossipOverrides
-  })
-  const localUnderlay = cfg.underlayIp ?? ''
-  const mtu: MtuPolicy = init.mtu ?? (cfg.mtu === undefined ? DEFAULT_MTU_POLICY : { mtu: cfg.mtu, max: undefined })
-  let gossipStarted = false
+/** What the API and status servers show. */
+interface Views {
+  members: () => MemberInfo[]
+  ready: () => boolean
+  status: () => AgentStatus
+}
 
-  // parts refer to each other through closures that only run once the agent started
-  const persistence = createPersistence({ gossip, allocator, dataDir: cfg.dataDir, logger: log, incarnation, persisted, localTasks: () => controller.localTasks(), desired: () => desired.last(), gossipStarted: () => gossipStarted })
-  const persist = persistence.persist
-  const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
-  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms) })
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: init.dataPlane.plumber, mtu, tasks: persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id) })
-  const lbRelease = createLbRelease({ allocator, clock, tick: () => controller.tickLbRelease() })
-  const latency = createProgrammingLatency({ wallClock, metrics: () => metrics })
-  const reconciler = init.dataPlane.createReconciler({
-    clock,
-    logger: componentLogger(root, 'reconciler'),
-    onApplied (networkId, result) {
-      metrics.observeSync(result.durationMs)
-      latency.applied(networkId)
-    }
-  })
-  const problems = createNetworkProblems({ logger: componentLogger(root, 'state'), networks: () => view.networks(), conflicts: () => view.conflicts(), refused: () => reconciler.errors() })
-  const desired = createDesiredState({ view, reconciler, problems, clock, logger: log, self, localUnderlay, mtu, localTasks: () => controller.localTasks(), persist, previous: persisted?.desired, restartGraceMs: cfg.restartGraceMs })
-  const metrics = agentMetrics(self, gossip, transport, allocator, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
-
+function agentViews (b: Base, p: Parts): Views {
+  const { gossip, self } = b
   const members = (): MemberInfo[] => gossip.members().map((m) => ({ id: m.id, state: m.state, addrs: m.addrs, incarnation: m.incarnation, restarting: m.restarting, self: m.id === self }))
-  const ready = (): boolean => gossipStarted && (reconciler.synced())
+  const ready = (): boolean => b.gossipStarted.value && (p.reconciler.synced())
   const status = (): AgentStatus => {
     const counts: Record<string, number> = {}
     for (const m of gossip.members()) counts[m.state] = (counts[m.state] ?? 0) + 1
@@ -199,47 +245,58 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       node: self,
       version: AGENT_VERSION,
       ready: ready(),
-      role: keys.role,
-      reconciler: { synced: reconciler.synced(), ...reconciler.stats() },
+      role: b.files.keys.role,
+      reconciler: { synced: p.reconciler.synced(), ...p.reconciler.stats() },
       gossip: { members: counts, scopes: gossip.scopes() },
-      networks: view.networks().size,
-      services: view.services().size,
-      localTasks: controller.localTasks().length,
-      networkErrors: problems.list(),
-      listen: transport.addrs()
+      networks: p.view.networks().size,
+      services: p.view.services().size,
+      localTasks: p.controller.localTasks().length,
+      networkErrors: p.problems.list(),
+      listen: b.transport.addrs()
     }
   }
+  return { members, ready, status }
+}
+
+/** The control API and (unless disabled) the status server. */
+function createServers (b: Base, p: Parts, v: Views, init: AgentInit, leave: () => Promise<void>): { api: ApiServer, statusServer: StatusServer | undefined } {
+  const { cfg, root } = b
   const api = createApiServer({
-    controller,
+    controller: p.controller,
     logger: componentLogger(root, 'api'),
     socketPath: cfg.apiSocket,
     tcp: cfg.apiAddr,
-    token: files.apiToken?.token,
-    role: keys.role,
-    members,
-    status,
+    token: b.files.apiToken?.token,
+    role: b.files.keys.role,
+    members: v.members,
+    status: v.status,
     afterMutation: async () => {
-      persist()
-      await persistence.writer.flush()
+      p.persistence.persist()
+      await p.persistence.writer.flush()
     },
-    leave: async () => { await agent.leave() }
+    leave
   })
   const statusServer = init.statusServer === false
     ? undefined
-    : createStatusServer({ host: cfg.metricsAddr.host, port: cfg.metricsAddr.port, metrics, logger: componentLogger(root, 'status'), ready, status, statusDetail: cfg.statusDetail })
+    : createStatusServer({ host: cfg.metricsAddr.host, port: cfg.metricsAddr.port, metrics: p.metrics, logger: componentLogger(root, 'status'), ready: v.ready, status: v.status, statusDetail: cfg.statusDetail })
+  return { api, statusServer }
+}
 
-  // start order; stop runs it backwards (see docs/architecture.md, "Agent components")
-  const components: Component[] = [
+/** The agent's components in start order; stop runs them backwards (docs/architecture.md, "Agent components"). */
+function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: StatusServer | undefined): Component[] {
+  const { gossip, allocator, log, self, files } = b
+  const { controller, desired, reconciler, lbRelease } = p
+  return [
     {
       name: 'gossip',
-      async start () { await gossip.start(); gossipStarted = true },
+      async start () { await gossip.start(); b.gossipStarted.value = true },
       leave: () => gossip.leave(),
       async stop (reason) { if (reason === 'restart') await gossip.stop({ restart: true }) }
     },
-    persistence.component,
-    createEntryRouter({ gossip, view, ipam, allocator, controller, metrics: () => metrics, latency, logger: log, mtu, persist, changed: () => { desired.schedule(); lbRelease.schedule() } }),
+    p.persistence.component,
+    createEntryRouter({ gossip, view: p.view, ipam: p.ipam, allocator, controller, metrics: () => p.metrics, latency: p.latency, logger: log, mtu: b.mtu, persist: p.persistence.persist, changed: () => { desired.schedule(); lbRelease.schedule() } }),
     lbRelease.component,
-    createOwnEntries({ gossip, allocator, ipam, logger: log, persisted: persisted?.ownEntries ?? [], mayWrite: (e) => mayWrite(authority(e.scope as 'cluster', e.table, e.key), self, keyring.manager), localUnderlay, role: keys.role }),
+    createOwnEntries({ gossip, allocator, ipam: p.ipam, logger: log, persisted: files.persisted?.ownEntries ?? [], mayWrite: (e) => mayWrite(b.authority(e.scope as 'cluster', e.table, e.key), self, files.keyring.manager), localUnderlay: b.localUnderlay, role: files.keys.role }),
     { name: 'controller', start: () => controller.republish(), leave: () => controller.withdrawAll() },
     desired.component,
     {
@@ -253,20 +310,28 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     desired.warmupComponent,
     { name: 'api', start: () => api.start(), stop: () => api.stop() },
     ...(statusServer === undefined ? [] : [{ name: 'status', start: () => statusServer.start(), stop: () => statusServer.stop() }]),
-    createJoiner({ gossip, clock, logger: log, join: cfg.join, joined: () => desired.joined() })
+    createJoiner({ gossip, clock: b.clock, logger: log, join: b.cfg.join, joined: () => desired.joined() })
   ]
-  const lifecycle = createLifecycle(components)
+}
 
+/** Create an agent (nothing runs until `start()`). */
+export async function createAgent (init: AgentInit): Promise<Agent> {
+  const b = await createBase(init)
+  const { cfg, log, self } = b
+  const p = createParts(b, init.dataPlane)
+  const v = agentViews(b, p)
+  const { api, statusServer } = createServers(b, p, v, init, async () => { await agent.leave() })
+  const lifecycle = createLifecycle(agentComponents(b, p, api, statusServer))
   const agent: Agent = {
     id: self,
-    gossip,
-    controller,
-    metrics,
-    allocator,
+    gossip: b.gossip,
+    controller: p.controller,
+    metrics: p.metrics,
+    allocator: b.allocator,
     async start () {
       if (lifecycle.state() !== 'new') return
       await lifecycle.start()
-      log.info('agent started', { node: self, role: keys.role, listen: transport.addrs(), programmer: cfg.programmer, overlayMtu: mtu.mtu, overlayMtuMax: mtu.max, restored: persisted !== undefined, localTasks: controller.localTasks().length })
+      log.info('agent started', { node: self, role: b.files.keys.role, listen: b.transport.addrs(), programmer: cfg.programmer, overlayMtu: b.mtu.mtu, overlayMtuMax: b.mtu.max, restored: b.files.persisted !== undefined, localTasks: p.controller.localTasks().length })
     },
     async stop () {
       if (lifecycle.state() !== 'running') return
@@ -274,15 +339,15 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
       await lifecycle.stop()
     },
     async leave () {
-      if (lifecycle.state() === 'running') log.info('leaving the cluster: withdrawing endpoints and removing kernel state')
       const left = lifecycle.state() === 'running'
+      if (left) log.info('leaving the cluster: withdrawing endpoints and removing kernel state')
       await lifecycle.leave()
       if (left) init.onLeft?.()
     },
-    ready,
-    status,
-    members,
-    flush: (opts) => desired.flush(opts),
+    ready: v.ready,
+    status: v.status,
+    members: v.members,
+    flush: (opts) => p.desired.flush(opts),
     statusPort: () => statusServer?.port() ?? 0,
     apiTcpPort: () => api.tcpPort()
   }

@@ -1,0 +1,287 @@
+import { createHash } from 'node:crypto'
+import { isIP } from 'node:net'
+import { ID_HEX_LENGTH } from '../../constants.js'
+import { networkMtu } from '../../dataplane/overlay/mtu.js'
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js'
+import type { TaskAddRequest, TaskInfo } from '../../types.js'
+import { macFor, subnetOf } from '../addr.js'
+import { ipHolder } from '../ip-holder.js'
+import type { LocalEndpoint, LocalTask } from '../local-tasks.js'
+import {
+  TABLE_ENDPOINTS, lbEndpointKey, networkScope, parseEndpointKey, taskEndpointKey,
+  type EndpointState, type EndpointValue, type NetworkValue, type ServiceValue
+} from '../tables.js'
+import type { CallOptions } from '../controller.js'
+import { localTasksOn, mustBeUsable, mustNetwork, mustService, withdraw, type ControllerContext } from './context.js'
+
+/** The controller's task operations: local tasks, their endpoints and this node's LB endpoints. */
+export class TaskOps {
+  constructor (private readonly ctx: ControllerContext) {}
+
+  /** Add (or, if it exists, return) a local task. */
+  async add (req: TaskAddRequest, opts: CallOptions = {}): Promise<{ task: TaskInfo, created: boolean }> {
+    const { ctx } = this
+    const s = mustService(ctx, req.service, 'service')
+    const id = req.id ?? createHash('sha256').update(`${s.id}\n${req.netns ?? ''}\n${req.ip ?? ''}`).digest('hex').slice(0, ID_HEX_LENGTH)
+    const existing = ctx.tasks.get(id)
+    if (existing !== undefined) {
+      this.checkSameTask(existing, req, s.id)
+      return { task: this.info(existing), created: false }
+    }
+    const netIds = this.taskNetworks(req, s.value)
+    const task: LocalTask = { id, serviceId: s.id, mode: req.netns !== undefined ? 'netns' : 'ip', state: req.state ?? 'ready', weight: req.weight ?? 1, endpoints: [] }
+    if (req.netns !== undefined) task.netns = req.netns
+    const nets = ctx.view.networks()
+    let published = false
+    try {
+      for (const nid of netIds) await this.addEndpoint(task, nets, nid, req.ip, s.value.name, opts)
+      if (task.mode === 'netns' && task.netns !== undefined) {
+        // publish as draining first (0 slots: no connection is sent to it yet), so the data
+        // plane builds the network's bridge and sandbox; then plug the netns in
+        this.publish({ ...task, state: 'draining' })
+        published = true
+        await ctx.init.applied(opts.signal)
+        await this.plug(task, nets, task.netns)
+      }
+    } catch (err) {
+      for (const ep of task.endpoints) await this.dropEndpoint(task, ep, published)
+      ctx.init.onChange()
+      throw err
+    }
+    ctx.tasks.set(id, task)
+    this.publish(task)
+    ctx.init.onChange()
+    ctx.init.logger.info('task added', { task: id, service: s.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
+    return { task: this.info(task), created: true }
+  }
+
+  /** The networks a new task gets an endpoint on: the service's, those asked for, or the one `req.ip` is in. */
+  private taskNetworks (req: TaskAddRequest, s: ServiceValue): string[] {
+    const { ctx } = this
+    let netIds = Object.keys(s.vips)
+    if (req.networks !== undefined) {
+      const wanted = req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id)
+      for (const [i, w] of wanted.entries()) if (!netIds.includes(w)) throw new ValidationError(`networks[${i}]`, `service ${s.name} is not attached to network ${req.networks[i]}`)
+      netIds = wanted
+    }
+    if (netIds.length === 0) throw new ValidationError('service', `service ${s.name} is attached to no network`)
+    if (req.ip !== undefined) {
+      const nets = ctx.view.networks()
+      const nid = netIds.find((n) => subnetOf(req.ip as string, nets.get(n)?.subnets ?? []) !== undefined)
+      if (nid === undefined) throw new ValidationError('ip', `${req.ip} is in no subnet of the service's networks`)
+      netIds = [nid]
+    }
+    for (const nid of netIds) mustBeUsable(ctx, nid, req.networks === undefined ? 'service' : 'networks')
+    return netIds
+  }
+
+  /** Give `task` an address on `networkId` (the one asked for, or one from IPAM) and publish this node's LB endpoint there if new. */
+  private async addEndpoint (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, networkId: string, askedIp: string | undefined, serviceName: string, opts: CallOptions): Promise<void> {
+    const { ctx } = this
+    const net = nets.get(networkId)
+    if (net === undefined) throw new NotFoundError('service', `network ${networkId} of service ${serviceName} is not known on this node yet`)
+    if (!ctx.alloc.hasNetwork(networkId)) ctx.alloc.addNetwork(networkId, net.subnets)
+    ctx.ipam.syncNetwork(networkId)
+    let ip: string
+    let allocated = true
+    if (askedIp !== undefined) {
+      ip = askedIp
+      allocated = this.takeAddress(task.id, networkId, net, ip)
+    } else ip = await ctx.ipam.allocate(networkId, 'task', task.id, opts)
+    task.endpoints.push({ networkId, ip, mac: macFor(networkId, ip), allocated })
+    const { lbIp, allocated: lbNew } = await ctx.ipam.localTaskAdded(networkId, task.id, opts)
+    if (lbNew || ctx.gossip.get(networkScope(networkId), TABLE_ENDPOINTS, lbEndpointKey(ctx.self))?.deleted !== false) this.publishLb(networkId, lbIp)
+  }
+
+  /** Take the address a task asked for; false when this node does not own it (it is published anyway). */
+  private takeAddress (taskId: string, networkId: string, net: NetworkValue, ip: string): boolean {
+    const { ctx } = this
+    const holder = ipHolder(ctx.view, networkId, ip)
+    if (holder !== undefined) throw new ConflictError('ip', `${ip} is in use on network ${net.name}: ${holder}`)
+    try {
+      ctx.alloc.allocateSpecific(networkId, ip, 'task', ctx.init.clock.now(), taskId)
+      return true
+    } catch (err) {
+      const e = err as Error & { reason?: string }
+      if (e.name === 'AddressUnavailableError' && e.reason === 'in-use') throw new ConflictError('ip', `${ip} is in use on network ${net.name}`)
+      if (e.name === 'AddressUnavailableError' && e.reason === 'reserved') throw new ValidationError('ip', `${ip} is reserved (network or broadcast address)`)
+      ctx.init.logger.warn('publishing a task address this node does not own', { task: taskId, ip, reason: e.message })
+      return false
+    }
+  }
+
+  /** Plug the task's netns into each of its networks (the data plane built their bridges). */
+  private async plug (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, netnsPath: string): Promise<void> {
+    for (const [i, ep] of task.endpoints.entries()) {
+      const net = nets.get(ep.networkId) as NetworkValue
+      ep.ifName = `eth${i}`
+      const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
+      const mtu = networkMtu(net.options, this.ctx.mtu).mtu
+      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu })
+      ep.hostIfName = r.hostIfName
+    }
+  }
+
+  /** A repeated `task add` must ask for the task that exists: same service, IP, netns and networks. */
+  private checkSameTask (t: LocalTask, req: TaskAddRequest, serviceId: string): void {
+    const { ctx } = this
+    const was = (x: string | undefined): string => x === undefined ? 'none' : x
+    if (t.serviceId !== serviceId) throw new ConflictError('service', `task ${t.id} exists for service ${ctx.view.services().get(t.serviceId)?.name ?? t.serviceId}, not ${req.service}`)
+    const ip = t.mode === 'ip' ? t.endpoints[0]?.ip : undefined
+    // the field the request gives is the one named
+    const fields: Array<[string, string | undefined, string | undefined]> = [['ip', req.ip, ip], ['netns', req.netns, t.netns]]
+    if (req.ip === undefined) fields.reverse()
+    for (const [field, asked, has] of fields) if (asked !== has) throw new ConflictError(field, `task ${t.id} exists with ${field} ${was(has)}, not ${was(asked)}`)
+    if (req.networks !== undefined) {
+      const wanted = req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id).sort()
+      const has = t.endpoints.map((e) => e.networkId).sort()
+      if (wanted.join() !== has.join()) throw new ConflictError('networks', `task ${t.id} exists on networks ${has.map((n) => ctx.view.networks().get(n)?.name ?? n).join(', ')}, not ${req.networks.join(', ')}`)
+    }
+  }
+
+  /** Local tasks and those other nodes publish on the networks this node is in. */
+  list (opts: { service?: string } = {}): TaskInfo[] {
+    const { ctx } = this
+    const sid = opts.service === undefined ? undefined : mustService(ctx, opts.service, 'service').id
+    // by endpoint key: task IDs are unique per node only
+    const out = new Map<string, TaskInfo>()
+    for (const t of ctx.tasks.values()) out.set(taskEndpointKey(ctx.self, t.id), this.info(t))
+    for (const scope of ctx.gossip.scopes()) {
+      if (scope.startsWith('network:')) this.addRemote(out, scope.slice('network:'.length))
+    }
+    return [...out.values()].filter((t) => sid === undefined || t.serviceId === sid).sort((a, b) => a.id !== b.id ? (a.id < b.id ? -1 : 1) : a.node < b.node ? -1 : 1)
+  }
+
+  /** Add other nodes' task endpoints on `networkId` to `out` (by endpoint key). */
+  private addRemote (out: Map<string, TaskInfo>, networkId: string): void {
+    const { ctx } = this
+    const nets = ctx.view.networks()
+    const svcs = ctx.view.services()
+    for (const r of ctx.view.endpoints(networkId)) {
+      if (r.value.kind !== 'task' || r.value.node === ctx.self || r.status === 'deleted') continue
+      const k = parseEndpointKey(r.key)
+      if (k?.kind !== 'task') continue
+      const sv = r.value.service as string
+      let info = out.get(r.key)
+      if (info === undefined) {
+        info = { id: k.taskId, serviceId: sv, service: svcs.get(sv)?.name ?? sv, node: r.value.node, state: r.value.state, status: r.status === 'suspended' ? 'suspended' : 'live', endpoints: [] }
+        out.set(r.key, info)
+      }
+      info.endpoints.push({ networkId, network: nets.get(networkId)?.name ?? networkId, ip: r.value.ip, mac: r.value.mac })
+    }
+  }
+
+  async remove (id: string): Promise<void> {
+    const t = this.ctx.tasks.get(id)
+    if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
+    for (const ep of t.endpoints) await this.dropEndpoint(t, ep)
+    this.ctx.tasks.delete(id)
+    this.ctx.init.onChange()
+    this.ctx.init.logger.info('task removed', { task: id })
+  }
+
+  setState (id: string, state: EndpointState): TaskInfo {
+    const t = this.ctx.tasks.get(id)
+    if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
+    t.state = state
+    this.publish(t)
+    this.ctx.init.onChange()
+    this.ctx.init.logger.info('task state changed', { task: id, state })
+    return this.info(t)
+  }
+
+  /** Re-publish own endpoints (after a restart) and join the scopes of local tasks. */
+  republish (): void {
+    const { alloc } = this.ctx
+    for (const t of this.ctx.tasks.values()) {
+      for (const ep of t.endpoints) {
+        if (!alloc.hasNetwork(ep.networkId)) continue
+        const lb = alloc.lbIp(ep.networkId)
+        if (lb !== undefined) this.publishLb(ep.networkId, lb)
+      }
+      this.publish(t)
+    }
+  }
+
+  /** A network was deleted: take local tasks off it (a task left on no network is removed). */
+  async networkDeleted (networkId: string): Promise<void> {
+    for (const t of localTasksOn(this.ctx, networkId)) {
+      const ips = t.endpoints.filter((e) => e.networkId === networkId).map((e) => e.ip)
+      this.ctx.init.logger.warn('network deleted: local task taken off it', { networkId, task: t.id, serviceId: t.serviceId, ips, taskRemoved: t.endpoints.every((e) => e.networkId === networkId) })
+      for (const ep of t.endpoints.filter((e) => e.networkId === networkId)) await this.dropEndpoint(t, ep)
+      t.endpoints = t.endpoints.filter((e) => e.networkId !== networkId)
+      if (t.endpoints.length === 0) this.ctx.tasks.delete(t.id)
+    }
+  }
+
+  /** Release LB IPs whose grace ended; withdraw their endpoints and leave scopes without local tasks. */
+  tickLbRelease (): void {
+    const { ctx } = this
+    const released = ctx.alloc.tick(ctx.init.clock.now())
+    for (const r of released) {
+      withdraw(ctx, r.networkId, lbEndpointKey(ctx.self))
+      if (localTasksOn(ctx, r.networkId).length === 0 && ctx.gossip.scopes().includes(networkScope(r.networkId))) ctx.gossip.leaveScope(networkScope(r.networkId))
+      ctx.init.logger.info('LB IP released', { networkId: r.networkId, ip: r.ip })
+    }
+    if (released.length > 0) ctx.init.onChange()
+  }
+
+  /** Withdraw every local endpoint and detach task netns (leave). */
+  async withdrawAll (): Promise<void> {
+    for (const t of [...this.ctx.tasks.values()]) await this.remove(t.id)
+    for (const nid of this.ctx.alloc.networks()) withdraw(this.ctx, nid, lbEndpointKey(this.ctx.self))
+  }
+
+  /** A local task as the API shows it. */
+  info (t: LocalTask): TaskInfo {
+    const { ctx } = this
+    const nets = ctx.view.networks()
+    const info: TaskInfo = {
+      id: t.id, serviceId: t.serviceId, service: ctx.view.services().get(t.serviceId)?.name ?? t.serviceId, node: ctx.self, state: t.state, status: 'live',
+      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac }))
+    }
+    if (t.netns !== undefined) info.netns = t.netns
+    return info
+  }
+
+  private publish (t: LocalTask): void {
+    const { ctx } = this
+    const ports = ctx.view.services().get(t.serviceId)?.ports
+    for (const ep of t.endpoints) {
+      ctx.gossip.joinScope(networkScope(ep.networkId))
+      ctx.gossip.set(networkScope(ep.networkId), TABLE_ENDPOINTS, taskEndpointKey(ctx.self, t.id), this.endpointValue(t, ep, ports))
+    }
+  }
+
+  private endpointValue (t: LocalTask, ep: LocalEndpoint, ports: ServiceValue['ports'] | undefined): EndpointValue {
+    const v: EndpointValue = { kind: 'task', service: t.serviceId, ip: ep.ip, mac: ep.mac, node: this.ctx.self, state: t.state, weight: t.weight, originMs: this.ctx.init.wallClock() }
+    if (ports !== undefined) v.ports = ports
+    if (t.netns !== undefined) v.netns = t.netns
+    return v
+  }
+
+  private publishLb (networkId: string, lbIp: string): void {
+    const { ctx } = this
+    ctx.gossip.joinScope(networkScope(networkId))
+    const v: EndpointValue = { kind: 'lb', ip: lbIp, mac: macFor(networkId, lbIp), node: ctx.self, state: 'ready', originMs: ctx.init.wallClock() }
+    ctx.gossip.set(networkScope(networkId), TABLE_ENDPOINTS, lbEndpointKey(ctx.self), v)
+  }
+
+  /** Withdraw and release one endpoint; `cooldown: false` for an address never published (a rolled-back add). */
+  private async dropEndpoint (t: LocalTask, ep: LocalEndpoint, cooldown = true): Promise<void> {
+    const { ctx } = this
+    withdraw(ctx, ep.networkId, taskEndpointKey(ctx.self, t.id))
+    if (t.mode === 'netns' && t.netns !== undefined && ep.ifName !== undefined) {
+      try {
+        await ctx.init.plumber.detach({ networkId: ep.networkId, netnsPath: t.netns, ifName: ep.ifName, hostIfName: ep.hostIfName })
+      } catch (err) {
+        ctx.init.logger.warn('detaching task netns failed', { task: t.id, networkId: ep.networkId, error: (err as Error).message })
+      }
+    }
+    if (!ctx.alloc.hasNetwork(ep.networkId)) return
+    if (ep.allocated) {
+      try { ctx.alloc.release(ep.networkId, ep.ip, ctx.init.clock.now(), { cooldown }) } catch (err) { ctx.init.logger.warn('releasing task address failed', { task: t.id, ip: ep.ip, error: (err as Error).message }) }
+    }
+    ctx.alloc.localTaskRemoved(ep.networkId, t.id, ctx.init.clock.now())
+  }
+}
