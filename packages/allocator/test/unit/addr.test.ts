@@ -1,7 +1,7 @@
 import test from 'ava'
 import { IPv6 } from 'ip-num'
 import { createNodeAllocator, formatAddress, parseAddress, parseSubnets } from '@scalelb/allocator'
-import { createRng } from './helpers/rng.js'
+import { createTestRng } from '@scalelb/test-support'
 
 test('IPv6 addresses come out in RFC 5952 canonical form', (t) => {
   const canon = (s: string): string => formatAddress(parseAddress(s, 'ip'))
@@ -15,7 +15,7 @@ test('IPv6 addresses come out in RFC 5952 canonical form', (t) => {
 })
 
 test('IPv6 parse and format agree with ip-num on random addresses, compressed or not', (t) => {
-  const rng = createRng(11)
+  const rng = createTestRng(11)
   for (let i = 0; i < 2000; i++) {
     // groups biased to zero so that runs of zeros (and '::') are common
     const groups = Array.from({ length: 8 }, () => (rng.int(3) === 0 ? rng.int(0x10000) : 0))

@@ -8,7 +8,7 @@
  */
 import test from 'ava'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type RingToken } from '@scalelb/allocator'
-import { createRng } from './helpers/rng.js'
+import { createTestRng } from '@scalelb/test-support'
 
 const NET = 'tablenet'
 const SUBNETS = ['10.20.0.0/23', 'fd00:20::/119']
@@ -18,7 +18,7 @@ interface Entry { token: RingToken, lamport: number, origin: string }
 interface TNode { id: string, a: NodeAllocator, alive: boolean, lamport: number, deadSince: number }
 
 function run (seed: number, ops: number): { donations: number, allocs: number, reclaims: number, tableSize: number, ring: RingToken[] } {
-  const rng = createRng(seed)
+  const rng = createTestRng(seed)
   const table = new Map<string, Entry>()
   const holder = new Map<string, string>()
   const nodes: TNode[] = []

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { Packr } from 'msgpackr'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
-import { encodeSnapshot, type SnapshotData } from '../src/snapshot.js'
+import { encodeSnapshot, type SnapshotData } from '../../src/snapshot.js'
 
 function busy (): NodeAllocator {
   const a = createNodeAllocator({ self: 'node-a', reuseCooldownMs: 5000 })

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { createNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
-import { createRng } from './helpers/rng.js'
+import { createTestRng } from '@scalelb/test-support'
 
 const GRACE = 10_000
 
@@ -57,7 +57,7 @@ test('a node without space gets NeedSpaceError for its LB IP, and the retry afte
 })
 
 test('invariant: LB IPs in use on a network == nodes with at least one local task on it', (t) => {
-  const rng = createRng(7)
+  const rng = createTestRng(7)
   const ids = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6']
   const nodes: NodeAllocator[] = ids.map((self) => createNodeAllocator({ self, lbReleaseGraceMs: GRACE }))
   const tokens = nodes[0].createNetwork('net', ['10.1.0.0/24', 'fd00:1::/120'], 0)

@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from 'ava'
 import {
   createNodeAllocator, deserializeNodeAllocator, type AddressKind, type NodeAllocator, type NodeAllocatorInit
 } from '@scalelb/allocator'
-import { createRng, type Rng } from './helpers/rng.js'
+import { createTestRng, type TestRng } from '@scalelb/test-support'
 
 const NET = 'fuzznet'
 const SUBNETS = ['10.8.0.0/22', 'fd00:8::/118']
@@ -28,7 +28,7 @@ interface FuzzNode {
 interface Stats { ops: number, allocs: number, donations: number, exhausted: number, merges: number, reclaims: number, restores: number }
 
 function run (t: ExecutionContext, seed: number, ops: number): Stats & { splitRings: number } {
-  const rng: Rng = createRng(seed)
+  const rng: TestRng = createTestRng(seed)
   let now = 1_000
   const nodes: FuzzNode[] = []
   const holder = new Map<string, string>() // address -> node holding it

@@ -5,7 +5,7 @@
  */
 import test from 'ava'
 import { createNodeAllocator, type RingToken } from '@scalelb/allocator'
-import { createRng, type Rng } from './helpers/rng.js'
+import { createTestRng, type TestRng } from '@scalelb/test-support'
 
 const SUBNETS = ['10.0.0.0/26', '10.0.0.64/27'] // 96 addresses, two subnets side by side
 const SIZE = 96
@@ -13,7 +13,7 @@ const OWNERS = ['a', 'b', 'c', 'd']
 
 const ip = (i: number): string => `10.0.0.${i}`
 
-function randomTokens (rng: Rng, n: number): RingToken[] {
+function randomTokens (rng: TestRng, n: number): RingToken[] {
   const out: RingToken[] = []
   for (let k = 0; k < n; k++) {
     const sub = rng.int(2) === 0 ? [0, 63] : [64, 95]
@@ -50,7 +50,7 @@ function oracle (tokens: RingToken[]): RingToken[] {
 }
 
 test('merge equals the per-address oracle, in any order and grouping', (t) => {
-  const rng = createRng(99)
+  const rng = createTestRng(99)
   for (let round = 0; round < 300; round++) {
     const tokens = randomTokens(rng, 1 + rng.int(12))
     const want = oracle(tokens)
