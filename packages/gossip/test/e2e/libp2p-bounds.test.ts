@@ -11,23 +11,16 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import test, { type ExecutionContext } from 'ava'
+import { waitFor } from '@scalelb/test-support'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { createGossip, createSeededRng, createSystemClock, encodeFrame as encodePacket, type Gossip } from '../src/index.js'
+import { createGossip, createSeededRng, createSystemClock, encodeFrame as encodePacket, type Gossip } from '../../src/index.js'
 import {
   createLibp2pTransport, generateClusterKey, generateNodeKey, GOSSIP_PROTOCOL, parseClusterKey, SYNC_PROTOCOL, type Libp2pTransport
-} from '../src/transport/libp2p.js'
-import { FRAME_INITIAL_BUFFER_BYTES, LIBP2P_MAX_BUFFERED_BYTES, LIBP2P_MAX_GOSSIP_STREAMS, LIBP2P_MAX_SYNC_STREAMS } from '../src/transport/libp2p/constants.js'
+} from '../../src/transport/libp2p.js'
+import { FRAME_INITIAL_BUFFER_BYTES, LIBP2P_MAX_BUFFERED_BYTES, LIBP2P_MAX_GOSSIP_STREAMS, LIBP2P_MAX_SYNC_STREAMS } from '../../src/transport/libp2p/constants.js'
 
 const CLUSTER_KEY = parseClusterKey(generateClusterKey())
 const MiB = 1024 * 1024
-
-async function waitFor (cond: () => boolean, what: string, detail: () => string = () => '', ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${detail()}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
 
 async function transport (t: ExecutionContext): Promise<Libp2pTransport> {
   const tr = createLibp2pTransport({ privateKey: await generateNodeKey(), listen: ['/ip4/127.0.0.1/tcp/0'], clusterKey: CLUSTER_KEY })
@@ -93,7 +86,7 @@ test.serial('streams announcing 8 MiB frames do not make the receiver allocate t
   const syncStreams = CONNS * LIBP2P_MAX_SYNC_STREAMS
   t.log(`${streams.length} of ${CONNS * (LIBP2P_MAX_SYNC_STREAMS + LIBP2P_MAX_GOSSIP_STREAMS)} streams on ${CONNS} connections negotiated; ${syncStreams} sync streams announced ${syncStreams * announced / MiB} MiB`)
   const open = (): Stream[] => streams.filter(s => s.status === 'open')
-  await waitFor(() => open().length <= LIBP2P_MAX_SYNC_STREAMS + LIBP2P_MAX_GOSSIP_STREAMS, 'the streams over the per-peer limits to be refused', () => `${open().length} open; ${JSON.stringify(victim.stats())}`)
+  await waitFor('the streams over the per-peer limits to be refused', () => open().length <= LIBP2P_MAX_SYNC_STREAMS + LIBP2P_MAX_GOSSIP_STREAMS, { detail: () => `${open().length} open; ${JSON.stringify(victim.stats())}` })
   t.true((victim.stats().dropped['sync-limit'] ?? 0) > 0 && (victim.stats().dropped['stream-limit'] ?? 0) > 0, 'the transport refused streams over its per-peer limits')
   const grown = process.memoryUsage().arrayBuffers - before
   const st = victim.stats()
@@ -110,7 +103,7 @@ test.serial('streams announcing 8 MiB frames do not make the receiver allocate t
 
   // and every byte is given back when the attacker goes away
   await attacker.stop()
-  await waitFor(() => victim.stats().bufferedBytes === 0, 'the buffers of closed streams to be released')
+  await waitFor('the buffers of closed streams to be released', () => victim.stats().bufferedBytes === 0)
   t.is(new TextDecoder().decode(await honest.request(victim.id, new TextEncoder().encode('after'))), 're:after')
 })
 
@@ -126,16 +119,15 @@ test.serial('over libp2p, a Lamport bomb and a forged left from a member change 
   const [a, b, c, m] = nodes as [typeof nodes[0], typeof nodes[0], typeof nodes[0], typeof nodes[0]]
   await Promise.all([b, c, m].map(async n => await n.g.join(a.tr.addrs())))
   const honest = [a, b, c]
-  await waitFor(() => nodes.every(n => n.g.members().filter(x => x.state === 'alive').length === 4), 'everyone alive')
+  await waitFor('everyone alive', () => nodes.every(n => n.g.members().filter(x => x.state === 'alive').length === 4))
   // what a member with the key can send: any frame, from its own transport
   for (const n of honest) {
     m.tr.send(n.g.id, encodePacket({ t: 'gossip', tb: [{ scope: 'cluster', entries: [['services', 'bomb', m.g.id, 2 ** 48, 1, 0, { vip: '10.0.0.1' }]] }] }))
     m.tr.send(n.g.id, encodePacket({ t: 'gossip', mb: [{ k: 'left', id: b.g.id, inc: 2 ** 48 }] }))
   }
-  await waitFor(() => honest.every(n => (n.g.stats().dropped['lamport-jump'] ?? 0) >= 1 && (n.g.stats().dropped['incarnation-jump'] ?? 0) >= 1), 'every honest node to refuse both',
-    () => JSON.stringify(honest.map(n => n.g.stats().dropped)))
+  await waitFor('every honest node to refuse both', () => honest.every(n => (n.g.stats().dropped['lamport-jump'] ?? 0) >= 1 && (n.g.stats().dropped['incarnation-jump'] ?? 0) >= 1), { detail: () => JSON.stringify(honest.map(n => n.g.stats().dropped)) })
   for (const [i, n] of honest.entries()) n.g.set('cluster', 'services', `after-${i}`, i)
-  await waitFor(() => honest.every(n => [0, 1, 2].every(i => n.g.get('cluster', 'services', `after-${i}`)?.status === 'live')), 'later writes to reach everyone')
+  await waitFor('later writes to reach everyone', () => honest.every(n => [0, 1, 2].every(i => n.g.get('cluster', 'services', `after-${i}`)?.status === 'live')))
   t.true(honest.every(n => n.g.get('cluster', 'services', 'bomb') === undefined))
   t.true([a, c, m].every(n => n.g.members().find(x => x.id === b.g.id)?.state === 'alive'), 'b stays alive in every view')
 })

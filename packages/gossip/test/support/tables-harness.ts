@@ -3,21 +3,8 @@ import {
   createTables, type SyncResponse, type Tables, type TablesInit, type TablesMsg, validateSyncRequest,
   validateSyncResponse, validateTablesMsg
 } from '../../src/tables/index.js'
-import type { EntryEvent, Member, MemberState, NodeId, Rng } from '../../src/types.js'
-
-/** Small seeded RNG for tests (mulberry32). */
-export function rng (seed: number): Rng {
-  let a = seed >>> 0
-  return {
-    next () {
-      a = (a + 0x6d2b79f5) | 0
-      let t = a
-      t = Math.imul(t ^ (t >>> 15), t | 1)
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-    }
-  }
-}
+import { createSeededRng } from '../../src/rng.js'
+import type { EntryEvent, Member, MemberState, NodeId } from '../../src/types.js'
 
 /** Send through the real encoding and the exported validators, as the node does. */
 export function wire<T> (x: T, validate: (x: unknown) => T | string): T {
@@ -42,7 +29,7 @@ export class Net {
   constructor (ids: NodeId[], seed: number, opts: Partial<TablesInit> = {}) {
     let i = 0
     for (const id of ids) {
-      const t = createTables({ self: id, rng: rng(seed * 1000 + i++), ...opts })
+      const t = createTables({ self: id, rng: createSeededRng(seed * 1000 + i++), ...opts })
       const evs: EntryEvent[] = []
       t.onEntry((ev) => evs.push(ev))
       this.nodes.set(id, t)

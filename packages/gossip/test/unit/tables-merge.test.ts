@@ -1,6 +1,7 @@
 import test from 'ava'
-import { createTables, type TablesMsg } from '../src/tables/index.js'
-import { Net, rng } from './tables/harness.js'
+import { createTables, type TablesMsg } from '../../src/tables/index.js'
+import { createSeededRng } from '../../src/rng.js'
+import { Net } from '../support/tables-harness.js'
 
 const C = 'cluster'
 
@@ -54,7 +55,7 @@ test('the lamport clock advances on every observed entry, so the next local writ
   net.deliver('a', 'b', drain(net, 'a', 'b'))
   t.is(b.get(C, 't', 'shared')?.value, 'new')
   // an older entry seen later still moves the clock forward
-  const c = createTables({ self: 'c', rng: rng(1) })
+  const c = createTables({ self: 'c', rng: createSeededRng(1) })
   c.handle(0, 'x', { scope: C, entries: [['t', 'q', 'x', 40, 1, 0, 1]] })
   c.handle(0, 'y', { scope: C, entries: [['t', 'q', 'y', 30, 1, 0, 2]] })
   t.is(c.get(C, 't', 'q')?.value, 1)
@@ -62,7 +63,7 @@ test('the lamport clock advances on every observed entry, so the next local writ
 })
 
 test('seq increases per local write, also for the same key and value', (t) => {
-  const tb = createTables({ self: 'a', rng: rng(4) })
+  const tb = createTables({ self: 'a', rng: createSeededRng(4) })
   t.is(tb.set(0, C, 't', 'k', 1).seq, 1)
   t.is(tb.set(0, C, 't', 'k', 1).seq, 2)
   tb.delete(0, C, 't', 'k')
@@ -98,8 +99,8 @@ test('a tombstone beats the older value that arrives after it, and is reaped aft
 
 test('tombstones carry their age: a node that learns one late reaps it with everyone else', (t) => {
   const ttl = 10_000
-  const a = createTables({ self: 'a', rng: rng(6), tombstoneTtlMs: ttl })
-  const b = createTables({ self: 'b', rng: rng(7), tombstoneTtlMs: ttl })
+  const a = createTables({ self: 'a', rng: createSeededRng(6), tombstoneTtlMs: ttl })
+  const b = createTables({ self: 'b', rng: createSeededRng(7), tombstoneTtlMs: ttl })
   a.set(0, C, 't', 'k', 1)
   a.delete(0, C, 't', 'k')
   const rec = a.records(9000, C)
@@ -142,7 +143,7 @@ test('events fire on every change of value or status, with the previous status',
 })
 
 test('local writes reject bad scope, table, key and value with typed errors', (t) => {
-  const tb = createTables({ self: 'a', rng: rng(9) })
+  const tb = createTables({ self: 'a', rng: createSeededRng(9) })
   t.is(t.throws(() => tb.set(0, 'nope' as 'cluster', 't', 'k', 1))?.name, 'InvalidScopeError')
   t.is(t.throws(() => tb.set(0, 'network:', 't', 'k', 1))?.name, 'InvalidScopeError')
   t.is(t.throws(() => tb.set(0, C, '', 'k', 1))?.name, 'InvalidKeyError')

@@ -1,13 +1,14 @@
 import test from 'ava'
 import { pack, unpack } from 'msgpackr'
-import { entryBytes, entryHeader, valuePart } from '../src/sign/entry.js'
-import { createKeyDirectory, type KeyDirectory, type Keyring, NotManagerError } from '../src/sign/keyring.js'
+import { entryBytes, entryHeader, valuePart } from '../../src/sign/entry.js'
+import { createKeyDirectory, type KeyDirectory, type Keyring, NotManagerError } from '../../src/sign/keyring.js'
 import {
   type AuthorityPolicy, createTables, NotOwnerError, type SyncResponse, type Tables, type TablesMsg, validateSyncRequest,
   validateSyncResponse, validateTablesMsg, type WireEntry
-} from '../src/tables/index.js'
-import type { NodeId, ScopeName } from '../src/types.js'
-import { member, rng, wire } from './tables/harness.js'
+} from '../../src/tables/index.js'
+import type { NodeId, ScopeName } from '../../src/types.js'
+import { createSeededRng } from '../../src/rng.js'
+import { member, wire } from '../support/tables-harness.js'
 
 const NET: ScopeName = 'network:n1'
 
@@ -39,7 +40,7 @@ function nodes (dir: KeyDirectory, ids: NodeId[], managers: NodeId[] = []): Map<
   let i = 1
   for (const id of ids) {
     const kr = counting(dir.add(id, { manager: managers.includes(id) }))
-    out.set(id, { id, kr, t: createTables({ self: id, rng: rng(i++), keyring: kr, authority: policy }) })
+    out.set(id, { id, kr, t: createTables({ self: id, rng: createSeededRng(i++), keyring: kr, authority: policy }) })
   }
   const now = 1000
   for (const n of out.values()) {
@@ -124,7 +125,7 @@ test('a key pair made up for the purpose signs validly, but its entries are refu
   t.is(a.t.stats().dropped['unknown-origin'], 1)
   // once F is a member (it joined, or anti-entropy offers its entries again after it did), they are taken;
   // and they go with F: suspended when it dies, reaped later
-  const known = createTables({ self: 'A2', rng: rng(5), keyring: dir.add('A2'), authority: policy })
+  const known = createTables({ self: 'A2', rng: createSeededRng(5), keyring: dir.add('A2'), authority: policy })
   known.joinScope(2100, NET)
   known.memberChanged(2100, member('F', 'alive', 0))
   known.handle(2100, 'F', forged(NET, [w]))
@@ -244,7 +245,7 @@ test('a restarted node (same key, no state) keeps its authority over its keys', 
   a.t.set(1100, NET, 'endpoints', 'A/web.1', { v: 1 })
   gossip(a, b, 1100)
   // A restarts without state: same keyring, a fresh Tables
-  const a2: Node = { id: 'A', kr: a.kr, t: createTables({ self: 'A', rng: rng(9), keyring: a.kr, authority: policy }) }
+  const a2: Node = { id: 'A', kr: a.kr, t: createTables({ self: 'A', rng: createSeededRng(9), keyring: a.kr, authority: policy }) }
   a2.t.memberChanged(2000, member('B', 'alive', 0))
   a2.t.joinScope(2000, NET)
   sync(a2, b, 'cluster', 2000)
@@ -257,16 +258,16 @@ test('a restarted node (same key, no state) keeps its authority over its keys', 
 })
 
 test('unsigned tables still interoperate with each other (benchmarks), and their entries are refused by signed ones', (t) => {
-  const u1 = createTables({ self: 'U1', rng: rng(1) })
+  const u1 = createTables({ self: 'U1', rng: createSeededRng(1) })
   const dir = createKeyDirectory()
-  const s = createTables({ self: 'S', rng: rng(2), keyring: dir.add('S') })
+  const s = createTables({ self: 'S', rng: createSeededRng(2), keyring: dir.add('S') })
   u1.set(1000, 'cluster', 'things', 'k', { a: 1 })
   s.memberChanged(1000, member('U1', 'alive', 0))
   for (const msg of u1.broadcastsFor('S', 1 << 20, 2)) s.handle(1000, 'U1', wire(msg, validateTablesMsg))
   t.is(s.get('cluster', 'things', 'k'), undefined)
   t.true((s.stats().dropped.unsigned ?? 0) >= 1)
   // the signature slot round-trips through msgpack as a Uint8Array
-  const w = createTables({ self: 'S2', rng: rng(3), keyring: dir.add('S2') })
+  const w = createTables({ self: 'S2', rng: createSeededRng(3), keyring: dir.add('S2') })
   w.set(1000, 'cluster', 'things', 'k', { a: 1 })
   const back = unpack(pack(w.records(1000, 'cluster').find((x) => x[0] === 'things'))) as WireEntry
   t.true(back[7] instanceof Uint8Array)

@@ -1,7 +1,7 @@
 import test from 'ava'
-import { createSeededRng, randInt } from '../src/rng.js'
-import { encodeFrame, FrameDecoder, type FrameEvent } from '../src/transport/libp2p/frames.js'
-import { InboundLimits } from '../src/transport/libp2p/limits.js'
+import { createSeededRng, randInt } from '../../src/rng.js'
+import { encodeFrame, FrameDecoder, type FrameEvent } from '../../src/transport/libp2p/frames.js'
+import { InboundLimits } from '../../src/transport/libp2p/limits.js'
 
 /** Split `bytes` into random chunks (seeded), including 1-byte ones. */
 function chunk (bytes: Uint8Array, seed: number): Uint8Array[] {

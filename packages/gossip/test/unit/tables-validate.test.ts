@@ -3,9 +3,9 @@ import { pack, unpack } from 'msgpackr'
 import {
   createTables, validateSyncRequest, validateSyncResponse, validateTablesMsg, type SyncRequest, type SyncResponse,
   type Tables, type TablesMsg
-} from '../src/tables/index.js'
-import type { Rng } from '../src/types.js'
-import { rng } from './tables/harness.js'
+} from '../../src/tables/index.js'
+import type { Rng } from '../../src/types.js'
+import { createSeededRng } from '../../src/rng.js'
 
 const C = 'cluster'
 
@@ -68,8 +68,8 @@ function snapshot (t: Tables): string {
 }
 
 test('fuzz: thousands of random and mutated messages never throw, and rejected ones change nothing', (t) => {
-  const r = rng(42)
-  const node = createTables({ self: 'me', rng: rng(43) })
+  const r = createSeededRng(42)
+  const node = createTables({ self: 'me', rng: createSeededRng(43) })
   node.joinScope(0, 'network:n1')
   node.set(0, C, 'nodes', 'me', { addr: '10.0.0.1' })
   const reasons = new Map<string, number>()
@@ -110,7 +110,7 @@ test('fuzz: thousands of random and mutated messages never throw, and rejected o
   // reasons are a bounded set of short labels
   for (const reason of reasons.keys()) t.regex(reason, /^[a-z.]{3,20}$/)
   // the node still works, and a clean peer converges with it by anti-entropy
-  const peer = createTables({ self: 'peer2', rng: rng(44) })
+  const peer = createTables({ self: 'peer2', rng: createSeededRng(44) })
   peer.joinScope(0, 'network:n1')
   let now = 10_000
   node.set(now, C, 'nodes', 'me', { addr: '10.0.0.9' })

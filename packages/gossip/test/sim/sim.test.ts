@@ -1,6 +1,6 @@
 import test from 'ava'
-import { Sim, type SimNode } from '../src/sim/engine.js'
-import { churn, convergence, failure, partition } from '../src/sim/scenarios.js'
+import { Sim, type SimNode } from '../../src/sim/engine.js'
+import { churn, convergence, failure, partition } from '../../src/sim/scenarios.js'
 
 test('200 nodes, lan, no loss: every write reaches every node within 10 gossip rounds; same seed, same figures', t => {
   const r = convergence({ nodes: 200, seed: 11 }, 20)

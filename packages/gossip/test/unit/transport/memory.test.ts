@@ -1,9 +1,9 @@
 import test from 'ava'
-import { createManualClock } from '../../src/clock.js'
-import { createMemoryNetwork } from '../../src/transport/memory.js'
-import type { Transport } from '../../src/types.js'
-import { until } from '../fixtures/until.js'
-import { runTransportCompliance } from './compliance.js'
+import { createManualClock } from '../../../src/clock.js'
+import { createMemoryNetwork } from '../../../src/transport/memory.js'
+import type { Transport } from '../../../src/types.js'
+import { pumpUntil } from '@scalelb/test-support'
+import { runTransportCompliance } from '../../support/transport-compliance.js'
 
 runTransportCompliance(test, 'memory', {
   setup: async () => {
@@ -20,7 +20,7 @@ runTransportCompliance(test, 'memory', {
       // a memory node is its id: the same transport starts again
       recreate: async old => old,
       until: async (cond, what) => {
-        if (!await until(clock, cond, 10_000, 1)) throw new Error(`${what}: not within 10 s of virtual time`)
+        if (!await pumpUntil(clock, cond, 10_000, { stepMs: 1 })) throw new Error(`${what}: not within 10 s of virtual time`)
       },
       unknownId: async () => 'nobody',
       deadAddr: 'mem://nobody',

@@ -1,6 +1,6 @@
 import test from 'ava'
-import type { EntryStatus } from '../src/types.js'
-import { Net, member } from './tables/harness.js'
+import type { EntryStatus } from '../../src/types.js'
+import { Net, member } from '../support/tables-harness.js'
 
 const C = 'cluster'
 const N = 'network:n1'

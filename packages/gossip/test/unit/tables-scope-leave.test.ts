@@ -1,8 +1,9 @@
 import test from 'ava'
-import { OWN_ADOPT_GRACE_MS } from '../src/tables/constants.js'
-import { createTables, type Tables, type TablesMsg } from '../src/tables/index.js'
-import type { EntryStatus, NodeId, Rng, ScopeName } from '../src/types.js'
-import { Net, member, rng } from './tables/harness.js'
+import { OWN_ADOPT_GRACE_MS } from '../../src/tables/constants.js'
+import { createTables, type Tables, type TablesMsg } from '../../src/tables/index.js'
+import type { EntryStatus, NodeId, Rng, ScopeName } from '../../src/types.js'
+import { createSeededRng } from '../../src/rng.js'
+import { Net, member } from '../support/tables-harness.js'
 
 /*
  * A node that leaves a network scope tombstones its entries there; if every
@@ -105,7 +106,7 @@ test('all tombstones of a scope leave lost: members show the leaver\'s entries d
 })
 
 test('leave, every tombstone lost, rejoin after the process grace: new entries live, old ones tombstoned everywhere, also where the leave was never seen', (t) => {
-  const net = setup(2)
+  const net = setup(3)
   const x = net.get('x')
   const a = net.get('a')
   const b = net.get('b')
@@ -200,7 +201,7 @@ test('random leaves, rejoins and restarts without state under lossy gossip: repl
   let lostLeaves = 0
   let restarts = 0
   for (let seed = 1; seed <= 40; seed++) {
-    const r = rng(seed + 7000)
+    const r = createSeededRng(seed + 7000)
     const net = new Net(ids, seed, { syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
     for (const id of ids) net.get(id).tick(0, ids)
     for (const id of ids) net.get(id).joinScope(0, B)
@@ -213,7 +214,7 @@ test('random leaves, rejoins and restarts without state under lossy gossip: repl
       let node = net.get(id)
       if (r.next() < 0.015) {
         // the process restarts with no state (clock, entries) and is in no network
-        node = createTables({ self: id, rng: rng(seed * 1000 + step), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
+        node = createTables({ self: id, rng: createSeededRng(seed * 1000 + step), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
         net.nodes.set(id, node)
         node.tick(net.now, ids)
         lastRestart = net.now
@@ -318,7 +319,7 @@ test('a node restarted without its state that joins no network: its earlier life
   const net = setup(6)
   const a = net.get('a')
   // x restarts with an empty data dir and, having no tasks, joins no network
-  const fresh = createTables({ self: 'x', rng: rng(77), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
+  const fresh = createTables({ self: 'x', rng: createSeededRng(77), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
   net.nodes.set('x', fresh)
   net.now = 1000
   fresh.tick(net.now, net.ids())
@@ -367,7 +368,7 @@ test('a restarted process that joins a network and leaves it before any sync the
   flood(net)
   const old = a.get(N, 'ep', 't1')
   t.true((old?.lamport ?? 0) > 20)
-  const fresh = createTables({ self: 'x', rng: rng(78), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
+  const fresh = createTables({ self: 'x', rng: createSeededRng(78), syncIntervalMs: SYNC_MS, tombstoneTtlMs: HOUR })
   net.nodes.set('x', fresh)
   net.now = 1000
   fresh.tick(net.now, net.ids())

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { MemberBroadcastQueue } from '../src/membership/broadcast-queue.js'
+import { MemberBroadcastQueue } from '../../src/membership/broadcast-queue.js'
 
 test('least-transmitted first, newer update replaces the queued one, dropped after the limit', t => {
   const q = new MemberBroadcastQueue()

@@ -1,12 +1,12 @@
 import { connect } from 'node:net'
 import test, { type ExecutionContext } from 'ava'
-import { createManualClock } from '../src/clock.js'
-import { createSeededRng, randInt } from '../src/rng.js'
+import { createManualClock } from '../../src/clock.js'
+import { createSeededRng, randInt } from '../../src/rng.js'
 import {
   createLibp2pTransport, generateClusterKey, generateNodeKey, nodeKeyFromBytes, nodeKeyToBytes, parseClusterKey, peerIdFromKey,
   type Libp2pTransport, type Libp2pTransportInit
-} from '../src/transport/libp2p.js'
-import { waitFor } from './fixtures/wait.js'
+} from '../../src/transport/libp2p.js'
+import { waitFor } from '@scalelb/test-support'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 const CLUSTER_KEY = parseClusterKey(generateClusterKey())
@@ -86,12 +86,12 @@ test('two nodes exchange datagrams both ways and request/response over one conne
   const bAddr = b.tr.addrs()[0]?.replace(/\/p2p\/.*$/, '') ?? ''
   t.is(await a.tr.dial(bAddr), b.tr.id)
   for (let i = 0; i < 20; i++) a.tr.send(b.tr.id, enc(`ping ${i}`))
-  await waitFor(() => b.got.length === 20, 'b to receive 20 frames')
+  await waitFor('b to receive 20 frames', () => b.got.length === 20)
   t.deepEqual(b.got.map(g => g.text), Array.from({ length: 20 }, (_, i) => `ping ${i}`))
   t.true(b.got.every(g => g.from === a.tr.id))
   // b has no address for a, but the connection a opened carries b's frames back
   b.tr.send(a.tr.id, enc('pong'))
-  await waitFor(() => a.got.length === 1, 'a to receive the reply')
+  await waitFor('a to receive the reply', () => a.got.length === 1)
   t.deepEqual(a.got[0], { from: b.tr.id, text: 'pong' })
   t.is(dec(await a.tr.request(b.tr.id, enc('sync me'))), 'a:SYNC ME')
   t.is(a.tr.connectedPeers().length, 1)
@@ -103,7 +103,7 @@ test('send to an unknown peer is dropped without throwing; request rejects with 
   const other = peerIdFromKey(await generateNodeKey())
   t.notThrows(() => { a.tr.send(other, enc('x')) })
   t.notThrows(() => { a.tr.send('not-a-peer-id', enc('x')) })
-  await waitFor(() => (a.tr.stats().dropped.unreachable ?? 0) === 2, 'both sends to be counted as unreachable')
+  await waitFor('both sends to be counted as unreachable', () => (a.tr.stats().dropped.unreachable ?? 0) === 2)
   const err = await t.throwsAsync(a.tr.request(other, enc('x')))
   t.is(err?.name, 'PeerUnreachableError')
   t.is((await t.throwsAsync(a.tr.dial('/ip4/127.0.0.1/udp/1')))?.name, 'InvalidPeerAddressError')
@@ -120,14 +120,14 @@ test('a node with another cluster key (or none) cannot connect, and nothing it s
     t.is((await t.throwsAsync(x.tr.dial(aAddr)))?.name, 'DialFailedError')
     x.tr.addPeerAddrs(a.tr.id, [aAddr])
     for (let i = 0; i < 5; i++) x.tr.send(a.tr.id, enc('injected'))
-    await waitFor(() => (x.tr.stats().dropped.unreachable ?? 0) >= 5, 'the intruder to give up on its frames')
+    await waitFor('the intruder to give up on its frames', () => (x.tr.stats().dropped.unreachable ?? 0) >= 5)
     t.is((await t.throwsAsync(x.tr.request(a.tr.id, enc('give me state'))))?.name, 'DialFailedError')
   }))
   // a member with the right key still gets through, after the intruders' attempts
   const friend = await startNode(t)
   friend.tr.addPeerAddrs(a.tr.id, [aAddr])
   friend.tr.send(a.tr.id, enc('hello'))
-  await waitFor(() => a.got.length > 0, 'the member frame')
+  await waitFor('the member frame', () => a.got.length > 0)
   t.deepEqual(a.got, [{ from: friend.tr.id, text: 'hello' }])
   t.deepEqual(a.tr.connectedPeers(), [friend.tr.id])
 })
@@ -148,7 +148,7 @@ test('raw garbage on the listening socket is rejected and the node keeps serving
   const friend = await startNode(t)
   friend.tr.addPeerAddrs(a.tr.id, a.tr.addrs())
   friend.tr.send(a.tr.id, enc('still here'))
-  await waitFor(() => a.got.length > 0, 'the member frame')
+  await waitFor('the member frame', () => a.got.length > 0)
   t.deepEqual(a.got, [{ from: friend.tr.id, text: 'still here' }])
 })
 
@@ -157,7 +157,7 @@ test('two insecure nodes talk to each other', async t => {
   const b = await startNode(t, { clusterKey: undefined, insecure: true })
   b.tr.addPeerAddrs(a.tr.id, a.tr.addrs())
   b.tr.send(a.tr.id, enc('plain'))
-  await waitFor(() => a.got.length === 1, 'the frame')
+  await waitFor('the frame', () => a.got.length === 1)
   t.is(a.got[0]?.text, 'plain')
 })
 
@@ -169,7 +169,7 @@ test('an oversized inbound frame is dropped and the stream keeps working', async
   big.tr.send(small.tr.id, new Uint8Array(200_000).fill(65))
   big.tr.send(small.tr.id, enc('x'.repeat(1024)))
   big.tr.send(small.tr.id, enc('after'))
-  await waitFor(() => small.got.length === 3, 'the three frames within the limit')
+  await waitFor('the three frames within the limit', () => small.got.length === 3)
   t.deepEqual(small.got.map(g => g.text.slice(0, 6)), ['before', 'xxxxxx', 'after'])
   t.is(small.tr.stats().dropped['oversize-in'], 1)
   // and the sender refuses to send over its own limit
@@ -202,12 +202,12 @@ test('the connection count stays within maxConnections, evicting the least recen
     spokes.push(s)
     s.tr.addPeerAddrs(hub.tr.id, hub.tr.addrs())
     s.tr.send(hub.tr.id, enc(`spoke ${i}`))
-    await waitFor(() => hub.got.some(g => g.text === `spoke ${i}`), `spoke ${i}'s frame`)
+    await waitFor(`spoke ${i}'s frame`, () => hub.got.some(g => g.text === `spoke ${i}`))
     t.true(hub.tr.connectionCount() <= cap, `after spoke ${i}: ${hub.tr.connectionCount()} connections`)
   }
   t.true(hub.tr.stats().evicted >= 6 - cap)
   // the evicted peers were the oldest ones
-  await waitFor(() => !hub.tr.connectedPeers().includes(spokes[0]?.tr.id ?? ''), 'spoke 0 to be evicted')
+  await waitFor('spoke 0 to be evicted', () => !hub.tr.connectedPeers().includes(spokes[0]?.tr.id ?? ''))
   t.true(hub.tr.connectedPeers().includes(spokes[5]?.tr.id ?? ''))
 })
 
@@ -217,11 +217,11 @@ test('idle connections are closed and the gossip stream is reopened on the next 
   const b = await startNode(t, { idleTimeoutMs: 2000 })
   a.tr.addPeerAddrs(b.tr.id, b.tr.addrs())
   a.tr.send(b.tr.id, enc('one'))
-  await waitFor(() => b.got.length === 1, 'the first frame')
-  await waitFor(() => a.tr.connectionCount() === 0 && b.tr.connectionCount() === 0, 'the idle connection to close')
+  await waitFor('the first frame', () => b.got.length === 1)
+  await waitFor('the idle connection to close', () => a.tr.connectionCount() === 0 && b.tr.connectionCount() === 0)
   t.true(a.tr.stats().idleClosed + b.tr.stats().idleClosed >= 1)
   a.tr.send(b.tr.id, enc('two'))
-  await waitFor(() => b.got.length === 2, 'the frame after reconnect')
+  await waitFor('the frame after reconnect', () => b.got.length === 2)
   t.is(b.got[1]?.text, 'two')
 })
 
@@ -231,14 +231,14 @@ test('a peer that restarts with the same key on a new port is reached again', as
   const b1 = await startNode(t, { privateKey: key })
   a.tr.addPeerAddrs(b1.tr.id, b1.tr.addrs())
   a.tr.send(b1.tr.id, enc('to b1'))
-  await waitFor(() => b1.got.length === 1, 'b1 frame')
+  await waitFor('b1 frame', () => b1.got.length === 1)
   await b1.tr.stop()
-  await waitFor(() => a.tr.connectionCount() === 0, 'a to notice b1 is gone')
+  await waitFor('a to notice b1 is gone', () => a.tr.connectionCount() === 0)
   const b2 = await startNode(t, { privateKey: key })
   t.is(b2.tr.id, b1.tr.id)
   a.tr.addPeerAddrs(b2.tr.id, b2.tr.addrs())
   a.tr.send(b2.tr.id, enc('to b2'))
-  await waitFor(() => b2.got.length === 1, 'b2 frame')
+  await waitFor('b2 frame', () => b2.got.length === 1)
   t.is(b2.got[0]?.from, a.tr.id)
 })
 
@@ -253,12 +253,12 @@ test('on an injected manual clock, a request times out exactly when the clock pa
   let settled: string | undefined
   a.tr.request(b.tr.id, enc('hang')).then(() => { settled = 'answered' }, (err: unknown) => { settled = (err as Error).name })
   // the deadline is a timer on our clock, not a wall-clock timeout
-  await waitFor(() => clock.pending() > timers, 'the request deadline to be set on the manual clock')
+  await waitFor('the request deadline to be set on the manual clock', () => clock.pending() > timers)
   clock.advance(9_999)
   await new Promise(resolve => setImmediate(resolve))
   t.is(settled, undefined)
   clock.advance(1)
-  await waitFor(() => settled !== undefined, 'the request to settle')
+  await waitFor('the request to settle', () => settled !== undefined)
   t.is(settled, 'RequestTimeoutError')
 })
 
@@ -268,14 +268,14 @@ test('on an injected manual clock, a connection is closed as idle only once the 
   const b = await startNode(t)
   a.tr.addPeerAddrs(b.tr.id, b.tr.addrs())
   a.tr.send(b.tr.id, enc('one'))
-  await waitFor(() => b.got.length === 1, 'the first frame')
+  await waitFor('the first frame', () => b.got.length === 1)
   // the idle check runs every idleTimeoutMs / 2 on the clock: at 500 ms the connection is young
   clock.advance(500)
   t.is(a.tr.stats().idleClosed, 0)
   t.is(a.tr.connectionCount(), 1)
   clock.advance(500)
   t.is(a.tr.stats().idleClosed, 1)
-  await waitFor(() => a.tr.connectionCount() === 0, 'the idle connection to close')
+  await waitFor('the idle connection to close', () => a.tr.connectionCount() === 0)
 })
 
 test('a clock that is not a Clock is refused naming the option', async t => {

@@ -1,6 +1,6 @@
 import test from 'ava'
-import { MinHeap } from '../src/min-heap.js'
-import { createSeededRng } from '../src/rng.js'
+import { MinHeap } from '../../src/min-heap.js'
+import { createSeededRng } from '../../src/rng.js'
 
 test('pops in (time, insertion order) like a stable sort, under random pushes and pops', t => {
   const rng = createSeededRng('min-heap')

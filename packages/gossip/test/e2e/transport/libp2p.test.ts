@@ -1,10 +1,10 @@
 import test from 'ava'
-import { MAX_MESSAGE_BYTES } from '../../src/constants.js'
+import { MAX_MESSAGE_BYTES } from '../../../src/constants.js'
 import {
   createLibp2pTransport, generateClusterKey, generateNodeKey, parseClusterKey, peerIdFromKey, type Libp2pTransport, type NodeKey
-} from '../../src/transport/libp2p.js'
-import { waitFor } from '../fixtures/wait.js'
-import { runTransportCompliance } from './compliance.js'
+} from '../../../src/transport/libp2p.js'
+import { waitFor } from '@scalelb/test-support'
+import { runTransportCompliance } from '../../support/transport-compliance.js'
 
 const CLUSTER_KEY = parseClusterKey(generateClusterKey())
 // small enough that a request of the limit is cheap on loopback
@@ -25,7 +25,7 @@ runTransportCompliance(test, 'libp2p', {
     return {
       create: async () => make(await generateNodeKey()),
       recreate: async old => make(keys.get(old.id) as NodeKey),
-      until: async (cond, what) => { await waitFor(cond, what) },
+      until: async (cond, what) => { await waitFor(what, cond) },
       unknownId: async () => peerIdFromKey(await generateNodeKey()),
       // the discard port: nothing listens there
       deadAddr: '/ip4/127.0.0.1/tcp/9',

@@ -5,11 +5,12 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import test, { type ExecutionContext } from 'ava'
-import { createGossip, createSeededRng, createSystemClock, type EntryStatus, type Gossip, type MemberState } from '../src/index.js'
-import { createLibp2pTransport, generateClusterKey, generateNodeKey, parseClusterKey } from '../src/transport/libp2p.js'
+import { waitFor } from '@scalelb/test-support'
+import { createGossip, createSeededRng, createSystemClock, type EntryStatus, type Gossip, type MemberState } from '../../src/index.js'
+import { createLibp2pTransport, generateClusterKey, generateNodeKey, parseClusterKey } from '../../src/transport/libp2p.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const FIXTURE = join(HERE, 'fixtures', 'libp2p-node.ts')
+const FIXTURE = join(HERE, '..', 'support', 'libp2p-node.ts')
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 /** Every wait in this file gives up after this long (ms). */
 const WAIT_MS = 45_000
@@ -74,15 +75,6 @@ class ChildNode {
   }
 }
 
-/** Poll `cond` until it holds; fail with `what` (and `detail()`) after WAIT_MS. */
-async function waitFor (cond: () => boolean, what: string, detail: () => unknown = () => ''): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}: ${JSON.stringify(detail())}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
 function viewOf (g: Gossip): View {
   return {
     id: g.id,
@@ -127,9 +119,9 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   }
   const views = (): View[] => [...local.map(viewOf), ...children.filter(c => !c.exited).map(c => c.view ?? { id: c.id, members: [], entries: [] })]
   const aliveCount = (v: View): number => v.members.filter(m => m.state === 'alive').length
-  await waitFor(() => local.every(g => aliveCount(viewOf(g)) === 5), 'all 5 in-process nodes to see 5 alive', () => local.map(g => aliveCount(viewOf(g))))
+  await waitFor('all 5 in-process nodes to see 5 alive', () => local.every(g => aliveCount(viewOf(g)) === 5), { timeoutMs: WAIT_MS, detail: () => local.map(g => aliveCount(viewOf(g))) })
   local[2]?.set('cluster', 'e2e', 'from-local', { n: 1 })
-  await waitFor(() => local.every(g => entryOf(viewOf(g), 'from-local')?.status === 'live'), 'the entry set on one node to reach the other 4')
+  await waitFor('the entry set on one node to reach the other 4', () => local.every(g => entryOf(viewOf(g), 'from-local')?.status === 'live'), { timeoutMs: WAIT_MS })
   t.deepEqual(entryOf(viewOf(local[4] as Gossip), 'from-local')?.value, { n: 1 })
 
   // a node with another cluster key cannot join, and never shows up as a member
@@ -146,11 +138,10 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   for (const d of dataDirs) await mkdir(d)
   for (const d of dataDirs) children.push(new ChildNode(d, keyFile, [seeds[0] as string]))
   await Promise.all(children.map(async c => { await c.ready }))
-  await waitFor(() => views().every(v => aliveCount(v) === 8), 'all 8 nodes to see 8 alive', () => views().map(aliveCount))
+  await waitFor('all 8 nodes to see 8 alive', () => views().every(v => aliveCount(v) === 8), { timeoutMs: WAIT_MS, detail: () => views().map(aliveCount) })
   children[1]?.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'from-child', value: 'hello' })
   children[0]?.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'victim', value: 'v0' })
-  await waitFor(() => views().every(v => entryOf(v, 'from-child')?.status === 'live' && entryOf(v, 'victim')?.status === 'live' && entryOf(v, 'from-local')?.status === 'live'),
-    'entries from a child and from this process to reach all 8 nodes')
+  await waitFor('entries from a child and from this process to reach all 8 nodes', () => views().every(v => entryOf(v, 'from-child')?.status === 'live' && entryOf(v, 'victim')?.status === 'live' && entryOf(v, 'from-local')?.status === 'live'), { timeoutMs: WAIT_MS })
 
   // 3. SIGKILL one child: every other node marks it dead and suspends its entries
   const victim = children[0] as ChildNode
@@ -159,11 +150,9 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   t.true(victimIncarnation >= 0)
   await victim.kill()
   const killedAt = Date.now()
-  await waitFor(() => views().every(v => stateOf(v, victimId) === 'dead'), 'every live node to mark the killed node dead',
-    () => views().map(v => stateOf(v, victimId)))
+  await waitFor('every live node to mark the killed node dead', () => views().every(v => stateOf(v, victimId) === 'dead'), { timeoutMs: WAIT_MS, detail: () => views().map(v => stateOf(v, victimId)) })
   t.log(`SIGKILL detected by all 7 live nodes after ${Date.now() - killedAt} ms (profile local)`)
-  await waitFor(() => views().every(v => entryOf(v, 'victim')?.status === 'suspended'), 'the killed node\'s entry to be suspended everywhere',
-    () => views().map(v => entryOf(v, 'victim')?.status))
+  await waitFor('the killed node\'s entry to be suspended everywhere', () => views().every(v => entryOf(v, 'victim')?.status === 'suspended'), { timeoutMs: WAIT_MS, detail: () => views().map(v => entryOf(v, 'victim')?.status) })
   t.true(views().every(v => entryOf(v, 'from-child')?.status === 'live'), 'entries of live nodes stay live')
 
   // 4. restart it with the same data dir (same key, so same ID): alive again, its entry live again
@@ -173,17 +162,13 @@ test('libp2p end to end: 5 in-process + 3 child-process nodes converge, detect a
   await again.ready
   t.is(again.id, victimId)
   t.true(again.incarnation > victimIncarnation, `restarted with incarnation ${again.incarnation}, was ${victimIncarnation}`)
-  await waitFor(() => views().every(v => stateOf(v, victimId) === 'alive' && aliveCount(v) === 8), 'every node to see the restarted node alive',
-    () => views().map(v => stateOf(v, victimId)))
-  await waitFor(() => local.every(g => entryOf(viewOf(g), 'victim')?.status === 'live') && children.slice(1).every(c => entryOf(c.view, 'victim')?.status === 'live'),
-    'the restarted node\'s entry to be live again on every other node', () => views().map(v => entryOf(v, 'victim')?.status))
+  await waitFor('every node to see the restarted node alive', () => views().every(v => stateOf(v, victimId) === 'alive' && aliveCount(v) === 8), { timeoutMs: WAIT_MS, detail: () => views().map(v => stateOf(v, victimId)) })
+  await waitFor('the restarted node\'s entry to be live again on every other node', () => local.every(g => entryOf(viewOf(g), 'victim')?.status === 'live') && children.slice(1).every(c => entryOf(c.view, 'victim')?.status === 'live'), { timeoutMs: WAIT_MS, detail: () => views().map(v => entryOf(v, 'victim')?.status) })
   t.log(`restarted node alive with live entries everywhere ${Date.now() - restartedAt} ms after its start`)
   // once it has synced its earlier life's entry back, a new write of it supersedes that one everywhere
-  await waitFor(() => entryOf(again.view, 'victim')?.value === 'v0', 'the restarted node to get its own entry back through sync',
-    () => entryOf(again.view, 'victim'))
+  await waitFor('the restarted node to get its own entry back through sync', () => entryOf(again.view, 'victim')?.value === 'v0', { timeoutMs: WAIT_MS, detail: () => entryOf(again.view, 'victim') })
   again.command({ cmd: 'set', scope: 'cluster', table: 'e2e', key: 'victim', value: 'v1' })
-  await waitFor(() => views().every(v => entryOf(v, 'victim')?.value === 'v1' && entryOf(v, 'victim')?.status === 'live'),
-    'the restarted node\'s new write to replace its old one everywhere', () => views().map(v => entryOf(v, 'victim')))
+  await waitFor('the restarted node\'s new write to replace its old one everywhere', () => views().every(v => entryOf(v, 'victim')?.value === 'v1' && entryOf(v, 'victim')?.status === 'live'), { timeoutMs: WAIT_MS, detail: () => views().map(v => entryOf(v, 'victim')) })
   t.true(views().every(v => v.members.every(m => m.id !== stranger.id)), 'the stranger never became a member anywhere')
   for (const c of children) t.deepEqual(c.errors.filter(e => !e.includes('ExperimentalWarning')), [], `child ${c.id} reported errors`)
 })

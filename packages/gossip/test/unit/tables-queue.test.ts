@@ -1,7 +1,8 @@
 import test from 'ava'
 import { pack, unpack } from 'msgpackr'
-import { createTables, type Tables, type TablesMsg, validateTablesMsg } from '../src/tables/index.js'
-import { Net, rng } from './tables/harness.js'
+import { createTables, type Tables, type TablesMsg, validateTablesMsg } from '../../src/tables/index.js'
+import { createSeededRng } from '../../src/rng.js'
+import { Net } from '../support/tables-harness.js'
 
 const C = 'cluster'
 
@@ -18,17 +19,17 @@ function drainCounts (t: Tables, peer: string, clusterSize: number, budget = 1 <
 
 test('each queued entry is sent retransmitMult * ceil(log10(n + 1)) times, then no more', (t) => {
   for (const [n, want] of [[1, 4], [9, 4], [10, 8], [99, 8], [1000, 16]] as const) {
-    const tb = createTables({ self: 'a', rng: rng(1) })
+    const tb = createTables({ self: 'a', rng: createSeededRng(1) })
     tb.set(0, C, 't', 'k', 1)
     t.is(drainCounts(tb, 'b', n).get('cluster/k'), want, `cluster of ${n}`)
   }
-  const tb = createTables({ self: 'a', rng: rng(1), retransmitMult: 2 })
+  const tb = createTables({ self: 'a', rng: createSeededRng(1), retransmitMult: 2 })
   tb.set(0, C, 't', 'k', 1)
   t.is(drainCounts(tb, 'b', 1000).get('cluster/k'), 8)
 })
 
 test('a newer write of a key replaces the queued older one and starts its transmits afresh', (t) => {
-  const tb = createTables({ self: 'a', rng: rng(2) })
+  const tb = createTables({ self: 'a', rng: createSeededRng(2) })
   tb.set(0, C, 't', 'k', 'old')
   for (let i = 0; i < 3; i++) tb.broadcastsFor('b', 1 << 20, 10)
   tb.set(0, C, 't', 'k', 'new')
@@ -40,7 +41,7 @@ test('a newer write of a key replaces the queued older one and starts its transm
 })
 
 test('packets stay within the byte budget, fewest-sent entries first', (t) => {
-  const tb = createTables({ self: 'node-a', rng: rng(3) })
+  const tb = createTables({ self: 'node-a', rng: createSeededRng(3) })
   for (let i = 0; i < 100; i++) tb.set(0, C, 'ep', `key-${i}`, { ip: `10.0.0.${i}`, pad: 'p'.repeat(i) })
   const budget = 1400
   let packets = 0
@@ -100,7 +101,7 @@ test('entries learned by gossip are relayed; entries learned by a sync answer ar
 })
 
 test('pendingScopes names the network scopes with queued broadcasts', (t) => {
-  const tb = createTables({ self: 'a', rng: rng(6) })
+  const tb = createTables({ self: 'a', rng: createSeededRng(6) })
   tb.joinScope(0, 'network:n1')
   tb.joinScope(0, 'network:n2')
   tb.set(0, 'network:n2', 'ep', 'x', 1)
@@ -108,7 +109,7 @@ test('pendingScopes names the network scopes with queued broadcasts', (t) => {
 })
 
 test('a value is copied on write: mutating the caller\'s object later changes nothing', (t) => {
-  const tb = createTables({ self: 'a', rng: rng(7) })
+  const tb = createTables({ self: 'a', rng: createSeededRng(7) })
   const v = { ip: '10.0.0.1', ports: [80] }
   tb.set(0, C, 'ep', 'x', v)
   v.ports.push(443)
@@ -118,7 +119,7 @@ test('a value is copied on write: mutating the caller\'s object later changes no
 })
 
 test('a huge budget still yields messages a peer accepts (entry count capped)', (t) => {
-  const tb = createTables({ self: 'a', rng: rng(8) })
+  const tb = createTables({ self: 'a', rng: createSeededRng(8) })
   for (let i = 0; i < 1500; i++) tb.set(0, C, 'ep', `k${i}`, i)
   const msgs = tb.broadcastsFor('b', 1 << 24, 2)
   t.is(msgs.length, 1)

@@ -8,13 +8,14 @@
 // a target holding the marker has handled the forgeries, so the tests wait
 // on it, then look at what the target holds and what it counted.
 import test, { type ExecutionContext } from 'ava'
+import { waitFor } from '@scalelb/test-support'
 import {
   createGossip, createKeyring, createSeededRng, createSystemClock, decodeResponse, encodeFrame, generateSigningKeyPair,
   type Authority, type AuthorityPolicy, type Entry, type Gossip, type Keyring, type NodeId, type Packet, type ScopeName, type WireEntry
-} from '../src/index.js'
-import { entryBytes, entryHeader, valuePart } from '../src/sign/entry.js'
-import { MAX_LAMPORT_JUMP } from '../src/tables/constants.js'
-import { createLibp2pTransport, generateClusterKey, generateNodeKey, parseClusterKey, peerIdFromKey, type Libp2pTransport } from '../src/transport/libp2p.js'
+} from '../../src/index.js'
+import { entryBytes, entryHeader, valuePart } from '../../src/sign/entry.js'
+import { MAX_LAMPORT_JUMP } from '../../src/tables/constants.js'
+import { createLibp2pTransport, generateClusterKey, generateNodeKey, parseClusterKey, peerIdFromKey, type Libp2pTransport } from '../../src/transport/libp2p.js'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 const CLUSTER_KEY = parseClusterKey(generateClusterKey())
@@ -72,15 +73,6 @@ async function startPeer (t: ExecutionContext, opts: { manager?: boolean } = {})
   return { id, g, tr, kr }
 }
 
-/** Poll `cond` until it holds; fail with `what` (and `detail()`) after WAIT_MS. */
-async function waitFor (cond: () => boolean, what: string, detail: () => unknown = () => ''): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}: ${JSON.stringify(detail())}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
 const aliveCount = (p: Peer): number => p.g.members().filter(m => m.state === 'alive').length
 const drops = (p: Peer, reason: string): number => p.g.stats().dropped[reason] ?? 0
 const dropsOf = (peers: Peer[]): Array<Record<string, number>> => peers.map(p => p.g.stats().dropped)
@@ -89,9 +81,9 @@ const dropsOf = (peers: Peer[]): Array<Record<string, number>> => peers.map(p =>
 async function form (peers: Peer[]): Promise<void> {
   const [first, ...rest] = peers as [Peer, ...Peer[]]
   await Promise.all(rest.map(async p => await p.g.join(first.tr.addrs())))
-  await waitFor(() => peers.every(p => aliveCount(p) === peers.length), `all ${peers.length} to see each other alive`, () => peers.map(aliveCount))
+  await waitFor(`all ${peers.length} to see each other alive`, () => peers.every(p => aliveCount(p) === peers.length), { timeoutMs: WAIT_MS, detail: () => peers.map(aliveCount) })
   for (const p of peers) p.g.joinScope(NET)
-  await waitFor(() => peers.every(p => p.g.scopeMembers(NET).length === peers.length), `all ${peers.length} in ${NET}`, () => peers.map(p => p.g.scopeMembers(NET).length))
+  await waitFor(`all ${peers.length} in ${NET}`, () => peers.every(p => p.g.scopeMembers(NET).length === peers.length), { timeoutMs: WAIT_MS, detail: () => peers.map(p => p.g.scopeMembers(NET).length) })
 }
 
 /** Honest M (manager), B, C and the attacker X, all members of the cluster and of NET. */
@@ -169,7 +161,7 @@ test.serial('a task endpoint under an invented origin is applied nowhere and not
   t.true(drops(m, 'unknown-origin') >= 4, JSON.stringify(m.g.stats().dropped))
   // M's gossip since then has reached B and C, with nothing forged in it
   m.g.set(NET, 'endpoints', `${m.id}/web.1`, endpoint(m.id, '10.0.0.1'))
-  await waitFor(() => [b, c].every(p => p.g.get(NET, 'endpoints', `${m.id}/web.1`)?.status === 'live'), 'M\'s endpoint to reach B and C')
+  await waitFor('M\'s endpoint to reach B and C', () => [b, c].every(p => p.g.get(NET, 'endpoints', `${m.id}/web.1`)?.status === 'live'), { timeoutMs: WAIT_MS })
   for (const p of honest) {
     t.deepEqual(p.g.entries(NET, 'endpoints').map(e => e.key), [`${m.id}/web.1`])
   }
@@ -181,7 +173,7 @@ test.serial('a tombstone of B\'s endpoint signed by the attacker, under its own 
   const { b, x, honest } = await cluster(t)
   const key = `${b.id}/web.1`
   b.g.set(NET, 'endpoints', key, endpoint(b.id, '10.0.0.2'))
-  await waitFor(() => honest.every(p => p.g.get(NET, 'endpoints', key)?.status === 'live'), 'B\'s endpoint to reach everyone')
+  await waitFor('B\'s endpoint to reach everyone', () => honest.every(p => p.g.get(NET, 'endpoints', key)?.status === 'live'), { timeoutMs: WAIT_MS })
   const held = b.g.get(NET, 'endpoints', key) as Entry
   const lamport = held.lamport + 100
   await forge(x, honest, NET, [
@@ -197,7 +189,7 @@ test.serial('a tombstone of B\'s endpoint signed by the attacker, under its own 
   }
   // B still owns it: its next write replaces it everywhere
   b.g.set(NET, 'endpoints', key, endpoint(b.id, '10.0.0.2', 5))
-  await waitFor(() => honest.every(p => valueOf<{ weight: number }>(p, NET, 'endpoints', key)?.weight === 5), 'B\'s update to reach everyone')
+  await waitFor('B\'s update to reach everyone', () => honest.every(p => valueOf<{ weight: number }>(p, NET, 'endpoints', key)?.weight === 5), { timeoutMs: WAIT_MS })
 })
 
 test.serial('service and network changes and a network deletion signed by a non-manager are refused everywhere; the manager\'s stay', async t => {
@@ -207,8 +199,7 @@ test.serial('service and network changes and a network deletion signed by a non-
   const service = { name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], vips: { n1: '10.0.0.10' } }
   m.g.set('cluster', 'networks', 'n1', network)
   m.g.set('cluster', 'services', 'svc1', service)
-  await waitFor(() => honest.every(p => p.g.get('cluster', 'networks', 'n1') !== undefined && p.g.get('cluster', 'services', 'svc1') !== undefined),
-    'the manager\'s network and service to reach everyone')
+  await waitFor('the manager\'s network and service to reach everyone', () => honest.every(p => p.g.get('cluster', 'networks', 'n1') !== undefined && p.g.get('cluster', 'services', 'svc1') !== undefined), { timeoutMs: WAIT_MS })
   const net = m.g.get('cluster', 'networks', 'n1') as Entry
   const svc = m.g.get('cluster', 'services', 'svc1') as Entry
   const before = honest.map(p => drops(p, 'not-manager'))
@@ -229,7 +220,7 @@ test.serial('service and network changes and a network deletion signed by a non-
   }
   // the manager can still change them
   m.g.set('cluster', 'services', 'svc1', { ...service, vips: { n1: '10.0.0.11' } })
-  await waitFor(() => honest.every(p => valueOf<{ vips: Record<string, string> }>(p, 'cluster', 'services', 'svc1')?.vips.n1 === '10.0.0.11'), 'the manager\'s VIP change to reach everyone')
+  await waitFor('the manager\'s VIP change to reach everyone', () => honest.every(p => valueOf<{ vips: Record<string, string> }>(p, 'cluster', 'services', 'svc1')?.vips.n1 === '10.0.0.11'), { timeoutMs: WAIT_MS })
 })
 
 test.serial('a Lamport bomb under another\'s ID moves no clock; one of the attacker\'s own key is refused; later writes replicate everywhere', async t => {
@@ -239,16 +230,16 @@ test.serial('a Lamport bomb under another\'s ID moves no clock; one of the attac
   await forge(x, honest, 'cluster', [signed(x.kr, 'cluster', ['tasks', 'bomb-1', b.id, 2 ** 48 - 1, 1, 0, 'x'])])
   for (const p of honest) t.true(drops(p, 'bad-signature') >= 1, JSON.stringify(p.g.stats().dropped))
   m.g.set('cluster', 'tasks', 'after-1', 1)
-  await waitFor(() => honest.every(p => p.g.get('cluster', 'tasks', 'after-1')?.status === 'live'), 'a write after the first bomb to reach everyone')
+  await waitFor('a write after the first bomb to reach everyone', () => honest.every(p => p.g.get('cluster', 'tasks', 'after-1')?.status === 'live'), { timeoutMs: WAIT_MS })
   const first = m.g.get('cluster', 'tasks', 'after-1') as Entry
   t.true(first.lamport < MAX_LAMPORT_JUMP, `M's clock moved to ${first.lamport}`)
   // X's own key, correctly signed: refused as a jump, and the clocks move by at most the jump allowance
   await forge(x, honest, 'cluster', [signed(x.kr, 'cluster', ['tasks', 'bomb-2', x.id, 2 ** 48 - 1, 1, 0, 'x'])])
   for (const p of honest) t.true(drops(p, 'lamport-jump') >= 1, JSON.stringify(p.g.stats().dropped))
   b.g.set('cluster', 'tasks', 'after-2', 2)
-  await waitFor(() => honest.every(p => p.g.get('cluster', 'tasks', 'after-2')?.status === 'live'), 'a write after the second bomb to reach everyone')
+  await waitFor('a write after the second bomb to reach everyone', () => honest.every(p => p.g.get('cluster', 'tasks', 'after-2')?.status === 'live'), { timeoutMs: WAIT_MS })
   m.g.set('cluster', 'tasks', 'after-1', 3)
-  await waitFor(() => honest.every(p => valueOf(p, 'cluster', 'tasks', 'after-1') === 3), 'an update after the second bomb to reach everyone')
+  await waitFor('an update after the second bomb to reach everyone', () => honest.every(p => valueOf(p, 'cluster', 'tasks', 'after-1') === 3), { timeoutMs: WAIT_MS })
   for (const p of honest) {
     t.is(p.g.get('cluster', 'tasks', 'bomb-1'), undefined)
     t.is(p.g.get('cluster', 'tasks', 'bomb-2'), undefined)
@@ -266,15 +257,14 @@ test.serial('signatures survive relaying and anti-entropy: C, which never heard 
   // more than a certificate's worth (tables CERT_MIN_ENTRIES): B may pass M's certificate on
   const keys = Array.from({ length: 40 }, (_, i) => `${m.id}/web.${i}`)
   for (const [i, k] of keys.entries()) m.g.set(NET, 'endpoints', k, endpoint(m.id, `10.0.1.${i}`))
-  await waitFor(() => b.g.get('cluster', 'networks', 'n1') !== undefined && keys.every(k => b.g.get(NET, 'endpoints', k) !== undefined), 'M\'s entries to reach B')
+  await waitFor('M\'s entries to reach B', () => b.g.get('cluster', 'networks', 'n1') !== undefined && keys.every(k => b.g.get(NET, 'endpoints', k) !== undefined), { timeoutMs: WAIT_MS })
   // M is gone before C exists: whatever C holds of M's came from B
   await m.g.stop()
   const c = await startPeer(t)
   await c.g.join(b.tr.addrs())
   c.g.joinScope(NET)
-  await waitFor(() => c.g.get('cluster', 'networks', 'n1') !== undefined && keys.every(k => c.g.get(NET, 'endpoints', k) !== undefined), 'M\'s entries to reach C through B',
-    () => ({ entries: c.g.stats().entries, dropped: c.g.stats().dropped }))
-  await waitFor(() => c.g.stats().syncs > 0, 'C to sync')
+  await waitFor('M\'s entries to reach C through B', () => c.g.get('cluster', 'networks', 'n1') !== undefined && keys.every(k => c.g.get(NET, 'endpoints', k) !== undefined), { timeoutMs: WAIT_MS, detail: () => ({ entries: c.g.stats().entries, dropped: c.g.stats().dropped }) })
+  await waitFor('C to sync', () => c.g.stats().syncs > 0, { timeoutMs: WAIT_MS })
   t.deepEqual(valueOf(c, 'cluster', 'networks', 'n1'), network)
   for (const [i, k] of keys.entries()) t.is(valueOf<{ ip: string }>(c, NET, 'endpoints', k)?.ip, `10.0.1.${i}`)
   t.deepEqual(['unsigned', 'bad-signature', 'not-manager', 'not-owner', 'bad-cert'].map(r => drops(c, r)), [0, 0, 0, 0, 0])
@@ -282,7 +272,7 @@ test.serial('signatures survive relaying and anti-entropy: C, which never heard 
   // X joins, asks B for everything (as any member may) and relays M's entries to C, altered
   const x = await startPeer(t)
   await x.g.join(b.tr.addrs())
-  await waitFor(() => x.g.members().some(mb => mb.id === c.id && mb.state === 'alive'), 'X to know C')
+  await waitFor('X to know C', () => x.g.members().some(mb => mb.id === c.id && mb.state === 'alive'), { timeoutMs: WAIT_MS })
   const ask = async (scope: ScopeName): Promise<WireEntry[]> => {
     const r = decodeResponse(await x.tr.request(b.id, encodeFrame({ t: 'sync', req: { scope, digest: [] } })), 1 << 24)
     if (!r.ok || r.value.t !== 'sync') throw new Error(`B's sync answer: ${JSON.stringify(r)}`)
@@ -316,7 +306,7 @@ test.serial('a forged left for B does not make B leave', async t => {
   ], 'cluster', mark)
   t.true(drops(m, 'member-unsigned') >= 1 && drops(c, 'member-unsigned') >= 1, JSON.stringify(dropsOf([m, c])))
   b.g.set('cluster', 'tasks', 'after-left', 1)
-  await waitFor(() => honest.every(p => p.g.get('cluster', 'tasks', 'after-left')?.status === 'live'), 'B\'s write after the forged left to reach everyone')
+  await waitFor('B\'s write after the forged left to reach everyone', () => honest.every(p => p.g.get('cluster', 'tasks', 'after-left')?.status === 'live'), { timeoutMs: WAIT_MS })
   t.deepEqual(seenLeft, [], 'B was taken for left')
   for (const p of [m, c, x]) t.is(p.g.members().find(mb => mb.id === b.id)?.state, 'alive')
 })

@@ -1,8 +1,9 @@
 import test from 'ava'
 import { pack } from 'msgpackr'
-import { createTables, type Tables, type TablesMsg } from '../src/tables/index.js'
-import type { NodeId, Rng, ScopeName } from '../src/types.js'
-import { Net, rng } from './tables/harness.js'
+import { createTables, type Tables, type TablesMsg } from '../../src/tables/index.js'
+import type { NodeId, Rng, ScopeName } from '../../src/types.js'
+import { createSeededRng } from '../../src/rng.js'
+import { Net } from '../support/tables-harness.js'
 
 const C = 'cluster'
 const SYNC_MS = 2000
@@ -68,7 +69,7 @@ function distinctStates (net: Net, scope: ScopeName): number {
 test('two replicas from random divergent states are identical after one sync exchange (300 seeds)', (t) => {
   let diverged = 0
   for (let seed = 1; seed <= 300; seed++) {
-    const r = rng(seed)
+    const r = createSeededRng(seed)
     const net = new Net(['a', 'b'], seed, { tombstoneTtlMs: 3_600_000 })
     diverge(net, r, C, 5 + int(r, 60))
     if (!identical(net, C)) diverged++
@@ -89,7 +90,7 @@ test('five replicas from random divergent states converge by anti-entropy alone 
   const rounds: number[] = []
   let diverged = 0
   for (let seed = 1; seed <= 100; seed++) {
-    const r = rng(seed + 10_000)
+    const r = createSeededRng(seed + 10_000)
     const net = new Net(['n1', 'n2', 'n3', 'n4', 'n5'], seed, { tombstoneTtlMs: 3_600_000, syncIntervalMs: SYNC_MS })
     for (const id of net.ids()) net.get(id).joinScope(net.now, 'network:blue')
     // everyone learns everyone's scope entry first, so network-scope peers are known
@@ -208,12 +209,12 @@ test('scope membership lives in the cluster table, so anti-entropy repairs a los
 })
 
 test('a node that has not joined a scope ignores its entries and answers syncs as non-member', (t) => {
-  const a = createTables({ self: 'a', rng: rng(11) })
+  const a = createTables({ self: 'a', rng: createSeededRng(11) })
   a.handle(0, 'b', { scope: 'network:z', entries: [['ep', 'k', 'b', 1, 1, 0, 1]] })
   t.deepEqual(a.entries('network:z'), [])
   const res = a.handleSyncRequest(0, 'b', { scope: 'network:z', digest: [] })
   t.false(res.member)
-  const b: Tables = createTables({ self: 'b', rng: rng(12) })
+  const b: Tables = createTables({ self: 'b', rng: createSeededRng(12) })
   b.joinScope(0, 'network:z')
   t.deepEqual(b.handleSyncResponse(0, 'a', res), [])
 })
@@ -223,7 +224,7 @@ test('lossy gossip plus a partition: after the heal every replica is identical w
   const worst: number[] = []
   let divergedAtHeal = 0
   for (let seed = 1; seed <= 20; seed++) {
-    const r = rng(seed + 500)
+    const r = createSeededRng(seed + 500)
     const net = new Net(ids, seed, { syncIntervalMs: SYNC_MS, tombstoneTtlMs: 3_600_000 })
     for (const id of ids) net.get(id).joinScope(0, 'network:x')
     const left = new Set(ids.slice(0, 4))
@@ -263,7 +264,7 @@ test('an origin restarted without state whose new write ties an old one exactly:
   net.get('a').set(0, C, 't', 'k', 'old')
   net.gossip(1 << 20)
   t.is(net.get('b').get(C, 't', 'k')?.value, 'old')
-  const restarted = createTables({ self: 'a', rng: rng(99) })
+  const restarted = createTables({ self: 'a', rng: createSeededRng(99) })
   net.nodes.set('a', restarted)
   const e = restarted.set(net.now, C, 't', 'k', 'new')
   t.is(e.lamport, 1)

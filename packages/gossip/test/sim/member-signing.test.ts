@@ -3,11 +3,11 @@
 // claims stay unsigned and are refuted by the node's own signed alive.
 import test from 'ava'
 import { createKeyDirectory, createNode, createSeededRng, decodePacket, decodeRequest, decodeResponse, encodeFrame, resolveConfig, type GossipNode, type Keyring, type MemberSnapshot, type MemberUpdate, type Packet } from '@scalelb/gossip'
-import { inject, injectRequest, startCluster, type Cluster } from './fixtures/cluster.js'
-import { until } from './fixtures/until.js'
-import { memberSigBytes } from '../src/membership/signing.js'
-import { Sim, type SimNode } from '../src/sim/engine.js'
-import { failure } from '../src/sim/scenarios.js'
+import { inject, injectRequest, startCluster, type Cluster } from '../support/cluster.js'
+import { pumpUntil } from '@scalelb/test-support'
+import { memberSigBytes } from '../../src/membership/signing.js'
+import { Sim, type SimNode } from '../../src/sim/engine.js'
+import { failure } from '../../src/sim/scenarios.js'
 
 /** `u` signed with `keys` (the subject's key: genuine; anyone else's: forged). */
 function signedBy (keys: Keyring, u: MemberUpdate): MemberUpdate {
@@ -25,7 +25,7 @@ test('a forged left for b (unsigned, signed by the forger, far ahead) is refused
   inject(c, 'm', ['a', 'b', 'c'], { t: 'gossip', mb: [signedBy(mKeys, { k: 'left', id: 'b', inc: inc + 1 })] })
   // the furthest a claim may jump: only the signature keeps it out
   inject(c, 'm', ['a', 'b', 'c'], { t: 'gossip', mb: [signedBy(mKeys, { k: 'left', id: 'b', inc: inc + 2 ** 20 })] })
-  await until(c.clock, () => false, 500)
+  await pumpUntil(c.clock, () => false, 500)
   for (const id of ['a', 'b', 'c']) {
     t.is(dropped(c, id, 'member-unsigned'), 1, `${id} counted the unsigned left`)
     t.is(dropped(c, id, 'member-bad-signature'), 2, `${id} counted both forged signatures`)
@@ -34,9 +34,9 @@ test('a forged left for b (unsigned, signed by the forger, far ahead) is refused
   t.is(c.view('b', 'b')!.incarnation, inc, 'b had nothing to refute')
   // b itself can still leave: its own signed left is taken everywhere
   const leaving = c.get('b').leave()
-  await until(c.clock, () => false, 300)
+  await pumpUntil(c.clock, () => false, 300)
   await leaving
-  t.true(await until(c.clock, () => ['a', 'c', 'm'].every(id => c.view(id, 'b')?.state === 'left'), 5000), 'b\'s own leave reaches everyone')
+  t.true(await pumpUntil(c.clock, () => ['a', 'c', 'm'].every(id => c.view(id, 'b')?.state === 'left'), 5000), 'b\'s own leave reaches everyone')
   await c.stop()
 })
 
@@ -58,7 +58,7 @@ test('a forged left through a push-pull snapshot leaves that member out; the res
   // b's genuine alive signature does not cover a left
   injectRequest(c, 'm', ['a', 'c'], { t: 'push-pull', join: false, members: [{ id: 'b', addrs: [], state: 'left', inc, restarting: false, sig: bAlive.sig! }] })
   injectRequest(c, 'm', ['a', 'c'], { t: 'push-pull', join: false, members: [{ id: 'b', addrs: [], state: 'left', inc: inc + 1000, restarting: false, sig: signedBy(mKeys, { k: 'left', id: 'b', inc: inc + 1000 }).sig! }] })
-  await until(c.clock, () => false, 500)
+  await pumpUntil(c.clock, () => false, 500)
   for (const id of ['a', 'c']) {
     t.is(c.view(id, 'b')?.state, 'alive', `${id} keeps b alive`)
     // (m itself refutes the higher incarnation: its own word it does not remember)
@@ -81,7 +81,7 @@ test('a forged alive for b with other addresses is refused; b\'s addresses and i
   inject(c, 'm', ['a', 'b', 'c'], { t: 'gossip', mb: [signedBy(c.keyring('m')!, { k: 'alive', id: 'b', inc: inc + 2, addrs: evil })] })
   inject(c, 'm', ['a', 'b', 'c'], { t: 'gossip', mb: [tampered] })
   injectRequest(c, 'm', ['a', 'c'], { t: 'push-pull', join: false, members: [{ id: 'b', addrs: evil, state: 'alive', inc: inc + 3, restarting: false }] })
-  await until(c.clock, () => false, 500)
+  await pumpUntil(c.clock, () => false, 500)
   for (const id of ['a', 'c']) {
     t.deepEqual(c.view(id, 'b')?.addrs, ['mem://b'], `${id} keeps b's addresses`)
     t.is(c.view(id, 'b')?.incarnation, inc)
@@ -103,7 +103,7 @@ test('a forged dead for b as far ahead as the bound allows: b refutes with a sig
   // b is not told: it learns of the claim only from the nodes that took it
   inject(c, 'm', ['a', 'c', 'd'], { t: 'gossip', mb: [{ k: 'dead', id: 'b', inc: claim, from: 'm' }] })
   const refuted = (): boolean => ['a', 'c', 'd', 'm'].every(id => c.view(id, 'b')?.state === 'alive' && c.view(id, 'b')!.incarnation > claim)
-  t.true(await until(c.clock, refuted, 10_000), 'every node sees b alive above the claim')
+  t.true(await pumpUntil(c.clock, refuted, 10_000), 'every node sees b alive above the claim')
   t.is(taken, 3, 'the claim was taken first (unsigned, within the bound)')
   for (const id of ids) t.is(dropped(c, id, 'member-unsigned') + dropped(c, id, 'member-bad-signature'), 0, `${id} took b's refutation as signed`)
   await c.stop()
@@ -119,22 +119,22 @@ test('a restarted node (same key) is taken back, with a higher incarnation or af
     c.g.set('b', b)
     await b.start()
     const j = b.join(['mem://a'])
-    await until(c.clock, () => false, 100)
+    await pumpUntil(c.clock, () => false, 100)
     t.is(await j, 1)
   }
   // 1. announced restart, back with the next incarnation (as the agent does)
   const stopping = c.get('b').stop({ restart: true })
-  await until(c.clock, () => false, 200)
+  await pumpUntil(c.clock, () => false, 200)
   await stopping
   const inc1 = c.view('a', 'b')!.incarnation
   t.true(c.view('a', 'b')!.restarting, 'the signed restart announcement was taken')
   await restart(1, inc1 + 1)
-  t.true(await until(c.clock, backAbove(inc1), 10_000), 'alive again at the next incarnation')
+  t.true(await pumpUntil(c.clock, backAbove(inc1), 10_000), 'alive again at the next incarnation')
   // 2. crash, back at incarnation 0: it refutes its own earlier signed alive
   const inc2 = c.view('a', 'b')!.incarnation
   await c.get('b').stop()
   await restart(2, 0)
-  t.true(await until(c.clock, backAbove(inc2), 10_000), 'alive again above its old incarnation')
+  t.true(await pumpUntil(c.clock, backAbove(inc2), 10_000), 'alive again above its old incarnation')
   for (const id of ids) t.is(dropped(c, id, 'member-unsigned') + dropped(c, id, 'member-bad-signature'), 0)
   // 3. an impostor with another key under b's ID: its alive is refused, b's addresses stay
   const inc3 = c.view('a', 'b')!.incarnation
@@ -142,7 +142,7 @@ test('a restarted node (same key) is taken back, with a higher incarnation or af
   const fake: Packet = { t: 'gossip', mb: [signedBy(impostor, { k: 'alive', id: 'b', inc: inc3 + 1, addrs: ['mem://c'] })] }
   inject(c, 'c', ['a'], fake)
   inject(c, 'a', ['c'], fake)
-  await until(c.clock, () => false, 200)
+  await pumpUntil(c.clock, () => false, 200)
   for (const id of others) {
     t.is(c.view(id, 'b')!.incarnation, inc3)
     t.deepEqual(c.view(id, 'b')!.addrs, ['mem://b'])
