@@ -1,18 +1,18 @@
 import test from 'ava'
+import { rootTest } from '@scalelb/test-support'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isRoot } from '../src/exec.js'
-import { labDown, labLeftovers, labUp } from '../src/lab.js'
-import { loadLabState, type LabHost } from '../src/state.js'
-import { runDemo } from '../src/demo.js'
-import { runLab } from '../src/cli.js'
-import { isRunning } from '../src/procs.js'
-import { hostApi, listTasks } from '../src/control.js'
+import { isRoot } from '../../src/exec.js'
+import { labDown, labLeftovers, labUp } from '../../src/lab.js'
+import { loadLabState, type LabHost } from '../../src/state.js'
+import { runDemo } from '../../src/demo.js'
+import { runLab } from '../../src/cli.js'
+import { isRunning } from '../../src/procs.js'
+import { hostApi, listTasks } from '../../src/control.js'
 import { runCli, type LabModule } from '@scalelb/agent'
-import * as lab from '../src/index.js'
+import * as lab from '../../src/index.js'
 
-const rootTest = isRoot() ? test : test.skip
 
 /** `scalelb ...` through the agent CLI, which loads this package by name for `lab`. */
 async function scalelb (argv: string[]): Promise<number> {

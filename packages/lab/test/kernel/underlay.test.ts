@@ -1,16 +1,15 @@
-import test from 'ava'
+import { rootTest } from '@scalelb/test-support'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { isRoot, run } from '../src/exec.js'
-import { labDown, labLeftovers } from '../src/lab.js'
-import { LAB_STATE_VERSION } from '../src/constants.js'
-import { saveLabState, loadLabState, type LabState } from '../src/state.js'
-import { createBridge, createUnderlayNetns, labNetnsName, underlayIp } from '../src/underlay.js'
-import { spawnDetached, isRunning } from '../src/procs.js'
+import { run } from '../../src/exec.js'
+import { labDown, labLeftovers } from '../../src/lab.js'
+import { LAB_STATE_VERSION } from '../../src/constants.js'
+import { saveLabState, loadLabState, type LabState } from '../../src/state.js'
+import { createBridge, createUnderlayNetns, labNetnsName, underlayIp } from '../../src/underlay.js'
+import { spawnDetached, isRunning } from '../../src/procs.js'
 
-const rootTest = isRoot() ? test : test.skip
 
 async function emptyState (): Promise<LabState> {
   const dir = await mkdtemp(join(tmpdir(), 'slb-lab-'))

@@ -2,7 +2,7 @@ import test from 'ava'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { TASK_SERVER_JS, writeLabScripts } from '../src/scripts.js'
+import { TASK_SERVER_JS, writeLabScripts } from '../../src/scripts.js'
 
 test('lab scripts: a second write leaves unchanged files alone (a starting task server never reads a truncated file); a changed file is replaced whole', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'slb-scripts-'))

@@ -2,11 +2,11 @@ import test from 'ava'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadLabState, validateLabState } from '../src/state.js'
-import { LAB_STATE_VERSION } from '../src/constants.js'
-import { runLab } from '../src/cli.js'
-import { agentArgs } from '../src/agents.js'
-import type { LabHost, LabState } from '../src/state.js'
+import { loadLabState, validateLabState } from '../../src/state.js'
+import { LAB_STATE_VERSION } from '../../src/constants.js'
+import { runLab } from '../../src/cli.js'
+import { agentArgs } from '../../src/agents.js'
+import type { LabHost, LabState } from '../../src/state.js'
 
 const good = {
   version: LAB_STATE_VERSION, id: 'ab12', prefix: 'slab12', mode: 'netns', dir: '/run/x', bridge: 'slab12-br',
