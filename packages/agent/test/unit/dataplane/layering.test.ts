@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import test from 'ava'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/dataplane')
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src/dataplane')
 
 /** Layers of src/dataplane, bottom first: a file may import from its own layer or a lower one only. */
 const LAYERS: Record<string, number> = { spec: 0, kernel: 1, lb: 2, overlay: 2, programmer: 3, plumber: 3, reconciler: 4, '.': 5 }
