@@ -8,16 +8,15 @@
  * docker.io + docker-compose from Debian when missing and starts dockerd when
  * none runs (stopping only that one). Removes everything it created.
  */
-import test from 'ava'
+import { rootTest } from '@scalelb/test-support'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isRoot, labRun, spawnDetached, stopProcess, waitFor, type ProcRef } from '../packages/lab/src/index.js'
+import { freePort, labRun, spawnDetached, stopProcess, waitFor, type ProcRef } from '../packages/lab/src/index.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
-const rootTest = isRoot() ? test : test.skip
 
 async function has (cmd: string): Promise<boolean> {
   return (await labRun('sh', ['-c', `command -v ${cmd}`], { allowFail: true })).ok

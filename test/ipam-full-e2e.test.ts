@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createPlainNetns, isRoot, labApi, labDown, labUp, taskNetnsName, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
-import { fillRoundRobin, fullCounts } from '../packages/agent/test/helpers/fill.js'
+import { fillRoundRobin, fullCounts } from '../packages/agent/test/support/fill.js'
 
 const NODES = 3
 const SUBNET = '10.93.0.0/28'

@@ -5,12 +5,13 @@
  * packet loss, agent restart under a long connection. Needs root.
  */
 import test from 'ava'
+import { isRoot, rootTest } from '@scalelb/test-support'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import {
-  addUnderlayHelper, aliveMembers, httpGetIn, isRoot, isRunning, labRun, labApi, labDown, labHeal, labLeftovers, labLoss, labPartition,
+  addUnderlayHelper, aliveMembers, httpGetIn, isRunning, labRun, labApi, labDown, labHeal, labLeftovers, labLoss, labPartition,
   labScripts, labUp, saveLab, spawnDetached, startAgent, stopProcess, waitFor, waitMembers, type LabHost
 } from '../packages/lab/src/index.js'
 import {
@@ -18,7 +19,7 @@ import {
 } from './helpers/cluster.js'
 
 const NODES = 5
-const serial = isRoot() ? test.serial : test.skip
+const serial = rootTest.serial
 const WEB = ['web-1', 'web-2', 'web-3']
 const API = ['api-1', 'api-2']
 const DB = ['db-1', 'db-2']
@@ -39,7 +40,7 @@ function dbClients (cl: Cluster): string[] {
 }
 
 test.before(async () => {
-  if (!isRoot()) return
+  if (!isRoot) return
   tmpParent = await mkdtemp(join(tmpdir(), 'slb-e2e-'))
   const dir = join(tmpParent, 'lab')
   const state = await labUp({ nodes: NODES, stateDir: dir, mode: 'netns', agentArgs: ['--profile', 'local'] })

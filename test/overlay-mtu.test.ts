@@ -6,15 +6,15 @@
  * fragmented 3,000-byte ping and a 1 MB UDP transfer. Needs root.
  */
 import test from 'ava'
+import { isRoot, rootTest } from '@scalelb/test-support'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isRoot, labApi, labDown, labRun, labUp, startTask, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
+import { labApi, labDown, labRun, labUp, startTask, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
 import { mtuIn, pingReplies, udpTransfer } from '../packages/agent/test/support/mtu-traffic.js'
 
-const serial = isRoot() ? test.serial : test.skip
+const serial = rootTest.serial
 /** Title suffix that says why the tests are skipped without root. */
-const NEEDS_ROOT = isRoot() ? '' : ' (skipped: needs root)'
 const UDP_TOTAL_BYTES = 1024 * 1024
 /** A datagram far above any MTU here: the kernel fragments it. */
 const FRAGMENTED_DATAGRAM_BYTES = 60_000
@@ -23,7 +23,7 @@ let tmpParent: string | undefined
 const tasks: Record<'a' | 'b', { ns: string, ip: string }> = { a: { ns: '', ip: '' }, b: { ns: '', ip: '' } }
 
 test.before(async () => {
-  if (!isRoot()) return
+  if (!isRoot) return
   tmpParent = await mkdtemp(join(tmpdir(), 'slb-mtu-'))
   state = await labUp({ nodes: 2, stateDir: join(tmpParent, 'lab'), mode: 'netns', agentArgs: ['--profile', 'local'] })
   const [h1, h2] = state.hosts as [LabHost, LabHost]
@@ -42,13 +42,13 @@ test.after.always(async () => {
   if (tmpParent !== undefined) await rm(tmpParent, { recursive: true, force: true })
 })
 
-serial(`the lab underlay is a 1500-byte Ethernet path${NEEDS_ROOT}`, async (t) => {
+serial(`the lab underlay is a 1500-byte Ethernet path`, async (t) => {
   const h1 = state?.hosts[0] as LabHost
   const out = (await labRun('ip', ['-n', h1.netns as string, '-j', 'link', 'show', 'dev', 'eth0'])).stdout
   t.is((JSON.parse(out) as Array<{ mtu: number }>)[0]?.mtu, 1500)
 })
 
-serial(`a task's eth0 has the overlay MTU, and packets of that size cross the overlay: DF ping of M-28 bytes, fragmented 3,000-byte ping, 1 MB of UDP${NEEDS_ROOT}`, async (t) => {
+serial(`a task's eth0 has the overlay MTU, and packets of that size cross the overlay: DF ping of M-28 bytes, fragmented 3,000-byte ping, 1 MB of UDP`, async (t) => {
   const { a, b } = tasks
   const m = await mtuIn(a.ns, 'eth0')
   t.log(`task eth0 MTU M = ${m}; remote task ${b.ip}`)
@@ -77,7 +77,7 @@ serial(`a task's eth0 has the overlay MTU, and packets of that size cross the ov
   t.is(m, 1450, 'derived: the 1500-byte underlay minus 50 bytes of VXLAN')
 })
 
-serial(`every interface of the network on each host has that MTU: bridge, VXLAN device, both ends of every veth${NEEDS_ROOT}`, async (t) => {
+serial(`every interface of the network on each host has that MTU: bridge, VXLAN device, both ends of every veth`, async (t) => {
   const m = await mtuIn(tasks.a.ns, 'eth0')
   const id = (await labApi.inspectNetwork(state?.hosts[0] as LabHost, 'mtu')).id
   for (const h of state?.hosts ?? []) {
@@ -90,7 +90,7 @@ serial(`every interface of the network on each host has that MTU: bridge, VXLAN 
   }
 })
 
-serial(`a network's own MTU wins over the derived one; one above what the underlay carries is refused with 400 naming mtu${NEEDS_ROOT}`, async (t) => {
+serial(`a network's own MTU wins over the derived one; one above what the underlay carries is refused with 400 naming mtu`, async (t) => {
   const [h1, h2] = state?.hosts as [LabHost, LabHost]
   const api = labApi.hostApi(h1)
   const refused = await api.createNetwork({ name: 'toobig', subnets: ['10.95.0.0/24'], mtu: 1451 }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
@@ -108,7 +108,7 @@ serial(`a network's own MTU wins over the derived one; one above what the underl
   t.is((await pingReplies(a.netns, bIp, 1400 - 28, { df: true })).received, 3)
 })
 
-serial(`network inspect shows the MTU the task got${NEEDS_ROOT}`, async (t) => {
+serial(`network inspect shows the MTU the task got`, async (t) => {
   const h1 = state?.hosts[0] as LabHost
   t.is((await labApi.inspectNetwork(h1, 'mtu')).mtu, await mtuIn(tasks.a.ns, 'eth0'))
 })

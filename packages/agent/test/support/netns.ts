@@ -8,12 +8,6 @@ import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { createKernel, netnsAdd, netnsDelete, netnsList, type Kernel } from '../../src/dataplane/kernel/index.js'
 
-/** True when the tests may touch the kernel. */
-export const isRoot = process.getuid?.() === 0
-
-/** Title suffix of tests skipped without root. */
-export const NEEDS_ROOT = isRoot ? '' : ' (skipped: needs root)'
-
 /** A lab of namespaces with one random prefix. */
 export interface NetnsLab {
   prefix: string

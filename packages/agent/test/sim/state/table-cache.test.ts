@@ -1,0 +1,89 @@
+import test from 'ava'
+import { computeDesired } from '../../../src/state/desired.js'
+import { readDesiredInputFull } from '../../../src/state/full-read.js'
+import { createIncrementalDesired } from '../../../src/state/incremental-desired.js'
+import { createTableCache } from '../../../src/state/table-cache.js'
+import { createTablesView } from '../../../src/state/view.js'
+import { TABLE_ENDPOINTS, TABLE_NETWORKS, lbEndpointKey, networkScope, taskEndpointKey } from '../../../src/state/tables.js'
+import { pump } from '@scalelb/test-support'
+import { startCluster } from '../../support/gossip-cluster.js'
+
+const SCOPE = networkScope('n1')
+const NET = { name: 'front', subnets: ['10.1.0.0/24'], vni: 100, options: {} }
+const badEndpoint = (mac: string): Record<string, unknown> => ({ kind: 'task', service: 's1', ip: '10.1.0.9', mac, node: 'b', state: 'ready', originMs: 1 })
+
+test('a bad value from a peer is counted once per version, not once per read or status change', async (t) => {
+  const { clock, net, get, stop } = await startCluster(['a', 'b'], 7)
+  t.teardown(stop)
+  const a = get('a')
+  const b = get('b')
+  const invalid: string[] = []
+  const view = createTablesView(a, (table, reason) => invalid.push(`${table}: ${reason}`))
+  t.teardown(() => view.close())
+  a.joinScope(SCOPE)
+  b.joinScope(SCOPE)
+  b.set('cluster', TABLE_NETWORKS, 'n1', NET)
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'), badEndpoint('zz'))
+  t.true(await pump(clock, 5000, { until: () => invalid.length > 0 }), 'the bad endpoint reached a and was counted')
+  for (let i = 0; i < 5; i++) view.desired('a', '')
+  view.endpoints('n1')
+  t.deepEqual(invalid, ['endpoints: endpoint.mac: invalid'], 'reads do not count it again')
+
+  // b fails: its entries are re-emitted as suspended; the same bad version is not counted again
+  net.partition(['b'], ['a'])
+  t.true(await pump(clock, 30_000, { until: () => a.get(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'))?.status === 'suspended' }), 'b\'s entries are suspended on a')
+  t.is(view.networks().get('n1')?.name, 'front', 'a suspended network stays')
+  t.is(invalid.length, 1)
+  net.heal()
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'), badEndpoint('yy'))
+  t.true(await pump(clock, 30_000, { until: () => invalid.length > 1 }), 'a new bad version is counted')
+  t.is(invalid.length, 2)
+})
+
+test('leaving a network scope drops its endpoints from the desired state; joining again brings them back', async (t) => {
+  const { clock, get, stop } = await startCluster(['a', 'b'], 8)
+  t.teardown(stop)
+  const a = get('a')
+  const b = get('b')
+  const view = createTablesView(a)
+  t.teardown(() => view.close())
+  b.set('cluster', TABLE_NETWORKS, 'n1', NET)
+  b.joinScope(SCOPE)
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.20', mac: '02:00:00:00:00:20', node: 'b', state: 'ready', originMs: 1 })
+  a.joinScope(SCOPE)
+  a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
+  const endpointsOnA = (): number => view.endpoints('n1').length
+  t.true(await pump(clock, 10_000, { until: () => endpointsOnA() === 3 }), 'a syncs b\'s endpoint after joining')
+  t.is(view.desired('a', '').desired.get('n1')?.sandbox.lbAddress, '10.1.0.3/24')
+  a.leaveScope(SCOPE)
+  t.is(view.desired('a', '').desired.size, 0, 'no desired state for a network this node left')
+  a.joinScope(SCOPE)
+  a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 2 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 2 })
+  t.true(await pump(clock, 10_000, { until: () => view.desired('a', '').desired.has('n1') && endpointsOnA() === 3 }), 'after joining again the network is programmed with b\'s endpoint')
+})
+
+test('a failure while applying an event rebuilds the cache and the desired state from scratch instead of drifting', async (t) => {
+  const { clock, get, stop } = await startCluster(['a', 'b'], 9)
+  t.teardown(stop)
+  const a = get('a')
+  const errors: string[] = []
+  const cache = createTableCache(a, () => {}, (err) => errors.push(err.message))
+  t.teardown(() => cache.close())
+  let throwOnce = true
+  // subscribed before the incremental state: when it throws, the incremental state misses the change
+  cache.subscribe({ endpoint () { if (throwOnce) { throwOnce = false; throw new Error('listener bug') } } })
+  const inc = createIncrementalDesired({ cache, self: 'a', localUnderlay: '' })
+  t.teardown(() => inc.close())
+  a.set('cluster', TABLE_NETWORKS, 'n1', NET)
+  a.joinScope(SCOPE)
+  a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
+  await pump(clock, 100)
+  t.deepEqual(errors, ['listener bug'])
+  t.is(cache.generation(), 1, 'the cache was rebuilt once')
+  const got = inc.compute()
+  t.true(got.desired.has('n1'), 'the network is programmed although the first endpoint event was lost to the failure')
+  t.deepEqual(got, computeDesired(readDesiredInputFull(a, 'a', '')))
+})

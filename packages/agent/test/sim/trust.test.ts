@@ -1,0 +1,81 @@
+/**
+ * Trust between members (issue 10): managers and workers of one cluster, as
+ * the agent's authority policy and the gossip tables' signatures enforce it.
+ */
+import test from 'ava'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateNodeKey, peerIdFromKey, createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
+import { waitFor } from '@scalelb/test-support'
+import { createTestCluster } from '../support/agents.js'
+import { lbEndpointKey, taskEndpointKey } from '../../src/state/tables.js'
+
+const WEB = { name: 'web', ports: [{ proto: 'tcp' as const, port: 80, targetPort: 80 }], networks: ['front'] }
+
+test('a manager restarted as a worker does not republish its networks and services; an endpoint persisted under an older key shape is not republished', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const a = await cluster.add()
+  const net = await a.agent.controller.createNetwork({ name: 'front', subnets: ['10.51.0.0/24'] })
+  await a.agent.controller.createService(WEB)
+  await a.agent.controller.addTask({ service: 'web', ip: '10.51.0.100', id: 't1' })
+  await a.agent.stop()
+  // an entry an older agent wrote: its task endpoint keyed by the bare task ID
+  const statePath = join(a.dataDir, 'state.json')
+  const state = JSON.parse(await readFile(statePath, 'utf8')) as { ownEntries: Array<{ scope: string, table: string, key: string, value: unknown }> }
+  const own = state.ownEntries.find((e) => e.key === taskEndpointKey(a.agent.id, 't1'))
+  t.truthy(own, 'the task endpoint was persisted under its node-named key')
+  state.ownEntries.push({ ...own as { scope: string, table: string, key: string, value: unknown }, key: 't-old' })
+  await writeFile(statePath, JSON.stringify(state))
+
+  const a2 = await cluster.add({ dataDir: a.dataDir, kernel: a.kernel, role: 'worker' })
+  t.is(a2.agent.status().role, 'worker')
+  const scope = `network:${net.id}` as const
+  const keys = a2.agent.gossip.entries(scope, 'endpoints').map((e) => e.key).sort()
+  t.deepEqual(keys, [taskEndpointKey(a2.agent.id, 't1'), lbEndpointKey(a2.agent.id)].sort(), 'the local task and LB are republished, the old key is not')
+  t.deepEqual(a2.agent.gossip.entries('cluster', 'networks').filter((e) => e.origin === a2.agent.id), [], 'a worker does not write networks')
+  t.deepEqual(a2.agent.gossip.entries('cluster', 'services').filter((e) => e.origin === a2.agent.id), [])
+})
+
+test('a worker\'s own tables refuse a network or service write or delete, and nobody may delete another node\'s endpoint', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const m = await cluster.add()
+  const w = await cluster.add({ role: 'worker' })
+  await w.agent.gossip.join([`mem://${m.agent.id}`])
+  const net = await m.agent.controller.createNetwork({ name: 'front', subnets: ['10.52.0.0/24'] })
+  const svc = await m.agent.controller.createService(WEB)
+  await waitFor('the worker learns the service', () => w.agent.controller.listServices().length === 1)
+  await m.agent.controller.addTask({ service: 'web', ip: '10.52.0.100', id: 'm1' })
+  await w.agent.controller.addTask({ service: 'web', ip: '10.52.0.101', id: 'w1' })
+  const scope = `network:${net.id}` as const
+  await waitFor('each sees the other\'s task', () => m.agent.controller.listTasks().length === 2 && w.agent.controller.listTasks().length === 2)
+
+  t.is(t.throws(() => w.agent.gossip.set('cluster', 'networks', 'evil', { name: 'evil', subnets: ['10.53.0.0/24'], vni: 9999, options: {} }))?.name, 'NotManagerError')
+  t.is(t.throws(() => w.agent.gossip.delete('cluster', 'networks', net.id))?.name, 'NotManagerError')
+  t.is(t.throws(() => w.agent.gossip.set('cluster', 'services', svc.id, { name: 'web', ports: [], vips: { [net.id]: '10.52.0.200' } }))?.name, 'NotManagerError')
+  t.is(t.throws(() => w.agent.gossip.delete('cluster', 'services', svc.id))?.name, 'NotManagerError')
+  t.truthy(t.throws(() => w.agent.gossip.delete(scope, 'endpoints', taskEndpointKey(m.agent.id, 'm1'))), 'a worker deletes no other node\'s endpoint')
+  t.truthy(t.throws(() => m.agent.gossip.delete(scope, 'endpoints', taskEndpointKey(w.agent.id, 'w1'))), 'nor does a manager')
+  t.truthy(t.throws(() => w.agent.gossip.set('cluster', 'nodes', m.agent.id, { underlay: '10.0.0.66', version: '0.1.0' })), 'nor rewrite another node\'s underlay')
+})
+
+test('unsigned entries of a member that ignores the policy are refused: its network never reaches the agents', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const m = await cluster.add()
+  // a member running gossip without keys or policy (a modified agent holding the transport's secrets)
+  const rogueId = peerIdFromKey(await generateNodeKey())
+  const rogue = createGossip({ transport: cluster.net.transport(rogueId), clock: createSystemClock(), rng: createSeededRng(7), profile: 'local' })
+  await rogue.start()
+  t.teardown(async () => { await rogue.stop() })
+  await rogue.join([`mem://${m.agent.id}`])
+  rogue.set('cluster', 'networks', 'evil', { name: 'evil', subnets: ['10.54.0.0/24'], vni: 9999, options: {} })
+  // a round trip after the write: the manager's network reaching the rogue means they have gossiped since
+  await m.agent.controller.createNetwork({ name: 'front', subnets: ['10.55.0.0/24'] })
+  await waitFor('the rogue learns the manager\'s network', () => rogue.entries('cluster', 'networks').some((e) => e.origin === m.agent.id))
+  // its unsigned alive never makes it a member here, so its entries are refused as of an unknown origin (or unsigned)
+  const refused = (): number => ['member-unsigned', 'unknown-origin', 'unsigned'].reduce((n, r) => n + (m.agent.gossip.stats().dropped[r] ?? 0), 0)
+  await waitFor('the rogue\'s gossip refused by the manager', () => refused() > 0)
+  t.deepEqual(m.agent.controller.listNetworks().map((n) => n.name), ['front'])
+})

@@ -1,0 +1,78 @@
+import test from 'ava'
+import { parseNetworkCreate, parsePort, parseServiceCreate, parseTaskAdd } from '../../../src/api/validate.js'
+
+function field (fn: () => unknown): string | undefined {
+  try {
+    fn()
+  } catch (err) {
+    const e = err as Error & { field?: string }
+    return e.name === 'ValidationError' ? e.field : `unexpected ${e.name}`
+  }
+  return undefined
+}
+
+test('port mappings: PORT[:TARGET][/proto] and object form', (t) => {
+  t.deepEqual(parsePort('80:8080/tcp', 'p'), { proto: 'tcp', port: 80, targetPort: 8080 })
+  t.deepEqual(parsePort('53/udp', 'p'), { proto: 'udp', port: 53, targetPort: 53 })
+  t.deepEqual(parsePort('8080', 'p'), { proto: 'tcp', port: 8080, targetPort: 8080 })
+  t.deepEqual(parsePort({ port: 443, proto: 'tcp' }, 'p'), { proto: 'tcp', port: 443, targetPort: 443 })
+  for (const bad of ['0', '70000', '80:0', '80/sctp', 'http', '80:8080:1', '']) t.is(field(() => parsePort(bad, 'ports[0]')), 'ports[0]', bad)
+})
+
+test('network bodies: each bad field is named', (t) => {
+  t.deepEqual(parseNetworkCreate({ name: 'front', subnets: ['10.0.0.0/24', '10.1.0.0/24'] }), { name: 'front', subnets: ['10.0.0.0/24', '10.1.0.0/24'] })
+  t.is(field(() => parseNetworkCreate(null)), 'body')
+  t.is(field(() => parseNetworkCreate({ name: '-x', subnets: ['10.0.0.0/24'] })), 'name')
+  t.is(field(() => parseNetworkCreate({ name: 'a'.repeat(64), subnets: ['10.0.0.0/24'] })), 'name')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: [] })), 'subnets')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', '10.0.0.300/24'] })), 'subnets[1]')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0'] })), 'subnets[0]')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], vni: 0 })), 'vni')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: 1400 } })), 'options.mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], colour: 'red' })), 'colour')
+})
+
+test('network MTU: a number 1280..65535 as mtu, or decimal text as option mtu; both must agree', (t) => {
+  t.is(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1400 }).mtu, 1400)
+  t.is(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: '8950' } }).mtu, 8950)
+  t.is(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1400, options: { mtu: '1400' } }).mtu, 1400)
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1279 })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 65536 })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: '1400' })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], mtu: 1400, options: { mtu: '1300' } })), 'mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: 'big' } })), 'options.mtu')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: '500' } })), 'options.mtu')
+})
+
+test('service bodies: duplicate ports and missing networks are refused', (t) => {
+  t.is(field(() => parseServiceCreate({ name: 's', ports: ['80', '80:81'], networks: ['n'] })), 'ports[1]')
+  t.is(field(() => parseServiceCreate({ name: 's', ports: ['80'], networks: [] })), 'networks')
+  t.is(field(() => parseServiceCreate({ name: 's', ports: '80', networks: ['n'] })), 'ports')
+  t.deepEqual(parseServiceCreate({ name: 's', ports: [], networks: ['n'] }).ports, [], 'a service may publish no port')
+})
+
+test('task bodies: exactly one of netns / ip, valid state and weight', (t) => {
+  t.deepEqual(parseTaskAdd({ service: 'web', ip: '10.0.0.5' }), { service: 'web', ip: '10.0.0.5' })
+  t.is(field(() => parseTaskAdd({ service: 'web' })), 'netns')
+  t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', netns: '/run/netns/x' })), 'netns')
+  t.is(field(() => parseTaskAdd({ service: 'web', netns: 'relative' })), 'netns')
+  t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.256' })), 'ip')
+  t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', state: 'gone' })), 'state')
+  t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', weight: 0 })), 'weight')
+  t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', id: '../x' })), 'id')
+  t.is(field(() => parseTaskAdd({ ip: '10.0.0.5' })), 'service')
+})
+
+test('IPv6 is refused at the API until the data plane programs it: a v6 or dual-stack subnet, a v6 task IP', (t) => {
+  const v6 = (fn: () => unknown): string => {
+    try {
+      fn()
+    } catch (err) {
+      return `${(err as Error).name} ${(err as Error).message}`
+    }
+    return 'accepted'
+  }
+  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['fd00::/64'] })), /^ValidationError subnets\[0\]: fd00::\/64: IPv6 is not supported/)
+  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', 'fd00::/64'] })), /^ValidationError subnets\[1\]: .*IPv6 is not supported/)
+  t.regex(v6(() => parseTaskAdd({ service: 'web', ip: 'fd00::5' })), /^ValidationError ip: fd00::5: IPv6 is not supported/)
+})

@@ -1,0 +1,115 @@
+import test from 'ava'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { formatClusterKeyFile, generateClusterKey, parseClusterKey, parseClusterKeyFile } from '@scalelb/gossip'
+import { runCli } from '../../../src/cli/main.js'
+import { loadClusterKeys, managerPublicKeyOf, parseManagerKeyFile } from '../../../src/persistence/cluster-keys.js'
+
+interface Run { code: number, out: string, err: string }
+
+async function keygen (...argv: string[]): Promise<Run> {
+  let out = ''
+  let err = ''
+  const code = await runCli(['keygen', ...argv], { io: { out: (s) => { out += s + '\n' }, err: (s) => { err += s + '\n' } }, env: {} })
+  return { code, out, err }
+}
+
+async function tempDir (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'slb-key-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+test('keygen writes the cluster key file (PSK + manager public key) and the manager key file, both 0600, and they belong together', async (t) => {
+  const dir = await tempDir(t)
+  const cluster = join(dir, 'cluster.key')
+  const manager = join(dir, 'manager.key')
+  const r = await keygen('--out', cluster, '--manager-out', manager)
+  t.is(r.code, 0, r.err)
+  t.is(r.out, `cluster key: ${cluster} (every node: --cluster-key-file)\nmanager key: ${manager} (manager nodes only: --manager-key-file)\n`)
+  t.is((await stat(cluster)).mode & 0o777, 0o600)
+  t.is((await stat(manager)).mode & 0o777, 0o600)
+  const text = await readFile(cluster, 'utf8')
+  t.regex(text, /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}\n\/key\/scalelb\/manager-ed25519\/base64\/[A-Za-z0-9+/]{43}=\n$/)
+  const parsed = parseClusterKeyFile(text)
+  t.deepEqual(parsed.psk, parseClusterKey(text), 'the transport gets the three pnet lines')
+  t.is(new TextDecoder().decode(parsed.psk).split('\n').length, 3)
+  const seed = parseManagerKeyFile(await readFile(manager, 'utf8'), '--manager-key-file', manager)
+  t.deepEqual(managerPublicKeyOf(seed), parsed.managerPublicKey)
+  t.is((await loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: manager })).role, 'manager')
+  t.is((await loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: undefined })).role, 'worker')
+  t.is((await loadClusterKeys({ clusterKeyFile: undefined, managerKeyFile: undefined })).role, 'insecure')
+})
+
+test('keygen never overwrites a key file, prints the cluster key without --out, and needs --manager-out', async (t) => {
+  const dir = await tempDir(t)
+  const cluster = join(dir, 'cluster.key')
+  const manager = join(dir, 'manager.key')
+  t.is((await keygen('--out', cluster, '--manager-out', manager)).code, 0)
+  const before = [await readFile(cluster, 'utf8'), await readFile(manager, 'utf8')]
+  const again = await keygen('--out', cluster, '--manager-out', join(dir, 'other.key'))
+  t.is(again.code, 1)
+  t.is(again.err, `scalelb keygen: --out: ${cluster} exists; refusing to overwrite a key file\n`)
+  const mgrAgain = await keygen('--out', join(dir, 'c2.key'), '--manager-out', manager)
+  t.is(mgrAgain.code, 1)
+  t.regex(mgrAgain.err, /--manager-out: .*manager\.key exists; refusing to overwrite/)
+  t.deepEqual([await readFile(cluster, 'utf8'), await readFile(manager, 'utf8')], before, 'nothing was rewritten')
+  t.false(await stat(join(dir, 'other.key')).then(() => true, () => false), 'a refused run writes neither file')
+
+  const printed = await keygen('--manager-out', join(dir, 'printed-manager.key'))
+  t.is(printed.code, 0, printed.err)
+  t.deepEqual(managerPublicKeyOf(parseManagerKeyFile(await readFile(join(dir, 'printed-manager.key'), 'utf8'), 'f', 'f')), parseClusterKeyFile(printed.out).managerPublicKey)
+
+  const none = await keygen('--out', join(dir, 'c3.key'))
+  t.is(none.code, 2)
+  t.regex(none.err, /--manager-out FILE is required/)
+  t.is((await keygen('--out', join(dir, 'same.key'), '--manager-out', join(dir, 'same.key'))).code, 2)
+  t.is((await keygen('--bogus')).code, 2)
+  const help = await keygen('--help')
+  t.is(help.code, 0)
+  t.regex(help.out, /--manager-out FILE +the manager private key/)
+})
+
+test('keygen --add-manager adds a manager key to an older cluster key file, keeping its PSK; never to one that has a manager key', async (t) => {
+  const dir = await tempDir(t)
+  const cluster = join(dir, 'cluster.key')
+  const old = generateClusterKey()
+  await writeFile(cluster, `${old}\n`, { mode: 0o600 })
+  const oldErr = await t.throwsAsync(loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: undefined }))
+  t.is(oldErr?.name, 'ConfigError')
+  t.regex(oldErr?.message ?? '', /has no manager public key \(it was written by an older scalelb keygen\).*scalelb keygen --add-manager .*cluster\.key --manager-out manager\.key/)
+
+  const r = await keygen('--add-manager', cluster, '--manager-out', join(dir, 'manager.key'))
+  t.is(r.code, 0, r.err)
+  const parsed = parseClusterKeyFile(await readFile(cluster, 'utf8'))
+  t.deepEqual(parsed.psk, parseClusterKey(old), 'the pre-shared key is unchanged: restarted nodes still talk to the others')
+  t.is((await stat(cluster)).mode & 0o777, 0o600)
+  t.is((await loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: join(dir, 'manager.key') })).role, 'manager')
+
+  const twice = await keygen('--add-manager', cluster, '--manager-out', join(dir, 'manager2.key'))
+  t.is(twice.code, 1)
+  t.regex(twice.err, /has a manager public key already/)
+  t.is((await keygen('--add-manager', join(dir, 'missing.key'), '--manager-out', join(dir, 'm3.key'))).code, 1)
+  t.is((await keygen('--add-manager', cluster, '--out', join(dir, 'x.key'), '--manager-out', join(dir, 'm4.key'))).code, 2)
+})
+
+test('a bad line of a cluster key file is refused naming the part; the format round-trips', (t) => {
+  const psk = generateClusterKey()
+  const key = new Uint8Array(32).fill(7)
+  const text = formatClusterKeyFile({ psk, managerPublicKey: key })
+  t.deepEqual(parseClusterKeyFile(text), { psk: parseClusterKey(psk), managerPublicKey: key })
+  t.deepEqual(parseClusterKeyFile(text.replace(/\n/g, '\r\n') + '\n\n'), parseClusterKeyFile(text), 'CRLF and blank lines do not matter')
+  t.deepEqual(parseClusterKeyFile(psk), { psk: parseClusterKey(psk) }, 'an older file: no manager key')
+  const [header, encoding, hex, manager] = text.trimEnd().split('\n') as [string, string, string, string]
+  const field = (s: string): string | undefined => (t.throws(() => parseClusterKeyFile(s)) as (Error & { field?: string }) | undefined)?.field
+  t.is(field([header, encoding, hex, manager.replace('manager-ed25519', 'manager-rsa')].join('\n')), 'manager')
+  t.is(field([header, encoding, hex, `${manager.slice(0, -4)}====`].join('\n')), 'manager', 'not base64')
+  t.is(field([header, encoding, hex, manager.slice(0, -8)].join('\n')), 'manager', 'too short')
+  t.is(field([header, encoding, hex, `${manager}AAAA`].join('\n')), 'manager', 'too long')
+  t.is(field([header, encoding, hex, manager, manager].join('\n')), 'file', 'five lines')
+  t.is(field([header, encoding, 'ab', manager].join('\n')), 'key')
+  t.is(field([header, '/base64/', hex, manager].join('\n')), 'encoding')
+  t.is(field(['/key/swarm/psk/2.0.0/', encoding, hex].join('\n')), 'header')
+  t.is(t.throws(() => formatClusterKeyFile({ psk, managerPublicKey: new Uint8Array(31) }))?.name, 'InvalidClusterKeyError')
+})

@@ -1,0 +1,39 @@
+import test from 'ava'
+import type { RingSpace, SpaceUsage } from '@scalelb/allocator'
+import { checkUsage, publishedUsage, spaceView, type UsageValue } from '../../../src/state/ipam-space.js'
+
+const ring: RingSpace = {
+  usable: 14,
+  complete: true,
+  owners: [{ id: 'a', addresses: 8, digest: 'aa' }, { id: 'b', addresses: 4, digest: 'bb' }, { id: 'c', addresses: 4, digest: 'cc' }]
+}
+const none: SpaceUsage = { free: 0, cooling: 0, owned: 0, nextFreeAt: undefined, digest: '00' }
+
+test('full only when the ring is complete and every owner\'s current usage shows nothing free', (t) => {
+  const zero = new Map<string, UsageValue>([['a', { free: 0, cooling: 0, ring: 'aa' }], ['b', { free: 0, cooling: 2, ring: 'bb' }], ['c', { free: 0, cooling: 0, ring: 'cc' }]])
+  t.like(spaceView('d', ring, none, zero), { full: true, used: 14, total: 14, cooling: 2, donors: [], unknown: [] })
+  t.false(spaceView('d', { ...ring, complete: false }, none, zero).full, 'tokens missing: not known full')
+  const stale = new Map(zero)
+  stale.set('b', { free: 0, cooling: 0, ring: 'old' })
+  t.like(spaceView('d', ring, none, stale), { full: false, unknown: ['b'] }, 'usage counted over other ranges is not trusted')
+  const missing = new Map(zero)
+  missing.delete('c')
+  t.like(spaceView('d', ring, none, missing), { full: false, unknown: ['c'] })
+  t.false(spaceView('a', ring, { ...none, free: 1 }, zero).full, 'own free address counts')
+})
+
+test('donors: owners publishing free addresses, most free first, then most space', (t) => {
+  const u = new Map<string, UsageValue>([['a', { free: 3, cooling: 0, ring: 'aa' }], ['b', { free: 3, cooling: 0, ring: 'bb' }], ['c', { free: 0, cooling: 0, ring: 'cc' }]])
+  t.deepEqual(spaceView('d', ring, none, u).donors.map((d) => d.id), ['a', 'b'])
+  u.set('b', { free: 5, cooling: 0, ring: 'bb' })
+  t.deepEqual(spaceView('d', ring, none, u).donors.map((d) => d.id), ['b', 'a'])
+  t.deepEqual(spaceView('b', ring, none, u).donors.map((d) => d.id), ['a'], 'never itself')
+})
+
+test('published counts saturate; malformed usage is refused with the field named', (t) => {
+  t.deepEqual(publishedUsage({ free: 1_000_000, cooling: 3, owned: 2 ** 20, nextFreeAt: undefined, digest: 'ab' }), { free: 16, cooling: 3, ring: 'ab' })
+  t.deepEqual(checkUsage({ free: 1, cooling: 0, ring: 'ab' }), { ok: true, value: { free: 1, cooling: 0, ring: 'ab' } })
+  t.like(checkUsage({ free: -1, cooling: 0, ring: 'ab' }), { ok: false, reason: 'usage.free: not a count' })
+  t.like(checkUsage({ free: 1, cooling: 0, ring: 'zz!' }), { ok: false, reason: 'usage.ring: not a digest' })
+  t.like(checkUsage(null), { ok: false })
+})

@@ -1,0 +1,53 @@
+import test from 'ava'
+import { checkDonationRequest, checkEndpoint, checkNetwork, checkNode, checkService, lbEndpointKey, parseEndpointKey, taskEndpointKey } from '../../../src/state/tables.js'
+
+const ep = { kind: 'task', service: 'svc', ip: '10.0.0.5', mac: '02:42:0a:00:00:05', node: 'peer-1', state: 'ready', originMs: 1 }
+
+const KEY = 'peer-1/t1'
+
+test('a peer\'s endpoint is accepted only when well-formed and written by the node it names', (t) => {
+  t.true(checkEndpoint(ep, 'peer-1', KEY).ok)
+  const reasons = [
+    checkEndpoint(ep, 'peer-2', KEY),
+    checkEndpoint({ ...ep, ip: '10.0.0.500' }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, mac: 'zz:42:0a:00:00:05' }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, state: 'up' }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, kind: 'vip' }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, service: undefined }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, weight: -1 }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, originMs: 'now' }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, ports: [{ proto: 'tcp', port: 0, targetPort: 1 }] }, 'peer-1', KEY),
+    checkEndpoint('garbage', 'peer-1', KEY)
+  ].map((r) => r.ok ? 'accepted' : r.reason.split(':')[0])
+  t.deepEqual(reasons, ['endpoint key', 'endpoint.ip', 'endpoint.mac', 'endpoint.state', 'endpoint.kind', 'endpoint.service', 'endpoint.weight', 'endpoint.originMs', 'endpoint.ports[0].port', 'endpoint'])
+  t.regex(reasonOf(checkEndpoint(ep, 'peer-2', 'peer-2/t1')), /endpoint.node: differs from the entry origin/)
+})
+
+function reasonOf (r: { ok: true } | { ok: false, reason: string }): string {
+  return r.ok ? 'accepted' : r.reason
+}
+
+test('an endpoint key names its node: a task key <node>/<task>, an LB key lb:<node>; others are refused', (t) => {
+  t.is(taskEndpointKey('peer-1', 't1'), 'peer-1/t1')
+  t.deepEqual(parseEndpointKey(taskEndpointKey('peer-1', 't1')), { kind: 'task', node: 'peer-1', taskId: 't1' })
+  t.deepEqual(parseEndpointKey(lbEndpointKey('peer-1')), { kind: 'lb', node: 'peer-1' })
+  for (const bad of ['t1', '/t1', 'peer-1/', 'peer-1/a/b', 'lb:', 'lb:a/b', '']) t.is(parseEndpointKey(bad), undefined, bad)
+  const lb = { ...ep, kind: 'lb', service: undefined }
+  t.true(checkEndpoint(lb, 'peer-1', 'lb:peer-1').ok)
+  t.is(reasonOf(checkEndpoint(ep, 'peer-1', 't1')), 'endpoint key: must be <node>/<task> or lb:<node>', 'a bare task ID (older agents)')
+  t.is(reasonOf(checkEndpoint({ ...ep, node: 'peer-2' }, 'peer-2', KEY)), 'endpoint key: names another node than the entry origin', 'a forged key of another node')
+  t.is(reasonOf(checkEndpoint(lb, 'peer-1', KEY)), 'endpoint key: a task key with a lb value')
+  t.is(reasonOf(checkEndpoint(ep, 'peer-1', 'lb:peer-1')), 'endpoint key: a lb key with a task value')
+})
+
+test('networks, services, nodes and donation requests from peers are schema-checked', (t) => {
+  t.true(checkNetwork({ name: 'n', subnets: ['10.0.0.0/24'], vni: 4096, options: {} }).ok)
+  t.false(checkNetwork({ name: 'n', subnets: ['10.0.0.0/24'], vni: 2 ** 24 }).ok)
+  t.false(checkNetwork({ name: 'n', subnets: ['nope'], vni: 4096 }).ok)
+  t.true(checkService({ name: 's', ports: [{ proto: 'udp', port: 53, targetPort: 53 }], vips: { net1: '10.0.0.2' } }).ok)
+  t.false(checkService({ name: 's', ports: [], vips: { net1: 'not-an-ip' } }).ok)
+  t.true(checkNode({ underlay: '192.168.0.1', version: '0.1.0' }).ok)
+  t.false(checkNode({ underlay: 'host', version: '0.1.0' }).ok)
+  t.true(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 5 }, 'a').ok)
+  t.false(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 5 }, 'c').ok, 'a node cannot ask on behalf of another')
+})

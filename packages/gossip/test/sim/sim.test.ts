@@ -1,0 +1,64 @@
+import test from 'ava'
+import { Sim, type SimNode } from '../../src/sim/engine.js'
+import { churn, convergence, failure, partition } from '../../src/sim/scenarios.js'
+
+test('200 nodes, lan, no loss: every write reaches every node within 10 gossip rounds; same seed, same figures', t => {
+  const r = convergence({ nodes: 200, seed: 11 }, 20)
+  t.is(r.events_complete, 20)
+  t.true((r.rounds_100_max as number) <= 10, `max rounds ${r.rounds_100_max}`)
+  t.deepEqual(convergence({ nodes: 200, seed: 11 }, 20), r)
+})
+
+test('200 nodes, 10% loss: every write reaches every node within 12 rounds and 3 s', t => {
+  const r = convergence({ nodes: 200, seed: 12, loss: 0.1, countBytes: false }, 20)
+  t.is(r.events_complete, 20)
+  t.true((r.rounds_100_max as number) <= 12, `max rounds ${r.rounds_100_max}`)
+  t.true((r.seconds_100_max as number) <= 3)
+})
+
+test('150 nodes: every crash is detected by every live node; no live node is marked dead, also with 5% slowed nodes', t => {
+  const r = failure({ nodes: 150, seed: 13, countBytes: false }, 10)
+  t.is(r.detected, 10)
+  t.is(r.false_dead_during_crashes, 0)
+  t.is(r.false_positives_slow, 0)
+  // suspicion min at 150 nodes is 4 * log10(150) = 8.7 s; max 52 s
+  t.true((r.detect_s_p99 as number) < 52)
+})
+
+test('150 nodes: after a 60 s partition heals, all live tables become identical', t => {
+  const r = partition({ nodes: 150, seed: 14, countBytes: false })
+  t.true((r.dead_marks_at_heal as number) > 0, 'the halves declared each other dead')
+  t.true(Number.isFinite(r.tables_agree_s), 'tables agree')
+  t.true(Number.isFinite(r.members_agree_s), 'everyone alive everywhere')
+  t.is(r.entries, 30)
+})
+
+test('100 nodes churn: restarting nodes are never marked dead and rejoin with the same ID', t => {
+  const r = churn({ nodes: 100, seed: 15, countBytes: false }, 10)
+  t.is(r.rejoined, 10)
+  t.is(r.false_dead, 0)
+})
+
+test('200 nodes: a write whose broadcasts are all lost still reaches everyone within 3 s (anti-entropy)', t => {
+  const r = convergence({ nodes: 200, seed: 16, countBytes: false }, 20, true)
+  t.is(r.events_complete, 20)
+  t.true((r.seconds_100_max as number) <= 3, `max ${r.seconds_100_max} s`)
+})
+
+test('200 nodes: a network-scope write reaches the 5 scope members quickly and nobody else', t => {
+  const sim = new Sim({ nodes: 200, seed: 17, countBytes: false })
+  const members = [3, 50, 99, 140, 199]
+  for (const i of members) (sim.nodes[i] as SimNode).node.joinScope(0, 'network:n1')
+  sim.runUntil(10_000)
+  const writer = sim.nodes[50] as SimNode
+  t.deepEqual(writer.node.tables.scopeMembers('network:n1').sort(), members.map(i => (sim.nodes[i] as SimNode).id).sort())
+  writer.node.set(sim.now, 'network:n1', 'endpoints', 'ep', { ip: '10.0.0.9' })
+  const t0 = sim.now
+  let reachedAt = Infinity
+  for (let t = t0; t < t0 + 5000 && reachedAt === Infinity; t += 50) {
+    sim.runUntil(t)
+    if (members.every(i => (sim.nodes[i] as SimNode).node.tables.get('network:n1', 'endpoints', 'ep') !== undefined)) reachedAt = t
+  }
+  t.true(reachedAt - t0 <= 1000, `scope members had it after ${reachedAt - t0} ms`)
+  t.true(sim.nodes.every(sn => members.includes(sn.index) || sn.node.tables.get('network:n1', 'endpoints', 'ep') === undefined))
+})
