@@ -1,5 +1,5 @@
 import test from 'ava'
-import { createLifecycle, type Component, type StopReason } from '../src/lifecycle.js'
+import { createLifecycle, type Component, type StopReason } from '../../src/lifecycle.js'
 
 /** A component that records every hook it runs in `log`. */
 function recorder (name: string, log: string[], opts: { failStart?: boolean } = {}): Component {
