@@ -10,7 +10,7 @@ export { encodeFrame, decodePacket, decodeRequest, decodeResponse } from './code
 export type { DropReason } from './codec/validate.js'
 export type { MemberUpdate, MemberSnapshot, Packet, RequestMsg, ResponseMsg } from './codec/messages.js'
 export { InvalidGossipConfigError, JoinFailedError, NotStartedError, RequestDroppedError, SelfAddressError } from './errors.js'
-export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError, ReservedTableError, SCOPES_TABLE, type Authority, type AuthorityPolicy, type TablesMsg, type SyncRequest, type SyncResponse, type WireEntry } from './tables/index.js'
+export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError, ReservedTableError, SCOPES_TABLE, writeRefusal, type Authority, type AuthorityPolicy, type TablesMsg, type SyncRequest, type SyncResponse, type WireEntry } from './tables/index.js'
 export * as constants from './constants.js'
 export { createKeyring, createKeyDirectory, createPeerIdKeys, generateSigningKeyPair, publicKeyFromRaw, privateKeyFromRaw, rawPublicKey, InvalidSigningKeyError, NotManagerError, SIGNATURE_BYTES, PUBLIC_KEY_BYTES, type Keyring, type KeyringInit, type KeyDirectory } from './sign/keyring.js'
 export * from './transport/libp2p.js'

@@ -1,4 +1,4 @@
-import { SCOPES_TABLE, type Authority, type AuthorityPolicy, type ScopeName } from '@scalelb/gossip'
+import { SCOPES_TABLE, writeRefusal, type Authority, type AuthorityPolicy, type ScopeName } from '@scalelb/gossip'
 import {
   TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, parseEndpointKey
 } from './tables.js'
@@ -85,12 +85,7 @@ export function createAuthorityPolicy (init: AuthorityPolicyInit = {}): Authorit
   }
 }
 
-/** True if `self` may write `authority`'s key (a manager holds the manager key). */
+/** True if `self` may write `authority`'s key (a manager holds the manager key): the tables' own decision. */
 export function mayWrite (authority: Authority, self: string, manager: boolean): boolean {
-  switch (authority.kind) {
-    case 'any': return true
-    case 'manager': return manager
-    case 'node': return authority.node === self
-    case 'refused': return false
-  }
+  return writeRefusal(authority, self, manager) === undefined
 }

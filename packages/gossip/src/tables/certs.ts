@@ -44,11 +44,11 @@ function hashLeaf (scope: ScopeName, items: Item[]): { hash: Uint8Array, parts: 
   return { hash: h.digest(), parts }
 }
 
-/** Group entries of complete leaves by origin, then by leaf. */
-function groupByOriginLeaf<T> (items: Iterable<T>, keyOf: (x: T) => [origin: NodeId, table: string, key: string], complete: Set<number>, want: (origin: NodeId) => boolean): Map<NodeId, Map<number, T[]>> {
-  const groups = new Map<NodeId, Map<number, T[]>>()
-  for (const x of items) {
-    const [origin, table, key] = keyOf(x)
+/** Group a response's entries of its complete leaves by origin, then by leaf. */
+function groupByOriginLeaf (entries: readonly WireEntry[], complete: Set<number>, want: (origin: NodeId) => boolean): Map<NodeId, Map<number, WireEntry[]>> {
+  const groups = new Map<NodeId, Map<number, WireEntry[]>>()
+  for (const x of entries) {
+    const [table, key, origin] = x
     if (!want(origin)) continue
     const leaf = leafOf(table, key, DIGEST_LEAVES)
     if (!complete.has(leaf)) continue
@@ -119,7 +119,7 @@ export class ScopeCerts {
    */
   attach (store: ScopeStore, res: SyncResponse, lamport: number): void {
     const complete = new Set(res.complete)
-    const groups = groupByOriginLeaf(res.entries, (w) => [w[2], w[0], w[1]], complete, () => true)
+    const groups = groupByOriginLeaf(res.entries, complete, () => true)
     const certs: OriginCert[] = []
     let bytes = 0
     for (const [origin, byLeaf] of groups) {
@@ -178,7 +178,7 @@ export class ScopeCerts {
       }
     }
     if (certs.size === 0) return undefined
-    const groups = groupByOriginLeaf(res.entries, (w) => [w[2], w[0], w[1]], new Set(res.complete), (o) => certs.has(o))
+    const groups = groupByOriginLeaf(res.entries, new Set(res.complete), (o) => certs.has(o))
     const out = new Map<WireEntry, Uint8Array>()
     for (const [origin, byLeaf] of groups) {
       const cert = certs.get(origin) as OriginCert

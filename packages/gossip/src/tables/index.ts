@@ -1,4 +1,5 @@
 export { createTables } from './tables.js'
+export { writeRefusal } from './authority.js'
 export { validateTablesMsg, validateSyncRequest, validateSyncResponse, isScopeName } from './validate.js'
 export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError, ReservedTableError } from './errors.js'
 export {

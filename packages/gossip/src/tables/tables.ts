@@ -5,6 +5,7 @@ import {
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { entryBytes, entryHeader, valuePart } from '../sign/entry.js'
+import { writeRefusal } from './authority.js'
 import { ScopeCerts } from './certs.js'
 import { type Keyring, NotManagerError } from '../sign/keyring.js'
 import { InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError } from './errors.js'
@@ -347,24 +348,30 @@ class TablesImpl implements Tables {
     assertWritable(scope, table, key)
     const st = this.scopeStates.get(scope)
     if (st === undefined || !st.joined) throw new NotInScopeError(scope)
-    const auth = this.authorityOf(scope, table, key)
-    if (auth.kind === 'refused') throw new NotOwnerError(scope, table, key, auth.reason)
-    if (auth.kind === 'node' && auth.node !== this.self) throw new NotOwnerError(scope, table, key, `only node ${auth.node} may write it`)
-    if (auth.kind === 'manager' && this.keyring !== undefined && !this.keyring.manager) throw new NotManagerError(`write ${scope}/${table}/${key}`)
+    this.ownAuthority(scope, table, key)
     return st
+  }
+
+  /**
+   * The authority of a key this node is about to write; throws NotManagerError
+   * or NotOwnerError if it may not (in unsigned tables nothing holds a manager
+   * key, so manager keys are not checked there).
+   */
+  private ownAuthority (scope: ScopeName, table: string, key: string): Authority {
+    const auth = this.authorityOf(scope, table, key)
+    const why = writeRefusal(auth, this.self, this.keyring?.manager ?? true)
+    if (why === undefined) return auth
+    throw auth.kind === 'manager' ? new NotManagerError(`write ${scope}/${table}/${key}`) : new NotOwnerError(scope, table, key, why)
   }
 
   private writeLocal (now: number, st: ScopeState, table: string, key: string, value: unknown, deleted: boolean): Entry {
     this.lastNow = now
-    const auth = this.authorityOf(st.name, table, key)
-    if (auth.kind === 'refused') throw new NotOwnerError(st.name, table, key, auth.reason)
-    if (auth.kind === 'node' && auth.node !== this.self) throw new NotOwnerError(st.name, table, key, `only node ${auth.node} may write it`)
+    const auth = this.ownAuthority(st.name, table, key)
     const v: Version = { value: deleted ? undefined : value, origin: this.self, lamport: this.admission.clock.value + 1, seq: this.seq + 1, deleted, deadAt: now }
     if (this.keyring !== undefined) {
       const vb = valuePart(deleted, v.value)
       v.vt = deleted ? 0 : tagOfBytes(vb)
       const bytes = entryBytes(entryHeader(st.name, table, key, this.self, v.lamport, v.seq, deleted), vb)
-      // throws NotManagerError on a node without the manager key, before anything changed
       v.sig = auth.kind === 'manager' ? this.keyring.signManager(bytes) : this.keyring.sign(bytes)
     }
     if (!deleted) {
