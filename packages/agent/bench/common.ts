@@ -70,10 +70,8 @@ export function printJsonLine (bench: string, params: Record<string, unknown>, r
   console.log(JSON.stringify({ bench, params, results, env: benchEnv() }))
 }
 
-/** True when running as root (the kernel benchmarks need it). Not imported from the lab: that would load the whole agent into every benchmark process and inflate the RSS they report. */
-export function isRoot (): boolean {
-  return process.getuid?.() === 0
-}
+// from the kernel module, not through @scalelb/lab: that would load the whole agent into every benchmark process and inflate the RSS they report
+export { isRoot } from '../src/dataplane/kernel/index.js'
 
 /**
  * Clean-up actions run once, last added first: at the end of the run

@@ -35,7 +35,3 @@ export function inNetns (ns: string | undefined, file: string, args: readonly st
   return wrapNetns(ns === undefined ? undefined : `/run/netns/${ns}`, file, args)
 }
 
-/** True when running as root (uid 0). */
-export function isRoot (): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0
-}

@@ -138,3 +138,8 @@ class ExecKernel implements Kernel {
 export function createKernel (init: KernelInit = {}): Kernel {
   return new ExecKernel(init)
 }
+
+/** True when this process runs as root (uid 0): it may create namespaces and program the kernel. */
+export function isRoot (): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0
+}

@@ -1,5 +1,5 @@
 /** Kernel access of the agent: every ip/nft/bridge/sysctl call goes through {@link Kernel}. */
-export { createKernel, runCommand, wrapNetns, type CommandInit, type CommandResult, type Kernel, type KernelInit, type NetnsRef, type RunOptions } from './exec.js'
+export { createKernel, isRoot, runCommand, wrapNetns, type CommandInit, type CommandResult, type Kernel, type KernelInit, type NetnsRef, type RunOptions } from './exec.js'
 export { KernelCommandError, KernelStateError } from './errors.js'
 export * from './ip.js'
 export * from './nft.js'
