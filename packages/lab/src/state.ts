@@ -1,6 +1,6 @@
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from '@scalelb/agent'
+import { readJsonFile, writeFileAtomic } from '@scalelb/agent'
 import { LAB_STATE_FILE, LAB_STATE_VERSION } from './constants.js'
 import { LabStateError } from './errors.js'
 
@@ -95,20 +95,8 @@ export async function saveLabState (state: LabState): Promise<void> {
 /** Read the lab state in `dir`; undefined when there is none. Throws {@link LabStateError} naming the bad field. */
 export async function loadLabState (dir: string): Promise<LabState | undefined> {
   const path = stateFilePath(dir)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new LabStateError(path, `cannot read: ${(err as Error).message}`)
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (err) {
-    throw new LabStateError(path, `not valid JSON: ${(err as Error).message}`)
-  }
-  return validateLabState(path, parsed)
+  const parsed = await readJsonFile(path, (reason) => new LabStateError(path, reason))
+  return parsed === undefined ? undefined : validateLabState(path, parsed)
 }
 
 /** Remove the state file (the rest of the dir is removed by `lab down`). */

@@ -1,4 +1,4 @@
-import { open, readdir, rename, mkdir, unlink } from 'node:fs/promises'
+import { open, readdir, readFile, rename, mkdir, unlink } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -63,4 +63,24 @@ export async function removeStrayTempFiles (dir: string): Promise<string[]> {
     removed.push(n)
   }
   return removed
+}
+
+/**
+ * Read and parse a JSON file written by {@link writeFileAtomic}: undefined
+ * when it does not exist; `fail(reason)` makes the error thrown when it
+ * cannot be read or is not JSON (the caller's error type, naming the file).
+ */
+export async function readJsonFile (path: string, fail: (reason: string) => Error): Promise<unknown> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw fail(`cannot read: ${(err as Error).message}`)
+  }
+  try {
+    return JSON.parse(text) as unknown
+  } catch (err) {
+    throw fail(`not valid JSON: ${(err as Error).message}`)
+  }
 }

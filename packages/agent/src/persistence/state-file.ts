@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { STATE_FILE, STATE_FORMAT_VERSION } from '../constants.js'
 import { PersistenceError } from '../errors.js'
 import { isLocalTask, type LocalTask } from '../state/local-tasks.js'
 import type { NetworkDesired } from '../dataplane/spec/types.js'
-import { writeFileAtomic } from './files.js'
+import { readJsonFile, writeFileAtomic } from './files.js'
 
 /** One own gossip entry, persisted so a restart (even after SIGKILL) republishes it. */
 export interface OwnEntry {
@@ -32,19 +31,8 @@ export interface PersistedState {
 /** Load the state file; undefined when absent. Corrupt content throws {@link PersistenceError}. */
 export async function loadState (dataDir: string, node: string): Promise<PersistedState | undefined> {
   const path = join(dataDir, STATE_FILE)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new PersistenceError(path, `cannot read: ${(err as Error).message}`)
-  }
-  let v: unknown
-  try {
-    v = JSON.parse(text)
-  } catch (err) {
-    throw new PersistenceError(path, `not valid JSON: ${(err as Error).message}`)
-  }
+  const v = await readJsonFile(path, (reason) => new PersistenceError(path, reason))
+  if (v === undefined) return undefined
   const o = v as Record<string, unknown>
   if (o === null || typeof o !== 'object') throw new PersistenceError(path, 'not an object')
   if (o.version !== STATE_FORMAT_VERSION) throw new PersistenceError(path, `unknown format version ${String(o.version)}`)
