@@ -14,7 +14,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, labRun, spawnDetached, stopProcess, waitFor, type ProcRef } from '../packages/lab/src/index.js'
+import { freePort, labRun, spawnDetached, stopProcess, type ProcRef } from '../packages/lab/src/index.js'
+import { waitFor } from '@scalelb/test-support'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 
@@ -51,7 +52,7 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
       if (dockerd !== undefined) await stopProcess(dockerd, { graceMs: 20_000 })
       rmSync(logDir, { recursive: true, force: true })
     })
-    await waitFor('dockerd answers', 60_000, dockerUp)
+    await waitFor('dockerd answers', dockerUp, { timeoutMs: 60_000 })
   }
   if (!existsSync(join(REPO, 'packages', 'agent', 'dist', 'cli', 'bin.js'))) {
     await labRun(process.execPath, [join(REPO, 'scripts', 'tsc.mjs'), '-b'], { timeoutMs: 300_000 })
@@ -94,22 +95,22 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
 
   let health: string[] = []
   try {
-    await waitFor('Prometheus reports all 3 agents up', 90_000, async () => {
+    await waitFor('Prometheus reports all 3 agents up', async () => {
       const r = await promQuery(port, '/api/v1/targets')
       health = (r?.data?.activeTargets ?? []).map((x: { health: string }) => x.health)
       return health.length === 3 && health.every((h) => h === 'up')
-    })
+    }, { timeoutMs: 90_000 })
   } catch (err) {
     t.log(await compose(['logs', '--tail', '30'], 60_000).catch((e: unknown) => String(e)))
     throw err
   }
   t.deepEqual(health, ['up', 'up', 'up'])
   let alive: string[] = []
-  await waitFor('every agent reports 3 alive members to Prometheus', 120_000, async () => {
+  await waitFor('every agent reports 3 alive members to Prometheus', async () => {
     const r = await promQuery(port, `/api/v1/query?query=${encodeURIComponent('scalelb_gossip_members{state="alive"}')}`)
     alive = (r?.data?.result ?? []).map((x: { value: [number, string] }) => x.value[1])
     return alive.length === 3 && alive.every((v) => v === '3')
-  })
+  }, { timeoutMs: 120_000 })
   t.deepEqual(alive, ['3', '3', '3'], 'the agents converged')
   const series = await promQuery(port, `/api/v1/query?query=${encodeURIComponent('count by (instance) ({__name__=~"scalelb_.+"})')}`)
   t.is(series?.data?.result?.length, 3, 'scalelb_ series from every target')
@@ -145,11 +146,11 @@ rootTest('docker-compose: 3 agents join each other and Prometheus scrapes them a
   t.truthy(vip)
   const seen = new Set<string>()
   try {
-    await waitFor('a client on agent1 reaches both web tasks (agent2, agent3) through the VIP', 120_000, async () => {
+    await waitFor('a client on agent1 reaches both web tasks (agent2, agent3) through the VIP', async () => {
       const r = await composeRun(['exec', '-T', 'agent1', 'ip', 'netns', 'exec', 'c1', 'node', '-e', `fetch('http://${vip ?? ''}/').then((r) => r.text()).then((t) => process.stdout.write(t))`], 20_000)
       if (r.ok) seen.add(r.stdout.trim())
       return seen.size === 2
-    })
+    }, { timeoutMs: 120_000 })
   } catch (err) {
     t.log(`answers so far: ${JSON.stringify([...seen])}`)
     for (const svc of ['agent1', 'agent2', 'agent3']) {

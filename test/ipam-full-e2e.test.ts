@@ -8,8 +8,9 @@ import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createPlainNetns, isRoot, labApi, labDown, labUp, taskNetnsName, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
+import { createPlainNetns, isRoot, labApi, labDown, labUp, taskNetnsName, type LabHost, type LabState } from '../packages/lab/src/index.js'
 import { fillRoundRobin, fullCounts } from '../packages/agent/test/support/fill.js'
+import { waitFor } from '@scalelb/test-support'
 
 const NODES = 3
 const SUBNET = '10.93.0.0/28'
@@ -27,14 +28,14 @@ const USABLE = 14
   const h1 = hosts[0] as LabHost
   const net = await labApi.createNetwork(h1, 'small', [SUBNET])
   const svc = await labApi.createService(h1, 'web', ['small'], ['80:8080/tcp'])
-  await waitFor('every agent knows the network and the service', 60_000, async () => {
+  await waitFor('every agent knows the network and the service', async () => {
     try {
       for (const h of hosts) { await labApi.inspectNetwork(h, 'small'); await labApi.inspectService(h, 'web') }
       return true
     } catch {
       return false
     }
-  })
+  }, { timeoutMs: 60_000 })
   const calls = await fillRoundRobin(NODES, async (node, id) => {
     const h = hosts[node] as LabHost
     const ns = taskNetnsName(lab, h, id)

@@ -12,11 +12,12 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import {
   addUnderlayHelper, aliveMembers, httpGetIn, isRunning, labRun, labApi, labDown, labHeal, labLeftovers, labLoss, labPartition,
-  labScripts, labUp, saveLab, spawnDetached, startAgent, stopProcess, waitFor, waitMembers, type LabHost
+  labScripts, labUp, saveLab, spawnDetached, startAgent, stopProcess, waitMembers, type LabHost
 } from '../packages/lab/src/index.js'
 import {
   addTask, assertNoDuplicateAddresses, host, hostsWithTasks, kernelLbIps, removeTask, taskViews, target, waitReach, type Cluster
 } from './helpers/cluster.js'
+import { waitFor } from '@scalelb/test-support'
 
 const NODES = 5
 const serial = rootTest.serial
@@ -87,25 +88,25 @@ serial('a real Prometheus scraping the lab: every target up, scalelb_gossip_memb
     return body === undefined ? undefined : JSON.parse(body)
   }
   let health: string[] = []
-  await waitFor('Prometheus sees every target up', 60_000, async () => {
+  await waitFor('Prometheus sees every target up', async () => {
     const r = await api('/api/v1/targets')
     health = (r?.data?.activeTargets ?? []).map((x: { health: string }) => x.health)
     return health.length === NODES && health.every((x) => x === 'up')
-  })
+  }, { timeoutMs: 60_000 })
   t.deepEqual(health, Array(NODES).fill('up'))
   let values: string[] = []
-  await waitFor('Prometheus has scalelb_gossip_members{state="alive"} of every target', 30_000, async () => {
+  await waitFor('Prometheus has scalelb_gossip_members{state="alive"} of every target', async () => {
     const r = await api(`/api/v1/query?query=${encodeURIComponent('scalelb_gossip_members{state="alive"}')}`)
     values = (r?.data?.result ?? []).map((x: { value: [number, string] }) => x.value[1])
     return values.length === NODES && values.every((v) => v === String(NODES))
-  })
+  }, { timeoutMs: 30_000 })
   t.deepEqual(values, Array(NODES).fill(String(NODES)), 'every agent reports 5 alive members')
   let instances = 0
-  await waitFor('Prometheus has scalelb_ series from every target', 30_000, async () => {
+  await waitFor('Prometheus has scalelb_ series from every target', async () => {
     const r = await api(`/api/v1/query?query=${encodeURIComponent('count by (instance) ({__name__=~"scalelb_.+"})')}`)
     instances = r?.data?.result?.length ?? 0
     return instances === NODES
-  })
+  }, { timeoutMs: 30_000 })
   t.is(instances, NODES, 'scalelb_ series from every target')
 })
 
@@ -155,10 +156,10 @@ serial('chaos: partition 2 hosts from 3 with nft drops on the underlay, then hea
   const cl = cluster()
   const [a, b] = [['h1', 'h2', 'h3'].map((n) => host(cl, n)), ['h4', 'h5'].map((n) => host(cl, n))]
   await labPartition(cl.state, a, b)
-  await waitFor('each side sees only itself alive', 60_000, async () => {
+  await waitFor('each side sees only itself alive', async () => {
     const seen = await Promise.all(cl.state.hosts.map(aliveMembers))
     return seen.every((n, i) => n === (i < 3 ? 3 : 2))
-  })
+  }, { timeoutMs: 60_000 })
   // the majority side keeps serving web; a change made during the partition must reach the other side after heal
   await addTask(cl, 'h1', 'web', 'web-6', 'front')
   await waitReach(cl, clientNs(cl, ['h1', 'h2', 'h3']), 'web', [...WEB, 'web-6'])
@@ -193,7 +194,7 @@ serial('after the last local task leaves a network, that host\'s LB sandbox and 
   // db-3 left h4 in the scaling test; the sandbox goes at once, the LB IP after the allocator's release grace (30 s)
   const h4 = host(cl, 'h4')
   const lbIpOnH4 = async (): Promise<string | undefined> => (await labApi.inspectNetwork(h4, 'back').catch(() => ({ lbIp: undefined }))).lbIp
-  await waitFor('h4 has no LB sandbox and no LB IP on back', 75_000, async () => !(await kernelLbIps(cl, 'back')).has('h4') && await lbIpOnH4() === undefined)
+  await waitFor('h4 has no LB sandbox and no LB IP on back', async () => !(await kernelLbIps(cl, 'back')).has('h4') && await lbIpOnH4() === undefined, { timeoutMs: 75_000 })
   t.deepEqual([...(await kernelLbIps(cl, 'back')).keys()].sort(), ['h2', 'h3'])
   t.is(await lbIpOnH4(), undefined)
   await assertNoDuplicateAddresses(t, cl)
@@ -222,7 +223,7 @@ serial('an agent restart (SIGTERM, start) does not cut a long connection through
   t.teardown(() => { stream.kill('SIGKILL') })
   let lines = 0
   stream.stdout?.on('data', (d: Buffer) => { lines += d.toString().split('\n').filter((l) => l.includes('"line"')).length })
-  await waitFor('the long connection is streaming', 10_000, async () => lines >= 3)
+  await waitFor('the long connection is streaming', async () => lines >= 3, { timeoutMs: 10_000 })
   await stopProcess({ pid: h1.pid as number, pidStart: h1.pidStart as string }, { signal: 'SIGTERM' })
   await startAgent(cl.state, h1, { join: [host(cl, 'h2').listen], extraArgs: ['--profile', 'local'] })
   await waitMembers(cl.state, NODES, 60_000)

@@ -10,8 +10,9 @@ import { isRoot, rootTest } from '@scalelb/test-support'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { labApi, labDown, labRun, labUp, startTask, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
+import { labApi, labDown, labRun, labUp, startTask, type LabHost, type LabState } from '../packages/lab/src/index.js'
 import { mtuIn, pingReplies, udpTransfer } from '../packages/agent/test/support/mtu-traffic.js'
+import { waitFor } from '@scalelb/test-support'
 
 const serial = rootTest.serial
 /** Title suffix that says why the tests are skipped without root. */
@@ -29,7 +30,7 @@ test.before(async () => {
   const [h1, h2] = state.hosts as [LabHost, LabHost]
   await labApi.createNetwork(h1, 'mtu', ['10.93.0.0/24'])
   await labApi.createService(h1, 'echo', ['mtu'], ['7:7/udp'])
-  await waitFor('h2 knows service echo', 30_000, async () => await labApi.inspectService(h2, 'echo').then(() => true, () => false))
+  await waitFor('h2 knows service echo', async () => await labApi.inspectService(h2, 'echo').then(() => true, () => false), { timeoutMs: 30_000 })
   for (const [k, h] of [['a', h1], ['b', h2]] as const) {
     const t = await startTask(state, h, { service: 'echo', name: `mtu-${k}`, network: 'mtu', serve: false })
     const info = (await labApi.listTasks(h)).find((x) => x.id === `mtu-${k}`)
@@ -54,7 +55,7 @@ serial(`a task's eth0 has the overlay MTU, and packets of that size cross the ov
   t.log(`task eth0 MTU M = ${m}; remote task ${b.ip}`)
   t.is(await mtuIn(b.ns, 'eth0'), m, 'the same MTU on both hosts')
   // connectivity first (the remote's FDB entry arrives by gossip), so a later loss is the packet size alone
-  await waitFor('a small ping reaches the remote task', 30_000, async () => (await pingReplies(a.ns, b.ip, 56, { df: true, count: 1 })).received === 1)
+  await waitFor('a small ping reaches the remote task', async () => (await pingReplies(a.ns, b.ip, 56, { df: true, count: 1 })).received === 1, { timeoutMs: 30_000 })
 
   const df = await pingReplies(a.ns, b.ip, m - 28, { df: true })
   t.is(df.received, 3, `DF ping of ${m - 28} bytes:\n${df.output}`)
@@ -98,13 +99,13 @@ serial(`a network's own MTU wins over the derived one; one above what the underl
   t.regex(refused?.message ?? '', /mtu: 1451 does not fit the underlay: its MTU 1500 minus 50 bytes of VXLAN leaves at most 1450/)
   await api.createNetwork({ name: 'small', subnets: ['10.96.0.0/24'], mtu: 1400 })
   await labApi.createService(h1, 'small', ['small'], ['7:7/udp'])
-  await waitFor('h2 knows service small', 30_000, async () => await labApi.inspectService(h2, 'small').then(() => true, () => false))
+  await waitFor('h2 knows service small', async () => await labApi.inspectService(h2, 'small').then(() => true, () => false), { timeoutMs: 30_000 })
   const a = await startTask(state as LabState, h1, { service: 'small', name: 'small-a', network: 'small', serve: false })
   const b = await startTask(state as LabState, h2, { service: 'small', name: 'small-b', network: 'small', serve: false })
   const bIp = (await labApi.listTasks(h2)).find((x) => x.id === 'small-b')?.endpoints[0]?.ip as string
   t.is(await mtuIn(a.netns, 'eth0'), 1400)
   t.is(await mtuIn(b.netns, 'eth0'), 1400)
-  await waitFor('a small ping reaches the remote task', 30_000, async () => (await pingReplies(a.netns, bIp, 56, { df: true, count: 1 })).received === 1)
+  await waitFor('a small ping reaches the remote task', async () => (await pingReplies(a.netns, bIp, 56, { df: true, count: 1 })).received === 1, { timeoutMs: 30_000 })
   t.is((await pingReplies(a.netns, bIp, 1400 - 28, { df: true })).received, 3)
 })
 

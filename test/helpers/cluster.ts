@@ -5,9 +5,10 @@
  */
 import type { ExecutionContext } from 'ava'
 import {
-  answered, labApi, labRun, probe, startTask, stopTaskServer, deleteTaskNetns, waitFor,
+  answered, labApi, labRun, probe, startTask, stopTaskServer, deleteTaskNetns,
   type LabHost, type LabState, type LabTaskRef, type ProbeTarget
 } from '../../packages/lab/src/index.js'
+import { waitFor } from '@scalelb/test-support'
 
 /** The e2e cluster: lab + what the test created in it. */
 export interface Cluster {
@@ -36,14 +37,14 @@ export function host (c: Cluster, name: string): LabHost {
 
 /** Wait until `h` knows `service` (created elsewhere, spread by gossip). */
 export async function waitService (h: LabHost, service: string): Promise<void> {
-  await waitFor(`${h.name} knows service ${service}`, 30_000, async () => {
+  await waitFor(`${h.name} knows service ${service}`, async () => {
     try {
       await labApi.inspectService(h, service)
       return true
     } catch {
       return false
     }
-  })
+  }, { timeoutMs: 30_000 })
 }
 
 /** Start task `name` of `service` on host `hostName`, on `network`. */
@@ -85,7 +86,7 @@ export async function waitReach (c: Cluster, from: string[], service: string, ex
   const want = [...expected].sort()
   const last = new Map<string, Record<string, number>>()
   try {
-    await waitFor(`${service} answered by ${want.join(',')} from ${from.length} namespaces`, opts.timeoutMs ?? 45_000, async () => {
+    await waitFor(`${service} answered by ${want.join(',')} from ${from.length} namespaces`, async () => {
       const results = await Promise.all(from.map(async (ns) => await probe(c.state, ns, [tgt], Math.max(12, want.length * 6), 2000)))
       let ok = true
       results.forEach((r, i) => {
@@ -95,7 +96,7 @@ export async function waitReach (c: Cluster, from: string[], service: string, ex
         if (JSON.stringify(answered(counts)) !== JSON.stringify(want) || (errors && opts.tolerateErrors !== true)) ok = false
       })
       return ok
-    })
+    }, { timeoutMs: opts.timeoutMs ?? 45_000 })
   } catch (err) {
     throw new Error(`${(err as Error).message}; last answers: ${JSON.stringify(Object.fromEntries(last))}`, { cause: err })
   }

@@ -64,9 +64,9 @@ runBench('bench:cli', 'slbcli', async (_run, cleanup) => {
   })
   cleanup.add(`agent pid ${agent.pid}`, async () => { await stopProcess(agent) })
   const api = createApiClient({ socketPath: socket }, 2000)
-  await waitFor(`the agent answers on ${socket} (log: ${join(dir, 'agent.log')})`, AGENT_START_TIMEOUT_MS, async () => {
+  await waitFor(`the agent answers on ${socket} (log: ${join(dir, 'agent.log')})`, async () => {
     return await api.status().then(() => true, () => false)
-  })
+  }, { timeoutMs: AGENT_START_TIMEOUT_MS })
 
   const cases = [
     { name: 'node -e 0 (floor)', key: 'node_floor', argv: ['-e', '0'] },

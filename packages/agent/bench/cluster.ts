@@ -147,7 +147,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   // network + services, known everywhere
   const net = await labApi.createNetwork(first, 'bench', [SUBNET])
   for (const s of ['base', 'probe', 'churn']) await labApi.createService(first, s, ['bench'], PORTS)
-  await waitFor('every agent knows network bench and its 3 services', SETUP_TIMEOUT_MS, async () => {
+  await waitFor('every agent knows network bench and its 3 services', async () => {
     const ok = await Promise.all(hosts.map(async (h) => {
       try {
         await labApi.inspectNetwork(h, 'bench')
@@ -158,7 +158,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
       }
     }))
     return ok.every(Boolean)
-  })
+  }, { timeoutMs: SETUP_TIMEOUT_MS })
 
   // one `base` task per node: every node gets an LB sandbox on the network
   const base: BenchTask[] = []
@@ -179,10 +179,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   say(`  of which waiting for address space, ms: ${firstWaitMs.map(([n, ms]) => `${n} ${round(ms, 0)}`).join(', ')}`)
   say(`  ${base.length} base tasks added (one per node); waiting for every sandbox`)
   const sandboxOf = (h: LabHost): string => lbNetnsName(h.netnsPrefix, net.id)
-  await waitFor('every node has its LB sandbox', SETUP_TIMEOUT_MS, async () => {
+  await waitFor('every node has its LB sandbox', async () => {
     const present = new Set(await netnsWithPrefix(state.prefix))
     return hosts.every((h) => present.has(sandboxOf(h)))
-  })
+  }, { timeoutMs: SETUP_TIMEOUT_MS })
   for (const h of hosts) watches.set(h.name, watchSandbox(h.name, sandboxOf(h)))
   // churn tasks, spread over the nodes (present at the start of the churn phase)
   const churn: BenchTask[] = []
@@ -205,10 +205,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }, SETUP_TIMEOUT_MS)
   say(`  ${churn.length} churn tasks added`)
   // base tasks were added before the monitors started: read every sandbox's backend map once
-  await waitFor('every sandbox holds every base task', SETUP_TIMEOUT_MS, async () => {
+  await waitFor('every sandbox holds every base task', async () => {
     const maps = await Promise.all(hosts.map(async (h) => await sh('nsenter', [`--net=/run/netns/${sandboxOf(h)}`, '--', 'nft', 'list', 'map', 'ip', nftTableName(net.id), 'backends_tcp']).catch(() => '')))
     return maps.every((m) => base.every((b) => m.includes(`: ${b.ip as string} . ${TARGET_PORT}`)))
-  })
+  }, { timeoutMs: SETUP_TIMEOUT_MS })
   say('  setup done: every sandbox programmed')
 
   // phase 1: idle gossip

@@ -137,8 +137,14 @@ export async function aliveMembersFromMetrics (h: LabHost): Promise<number | und
   return sampleValue(text, 'scalelb_gossip_members', { state: 'alive' })
 }
 
+/** Options of {@link waitFor}: the same shape as the tests' waitFor (`@scalelb/test-support`), plus an abort signal. */
+export interface LabWaitOptions {
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
 /** Poll `check` until it returns true or `timeoutMs` passes; throws {@link LabTimeoutError} with `what`. */
-export async function waitFor (what: string, timeoutMs: number, check: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+export async function waitFor (what: string, check: () => Promise<boolean>, { timeoutMs, signal }: LabWaitOptions): Promise<void> {
   const end = Date.now() + timeoutMs
   for (;;) {
     if (await check()) return
@@ -152,11 +158,11 @@ export async function waitFor (what: string, timeoutMs: number, check: () => Pro
 export async function waitMembers (state: LabState, expected: number, timeoutMs: number, hosts: LabHost[] = state.hosts): Promise<void> {
   let last = ''
   try {
-    await waitFor(`every agent sees ${expected} alive members`, timeoutMs, async () => {
+    await waitFor(`every agent sees ${expected} alive members`, async () => {
       const counts = await Promise.all(hosts.map(aliveMembers))
       last = hosts.map((h, i) => `${h.name}=${String(counts[i])}`).join(' ')
       return counts.every((c) => c === expected)
-    })
+    }, { timeoutMs })
   } catch (err) {
     throw new LabTimeoutError(`${(err as Error).message} (last: ${last}; logs in ${state.dir}/*/agent.log)`)
   }

@@ -72,10 +72,10 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
       await waitKnown(t.host, t.service, timeoutMs)
       await addTaskIp(t.host, { service: t.service, id: t.task, ip: `10.77.200.${i + 1}`, networks: ['demo'] })
     }
-    await waitFor('every agent lists every demo task', timeoutMs, async () => {
+    await waitFor('every agent lists every demo task', async () => {
       const lists = await Promise.all(state.hosts.map(async (h) => await listTasks(h)))
       return lists.every((l) => l.length >= layout.length)
-    })
+    }, { timeoutMs })
     say('demo: tasks published on every agent (memory programmer: no traffic without root)')
     return { network, services: services.map((s) => ({ name: s.name, vip: vipOn(s, 'demo') ?? '', port, tasks: {}, perClient: {} })), metricsUrls: state.hosts.map(metricsUrl) }
   }
@@ -100,7 +100,7 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   say('demo: waiting until every client reaches every task of every service')
   let missing: string[] = []
   try {
-    await waitFor('every client reaches every task through each VIP', timeoutMs, async () => {
+    await waitFor('every client reaches every task through each VIP', async () => {
       const results = await Promise.all([...clients].map(async ([h, ns]) => [h, await probe(state, ns, targets, 12, 1000)] as const))
       missing = results.flatMap(([h, r]) => services.flatMap((s, i) => {
         const t = targets[i] as ProbeTarget
@@ -110,7 +110,7 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
         return lost.length === 0 ? [] : [`${h} -> ${s.name} ${t.vip}:${t.port} never reached ${lost.join(', ')} (answers ${JSON.stringify(counts)})`]
       }))
       return missing.length === 0
-    })
+    }, { timeoutMs })
   } catch (err) {
     if (!(err instanceof LabTimeoutError)) throw err
     throw new LabTimeoutError(`${err.message}\n${missing.join('\n')}\n${await labDiagnostics(state)}`)
@@ -132,7 +132,7 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
 
 /** Wait until `host`'s agent knows network demo and `service` (created on another host: gossip brings them). */
 async function waitKnown (host: LabHost, service: string, timeoutMs: number): Promise<void> {
-  await waitFor(`${host.name} knows network demo and service ${service}`, timeoutMs, async () => {
+  await waitFor(`${host.name} knows network demo and service ${service}`, async () => {
     try {
       await inspectNetwork(host, 'demo')
       await inspectService(host, service)
@@ -140,7 +140,7 @@ async function waitKnown (host: LabHost, service: string, timeoutMs: number): Pr
     } catch {
       return false
     }
-  })
+  }, { timeoutMs })
 }
 
 function printDemo (r: DemoReport, n: number, say: (l: string) => void): void {

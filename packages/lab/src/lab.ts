@@ -147,10 +147,10 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
   const first = state.hosts[0] as LabHost
   say(`starting agent ${first.name} (${first.listen})`)
   await startAgent(state, first, { join: [], extraArgs: init.agentArgs })
-  await waitFor(`agent ${first.name} answers on ${first.apiSocket} (log: ${first.logFile})`, timeoutMs, async () => {
+  await waitFor(`agent ${first.name} answers on ${first.apiSocket} (log: ${first.logFile})`, async () => {
     assertAgentRunning(first)
     return (await aliveMembers(first)) !== undefined
-  })
+  }, { timeoutMs })
   for (const h of state.hosts.slice(1)) {
     say(`starting agent ${h.name} (${h.listen}), joining ${first.listen}`)
     await startAgent(state, h, { join: [first.listen], extraArgs: init.agentArgs })

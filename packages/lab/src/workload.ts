@@ -81,11 +81,11 @@ export async function startTask (state: LabState, host: LabHost, init: StartTask
  */
 async function waitListening (name: string, ref: ProcRef, logFile: string): Promise<void> {
   const log = async (): Promise<string> => await readFile(logFile, 'utf8').catch(() => '')
-  await waitFor(`task server ${name} listening`, LAB_TASK_READY_TIMEOUT_MS, async () => {
+  await waitFor(`task server ${name} listening`, async () => {
     if ((await log()).includes('"msg":"listening"')) return true
     if (!isRunning(ref)) throw new LabError(`task server ${name} exited before listening; its log (${logFile}):\n${await log()}`)
     return false
-  })
+  }, { timeoutMs: LAB_TASK_READY_TIMEOUT_MS })
 }
 
 /** Stop a task's server (the netns stays until `lab down` or {@link deleteTaskNetns}). */
