@@ -157,10 +157,10 @@ export async function rssMiB (pid: number): Promise<number | undefined> {
   }
 }
 
-/** A {@link Kernel} that also counts `nft` spawns and the time spent in kernel commands. */
+/** A {@link Kernel} that also counts `nft` calls and the time spent in kernel commands. */
 export interface InstrumentedKernel extends Kernel {
-  /** `nft` processes spawned so far. */
-  nftSpawns(): number
+  /** `nft` commands so far, in-process (libnftables) or spawned; `spawns()` counts processes. */
+  nftCalls(): number
   /** Wall time spent waiting for kernel commands so far (ms). */
   commandMs(): number
 }
@@ -172,7 +172,8 @@ export function instrumentKernel (base: Kernel): InstrumentedKernel {
   return {
     baseNetns: base.baseNetns,
     spawns: () => base.spawns(),
-    nftSpawns: () => nft,
+    nftGeneration: async (netns) => await base.nftGeneration?.(netns),
+    nftCalls: () => nft,
     commandMs: () => ms,
     run: async (cmd: string, args: readonly string[], opts?: RunOptions): Promise<string> => {
       if (cmd === 'nft') nft++

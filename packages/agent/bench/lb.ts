@@ -36,7 +36,7 @@ const SUBNET_PREFIX = '10.213'
 type Op = 'remote_add' | 'remote_remove' | 'local_add' | 'local_remove'
 const OPS: Op[] = ['remote_add', 'remote_remove', 'local_add', 'local_remove']
 
-interface Sample { ms: number, tx: number, nftSpawns: number, spawns: number }
+interface Sample { ms: number, tx: number, nftCalls: number, spawns: number }
 
 interface Mode {
   lbMode: LbMode
@@ -129,11 +129,11 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
   }
   const apply = async (m: Mode): Promise<Sample> => {
     const d = desired(m)
-    const nft0 = m.kernel.nftSpawns()
+    const nft0 = m.kernel.nftCalls()
     const t0 = performance.now()
     const r = await m.programmer.apply(d)
     const ms = performance.now() - t0
-    return { ms, tx: r.transactions, nftSpawns: m.kernel.nftSpawns() - nft0, spawns: r.spawns }
+    return { ms, tx: r.transactions, nftCalls: m.kernel.nftCalls() - nft0, spawns: r.spawns }
   }
 
   // initial load: overlay (bridge), sandbox / per-container tables; then plug the local containers into the bridge
@@ -175,10 +175,10 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
   report(modes, S, T, C, rounds)
 }
 
-function opFigures (xs: Sample[]): { transactions: number, nft_spawns: number, spawns: number, apply_ms_p50: number, apply_ms_p99: number } {
+function opFigures (xs: Sample[]): { transactions: number, nft_calls: number, spawns: number, apply_ms_p50: number, apply_ms_p99: number } {
   return {
     transactions: round(mean(xs.map((x) => x.tx))),
-    nft_spawns: round(mean(xs.map((x) => x.nftSpawns))),
+    nft_calls: round(mean(xs.map((x) => x.nftCalls))),
     spawns: round(mean(xs.map((x) => x.spawns))),
     apply_ms_p50: round(percentile(xs.map((x) => x.ms), 50)),
     apply_ms_p99: round(percentile(xs.map((x) => x.ms), 99))

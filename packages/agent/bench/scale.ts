@@ -5,6 +5,11 @@
  * resident memory of this process, which holds the desired spec and the
  * programmer's in-memory copy of the sandbox (what an agent keeps).
  *
+ * Each update and each resync check runs both ways, alternating, in one run:
+ * `lib` (the agent's path: libnftables in-process, the sandbox's nf_tables
+ * generation for the resync) and `proc` (`nft -f -` processes and a full
+ * table read, the path before).
+ *
  * Anchors (README "Performance"): kube-proxy nftables partial sync ~141 ms to
  * add one service when 10k exist; a slot-map layout measured on this kind of
  * machine ~15 ms, flat.
@@ -14,10 +19,10 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { createKernel } from '../src/dataplane/kernel/index.js'
+import { createKernel, type Kernel } from '../src/dataplane/kernel/index.js'
 import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/dataplane/programmer/index.js'
 import {
-  BenchUsageError, instrumentKernel, intFlag, isRoot, percentile, printJsonLine, printTable, round, runBench, sh
+  BenchUsageError, instrumentKernel, intFlag, isRoot, mean, percentile, printJsonLine, printTable, round, runBench, sh
 } from './common.js'
 import { countNetns } from './kernel-count.js'
 
@@ -28,6 +33,8 @@ const DEFAULT_BACKENDS = 10
 const DEFAULT_UPDATES = 30
 /** Unmeasured updates first at each checkpoint (the first creates the m<N> chain if a count changes). */
 const WARMUP_UPDATES = 3
+/** Resync checks (`verify`) measured per way at each checkpoint. */
+const VERIFIES = 3
 /** Service counts measured along the way (plus --services itself). */
 const CHECKPOINTS = [1000, 5000, 10_000]
 /** 10.128.0.0/9: room for 10k services x 100 backends; addresses exist only inside the run's netns. */
@@ -57,14 +64,26 @@ function gcMiB (): { rss: number, heap: number } {
   return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 }
 }
 
+/** How nft is reached: in-process libnftables + generation check (the agent's way), or a process per transaction + full reads. */
+type Way = 'lib' | 'proc'
+const WAYS: readonly Way[] = ['lib', 'proc']
+
+interface PerWay {
+  updateMs: number[]
+  /** Of each update: time in kernel commands (the nft transaction); the rest is the programmer's in-process diff. */
+  updateKernelMs: number[]
+  /** Processes spawned per update. */
+  updateSpawns: number[]
+  /** One resync check of the sandbox (`verify`), nothing changed. */
+  verifyMs: number[]
+}
+
 interface Checkpoint {
   services: number
   loadMs: number
   /** Of the load: time in kernel commands (netns, bridge, addresses, `nft -f`). */
   loadKernelMs: number
-  updateMs: number[]
-  /** Of each update: time in kernel commands (`nft -f`); the rest is the programmer's in-process diff. */
-  updateKernelMs: number[]
+  ways: Record<Way, PerWay>
   kernelObjects: number
   rssMiB: number
   heapMiB: number
@@ -94,7 +113,16 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   const host = `${run}-h`
   await sh('ip', ['netns', 'add', host])
   await sh('ip', ['-n', host, 'link', 'set', 'lo', 'up'])
-  const kernel = instrumentKernel(createKernel({ baseNetns: `/run/netns/${host}` }))
+  const lib = createKernel({ baseNetns: `/run/netns/${host}` })
+  const proc = createKernel({ baseNetns: `/run/netns/${host}`, nftInProcess: false })
+  let way: Way = 'lib'
+  const switched: Kernel = {
+    baseNetns: lib.baseNetns,
+    spawns: () => lib.spawns() + proc.spawns(),
+    run: async (cmd, args, opts) => await (way === 'lib' ? lib : proc).run(cmd, args, opts),
+    nftGeneration: async (netns) => way === 'lib' ? await lib.nftGeneration?.(netns) : undefined
+  }
+  const kernel = instrumentKernel(switched)
   const prefix = `${run}-`
   const networkId = randomBytes(16).toString('hex')
   const sandboxNs = `${prefix}lb-${networkId.slice(0, 12)}`
@@ -124,36 +152,49 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     await programmer.apply(desired)
     const loadMs = performance.now() - t0
     const loadKernelMs = kernel.commandMs() - lk0
-    const updateMs: number[] = []
-    const updateKernelMs: number[] = []
-    for (let u = -WARMUP_UPDATES; u < updates; u++) {
+    const ways: Record<Way, PerWay> = { lib: { updateMs: [], updateKernelMs: [], updateSpawns: [], verifyMs: [] }, proc: { updateMs: [], updateKernelMs: [], updateSpawns: [], verifyMs: [] } }
+    for (let u = -WARMUP_UPDATES * 2; u < updates * 2; u++) {
+      way = WAYS[((u % 2) + 2) % 2] as Way
       // replace one backend of one service (the kernel sees: delete + add of its slot elements)
       const k = Math.floor(random() * n)
       const svc = services[k] as ServiceSpec
       const j = Math.floor(random() * B)
       services[k] = { ...svc, backends: svc.backends.map((b, i) => i === j ? { ...b, ip: ipOf(next++) } : b) }
       const k0 = kernel.commandMs()
+      const s0 = kernel.spawns()
       const t1 = performance.now()
       const r = await programmer.apply(desired)
       const ms = performance.now() - t1
       if (u >= 0) {
-        updateMs.push(ms)
-        updateKernelMs.push(kernel.commandMs() - k0)
+        ways[way].updateMs.push(ms)
+        ways[way].updateKernelMs.push(kernel.commandMs() - k0)
+        ways[way].updateSpawns.push(kernel.spawns() - s0)
       }
       if (r.transactions !== 1) console.log(`note: update ${u} took ${r.transactions} transactions`)
     }
+    for (let v = 0; v < VERIFIES * 2; v++) {
+      way = WAYS[v % 2] as Way
+      const t1 = performance.now()
+      if (!await programmer.verify(networkId)) throw new Error(`verify found the sandbox changed at ${n} services (${way})`)
+      ways[way].verifyMs.push(performance.now() - t1)
+    }
+    way = 'lib'
     const objects = await countNetns(sandboxNs, 'lb0')
     const mem = gcMiB()
-    results.push({ services: n, loadMs, loadKernelMs, updateMs, updateKernelMs, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
-    console.log(`${n} services: loaded in ${round(loadMs, 1)} ms, update p50 ${round(percentile(updateMs, 50), 1)} ms (nft ${round(percentile(updateKernelMs, 50), 1)} ms), ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
+    results.push({ services: n, loadMs, loadKernelMs, ways, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
+    console.log(`${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(ways.lib.verifyMs, 50), 1)} ms / proc ${round(percentile(ways.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
     await programmer.remove(networkId)
   }
 
   console.log('')
-  console.log(`one LB sandbox, ${B} backends/service; update = one backend of one service replaced (one nft transaction); RSS of this process (spec + programmer state), before any load ${round(mem0.rss, 1)} MiB`)
+  console.log(`one LB sandbox, ${B} backends/service; update = one backend of one service replaced (one nft transaction); lib = libnftables in-process + generation check, proc = nft process + full table read; RSS of this process (spec + programmer state), before any load ${round(mem0.rss, 1)} MiB`)
   printTable([
-    ['services', 'full load ms', 'of which kernel ms', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
-    ...results.map((c) => [String(c.services), round(c.loadMs, 1), round(c.loadKernelMs, 1), round(percentile(c.updateMs, 50), 1), round(percentile(c.updateMs, 99), 1), round(percentile(c.updateKernelMs, 50), 1), String(c.kernelObjects), round(c.rssMiB, 1), round(c.heapMiB, 1)])
+    ['services', 'full load ms', 'of which kernel ms', 'way', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'spawns/update', 'resync check ms', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
+    ...results.flatMap((c) => WAYS.map((w) => [
+      String(c.services), round(c.loadMs, 1), round(c.loadKernelMs, 1), w,
+      round(percentile(c.ways[w].updateMs, 50), 2), round(percentile(c.ways[w].updateMs, 99), 2), round(percentile(c.ways[w].updateKernelMs, 50), 2),
+      round(mean(c.ways[w].updateSpawns), 1), round(percentile(c.ways[w].verifyMs, 50), 1), String(c.kernelObjects), round(c.rssMiB, 1), round(c.heapMiB, 1)
+    ]))
   ])
   console.log('anchors: kube-proxy nftables partial sync ~141 ms to add one service at 10k services; slot-map layout on this kind of machine ~15 ms, flat')
   const res: Record<string, number> = { rss_mib_start: round(mem0.rss, 1) }
@@ -161,10 +202,15 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     const k = c.services >= 1000 && c.services % 1000 === 0 ? `${c.services / 1000}k` : String(c.services)
     res[`load_ms_${k}`] = round(c.loadMs, 1)
     res[`load_kernel_ms_${k}`] = round(c.loadKernelMs, 1)
-    res[`update_ms_p50_${k}`] = round(percentile(c.updateMs, 50), 2)
-    res[`update_ms_p99_${k}`] = round(percentile(c.updateMs, 99), 2)
-    res[`update_kernel_ms_p50_${k}`] = round(percentile(c.updateKernelMs, 50), 2)
-    res[`update_kernel_ms_p99_${k}`] = round(percentile(c.updateKernelMs, 99), 2)
+    for (const w of WAYS) {
+      const x = c.ways[w]
+      const sfx = w === 'lib' ? k : `${k}_proc`
+      res[`update_ms_p50_${sfx}`] = round(percentile(x.updateMs, 50), 2)
+      res[`update_ms_p99_${sfx}`] = round(percentile(x.updateMs, 99), 2)
+      res[`update_kernel_ms_p50_${sfx}`] = round(percentile(x.updateKernelMs, 50), 2)
+      res[`update_spawns_${sfx}`] = round(mean(x.updateSpawns), 2)
+      res[`resync_check_ms_${sfx}`] = round(percentile(x.verifyMs, 50), 1)
+    }
     res[`kernel_objects_${k}`] = c.kernelObjects
     res[`rss_mib_${k}`] = round(c.rssMiB, 1)
     res[`heap_mib_${k}`] = round(c.heapMiB, 1)

@@ -9,3 +9,11 @@ export const KERNEL_COMMAND_TIMEOUT_MS = 120_000
 
 /** PATH of kernel commands (`ip`, `nft`, `bridge`, `sysctl`, `ipvsadm`, `nsenter`): system directories only. */
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+/**
+ * Largest `nft -f -` script run in-process through libnftables (bytes). An
+ * in-process call blocks the event loop while the kernel works; a one-backend
+ * update is ~100 bytes, a full load of 10k services ~1 MB and ~1 s, which
+ * goes through a `nft` process instead so gossip and the API keep running.
+ */
+export const NFT_IN_PROCESS_MAX_BYTES = 64 * 1024

@@ -1,7 +1,8 @@
 import { execa } from 'execa'
 import type { Logger } from 'winston'
-import { KERNEL_COMMAND_TIMEOUT_MS, SYSTEM_PATH } from './constants.js'
+import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
+import { loadNftLibrary, type NftLibrary } from './nft-lib.js'
 
 /**
  * Where a command runs: a named netns (`/run/netns/<name>`, entered with
@@ -29,6 +30,12 @@ export interface Kernel {
   run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<string>
   /** Processes spawned so far by this instance. */
   spawns(): number
+  /**
+   * The nf_tables generation of a netns (it changes with every committed
+   * nf_tables transaction there); undefined when it cannot be read cheaply
+   * (no in-process nft), so callers read the state itself.
+   */
+  nftGeneration?(netns?: NetnsRef): Promise<number | undefined>
   /** The base netns (undefined = the process's own). */
   readonly baseNetns: NetnsRef | undefined
 }
@@ -46,6 +53,12 @@ export interface KernelInit {
    * @default KERNEL_COMMAND_TIMEOUT_MS
    */
   timeoutMs?: number
+  /**
+   * Run `nft -f -` scripts of up to NFT_IN_PROCESS_MAX_BYTES in-process
+   * through libnftables (no process per transaction) when it loads.
+   * @default true
+   */
+  nftInProcess?: boolean
 }
 
 /** Options of {@link runCommand}. */
@@ -112,18 +125,41 @@ class ExecKernel implements Kernel {
   private spawned = 0
   private readonly logger: Logger | undefined
   private readonly timeoutMs: number
+  private readonly nftLib: Promise<NftLibrary | undefined>
 
   constructor (init: KernelInit) {
     this.baseNetns = init.baseNetns
     this.logger = init.logger
     this.timeoutMs = init.timeoutMs ?? KERNEL_COMMAND_TIMEOUT_MS
+    this.nftLib = init.nftInProcess === false ? Promise.resolve(undefined) : loadNftLibrary(init.logger)
   }
 
   spawns (): number {
     return this.spawned
   }
 
+  /** The netns path of a command's netns (undefined = the process's own). */
+  private netnsPath (netns: NetnsRef | null | undefined): string | undefined {
+    const ref = netns === null ? undefined : (netns ?? this.baseNetns)
+    if (ref === undefined) return undefined
+    return ref.includes('/') ? ref : `/run/netns/${ref}`
+  }
+
+  async nftGeneration (netns?: NetnsRef): Promise<number | undefined> {
+    const lib = await this.nftLib
+    return lib?.generation(this.netnsPath(netns))
+  }
+
   async run (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+    if (cmd === 'nft' && args.length === 2 && args[0] === '-f' && args[1] === '-' && opts.input !== undefined && opts.input.length <= NFT_IN_PROCESS_MAX_BYTES) {
+      const lib = await this.nftLib
+      if (lib !== undefined) {
+        opts.signal?.throwIfAborted()
+        this.logger?.debug('nft transaction in-process', { netns: opts.netns ?? this.baseNetns, inputBytes: opts.input.length })
+        lib.apply(opts.input, this.netnsPath(opts.netns))
+        return ''
+      }
+    }
     const [file, argv] = wrapNetns(opts.netns === null ? undefined : (opts.netns ?? this.baseNetns), cmd, args)
     const line = [file, ...argv].join(' ')
     this.spawned++

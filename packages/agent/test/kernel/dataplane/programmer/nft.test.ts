@@ -1,5 +1,5 @@
 import test from 'ava'
-import { lbNetnsName, nftTableName } from '../../../../src/dataplane/kernel/index.js'
+import { createKernel, lbNetnsName, nftTableName, type Kernel } from '../../../../src/dataplane/kernel/index.js'
 import { createProgrammer } from '../../../../src/dataplane/programmer/index.js'
 import { readSandbox } from '../../../../src/dataplane/lb/nft-backend.js'
 import { rootTest, isRoot } from '@scalelb/test-support'
@@ -34,4 +34,66 @@ rootTest(`nft: a sandbox that cannot be adopted (its table was deleted) is rebui
   t.true(await p.verify(id))
   const r = await readSandbox(lab.kernel, lbNetnsName(lab.prefix, id), nftTableName, {})
   t.is(r.view?.services.get('10.77.255.1 . tcp . 80')?.length, 3)
+})
+
+rootTest('nft: a backend change runs in-process (no nft process), the same state as `nft -f -` gives', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const spawned = createKernel({ baseNetns: lab.kernel.baseNetns, nftInProcess: false })
+  const viaLib = createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel })
+  const viaNft = createProgrammer('nft', { netnsPrefix: `${lab.prefix}s`, kernel: spawned })
+  const a = 'inprocnet0123456'
+  const b = 'spawnnet01234567'
+  await viaLib.apply(desired(a, [{ backends: backends(3) }]))
+  await viaNft.apply(desired(b, [{ backends: backends(3) }]))
+  t.teardown(async () => { await viaNft.remove(b) })
+  const libUpdate = await viaLib.apply(desired(a, [{ backends: backends(4) }]))
+  const nftUpdate = await viaNft.apply(desired(b, [{ backends: backends(4) }]))
+  t.is(libUpdate.transactions, 1)
+  t.is(libUpdate.spawns, 0, 'no process for a one-backend change')
+  t.is(nftUpdate.transactions, 1)
+  t.is(nftUpdate.spawns, 1)
+  const ra = await readSandbox(lab.kernel, lbNetnsName(lab.prefix, a), nftTableName, {})
+  const rb = await readSandbox(lab.kernel, lbNetnsName(`${lab.prefix}s`, b), nftTableName, {})
+  t.deepEqual(ra.view === undefined ? undefined : observeLbView(ra.view), rb.view === undefined ? undefined : observeLbView(rb.view))
+  t.is(ra.view?.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  // a script the kernel refuses: a KernelCommandError with nft's message, nothing applied
+  const err = await t.throwsAsync(lab.kernel.run('nft', ['-f', '-'], { netns: lbNetnsName(lab.prefix, a), input: `add element ip ${nftTableName(a)} nosuchmap { 1.2.3.4 }\n` }))
+  t.is(err?.name, 'KernelCommandError')
+  t.regex(err?.message ?? '', /nosuchmap|No such file/)
+})
+
+rootTest('nft: verify sees a table or address changed behind the agent\'s back, and checks an untouched sandbox without reading its table', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const id = 'tampernet0123456'
+  const ns = lbNetnsName(lab.prefix, id)
+  const calls: string[] = []
+  const k: Kernel = {
+    baseNetns: lab.kernel.baseNetns,
+    spawns: () => lab.kernel.spawns(),
+    run: async (cmd, args, opts) => { calls.push(`${cmd} ${args.join(' ')}`); return await lab.kernel.run(cmd, args, opts) },
+    nftGeneration: async (netns) => await lab.kernel.nftGeneration?.(netns)
+  }
+  const tableReads = (): number => calls.filter((c) => c.includes('list table')).length
+  const p = createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: k })
+  const d = desired(id, [{ backends: backends(3) }])
+  await p.apply(d)
+  const g0 = await lab.kernel.nftGeneration?.(ns)
+  t.not(g0, undefined, 'the nf_tables generation is readable')
+  let reads = tableReads()
+  t.true(await p.verify(id))
+  t.is(tableReads(), reads, 'an untouched sandbox is verified without listing its table')
+  // a map flushed by someone else: the generation moved, the full read finds it
+  await lab.kernel.run('nft', ['flush', 'map', 'ip', nftTableName(id), 'backends_tcp'], { netns: ns })
+  t.not(await lab.kernel.nftGeneration?.(ns), g0)
+  reads = tableReads()
+  t.false(await p.verify(id))
+  t.is(tableReads(), reads + 1)
+  // a VIP address removed: nf_tables untouched, the address read finds it
+  await p.remove(id)
+  await p.apply(d)
+  t.true(await p.verify(id))
+  await lab.kernel.run('ip', ['addr', 'del', '10.77.255.1/32', 'dev', 'lb0'], { netns: ns })
+  t.false(await p.verify(id))
 })
