@@ -13,8 +13,12 @@
  * (median over the rounds), CPU per request (all cores, from /proc/stat,
  * µs), and each VIP path's ratio to `direct`.
  *
+ * `--perf`: after the rounds, one more run per path under `perf record -a`
+ * (Debian linux-perf), and the top kernel and user symbols of each, to see
+ * where the VIP path spends what the direct path does not.
+ *
  * Run (root; Debian packages wrk and nginx-light):
- *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16]
+ *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf]
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -42,7 +46,7 @@ const SETUP_TIMEOUT_MS = 60_000
 /** Bytes of the response body nginx returns. */
 const BODY_BYTES = 100
 
-interface Flags { rounds: number, seconds: number, connections: number }
+interface Flags { rounds: number, seconds: number, connections: number, perf: boolean }
 
 function fromFlags (): Flags {
   const { values } = parseArgs({
@@ -50,13 +54,15 @@ function fromFlags (): Flags {
       rounds: { type: 'string' },
       seconds: { type: 'string' },
       connections: { type: 'string' },
+      perf: { type: 'boolean' },
       json: { type: 'boolean' }
     }
   })
   const f: Flags = {
     rounds: intFlag('rounds', values.rounds, DEFAULT_ROUNDS, 1, 50),
     seconds: intFlag('seconds', values.seconds, DEFAULT_SECONDS, 1, 120),
-    connections: intFlag('connections', values.connections, DEFAULT_CONNECTIONS, 1, 1000)
+    connections: intFlag('connections', values.connections, DEFAULT_CONNECTIONS, 1, 1000),
+    perf: values.perf === true
   }
   if (!isRoot()) throw new BenchUsageError('bench:datapath needs root (network namespaces, nftables)')
   return f
@@ -117,6 +123,26 @@ async function startNginx (dir: string, netns: string, cleanup: Cleanup): Promis
 async function wrk (clientNs: string, url: string, f: Flags): Promise<WrkResult> {
   const out = await sh('ip', ['netns', 'exec', clientNs, 'wrk', '-t1', `-c${f.connections}`, `-d${f.seconds}s`, '--latency', url])
   return parseWrk(out)
+}
+
+/** Symbols above this share of samples are listed per path. */
+const PERF_PERCENT_LIMIT = 0.8
+/** Symbols listed per path. */
+const PERF_TOP = 20
+
+/** One wrk run per path under `perf record -a`; prints each path's top symbols (self time, all CPUs). */
+async function profile (dir: string, clientNs: string, urls: Record<PathName, string>, f: Flags): Promise<void> {
+  await sh('sh', ['-c', 'command -v perf']).catch(() => { throw new BenchUsageError('--perf needs perf (Debian: apt-get install linux-perf)') })
+  for (const p of PATHS) {
+    const data = join(dir, `perf-${p}.data`)
+    const rec = sh('perf', ['record', '-a', '-F', '999', '-o', data, '--', 'sleep', String(f.seconds)])
+    const w = await wrk(clientNs, urls[p], f)
+    await rec
+    const rep = await sh('perf', ['report', '-i', data, '--stdio', '--no-children', '--comms', 'wrk,nginx', '--percentage', 'relative', '--sort', 'sym', '--percent-limit', String(PERF_PERCENT_LIMIT)])
+    const top = rep.split('\n').filter((l) => /^\s+[0-9.]+%/.test(l)).slice(0, PERF_TOP)
+    console.log(`\nperf, ${p} (${round(w.rps, 0)} req/s during the recording): top symbols, % of all samples`)
+    for (const l of top) console.log(l.replace(/\s+/g, ' ').trim())
+  }
 }
 
 async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
@@ -191,6 +217,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
       return [p, round(x.rps, 0), p === 'direct' ? '1' : round(ratio(p), 3), round(x.p50, 3), round(x.p99, 3), round(x.cpu, 1), String(x.errors)]
     })
   ])
+  if (f.perf) await profile(stateDir, client.ns, urls, f)
   const res: Record<string, number> = {}
   for (const p of PATHS) {
     const x = fig(p)
