@@ -141,6 +141,8 @@ export const API_ROUTES = {
   inspectService: route<ServiceInfo>()({ method: 'GET', path: '/v1/services/:ref' }),
   removeService: route<Removed>()({ method: 'DELETE', path: '/v1/services/:ref', query: { force: 'flag' }, mutates: true, managerOnly: 'service rm' }),
   listTasks: route<TaskInfo[]>()({ method: 'GET', path: '/v1/tasks', query: { service: 'string' } }),
+  /** A task of this node; 404 NotFoundError on field `task` when there is none. */
+  inspectTask: route<TaskInfo>()({ method: 'GET', path: '/v1/tasks/:id' }),
   /** 201 when the task was added, 200 when it existed with the same parameters. */
   addTask: route<TaskInfo, TaskAddBody>()({ method: 'POST', path: '/v1/tasks', body: async () => (await validators()).parseTaskAdd, status: 201, mutates: true }),
   /**

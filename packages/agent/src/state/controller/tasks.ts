@@ -192,9 +192,20 @@ export class TaskOps {
     }
   }
 
-  async remove (id: string): Promise<void> {
+  /** A local task as the API shows it. */
+  inspect (id: string): TaskInfo {
+    return this.info(this.mustLocal(id))
+  }
+
+  /** The local task `id`, else NotFoundError on field `task`. */
+  private mustLocal (id: string): LocalTask {
     const t = this.ctx.tasks.get(id)
     if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
+    return t
+  }
+
+  async remove (id: string): Promise<void> {
+    const t = this.mustLocal(id)
     for (const ep of t.endpoints) await this.dropEndpoint(t, ep)
     this.ctx.tasks.delete(id)
     this.ctx.init.onChange()
@@ -202,8 +213,7 @@ export class TaskOps {
   }
 
   setState (id: string, state: EndpointState): TaskInfo {
-    const t = this.ctx.tasks.get(id)
-    if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
+    const t = this.mustLocal(id)
     t.state = state
     this.publish(t)
     this.ctx.init.onChange()

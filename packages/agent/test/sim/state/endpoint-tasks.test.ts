@@ -119,6 +119,7 @@ test('remove after a restart and for a netns already gone: addresses released, l
   const a = await cluster.add({ dataDir: first.dataDir })
   t.deepEqual(a.agent.controller.listTasks().map((x) => [x.id, x.service]), [[id, undefined], ['w1', 'web']])
   t.is(taskAllocations(a, net.id).length, 2)
+  t.like(a.agent.controller.inspectTask(id), { id, netns: '/run/netns/gone', endpoints: [{ network: 'front', ifName: 'eth0' }] })
   // the netns of `id` is gone: detaching fails; the remove still succeeds
   const detach = a.plumber.detach.bind(a.plumber)
   a.plumber.detach = async (d) => {
@@ -129,6 +130,7 @@ test('remove after a restart and for a netns already gone: addresses released, l
   t.is(taskAllocations(a, net.id).length, 1, 'its address is released')
   t.deepEqual(a.agent.controller.localTasks().map((x) => x.id), ['w1'])
   t.like(await refusal(a.agent.controller.removeTask(id)), { name: 'NotFoundError', field: 'task' })
+  t.like(await refusal(Promise.resolve().then(() => a.agent.controller.inspectTask(id))), { name: 'NotFoundError', field: 'task' })
   await a.agent.controller.removeTask('w1')
   t.deepEqual(taskAllocations(a, net.id), [])
 })
