@@ -90,6 +90,8 @@ export interface TaskEndpointInfo {
   mac: string
   /** Interface name inside the task's netns (`--netns` tasks of this node). */
   ifName?: string
+  /** Host-side end of its veth (`--netns` tasks of this node), in the agent's network namespace. */
+  hostIfName?: string
 }
 
 /** A task as the API shows it. */

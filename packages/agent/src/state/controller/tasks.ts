@@ -269,7 +269,7 @@ export class TaskOps {
     const nets = ctx.view.networks()
     const info: TaskInfo = {
       id: t.id, node: ctx.self, state: t.state, status: 'live',
-      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }) }))
+      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }), ...(e.hostIfName === undefined ? {} : { hostIfName: e.hostIfName }) }))
     }
     if (t.serviceId !== undefined) {
       info.serviceId = t.serviceId

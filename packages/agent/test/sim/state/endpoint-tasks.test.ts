@@ -40,6 +40,7 @@ test('a task without a service is an endpoint only: it gets an address and the n
   t.is(client.service, undefined)
   t.is(client.serviceId, undefined)
   t.is(client.endpoints[0]?.ifName, 'eth0')
+  t.is(client.endpoints[0]?.hostIfName, 'mem-0', 'the host end of its veth, as the plumber named it')
   const clientIp = client.endpoints[0]?.ip as string
   t.is(a.plumber.attached.get(`${net.id}|/run/netns/client`)?.address, `${clientIp}/24`, 'plugged in as task add --netns does')
   const { task: web } = await b.agent.controller.addTask({ service: 'web', id: 'w1', netns: '/run/netns/w1' })
