@@ -106,6 +106,7 @@ async function add (env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<CniRe
   // the LB IP is allocated with the first local task on the network: ask again for it
   const lbIp = net.lbIp ?? await client.inspectNetwork(net.id).then((n) => n.lbIp, () => undefined)
   const a: Attachment = { ifname: env.ifname as string, mac: ep.mac, netns: env.netns as string, address: `${ep.ip}/${subnet.split('/')[1] ?? '32'}` }
+  if (ep.hostIfName !== undefined) a.hostIfName = ep.hostIfName
   if (lbIp !== undefined) a.gateway = lbIp
   const dns = taskDns(task) ?? conf.dns
   if (dns !== undefined) a.dns = dns

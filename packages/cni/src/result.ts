@@ -22,6 +22,8 @@ export function subnetOf (ip: string, subnets: readonly string[]): string | unde
 export interface Attachment {
   ifname: string
   mac: string
+  /** The host end of the container's veth (in the agent's namespace), when the agent tells it: chained plugins (bandwidth) look for it. */
+  hostIfName?: string
   /** Path of the container's namespace. */
   netns: string
   /** Address with prefix length (`10.20.0.5/24`). */
@@ -60,13 +62,16 @@ export function mergeDns (prev: CniDns | undefined, ours: CniDns | undefined): C
 
 /**
  * The ADD result in `cniVersion`: the entries of `prev` (the plugins before
- * this one in a chain) kept, this plugin's interface and address added (its
- * address points at its interface by index). No route: the subnet is
+ * this one in a chain) kept, this plugin's interfaces (the host end of the
+ * veth, then the container's) and address added (its address points at the
+ * container's interface by index). No route: the subnet is
  * on-link and the VIPs are in it; `gateway` tells the LB sandbox address,
  * which the plugin does not install as a default route.
  */
 export function buildResult (cniVersion: string, a: Attachment, prev?: CniResult): CniResult {
-  const interfaces: CniInterface[] = [...(prev?.interfaces ?? []), { name: a.ifname, mac: a.mac, sandbox: a.netns }]
+  const interfaces: CniInterface[] = [...(prev?.interfaces ?? [])]
+  if (a.hostIfName !== undefined) interfaces.push({ name: a.hostIfName })
+  interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.netns })
   const ip: CniIpConfig = { address: a.address, interface: interfaces.length - 1 }
   if (a.gateway !== undefined) ip.gateway = a.gateway
   if (ipsCarryVersion(cniVersion)) ip.version = '4'

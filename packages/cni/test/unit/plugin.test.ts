@@ -61,8 +61,8 @@ test('ADD: the container ID is the task, a backend of the service, plugged in th
   t.is(ep?.ifName, 'eth0')
   t.deepEqual(r, {
     cniVersion: '1.0.0',
-    interfaces: [{ name: 'eth0', mac: ep?.mac, sandbox: NETNS }],
-    ips: [{ address: `${ep?.ip ?? ''}/24`, gateway: l.a.agent.allocator.lbIp(l.networkId), interface: 0 }],
+    interfaces: [{ name: 'mem-0' }, { name: 'eth0', mac: ep?.mac, sandbox: NETNS }],
+    ips: [{ address: `${ep?.ip ?? ''}/24`, gateway: l.a.agent.allocator.lbIp(l.networkId), interface: 1 }],
     routes: [],
     dns: {}
   })

@@ -33,6 +33,12 @@ test('a 1.0.0 result: our interface in the container namespace, its address with
   t.deepEqual(onlyKeys(r.dns ?? {}, DNS_KEYS), [])
 })
 
+test('with the host end of the veth: listed first, without a sandbox; the address points at the container\'s interface', (t) => {
+  const r = buildResult('1.0.0', { ...ATTACHED, hostIfName: 'slb-v1a2b3c' })
+  t.deepEqual(r.interfaces, [{ name: 'slb-v1a2b3c' }, { name: 'eth0', mac: '02:42:0a:14:00:05', sandbox: '/run/netns/cni-1' }])
+  t.is(r.ips?.[0]?.interface, 1)
+})
+
 test('0.3.x and 0.4.0 results carry version "4" in each IP; without a gateway there is none', (t) => {
   for (const v of ['0.3.0', '0.3.1', '0.4.0']) t.deepEqual(buildResult(v, ATTACHED).ips, [{ address: '10.20.0.5/24', gateway: '10.20.0.2', interface: 0, version: '4' }], v)
   const { gateway: _g, ...noGateway } = ATTACHED
