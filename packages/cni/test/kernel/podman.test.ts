@@ -5,14 +5,14 @@
  * on each host becomes a backend of `web`; a client container reaches both
  * through the VIP; `podman rm -f` withdraws each everywhere. Needs root.
  */
-import test from 'ava'
+import test, { type ImplementationFn } from 'ava'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { isRoot, rootTest } from '@scalelb/test-support'
 import { labApi, labDown, labUp, waitFor, type LabHost, type LabState } from '@scalelb/lab'
 import { buildPlugin, sandboxHasBackend } from '../support/cni-lab.js'
-import { CONTAINER_ULIMITS, buildRootfsTar, podman, setupPodman, type PodmanHost } from '../support/podman.js'
+import { CONTAINER_ULIMITS, buildRootfsTar, podman, podmanMissing, setupPodman, type PodmanHost } from '../support/podman.js'
 
 const PREFIX = `slbcni-${process.pid}`
 const IMAGE = `localhost/${PREFIX}-busybox:test`
@@ -44,8 +44,12 @@ async function ok (p: PodmanHost, args: string[]): Promise<string> {
   return r.stdout.trim()
 }
 
+const missing = await podmanMissing()
+/** Root, and podman with its CNI plugins and a static busybox installed; else skipped naming what is missing. */
+const podmanTest = missing.length === 0 ? rootTest.serial : (title: string, impl: ImplementationFn<[]>) => { test.skip(`${title} (skipped: needs ${missing.join(', ')})`, impl) }
+
 test.before(async () => {
-  if (!isRoot) return
+  if (!isRoot || missing.length > 0) return
   await buildPlugin()
   tmp = await mkdtemp(join(tmpdir(), `${PREFIX}-`))
   lab = await labUp({ nodes: 2, stateDir: join(tmp, 'lab'), mode: 'netns', agentArgs: ['--profile', 'local'] })
@@ -82,7 +86,7 @@ async function addressOf (p: PodmanHost, id: string): Promise<string> {
   return t.endpoints.find((e) => e.networkId === networkId)?.ip as string
 }
 
-rootTest.serial('podman run --network front-web on two hosts: a client container reaches both through the VIP; podman rm -f withdraws each everywhere', async (t) => {
+podmanTest('podman run --network front-web on two hosts: a client container reaches both through the VIP; podman rm -f withdraws each everywhere', async (t) => {
   const p1 = ph('h1')
   const p2 = ph('h2')
   const web1 = await runWeb(p1, 'web1')

@@ -7,7 +7,7 @@
  * that host's agent. Images come from a root filesystem built here
  * (busybox-static), imported with `podman import`: no registry.
  */
-import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises'
+import { access, constants as fsConstants, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { labRun, type LabHost } from '@scalelb/lab'
 import { PLUGIN_BIN, REFERENCE_PLUGINS, runInNetns, type PluginRun } from './cni-lab.js'
@@ -21,6 +21,22 @@ export const BUSYBOX = '/usr/bin/busybox'
  * run with these instead.
  */
 export const CONTAINER_ULIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024']
+
+/**
+ * What this machine lacks for the podman test (Debian packages podman,
+ * containernetworking-plugins, busybox-static), [] when nothing: the test is
+ * skipped naming them.
+ */
+export async function podmanMissing (): Promise<string[]> {
+  const missing: string[] = []
+  const exe = async (path: string): Promise<boolean> => await access(path, fsConstants.X_OK).then(() => true, () => false)
+  if (!await exe('/usr/bin/podman')) missing.push('podman (Debian package podman)')
+  if (!await exe(join(REFERENCE_PLUGINS, 'portmap'))) missing.push(`${REFERENCE_PLUGINS} (Debian package containernetworking-plugins)`)
+  // a dynamically linked busybox (package busybox) would need the host's libraries inside the image
+  const bb = await readFile(BUSYBOX).catch(() => undefined)
+  if (bb === undefined || bb.includes('ld-linux')) missing.push(`a static ${BUSYBOX} (Debian package busybox-static)`)
+  return missing
+}
 
 /** A podman setup for one lab host. */
 export interface PodmanHost {
