@@ -12,7 +12,7 @@ import { basename, join } from 'node:path'
 import { isRoot, rootTest } from '@scalelb/test-support'
 import { labApi, labDown, labUp, waitFor, type LabHost, type LabState } from '@scalelb/lab'
 import { buildPlugin, sandboxHasBackend } from '../support/cni-lab.js'
-import { CONTAINER_ULIMITS, buildRootfsTar, podman, podmanMissing, setupPodman, type PodmanHost } from '../support/podman.js'
+import { CONTAINER_ULIMITS, PODMAN_SYSTEM_DIRS, absentPaths, buildRootfsTar, podman, podmanMissing, setupPodman, type PodmanHost } from '../support/podman.js'
 
 const PREFIX = `slbcni-${process.pid}`
 const IMAGE = `localhost/${PREFIX}-busybox:test`
@@ -22,6 +22,8 @@ let tmp: string | undefined
 let networkId = ''
 let vip = ''
 const hosts = new Map<string, PodmanHost>()
+/** System dirs podman may create that did not exist before the test: removed at the end. */
+let madeByUs: string[] = []
 
 function ph (name: string): PodmanHost {
   const p = hosts.get(name)
@@ -51,6 +53,7 @@ const podmanTest = missing.length === 0 ? rootTest.serial : (title: string, impl
 test.before(async () => {
   if (!isRoot || missing.length > 0) return
   await buildPlugin()
+  madeByUs = await absentPaths(PODMAN_SYSTEM_DIRS)
   tmp = await mkdtemp(join(tmpdir(), `${PREFIX}-`))
   lab = await labUp({ nodes: 2, stateDir: join(tmp, 'lab'), mode: 'netns', agentArgs: ['--profile', 'local'] })
   const [h1, h2] = lab.hosts as [LabHost, LabHost]
@@ -72,6 +75,7 @@ test.after.always(async () => {
   }
   if (lab !== undefined) await labDown(lab)
   if (tmp !== undefined) await rm(tmp, { recursive: true, force: true })
+  for (const dir of madeByUs) await rm(dir, { recursive: true, force: true })
 })
 
 /** Run a web container answering its name on TARGET_PORT; its ID. */

@@ -38,6 +38,21 @@ export async function podmanMissing (): Promise<string[]> {
   return missing
 }
 
+/**
+ * Places rootful podman writes whatever its --root/--runroot say: the blob
+ * info cache (/var/lib/containers/cache), libcni's result cache
+ * (/var/lib/cni), its runtime dir (/run/containers). The test removes those
+ * that did not exist before it ran.
+ */
+export const PODMAN_SYSTEM_DIRS = ['/var/lib/containers', '/var/lib/cni', '/run/containers']
+
+/** Of `paths`, those that do not exist now. */
+export async function absentPaths (paths: readonly string[]): Promise<string[]> {
+  const absent: string[] = []
+  for (const p of paths) if (!await access(p).then(() => true, () => false)) absent.push(p)
+  return absent
+}
+
 /** A podman setup for one lab host. */
 export interface PodmanHost {
   host: LabHost
