@@ -92,7 +92,7 @@ async function add (env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<CniRe
   try {
     task = await client.addTask({
       id: env.containerId as string,
-      networks: [net.id],
+      networks: [conf.network as string],
       netns: env.netns as string,
       ifname: env.ifname as string,
       ...(conf.service === undefined ? {} : { service: conf.service })

@@ -34,8 +34,23 @@ export async function podmanMissing (): Promise<string[]> {
   if (!await exe(join(REFERENCE_PLUGINS, 'portmap'))) missing.push(`${REFERENCE_PLUGINS} (Debian package containernetworking-plugins)`)
   // a dynamically linked busybox (package busybox) would need the host's libraries inside the image
   const bb = await readFile(BUSYBOX).catch(() => undefined)
-  if (bb === undefined || bb.includes('ld-linux')) missing.push(`a static ${BUSYBOX} (Debian package busybox-static)`)
+  if (bb === undefined || !isStaticElf64(bb)) missing.push(`a static ${BUSYBOX} (Debian package busybox-static)`)
   return missing
+}
+
+/** A 64-bit little-endian ELF file without a PT_INTERP program header (no dynamic loader: statically linked). */
+function isStaticElf64 (b: Buffer): boolean {
+  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) return false
+  const phoff = Number(b.readBigUInt64LE(0x20))
+  const size = b.readUInt16LE(0x36)
+  const count = b.readUInt16LE(0x38)
+  const PT_INTERP = 3
+  for (let i = 0; i < count; i++) {
+    const at = phoff + i * size
+    if (at + 4 > b.length) return false
+    if (b.readUInt32LE(at) === PT_INTERP) return false
+  }
+  return true
 }
 
 /**

@@ -74,6 +74,8 @@ test('ADD: the container ID is the task, a backend of the service, plugged in th
   t.is(other.msg, `CNI_ARGS SCALELB_SERVICE: task ${CID} exists for service web, not api`)
   t.like(failed(await run(l, 'ADD', CONF, { CNI_IFNAME: 'net1' })), { code: SCALELB_ERR.CONFLICT, msg: `CNI_IFNAME: task ${CID} exists with interface eth0, not net1` })
   t.like(failed(await run(l, 'ADD', CONF, { CNI_NETNS: '/run/netns/other' })), { code: SCALELB_ERR.CONFLICT, msg: `CNI_NETNS: task ${CID} exists with netns ${NETNS}, not /run/netns/other` })
+  await l.a.agent.controller.createNetwork({ name: 'back', subnets: ['10.51.0.0/24'] })
+  t.like(failed(await run(l, 'ADD', { ...CONF, network: 'back' })), { code: SCALELB_ERR.CONFLICT, msg: `network: task ${CID} exists on networks front, not back` }, 'one scalelb network per container')
   t.deepEqual(l.a.agent.controller.inspectTask(CID), task, 'the conflicts changed nothing')
 })
 
