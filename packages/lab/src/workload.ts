@@ -52,26 +52,28 @@ export interface StartTaskInit {
  */
 export async function startTask (state: LabState, host: LabHost, init: StartTaskInit): Promise<LabTaskRef> {
   if (state.mode !== 'netns') throw new LabError('tasks with namespaces need a netns lab (root)')
-  const scripts = await labScripts(state)
   const ns = taskNetnsName(state, host, init.name)
   await createPlainNetns(state, ns)
-  let proc: LabProcess | undefined
-  if (init.serve ?? true) {
-    const logDir = join(state.dir, 'tasks')
-    await mkdir(logDir, { recursive: true, mode: 0o700 })
-    const logFile = join(logDir, `${init.name}.log`)
-    const ref = spawnDetached({
-      argv: [process.execPath, scripts.taskServer, init.name, String(init.port ?? DEMO_TARGET_PORT)],
-      netns: ns,
-      logFile
-    })
-    proc = { role: 'task', name: init.name, pid: ref.pid, pidStart: ref.pidStart, netns: ns }
-    state.processes.push(proc)
-    await saveLabState(state)
-    await waitListening(init.name, ref, logFile)
-  }
+  const proc = (init.serve ?? true) ? await serveInNetns(state, ns, init.name, init.port) : undefined
   await addTaskNetns(host, { service: init.service, id: init.name, netnsPath: `/run/netns/${ns}`, networks: [init.network] })
   return { name: init.name, service: init.service, host, netns: ns, process: proc ?? { role: 'client', name: init.name, pid: 0, pidStart: '', netns: ns } }
+}
+
+/**
+ * Start the lab's HTTP task server answering `name` inside the netns `ns`
+ * (recorded in the lab state: `lab down` stops it); resolves once it listens.
+ */
+export async function serveInNetns (state: LabState, ns: string, name: string, port = DEMO_TARGET_PORT): Promise<LabProcess> {
+  const scripts = await labScripts(state)
+  const logDir = join(state.dir, 'tasks')
+  await mkdir(logDir, { recursive: true, mode: 0o700 })
+  const logFile = join(logDir, `${name}.log`)
+  const ref = spawnDetached({ argv: [process.execPath, scripts.taskServer, name, String(port)], netns: ns, logFile })
+  const proc: LabProcess = { role: 'task', name, pid: ref.pid, pidStart: ref.pidStart, netns: ns }
+  state.processes.push(proc)
+  await saveLabState(state)
+  await waitListening(name, ref, logFile)
+  return proc
 }
 
 /**

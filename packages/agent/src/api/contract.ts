@@ -116,7 +116,7 @@ export interface ServiceCreateBody {
   networks: string[]
 }
 
-/** POST /v1/tasks body: exactly one of `netns` and `ip`. */
+/** POST /v1/tasks body: exactly one of `netns` and `ip`; `networks` when there is no `service` (an endpoint-only task). */
 export type TaskAddBody = TaskAddRequest
 
 /** POST /v1/tasks/:id/state body. */
@@ -141,8 +141,14 @@ export const API_ROUTES = {
   inspectService: route<ServiceInfo>()({ method: 'GET', path: '/v1/services/:ref' }),
   removeService: route<Removed>()({ method: 'DELETE', path: '/v1/services/:ref', query: { force: 'flag' }, mutates: true, managerOnly: 'service rm' }),
   listTasks: route<TaskInfo[]>()({ method: 'GET', path: '/v1/tasks', query: { service: 'string' } }),
+  /** A task of this node; 404 NotFoundError on field `task` when there is none. */
+  inspectTask: route<TaskInfo>()({ method: 'GET', path: '/v1/tasks/:id' }),
   /** 201 when the task was added, 200 when it existed with the same parameters. */
   addTask: route<TaskInfo, TaskAddBody>()({ method: 'POST', path: '/v1/tasks', body: async () => (await validators()).parseTaskAdd, status: 201, mutates: true }),
+  /**
+   * 404 NotFoundError on field `task` when this node has no such task (a
+   * runtime's repeated DEL takes that as done: see the CNI plugin).
+   */
   removeTask: route<Removed>()({ method: 'DELETE', path: '/v1/tasks/:id', mutates: true }),
   setTaskState: route<TaskInfo, TaskStateBody>()({ method: 'POST', path: '/v1/tasks/:id/state', body: async () => (await validators()).parseTaskStateBody, mutates: true }),
   members: route<MemberInfo[]>()({ method: 'GET', path: '/v1/members' }),

@@ -101,6 +101,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     inspectService: async ({ params }) => ctl.inspectService(params.ref),
     removeService: async ({ params, query }) => { await ctl.removeService(params.ref, { force: query.force === true }); return { removed: params.ref } },
     listTasks: async ({ query }) => ctl.listTasks({ service: query.service }),
+    inspectTask: async ({ params }) => ctl.inspectTask(params.id),
     addTask: async ({ body }, signal) => {
       const r = await ctl.addTask(body, { signal })
       return r.created ? r.task : new Answer(200, r.task)

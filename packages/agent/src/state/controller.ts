@@ -58,6 +58,8 @@ export interface Controller {
   /** Add (or, if it exists, return) a local task. `created` is false for a repeated add. */
   addTask(req: TaskAddRequest, opts?: CallOptions): Promise<{ task: TaskInfo, created: boolean }>
   listTasks(opts?: { service?: string }): TaskInfo[]
+  /** A local task, else NotFoundError on field `task`. */
+  inspectTask(id: string): TaskInfo
   removeTask(id: string): Promise<void>
   setTaskState(id: string, state: EndpointState): TaskInfo
   /** Local tasks (persisted). */
@@ -105,6 +107,7 @@ export function createController (init: ControllerInit): Controller {
     serviceDeleted: (serviceId) => { services.deleted(serviceId) },
     addTask: async (req, opts) => await tasks.add(req, opts),
     listTasks: (opts) => tasks.list(opts),
+    inspectTask: (id) => tasks.inspect(id),
     removeTask: async (id) => { await tasks.remove(id) },
     setTaskState: (id, state) => tasks.setState(id, state),
     localTasks: () => [...ctx.tasks.values()],
