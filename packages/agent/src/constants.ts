@@ -35,6 +35,13 @@ export const VNI_MIN = 4096
 export const VNI_MAX = 16_777_215
 /** Longest network / service name: fits in DNS labels and interface alias fields. */
 export const MAX_NAME_LENGTH = 63
+/**
+ * Longest task id. Runtimes name containers by 64 hex digits (Docker,
+ * Podman, containerd); the CNI spec sets no bound. 128 leaves room for a
+ * runtime's prefix and keeps the endpoint key `<node>/<task>` far below the
+ * gossip key limit.
+ */
+export const MAX_TASK_ID_LENGTH = 128
 /** At most this many ports per service; each is a map element per backend slot. */
 export const MAX_PORTS_PER_SERVICE = 64
 /** At most this many subnets per network. */

@@ -54,14 +54,24 @@ export interface ServiceInfo {
   vips: Array<{ networkId: string, network: string, vip: string }>
 }
 
-/** POST /v1/tasks body (validated). Exactly one of `netns` / `ip`. */
+/**
+ * POST /v1/tasks body (validated). Exactly one of `netns` / `ip`. Without a
+ * `service` the task is an endpoint only (`networks` required): it gets an
+ * address on those networks and reaches their VIPs through this node's LB
+ * sandbox, but is a backend of no service.
+ */
 export interface TaskAddRequest {
-  /** Service name or id. */
-  service: string
-  /** Task id; derived from service + netns/ip when absent. */
+  /** Service name or id; absent for an endpoint-only task. */
+  service?: string
+  /** Task id (e.g. a CNI container ID); derived from service, networks and netns/ip when absent. */
   id?: string
   /** `--netns` mode: path of the task's network namespace; the agent plugs it into every network of the service. */
   netns?: string
+  /**
+   * `--netns` mode, a task on one network: the interface name inside the
+   * namespace (CNI_IFNAME). @default 'eth0' (eth0, eth1, ... for a task on several networks)
+   */
+  ifname?: string
   /** `--ip` mode: the task is already plugged with this IP; only published. */
   ip?: string
   /** Restrict to these networks (names or ids). */
@@ -78,13 +88,17 @@ export interface TaskEndpointInfo {
   network: string
   ip: string
   mac: string
+  /** Interface name inside the task's netns (`--netns` tasks of this node). */
+  ifName?: string
 }
 
 /** A task as the API shows it. */
 export interface TaskInfo {
   id: string
-  serviceId: string
-  service: string
+  /** Absent for an endpoint-only task (a backend of no service). */
+  serviceId?: string
+  /** Service name (its id when unknown here); absent for an endpoint-only task. */
+  service?: string
   node: string
   state: EndpointState
   /** Entry status on this node: live, or suspended (its node failed). */

@@ -116,7 +116,7 @@ export interface ServiceCreateBody {
   networks: string[]
 }
 
-/** POST /v1/tasks body: exactly one of `netns` and `ip`. */
+/** POST /v1/tasks body: exactly one of `netns` and `ip`; `networks` when there is no `service` (an endpoint-only task). */
 export type TaskAddBody = TaskAddRequest
 
 /** POST /v1/tasks/:id/state body. */
@@ -143,6 +143,10 @@ export const API_ROUTES = {
   listTasks: route<TaskInfo[]>()({ method: 'GET', path: '/v1/tasks', query: { service: 'string' } }),
   /** 201 when the task was added, 200 when it existed with the same parameters. */
   addTask: route<TaskInfo, TaskAddBody>()({ method: 'POST', path: '/v1/tasks', body: async () => (await validators()).parseTaskAdd, status: 201, mutates: true }),
+  /**
+   * 404 NotFoundError on field `task` when this node has no such task (a
+   * runtime's repeated DEL takes that as done: see the CNI plugin).
+   */
   removeTask: route<Removed>()({ method: 'DELETE', path: '/v1/tasks/:id', mutates: true }),
   setTaskState: route<TaskInfo, TaskStateBody>()({ method: 'POST', path: '/v1/tasks/:id/state', body: async () => (await validators()).parseTaskStateBody, mutates: true }),
   members: route<MemberInfo[]>()({ method: 'GET', path: '/v1/members' }),

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { ValidationError } from '../errors.js'
-import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
+import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_TASK_ID_LENGTH, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
 import type { PortSpec } from '../dataplane/spec/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
@@ -130,14 +130,26 @@ export function parseTaskStateBody (body: unknown): { state: EndpointState } {
   return { state: parseTaskState((body as Record<string, unknown> | null | undefined)?.state) }
 }
 
+/**
+ * A task id: what a runtime names a container by (the CNI spec's container
+ * ID: a letter or digit, then letters, digits, `_`, `.`, `-`).
+ */
+const TASK_ID_RE = new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,${MAX_TASK_ID_LENGTH - 1}}$`)
+
+/** An interface name the kernel takes (IFNAMSIZ - 1 bytes, no `/`, `:` or blanks). */
+const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/
+
 /** Validate a task add body. */
 export function parseTaskAdd (body: unknown): TaskAddRequest {
   const o = obj(body)
-  noExtra(o, ['service', 'id', 'netns', 'ip', 'networks', 'state', 'weight'])
-  if (typeof o.service !== 'string' || o.service === '') throw new ValidationError('service', 'required')
-  const req: TaskAddRequest = { service: o.service }
+  noExtra(o, ['service', 'id', 'netns', 'ifname', 'ip', 'networks', 'state', 'weight'])
+  const req: TaskAddRequest = {}
+  if (o.service !== undefined) {
+    if (typeof o.service !== 'string' || o.service === '') throw new ValidationError('service', 'must be a service name or id')
+    req.service = o.service
+  }
   if (o.id !== undefined) {
-    if (typeof o.id !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(o.id)) throw new ValidationError('id', 'must be 1-64 chars of letters, digits, _ . -')
+    if (typeof o.id !== 'string' || !TASK_ID_RE.test(o.id)) throw new ValidationError('id', `must be 1-${MAX_TASK_ID_LENGTH} chars of letters, digits, '_', '.', '-', starting with a letter or digit (as a CNI container ID)`)
     req.id = o.id
   }
   if ((o.netns === undefined) === (o.ip === undefined)) throw new ValidationError('netns', 'give exactly one of netns (plug the task in) or ip (already plugged)')
@@ -145,12 +157,18 @@ export function parseTaskAdd (body: unknown): TaskAddRequest {
     if (typeof o.netns !== 'string' || !o.netns.startsWith('/') || o.netns.length > 4096) throw new ValidationError('netns', 'must be an absolute path to a network namespace (e.g. /run/netns/NAME)')
     req.netns = o.netns
   }
+  if (o.ifname !== undefined) {
+    if (o.netns === undefined) throw new ValidationError('ifname', 'only with netns (the agent names the interface it plugs in)')
+    if (typeof o.ifname !== 'string' || !IFNAME_RE.test(o.ifname)) throw new ValidationError('ifname', `must be an interface name: 1-15 of letters, digits, '_', '.', '-', got ${JSON.stringify(o.ifname)}`)
+    req.ifname = o.ifname
+  }
   if (o.ip !== undefined) {
     if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw new ValidationError('ip', `not an IP address: ${JSON.stringify(o.ip)}`)
     if (isIP(o.ip) === 6) throw new ValidationError('ip', `${o.ip}: ${IPV6_UNSUPPORTED}`)
     req.ip = o.ip
   }
   if (o.networks !== undefined) req.networks = stringList(o.networks, 'networks', 64)
+  else if (req.service === undefined) throw new ValidationError('service', 'required unless networks is given (a task without a service is an endpoint on those networks)')
   if (o.state !== undefined) req.state = parseTaskState(o.state)
   if (o.weight !== undefined) {
     if (!Number.isInteger(o.weight) || (o.weight as number) < 1 || (o.weight as number) > 1000) throw new ValidationError('weight', 'must be 1..1000')

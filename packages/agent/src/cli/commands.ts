@@ -148,14 +148,16 @@ export const COMMANDS: Record<string, Command> = {
     }
   },
   'task add': {
-    usage: 'scalelb task add SERVICE (--netns PATH | --ip IP) [--id ID] [--network NET ...] [--state ready|draining] [--weight N]',
-    summary: 'run a task of SERVICE on this node: --netns plugs the namespace in, --ip only publishes',
-    flags: { netns: { type: 'string' }, ip: { type: 'string' }, id: { type: 'string' }, network: { type: 'string', multiple: true }, state: { type: 'string' }, weight: { type: 'string' }, ...JSON_FLAG },
-    positionals: [1, 1],
+    usage: 'scalelb task add [SERVICE] (--netns PATH [--ifname NAME] | --ip IP) [--id ID] [--network NET ...] [--state ready|draining] [--weight N]',
+    summary: 'run a task of SERVICE on this node (without SERVICE: an endpoint on the --network networks, a backend of nothing): --netns plugs the namespace in, --ip only publishes',
+    flags: { netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, id: { type: 'string' }, network: { type: 'string', multiple: true }, state: { type: 'string' }, weight: { type: 'string' }, ...JSON_FLAG },
+    positionals: [0, 1],
     async run (api, [service], f, io) {
       if ((f.netns === undefined) === (f.ip === undefined)) throw new UsageError('give exactly one of --netns PATH or --ip IP')
-      const body: TaskAddBody = { service: service as string }
-      for (const k of ['netns', 'ip', 'id'] as const) if (f[k] !== undefined) body[k] = f[k] as string
+      if (service === undefined && f.network === undefined) throw new UsageError('give a SERVICE, or --network NET for a task that is an endpoint only')
+      if (f.ifname !== undefined && f.netns === undefined) throw new UsageError('--ifname goes with --netns')
+      const body: TaskAddBody = service === undefined ? {} : { service }
+      for (const k of ['netns', 'ifname', 'ip', 'id'] as const) if (f[k] !== undefined) body[k] = f[k] as string
       // the agent validates the state (and every other field)
       if (f.state !== undefined) body.state = f.state as EndpointState
       if (f.network !== undefined) body.networks = f.network as string[]
@@ -177,7 +179,7 @@ export const COMMANDS: Record<string, Command> = {
       const list = await api.listTasks({ service: f.service as string | undefined })
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'SERVICE', 'NODE', 'STATE', 'ENDPOINTS'], list.map((t) => [
-        t.id, t.service, shortId(t.node), t.status === 'live' ? t.state : `${t.state} (${t.status})`, t.endpoints.map((e) => `${e.network}=${e.ip}`).join(',')
+        t.id, t.service ?? '-', shortId(t.node), t.status === 'live' ? t.state : `${t.state} (${t.status})`, t.endpoints.map((e) => `${e.network}=${e.ip}`).join(',')
       ])))
     }
   },

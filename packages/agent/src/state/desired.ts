@@ -125,9 +125,11 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     // task endpoints grouped by service once: O(endpoints + services) per network, not their product
     const tasksBySvc = new Map<string, EndpointRecord[]>()
     for (const e of eps) {
-      if (e.value.kind !== 'task') continue
-      const list = tasksBySvc.get(e.value.service as string)
-      if (list === undefined) tasksBySvc.set(e.value.service as string, [e])
+      // an endpoint-only task (no service) is a backend of nothing
+      const sid = e.value.kind === 'task' ? e.value.service : undefined
+      if (sid === undefined) continue
+      const list = tasksBySvc.get(sid)
+      if (list === undefined) tasksBySvc.set(sid, [e])
       else list.push(e)
     }
     const services: ServiceSpec[] = []

@@ -140,8 +140,9 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       else st.remoteNodes.delete(v.node)
       markIp(st, v.ip)
     }
-    if (v.kind !== 'task') return
-    const sid = v.service as string
+    // an endpoint-only task (no service) is a backend of nothing
+    if (v.kind !== 'task' || v.service === undefined) return
+    const sid = v.service
     let byKey = st.tasksBySvc.get(sid)
     if (add) {
       if (byKey === undefined) st.tasksBySvc.set(sid, byKey = new Map())

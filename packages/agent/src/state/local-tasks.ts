@@ -16,7 +16,8 @@ export interface LocalEndpoint {
 /** A task running on this node (persisted in the data dir). */
 export interface LocalTask {
   id: string
-  serviceId: string
+  /** Absent for an endpoint-only task (on its networks, a backend of no service). */
+  serviceId?: string
   mode: 'netns' | 'ip'
   netns?: string
   state: EndpointState
@@ -28,7 +29,7 @@ export interface LocalTask {
 export function isLocalTask (v: unknown): v is LocalTask {
   if (v === null || typeof v !== 'object') return false
   const t = v as Record<string, unknown>
-  if (typeof t.id !== 'string' || typeof t.serviceId !== 'string') return false
+  if (typeof t.id !== 'string' || (t.serviceId !== undefined && typeof t.serviceId !== 'string')) return false
   if (t.mode !== 'netns' && t.mode !== 'ip') return false
   if (t.state !== 'ready' && t.state !== 'draining') return false
   if (typeof t.weight !== 'number' || !Array.isArray(t.endpoints)) return false

@@ -99,7 +99,7 @@ export type EndpointState = 'ready' | 'draining'
 export interface EndpointValue {
   /** A task's endpoint or a node's LB sandbox address. */
   kind: 'task' | 'lb'
-  /** Service id (tasks only). */
+  /** Service id (tasks only; absent for an endpoint-only task, a backend of no service). */
   service?: string
   ip: string
   mac: string
@@ -235,7 +235,7 @@ export function checkEndpoint (v: unknown, origin: string, key: string): Checked
   if (v.state !== 'ready' && v.state !== 'draining') return { ok: false, reason: 'endpoint.state: must be ready or draining' }
   if (typeof v.originMs !== 'number' || !Number.isFinite(v.originMs)) return { ok: false, reason: 'endpoint.originMs: not a number' }
   const out: EndpointValue = { kind: v.kind, ip: v.ip, mac: v.mac, node: origin, state: v.state, originMs: v.originMs }
-  if (v.kind === 'task') {
+  if (v.kind === 'task' && v.service !== undefined) {
     if (typeof v.service !== 'string' || !ID_RE.test(v.service)) return { ok: false, reason: 'endpoint.service: invalid' }
     out.service = v.service
   }

@@ -18,30 +18,33 @@ import { localTasksOn, mustBeUsable, mustNetwork, mustService, withdraw, type Co
 export class TaskOps {
   constructor (private readonly ctx: ControllerContext) {}
 
-  /** Add (or, if it exists, return) a local task. */
+  /** Add (or, if it exists with the same parameters, return) a local task; without a service, an endpoint-only task. */
   async add (req: TaskAddRequest, opts: CallOptions = {}): Promise<{ task: TaskInfo, created: boolean }> {
     const { ctx } = this
-    const s = mustService(ctx, req.service, 'service')
-    const id = req.id ?? createHash('sha256').update(`${s.id}\n${req.netns ?? ''}\n${req.ip ?? ''}`).digest('hex').slice(0, ID_HEX_LENGTH)
+    const s = req.service === undefined ? undefined : mustService(ctx, req.service, 'service')
+    const id = req.id ?? this.derivedId(req, s?.id)
     const existing = ctx.tasks.get(id)
     if (existing !== undefined) {
-      this.checkSameTask(existing, req, s.id)
+      this.checkSameTask(existing, req, s?.id)
       return { task: this.info(existing), created: false }
     }
-    const netIds = this.taskNetworks(req, s.value)
-    const task: LocalTask = { id, serviceId: s.id, mode: req.netns !== undefined ? 'netns' : 'ip', state: req.state ?? 'ready', weight: req.weight ?? 1, endpoints: [] }
+    const netIds = this.taskNetworks(req, s?.value)
+    if (req.ifname !== undefined && netIds.length > 1) throw new ValidationError('ifname', `names the interface of a task on one network; this one gets ${netIds.length} (eth0..eth${netIds.length - 1})`)
+    const task: LocalTask = { id, mode: req.netns !== undefined ? 'netns' : 'ip', state: req.state ?? 'ready', weight: req.weight ?? 1, endpoints: [] }
+    if (s !== undefined) task.serviceId = s.id
     if (req.netns !== undefined) task.netns = req.netns
     const nets = ctx.view.networks()
+    const what = s === undefined ? 'the task' : `service ${s.value.name}`
     let published = false
     try {
-      for (const nid of netIds) await this.addEndpoint(task, nets, nid, req.ip, s.value.name, opts)
+      for (const nid of netIds) await this.addEndpoint(task, nets, nid, req.ip, what, opts)
       if (task.mode === 'netns' && task.netns !== undefined) {
         // publish as draining first (0 slots: no connection is sent to it yet), so the data
         // plane builds the network's bridge and sandbox; then plug the netns in
         this.publish({ ...task, state: 'draining' })
         published = true
         await ctx.init.applied(opts.signal)
-        await this.plug(task, nets, task.netns)
+        await this.plug(task, nets, task.netns, req.ifname)
       }
     } catch (err) {
       for (const ep of task.endpoints) await this.dropEndpoint(task, ep, published)
@@ -51,24 +54,33 @@ export class TaskOps {
     ctx.tasks.set(id, task)
     this.publish(task)
     ctx.init.onChange()
-    ctx.init.logger.info('task added', { task: id, service: s.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
+    ctx.init.logger.info('task added', { task: id, service: s?.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
     return { task: this.info(task), created: true }
   }
 
-  /** The networks a new task gets an endpoint on: the service's, those asked for, or the one `req.ip` is in. */
-  private taskNetworks (req: TaskAddRequest, s: ServiceValue): string[] {
+  /** The id of a task added without one: a hash of what it is (service, or the networks of an endpoint-only task, and netns/ip). */
+  private derivedId (req: TaskAddRequest, serviceId: string | undefined): string {
+    const what = serviceId ?? `endpoint\n${(req.networks ?? []).map((r, i) => mustNetwork(this.ctx, r, `networks[${i}]`).id).sort().join(',')}`
+    return createHash('sha256').update(`${what}\n${req.netns ?? ''}\n${req.ip ?? ''}`).digest('hex').slice(0, ID_HEX_LENGTH)
+  }
+
+  /**
+   * The networks a new task gets an endpoint on: the service's, those asked
+   * for (which must be the service's, if it has one), or the one `req.ip` is in.
+   */
+  private taskNetworks (req: TaskAddRequest, s: ServiceValue | undefined): string[] {
     const { ctx } = this
-    let netIds = Object.keys(s.vips)
+    let netIds = s === undefined ? [] : Object.keys(s.vips)
     if (req.networks !== undefined) {
       const wanted = req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id)
-      for (const [i, w] of wanted.entries()) if (!netIds.includes(w)) throw new ValidationError(`networks[${i}]`, `service ${s.name} is not attached to network ${req.networks[i]}`)
-      netIds = wanted
+      if (s !== undefined) for (const [i, w] of wanted.entries()) if (!netIds.includes(w)) throw new ValidationError(`networks[${i}]`, `service ${s.name} is not attached to network ${req.networks[i]}`)
+      netIds = [...new Set(wanted)]
     }
-    if (netIds.length === 0) throw new ValidationError('service', `service ${s.name} is attached to no network`)
+    if (netIds.length === 0) throw new ValidationError(s === undefined ? 'networks' : 'service', s === undefined ? 'required for a task without a service' : `service ${s.name} is attached to no network`)
     if (req.ip !== undefined) {
       const nets = ctx.view.networks()
       const nid = netIds.find((n) => subnetOf(req.ip as string, nets.get(n)?.subnets ?? []) !== undefined)
-      if (nid === undefined) throw new ValidationError('ip', `${req.ip} is in no subnet of the service's networks`)
+      if (nid === undefined) throw new ValidationError('ip', `${req.ip} is in no subnet of the ${s === undefined ? 'given' : 'service\'s'} networks`)
       netIds = [nid]
     }
     for (const nid of netIds) mustBeUsable(ctx, nid, req.networks === undefined ? 'service' : 'networks')
@@ -76,10 +88,10 @@ export class TaskOps {
   }
 
   /** Give `task` an address on `networkId` (the one asked for, or one from IPAM) and publish this node's LB endpoint there if new. */
-  private async addEndpoint (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, networkId: string, askedIp: string | undefined, serviceName: string, opts: CallOptions): Promise<void> {
+  private async addEndpoint (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, networkId: string, askedIp: string | undefined, what: string, opts: CallOptions): Promise<void> {
     const { ctx } = this
     const net = nets.get(networkId)
-    if (net === undefined) throw new NotFoundError('service', `network ${networkId} of service ${serviceName} is not known on this node yet`)
+    if (net === undefined) throw new NotFoundError(task.serviceId === undefined ? 'networks' : 'service', `network ${networkId} of ${what} is not known on this node yet`)
     if (!ctx.alloc.hasNetwork(networkId)) ctx.alloc.addNetwork(networkId, net.subnets)
     ctx.ipam.syncNetwork(networkId)
     let ip: string
@@ -110,11 +122,11 @@ export class TaskOps {
     }
   }
 
-  /** Plug the task's netns into each of its networks (the data plane built their bridges). */
-  private async plug (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, netnsPath: string): Promise<void> {
+  /** Plug the task's netns into each of its networks (the data plane built their bridges): `ifName`, else eth0, eth1, ... */
+  private async plug (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, netnsPath: string, ifName: string | undefined): Promise<void> {
     for (const [i, ep] of task.endpoints.entries()) {
       const net = nets.get(ep.networkId) as NetworkValue
-      ep.ifName = `eth${i}`
+      ep.ifName = ifName ?? `eth${i}`
       const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
       const mtu = networkMtu(net.options, this.ctx.mtu).mtu
       const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu })
@@ -122,20 +134,29 @@ export class TaskOps {
     }
   }
 
-  /** A repeated `task add` must ask for the task that exists: same service, IP, netns and networks. */
-  private checkSameTask (t: LocalTask, req: TaskAddRequest, serviceId: string): void {
+  /**
+   * A repeated `task add` must ask for the task that exists: same service
+   * (or none), IP, netns, interface name and networks; else a ConflictError
+   * naming the first field that differs.
+   */
+  private checkSameTask (t: LocalTask, req: TaskAddRequest, serviceId: string | undefined): void {
     const { ctx } = this
     const was = (x: string | undefined): string => x === undefined ? 'none' : x
-    if (t.serviceId !== serviceId) throw new ConflictError('service', `task ${t.id} exists for service ${ctx.view.services().get(t.serviceId)?.name ?? t.serviceId}, not ${req.service}`)
+    const svcName = (sid: string | undefined): string | undefined => sid === undefined ? undefined : ctx.view.services().get(sid)?.name ?? sid
+    if (t.serviceId !== serviceId) throw new ConflictError('service', `task ${t.id} exists for service ${was(svcName(t.serviceId))}, not ${was(req.service)}`)
     const ip = t.mode === 'ip' ? t.endpoints[0]?.ip : undefined
     // the field the request gives is the one named
     const fields: Array<[string, string | undefined, string | undefined]> = [['ip', req.ip, ip], ['netns', req.netns, t.netns]]
     if (req.ip === undefined) fields.reverse()
     for (const [field, asked, has] of fields) if (asked !== has) throw new ConflictError(field, `task ${t.id} exists with ${field} ${was(has)}, not ${was(asked)}`)
     if (req.networks !== undefined) {
-      const wanted = req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id).sort()
+      const wanted = [...new Set(req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id))].sort()
       const has = t.endpoints.map((e) => e.networkId).sort()
       if (wanted.join() !== has.join()) throw new ConflictError('networks', `task ${t.id} exists on networks ${has.map((n) => ctx.view.networks().get(n)?.name ?? n).join(', ')}, not ${req.networks.join(', ')}`)
+    }
+    if (req.ifname !== undefined && t.mode === 'netns') {
+      const has = t.endpoints.map((e) => e.ifName).join(',')
+      if (has !== req.ifname) throw new ConflictError('ifname', `task ${t.id} exists with interface ${has}, not ${req.ifname}`)
     }
   }
 
@@ -161,10 +182,10 @@ export class TaskOps {
       if (r.value.kind !== 'task' || r.value.node === ctx.self || r.status === 'deleted') continue
       const k = parseEndpointKey(r.key)
       if (k?.kind !== 'task') continue
-      const sv = r.value.service as string
+      const sv = r.value.service
       let info = out.get(r.key)
       if (info === undefined) {
-        info = { id: k.taskId, serviceId: sv, service: svcs.get(sv)?.name ?? sv, node: r.value.node, state: r.value.state, status: r.status === 'suspended' ? 'suspended' : 'live', endpoints: [] }
+        info = { id: k.taskId, ...(sv === undefined ? {} : { serviceId: sv, service: svcs.get(sv)?.name ?? sv }), node: r.value.node, state: r.value.state, status: r.status === 'suspended' ? 'suspended' : 'live', endpoints: [] }
         out.set(r.key, info)
       }
       info.endpoints.push({ networkId, network: nets.get(networkId)?.name ?? networkId, ip: r.value.ip, mac: r.value.mac })
@@ -237,8 +258,12 @@ export class TaskOps {
     const { ctx } = this
     const nets = ctx.view.networks()
     const info: TaskInfo = {
-      id: t.id, serviceId: t.serviceId, service: ctx.view.services().get(t.serviceId)?.name ?? t.serviceId, node: ctx.self, state: t.state, status: 'live',
-      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac }))
+      id: t.id, node: ctx.self, state: t.state, status: 'live',
+      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }) }))
+    }
+    if (t.serviceId !== undefined) {
+      info.serviceId = t.serviceId
+      info.service = ctx.view.services().get(t.serviceId)?.name ?? t.serviceId
     }
     if (t.netns !== undefined) info.netns = t.netns
     return info
@@ -246,7 +271,7 @@ export class TaskOps {
 
   private publish (t: LocalTask): void {
     const { ctx } = this
-    const ports = ctx.view.services().get(t.serviceId)?.ports
+    const ports = t.serviceId === undefined ? undefined : ctx.view.services().get(t.serviceId)?.ports
     for (const ep of t.endpoints) {
       ctx.gossip.joinScope(networkScope(ep.networkId))
       ctx.gossip.set(networkScope(ep.networkId), TABLE_ENDPOINTS, taskEndpointKey(ctx.self, t.id), this.endpointValue(t, ep, ports))
@@ -254,7 +279,7 @@ export class TaskOps {
   }
 
   private endpointValue (t: LocalTask, ep: LocalEndpoint, ports: ServiceValue['ports'] | undefined): EndpointValue {
-    const v: EndpointValue = { kind: 'task', service: t.serviceId, ip: ep.ip, mac: ep.mac, node: this.ctx.self, state: t.state, weight: t.weight, originMs: this.ctx.init.wallClock() }
+    const v: EndpointValue = { kind: 'task', ...(t.serviceId === undefined ? {} : { service: t.serviceId }), ip: ep.ip, mac: ep.mac, node: this.ctx.self, state: t.state, weight: t.weight, originMs: this.ctx.init.wallClock() }
     if (ports !== undefined) v.ports = ports
     if (t.netns !== undefined) v.netns = t.netns
     return v

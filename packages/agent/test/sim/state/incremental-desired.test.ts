@@ -114,6 +114,8 @@ function randomWrite (rng: Rng, g: Map<string, Gossip>): string {
   }
   if (rng.next() < 0.3) v.weight = Math.floor(rng.next() * 4)
   if (writer === SELF && rng.next() < 0.5) v.netns = `/run/netns/${key}`
+  // an endpoint-only task (a container on the network, backend of nothing)
+  if (rng.next() < 0.15) delete v.service
   gw.set(scope, TABLE_ENDPOINTS, key, v)
   return `${writer} sets ${key} in ${scope}${bad ? ' (invalid)' : ''}`
 }

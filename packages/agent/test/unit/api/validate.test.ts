@@ -11,6 +11,16 @@ function field (fn: () => unknown): string | undefined {
   return undefined
 }
 
+/** The message of the ValidationError `fn` throws ('' when it throws none). */
+function msg (fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    return (err as Error).name === 'ValidationError' ? (err as Error).message : `unexpected ${(err as Error).name}`
+  }
+  return ''
+}
+
 test('port mappings: PORT[:TARGET][/proto] and object form', (t) => {
   t.deepEqual(parsePort('80:8080/tcp', 'p'), { proto: 'tcp', port: 80, targetPort: 8080 })
   t.deepEqual(parsePort('53/udp', 'p'), { proto: 'udp', port: 53, targetPort: 53 })
@@ -61,6 +71,22 @@ test('task bodies: exactly one of netns / ip, valid state and weight', (t) => {
   t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', weight: 0 })), 'weight')
   t.is(field(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', id: '../x' })), 'id')
   t.is(field(() => parseTaskAdd({ ip: '10.0.0.5' })), 'service')
+})
+
+test('task bodies without a service are endpoints on the networks given (networks required); ids take CNI container IDs; ifname goes with netns', (t) => {
+  t.deepEqual(parseTaskAdd({ networks: ['front'], netns: '/run/netns/c1' }), { networks: ['front'], netns: '/run/netns/c1' })
+  t.regex(msg(() => parseTaskAdd({ netns: '/run/netns/c1' })), /^service: required unless networks is given/)
+  t.is(field(() => parseTaskAdd({ service: '', networks: ['front'], netns: '/run/netns/c1' })), 'service')
+  const cid = 'f'.repeat(64)
+  t.is(parseTaskAdd({ id: cid, networks: ['front'], netns: '/run/netns/c1' }).id, cid, 'a 64-hex container ID')
+  t.is(parseTaskAdd({ id: `k8s_pod.${'a'.repeat(100)}-x`, service: 'web', ip: '10.0.0.5' }).id?.length, 110, 'letters, digits, _ . - up to 128')
+  t.regex(msg(() => parseTaskAdd({ id: 'a'.repeat(129), service: 'web', ip: '10.0.0.5' })), /^id: must be 1-128 chars .* \(as a CNI container ID\)$/)
+  t.is(field(() => parseTaskAdd({ id: '-leading', service: 'web', ip: '10.0.0.5' })), 'id')
+  t.is(field(() => parseTaskAdd({ id: 'a:b', service: 'web', ip: '10.0.0.5' })), 'id')
+  t.is(parseTaskAdd({ service: 'web', netns: '/proc/1/ns/net', ifname: 'net1' }).ifname, 'net1')
+  t.regex(msg(() => parseTaskAdd({ service: 'web', ip: '10.0.0.5', ifname: 'net1' })), /^ifname: only with netns/)
+  t.regex(msg(() => parseTaskAdd({ service: 'web', netns: '/proc/1/ns/net', ifname: 'a-name-of-16-chr' })), /^ifname: must be an interface name/)
+  t.is(field(() => parseTaskAdd({ service: 'web', netns: '/proc/1/ns/net', ifname: 'eth/0' })), 'ifname')
 })
 
 test('IPv6 is refused at the API until the data plane programs it: a v6 or dual-stack subnet, a v6 task IP', (t) => {

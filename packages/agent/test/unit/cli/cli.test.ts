@@ -23,6 +23,8 @@ test('usage errors exit 2, help exits 0, an unreachable agent exits 1', async (t
   t.is((await cli(undefined, 'network', 'create', 'x', '--nope')).code, 2)
   t.is((await cli(undefined, 'network', 'create', 'x')).code, 2, 'missing --subnet')
   t.is((await cli(undefined, 'task', 'add', 'web')).code, 2, 'neither --netns nor --ip')
+  t.regex((await cli(undefined, 'task', 'add', '--ip', '10.0.0.5')).err, /give a SERVICE, or --network NET/)
+  t.regex((await cli(undefined, 'task', 'add', 'web', '--ip', '10.0.0.5', '--ifname', 'net1')).err, /--ifname goes with --netns/)
   t.is((await cli(undefined, 'agent', '--programmer', 'bogus', '--insecure')).code, 2)
   const agentErr = await cli(undefined, 'agent', '--insecure', '--metrics-addr', 'nowhere')
   t.is(agentErr.code, 2)
@@ -80,6 +82,10 @@ test('CLI over the control API: create, list, inspect, refuse bad input with the
   t.is(add1again.code, 0, 'the same task twice is not an error')
   const tasks = JSON.parse((await cli(a, 'task', 'ls', '--json')).out) as Array<{ id: string, state: string }>
   t.deepEqual(tasks.map((x) => x.id), ['t1'])
+  const endpoint = await cli(a, 'task', 'add', '--network', 'front', '--ip', '10.40.0.98', '--id', 'e1')
+  t.is(endpoint.code, 0, endpoint.err)
+  t.regex((await cli(a, 'task', 'ls')).out, /^e1 +- +\S+ +ready +front=10\.40\.0\.98$/m, 'an endpoint-only task: no service')
+  t.is((await cli(a, 'task', 'rm', 'e1')).code, 0)
 
   t.is((await cli(a, 'task', 'drain', 't1')).code, 0)
   t.is((JSON.parse((await cli(a, 'task', 'ls', '--json')).out) as Array<{ state: string }>)[0]?.state, 'draining')

@@ -13,7 +13,7 @@ test('a peer\'s endpoint is accepted only when well-formed and written by the no
     checkEndpoint({ ...ep, mac: 'zz:42:0a:00:00:05' }, 'peer-1', KEY),
     checkEndpoint({ ...ep, state: 'up' }, 'peer-1', KEY),
     checkEndpoint({ ...ep, kind: 'vip' }, 'peer-1', KEY),
-    checkEndpoint({ ...ep, service: undefined }, 'peer-1', KEY),
+    checkEndpoint({ ...ep, service: 42 }, 'peer-1', KEY),
     checkEndpoint({ ...ep, weight: -1 }, 'peer-1', KEY),
     checkEndpoint({ ...ep, originMs: 'now' }, 'peer-1', KEY),
     checkEndpoint({ ...ep, ports: [{ proto: 'tcp', port: 0, targetPort: 1 }] }, 'peer-1', KEY),
@@ -21,6 +21,10 @@ test('a peer\'s endpoint is accepted only when well-formed and written by the no
   ].map((r) => r.ok ? 'accepted' : r.reason.split(':')[0])
   t.deepEqual(reasons, ['endpoint key', 'endpoint.ip', 'endpoint.mac', 'endpoint.state', 'endpoint.kind', 'endpoint.service', 'endpoint.weight', 'endpoint.originMs', 'endpoint.ports[0].port', 'endpoint'])
   t.regex(reasonOf(checkEndpoint(ep, 'peer-2', 'peer-2/t1')), /endpoint.node: differs from the entry origin/)
+  const { service: _service, ...endpointOnly } = ep
+  const checked = checkEndpoint(endpointOnly, 'peer-1', KEY)
+  t.true(checked.ok, 'a task without a service: an endpoint only')
+  t.false(checked.ok && 'service' in checked.value)
 })
 
 function reasonOf (r: { ok: true } | { ok: false, reason: string }): string {
