@@ -1,7 +1,7 @@
 import type { Clock } from '@scalelb/gossip'
 import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
-import { createDockerEngine } from './engine.js'
+import type { DockerEngine } from './engine.js'
 import { createEventFollower, type DockerEvent } from './events.js'
 import { createMembership, type MembershipHost } from './membership.js'
 import { createDockerPlugin, type DockerLinks, type DockerPluginHost } from './plugin.js'
@@ -12,14 +12,14 @@ import { pluginStateFile } from './state.js'
 export interface DockerComponentInit {
   /** The agent's side of the plugin and of label membership (host.ts). */
   host: DockerPluginHost & Omit<MembershipHost, 'boundNetwork'>
+  /** dockerd's Engine API (events, containers, network names). */
+  engine: DockerEngine
   links: DockerLinks
   clock: Clock
   logger: Logger
   dataDir: string
   /** Where the plugin listens (dockerd's plugin directory). */
   pluginSocket: string
-  /** dockerd's Engine API socket. */
-  dockerSocket: string
 }
 
 /**
@@ -50,8 +50,17 @@ export function createDockerComponent (init: DockerComponentInit): Component {
           await write
         }
       })
-      const engine = createDockerEngine({ socketPath: init.dockerSocket })
-      const membership = createMembership({ engine, logger, host: { ...host, boundNetwork: (id) => plugin.boundNetwork(id) } })
+      const engine = init.engine
+      const membership = createMembership({
+        engine,
+        logger,
+        host: {
+          setMembership: async (taskId, m) => { await host.setMembership(taskId, m) },
+          boundNetwork: (id) => plugin.boundNetwork(id),
+          // backends of this plugin's endpoints only: a CNI task's service is not the labels' business
+          backends: () => new Map([...host.backends()].filter(([t]) => plugin.state().endpoints[t] !== undefined))
+        }
+      })
       follower = createEventFollower({
         engine,
         clock: init.clock,
