@@ -4,14 +4,15 @@
  * and its own dockerd. `docker network create -d scalelb` on both binds the
  * cluster network; labelled containers on both hosts become backends of
  * service web; a third container reaches both through the VIP; `docker rm -f`
- * withdraws a backend everywhere. Needs root, docker.io and busybox-static.
+ * withdraws a backend everywhere; examples/compose-app's `web` through
+ * docker-compose 1.29. Needs root, docker.io, docker-compose and busybox-static.
  */
 import test from 'ava'
 import { isRoot } from '@scalelb/test-support'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { labApi, labDown, labLeftovers, labUp, startAgent, stopProcess, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
+import { labApi, labDown, labLeftovers, labRun, labUp, startAgent, stopProcess, waitFor, type LabHost, type LabState } from '../packages/lab/src/index.js'
 import { docker, dockerMissing, importBusybox, startDockerd, stopDockerd, type TestDockerd } from './helpers/dockerd.js'
 
 const SUBNET = '10.77.0.0/24'
@@ -56,7 +57,12 @@ test.after.always(async () => {
     const left = await labLeftovers(lab.prefix)
     if (left.netns.length + left.links.length > 0) problems.push(`lab leftovers: ${[...left.netns, ...left.links].join(', ')}`)
   }
-  if (tmp !== undefined) await rm(tmp, { recursive: true, force: true })
+  if (tmp !== undefined) {
+    // dockerd's mounts lived in its private mount namespace: none may show here
+    const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(tmp as string))
+    if (mounts.length > 0) problems.push(`mounts left: ${mounts.join('; ')}`)
+    else await rm(tmp, { recursive: true, force: true })
+  }
   if (problems.length > 0) throw new Error(problems.join('; '))
 })
 
@@ -128,4 +134,30 @@ serial(title('labelled containers on both hosts are backends of web; a third con
   const h1Node = (await labApi.agentStatus(dockerOf('h1').host)).node
   await waitFor('h1 no longer lists the h2 backend', 30_000, async () => !(await labApi.listTasks(dockerOf('h1').host)).some((x) => x.service === 'web' && x.node !== h1Node))
   for (let i = 0; i < 6; i++) t.is(await getVip(vip), c1.slice(0, 12))
+})
+
+serial(title('examples/compose-app: docker-compose up web gives two more backends through the VIP; down withdraws them'), async (t) => {
+  const d1 = dockerOf('h1')
+  const file = join(import.meta.dirname, '..', 'examples', 'compose-app', 'docker-compose.yml')
+  const compose = async (...args: string[]): Promise<void> => {
+    await labRun('env', [`DOCKER_HOST=unix://${d1.socket}`, `IMAGE=${image}`, 'docker-compose', '-f', file, '-p', `${lab?.prefix ?? 'slbdocker'}app`, ...args], { timeoutMs: 180_000 })
+  }
+  await compose('up', '-d', 'web')
+  const ids = (await docker(d1, ['ps', '-q', '--filter', 'label=com.docker.compose.service=web'])).stdout.split('\n').filter((x) => x !== '')
+  t.is(ids.length, 2)
+  const vip = labApi.vipOn(await labApi.inspectService(d1.host, 'web'), NETWORK) as string
+  const seen = new Set<string>()
+  await waitFor('both compose backends answer through the VIP', 60_000, async () => {
+    const who = await getVip(vip)
+    if (who !== undefined) seen.add(who)
+    return ids.every((id) => seen.has(id.slice(0, 12)))
+  }).catch(async (err: unknown) => {
+    t.log('answered:', [...seen])
+    await diagnose(t, ids)
+    throw err
+  })
+  await compose('down')
+  const h1Tasks = async (): Promise<number> => (await labApi.listTasks(d1.host)).filter((x) => x.service === 'web').length
+  await waitFor('only the first container is a backend again', 30_000, async () => await h1Tasks() === 1)
+  t.is(await h1Tasks(), 1)
 })

@@ -26,8 +26,8 @@ export interface TestDockerd {
 
 /** Why the Docker test cannot run here, or undefined. */
 export async function dockerMissing (): Promise<string | undefined> {
-  for (const f of [DOCKERD, DOCKER, '/usr/bin/unshare', '/bin/busybox']) {
-    try { await access(f) } catch { return `${f} is missing (install docker.io and busybox-static)` }
+  for (const f of [DOCKERD, DOCKER, '/usr/bin/docker-compose', '/usr/bin/unshare', '/bin/busybox']) {
+    try { await access(f) } catch { return `${f} is missing (install docker.io, docker-compose and busybox-static)` }
   }
   return undefined
 }
