@@ -32,6 +32,15 @@ function dockerOf (name: string): TestDockerd {
   return d
 }
 
+/** (Re)start the agent of `h` with the plugin on `d`'s plugin directory and socket (a restart keeps kernel state and tasks). */
+async function restartAgent (h: LabHost, d: TestDockerd): Promise<void> {
+  const state = lab as LabState
+  await stopProcess({ pid: h.pid as number, pidStart: h.pidStart as string })
+  const peer = state.hosts.find((x) => x !== h) as LabHost
+  await startAgent(state, h, { join: [peer.listen], extraArgs: ['--profile', 'local', '--docker-plugin', '--docker-plugin-socket', join(d.pluginDir, 'scalelb.sock'), '--docker-socket', d.socket] })
+  await waitFor(`the agent of ${h.name} answers`, 30_000, async () => await labApi.agentStatus(h).then(() => true, () => false))
+}
+
 test.before(async () => {
   if (missing !== undefined) return
   tmp = await mkdtemp(join(tmpdir(), 'slbdocker-'))
@@ -41,9 +50,7 @@ test.before(async () => {
   for (const h of [h1, h2]) {
     const d = await startDockerd(h, join(tmp, `docker-${h.name}`))
     dockerds.push(d)
-    // restart the host's agent with the plugin on this dockerd's plugin directory and socket
-    await stopProcess({ pid: h.pid as number, pidStart: h.pidStart as string })
-    await startAgent(lab, h, { join: [(h === h1 ? h2 : h1).listen], extraArgs: ['--profile', 'local', '--docker-plugin', '--docker-plugin-socket', join(d.pluginDir, 'scalelb.sock'), '--docker-socket', d.socket] })
+    await restartAgent(h, d)
     await waitFor(`the plugin socket of ${h.name}`, 30_000, async () => (await docker(d, ['network', 'ls'], true)).ok && (await labApi.agentStatus(h).then(() => true, () => false)))
     await importBusybox(d, image)
   }
@@ -130,6 +137,12 @@ serial(title('labelled containers on both hosts are backends of web; a third con
   })
   t.pass('both backends answered')
 
+  // --ip: the address asked for, from scalelb's allocator (h1 created the network: it owns the low addresses)
+  const fixed = await docker(dockerOf('h1'), ['run', '--rm', '--network', NETWORK, '--ip', '10.77.0.50', image, 'ip', '-4', 'addr', 'show', 'eth0'])
+  t.regex(fixed.stdout, /inet 10\.77\.0\.50\/24/)
+
+  // the agent of h2 restarts: its records of the Docker network and endpoints survive, so rm -f still withdraws
+  await restartAgent(h2, dockerOf('h2'))
   await docker(dockerOf('h2'), ['rm', '-f', c2])
   const h1Node = (await labApi.agentStatus(dockerOf('h1').host)).node
   await waitFor('h1 no longer lists the h2 backend', 30_000, async () => !(await labApi.listTasks(dockerOf('h1').host)).some((x) => x.service === 'web' && x.node !== h1Node))

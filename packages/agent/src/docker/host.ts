@@ -66,7 +66,13 @@ export function createDockerHost (init: DockerHostInit): DockerHost {
       if (ip === undefined) return await ipam.allocate(networkId, 'task', IPAM_OWNER, opts)
       const holder = ipHolder(view, networkId, ip)
       if (holder !== undefined) throw new ConflictError('ip', `${ip} is in use: ${holder}`)
-      allocator.allocateSpecific(networkId, ip, 'task', clock.now(), IPAM_OWNER)
+      try {
+        allocator.allocateSpecific(networkId, ip, 'task', clock.now(), IPAM_OWNER)
+      } catch (err) {
+        const e = err as Error & { reason?: string, owner?: string }
+        if (e.name === 'AddressUnavailableError' && e.reason === 'not-owned') throw new ConflictError('ip', `${ip} is in the range node ${e.owner ?? '?'} hands out, not this node's: run the container there, ask for an address this node owns, or for none`)
+        throw err
+      }
       init.persist()
       return ip
     },
