@@ -158,3 +158,13 @@ test('Leave and DeleteEndpoint are idempotent (twice, and for an endpoint never 
   t.true(again.every((a) => a.Err === undefined))
   t.deepEqual(await plugin.handle('NetworkDriver.Leave', { NetworkID: 'x', EndpointID: 'y' }), {})
 })
+
+test('a subnet overlapping a Docker network of this host not bound yet is refused at RequestPool; the same subnet is not', async (t) => {
+  const plugin = createDockerPlugin({ host: fakeHost(), links: createMemoryLinks(), logger: createSilentLogger() })
+  await replay(plugin, fixtures.networkCreate as Call[])
+  const pool = (fixtures.networkCreate as Call[])[0] as Call
+  await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), Pool: '10.20.0.0/16' }), { name: 'DockerPluginError', message: /^subnet 10\.20\.0\.0\/16 overlaps subnet 10\.20\.0\.0\/24 of Docker network 4e418d2ba7fd on this host/ })
+  t.like(await plugin.handle(pool.method, pool.body), { PoolID: 'scalelb/10.20.0.0/24' })
+  await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), V6: true }), { name: 'DockerPluginError', message: /IPv6 is not supported/ })
+  await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), Pool: '' }), { name: 'DockerPluginError', message: /give the scalelb network's subnet/ })
+})
