@@ -46,7 +46,12 @@ export async function startDockerd (host: LabHost, dir: string): Promise<TestDoc
   const script = `mkdir -p /run/docker/plugins && mount --bind '${pluginDir}' /run/docker/plugins && exec ${argv.map((a) => `'${a}'`).join(' ')}`
   const proc = spawnDetached({ argv: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script], netns: host.netns, logFile: join(dir, 'dockerd.log') })
   const d: TestDockerd = { host, dir, socket, pluginDir, proc }
-  await waitFor(`dockerd of ${host.name} answers`, 60_000, async () => (await docker(d, ['version', '--format', '{{.Server.Version}}'], true)).ok)
+  try {
+    await waitFor(`dockerd of ${host.name} answers`, 60_000, async () => (await docker(d, ['version', '--format', '{{.Server.Version}}'], true)).ok)
+  } catch (err) {
+    await stopProcess(proc, { signal: 'SIGTERM', graceMs: 20_000 })
+    throw err
+  }
   return d
 }
 
