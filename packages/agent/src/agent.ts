@@ -33,6 +33,7 @@ import { createLbRelease, type LbRelease } from './components/lb-release.js'
 import { createOwnEntries } from './components/own-entries.js'
 import { createPersistence, type Persistence } from './components/persistence.js'
 import { createProgrammingLatency, type ProgrammingLatency } from './components/programming-latency.js'
+import { createDockerComponent, createDockerEngine, createDockerHost, createKernelLinks, createMemoryLinks } from './docker/index.js'
 
 /** Options and components of {@link createAgent}. */
 export interface AgentInit {
@@ -309,9 +310,19 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
     },
     desired.warmupComponent,
     { name: 'api', start: () => api.start(), stop: () => api.stop() },
+    ...(b.cfg.dockerPlugin ? [dockerComponent(b, p)] : []),
     ...(statusServer === undefined ? [] : [{ name: 'status', start: () => statusServer.start(), stop: () => statusServer.stop() }]),
     createJoiner({ gossip, clock: b.clock, logger: log, join: b.cfg.join, joined: () => desired.joined() })
   ]
+}
+
+/** `--docker-plugin`: Docker's network + IPAM plugin and the container label follower, over the controller. */
+function dockerComponent (b: Base, p: Parts): Component {
+  const { cfg, root } = b
+  const engine = createDockerEngine({ socketPath: cfg.dockerSocket })
+  const host = createDockerHost({ controller: p.controller, view: p.view, ipam: p.ipam, allocator: b.allocator, clock: b.clock, mtu: b.mtu, role: b.files.keys.role, engine, flush: (signal) => p.desired.flush({ signal }), persist: p.persistence.persist })
+  const links = cfg.programmer === 'memory' ? createMemoryLinks() : createKernelLinks({ netnsPrefix: cfg.netnsPrefix })
+  return createDockerComponent({ host, engine, links, clock: b.clock, logger: componentLogger(root, 'docker'), dataDir: cfg.dataDir, pluginSocket: cfg.dockerPluginSocket })
 }
 
 /** Create an agent (nothing runs until `start()`). */

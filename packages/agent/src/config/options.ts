@@ -10,6 +10,7 @@ import { LB_RELEASE_GRACE_MS } from '@scalelb/allocator'
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
 import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
 import { mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
+import { DEFAULT_DOCKER_PLUGIN_SOCKET, DEFAULT_DOCKER_SOCKET } from '../docker/constants.js'
 
 /** Kernel programmer implementations. */
 export type ProgrammerName = 'nft' | 'ipvs' | 'memory'
@@ -75,6 +76,16 @@ export interface AgentConfig {
   lbReleaseGraceMs: number
   /** `/v1/status` on a non-loopback address of the status server: `summary` (node, version, ready, member counts) or `full`. @default 'summary' */
   statusDetail: 'summary' | 'full'
+  /**
+   * Serve Docker's network + IPAM plugin protocol (`docker network create -d
+   * scalelb --ipam-driver scalelb`) and follow dockerd's events for
+   * `scalelb.service` container labels. @default false
+   */
+  dockerPlugin: boolean
+  /** The plugin's socket, where dockerd discovers plugins. @default '/run/docker/plugins/scalelb.sock' */
+  dockerPluginSocket: string
+  /** dockerd's Engine API socket (container labels and events). @default '/var/run/docker.sock' */
+  dockerSocket: string
 }
 
 type Kind = 'string' | 'bool' | 'list' | 'duration' | 'int'
@@ -107,6 +118,9 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'logLevel', flag: 'log-level', env: 'SCALELB_LOG_LEVEL', kind: 'string', help: 'error | warn | info | debug (default info)' },
   { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'duration', fileKey: 'restartGrace', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
   { key: 'lbReleaseGraceMs', flag: 'lb-release-grace', env: 'SCALELB_LB_RELEASE_GRACE', kind: 'duration', fileKey: 'lbReleaseGrace', help: 'keep a network\'s LB IP this long after its last local task leaves (default 30s)' },
+  { key: 'dockerPlugin', flag: 'docker-plugin', env: 'SCALELB_DOCKER_PLUGIN', kind: 'bool', help: 'serve the Docker network + IPAM plugin (driver scalelb) and follow container labels scalelb.service' },
+  { key: 'dockerPluginSocket', flag: 'docker-plugin-socket', env: 'SCALELB_DOCKER_PLUGIN_SOCKET', kind: 'string', help: `socket of the Docker plugin, where dockerd looks for plugins (default ${DEFAULT_DOCKER_PLUGIN_SOCKET})` },
+  { key: 'dockerSocket', flag: 'docker-socket', env: 'SCALELB_DOCKER_SOCKET', kind: 'string', help: `dockerd's Engine API socket for container labels and events (default ${DEFAULT_DOCKER_SOCKET})` },
   { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' }
 ]
 
@@ -301,7 +315,19 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
 
-  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
+  const dpR = get('dockerPlugin')
+  const dockerPlugin = dpR === undefined ? false : parseBool(dpR.field, dpR.value)
+  const socketSetting = (k: 'dockerPluginSocket' | 'dockerSocket', flag: string, dflt: string): string => {
+    const r = get(k)
+    const v = r === undefined ? dflt : str(r)
+    if (!v.startsWith('/')) throw new ConfigError(r?.field ?? flag, `must be an absolute path, got ${JSON.stringify(v)}`)
+    if (Buffer.byteLength(v) > 107) throw new ConfigError(r?.field ?? flag, `path longer than 107 bytes (unix socket limit): ${v}`)
+    return v
+  }
+  const dockerPluginSocket = socketSetting('dockerPluginSocket', '--docker-plugin-socket', DEFAULT_DOCKER_PLUGIN_SOCKET)
+  const dockerSocket = socketSetting('dockerSocket', '--docker-socket', DEFAULT_DOCKER_SOCKET)
+
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket }
 }
 
 /** `scalelb agent --help` text. */

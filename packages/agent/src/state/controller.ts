@@ -62,6 +62,8 @@ export interface Controller {
   inspectTask(id: string): TaskInfo
   removeTask(id: string): Promise<void>
   setTaskState(id: string, state: EndpointState): TaskInfo
+  /** Make a local task a backend of a service (name or id), or with undefined an endpoint only (the Docker plugin's container labels). */
+  setTaskService(id: string, service: string | undefined): TaskInfo
   /** Local tasks (persisted). */
   localTasks(): LocalTask[]
   /** Re-publish own endpoints (after a restart) and join the scopes of local tasks. */
@@ -110,6 +112,7 @@ export function createController (init: ControllerInit): Controller {
     inspectTask: (id) => tasks.inspect(id),
     removeTask: async (id) => { await tasks.remove(id) },
     setTaskState: (id, state) => tasks.setState(id, state),
+    setTaskService: (id, service) => tasks.setService(id, service),
     localTasks: () => [...ctx.tasks.values()],
     republish: () => { tasks.republish() },
     tickLbRelease: () => { tasks.tickLbRelease() },

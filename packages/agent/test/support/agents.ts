@@ -41,7 +41,7 @@ export interface TestCluster {
    * restart). `role`: `manager` (default) gets the manager key, `worker` only
    * the cluster key, `insecure` neither (`--insecure`).
    */
-  add(opts?: { role?: AgentRole, dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy, logger?: Logger }): Promise<TestAgent>
+  add(opts?: { role?: AgentRole, dataDir?: string, kernel?: MemoryKernel, statusServer?: boolean, apiAddr?: string, lbReleaseGraceMs?: number, join?: string[], mtu?: MtuPolicy, logger?: Logger, flags?: Record<string, string | boolean> }): Promise<TestAgent>
   close(): Promise<void>
 }
 
@@ -72,7 +72,7 @@ export async function createTestCluster (): Promise<TestCluster> {
         ? { insecure: true }
         : { 'cluster-key-file': clusterKeyFile, 'manager-key-file': role === 'manager' ? managerKeyFile : undefined }
       const config = resolveAgentConfig({
-        flags: { ...keyFlags, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr, 'lb-release-grace': opts.lbReleaseGraceMs === undefined ? undefined : `${opts.lbReleaseGraceMs}ms` },
+        flags: { ...keyFlags, 'data-dir': dataDir, 'metrics-addr': '127.0.0.1:0', programmer: 'memory', profile: 'local', 'netns-prefix': 'tst-', 'api-addr': opts.apiAddr, 'lb-release-grace': opts.lbReleaseGraceMs === undefined ? undefined : `${opts.lbReleaseGraceMs}ms`, ...opts.flags },
         env: {}
       })
       // memory-transport addresses are not multiaddrs, so --join is set past the flag parser

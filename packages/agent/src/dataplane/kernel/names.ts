@@ -41,6 +41,11 @@ export function taskVethName (prefix: string, networkId: string, netnsPath: stri
   return `st${hash(prefix, networkId, netnsPath)}`
 }
 
+/** Task end of a veth that a runtime moves into the container itself (Docker's Join), until it does (12 chars). */
+export function taskPeerVethName (prefix: string, networkId: string, key: string): string {
+  return `sp${hash(prefix, networkId, key)}`
+}
+
 /** nft table of a network (one per netns; per network so per-container task netns can hold several). */
 export function nftTableName (networkId: string): string {
   return `scalelb_${hash(networkId)}`

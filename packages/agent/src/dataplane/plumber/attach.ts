@@ -6,6 +6,60 @@ import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
 import { IPV4 as F } from '../spec/family.js'
 
+/** Options of {@link addBridgedVeth}. */
+export interface BridgedVethInit {
+  netnsPrefix: string
+  networkId: string
+  /** What the host end's name is derived from, with the network: the task's netns path, a Docker endpoint ID. */
+  key: string
+  /** Name of the peer (the task's end). */
+  peerName: string
+  /** MTU of both ends: the network's overlay MTU. @default DEFAULT_OVERLAY_MTU_BYTES (1450) */
+  mtu?: number
+  /** Netns the peer is created in (a path); @default this one (a runtime moves it, as Docker does) */
+  peerNetns?: string
+  /** Kernel access (tests: a "host" netns). @default createKernel() */
+  kernel?: Kernel
+}
+
+function checkIfName (field: string, name: string): void {
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new ProgrammerInputError(field, 'up to 15 of [a-zA-Z0-9_.-]')
+}
+
+/**
+ * A veth whose host end is on the network's bridge (up), both ends at the
+ * network's overlay MTU (a task end left at 1500 sends frames the VXLAN path
+ * cannot carry). The bridge must exist (the reconciler creates it with the
+ * network's overlay). Answers the host end's name.
+ */
+export async function addBridgedVeth (init: BridgedVethInit): Promise<string> {
+  checkIfName('ifName', init.peerName)
+  const mtu = init.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
+  if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > 65535) throw new ProgrammerInputError('mtu', `expected ${F.minLinkMtu}..65535, got ${JSON.stringify(init.mtu)}`)
+  const k = init.kernel ?? createKernel()
+  const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
+  const br = bridgeName(init.netnsPrefix, init.networkId)
+  const peer = init.peerNetns === undefined ? '' : ` netns ${init.peerNetns}`
+  await ipBatch(k, [
+    `link add ${host} mtu ${mtu} type veth peer name ${init.peerName} mtu ${mtu}${peer}`,
+    `link set ${host} master ${br}`,
+    `link set ${host} up`
+  ])
+  return host
+}
+
+/** Remove the veth {@link addBridgedVeth} made for (network, key), both ends; a missing one is not an error. */
+export async function removeBridgedVeth (init: { netnsPrefix: string, networkId: string, key: string, kernel?: Kernel }): Promise<void> {
+  const k = init.kernel ?? createKernel()
+  const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
+  if (!(await linkList(k)).some(l => l.ifname === host)) return
+  try {
+    await ipBatch(k, [`link del ${host}`])
+  } catch (err) {
+    if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
+  }
+}
+
 /** Options of {@link attachTaskNetns}. */
 export interface AttachTaskInit {
   netnsPrefix: string
@@ -24,28 +78,18 @@ export interface AttachTaskInit {
 }
 
 /**
- * `task add --netns`: a veth from the task netns into the network's bridge,
- * with the task's IP and MAC, both ends at the network's overlay MTU (a task
- * end left at 1500 sends frames the VXLAN path cannot carry). No route is needed: the subnet is on-link and
- * VIPs are answered (ARP) by this node's LB sandbox on the same bridge. The
- * bridge must exist (the reconciler creates it with the network's overlay).
+ * `task add --netns`: a veth from the task netns into the network's bridge
+ * ({@link addBridgedVeth}), with the task's IP and MAC. No route is needed:
+ * the subnet is on-link and VIPs are answered (ARP) by this node's LB
+ * sandbox on the same bridge.
  */
 export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
   checkCidrAddress('address', init.address)
   if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
   const ifName = init.ifName ?? TASK_IFNAME
-  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(ifName)) throw new ProgrammerInputError('ifName', 'up to 15 of [a-zA-Z0-9_.-]')
-  const mtu = init.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
-  if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > 65535) throw new ProgrammerInputError('mtu', `expected ${F.minLinkMtu}..65535, got ${JSON.stringify(init.mtu)}`)
   const k = init.kernel ?? createKernel()
-  const host = taskVethName(init.netnsPrefix, init.networkId, init.netnsPath)
-  const br = bridgeName(init.netnsPrefix, init.networkId)
   const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
-  await ipBatch(k, [
-    `link add ${host} mtu ${mtu} type veth peer name ${ifName} mtu ${mtu} netns ${target}`,
-    `link set ${host} master ${br}`,
-    `link set ${host} up`
-  ])
+  const host = await addBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, peerName: ifName, mtu: init.mtu, peerNetns: target, kernel: k })
   await ipBatch(k, [
     `link set ${ifName} address ${init.mac}`,
     `addr add ${init.address} dev ${ifName}`,
@@ -65,12 +109,5 @@ export interface DetachTaskInit {
 
 /** Remove a task's veth (both ends); a missing one is not an error. */
 export async function detachTaskNetns (init: DetachTaskInit): Promise<void> {
-  const k = init.kernel ?? createKernel()
-  const host = taskVethName(init.netnsPrefix, init.networkId, init.netnsPath)
-  if (!(await linkList(k)).some(l => l.ifname === host)) return
-  try {
-    await ipBatch(k, [`link del ${host}`])
-  } catch (err) {
-    if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
-  }
+  await removeBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, kernel: init.kernel })
 }

@@ -1,3 +1,3 @@
 /** Task plumbing: a task netns plugged into (or out of) its network's bridge. */
-export { attachTaskNetns, detachTaskNetns, type AttachTaskInit, type DetachTaskInit } from './attach.js'
+export { attachTaskNetns, detachTaskNetns, addBridgedVeth, removeBridgedVeth, type AttachTaskInit, type DetachTaskInit, type BridgedVethInit } from './attach.js'
 export { TASK_IFNAME } from './constants.js'

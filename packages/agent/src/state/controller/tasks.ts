@@ -221,6 +221,29 @@ export class TaskOps {
     return this.info(t)
   }
 
+  /**
+   * Make a local task a backend of `service` (every network of the task must
+   * be one of the service's), or with undefined an endpoint only: its
+   * address, MAC and plumbing stay, its endpoints are re-published.
+   */
+  setService (id: string, service: string | undefined): TaskInfo {
+    const { ctx } = this
+    const t = ctx.tasks.get(id)
+    if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
+    const s = service === undefined ? undefined : mustService(ctx, service, 'service')
+    if (s !== undefined) {
+      const missing = t.endpoints.find((e) => s.value.vips[e.networkId] === undefined)
+      if (missing !== undefined) throw new ValidationError('service', `service ${s.value.name} is not attached to network ${ctx.view.networks().get(missing.networkId)?.name ?? missing.networkId} of task ${id}`)
+    }
+    if (t.serviceId === s?.id) return this.info(t)
+    if (s === undefined) delete t.serviceId
+    else t.serviceId = s.id
+    this.publish(t)
+    ctx.init.onChange()
+    ctx.init.logger.info('task service changed', { task: id, service: s?.value.name })
+    return this.info(t)
+  }
+
   /** Re-publish own endpoints (after a restart) and join the scopes of local tasks. */
   republish (): void {
     const { alloc } = this.ctx
