@@ -23,6 +23,7 @@ command -v dockerd >/dev/null 2>&1        || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v podman >/dev/null 2>&1         || need+=(podman)
 [ -x /usr/lib/cni/portmap ]               || need+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1       || need+=(iptables)
 [ -x /bin/busybox ]                       || need+=(busybox-static)
 command -v dig >/dev/null 2>&1            || need+=(bind9-dnsutils)
 [ "${#need[@]}" -eq 0 ] && exit 0
