@@ -10,6 +10,9 @@ import { LB_RELEASE_GRACE_MS } from '@scalelb/allocator'
 import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
 import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
 import { mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
+import { checkDnsTimeout, checkDnsTtl, parseUpstream } from '../dns/config.js'
+import { DNS_TTL_S, DNS_UPSTREAM_TIMEOUT_MS } from '../dns/constants.js'
+import type { Upstream } from '../dns/forward.js'
 
 /** Kernel programmer implementations. */
 export type ProgrammerName = 'nft' | 'ipvs' | 'memory'
@@ -75,6 +78,14 @@ export interface AgentConfig {
   lbReleaseGraceMs: number
   /** `/v1/status` on a non-loopback address of the status server: `summary` (node, version, ready, member counts) or `full`. @default 'summary' */
   statusDetail: 'summary' | 'full'
+  /** Run no resolver (tasks get no `dns` and keep their resolv.conf). The memory programmer runs none either: it has no sandbox to serve in. @default false */
+  noDns: boolean
+  /** Where names outside the cluster go. @default the nameservers of the host's /etc/resolv.conf, read at start */
+  dnsUpstreams: Upstream[] | undefined
+  /** TTL of the resolver's own answers (s). @default DNS_TTL_S (5) */
+  dnsTtlS: number
+  /** Total time a forwarded query may take before SERVFAIL (ms). @default DNS_UPSTREAM_TIMEOUT_MS (2000) */
+  dnsUpstreamTimeoutMs: number
 }
 
 type Kind = 'string' | 'bool' | 'list' | 'duration' | 'int'
@@ -107,7 +118,11 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'logLevel', flag: 'log-level', env: 'SCALELB_LOG_LEVEL', kind: 'string', help: 'error | warn | info | debug (default info)' },
   { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'duration', fileKey: 'restartGrace', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
   { key: 'lbReleaseGraceMs', flag: 'lb-release-grace', env: 'SCALELB_LB_RELEASE_GRACE', kind: 'duration', fileKey: 'lbReleaseGrace', help: 'keep a network\'s LB IP this long after its last local task leaves (default 30s)' },
-  { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' }
+  { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' },
+  { key: 'noDns', flag: 'no-dns', env: 'SCALELB_NO_DNS', kind: 'bool', help: 'run no resolver (tasks keep the host\'s resolv.conf; names of services do not resolve)' },
+  { key: 'dnsUpstreams', flag: 'dns-upstream', env: 'SCALELB_DNS_UPSTREAM', kind: 'list', help: 'resolver for names outside the cluster, IP or IP:PORT; repeatable (default: the host\'s /etc/resolv.conf nameservers, loopback ones too: the agent forwards from the host)' },
+  { key: 'dnsTtlS', flag: 'dns-ttl', env: 'SCALELB_DNS_TTL', kind: 'int', help: `TTL of the resolver's own answers in seconds (default ${DNS_TTL_S})` },
+  { key: 'dnsUpstreamTimeoutMs', flag: 'dns-upstream-timeout', env: 'SCALELB_DNS_UPSTREAM_TIMEOUT', kind: 'duration', fileKey: 'dnsUpstreamTimeout', help: `a forwarded query gets SERVFAIL after this (default ${DNS_UPSTREAM_TIMEOUT_MS}ms)` }
 ]
 
 /** parseArgs option table for `scalelb agent`. */
@@ -300,8 +315,16 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const statusDetail = sdR === undefined ? 'summary' : oneOf(sdR, ['summary', 'full'] as const)
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
+  const noDnsR = get('noDns')
+  const noDns = noDnsR === undefined ? false : parseBool(noDnsR.field, noDnsR.value)
+  const upR = get('dnsUpstreams')
+  const dnsUpstreams = upR === undefined ? undefined : (Array.isArray(upR.value) ? upR.value : str(upR).split(',')).map((u) => parseUpstream(upR.field, u.trim()))
+  const ttlR = get('dnsTtlS')
+  const dnsTtlS = ttlR === undefined ? DNS_TTL_S : checkDnsTtl(ttlR.field, typeof ttlR.value === 'number' ? ttlR.value : Number(str(ttlR)))
+  const dtoR = get('dnsUpstreamTimeoutMs')
+  const dnsUpstreamTimeoutMs = dtoR === undefined ? DNS_UPSTREAM_TIMEOUT_MS : checkDnsTimeout(dtoR.field, typeof dtoR.value === 'number' ? dtoR.value : parseDurationMs(dtoR.field, str(dtoR)))
 
-  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail }
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, noDns, dnsUpstreams, dnsTtlS, dnsUpstreamTimeoutMs }
 }
 
 /** `scalelb agent --help` text. */

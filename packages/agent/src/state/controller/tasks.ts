@@ -31,6 +31,7 @@ export class TaskOps {
     const netIds = this.taskNetworks(req, s.value)
     const task: LocalTask = { id, serviceId: s.id, mode: req.netns !== undefined ? 'netns' : 'ip', state: req.state ?? 'ready', weight: req.weight ?? 1, endpoints: [] }
     if (req.netns !== undefined) task.netns = req.netns
+    if (req.dns !== undefined) task.dns = req.dns
     const nets = ctx.view.networks()
     let published = false
     try {
@@ -51,6 +52,7 @@ export class TaskOps {
     ctx.tasks.set(id, task)
     this.publish(task)
     ctx.init.onChange()
+    await this.writeDns(task)
     ctx.init.logger.info('task added', { task: id, service: s.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
     return { task: this.info(task), created: true }
   }
@@ -58,7 +60,7 @@ export class TaskOps {
   /** The networks a new task gets an endpoint on: the service's, those asked for, or the one `req.ip` is in. */
   private taskNetworks (req: TaskAddRequest, s: ServiceValue): string[] {
     const { ctx } = this
-    let netIds = Object.keys(s.vips)
+    let netIds = s.endpointMode === 'dnsrr' ? [...(s.networks ?? [])] : Object.keys(s.vips)
     if (req.networks !== undefined) {
       const wanted = req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id)
       for (const [i, w] of wanted.entries()) if (!netIds.includes(w)) throw new ValidationError(`networks[${i}]`, `service ${s.name} is not attached to network ${req.networks[i]}`)
@@ -175,6 +177,9 @@ export class TaskOps {
     const t = this.ctx.tasks.get(id)
     if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
     for (const ep of t.endpoints) await this.dropEndpoint(t, ep)
+    if (t.netns !== undefined && t.dns === undefined) {
+      await this.ctx.init.dns?.removeTaskConf(t.netns).catch((err: unknown) => this.ctx.init.logger.warn('cannot remove a task\'s resolv.conf', { task: id, netns: t.netns, error: (err as Error).message }))
+    }
     this.ctx.tasks.delete(id)
     this.ctx.init.onChange()
     this.ctx.init.logger.info('task removed', { task: id })
@@ -241,7 +246,30 @@ export class TaskOps {
       endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac }))
     }
     if (t.netns !== undefined) info.netns = t.netns
+    const dns = this.dnsOf(t)
+    if (dns !== undefined) info.dns = dns
     return info
+  }
+
+  /** The resolver configuration of a local task: this node's resolver on its first network (unless `--dns none`). */
+  private dnsOf (t: LocalTask): TaskInfo['dns'] {
+    const first = t.endpoints[0]
+    if (this.ctx.init.dns === undefined || t.dns === 'none' || first === undefined) return undefined
+    const lb = this.ctx.gossip.get(networkScope(first.networkId), TABLE_ENDPOINTS, lbEndpointKey(this.ctx.self))
+    const ip = lb === undefined || lb.deleted ? undefined : (lb.value as Partial<EndpointValue> | undefined)?.ip
+    return typeof ip === 'string' ? this.ctx.init.dns.taskDns(ip) : undefined
+  }
+
+  /** Write a `--netns` task's resolv.conf (a failure is logged: the task runs, with the host's resolv.conf). */
+  private async writeDns (t: LocalTask): Promise<void> {
+    const dns = this.dnsOf(t)
+    if (dns === undefined || t.netns === undefined) return
+    try {
+      const file = await this.ctx.init.dns?.writeTaskConf(t.netns, dns)
+      if (file !== undefined) this.ctx.init.logger.info('task resolver configured', { task: t.id, file, nameservers: dns.nameservers })
+    } catch (err) {
+      this.ctx.init.logger.warn('cannot write a task\'s resolv.conf', { task: t.id, netns: t.netns, error: (err as Error).message })
+    }
   }
 
   private publish (t: LocalTask): void {
