@@ -22,12 +22,14 @@ export interface ForwarderInit {
 /** Sends queries the resolver does not answer itself to the upstream resolvers, from the host namespace. */
 export interface Forwarder {
   /**
-   * Forward `query` (a whole DNS message) over `transport`; resolves with the
+   * Forward `query` (a whole DNS message) over UDP; resolves with the
    * upstream's answer (its ID is the query's), or undefined when none
-   * answered in time. An answer over UDP with TC set is retried over TCP
-   * when `tcpOnTruncation`.
+   * answered in time. An answer with TC set is asked again over TCP from
+   * the same upstream when `tcpOnTruncation` (the querier came over TCP and
+   * takes any size); else it is relayed as is and the querier retries over
+   * TCP itself.
    */
-  forward(query: Buffer, transport: 'udp' | 'tcp', tcpOnTruncation: boolean): Promise<Buffer | undefined>
+  forward(query: Buffer, tcpOnTruncation: boolean): Promise<Buffer | undefined>
   /** Forwarded queries waiting for an answer. */
   inFlight(): number
   close(): void
@@ -141,26 +143,16 @@ export function createForwarder (init: ForwarderInit): Forwarder {
   }
 
   return {
-    async forward (query, transport, tcpOnTruncation) {
+    async forward (query, tcpOnTruncation) {
       if (closed || init.upstreams.length === 0 || query.length < 12 || pending.size >= maxInFlight) return undefined
       const origId = query.readUInt16BE(0)
       const deadline = Date.now() + init.timeoutMs
-      let answer: Buffer | undefined
-      if (transport === 'udp') {
-        const id = freeId()
-        if (id === undefined) return undefined
-        const r = await overUdp(query, id, deadline)
-        answer = r?.answer
-        if (r !== undefined && tcpOnTruncation && (r.answer.readUInt16BE(2) & TC_BIT) !== 0) {
-          answer = await overTcp(query, r.from, Math.max(1, deadline - Date.now())) ?? r.answer
-        }
-      } else {
-        for (const up of init.upstreams) {
-          const left = deadline - Date.now()
-          if (left <= 0) break
-          answer = await overTcp(query, up, Math.max(1, Math.min(left, init.timeoutMs / init.upstreams.length)))
-          if (answer !== undefined) break
-        }
+      const id = freeId()
+      if (id === undefined) return undefined
+      const r = await overUdp(query, id, deadline)
+      let answer = r?.answer
+      if (r !== undefined && tcpOnTruncation && (r.answer.readUInt16BE(2) & TC_BIT) !== 0) {
+        answer = await overTcp(query, r.from, Math.max(1, deadline - Date.now())) ?? r.answer
       }
       return answer === undefined || answer.length < 12 ? undefined : withId(answer, origId)
     },

@@ -68,7 +68,7 @@ export function createDnsServer (init: DnsServerInit): DnsServer {
       return done(v.qtype, v.rcode, false)
     }
     const { query, qtype, limit } = v
-    init.forwarder.forward(msg, transport, transport === 'tcp').then((answer) => {
+    init.forwarder.forward(msg, transport === 'tcp').then((answer) => {
       const relayed = answer === undefined ? undefined : relayAnswer(query, answer, limit)
       if (relayed === undefined) {
         send(servfail(query, limit))
