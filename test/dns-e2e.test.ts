@@ -21,7 +21,6 @@ const UPSTREAM_PORT = 5353
 const UPSTREAM_TIMEOUT_MS = 1000
 let c: Cluster | undefined
 let tmpParent: string | undefined
-const etcDirs = new Set<string>()
 
 /**
  * A fake upstream (UDP and TCP): `*.upstream.test` A 192.0.2.7; `big.upstream.test`
@@ -98,12 +97,10 @@ test.before(async () => {
   for (const [i, w] of ['web-1', 'web-2', 'web-3'].entries()) await addTask(cl, `h${i + 1}`, 'web', w, 'front')
   await addTask(cl, 'h2', 'db', 'db-1', 'back')
   for (const h of state.hosts) await addTask(cl, h.name, 'client', `client-${h.name}`, 'front', false)
-  for (const t of cl.tasks.values()) etcDirs.add(join('/etc/netns', t.netns))
 })
 
 test.after.always(async () => {
   if (c !== undefined) await labDown(c.state)
-  for (const d of etcDirs) await rm(d, { recursive: true, force: true })
   if (tmpParent !== undefined) await rm(tmpParent, { recursive: true, force: true })
 })
 
