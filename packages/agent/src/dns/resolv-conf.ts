@@ -26,7 +26,7 @@ export function parseResolvConfUpstreams (text: string): Upstream[] {
     const m = /^nameserver\s+(\S+)$/.exec(line)
     if (m === null) continue
     const host = m[1] as string
-    if (isIP(host) !== 0) out.push({ host, port: DNS_PORT })
+    if (isIP(host) !== 0 && !host.includes('%')) out.push({ host, port: DNS_PORT })
   }
   return out
 }

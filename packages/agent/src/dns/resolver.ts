@@ -6,7 +6,7 @@ import type { TableCache } from '../state/table-cache.js'
 import { DNS_BIND_RETRY_MAX_MS, DNS_BIND_RETRY_MIN_MS, DNS_PORT, TASK_RESOLV_OPTIONS } from './constants.js'
 import { createForwarder, type Forwarder, type Upstream } from './forward.js'
 import { createDnsMetrics } from './metrics.js'
-import { createNameIndex, type NameIndex } from './names.js'
+import { createNameIndex, type NameIndex, type NameSource } from './names.js'
 import { openNetnsSockets, type OpenNetnsSocketsOptions } from './netns-sockets.js'
 import { netnsNameOf, removeTaskResolvConf, writeTaskResolvConf, type TaskDns } from './resolv-conf.js'
 import { createDnsServer, type DnsServer, type NetworkSockets } from './server.js'
@@ -14,7 +14,7 @@ import { createDnsServer, type DnsServer, type NetworkSockets } from './server.j
 /** Options and components of {@link createDnsResolver}. */
 export interface DnsResolverInit {
   /** The agent's table cache: the names follow its change events. */
-  cache: TableCache
+  cache: NameSource & Pick<TableCache, 'subscribe'>
   /** The desired state handed to the reconciler: which networks have a sandbox here, and its LB address. */
   desired: () => ReadonlyMap<string, NetworkDesired>
   /** Named netns of a network's LB sandbox. */

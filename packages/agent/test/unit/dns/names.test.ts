@@ -3,16 +3,10 @@ import { createTestRng } from '@scalelb/test-support'
 import { createNameIndex, type NameResult, type NameSource } from '../../../src/dns/names.js'
 import { vipOn } from '../../../src/state/desired.js'
 import type { ServiceValue } from '../../../src/state/tables.js'
-import { createFakeTables, net } from './fixture.js'
+import { createFakeTables, frontAndBack, net } from './fixture.js'
 
 test('a service name and <service>.<network> give the VIP on the querier\'s network only', (t) => {
-  const f = createFakeTables()
-  f.setNetwork('n1', net('front'))
-  f.setNetwork('n2', net('back', '10.1.0.0/24'))
-  f.join('n1')
-  f.join('n2')
-  f.setService('s1', { name: 'web', ports: [], vips: { n1: '10.0.0.2' } })
-  f.setService('s2', { name: 'db', ports: [], vips: { n2: '10.1.0.2' } })
+  const f = frontAndBack()
   t.deepEqual(f.index.lookup('n1', 'web'), { kind: 'found', addrs: ['10.0.0.2'] })
   t.deepEqual(f.index.lookup('n1', 'WEB.front'), { kind: 'found', addrs: ['10.0.0.2'] })
   // db lives on another network: invisible, and under the cluster's own names
