@@ -86,7 +86,8 @@ export function encodeReply (q: DecodedPacket, r: Reply, limit: number): Buffer 
     ? []
     : [{ name: '.', type: 'OPT', udpPayloadSize: DNS_EDNS_ADVERTISED_BYTES, extendedRcode: r.extendedRcode ?? 0, ednsVersion: EDNS_VERSION, flags: 0, flag_do: false, options: [] } as unknown as OptAnswer]
   const packet: Packet = { type: 'response', id: q.id ?? 0, flags, questions: q.questions ?? [], answers: r.answers ?? [], authorities: r.authorities ?? [], additionals }
-  if (dnsPacket.encodingLength(packet) <= limit) return dnsPacket.encode(packet)
+  const whole = dnsPacket.encode(packet)
+  if (whole.length <= limit) return whole
   // too large: the most answers that fit (the authority section goes first), TC set so the client retries over TCP
   const answers = packet.answers ?? []
   let lo = 0

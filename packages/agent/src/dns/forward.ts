@@ -49,30 +49,42 @@ function key (host: string, port: number): string {
   return `${host}|${port}`
 }
 
-/** Create a forwarder: one unconnected UDP socket per address family, a TCP connection per TCP query. */
+/**
+ * Create a forwarder: one connected UDP socket per upstream (the kernel
+ * drops datagrams from any other address, and a send needs no address
+ * lookup), a TCP connection per retry over TCP.
+ */
 export function createForwarder (init: ForwarderInit): Forwarder {
   const maxInFlight = init.maxInFlight ?? DNS_MAX_FORWARDS_IN_FLIGHT
   const pending = new Map<number, Pending>()
-  const sockets = new Map<'udp4' | 'udp6', dgram.Socket>()
+  const sockets = new Map<string, { socket: dgram.Socket, ready: boolean, queue: Buffer[] }>()
   let closed = false
 
-  function socketFor (host: string): dgram.Socket {
-    const type = isIPv6(host) ? 'udp6' : 'udp4'
-    let s = sockets.get(type)
+  function sendTo (up: Upstream, bytes: Buffer): void {
+    const k = key(up.host, up.port)
+    const s = sockets.get(k)
     if (s === undefined) {
-      s = dgram.createSocket(type)
-      s.on('message', (msg, rinfo) => {
+      const socket = dgram.createSocket(isIPv6(up.host) ? 'udp6' : 'udp4')
+      const entry = { socket, ready: false, queue: [bytes] }
+      socket.on('message', (msg) => {
         if (msg.length < 12) return
         const p = pending.get(msg.readUInt16BE(0))
-        if (p === undefined || !p.sentTo.has(key(rinfo.address, rinfo.port))) return
-        p.done(msg, key(rinfo.address, rinfo.port))
+        if (p === undefined || !p.sentTo.has(k)) return
+        p.done(msg, k)
       })
-      // an unconnected socket has no per-peer errors worth acting on; the timeout answers SERVFAIL
-      s.on('error', () => {})
-      s.unref()
-      sockets.set(type, s)
+      // a refused or unreachable upstream: the query's other upstreams or its timeout answer it
+      socket.on('error', () => {})
+      socket.unref()
+      socket.connect(up.port, up.host, () => {
+        entry.ready = true
+        for (const b of entry.queue) socket.send(b)
+        entry.queue = []
+      })
+      sockets.set(k, entry)
+      return
     }
-    return s
+    if (s.ready) s.socket.send(bytes)
+    else s.queue.push(bytes)
   }
 
   function freeId (): number | undefined {
@@ -133,7 +145,7 @@ export function createForwarder (init: ForwarderInit): Forwarder {
         const send = (): void => {
           if (closed) return
           p.sentTo.add(key(u.host, u.port))
-          socketFor(u.host).send(bytes, u.port, u.host, () => {})
+          sendTo(u, bytes)
         }
         if (i === 0) send()
         else timers.push(setTimeout(send, share * i))
@@ -161,7 +173,7 @@ export function createForwarder (init: ForwarderInit): Forwarder {
       if (closed) return
       closed = true
       for (const p of [...pending.values()]) p.done(undefined)
-      for (const s of sockets.values()) s.close()
+      for (const s of sockets.values()) s.socket.close()
       sockets.clear()
     }
   }

@@ -30,10 +30,18 @@ export function createDnsMetrics (registry: Registry): DnsMetrics {
     buckets: ANSWER_BUCKETS_S,
     registers: [registry]
   })
+  // label children bound once: a query costs no label hashing (the resolver answers tens of thousands a second)
+  const counters = new Map<string, Counter.Internal>()
+  const local = latency.labels('local')
+  const forwarded = latency.labels('forwarded')
   return {
     query (qtype, result, upstream, seconds) {
-      queries.inc({ type: COUNTED_TYPES.has(qtype) ? qtype : 'other', result })
-      if (result !== 'dropped') latency.observe({ source: upstream ? 'forwarded' : 'local' }, seconds)
+      const type = COUNTED_TYPES.has(qtype) ? qtype : 'other'
+      const key = `${type}|${result}`
+      let c = counters.get(key)
+      if (c === undefined) counters.set(key, c = queries.labels(type, result))
+      c.inc()
+      if (result !== 'dropped') (upstream ? forwarded : local).observe(seconds)
     }
   }
 }
