@@ -121,7 +121,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' },
   { key: 'noDns', flag: 'no-dns', env: 'SCALELB_NO_DNS', kind: 'bool', help: 'run no resolver (tasks keep the host\'s resolv.conf; names of services do not resolve)' },
   { key: 'dnsUpstreams', flag: 'dns-upstream', env: 'SCALELB_DNS_UPSTREAM', kind: 'list', help: 'resolver for names outside the cluster, IP or IP:PORT; repeatable (default: the host\'s /etc/resolv.conf nameservers, loopback ones too: the agent forwards from the host)' },
-  { key: 'dnsTtlS', flag: 'dns-ttl', env: 'SCALELB_DNS_TTL', kind: 'int', help: `TTL of the resolver's own answers in seconds (default ${DNS_TTL_S})` },
+  { key: 'dnsTtlS', flag: 'dns-ttl', env: 'SCALELB_DNS_TTL', kind: 'int', fileKey: 'dnsTtl', help: `TTL of the resolver's own answers in seconds (default ${DNS_TTL_S})` },
   { key: 'dnsUpstreamTimeoutMs', flag: 'dns-upstream-timeout', env: 'SCALELB_DNS_UPSTREAM_TIMEOUT', kind: 'duration', fileKey: 'dnsUpstreamTimeout', help: `a forwarded query gets SERVFAIL after this (default ${DNS_UPSTREAM_TIMEOUT_MS}ms)` }
 ]
 

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import type dgram from 'node:dgram'
 import type net from 'node:net'
 import { DNS_BIND_TIMEOUT_MS } from './constants.js'
+import { DnsBindError } from './errors.js'
 import type { NetworkSockets } from './server.js'
 
 /**
@@ -13,11 +14,6 @@ import type { NetworkSockets } from './server.js'
  * socket: the queries never leave the sandbox's namespace towards the host,
  * and a socket says which network its queries come from.
  */
-
-/** Why the sockets could not be opened. */
-export class DnsBindError extends Error {
-  override name = 'DnsBindError'
-}
 
 /** The helper's code (plain CommonJS: it runs under the bare node binary, whatever loader the agent uses). Args: address, port. */
 const HELPER = `
