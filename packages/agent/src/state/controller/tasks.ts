@@ -177,9 +177,7 @@ export class TaskOps {
     const t = this.ctx.tasks.get(id)
     if (t === undefined) throw new NotFoundError('task', `no local task ${JSON.stringify(id)} on this node`)
     for (const ep of t.endpoints) await this.dropEndpoint(t, ep)
-    if (t.netns !== undefined && t.dns === undefined) {
-      await this.ctx.init.dns?.removeTaskConf(t.netns).catch((err: unknown) => this.ctx.init.logger.warn('cannot remove a task\'s resolv.conf', { task: id, netns: t.netns, error: (err as Error).message }))
-    }
+    await this.dropDns(t)
     this.ctx.tasks.delete(id)
     this.ctx.init.onChange()
     this.ctx.init.logger.info('task removed', { task: id })
@@ -215,7 +213,10 @@ export class TaskOps {
       this.ctx.init.logger.warn('network deleted: local task taken off it', { networkId, task: t.id, serviceId: t.serviceId, ips, taskRemoved: t.endpoints.every((e) => e.networkId === networkId) })
       for (const ep of t.endpoints.filter((e) => e.networkId === networkId)) await this.dropEndpoint(t, ep)
       t.endpoints = t.endpoints.filter((e) => e.networkId !== networkId)
-      if (t.endpoints.length === 0) this.ctx.tasks.delete(t.id)
+      if (t.endpoints.length === 0) {
+        this.ctx.tasks.delete(t.id)
+        await this.dropDns(t)
+      } else await this.writeDns(t) // its first network may have changed: the nameserver with it
     }
   }
 
@@ -258,6 +259,12 @@ export class TaskOps {
     const lb = this.ctx.gossip.get(networkScope(first.networkId), TABLE_ENDPOINTS, lbEndpointKey(this.ctx.self))
     const ip = lb === undefined || lb.deleted ? undefined : (lb.value as Partial<EndpointValue> | undefined)?.ip
     return typeof ip === 'string' ? this.ctx.init.dns.taskDns(ip) : undefined
+  }
+
+  /** Remove a `--netns` task's resolv.conf (task gone; a failure is logged). */
+  private async dropDns (t: LocalTask): Promise<void> {
+    if (t.netns === undefined || t.dns !== undefined) return
+    await this.ctx.init.dns?.removeTaskConf(t.netns).catch((err: unknown) => this.ctx.init.logger.warn('cannot remove a task\'s resolv.conf', { task: t.id, netns: t.netns, error: (err as Error).message }))
   }
 
   /** Write a `--netns` task's resolv.conf (a failure is logged: the task runs, with the host's resolv.conf). */
