@@ -13,8 +13,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { labApi, labDown, labUp, saveLab, spawnDetached, type LabHost } from '../packages/lab/src/index.js'
-import { addTask, host, removeTask, type Cluster } from './helpers/cluster.js'
+import { deleteTaskNetns, labApi, labDown, labUp, saveLab, spawnDetached, stopTaskServer, type LabHost } from '../packages/lab/src/index.js'
+import { addTask, host, type Cluster } from './helpers/cluster.js'
 
 const serial = rootTest.serial
 const UPSTREAM_PORT = 5353
@@ -134,7 +134,13 @@ serial('dig +short tasks.web gives exactly the task IPs; after task rm of one th
   const want = await taskIps()
   t.is(want.length, 3)
   for (const name of CLIENTS) t.deepEqual(await digShort(cl, name, 'tasks.web'), want, name)
-  await removeTask(cl, 'web-3')
+  const web3 = cl.tasks.get('web-3')
+  if (web3 === undefined) throw new Error('no task web-3')
+  await labApi.removeTask(web3.host, 'web-3')
+  await t.throwsAsync(readFile(join('/etc/netns', web3.netns, 'resolv.conf')), { code: 'ENOENT' }, 'task rm removes the resolv.conf the agent wrote')
+  await stopTaskServer(cl.state, web3)
+  await deleteTaskNetns(cl.state, web3)
+  cl.tasks.delete('web-3')
   const after = await taskIps()
   t.is(after.length, 2)
   // within the entry's arrival + the resolver's index update (no wall-clock assert beyond the 1 s bound)

@@ -49,3 +49,6 @@ export const TASK_RESOLV_OPTIONS: readonly string[] = ['ndots:0', 'timeout:2', '
 /** SOA names of the negative answers (RFC 2308 needs one; the values are only labels). */
 export const DNS_SOA_MNAME = 'ns.scalelb.'
 export const DNS_SOA_RNAME = 'hostmaster.scalelb.'
+
+/** The resolver compares the sandboxes it serves with the desired state at least this often (ms), besides after every apply: a sandbox whose apply changed nothing in the kernel (re-desired after a brief absence) is served again within this. */
+export const DNS_RESYNC_INTERVAL_MS = 2000

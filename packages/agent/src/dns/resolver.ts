@@ -3,7 +3,7 @@ import type { NetworkDesired } from '../dataplane/spec/types.js'
 import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
 import type { TableCache } from '../state/table-cache.js'
-import { DNS_BIND_RETRY_MAX_MS, DNS_BIND_RETRY_MIN_MS, DNS_PORT, TASK_RESOLV_OPTIONS } from './constants.js'
+import { DNS_BIND_RETRY_MAX_MS, DNS_BIND_RETRY_MIN_MS, DNS_PORT, DNS_RESYNC_INTERVAL_MS, TASK_RESOLV_OPTIONS } from './constants.js'
 import { createForwarder, type Forwarder, type Upstream } from './forward.js'
 import { createDnsMetrics } from './metrics.js'
 import { createNameIndex, type NameIndex, type NameSource } from './names.js'
@@ -69,6 +69,7 @@ export function createDnsResolver (init: DnsResolverInit): DnsResolver {
   const opening = new Map<string, Opening>()
   const failures = new Map<string, number>()
   let retryTimer: NodeJS.Timeout | undefined
+  let resyncTimer: NodeJS.Timeout | undefined
   let running = false
 
   function wanted (): Map<string, string> {
@@ -169,9 +170,15 @@ export function createDnsResolver (init: DnsResolverInit): DnsResolver {
           onError: (networkId, err) => log.warn('resolver socket error', { networkId, error: err.message })
         })
       },
-      afterStart: () => sync(),
+      afterStart () {
+        sync()
+        resyncTimer ??= setInterval(sync, DNS_RESYNC_INTERVAL_MS)
+        resyncTimer.unref()
+      },
       stop () {
         running = false
+        if (resyncTimer !== undefined) clearInterval(resyncTimer)
+        resyncTimer = undefined
         unsubscribe?.()
         unsubscribe = undefined
         if (retryTimer !== undefined) clearTimeout(retryTimer)

@@ -130,6 +130,9 @@ test('one resolver serves each network\'s socket with that network\'s names, for
   desired = desiredOf({ n1: '127.0.0.1' })
   r.sync()
   t.deepEqual(r.served(), ['n1'])
+  // desired again with no apply to announce it (the kernel already had it): the periodic resync serves it again
+  desired = desiredOf({ n1: '127.0.0.1', n2: '127.0.0.2' })
+  await waitFor('n2 served again without a sync call', () => r.served().length === 2)
 
   // task resolv.conf: written for /run/netns/NAME paths, removed again
   const file = await r.writeTaskConf('/run/netns/task-a', r.taskDns('10.0.0.5'))
