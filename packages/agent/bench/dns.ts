@@ -124,7 +124,12 @@ async function dnsperf (client: string, server: string, file: string, seconds: n
 }
 
 function parse (argv: string[]): { seconds: number, rate: number, scales: number[] } {
-  const { values } = parseArgs({ args: argv, options: { seconds: { type: 'string' }, rate: { type: 'string' }, scales: { type: 'string' } }, strict: true })
+  let values: { seconds?: string, rate?: string, scales?: string }
+  try {
+    values = parseArgs({ args: argv, options: { seconds: { type: 'string' }, rate: { type: 'string' }, scales: { type: 'string' } }, strict: true }).values
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message)
+  }
   const seconds = intFlag('--seconds', values.seconds, DEFAULT_SECONDS, 1, 600)
   const rate = intFlag('--rate', values.rate, DEFAULT_RATE, 10, 1_000_000)
   const scales = values.scales === undefined ? DEFAULT_SCALES : values.scales.split(',').map((s) => intFlag('--scales', s, 0, 1, 60_000))
@@ -134,6 +139,9 @@ function parse (argv: string[]): { seconds: number, rate: number, scales: number
 runBench('bench:dns', 'sdb', async (run, cleanup) => {
   const { seconds, rate, scales } = parse(process.argv.slice(2))
   if (!isRoot()) throw new BenchUsageError('needs root (network namespaces, port 53 in them)')
+  for (const tool of ['dnsperf', 'unbound', 'dig']) {
+    await sh('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new BenchUsageError(`needs ${tool} (Debian: apt-get install dnsperf unbound bind9-dnsutils)`) })
+  }
   const dir = await mkdtemp(join(tmpdir(), `${run}-`))
   cleanup.add(`temp dir ${dir}`, async () => { await rm(dir, { recursive: true, force: true }) })
   const [c, s, u] = [`${run}c`, `${run}s`, `${run}u`]
