@@ -78,7 +78,7 @@ export interface AgentConfig {
   lbReleaseGraceMs: number
   /** `/v1/status` on a non-loopback address of the status server: `summary` (node, version, ready, member counts) or `full`. @default 'summary' */
   statusDetail: 'summary' | 'full'
-  /** Run no resolver (tasks get no `dns` and keep their resolv.conf). The memory programmer runs none either: it has no sandbox to serve in. @default false */
+  /** Run no resolver (tasks get no `dns` and keep their resolv.conf). The memory programmer and `--lb-mode per-container` run none either: no sandbox to serve in. @default false */
   noDns: boolean
   /** Where names outside the cluster go. @default the nameservers of the host's /etc/resolv.conf, read at start */
   dnsUpstreams: Upstream[] | undefined
