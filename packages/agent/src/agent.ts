@@ -34,6 +34,9 @@ import { createOwnEntries } from './components/own-entries.js'
 import { createPersistence, type Persistence } from './components/persistence.js'
 import { createProgrammingLatency, type ProgrammingLatency } from './components/programming-latency.js'
 import { createDockerComponent, createDockerEngine, createDockerHost, createKernelLinks, createMemoryLinks } from './docker/index.js'
+import { lbNetnsName } from './dataplane/kernel/names.js'
+import { hostUpstreams } from './dns/resolv-conf.js'
+import { createDnsResolver, type DnsResolver } from './dns/resolver.js'
 
 /** Options and components of {@link createAgent}. */
 export interface AgentInit {
@@ -179,6 +182,8 @@ interface Parts {
   problems: NetworkProblems
   desired: DesiredState
   metrics: AgentMetrics
+  /** The resolver (absent with --no-dns or the memory programmer). */
+  dns: DnsResolver | undefined
 }
 
 /** Build the parts; they refer to each other through closures that only run once the agent started. */
@@ -188,7 +193,20 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
   const persist = persistence.persist
   const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
   const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms) })
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id) })
+  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
+  const dns = b.cfg.noDns || b.cfg.programmer === 'memory' || b.cfg.lbMode !== 'per-network'
+    ? undefined
+    : createDnsResolver({
+      cache: view.tableCache(),
+      desired: () => desired.last(),
+      sandboxNetns: (id) => lbNetnsName(b.cfg.netnsPrefix, id),
+      upstreams: b.cfg.dnsUpstreams ?? hostUpstreams(log),
+      timeoutMs: b.cfg.dnsUpstreamTimeoutMs,
+      ttlS: b.cfg.dnsTtlS,
+      logger: componentLogger(root, 'dns'),
+      registry: metrics.registry
+    })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }) })
   const lbRelease = createLbRelease({ allocator, clock, tick: () => controller.tickLbRelease() })
   const latency = createProgrammingLatency({ wallClock, metrics: () => metrics })
   const reconciler = dataPlane.createReconciler({
@@ -197,12 +215,12 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
     onApplied (networkId, result) {
       metrics.observeSync(result.durationMs)
       latency.applied(networkId)
+      dns?.sync()
     }
   })
   const problems = createNetworkProblems({ logger: componentLogger(root, 'state'), networks: () => view.networks(), conflicts: () => view.conflicts(), refused: () => reconciler.errors() })
   const desired = createDesiredState({ view, reconciler, problems, clock, logger: log, self: b.self, localUnderlay: b.localUnderlay, mtu, localTasks: () => controller.localTasks(), persist, previous: files.persisted?.desired, restartGraceMs: b.cfg.restartGraceMs })
-  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
-  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics }
+  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics, dns }
 }
 
 /** Metrics read from the running parts at scrape time. */
@@ -309,6 +327,7 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
       }
     },
     desired.warmupComponent,
+    ...(p.dns === undefined ? [] : [p.dns.component]),
     { name: 'api', start: () => api.start(), stop: () => api.stop() },
     ...(b.cfg.dockerPlugin ? [dockerComponent(b, p)] : []),
     ...(statusServer === undefined ? [] : [{ name: 'status', start: () => statusServer.start(), stop: () => statusServer.stop() }]),

@@ -43,6 +43,8 @@ export interface ServiceCreateRequest {
   ports: PortSpec[]
   /** Network names or ids. */
   networks: string[]
+  /** `dnsrr`: no VIP; the service's name resolves to its task IPs. @default 'vip' */
+  endpointMode?: 'vip' | 'dnsrr'
 }
 
 /** A service as the API shows it. */
@@ -52,6 +54,8 @@ export interface ServiceInfo {
   ports: PortSpec[]
   /** VIP per network (by network name; id when unknown). */
   vips: Array<{ networkId: string, network: string, vip: string }>
+  /** Present for a `dnsrr` service (no VIPs): its networks. */
+  dnsrr?: { networks: Array<{ networkId: string, network: string }> }
 }
 
 /**
@@ -80,6 +84,8 @@ export interface TaskAddRequest {
   state?: EndpointState
   /** Relative weight. @default 1 */
   weight?: number
+  /** `none`: the agent writes no resolv.conf for the task and its answer carries no `dns`. @default the node's resolver */
+  dns?: 'none'
 }
 
 /** One endpoint of a task. */
@@ -107,6 +113,8 @@ export interface TaskInfo {
   status: 'live' | 'suspended'
   endpoints: TaskEndpointInfo[]
   netns?: string
+  /** The task's resolver configuration (this node's resolver on the task's first network), for runtimes to apply; absent with `dns: 'none'` or when the node runs no resolver. */
+  dns?: { nameservers: string[], search?: string[], options?: string[] }
 }
 
 /** A gossip member as the API shows it. */

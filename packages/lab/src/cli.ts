@@ -19,7 +19,7 @@ commands:
 
 options:
   --nodes N          hosts to build (up; default ${DEFAULT_LAB_NODES})
-  --demo             after up: a network, two services with tasks on every host, and traffic to each VIP from every host
+  --demo             after up: a network, two services with tasks on every host, and traffic to each service by name (http://web/) from every host
   --profile P        gossip profile of the agents: lan | wan | local (up; default: the agent's)
   --state-dir DIR    where the lab keeps its state (default ${DEFAULT_LAB_STATE_DIR} as root, $TMPDIR/scalelb-lab-<uid> otherwise)
   --json             machine-readable output (status)

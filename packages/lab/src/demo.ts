@@ -18,8 +18,9 @@ export interface DemoInit {
   convergeTimeoutMs?: number
 }
 
-/** One demo service and how its VIP spread requests. */
+/** One demo service and how its VIP spread requests (clients connect to its name). */
 export interface DemoServiceReport {
+  /** Its name: what the clients connect to. */
   name: string
   vip: string
   port: number
@@ -48,7 +49,8 @@ export function demoLayout (hosts: LabHost[]): Array<{ service: string, task: st
 /**
  * `lab up --demo`: a network, services `web` and `api` with tasks spread over
  * the hosts, a client netns on every host, then requests from every client to
- * every VIP, printed as a table of answers per task.
+ * every service by name (the agent's resolver answers the VIP), printed as
+ * a table of answers per task.
  */
 export async function runDemo (init: DemoInit): Promise<DemoReport> {
   const { state } = init
@@ -91,11 +93,14 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
     const c = await startTask(state, h, { service: 'client', name: `client-${h.name}`, network: 'demo', serve: false })
     clients.set(h.name, c.netns)
   }
-  const targets: ProbeTarget[] = services.map((s) => {
+  const vips = services.map((s) => {
     const vip = vipOn(s, 'demo')
     if (vip === undefined) throw new LabError(`service ${s.name} has no VIP on network demo`)
-    return { vip, port }
+    return vip
   })
+  // clients connect to the service's name: the agent's resolver on their host answers the VIP (the probe resolves per request)
+  const targets: ProbeTarget[] = services.map((s) => ({ vip: s.name, port }))
+  say(`demo: clients connect to the names ${services.map((s) => s.name).join(', ')}, resolved by the agent on their host`)
   const tasksOf = new Map(services.map((s) => [s.name, layout.filter((t) => t.service === s.name).map((t) => t.task).sort()]))
   say('demo: waiting until every client reaches every task of every service')
   let missing: string[] = []
@@ -124,7 +129,7 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
     const key = `${t.vip}:${t.port}`
     const tasks = Object.fromEntries(layout.filter((l) => l.service === s.name).map((l) => [l.task, l.host.name]))
     const perClient = Object.fromEntries([...perHost].map(([h, r]) => [h, r[key] ?? {}]))
-    report.services.push({ name: s.name, vip: t.vip, port: t.port, tasks, perClient })
+    report.services.push({ name: s.name, vip: vips[i] as string, port: t.port, tasks, perClient })
   }
   printDemo(report, n, say)
   return report
@@ -146,7 +151,7 @@ async function waitKnown (host: LabHost, service: string, timeoutMs: number): Pr
 function printDemo (r: DemoReport, n: number, say: (l: string) => void): void {
   for (const s of r.services) {
     say('')
-    say(`service ${s.name}: VIP ${s.vip}:${s.port}, ${Object.keys(s.tasks).length} tasks; ${n} requests from a client on each host:`)
+    say(`service ${s.name}: http://${s.name}:${s.port}/ -> VIP ${s.vip}, ${Object.keys(s.tasks).length} tasks; ${n} requests by name from a client on each host:`)
     const names = Object.keys(s.tasks).sort()
     say(['from'.padEnd(6), ...names.map((t) => `${t}@${s.tasks[t] ?? '?'}`.padEnd(12)), 'errors'].join(' '))
     for (const [h, counts] of Object.entries(s.perClient)) {

@@ -12,7 +12,7 @@ import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMe
 import { isRunning, stopProcess } from './procs.js'
 import { run } from './exec.js'
 import { loadLabState, saveLabState, type LabHost, type LabMode, type LabState } from './state.js'
-import { createBridge, createUnderlayNetns, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, underlayIp } from './underlay.js'
+import { createBridge, createUnderlayNetns, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, removeNetns, underlayIp } from './underlay.js'
 
 /** Options of {@link labUp}. */
 export interface LabUpInit {
@@ -247,8 +247,7 @@ export async function labDown (state: LabState): Promise<LabDownReport> {
       }
     }
     for (const ns of names) {
-      const r = await run('ip', ['netns', 'del', ns], { allowFail: true })
-      if (r.ok) netnsRemoved.push(ns)
+      if (await removeNetns(ns)) netnsRemoved.push(ns)
     }
     const links = new Set([...state.links, ...await listLinksWithPrefix(`${state.prefix}-`)])
     for (const l of links) {

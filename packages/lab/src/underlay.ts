@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { LAB_UNDERLAY_PREFIX_LEN } from './constants.js'
 import { LabError } from './errors.js'
 import { inNetns, run } from './exec.js'
@@ -99,4 +101,15 @@ export async function listLinksWithPrefix (prefix: string): Promise<string[]> {
 export async function netnsPids (ns: string): Promise<number[]> {
   const out = (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout
   return out.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 1)
+}
+
+/**
+ * Delete a netns the lab made, and the files `ip netns exec` binds into it
+ * (`/etc/netns/<name>`: the resolv.conf an agent wrote for a task there,
+ * left behind when the agent was killed). True when the netns was deleted.
+ */
+export async function removeNetns (ns: string): Promise<boolean> {
+  const r = await run('ip', ['netns', 'del', ns], { allowFail: true })
+  await rm(join('/etc/netns', ns), { recursive: true, force: true })
+  return r.ok
 }

@@ -3,12 +3,12 @@ import { join } from 'node:path'
 import { DEMO_REQUEST_TIMEOUT_MS, DEMO_TARGET_PORT, LAB_TASK_READY_TIMEOUT_MS } from './constants.js'
 import { waitFor } from './agents.js'
 import { LabError } from './errors.js'
-import { inNetns, run } from './exec.js'
+import { run } from './exec.js'
 import { addTaskNetns } from './control.js'
 import { isRunning, spawnDetached, stopProcess, type ProcRef } from './procs.js'
 import { writeLabScripts, type LabScripts } from './scripts.js'
 import { saveLabState, type LabHost, type LabProcess, type LabState } from './state.js'
-import { createPlainNetns } from './underlay.js'
+import { createPlainNetns, removeNetns } from './underlay.js'
 
 /**
  * Workloads of a netns lab: task namespaces running the tiny HTTP server,
@@ -99,13 +99,14 @@ export async function stopTaskServer (state: LabState, task: LabTaskRef): Promis
 
 /** Delete a task's netns (after `task rm`). */
 export async function deleteTaskNetns (state: LabState, task: LabTaskRef): Promise<void> {
-  await run('ip', ['netns', 'del', task.netns], { allowFail: true })
+  await removeNetns(task.netns)
   state.netns = state.netns.filter((n) => n !== task.netns)
   await saveLabState(state)
 }
 
 /** One probe target. */
 export interface ProbeTarget {
+  /** The VIP, or a name the task's resolver answers (the demo uses names). */
   vip: string
   port: number
 }
@@ -116,8 +117,8 @@ export type ProbeResult = Record<string, Record<string, number>>
 /** From netns `ns`, send `count` requests (new connection each) to every target; counts answers. */
 export async function probe (state: LabState, ns: string, targets: ProbeTarget[], count: number, timeoutMs = DEMO_REQUEST_TIMEOUT_MS): Promise<ProbeResult> {
   const scripts = await labScripts(state)
-  const [f, a] = inNetns(ns, process.execPath, [scripts.probe, JSON.stringify(targets), String(count), String(timeoutMs)])
-  const res = await run(f, a, { timeoutMs: 30_000 + count * targets.length * timeoutMs })
+  // `ip netns exec`, as a task's processes run: it binds the resolv.conf the agent wrote for the task (targets may be names)
+  const res = await run('ip', ['netns', 'exec', ns, process.execPath, scripts.probe, JSON.stringify(targets), String(count), String(timeoutMs)], { timeoutMs: 30_000 + count * targets.length * timeoutMs })
   return JSON.parse(res.stdout) as ProbeResult
 }
 

@@ -114,6 +114,8 @@ export interface ServiceCreateBody {
   ports: PortInput[]
   /** Network names or ids. */
   networks: string[]
+  /** `dnsrr`: no VIP, the name resolves to the task IPs. @default 'vip' */
+  endpointMode?: 'vip' | 'dnsrr'
 }
 
 /** POST /v1/tasks body: exactly one of `netns` and `ip`; `networks` when there is no `service` (an endpoint-only task). */

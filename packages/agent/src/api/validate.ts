@@ -105,7 +105,7 @@ function parseNetworkMtu (v: unknown, options: Record<string, string> | undefine
 /** Validate a service create body. */
 export function parseServiceCreate (body: unknown): ServiceCreateRequest {
   const o = obj(body)
-  noExtra(o, ['name', 'ports', 'networks'])
+  noExtra(o, ['name', 'ports', 'networks', 'endpointMode'])
   const n = name(o.name, 'name')
   if (!Array.isArray(o.ports)) throw new ValidationError('ports', 'must be an array')
   if (o.ports.length > MAX_PORTS_PER_SERVICE) throw new ValidationError('ports', `at most ${MAX_PORTS_PER_SERVICE} ports`)
@@ -116,7 +116,12 @@ export function parseServiceCreate (body: unknown): ServiceCreateRequest {
     if (seen.has(k)) throw new ValidationError(`ports[${i}]`, `${k} listed twice`)
     seen.add(k)
   })
-  return { name: n, ports, networks: stringList(o.networks, 'networks', MAX_SUBNETS_PER_NETWORK * 8) }
+  const req: ServiceCreateRequest = { name: n, ports, networks: stringList(o.networks, 'networks', MAX_SUBNETS_PER_NETWORK * 8) }
+  if (o.endpointMode !== undefined) {
+    if (o.endpointMode !== 'vip' && o.endpointMode !== 'dnsrr') throw new ValidationError('endpointMode', `must be vip or dnsrr, got ${JSON.stringify(o.endpointMode)}`)
+    req.endpointMode = o.endpointMode
+  }
+  return req
 }
 
 /** Validate a task state. */
@@ -142,7 +147,7 @@ const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/
 /** Validate a task add body. */
 export function parseTaskAdd (body: unknown): TaskAddRequest {
   const o = obj(body)
-  noExtra(o, ['service', 'id', 'netns', 'ifname', 'ip', 'networks', 'state', 'weight'])
+  noExtra(o, ['service', 'id', 'netns', 'ifname', 'ip', 'networks', 'state', 'weight', 'dns'])
   const req: TaskAddRequest = {}
   if (o.service !== undefined) {
     if (typeof o.service !== 'string' || o.service === '') throw new ValidationError('service', 'must be a service name or id')
@@ -173,6 +178,10 @@ export function parseTaskAdd (body: unknown): TaskAddRequest {
   if (o.weight !== undefined) {
     if (!Number.isInteger(o.weight) || (o.weight as number) < 1 || (o.weight as number) > 1000) throw new ValidationError('weight', 'must be 1..1000')
     req.weight = o.weight as number
+  }
+  if (o.dns !== undefined) {
+    if (o.dns !== 'none') throw new ValidationError('dns', `the only value is "none" (no resolver configuration for this task), got ${JSON.stringify(o.dns)}`)
+    req.dns = 'none'
   }
   return req
 }

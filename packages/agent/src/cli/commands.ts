@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js'
 import type { EndpointState } from '../state/tables.js'
 import type { ApiClient } from '../api/client.js'
-import type { NetworkCreateBody, TaskAddBody } from '../api/contract.js'
+import type { NetworkCreateBody, ServiceCreateBody, TaskAddBody } from '../api/contract.js'
 import { shortId, table } from './format.js'
 
 // the CommonJS view: node:util's ES module facade reads every export (TextDecoder ...), ~10 ms of a CLI start
@@ -105,14 +105,17 @@ export const COMMANDS: Record<string, Command> = {
     }
   },
   'service create': {
-    usage: 'scalelb service create NAME --port PORT[:TARGET][/tcp|udp] [...] --network NET [--network NET ...]',
+    usage: 'scalelb service create NAME --port PORT[:TARGET][/tcp|udp] [...] --network NET [--network NET ...] [--endpoint-mode vip|dnsrr]',
     summary: 'create a service with a VIP on each network',
-    flags: { port: { type: 'string', multiple: true, short: 'p' }, network: { type: 'string', multiple: true }, ...JSON_FLAG },
+    flags: { port: { type: 'string', multiple: true, short: 'p' }, network: { type: 'string', multiple: true }, 'endpoint-mode': { type: 'string' }, ...JSON_FLAG },
     positionals: [1, 1],
     async run (api, [name], f, io) {
       const networks = (f.network as string[] | undefined) ?? []
       if (networks.length === 0) throw new UsageError('--network is required')
-      const s = await api.createService({ name: name as string, ports: (f.port as string[] | undefined) ?? [], networks })
+      const req: ServiceCreateBody = { name: name as string, ports: (f.port as string[] | undefined) ?? [], networks }
+      // the agent validates the mode
+      if (f['endpoint-mode'] !== undefined) req.endpointMode = f['endpoint-mode'] as 'vip'
+      const s = await api.createService(req)
       if (f.json === true) printJson(io, s)
       else io.out(s.id)
     }
@@ -148,9 +151,9 @@ export const COMMANDS: Record<string, Command> = {
     }
   },
   'task add': {
-    usage: 'scalelb task add [SERVICE] (--netns PATH [--ifname NAME] | --ip IP) [--id ID] [--network NET ...] [--state ready|draining] [--weight N]',
+    usage: 'scalelb task add [SERVICE] (--netns PATH [--ifname NAME] | --ip IP) [--id ID] [--network NET ...] [--state ready|draining] [--weight N] [--dns none]',
     summary: 'run a task of SERVICE on this node (without SERVICE: an endpoint on the --network networks, a backend of nothing): --netns plugs the namespace in, --ip only publishes',
-    flags: { netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, id: { type: 'string' }, network: { type: 'string', multiple: true }, state: { type: 'string' }, weight: { type: 'string' }, ...JSON_FLAG },
+    flags: { netns: { type: 'string' }, ifname: { type: 'string' }, ip: { type: 'string' }, id: { type: 'string' }, network: { type: 'string', multiple: true }, state: { type: 'string' }, weight: { type: 'string' }, dns: { type: 'string' }, ...JSON_FLAG },
     positionals: [0, 1],
     async run (api, [service], f, io) {
       if ((f.netns === undefined) === (f.ip === undefined)) throw new UsageError('give exactly one of --netns PATH or --ip IP')
@@ -161,6 +164,7 @@ export const COMMANDS: Record<string, Command> = {
       // the agent validates the state (and every other field)
       if (f.state !== undefined) body.state = f.state as EndpointState
       if (f.network !== undefined) body.networks = f.network as string[]
+      if (f.dns !== undefined) body.dns = f.dns as 'none'
       if (f.weight !== undefined) {
         if (!/^\d+$/.test(f.weight as string)) throw new UsageError(`--weight must be a number, got ${JSON.stringify(f.weight)}`)
         body.weight = Number(f.weight)

@@ -11,6 +11,9 @@ import { LOG_LEVELS, type LogLevel } from '../logging/logger.js'
 import { isLoopbackHost, parseBool, parseDurationMs, parseHostPort, parseTcpMultiaddr, type HostPort } from './values.js'
 import { mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
 import { DEFAULT_DOCKER_PLUGIN_SOCKET, DEFAULT_DOCKER_SOCKET } from '../docker/constants.js'
+import { checkDnsTimeout, checkDnsTtl, parseUpstream } from '../dns/config.js'
+import { DNS_TTL_S, DNS_UPSTREAM_TIMEOUT_MS } from '../dns/constants.js'
+import type { Upstream } from '../dns/forward.js'
 
 /** Kernel programmer implementations. */
 export type ProgrammerName = 'nft' | 'ipvs' | 'memory'
@@ -86,6 +89,14 @@ export interface AgentConfig {
   dockerPluginSocket: string
   /** dockerd's Engine API socket (container labels and events). @default '/var/run/docker.sock' */
   dockerSocket: string
+  /** Run no resolver (tasks get no `dns` and keep their resolv.conf). The memory programmer and `--lb-mode per-container` run none either: no sandbox to serve in. @default false */
+  noDns: boolean
+  /** Where names outside the cluster go. @default the nameservers of the host's /etc/resolv.conf, read at start */
+  dnsUpstreams: Upstream[] | undefined
+  /** TTL of the resolver's own answers (s). @default DNS_TTL_S (5) */
+  dnsTtlS: number
+  /** Total time a forwarded query may take before SERVFAIL (ms). @default DNS_UPSTREAM_TIMEOUT_MS (2000) */
+  dnsUpstreamTimeoutMs: number
 }
 
 type Kind = 'string' | 'bool' | 'list' | 'duration' | 'int'
@@ -121,7 +132,11 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'dockerPlugin', flag: 'docker-plugin', env: 'SCALELB_DOCKER_PLUGIN', kind: 'bool', help: 'serve the Docker network + IPAM plugin (driver scalelb) and follow container labels scalelb.service' },
   { key: 'dockerPluginSocket', flag: 'docker-plugin-socket', env: 'SCALELB_DOCKER_PLUGIN_SOCKET', kind: 'string', help: `socket of the Docker plugin, where dockerd looks for plugins (default ${DEFAULT_DOCKER_PLUGIN_SOCKET})` },
   { key: 'dockerSocket', flag: 'docker-socket', env: 'SCALELB_DOCKER_SOCKET', kind: 'string', help: `dockerd's Engine API socket for container labels and events (default ${DEFAULT_DOCKER_SOCKET})` },
-  { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' }
+  { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' },
+  { key: 'noDns', flag: 'no-dns', env: 'SCALELB_NO_DNS', kind: 'bool', help: 'run no resolver (tasks keep the host\'s resolv.conf; names of services do not resolve)' },
+  { key: 'dnsUpstreams', flag: 'dns-upstream', env: 'SCALELB_DNS_UPSTREAM', kind: 'list', help: 'resolver for names outside the cluster, IP or IP:PORT; repeatable (default: the host\'s /etc/resolv.conf nameservers, loopback ones too: the agent forwards from the host)' },
+  { key: 'dnsTtlS', flag: 'dns-ttl', env: 'SCALELB_DNS_TTL', kind: 'int', fileKey: 'dnsTtl', help: `TTL of the resolver's own answers in seconds (default ${DNS_TTL_S})` },
+  { key: 'dnsUpstreamTimeoutMs', flag: 'dns-upstream-timeout', env: 'SCALELB_DNS_UPSTREAM_TIMEOUT', kind: 'duration', fileKey: 'dnsUpstreamTimeout', help: `a forwarded query gets SERVFAIL after this (default ${DNS_UPSTREAM_TIMEOUT_MS}ms)` }
 ]
 
 /** parseArgs option table for `scalelb agent`. */
@@ -314,6 +329,14 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const statusDetail = sdR === undefined ? 'summary' : oneOf(sdR, ['summary', 'full'] as const)
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
+  const noDnsR = get('noDns')
+  const noDns = noDnsR === undefined ? false : parseBool(noDnsR.field, noDnsR.value)
+  const upR = get('dnsUpstreams')
+  const dnsUpstreams = upR === undefined ? undefined : (Array.isArray(upR.value) ? upR.value : str(upR).split(',')).map((u) => parseUpstream(upR.field, u.trim()))
+  const ttlR = get('dnsTtlS')
+  const dnsTtlS = ttlR === undefined ? DNS_TTL_S : checkDnsTtl(ttlR.field, typeof ttlR.value === 'number' ? ttlR.value : Number(str(ttlR)))
+  const dtoR = get('dnsUpstreamTimeoutMs')
+  const dnsUpstreamTimeoutMs = dtoR === undefined ? DNS_UPSTREAM_TIMEOUT_MS : checkDnsTimeout(dtoR.field, typeof dtoR.value === 'number' ? dtoR.value : parseDurationMs(dtoR.field, str(dtoR)))
 
   const dpR = get('dockerPlugin')
   const dockerPlugin = dpR === undefined ? false : parseBool(dpR.field, dpR.value)
@@ -327,7 +350,7 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const dockerPluginSocket = socketSetting('dockerPluginSocket', '--docker-plugin-socket', DEFAULT_DOCKER_PLUGIN_SOCKET)
   const dockerSocket = socketSetting('dockerSocket', '--docker-socket', DEFAULT_DOCKER_SOCKET)
 
-  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket }
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket, noDns, dnsUpstreams, dnsTtlS, dnsUpstreamTimeoutMs }
 }
 
 /** `scalelb agent --help` text. */

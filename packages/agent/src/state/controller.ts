@@ -37,6 +37,18 @@ export interface ControllerInit {
   programmingError?: (networkId: string) => string | undefined
   /** This node's overlay MTU settings (network create checks a network's `mtu` against them). @default DEFAULT_MTU_POLICY */
   mtu?: MtuPolicy
+  /** The node's resolver: tasks get its address in `dns` and a resolv.conf. @default none (tasks get no `dns`) */
+  dns?: TaskDnsHooks
+}
+
+/** What the controller needs from the node's resolver (dns/resolver.ts). */
+export interface TaskDnsHooks {
+  /** The resolver configuration of a task whose first network's LB address here is `lbIp`. */
+  taskDns(lbIp: string): NonNullable<TaskInfo['dns']>
+  /** Write the resolv.conf of a task plugged into `netnsPath`; returns the file, if one was written. */
+  writeTaskConf(netnsPath: string, dns: NonNullable<TaskInfo['dns']>): Promise<string | undefined>
+  /** Remove it (task rm). */
+  removeTaskConf(netnsPath: string): Promise<void>
 }
 
 /** Options of a controller call that may wait (for a donation, for the data plane). */

@@ -23,6 +23,8 @@ export interface LocalTask {
   state: EndpointState
   weight: number
   endpoints: LocalEndpoint[]
+  /** `none`: no resolver configuration (task add --dns none). */
+  dns?: 'none'
 }
 
 /** Validate a persisted local task (the state file is input too). */
@@ -33,6 +35,7 @@ export function isLocalTask (v: unknown): v is LocalTask {
   if (t.mode !== 'netns' && t.mode !== 'ip') return false
   if (t.state !== 'ready' && t.state !== 'draining') return false
   if (typeof t.weight !== 'number' || !Array.isArray(t.endpoints)) return false
+  if (t.dns !== undefined && t.dns !== 'none') return false
   return t.endpoints.every((e: unknown) => {
     if (e === null || typeof e !== 'object') return false
     const x = e as Record<string, unknown>

@@ -90,6 +90,10 @@ export interface ServiceValue {
   ports: PortSpec[]
   /** Network id -> VIP on that network. */
   vips: Record<string, string>
+  /** `dnsrr`: no VIP, the name resolves to the task IPs (absent = `vip`, as older agents wrote). */
+  endpointMode?: 'vip' | 'dnsrr'
+  /** Networks of a `dnsrr` service (it has no VIPs to list them). */
+  networks?: string[]
 }
 
 /** Endpoint readiness. */
@@ -214,7 +218,16 @@ export function checkService (v: unknown): Checked<ServiceValue> {
     if (!ID_RE.test(n) || typeof ip !== 'string' || isIP(ip) === 0) return { ok: false, reason: `service.vips.${n}: invalid` }
     vips[n] = ip
   }
-  return { ok: true, value: { name: v.name, ports, vips } }
+  const value: ServiceValue = { name: v.name, ports, vips }
+  if (v.endpointMode !== undefined) {
+    if (v.endpointMode !== 'vip' && v.endpointMode !== 'dnsrr') return { ok: false, reason: 'service.endpointMode: invalid' }
+    value.endpointMode = v.endpointMode
+  }
+  if (v.networks !== undefined) {
+    if (!Array.isArray(v.networks) || v.networks.length > MAX_SUBNETS_PER_NETWORK * 16 || !v.networks.every((n) => typeof n === 'string' && ID_RE.test(n))) return { ok: false, reason: 'service.networks: invalid' }
+    value.networks = v.networks as string[]
+  }
+  return { ok: true, value }
 }
 
 /**

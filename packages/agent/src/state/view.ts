@@ -1,7 +1,7 @@
 import type { DesiredResult, EndpointRecord } from './desired.js'
 import { readEndpointsFull, type InvalidCounter, type TableSource } from './full-read.js'
 import { createIncrementalDesired, type IncrementalDesired } from './incremental-desired.js'
-import { createTableCache } from './table-cache.js'
+import { createTableCache, type TableCache } from './table-cache.js'
 import type { NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import type { NetworkConflict } from './conflicts.js'
 import { DEFAULT_MTU_POLICY, type MtuPolicy } from '../dataplane/overlay/mtu.js'
@@ -28,6 +28,8 @@ export interface TablesView {
    * `mtu`: this node's overlay MTU settings (default {@link DEFAULT_MTU_POLICY}).
    */
   desired(self: string, localUnderlay: string, mtu?: MtuPolicy): DesiredResult
+  /** The validated-table cache behind the view (for consumers that follow its change events: the resolver's names). */
+  tableCache(): TableCache
   /** Stop following gossip. */
   close(): void
 }
@@ -70,6 +72,7 @@ export function createTablesView (gossip: TableSource, onInvalid: InvalidCounter
       }
       return inc.desired.compute()
     },
+    tableCache: () => cache,
     close () {
       inc?.desired.close()
       cache.close()

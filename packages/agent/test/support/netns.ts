@@ -7,6 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { createKernel, netnsAdd, netnsDelete, netnsList, type Kernel } from '../../src/dataplane/kernel/index.js'
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 
 /** A lab of namespaces with one random prefix. */
 export interface NetnsLab {
@@ -52,6 +54,8 @@ export async function createLab (tag = ''): Promise<NetnsLab> {
         }
       }
       for (const n of await netnsList(root)) if (n.startsWith(prefix)) await netnsDelete(root, n)
+      // the resolv.conf files an agent wrote for the lab's task namespaces (a killed agent leaves them)
+      for (const n of await readdir('/etc/netns').catch(() => [])) if (n.startsWith(prefix)) await rm(join('/etc/netns', n), { recursive: true, force: true })
     }
   }
 }

@@ -17,8 +17,9 @@ export class ServiceOps {
     nets.forEach((n, i) => mustBeUsable(ctx, n.id, `networks[${i}]`))
     const id = newId()
     const vips: Record<string, string> = {}
+    const dnsrr = req.endpointMode === 'dnsrr'
     try {
-      for (const n of nets) {
+      for (const n of dnsrr ? [] : nets) {
         if (!ctx.alloc.hasNetwork(n.id)) ctx.alloc.addNetwork(n.id, n.value.subnets)
         ctx.ipam.syncNetwork(n.id)
         vips[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, opts)
@@ -28,7 +29,7 @@ export class ServiceOps {
       ctx.init.onChange()
       throw err
     }
-    const value: ServiceValue = { name: req.name, ports: req.ports, vips }
+    const value: ServiceValue = dnsrr ? { name: req.name, ports: req.ports, vips, endpointMode: 'dnsrr', networks: nets.map((n) => n.id) } : { name: req.name, ports: req.ports, vips }
     ctx.gossip.set('cluster', TABLE_SERVICES, id, value)
     ctx.init.onChange()
     ctx.init.logger.info('service created', { serviceId: id, name: req.name, vips })
@@ -72,6 +73,8 @@ export class ServiceOps {
     const nets = this.ctx.view.networks()
     const vips = Object.entries(v.vips).map(([networkId, vip]) => ({ networkId, network: nets.get(networkId)?.name ?? networkId, vip }))
     vips.sort((a, b) => a.network < b.network ? -1 : 1)
-    return { id, name: v.name, ports: v.ports, vips }
+    const info: ServiceInfo = { id, name: v.name, ports: v.ports, vips }
+    if (v.endpointMode === 'dnsrr') info.dnsrr = { networks: (v.networks ?? []).map((networkId) => ({ networkId, network: nets.get(networkId)?.name ?? networkId })) }
+    return info
   }
 }

@@ -33,6 +33,7 @@ export class TaskOps {
     const task: LocalTask = { id, mode: req.netns !== undefined ? 'netns' : 'ip', state: req.state ?? 'ready', weight: req.weight ?? 1, endpoints: [] }
     if (s !== undefined) task.serviceId = s.id
     if (req.netns !== undefined) task.netns = req.netns
+    if (req.dns !== undefined) task.dns = req.dns
     const nets = ctx.view.networks()
     const what = s === undefined ? 'the task' : `service ${s.value.name}`
     let published = false
@@ -54,6 +55,7 @@ export class TaskOps {
     ctx.tasks.set(id, task)
     this.publish(task)
     ctx.init.onChange()
+    await this.writeDns(task)
     ctx.init.logger.info('task added', { task: id, service: s?.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
     return { task: this.info(task), created: true }
   }
@@ -70,7 +72,7 @@ export class TaskOps {
    */
   private taskNetworks (req: TaskAddRequest, s: ServiceValue | undefined): string[] {
     const { ctx } = this
-    let netIds = s === undefined ? [] : Object.keys(s.vips)
+    let netIds = s === undefined ? [] : s.endpointMode === 'dnsrr' ? [...(s.networks ?? [])] : Object.keys(s.vips)
     if (req.networks !== undefined) {
       const wanted = req.networks.map((r, i) => mustNetwork(ctx, r, `networks[${i}]`).id)
       if (s !== undefined) for (const [i, w] of wanted.entries()) if (!netIds.includes(w)) throw new ValidationError(`networks[${i}]`, `service ${s.name} is not attached to network ${req.networks[i]}`)
@@ -207,6 +209,7 @@ export class TaskOps {
   async remove (id: string): Promise<void> {
     const t = this.mustLocal(id)
     for (const ep of t.endpoints) await this.dropEndpoint(t, ep)
+    await this.dropDns(t)
     this.ctx.tasks.delete(id)
     this.ctx.init.onChange()
     this.ctx.init.logger.info('task removed', { task: id })
@@ -264,7 +267,10 @@ export class TaskOps {
       this.ctx.init.logger.warn('network deleted: local task taken off it', { networkId, task: t.id, serviceId: t.serviceId, ips, taskRemoved: t.endpoints.every((e) => e.networkId === networkId) })
       for (const ep of t.endpoints.filter((e) => e.networkId === networkId)) await this.dropEndpoint(t, ep)
       t.endpoints = t.endpoints.filter((e) => e.networkId !== networkId)
-      if (t.endpoints.length === 0) this.ctx.tasks.delete(t.id)
+      if (t.endpoints.length === 0) {
+        this.ctx.tasks.delete(t.id)
+        await this.dropDns(t)
+      } else await this.writeDns(t) // its first network may have changed: the nameserver with it
     }
   }
 
@@ -299,7 +305,36 @@ export class TaskOps {
       info.service = ctx.view.services().get(t.serviceId)?.name ?? t.serviceId
     }
     if (t.netns !== undefined) info.netns = t.netns
+    const dns = this.dnsOf(t)
+    if (dns !== undefined) info.dns = dns
     return info
+  }
+
+  /** The resolver configuration of a local task: this node's resolver on its first network (unless `--dns none`). */
+  private dnsOf (t: LocalTask): TaskInfo['dns'] {
+    const first = t.endpoints[0]
+    if (this.ctx.init.dns === undefined || t.dns === 'none' || first === undefined) return undefined
+    const lb = this.ctx.gossip.get(networkScope(first.networkId), TABLE_ENDPOINTS, lbEndpointKey(this.ctx.self))
+    const ip = lb === undefined || lb.deleted ? undefined : (lb.value as Partial<EndpointValue> | undefined)?.ip
+    return typeof ip === 'string' ? this.ctx.init.dns.taskDns(ip) : undefined
+  }
+
+  /** Remove a `--netns` task's resolv.conf (task gone; a failure is logged). */
+  private async dropDns (t: LocalTask): Promise<void> {
+    if (t.netns === undefined || t.dns !== undefined) return
+    await this.ctx.init.dns?.removeTaskConf(t.netns).catch((err: unknown) => this.ctx.init.logger.warn('cannot remove a task\'s resolv.conf', { task: t.id, netns: t.netns, error: (err as Error).message }))
+  }
+
+  /** Write a `--netns` task's resolv.conf (a failure is logged: the task runs, with the host's resolv.conf). */
+  private async writeDns (t: LocalTask): Promise<void> {
+    const dns = this.dnsOf(t)
+    if (dns === undefined || t.netns === undefined) return
+    try {
+      const file = await this.ctx.init.dns?.writeTaskConf(t.netns, dns)
+      if (file !== undefined) this.ctx.init.logger.info('task resolver configured', { task: t.id, file, nameservers: dns.nameservers })
+    } catch (err) {
+      this.ctx.init.logger.warn('cannot write a task\'s resolv.conf', { task: t.id, netns: t.netns, error: (err as Error).message })
+    }
   }
 
   private publish (t: LocalTask): void {

@@ -102,3 +102,10 @@ test('IPv6 is refused at the API until the data plane programs it: a v6 or dual-
   t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', 'fd00::/64'] })), /^ValidationError subnets\[1\]: .*IPv6 is not supported/)
   t.regex(v6(() => parseTaskAdd({ service: 'web', ip: 'fd00::5' })), /^ValidationError ip: fd00::5: IPv6 is not supported/)
 })
+
+test('dns: task add takes dns "none" only; service create takes endpointMode vip or dnsrr', (t) => {
+  t.deepEqual(parseTaskAdd({ service: 'web', netns: '/run/netns/x', dns: 'none' }), { service: 'web', netns: '/run/netns/x', dns: 'none' })
+  t.is(field(() => parseTaskAdd({ service: 'web', netns: '/run/netns/x', dns: 'host' })), 'dns')
+  t.is(parseServiceCreate({ name: 's', ports: [], networks: ['n'], endpointMode: 'dnsrr' }).endpointMode, 'dnsrr')
+  t.is(field(() => parseServiceCreate({ name: 's', ports: [], networks: ['n'], endpointMode: 'rr' })), 'endpointMode')
+})
