@@ -20,10 +20,12 @@
  *
  * `--try="<node flags>"` (repeatable) adds a variant: candidates measured
  * beside the two. `--bin` measures another build's bin/scalelb.js.
+ * `--heap-snapshot-dir D` writes a V8 heap snapshot of each agent after its
+ * sample (node --heapsnapshot-signal; summarise with heap-summary.ts).
  *
  * Run: npm run bench:memory -- [--services 10000] [--backends 10] [--settle-ms 5000] [--bin path/to/scalelb.js] [--try="--max-semi-space-size=2"]
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -127,6 +129,24 @@ async function sample (pid: number, metricsAddr: string): Promise<MemorySample> 
   }
 }
 
+/** Ask the agent for a heap snapshot (SIGUSR2) and wait until its file is complete. */
+async function heapSnapshot (pid: number, dir: string): Promise<void> {
+  const before = new Set(await readdir(dir))
+  process.kill(pid, 'SIGUSR2')
+  let file: string | undefined
+  let size = -1
+  await waitFor(`heap snapshot of pid ${pid} in ${dir}`, async () => {
+    file ??= (await readdir(dir)).find((f) => !before.has(f) && f.includes(`.${pid}.`) && f.endsWith('.heapsnapshot'))
+    if (file === undefined) return false
+    const now = (await stat(join(dir, file))).size
+    const done = now > 0 && now === size
+    size = now
+    if (!done) await delay(1000)
+    return done
+  }, { timeoutMs: LOAD_TIMEOUT_MS })
+  console.log(`heap snapshot: ${join(dir, file as string)}`)
+}
+
 /** A started agent. */
 interface RunningAgent {
   pid: number
@@ -209,11 +229,13 @@ function key (f: string): string {
 }
 
 runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
-  const { values } = parseArgs({ options: { services: { type: 'string' }, backends: { type: 'string' }, 'settle-ms': { type: 'string' }, bin: { type: 'string' }, try: { type: 'string', multiple: true }, json: { type: 'boolean' } }, strict: true })
+  const { values } = parseArgs({ options: { services: { type: 'string' }, backends: { type: 'string' }, 'settle-ms': { type: 'string' }, bin: { type: 'string' }, try: { type: 'string', multiple: true }, 'heap-snapshot-dir': { type: 'string' }, json: { type: 'boolean' } }, strict: true })
   const services = intFlag('services', values.services, DEFAULT_SERVICES, 0, 60_000)
   const backends = intFlag('backends', values.backends, DEFAULT_BACKENDS, 1, 100)
   const settleMs = intFlag('settle-ms', values['settle-ms'], DEFAULT_SETTLE_MS, 0, 600_000)
   const bin = values.bin === undefined ? BIN : resolve(values.bin)
+  const snapshotDir = values['heap-snapshot-dir'] === undefined ? undefined : resolve(values['heap-snapshot-dir'])
+  const snapshotFlags = snapshotDir === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`]
 
   const variants = [{ name: 'node defaults', key: 'default', flags: [] as string[] }, { name: `agent (${AGENT_NODE_FLAGS.join(' ')})`, key: 'agent', flags: [...AGENT_NODE_FLAGS] },
     ...(values.try ?? []).map((f, i) => ({ name: f, key: `try${i + 1}`, flags: f.split(' ').filter((x) => x !== '') }))]
@@ -228,7 +250,7 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
         const f = feeder = await startFeeder(await freePort())
         cleanup.add(`feeder ${tag}`, async () => { await f.stop() })
       }
-      const agent = await startAgent(bin, v.flags, tag, feeder === undefined ? [] : [feeder.addr], cleanup)
+      const agent = await startAgent(bin, [...v.flags, ...snapshotFlags], tag, feeder === undefined ? [] : [feeder.addr], cleanup)
       let loadMs = 0
       if (feeder !== undefined) {
         const t0 = performance.now()
@@ -238,6 +260,7 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
       await delay(settleMs)
       const s = await sample(agent.pid, agent.metricsAddr)
       samples.push(s)
+      if (snapshotDir !== undefined) await heapSnapshot(agent.pid, snapshotDir)
       await agent.stop()
       await feeder?.stop()
       const ck = c.services > 0 ? 'loaded' : 'idle'
