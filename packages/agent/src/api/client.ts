@@ -1,6 +1,5 @@
 import { ApiClientError } from '../errors.js'
 import { CLI_TIMEOUT_MS } from '../constants.js'
-import { nodeHttp } from './http.js'
 import { API_ROUTES, ROUTE_NAMES, buildPath, pathParamNames, type ApiRoutes, type ClientArgs, type ResponseOf, type Route } from './contract.js'
 
 /** Where a client finds the agent: its unix socket, or a loopback TCP address with the bearer token it requires. */
@@ -43,8 +42,11 @@ export function createApiClient (target: ApiTarget, timeoutMs = CLI_TIMEOUT_MS):
 
 /** One HTTP call; resolves with the parsed JSON answer of a 2xx/3xx status. */
 async function request<T> (target: ApiTarget, timeoutMs: number, method: string, path: string, body: unknown): Promise<T> {
-  // loaded on first use (`scalelb --version` never needs it); the facade's undici was also ~60 ms of a CLI start
-  const { request } = nodeHttp()
+  // Loaded on first use (`scalelb --version` never needs it), and not with
+  // `import`: node:http's ES module facade reads every export, including
+  // the lazy ones that load undici (fetch, WebSocket), about 60 ms of a
+  // CLI start measured here; the CommonJS view does not.
+  const { request } = process.getBuiltinModule('node:http')
   const data = body === undefined ? undefined : JSON.stringify(body)
   return await new Promise<T>((resolve, reject) => {
     const req = request({

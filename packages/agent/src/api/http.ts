@@ -4,10 +4,12 @@ import { MAX_API_BODY_BYTES } from '../constants.js'
 import { FieldError, ValidationError, httpStatusOf } from '../errors.js'
 
 /**
- * node:http through its CommonJS view. An `import` of node:http builds its
- * ES module facade, which reads every export, including the lazy ones that
- * load Node's bundled undici (fetch, WebSocket): ~6 MiB more resident memory
- * in every agent, which uses none of them (README "Performance").
+ * node:http through its CommonJS view, for the servers. An `import` of
+ * node:http builds its ES module facade, which reads every export, including
+ * the lazy ones that load Node's bundled undici (fetch, WebSocket): ~6 MiB
+ * more resident memory in every agent, which uses none of them (README
+ * "Performance"). The CLI's client does the same on its own: it must not
+ * load this module (test/unit/cli/startup.test.ts).
  */
 export function nodeHttp (): typeof Http {
   return process.getBuiltinModule('node:http')
