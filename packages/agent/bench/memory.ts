@@ -18,8 +18,9 @@
  * no cluster key; each is stopped by PID and its files removed at the end
  * (also on Ctrl-C). Needs no root.
  *
- * `--try="<node flags>"` (repeatable) adds a variant: candidates measured
- * beside the two. `--bin` measures another build's bin/scalelb.js.
+ * `--try="[VAR=value ...] <node flags>"` (repeatable) adds a variant:
+ * candidates measured beside the two (leading VAR=value words go to the
+ * agent's environment, e.g. MALLOC_ARENA_MAX=2). `--bin` measures another build's bin/scalelb.js.
  * `--heap-snapshot-dir D` writes a V8 heap snapshot of each agent after its
  * sample (node --heapsnapshot-signal; summarise with heap-summary.ts).
  *
@@ -48,6 +49,8 @@ const LOAD_POLL_MS = 2000
 const AGENT_START_TIMEOUT_MS = 30_000
 const BIN = fileURLToPath(new URL('../bin/scalelb.js', import.meta.url))
 const MIB = 1024 * 1024
+/** A `--try` word that sets an environment variable. */
+const ENV_WORD = /^[A-Z_][A-Z0-9_]*=/
 /** The agent's one local task in the loaded case (in the feeder's /8, below the feeder's addresses). */
 const LOCAL_TASK_IP = '10.1.0.10'
 
@@ -155,7 +158,9 @@ interface RunningAgent {
   stop: () => Promise<void>
 }
 
-async function startAgent (bin: string, nodeFlags: readonly string[], tag: string, peers: readonly string[], cleanup: Cleanup): Promise<RunningAgent> {
+async function startAgent (bin: string, words: readonly string[], tag: string, peers: readonly string[], cleanup: Cleanup): Promise<RunningAgent> {
+  const env = Object.fromEntries(words.filter((w) => ENV_WORD.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]))
+  const nodeFlags = words.filter((w) => !ENV_WORD.test(w))
   const dir = await mkdtemp(join(tmpdir(), `slb-bench-mem-${tag}-`))
   const socket = join(dir, 'api.sock')
   const metricsAddr = `127.0.0.1:${await freePort()}`
@@ -163,7 +168,8 @@ async function startAgent (bin: string, nodeFlags: readonly string[], tag: strin
     argv: [process.execPath, ...nodeFlags, bin, 'agent', '--insecure', '--programmer', 'memory', '--data-dir', dir, '--api-socket', socket,
       '--listen', `/ip4/127.0.0.1/tcp/${await freePort()}`, '--underlay-ip', '127.0.0.1', '--metrics-addr', metricsAddr, '--log-level', 'warn',
       ...peers.flatMap((a) => ['--join', a, '--insecure-unsigned-gossip'])],
-    logFile: join(dir, 'agent.log')
+    logFile: join(dir, 'agent.log'),
+    env
   })
   let stopped = false
   const stop = async (): Promise<void> => {
