@@ -7,4 +7,5 @@ if ! sysctl -q -w net.ipv4.ip_forward=1 >/dev/null 2>&1; then
   mount -o remount,rw /proc/sys 2>/dev/null \
     || echo "entrypoint: /proc/sys is read-only and cannot be remounted: run with --privileged or --cap-add SYS_ADMIN" >&2
 fi
-exec node /opt/scalelb/packages/agent/bin/scalelb.js "$@"
+# node flags: the agent's AGENT_NODE_FLAGS (packages/agent/src/constants.ts; a test keeps them equal)
+exec node --max-semi-space-size=1 /opt/scalelb/packages/agent/bin/scalelb.js "$@"

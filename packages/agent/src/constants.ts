@@ -3,6 +3,16 @@
  * value it has.
  */
 
+/**
+ * Node flags the agent runs with (bin/scalelb.js's first line, the image's
+ * entrypoint, the lab): V8's young generation capped at 1 MiB per
+ * semi-space. Node's default lets it grow to 16 MiB each (32 MiB committed
+ * after the start-up's allocation burst, and kept): an idle agent's largest
+ * single cost. The agent's steady allocation rate is low, so the extra
+ * scavenges are few (README "Performance", `npm run bench:memory`).
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1']
+
 /** libp2p listen address: all interfaces, the memberlist/Serf port. */
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/7946'
 /** Status server address (metrics, health). 9470 is unassigned in the Prometheus port registry neighbourhood we use. */

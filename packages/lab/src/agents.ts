@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
-import { createApiClient } from '@scalelb/agent'
+import { constants as agentConstants, createApiClient } from '@scalelb/agent'
 import { LAB_POLL_INTERVAL_MS } from './constants.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { inNetns, run } from './exec.js'
@@ -16,7 +16,8 @@ export function agentPackageRoot (): string {
 }
 
 /**
- * argv that runs the `scalelb` CLI: node + packages/agent/bin/scalelb.js.
+ * argv that runs the `scalelb` CLI: node with the agent's node flags
+ * (`AGENT_NODE_FLAGS`, as the bin's first line) + packages/agent/bin/scalelb.js.
  * When the package has not been built yet (no dist/), builds it first with
  * the repository's compiler script, as `npm run lab` on a fresh checkout needs.
  */
@@ -31,7 +32,7 @@ export async function resolveAgentCommand (): Promise<string[]> {
     process.stderr.write('lab: building the agent (dist/ is missing)\n')
     await run(process.execPath, [tsc, '-b', join(repo, 'packages', 'agent')], { timeoutMs: 300_000 })
   }
-  return [process.execPath, bin]
+  return [process.execPath, ...agentConstants.AGENT_NODE_FLAGS, bin]
 }
 
 /** Arguments of `scalelb agent` for one lab host. */

@@ -1,6 +1,19 @@
+import type * as Http from 'node:http'
 import type { IncomingMessage, ServerResponse, Server } from 'node:http'
 import { MAX_API_BODY_BYTES } from '../constants.js'
 import { FieldError, ValidationError, httpStatusOf } from '../errors.js'
+
+/**
+ * node:http through its CommonJS view, for the servers. An `import` of
+ * node:http builds its ES module facade, which reads every export, including
+ * the lazy ones that load Node's bundled undici (fetch, WebSocket): ~6 MiB
+ * more resident memory in every agent, which uses none of them (README
+ * "Performance"). The CLI's client does the same on its own: it must not
+ * load this module (test/unit/cli/startup.test.ts).
+ */
+export function nodeHttp (): typeof Http {
+  return process.getBuiltinModule('node:http')
+}
 
 /** Write a JSON response. */
 export function sendJson (res: ServerResponse, status: number, body: unknown): void {

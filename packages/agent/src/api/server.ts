@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
+import type { IncomingMessage, ServerResponse, Server } from 'node:http'
 import { chmod, mkdir, stat, unlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { dirname } from 'node:path'
@@ -6,7 +6,7 @@ import type { Logger } from '../logging/logger.js'
 import { DeadlineExceededError, ManagerRequiredError, NotFoundError, ValidationError, isRefusal } from '../errors.js'
 import type { Controller } from '../state/controller.js'
 import type { AgentRole, AgentStatus, MemberInfo } from '../types.js'
-import { closeServer, listen, readJson, sendError, sendJson } from './http.js'
+import { closeServer, listen, nodeHttp, readJson, sendError, sendJson } from './http.js'
 import { API_FD_SHARE, API_MAX_CONNECTIONS, API_REQUEST_DEADLINE_MS } from '../constants.js'
 import { connectionBudget, survivesAcceptErrors } from './fd-budget.js'
 import { checkTcpRequest, sendRefusal } from './guard.js'
@@ -172,7 +172,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
       if (started) return
       started = true
       const maxConnections = init.maxConnections ?? connectionBudget(API_MAX_CONNECTIONS, API_FD_SHARE)
-      const unix = createServer((req, res) => { void handle(req, res) })
+      const unix = nodeHttp().createServer((req, res) => { void handle(req, res) })
       unix.maxConnections = maxConnections
       await mkdir(dirname(init.socketPath), { recursive: true, mode: 0o755 })
       await checkSocketDir(dirname(init.socketPath), logger)
@@ -185,7 +185,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
       if (init.tcp !== undefined) {
         const token = init.token
         if (token === undefined) throw new ValidationError('--api-addr', 'the TCP control API needs a token')
-        const tcp = createServer((req, res) => {
+        const tcp = nodeHttp().createServer((req, res) => {
           const refused = checkTcpRequest(req, token)
           if (refused === undefined) { void handle(req, res); return }
           logger.debug('TCP control API request refused', { method: req.method, path: req.url, reason: refused.name, origin: req.headers.origin, host: req.headers.host })

@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { Logger } from '../logging/logger.js'
 import type { AgentMetrics } from '../metrics.js'
 import type { AgentStatus } from '../types.js'
-import { closeServer, listen, sendJson } from '../api/http.js'
+import { closeServer, listen, nodeHttp, sendJson } from '../api/http.js'
 import { connectionBudget, survivesAcceptErrors } from '../api/fd-budget.js'
 import { isLoopbackHost } from '../config/values.js'
 import {
@@ -64,7 +64,7 @@ export function createStatusServer (init: StatusServerInit): StatusServer {
   return {
     async start () {
       if (server !== undefined) return
-      server = createServer({ headersTimeout: STATUS_HEADERS_TIMEOUT_MS, requestTimeout: STATUS_REQUEST_TIMEOUT_MS, keepAliveTimeout: STATUS_KEEPALIVE_TIMEOUT_MS }, (req, res) => {
+      server = nodeHttp().createServer({ headersTimeout: STATUS_HEADERS_TIMEOUT_MS, requestTimeout: STATUS_REQUEST_TIMEOUT_MS, keepAliveTimeout: STATUS_KEEPALIVE_TIMEOUT_MS }, (req, res) => {
         const path = new URL(req.url ?? '/', 'http://x').pathname
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           sendJson(res, 405, { error: { name: 'MethodNotAllowed', message: 'the status server is read-only; use the control API socket' } })
