@@ -52,3 +52,11 @@ export const DNS_SOA_RNAME = 'hostmaster.scalelb.'
 
 /** The resolver compares the sandboxes it serves with the desired state at least this often (ms), besides after every apply: a sandbox whose apply changed nothing in the kernel (re-desired after a brief absence) is served again within this. */
 export const DNS_RESYNC_INTERVAL_MS = 2000
+
+/**
+ * How long a task add waits for the resolver to serve the task's network
+ * before answering (ms): opening a new sandbox's sockets takes a helper
+ * process, 0.1-0.3 s on a quiet machine; past this the task is added anyway
+ * and its first lookups may be refused until the sockets are open.
+ */
+export const DNS_READY_TIMEOUT_MS = 5000

@@ -77,11 +77,18 @@ export function openNetnsSockets (opts: OpenNetnsSocketsOptions): Promise<Networ
     child.on('error', (err) => finish(new DnsBindError(`cannot run ip netns exec: ${err.message}`)))
     child.on('message', (m: unknown, handle: unknown) => {
       const msg = m as { kind?: string, error?: string }
+      if (settled) {
+        // a socket that arrives after a failure or a cancel is ours now: close it, or it holds the port
+        (handle as { close?: () => void } | undefined)?.close?.()
+        return
+      }
       if (typeof msg.error === 'string') return finish(new DnsBindError(`binding ${opts.address}:${opts.port} in ${opts.netns}: ${msg.error}`))
       if (msg.kind === 'udp') udp = handle as dgram.Socket
       else if (msg.kind === 'tcp') tcp = handle as net.Server
       if (udp !== undefined && tcp !== undefined) finish(undefined)
     })
-    child.on('exit', () => finish(undefined))
+    // 'close', not 'exit': the helper can exit before its last message (with a socket) is read
+    // here; 'close' comes once the IPC channel is drained and closed too
+    child.on('close', () => finish(undefined))
   })
 }

@@ -3,7 +3,7 @@ import type { NetworkDesired } from '../dataplane/spec/types.js'
 import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
 import type { TableCache } from '../state/table-cache.js'
-import { DNS_BIND_RETRY_MAX_MS, DNS_BIND_RETRY_MIN_MS, DNS_PORT, DNS_RESYNC_INTERVAL_MS, TASK_RESOLV_OPTIONS } from './constants.js'
+import { DNS_BIND_RETRY_MAX_MS, DNS_BIND_RETRY_MIN_MS, DNS_PORT, DNS_READY_TIMEOUT_MS, DNS_RESYNC_INTERVAL_MS, TASK_RESOLV_OPTIONS } from './constants.js'
 import { createForwarder, type Forwarder, type Upstream } from './forward.js'
 import { createDnsMetrics } from './metrics.js'
 import { createNameIndex, type NameIndex, type NameSource } from './names.js'
@@ -46,6 +46,12 @@ export interface DnsResolver {
   writeTaskConf(netnsPath: string, dns: TaskDns): Promise<string | undefined>
   /** Remove what {@link writeTaskConf} wrote. */
   removeTaskConf(netnsPath: string): Promise<void>
+  /**
+   * Resolves true once the resolver serves `networkId` (its sandbox's sockets
+   * are open), false after `timeoutMs` (a task added meanwhile would get
+   * "connection refused" from its nameserver).
+   */
+  ready(networkId: string, timeoutMs?: number): Promise<boolean>
   /** Networks whose sockets are open. */
   served(): string[]
   readonly component: Component
@@ -71,6 +77,8 @@ export function createDnsResolver (init: DnsResolverInit): DnsResolver {
   let retryTimer: NodeJS.Timeout | undefined
   let resyncTimer: NodeJS.Timeout | undefined
   let running = false
+  /** Network id -> callers of ready() waiting for its sockets. */
+  const waiting = new Map<string, Array<() => void>>()
 
   function wanted (): Map<string, string> {
     const out = new Map<string, string>()
@@ -107,6 +115,8 @@ export function createDnsResolver (init: DnsResolverInit): DnsResolver {
       server.attach(networkId, sockets)
       addresses.set(networkId, address)
       failures.delete(networkId)
+      for (const wake of waiting.get(networkId) ?? []) wake()
+      waiting.delete(networkId)
       log.info('resolver serving a network', { networkId, netns, address, port })
     }, (err: unknown) => {
       if (opening.get(networkId)?.abort !== abort) return
@@ -149,6 +159,21 @@ export function createDnsResolver (init: DnsResolverInit): DnsResolver {
     async removeTaskConf (netnsPath) {
       const name = netnsNameOf(netnsPath)
       if (name !== undefined) await removeTaskResolvConf(name, init.etcDir)
+    },
+    async ready (networkId, timeoutMs = DNS_READY_TIMEOUT_MS) {
+      sync()
+      if (addresses.has(networkId)) return true
+      return await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          waiting.set(networkId, (waiting.get(networkId) ?? []).filter((w) => w !== wake))
+          resolve(false)
+        }, timeoutMs)
+        const wake = (): void => {
+          clearTimeout(timer)
+          resolve(true)
+        }
+        waiting.set(networkId, [...(waiting.get(networkId) ?? []), wake])
+      })
     },
     served: () => [...addresses.keys()],
     component: {

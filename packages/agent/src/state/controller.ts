@@ -49,6 +49,8 @@ export interface TaskDnsHooks {
   writeTaskConf(netnsPath: string, dns: NonNullable<TaskInfo['dns']>): Promise<string | undefined>
   /** Remove it (task rm). */
   removeTaskConf(netnsPath: string): Promise<void>
+  /** Resolves true once the resolver answers on `networkId`'s sandbox, false after a bounded wait. */
+  ready(networkId: string): Promise<boolean>
 }
 
 /** Options of a controller call that may wait (for a donation, for the data plane). */

@@ -55,6 +55,7 @@ export class TaskOps {
     ctx.tasks.set(id, task)
     this.publish(task)
     ctx.init.onChange()
+    await this.dnsReady(task)
     await this.writeDns(task)
     ctx.init.logger.info('task added', { task: id, service: s?.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
     return { task: this.info(task), created: true }
@@ -317,6 +318,15 @@ export class TaskOps {
     const lb = this.ctx.gossip.get(networkScope(first.networkId), TABLE_ENDPOINTS, lbEndpointKey(this.ctx.self))
     const ip = lb === undefined || lb.deleted ? undefined : (lb.value as Partial<EndpointValue> | undefined)?.ip
     return typeof ip === 'string' ? this.ctx.init.dns.taskDns(ip) : undefined
+  }
+
+  /** Wait until the resolver the task is told of answers on its first network (bounded; a late resolver is logged, not an error). */
+  private async dnsReady (t: LocalTask): Promise<void> {
+    const first = t.endpoints[0]
+    if (first === undefined || this.dnsOf(t) === undefined) return
+    if (await this.ctx.init.dns?.ready(first.networkId) === false) {
+      this.ctx.init.logger.warn('the resolver does not serve the task\'s network yet: its first lookups may be refused', { task: t.id, networkId: first.networkId })
+    }
   }
 
   /** Remove a `--netns` task's resolv.conf (task gone; a failure is logged). */

@@ -142,3 +142,45 @@ test('one resolver serves each network\'s socket with that network\'s names, for
   await r.removeTaskConf('/run/netns/task-a')
   await t.throwsAsync(stat(join(etcDir, 'task-a')))
 })
+
+test('ready() waits for a new network\'s sockets, and gives up after its timeout when they cannot open', async (t) => {
+  const f = frontAndBack()
+  let desired = desiredOf({})
+  const gate: { open?: () => void } = {}
+  const r: DnsResolver = createDnsResolver({
+    cache: f,
+    desired: () => desired,
+    sandboxNetns: (id) => `ns-${id}`,
+    upstreams: [],
+    timeoutMs: 300,
+    ttlS: 5,
+    logger: createRootLogger({ level: 'error' }),
+    port: 0,
+    async open (o) {
+      // the sandbox's helper is slow: the sockets open when the test says so
+      await new Promise<void>((resolve) => { gate.open = resolve })
+      const udp = dgram.createSocket('udp4')
+      await new Promise<void>((resolve) => udp.bind(0, o.address, resolve))
+      const tcp = net.createServer()
+      await new Promise<void>((resolve) => tcp.listen(udp.address().port, o.address, resolve))
+      return { udp, tcp } satisfies NetworkSockets
+    }
+  })
+  t.teardown(async () => { await r.component.stop?.('restart') })
+  r.component.beforeStart?.()
+  await r.component.start?.()
+  r.component.afterStart?.()
+  desired = desiredOf({ n1: '127.0.0.1' })
+  let settled: boolean | undefined
+  const waiting = r.ready('n1', 20_000).then((ok) => { settled = ok })
+  await waitFor('the sockets are being opened', () => gate.open !== undefined)
+  t.is(settled, undefined, 'ready() has not answered before the sockets are open')
+  gate.open?.()
+  await waiting
+  t.true(settled)
+  t.true(await r.ready('n1'), 'served: at once')
+  // a network whose sockets never open: false after the timeout
+  delete gate.open
+  desired = desiredOf({ n1: '127.0.0.1', n2: '127.0.0.2' })
+  t.false(await r.ready('n2', 50))
+})
