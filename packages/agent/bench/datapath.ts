@@ -5,13 +5,16 @@
  * - `direct`: the client task on h1 to the nginx task on h2 by its task IP;
  * - `vip-remote`: the same nginx through the VIP of a service whose only
  *   backend it is (h1's LB sandbox, then the overlay to h2);
- * - `vip-local`: through the VIP of a service whose only backend is an nginx
- *   task on h1 itself (h1's LB sandbox, the bridge only).
+ * - `direct-local`: the client to an nginx task on h1 itself by its task IP
+ *   (the bridge only);
+ * - `vip-local`: that nginx through the VIP of a service whose only backend
+ *   it is (h1's LB sandbox and the bridge).
  *
  * wrk (keep-alive) runs the three paths in turn, --rounds times, in one run;
  * reported per path: requests/s (median over the rounds), latency p50/p99
  * (median over the rounds), CPU per request (all cores, from /proc/stat,
- * µs), and each VIP path's ratio to `direct`.
+ * µs), and each VIP path's ratio to its direct path (`vip-remote` to
+ * `direct`, `vip-local` to `direct-local`), per round, then the median.
  *
  * `--perf`: after the rounds, one more run per path under `perf record -a`
  * (Debian linux-perf), and the top kernel and user symbols of each, to see
@@ -34,7 +37,7 @@ import {
 const median = (xs: readonly number[]): number => percentile(xs, 50)
 
 /** Paths measured, in the order each round runs them. */
-const PATHS = ['direct', 'vip-remote', 'vip-local'] as const
+const PATHS = ['direct', 'vip-remote', 'direct-local', 'vip-local'] as const
 type PathName = typeof PATHS[number]
 const DEFAULT_ROUNDS = 5
 const DEFAULT_SECONDS = 5
@@ -181,6 +184,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const urls: Record<PathName, string> = {
     direct: `http://${far.ip}:${TARGET_PORT}/`,
     'vip-remote': `http://${await vip('remote')}/`,
+    'direct-local': `http://${near.ip}:${TARGET_PORT}/`,
     'vip-local': `http://${await vip('local')}/`
   }
   for (const p of PATHS) {
@@ -188,7 +192,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }
   console.log(`setup done; ${f.rounds} rounds of ${PATHS.join(', ')}, ${f.seconds} s each, ${f.connections} connections, 1 wrk thread`)
 
-  const samples: Record<PathName, Array<WrkResult & { cpuUsPerReq: number }>> = { direct: [], 'vip-remote': [], 'vip-local': [] }
+  const samples: Record<PathName, Array<WrkResult & { cpuUsPerReq: number }>> = { direct: [], 'vip-remote': [], 'direct-local': [], 'vip-local': [] }
   const hz = Number(await sh('getconf', ['CLK_TCK']))
   for (let r = 0; r < f.rounds; r++) {
     for (const p of PATHS) {
@@ -208,26 +212,28 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     errors: samples[p].reduce((s, x) => s + x.errors, 0)
   })
   // ratio per round (paths of one round ran back to back), then the median
-  const ratio = (p: PathName): number => median(samples[p].map((s, i) => s.rps / (samples.direct[i]?.rps ?? NaN)))
+  const directOf = (p: PathName): PathName => p === 'vip-local' ? 'direct-local' : 'direct'
+  const isVip = (p: PathName): boolean => p.startsWith('vip-')
+  const ratio = (p: PathName): number => median(samples[p].map((s, i) => s.rps / (samples[directOf(p)][i]?.rps ?? NaN)))
   console.log('')
   printTable([
-    ['path', 'req/s (median)', 'ratio to direct', 'latency p50 ms', 'latency p99 ms', 'CPU µs/request', 'errors'],
+    ['path', 'req/s (median)', 'ratio to its direct path', 'latency p50 ms', 'latency p99 ms', 'CPU µs/request', 'errors'],
     ...PATHS.map((p) => {
       const x = fig(p)
-      return [p, round(x.rps, 0), p === 'direct' ? '1' : round(ratio(p), 3), round(x.p50, 3), round(x.p99, 3), round(x.cpu, 1), String(x.errors)]
+      return [p, round(x.rps, 0), isVip(p) ? round(ratio(p), 3) : '1', round(x.p50, 3), round(x.p99, 3), round(x.cpu, 1), String(x.errors)]
     })
   ])
   if (f.perf) await profile(stateDir, client.ns, urls, f)
   const res: Record<string, number> = {}
   for (const p of PATHS) {
     const x = fig(p)
-    const k = p.replace('-', '_')
+    const k = p.replaceAll('-', '_')
     res[`${k}_rps`] = round(x.rps, 0)
     res[`${k}_latency_ms_p50`] = round(x.p50, 3)
     res[`${k}_latency_ms_p99`] = round(x.p99, 3)
     res[`${k}_cpu_us_per_request`] = round(x.cpu, 1)
     res[`${k}_errors`] = x.errors
-    if (p !== 'direct') res[`${k}_ratio_to_direct`] = round(ratio(p), 3)
+    if (isVip(p)) res[`${k}_ratio_to_direct`] = round(ratio(p), 3)
   }
   printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES }, res)
 }
