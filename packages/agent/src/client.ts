@@ -9,5 +9,5 @@
 export { createApiClient, type ApiClient, type ApiMethods, type ApiTarget } from './api/client.js'
 export type { TaskAddBody, Removed } from './api/contract.js'
 export { ApiClientError } from './errors.js'
-export { DEFAULT_API_SOCKET } from './constants.js'
+export { DEFAULT_API_SOCKET, IFNAME_RE } from './constants.js'
 export type { NetworkInfo, ServiceInfo, TaskAddRequest, TaskEndpointInfo, TaskInfo } from './types.js'

@@ -52,6 +52,9 @@ export const MAX_NAME_LENGTH = 63
  * gossip key limit.
  */
 export const MAX_TASK_ID_LENGTH = 128
+
+/** An interface name the kernel takes (IFNAMSIZ - 1 bytes, no `/`, `:` or blanks): `task add --ifname`, and the CNI plugin's CNI_IFNAME. */
+export const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/
 /** At most this many ports per service; each is a map element per backend slot. */
 export const MAX_PORTS_PER_SERVICE = 64
 /** At most this many subnets per network. */

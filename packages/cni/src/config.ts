@@ -1,4 +1,5 @@
-import { CNI_COMMANDS, CNI_ERR, CONTAINER_ID_RE, IFNAME_RE, SERVICE_ARG, SOCKET_ENV, SUPPORTED_VERSIONS } from './constants.js'
+import { IFNAME_RE } from '@scalelb/agent/client'
+import { CNI_COMMANDS, CNI_ERR, CONTAINER_ID_RE, SERVICE_ARG, SOCKET_ENV, SUPPORTED_VERSIONS } from './constants.js'
 import { CniError } from './errors.js'
 import type { CniCommand, CniDns, CniEnv, CniResult, NetConf } from './types.js'
 

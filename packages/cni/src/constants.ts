@@ -54,8 +54,5 @@ export const SCALELB_ERR = {
   INTERNAL: 999
 } as const
 
-/** Interface name the kernel takes: IFNAMSIZ - 1 bytes, no `/`, `:` or blanks (the agent applies the same rule). */
-export const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/
-
 /** A CNI container ID (spec: a letter or digit, then letters, digits, `_`, `.`, `-`). */
 export const CONTAINER_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { ValidationError } from '../errors.js'
-import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_TASK_ID_LENGTH, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
+import { IFNAME_RE, MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_TASK_ID_LENGTH, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
 import type { PortSpec } from '../dataplane/spec/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
@@ -141,8 +141,6 @@ export function parseTaskStateBody (body: unknown): { state: EndpointState } {
  */
 const TASK_ID_RE = new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,${MAX_TASK_ID_LENGTH - 1}}$`)
 
-/** An interface name the kernel takes (IFNAMSIZ - 1 bytes, no `/`, `:` or blanks). */
-const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/
 
 /** Validate a task add body. */
 export function parseTaskAdd (body: unknown): TaskAddRequest {
