@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
+import { createSeededRng } from '@scalelb/gossip'
 import { createKernel, type Kernel } from '../src/dataplane/kernel/index.js'
 import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/dataplane/programmer/index.js'
 import {
@@ -42,18 +43,6 @@ const SUBNET = '10.128.0.0/9'
 
 function ipOf (idx: number): string {
   return `10.${128 + (idx >> 16)}.${(idx >> 8) & 255}.${idx & 255}`
-}
-
-/** Small seeded PRNG (mulberry32): the same --seed picks the same services to update. */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function gcMiB (): { rss: number, heap: number } {
@@ -126,7 +115,8 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   const prefix = `${run}-`
   const networkId = randomBytes(16).toString('hex')
   const sandboxNs = `${prefix}lb-${networkId.slice(0, 12)}`
-  const random = rng(seed)
+  // the same --seed picks the same services to update
+  const rng = createSeededRng(seed)
   const checkpoints = [...CHECKPOINTS.filter((c) => c < S), S]
   console.log(`bench:scale run ${run}: one LB sandbox, ${B} backends per service, checkpoints ${checkpoints.join(', ')} services, ${updates} updates each (seed ${seed})`)
   const mem0 = gcMiB()
@@ -156,9 +146,9 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     for (let u = -WARMUP_UPDATES * 2; u < updates * 2; u++) {
       way = WAYS[((u % 2) + 2) % 2] as Way
       // replace one backend of one service (the kernel sees: delete + add of its slot elements)
-      const k = Math.floor(random() * n)
+      const k = Math.floor(rng.next() * n)
       const svc = services[k] as ServiceSpec
-      const j = Math.floor(random() * B)
+      const j = Math.floor(rng.next() * B)
       services[k] = { ...svc, backends: svc.backends.map((b, i) => i === j ? { ...b, ip: ipOf(next++) } : b) }
       const k0 = kernel.commandMs()
       const s0 = kernel.spawns()
