@@ -55,8 +55,7 @@ export class TaskOps {
     ctx.tasks.set(id, task)
     this.publish(task)
     ctx.init.onChange()
-    await this.dnsReady(task)
-    await this.writeDns(task)
+    await this.configureDns(task)
     ctx.init.logger.info('task added', { task: id, service: s?.value.name, mode: task.mode, endpoints: task.endpoints.map((e) => e.ip) })
     return { task: this.info(task), created: true }
   }
@@ -271,7 +270,7 @@ export class TaskOps {
       if (t.endpoints.length === 0) {
         this.ctx.tasks.delete(t.id)
         await this.dropDns(t)
-      } else await this.writeDns(t) // its first network may have changed: the nameserver with it
+      } else await this.writeDns(t, this.dnsOf(t)) // its first network may have changed: the nameserver with it
     }
   }
 
@@ -320,13 +319,19 @@ export class TaskOps {
     return typeof ip === 'string' ? this.ctx.init.dns.taskDns(ip) : undefined
   }
 
-  /** Wait until the resolver the task is told of answers on its first network (bounded; a late resolver is logged, not an error). */
-  private async dnsReady (t: LocalTask): Promise<void> {
+  /**
+   * A new task's resolver: wait until it answers on the task's first network
+   * (bounded; a late resolver is logged, not an error), then write the
+   * task's resolv.conf.
+   */
+  private async configureDns (t: LocalTask): Promise<void> {
+    const dns = this.dnsOf(t)
     const first = t.endpoints[0]
-    if (first === undefined || this.dnsOf(t) === undefined) return
+    if (dns === undefined || first === undefined) return
     if (await this.ctx.init.dns?.ready(first.networkId) === false) {
       this.ctx.init.logger.warn('the resolver does not serve the task\'s network yet: its first lookups may be refused', { task: t.id, networkId: first.networkId })
     }
+    await this.writeDns(t, dns)
   }
 
   /** Remove a `--netns` task's resolv.conf (task gone; a failure is logged). */
@@ -335,9 +340,8 @@ export class TaskOps {
     await this.ctx.init.dns?.removeTaskConf(t.netns).catch((err: unknown) => this.ctx.init.logger.warn('cannot remove a task\'s resolv.conf', { task: t.id, netns: t.netns, error: (err as Error).message }))
   }
 
-  /** Write a `--netns` task's resolv.conf (a failure is logged: the task runs, with the host's resolv.conf). */
-  private async writeDns (t: LocalTask): Promise<void> {
-    const dns = this.dnsOf(t)
+  /** Write a `--netns` task's resolv.conf with `dns` (a failure is logged: the task runs, with the host's resolv.conf). */
+  private async writeDns (t: LocalTask, dns: TaskInfo['dns']): Promise<void> {
     if (dns === undefined || t.netns === undefined) return
     try {
       const file = await this.ctx.init.dns?.writeTaskConf(t.netns, dns)
