@@ -125,17 +125,22 @@ class ExecKernel implements Kernel {
   private spawned = 0
   private readonly logger: Logger | undefined
   private readonly timeoutMs: number
-  private readonly nftLib: Promise<NftLibrary | undefined>
+  private readonly nftInProcess: boolean
 
   constructor (init: KernelInit) {
     this.baseNetns = init.baseNetns
     this.logger = init.logger
     this.timeoutMs = init.timeoutMs ?? KERNEL_COMMAND_TIMEOUT_MS
-    this.nftLib = init.nftInProcess === false ? Promise.resolve(undefined) : loadNftLibrary(init.logger)
+    this.nftInProcess = init.nftInProcess !== false
   }
 
   spawns (): number {
     return this.spawned
+  }
+
+  /** libnftables, loaded at the first nft call (a kernel that runs only `ip` never loads it); undefined when off or not loadable. */
+  private async nftLib (): Promise<NftLibrary | undefined> {
+    return this.nftInProcess ? await loadNftLibrary(this.logger) : undefined
   }
 
   /** The netns path of a command's netns (undefined = the process's own). */
@@ -146,13 +151,13 @@ class ExecKernel implements Kernel {
   }
 
   async nftGeneration (netns?: NetnsRef): Promise<number | undefined> {
-    const lib = await this.nftLib
+    const lib = await this.nftLib()
     return lib?.generation(this.netnsPath(netns))
   }
 
   async run (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
     if (cmd === 'nft' && args.length === 2 && args[0] === '-f' && args[1] === '-' && opts.input !== undefined && opts.input.length <= NFT_IN_PROCESS_MAX_BYTES) {
-      const lib = await this.nftLib
+      const lib = await this.nftLib()
       if (lib !== undefined) {
         opts.signal?.throwIfAborted()
         this.logger?.debug('nft transaction in-process', { netns: opts.netns ?? this.baseNetns, inputBytes: opts.input.length })
