@@ -15,10 +15,10 @@ export function nodeHttp (): typeof Http {
   return process.getBuiltinModule('node:http')
 }
 
-/** Write a JSON response. */
-export function sendJson (res: ServerResponse, status: number, body: unknown): void {
+/** Write a JSON response (`contentType`: Docker's plugin protocol names its own). */
+export function sendJson (res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
   const text = JSON.stringify(body) + '\n'
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) })
   res.end(text)
 }
 
@@ -29,14 +29,18 @@ export function sendError (res: ServerResponse, err: Error): void {
   sendJson(res, httpStatusOf(err), { error: body })
 }
 
-/** Read a JSON body (bounded); an empty body reads as `{}`. */
-export async function readJson (req: IncomingMessage): Promise<unknown> {
+/**
+ * Read a JSON body of at most `maxBytes`; an empty body reads as `{}`. A body
+ * too large or not JSON throws `fail('body', reason)` (the control API's
+ * ValidationError by default).
+ */
+export async function readJson (req: IncomingMessage, maxBytes = MAX_API_BODY_BYTES, fail: (field: string, reason: string) => Error = (f, r) => new ValidationError(f, r)): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const c of req) {
     const b = c as Buffer
     size += b.length
-    if (size > MAX_API_BODY_BYTES) throw new ValidationError('body', `larger than ${MAX_API_BODY_BYTES} bytes`)
+    if (size > maxBytes) throw fail('body', `larger than ${maxBytes} bytes`)
     chunks.push(b)
   }
   const text = Buffer.concat(chunks).toString('utf8')
@@ -44,7 +48,7 @@ export async function readJson (req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text)
   } catch (err) {
-    throw new ValidationError('body', `not valid JSON: ${(err as Error).message}`)
+    throw fail('body', `not valid JSON: ${(err as Error).message}`)
   }
 }
 

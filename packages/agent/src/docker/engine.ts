@@ -1,10 +1,11 @@
-import { request, type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import { nodeHttp } from '../api/http.js'
 import { ENGINE_API_VERSION, ENGINE_CALL_TIMEOUT_MS } from './constants.js'
 import { DockerEngineError } from './errors.js'
 
 /**
  * The few Docker Engine API calls the agent makes (HTTP/1.1 over dockerd's
- * unix socket with node:http; no SDK): list and inspect containers, inspect
+ * unix socket with node:http, through nodeHttp() so undici is not loaded; no SDK): list and inspect containers, inspect
  * a network, and the event stream.
  */
 export interface DockerEngine {
@@ -40,7 +41,7 @@ const MAX_ANSWER_BYTES = 64 * 1024 * 1024
 export function createDockerEngine (init: { socketPath: string }): DockerEngine {
   function open (path: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: init.socketPath, path: url(path), method: 'GET', headers: { host: 'docker' }, ...(signal !== undefined ? { signal } : {}) }, resolve)
+      const req = nodeHttp().request({ socketPath: init.socketPath, path: url(path), method: 'GET', headers: { host: 'docker' }, ...(signal !== undefined ? { signal } : {}) }, resolve)
       req.on('error', (err) => { reject(new DockerEngineError(`dockerd at ${init.socketPath}: ${err.message}`)) })
       req.end()
     })

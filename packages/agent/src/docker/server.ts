@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { chmod, mkdir, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { closeServer, listen } from '../api/http.js'
+import { closeServer, listen, nodeHttp, readJson, sendJson } from '../api/http.js'
 import type { Logger } from '../logging/logger.js'
 import { MAX_PLUGIN_BODY_BYTES, PLUGIN_CALL_TIMEOUT_MS, PLUGIN_CONTENT_TYPE } from './constants.js'
 import { PluginRequestError } from './errors.js'
@@ -15,27 +15,13 @@ export interface PluginServer {
 }
 
 function send (res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body) + '\n'
-  res.writeHead(status, { 'content-type': PLUGIN_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) })
-  res.end(text)
+  sendJson(res, status, body, PLUGIN_CONTENT_TYPE)
 }
 
+/** A call's JSON body; Plugin.Activate and GetCapabilities come without one, or with `null`: `{}`. */
 async function readBody (req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of req) {
-    size += (c as Buffer).length
-    if (size > MAX_PLUGIN_BODY_BYTES) throw new PluginRequestError('body', `larger than ${MAX_PLUGIN_BODY_BYTES} bytes`)
-    chunks.push(c as Buffer)
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
-  // Plugin.Activate and GetCapabilities come without a body (or with `null`)
-  if (text.trim() === '' || text.trim() === 'null') return {}
-  try {
-    return JSON.parse(text)
-  } catch (err) {
-    throw new PluginRequestError('body', `not valid JSON: ${(err as Error).message}`)
-  }
+  const body = await readJson(req, MAX_PLUGIN_BODY_BYTES, (field, reason) => new PluginRequestError(field, reason))
+  return body === null ? {} : body
 }
 
 /**
@@ -86,7 +72,7 @@ export function createPluginServer (init: { plugin: DockerPlugin, socketPath: st
       await mkdir(dirname(init.socketPath), { recursive: true, mode: 0o700 })
       // a socket left by a previous run (the agent does not run twice: the control socket refuses that)
       await unlink(init.socketPath).catch(() => {})
-      const s = createServer((req, res) => { void serve(req, res) })
+      const s = nodeHttp().createServer((req, res) => { void serve(req, res) })
       await listen(s, { path: init.socketPath })
       await chmod(init.socketPath, 0o600)
       server = s
