@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import type { Logger } from '../logging/logger.js'
-import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, rmdir } from 'node:fs/promises'
+import { writeFileAtomic } from '../persistence/files.js'
 import { basename, dirname, join } from 'node:path'
 import { DNS_PORT, HOST_RESOLV_CONF, NETNS_ETC_DIR } from './constants.js'
 import type { Upstream } from './forward.js'
@@ -69,11 +70,10 @@ export function netnsNameOf (netnsPath: string): string | undefined {
 /** Write `/etc/netns/NAME/resolv.conf` atomically; returns the file written. */
 export async function writeTaskResolvConf (name: string, dns: TaskDns, etcDir = NETNS_ETC_DIR): Promise<string> {
   const dir = join(etcDir, name)
-  await mkdir(dir, { recursive: true })
+  // readable by the task's processes, whatever user they run as
+  await mkdir(dir, { recursive: true, mode: 0o755 })
   const file = join(dir, 'resolv.conf')
-  const tmp = `${file}.tmp-${process.pid}`
-  await writeFile(tmp, resolvConfText(dns), { mode: 0o644 })
-  await rename(tmp, file)
+  await writeFileAtomic(file, resolvConfText(dns), { mode: 0o644 })
   return file
 }
 
