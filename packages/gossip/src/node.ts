@@ -6,7 +6,7 @@ import type { MemberIndex } from './membership/member-table.js'
 import { Membership, type Outbox } from './membership/membership.js'
 import { StatsCounter } from './stats.js'
 import type { Keyring } from './sign/keyring.js'
-import { createTables, type AuthorityPolicy, type Tables, type TablesMsg } from './tables/index.js'
+import { createTables, type AuthorityPolicy, type LivePeers, type Tables, type TablesMsg } from './tables/index.js'
 import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
 
 /** What the node wants done after an input: datagrams, requests, and when to call `tick` next. */
@@ -99,7 +99,8 @@ class Node implements GossipNode {
   private readonly log: Logger
   private readonly membership: Membership
   private readonly memberSubs = new Set<(ev: MemberEvent) => void>()
-  private liveCache: NodeId[] | undefined
+  /** Live members for the tables' anti-entropy, read from membership when needed. */
+  private readonly peers: LivePeers
   private nextGossipAt = Infinity
   private tablesWakeAt = Infinity
   private running = false
@@ -116,6 +117,7 @@ class Node implements GossipNode {
       maxMessageBytes: Math.max(1024, init.cfg.maxMessageBytes - 1024),
       retransmitMult: init.cfg.retransmitMult,
       logger: this.log,
+      knowsMember: (id) => this.membership.knows(id),
       ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
       ...(init.authority !== undefined ? { authority: init.authority } : {}),
       ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}),
@@ -132,7 +134,6 @@ class Node implements GossipNode {
       ...(init.memberIndex !== undefined ? { index: init.memberIndex } : {}),
       onDrop: (reason) => { this.counters.drop(reason, 0) },
       onChange: (now, member, previous) => {
-        this.liveCache = undefined
         this.tables.memberChanged(now, member)
         if (member.state !== previous) this.log.debug('member changed', { member: member.id, state: member.state, previous, incarnation: member.incarnation })
         for (const cb of this.memberSubs) {
@@ -140,6 +141,8 @@ class Node implements GossipNode {
         }
       }
     })
+    const live = (r: { state: string }): boolean => r.state === 'alive' || r.state === 'suspect'
+    this.peers = { ids: () => this.membership.liveIds(), sample: (want) => this.membership.randomMembers(want, live) }
   }
 
   start (now: Millis): NodeOutput {
@@ -159,7 +162,10 @@ class Node implements GossipNode {
     this.tablesWakeAt = Infinity
   }
 
-  seed (now: Millis, members: MemberSnapshot[]): void { this.membership.seed(now, members) }
+  seed (now: Millis, members: MemberSnapshot[]): void {
+    // the tables ask membership which members it knows: only listeners need to hear of alive ones
+    this.membership.seed(now, members, this.memberSubs.size > 0)
+  }
 
   handle (now: Millis, from: NodeId, msg: Packet): NodeOutput {
     const out = newOutbox()
@@ -189,7 +195,7 @@ class Node implements GossipNode {
       for (const to of this.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
     }
     if (now >= this.tablesWakeAt) {
-      const r = this.tables.tick(now, this.liveIds())
+      const r = this.tables.tick(now, this.peers)
       this.tablesWakeAt = Math.max(r.wakeAt, now + 1)
       for (const s of r.syncs) out.requests.push({ to: s.to, req: { t: 'sync', req: s.req } })
     }
@@ -322,11 +328,6 @@ class Node implements GossipNode {
   private isLive (id: NodeId): boolean {
     const m = this.membership.member(id)
     return m !== undefined && (m.state === 'alive' || m.state === 'suspect')
-  }
-
-  private liveIds (): NodeId[] {
-    this.liveCache ??= this.membership.liveIds()
-    return this.liveCache
   }
 
   /** Piggyback member updates and table messages on every outgoing ping/ack/gossip. */

@@ -69,7 +69,7 @@ export class Membership {
   private readonly relays = new Map<number, Relay>()
   private readonly suspicions = new Suspicions()
   private readonly restarting = new Set<NodeId>()
-  /** Dead members that sent us a packet: when we may push-pull with them again. */
+  /** Dead or left members that sent us a packet: when we may push-pull with them again. */
   private readonly deadTalkers = new Map<NodeId, Millis>()
   private readonly queue: MemberBroadcastQueue
   private seq = 0
@@ -141,6 +141,9 @@ export class Membership {
     return 1 + this.table.byState.alive + this.table.byState.suspect
   }
 
+  /** True if `id` is a member we know (any state, until reaped). */
+  knows (id: NodeId): boolean { return this.table.has(id) }
+
   /** IDs of other live (alive or suspect) members. */
   liveIds (): NodeId[] {
     const out: NodeId[] = []
@@ -186,9 +189,10 @@ export class Membership {
   handlePacket (now: Millis, from: NodeId, p: Packet, out: Outbox): void {
     if (p.mb !== undefined) for (const u of p.mb) this.applyUpdate(now, u)
     if (!this.started) return
-    // a member we hold dead is talking to us: our views disagree (a healed partition); exchange state
+    // a member we hold dead (or left) is talking to us: our views disagree (a healed partition, a
+    // claim it never heard of); exchange state, so it learns the claim and refutes it
     const sender = this.table.get(from)
-    if (sender !== undefined && sender.state === 'dead' && now >= (this.deadTalkers.get(from) ?? 0)) {
+    if (sender !== undefined && (sender.state === 'dead' || sender.state === 'left') && now >= (this.deadTalkers.get(from) ?? 0)) {
       this.deadTalkers.set(from, now + this.cfg.reconnectIntervalMs)
       out.requests.push({ to: from, req: this.pushPullRequest(false) })
     }
@@ -238,8 +242,9 @@ export class Membership {
       const signed = signedOfSnapshot(s)
       switch (s.state) {
         case 'alive':
-          // members new to us are not re-gossiped: the peer we exchanged with already spreads them
-          this.applyUpdate(now, signed ?? { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting }, true)
+          // members new to us are not re-gossiped: the peer we exchanged with already spreads them;
+          // the peer itself is (a joiner's own alive would otherwise reach only the members it knows)
+          this.applyUpdate(now, signed ?? { k: 'alive', id: s.id, inc: s.inc, addrs: s.addrs, restarting: s.restarting }, s.id !== from)
           break
         case 'left':
           this.applyUpdate(now, signed ?? { k: 'left', id: s.id, inc: s.inc })
@@ -354,13 +359,22 @@ export class Membership {
    * Learn members without gossiping them (bootstrap from a persisted or
    * simulated member list). Unknown members are added as given: this is
    * trusted local input, signatures in it are kept for relaying, not checked.
+   * `announceAlive` false: `onChange` is called only for members seeded in
+   * another state than alive (for a node with no listeners yet, whose tables
+   * need no word of alive members: 10,000 simulated nodes seeded with 10,000
+   * members each would make 10^8 calls).
    */
-  seed (now: Millis, members: MemberSnapshot[]): void {
+  seed (now: Millis, members: MemberSnapshot[], announceAlive = true): void {
+    // an empty table takes the list's shared slot array (one per process for all simulated nodes)
+    if (this.table.adoptSeed(this.index.seedBase(members, now), this.self)) {
+      this.table.forEach(r => { if (announceAlive || r.state !== 'alive') this.onChange(now, toMember(r), undefined) })
+      return
+    }
     for (const s of members) {
       if (s.id === this.self || this.table.has(s.id)) continue
       const rec = this.index.seedRec(s, now)
       this.table.addShared(rec)
-      this.onChange(now, toMember(rec), undefined)
+      if (announceAlive || rec.state !== 'alive') this.onChange(now, toMember(rec), undefined)
     }
   }
 

@@ -5,4 +5,4 @@ export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError,
 export {
   DIGEST_LEAVES, JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES, SCOPES_TABLE, SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
-export type { Authority, AuthorityPolicy, Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
+export type { Authority, AuthorityPolicy, LivePeers, Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'

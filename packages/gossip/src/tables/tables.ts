@@ -17,7 +17,7 @@ import { claimOf, ScopeIndex } from './scope-index.js'
 import { Statuses } from './status.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
-import type { Authority, AuthorityPolicy, Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
+import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
 
 /** State of one scope on this node. */
@@ -42,6 +42,12 @@ function signedSize (r: Rec): number {
   return recSize(r) - (r.sig === undefined ? 0 : SIG_WIRE_BYTES)
 }
 
+const NO_PEERS: LivePeers = { ids: () => [], sample: () => [] }
+
+function isPeerList (alive: readonly NodeId[] | LivePeers): alive is readonly NodeId[] {
+  return Array.isArray(alive)
+}
+
 const NOOP = (): void => {}
 const NULL_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP }
 
@@ -61,7 +67,7 @@ class TablesImpl implements Tables {
   private readonly scopeIndex = new ScopeIndex()
   /** Status of records as consumers see them (membership and scope claims). */
   private readonly status: Statuses
-  private alive: readonly NodeId[] = []
+  private alive: LivePeers = NO_PEERS
   /** Our Lamport clock and the checks remote entries pass before they are applied. */
   private readonly admission: EntryAdmission
   private seq = 0
@@ -76,8 +82,9 @@ class TablesImpl implements Tables {
   private readonly probes = new EarlierLifeProbes()
   private readonly keyring: Keyring | undefined
   private readonly authority: AuthorityPolicy | undefined
-  /** Every origin membership has told us of (signed tables accept entries only from these and from us). */
+  /** Every origin membership has told us of (signed tables accept entries only from these and from us), unless `knowsMember` answers. */
   private readonly known = new Set<NodeId>()
+  private readonly knowsMember: ((id: NodeId) => boolean) | undefined
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -93,6 +100,7 @@ class TablesImpl implements Tables {
     this.admission = new EntryAdmission(init.self, this.log)
     this.keyring = init.keyring
     this.authority = init.authority
+    this.knowsMember = init.knowsMember
     this.addScope('cluster', 0)
   }
 
@@ -169,7 +177,7 @@ class TablesImpl implements Tables {
   scopeMembers (scope: ScopeName): NodeId[] {
     if (scope === 'cluster') {
       const out: NodeId[] = [this.self]
-      for (const id of this.alive) if (id !== this.self) out.push(id)
+      for (const id of this.alive.ids()) if (id !== this.self) out.push(id)
       return out
     }
     const out: NodeId[] = []
@@ -207,7 +215,7 @@ class TablesImpl implements Tables {
   memberChanged (now: number, member: Member): void {
     this.lastNow = now
     if (member.id === this.self) return
-    this.known.add(member.id)
+    if (this.knowsMember === undefined) this.known.add(member.id)
     const before = this.status.origin(member.id)
     const prev = this.status.gone.get(member.id)
     if (member.state === 'left' || (member.state === 'dead' && !member.restarting)) {
@@ -260,9 +268,9 @@ class TablesImpl implements Tables {
 
   // ---- anti-entropy and reaping ----------------------------------------
 
-  tick (now: number, alive: NodeId[]): { syncs: SyncPlan[], wakeAt: number } {
+  tick (now: number, alive: readonly NodeId[] | LivePeers): { syncs: SyncPlan[], wakeAt: number } {
     this.lastNow = now
-    this.alive = alive
+    this.alive = isPeerList(alive) ? this.listPeers(alive) : alive
     if (Number.isNaN(this.bornAt)) this.bornAt = now
     this.reapOrigins(now)
     if (this.adopted.size > 0 && now >= this.bornAt + OWN_ADOPT_GRACE_MS) this.dropAdopted(now)
@@ -403,7 +411,7 @@ class TablesImpl implements Tables {
     if (g?.reaped === true) return false
     // a key pair made up for the purpose signs as well as a member's: its entries would never be suspended
     // or reaped, as only members are. Refused until membership knows the origin (anti-entropy offers them again)
-    if (this.keyring !== undefined && origin !== this.self && !this.known.has(origin)) return this.refuse('unknown-origin', st.name, w)
+    if (this.keyring !== undefined && origin !== this.self && !(this.knowsMember?.(origin) ?? this.known.has(origin))) return this.refuse('unknown-origin', st.name, w)
     const cur = st.store.get(table, key)
     const ownScopes = origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && !deleted
     if (cur !== undefined && compareRecWire(cur, w) >= 0) {
@@ -585,15 +593,14 @@ class TablesImpl implements Tables {
   }
 
   private pickPeers (scope: ScopeName, want: number): NodeId[] {
-    let pool: readonly NodeId[]
-    if (scope === 'cluster') {
-      pool = this.alive
-    } else {
-      const ids = this.scopeIndex.members(scope)
-      if (ids === undefined) return []
-      pool = [...ids].filter((id) => this.status.origin(id) === 'live')
-    }
-    return pickPeers(pool, this.self, want, this.rng)
+    if (scope === 'cluster') return this.alive.sample(want)
+    const ids = this.scopeIndex.members(scope)
+    if (ids === undefined) return []
+    return pickPeers([...ids].filter((id) => this.status.origin(id) === 'live'), this.self, want, this.rng)
+  }
+
+  private listPeers (ids: readonly NodeId[]): LivePeers {
+    return { ids: () => ids, sample: (want) => pickPeers(ids, this.self, want, this.rng) }
   }
 
   // ---- authority, signatures and certificates ----------------------------

@@ -40,6 +40,21 @@ export interface TablesInit {
   keyring?: Keyring
   /** Who may write each key. @default any member, except the reserved `scopes` table (its key's node only) */
   authority?: AuthorityPolicy
+  /**
+   * Whether membership knows `id` (any state, until reaped): signed tables
+   * accept entries only from known origins. The node passes its membership's
+   * answer, so no node keeps a second set of every member.
+   * @default the members `memberChanged` has told of
+   */
+  knowsMember?: (id: NodeId) => boolean
+}
+
+/** The live members as membership holds them, read when needed (no copy per node and tick). */
+export interface LivePeers {
+  /** Live member IDs (self may be included). */
+  ids(): readonly NodeId[]
+  /** Up to `want` distinct random live members, never self. */
+  sample(want: number): NodeId[]
 }
 
 /**
@@ -175,8 +190,8 @@ export interface Tables {
   pendingScopes(): ScopeName[]
   /** Merge a (validated) table message from `from`. */
   handle(now: number, from: NodeId, msg: TablesMsg): void
-  /** Anti-entropy and reaping. `alive` = live members (self may be included). */
-  tick(now: number, alive: NodeId[]): { syncs: SyncPlan[], wakeAt: number }
+  /** Anti-entropy and reaping. `alive` = live members (self may be included), as a list or a view. */
+  tick(now: number, alive: readonly NodeId[] | LivePeers): { syncs: SyncPlan[], wakeAt: number }
   /** Answer a peer's digest. */
   handleSyncRequest(now: number, from: NodeId, req: SyncRequest): SyncResponse
   /** Merge a sync answer; returns push-back messages to send to `from`. */
