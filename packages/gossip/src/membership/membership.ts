@@ -284,12 +284,15 @@ export class Membership {
       }
     }
     if (this.probe === undefined && now >= this.nextProbeAt) {
-      const scaled = cfg.probeIntervalMs * (this.awareness + 1)
-      this.nextProbeAt = now + scaled
+      // Lifeguard local health: a node that misses acks and nacks (its own CPU or network is the
+      // likely cause) probes less often and waits longer for acks (memberlist awareness.ScaleTimeout)
+      const scale = this.awareness + 1
+      const interval = cfg.probeIntervalMs * scale
+      this.nextProbeAt = now + interval
       const target = this.nextProbeTarget()
       if (target !== undefined) {
         const seq = this.seq++
-        this.probe = { seq, target: target.id, timeoutAt: now + cfg.probeTimeoutMs, endAt: now + scaled, indirect: false, expectedNacks: 0, nacks: 0 }
+        this.probe = { seq, target: target.id, timeoutAt: now + cfg.probeTimeoutMs * scale, endAt: now + interval, indirect: false, expectedNacks: 0, nacks: 0 }
         const packet: Packet = { t: 'ping', seq, target: target.id }
         // Lifeguard buddy system: tell a suspect at once that it is suspected
         if (target.state === 'suspect') packet.mb = [{ k: 'suspect', id: target.id, inc: target.inc, from: this.self }]

@@ -1,13 +1,18 @@
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
+import { CONFIG_KEYS, resolveConfig, type GossipConfig } from '../config.js'
 import type { ProfileName } from '../types.js'
 import { formatTable } from './report.js'
-import { churn, convergence, failure, partition, type Results, type ScenarioName } from './scenarios.js'
+import { churn, convergence, failure, partition, type Results, type ScenarioName, type SlowModelName } from './scenarios.js'
 
 const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn]
-                     [--profile lan|wan|local] [--events E] [--no-bytes] [--lose-broadcasts] [--unsigned]
+                     [--profile lan|wan|local] [--set option=value ...] [--events E] [--no-bytes] [--lose-broadcasts]
+                     [--slow mixed|pause|lag|latency] [--unsigned]
 Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.
-Nodes sign and check membership facts and entries as in production; --unsigned turns that off for comparison.`
+Nodes sign and check membership facts and entries as in production; --unsigned turns that off for comparison.
+--set overrides a GossipConfig option of the profile (e.g. --set suspicionMult=3 --set awarenessMax=1).
+--slow: how the failure scenario's 5% slowed nodes misbehave (default mixed: half paused 0.5-5 s at a time,
+half CPU-starved); see packages/gossip/README.md, Simulator.`
 
 class UsageError extends Error { override name = 'UsageError' }
 
@@ -32,6 +37,8 @@ function main (): number {
         'no-bytes': { type: 'boolean' },
         'lose-broadcasts': { type: 'boolean' },
         unsigned: { type: 'boolean' },
+        set: { type: 'string', multiple: true },
+        slow: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       },
@@ -46,6 +53,8 @@ function main (): number {
   let nodes: number, loss: number, seed: number, events: number
   const scenario = (args.scenario ?? 'convergence') as ScenarioName
   const profile = (args.profile ?? 'lan') as ProfileName
+  const slow = (args.slow ?? 'mixed') as SlowModelName
+  const overrides: Partial<GossipConfig> = {}
   try {
     nodes = Math.floor(num(args.nodes, 'nodes', 1000, 2, 100_000))
     loss = num(args.loss, 'loss', 0, 0, 0.9)
@@ -53,23 +62,32 @@ function main (): number {
     events = Math.floor(num(args.events, 'events', 20, 1, 1000))
     if (!['convergence', 'failure', 'partition', 'churn'].includes(scenario)) throw new UsageError(`--scenario must be convergence, failure, partition or churn, got ${JSON.stringify(scenario)}`)
     if (!['lan', 'wan', 'local'].includes(profile)) throw new UsageError(`--profile must be lan, wan or local, got ${JSON.stringify(profile)}`)
+    if (!['mixed', 'pause', 'lag', 'latency'].includes(slow)) throw new UsageError(`--slow must be mixed, pause, lag or latency, got ${JSON.stringify(slow)}`)
+    for (const kv of args.set ?? []) {
+      const m = /^([A-Za-z]+)=(.+)$/.exec(kv)
+      if (m === null) throw new UsageError(`--set takes option=value, got ${JSON.stringify(kv)}`)
+      const [, key, value] = m as unknown as [string, string, string]
+      if (!CONFIG_KEYS.has(key)) throw new UsageError(`--set: unknown option ${JSON.stringify(key)} (one of ${[...CONFIG_KEYS].join(', ')})`)
+      ;(overrides as Record<string, number>)[key] = num(value, `set ${key}`, NaN, 0, Number.MAX_SAFE_INTEGER)
+    }
+    resolveConfig(profile, overrides)
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err))
     console.error(USAGE)
     return 2
   }
   const unsigned = args.unsigned === true
-  const init = { nodes, seed, loss, profile, countBytes: args['no-bytes'] !== true, unsigned }
+  const init = { nodes, seed, loss, profile, overrides, countBytes: args['no-bytes'] !== true, unsigned }
   const t0 = performance.now()
   let results: Results
   switch (scenario) {
     case 'convergence': results = convergence(init, events, args['lose-broadcasts'] === true); break
-    case 'failure': results = failure(init, events); break
+    case 'failure': results = failure(init, events, slow); break
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
-  const params = { scenario, nodes, loss, seed, profile, events, lose_broadcasts: args['lose-broadcasts'] === true, signed: !unsigned }
+  const params = { scenario, nodes, loss, seed, profile, overrides, events, lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned }
   console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}, ${unsigned ? 'unsigned' : 'signed'}`, [
     ...Object.entries(results).map(([k, v]): [string, number] => [k, v]),
     ['wall_s (context only, not deterministic)', wallS]

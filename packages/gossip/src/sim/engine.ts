@@ -29,12 +29,15 @@ export interface SimInit {
   unsigned?: boolean
 }
 
-type Ev =
-  | { k: 'wake', i: number }
-  | { k: 'msg', from: number, to: number, msg: Packet }
-  | { k: 'req', from: number, to: number, req: RequestMsg }
-  | { k: 'res', from: number, to: number, req: RequestMsg, res: ResponseMsg | undefined }
-  | { k: 'call', fn: () => void }
+/** An input for one node; `late` once a starved node's lag was added. */
+type NodeEv =
+  | { k: 'wake', i: number, at: number, late?: true }
+  | { k: 'msg', from: number, to: number, msg: Packet, late?: true }
+  | { k: 'req', from: number, to: number, req: RequestMsg, late?: true }
+  | { k: 'res', from: number, to: number, req: RequestMsg, res: ResponseMsg | undefined, late?: true }
+
+type Ev = NodeEv | { k: 'call', fn: () => void }
+
 
 /** One simulated node slot. */
 export interface SimNode {
@@ -48,6 +51,14 @@ export interface SimNode {
   group: number
   wakeAt: number
   generation: number
+  /** Paused (as a whole) until this time; inputs meanwhile are held. */
+  pausedUntil: number
+  /** Inputs that arrived while paused, handled in order at the end of the pause. */
+  held: NodeEv[]
+  /** CPU-starved: each input is handled this much later (ms range); undefined = on time. */
+  lagMs: [number, number] | undefined
+  /** A starved node handles inputs in order: none before this time. */
+  lagFloor: number
 }
 
 /**
@@ -98,7 +109,7 @@ export class Sim {
     })
     for (let i = 0; i < init.nodes; i++) {
       const id = ids[i] as NodeId
-      const sn: SimNode = { index: i, id, node: this.makeNode(id, 0, 0), up: true, slow: 1, group: 0, wakeAt: Infinity, generation: 0 }
+      const sn: SimNode = { index: i, id, node: this.makeNode(id, 0, 0), up: true, slow: 1, group: 0, wakeAt: Infinity, generation: 0, pausedUntil: 0, held: [], lagMs: undefined, lagFloor: 0 }
       this.nodes.push(sn)
       this.byId.set(id, sn)
     }
@@ -143,6 +154,42 @@ export class Sim {
     sn.node.stop()
   }
 
+  /**
+   * Pause node `i` as a whole for `ms` from now (a GC pause, a stopped VM, a
+   * swapped-out process): it handles nothing, sends nothing and its timers
+   * do not fire; at the end its overdue timers run first, then everything
+   * that arrived meanwhile is handled in arrival order, as one burst.
+   */
+  pause (i: number, ms: number): void {
+    const sn = this.nodes[i] as SimNode
+    if (!sn.up || sn.pausedUntil > this.now) return
+    const until = this.now + ms
+    sn.pausedUntil = until
+    this.at(until, () => { this.resume(sn) })
+  }
+
+  private resume (sn: SimNode): void {
+    sn.pausedUntil = 0
+    if (!sn.up) { sn.held = []; return }
+    if (sn.wakeAt <= this.now) {
+      sn.wakeAt = Infinity
+      this.apply(sn, sn.node.tick(this.now))
+    }
+    const held = sn.held
+    sn.held = []
+    for (const ev of held) this.handleNow(sn, ev)
+  }
+
+  /**
+   * Make node `i` CPU-starved: every input (message, request, response,
+   * timer) is handled late by a random delay in `lagMs`, in order, so it
+   * answers probes late; undefined makes it well again.
+   */
+  starve (i: number, lagMs: [number, number] | undefined): void {
+    const sn = this.nodes[i] as SimNode
+    sn.lagMs = lagMs
+  }
+
   /** Stop a node announcing a restart (peers keep it live for the restart grace). */
   stopForRestart (i: number): void {
     const sn = this.nodes[i] as SimNode
@@ -158,6 +205,8 @@ export class Sim {
     sn.node = this.makeNode(sn.id, 0, sn.generation)
     sn.up = true
     sn.wakeAt = Infinity
+    sn.pausedUntil = 0
+    sn.held = []
     this.apply(sn, sn.node.start(this.now))
     const live = this.nodes.filter(x => x.up && x.index !== i)
     for (let c = 0; c < contacts && live.length > 0; c++) {
@@ -178,23 +227,38 @@ export class Sim {
   }
 
   private dispatch (ev: Ev): void {
+    if (ev.k === 'call') { ev.fn(); return }
+    const sn = this.nodes[ev.k === 'wake' ? ev.i : ev.to] as SimNode
+    // a paused node holds its inputs; a starved one takes them late, in order
+    if (sn.pausedUntil > this.now) {
+      if (ev.k !== 'wake') sn.held.push(ev)
+      return
+    }
+    if (sn.lagMs !== undefined && ev.late !== true && sn.up) {
+      const [lo, hi] = sn.lagMs
+      const at = Math.max(this.now + lo + this.rng.next() * (hi - lo), sn.lagFloor)
+      sn.lagFloor = at
+      this.heap.push(at, { ...ev, late: true })
+      return
+    }
+    this.handleNow(sn, ev)
+  }
+
+  /** Hand one input to its node now. */
+  private handleNow (sn: SimNode, ev: NodeEv): void {
     switch (ev.k) {
-      case 'call': ev.fn(); return
       case 'wake': {
-        const sn = this.nodes[ev.i] as SimNode
-        if (!sn.up || sn.wakeAt !== this.now) return
+        if (!sn.up || sn.wakeAt !== ev.at) return
         sn.wakeAt = Infinity
         this.apply(sn, sn.node.tick(this.now))
         return
       }
       case 'msg': {
-        const sn = this.nodes[ev.to] as SimNode
         if (!sn.up) return
         this.apply(sn, sn.node.handle(this.now, (this.nodes[ev.from] as SimNode).id, ev.msg))
         return
       }
       case 'req': {
-        const sn = this.nodes[ev.to] as SimNode
         const from = this.nodes[ev.from] as SimNode
         let res: ResponseMsg | undefined
         if (sn.up) {
@@ -208,7 +272,6 @@ export class Sim {
         return
       }
       case 'res': {
-        const sn = this.nodes[ev.to] as SimNode
         if (!sn.up) return
         const peer = (this.nodes[ev.from] as SimNode).id
         if (ev.res === undefined) sn.node.requestFailed(this.now, peer, ev.req)
@@ -232,7 +295,7 @@ export class Sim {
     this.heap.push(this.now + this.latency(sn, target), { k: 'req', from: sn.index, to, req })
   }
 
-  /** Carry out a node's output and re-arm its wake-up. */
+  /** Carry out a node's output and re-arm its wake-up (a paused node's timers wait for its resume). */
   apply (sn: SimNode, out: NodeOutput): void {
     if (!sn.up) return
     for (const { to, msg } of out.send) {
@@ -248,7 +311,7 @@ export class Sim {
     const w = Math.max(out.wakeAt, this.now)
     if (w < sn.wakeAt) {
       sn.wakeAt = w
-      this.heap.push(w, { k: 'wake', i: sn.index })
+      this.heap.push(w, { k: 'wake', i: sn.index, at: w })
     }
   }
 }

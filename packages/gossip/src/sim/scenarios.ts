@@ -92,70 +92,116 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false)
   }
 }
 
+/** How slowed nodes misbehave in the failure scenario (see {@link failure}). */
+export type SlowModelName = 'mixed' | 'pause' | 'lag' | 'latency'
+
+/** Pauses of a paused node: each lasts 0.5-5 s, after 1-10 s of running. */
+const PAUSE_MS: [number, number] = [500, 5000]
+const RUN_BETWEEN_PAUSES_MS: [number, number] = [1000, 10_000]
+/** A CPU-starved node handles each input 0.2-1.5 s late (probe timeout: 500 ms). */
+const STARVED_LAG_MS: [number, number] = [200, 1500]
+/** Traffic of a `latency`-slowed node takes this many times longer. */
+const LATENCY_FACTOR = 10
+/** Share of nodes slowed. */
+const SLOW_FRACTION = 0.05
+/** Slowed nodes stay slow this long after the last crash. */
+const SLOW_TAIL_MS = 60_000
+
+const between = (sim: Sim, [lo, hi]: [number, number]): number => lo + sim.rng.next() * (hi - lo)
+
 /**
- * Failure detection: crash `crashes` nodes one every 2 s and time until every
- * live node marks each dead; then slow 5% of nodes 10x for 60 s and count live
- * nodes marked dead (false positives) and suspected.
+ * Failure detection under slowness: from the end of the warm-up, 5% of the
+ * nodes are slowed (`slow`): `pause` nodes are paused as a whole for 0.5-5 s
+ * after every 1-10 s of running (nothing handled, sent or timed; then a burst
+ * of late work), `lag` nodes are CPU-starved (every input handled 0.2-1.5 s
+ * late, so probes of them time out), `mixed` is half of each, `latency` is
+ * the earlier kind model (10x latency, round trips stay under the probe
+ * timeout). Meanwhile `crashes` other nodes crash, one every 2 s: the time
+ * until every live node marks each dead (the agent withdraws its backends
+ * then), and until every live node that is not slowed does. Slowness lasts
+ * 60 s past the last crash; every live node marked dead by anyone is a false
+ * positive, every suspicion of one a false suspicion.
  */
-export function failure (init: SimInit, crashes = 20): Results {
+export function failure (init: SimInit, crashes = 20, slow: SlowModelName = 'mixed'): Results {
   const sim = new Sim(init)
   const n = sim.nodes.length
   crashes = Math.min(crashes, Math.floor(n / 4))
   const crashedAt = new Map<NodeId, number>()
   const deadCount = new Map<NodeId, number>()
-  const detect: number[] = []
-  let falseDead = 0; let falseSuspect = 0; let slowPhase = false
-  let liveAfterCrash = n
+  const healthyDeadCount = new Map<NodeId, number>()
+  const detect: number[] = []; const detectHealthy: number[] = []
+  const slowedSet = new Set<number>()
+  let falseDead = 0; let falseSuspect = 0; let pauses = 0
+  const slowCount = Math.max(1, Math.round(SLOW_FRACTION * n))
+  const liveAfterCrash = n - crashes
   for (const sn of sim.nodes) {
     sn.node.onMember(ev => {
       if (!sn.up) return
       const id = ev.member.id
-      if (ev.member.state === 'dead' && crashedAt.has(id)) {
+      if (crashedAt.has(id)) {
+        if (ev.member.state !== 'dead') return
         const c = (deadCount.get(id) ?? 0) + 1
         deadCount.set(id, c)
         if (c === liveAfterCrash) detect.push(sim.now - (crashedAt.get(id) as number))
-      } else if (!crashedAt.has(id)) {
-        if (ev.member.state === 'dead') falseDead++
-        if (ev.member.state === 'suspect' && slowPhase) falseSuspect++
+        if (slowedSet.has(sn.index)) return
+        const h = (healthyDeadCount.get(id) ?? 0) + 1
+        healthyDeadCount.set(id, h)
+        if (h === liveAfterCrash - slowedSet.size) detectHealthy.push(sim.now - (crashedAt.get(id) as number))
+      } else if (ev.member.state === 'dead') {
+        falseDead++
+      } else if (ev.member.state === 'suspect') {
+        falseSuspect++
       }
     })
   }
   sim.runUntil(WARMUP_MS)
   const victims = pick(sim, crashes)
-  liveAfterCrash = n - crashes
+  const slowed = pick(sim, slowCount, sn => sn.up && !victims.includes(sn.index))
+  for (const i of slowed) slowedSet.add(i)
+  const slowEnd = WARMUP_MS + crashes * 2000 + SLOW_TAIL_MS
+  slowed.forEach((i, j) => {
+    const kind = slow === 'mixed' ? (j % 2 === 0 ? 'pause' : 'lag') : slow
+    const sn = sim.nodes[i] as SimNode
+    if (kind === 'latency') {
+      sn.slow = LATENCY_FACTOR
+      sim.at(slowEnd, () => { sn.slow = 1 })
+    } else if (kind === 'lag') {
+      sim.starve(i, STARVED_LAG_MS)
+      sim.at(slowEnd, () => { sim.starve(i, undefined) })
+    } else {
+      const next = (t: number): void => {
+        if (t >= slowEnd) return
+        sim.at(t, () => {
+          const ms = between(sim, PAUSE_MS)
+          pauses++
+          sim.pause(i, ms)
+          next(sim.now + ms + between(sim, RUN_BETWEEN_PAUSES_MS))
+        })
+      }
+      next(WARMUP_MS + between(sim, RUN_BETWEEN_PAUSES_MS))
+    }
+  })
   victims.forEach((v, j) => {
-    sim.at(WARMUP_MS + j * 2000, () => {
+    sim.at(WARMUP_MS + 2000 + j * 2000, () => {
       const sn = sim.nodes[v] as SimNode
       crashedAt.set(sn.id, sim.now)
       sim.crash(v)
     })
   })
-  const crashEnd = WARMUP_MS + crashes * 2000 + 120_000
-  sim.runUntil(crashEnd, () => detect.length === crashes)
-  // a node that died after others already marked it counts from the later crash only; anything left undetected is reported
-  const falseDeadCrash = falseDead
-  const slowStart = sim.now + 1000
-  const slowMs = 60_000
-  let slowed: number[] = []
-  sim.at(slowStart, () => {
-    slowPhase = true
-    slowed = pick(sim, Math.max(1, Math.round(0.05 * n)))
-    for (const i of slowed) (sim.nodes[i] as SimNode).slow = 10
-  })
-  sim.at(slowStart + slowMs, () => {
-    for (const i of slowed) (sim.nodes[i] as SimNode).slow = 1
-  })
-  sim.runUntil(slowStart + slowMs + 30_000)
+  sim.runUntil(slowEnd + 30_000)
   return {
     nodes: n,
     crashes,
     detected: detect.length,
     detect_s_p50: round(percentile(detect, 50) / 1000),
     detect_s_p99: round(percentile(detect, 99) / 1000),
-    false_dead_during_crashes: falseDeadCrash,
+    detect_s_max: round(Math.max(...detect) / 1000),
+    detect_healthy_s_p50: round(percentile(detectHealthy, 50) / 1000),
+    detect_healthy_s_p99: round(percentile(detectHealthy, 99) / 1000),
     slowed_nodes: slowed.length,
-    false_positives_slow: falseDead - falseDeadCrash,
-    false_suspicions_slow: falseSuspect,
+    pauses,
+    false_positives: falseDead,
+    false_suspicions: falseSuspect,
     messages_total: sim.messagesSent
   }
 }

@@ -209,3 +209,25 @@ test('a member held dead that talks to us gets a push-pull (healed partition), a
   t.is(n.member('b')?.state, 'alive')
   t.deepEqual(n.handle(400, 'c', { t: 'gossip' }).requests, [], 'live senders trigger nothing')
 })
+
+test('local health scales the probe timeout too: a node with score h waits (h + 1) x probeTimeout before indirect probes; buddy: a suspect is told in the probe', t => {
+  const n = nodeWith(['b', 'c', 'd', 'e'])
+  run(n, 0, 3500)
+  const h = n.health()
+  t.true(h >= 3)
+  // the next direct ping, then when its ping-reqs go out
+  let pingAt: number | undefined
+  let pingReqAt: number | undefined
+  let target: string | undefined
+  let hAt = -1
+  run(n, 3500, 20_000, (now, o) => {
+    for (const p of pings(o, 'ping')) if (pingAt === undefined) { pingAt = now; target = p.to; hAt = n.health() }
+    if (pingAt !== undefined && pingReqAt === undefined && pings(o, 'ping-req').some(p => p.msg.target === target)) pingReqAt = now
+  })
+  t.true(pingAt !== undefined && pingReqAt !== undefined)
+  t.true(hAt >= 1)
+  t.is((pingReqAt as number) - (pingAt as number), cfg.probeTimeoutMs * (hAt + 1), `health ${hAt}`)
+  // every member is suspect by now: each probe carries the suspicion of its target first
+  const o = n.tick(40_000)
+  for (const p of pings(o, 'ping')) t.like(p.msg.mb?.[0], { k: 'suspect', id: p.to })
+})
