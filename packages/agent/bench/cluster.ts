@@ -21,9 +21,12 @@
  * `bench/cpu-profile.ts --phases` to cut the profiles by phase. `--rate 0`,
  * `--adds 0` and `--kills 0` skip those phases (an idle profile).
  *
- * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR]
+ * `--logs-dir DIR` keeps a copy of every agent's log (the lab's are removed
+ * with it).
+ *
+ * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR]
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -74,7 +77,7 @@ const SUBNET = '10.215.0.0/16'
 const TARGET_PORT = 8080
 const PORTS = [`80:${TARGET_PORT}/tcp`]
 
-interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, prefix: string | undefined, cpuProfDir: string | undefined }
+interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, prefix: string | undefined, cpuProfDir: string | undefined, logsDir: string | undefined }
 
 /** Now on the clock of V8's CPU profiles (CLOCK_MONOTONIC, µs), the same in every process of the machine. */
 function monotonicUs (): number {
@@ -91,6 +94,7 @@ function fromFlags (): Flags {
       'phase-seconds': { type: 'string' },
       prefix: { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
+      'logs-dir': { type: 'string' },
       json: { type: 'boolean' }
     }
   })
@@ -102,10 +106,13 @@ function fromFlags (): Flags {
     rate: intFlag('rate', values.rate, DEFAULT_RATE_PER_S, 0, 100),
     phaseS: intFlag('phase-seconds', values['phase-seconds'], DEFAULT_PHASE_S, 2, 600),
     prefix: values.prefix,
-    cpuProfDir: values['cpu-prof-dir']
+    cpuProfDir: values['cpu-prof-dir'],
+    logsDir: values['logs-dir']
   }
   if (f.prefix !== undefined && !/^[a-z][a-z0-9]{1,2}$/.test(f.prefix)) throw new BenchUsageError(`--prefix: expected 2-3 of [a-z0-9] starting with a letter (the agents' netns prefix is at most 12 chars), got ${JSON.stringify(f.prefix)}`)
-  if (f.cpuProfDir !== undefined && !f.cpuProfDir.startsWith('/')) throw new BenchUsageError(`--cpu-prof-dir: must be an absolute path, got ${JSON.stringify(f.cpuProfDir)}`)
+  for (const [flag, dir] of [['cpu-prof-dir', f.cpuProfDir], ['logs-dir', f.logsDir]] as const) {
+    if (dir !== undefined && !dir.startsWith('/')) throw new BenchUsageError(`--${flag}: must be an absolute path, got ${JSON.stringify(dir)}`)
+  }
   if (!isRoot()) throw new BenchUsageError('bench:cluster needs root (network namespaces, nftables)')
   return f
 }
@@ -151,6 +158,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const watches = new Map<string, SandboxWatch>()
   cleanup.add('lab', async () => {
     const st = lab.state ?? await loadLabState(stateDir).catch(() => undefined)
+    if (st !== undefined && f.logsDir !== undefined) {
+      await mkdir(f.logsDir, { recursive: true })
+      for (const h of st.hosts) await copyFile(h.logFile, `${f.logsDir}/${h.name}.log`).catch(() => {})
+    }
     if (st !== undefined) await labDown(st)
     await rm(stateDir, { recursive: true, force: true })
   })
