@@ -70,6 +70,10 @@ const SETUP_TIMEOUT_MS = 120_000
  * of 200 ms = 1.6 s) and synced (every 2 s); 5 s covers both twice over.
  */
 const SETUP_DRAIN_S = 5
+/** `lab up` waits at least this long for every agent to see every member (ms): the lab's own default. */
+const LAB_READY_MIN_MS = 60_000
+/** ... and this long per agent (ms): 50 agents starting at once on 2 cores took over 60 s to see each other. */
+const LAB_READY_PER_NODE_MS = 4_000
 /** Hosts adding their churn tasks at the same time during setup. */
 const SETUP_PARALLEL_HOSTS = 5
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
@@ -178,6 +182,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }
   const state = lab.state = await labUp({
     nodes: f.nodes, stateDir, mode: 'netns', progress: (l) => { say(`  ${l}`) },
+    // agents start in parallel on the machine's cores: ~1-2 s of CPU each before they answer
+    readyTimeoutMs: Math.max(LAB_READY_MIN_MS, f.nodes * LAB_READY_PER_NODE_MS),
     ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }),
     ...(agentCommand === undefined ? {} : { agentCommand })
   })

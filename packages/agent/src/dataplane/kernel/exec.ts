@@ -2,7 +2,7 @@ import { execa } from 'execa'
 import type { Logger } from 'winston'
 import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
-import { applyNeighOps, parseNeighLines } from './neigh-lib.js'
+import { applyRtnlOps, parseRtnlLines } from './rtnl-lib.js'
 import { loadLibc } from './native.js'
 import { loadNftLibrary, type NftLibrary } from './nft-lib.js'
 
@@ -62,13 +62,13 @@ export interface KernelInit {
    */
   nftInProcess?: boolean
   /**
-   * Run `ip -batch -` / `bridge -batch -` batches made only of overlay
-   * neighbour / FDB lines (`neigh replace|del`, `fdb replace|append|del`) as
-   * rtnetlink messages from this process (neigh-lib.ts) when libc loads
-   * through koffi, instead of a process per batch.
+   * Run `ip -batch -` / `bridge -batch -` batches made only of the lines the
+   * data plane's hot paths write (overlay neighbour / FDB entries, task veth
+   * plumbing: see rtnl-lib.ts) as rtnetlink messages from this process when
+   * libc loads through koffi, instead of a process per batch.
    * @default true
    */
-  neighInProcess?: boolean
+  rtnlInProcess?: boolean
 }
 
 /** Options of {@link runCommand}. */
@@ -136,14 +136,14 @@ class ExecKernel implements Kernel {
   private readonly logger: Logger | undefined
   private readonly timeoutMs: number
   private readonly nftInProcess: boolean
-  private readonly neighInProcess: boolean
+  private readonly rtnlInProcess: boolean
 
   constructor (init: KernelInit) {
     this.baseNetns = init.baseNetns
     this.logger = init.logger
     this.timeoutMs = init.timeoutMs ?? KERNEL_COMMAND_TIMEOUT_MS
     this.nftInProcess = init.nftInProcess !== false
-    this.neighInProcess = init.neighInProcess !== false
+    this.rtnlInProcess = init.rtnlInProcess !== false
   }
 
   spawns (): number {
@@ -177,13 +177,13 @@ class ExecKernel implements Kernel {
         return ''
       }
     }
-    if ((cmd === 'ip' || cmd === 'bridge') && this.neighInProcess && args.length === 2 && args[0] === '-batch' && args[1] === '-' && opts.input !== undefined) {
-      const ops = parseNeighLines(cmd, opts.input)
+    if ((cmd === 'ip' || cmd === 'bridge') && this.rtnlInProcess && args.length === 2 && args[0] === '-batch' && args[1] === '-' && opts.input !== undefined) {
+      const ops = parseRtnlLines(cmd, opts.input)
       const native = ops === undefined ? undefined : await loadLibc(this.logger)
       if (ops !== undefined && native !== undefined) {
         opts.signal?.throwIfAborted()
-        this.logger?.debug('neighbour batch in-process', { command: cmd, netns: opts.netns ?? this.baseNetns, lines: ops.length })
-        applyNeighOps(native.libc, ops, this.netnsPath(opts.netns), `${cmd} -batch - (netlink, ${this.netnsPath(opts.netns) ?? 'own netns'})`)
+        this.logger?.debug('batch in-process (rtnetlink)', { command: cmd, netns: opts.netns ?? this.baseNetns, lines: ops.length })
+        applyRtnlOps(native.libc, ops, this.netnsPath(opts.netns), `${cmd} -batch - (netlink, ${this.netnsPath(opts.netns) ?? 'own netns'})`)
         return ''
       }
     }

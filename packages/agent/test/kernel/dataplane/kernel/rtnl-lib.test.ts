@@ -32,7 +32,7 @@ async function state (k: ReturnType<typeof createKernel>): Promise<{ neigh: stri
 
 async function vxlanHost (lab: Awaited<ReturnType<typeof createLab>>, name: string): Promise<ReturnType<typeof createKernel>> {
   const ns = await lab.netns(name)
-  const k = createKernel({ baseNetns: ns, neighInProcess: false })
+  const k = createKernel({ baseNetns: ns, rtnlInProcess: false })
   await ipBatch(k, ['link add vx0 type vxlan id 91 local 192.168.91.1 dstport 4789 nolearning proxy', 'link set vx0 up'])
   return k
 }
@@ -68,4 +68,28 @@ rootTest(`a refused neighbour line stops the batch and is reported with the kern
   const missing = await t.throwsAsync(bridgeBatch(k, ['fdb replace 02:00:0a:5b:00:05 dev vx9 dst 192.168.91.2 self permanent']), { instanceOf: KernelCommandError })
   t.regex(missing?.stderr ?? '', /Cannot find device "vx9"/)
   await t.throwsAsync(ipBatch(createKernel({ baseNetns: `${lab.prefix}gone` }), ['neigh del 10.91.0.5 dev vx0']), { instanceOf: KernelCommandError, message: /gone/ })
+})
+
+rootTest(`task plumbing in-process: veth into the bridge with its peer in the task netns, MAC, address, up; a second add is refused; detach removes both ends`, async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const k = lab.kernel
+  await ipBatch(createKernel({ baseNetns: k.baseNetns, rtnlInProcess: false }), ['link add sbtest mtu 1400 type bridge', 'link set sbtest up'])
+  const task = await lab.netns('task')
+  const lines = [`link add sttest mtu 1400 type veth peer name eth0 mtu 1400 netns /run/netns/${task}`, 'link set sttest master sbtest', 'link set sttest up']
+  await ipBatch(k, lines)
+  await ipBatch(k, ['link set eth0 address 02:42:0a:00:00:07', 'addr add 10.9.0.7/24 dev eth0', 'link set eth0 up', 'link set lo up'], `/run/netns/${task}`)
+  t.is(k.spawns(), 0)
+  const host = JSON.parse(await createKernel({ baseNetns: k.baseNetns }).run('ip', ['-j', '-d', 'link', 'show', 'sttest'])) as Array<{ mtu: number, master: string, flags: string[] }>
+  t.like(host[0], { mtu: 1400, master: 'sbtest' })
+  t.true(host[0]?.flags.includes('UP'))
+  const inTaskLink = JSON.parse(await createKernel({ baseNetns: task }).run('ip', ['-j', 'link', 'show', 'eth0'])) as Array<{ mtu: number, address: string, flags: string[] }>
+  t.like(inTaskLink[0], { mtu: 1400, address: '02:42:0a:00:00:07' })
+  t.true(inTaskLink[0]?.flags.includes('UP'))
+  const inTask = JSON.parse(await createKernel({ baseNetns: task }).run('ip', ['-j', '-4', 'addr', 'show', 'eth0'])) as Array<{ addr_info: Array<{ local: string, prefixlen: number }> }>
+  t.deepEqual(inTask[0]?.addr_info.map(a => `${a.local}/${a.prefixlen}`), ['10.9.0.7/24'])
+  const again = await t.throwsAsync(ipBatch(k, lines), { instanceOf: KernelCommandError })
+  t.regex(again?.stderr ?? '', /RTNETLINK answers: File exists \(line 1: link add sttest/)
+  await ipBatch(k, ['link del sttest'])
+  t.is(JSON.parse(await createKernel({ baseNetns: task }).run('ip', ['-j', 'link', 'show'])).length, 1, 'only lo is left in the task netns')
 })
