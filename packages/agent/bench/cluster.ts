@@ -184,6 +184,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     nodes: f.nodes, stateDir, mode: 'netns', progress: (l) => { say(`  ${l}`) },
     // agents start in parallel on the machine's cores: ~1-2 s of CPU each before they answer
     readyTimeoutMs: Math.max(LAB_READY_MIN_MS, f.nodes * LAB_READY_PER_NODE_MS),
+    // a failed lab up is taken down by this benchmark's clean-up, which first keeps the logs (--logs-dir)
+    cleanupOnFailure: false,
     ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }),
     ...(agentCommand === undefined ? {} : { agentCommand })
   })
