@@ -84,6 +84,8 @@ export interface PhaseFigures {
   receivedBytesPerNodePerS: number
   /** Mean over agents of CPU use, percent of one core. */
   cpuPercentPerAgent: number
+  /** The busiest agent's CPU use, percent of one core. */
+  cpuPercentMaxAgent: number
   /** Sum over agents, percent of one core (200 = both cores of this machine). */
   cpuPercentAllAgents: number
   /** Mean and max RSS at the end. */
@@ -101,6 +103,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
   let nBytes = 0
   let cpu = 0
   let nCpu = 0
+  let cpuMax = 0
   let progSum = 0
   let progCount = 0
   const rss: number[] = []
@@ -113,6 +116,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
     }
     if (x.cpuS !== undefined && y.cpuS !== undefined) {
       cpu += y.cpuS - x.cpuS
+      cpuMax = Math.max(cpuMax, y.cpuS - x.cpuS)
       nCpu++
     }
     if (y.rssMiB !== undefined) rss.push(y.rssMiB)
@@ -126,6 +130,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
     sentBytesPerNodePerS: nBytes === 0 ? Number.NaN : sent / nBytes / seconds,
     receivedBytesPerNodePerS: nBytes === 0 ? Number.NaN : recv / nBytes / seconds,
     cpuPercentPerAgent: nCpu === 0 ? Number.NaN : 100 * cpu / nCpu / seconds,
+    cpuPercentMaxAgent: nCpu === 0 ? Number.NaN : 100 * cpuMax / seconds,
     cpuPercentAllAgents: 100 * cpu / seconds,
     rssMiBMean: rss.length === 0 ? Number.NaN : rss.reduce((s, v) => s + v, 0) / rss.length,
     rssMiBMax: rss.length === 0 ? Number.NaN : Math.max(...rss),

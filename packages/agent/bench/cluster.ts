@@ -11,17 +11,29 @@
  *   sandbox, p50/p99 s;
  * - gossip bytes sent per node per second, idle and under --rate task
  *   events/s (each agent's scalelb_gossip_sent_bytes_total);
- * - agent CPU (from /proc, % of one core) and resident memory.
+ * - the same for every task the churn phase adds (propagation under load);
+ * - agent CPU (from /proc, % of one core: mean and the busiest agent) and
+ *   resident memory.
  *
- * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20]
+ * `--cpu-prof-dir DIR` runs every agent with `node --cpu-prof` (a profile
+ * per agent, written when it stops; killed agents write none) and writes
+ * DIR/phases.json with each phase's start and end on the profiles' clock, for
+ * `bench/cpu-profile.ts --phases` to cut the profiles by phase. `--rate 0`,
+ * `--adds 0` and `--kills 0` skip those phases (an idle profile).
+ *
+ * `--logs-dir DIR` keeps a copy of every agent's log (the lab's are removed
+ * with it).
+ *
+ * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR]
  */
+import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { setTimeout as delay } from 'node:timers/promises'
 import { lbNetnsName, nftTableName } from '../src/dataplane/kernel/index.js'
 import {
-  addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
+  addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, resolveAgentCommand, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
 } from '@scalelb/lab'
 import type { TaskInfo } from '../src/types.js'
 import { phaseFigures, sampleCluster, type PhaseFigures } from './cluster-sample.js'
@@ -58,6 +70,10 @@ const SETUP_TIMEOUT_MS = 120_000
  * of 200 ms = 1.6 s) and synced (every 2 s); 5 s covers both twice over.
  */
 const SETUP_DRAIN_S = 5
+/** `lab up` waits at least this long for every agent to see every member (ms): the lab's own default. */
+const LAB_READY_MIN_MS = 60_000
+/** ... and this long per agent (ms): 50 agents starting at once on 2 cores took over 60 s to see each other. */
+const LAB_READY_PER_NODE_MS = 4_000
 /** Hosts adding their churn tasks at the same time during setup. */
 const SETUP_PARALLEL_HOSTS = 5
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
@@ -65,7 +81,12 @@ const SUBNET = '10.215.0.0/16'
 const TARGET_PORT = 8080
 const PORTS = [`80:${TARGET_PORT}/tcp`]
 
-interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number }
+interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, prefix: string | undefined, cpuProfDir: string | undefined, logsDir: string | undefined }
+
+/** Now on the clock of V8's CPU profiles (CLOCK_MONOTONIC, µs), the same in every process of the machine. */
+function monotonicUs (): number {
+  return Number(process.hrtime.bigint() / 1000n)
+}
 
 function fromFlags (): Flags {
   const { values } = parseArgs({
@@ -75,16 +96,26 @@ function fromFlags (): Flags {
       kills: { type: 'string' },
       rate: { type: 'string' },
       'phase-seconds': { type: 'string' },
+      prefix: { type: 'string' },
+      'cpu-prof-dir': { type: 'string' },
+      'logs-dir': { type: 'string' },
       json: { type: 'boolean' }
     }
   })
-  const nodes = intFlag('nodes', values.nodes, DEFAULT_NODES, 2, 32)
+  const nodes = intFlag('nodes', values.nodes, DEFAULT_NODES, 2, 64)
   const f: Flags = {
     nodes,
-    adds: intFlag('adds', values.adds, DEFAULT_ADDS, 1, 500),
+    adds: intFlag('adds', values.adds, DEFAULT_ADDS, 0, 500),
     kills: intFlag('kills', values.kills, DEFAULT_KILLS, 0, nodes - 2),
-    rate: intFlag('rate', values.rate, DEFAULT_RATE_PER_S, 1, 100),
-    phaseS: intFlag('phase-seconds', values['phase-seconds'], DEFAULT_PHASE_S, 2, 600)
+    rate: intFlag('rate', values.rate, DEFAULT_RATE_PER_S, 0, 100),
+    phaseS: intFlag('phase-seconds', values['phase-seconds'], DEFAULT_PHASE_S, 2, 600),
+    prefix: values.prefix,
+    cpuProfDir: values['cpu-prof-dir'],
+    logsDir: values['logs-dir']
+  }
+  if (f.prefix !== undefined && !/^[a-z][a-z0-9]{1,2}$/.test(f.prefix)) throw new BenchUsageError(`--prefix: expected 2-3 of [a-z0-9] starting with a letter (the agents' netns prefix is at most 12 chars), got ${JSON.stringify(f.prefix)}`)
+  for (const [flag, dir] of [['cpu-prof-dir', f.cpuProfDir], ['logs-dir', f.logsDir]] as const) {
+    if (dir !== undefined && !dir.startsWith('/')) throw new BenchUsageError(`--${flag}: must be an absolute path, got ${JSON.stringify(dir)}`)
   }
   if (!isRoot()) throw new BenchUsageError('bench:cluster needs root (network namespaces, nftables)')
   return f
@@ -131,6 +162,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const watches = new Map<string, SandboxWatch>()
   cleanup.add('lab', async () => {
     const st = lab.state ?? await loadLabState(stateDir).catch(() => undefined)
+    if (st !== undefined && f.logsDir !== undefined) {
+      await mkdir(f.logsDir, { recursive: true })
+      for (const h of st.hosts) await copyFile(h.logFile, `${f.logsDir}/${h.name}.log`).catch(() => {})
+    }
     if (st !== undefined) await labDown(st)
     await rm(stateDir, { recursive: true, force: true })
   })
@@ -138,7 +173,23 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
 
   const tUp = performance.now()
   say(`bench:cluster run ${run}: lab of ${f.nodes} agents (state in ${stateDir})`)
-  const state = lab.state = await labUp({ nodes: f.nodes, stateDir, mode: 'netns', progress: (l) => { say(`  ${l}`) } })
+  let agentCommand: string[] | undefined
+  if (f.cpuProfDir !== undefined) {
+    await mkdir(f.cpuProfDir, { recursive: true })
+    const cmd = await resolveAgentCommand()
+    // node's own flags go before the script (the last element)
+    agentCommand = [...cmd.slice(0, -1), '--cpu-prof', '--cpu-prof-dir', f.cpuProfDir, cmd.at(-1) as string]
+  }
+  const state = lab.state = await labUp({
+    nodes: f.nodes, stateDir, mode: 'netns', progress: (l) => { say(`  ${l}`) },
+    // agents start in parallel on the machine's cores: ~1-2 s of CPU each before they answer
+    readyTimeoutMs: Math.max(LAB_READY_MIN_MS, f.nodes * LAB_READY_PER_NODE_MS),
+    // a failed lab up is taken down by this benchmark's clean-up, which first keeps the logs (--logs-dir)
+    cleanupOnFailure: false,
+    ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }),
+    ...(agentCommand === undefined ? {} : { agentCommand })
+  })
+  const phases: Record<string, [number, number]> = {}
   const labUpS = (performance.now() - tUp) / 1000
   const hosts = state.hosts
   const first = hosts[0] as LabHost
@@ -215,7 +266,9 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   say(`idle phase: ${f.phaseS} s (after ${SETUP_DRAIN_S} s for the setup's gossip to drain)`)
   await delay(SETUP_DRAIN_S * 1000)
   const idle0 = await sampleCluster(helper, hosts)
+  const idleUs = monotonicUs()
   await delay(f.phaseS * 1000)
+  phases.idle = [idleUs, monotonicUs()]
   const idle1 = await sampleCluster(helper, hosts)
   const idle = phaseFigures(idle0, idle1)
 
@@ -225,6 +278,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const addNodeMs: number[] = []
   let addTimeouts = 0
   const add0 = await sampleCluster(helper, hosts)
+  const addUs = monotonicUs()
   for (let e = 0; e < f.adds; e++) {
     const h = hosts[e % hosts.length] as LabHost
     const id = `probe-${e}`
@@ -242,11 +296,14 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     addNodeMs.push(...lat)
     if ((e + 1) % 5 === 0) say(`  ${e + 1}/${f.adds}: last ${round(Math.max(...lat), 1)} ms to all ${others.length} other nodes`)
   }
+  phases.add = [addUs, monotonicUs()]
   const add1 = await sampleCluster(helper, hosts)
   const addPhase = phaseFigures(add0, add1)
 
   // phase 3: churn, --rate task events/s (a churn task removed, or added back)
-  say(`churn phase: ${f.rate} task events/s for ${f.phaseS} s`)
+  if (f.rate > 0) say(`churn phase: ${f.rate} task events/s for ${f.phaseS} s`)
+  /** Every add of the churn phase: when it was called, where, and the IP it got. */
+  const churnAdds: Array<{ t0: number, host: string, ip: string }> = []
   const present = churn.map(() => true)
   const busy = churn.map(() => false)
   let issued = 0
@@ -256,8 +313,9 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const callMs: number[] = []
   const inflight = new Set<Promise<void>>()
   const churn0 = await sampleCluster(helper, hosts)
+  const churnUs = monotonicUs()
   const tStart = performance.now()
-  for (let i = 0; performance.now() - tStart < f.phaseS * 1000; i++) {
+  for (let i = 0; f.rate > 0 && performance.now() - tStart < f.phaseS * 1000; i++) {
     const due = tStart + (i * 1000) / f.rate
     const wait = due - performance.now()
     if (wait > 0) await delay(wait)
@@ -276,7 +334,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
       const c0 = performance.now()
       try {
         if (present[k] === true) await labApi.removeTask(t.host, t.id)
-        else t.ip = await addTask(t.host, 'churn', t.id, t.netnsPath)
+        else {
+          t.ip = await addTask(t.host, 'churn', t.id, t.netnsPath)
+          churnAdds.push({ t0: c0, host: t.host.name, ip: t.ip })
+        }
         present[k] = !(present[k] as boolean)
         callMs.push(performance.now() - c0)
       } catch {
@@ -289,9 +350,19 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     void p.finally(() => inflight.delete(p))
   }
   const churnSeconds = (performance.now() - tStart) / 1000
+  phases.churn = [churnUs, monotonicUs()]
   const churn1 = await sampleCluster(helper, hosts)
   await Promise.all(inflight)
   const churnPhase = phaseFigures(churn0, churn1)
+  // each churn add -> its backend in every other sandbox (the watches saw it during the phase, or see it now)
+  const churnAddMs: number[] = []
+  let churnAddTimeouts = 0
+  for (const a of churnAdds) {
+    const ts = await waitAll([...watches.values()].filter((w) => w.name !== a.host), (w) => w.find('add', a.ip, TARGET_PORT, a.t0), ADD_TIMEOUT_MS)
+    if (ts.some((t) => t === undefined)) churnAddTimeouts++
+    else churnAddMs.push(Math.max(...(ts as number[])) - a.t0)
+  }
+  if (f.cpuProfDir !== undefined) await writeFile(`${f.cpuProfDir}/phases.json`, JSON.stringify({ clock: 'CLOCK_MONOTONIC us', phases }) + '\n')
 
   // phase 4: kill nodes (SIGKILL, no goodbye) -> their base backend withdrawn from every other sandbox
   say(`failure phase: ${f.kills} nodes killed one after another`)
@@ -320,7 +391,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   report(f, {
     firstTaskMs, firstWaitMs, creator: first.name, setupRetries: retries.n,
     labUpS, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped, callMs,
-    addMs, addNodeMs, addTimeouts, killS, killTimeouts
+    addMs, addNodeMs, addTimeouts, churnAddMs, churnAddTimeouts, killS, killTimeouts
   })
 }
 
@@ -346,13 +417,16 @@ interface Results {
   addMs: number[]
   addNodeMs: number[]
   addTimeouts: number
+  /** Each churn-phase add: API call to its backend in every other sandbox (ms). */
+  churnAddMs: number[]
+  churnAddTimeouts: number
   killS: number[]
   killTimeouts: number
 }
 
 function report (f: Flags, r: Results): void {
   const nan = (x: number): number | null => Number.isNaN(x) ? null : x
-  const eventsPerS = r.issued / r.churnSeconds
+  const eventsPerS = r.churnSeconds > 0 ? r.issued / r.churnSeconds : 0
   const firstMs = r.firstTaskMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   const waitMs = r.firstWaitMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   console.log('')
@@ -370,6 +444,9 @@ function report (f: Flags, r: Results): void {
     ['task add -> programmed on one other node, ms p50', round(percentile(r.addNodeMs, 50), 1)],
     [`adds measured / timed out (> ${ADD_TIMEOUT_MS / 1000} s)`, `${r.addMs.length} / ${r.addTimeouts}`],
     ["agents' own programming histogram, mean ms (add phase)", round(r.addPhase.agentProgrammingMsMean, 1)],
+    [`task add during churn (${round(eventsPerS, 1)} events/s) -> programmed on all other nodes, ms p50`, round(percentile(r.churnAddMs, 50), 1)],
+    [`task add during churn (${round(eventsPerS, 1)} events/s) -> programmed on all other nodes, ms p99`, round(percentile(r.churnAddMs, 99), 1)],
+    [`churn adds measured / timed out (> ${ADD_TIMEOUT_MS / 1000} s)`, `${r.churnAddMs.length} / ${r.churnAddTimeouts}`],
     ['node killed -> backends withdrawn everywhere, s p50', round(percentile(r.killS, 50), 2)],
     ['node killed -> backends withdrawn everywhere, s p99', round(percentile(r.killS, 99), 2)],
     [`kills measured / timed out (> ${KILL_TIMEOUT_MS / 1000} s)`, `${r.killS.length} / ${r.killTimeouts}`],
@@ -378,7 +455,9 @@ function report (f: Flags, r: Results): void {
     ['gossip bytes sent per node per task event (churn - idle)', round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)],
     ['task events issued / failed / skipped (all tasks busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
     ['task add/rm API call (returns once applied locally), ms p50', round(percentile(r.callMs, 50), 1)],
-    ['agent CPU % of one core, per agent, idle', round(r.idle.cpuPercentPerAgent, 1)],
+    ['agent CPU % of one core, per agent, idle', round(r.idle.cpuPercentPerAgent, 2)],
+    ['agent CPU % of one core, busiest agent, idle', round(r.idle.cpuPercentMaxAgent, 2)],
+    ['agent CPU % of one core, per agent, add phase', round(r.addPhase.cpuPercentPerAgent, 1)],
     ['agent CPU % of one core, per agent, churn', round(r.churnPhase.cpuPercentPerAgent, 1)],
     ['agent CPU % of one core, all agents, churn', round(r.churnPhase.cpuPercentAllAgents, 1)],
     ['agent RSS MiB mean / max (after churn)', `${round(r.churnPhase.rssMiBMean, 1)} / ${round(r.churnPhase.rssMiBMax, 1)}`]
@@ -400,6 +479,10 @@ function report (f: Flags, r: Results): void {
     adds_measured: r.addMs.length,
     adds_timed_out: r.addTimeouts,
     agent_programming_ms_mean: nan(round(r.addPhase.agentProgrammingMsMean, 1)),
+    churn_add_all_ms_p50: nan(round(percentile(r.churnAddMs, 50), 1)),
+    churn_add_all_ms_p99: nan(round(percentile(r.churnAddMs, 99), 1)),
+    churn_adds_measured: r.churnAddMs.length,
+    churn_adds_timed_out: r.churnAddTimeouts,
     kill_withdrawn_s_p50: nan(round(percentile(r.killS, 50), 2)),
     kill_withdrawn_s_p99: nan(round(percentile(r.killS, 99), 2)),
     kills_measured: r.killS.length,
@@ -415,6 +498,9 @@ function report (f: Flags, r: Results): void {
     churn_bytes_per_node_per_event: nan(round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)),
     churn_received_bytes_per_node_per_s: nan(round(r.churnPhase.receivedBytesPerNodePerS, 0)),
     idle_cpu_percent_per_agent: nan(round(r.idle.cpuPercentPerAgent, 2)),
+    idle_cpu_percent_max_agent: nan(round(r.idle.cpuPercentMaxAgent, 2)),
+    add_cpu_percent_per_agent: nan(round(r.addPhase.cpuPercentPerAgent, 2)),
+    idle_rss_mib_mean: nan(round(r.idle.rssMiBMean, 1)),
     churn_cpu_percent_per_agent: nan(round(r.churnPhase.cpuPercentPerAgent, 2)),
     churn_cpu_percent_all_agents: nan(round(r.churnPhase.cpuPercentAllAgents, 1)),
     rss_mib_mean: nan(round(r.churnPhase.rssMiBMean, 1)),

@@ -13,12 +13,14 @@ export const LAB_STATE_FILE = 'lab.json'
 export const LAB_STATE_VERSION = 1
 /** Default number of hosts: the README's `--nodes 3`. */
 export const DEFAULT_LAB_NODES = 3
-/** Most hosts a lab builds: each is an agent process (~60 MB RSS); 32 already needs 2 GB. */
-export const MAX_LAB_NODES = 32
+/** Most hosts a lab builds: each is an agent process (~100-130 MiB RSS); 64 needs ~8 GiB (bench:cluster runs 50). */
+export const MAX_LAB_NODES = 64
 /** Chars of random hex in a lab prefix: 4 hex = 65536 labs; keeps `<prefix>-h32-` short enough for 15-char interface names. */
 export const LAB_ID_HEX_CHARS = 4
 /** First letters of every lab prefix: names in `ip netns list` / `ip link` say where they come from. */
 export const LAB_PREFIX_HEAD = 'sl'
+/** A caller's own prefix head (e.g. one per benchmark run): 2-3 chars, so an agent's `--netns-prefix` `<head><id>-h64-` stays within its 12 chars. */
+export const LAB_PREFIX_HEAD_RE = /^[a-z][a-z0-9]{1,2}$/
 /** The underlay is 172.31.<octet>.0/24 (RFC 1918; 172.31/16 is the least used /16 of 172.16/12). */
 export const LAB_UNDERLAY_BASE = '172.31'
 /** Underlay prefix length: one /24 holds hosts .1..(MAX_LAB_NODES) and helpers from .200 on. */

@@ -11,7 +11,7 @@ export { labUp, labDown, labStatus, labLeftovers, freePort, hostGet, saveLab, ty
 export { loadLabState, type LabState, type LabHost, type LabMode, type LabProcess, type LabHelper } from './state.js'
 export { LabError, LabStateError, LabTimeoutError, LabUsageError } from './errors.js'
 export { runDemo, type DemoInit, type DemoReport } from './demo.js'
-export { startAgent, aliveMembers, aliveMembersFromMetrics, waitMembers, waitFor, type LabWaitOptions, sampleValue, metricsUrl, httpGetIn } from './agents.js'
+export { startAgent, resolveAgentCommand, aliveMembers, aliveMembersFromMetrics, waitMembers, waitFor, type LabWaitOptions, sampleValue, metricsUrl, httpGetIn } from './agents.js'
 export { stopProcess, isRunning, spawnDetached, type ProcRef } from './procs.js'
 export { run as labRun, inNetns } from './exec.js'
 export { isRoot } from '@scalelb/agent'

@@ -4,7 +4,7 @@ import { mkdir, readdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeClusterKeys } from '@scalelb/agent'
 import {
-  LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD,
+  LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD, LAB_PREFIX_HEAD_RE,
   LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
 } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
@@ -26,6 +26,12 @@ export interface LabUpInit {
   agentArgs?: readonly string[]
   /** How long to wait for the agents to see each other (ms). @default LAB_AGENT_READY_TIMEOUT_MS */
   readyTimeoutMs?: number
+  /**
+   * First letters of the lab's prefix (every netns, link and agent netns
+   * prefix of the lab starts with `<head><random hex>`), 2-3 of [a-z0-9].
+   * @default LAB_PREFIX_HEAD ('sl')
+   */
+  prefixHead?: string
   /** argv that runs the scalelb CLI. @default node packages/agent/bin/scalelb.js (built first if needed) */
   agentCommand?: string[]
   /** Progress lines. @default none */
@@ -59,12 +65,15 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
   if (!Number.isInteger(init.nodes) || init.nodes < 1 || init.nodes > MAX_LAB_NODES) {
     throw new LabUsageError('--nodes', `must be an integer 1..${MAX_LAB_NODES}, got ${init.nodes}`)
   }
+  if (init.prefixHead !== undefined && !LAB_PREFIX_HEAD_RE.test(init.prefixHead)) {
+    throw new LabUsageError('prefixHead', `must be 2-3 of [a-z0-9], starting with a letter, got ${JSON.stringify(init.prefixHead)}`)
+  }
   const existing = await loadLabState(init.stateDir)
   if (existing !== undefined) throw new LabError(`a lab (${existing.prefix}) is already up in ${init.stateDir}: run \`scalelb lab down\` first`)
   const say = init.progress ?? ((): void => {})
   const agentCommand = init.agentCommand ?? await resolveAgentCommand()
   const id = randomBytes(LAB_ID_HEX_CHARS / 2).toString('hex')
-  const prefix = `${LAB_PREFIX_HEAD}${id}`
+  const prefix = `${init.prefixHead ?? LAB_PREFIX_HEAD}${id}`
   const dir = init.stateDir
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const octet = parseInt(id.slice(0, 2), 16)

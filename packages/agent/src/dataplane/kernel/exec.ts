@@ -2,6 +2,8 @@ import { execa } from 'execa'
 import type { Logger } from 'winston'
 import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
+import { applyRtnlOps, parseRtnlLines } from './rtnl-lib.js'
+import { loadLibc } from './native.js'
 import { loadNftLibrary, type NftLibrary } from './nft-lib.js'
 
 /**
@@ -59,6 +61,14 @@ export interface KernelInit {
    * @default true
    */
   nftInProcess?: boolean
+  /**
+   * Run `ip -batch -` / `bridge -batch -` batches made only of the lines the
+   * data plane's hot paths write (overlay neighbour / FDB entries, task veth
+   * plumbing: see rtnl-lib.ts) as rtnetlink messages from this process when
+   * libc loads through koffi, instead of a process per batch.
+   * @default true
+   */
+  rtnlInProcess?: boolean
 }
 
 /** Options of {@link runCommand}. */
@@ -126,12 +136,14 @@ class ExecKernel implements Kernel {
   private readonly logger: Logger | undefined
   private readonly timeoutMs: number
   private readonly nftInProcess: boolean
+  private readonly rtnlInProcess: boolean
 
   constructor (init: KernelInit) {
     this.baseNetns = init.baseNetns
     this.logger = init.logger
     this.timeoutMs = init.timeoutMs ?? KERNEL_COMMAND_TIMEOUT_MS
     this.nftInProcess = init.nftInProcess !== false
+    this.rtnlInProcess = init.rtnlInProcess !== false
   }
 
   spawns (): number {
@@ -162,6 +174,16 @@ class ExecKernel implements Kernel {
         opts.signal?.throwIfAborted()
         this.logger?.debug('nft transaction in-process', { netns: opts.netns ?? this.baseNetns, inputBytes: opts.input.length })
         lib.apply(opts.input, this.netnsPath(opts.netns))
+        return ''
+      }
+    }
+    if ((cmd === 'ip' || cmd === 'bridge') && this.rtnlInProcess && args.length === 2 && args[0] === '-batch' && args[1] === '-' && opts.input !== undefined) {
+      const ops = parseRtnlLines(cmd, opts.input)
+      const native = ops === undefined ? undefined : await loadLibc(this.logger)
+      if (ops !== undefined && native !== undefined) {
+        opts.signal?.throwIfAborted()
+        this.logger?.debug('batch in-process (rtnetlink)', { command: cmd, netns: opts.netns ?? this.baseNetns, lines: ops.length })
+        applyRtnlOps(native.libc, ops, this.netnsPath(opts.netns), `${cmd} -batch - (netlink, ${this.netnsPath(opts.netns) ?? 'own netns'})`)
         return ''
       }
     }

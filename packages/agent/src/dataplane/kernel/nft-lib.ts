@@ -14,12 +14,10 @@
  * Being synchronous, a call blocks the event loop for as long as the kernel
  * takes; callers send large scripts (full loads) through `nft -f -` instead.
  */
-import { closeSync, openSync } from 'node:fs'
 import type { Logger } from 'winston'
 import { KernelCommandError } from './errors.js'
+import { inNetns, loadLibc, type Libc } from './native.js'
 
-/** CLONE_NEWNET, the `nstype` of setns(2) for a network namespace. */
-const CLONE_NEWNET = 0x40000000
 /** Netlink: AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER. */
 const AF_NETLINK = 16
 const SOCK_RAW_CLOEXEC = 3 | 0x80000
@@ -38,11 +36,7 @@ const RECV_BUF_BYTES = 512
 type Fn = (...args: unknown[]) => unknown
 
 interface Lib {
-  setns: Fn
-  socket: Fn
-  send: Fn
-  recv: Fn
-  close: Fn
+  libc: Libc
   ctxNew: Fn
   ctxFree: Fn
   bufferError: Fn
@@ -68,15 +62,11 @@ let loaded: Promise<NftLibrary | undefined> | undefined
 export async function loadNftLibrary (logger?: Logger): Promise<NftLibrary | undefined> {
   loaded ??= (async () => {
     try {
-      const koffi = (await import('koffi')).default
-      const libc = koffi.load('libc.so.6')
-      const nft = koffi.load('libnftables.so.1')
+      const native = await loadLibc(logger)
+      if (native === undefined) return undefined
+      const nft = native.load('libnftables.so.1')
       const lib: Lib = {
-        setns: libc.func('int setns(int fd, int nstype)'),
-        socket: libc.func('int socket(int domain, int type, int protocol)'),
-        send: libc.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
-        recv: libc.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
-        close: libc.func('int close(int fd)'),
+        libc: native.libc,
         ctxNew: nft.func('void *nft_ctx_new(uint32_t flags)'),
         ctxFree: nft.func('void nft_ctx_free(void *ctx)'),
         bufferError: nft.func('int nft_ctx_buffer_error(void *ctx)'),
@@ -102,7 +92,7 @@ class InProcessNft implements NftLibrary {
 
   apply (script: string, netnsPath: string | undefined): void {
     const where = netnsPath ?? 'own netns'
-    this.inNetns(netnsPath, `nft -f - (libnftables, ${where})`, () => {
+    inNetns(this.lib.libc, netnsPath, `nft -f - (libnftables, ${where})`, () => {
       const ctx = this.lib.ctxNew(0)
       if (ctx === null) throw new KernelCommandError(`nft -f - (libnftables, ${where})`, 'nft_ctx_new failed', undefined)
       try {
@@ -120,8 +110,9 @@ class InProcessNft implements NftLibrary {
 
   generation (netnsPath: string | undefined): number {
     const what = `nf_tables generation (${netnsPath ?? 'own netns'})`
-    return this.inNetns(netnsPath, what, () => {
-      const fd = this.lib.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_NETFILTER) as number
+    const libc = this.lib.libc
+    return inNetns(libc, netnsPath, what, () => {
+      const fd = libc.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_NETFILTER) as number
       if (fd < 0) throw new KernelCommandError(what, 'cannot open a netfilter netlink socket', undefined)
       try {
         const req = Buffer.alloc(NLMSG_HDR_BYTES + NFGENMSG_BYTES)
@@ -129,46 +120,14 @@ class InProcessNft implements NftLibrary {
         req.writeUInt16LE(NFT_GETGEN_TYPE, 4)
         req.writeUInt16LE(NLM_F_REQUEST, 6)
         req.writeUInt32LE(1, 8)
-        if ((this.lib.send(fd, req, req.length, 0) as number) !== req.length) throw new KernelCommandError(what, 'netlink send failed', undefined)
+        if ((libc.send(fd, req, req.length, 0) as number) !== req.length) throw new KernelCommandError(what, 'netlink send failed', undefined)
         const buf = Buffer.alloc(RECV_BUF_BYTES)
-        const n = Number(this.lib.recv(fd, buf, buf.length, 0))
+        const n = Number(libc.recv(fd, buf, buf.length, 0))
         return parseGeneration(buf.subarray(0, Math.max(0, n)), what)
       } finally {
-        this.lib.close(fd)
+        libc.close(fd)
       }
     })
-  }
-
-  /** Run `fn` with the calling thread in `netnsPath`, and come back whatever happens. */
-  private inNetns<T> (netnsPath: string | undefined, what: string, fn: () => T): T {
-    if (netnsPath === undefined) return fn()
-    let target: number
-    let home: number
-    try {
-      target = openSync(netnsPath, 'r')
-    } catch (err) {
-      throw new KernelCommandError(what, `Cannot open network namespace "${netnsPath}": ${(err as Error).message}`, undefined)
-    }
-    try {
-      home = openSync('/proc/thread-self/ns/net', 'r')
-    } catch (err) {
-      closeSync(target)
-      throw new KernelCommandError(what, `cannot open this thread's netns: ${(err as Error).message}`, undefined)
-    }
-    let back = true
-    try {
-      if (this.lib.setns(target, CLONE_NEWNET) !== 0) throw new KernelCommandError(what, `setns into ${netnsPath} failed`, undefined)
-      try {
-        return fn()
-      } finally {
-        back = this.lib.setns(home, CLONE_NEWNET) === 0
-      }
-    } finally {
-      closeSync(target)
-      closeSync(home)
-      // coming back cannot fail for a netns fd opened from this very thread; if it did, no later socket of the agent would be safe
-      if (!back) process.abort()
-    }
   }
 }
 

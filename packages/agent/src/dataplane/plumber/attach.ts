@@ -1,4 +1,4 @@
-import { bridgeName, createKernel, ipBatch, linkList, taskVethName, type Kernel } from '../kernel/index.js'
+import { bridgeName, createKernel, ipBatch, taskVethName, type Kernel } from '../kernel/index.js'
 import { KernelCommandError } from '../kernel/errors.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
@@ -52,7 +52,7 @@ export async function addBridgedVeth (init: BridgedVethInit): Promise<string> {
 export async function removeBridgedVeth (init: { netnsPrefix: string, networkId: string, key: string, kernel?: Kernel }): Promise<void> {
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
-  if (!(await linkList(k)).some(l => l.ifname === host)) return
+  // no listing first: a missing veth is the refusal below (a listing was one more process per task removal)
   try {
     await ipBatch(k, [`link del ${host}`])
   } catch (err) {

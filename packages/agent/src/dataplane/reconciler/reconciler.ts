@@ -82,6 +82,8 @@ class DefaultReconciler implements Reconciler {
   private dirty = new Set<string>()
   private needResync = false
   private running: Promise<void> | undefined
+  /** What `running` is: a tick (changes the kernel) or the periodic check (only reads it). */
+  private runningKind: 'tick' | 'check' | undefined
   private cancelTick: (() => void) | undefined
   private cancelResync: (() => void) | undefined
   private started = false
@@ -194,7 +196,7 @@ class DefaultReconciler implements Reconciler {
   }
 
   private isClean (): boolean {
-    return this.dirty.size === 0 && !this.needResync && this.running === undefined
+    return this.dirty.size === 0 && !this.needResync && this.runningKind !== 'tick'
   }
 
   private schedule (ms: number): void {
@@ -211,16 +213,29 @@ class DefaultReconciler implements Reconciler {
     if (this.running !== undefined) return
     this.cancelTick?.()
     this.cancelTick = undefined
-    this.running = this.tick().finally(() => {
+    this.run('tick', async () => { await this.tick() })
+  }
+
+  /**
+   * Run `work` (a tick or the periodic check) as the one call on the
+   * programmer (its calls must not overlap: a check reading the kernel while
+   * a tick changes it would see a half-made change and resync for nothing),
+   * then wake waiters and schedule what changed meanwhile.
+   */
+  private run (kind: 'tick' | 'check', work: () => Promise<void>): void {
+    this.runningKind = kind
+    this.running = work().finally(() => {
       this.running = undefined
+      this.runningKind = undefined
       if (this.isClean()) this.appliedGeneration = this.generation
       const done = this.waiters.filter(w => this.reached(w.generation))
       this.waiters = this.waiters.filter(w => !done.includes(w))
       for (const w of done) w.resolve()
       if (this.dirty.size > 0 || this.needResync) {
         if (this.consecutiveFailures > 0) return // the backoff timer retries
-        // changed while the tick ran: a flush() waiting goes on at once, otherwise the next window
-        if (this.waiters.length > 0) queueMicrotask(() => { this.kick() })
+        // changed while the tick ran: a flush() waiting goes on at once, otherwise the next window;
+        // drift found by a check (or changes held back by it) at once
+        if (this.waiters.length > 0 || kind === 'check') queueMicrotask(() => { this.kick() })
         else this.schedule(this.coalesceMs)
       }
     })
@@ -230,13 +245,15 @@ class DefaultReconciler implements Reconciler {
     if (this.stopped) return
     this.cancelResync = this.clock.setTimer(this.resyncMs, () => {
       this.cancelResync = undefined
-      void this.check().finally(() => { this.armResync() })
+      this.armResync()
+      // a tick running now: this round's check is skipped (the tick's own failure handling resyncs)
+      if (this.running !== undefined || this.stopped) return
+      this.run('check', async () => { await this.check() })
     })
   }
 
-  /** Periodic check of the in-memory copy against the kernel. */
+  /** Periodic check of the in-memory copy against the kernel (runs as `running`: no tick meanwhile). */
   private async check (): Promise<void> {
-    if (this.running !== undefined || this.stopped) return
     try {
       for (const id of this.p.networks()) {
         if (!await this.p.verify(id)) {
@@ -249,7 +266,6 @@ class DefaultReconciler implements Reconciler {
       this.logger?.warn('kernel check failed; resyncing', { err: (err as Error).message })
       this.needResync = true
     }
-    if (this.needResync) this.kick()
   }
 
   private async tick (): Promise<void> {

@@ -216,3 +216,46 @@ test('flush returns once the state as of the call is applied, while later change
   t.is(slots(), 4)
   await r.stop()
 })
+
+test('the periodic check and applies never overlap on the programmer; synced() holds during a check', async t => {
+  const { clock, p } = rig()
+  let inCall = 0
+  let overlaps = 0
+  let checkGate: (() => void) | undefined
+  const serial = async <T>(f: () => Promise<T>): Promise<T> => {
+    if (++inCall > 1) overlaps++
+    try { return await f() } finally { inCall-- }
+  }
+  const watched: Programmer = {
+    kind: p.kind,
+    lbMode: p.lbMode,
+    apply: async (d, o) => await serial(async () => await p.apply(d, o)),
+    remove: async (id, o) => await serial(async () => await p.remove(id, o)),
+    adopt: async (h, o) => await serial(async () => await p.adopt(h, o)),
+    // the check reads the kernel slowly: it holds until the test opens its gate
+    verify: async (id, o) => await serial(async () => {
+      await new Promise<void>(resolve => { checkGate = resolve })
+      return await p.verify(id, o)
+    }),
+    networks: () => p.networks(),
+    kernelObjects: () => p.kernelObjects(),
+    counters: () => p.counters()
+  }
+  const r = createReconciler({ programmer: watched, clock, resyncIntervalMs: 10_000 })
+  r.setDesired(new Map([['netA', A(1)]]))
+  await r.start()
+  clock.advance(10_000)
+  t.true(await settle(() => checkGate !== undefined), 'the check started')
+  t.true(r.synced(), 'a check in progress does not make the node unready')
+  r.setDesired(new Map([['netA', A(2)]]))
+  const flushed = r.flush()
+  clock.advance(50)
+  await settle(() => false, 20)
+  t.is(p.operations().filter(o => o.op === 'apply').length, 1, 'no apply while the check reads the kernel')
+  checkGate?.()
+  await flushed
+  t.is(p.state('netA')?.lb?.services.get('10.77.255.1 . tcp . 80')?.length, 2)
+  t.is(overlaps, 0)
+  t.true(r.synced())
+  await r.stop()
+})
