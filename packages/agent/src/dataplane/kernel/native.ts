@@ -7,6 +7,14 @@
  * call enters the target netns (`setns` on the calling thread), does its
  * work and comes back before returning: no JavaScript runs meanwhile, and no
  * socket outlives the call, so none keeps a deleted netns alive.
+ *
+ * Signals are held on the calling thread for the length of the call: the
+ * agent's child processes send it SIGCHLD at any moment, and a signal that
+ * lands while libnftables waits in select(2) for the kernel's answer ends the
+ * wait with EINTR (select is never restarted), so libnftables reports
+ * "Interrupted system call" for a transaction the kernel may well have
+ * committed. Held signals are delivered when the call returns; libuv's
+ * handlers only write to a pipe, so nothing is lost.
  */
 import { closeSync, openSync } from 'node:fs'
 import type { Logger } from 'winston'
@@ -14,6 +22,12 @@ import { KernelCommandError } from './errors.js'
 
 /** CLONE_NEWNET, the `nstype` of setns(2) for a network namespace. */
 const CLONE_NEWNET = 0x40000000
+/** pthread_sigmask(3) `how`: add to the mask, or set it. */
+const SIG_BLOCK = 0
+const SIG_SETMASK = 2
+/** glibc's sigset_t: 1024 bits. Every bit set holds every signal (the kernel ignores SIGKILL and SIGSTOP). */
+const SIGSET_BYTES = 128
+const ALL_SIGNALS = Buffer.alloc(SIGSET_BYTES, 0xff)
 
 type Fn = (...args: unknown[]) => unknown
 
@@ -26,6 +40,7 @@ export interface Libc {
   close: Fn
   ifNameToIndex: Fn
   strerror: Fn
+  sigmask: Fn
 }
 
 /** Opens another shared library through koffi (e.g. libnftables). */
@@ -49,7 +64,8 @@ export async function loadLibc (logger?: Logger): Promise<{ load: LoadLibrary, l
         recv: c.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
         close: c.func('int close(int fd)'),
         ifNameToIndex: c.func('unsigned int if_nametoindex(const char *ifname)'),
-        strerror: c.func('const char *strerror(int errnum)')
+        strerror: c.func('const char *strerror(int errnum)'),
+        sigmask: c.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)')
       }
       return { load: (path: string) => koffi.load(path), libc }
     } catch (err) {
@@ -60,8 +76,26 @@ export async function loadLibc (logger?: Logger): Promise<{ load: LoadLibrary, l
   return await loaded
 }
 
-/** Run `fn` with the calling thread in `netnsPath` (undefined = stay), and come back whatever happens. */
+/** Run `fn` with the calling thread's signals held (see the top of this file), and restore its mask whatever happens. */
+export function withSignalsHeld<T> (libc: Libc, what: string, fn: () => T): T {
+  const old = Buffer.alloc(SIGSET_BYTES)
+  if (libc.sigmask(SIG_BLOCK, ALL_SIGNALS, old) !== 0) throw new KernelCommandError(what, 'pthread_sigmask failed', undefined)
+  try {
+    return fn()
+  } finally {
+    libc.sigmask(SIG_SETMASK, old, null)
+  }
+}
+
+/**
+ * Run `fn` with the calling thread in `netnsPath` (undefined = stay) and its
+ * signals held, and come back whatever happens.
+ */
 export function inNetns<T> (libc: Libc, netnsPath: string | undefined, what: string, fn: () => T): T {
+  return withSignalsHeld(libc, what, () => enterNetns(libc, netnsPath, what, fn))
+}
+
+function enterNetns<T> (libc: Libc, netnsPath: string | undefined, what: string, fn: () => T): T {
   if (netnsPath === undefined) return fn()
   let target: number
   let home: number

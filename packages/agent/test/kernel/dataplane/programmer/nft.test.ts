@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import test from 'ava'
 import { createKernel, lbNetnsName, nftTableName, type Kernel } from '../../../../src/dataplane/kernel/index.js'
 import { createProgrammer } from '../../../../src/dataplane/programmer/index.js'
@@ -61,6 +62,30 @@ rootTest('nft: a backend change runs in-process (no nft process), the same state
   const err = await t.throwsAsync(lab.kernel.run('nft', ['-f', '-'], { netns: lbNetnsName(lab.prefix, a), input: `add element ip ${nftTableName(a)} nosuchmap { 1.2.3.4 }\n` }))
   t.is(err?.name, 'KernelCommandError')
   t.regex(err?.message ?? '', /nosuchmap|No such file/)
+})
+
+rootTest('nft: in-process transactions hold up under a storm of signals (SIGCHLD from child processes ends a wait in libnftables)', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const id = 'signalnet0123456'
+  const ns = lbNetnsName(lab.prefix, id)
+  await createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel }).apply(desired(id, [{ backends: backends(1) }]))
+  await lab.kernel.run('nft', ['-f', '-'], { netns: ns, input: 'add table ip signaltest\nadd set ip signaltest seen { type ipv4_addr ; }\n' })
+  // SIGCHLD as the agent's own children send it: libuv's handler (installed with the first child) only wakes the loop
+  const storm = spawn('sh', ['-c', `while kill -s CHLD ${process.pid}; do :; done`], { stdio: 'ignore' })
+  t.teardown(() => { storm.kill('SIGKILL') })
+  const failures: string[] = []
+  const spawnsBefore = lab.kernel.spawns()
+  for (let i = 0; i < 500; i++) {
+    const op = i % 2 === 0 ? 'add' : 'delete'
+    try {
+      await lab.kernel.run('nft', ['-f', '-'], { netns: ns, input: `${op} element ip signaltest seen { 10.99.${i >> 9}.${(i >> 1) & 255} }\n` })
+    } catch (err) {
+      failures.push((err as Error).message)
+    }
+  }
+  t.is(lab.kernel.spawns(), spawnsBefore, 'every transaction ran in-process')
+  t.deepEqual(failures, [])
 })
 
 rootTest('nft: verify sees a table or address changed behind the agent\'s back, and checks an untouched sandbox without reading its table', async t => {
