@@ -4,9 +4,9 @@ import type { ProfileName } from './types.js'
 
 /** Timing and sizing options of the protocol; every one is overridable. */
 export interface GossipConfig {
-  /** Probe one member per interval (ms). @default 1000 (lan) */
+  /** Probe one member per interval (ms). @default 500 (lan) */
   probeIntervalMs: number
-  /** Direct ack deadline (ms). @default 500 (lan) */
+  /** Direct ack deadline (ms). @default 250 (lan) */
   probeTimeoutMs: number
   /** Gossip period (ms). @default 200 (lan) */
   gossipIntervalMs: number
@@ -14,8 +14,10 @@ export interface GossipConfig {
   gossipNodes: number
   /** Retransmit multiplier. @default 4 */
   retransmitMult: number
-  /** Suspicion multiplier. @default 4 (lan) */
+  /** Suspicion multiplier. @default 6 (lan) */
   suspicionMult: number
+  /** The suspicion timeout is never shorter than this (ms): the longest pause a member survives. @default 6000 (lan) */
+  suspicionFloorMs: number
   /** Suspicion max = this * min. @default 6 */
   suspicionMaxTimeoutMult: number
   /** Members asked for indirect probes. @default 3 */
@@ -47,6 +49,7 @@ const LAN: GossipConfig = {
   gossipNodes: C.GOSSIP_NODES,
   retransmitMult: C.RETRANSMIT_MULT,
   suspicionMult: C.SUSPICION_MULT,
+  suspicionFloorMs: C.SUSPICION_FLOOR_MS,
   suspicionMaxTimeoutMult: C.SUSPICION_MAX_TIMEOUT_MULT,
   indirectChecks: C.INDIRECT_CHECKS,
   awarenessMax: C.AWARENESS_MAX,
@@ -77,6 +80,7 @@ export const PROFILES: Readonly<Record<ProfileName, Readonly<GossipConfig>>> = {
     gossipIntervalMs: 500,
     gossipNodes: 4,
     suspicionMult: 6,
+    suspicionFloorMs: 0,
     pushPullIntervalMs: 60_000,
     gossipToTheDeadMs: 60_000
   },
@@ -86,6 +90,7 @@ export const PROFILES: Readonly<Record<ProfileName, Readonly<GossipConfig>>> = {
     probeTimeoutMs: 200,
     gossipIntervalMs: 100,
     suspicionMult: 3,
+    suspicionFloorMs: 0,
     pushPullIntervalMs: 15_000,
     gossipToTheDeadMs: 15_000,
     reconnectIntervalMs: 2000,
@@ -122,10 +127,10 @@ export function retransmitLimit (mult: number, n: number): number {
   return mult * Math.ceil(Math.log10(n + 1))
 }
 
-/** memberlist suspicionTimeout: mult * max(1, log10(max(1, n))) * interval (ms). */
-export function suspicionTimeoutMin (mult: number, n: number, intervalMs: number): number {
+/** memberlist suspicionTimeout: mult * max(1, log10(max(1, n))) * interval (ms), and at least `floorMs`. */
+export function suspicionTimeoutMin (mult: number, n: number, intervalMs: number, floorMs = 0): number {
   const scale = Math.max(1, Math.log10(Math.max(1, n)))
-  return Math.floor(mult * scale * intervalMs)
+  return Math.max(floorMs, Math.floor(mult * scale * intervalMs))
 }
 
 /**

@@ -1,5 +1,5 @@
 import { retransmitLimit, suspicionTimeoutMin, type GossipConfig } from '../config.js'
-import { MAX_ALIVE_INCARNATION_JUMP, MAX_INCARNATION_JUMP } from '../constants.js'
+import { MAX_ALIVE_INCARNATION_JUMP, MAX_INCARNATION_JUMP, NACK_TIMEOUT_FRACTION } from '../constants.js'
 import type { Logger } from '../logger.js'
 import type { Keyring } from '../sign/keyring.js'
 import type { Member, MemberState, Millis, NodeId, Rng } from '../types.js'
@@ -74,6 +74,8 @@ export class Membership {
   private readonly queue: MemberBroadcastQueue
   private seq = 0
   private awareness = 0
+  /** Times this node found itself stalled (see {@link stalled}). */
+  private stalls = 0
   private nextProbeAt = 0
   private nextPushPullAt = 0
   private nextReconnectAt = 0
@@ -115,6 +117,9 @@ export class Membership {
 
   /** Lifeguard local health score (0..awarenessMax-1). */
   health (): number { return this.awareness }
+
+  /** Times this node found its own timers overdue by more than a probe timeout (it had stalled). */
+  stallCount (): number { return this.stalls }
 
   /** Update our advertised addresses (gossiped with a new incarnation). */
   setAddrs (addrs: string[]): void {
@@ -205,7 +210,7 @@ export class Membership {
         const target = p.target as NodeId
         if (target === this.self || !this.table.has(target)) return
         const seq = this.seq++
-        this.relays.set(seq, { origSeq: p.seq as number, requester: from, nackAt: now + this.cfg.probeTimeoutMs })
+        this.relays.set(seq, { origSeq: p.seq as number, requester: from, nackAt: now + Math.floor(this.cfg.probeTimeoutMs * NACK_TIMEOUT_FRACTION) })
         out.packets.push({ to: target, packet: { t: 'ping', seq, target } })
         return
       }
@@ -262,6 +267,10 @@ export class Membership {
   tick (now: Millis, out: Outbox): void {
     if (!this.started) return
     const cfg = this.cfg
+    // our own earliest timer overdue by more than a probe timeout: this node stalled (a GC pause, a
+    // stopped VM, a starved CPU), and what arrived meanwhile is read only after this tick
+    const overdue = now - this.nextWake()
+    if (overdue > cfg.probeTimeoutMs) this.stalled(now, overdue)
     // probe round
     const pr = this.probe
     if (pr !== undefined) {
@@ -540,11 +549,31 @@ export class Membership {
     }
   }
 
+  /**
+   * After a stall, pass no verdict on what the stall itself made look failed:
+   * the probe in flight is dropped (its ack may be among the unread input),
+   * overdue relays send no nack, and suspicions due are put off by one probe
+   * interval, once each, so a refutation that arrived during the stall is read
+   * first. The stall counts against local health, as a missed ack does.
+   */
+  private stalled (now: Millis, overdueMs: Millis): void {
+    this.stalls++
+    this.log.debug('stalled: verdicts put off', { overdueMs })
+    this.applyAwareness(1)
+    const pr = this.probe
+    if (pr !== undefined && now >= pr.timeoutAt) {
+      this.probe = undefined
+      this.nextProbeAt = Math.min(this.nextProbeAt, now)
+    }
+    for (const [seq, r] of this.relays) if (now >= r.nackAt) this.relays.delete(seq)
+    this.suspicions.postponeDue(now, now + this.cfg.probeIntervalMs)
+  }
+
   private startSuspicion (now: Millis, r: Rec, from: NodeId): void {
     const n = this.liveCount()
     let k = this.cfg.suspicionMult - 2
     if (n - 2 < k) k = 0
-    const min = suspicionTimeoutMin(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs)
+    const min = suspicionTimeoutMin(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs, this.cfg.suspicionFloorMs)
     this.suspicions.start(now, r.id, r.inc, from, k, min, this.cfg.suspicionMaxTimeoutMult * min)
   }
 

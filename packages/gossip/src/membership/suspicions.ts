@@ -13,6 +13,8 @@ export interface Suspicion {
   /** The first accuser plus every confirmer. */
   confirmers: Set<NodeId>
   deadline: Millis
+  /** Its verdict was put off once already because this node had stalled. */
+  postponed: boolean
 }
 
 interface Due { id: NodeId, s: Suspicion, at: Millis }
@@ -28,7 +30,7 @@ export class Suspicions {
 
   /** Start suspecting `id`: the timeout starts at `max` (or `min` when k < 1). */
   start (now: Millis, id: NodeId, inc: number, from: NodeId, k: number, min: number, max: number): void {
-    const s: Suspicion = { inc, start: now, min, max, k, confirmers: new Set([from]), deadline: now + (k < 1 ? min : max) }
+    const s: Suspicion = { inc, start: now, min, max, k, confirmers: new Set([from]), deadline: now + (k < 1 ? min : max), postponed: false }
     this.byId.set(id, s)
     this.heap.push(s.deadline, { id, s, at: s.deadline })
   }
@@ -52,6 +54,19 @@ export class Suspicions {
       out.push({ id, s })
     }
     return out
+  }
+
+  /**
+   * Put off, once each, the verdicts due by `now` until `until`: after a stall
+   * this node has not yet read what arrived meanwhile (a refutation among it).
+   */
+  postponeDue (now: Millis, until: Millis): void {
+    for (const [id, s] of this.byId) {
+      if (s.deadline > now || s.postponed) continue
+      s.postponed = true
+      s.deadline = until
+      this.heap.push(s.deadline, { id, s, at: s.deadline })
+    }
   }
 
   /** The earliest live deadline, or Infinity. */

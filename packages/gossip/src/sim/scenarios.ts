@@ -130,6 +130,7 @@ export function failure (init: SimInit, crashes = 20, slow: SlowModelName = 'mix
   const deadCount = new Map<NodeId, number>()
   const healthyDeadCount = new Map<NodeId, number>()
   const detect: number[] = []; const detectHealthy: number[] = []
+  const firstSuspect = new Map<NodeId, number>(); const firstDead = new Map<NodeId, number>()
   const slowedSet = new Set<number>()
   let falseDead = 0; let falseSuspect = 0; let pauses = 0
   const slowCount = Math.max(1, Math.round(SLOW_FRACTION * n))
@@ -139,7 +140,10 @@ export function failure (init: SimInit, crashes = 20, slow: SlowModelName = 'mix
       if (!sn.up) return
       const id = ev.member.id
       if (crashedAt.has(id)) {
+        const since = sim.now - (crashedAt.get(id) as number)
+        if (ev.member.state === 'suspect' && !firstSuspect.has(id)) firstSuspect.set(id, since)
         if (ev.member.state !== 'dead') return
+        if (!firstDead.has(id)) firstDead.set(id, since)
         const c = (deadCount.get(id) ?? 0) + 1
         deadCount.set(id, c)
         if (c === liveAfterCrash) detect.push(sim.now - (crashedAt.get(id) as number))
@@ -196,6 +200,10 @@ export function failure (init: SimInit, crashes = 20, slow: SlowModelName = 'mix
     detect_s_p50: round(percentile(detect, 50) / 1000),
     detect_s_p99: round(percentile(detect, 99) / 1000),
     detect_s_max: round(Math.max(...detect) / 1000),
+    first_suspect_s_p50: round(percentile([...firstSuspect.values()], 50) / 1000),
+    first_suspect_s_p99: round(percentile([...firstSuspect.values()], 99) / 1000),
+    first_dead_s_p50: round(percentile([...firstDead.values()], 50) / 1000),
+    first_dead_s_p99: round(percentile([...firstDead.values()], 99) / 1000),
     detect_healthy_s_p50: round(percentile(detectHealthy, 50) / 1000),
     detect_healthy_s_p99: round(percentile(detectHealthy, 99) / 1000),
     slowed_nodes: slowed.length,

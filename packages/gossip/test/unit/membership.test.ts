@@ -1,7 +1,13 @@
 import test from 'ava'
 import { createNode, createSeededRng, resolveConfig, retransmitLimit, suspicionRemaining, suspicionTimeoutMin, type GossipNode, type MemberSnapshot, type NodeOutput, type Packet } from '@scalelb/gossip'
 
-const cfg = resolveConfig('lan')
+/**
+ * The protocol's mechanics are checked at memberlist's LAN timings (probe
+ * every 1 s, ack within 500 ms, suspicion multiplier 4), whose figures the
+ * expectations below spell out; the lan profile's own values are checked once.
+ */
+const MEMBERLIST_LAN = { probeIntervalMs: 1000, probeTimeoutMs: 500, suspicionMult: 4, suspicionFloorMs: 0 }
+const cfg = resolveConfig('lan', MEMBERLIST_LAN)
 
 function snaps (ids: string[], inc = 0): MemberSnapshot[] {
   return ids.map(id => ({ id, addrs: [`mem://${id}`], state: 'alive', inc, restarting: false }))
@@ -9,7 +15,7 @@ function snaps (ids: string[], inc = 0): MemberSnapshot[] {
 
 /** A node `a` that knows `others`, started at t=0. */
 function nodeWith (others: string[], overrides = {}, id = 'a'): GossipNode {
-  const n = createNode({ id, addrs: [`mem://${id}`], cfg: resolveConfig('lan', overrides), rng: createSeededRng(7) })
+  const n = createNode({ id, addrs: [`mem://${id}`], cfg: resolveConfig('lan', { ...MEMBERLIST_LAN, ...overrides }), rng: createSeededRng(7) })
   n.seed(0, snaps(others))
   n.start(0)
   return n
@@ -36,6 +42,9 @@ test('formulas match memberlist (log10)', t => {
   t.is(suspicionTimeoutMin(4, 1, 1000), 4000)
   t.is(suspicionTimeoutMin(4, 10, 1000), 4000)
   t.is(suspicionTimeoutMin(4, 1000, 1000), 12000)
+  // the floor: never shorter than the longest pause a member must survive
+  t.is(suspicionTimeoutMin(6, 20, 500, 6000), 6000)
+  t.is(suspicionTimeoutMin(6, 1000, 500, 6000), 9000)
   t.is(suspicionRemaining(4000, 24000, 2, 0), 24000)
   t.is(suspicionRemaining(4000, 24000, 2, 2), 4000)
   const one = suspicionRemaining(4000, 24000, 2, 1)
@@ -44,8 +53,11 @@ test('formulas match memberlist (log10)', t => {
 })
 
 test('lan profile values', t => {
-  t.is(cfg.probeIntervalMs, 1000)
-  t.is(cfg.probeTimeoutMs, 500)
+  const lan = resolveConfig('lan')
+  t.is(lan.probeIntervalMs, 500)
+  t.is(lan.probeTimeoutMs, 250)
+  t.is(lan.suspicionMult, 6)
+  t.is(lan.suspicionFloorMs, 6000)
   t.is(cfg.gossipIntervalMs, 200)
   t.is(cfg.gossipNodes, 3)
   t.is(cfg.indirectChecks, 3)
@@ -230,4 +242,51 @@ test('local health scales the probe timeout too: a node with score h waits (h + 
   // every member is suspect by now: each probe carries the suspicion of its target first
   const o = n.tick(40_000)
   for (const p of pings(o, 'ping')) t.like(p.msg.mb?.[0], { k: 'suspect', id: p.to })
+})
+
+/** Tick `n` at every wake-up from `from` up to `until`, every member answering its pings at once. */
+function runAnswered (n: GossipNode, from: number, until: number): void {
+  let t = from
+  for (let i = 0; i < 100_000; i++) {
+    const o = n.tick(t)
+    for (const p of pings(o, 'ping')) n.handle(t, p.to, { t: 'ack', seq: p.msg.seq as number })
+    if (o.wakeAt > until) return
+    t = Math.max(t, o.wakeAt)
+  }
+}
+
+test('a node that stalled passes no verdict before reading what arrived meanwhile: a suspicion due during the stall waits one probe interval, once', t => {
+  const stalledRun = (refute: boolean): string | undefined => {
+    // suspicionMult 2: k = 0, so the timeout is min = 2 s from the start
+    const n = nodeWith(['b', 'c', 'd', 'e', 'f', 'g'], { suspicionMult: 2 })
+    runAnswered(n, 0, 1000)
+    n.handle(1000, 'c', { t: 'gossip', mb: [{ k: 'suspect', id: 'b', inc: 0, from: 'c' }] })
+    runAnswered(n, 1000, 2000)
+    t.is(n.member('b')?.state, 'suspect')
+    // paused from 2 s to 6 s: the verdict due at 3 s is put off to 7 s, not passed at once
+    n.tick(6000)
+    t.is(n.member('b')?.state, 'suspect', 'no verdict on the first tick after the stall')
+    // the refutation that arrived during the stall is read now
+    if (refute) n.handle(6000, 'b', { t: 'gossip', mb: [{ k: 'alive', id: 'b', inc: 1 }] })
+    runAnswered(n, 6000, 9000)
+    return n.member('b')?.state
+  }
+  t.is(stalledRun(true), 'alive')
+  // without a refutation the verdict comes one probe interval later
+  t.is(stalledRun(false), 'dead')
+})
+
+test('a helper nacks within the probe timeout, so its nack reaches the prober before the round ends and a crashed target costs the prober no health', t => {
+  const n = nodeWith(['b', 'c', 'd', 'e'])
+  // a asks helper-side: c is asked to probe b for d
+  const o = n.handle(0, 'd', { t: 'ping-req', seq: 9, target: 'b' })
+  t.is(pings(o, 'ping').length, 1)
+  let nackAt: number | undefined
+  let tt = 0
+  for (let i = 0; i < 100 && nackAt === undefined; i++) {
+    const out = n.tick(tt)
+    if (out.send.some(s => s.msg.t === 'nack' && s.to === 'd')) nackAt = tt
+    tt = Math.max(tt + 1, out.wakeAt)
+  }
+  t.is(nackAt, Math.floor(cfg.probeTimeoutMs * 0.8))
 })
