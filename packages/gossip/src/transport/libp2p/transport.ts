@@ -16,6 +16,7 @@ import { peerIdFromKey } from './keys.js'
 import { InboundLimits, type LimitReason } from './limits.js'
 import { describe, resolveTransportInit, type Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats, type ResolvedTransportOptions } from './options.js'
 import { parseNodeId, parsePeerAddr, readOneFrame, requestOverStream } from './streams.js'
+import { batchYamuxWindowUpdates } from './yamux-window.js'
 
 interface PeerState {
   addrs: Multiaddr[]
@@ -81,6 +82,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   }
 
   private async doStart (): Promise<void> {
+    batchYamuxWindowUpdates()
     const node = await createLibp2p({
       privateKey: this.privateKey,
       addresses: { listen: this.listen, ...(this.announce !== undefined ? { announce: this.announce } : {}) },
