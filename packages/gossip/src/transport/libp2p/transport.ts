@@ -88,7 +88,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
       addresses: { listen: this.listen, ...(this.announce !== undefined ? { announce: this.announce } : {}) },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux({ maxInboundStreams: C.LIBP2P_MAX_MUXED_INBOUND_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_MUXED_OUTBOUND_STREAMS })],
+      // no yamux keep-alive pings (one per connection every 30 s, each way): yamux 8 does not act on a lost
+      // ping, SWIM probes find dead peers, and connections idle for idleTimeoutMs are closed by us
+      streamMuxers: [yamux({ maxInboundStreams: C.LIBP2P_MAX_MUXED_INBOUND_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_MUXED_OUTBOUND_STREAMS, enableKeepAlive: false })],
       ...(this.clusterKey !== undefined ? { connectionProtector: preSharedKey({ psk: this.clusterKey }) } : {}),
       connectionManager: {
         maxConnections: this.opts.maxConnections,
