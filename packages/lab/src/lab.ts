@@ -12,7 +12,7 @@ import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMe
 import { isRunning, stopProcess } from './procs.js'
 import { run } from './exec.js'
 import { loadLabState, saveLabState, type LabHost, type LabMode, type LabState } from './state.js'
-import { createBridge, createUnderlayNetns, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, removeNetns, underlayIp } from './underlay.js'
+import { createBridge, createUnderlayNetns, fitNeighbourTable, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, removeNetns, underlayIp } from './underlay.js'
 
 /** Options of {@link labUp}. */
 export interface LabUpInit {
@@ -115,6 +115,8 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
 
   if (init.mode === 'netns') {
     say(`lab ${prefix}: underlay ${String(state.underlayCidr)} on a bridge in netns ${prefix}-sw`)
+    const raised = await fitNeighbourTable(init.nodes)
+    if (raised !== undefined) say(raised)
     await createBridge(state)
   } else {
     say(`lab ${prefix}: not root, so the agents run on 127.0.0.1 with the memory programmer (no kernel changes)`)

@@ -96,6 +96,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
         maxConnections: this.opts.maxConnections,
         // every dial of ours carries its own deadline (dialTimeoutMs, or a longer one for joins): libp2p's must not cut it short
         dialTimeout: Math.max(this.opts.dialTimeoutMs, C.LIBP2P_MAX_DIAL_TIMEOUT_MS),
+        // libp2p also gives each address 6 s of its own by default
+        addressDialTimeout: Math.max(this.opts.dialTimeoutMs, C.LIBP2P_MAX_DIAL_TIMEOUT_MS),
         // a peer with another cluster key stalls the handshake; do not hold its socket for long,
         // but give a joiner's handshake time when this node is busy (many agents starting on few cores)
         inboundUpgradeTimeout: Math.max(this.opts.dialTimeoutMs, C.LIBP2P_INBOUND_UPGRADE_TIMEOUT_MS),
