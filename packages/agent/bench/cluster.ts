@@ -72,8 +72,12 @@ const SETUP_TIMEOUT_MS = 120_000
 const SETUP_DRAIN_S = 5
 /** `lab up` waits at least this long for every agent to see every member (ms): the lab's own default. */
 const LAB_READY_MIN_MS = 60_000
-/** ... and this long per agent (ms): 50 agents starting at once on 2 cores took over 60 s to see each other. */
-const LAB_READY_PER_NODE_MS = 4_000
+/** ... and this long per agent (ms): 50 agents starting at once on 2 cores took over 60 s to see each other; 20 in batches under load average 40 from other work, over 80 s. */
+const LAB_READY_PER_NODE_MS = 6_000
+/** Tries of one setup add the agent abandoned (503) or whose connection failed. */
+const SETUP_ADD_TRIES = 4
+/** Pause before the n-th retry of a setup add: n times this (ms). */
+const SETUP_RETRY_PAUSE_MS = 2_000
 /** Hosts adding their churn tasks at the same time during setup. */
 const SETUP_PARALLEL_HOSTS = 5
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
@@ -133,16 +137,21 @@ async function addTask (host: LabHost, service: string, id: string, netnsPath: s
 
 /**
  * A setup add (base and churn tasks) the agent abandoned at its deadline
- * (HTTP 503, the machine is overloaded) is tried once more; counted.
+ * (HTTP 503, the machine is overloaded) or whose connection failed (status
+ * 0) is tried again, up to SETUP_ADD_TRIES in all, after a growing pause;
+ * counted.
  */
 async function addSetupTask (host: LabHost, service: string, id: string, netnsPath: string, retries: { n: number }): Promise<string> {
-  try {
-    return await addTask(host, service, id, netnsPath)
-  } catch (err) {
-    if ((err as { status?: number }).status !== 503) throw err
-    retries.n++
-    say(`  ${id} on ${host.name}: ${(err as Error).message}; trying once more`)
-    return await addTask(host, service, id, netnsPath)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await addTask(host, service, id, netnsPath)
+    } catch (err) {
+      const status = (err as { status?: number }).status
+      if ((status !== 503 && status !== 0) || attempt >= SETUP_ADD_TRIES) throw err
+      retries.n++
+      say(`  ${id} on ${host.name}: ${(err as Error).message}; trying again (${attempt + 1} of ${SETUP_ADD_TRIES})`)
+      await delay(SETUP_RETRY_PAUSE_MS * attempt)
+    }
   }
 }
 

@@ -107,6 +107,12 @@ export const USAGE_PUBLISH_CAP = 16
 export const PREFETCH_BLOCKS_PER_MEMBER = 4
 /** After a restart, keep the previous desired state this long after the join answered (two anti-entropy rounds + margin) before trusting the tables alone. */
 export const WARMUP_AFTER_JOIN_MS = 5_000
+/**
+ * Deadline of one --join dial (ms), longer than the transport's 5 s: a seed
+ * node answering many starting agents on busy cores completes handshakes
+ * late, and a dial given up at 5 s wastes the work done for it on both sides.
+ */
+export const JOIN_DIAL_TIMEOUT_MS = 30_000
 /** First retry of a --join that reached nobody; doubles up to JOIN_RETRY_MAX_MS (hosts boot in any order). */
 export const JOIN_RETRY_MIN_MS = 1_000
 /** Longest wait between --join retries while the node is alone. */

@@ -18,6 +18,9 @@ export const GOSSIP_PACKET_BYTES = 1400
 /** Most piggybacked member updates or table messages in one decoded packet. */
 export const MAX_ITEMS_PER_PACKET = 4096
 
+/** Most sync digest hashes, or scopes answered "differs" (one per scope synced in a tick), in one decoded packet. */
+export const MAX_SYNC_HASHES_PER_PACKET = 256
+
 /** Most members in one push-pull state exchange. */
 export const MAX_PUSH_PULL_MEMBERS = 100_000
 

@@ -130,7 +130,7 @@ class GossipDriver implements Gossip {
   }
 
   /** Resolves as soon as one address answered (with the count answered by then); the others carry on in the background. */
-  async join (addrs: string[], opts: { signal?: AbortSignal } = {}): Promise<number> {
+  async join (addrs: string[], opts: { signal?: AbortSignal, dialTimeoutMs?: number } = {}): Promise<number> {
     if (!this.started) throw new NotStartedError('join')
     if (addrs.length === 0) return 0
     const causes: Array<{ addr: string, reason: string }> = []
@@ -151,7 +151,10 @@ class GossipDriver implements Gossip {
       }
       for (const addr of addrs) {
         (async () => {
-          const peer = await this.transport.dial(addr, opts)
+          const peer = await this.transport.dial(addr, {
+            ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+            ...(opts.dialTimeoutMs !== undefined ? { timeoutMs: opts.dialTimeoutMs } : {})
+          })
           if (peer === this.id) throw new SelfAddressError(addr)
           await this.runRequest(peer, this.node.pushPullRequest(true), opts.signal)
         })().then(() => { ok++; settle() }, (err: unknown) => {

@@ -6,7 +6,7 @@ import type { MemberIndex } from './membership/member-table.js'
 import { Membership, type Outbox } from './membership/membership.js'
 import { StatsCounter } from './stats.js'
 import type { Keyring } from './sign/keyring.js'
-import { createTables, type AuthorityPolicy, type LivePeers, type Tables, type TablesMsg } from './tables/index.js'
+import { createTables, digestHash, type AuthorityPolicy, type LivePeers, type SyncHash, type Tables, type TablesMsg } from './tables/index.js'
 import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
 
 /** What the node wants done after an input: datagrams, requests, and when to call `tick` next. */
@@ -170,6 +170,16 @@ class Node implements GossipNode {
   handle (now: Millis, from: NodeId, msg: Packet): NodeOutput {
     const out = newOutbox()
     if (msg.tb !== undefined) for (const m of msg.tb) this.tables.handle(now, from, m)
+    if (msg.sh !== undefined) {
+      const differ = msg.sh.filter((h) => this.tables.handleSyncHash(now, from, h)).map((h) => h.scope)
+      if (differ.length > 0) out.packets.push({ to: from, packet: { t: 'gossip', sd: differ } })
+    }
+    if (msg.sd !== undefined) {
+      for (const scope of msg.sd) {
+        const s = this.tables.handleSyncDiffers(now, from, scope)
+        if (s !== undefined) out.requests.push({ to: s.to, req: { t: 'sync', req: s.req } })
+      }
+    }
     this.membership.handlePacket(now, from, msg, out)
     return this.finish(out)
   }
@@ -197,7 +207,17 @@ class Node implements GossipNode {
     if (now >= this.tablesWakeAt) {
       const r = this.tables.tick(now, this.peers)
       this.tablesWakeAt = Math.max(r.wakeAt, now + 1)
-      for (const s of r.syncs) out.requests.push({ to: s.to, req: { t: 'sync', req: s.req } })
+      // periodic syncs go as digest hashes, one gossip packet per peer; a peer whose digest differs answers
+      // `sd` and we run the full sync then
+      const hashes = new Map<NodeId, SyncHash[]>()
+      for (const s of r.syncs) {
+        if (s.periodic !== true) { out.requests.push({ to: s.to, req: { t: 'sync', req: s.req } }); continue }
+        const sh: SyncHash = { scope: s.req.scope, h: digestHash(s.req.digest) }
+        const list = hashes.get(s.to)
+        if (list === undefined) hashes.set(s.to, [sh])
+        else list.push(sh)
+      }
+      for (const [to, sh] of hashes) out.packets.push({ to, packet: { t: 'gossip', sh } })
     }
     return this.finish(out)
   }
@@ -335,7 +355,8 @@ class Node implements GossipNode {
     const send: NodeOutput['send'] = []
     const n = this.membership.size()
     for (const { to, packet } of out.packets) {
-      if (packet.t === 'ping' || packet.t === 'ack' || packet.t === 'gossip') {
+      // sync hashes and answers travel alone: anti-entropy must not share the fate (or size) of broadcasts
+      if ((packet.t === 'ping' || packet.t === 'ack' || packet.t === 'gossip') && packet.sh === undefined && packet.sd === undefined) {
         const budget = this.cfg.packetBytes
         const first = packet.mb?.[0]
         // both queues busy: half the packet each; otherwise the busy one may fill it

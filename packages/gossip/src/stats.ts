@@ -28,7 +28,7 @@ export class StatsCounter {
   }
 
   /** Snapshot merged with the tables' counters. */
-  snapshot (tables: { entries: Record<string, number>, syncs: number, dropped?: Record<string, number> }): GossipStats {
+  snapshot (tables: { entries: Record<string, number>, syncs: number, syncsAgreed?: number, dropped?: Record<string, number> }): GossipStats {
     return {
       messagesSent: { ...this.messagesSent },
       messagesReceived: { ...this.messagesReceived },
@@ -36,6 +36,7 @@ export class StatsCounter {
       bytesReceived: this.bytesReceived,
       dropped: { ...this.dropped, ...tables.dropped },
       syncs: tables.syncs,
+      syncsAgreed: tables.syncsAgreed ?? 0,
       entries: { ...tables.entries }
     }
   }

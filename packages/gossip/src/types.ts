@@ -83,8 +83,8 @@ export interface Transport {
   addrs(): string[]
   start(): Promise<void>
   stop(): Promise<void>
-  /** Resolve and connect an address; resolves to the peer's NodeId. */
-  dial(addr: string, opts?: { signal?: AbortSignal }): Promise<NodeId>
+  /** Resolve and connect an address; resolves to the peer's NodeId. `timeoutMs` replaces the transport's dial deadline for this dial. */
+  dial(addr: string, opts?: { signal?: AbortSignal, timeoutMs?: number }): Promise<NodeId>
   /** Best-effort, fire-and-forget; may be dropped. */
   send(to: NodeId, bytes: Uint8Array): void
   /** Request/response exchange (anti-entropy sync). Rejects on failure/timeout. */
@@ -109,6 +109,8 @@ export interface GossipStats {
   /** Dropped inbound messages by reason (decode, version, schema, size, ...). */
   dropped: Record<string, number>
   syncs: number
+  /** Periodic syncs answered by a matching digest hash alone (no exchange). */
+  syncsAgreed: number
   entries: Record<string, number>
 }
 
@@ -118,8 +120,12 @@ export interface Gossip {
   start(): Promise<void>
   /** Stop. With `{ restart: true }` peers keep our entries live for the restart grace. */
   stop(opts?: { restart?: boolean }): Promise<void>
-  /** Dial and join via these addresses; resolves once at least one answered (or rejects). */
-  join(addrs: string[], opts?: { signal?: AbortSignal }): Promise<number>
+  /**
+   * Dial and join via these addresses; resolves once at least one answered
+   * (or rejects). `dialTimeoutMs` replaces the transport's dial deadline for
+   * these dials (a seed node busy with many joiners answers late).
+   */
+  join(addrs: string[], opts?: { signal?: AbortSignal, dialTimeoutMs?: number }): Promise<number>
   /** Leave for good: tombstone own entries, announce leave, stop. */
   leave(opts?: { signal?: AbortSignal }): Promise<void>
   members(): Member[]

@@ -37,6 +37,10 @@ export const LAB_LOOPBACK_GOSSIP_PORT_BASE = 27946
 export const LAB_LOOPBACK_METRICS_PORT_BASE = 29470
 /** How long `lab up` waits for every agent to answer on its control socket and see all members (ms); agents start in parallel on 2 cores. */
 export const LAB_AGENT_READY_TIMEOUT_MS = 60_000
+/** Agents started at once; the next batch starts once these answer and have joined (50 starting together on 2 cores starved the seed's handshakes). */
+export const LAB_START_BATCH = 8
+/** Each agent joins through the first this many hosts (all up before it starts): one busy seed does not keep it out. */
+export const LAB_JOIN_SEEDS = 3
 /** How long `lab up --demo` waits for every host to program every backend (ms). */
 export const LAB_CONVERGE_TIMEOUT_MS = 60_000
 /** How long starting a demo task waits for its server to listen (ms): one `node` start, seconds on a loaded machine. */

@@ -5,14 +5,14 @@ import { join } from 'node:path'
 import { writeClusterKeys } from '@scalelb/agent'
 import {
   LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD, LAB_PREFIX_HEAD_RE,
-  LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
+  LAB_JOIN_SEEDS, LAB_START_BATCH, LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
 } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
 import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, aliveMembers } from './agents.js'
 import { isRunning, stopProcess } from './procs.js'
 import { run } from './exec.js'
 import { loadLabState, saveLabState, type LabHost, type LabMode, type LabState } from './state.js'
-import { createBridge, createUnderlayNetns, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, removeNetns, underlayIp } from './underlay.js'
+import { createBridge, createUnderlayNetns, fitNeighbourTable, labNetnsName, listLinksWithPrefix, listNetnsWithPrefix, netnsPids, removeNetns, underlayIp } from './underlay.js'
 
 /** Options of {@link labUp}. */
 export interface LabUpInit {
@@ -115,6 +115,8 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
 
   if (init.mode === 'netns') {
     say(`lab ${prefix}: underlay ${String(state.underlayCidr)} on a bridge in netns ${prefix}-sw`)
+    const raised = await fitNeighbourTable(init.nodes)
+    if (raised !== undefined) say(raised)
     await createBridge(state)
   } else {
     say(`lab ${prefix}: not root, so the agents run on 127.0.0.1 with the memory programmer (no kernel changes)`)
@@ -160,9 +162,23 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
     assertAgentRunning(first)
     return (await aliveMembers(first)) !== undefined
   }, { timeoutMs })
-  for (const h of state.hosts.slice(1)) {
-    say(`starting agent ${h.name} (${h.listen}), joining ${first.listen}`)
-    await startAgent(state, h, { join: [first.listen], extraArgs: init.agentArgs })
+  // in batches, each joining through the first LAB_JOIN_SEEDS hosts, the next batch once this one has joined
+  const rest = state.hosts.slice(1)
+  for (let i = 0; i < rest.length; i += LAB_START_BATCH) {
+    const batch = rest.slice(i, i + LAB_START_BATCH)
+    for (const h of batch) {
+      const seeds = state.hosts.slice(0, LAB_JOIN_SEEDS).filter((s) => s !== h).map((s) => s.listen)
+      say(`starting agent ${h.name} (${h.listen}), joining ${seeds.join(' ')}`)
+      await startAgent(state, h, { join: seeds, extraArgs: init.agentArgs })
+    }
+    if (i + LAB_START_BATCH >= rest.length) break
+    await waitFor(`agents ${batch.map((h) => h.name).join(', ')} answer and see another member`, async () => {
+      const counts = await Promise.all(batch.map(async (h) => {
+        assertAgentRunning(h)
+        return await aliveMembers(h)
+      }))
+      return counts.every((n) => n !== undefined && n >= 2)
+    }, { timeoutMs })
   }
   await waitMembers(state, init.nodes, timeoutMs)
 }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LAB_UNDERLAY_PREFIX_LEN } from './constants.js'
 import { LabError } from './errors.js'
@@ -112,4 +112,36 @@ export async function removeNetns (ns: string): Promise<boolean> {
   const r = await run('ip', ['netns', 'del', ns], { allowFail: true })
   await rm(join('/etc/netns', ns), { recursive: true, force: true })
   return r.ok
+}
+
+/** The kernel's IPv4 neighbour (ARP) table limits, shared by every network namespace of the machine. */
+const NEIGH_SYSCTL = '/proc/sys/net/ipv4/neigh/default'
+
+/**
+ * Neighbour entries a lab of `nodes` hosts needs at most: every host
+ * resolves every other on the underlay, and its agent's overlay and LB
+ * sandboxes hold a few per peer too.
+ */
+export function neighbourEntriesNeeded (nodes: number): number {
+  return 4 * nodes * nodes + 1024
+}
+
+/**
+ * Raise (never lower) the kernel's ARP table thresholds so a lab of `nodes`
+ * hosts fits: the table is one for all namespaces, its default hard limit
+ * (gc_thresh3) is 1,024 entries, and 33 hosts resolving each other already
+ * fill it ("neighbor table overflow": new hosts then cannot reach the
+ * seeds, EHOSTUNREACH). Returns what changed, for the progress line.
+ */
+export async function fitNeighbourTable (nodes: number): Promise<string | undefined> {
+  const want3 = neighbourEntriesNeeded(nodes)
+  const changed: string[] = []
+  for (const [name, want] of [['gc_thresh2', Math.ceil(want3 / 2)], ['gc_thresh3', want3]] as const) {
+    const path = join(NEIGH_SYSCTL, name)
+    const have = Number.parseInt((await readFile(path, 'utf8')).trim(), 10)
+    if (Number.isInteger(have) && have >= want) continue
+    await writeFile(path, `${want}\n`)
+    changed.push(`${name} ${have} -> ${want}`)
+  }
+  return changed.length === 0 ? undefined : `raised the kernel's ARP table limits for ${nodes} hosts (shared by all namespaces): ${changed.join(', ')}`
 }

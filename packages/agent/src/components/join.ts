@@ -1,5 +1,5 @@
 import type { Clock, Gossip } from '@scalelb/gossip'
-import { JOIN_RETRY_MAX_MS, JOIN_RETRY_MIN_MS } from '../constants.js'
+import { JOIN_DIAL_TIMEOUT_MS, JOIN_RETRY_MAX_MS, JOIN_RETRY_MIN_MS } from '../constants.js'
 import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
 
@@ -27,7 +27,7 @@ export function createJoiner (init: JoinerInit): Component {
   function tryJoin (nextDelayMs: number): void {
     cancelRetry = undefined
     if (!running) return
-    gossip.join([...init.join]).then((n) => {
+    gossip.join([...init.join], { dialTimeoutMs: JOIN_DIAL_TIMEOUT_MS }).then((n) => {
       log.info('joined cluster', { contacted: n })
       init.joined()
     }, (err: unknown) => {

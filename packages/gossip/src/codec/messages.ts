@@ -1,5 +1,5 @@
-import type { MemberState, NodeId } from '../types.js'
-import type { SyncRequest, SyncResponse, TablesMsg } from '../tables/index.js'
+import type { MemberState, NodeId, ScopeName } from '../types.js'
+import type { SyncHash, SyncRequest, SyncResponse, TablesMsg } from '../tables/index.js'
 
 /** Kinds of member update gossiped (piggybacked) between nodes. */
 export type MemberUpdateKind = 'alive' | 'suspect' | 'dead' | 'left'
@@ -50,7 +50,9 @@ export type PacketType = 'ping' | 'ack' | 'nack' | 'ping-req' | 'gossip' | 'push
  * A datagram. `ping` and `ping-req` carry `seq` and `target`; `ack`/`nack`
  * carry `seq`; any packet may piggyback member updates (`mb`) and table
  * messages (`tb`). `push` carries the table messages an anti-entropy sync
- * found the peer lacking.
+ * found the peer lacking. `sh` (on a `gossip` packet): digest hashes of
+ * periodic syncs; a receiver whose digest of a scope differs answers with
+ * that scope in `sd`, and the sender of the hash then runs the full sync.
  */
 export interface Packet {
   t: PacketType
@@ -58,6 +60,8 @@ export interface Packet {
   target?: NodeId
   mb?: MemberUpdate[]
   tb?: TablesMsg[]
+  sh?: SyncHash[]
+  sd?: ScopeName[]
 }
 
 /** Request of a request/response exchange. */

@@ -1,6 +1,6 @@
 import * as C from '../constants.js'
 import { SIGNATURE_BYTES } from '../sign/keyring.js'
-import { validateSyncRequest, validateSyncResponse, validateTablesMsg, type TablesMsg } from '../tables/index.js'
+import { isScopeName, validateSyncHash, validateSyncRequest, validateSyncResponse, validateTablesMsg, type TablesMsg } from '../tables/index.js'
 import type { MemberState } from '../types.js'
 import type { MemberSnapshot, MemberUpdate, Packet, PacketType, RequestMsg, ResponseMsg } from './messages.js'
 
@@ -127,6 +127,21 @@ export function validatePacket (x: unknown): Checked<Packet> {
     if (mb !== undefined) p.mb = arr(mb, 'mb', C.MAX_ITEMS_PER_PACKET).map((u, i) => memberUpdate(u, `mb[${i}]`))
     const tb = own(o, 'tb')
     if (tb !== undefined) p.tb = tablesMsgs(tb, 'tb')
+    const sh = own(o, 'sh')
+    if (sh !== undefined) {
+      p.sh = arr(sh, 'sh', C.MAX_SYNC_HASHES_PER_PACKET).map((h, i) => {
+        const r = validateSyncHash(h)
+        if (typeof r === 'string') throw new Bad(`sh[${i}]: ${r}`, 'tables')
+        return r
+      })
+    }
+    const sd = own(o, 'sd')
+    if (sd !== undefined) {
+      p.sd = arr(sd, 'sd', C.MAX_SYNC_HASHES_PER_PACKET).map((x, i) => {
+        if (!isScopeName(x)) throw new Bad(`sd[${i}]`, 'tables')
+        return x
+      })
+    }
     return p
   })
 }

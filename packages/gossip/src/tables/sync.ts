@@ -18,6 +18,31 @@ export function msgOverhead (scope: string): number {
   return 40 + scope.length
 }
 
+/**
+ * A sparse digest folded into two uint32 lanes (two independent
+ * multiply-xorshift mixes over every number). Equal digests give equal
+ * hashes; different ones collide with a chance of about 2^-64 (not
+ * adversarially: a member could make its digest collide, as it could send
+ * a false digest; anti-entropy with other members repairs it).
+ */
+export function digestHash (digest: readonly number[]): [number, number] {
+  let a = 0x9e3779b9 ^ digest.length
+  let b = 0x85ebca6b ^ Math.imul(digest.length, 0xc2b2ae35)
+  for (let i = 0; i < digest.length; i++) {
+    const x = (digest[i] as number) | 0
+    a = Math.imul(a ^ x, 0x01000193)
+    a ^= a >>> 15
+    b = Math.imul(b + x, 0x5bd1e995)
+    b ^= b >>> 13
+    b = Math.imul(b ^ i, 0x27d4eb2d)
+  }
+  a = Math.imul(a ^ (a >>> 16), 0x85ebca6b)
+  a ^= a >>> 13
+  b = Math.imul(b ^ (b >>> 16), 0xc2b2ae35)
+  b ^= b >>> 16
+  return [a >>> 0, b >>> 0]
+}
+
 /** Leaves whose digest differs between our store and a peer's sparse digest. */
 export function differingLeaves (store: ScopeStore, digest: number[]): number[] {
   const theirs = new Int32Array(2 * DIGEST_LEAVES)

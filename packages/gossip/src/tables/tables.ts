@@ -16,8 +16,8 @@ import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
 import { Statuses } from './status.js'
 import { ScopeStore, type Version } from './store.js'
-import { buildSyncResponse, msgOverhead, pickPeers, pushBack } from './sync.js'
-import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
+import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack } from './sync.js'
+import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncHash, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
 
 /** State of one scope on this node. */
@@ -29,6 +29,8 @@ interface ScopeState {
   joined: boolean
   joinSyncPending: boolean
   nextSyncAt: number
+  /** Peer of the last periodic sync (sent as a digest hash) not answered "differs" yet. */
+  hashSentTo: NodeId | undefined
   /** When leaveScope was called (meaningful while not joined). */
   leftAt: number
   /** Certificates (signed tables only). */
@@ -73,6 +75,7 @@ class TablesImpl implements Tables {
   private seq = 0
   private lastNow = 0
   private syncCount = 0
+  private syncsAgreed = 0
   /** First tick's time; NaN before. */
   private bornAt = NaN
   /** Own-origin records of an earlier life, adopted as they arrived, not (yet) written by this process. */
@@ -207,7 +210,7 @@ class TablesImpl implements Tables {
   stats (): TablesStats {
     const entries: Record<string, number> = {}
     for (const st of this.scopeStates.values()) entries[st.name] = st.store.count
-    return { entries, syncs: this.syncCount, dropped: { ...this.admission.dropped } }
+    return { entries, syncs: this.syncCount, syncsAgreed: this.syncsAgreed, dropped: { ...this.admission.dropped } }
   }
 
   // ---- membership ------------------------------------------------------
@@ -284,10 +287,13 @@ class TablesImpl implements Tables {
         continue
       }
       if (st.joinSyncPending || now >= st.nextSyncAt) {
-        const peers = this.pickPeers(st.name, st.joinSyncPending ? JOIN_SYNC_PEERS : 1)
+        const periodic = !st.joinSyncPending
+        const peers = this.pickPeers(st.name, periodic ? 1 : JOIN_SYNC_PEERS)
         if (peers.length > 0) {
           const req: SyncRequest = { scope: st.name, digest: st.store.digest() }
-          for (const to of peers) syncs.push({ to, req })
+          for (const to of peers) syncs.push(periodic ? { to, req, periodic } : { to, req })
+          // the one peer a periodic sync's hash goes to: its "differs" answer is taken until the next
+          if (periodic) st.hashSentTo = peers[0]
           st.joinSyncPending = false
         }
         st.nextSyncAt = now + this.syncMs
@@ -312,6 +318,26 @@ class TablesImpl implements Tables {
     const res = buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes - CERT_BUDGET_BYTES, signedSize)
     st.certs.attach(st.store, res, this.admission.clock.value)
     return res
+  }
+
+  handleSyncHash (now: number, _from: NodeId, sh: SyncHash): boolean {
+    this.lastNow = now
+    const st = this.scopeStates.get(sh.scope)
+    if (st === undefined || !st.joined) return false
+    const [a, b] = digestHash(st.store.digest())
+    if (a === sh.h[0] && b === sh.h[1]) {
+      this.syncsAgreed++
+      return false
+    }
+    return true
+  }
+
+  handleSyncDiffers (now: number, from: NodeId, scope: ScopeName): SyncPlan | undefined {
+    this.lastNow = now
+    const st = this.scopeStates.get(scope)
+    if (st === undefined || !st.joined || st.hashSentTo !== from) return undefined
+    st.hashSentTo = undefined
+    return { to: from, req: { scope, digest: st.store.digest() } }
   }
 
   handleSyncResponse (now: number, _from: NodeId, res: SyncResponse): TablesMsg[] {
@@ -339,6 +365,7 @@ class TablesImpl implements Tables {
       joined: true,
       joinSyncPending: true,
       nextSyncAt: now + this.syncMs,
+      hashSentTo: undefined,
       leftAt: 0,
       certs: this.keyring === undefined ? undefined : new ScopeCerts(name, this.self, this.keyring, (table, key) => this.authorityOf(name, table, key).kind === 'manager')
     }

@@ -103,6 +103,18 @@ export interface SyncRequest {
   digest: number[]
 }
 
+/**
+ * A scope's whole digest folded into 64 bits (two uint32 lanes, see
+ * `digestHash`). Sent as a datagram for a periodic sync instead of the
+ * digest: replicas that agree exchange nothing more; the receiver of one
+ * that differs answers "differs" and the sender runs the full sync with it,
+ * as it would have without the hash.
+ */
+export interface SyncHash {
+  scope: ScopeName
+  h: [number, number]
+}
+
 /** Answer to a {@link SyncRequest}. */
 export interface SyncResponse {
   scope: ScopeName
@@ -122,6 +134,8 @@ export interface TablesStats {
   entries: Record<string, number>
   /** Sync exchanges completed as initiator. */
   syncs: number
+  /** Sync hashes received that matched our digest (no exchange needed). */
+  syncsAgreed: number
   /**
    * Remote entries refused before they were applied, by reason: `lamport-jump`, `seq-jump`,
    * `unsigned`, `bad-signature`, `not-owner`, `not-manager`, `refused-key`, `bad-cert`,
@@ -134,6 +148,12 @@ export interface TablesStats {
 export interface SyncPlan {
   to: NodeId
   req: SyncRequest
+  /**
+   * A periodic sync (not a join sync or a probe): the node may send only
+   * the digest's hash (`SyncHash`) and leave the exchange to the receiver
+   * if the digests differ.
+   */
+  periodic?: boolean
 }
 
 /**
@@ -194,6 +214,18 @@ export interface Tables {
   tick(now: number, alive: readonly NodeId[] | LivePeers): { syncs: SyncPlan[], wakeAt: number }
   /** Answer a peer's digest. */
   handleSyncRequest(now: number, from: NodeId, req: SyncRequest): SyncResponse
+  /**
+   * A peer's digest hash: true if our digest of the scope differs (answer
+   * "differs" so the peer runs the full sync), false if it agrees or we are
+   * not in the scope.
+   */
+  handleSyncHash(now: number, from: NodeId, sh: SyncHash): boolean
+  /**
+   * `from` answered that its digest differs from the hash we sent it last for
+   * `scope`: the full sync to run with it now; undefined if we sent it no
+   * hash for that scope since the last answer (a stray or repeated answer).
+   */
+  handleSyncDiffers(now: number, from: NodeId, scope: ScopeName): SyncPlan | undefined
   /** Merge a sync answer; returns push-back messages to send to `from`. */
   handleSyncResponse(now: number, from: NodeId, res: SyncResponse): TablesMsg[]
   /** Graceful leave: tombstone every own entry (they are queued for broadcast). */

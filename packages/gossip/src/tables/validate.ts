@@ -7,7 +7,7 @@ import {
   MAX_SYNC_ENTRIES, MAX_TABLE_LENGTH, MAX_VALUE_DEPTH, MAX_VALUE_NODES, MAX_VALUE_STRING_LENGTH, SCOPES_TABLE
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, ReservedTableError } from './errors.js'
-import type { SyncRequest, SyncResponse, TablesMsg, WireEntry } from './types.js'
+import type { SyncHash, SyncRequest, SyncResponse, TablesMsg, WireEntry } from './types.js'
 
 /*
  * Validators for everything that arrives from peers. They return the typed
@@ -163,6 +163,19 @@ export function validateSyncRequest (x: unknown): SyncRequest | string {
     prev = leaf
   }
   return { scope: x.scope, digest: d as number[] }
+}
+
+/** Validate a sync hash from a peer: the hash, or a reason. */
+export function validateSyncHash (x: unknown): SyncHash | string {
+  if (!isRecord(x)) return 'shape'
+  if (!isScopeName(x.scope)) return 'scope'
+  const h = x.h
+  if (!Array.isArray(h) || h.length !== 2 || !isUint32(h[0]) || !isUint32(h[1])) return 'hash'
+  return { scope: x.scope, h: [h[0], h[1]] }
+}
+
+function isUint32 (x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff
 }
 
 /** Validate a sync response from a peer: the response, or a reason. */

@@ -28,6 +28,13 @@ test('unknown versions, oversize, garbage and schema violations are rejected wit
   t.like(decodePacket(bad({ t: 'gossip', mb: [{ k: 'suspect', id: 'x', inc: 1 }] }), 1000), { ok: false, reason: 'schema', field: 'mb[0].from' })
   t.like(decodePacket(bad({ t: 'gossip', mb: [{ k: 'alive', id: 'x'.repeat(300), inc: 1 }] }), 10_000), { ok: false, reason: 'schema', field: 'mb[0].id' })
   t.like(decodePacket(bad({ t: 'gossip', tb: [{ scope: 'bogus', entries: [] }] }), 1000), { ok: false, reason: 'tables' })
+  t.like(decodePacket(bad({ t: 'gossip', sh: [{ scope: 'cluster', h: [1, -1] }] }), 1000), { ok: false, reason: 'tables', field: 'sh[0]: hash' })
+  t.like(decodePacket(bad({ t: 'gossip', sh: [{ scope: 'cluster', h: [1, 2 ** 32] }] }), 1000), { ok: false, reason: 'tables', field: 'sh[0]: hash' })
+  t.like(decodePacket(bad({ t: 'gossip', sh: [{ scope: 'cluster', h: [1] }] }), 1000), { ok: false, reason: 'tables', field: 'sh[0]: hash' })
+  t.like(decodePacket(bad({ t: 'gossip', sh: [{ scope: 'nope', h: [1, 2] }] }), 1000), { ok: false, reason: 'tables', field: 'sh[0]: scope' })
+  t.like(decodePacket(bad({ t: 'gossip', sh: { scope: 'cluster', h: [1, 2] } }), 1000), { ok: false, reason: 'schema', field: 'sh' })
+  t.like(decodePacket(bad({ t: 'gossip', sd: ['cluster', 'network:'] }), 1000), { ok: false, reason: 'tables', field: 'sd[1]' })
+  t.like(decodePacket(bad({ t: 'gossip', sd: 'cluster' }), 1000), { ok: false, reason: 'schema', field: 'sd' })
   t.like(decodeRequest(bad({ t: 'push-pull', join: true, members: [{ id: 'a', addrs: [], state: 'zombie', inc: 0, restarting: false }] }), 1000), { ok: false, reason: 'schema', field: 'members[0].state' })
 })
 
@@ -43,6 +50,8 @@ function corpus (): Uint8Array[] {
     { t: 'ping-req', seq: 4, target: 'c' },
     { t: 'gossip', mb: [{ k: 'alive', id: 'b', inc: 3, addrs: ['mem://b'] }, { k: 'suspect', id: 'c', inc: 1, from: 'b' }, { k: 'dead', id: 'd', inc: 1, from: 'b' }, { k: 'left', id: 'e', inc: 0 }] },
     { t: 'gossip', tb: [{ scope: 'cluster', entries: [['svc', 'k1', 'b', 5, 1, 0, { port: 80, name: 'web' }], ['svc', 'k2', 'b', 6, 2, 1, 100]] }] },
+    { t: 'gossip', sh: [{ scope: 'cluster', h: [0, 4294967295] }, { scope: 'network:n1', h: [12345, 678] }] },
+    { t: 'gossip', sd: ['cluster', 'network:n1'] },
     { t: 'gossip', mb: [{ k: 'alive', id: 'g', inc: 1, addrs: ['mem://g'], sig: new Uint8Array(64).fill(9) }, { k: 'left', id: 'h', inc: 2, sig: new Uint8Array(64).fill(3) }] },
     { t: 'ping', seq: 2, target: 'a', mb: [{ k: 'alive', id: 'f', inc: 0, addrs: ['mem://f'], restarting: true }], tb: [{ scope: 'network:n1', entries: [['ep', 'x', 'c', 1, 1, 0, 'v']] }] }
   ]

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { pack } from 'msgpackr'
-import { createTables, type Tables, type TablesMsg } from '../../src/tables/index.js'
+import { createTables, digestHash, type Tables, type TablesMsg } from '../../src/tables/index.js'
 import type { NodeId, Rng, ScopeName } from '../../src/types.js'
 import { createSeededRng } from '../../src/rng.js'
 import { Net } from '../support/tables-harness.js'
@@ -114,6 +114,63 @@ test('five replicas from random divergent states converge by anti-entropy alone 
   t.log(`sync rounds to converge: p50 ${rounds[50]}, max ${rounds[rounds.length - 1]}`)
   t.true((rounds[rounds.length - 1] as number) <= 12)
   t.true(diverged > 80, `diverged in ${diverged} of 100 seeds`)
+})
+
+test('periodic syncs as digest hashes: differing replicas converge through the receiver\'s full sync, agreeing ones exchange nothing', (t) => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const r = createSeededRng(seed)
+    const net = new Net(['a', 'b', 'c', 'd'], seed)
+    for (const id of net.ids()) net.get(id).joinScope(0, 'network:blue')
+    net.tick(0) // join syncs: full, to up to 3 peers
+    diverge(net, r, 'network:blue', 20 + int(r, 80))
+    diverge(net, r, C, 10 + int(r, 40))
+    let n = 0
+    while (!(identical(net, C) && identical(net, 'network:blue'))) {
+      if (++n > 30) {
+        t.fail(`seed ${seed}: not converged after 30 hashed sync rounds`)
+        return
+      }
+      net.tickHashed(SYNC_MS)
+    }
+    const agreed0 = net.ids().reduce((x, id) => x + net.get(id).stats().syncsAgreed, 0)
+    const quiet = net.tickHashed(SYNC_MS)
+    const agreed1 = net.ids().reduce((x, id) => x + net.get(id).stats().syncsAgreed, 0)
+    t.is(quiet.full, 0, `seed ${seed}: no full sync once replicas agree`)
+    t.true(quiet.hashes > 0)
+    t.is(agreed1 - agreed0, quiet.hashes, `seed ${seed}: every hash matched`)
+  }
+})
+
+test('a "differs" answer is taken only from the peer the last hash went to, once', (t) => {
+  const net = new Net(['a', 'b', 'c'], 11)
+  const a = net.get('a')
+  a.set(0, C, 't', 'k', 1)
+  t.is(a.handleSyncDiffers(0, 'b', C), undefined, 'no hash sent yet')
+  net.tick(0) // join syncs (full)
+  const s = a.tick(SYNC_MS, net.ids()).syncs.find((x) => x.periodic === true)
+  t.truthy(s)
+  const other = s!.to === 'b' ? 'c' : 'b'
+  t.is(a.handleSyncDiffers(SYNC_MS, other, C), undefined, 'not the peer the hash went to')
+  const plan = a.handleSyncDiffers(SYNC_MS, s!.to, C)
+  t.deepEqual(plan, { to: s!.to, req: { scope: C, digest: s!.req.digest } })
+  t.is(a.handleSyncDiffers(SYNC_MS, s!.to, C), undefined, 'a repeated answer runs no second sync')
+  t.is(a.handleSyncDiffers(SYNC_MS, s!.to, 'network:none'), undefined, 'a scope we are not in')
+})
+
+test('the digest hash changes with any lane, leaf or length of the digest', (t) => {
+  const d = [3, 17, -5, 200, 0x7fffffff, 1]
+  const h = digestHash(d)
+  t.deepEqual(digestHash([...d]), h)
+  t.true(h.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff))
+  for (let i = 0; i < d.length; i++) {
+    for (const bit of [0, 7, 31]) {
+      const e = [...d]
+      e[i] = (e[i] as number) ^ (1 << bit)
+      t.notDeepEqual(digestHash(e), h, `bit ${bit} of number ${i}`)
+    }
+  }
+  t.notDeepEqual(digestHash(d.slice(0, 3)), h)
+  t.notDeepEqual(digestHash([]), digestHash([0, 0, 0]))
 })
 
 test('a large difference is worked off over several rounds within the response size limit', (t) => {

@@ -16,6 +16,16 @@ export const LIBP2P_IDLE_TIMEOUT_MS = 60_000
 /** A dial (TCP + pnet + Noise + Yamux) must complete within this (ms). */
 export const LIBP2P_DIAL_TIMEOUT_MS = 5_000
 
+/** Longest deadline one dial may ask for (`dial(addr, { timeoutMs })`, e.g. a join through a busy seed node), ms. */
+export const LIBP2P_MAX_DIAL_TIMEOUT_MS = 60_000
+
+/**
+ * An inbound connection's handshake (pnet + Noise + Yamux) must complete
+ * within this (ms), or the dial timeout if longer: a node answering many
+ * joiners at once on busy cores needs seconds per handshake.
+ */
+export const LIBP2P_INBOUND_UPGRADE_TIMEOUT_MS = 15_000
+
 /** A connection we close (cap, idleness) is aborted if its close takes longer than this (ms). */
 export const LIBP2P_CLOSE_TIMEOUT_MS = 1_000
 

@@ -10,12 +10,13 @@ import { MAX_ADDRS } from '../../constants.js'
 import { logRepeated, type Logger } from '../../logger.js'
 import type { Clock, NodeId } from '../../types.js'
 import * as C from './constants.js'
-import { BadFrameError, DialFailedError, InboundLimitError, InvalidResponseError, ListenFailedError, NoRequestHandlerError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
+import { BadFrameError, DialFailedError, InboundLimitError, InvalidTransportOptionError, InvalidResponseError, ListenFailedError, NoRequestHandlerError, PeerUnreachableError, TransportNotStartedError } from './errors.js'
 import { chunksOf, encodeFrame, FrameDecoder } from './frames.js'
 import { peerIdFromKey } from './keys.js'
 import { InboundLimits, type LimitReason } from './limits.js'
 import { describe, resolveTransportInit, type Libp2pTransport, type Libp2pTransportInit, type Libp2pTransportStats, type ResolvedTransportOptions } from './options.js'
 import { parseNodeId, parsePeerAddr, readOneFrame, requestOverStream } from './streams.js'
+import { batchYamuxWindowUpdates } from './yamux-window.js'
 
 interface PeerState {
   addrs: Multiaddr[]
@@ -81,18 +82,25 @@ class Libp2pTransportImpl implements Libp2pTransport {
   }
 
   private async doStart (): Promise<void> {
+    batchYamuxWindowUpdates()
     const node = await createLibp2p({
       privateKey: this.privateKey,
       addresses: { listen: this.listen, ...(this.announce !== undefined ? { announce: this.announce } : {}) },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux({ maxInboundStreams: C.LIBP2P_MAX_MUXED_INBOUND_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_MUXED_OUTBOUND_STREAMS })],
+      // no yamux keep-alive pings (one per connection every 30 s, each way): yamux 8 does not act on a lost
+      // ping, SWIM probes find dead peers, and connections idle for idleTimeoutMs are closed by us
+      streamMuxers: [yamux({ maxInboundStreams: C.LIBP2P_MAX_MUXED_INBOUND_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_MUXED_OUTBOUND_STREAMS, enableKeepAlive: false })],
       ...(this.clusterKey !== undefined ? { connectionProtector: preSharedKey({ psk: this.clusterKey }) } : {}),
       connectionManager: {
         maxConnections: this.opts.maxConnections,
-        dialTimeout: this.opts.dialTimeoutMs,
-        // a peer with another cluster key stalls the handshake; do not hold its socket for long
-        inboundUpgradeTimeout: this.opts.dialTimeoutMs,
+        // every dial of ours carries its own deadline (dialTimeoutMs, or a longer one for joins): libp2p's must not cut it short
+        dialTimeout: Math.max(this.opts.dialTimeoutMs, C.LIBP2P_MAX_DIAL_TIMEOUT_MS),
+        // libp2p also gives each address 6 s of its own by default
+        addressDialTimeout: Math.max(this.opts.dialTimeoutMs, C.LIBP2P_MAX_DIAL_TIMEOUT_MS),
+        // a peer with another cluster key stalls the handshake; do not hold its socket for long,
+        // but give a joiner's handshake time when this node is busy (many agents starting on few cores)
+        inboundUpgradeTimeout: Math.max(this.opts.dialTimeoutMs, C.LIBP2P_INBOUND_UPGRADE_TIMEOUT_MS),
         inboundConnectionThreshold: C.LIBP2P_INBOUND_CONNECTIONS_PER_SECOND,
         maxIncomingPendingConnections: Math.max(10, Math.min(this.opts.maxConnections, 64))
       },
@@ -132,12 +140,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.log.info('libp2p transport stopped', { id: this.id })
   }
 
-  async dial (addr: string, opts: { signal?: AbortSignal } = {}): Promise<NodeId> {
+  async dial (addr: string, opts: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<NodeId> {
     const node = this.requireNode('dial')
     const ma = parsePeerAddr(addr)
+    const timeoutMs = opts.timeoutMs ?? this.opts.dialTimeoutMs
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > Math.max(this.opts.dialTimeoutMs, C.LIBP2P_MAX_DIAL_TIMEOUT_MS)) throw new InvalidTransportOptionError('timeoutMs', `must be a positive integer up to ${Math.max(this.opts.dialTimeoutMs, C.LIBP2P_MAX_DIAL_TIMEOUT_MS)} ms, got ${String(timeoutMs)}`)
     let conn: Connection
     try {
-      conn = await withTimeout(this.clock, this.opts.dialTimeoutMs, opts.signal, async signal => await node.dial(ma, { signal }))
+      conn = await withTimeout(this.clock, timeoutMs, opts.signal, async signal => await node.dial(ma, { signal }))
     } catch (err) {
       throw new DialFailedError(addr, describe(err))
     }
