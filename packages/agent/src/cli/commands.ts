@@ -46,9 +46,9 @@ function printJson (io: CliIo, v: unknown): void {
 /** Client subcommands, keyed `group action` or `name`. */
 export const COMMANDS: Record<string, Command> = {
   'network create': {
-    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--mtu BYTES] [--opt KEY=VALUE ...]',
-    summary: 'create an overlay network (--mtu: its interfaces\' MTU on every node; default each node\'s own)',
-    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, mtu: { type: 'string' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
+    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--mtu BYTES] [--internal] [--opt KEY=VALUE ...]',
+    summary: 'create an overlay network (--mtu: its interfaces\' MTU on every node; default each node\'s own; --internal: no way out, no published port)',
+    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, mtu: { type: 'string' }, internal: { type: 'boolean' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
     positionals: [1, 1],
     async run (api, [name], f, io) {
       const subnets = (f.subnet as string[] | undefined) ?? []
@@ -71,6 +71,7 @@ export const COMMANDS: Record<string, Command> = {
         }
         body.options = options
       }
+      if (f.internal === true) body.options = { ...body.options, internal: 'true' }
       const n = await api.createNetwork(body)
       if (f.json === true) printJson(io, n)
       else io.out(n.id)
