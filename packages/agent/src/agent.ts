@@ -28,6 +28,7 @@ import { DEFAULT_MTU_POLICY, type MtuPolicy } from './dataplane/overlay/mtu.js'
 import { createLifecycle, type Component } from './lifecycle.js'
 import { createDesiredState, type DesiredState } from './components/desired-state.js'
 import { createIngress, type Ingress } from './components/ingress.js'
+import { listeningPorts } from './dataplane/ingress/listening.js'
 import { createEntryRouter } from './components/entry-router.js'
 import { createJoiner } from './components/join.js'
 import { createLbRelease, type LbRelease } from './components/lb-release.js'
@@ -209,7 +210,7 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
       logger: componentLogger(root, 'dns'),
       registry: metrics.registry
     })
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }) })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }), ...(dataPlane.hostIngress === undefined ? {} : { listening: listeningPorts }) })
   const lbRelease = createLbRelease({ allocator, clock, tick: () => controller.tickLbRelease() })
   const latency = createProgrammingLatency({ wallClock, metrics: () => metrics })
   const reconciler = dataPlane.createReconciler({
