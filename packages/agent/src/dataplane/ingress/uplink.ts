@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import {
-  GATEWAY_TABLE, KernelCommandError, LB_IFNAME, UPLINK_IFNAME, ipBatch, nftApply, uplinkHostName, type Kernel, type KOpts
+  GATEWAY_TABLE, KernelCommandError, LB_IFNAME, UPLINK_IFNAME, ipBatch, nftApply, sysctlSet, uplinkHostName, type Kernel, type KOpts
 } from '../kernel/index.js'
 
 /**
@@ -98,8 +98,10 @@ export async function createUplink (k: Kernel, prefix: string, netns: string, ne
     `link set ${UPLINK_IFNAME} up`,
     `route replace default via ${a.host} dev ${UPLINK_IFNAME}`
   ], netns, opts)
+  // the host routes a mode=host task's address into the uplink without a gateway: the sandbox answers its ARP
+  await sysctlSet(k, [`net.ipv4.conf.${UPLINK_IFNAME}.proxy_arp=1`], netns, opts)
   await nftApply(k, gatewayScript(), netns, opts)
-  return 3
+  return 4
 }
 
 /** Delete the host side of an uplink (the netns' deletion takes the rest); a missing one is not an error. */
