@@ -48,15 +48,14 @@ export function computeIngress (input: IngressInput): IngressSpec & { losers: Ma
     } else {
       const local = input.endpoints(networkId)
         .filter((e) => e.status === 'live' && e.value.kind === 'task' && e.value.node === input.self && e.value.service === serviceId && e.value.state === 'ready' && (e.value.weight ?? 1) > 0)
-        .map((e) => e.value.ip)
-        .sort()
-      const ips = local.filter((ip, i) => i === 0 || local[i - 1] !== ip)
-      if (ips.length === 0) continue
-      rules.push({ proto: p.proto, port: p.published, networkId, mode: 'host', to: ips.map((ip) => ({ ip, port: p.target })) })
+        .sort((a, b) => a.value.ip < b.value.ip ? -1 : a.value.ip > b.value.ip ? 1 : 0)
+      const tasks = local.filter((e, i) => i === 0 || local[i - 1]?.value.ip !== e.value.ip)
+      if (tasks.length === 0) continue
+      rules.push({ proto: p.proto, port: p.published, networkId, mode: 'host', to: tasks.map((e) => ({ ip: e.value.ip, port: p.target })) })
       const set = hostPorts.get(networkId) ?? []
-      for (const ip of ips) {
-        routes.set(ip, { ip, networkId })
-        set.push(`${ip} . ${p.proto} . ${p.target}`)
+      for (const e of tasks) {
+        routes.set(e.value.ip, { ip: e.value.ip, networkId, mac: e.value.mac })
+        set.push(`${e.value.ip} . ${p.proto} . ${p.target}`)
       }
       hostPorts.set(networkId, set)
     }

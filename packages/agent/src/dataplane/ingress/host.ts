@@ -1,10 +1,10 @@
 import type { Logger } from 'winston'
 import {
-  GATEWAY_TABLE, KernelCommandError, UPLINK_HOST_PREFIX, ingressTableName, ipBatch, lbNetnsName, nftApply, sysctlSet, uplinkHostName,
+  GATEWAY_TABLE, KernelCommandError, UPLINK_HOST_PREFIX, bridgeName, ingressTableName, ipBatch, lbNetnsName, nftApply, sysctlSet, uplinkHostName,
   type Kernel, type KOpts
 } from '../kernel/index.js'
 import type { IngressRule, IngressSpec } from '../spec/ingress.js'
-import { UPLINK_POOL_CIDR } from './uplink.js'
+import { UPLINK_POOL_CIDR, gatewayScript } from './uplink.js'
 
 /** Routing protocol number of the host routes into sandboxes, so a restart finds the ones it made (`ip route show proto 250`). */
 export const INGRESS_ROUTE_PROTO = 250
@@ -26,10 +26,15 @@ function dnat (r: IngressRule): string {
  */
 export function hostScript (table: string, spec: IngressSpec): string {
   const up = `"${UPLINK_HOST_PREFIX}*"`
-  let s = `table ip ${table} {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n`
+  const replies = [...spec.hostPorts.values()].flat()
+  // a host-mode task's replies cross the bridge on their way to its gateway (the sandbox): with br_netfilter
+  // (Docker loads it) this host's conntrack sees them there first and would un-DNAT them too early
+  let s = `table ip ${table} {\n  set hostports {\n    type ipv4_addr . inet_proto . inet_service\n${replies.length === 0 ? '' : `    elements = { ${replies.join(', ')} }\n`}  }\n`
+  s += `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n    iifname != ${up} ip saddr . meta l4proto . th sport @hostports notrack\n  }\n`
+  s += '  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n'
   for (const r of spec.rules) s += dnat(r)
   s += '  }\n'
-  s += `  chain forward {\n    type filter hook forward priority filter; policy accept;\n    iifname ${up} oifname ${up} drop\n    oifname ${up} ct state established,related accept\n    oifname ${up} ct status dnat accept\n    oifname ${up} drop\n  }\n`
+  s += `  chain forward {\n    type filter hook forward priority filter; policy accept;\n    iifname ${up} oifname ${up} drop\n    oifname ${up} ct state established,related accept\n    oifname ${up} ct status dnat accept\n    oifname ${up} drop\n    iifname != "sb*" oifname "sb*" ct status dnat accept\n    iifname != "sb*" oifname "sb*" drop\n  }\n`
   s += `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr ${UPLINK_POOL_CIDR} oifname != ${up} masquerade\n  }\n}\n`
   return s
 }
@@ -101,16 +106,22 @@ class DefaultHostIngress implements HostIngress {
   }
 
   private async applyRoutes (spec: IngressSpec, opts: KOpts): Promise<number> {
-    const want = new Map<string, string>()
-    for (const r of spec.routes) want.set(`${r.ip}|@${uplinkHostName(this.prefix, r.networkId)}`, `${r.ip}/32 dev ${uplinkHostName(this.prefix, r.networkId)}`)
+    const want = new Map<string, string[]>()
+    for (const r of spec.routes) {
+      const dev = r.mac === undefined ? uplinkHostName(this.prefix, r.networkId) : bridgeName(this.prefix, r.networkId)
+      const lines = [`route replace ${r.ip}/32 dev ${dev} proto ${INGRESS_ROUTE_PROTO}`]
+      if (r.mac !== undefined) lines.push(`neigh replace ${r.ip} lladdr ${r.mac} dev ${dev} nud permanent`)
+      want.set(`${r.ip}|@${dev}`, lines)
+    }
     this.routes ??= await this.readRoutes(opts)
     const del: string[] = []
     for (const k of this.routes) {
       if (want.has(k)) continue
       const [ip, dev] = k.split('|@') as [string, string]
       del.push(`route del ${ip}/32 dev ${dev} proto ${INGRESS_ROUTE_PROTO}`)
+      if (!dev.startsWith(UPLINK_HOST_PREFIX)) del.push(`neigh del ${ip} dev ${dev}`)
     }
-    const add = [...want].filter(([k]) => !(this.routes as Set<string>).has(k)).map(([, r]) => `route replace ${r} proto ${INGRESS_ROUTE_PROTO}`)
+    const add = [...want].filter(([k]) => !(this.routes as Set<string>).has(k)).flatMap(([, lines]) => lines)
     if (del.length === 0 && add.length === 0) return 0
     this.routes = undefined
     if (del.length > 0) {
@@ -130,7 +141,8 @@ class DefaultHostIngress implements HostIngress {
       // a non-empty set is written on every change: its sandbox may have been made again since
       if (text === '' && this.hostPorts.get(networkId) === text) continue
       const netns = lbNetnsName(this.prefix, networkId)
-      const script = `flush set ip ${GATEWAY_TABLE} hostports\n${elems.length === 0 ? '' : `add element ip ${GATEWAY_TABLE} hostports { ${text} }\n`}`
+      // the whole gateway table, replaced atomically: a sandbox made by an older agent gets this version's chains too
+      const script = `table ip ${GATEWAY_TABLE} {}\ndelete table ip ${GATEWAY_TABLE}\n${gatewayScript()}${elems.length === 0 ? '' : `add element ip ${GATEWAY_TABLE} hostports { ${text} }\n`}`
       try {
         await nftApply(this.k, script, netns, opts)
         this.hostPorts.set(networkId, text)

@@ -55,7 +55,14 @@ export function pickUplink (networkId: string, taken: ReadonlySet<number>): numb
   return i
 }
 
-/** The sandbox's gateway table: masquerade out of up0, nothing new in from up0 unless published, no link-local reach. */
+/**
+ * The sandbox's gateway table: masquerade out of up0, nothing new in from
+ * up0 unless published, no link-local reach. `hostports` (local mode=host
+ * targets) is let in from up0, and their replies to clients beyond the
+ * overlay are not tracked here: the host sends mode=host connections
+ * straight onto the bridge, so this sandbox sees only the replies (tracked,
+ * they would be picked up mid-stream and masqueraded).
+ */
 export function gatewayScript (): string {
   return `table ip ${GATEWAY_TABLE} {
   set hostports {
@@ -68,6 +75,10 @@ export function gatewayScript (): string {
     iifname "${UPLINK_IFNAME}" oifname "${LB_IFNAME}" ip daddr . meta l4proto . th dport @hostports accept
     iifname "${UPLINK_IFNAME}" drop
     oifname "${UPLINK_IFNAME}" ip daddr ${LINK_LOCAL_CIDR} drop
+  }
+  chain raw {
+    type filter hook prerouting priority raw; policy accept;
+    iifname "${LB_IFNAME}" ip saddr . meta l4proto . th sport @hostports fib daddr type != local notrack
   }
   chain input {
     type filter hook input priority filter; policy accept;

@@ -28,10 +28,16 @@ export interface IngressRule {
   to: IngressTarget[]
 }
 
-/** A host route into a sandbox: `ip/32 dev su<hash of networkId>`. */
+/**
+ * A host route: a VIP into its sandbox's uplink (`ip/32 dev su<hash>`), or
+ * a local `mode=host` task straight onto its network's bridge (`ip/32 dev
+ * sb<hash>` with a permanent neighbour entry for `mac`), bypassing the sandbox.
+ */
 export interface IngressRoute {
   ip: string
   networkId: string
+  /** Set for a task on the bridge: its MAC. */
+  mac?: string
 }
 
 /** Desired north-south state of this node's host namespace. A pure function of the tables and the sandboxes desired here. */
@@ -42,7 +48,11 @@ export interface IngressSpec {
   rules: IngressRule[]
   /** Sorted by IP. */
   routes: IngressRoute[]
-  /** Per network: `ip . proto . port` of local `mode=host` targets, let in from the uplink by the sandbox's filter (sorted). */
+  /**
+   * Per network: `ip . proto . port` of local `mode=host` targets (sorted).
+   * Their replies go through the sandbox (the tasks' gateway) untracked
+   * there, so it neither drops nor masquerades them.
+   */
   hostPorts: Map<string, string[]>
 }
 

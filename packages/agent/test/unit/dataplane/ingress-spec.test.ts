@@ -41,13 +41,16 @@ test('ingress spec: mode=ingress goes to the VIP through the network\'s uplink, 
     { proto: 'tcp', port: 9000, networkId: 'n1', mode: 'ingress', to: [{ ip: '10.1.0.10', port: 80 }] },
     { proto: 'tcp', port: 9001, networkId: 'n1', mode: 'host', to: [{ ip: '10.1.0.20', port: 81 }, { ip: '10.1.0.21', port: 81 }] }
   ])
-  t.deepEqual(spec.routes.map((r) => r.ip), ['10.1.0.10', '10.1.0.20', '10.1.0.21'])
+  t.deepEqual(spec.routes.map((r) => [r.ip, r.mac]), [['10.1.0.10', undefined], ['10.1.0.20', '02:00:00:00:00:02'], ['10.1.0.21', '02:00:00:00:00:02']], 'a VIP goes into the uplink, a mode=host task onto the bridge')
   t.deepEqual(spec.hostPorts.get('n1'), ['10.1.0.20 . tcp . 81', '10.1.0.21 . tcp . 81'])
   t.deepEqual([...spec.losers], [['s3', ['9000/tcp']]])
   const script = hostScript('scalelb_ingress_x', spec)
   t.regex(script, /fib daddr type local tcp dport 9000 dnat ip to 10\.1\.0\.10:80/)
   t.regex(script, /tcp dport 9001 dnat ip to numgen random mod 2 map \{ 0 : 10\.1\.0\.20 \. 81, 1 : 10\.1\.0\.21 \. 81 \}/)
   t.regex(script, /ip saddr 169\.254\.0\.0\/17 oifname != "su\*" masquerade/)
+  t.regex(script, /elements = \{ 10\.1\.0\.20 \. tcp \. 81, 10\.1\.0\.21 \. tcp \. 81 \}/)
+  t.regex(script, /iifname != "su\*" ip saddr \. meta l4proto \. th sport @hostports notrack/)
+  t.regex(script, /iifname != "sb\*" oifname "sb\*" drop/)
 })
 
 test('ingress spec: no sandbox here, or an internal network: nothing published; no local task: no mode=host rule', (t) => {
