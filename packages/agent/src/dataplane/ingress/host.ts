@@ -82,7 +82,8 @@ class DefaultHostIngress implements HostIngress {
       this.forwarding = true
       tx++
     }
-    const script = hostScript(this.table, spec)
+    // nothing north-south on this node (no uplink, nothing published): no table
+    const script = spec.uplinks.length === 0 && spec.rules.length === 0 ? '' : hostScript(this.table, spec)
     if (script !== this.script) {
       this.script = undefined
       await nftApply(this.k, `table ip ${this.table} {}\ndelete table ip ${this.table}\n${script}`, undefined, opts)
