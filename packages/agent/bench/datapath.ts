@@ -23,31 +23,24 @@
  * Run (root; Debian packages wrk and nginx-light):
  *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf]
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
-  createPlainNetns, labApi, labDown, labUp, loadLabState, spawnDetached, stopProcess, taskNetnsName, waitFor, type LabHost, type LabState, type ProcRef
+  createPlainNetns, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHost, type LabState
 } from '@scalelb/lab'
+import { BODY_BYTES, DEFAULT_WRK_CONNECTIONS, DEFAULT_WRK_SECONDS, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk } from './http-load.js'
 import {
-  BenchUsageError, intFlag, isRoot, percentile, printJsonLine, printTable, round, runBench, sh, type Cleanup
+  BenchUsageError, intFlag, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup
 } from './common.js'
-
-/** Median of `xs` (NaN when empty). */
-const median = (xs: readonly number[]): number => percentile(xs, 50)
 
 /** Paths measured, in the order each round runs them. */
 const PATHS = ['direct', 'vip-remote', 'direct-local', 'vip-local'] as const
 type PathName = typeof PATHS[number]
 const DEFAULT_ROUNDS = 5
-const DEFAULT_SECONDS = 5
-const DEFAULT_CONNECTIONS = 16
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
 const SUBNET = '10.217.0.0/16'
-const TARGET_PORT = 8080
 const SETUP_TIMEOUT_MS = 60_000
-/** Bytes of the response body nginx returns. */
-const BODY_BYTES = 100
 
 interface Flags { rounds: number, seconds: number, connections: number, perf: boolean }
 
@@ -63,69 +56,12 @@ function fromFlags (): Flags {
   })
   const f: Flags = {
     rounds: intFlag('rounds', values.rounds, DEFAULT_ROUNDS, 1, 50),
-    seconds: intFlag('seconds', values.seconds, DEFAULT_SECONDS, 1, 120),
-    connections: intFlag('connections', values.connections, DEFAULT_CONNECTIONS, 1, 1000),
+    seconds: intFlag('seconds', values.seconds, DEFAULT_WRK_SECONDS, 1, 120),
+    connections: intFlag('connections', values.connections, DEFAULT_WRK_CONNECTIONS, 1, 1000),
     perf: values.perf === true
   }
   if (!isRoot()) throw new BenchUsageError('bench:datapath needs root (network namespaces, nftables)')
   return f
-}
-
-/** One wrk run: what it printed, read into numbers. */
-interface WrkResult { requests: number, rps: number, p50Ms: number, p99Ms: number, errors: number }
-
-/** wrk's `--latency` figures (`50%    1.23ms`, units us/ms/s) and totals. */
-export function parseWrk (out: string): WrkResult {
-  const dur = (v: string, unit: string): number => Number(v) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[unit]!
-  const pct = (p: string): number => {
-    const m = new RegExp(`^\\s*${p}%\\s+([0-9.]+)(us|ms|s|m)\\s*$`, 'm').exec(out)
-    if (m === null) throw new Error(`wrk output has no ${p}% latency line:\n${out}`)
-    return dur(m[1] as string, m[2] as string)
-  }
-  const req = /^\s*(\d+) requests in /m.exec(out)
-  const rps = /^Requests\/sec:\s+([0-9.]+)/m.exec(out)
-  if (req === null || rps === null) throw new Error(`wrk output without totals:\n${out}`)
-  const err = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)
-  const errors = (err === null ? 0 : [1, 2, 3, 4].reduce((s, i) => s + Number(err[i]), 0)) + (non2xx === null ? 0 : Number(non2xx[1]))
-  return { requests: Number(req[1]), rps: Number(rps[1]), p50Ms: pct('50'), p99Ms: pct('99'), errors }
-}
-
-/** Busy and total jiffies of all CPUs (/proc/stat). */
-async function cpuJiffies (): Promise<{ busy: number, total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] as string
-  const v = line.trim().split(/\s+/).slice(1).map(Number)
-  const idle = (v[3] ?? 0) + (v[4] ?? 0)
-  const total = v.slice(0, 8).reduce((s, x) => s + x, 0)
-  return { busy: total - idle, total }
-}
-
-/** nginx answering every request with BODY_BYTES from memory, in `netns`; its files under `dir`. */
-async function startNginx (dir: string, netns: string, cleanup: Cleanup): Promise<ProcRef> {
-  await mkdir(join(dir, 'tmp'), { recursive: true })
-  const conf = join(dir, 'nginx.conf')
-  await writeFile(conf, [
-    'worker_processes 1;',
-    'daemon off;',
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')} warn;`,
-    'events { worker_connections 1024; }',
-    'http {',
-    '  access_log off;',
-    `  client_body_temp_path ${join(dir, 'tmp')}; proxy_temp_path ${join(dir, 'tmp')}; fastcgi_temp_path ${join(dir, 'tmp')}; uwsgi_temp_path ${join(dir, 'tmp')}; scgi_temp_path ${join(dir, 'tmp')};`,
-    '  keepalive_requests 1000000;',
-    `  server { listen ${TARGET_PORT}; location / { return 200 "${'x'.repeat(BODY_BYTES - 1)}\\n"; } }`,
-    '}',
-    ''
-  ].join('\n'))
-  const ref = spawnDetached({ argv: ['nginx', '-c', conf], netns, logFile: join(dir, 'nginx.log') })
-  cleanup.add(`nginx ${netns}`, async () => { await stopProcess(ref) })
-  return ref
-}
-
-async function wrk (clientNs: string, url: string, f: Flags): Promise<WrkResult> {
-  const out = await sh('ip', ['netns', 'exec', clientNs, 'wrk', '-t1', `-c${f.connections}`, `-d${f.seconds}s`, '--latency', url])
-  return parseWrk(out)
 }
 
 /** Symbols above this share of samples are listed per path. */
@@ -192,25 +128,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }
   console.log(`setup done; ${f.rounds} rounds of ${PATHS.join(', ')}, ${f.seconds} s each, ${f.connections} connections, 1 wrk thread`)
 
-  const samples: Record<PathName, Array<WrkResult & { cpuUsPerReq: number }>> = { direct: [], 'vip-remote': [], 'direct-local': [], 'vip-local': [] }
-  const hz = Number(await sh('getconf', ['CLK_TCK']))
-  for (let r = 0; r < f.rounds; r++) {
-    for (const p of PATHS) {
-      const c0 = await cpuJiffies()
-      const w = await wrk(client.ns, urls[p], f)
-      const c1 = await cpuJiffies()
-      const cpuUsPerReq = ((c1.busy - c0.busy) / hz) * 1e6 / Math.max(1, w.requests)
-      samples[p].push({ ...w, cpuUsPerReq })
-      console.log(`round ${r + 1} ${p}: ${round(w.rps, 0)} req/s, p50 ${round(w.p50Ms, 3)} ms, p99 ${round(w.p99Ms, 3)} ms, ${round(cpuUsPerReq, 1)} µs CPU/request${w.errors > 0 ? `, ${w.errors} errors` : ''}`)
-    }
-  }
-  const fig = (p: PathName): { rps: number, p50: number, p99: number, cpu: number, errors: number } => ({
-    rps: median(samples[p].map((s) => s.rps)),
-    p50: median(samples[p].map((s) => s.p50Ms)),
-    p99: median(samples[p].map((s) => s.p99Ms)),
-    cpu: median(samples[p].map((s) => s.cpuUsPerReq)),
-    errors: samples[p].reduce((s, x) => s + x.errors, 0)
-  })
+  const samples = await runRounds(PATHS, f.rounds, async (p) => await wrk(client.ns, urls[p], f))
+  const fig = (p: PathName): ReturnType<typeof pathFigures> => pathFigures(samples[p])
   // ratio per round (paths of one round ran back to back), then the median
   const directOf = (p: PathName): PathName => p === 'vip-local' ? 'direct-local' : 'direct'
   const isVip = (p: PathName): boolean => p.startsWith('vip-')

@@ -27,6 +27,8 @@ import type { AgentStatus, MemberInfo } from './types.js'
 import { DEFAULT_MTU_POLICY, type MtuPolicy } from './dataplane/overlay/mtu.js'
 import { createLifecycle, type Component } from './lifecycle.js'
 import { createDesiredState, type DesiredState } from './components/desired-state.js'
+import { createIngress, type Ingress } from './components/ingress.js'
+import { listeningPorts } from './dataplane/ingress/listening.js'
 import { createEntryRouter } from './components/entry-router.js'
 import { createJoiner } from './components/join.js'
 import { createLbRelease, type LbRelease } from './components/lb-release.js'
@@ -184,6 +186,8 @@ interface Parts {
   metrics: AgentMetrics
   /** The resolver (absent with --no-dns or the memory programmer). */
   dns: DnsResolver | undefined
+  /** Published ports and ingress holds. */
+  ingress: Ingress
 }
 
 /** Build the parts; they refer to each other through closures that only run once the agent started. */
@@ -206,7 +210,7 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
       logger: componentLogger(root, 'dns'),
       registry: metrics.registry
     })
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }) })
+  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }), ...(dataPlane.hostIngress === undefined ? {} : { listening: listeningPorts }) })
   const lbRelease = createLbRelease({ allocator, clock, tick: () => controller.tickLbRelease() })
   const latency = createProgrammingLatency({ wallClock, metrics: () => metrics })
   const reconciler = dataPlane.createReconciler({
@@ -216,11 +220,13 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
       metrics.observeSync(result.durationMs)
       latency.applied(networkId)
       dns?.sync()
+      ingress.schedule()
     }
   })
   const problems = createNetworkProblems({ logger: componentLogger(root, 'state'), networks: () => view.networks(), conflicts: () => view.conflicts(), refused: () => reconciler.errors() })
   const desired = createDesiredState({ view, reconciler, problems, clock, logger: log, self: b.self, localUnderlay: b.localUnderlay, mtu, localTasks: () => controller.localTasks(), persist, previous: files.persisted?.desired, restartGraceMs: b.cfg.restartGraceMs })
-  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics, dns }
+  const ingress = createIngress({ view, controller, desired, host: dataPlane.hostIngress, self: b.self, clock, logger: componentLogger(root, 'ingress') })
+  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics, dns, ingress }
 }
 
 /** Metrics read from the running parts at scrape time. */
@@ -313,7 +319,7 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
       async stop (reason) { if (reason === 'restart') await gossip.stop({ restart: true }) }
     },
     p.persistence.component,
-    createEntryRouter({ gossip, view: p.view, ipam: p.ipam, allocator, controller, metrics: () => p.metrics, latency: p.latency, logger: log, mtu: b.mtu, persist: p.persistence.persist, changed: () => { desired.schedule(); lbRelease.schedule() } }),
+    createEntryRouter({ gossip, view: p.view, ipam: p.ipam, allocator, controller, metrics: () => p.metrics, latency: p.latency, logger: log, mtu: b.mtu, persist: p.persistence.persist, changed: () => { desired.schedule(); lbRelease.schedule(); p.ingress.schedule() } }),
     lbRelease.component,
     createOwnEntries({ gossip, allocator, ipam: p.ipam, logger: log, persisted: files.persisted?.ownEntries ?? [], mayWrite: (e) => mayWrite(b.authority(e.scope as 'cluster', e.table, e.key), self, files.keyring.manager), localUnderlay: b.localUnderlay, role: files.keys.role }),
     { name: 'controller', start: () => controller.republish(), leave: () => controller.withdrawAll() },
@@ -327,6 +333,7 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
       }
     },
     desired.warmupComponent,
+    p.ingress.component,
     ...(p.dns === undefined ? [] : [p.dns.component]),
     { name: 'api', start: () => api.start(), stop: () => api.stop() },
     ...(b.cfg.dockerPlugin ? [dockerComponent(b, p)] : []),

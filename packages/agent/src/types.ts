@@ -1,6 +1,7 @@
 /** Public request/response shapes of the control API (HTTP+JSON) and the CLI. */
 import type { PortSpec } from './dataplane/spec/types.js'
 import type { EndpointState } from './state/tables.js'
+import type { PublishSpec } from './state/publish.js'
 
 /** POST /v1/networks body (validated). */
 export interface NetworkCreateRequest {
@@ -45,6 +46,14 @@ export interface ServiceCreateRequest {
   networks: string[]
   /** `dnsrr`: no VIP; the service's name resolves to its task IPs. @default 'vip' */
   endpointMode?: 'vip' | 'dnsrr'
+  /** Ports published on every node's underlay address (north-south). @default none */
+  publish?: PublishSpec[]
+}
+
+/** POST /v1/services/:ref/publish body (validated): published ports to add, and to remove by port (and protocol). */
+export interface ServicePublishRequest {
+  add: PublishSpec[]
+  rm: Array<{ published: number, proto?: 'tcp' | 'udp' }>
 }
 
 /** A service as the API shows it. */
@@ -56,6 +65,10 @@ export interface ServiceInfo {
   vips: Array<{ networkId: string, network: string, vip: string }>
   /** Present for a `dnsrr` service (no VIPs): its networks. */
   dnsrr?: { networks: Array<{ networkId: string, network: string }> }
+  /** Its published ports (absent: none). */
+  publish?: PublishSpec[]
+  /** Published ports that another service (a smaller id) published too: they go to that one (`8080/tcp`). */
+  publishConflicts?: string[]
 }
 
 /**

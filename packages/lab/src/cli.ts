@@ -9,6 +9,7 @@ import { isRoot } from '@scalelb/agent'
 import { labDown, labStatus, labUp, type LabStatus } from './lab.js'
 import { loadLabState } from './state.js'
 import { runDemo } from './demo.js'
+import { addUnderlayHelper } from './chaos.js'
 
 const USAGE = `usage: scalelb lab [up|status|down] [options]   (no command: up)
 
@@ -20,6 +21,7 @@ commands:
 options:
   --nodes N          hosts to build (up; default ${DEFAULT_LAB_NODES})
   --demo             after up: a network, two services with tasks on every host, and traffic to each service by name (http://web/) from every host
+  --outside          after up (root): an "outside" namespace on the underlay that is no cluster host, to reach published ports from
   --profile P        gossip profile of the agents: lan | wan | local (up; default: the agent's)
   --state-dir DIR    where the lab keeps its state (default ${DEFAULT_LAB_STATE_DIR} as root, $TMPDIR/scalelb-lab-<uid> otherwise)
   --json             machine-readable output (status)
@@ -69,6 +71,7 @@ export async function runLab (argv: string[]): Promise<number> {
       options: {
         nodes: { type: 'string' },
         demo: { type: 'boolean' },
+        outside: { type: 'boolean' },
         profile: { type: 'string' },
         'state-dir': { type: 'string' },
         json: { type: 'boolean' },
@@ -96,7 +99,7 @@ export async function runLab (argv: string[]): Promise<number> {
     if (values.profile !== undefined && !['lan', 'wan', 'local'].includes(values.profile)) {
       throw new LabUsageError('--profile', `must be lan, wan or local, got ${JSON.stringify(values.profile)}`)
     }
-    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile)
+    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, values.outside === true)
     const state = await loadLabState(stateDir)
     if (state === undefined) {
       process.stderr.write(`scalelb lab: no lab in ${stateDir}\n`)
@@ -119,7 +122,7 @@ export async function runLab (argv: string[]): Promise<number> {
   }
 }
 
-async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined): Promise<number> {
+async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, outside: boolean): Promise<number> {
   const root = isRoot()
   if (!root) out('scalelb lab: not running as root: building the cluster on 127.0.0.1 with the memory programmer (run with sudo for network namespaces and nftables)')
   let state
@@ -132,6 +135,11 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
       progress: out,
       cleanupOnFailure: false
     })
+    if (outside) {
+      if (!root) throw new LabUsageError('--outside', 'needs root (network namespaces)')
+      const o = await addUnderlayHelper(state, 'outside')
+      out(`outside: netns ${o.netns}, ${o.ip} on the underlay (not a cluster host): ip netns exec ${o.netns} curl http://<host underlay IP>:<published port>/`)
+    }
     if (demo) await runDemo({ state, print: out })
   } catch (err) {
     const e = err as Error

@@ -108,6 +108,15 @@ export type PortInput = string | { port: number, targetPort?: number, proto?: 't
 /** POST /v1/networks body. */
 export type NetworkCreateBody = NetworkCreateRequest
 
+/** A published port as a client may send it: `8080:80/tcp`, `published=8080,target=80,protocol=udp,mode=host`, or the object form. */
+export type PublishInput = string | { published: number, target?: number, protocol?: 'tcp' | 'udp', mode?: 'ingress' | 'host' }
+
+/** POST /v1/services/:ref/publish body: ports to publish and ports (`8080`, `53/udp`) to withdraw. */
+export interface ServicePublishBody {
+  add?: PublishInput[]
+  rm?: string[]
+}
+
 /** POST /v1/services body. */
 export interface ServiceCreateBody {
   name: string
@@ -116,6 +125,8 @@ export interface ServiceCreateBody {
   networks: string[]
   /** `dnsrr`: no VIP, the name resolves to the task IPs. @default 'vip' */
   endpointMode?: 'vip' | 'dnsrr'
+  /** Ports published on every node (mode=ingress) or on nodes with tasks (mode=host). @default none */
+  publish?: PublishInput[]
 }
 
 /** POST /v1/tasks body: exactly one of `netns` and `ip`; `networks` when there is no `service` (an endpoint-only task). */
@@ -142,6 +153,8 @@ export const API_ROUTES = {
   createService: route<ServiceInfo, ServiceCreateBody>()({ method: 'POST', path: '/v1/services', body: async () => (await validators()).parseServiceCreate, status: 201, mutates: true, managerOnly: 'service create' }),
   inspectService: route<ServiceInfo>()({ method: 'GET', path: '/v1/services/:ref' }),
   removeService: route<Removed>()({ method: 'DELETE', path: '/v1/services/:ref', query: { force: 'flag' }, mutates: true, managerOnly: 'service rm' }),
+  /** Publish ports of a service and/or withdraw some (`service update --publish-add/--publish-rm`). */
+  publishService: route<ServiceInfo, ServicePublishBody>()({ method: 'POST', path: '/v1/services/:ref/publish', body: async () => (await validators()).parseServicePublish, mutates: true, managerOnly: 'service update' }),
   listTasks: route<TaskInfo[]>()({ method: 'GET', path: '/v1/tasks', query: { service: 'string' } }),
   /** A task of this node; 404 NotFoundError on field `task` when there is none. */
   inspectTask: route<TaskInfo>()({ method: 'GET', path: '/v1/tasks/:id' }),

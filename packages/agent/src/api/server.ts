@@ -100,6 +100,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     createService: async ({ body }, signal) => await ctl.createService(body, { signal }),
     inspectService: async ({ params }) => ctl.inspectService(params.ref),
     removeService: async ({ params, query }) => { await ctl.removeService(params.ref, { force: query.force === true }); return { removed: params.ref } },
+    publishService: async ({ params, body }) => await ctl.publishService(params.ref, body),
     listTasks: async ({ query }) => ctl.listTasks({ service: query.service }),
     inspectTask: async ({ params }) => ctl.inspectTask(params.id),
     addTask: async ({ body }, signal) => {

@@ -2,10 +2,11 @@ import { isIP } from 'node:net'
 import { ValidationError } from '../errors.js'
 import { IFNAME_RE, MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_TASK_ID_LENGTH, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
 import type { PortSpec } from '../dataplane/spec/types.js'
-import type { NetworkCreateRequest, ServiceCreateRequest, TaskAddRequest } from '../types.js'
+import type { NetworkCreateRequest, ServiceCreateRequest, ServicePublishRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
 import { PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
 import { cidrFamily } from '../state/addr.js'
+import { INTERNAL_OPTION, MAX_PUBLISH_PER_SERVICE, parsePublishList, parsePublishRef } from '../state/publish.js'
 import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
 
 /**
@@ -81,6 +82,7 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   if (o.options !== undefined) {
     const opts = obj(o.options)
     for (const [k, v] of Object.entries(opts)) if (typeof v !== 'string') throw new ValidationError(`options.${k}`, 'must be a string')
+    if (Object.hasOwn(opts, INTERNAL_OPTION) && opts[INTERNAL_OPTION] !== 'true' && opts[INTERNAL_OPTION] !== 'false') throw new ValidationError(`options.${INTERNAL_OPTION}`, `must be "true" or "false", got ${JSON.stringify(opts[INTERNAL_OPTION])}`)
     req.options = opts as Record<string, string>
   }
   const mtu = parseNetworkMtu(o.mtu, req.options)
@@ -105,7 +107,7 @@ function parseNetworkMtu (v: unknown, options: Record<string, string> | undefine
 /** Validate a service create body. */
 export function parseServiceCreate (body: unknown): ServiceCreateRequest {
   const o = obj(body)
-  noExtra(o, ['name', 'ports', 'networks', 'endpointMode'])
+  noExtra(o, ['name', 'ports', 'networks', 'endpointMode', 'publish'])
   const n = name(o.name, 'name')
   if (!Array.isArray(o.ports)) throw new ValidationError('ports', 'must be an array')
   if (o.ports.length > MAX_PORTS_PER_SERVICE) throw new ValidationError('ports', `at most ${MAX_PORTS_PER_SERVICE} ports`)
@@ -121,7 +123,24 @@ export function parseServiceCreate (body: unknown): ServiceCreateRequest {
     if (o.endpointMode !== 'vip' && o.endpointMode !== 'dnsrr') throw new ValidationError('endpointMode', `must be vip or dnsrr, got ${JSON.stringify(o.endpointMode)}`)
     req.endpointMode = o.endpointMode
   }
+  if (o.publish !== undefined) {
+    const publish = parsePublishList(o.publish, 'publish')
+    if (publish.length > 0) req.publish = publish
+  }
   return req
+}
+
+/** Validate a service publish body `{ add?: [...], rm?: ['8080', '53/udp'] }`. */
+export function parseServicePublish (body: unknown): ServicePublishRequest {
+  const o = obj(body)
+  noExtra(o, ['add', 'rm'])
+  const add = o.add === undefined ? [] : parsePublishList(o.add, 'add')
+  if (o.rm !== undefined && !Array.isArray(o.rm)) throw new ValidationError('rm', 'must be an array of PORT or PORT/tcp|udp')
+  const rmList = (o.rm ?? []) as unknown[]
+  if (rmList.length > MAX_PUBLISH_PER_SERVICE) throw new ValidationError('rm', `at most ${MAX_PUBLISH_PER_SERVICE} entries`)
+  const rm = rmList.map((v, i) => parsePublishRef(v, `rm[${i}]`))
+  if (add.length === 0 && rm.length === 0) throw new ValidationError('body', 'give add and/or rm')
+  return { add, rm }
 }
 
 /** Validate a task state. */

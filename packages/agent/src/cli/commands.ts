@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js'
 import type { EndpointState } from '../state/tables.js'
 import type { ApiClient } from '../api/client.js'
-import type { NetworkCreateBody, ServiceCreateBody, TaskAddBody } from '../api/contract.js'
+import type { NetworkCreateBody, ServiceCreateBody, ServicePublishBody, TaskAddBody } from '../api/contract.js'
 import { shortId, table } from './format.js'
 
 // the CommonJS view: node:util's ES module facade reads every export (TextDecoder ...), ~10 ms of a CLI start
@@ -46,9 +46,9 @@ function printJson (io: CliIo, v: unknown): void {
 /** Client subcommands, keyed `group action` or `name`. */
 export const COMMANDS: Record<string, Command> = {
   'network create': {
-    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--mtu BYTES] [--opt KEY=VALUE ...]',
-    summary: 'create an overlay network (--mtu: its interfaces\' MTU on every node; default each node\'s own)',
-    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, mtu: { type: 'string' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
+    usage: 'scalelb network create NAME --subnet CIDR [--subnet CIDR ...] [--vni N] [--mtu BYTES] [--internal] [--opt KEY=VALUE ...]',
+    summary: 'create an overlay network (--mtu: its interfaces\' MTU on every node; default each node\'s own; --internal: no way out, no published port)',
+    flags: { subnet: { type: 'string', multiple: true }, vni: { type: 'string' }, mtu: { type: 'string' }, internal: { type: 'boolean' }, opt: { type: 'string', multiple: true }, ...JSON_FLAG },
     positionals: [1, 1],
     async run (api, [name], f, io) {
       const subnets = (f.subnet as string[] | undefined) ?? []
@@ -71,6 +71,7 @@ export const COMMANDS: Record<string, Command> = {
         }
         body.options = options
       }
+      if (f.internal === true) body.options = { ...body.options, internal: 'true' }
       const n = await api.createNetwork(body)
       if (f.json === true) printJson(io, n)
       else io.out(n.id)
@@ -105,9 +106,9 @@ export const COMMANDS: Record<string, Command> = {
     }
   },
   'service create': {
-    usage: 'scalelb service create NAME --port PORT[:TARGET][/tcp|udp] [...] --network NET [--network NET ...] [--endpoint-mode vip|dnsrr]',
-    summary: 'create a service with a VIP on each network',
-    flags: { port: { type: 'string', multiple: true, short: 'p' }, network: { type: 'string', multiple: true }, 'endpoint-mode': { type: 'string' }, ...JSON_FLAG },
+    usage: 'scalelb service create NAME --port PORT[:TARGET][/tcp|udp] [...] --network NET [--network NET ...] [--endpoint-mode vip|dnsrr] [--publish PUBLISHED:TARGET[/tcp|udp] | --publish published=N,target=N,protocol=tcp|udp,mode=ingress|host ...]',
+    summary: 'create a service with a VIP on each network (--publish: reachable from outside on every node\'s underlay address; mode=host: on nodes with its tasks, client address kept)',
+    flags: { port: { type: 'string', multiple: true, short: 'p' }, network: { type: 'string', multiple: true }, 'endpoint-mode': { type: 'string' }, publish: { type: 'string', multiple: true }, ...JSON_FLAG },
     positionals: [1, 1],
     async run (api, [name], f, io) {
       const networks = (f.network as string[] | undefined) ?? []
@@ -115,7 +116,24 @@ export const COMMANDS: Record<string, Command> = {
       const req: ServiceCreateBody = { name: name as string, ports: (f.port as string[] | undefined) ?? [], networks }
       // the agent validates the mode
       if (f['endpoint-mode'] !== undefined) req.endpointMode = f['endpoint-mode'] as 'vip'
+      // the agent parses and validates the published ports
+      if (f.publish !== undefined) req.publish = f.publish as string[]
       const s = await api.createService(req)
+      if (f.json === true) printJson(io, s)
+      else io.out(s.id)
+    }
+  },
+  'service update': {
+    usage: 'scalelb service update NAME|ID [--publish-add PUBLISHED:TARGET[/tcp|udp] ...] [--publish-rm PUBLISHED[/tcp|udp] ...]',
+    summary: 'publish ports of a service, or withdraw them (removed from every node)',
+    flags: { 'publish-add': { type: 'string', multiple: true }, 'publish-rm': { type: 'string', multiple: true }, ...JSON_FLAG },
+    positionals: [1, 1],
+    async run (api, [ref], f, io) {
+      const body: ServicePublishBody = {}
+      if (f['publish-add'] !== undefined) body.add = f['publish-add'] as string[]
+      if (f['publish-rm'] !== undefined) body.rm = f['publish-rm'] as string[]
+      if (body.add === undefined && body.rm === undefined) throw new UsageError('give --publish-add and/or --publish-rm')
+      const s = await api.publishService(ref as string, body)
       if (f.json === true) printJson(io, s)
       else io.out(s.id)
     }
@@ -128,8 +146,9 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, _p, f, io) {
       const list = await api.listServices()
       if (f.json === true) return printJson(io, list)
-      io.out(table(['ID', 'NAME', 'PORTS', 'VIPS'], list.map((s) => [
-        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}`).join(',')
+      io.out(table(['ID', 'NAME', 'PORTS', 'VIPS', 'PUBLISHED'], list.map((s) => [
+        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}`).join(','),
+        (s.publish ?? []).map((p) => `${p.published}:${p.target}/${p.proto}${p.mode === 'host' ? ' (host)' : ''}`).join(',') || '-'
       ])))
     }
   },

@@ -3,6 +3,8 @@ import { createProgrammer } from './programmer/index.js'
 import { ValidationError } from '../errors.js'
 import { attachTaskNetns, detachTaskNetns } from './plumber/index.js'
 import { createReconciler } from './reconciler/index.js'
+import { createHostIngress } from './ingress/host.js'
+import { createKernel } from './kernel/index.js'
 import type { AgentConfig } from '../config/options.js'
 import type { DataPlane } from './dataplane.js'
 import { componentLogger, type Logger } from '../logging/logger.js'
@@ -39,7 +41,7 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
             await access(a.netnsPath).catch(() => { throw new ValidationError('netns', `${a.netnsPath} does not exist (create it with ip netns add, or pass /proc/<pid>/ns/net)`) })
           }
           try {
-            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName, mtu: a.mtu })
+            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName, mtu: a.mtu, ...(a.gateway === undefined ? {} : { gateway: a.gateway }) })
           } catch (err) {
             if ((err as Error).name === 'KernelCommandError') throw new ValidationError('netns', `cannot plug ${a.netnsPath} in: ${(err as Error).message}`)
             throw err
@@ -47,8 +49,10 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
         },
         detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath }) }
       }
+  const kernelIngress = cfg.programmer !== 'memory' && (cfg.lbMode ?? 'per-network') === 'per-network'
   return {
     plumber,
+    ...(kernelIngress ? { hostIngress: createHostIngress({ netnsPrefix: cfg.netnsPrefix, kernel: createKernel({ logger: init.logger }), logger: componentLogger(init.logger, 'ingress') }) } : {}),
     createReconciler: (r) => createReconciler({ programmer, clock: r.clock, logger: r.logger, onApplied: r.onApplied })
   }
 }

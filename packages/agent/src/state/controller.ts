@@ -1,6 +1,7 @@
 import type { Clock, Gossip } from '@scalelb/gossip'
 import type { Logger } from '../logging/logger.js'
-import type { NetworkCreateRequest, NetworkInfo, ServiceCreateRequest, ServiceInfo, TaskAddRequest, TaskInfo } from '../types.js'
+import type { NetworkCreateRequest, NetworkInfo, ServiceCreateRequest, ServiceInfo, ServicePublishRequest, TaskAddRequest, TaskInfo } from '../types.js'
+import type { L4Proto } from '../dataplane/spec/types.js'
 import type { Ipam } from './ipam.js'
 import type { LocalTask } from './local-tasks.js'
 import type { EndpointState } from './tables.js'
@@ -13,7 +14,8 @@ import { TaskOps } from './controller/tasks.js'
 
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {
-  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string, mtu: number }): Promise<{ hostIfName: string }>
+  /** `gateway`: the task's default route (this node's LB address on its first non-internal network). */
+  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string, mtu: number, gateway?: string }): Promise<{ hostIfName: string }>
   detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string }): Promise<void>
 }
 
@@ -39,6 +41,8 @@ export interface ControllerInit {
   mtu?: MtuPolicy
   /** The node's resolver: tasks get its address in `dns` and a resolv.conf. @default none (tasks get no `dns`) */
   dns?: TaskDnsHooks
+  /** Ports this host listens on (a published port there is refused). @default none known */
+  listening?: (proto: L4Proto) => Promise<Set<number>>
 }
 
 /** What the controller needs from the node's resolver (dns/resolver.ts). */
@@ -69,6 +73,8 @@ export interface Controller {
   listServices(): ServiceInfo[]
   inspectService(ref: string): ServiceInfo
   removeService(ref: string, opts: { force: boolean }): Promise<void>
+  /** Publish ports of a service and/or withdraw some. */
+  publishService(ref: string, req: ServicePublishRequest): Promise<ServiceInfo>
   /** Add (or, if it exists, return) a local task. `created` is false for a repeated add. */
   addTask(req: TaskAddRequest, opts?: CallOptions): Promise<{ task: TaskInfo, created: boolean }>
   listTasks(opts?: { service?: string }): TaskInfo[]
@@ -120,6 +126,7 @@ export function createController (init: ControllerInit): Controller {
     listServices: () => services.list(),
     inspectService: (ref) => services.inspect(ref),
     removeService: async (ref, opts) => { await services.remove(ref, opts) },
+    publishService: async (ref, req) => await services.publish(ref, req),
     serviceDeleted: (serviceId) => { services.deleted(serviceId) },
     addTask: async (req, opts) => await tasks.add(req, opts),
     listTasks: (opts) => tasks.list(opts),

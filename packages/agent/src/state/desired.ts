@@ -2,6 +2,7 @@ import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, Sand
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
 import { networkConflicts } from './conflicts.js'
+import { isInternal } from './publish.js'
 import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 export type { NetworkDesired }
@@ -158,7 +159,7 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     remotes.sort(compareRemotes)
     const dedupRemotes = remotes.filter((r, i) => i === 0 || remotes[i - 1]?.ip !== r.ip)
 
-    const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: lb.value.mac, services }
+    const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: lb.value.mac, services, ...(isInternal(net.options) ? { internal: true } : {}) }
     const mtu = networkMtu(net.options, input.mtu ?? DEFAULT_MTU_POLICY).mtu
     const overlay: OverlaySpec = { networkId, vni: net.vni, subnets: [...net.subnets], localUnderlay: input.localUnderlay, remotes: dedupRemotes, mtu }
     const localTaskNetns = [...new Set(localTasks.map((e) => e.value.netns).filter((p): p is string => p !== undefined))].sort()

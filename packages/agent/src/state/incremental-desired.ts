@@ -1,5 +1,6 @@
 import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../dataplane/spec/types.js'
 import { withPrefix } from './addr.js'
+import { isInternal } from './publish.js'
 import type { NetworkConflict } from './conflicts.js'
 import { compareBackends, compareRemotes, pickSelfLb, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
 import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
@@ -299,9 +300,10 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     const netns = [...new Set([...st.local.values()].map((v) => v.netns).filter((p): p is string => p !== undefined))].sort()
     const prev = st.result
     const ps = prev?.sandbox
-    const sandbox = ps !== undefined && ps.lbAddress === lbAddress && ps.lbMac === lb.value.mac && ps.services === st.services
+    const internal = isInternal(net.options)
+    const sandbox = ps !== undefined && ps.lbAddress === lbAddress && ps.lbMac === lb.value.mac && ps.services === st.services && (ps.internal === true) === internal
       ? ps
-      : { networkId: st.id, lbAddress, lbMac: lb.value.mac, services: st.services }
+      : { networkId: st.id, lbAddress, lbMac: lb.value.mac, services: st.services, ...(internal ? { internal: true } : {}) }
     const po = prev?.overlay
     const mtu = networkMtu(net.options, mtuPolicy).mtu
     const overlay = po !== undefined && po.vni === net.vni && po.mtu === mtu && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)

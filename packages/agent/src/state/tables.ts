@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { PORT_RANGE, isPort, type PortSpec } from '../dataplane/spec/types.js'
+import { checkPublishValue, type PublishSpec } from './publish.js'
 import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
 
 /**
@@ -94,6 +95,8 @@ export interface ServiceValue {
   endpointMode?: 'vip' | 'dnsrr'
   /** Networks of a `dnsrr` service (it has no VIPs to list them). */
   networks?: string[]
+  /** Ports published on every node's underlay address (state/publish.ts); absent = none. */
+  publish?: PublishSpec[]
 }
 
 /** Endpoint readiness. */
@@ -226,6 +229,11 @@ export function checkService (v: unknown): Checked<ServiceValue> {
   if (v.networks !== undefined) {
     if (!Array.isArray(v.networks) || v.networks.length > MAX_SUBNETS_PER_NETWORK * 16 || !v.networks.every((n) => typeof n === 'string' && ID_RE.test(n))) return { ok: false, reason: 'service.networks: invalid' }
     value.networks = v.networks as string[]
+  }
+  if (v.publish !== undefined) {
+    const c = checkPublishValue(v.publish)
+    if (!c.ok) return c
+    if (c.value.length > 0) value.publish = c.value
   }
   return { ok: true, value }
 }

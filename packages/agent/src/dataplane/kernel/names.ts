@@ -33,6 +33,25 @@ export function lbVethName (prefix: string, networkId: string): string {
   return `sl${hash(prefix, networkId)}`
 }
 
+/** Host side of the LB sandbox's uplink veth (egress and published ports; 12 chars). */
+export function uplinkHostName (prefix: string, networkId: string): string {
+  return `su${hash(prefix, networkId)}`
+}
+
+/** Host-side uplink names of an agent start with this (the host filter matches them as `su*`). */
+export const UPLINK_HOST_PREFIX = 'su'
+
+/** Interface name of the LB sandbox's uplink inside its netns. */
+export const UPLINK_IFNAME = 'up0'
+
+/** nft table of the host's published ports and egress masquerade (one per agent prefix). */
+export function ingressTableName (prefix: string): string {
+  return `scalelb_ingress_${hash('ingress', prefix)}`
+}
+
+/** nft table of a sandbox's gateway (egress masquerade and forward filter); one per sandbox netns. */
+export const GATEWAY_TABLE = 'scalelb_gw'
+
 /** Interface name of the LB sandbox inside its netns. */
 export const LB_IFNAME = 'lb0'
 

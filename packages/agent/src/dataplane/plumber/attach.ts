@@ -73,19 +73,22 @@ export interface AttachTaskInit {
   ifName?: string
   /** MTU of both ends of the veth: the network's overlay MTU. @default DEFAULT_OVERLAY_MTU_BYTES (1450) */
   mtu?: number
+  /** The task's default route via this address (this node's LB address: egress through the sandbox's uplink). @default none */
+  gateway?: string
   /** Kernel access (tests: a "host" netns). @default createKernel() */
   kernel?: Kernel
 }
 
 /**
  * `task add --netns`: a veth from the task netns into the network's bridge
- * ({@link addBridgedVeth}), with the task's IP and MAC. No route is needed:
- * the subnet is on-link and VIPs are answered (ARP) by this node's LB
- * sandbox on the same bridge.
+ * ({@link addBridgedVeth}), with the task's IP and MAC. The subnet is
+ * on-link and VIPs are answered (ARP) by this node's LB sandbox on the same
+ * bridge; with a `gateway`, the default route goes through that sandbox.
  */
 export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
   checkCidrAddress('address', init.address)
   if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
+  if (init.gateway !== undefined && !F.isAddress(init.gateway)) throw new ProgrammerInputError('gateway', `expected an ${F.label} address, got ${JSON.stringify(init.gateway)}`)
   const ifName = init.ifName ?? TASK_IFNAME
   const k = init.kernel ?? createKernel()
   const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
@@ -94,7 +97,8 @@ export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfNa
     `link set ${ifName} address ${init.mac}`,
     `addr add ${init.address} dev ${ifName}`,
     `link set ${ifName} up`,
-    'link set lo up'
+    'link set lo up',
+    ...(init.gateway === undefined ? [] : [`route replace default via ${init.gateway} dev ${ifName}`])
   ], target)
   return { hostIfName: host }
 }

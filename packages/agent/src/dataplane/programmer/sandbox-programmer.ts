@@ -12,6 +12,7 @@ import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
 import { IPV4 as F } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
 import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
+import { createUplink, deleteUplink, pickUplink, readUplink } from '../ingress/uplink.js'
 
 /** Options of a kernel programmer (nft, ipvs). */
 export interface SandboxProgrammerInit {
@@ -39,6 +40,8 @@ interface NetState {
    * next apply has checked them.
    */
   linkMtu?: number
+  /** Link-local pair of the sandbox's uplink (ingress/uplink.ts); undefined = none (internal network, or not made yet). */
+  uplink?: number
 }
 
 /**
@@ -165,18 +168,33 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     return cache
   }
 
-  /** Create the sandbox netns (veth, MAC, alias, the backend's sysctls) or correct its MAC. Returns transactions. */
+  /** Create the sandbox netns (veth, MAC, alias, the backend's sysctls, the uplink) or correct its MAC. Returns transactions. */
   private async ensureSandbox (st: NetState, desired: NetworkDesired, opts: ProgramOptions): Promise<number> {
     const n = this.names(desired.sandbox.networkId)
     if (st.lbMac === undefined) {
-      const tx = await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts, this.backend.sysctls, st.overlay?.mtu)
+      let tx = await createSandbox(this.k, n, desired.sandbox.networkId, desired.sandbox.lbMac, opts, this.backend.sysctls, st.overlay?.mtu)
       st.lbMac = desired.sandbox.lbMac
+      tx += await this.ensureUplink(st, desired, opts)
       return tx
     }
+    const up = await this.ensureUplink(st, desired, opts)
+    if (up > 0) return up
     if (st.lbMac.toLowerCase() === desired.sandbox.lbMac.toLowerCase()) return 0
     await this.k.run('ip', ['link', 'set', LB_IFNAME, 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })
     st.lbMac = desired.sandbox.lbMac
     return 1
+  }
+
+  /** Give a non-internal network's sandbox its uplink (ingress/uplink.ts), a pair no other sandbox here holds. Returns transactions. */
+  private async ensureUplink (st: NetState, desired: NetworkDesired, opts: ProgramOptions): Promise<number> {
+    if (desired.sandbox.internal === true || st.uplink !== undefined) return 0
+    const taken = new Set<number>()
+    for (const o of this.nets.values()) if (o.uplink !== undefined) taken.add(o.uplink)
+    const index = pickUplink(desired.sandbox.networkId, taken)
+    const id = desired.sandbox.networkId
+    const tx = await createUplink(this.k, this.prefix, this.names(id).netns, id, index, opts)
+    st.uplink = index
+    return tx
   }
 
   private async applyPerContainer (st: NetState, desired: NetworkDesired, next: LbView, opts: ProgramOptions): Promise<number> {
@@ -216,6 +234,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       for (const path of st?.tasks.keys() ?? []) tx += await this.dropTaskTable(path, nftTableName(networkId), opts)
       // deleting the netns deletes its veth pair, addresses and LB state
       this.backend.forget(networkId)
+      if (st?.uplink !== undefined) await deleteUplink(this.k, this.prefix, networkId, opts)
       tx += (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
       tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
       this.nets.delete(networkId)
@@ -238,10 +257,12 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
           // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
           this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
           const own = r.networkId !== undefined && lbNetnsName(this.prefix, r.networkId) === ns ? r.networkId : undefined
+          if (own !== undefined) await deleteUplink(this.k, this.prefix, own, opts)
           await deleteSandbox(this.k, { netns: ns, prefix: this.prefix }, own, opts)
           continue
         }
-        this.nets.set(r.networkId, { overlay: undefined, lbMac: r.mac, tasks: new Map() })
+        const uplink = await readUplink(this.k, ns, opts)
+        this.nets.set(r.networkId, { overlay: undefined, lbMac: r.mac, tasks: new Map(), ...(uplink === undefined ? {} : { uplink }) })
         await this.backend.adopt(this.at(r.networkId), r, opts)
         found.add(r.networkId)
       }

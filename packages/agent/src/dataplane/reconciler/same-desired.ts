@@ -8,7 +8,7 @@ function sameStrings (a: readonly string[], b: unknown): boolean {
 }
 
 function sameSandbox (a: SandboxSpec, b: SandboxSpec): boolean {
-  if (a.networkId !== b.networkId || a.lbAddress !== b.lbAddress || a.lbMac !== b.lbMac) return false
+  if (a.networkId !== b.networkId || a.lbAddress !== b.lbAddress || a.lbMac !== b.lbMac || (a.internal === true) !== (b.internal === true)) return false
   if (!Array.isArray(b.services) || a.services.length !== b.services.length) return false
   for (let i = 0; i < a.services.length; i++) {
     const x = a.services[i]

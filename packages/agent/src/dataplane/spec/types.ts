@@ -59,6 +59,12 @@ export interface SandboxSpec {
    * changed services only.
    */
   services: ServiceSpec[]
+  /**
+   * An `--internal` network: the sandbox gets no uplink to the host, so its
+   * tasks have no way out (and the network takes no published port).
+   * @default false
+   */
+  internal?: boolean
 }
 
 /** One remote endpoint on an overlay network: where to send frames for an IP. */

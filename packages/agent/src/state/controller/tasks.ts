@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../errors.js'
 import type { TaskAddRequest, TaskInfo } from '../../types.js'
 import { macFor, subnetOf } from '../addr.js'
 import { ipHolder } from '../ip-holder.js'
+import { isInternal } from '../publish.js'
 import type { LocalEndpoint, LocalTask } from '../local-tasks.js'
 import {
   TABLE_ENDPOINTS, lbEndpointKey, networkScope, parseEndpointKey, taskEndpointKey,
@@ -126,12 +127,15 @@ export class TaskOps {
 
   /** Plug the task's netns into each of its networks (the data plane built their bridges): `ifName`, else eth0, eth1, ... */
   private async plug (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, netnsPath: string, ifName: string | undefined): Promise<void> {
+    // the default route: through this node's sandbox of the first network that has a way out
+    const out = task.endpoints.find((e) => !isInternal(nets.get(e.networkId)?.options))
     for (const [i, ep] of task.endpoints.entries()) {
       const net = nets.get(ep.networkId) as NetworkValue
       ep.ifName = ifName ?? `eth${i}`
       const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
       const mtu = networkMtu(net.options, this.ctx.mtu).mtu
-      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu })
+      const gateway = ep === out ? this.ctx.alloc.lbIp(ep.networkId) : undefined
+      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu, ...(gateway === undefined ? {} : { gateway }) })
       ep.hostIfName = r.hostIfName
     }
   }

@@ -92,7 +92,7 @@ rootTest.serial(`agent with the nft programmer: VIP spreads over 3 task netns, d
   await ok('network', 'rm', 'front', '--force')
   await waitFor('kernel state removed', async () => {
     const lbNs = (await netnsWithPrefix(lab.prefix)).filter((n) => n.startsWith(`${lab.prefix}lb-`))
-    return lbNs.length === 0 && (await links(lab.host)).length === 0
+    return lbNs.length === 0 && (await links(lab.host)).length === 0 && await nftTables(lab.host) === ''
   }, { timeoutMs: 20_000 })
   t.deepEqual(await links(lab.host), [], 'no bridge or veth left in the host netns')
   t.is(await nftTables(lab.host), '', 'no nft table left')

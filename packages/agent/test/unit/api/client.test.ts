@@ -137,8 +137,8 @@ test('a route with a request body has a validator, a route without has none; eve
     t.throws(() => validate([]), { instanceOf: ValidationError }, name)
   }
   const withBody = ROUTE_NAMES.filter((n) => 'body' in API_ROUTES[n])
-  t.deepEqual(withBody, ['createNetwork', 'createService', 'addTask', 'setTaskState'])
-  t.deepEqual(ROUTE_NAMES.filter((n) => 'managerOnly' in API_ROUTES[n]), ['createNetwork', 'removeNetwork', 'createService', 'removeService'])
+  t.deepEqual(withBody, ['createNetwork', 'createService', 'publishService', 'addTask', 'setTaskState'])
+  t.deepEqual(ROUTE_NAMES.filter((n) => 'managerOnly' in API_ROUTES[n]), ['createNetwork', 'removeNetwork', 'createService', 'removeService', 'publishService'])
 })
 
 test('error meanings: HTTP status, refusal and CLI exit code by name; unknown errors are failures', (t) => {

@@ -1,0 +1,172 @@
+import type { Logger } from 'winston'
+import {
+  GATEWAY_TABLE, KernelCommandError, UPLINK_HOST_PREFIX, bridgeName, ingressTableName, ipBatch, lbNetnsName, nftApply, sysctlSet, uplinkHostName,
+  type Kernel, type KOpts
+} from '../kernel/index.js'
+import type { IngressRule, IngressSpec } from '../spec/ingress.js'
+import { UPLINK_POOL_CIDR, gatewayScript } from './uplink.js'
+
+/** Routing protocol number of the host routes into sandboxes, so a restart finds the ones it made (`ip route show proto 250`). */
+export const INGRESS_ROUTE_PROTO = 250
+
+function dnat (r: IngressRule): string {
+  const match = `fib daddr type local ${r.proto} dport ${r.port}`
+  const first = r.to[0]
+  if (first === undefined) return ''
+  if (r.to.length === 1) return `    ${match} dnat ip to ${first.ip}:${first.port}\n`
+  const slots = r.to.map((t, i) => `${i} : ${t.ip} . ${t.port}`).join(', ')
+  return `    ${match} dnat ip to numgen random mod ${r.to.length} map { ${slots} }\n`
+}
+
+/**
+ * The host table of an agent, whole: published ports DNAT'd into the
+ * sandboxes' uplinks; a forward filter (no sandbox reaches another, nothing
+ * enters a sandbox that was not DNAT'd here); the uplinks' egress masqueraded
+ * out of the underlay.
+ */
+export function hostScript (table: string, spec: IngressSpec): string {
+  const up = `"${UPLINK_HOST_PREFIX}*"`
+  const replies = [...spec.hostPorts.values()].flat()
+  // a host-mode task's replies cross the bridge on their way to its gateway (the sandbox): with br_netfilter
+  // (Docker loads it) this host's conntrack sees them there first and would un-DNAT them too early
+  let s = `table ip ${table} {\n  set hostports {\n    type ipv4_addr . inet_proto . inet_service\n${replies.length === 0 ? '' : `    elements = { ${replies.join(', ')} }\n`}  }\n`
+  s += `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n    iifname != ${up} ip saddr . meta l4proto . th sport @hostports notrack\n  }\n`
+  s += '  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n'
+  for (const r of spec.rules) s += dnat(r)
+  s += '  }\n'
+  s += `  chain forward {\n    type filter hook forward priority filter; policy accept;\n    iifname ${up} oifname ${up} drop\n    oifname ${up} ct state established,related accept\n    oifname ${up} ct status dnat accept\n    oifname ${up} drop\n    iifname != "sb*" oifname "sb*" ct status dnat accept\n    iifname != "sb*" oifname "sb*" drop\n  }\n`
+  s += `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr ${UPLINK_POOL_CIDR} oifname != ${up} masquerade\n  }\n}\n`
+  return s
+}
+
+/** Options of {@link createHostIngress}. */
+export interface HostIngressInit {
+  /** The agent's prefix (names the table and the uplinks). */
+  netnsPrefix: string
+  kernel: Kernel
+  logger?: Logger
+}
+
+/** Programs the host side of north-south traffic: one nft transaction per change, routes into sandboxes, the sandboxes' `hostports` sets. */
+export interface HostIngress {
+  apply(spec: IngressSpec, opts?: KOpts): Promise<{ transactions: number }>
+  /** Remove the table and the routes (leave). */
+  teardown(opts?: KOpts): Promise<void>
+  /** The table's name. */
+  readonly table: string
+}
+
+class DefaultHostIngress implements HostIngress {
+  readonly table: string
+  private readonly k: Kernel
+  private readonly prefix: string
+  private readonly logger: Logger | undefined
+  private script: string | undefined
+  /** `ip|networkId` of routes made; undefined until read from the kernel. */
+  private routes: Set<string> | undefined
+  private readonly hostPorts = new Map<string, string>()
+  private forwarding = false
+
+  constructor (init: HostIngressInit) {
+    this.k = init.kernel
+    this.prefix = init.netnsPrefix
+    this.logger = init.logger
+    this.table = ingressTableName(init.netnsPrefix)
+  }
+
+  async apply (spec: IngressSpec, opts: KOpts = {}): Promise<{ transactions: number }> {
+    let tx = 0
+    if (spec.uplinks.length > 0 && !this.forwarding) {
+      // the host forwards the uplinks' traffic to the underlay (docs/architecture.md, north-south)
+      await sysctlSet(this.k, ['net.ipv4.ip_forward=1'], undefined, opts)
+      this.forwarding = true
+      tx++
+    }
+    // nothing north-south on this node (no uplink, nothing published): no table
+    const script = spec.uplinks.length === 0 && spec.rules.length === 0 ? '' : hostScript(this.table, spec)
+    if (script !== this.script) {
+      this.script = undefined
+      await nftApply(this.k, `table ip ${this.table} {}\ndelete table ip ${this.table}\n${script}`, undefined, opts)
+      this.script = script
+      tx++
+    }
+    tx += await this.applyRoutes(spec, opts)
+    tx += await this.applyHostPorts(spec, opts)
+    return { transactions: tx }
+  }
+
+  private async readRoutes (opts: KOpts): Promise<Set<string>> {
+    const out = await this.k.run('ip', ['-j', 'route', 'show', 'proto', String(INGRESS_ROUTE_PROTO)], { signal: opts.signal })
+    const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ dst?: string, dev?: string }>
+    const byDev = new Map<string, string>()
+    const got = new Set<string>()
+    for (const r of parsed) if (r.dst !== undefined && r.dev !== undefined) byDev.set(r.dst, r.dev)
+    // keyed by device: a network's route is `ip|<dev>`, compared through uplinkHostName
+    for (const [dst, dev] of byDev) got.add(`${dst}|@${dev}`)
+    return got
+  }
+
+  private async applyRoutes (spec: IngressSpec, opts: KOpts): Promise<number> {
+    const want = new Map<string, string[]>()
+    for (const r of spec.routes) {
+      const dev = r.mac === undefined ? uplinkHostName(this.prefix, r.networkId) : bridgeName(this.prefix, r.networkId)
+      const lines = [`route replace ${r.ip}/32 dev ${dev} proto ${INGRESS_ROUTE_PROTO}`]
+      if (r.mac !== undefined) lines.push(`neigh replace ${r.ip} lladdr ${r.mac} dev ${dev} nud permanent`)
+      want.set(`${r.ip}|@${dev}`, lines)
+    }
+    this.routes ??= await this.readRoutes(opts)
+    const del: string[] = []
+    for (const k of this.routes) {
+      if (want.has(k)) continue
+      const [ip, dev] = k.split('|@') as [string, string]
+      del.push(`route del ${ip}/32 dev ${dev} proto ${INGRESS_ROUTE_PROTO}`)
+      if (!dev.startsWith(UPLINK_HOST_PREFIX)) del.push(`neigh del ${ip} dev ${dev}`)
+    }
+    const add = [...want].filter(([k]) => !(this.routes as Set<string>).has(k)).flatMap(([, lines]) => lines)
+    if (del.length === 0 && add.length === 0) return 0
+    this.routes = undefined
+    if (del.length > 0) {
+      // a route whose uplink went with its sandbox is gone already
+      try { await this.k.run('ip', ['-force', '-batch', '-'], { input: del.join('\n') + '\n', signal: opts.signal }) } catch (err) { if (!(err instanceof KernelCommandError)) throw err }
+    }
+    await ipBatch(this.k, add, undefined, opts)
+    this.routes = new Set(want.keys())
+    return 1
+  }
+
+  private async applyHostPorts (spec: IngressSpec, opts: KOpts): Promise<number> {
+    let tx = 0
+    for (const networkId of spec.uplinks) {
+      const elems = spec.hostPorts.get(networkId) ?? []
+      const text = elems.join(', ')
+      // a non-empty set is written on every change: its sandbox may have been made again since
+      if (text === '' && this.hostPorts.get(networkId) === text) continue
+      const netns = lbNetnsName(this.prefix, networkId)
+      // the whole gateway table, replaced atomically: a sandbox made by an older agent gets this version's chains too
+      const script = `table ip ${GATEWAY_TABLE} {}\ndelete table ip ${GATEWAY_TABLE}\n${gatewayScript()}${elems.length === 0 ? '' : `add element ip ${GATEWAY_TABLE} hostports { ${text} }\n`}`
+      try {
+        await nftApply(this.k, script, netns, opts)
+        this.hostPorts.set(networkId, text)
+        tx++
+      } catch (err) {
+        if (!(err instanceof KernelCommandError)) throw err
+        this.logger?.warn('cannot program a sandbox\'s host-mode ports yet', { networkId, error: err.message })
+        this.hostPorts.delete(networkId)
+      }
+    }
+    for (const id of this.hostPorts.keys()) if (!spec.uplinks.includes(id)) this.hostPorts.delete(id)
+    return tx
+  }
+
+  async teardown (opts: KOpts = {}): Promise<void> {
+    await nftApply(this.k, `table ip ${this.table} {}\ndelete table ip ${this.table}\n`, undefined, opts)
+    await this.applyRoutes({ uplinks: [], rules: [], routes: [], hostPorts: new Map() }, opts).catch(() => 0)
+    this.script = undefined
+    this.hostPorts.clear()
+  }
+}
+
+/** Create the host ingress programmer of an agent. */
+export function createHostIngress (init: HostIngressInit): HostIngress {
+  return new DefaultHostIngress(init)
+}
