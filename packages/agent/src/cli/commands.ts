@@ -129,7 +129,7 @@ export const COMMANDS: Record<string, Command> = {
       const list = await api.listServices()
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'NAME', 'PORTS', 'VIPS'], list.map((s) => [
-        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}`).join(',')
+        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}${v.vip6 === undefined ? '' : `,${v.vip6}`}`).join(',')
       ])))
     }
   },

@@ -13,7 +13,8 @@ import { TaskOps } from './controller/tasks.js'
 
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {
-  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string, mtu: number }): Promise<{ hostIfName: string }>
+  /** `address6`: the task's IPv6 address with prefix on a dual-stack network. */
+  attach(init: { networkId: string, netnsPath: string, address: string, address6?: string, mac: string, ifName: string, mtu: number }): Promise<{ hostIfName: string }>
   detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string }): Promise<void>
 }
 

@@ -4,6 +4,7 @@ import { TABLE_SERVICES, type ServiceValue } from '../tables.js'
 import type { CallOptions } from '../controller.js'
 import { mustBeUsable, mustNetwork, mustService, newId, type ControllerContext } from './context.js'
 import type { TaskOps } from './tasks.js'
+import { isDualStack, primaryFamily } from '../addr.js'
 
 /** The controller's service operations. */
 export class ServiceOps {
@@ -17,22 +18,26 @@ export class ServiceOps {
     nets.forEach((n, i) => mustBeUsable(ctx, n.id, `networks[${i}]`))
     const id = newId()
     const vips: Record<string, string> = {}
+    const vips6: Record<string, string> = {}
     const dnsrr = req.endpointMode === 'dnsrr'
     try {
       for (const n of dnsrr ? [] : nets) {
         if (!ctx.alloc.hasNetwork(n.id)) ctx.alloc.addNetwork(n.id, n.value.subnets)
         ctx.ipam.syncNetwork(n.id)
-        vips[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, opts)
+        vips[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, { ...opts, family: primaryFamily(n.value.subnets) })
+        // a dual-stack network: a VIP per family
+        if (isDualStack(n.value.subnets)) vips6[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, { ...opts, family: 6 })
       }
     } catch (err) {
-      for (const [nid, ip] of Object.entries(vips)) { try { ctx.alloc.release(nid, ip, ctx.init.clock.now(), { cooldown: false }) } catch { /* already gone */ } }
+      for (const [nid, ip] of [...Object.entries(vips), ...Object.entries(vips6)]) { try { ctx.alloc.release(nid, ip, ctx.init.clock.now(), { cooldown: false }) } catch { /* already gone */ } }
       ctx.init.onChange()
       throw err
     }
     const value: ServiceValue = dnsrr ? { name: req.name, ports: req.ports, vips, endpointMode: 'dnsrr', networks: nets.map((n) => n.id) } : { name: req.name, ports: req.ports, vips }
+    if (Object.keys(vips6).length > 0) value.vips6 = vips6
     ctx.gossip.set('cluster', TABLE_SERVICES, id, value)
     ctx.init.onChange()
-    ctx.init.logger.info('service created', { serviceId: id, name: req.name, vips })
+    ctx.init.logger.info('service created', { serviceId: id, name: req.name, vips, vips6 })
     return this.info(id, value)
   }
 
@@ -71,7 +76,10 @@ export class ServiceOps {
 
   private info (id: string, v: ServiceValue): ServiceInfo {
     const nets = this.ctx.view.networks()
-    const vips = Object.entries(v.vips).map(([networkId, vip]) => ({ networkId, network: nets.get(networkId)?.name ?? networkId, vip }))
+    const vips = Object.entries(v.vips).map(([networkId, vip]) => {
+      const vip6 = v.vips6?.[networkId]
+      return { networkId, network: nets.get(networkId)?.name ?? networkId, vip, ...(vip6 === undefined ? {} : { vip6 }) }
+    })
     vips.sort((a, b) => a.network < b.network ? -1 : 1)
     const info: ServiceInfo = { id, name: v.name, ports: v.ports, vips }
     if (v.endpointMode === 'dnsrr') info.dnsrr = { networks: (v.networks ?? []).map((networkId) => ({ networkId, network: nets.get(networkId)?.name ?? networkId })) }
