@@ -133,7 +133,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
       services.push({ id: `svc${String(s).padStart(6, '0')}`, vip: ipOf(16 + s), ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends })
     }
     const desired: NetworkDesired = {
-      sandbox: { networkId, lbAddress: `${ipOf(2)}/9`, lbMac: '02:42:0a:80:00:02', services },
+      sandbox: { networkId, lbAddresses: [`${ipOf(2)}/9`], lbMac: '02:42:0a:80:00:02', services },
       overlay: { networkId, vni: 4243, subnets: [SUBNET], localUnderlay: '', remotes: [] },
       localTaskNetns: []
     }

@@ -116,7 +116,7 @@ test('a desired state the reconciler refuses shows in network inspect and in /v1
     return ((await api(a, 'GET', '/v1/networks/n')).body as unknown as NetworkInfo).error !== undefined
   })
   const inspected = (await api(a, 'GET', '/v1/networks/n')).body as unknown as NetworkInfo
-  t.regex(inspected.error ?? '', /desired state refused: services\[\d\]\.vip: expected an IPv4 address, got "fd00::1"/)
+  t.regex(inspected.error ?? '', /desired state refused: services\[\d\]\.vip: fd00::1 is an IPv6 VIP but the sandbox has no IPv6 LB address \(the network has no IPv6 subnet\)/)
   const status = (await api(a, 'GET', '/v1/status')).body as unknown as AgentStatus
   t.deepEqual(status.networkErrors, [{ networkId: net.id, network: 'n', error: inspected.error }])
   // the bad service goes: the network applies again and the error clears
