@@ -301,8 +301,10 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
     throw new ConfigError(prefR?.field ?? '--netns-prefix', `must be 1-12 chars of a-z, 0-9, '-', starting with a letter, got ${JSON.stringify(netnsPrefix)}`)
   }
   const ulR = get('underlayIp')
-  const underlayIp = ulR === undefined ? undefined : str(ulR)
-  if (ulR !== undefined && isIP(underlayIp ?? '') === 0) throw new ConfigError(ulR.field, `must be an IP address, got ${JSON.stringify(underlayIp)}`)
+  let underlayIp = ulR === undefined ? undefined : str(ulR)
+  if (ulR !== undefined && isIP(underlayIp ?? '') === 0) throw new ConfigError(ulR.field, `must be an IPv4 or IPv6 address, got ${JSON.stringify(underlayIp)}`)
+  // an IPv6 underlay in canonical text (RFC 5952), as the kernel reads VXLAN and FDB addresses back
+  if (underlayIp !== undefined && isIP(underlayIp) === 6) underlayIp = new URL(`http://[${underlayIp}]/`).hostname.slice(1, -1)
   const mtuR = get('mtu')
   let mtu: number | undefined
   if (mtuR !== undefined) {

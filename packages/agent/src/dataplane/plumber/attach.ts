@@ -86,7 +86,7 @@ export interface AttachTaskInit {
  * discovery) by this node's LB sandbox on the same bridge.
  */
 export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
-  checkCidrAddress('address', init.address)
+  checkCidrAddress('address', init.address, typeof init.address === 'string' ? familyOf(init.address.split('/')[0]) ?? F : F)
   if (init.address6 !== undefined) checkCidrAddress('address6', init.address6, IPV6)
   if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
   const ifName = init.ifName ?? TASK_IFNAME
