@@ -162,7 +162,7 @@ function printDemo (r: DemoReport, n: number, say: (l: string) => void): void {
   for (const s of r.services) {
     say('')
     const url = s.vip.includes(':') ? `http://[${s.vip}]:${s.port}/` : `http://${s.name}:${s.port}/`
-    say(`service ${s.name}: ${url} -> VIP ${s.vip}, ${Object.keys(s.tasks).length} tasks; ${n} requests by name from a client on each host:`)
+    say(`service ${s.name}: ${url} -> VIP ${s.vip}, ${Object.keys(s.tasks).length} tasks; ${n} requests ${s.vip.includes(":") ? "to the IPv6 VIP" : "by name"} from a client on each host:`)
     const names = Object.keys(s.tasks).sort()
     say(['from'.padEnd(6), ...names.map((t) => `${t}@${s.tasks[t] ?? '?'}`.padEnd(12)), 'errors'].join(' '))
     for (const [h, counts] of Object.entries(s.perClient)) {
