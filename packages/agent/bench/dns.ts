@@ -177,7 +177,7 @@ runBench('bench:dns', 'sdb', async (run, cleanup) => {
     await writeFile(refConf, unboundConf(dir, UNBOUND, '.', lines))
     const ref = await startUnbound(cleanup, refConf, u, UNBOUND, 53, 'svc-0')
     // scalelb: the resolver as the agent runs it, its sockets opened in the sandbox namespace
-    const desired = new Map([[NET_ID, { sandbox: { networkId: NET_ID, lbAddress: `${SANDBOX}/24`, lbMac: '', services: [] } } as unknown as NetworkDesired]])
+    const desired = new Map([[NET_ID, { sandbox: { networkId: NET_ID, lbAddresses: [`${SANDBOX}/24`], lbMac: '', services: [] } } as unknown as NetworkDesired]])
     const resolver = createDnsResolver({
       cache: tables(n), desired: () => desired, sandboxNetns: () => s, upstreams: [{ host: '127.0.0.1', port: upPort }],
       timeoutMs: 2000, ttlS: 5, logger: createRootLogger({ level: 'error' })

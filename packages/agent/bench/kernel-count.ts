@@ -34,9 +34,10 @@ export async function countNetns (netns: string, addrDev?: string): Promise<Netn
   }
   let addresses = 0
   if (addrDev !== undefined) {
-    const [g, b] = inNs(netns, 'ip', ['-j', '-4', 'addr', 'show', 'dev', addrDev])
-    const links = JSON.parse(await sh(g, b)) as Array<{ addr_info?: unknown[] }>
-    for (const l of links) addresses += l.addr_info?.length ?? 0
+    // both families; not the kernel's own IPv6 link-local address
+    const [g, b] = inNs(netns, 'ip', ['-j', 'addr', 'show', 'dev', addrDev])
+    const links = JSON.parse(await sh(g, b)) as Array<{ addr_info?: Array<{ scope?: string }> }>
+    for (const l of links) addresses += (l.addr_info ?? []).filter((a) => a.scope !== 'link').length
   }
   return { rules, elements, addresses }
 }

@@ -122,7 +122,7 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
     }
     const local = m.taskNetns.slice(0, extra?.local === true ? C + 1 : C).map((n) => `/run/netns/${n}`)
     return {
-      sandbox: { networkId, lbAddress: `${ipOf(lbIdx)}/16`, lbMac: '02:42:0a:d5:00:02', services },
+      sandbox: { networkId, lbAddresses: [`${ipOf(lbIdx)}/16`], lbMac: '02:42:0a:d5:00:02', services },
       overlay: { ...base, subnets: [`${SUBNET_PREFIX}.0.0/16`], localUnderlay: '', remotes: [] },
       localTaskNetns: local
     }

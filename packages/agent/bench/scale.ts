@@ -14,7 +14,7 @@
  * add one service when 10k exist; a slot-map layout measured on this kind of
  * machine ~15 ms, flat.
  *
- * Run (root): npm run bench:scale -- [--services 10000] [--backends 10] [--updates 30] [--seed 1]
+ * Run (root): npm run bench:scale -- [--services 10000] [--backends 10] [--updates 30] [--seed 1] [--family 4,6,dual]
  */
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -45,6 +45,23 @@ function ipOf (idx: number): string {
   return `10.${128 + (idx >> 16)}.${(idx >> 8) & 255}.${idx & 255}`
 }
 
+/** Address families a run measures (`--family 4,6,dual`): IPv4, IPv6 (every address its twin in fd00:80::/64), dual-stack (both). */
+type Family = '4' | '6' | 'dual'
+const FAMILIES: readonly Family[] = ['4', '6', 'dual']
+const SUBNET6 = 'fd00:80::/64'
+
+/** The IPv6 twin of benchmark address `idx`, in canonical text (as the kernel reads it back). */
+function ip6Of (idx: number): string {
+  return new URL(`http://[fd00:80::${(idx >> 16).toString(16)}:${(idx & 0xffff).toString(16)}]/`).hostname.slice(1, -1)
+}
+
+/** A service of the IPv4 layout in `fam`. */
+function inFamily (svc: ServiceSpec, fam: Family, vipIdx: number, backendIdx: readonly number[]): ServiceSpec {
+  if (fam === '4') return svc
+  if (fam === '6') return { ...svc, vip: ip6Of(vipIdx), backends: svc.backends.map((b, i) => ({ ...b, ip: ip6Of(backendIdx[i] as number) })) }
+  return { ...svc, vip6: ip6Of(vipIdx), backends: svc.backends.map((b, i) => ({ ...b, ip6: ip6Of(backendIdx[i] as number) })) }
+}
+
 function gcMiB (): { rss: number, heap: number } {
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
@@ -68,6 +85,7 @@ interface PerWay {
 }
 
 interface Checkpoint {
+  family: Family
   services: number
   loadMs: number
   /** Of the load: time in kernel commands (netns, bridge, addresses, `nft -f`). */
@@ -86,19 +104,22 @@ function fromFlags (): { run: (run: string) => Promise<void> } {
       backends: { type: 'string' },
       updates: { type: 'string' },
       seed: { type: 'string' },
+      family: { type: 'string' },
       json: { type: 'boolean' }
     }
   })
+  const families = (values.family ?? '4').split(',')
+  for (const f of families) if (!FAMILIES.includes(f as Family)) throw new BenchUsageError(`--family: expected 4, 6 or dual (comma-separated for several in one run), got ${JSON.stringify(f)}`)
   const S = intFlag('services', values.services, DEFAULT_SERVICES, 1, 50_000)
   const B = intFlag('backends', values.backends, DEFAULT_BACKENDS, 1, 100)
   const updates = intFlag('updates', values.updates, DEFAULT_UPDATES, 1, 1000)
   const seed = intFlag('seed', values.seed, 1, 0, 2 ** 31)
   if (S * (B + 1) + (updates + WARMUP_UPDATES) * 4 + 16 > 2 ** 23) throw new BenchUsageError('--services x --backends: more addresses than the /9 benchmark subnet holds')
   if (!isRoot()) throw new BenchUsageError('bench:scale needs root (network namespaces, nftables)')
-  return { run: async (run: string) => { await bench(run, S, B, updates, seed) } }
+  return { run: async (run: string) => { await bench(run, S, B, updates, seed, families as Family[]) } }
 }
 
-async function bench (run: string, S: number, B: number, updates: number, seed: number): Promise<void> {
+async function bench (run: string, S: number, B: number, updates: number, seed: number, families: readonly Family[]): Promise<void> {
   const host = `${run}-h`
   await sh('ip', ['netns', 'add', host])
   await sh('ip', ['-n', host, 'link', 'set', 'lo', 'up'])
@@ -115,26 +136,32 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   const prefix = `${run}-`
   const networkId = randomBytes(16).toString('hex')
   const sandboxNs = `${prefix}lb-${networkId.slice(0, 12)}`
-  // the same --seed picks the same services to update
-  const rng = createSeededRng(seed)
   const checkpoints = [...CHECKPOINTS.filter((c) => c < S), S]
-  console.log(`bench:scale run ${run}: one LB sandbox, ${B} backends per service, checkpoints ${checkpoints.join(', ')} services, ${updates} updates each (seed ${seed})`)
+  console.log(`bench:scale run ${run}: one LB sandbox, ${B} backends per service, checkpoints ${checkpoints.join(', ')} services, ${updates} updates each (seed ${seed}), families ${families.join(', ')}`)
   const mem0 = gcMiB()
 
-  let next = 16 + S * (B + 1) // fresh backend addresses for updates
   const results: Checkpoint[] = []
+  for (const fam of families) {
+  // the same --seed picks the same services to update, in every family
+  const rng = createSeededRng(seed)
+  let next = 16 + S * (B + 1) // fresh backend addresses for updates
   for (const n of checkpoints) {
     // a fresh programmer and sandbox for each checkpoint: full load from empty
     const programmer = createProgrammer('nft', { netnsPrefix: prefix, lbMode: 'per-network', kernel })
     const services: ServiceSpec[] = []
     for (let s = 0; s < n; s++) {
       const backends = []
-      for (let b = 0; b < B; b++) backends.push({ ip: ipOf(16 + S + s * B + b), weight: 1, draining: false })
-      services.push({ id: `svc${String(s).padStart(6, '0')}`, vip: ipOf(16 + s), ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends })
+      const idx: number[] = []
+      for (let b = 0; b < B; b++) {
+        idx.push(16 + S + s * B + b)
+        backends.push({ ip: ipOf(16 + S + s * B + b), weight: 1, draining: false })
+      }
+      services.push(inFamily({ id: `svc${String(s).padStart(6, '0')}`, vip: ipOf(16 + s), ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends }, fam, 16 + s, idx))
     }
+    const lbAddresses = fam === '4' ? [`${ipOf(2)}/9`] : fam === '6' ? [`${ip6Of(2)}/64`] : [`${ipOf(2)}/9`, `${ip6Of(2)}/64`]
     const desired: NetworkDesired = {
-      sandbox: { networkId, lbAddress: `${ipOf(2)}/9`, lbMac: '02:42:0a:80:00:02', services },
-      overlay: { networkId, vni: 4243, subnets: [SUBNET], localUnderlay: '', remotes: [] },
+      sandbox: { networkId, lbAddresses, lbMac: '02:42:0a:80:00:02', services },
+      overlay: { networkId, vni: 4243, subnets: fam === '4' ? [SUBNET] : fam === '6' ? [SUBNET6] : [SUBNET, SUBNET6], localUnderlay: '', remotes: [] },
       localTaskNetns: []
     }
     const lk0 = kernel.commandMs()
@@ -149,7 +176,11 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
       const k = Math.floor(rng.next() * n)
       const svc = services[k] as ServiceSpec
       const j = Math.floor(rng.next() * B)
-      services[k] = { ...svc, backends: svc.backends.map((b, i) => i === j ? { ...b, ip: ipOf(next++) } : b) }
+      const fresh = next++
+      services[k] = {
+        ...svc,
+        backends: svc.backends.map((b, i) => i !== j ? b : fam === '4' ? { ...b, ip: ipOf(fresh) } : fam === '6' ? { ...b, ip: ip6Of(fresh) } : { ...b, ip: ipOf(fresh), ip6: ip6Of(fresh) })
+      }
       const k0 = kernel.commandMs()
       const s0 = kernel.spawns()
       const t1 = performance.now()
@@ -171,17 +202,18 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     way = 'lib'
     const objects = await countNetns(sandboxNs, 'lb0')
     const mem = gcMiB()
-    results.push({ services: n, loadMs, loadKernelMs, ways, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
-    console.log(`${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(ways.lib.verifyMs, 50), 1)} ms / proc ${round(percentile(ways.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
+    results.push({ family: fam, services: n, loadMs, loadKernelMs, ways, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
+    console.log(`IPv${fam} ${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(ways.lib.verifyMs, 50), 1)} ms / proc ${round(percentile(ways.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
     await programmer.remove(networkId)
+  }
   }
 
   console.log('')
   console.log(`one LB sandbox, ${B} backends/service; update = one backend of one service replaced (one nft transaction); lib = libnftables in-process + generation check, proc = nft process + full table read; RSS of this process (spec + programmer state), before any load ${round(mem0.rss, 1)} MiB`)
   printTable([
-    ['services', 'full load ms', 'of which kernel ms', 'way', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'spawns/update', 'resync check ms', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
+    ['family', 'services', 'full load ms', 'of which kernel ms', 'way', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'spawns/update', 'resync check ms', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
     ...results.flatMap((c) => WAYS.map((w) => [
-      String(c.services), round(c.loadMs, 1), round(c.loadKernelMs, 1), w,
+      c.family, String(c.services), round(c.loadMs, 1), round(c.loadKernelMs, 1), w,
       round(percentile(c.ways[w].updateMs, 50), 2), round(percentile(c.ways[w].updateMs, 99), 2), round(percentile(c.ways[w].updateKernelMs, 50), 2),
       round(mean(c.ways[w].updateSpawns), 1), round(percentile(c.ways[w].verifyMs, 50), 1), String(c.kernelObjects), round(c.rssMiB, 1), round(c.heapMiB, 1)
     ]))
@@ -189,7 +221,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   console.log('anchors: kube-proxy nftables partial sync ~141 ms to add one service at 10k services; slot-map layout on this kind of machine ~15 ms, flat')
   const res: Record<string, number> = { rss_mib_start: round(mem0.rss, 1) }
   for (const c of results) {
-    const k = c.services >= 1000 && c.services % 1000 === 0 ? `${c.services / 1000}k` : String(c.services)
+    const k = (c.services >= 1000 && c.services % 1000 === 0 ? `${c.services / 1000}k` : String(c.services)) + (c.family === '4' ? '' : c.family === '6' ? '_v6' : '_dual')
     res[`load_ms_${k}`] = round(c.loadMs, 1)
     res[`load_kernel_ms_${k}`] = round(c.loadKernelMs, 1)
     for (const w of WAYS) {
@@ -205,7 +237,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     res[`rss_mib_${k}`] = round(c.rssMiB, 1)
     res[`heap_mib_${k}`] = round(c.heapMiB, 1)
   }
-  printJsonLine('scale', { services: S, backends: B, updates, seed, checkpoints }, res)
+  printJsonLine('scale', { services: S, backends: B, updates, seed, checkpoints, families }, res)
 }
 
 runBench('bench:scale', 'bs', async (run) => { await fromFlags().run(run) })

@@ -62,7 +62,8 @@ export interface ServiceInfo {
   name: string
   ports: PortSpec[]
   /** VIP per network (by network name; id when unknown). */
-  vips: Array<{ networkId: string, network: string, vip: string }>
+  /** Per network: its VIP (IPv4, or IPv6 on an IPv6-only network) and, on a dual-stack network, its IPv6 VIP. */
+  vips: Array<{ networkId: string, network: string, vip: string, vip6?: string }>
   /** Present for a `dnsrr` service (no VIPs): its networks. */
   dnsrr?: { networks: Array<{ networkId: string, network: string }> }
   /** Its published ports (absent: none). */
@@ -106,6 +107,8 @@ export interface TaskEndpointInfo {
   networkId: string
   network: string
   ip: string
+  /** IPv6 address on a dual-stack network. */
+  ip6?: string
   mac: string
   /** Interface name inside the task's netns (`--netns` tasks of this node). */
   ifName?: string

@@ -32,8 +32,10 @@ export class NetworkState {
   readonly allocs = new Map<bigint, AllocationInfo>()
   /** Local tasks on this network (they keep the LB IP). */
   readonly localTasks = new Set<string>()
-  /** This node's LB IP on the network. */
+  /** This node's LB IP on the network: IPv4 when the network has IPv4 subnets, else IPv6. */
   lbIp: bigint | undefined
+  /** This node's second LB IP on a dual-stack network (IPv6). */
+  lbIp6: bigint | undefined
   /** When the LB IP is due for release (no local task left), or undefined. */
   lbReleaseAt: number | undefined
 

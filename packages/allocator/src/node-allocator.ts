@@ -151,6 +151,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
         net.allocs.delete(n)
         net.pool.drop(n)
         if (net.lbIp === n) net.lbIp = undefined
+        if (net.lbIp6 === n) net.lbIp6 = undefined
       }
     }
     for (const n of [...net.pool.cooling.keys()]) if (!net.owns(n)) net.pool.drop(n)
@@ -165,13 +166,22 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const merged = mergeSegments([net.segs, incoming], net.subnets)
     if (sameSegments(merged, net.segs)) return { changed: false, renumber: [] }
     const hadLb = net.lbIp
+    const hadLb6 = net.lbIp6
     const renumber = this.applyRing(net, merged)
     const result: MergeResult = { changed: true, renumber }
+    if (hadLb6 !== undefined && net.lbIp6 === undefined && net.localTasks.size > 0) {
+      try {
+        net.lbIp6 = parseAddress(this.allocate(networkId, 'lb', now, 'lb', 6), 'lbIp6')
+      } catch {
+        // the next local task retries
+      }
+      result.lbIp6Changed = { from: formatAddress(hadLb6), to: net.lbIp6 === undefined ? undefined : formatAddress(net.lbIp6) }
+    }
     if (hadLb !== undefined && net.lbIp === undefined) {
       let to: string | undefined
       if (net.localTasks.size > 0) {
         try {
-          to = this.allocate(networkId, 'lb', now, 'lb')
+          to = this.allocate(networkId, 'lb', now, 'lb', net.subnets[0].family)
           net.lbIp = parseAddress(to, 'lbIp')
         } catch {
           to = undefined
@@ -193,6 +203,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
       subnets: net.subnets.map((s) => s.cidr),
       owned: net.owned.map(toToken),
       lbIp: net.lbIp === undefined ? undefined : formatAddress(net.lbIp),
+      ...(net.lbIp6 === undefined ? {} : { lbIp6: formatAddress(net.lbIp6) }),
       localTasks: net.localTasks.size
     }
   }
@@ -244,6 +255,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
       net.lbIp = undefined
       net.lbReleaseAt = undefined
     }
+    if (net.lbIp6 === n) net.lbIp6 = undefined
     if (this.opts.reuseCooldownMs > 0 && opts.cooldown !== false) net.pool.cool(n, now + this.opts.reuseCooldownMs)
     else net.pool.clear(n)
   }
@@ -382,10 +394,19 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const net = this.net(networkId)
     net.localTasks.add(taskKey)
     net.lbReleaseAt = undefined
-    if (net.lbIp !== undefined) return { lbIp: formatAddress(net.lbIp), allocated: false }
-    const ip = this.allocate(networkId, 'lb', now, 'lb', net.subnets[0].family)
-    net.lbIp = parseAddress(ip, 'lbIp')
-    return { lbIp: ip, allocated: true }
+    let allocated = false
+    if (net.lbIp === undefined) {
+      net.lbIp = parseAddress(this.allocate(networkId, 'lb', now, 'lb', net.subnets[0].family), 'lbIp')
+      allocated = true
+    }
+    // a dual-stack network (subnets sorted by address: IPv4 first): an IPv6 LB IP beside the IPv4 one
+    if (net.lbIp6 === undefined && net.subnets[0].family === 4 && net.subnets.some((s) => s.family === 6)) {
+      net.lbIp6 = parseAddress(this.allocate(networkId, 'lb', now, 'lb', 6), 'lbIp6')
+      allocated = true
+    }
+    const r: LocalTaskResult = { lbIp: formatAddress(net.lbIp), allocated }
+    if (net.lbIp6 !== undefined) r.lbIp6 = formatAddress(net.lbIp6)
+    return r
   }
 
   localTaskRemoved (networkId: string, taskKey: string, now: number): void {
@@ -400,6 +421,11 @@ export class NodeAllocatorImpl implements NodeAllocator {
     return n === undefined ? undefined : formatAddress(n)
   }
 
+  lbIps (networkId: string): string[] {
+    const net = this.net(networkId)
+    return [net.lbIp, net.lbIp6].filter((n) => n !== undefined).map(formatAddress)
+  }
+
   tick (now: number): ReleasedLbIp[] {
     checkNow(now)
     const out: ReleasedLbIp[] = []
@@ -408,9 +434,10 @@ export class NodeAllocatorImpl implements NodeAllocator {
       if (net.lbReleaseAt === undefined || net.lbReleaseAt > now) continue
       net.lbReleaseAt = undefined
       if (net.localTasks.size > 0 || net.lbIp === undefined) continue
-      const ip = formatAddress(net.lbIp)
-      this.release(net.id, ip, now)
-      out.push({ networkId: net.id, ip })
+      for (const ip of this.lbIps(net.id)) {
+        this.release(net.id, ip, now)
+        out.push({ networkId: net.id, ip })
+      }
     }
     return out
   }
@@ -433,7 +460,8 @@ export class NodeAllocatorImpl implements NodeAllocator {
       cursor: net.pool.cursor < 0n ? null : formatAddress(net.pool.cursor),
       localTasks: [...net.localTasks],
       lbIp: net.lbIp === undefined ? null : formatAddress(net.lbIp),
-      lbReleaseAt: net.lbReleaseAt ?? null
+      lbReleaseAt: net.lbReleaseAt ?? null,
+      lbIp6: net.lbIp6 === undefined ? null : formatAddress(net.lbIp6)
     }))
     return encodeSnapshot({ self: this.self, networks })
   }

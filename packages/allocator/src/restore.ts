@@ -1,5 +1,5 @@
 /** Restore a node allocator from snapshot bytes: all or nothing. */
-import { parseAddress, parseSubnets } from './addr.js'
+import { familyOf, parseAddress, parseSubnets } from './addr.js'
 import { InvalidInputError } from './errors.js'
 import { NetworkState } from './network.js'
 import { checkId, info, NodeAllocatorImpl, resolveOptions } from './node-allocator.js'
@@ -43,6 +43,11 @@ export function restoreNodeAllocator (bytes: Uint8Array, init: Partial<NodeAlloc
       const n = parseAddress(ns.lbIp, `${f}.lbIp`)
       if (net.allocs.get(n)?.kind !== 'lb') throw new InvalidInputError(`${f}.lbIp`, ns.lbIp, 'not allocated as an LB IP')
       net.lbIp = n
+    }
+    if (ns.lbIp6 !== undefined && ns.lbIp6 !== null) {
+      const n = parseAddress(ns.lbIp6, `${f}.lbIp6`)
+      if (net.allocs.get(n)?.kind !== 'lb' || familyOf(n) !== 6) throw new InvalidInputError(`${f}.lbIp6`, ns.lbIp6, 'not allocated as an IPv6 LB IP')
+      net.lbIp6 = n
     }
     net.lbReleaseAt = ns.lbReleaseAt ?? undefined
     a.nets.set(ns.id, net)

@@ -33,6 +33,8 @@ export interface NetworkSnapshot {
   lbIp: string | null
   /** Pending LB IP release (ms). */
   lbReleaseAt: number | null
+  /** IPv6 LB IP of a dual-stack network (absent in snapshots of older versions). */
+  lbIp6?: string | null
 }
 
 /** Whole snapshot (plain data). */
@@ -147,7 +149,8 @@ function checkShape (data: unknown): SnapshotData {
       cursor: o.cursor === null ? null : str(o.cursor, `${f}.cursor`),
       localTasks: arr(o.localTasks, `${f}.localTasks`).map((s, j) => str(s, `${f}.localTasks[${j}]`)),
       lbIp: o.lbIp === null ? null : str(o.lbIp, `${f}.lbIp`),
-      lbReleaseAt: o.lbReleaseAt === null ? null : num(o.lbReleaseAt, `${f}.lbReleaseAt`)
+      lbReleaseAt: o.lbReleaseAt === null ? null : num(o.lbReleaseAt, `${f}.lbReleaseAt`),
+      lbIp6: o.lbIp6 === undefined || o.lbIp6 === null ? null : str(o.lbIp6, `${f}.lbIp6`)
     }
   })
   return { self, networks }

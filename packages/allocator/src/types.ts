@@ -35,6 +35,8 @@ export interface MergeResult {
   renumber: Array<{ address: string, kind: AddressKind, owner: string | undefined }>
   /** Set when this node's LB IP was among `renumber`: it was dropped and re-allocated (or undefined if that failed). */
   lbIpChanged?: { from: string, to: string | undefined }
+  /** The IPv6 LB IP of a dual-stack network was lost to the merge: the new one, if it could be allocated. */
+  lbIp6Changed?: { from: string, to: string | undefined }
 }
 
 /** Addresses per use, and the space this node owns, in one network. */
@@ -110,9 +112,11 @@ export interface ReleasedLbIp {
 
 /** Result of {@link NodeAllocator.localTaskAdded}. */
 export interface LocalTaskResult {
-  /** The node's LB IP on the network. */
+  /** The node's LB IP on the network (IPv4 on a network with IPv4 subnets, else IPv6). */
   lbIp: string
-  /** True when this call allocated it (the first local task). */
+  /** The node's IPv6 LB IP on a dual-stack network (IPv4 and IPv6 subnets). */
+  lbIp6?: string
+  /** True when this call allocated one of them (the first local task). */
   allocated: boolean
 }
 
@@ -157,6 +161,8 @@ export interface NetworkSummary {
   owned: RingToken[]
   /** The node's LB IP, if it has one. */
   lbIp: string | undefined
+  /** The node's IPv6 LB IP of a dual-stack network, if it has one. */
+  lbIp6?: string
   /** Local tasks counted for the LB IP. */
   localTasks: number
 }
@@ -262,8 +268,9 @@ export interface NodeAllocator {
    */
   reclaim(networkId: string, deadOwners: readonly DeadOwner[], now: number, liveNodes?: readonly NodeId[]): RingToken[]
   /**
-   * A local task attached to the network: allocates the LB IP (in the
-   * family of the network's first subnet) with the first one (cancels a pending release). Idempotent per task key; if the
+   * A local task attached to the network: allocates the LB IP (IPv4 when the
+   * network has IPv4 subnets, else IPv6; and an IPv6 one beside it on a
+   * dual-stack network) with the first one (cancels a pending release). Idempotent per task key; if the
    * allocation throws (NeedSpaceError), the task stays counted and the next
    * call retries.
    */
@@ -272,6 +279,8 @@ export interface NodeAllocator {
   localTaskRemoved(networkId: string, taskKey: string, now: number): void
   /** The node's LB IP on the network, if allocated. */
   lbIp(networkId: string): string | undefined
+  /** The node's LB IPs on the network, one per family (IPv4 first), those allocated. */
+  lbIps(networkId: string): string[]
   /** Release LB IPs whose grace period ended. @returns what was released */
   tick(now: number): ReleasedLbIp[]
   /** When `tick` next has work (ms), or undefined. */

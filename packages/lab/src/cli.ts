@@ -22,6 +22,8 @@ options:
   --nodes N          hosts to build (up; default ${DEFAULT_LAB_NODES})
   --demo             after up: a network, two services with tasks on every host, and traffic to each service by name (http://web/) from every host
   --outside          after up (root): an "outside" namespace on the underlay that is no cluster host, to reach published ports from
+  --dual-stack       with --demo: the network has an IPv4 and an IPv6 subnet; clients reach each service by name and by its IPv6 VIP
+  --underlay-v6      hosts talk over an IPv6 underlay (gossip and VXLAN over IPv6)
   --profile P        gossip profile of the agents: lan | wan | local (up; default: the agent's)
   --state-dir DIR    where the lab keeps its state (default ${DEFAULT_LAB_STATE_DIR} as root, $TMPDIR/scalelb-lab-<uid> otherwise)
   --json             machine-readable output (status)
@@ -72,6 +74,8 @@ export async function runLab (argv: string[]): Promise<number> {
         nodes: { type: 'string' },
         demo: { type: 'boolean' },
         outside: { type: 'boolean' },
+        'dual-stack': { type: 'boolean' },
+        'underlay-v6': { type: 'boolean' },
         profile: { type: 'string' },
         'state-dir': { type: 'string' },
         json: { type: 'boolean' },
@@ -99,7 +103,7 @@ export async function runLab (argv: string[]): Promise<number> {
     if (values.profile !== undefined && !['lan', 'wan', 'local'].includes(values.profile)) {
       throw new LabUsageError('--profile', `must be lan, wan or local, got ${JSON.stringify(values.profile)}`)
     }
-    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, values.outside === true)
+    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, { dualStack: values['dual-stack'] === true, underlayV6: values['underlay-v6'] === true, outside: values.outside === true })
     const state = await loadLabState(stateDir)
     if (state === undefined) {
       process.stderr.write(`scalelb lab: no lab in ${stateDir}\n`)
@@ -122,7 +126,7 @@ export async function runLab (argv: string[]): Promise<number> {
   }
 }
 
-async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, outside: boolean): Promise<number> {
+async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, opts: { dualStack: boolean, underlayV6: boolean, outside: boolean }): Promise<number> {
   const root = isRoot()
   if (!root) out('scalelb lab: not running as root: building the cluster on 127.0.0.1 with the memory programmer (run with sudo for network namespaces and nftables)')
   let state
@@ -133,14 +137,15 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
       mode: root ? 'netns' : 'loopback',
       agentArgs: profile !== undefined ? ['--profile', profile] : [],
       progress: out,
-      cleanupOnFailure: false
+      cleanupOnFailure: false,
+      underlayV6: opts.underlayV6
     })
-    if (outside) {
+    if (opts.outside) {
       if (!root) throw new LabUsageError('--outside', 'needs root (network namespaces)')
       const o = await addUnderlayHelper(state, 'outside')
       out(`outside: netns ${o.netns}, ${o.ip} on the underlay (not a cluster host): ip netns exec ${o.netns} curl http://<host underlay IP>:<published port>/`)
     }
-    if (demo) await runDemo({ state, print: out })
+    if (demo) await runDemo({ state, print: out, dualStack: opts.dualStack })
   } catch (err) {
     const e = err as Error
     process.stderr.write(`scalelb lab up: ${e.name}: ${e.message}\n`)

@@ -25,6 +25,12 @@ export const LAB_PREFIX_HEAD_RE = /^[a-z][a-z0-9]{1,2}$/
 export const LAB_UNDERLAY_BASE = '172.31'
 /** Underlay prefix length: one /24 holds hosts .1..(MAX_LAB_NODES) and helpers from .200 on. */
 export const LAB_UNDERLAY_PREFIX_LEN = 24
+
+/** First 16 bits of an IPv6 lab underlay (`lab up --underlay-v6`): `fd31:<id>::/64` (a unique local /64 per lab). */
+export const LAB_UNDERLAY_V6_HEAD = 'fd31'
+
+/** Prefix length of an IPv6 lab underlay. */
+export const LAB_UNDERLAY_V6_PREFIX_LEN = 64
 /** Host octet of helper netns on the underlay (monitoring, e.g. the Prometheus test) start here. */
 export const LAB_HELPER_OCTET_MIN = 200
 /** Gossip port of every agent (memberlist / Serf's 7946); each host has its own IP, so all share it. */
@@ -55,6 +61,9 @@ export const DEMO_TARGET_PORT = 8080
 export const DEMO_REQUESTS_PER_VIP = 60
 /** Subnet of the demo network (RFC 1918, away from the underlay). */
 export const DEMO_SUBNET = '10.77.0.0/16'
+
+/** IPv6 subnet of the demo network beside {@link DEMO_SUBNET} (`lab up --demo --dual-stack`). */
+export const DEMO_SUBNET_V6 = 'fd00:77::/64'
 /** Timeout of one demo HTTP request (ms). */
 export const DEMO_REQUEST_TIMEOUT_MS = 3_000
 /** Lines of each agent's log printed when `lab up` fails (the logs are removed with the lab). */

@@ -1,4 +1,4 @@
-import { DEMO_REQUESTS_PER_VIP, DEMO_SUBNET, DEMO_TARGET_PORT, LAB_CONVERGE_TIMEOUT_MS } from './constants.js'
+import { DEMO_REQUESTS_PER_VIP, DEMO_SUBNET, DEMO_SUBNET_V6, DEMO_TARGET_PORT, LAB_CONVERGE_TIMEOUT_MS } from './constants.js'
 import { LabError, LabTimeoutError } from './errors.js'
 import { labDiagnostics } from './diagnose.js'
 import { waitFor, metricsUrl } from './agents.js'
@@ -16,6 +16,8 @@ export interface DemoInit {
   requestsPerVip?: number
   /** How long to wait for every client to reach every task (ms). @default LAB_CONVERGE_TIMEOUT_MS */
   convergeTimeoutMs?: number
+  /** A dual-stack network (DEMO_SUBNET and DEMO_SUBNET_V6): every service is reached by name (IPv4) and by its IPv6 VIP. @default false */
+  dualStack?: boolean
 }
 
 /** One demo service and how its VIP spread requests (clients connect to its name). */
@@ -57,8 +59,9 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   const say = init.print ?? ((): void => {})
   const first = state.hosts[0]
   if (first === undefined) throw new LabError('the lab has no hosts')
-  say(`demo: network demo (${DEMO_SUBNET})`)
-  const network = await createNetwork(first, 'demo', [DEMO_SUBNET])
+  const subnets = init.dualStack === true ? [DEMO_SUBNET, DEMO_SUBNET_V6] : [DEMO_SUBNET]
+  say(`demo: network demo (${subnets.join(', ')})`)
+  const network = await createNetwork(first, 'demo', subnets)
   const port = 80
   const services: ServiceInfo[] = []
   for (const name of ['web', 'api']) {
@@ -98,17 +101,23 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
     if (vip === undefined) throw new LabError(`service ${s.name} has no VIP on network demo`)
     return vip
   })
-  // clients connect to the service's name: the agent's resolver on their host answers the VIP (the probe resolves per request)
-  const targets: ProbeTarget[] = services.map((s) => ({ vip: s.name, port }))
-  say(`demo: clients connect to the names ${services.map((s) => s.name).join(', ')}, resolved by the agent on their host`)
+  // clients connect to the service's name: the agent's resolver on their host answers the VIP (the probe resolves per request);
+  // dual-stack: and to its IPv6 VIP
+  const perService = services.map((s) => {
+    const vip6 = s.vips.find((v) => v.network === 'demo')?.vip6
+    return init.dualStack === true && vip6 !== undefined ? [{ vip: s.name, port }, { vip: vip6, port }] : [{ vip: s.name, port }]
+  })
+  const targets: ProbeTarget[] = perService.flat()
+  const serviceOf = perService.flatMap((ts, i) => ts.map(() => services[i] as ServiceInfo))
+  say(`demo: clients connect to the names ${services.map((s) => s.name).join(', ')}, resolved by the agent on their host${init.dualStack === true ? `, and to the IPv6 VIPs ${targets.filter((t) => t.vip.includes(':')).map((t) => t.vip).join(', ')}` : ''}`)
   const tasksOf = new Map(services.map((s) => [s.name, layout.filter((t) => t.service === s.name).map((t) => t.task).sort()]))
   say('demo: waiting until every client reaches every task of every service')
   let missing: string[] = []
   try {
     await waitFor('every client reaches every task through each VIP', async () => {
       const results = await Promise.all([...clients].map(async ([h, ns]) => [h, await probe(state, ns, targets, 12, 1000)] as const))
-      missing = results.flatMap(([h, r]) => services.flatMap((s, i) => {
-        const t = targets[i] as ProbeTarget
+      missing = results.flatMap(([h, r]) => targets.flatMap((t, i) => {
+        const s = serviceOf[i] as ServiceInfo
         const counts = r[`${t.vip}:${t.port}`] ?? {}
         const got = answered(counts)
         const lost = (tasksOf.get(s.name) ?? []).filter((name) => !got.includes(name))
@@ -124,12 +133,13 @@ export async function runDemo (init: DemoInit): Promise<DemoReport> {
   const perHost = new Map<string, ProbeResult>()
   for (const [hostName, ns] of clients) perHost.set(hostName, await probe(state, ns, targets, n))
   const report: DemoReport = { network, services: [], metricsUrls: state.hosts.map(metricsUrl) }
-  for (const [i, s] of services.entries()) {
-    const t = targets[i] as ProbeTarget
+  for (const [i, t] of targets.entries()) {
+    const s = serviceOf[i] as ServiceInfo
     const key = `${t.vip}:${t.port}`
     const tasks = Object.fromEntries(layout.filter((l) => l.service === s.name).map((l) => [l.task, l.host.name]))
     const perClient = Object.fromEntries([...perHost].map(([h, r]) => [h, r[key] ?? {}]))
-    report.services.push({ name: s.name, vip: vips[i] as string, port: t.port, tasks, perClient })
+    const six = t.vip.includes(':')
+    report.services.push({ name: six ? `${s.name} (IPv6)` : s.name, vip: six ? t.vip : vips[services.indexOf(s)] as string, port: t.port, tasks, perClient })
   }
   printDemo(report, n, say)
   return report
@@ -151,7 +161,8 @@ async function waitKnown (host: LabHost, service: string, timeoutMs: number): Pr
 function printDemo (r: DemoReport, n: number, say: (l: string) => void): void {
   for (const s of r.services) {
     say('')
-    say(`service ${s.name}: http://${s.name}:${s.port}/ -> VIP ${s.vip}, ${Object.keys(s.tasks).length} tasks; ${n} requests by name from a client on each host:`)
+    const url = s.vip.includes(':') ? `http://[${s.vip}]:${s.port}/` : `http://${s.name}:${s.port}/`
+    say(`service ${s.name}: ${url} -> VIP ${s.vip}, ${Object.keys(s.tasks).length} tasks; ${n} requests ${s.vip.includes(":") ? "to the IPv6 VIP" : "by name"} from a client on each host:`)
     const names = Object.keys(s.tasks).sort()
     say(['from'.padEnd(6), ...names.map((t) => `${t}@${s.tasks[t] ?? '?'}`.padEnd(12)), 'errors'].join(' '))
     for (const [h, counts] of Object.entries(s.perClient)) {

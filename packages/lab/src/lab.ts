@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { writeClusterKeys } from '@scalelb/agent'
 import {
   LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD, LAB_PREFIX_HEAD_RE,
-  LAB_JOIN_SEEDS, LAB_START_BATCH, LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, MAX_LAB_NODES
+  LAB_JOIN_SEEDS, LAB_START_BATCH, LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, LAB_UNDERLAY_V6_HEAD, LAB_UNDERLAY_V6_PREFIX_LEN, MAX_LAB_NODES
 } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
 import { httpGetIn, metricsUrl, resolveAgentCommand, startAgent, waitFor, waitMembers, aliveMembers } from './agents.js'
@@ -38,6 +38,8 @@ export interface LabUpInit {
   progress?: (line: string) => void
   /** Remove what was built when `lab up` fails half-way (callers that first show the logs pass false). @default true */
   cleanupOnFailure?: boolean
+  /** An IPv6 underlay (`fd31:<id>::/64`): agents gossip and carry VXLAN over IPv6 (netns mode). @default false */
+  underlayV6?: boolean
 }
 
 /** A free TCP port on 127.0.0.1 (loopback labs pick their ports at start). */
@@ -84,7 +86,9 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
     mode: init.mode,
     dir,
     bridge: undefined,
-    underlayCidr: init.mode === 'netns' ? `${LAB_UNDERLAY_BASE}.${octet}.0/${LAB_UNDERLAY_PREFIX_LEN}` : undefined,
+    underlayCidr: init.mode !== 'netns'
+      ? undefined
+      : init.underlayV6 === true ? `${LAB_UNDERLAY_V6_HEAD}:${parseInt(id.slice(0, 4), 16).toString(16)}::/${LAB_UNDERLAY_V6_PREFIX_LEN}` : `${LAB_UNDERLAY_BASE}.${octet}.0/${LAB_UNDERLAY_PREFIX_LEN}`,
     clusterKeyFile: join(dir, 'cluster.key'),
     managerKeyFile: join(dir, 'manager.key'),
     agentCommand,
@@ -132,8 +136,8 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
       await createUnderlayNetns(state, ns, ip)
       host = {
         name, netns: ns, ip,
-        listen: `/ip4/${ip}/tcp/${LAB_GOSSIP_PORT}`,
-        metricsAddr: `${ip}:${LAB_METRICS_PORT}`,
+        listen: ip.includes(':') ? `/ip6/${ip}/tcp/${LAB_GOSSIP_PORT}` : `/ip4/${ip}/tcp/${LAB_GOSSIP_PORT}`,
+        metricsAddr: ip.includes(':') ? `[${ip}]:${LAB_METRICS_PORT}` : `${ip}:${LAB_METRICS_PORT}`,
         apiSocket: join(hostDir, 'api.sock'), dataDir: hostDir,
         netnsPrefix: `${prefix}-${name}-`, logFile: join(hostDir, 'agent.log'),
         manager: k === 1,

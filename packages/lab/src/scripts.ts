@@ -31,7 +31,7 @@ const srv = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' })
   res.end(name)
 })
-srv.listen(port, '0.0.0.0', () => console.log(JSON.stringify({ msg: 'listening', name, port })))
+srv.listen(port, '::', () => console.log(JSON.stringify({ msg: 'listening', name, port })))
 process.on('SIGTERM', () => { srv.close(); process.exit(0) })
 `
 

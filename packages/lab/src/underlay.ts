@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LAB_UNDERLAY_PREFIX_LEN } from './constants.js'
+import { LAB_UNDERLAY_PREFIX_LEN, LAB_UNDERLAY_V6_PREFIX_LEN } from './constants.js'
 import { LabError } from './errors.js'
 import { inNetns, run } from './exec.js'
 import { saveLabState, type LabState } from './state.js'
@@ -20,9 +20,10 @@ export function labNetnsName (prefix: string, short: string): string {
   return name
 }
 
-/** IP of host octet `k` on the lab's underlay. */
+/** IP of host `k` on the lab's underlay (`a.b.c.k`, or `<v6 /64>::k` hex on an IPv6 underlay). */
 export function underlayIp (cidr: string, k: number): string {
   const base = cidr.split('/')[0] as string
+  if (base.includes(':')) return `${base}${k.toString(16)}`
   const parts = base.split('.')
   return `${parts[0]}.${parts[1]}.${parts[2]}.${k}`
 }
@@ -57,6 +58,8 @@ export async function createBridge (state: LabState): Promise<void> {
  * holding `ip`. Recorded in the state before anything is made.
  */
 export async function createUnderlayNetns (state: LabState, ns: string, ip: string): Promise<void> {
+  // an IPv6 underlay: its /64, no duplicate address detection (the lab numbers its hosts)
+  const addr = ip.includes(':') ? `${ip}/${LAB_UNDERLAY_V6_PREFIX_LEN} dev eth0 nodad` : `${ip}/${LAB_UNDERLAY_PREFIX_LEN} dev eth0`
   if (state.bridge === undefined) throw new LabError('the lab has no underlay bridge')
   const sw = switchNetnsName(state.prefix)
   const port = ns.slice(state.prefix.length + 1)
@@ -68,7 +71,7 @@ export async function createUnderlayNetns (state: LabState, ns: string, ip: stri
   await nsRun(ns, 'ip', ['-batch', '-'], [
     'link set lo up',
     'link set eth0 up',
-    `addr add ${ip}/${LAB_UNDERLAY_PREFIX_LEN} dev eth0`
+    `addr add ${addr}`
   ].join('\n') + '\n')
 }
 

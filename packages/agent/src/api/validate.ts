@@ -14,8 +14,10 @@ import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../dataplane/overl
  * {@link ValidationError} naming the field at fault.
  */
 
-/** Until the data plane programs IPv6, an IPv6 address is refused here rather than failing later in the reconciler. */
-const IPV6_UNSUPPORTED = 'IPv6 is not supported yet (the data plane programs IPv4 only); use an IPv4 address'
+/** Shortest IPv6 subnet accepted: a /64 (the allocator's memory is independent of the space, but a wider one gains nothing). */
+export const MIN_SUBNET_PREFIX_V6 = 64
+/** Longest IPv6 subnet accepted: a /120 (256 addresses; the allocator hands out /122 blocks). */
+export const MAX_SUBNET_PREFIX_V6 = 120
 
 function obj (body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object')
@@ -73,7 +75,10 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   const req: NetworkCreateRequest = { name: name(o.name, 'name'), subnets: stringList(o.subnets, 'subnets', MAX_SUBNETS_PER_NETWORK) }
   req.subnets.forEach((s, i) => {
     if (!isCidrText(s)) throw new ValidationError(`subnets[${i}]`, `bad CIDR ${JSON.stringify(s)}`)
-    if (cidrFamily(s) === 6) throw new ValidationError(`subnets[${i}]`, `${s}: ${IPV6_UNSUPPORTED}`)
+    const len = Number(s.split('/')[1])
+    if (cidrFamily(s) === 6 && (len < MIN_SUBNET_PREFIX_V6 || len > MAX_SUBNET_PREFIX_V6)) {
+      throw new ValidationError(`subnets[${i}]`, `${s}: an IPv6 subnet must be /${MIN_SUBNET_PREFIX_V6} to /${MAX_SUBNET_PREFIX_V6} (${len < MIN_SUBNET_PREFIX_V6 ? 'shorter' : 'longer'} than allowed)`)
+    }
   })
   if (o.vni !== undefined) {
     if (!Number.isInteger(o.vni) || (o.vni as number) < 1 || (o.vni as number) > VNI_MAX) throw new ValidationError('vni', `must be 1..${VNI_MAX}`)
@@ -186,7 +191,6 @@ export function parseTaskAdd (body: unknown): TaskAddRequest {
   }
   if (o.ip !== undefined) {
     if (typeof o.ip !== 'string' || isIP(o.ip) === 0) throw new ValidationError('ip', `not an IP address: ${JSON.stringify(o.ip)}`)
-    if (isIP(o.ip) === 6) throw new ValidationError('ip', `${o.ip}: ${IPV6_UNSUPPORTED}`)
     req.ip = o.ip
   }
   if (o.networks !== undefined) req.networks = stringList(o.networks, 'networks', 64)

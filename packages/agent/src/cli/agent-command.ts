@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { networkInterfaces } from 'node:os'
 import { createLibp2pTransport, createSystemClock } from '@scalelb/gossip'
@@ -27,7 +28,8 @@ export function detectUnderlay (cfg: AgentConfig): string {
 }
 
 /**
- * This node's overlay MTU: `--mtu`, else the underlay interface's MTU - 50.
+ * This node's overlay MTU: `--mtu`, else the underlay interface's MTU - 50
+ * (IPv4 underlay) or - 70 (IPv6).
  * The interface is the one holding the underlay IP (not looked up with
  * `--programmer memory`, which touches no kernel). Throws {@link ConfigError}
  * when `--mtu` does not fit the underlay, or the underlay is too small.
@@ -42,7 +44,7 @@ export async function resolveOverlayMtu (cfg: AgentConfig, underlay: string, log
     }
     if (underlayMtu === undefined) log.warn('no interface holds the underlay IP: overlay MTU not checked against it', { underlay })
   }
-  const { policy, problem } = resolveMtuPolicy(cfg.mtu, underlayMtu)
+  const { policy, problem } = resolveMtuPolicy(cfg.mtu, underlayMtu, isIP(underlay) === 6 ? 6 : 4)
   if (problem !== undefined) {
     if (cfg.mtu !== undefined) throw new ConfigError('--mtu', problem)
     throw new ConfigError('--underlay-ip', `the interface of ${underlay} has MTU ${String(underlayMtu)}, too small for a VXLAN overlay: ${problem}`)

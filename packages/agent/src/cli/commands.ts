@@ -147,7 +147,7 @@ export const COMMANDS: Record<string, Command> = {
       const list = await api.listServices()
       if (f.json === true) return printJson(io, list)
       io.out(table(['ID', 'NAME', 'PORTS', 'VIPS', 'PUBLISHED'], list.map((s) => [
-        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}`).join(','),
+        shortId(s.id), s.name, s.ports.map((p) => `${p.port}:${p.targetPort}/${p.proto}`).join(','), s.vips.map((v) => `${v.network}=${v.vip}${v.vip6 === undefined ? '' : `,${v.vip6}`}`).join(','),
         (s.publish ?? []).map((p) => `${p.published}:${p.target}/${p.proto}${p.mode === 'host' ? ' (host)' : ''}`).join(',') || '-'
       ])))
     }

@@ -123,8 +123,8 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'programmer', flag: 'programmer', env: 'SCALELB_PROGRAMMER', kind: 'string', help: 'kernel programmer: nft | ipvs | memory (default nft)' },
   { key: 'lbMode', flag: 'lb-mode', env: 'SCALELB_LB_MODE', kind: 'string', help: 'per-network | per-container (measurement only) (default per-network)' },
   { key: 'netnsPrefix', flag: 'netns-prefix', env: 'SCALELB_NETNS_PREFIX', kind: 'string', help: `prefix of everything created in the kernel (default ${DEFAULT_NETNS_PREFIX})` },
-  { key: 'underlayIp', flag: 'underlay-ip', env: 'SCALELB_UNDERLAY_IP', kind: 'string', help: 'this host\'s underlay IP for VXLAN (default: the listen IP, else the first non-loopback IPv4)' },
-  { key: 'mtu', flag: 'mtu', env: 'SCALELB_MTU', kind: 'int', help: 'overlay MTU of networks without their own (default: the underlay interface\'s MTU - 50)' },
+  { key: 'underlayIp', flag: 'underlay-ip', env: 'SCALELB_UNDERLAY_IP', kind: 'string', help: 'this host\'s underlay IP for VXLAN, IPv4 or IPv6 (default: the listen IP, else the first non-loopback IPv4)' },
+  { key: 'mtu', flag: 'mtu', env: 'SCALELB_MTU', kind: 'int', help: 'overlay MTU of networks without their own (default: the underlay interface\'s MTU - 50, - 70 over an IPv6 underlay)' },
   { key: 'profile', flag: 'profile', env: 'SCALELB_PROFILE', kind: 'string', help: 'gossip timing: lan | wan | local (default lan)' },
   { key: 'logLevel', flag: 'log-level', env: 'SCALELB_LOG_LEVEL', kind: 'string', help: 'error | warn | info | debug (default info)' },
   { key: 'restartGraceMs', flag: 'restart-grace', env: 'SCALELB_RESTART_GRACE', kind: 'duration', fileKey: 'restartGrace', help: 'peers keep our endpoints live this long after a restart (default 30s)' },
@@ -301,8 +301,10 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
     throw new ConfigError(prefR?.field ?? '--netns-prefix', `must be 1-12 chars of a-z, 0-9, '-', starting with a letter, got ${JSON.stringify(netnsPrefix)}`)
   }
   const ulR = get('underlayIp')
-  const underlayIp = ulR === undefined ? undefined : str(ulR)
-  if (ulR !== undefined && isIP(underlayIp ?? '') === 0) throw new ConfigError(ulR.field, `must be an IP address, got ${JSON.stringify(underlayIp)}`)
+  let underlayIp = ulR === undefined ? undefined : str(ulR)
+  if (ulR !== undefined && isIP(underlayIp ?? '') === 0) throw new ConfigError(ulR.field, `must be an IPv4 or IPv6 address, got ${JSON.stringify(underlayIp)}`)
+  // an IPv6 underlay in canonical text (RFC 5952), as the kernel reads VXLAN and FDB addresses back
+  if (underlayIp !== undefined && isIP(underlayIp) === 6) underlayIp = new URL(`http://[${underlayIp}]/`).hostname.slice(1, -1)
   const mtuR = get('mtu')
   let mtu: number | undefined
   if (mtuR !== undefined) {

@@ -20,7 +20,7 @@ export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, { 
     attached,
     async attach (a) {
       const hostIfName = `mem-${attached.size}`
-      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, mtu: a.mtu })
+      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, ...(a.address6 === undefined ? {} : { address6: a.address6 }), mac: a.mac, mtu: a.mtu })
       return { hostIfName }
     },
     async detach (d) {
@@ -41,7 +41,7 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
             await access(a.netnsPath).catch(() => { throw new ValidationError('netns', `${a.netnsPath} does not exist (create it with ip netns add, or pass /proc/<pid>/ns/net)`) })
           }
           try {
-            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, mac: a.mac, ifName: a.ifName, mtu: a.mtu, ...(a.gateway === undefined ? {} : { gateway: a.gateway }) })
+            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, ...(a.address6 === undefined ? {} : { address6: a.address6 }), mac: a.mac, ifName: a.ifName, mtu: a.mtu, ...(a.gateway === undefined ? {} : { gateway: a.gateway }) })
           } catch (err) {
             if ((err as Error).name === 'KernelCommandError') throw new ValidationError('netns', `cannot plug ${a.netnsPath} in: ${(err as Error).message}`)
             throw err

@@ -1,5 +1,8 @@
 import { isIP } from 'node:net'
-import { vipOn, type EndpointRecord } from '../state/desired.js'
+import { vip6On, vipOn, type EndpointRecord } from '../state/desired.js'
+
+/** Suffix of the index key of an endpoint's IPv6 address (a dual-stack endpoint has two addresses under one entry key). */
+const IP6_ENTRY_SUFFIX = '#6'
 import { parseEndpointKey, type NetworkValue, type ServiceValue } from '../state/tables.js'
 import type { TableChangeListener } from '../state/table-cache.js'
 
@@ -145,7 +148,7 @@ class Index implements NameIndex {
   private indexService (id: string, s: ServiceValue, add: boolean): void {
     if (add) addTo(this.svcByName, s.name.toLowerCase(), id)
     else removeFrom(this.svcByName, s.name.toLowerCase(), id)
-    for (const [nid, vip] of Object.entries(s.vips)) {
+    for (const [nid, vip] of [...Object.entries(s.vips), ...Object.entries(s.vips6 ?? {})]) {
       let m = this.vipPtr.get(nid)
       if (m === undefined) {
         if (!add) continue
@@ -165,14 +168,17 @@ class Index implements NameIndex {
     const k = parseEndpointKey(key)
     if (k?.kind !== 'task') return
     const tid = k.taskId.toLowerCase()
-    if (add) {
-      putIn(n.byTaskId, tid, key, v.ip)
-      putIn(n.ptr, v.ip, key, tid)
-      if (v.state === 'ready' && v.service !== undefined) putIn(n.readyBySvc, v.service, key, v.ip)
-    } else {
-      dropIn(n.byTaskId, tid, key)
-      dropIn(n.ptr, v.ip, key)
-      if (v.service !== undefined) dropIn(n.readyBySvc, v.service, key)
+    // a dual-stack endpoint: its IPv6 address under a second entry key (AAAA beside A, and its PTR)
+    for (const [ek, ip] of v.ip6 === undefined ? [[key, v.ip]] : [[key, v.ip], [`${key}${IP6_ENTRY_SUFFIX}`, v.ip6]]) {
+      if (add) {
+        putIn(n.byTaskId, tid, ek, ip)
+        putIn(n.ptr, ip, ek, tid)
+        if (v.state === 'ready' && v.service !== undefined) putIn(n.readyBySvc, v.service, ek, ip)
+      } else {
+        dropIn(n.byTaskId, tid, ek)
+        dropIn(n.ptr, ip, ek)
+        if (v.service !== undefined) dropIn(n.readyBySvc, v.service, ek)
+      }
     }
   }
 
@@ -181,18 +187,19 @@ class Index implements NameIndex {
   }
 
   /** Services of `name` attached to `networkId` (a VIP there, or dnsrr with tasks there). */
-  private serviceOn (networkId: string, name: string): { id: string, vip: string | undefined } | undefined {
+  private serviceOn (networkId: string, name: string): { id: string, vips: string[] | undefined } | undefined {
     const ids = this.svcByName.get(name)
     if (ids === undefined) return undefined
     const services = this.src.services()
-    let found: { id: string, vip: string | undefined } | undefined
+    let found: { id: string, vips: string[] | undefined } | undefined
     // the lowest id wins when two services share a name, whatever the event order
     for (const id of ids) {
       const s = services.get(id)
       if (s === undefined || (found !== undefined && found.id < id)) continue
       const vip = vipOn(s, networkId)
-      if (vip !== undefined) found = { id, vip }
-      else if (s.endpointMode === 'dnsrr' && s.networks?.includes(networkId) === true) found = { id, vip: undefined }
+      const vip6 = vip6On(s, networkId)
+      if (vip !== undefined) found = { id, vips: vip6 === undefined ? [vip] : [vip, vip6] }
+      else if (s.endpointMode === 'dnsrr' && s.networks?.includes(networkId) === true) found = { id, vips: undefined }
     }
     return found
   }
@@ -200,7 +207,7 @@ class Index implements NameIndex {
   /** A single name without the network suffix: service, then task id. */
   private resolveBare (networkId: string, n: NetIndex | undefined, name: string): string[] | undefined {
     const svc = this.serviceOn(networkId, name)
-    if (svc !== undefined) return svc.vip !== undefined ? [svc.vip] : [...(n?.readyBySvc.get(svc.id)?.values() ?? [])]
+    if (svc !== undefined) return svc.vips !== undefined ? svc.vips : [...(n?.readyBySvc.get(svc.id)?.values() ?? [])]
     if (name.startsWith(TASKS_PREFIX)) {
       const t = this.serviceOn(networkId, name.slice(TASKS_PREFIX.length))
       if (t !== undefined) return [...(n?.readyBySvc.get(t.id)?.values() ?? [])]

@@ -82,7 +82,8 @@ export function createDnsResolver (init: DnsResolverInit): DnsResolver {
 
   function wanted (): Map<string, string> {
     const out = new Map<string, string>()
-    for (const [id, d] of init.desired()) out.set(id, d.sandbox.lbAddress.split('/')[0] as string)
+    // the first LB address (IPv4, or IPv6 on an IPv6-only network): the one tasks' resolv.conf names
+    for (const [id, d] of init.desired()) out.set(id, (d.sandbox.lbAddresses[0] ?? '').split('/')[0] as string)
     return out
   }
 

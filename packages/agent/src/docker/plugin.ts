@@ -170,7 +170,7 @@ export function createDockerPlugin (init: DockerPluginInit): DockerPlugin {
 
     'NetworkDriver.CreateNetwork': async (body) => {
       const req = parseCreateNetwork(body)
-      if (req.IPv6Data.length > 0) throw new DockerPluginError('IPv6 is not supported by scalelb networks yet (the data plane programs IPv4): create the network without --ipv6')
+      if (req.IPv6Data.length > 0) throw new DockerPluginError('the scalelb Docker plugin does not take IPv6 yet (scalelb networks created with `scalelb network create --subnet` do): create the network without --ipv6')
       if (req.IPv4Data.length !== 1) throw new DockerPluginError(`a scalelb network is one subnet: give exactly one --subnet (got ${req.IPv4Data.length})`)
       const d = req.IPv4Data[0] as (typeof req.IPv4Data)[number]
       if (d.AddressSpace !== ADDRESS_SPACE) throw new DockerPluginError(`addresses of a scalelb network come from scalelb's allocator: create it with --ipam-driver scalelb (the pool is from IPAM address space ${JSON.stringify(d.AddressSpace)})`)
@@ -201,7 +201,7 @@ export function createDockerPlugin (init: DockerPluginInit): DockerPlugin {
 
     'NetworkDriver.CreateEndpoint': async (body, opts) => {
       const req = parseCreateEndpoint(body)
-      if (req.Interface.AddressIPv6 !== '') throw new DockerPluginError('IPv6 is not supported by scalelb networks yet')
+      if (req.Interface.AddressIPv6 !== '') throw new DockerPluginError('the scalelb Docker plugin does not take IPv6 yet: an endpoint gets an IPv4 address only')
       if (req.Interface.Address === '') throw new DockerPluginError('no address for the endpoint: create the network with --ipam-driver scalelb')
       if (req.Interface.MacAddress !== '') throw new DockerPluginError('scalelb derives each endpoint\'s MAC from its address (every host must know it): drop --mac-address')
       const networkId = await bound(req.NetworkID)
@@ -272,7 +272,7 @@ export function createDockerPlugin (init: DockerPluginInit): DockerPlugin {
 
     'IpamDriver.RequestPool': async (body) => {
       const req = parseRequestPool(body)
-      if (req.V6) throw new DockerPluginError('IPv6 is not supported by scalelb networks yet (the data plane programs IPv4): create the network without --ipv6')
+      if (req.V6) throw new DockerPluginError('the scalelb Docker plugin does not take IPv6 yet (scalelb networks created with `scalelb network create --subnet` do): create the network without --ipv6')
       if (req.Pool === '') throw new DockerPluginError('give the scalelb network\'s subnet: docker network create --subnet CIDR (scalelb has no default pool)')
       const r = cidrRange(req.Pool)
       if (r === undefined || isIP(req.Pool.split('/')[0] ?? '') !== 4) throw new DockerPluginError(`--subnet ${req.Pool} is not an IPv4 CIDR`)

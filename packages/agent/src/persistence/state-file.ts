@@ -96,6 +96,12 @@ function isDesiredPair (v: unknown): boolean {
   if (d === null || typeof d !== 'object') return false
   const sb = d.sandbox as Record<string, unknown> | undefined
   const ov = d.overlay as Record<string, unknown> | undefined
-  return sb !== undefined && ov !== undefined && Array.isArray(sb.services) && typeof sb.lbAddress === 'string' &&
+  if (sb === undefined || ov === undefined) return false
+  // a state file of an IPv4-only version holds one `lbAddress`: read as the one entry of `lbAddresses`
+  if (typeof sb.lbAddress === 'string' && sb.lbAddresses === undefined) {
+    sb.lbAddresses = [sb.lbAddress]
+    delete sb.lbAddress
+  }
+  return Array.isArray(sb.services) && Array.isArray(sb.lbAddresses) && sb.lbAddresses.every((a) => typeof a === 'string') &&
     Array.isArray(ov.remotes) && Array.isArray(ov.subnets) && typeof ov.vni === 'number' && Array.isArray(d.localTaskNetns)
 }

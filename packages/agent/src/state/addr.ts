@@ -48,3 +48,13 @@ export function macFor (networkId: string, ip: string): string {
   }
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':')
 }
+
+/** Family of a network's first address (its VIP, task and LB addresses in `ip`/`vips`): IPv4 when it has an IPv4 subnet, else IPv6. Pure. */
+export function primaryFamily (subnets: readonly string[]): 4 | 6 {
+  return subnets.some((s) => cidrFamily(s) === 4) ? 4 : 6
+}
+
+/** Whether a network has subnets of both families: its endpoints and services get a second, IPv6 address (`ip6`/`vips6`). Pure. */
+export function isDualStack (subnets: readonly string[]): boolean {
+  return subnets.some((s) => cidrFamily(s) === 4) && subnets.some((s) => cidrFamily(s) === 6)
+}

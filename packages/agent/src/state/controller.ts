@@ -14,8 +14,8 @@ import { TaskOps } from './controller/tasks.js'
 
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {
-  /** `gateway`: the task's default route (this node's LB address on its first non-internal network). */
-  attach(init: { networkId: string, netnsPath: string, address: string, mac: string, ifName: string, mtu: number, gateway?: string }): Promise<{ hostIfName: string }>
+  /** `address6`: the task's IPv6 address with prefix on a dual-stack network; `gateway`: the task's default route (this node's LB address on its first non-internal network). */
+  attach(init: { networkId: string, netnsPath: string, address: string, address6?: string, mac: string, ifName: string, mtu: number, gateway?: string }): Promise<{ hostIfName: string }>
   detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string }): Promise<void>
 }
 

@@ -1,4 +1,5 @@
 import type { BackendSpec, NetworkDesired, OverlaySpec, RemoteEndpointSpec, SandboxSpec, ServiceSpec } from '../dataplane/spec/types.js'
+import { isIP } from 'node:net'
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
 import { networkConflicts } from './conflicts.js'
@@ -53,6 +54,46 @@ function byString<T> (key: (x: T) => string): (a: T, b: T) => number {
 /** A service's VIP on a network (own keys only: a network id like `constructor` is not inherited). */
 export function vipOn (svc: ServiceValue, networkId: string): string | undefined {
   return Object.hasOwn(svc.vips, networkId) ? svc.vips[networkId] : undefined
+}
+
+/** A service's IPv6 VIP on a dual-stack network. */
+export function vip6On (svc: ServiceValue, networkId: string): string | undefined {
+  return svc.vips6 !== undefined && Object.hasOwn(svc.vips6, networkId) ? svc.vips6[networkId] : undefined
+}
+
+/**
+ * The LB addresses (with their subnets' prefix) of this node's LB endpoint:
+ * its `ip`, and its `ip6` on a dual-stack network; undefined when `ip` is
+ * outside the subnets. An `ip6` outside them (or missing: an older agent's
+ * entry) leaves the network IPv4-only here.
+ */
+export function lbAddressesOf (lb: EndpointValue, subnets: readonly string[]): string[] | undefined {
+  const first = withPrefix(lb.ip, subnets)
+  if (first === undefined) return undefined
+  const six = lb.ip6 === undefined ? undefined : withPrefix(lb.ip6, subnets)
+  return six === undefined ? [first] : [first, six]
+}
+
+/** A task endpoint as a backend; `dual`: with its IPv6 address, if it has one. */
+export function backendOf (v: EndpointValue, dual: boolean): BackendSpec {
+  const b: BackendSpec = { ip: v.ip, weight: v.weight ?? 1, draining: v.state === 'draining' }
+  if (dual && v.ip6 !== undefined) b.ip6 = v.ip6
+  return b
+}
+
+/** A remote endpoint of the overlay (its IPv6 address too on a dual-stack network). */
+export function remoteOf (v: EndpointValue, underlay: string): RemoteEndpointSpec {
+  return v.ip6 === undefined ? { ip: v.ip, mac: v.mac, underlay } : { ip: v.ip, ip6: v.ip6, mac: v.mac, underlay }
+}
+
+/**
+ * Whether a remote node's underlay can be a VXLAN destination of this node's:
+ * a known address (not the single-host `0.0.0.0` / `::`) of the same family
+ * (one VXLAN device has one underlay family).
+ */
+export function sameUnderlayFamily (remote: string, local: string): boolean {
+  if (remote === '0.0.0.0' || remote === '::') return false
+  return local === '' || isIP(remote) === isIP(local)
 }
 
 /**
@@ -117,8 +158,8 @@ export function computeDesired (input: DesiredInput): DesiredResult {
       skipped.push({ networkId, reason: 'no-lb-endpoint' })
       continue
     }
-    const lbAddress = withPrefix(lb.value.ip, net.subnets)
-    if (lbAddress === undefined) {
+    const lbAddresses = lbAddressesOf(lb.value, net.subnets)
+    if (lbAddresses === undefined) {
       skipped.push({ networkId, reason: 'lb-ip-outside-subnets' })
       continue
     }
@@ -134,18 +175,20 @@ export function computeDesired (input: DesiredInput): DesiredResult {
       else list.push(e)
     }
     const services: ServiceSpec[] = []
+    const dualStack = lbAddresses.length === 2
     const serviceIds = [...input.services.keys()].sort()
     for (const sid of serviceIds) {
       const svc = input.services.get(sid) as ServiceValue
       const vip = vipOn(svc, networkId)
       if (vip === undefined) continue
+      const vip6 = dualStack ? vip6On(svc, networkId) : undefined
       const backends: BackendSpec[] = (tasksBySvc.get(sid) ?? [])
         .filter((e) => e.value.ip !== vip)
-        .map((e) => ({ ip: e.value.ip, weight: e.value.weight ?? 1, draining: e.value.state === 'draining' }))
+        .map((e) => backendOf(e.value, vip6 !== undefined))
         .sort(compareBackends)
       // one backend per IP: a duplicate IP (renumbering in flight) must not get twice the slots
       const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
-      services.push({ id: sid, vip, ports: svc.ports.map((p) => ({ ...p })), backends: unique })
+      services.push({ id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports.map((p) => ({ ...p })), backends: unique })
     }
 
     const remotes: RemoteEndpointSpec[] = []
@@ -153,13 +196,13 @@ export function computeDesired (input: DesiredInput): DesiredResult {
       if (e.value.node === input.self) continue
       const node = input.nodes.get(e.value.node)
       // unknown node, or a node without an underlay (single-host agent): no VXLAN destination
-      if (node === undefined || node.underlay === '0.0.0.0' || node.underlay === '::') continue
-      remotes.push({ ip: e.value.ip, mac: e.value.mac, underlay: node.underlay })
+      if (node === undefined || !sameUnderlayFamily(node.underlay, input.localUnderlay)) continue
+      remotes.push(remoteOf(e.value, node.underlay))
     }
     remotes.sort(compareRemotes)
     const dedupRemotes = remotes.filter((r, i) => i === 0 || remotes[i - 1]?.ip !== r.ip)
 
-    const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: lb.value.mac, services, ...(isInternal(net.options) ? { internal: true } : {}) }
+    const sandbox: SandboxSpec = { networkId, lbAddresses, lbMac: lb.value.mac, services, ...(isInternal(net.options) ? { internal: true } : {}) }
     const mtu = networkMtu(net.options, input.mtu ?? DEFAULT_MTU_POLICY).mtu
     const overlay: OverlaySpec = { networkId, vni: net.vni, subnets: [...net.subnets], localUnderlay: input.localUnderlay, remotes: dedupRemotes, mtu }
     const localTaskNetns = [...new Set(localTasks.map((e) => e.value.netns).filter((p): p is string => p !== undefined))].sort()

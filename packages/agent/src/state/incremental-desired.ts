@@ -1,8 +1,7 @@
 import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../dataplane/spec/types.js'
-import { withPrefix } from './addr.js'
 import { isInternal } from './publish.js'
 import type { NetworkConflict } from './conflicts.js'
-import { compareBackends, compareRemotes, pickSelfLb, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
+import { backendOf, compareBackends, compareRemotes, lbAddressesOf, pickSelfLb, remoteOf, sameUnderlayFamily, vip6On, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
 import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
 import type { TableCache } from './table-cache.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
@@ -62,18 +61,16 @@ interface NetState {
   remoteList: RemoteEndpointSpec[]
   result: NetworkDesired | undefined
   skip: DesiredSkip | undefined
+  /** Dual-stack here (this node's LB endpoint has an IPv6 address beside the IPv4 one): services get their `vip6`. */
+  dual: boolean
 }
 
 function newNetState (id: string): NetState {
   return {
     id, tasksBySvc: new Map(), local: new Map(), selfLbs: new Map(), remotes: new Map(), remoteNodes: new Map(),
     full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), specs: new Map(), services: [], remoteSpecs: new Map(), remoteList: [],
-    result: undefined, skip: undefined
+    result: undefined, skip: undefined, dual: false
   }
-}
-
-function hasUnderlay (underlay: string | undefined): underlay is string {
-  return underlay !== undefined && underlay !== '0.0.0.0' && underlay !== '::'
 }
 
 const serviceKey = (s: ServiceSpec): string => s.id
@@ -219,15 +216,16 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     const svc = cache.services().get(sid)
     const vip = svc === undefined ? undefined : vipOn(svc, st.id)
     if (svc === undefined || vip === undefined) return undefined
+    const vip6 = st.dual ? vip6On(svc, st.id) : undefined
     const backends: BackendSpec[] = []
     for (const v of st.tasksBySvc.get(sid)?.values() ?? []) {
-      if (v.ip !== vip) backends.push({ ip: v.ip, weight: v.weight ?? 1, draining: v.state === 'draining' })
+      if (v.ip !== vip) backends.push(backendOf(v, vip6 !== undefined))
     }
     backends.sort(compareBackends)
     const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
     const prev = st.specs.get(sid)
-    if (prev !== undefined && prev.vip === vip && sameBackends(prev.backends, unique) && samePorts(prev, svc)) return prev
-    return { id: sid, vip, ports: svc.ports.map((p) => ({ ...p })), backends: unique }
+    if (prev !== undefined && prev.vip === vip && prev.vip6 === vip6 && sameBackends(prev.backends, unique) && samePorts(prev, svc)) return prev
+    return { id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports.map((p) => ({ ...p })), backends: unique }
   }
 
   function buildRemote (st: NetState, ip: string): RemoteEndpointSpec | undefined {
@@ -239,12 +237,12 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       const v = records?.get(key)?.value
       if (v === undefined) continue
       const underlay = nodes.get(v.node)?.underlay
-      if (!hasUnderlay(underlay)) continue
-      const c = { ip, mac: v.mac, underlay }
+      if (underlay === undefined || !sameUnderlayFamily(underlay, localUnderlay)) continue
+      const c = remoteOf(v, underlay)
       if (best === undefined || compareRemotes(c, best) < 0) best = c
     }
     const prev = st.remoteSpecs.get(ip)
-    if (best !== undefined && prev !== undefined && prev.mac === best.mac && prev.underlay === best.underlay) return prev
+    if (best !== undefined && prev !== undefined && prev.mac === best.mac && prev.ip6 === best.ip6 && prev.underlay === best.underlay) return prev
     return best
   }
 
@@ -276,9 +274,14 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     if (conflicts.has(st.id)) return park(st, { networkId: st.id, reason: 'subnet-conflict' })
     const lb = pickSelfLb(st.selfLbs.values())
     if (lb === undefined) return park(st, { networkId: st.id, reason: 'no-lb-endpoint' })
-    const lbAddress = withPrefix(lb.value.ip, net.subnets)
-    if (lbAddress === undefined) return park(st, { networkId: st.id, reason: 'lb-ip-outside-subnets' })
+    const lbAddresses = lbAddressesOf(lb.value, net.subnets)
+    if (lbAddresses === undefined) return park(st, { networkId: st.id, reason: 'lb-ip-outside-subnets' })
     st.skip = undefined
+    if (st.dual !== (lbAddresses.length === 2)) {
+      // the families served changed: every service's spec with them
+      st.dual = lbAddresses.length === 2
+      st.full = true
+    }
     if (st.full) {
       st.specs.clear()
       st.remoteSpecs.clear()
@@ -301,9 +304,9 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     const prev = st.result
     const ps = prev?.sandbox
     const internal = isInternal(net.options)
-    const sandbox = ps !== undefined && ps.lbAddress === lbAddress && ps.lbMac === lb.value.mac && ps.services === st.services && (ps.internal === true) === internal
+    const sandbox = ps !== undefined && sameStrings(ps.lbAddresses, lbAddresses) && ps.lbMac === lb.value.mac && ps.services === st.services && (ps.internal === true) === internal
       ? ps
-      : { networkId: st.id, lbAddress, lbMac: lb.value.mac, services: st.services, ...(internal ? { internal: true } : {}) }
+      : { networkId: st.id, lbAddresses, lbMac: lb.value.mac, services: st.services, ...(internal ? { internal: true } : {}) }
     const po = prev?.overlay
     const mtu = networkMtu(net.options, mtuPolicy).mtu
     const overlay = po !== undefined && po.vni === net.vni && po.mtu === mtu && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)

@@ -35,6 +35,8 @@ export interface IpamInit {
 export interface AllocateOptions {
   /** The caller gave up: stop waiting for a donation (the call rejects with the signal's reason). */
   signal?: AbortSignal
+  /** Address family (a dual-stack network's second address: 6). @default the family of the network's first subnet */
+  family?: 4 | 6
 }
 
 /** IPAM of the agent: the pure allocator plus its gossip side (ring tokens, usage, donation requests). */
@@ -56,7 +58,7 @@ export interface Ipam {
    */
   allocate(networkId: string, kind: AddressKind, owner: string, opts?: AllocateOptions): Promise<string>
   /** First local task on a network allocates the LB IP (with donation if needed); throws as {@link Ipam.allocate}. */
-  localTaskAdded(networkId: string, taskKey: string, opts?: AllocateOptions): Promise<{ lbIp: string, allocated: boolean }>
+  localTaskAdded(networkId: string, taskKey: string, opts?: AllocateOptions): Promise<{ lbIp: string, lbIp6?: string, allocated: boolean }>
   /** Cancel timers and wake every waiting allocation (they fail). Safe to call twice. */
   stop(): void
 }
@@ -157,7 +159,7 @@ export function createIpam (init: IpamInit): Ipam {
   /** A donor's side: give what is free, or say (by republishing usage) that nothing is. */
   function serve (req: DonationRequest): void {
     if (!allocator.hasNetwork(req.networkId)) return
-    const tokens = allocator.donate(req.networkId, req.requester, clock.now())
+    const tokens = allocator.donate(req.networkId, req.requester, clock.now(), req.family)
     logger.info('donation request', { networkId: req.networkId, requester: req.requester, donated: tokens?.length ?? 0 })
     if (tokens !== undefined) {
       ipam.publishTokens(req.networkId, tokens)
@@ -225,9 +227,9 @@ export function createIpam (init: IpamInit): Ipam {
     })
   }
 
-  function ask (networkId: string, donor: string): void {
-    const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now() }
-    logger.info('asking for address space', { networkId, donor })
+  function ask (networkId: string, donor: string, family: 4 | 6 | undefined): void {
+    const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now(), ...(family === undefined ? {} : { family }) }
+    logger.info('asking for address space', { networkId, donor, family })
     gossip.set('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self), req)
   }
 
@@ -256,7 +258,9 @@ export function createIpam (init: IpamInit): Ipam {
       for (;;) {
         signal?.throwIfAborted()
         if (stopped) throw new PoolExhaustedError('network', 'the agent is stopping')
+        needFamily = undefined
         const r = attempt()
+        const family = needFamily
         if (r !== undefined) return r
         const v = view(networkId)
         if (v.full) throw new NetworkFullError(networkId, label(networkId), v)
@@ -276,7 +280,7 @@ export function createIpam (init: IpamInit): Ipam {
           holding = true
           asked.set(donor, now)
           current = donor
-          ask(networkId, donor)
+          ask(networkId, donor, family)
         }
         // wake for the asked donor's timeout, or when a donor asked earlier may be asked again
         for (const id of candidates) if (due(id) > now) wakeAt = Math.min(wakeAt, due(id))
@@ -287,12 +291,15 @@ export function createIpam (init: IpamInit): Ipam {
     }
   }
 
+  /** The family the last allocator call of {@link tryAlloc} lacked space of (a dual-stack network asks donors for that one). */
+  let needFamily: 4 | 6 | undefined
   /** Run an allocator call; undefined when this node owns no free address (ask a donor). */
   function tryAlloc<T> (fn: () => T): T | undefined {
     try {
       return fn()
     } catch (err) {
       const name = (err as Error).name
+      if (name === 'NeedSpaceError') needFamily = (err as { family?: 4 | 6 }).family
       if (name === 'NeedSpaceError' || name === 'PoolExhaustedError') return undefined
       throw err
     }
@@ -360,7 +367,7 @@ export function createIpam (init: IpamInit): Ipam {
     },
     async allocate (networkId, kind, owner, opts = {}) {
       const t0 = clock.now()
-      const ip = await withSpace(networkId, () => tryAlloc(() => allocator.allocate(networkId, kind, clock.now(), owner)), opts.signal)
+      const ip = await withSpace(networkId, () => tryAlloc(() => allocator.allocate(networkId, kind, clock.now(), owner, opts.family)), opts.signal)
       init.onChange()
       publish(networkId, false)
       init.onAllocated?.(clock.now() - t0)

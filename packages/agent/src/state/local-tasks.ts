@@ -4,6 +4,8 @@ import type { EndpointState } from './tables.js'
 export interface LocalEndpoint {
   networkId: string
   ip: string
+  /** IPv6 address on a dual-stack network (allocated here whenever `ip` was; absent in older state files). */
+  ip6?: string
   mac: string
   /** True when this node's allocator handed out the IP (release it on removal). */
   allocated: boolean
@@ -39,6 +41,7 @@ export function isLocalTask (v: unknown): v is LocalTask {
   return t.endpoints.every((e: unknown) => {
     if (e === null || typeof e !== 'object') return false
     const x = e as Record<string, unknown>
-    return typeof x.networkId === 'string' && typeof x.ip === 'string' && typeof x.mac === 'string' && typeof x.allocated === 'boolean'
+    return typeof x.networkId === 'string' && typeof x.ip === 'string' && typeof x.mac === 'string' && typeof x.allocated === 'boolean' &&
+      (x.ip6 === undefined || typeof x.ip6 === 'string')
   })
 }

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net'
+import { isIP, isIPv4, isIPv6 } from 'node:net'
 import { PORT_RANGE, isPort, type PortSpec } from '../dataplane/spec/types.js'
 import { checkPublishValue, type PublishSpec } from './publish.js'
 import { MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_SUBNETS_PER_NETWORK, VNI_MAX } from '../constants.js'
@@ -89,8 +89,10 @@ export interface NetworkValue {
 export interface ServiceValue {
   name: string
   ports: PortSpec[]
-  /** Network id -> VIP on that network. */
+  /** Network id -> VIP on that network: IPv4, or IPv6 on an IPv6-only network. */
   vips: Record<string, string>
+  /** Network id -> IPv6 VIP on a dual-stack network (absent in values of older agents). */
+  vips6?: Record<string, string>
   /** `dnsrr`: no VIP, the name resolves to the task IPs (absent = `vip`, as older agents wrote). */
   endpointMode?: 'vip' | 'dnsrr'
   /** Networks of a `dnsrr` service (it has no VIPs to list them). */
@@ -108,7 +110,10 @@ export interface EndpointValue {
   kind: 'task' | 'lb'
   /** Service id (tasks only; absent for an endpoint-only task, a backend of no service). */
   service?: string
+  /** IPv4, or IPv6 on an IPv6-only network. */
   ip: string
+  /** Its IPv6 address on a dual-stack network (beside the IPv4 `ip`; absent in values of older agents). */
+  ip6?: string
   mac: string
   /** Node hosting it; must equal the entry's origin. */
   node: string
@@ -130,6 +135,8 @@ export interface DonationRequest {
   donor: string
   /** Requester's wall clock (ms) at the request; a newer request re-asks. */
   atMs: number
+  /** Address family of the space asked for (a dual-stack network); absent = any (older agents). */
+  family?: 4 | 6
 }
 
 /** Result of validating an untrusted value. */
@@ -222,6 +229,16 @@ export function checkService (v: unknown): Checked<ServiceValue> {
     vips[n] = ip
   }
   const value: ServiceValue = { name: v.name, ports, vips }
+  if (v.vips6 !== undefined) {
+    if (!isObj(v.vips6)) return { ok: false, reason: 'service.vips6: not an object' }
+    const vips6: Record<string, string> = {}
+    for (const [n, ip] of Object.entries(v.vips6)) {
+      if (!ID_RE.test(n) || typeof ip !== 'string' || !isIPv6(ip)) return { ok: false, reason: `service.vips6.${n}: not an IPv6 address` }
+      if (vips[n] === undefined || !isIPv4(vips[n])) return { ok: false, reason: `service.vips6.${n}: the network has no IPv4 VIP beside it` }
+      vips6[n] = ip
+    }
+    value.vips6 = vips6
+  }
   if (v.endpointMode !== undefined) {
     if (v.endpointMode !== 'vip' && v.endpointMode !== 'dnsrr') return { ok: false, reason: 'service.endpointMode: invalid' }
     value.endpointMode = v.endpointMode
@@ -256,6 +273,11 @@ export function checkEndpoint (v: unknown, origin: string, key: string): Checked
   if (v.state !== 'ready' && v.state !== 'draining') return { ok: false, reason: 'endpoint.state: must be ready or draining' }
   if (typeof v.originMs !== 'number' || !Number.isFinite(v.originMs)) return { ok: false, reason: 'endpoint.originMs: not a number' }
   const out: EndpointValue = { kind: v.kind, ip: v.ip, mac: v.mac, node: origin, state: v.state, originMs: v.originMs }
+  if (v.ip6 !== undefined) {
+    if (typeof v.ip6 !== 'string' || !isIPv6(v.ip6)) return { ok: false, reason: 'endpoint.ip6: not an IPv6 address' }
+    if (!isIPv4(v.ip)) return { ok: false, reason: 'endpoint.ip6: beside an IPv6 ip (ip6 is the second address of a dual-stack endpoint)' }
+    out.ip6 = v.ip6
+  }
   if (v.kind === 'task' && v.service !== undefined) {
     if (typeof v.service !== 'string' || !ID_RE.test(v.service)) return { ok: false, reason: 'endpoint.service: invalid' }
     out.service = v.service
@@ -288,5 +310,6 @@ export function checkDonationRequest (v: unknown, origin: string): Checked<Donat
   if (v.requester !== origin) return { ok: false, reason: 'request.requester: differs from the entry origin' }
   if (typeof v.donor !== 'string' || !ID_RE.test(v.donor)) return { ok: false, reason: 'request.donor: invalid' }
   if (typeof v.atMs !== 'number' || !Number.isFinite(v.atMs)) return { ok: false, reason: 'request.atMs: not a number' }
-  return { ok: true, value: { networkId: v.networkId, requester: origin, donor: v.donor, atMs: v.atMs } }
+  if (v.family !== undefined && v.family !== 4 && v.family !== 6) return { ok: false, reason: 'request.family: must be 4 or 6' }
+  return { ok: true, value: { networkId: v.networkId, requester: origin, donor: v.donor, atMs: v.atMs, ...(v.family === undefined ? {} : { family: v.family }) } }
 }

@@ -8,7 +8,8 @@ import type { NetworkDesired, Programmer, SandboxSpec, ServiceSpec } from '../..
 
 /** What a kernel balances for one network, as a user would see it. */
 export interface Observed {
-  lbAddress: string
+  /** LB addresses, one per family (IPv4 first). */
+  lbAddresses: string[]
   vips: string[]
   /** `vip proto port` -> `ip:targetPort` -> share (slots or weight; 0-share backends omitted). */
   services: Map<string, Map<string, number>>
@@ -29,13 +30,17 @@ let seq = 0
 
 /** A NetworkDesired with `n` backends per service on 10.<x>.0.0/16. */
 export function desired (networkId: string, services: Array<Partial<ServiceSpec> & { backends: ServiceSpec['backends'] }>, lbAddress = '10.77.0.2/16'): NetworkDesired {
+  return desiredV4(networkId, services, lbAddress)
+}
+
+function desiredV4 (networkId: string, services: Array<Partial<ServiceSpec> & { backends: ServiceSpec['backends'] }>, lbAddress = '10.77.0.2/16'): NetworkDesired {
   const svcs: ServiceSpec[] = services.map((s, i) => ({
     id: s.id ?? `svc${i}`,
     vip: s.vip ?? `10.77.255.${i + 1}`,
     ports: s.ports ?? [{ proto: 'tcp', port: 80, targetPort: 8080 }],
     backends: s.backends
   }))
-  const sandbox: SandboxSpec = { networkId, lbAddress, lbMac: '02:42:0a:4d:00:02', services: svcs }
+  const sandbox: SandboxSpec = { networkId, lbAddresses: [lbAddress], lbMac: '02:42:0a:4d:00:02', services: svcs }
   return { sandbox, overlay: { networkId, vni: 4242, subnets: ['10.77.0.0/16'], localUnderlay: '', remotes: [] }, localTaskNetns: [] }
 }
 
@@ -47,10 +52,109 @@ export function backends (n: number, from = 0): ServiceSpec['backends'] {
   })
 }
 
-/** Register the suite under `name`; `make` builds a fresh environment per test. `skip` = reason to skip. */
+/** Address families the suite runs in: IPv4, IPv6 (every address of the IPv4 tests mapped by {@link to6}), dual-stack (both). */
+export type SuiteFamily = '4' | '6' | 'dual'
+
+/** The IPv6 twin of a test address `10.77.c.d` (and of its /16): `fd00:0:0:4d::c:d` (hex); an invalid address stays invalid. */
+export function to6 (v4: string): string {
+  const [ip, len] = v4.split('/')
+  const o = (ip ?? '').split('.').map(Number)
+  if (o.length !== 4 || o.some(x => !Number.isInteger(x) || x < 0 || x > 255)) return `fd00::zz${ip ?? ''}`
+  // canonical text (RFC 5952), as the kernel reads it back
+  const addr = canonical6(`fd00:${o[0].toString(16)}:${o[1].toString(16)}:0:0:0:${o[2].toString(16)}:${o[3].toString(16)}`)
+  // a /16 of the tests is the /64 of its twin
+  return len === undefined ? addr : len === '16' ? `${canonical6(`fd00:${o[0].toString(16)}:${o[1].toString(16)}::`)}/64` : `${addr}/${String(Number(len) + 96)}`
+}
+
+function canonical6 (a: string): string {
+  return new URL(`http://[${a}]/`).hostname.slice(1, -1)
+}
+
+/** The IPv4 test address of an IPv6 twin ({@link to6}); other text is returned as is. */
+function from6 (v6: string): string {
+  if (!v6.startsWith('fd00:')) return v6
+  const [head, tail] = v6.split('::')
+  const h = (head ?? '').split(':')
+  const tl = tail === undefined || tail === '' ? [] : tail.split(':')
+  const g = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - tl.length).fill('0'), ...tl]
+  return [g[1], g[2], g[6], g[7]].map(x => String(parseInt(x ?? '0', 16))).join('.')
+}
+
+/** A spec of the IPv4 tests in another family: IPv6 (every address mapped) or dual-stack (IPv6 twins beside). */
+export function inFamily (d: NetworkDesired, fam: SuiteFamily): NetworkDesired {
+  if (fam === '4') return d
+  const sb = d.sandbox
+  const lb = sb.lbAddresses[0] as string
+  const lb6 = `${to6(lb.split('/')[0] as string)}/64`
+  const services = sb.services.map((s): ServiceSpec => fam === '6'
+    ? { ...s, vip: to6(s.vip), backends: s.backends.map(b => ({ ...b, ip: to6(b.ip) })) }
+    : { ...s, vip6: to6(s.vip), backends: s.backends.map(b => ({ ...b, ip6: to6(b.ip) })) })
+  const subnets6 = d.overlay.subnets.map(to6)
+  return {
+    ...d,
+    sandbox: { ...sb, lbAddresses: fam === '6' ? [lb6] : [lb, lb6], services },
+    overlay: { ...d.overlay, subnets: fam === '6' ? subnets6 : [...d.overlay.subnets, ...subnets6] }
+  }
+}
+
+/** `fd00:..::c:d proto port` / `fd00:..::c:d:port` / `[fd00:..::c:d]:port` keys mapped back to their IPv4 test text. */
+function keyFrom6 (k: string): string {
+  const sp = k.split(' ')
+  if (sp.length === 3) return [from6(sp[0] as string), sp[1], sp[2]].join(' ')
+  const b = /^\[(.*)\]:(\d+)$/.exec(k)
+  if (b !== null) return `${from6(b[1] as string)}:${b[2]}`
+  const i = k.lastIndexOf(':')
+  return `${from6(k.slice(0, i))}:${k.slice(i + 1)}`
+}
+
+/**
+ * What the kernel balances in `fam` as the IPv4 tests expect it: IPv6 entries
+ * mapped back; in dual-stack, the IPv4 half, after checking the IPv6 half is
+ * its twin (throws otherwise).
+ */
+export function observedAs4 (o: Observed | undefined, fam: SuiteFamily): Observed | undefined {
+  if (o === undefined || fam === '4') return o
+  const is6 = (k: string): boolean => k.includes(':') && (k.split(' ').length === 3 ? (k.split(' ')[0] as string).includes(':') : true)
+  const part = (six: boolean): Observed => {
+    const services = new Map<string, Map<string, number>>()
+    for (const [k, m] of o.services) {
+      if (is6(k) !== six) continue
+      services.set(six ? keyFrom6(k) : k, new Map([...m].map(([r, w]) => [six ? keyFrom6(r) : r, w])))
+    }
+    return {
+      lbAddresses: o.lbAddresses.filter(a => a.includes(':') === six).map(a => six ? `${from6(a.split('/')[0] as string).split('.').slice(0, 2).join('.')}.0.2/16` : a),
+      vips: o.vips.filter(v => v.includes(':') === six).map(v => six ? from6(v) : v).sort(),
+      services,
+      rejected: new Set([...o.rejected].filter(k => is6(k) === six).map(k => six ? keyFrom6(k) : k))
+    }
+  }
+  const six = part(true)
+  if (fam === '6') return six
+  const four = part(false)
+  const show = (x: Observed): string => JSON.stringify({ vips: x.vips, services: [...x.services].map(([k, m]) => [k, [...m]]).sort(), rejected: [...x.rejected].sort() })
+  if (show(four) !== show(six)) throw new Error(`dual-stack: the IPv6 half differs from the IPv4 half:\n${show(four)}\n${show(six)}`)
+  if (o.lbAddresses.length !== 2) throw new Error(`dual-stack: expected an LB address per family, got ${JSON.stringify(o.lbAddresses)}`)
+  return four
+}
+
+/** Register the suite under `name` in IPv4, IPv6 and dual-stack; `make` builds a fresh environment per test. `skip` = reason to skip. */
 export function runCompliance (test: TestFn, name: string, make: () => Promise<ComplianceEnv>, skip?: string): void {
+  for (const fam of ['4', '6', 'dual'] as const) runComplianceIn(test, name, make, fam, skip)
+}
+
+function runComplianceIn (test: TestFn, name: string, makeEnv: () => Promise<ComplianceEnv>, fam: SuiteFamily, skip?: string): void {
   const t = skip === undefined ? test : test.skip
-  const title = (s: string): string => `${name}: ${s}${skip === undefined ? '' : ` (skipped: ${skip})`}`
+  const famName = fam === '4' ? 'IPv4' : fam === '6' ? 'IPv6' : 'dual-stack'
+  const title = (s: string): string => `${name} ${famName}: ${s}${skip === undefined ? '' : ` (skipped: ${skip})`}`
+  const desired = (networkId: string, services: Parameters<typeof desiredV4>[1]): NetworkDesired => inFamily(desiredV4(networkId, services), fam)
+  const make = async (): Promise<ComplianceEnv> => {
+    const env = await makeEnv()
+    return {
+      programmer: env.programmer,
+      observe: async id => observedAs4(await env.observe(id), fam),
+      cleanup: env.cleanup
+    }
+  }
   const netId = (): string => `net${String(++seq).padStart(4, '0')}${name.replace(/[^a-z0-9]/g, '')}xxxxxxxx`
 
   const withEnv = (s: string, fn: (env: ComplianceEnv, tt: ExecutionContext) => Promise<void>): void => {
@@ -73,7 +177,7 @@ export function runCompliance (test: TestFn, name: string, make: () => Promise<C
     tt.true(res.kernelObjects > 0)
     const o = await env.observe(id)
     tt.truthy(o)
-    tt.is(o!.lbAddress, '10.77.0.2/16')
+    tt.deepEqual(o!.lbAddresses, ['10.77.0.2/16'])
     tt.deepEqual(o!.vips, ['10.77.255.1', '10.77.255.2'])
     tt.deepEqual(o!.services.get('10.77.255.1 tcp 80'), new Map([['10.77.1.2:8080', 1], ['10.77.1.3:8080', 2]]))
     tt.deepEqual(o!.services.get('10.77.255.1 udp 53'), new Map([['10.77.1.2:5353', 1], ['10.77.1.3:5353', 2]]))
@@ -151,7 +255,7 @@ export function runCompliance (test: TestFn, name: string, make: () => Promise<C
 }
 
 /** Observed state of an nft LB view (slots per backend). */
-export function observeLbView (v: { lbAddress: string, vips: string[], services: Map<string, string[]>, noback: Set<string> }): Observed {
+export function observeLbView (v: { lbAddresses: string[], vips: string[], services: Map<string, string[]>, noback: Set<string> }): Observed {
   const services = new Map<string, Map<string, number>>()
   for (const [k, table] of v.services) {
     const svc = k.split(' . ').join(' ')
@@ -162,5 +266,5 @@ export function observeLbView (v: { lbAddress: string, vips: string[], services:
     }
     services.set(svc, m)
   }
-  return { lbAddress: v.lbAddress, vips: [...v.vips].sort(), services, rejected: new Set([...v.noback].map(k => k.split(' . ').join(' '))) }
+  return { lbAddresses: [...v.lbAddresses], vips: [...v.vips].sort(), services, rejected: new Set([...v.noback].map(k => k.split(' . ').join(' '))) }
 }

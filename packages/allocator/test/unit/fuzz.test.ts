@@ -44,6 +44,10 @@ function run (t: ExecutionContext, seed: number, ops: number): Stats & { splitRi
     if (h !== undefined) fail(`${ip} allocated by ${n.id} but held by ${h}`)
     holder.set(ip, n.id)
   }
+  /** Record the LB IPs a node allocated (a dual-stack network: one per family; the IPv4 one may come without the IPv6 one when no donor had space). */
+  const holdLb = (n: FuzzNode): void => {
+    for (const ip of n.a.lbIps(NET)) if (holder.get(ip) !== n.id) hold(n, ip)
+  }
   const merge = (to: FuzzNode, from: FuzzNode): boolean => {
     const r = to.a.mergeTokens(NET, from.a.tokens(NET), now)
     stats.merges++
@@ -138,9 +142,9 @@ function run (t: ExecutionContext, seed: number, ops: number): Stats & { splitRi
     } else if (r < 840) {
       if (n.tasks.size === 0 || rng.int(2) === 0) {
         const key = `task-${taskSeq++}`
-        const res = withSpace(n, () => n.a.localTaskAdded(NET, key, now))
+        withSpace(n, () => n.a.localTaskAdded(NET, key, now))
         n.tasks.add(key)
-        if (res?.allocated === true) hold(n, res.lbIp)
+        holdLb(n)
       } else {
         const key = rng.pick([...n.tasks])
         n.tasks.delete(key)
@@ -150,9 +154,9 @@ function run (t: ExecutionContext, seed: number, ops: number): Stats & { splitRi
     } else if (r < 870) {
       for (const m of live()) for (const rel of m.a.tick(now)) holder.delete(rel.ip)
       for (const m of live()) {
-        if (m.tasks.size > 0 && m.a.lbIp(NET) === undefined) {
-          const res = withSpace(m, () => m.a.localTaskAdded(NET, [...m.tasks][0], now))
-          if (res?.allocated === true) hold(m, res.lbIp)
+        if (m.tasks.size > 0 && m.a.lbIps(NET).length < 2) {
+          withSpace(m, () => m.a.localTaskAdded(NET, [...m.tasks][0], now))
+          holdLb(m)
         }
       }
     } else if (r < 925 && stats.ops >= finalSplit) {
@@ -214,16 +218,16 @@ function run (t: ExecutionContext, seed: number, ops: number): Stats & { splitRi
   now += 60_000
   for (const m of live()) for (const rel of m.a.tick(now)) holder.delete(rel.ip)
   for (const m of live()) {
-    if (m.tasks.size > 0 && m.a.lbIp(NET) === undefined) {
-      const res = withSpace(m, () => m.a.localTaskAdded(NET, [...m.tasks][0], now))
-      if (res?.allocated === true) hold(m, res.lbIp)
+    if (m.tasks.size > 0 && m.a.lbIps(NET).length < 2) {
+      withSpace(m, () => m.a.localTaskAdded(NET, [...m.tasks][0], now))
+      holdLb(m)
     }
   }
   const lbInUse = live().reduce((s, m) => s + m.a.counts(NET).lb, 0)
-  const withTasks = live().filter((m) => m.tasks.size > 0 && m.a.lbIp(NET) !== undefined).length
+  const withTasks = live().filter((m) => m.tasks.size > 0 && m.a.lbIp(NET) !== undefined).reduce((s, m) => s + m.a.lbIps(NET).length, 0)
   const starved = live().filter((m) => m.tasks.size > 0 && m.a.lbIp(NET) === undefined).length
   t.is(lbInUse, withTasks)
-  t.is(lbInUse + starved, live().filter((m) => m.tasks.size > 0).length)
+  t.is(live().filter((m) => m.a.lbIp(NET) !== undefined).length + starved, live().filter((m) => m.tasks.size > 0).length)
   t.log(`seed ${seed}: ${JSON.stringify(stats)}, ${splitRings} distinct rings before the final heal, converged in ${rounds} rounds, ${live().length} live of ${nodes.length}, ${holder.size} held`)
   return { ...stats, splitRings }
 }

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { createNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
+import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
 import { createTestRng } from '@scalelb/test-support'
 
 const GRACE = 10_000
@@ -63,12 +63,13 @@ test('invariant: LB IPs in use on a network == nodes with at least one local tas
   const tokens = nodes[0].createNetwork('net', ['10.1.0.0/24', 'fd00:1::/120'], 0)
   for (const n of nodes.slice(1)) { n.addNetwork('net', ['10.1.0.0/24', 'fd00:1::/120']); n.mergeTokens('net', tokens, 0) }
   for (const n of nodes.slice(1)) {
-    const w = nodes[0].donate('net', n.self, 0) ?? []
+    // space of both families: a dual-stack network's node holds an LB IP of each
+    const w = [...nodes[0].donate('net', n.self, 0, 4) ?? [], ...nodes[0].donate('net', n.self, 0, 6) ?? []]
     for (const m of nodes) m.mergeTokens('net', w, 0)
   }
   const tasks = new Map<NodeAllocator, Set<string>>(nodes.map((n) => [n, new Set<string>()]))
   const lbUsed = (): number => nodes.reduce((s, n) => s + n.counts('net').lb, 0)
-  const withTasks = (): number => nodes.filter((n) => (tasks.get(n)?.size ?? 0) > 0).length
+  const withTasks = (): number => 2 * nodes.filter((n) => (tasks.get(n)?.size ?? 0) > 0).length
   let now = 0
   for (let step = 0; step < 2000; step++) {
     now += rng.int(4000)
@@ -96,4 +97,24 @@ test('invariant: LB IPs in use on a network == nodes with at least one local tas
   now += GRACE
   for (const m of nodes) m.tick(now)
   t.is(lbUsed(), 0)
+})
+
+test('a dual-stack network gives an LB IP per family (IPv4 first), released together; an IPv6-only one an IPv6 LB IP; both survive a snapshot', (t) => {
+  const a = createNodeAllocator({ self: 'a', lbReleaseGraceMs: GRACE })
+  a.createNetwork('d', ['fd00:10::/64', '10.0.0.0/24'], 0)
+  a.createNetwork('v6', ['fd00:20::/64'], 0)
+  t.deepEqual(a.localTaskAdded('d', 't1', 0), { lbIp: '10.0.0.1', lbIp6: 'fd00:10::1', allocated: true })
+  t.deepEqual(a.localTaskAdded('d', 't2', 0), { lbIp: '10.0.0.1', lbIp6: 'fd00:10::1', allocated: false })
+  t.deepEqual(a.localTaskAdded('v6', 't1', 0), { lbIp: 'fd00:20::1', allocated: true })
+  t.deepEqual(a.lbIps('d'), ['10.0.0.1', 'fd00:10::1'])
+  t.deepEqual(a.lbIps('v6'), ['fd00:20::1'])
+  t.is(a.ownedBy('d').lbIp6, 'fd00:10::1')
+  t.is(a.counts('d').lb, 2)
+  const b = deserializeNodeAllocator(a.serialize())
+  t.deepEqual(b.lbIps('d'), ['10.0.0.1', 'fd00:10::1'])
+  a.localTaskRemoved('d', 't1', 0)
+  a.localTaskRemoved('d', 't2', 0)
+  t.deepEqual(a.tick(GRACE), [{ networkId: 'd', ip: '10.0.0.1' }, { networkId: 'd', ip: 'fd00:10::1' }])
+  t.deepEqual(a.lbIps('d'), [])
+  t.is(a.counts('d').lb, 0)
 })

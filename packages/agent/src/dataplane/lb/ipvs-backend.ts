@@ -5,6 +5,7 @@ import { addressLines } from './addresses.js'
 import type { LbBackend, LbChange, LbSandbox } from './backend.js'
 import { ipvsDiff, ipvsObjectCount, ipvsViewFromSpec, parseIpvsadmSave, sameIpvsView, type IpvsView } from './ipvs-view.js'
 import { readSandbox, type SandboxRead } from './nft-backend.js'
+import { LB_NFT_FAMILY } from '../spec/family.js'
 
 /** The IPVS backend with its per-network copies. */
 export interface IpvsLb extends LbBackend {
@@ -89,18 +90,18 @@ class IpvsLbBackend implements IpvsLb {
   /** The IPVS view of a sandbox: addresses and rejects as read, marks from the nft map, real servers from `ipvsadm -S`. */
   private async read (at: LbSandbox, r: SandboxRead, opts: KOpts): Promise<IpvsView | undefined> {
     if (r.view === undefined) return undefined
-    const json = await nftListTable(this.k, at.table, at.netns, opts)
+    const json = await nftListTable(this.k, at.table, at.netns, opts, LB_NFT_FAMILY)
     const marks = new Map<string, number>()
     for (const obj of json ?? []) {
       const map = obj.map as { name?: string, elem?: Array<[{ concat?: unknown[] }, unknown]> } | undefined
-      if (map?.name !== 'marks') continue
+      if (map?.name !== 'marks' && map?.name !== 'marks6') continue
       for (const [k, v] of map.elem ?? []) {
         const [vip, proto, port] = k.concat ?? []
         marks.set(`${String(vip)} . ${String(proto)} . ${String(port)}`, Number(v))
       }
     }
     const reals = parseIpvsadmSave(await this.k.run('ipvsadm', ['-S', '-n'], { netns: at.netns, signal: opts.signal }))
-    return { lbAddress: r.view.lbAddress, vips: r.view.vips, marks, reals, noback: r.view.noback }
+    return { lbAddresses: r.view.lbAddresses, vips: r.view.vips, marks, reals, noback: r.view.noback }
   }
 }
 

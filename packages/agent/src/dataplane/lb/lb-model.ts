@@ -1,17 +1,23 @@
 import { ProgrammerInputError } from '../spec/errors.js'
+import { keyFamily } from '../spec/family.js'
 import {
-  buildService, diffScript, renderScript, sameTable, sameView, signature, viewFromSpec, withChains,
+  buildService, chainName, diffScript, renderScript, sameList, sameTable, sameView, signature, viewFromSpec, withChains,
   type LbDelta, type LbView, type ServiceBuild, type SlotChange, type ViewCache
 } from './lb-view.js'
 import { addressLines, renderAddressLines } from './addresses.js'
 import type { SandboxSpec, ServiceSpec } from '../spec/types.js'
-import { checkUniquePorts, validateSandboxHeader, validateService } from '../spec/validate.js'
+import { checkUniquePorts, servedFamilies, validateSandboxHeader, validateService } from '../spec/validate.js'
 
 /** What one service contributed to the view the last time it was applied. */
 interface Entry {
   sig: string
-  vip: string
+  /** Its VIP, and its IPv6 VIP on a dual-stack network. */
+  vips: readonly string[]
   build: ServiceBuild
+}
+
+function vipsOf (svc: ServiceSpec): readonly string[] {
+  return svc.vip6 === undefined ? [svc.vip] : [svc.vip, svc.vip6]
 }
 
 /** One planned change of a sandbox's LB state: render it, run it, then {@link LbPlan.commit}. */
@@ -85,14 +91,15 @@ export class LbModel {
     this.specs = [...services]
     this.entries = services.map(svc => {
       const sig = signature(svc)
-      return { sig, vip: svc.vip, build: cache.get(sig) ?? buildService(svc) }
+      return { sig, vips: vipsOf(svc), build: cache.get(sig) ?? buildService(svc) }
     })
     this.vipCount.clear()
-    for (const e of this.entries) this.vipCount.set(e.vip, (this.vipCount.get(e.vip) ?? 0) + 1)
+    for (const e of this.entries) for (const v of e.vips) this.vipCount.set(v, (this.vipCount.get(v) ?? 0) + 1)
   }
 
   private incremental (spec: SandboxSpec, view: LbView): LbPlan {
     validateSandboxHeader(spec)
+    const families = servedFamilies(spec)
     const cur = spec.services
     const prev = this.specs
     const min = Math.min(prev.length, cur.length)
@@ -134,8 +141,8 @@ export class LbModel {
       const sig = signature(svc)
       let e = bySig.get(sig)?.pop()
       if (e === undefined) {
-        validateService(svc, i)
-        e = { sig, vip: svc.vip, build: buildService(svc) }
+        validateService(svc, i, families)
+        e = { sig, vips: vipsOf(svc), build: buildService(svc) }
         added.push(e)
       }
       mid[i - head] = e
@@ -156,21 +163,24 @@ export class LbModel {
         staged.set(k, table ?? NOBACK)
       }
     }
-    const delta: LbDelta = { lbAddressFrom: view.lbAddress, lbAddressTo: spec.lbAddress, slots: [], nobackDel: [], nobackAdd: [], newChains: [] }
-    const chains = new Set<number>()
+    const delta: LbDelta = { lbAddressesFrom: view.lbAddresses, lbAddressesTo: spec.lbAddresses, slots: [], nobackDel: [], nobackAdd: [], newChains: [] }
+    const chains = new Set<string>()
     for (const [key, s] of staged) {
       const from = view.services.get(key)
       const to = typeof s === 'number' ? undefined : s
       if (!sameTable(from, to)) delta.slots.push({ key, from, to })
-      if (to !== undefined && !view.chains.has(to.length)) chains.add(to.length)
+      if (to !== undefined) {
+        const c = chainName(keyFamily(key), to.length)
+        if (!view.chains.has(c)) chains.add(c)
+      }
       const wasNoback = view.noback.has(key)
       if (wasNoback && s !== NOBACK) delta.nobackDel.push(key)
       if (!wasNoback && s === NOBACK) delta.nobackAdd.push(key)
     }
-    delta.newChains = [...chains].sort((a, b) => a - b)
+    delta.newChains = [...chains].sort()
     const vipDelta = new Map<string, number>()
-    for (const e of removed) vipDelta.set(e.vip, (vipDelta.get(e.vip) ?? 0) - 1)
-    for (const e of added) vipDelta.set(e.vip, (vipDelta.get(e.vip) ?? 0) + 1)
+    for (const e of removed) for (const v of e.vips) vipDelta.set(v, (vipDelta.get(v) ?? 0) - 1)
+    for (const e of added) for (const v of e.vips) vipDelta.set(v, (vipDelta.get(v) ?? 0) + 1)
     const vipsDel: string[] = []
     const vipsAdd: string[] = []
     for (const [vip, d] of vipDelta) {
@@ -181,11 +191,11 @@ export class LbModel {
     vipsDel.sort()
     vipsAdd.sort()
     const empty = delta.slots.length === 0 && delta.nobackDel.length === 0 && delta.nobackAdd.length === 0 &&
-      vipsDel.length === 0 && vipsAdd.length === 0 && delta.lbAddressFrom === delta.lbAddressTo
+      vipsDel.length === 0 && vipsAdd.length === 0 && sameList(delta.lbAddressesFrom, delta.lbAddressesTo)
     return {
       empty,
       script: table => empty ? '' : renderScript(table, view.networkId, false, delta),
-      addressLines: () => renderAddressLines(view.lbAddress, spec.lbAddress, vipsDel, vipsAdd, false),
+      addressLines: () => renderAddressLines(view.lbAddresses, spec.lbAddresses, vipsDel, vipsAdd, false),
       commit: () => {
         applyDelta(view, delta.slots, delta, vipsDel, vipsAdd)
         for (const [vip, d] of vipDelta) {
@@ -204,7 +214,7 @@ export class LbModel {
 /** Whether two services have the same content (what {@link signature} covers), compared field by field; false for malformed input. */
 export function sameService (a: ServiceSpec, b: ServiceSpec): boolean {
   if (!Array.isArray(b.ports) || !Array.isArray(b.backends)) return false
-  if (a.vip !== b.vip || a.ports.length !== b.ports.length || a.backends.length !== b.backends.length) return false
+  if (a.vip !== b.vip || a.vip6 !== b.vip6 || a.ports.length !== b.ports.length || a.backends.length !== b.backends.length) return false
   for (let i = 0; i < a.ports.length; i++) {
     const p = a.ports[i]
     const q = b.ports[i]
@@ -213,7 +223,7 @@ export function sameService (a: ServiceSpec, b: ServiceSpec): boolean {
   for (let i = 0; i < a.backends.length; i++) {
     const x = a.backends[i]
     const y = b.backends[i]
-    if (x.ip !== y.ip || x.weight !== y.weight || x.draining !== y.draining) return false
+    if (x.ip !== y.ip || x.ip6 !== y.ip6 || x.weight !== y.weight || x.draining !== y.draining) return false
   }
   return true
 }
@@ -231,14 +241,14 @@ function lowerBound (a: readonly string[], v: string): number {
 }
 
 function applyDelta (view: LbView, slots: readonly SlotChange[], d: LbDelta, vipsDel: readonly string[], vipsAdd: readonly string[]): void {
-  view.lbAddress = d.lbAddressTo
+  view.lbAddresses = [...d.lbAddressesTo]
   for (const { key, to } of slots) {
     if (to === undefined) view.services.delete(key)
     else view.services.set(key, to as string[])
   }
   for (const k of d.nobackDel) view.noback.delete(k)
   for (const k of d.nobackAdd) view.noback.add(k)
-  for (const m of d.newChains) view.chains.add(m)
+  for (const c of d.newChains) view.chains.add(c)
   for (const v of vipsDel) {
     const i = lowerBound(view.vips, v)
     if (view.vips[i] === v) view.vips.splice(i, 1)

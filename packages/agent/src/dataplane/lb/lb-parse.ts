@@ -1,5 +1,9 @@
 import { KernelStateError, type NftJson } from '../kernel/index.js'
-import { emptyView, type LbView } from './lb-view.js'
+import { emptyView, parseChainName, type LbView } from './lb-view.js'
+import { keyFamily } from '../spec/family.js'
+
+/** Backend maps of either family: `backends_tcp`, `backends6_udp`. */
+const BACKEND_MAP = /^backends6?_(tcp|udp)$/
 
 type Elem = unknown
 
@@ -19,26 +23,26 @@ function proto (v: unknown, what: string): string {
 
 /**
  * Rebuild the element view of one LB table from `nft -j list table` output.
- * `lbAddress` and `vips` come from the interface (see the nft programmer);
- * the SNAT address found is returned beside the view to cross-check them.
+ * `lbAddresses` and `vips` come from the interface (see the nft programmer);
+ * the SNAT addresses found are returned beside the view to cross-check them.
  */
-export function viewFromNftJson (networkId: string, json: NftJson): { view: LbView, snatIp: string | undefined } {
+export function viewFromNftJson (networkId: string, json: NftJson): { view: LbView, snatIps: string[] } {
   const view = emptyView(networkId)
-  let snatIp: string | undefined
+  const snatIps: string[] = []
   const slots = new Map<string, Map<number, string>>()
   for (const obj of json) {
     const map = (obj.map ?? obj.set) as { name?: string, elem?: unknown[] } | undefined
     if (map !== undefined) {
       for (const el of map.elem ?? []) {
-        if (map.name === 'services') {
+        if (map.name === 'services' || map.name === 'services6') {
           const [k, v] = el as [Elem, { goto?: { target?: string } }]
-          const [vip, p, port] = concat(k, 'services')
+          const [vip, p, port] = concat(k, map.name)
           const target = v?.goto?.target ?? ''
-          const m = /^m(\d+)$/.exec(target)
-          if (m === null) throw new KernelStateError(`nft -j services: unexpected verdict ${JSON.stringify(v)}`)
-          view.services.set(`${String(vip)} . ${proto(p, 'services')} . ${String(port)}`, new Array<string>(Number(m[1])))
-        } else if (map.name === 'backends_tcp' || map.name === 'backends_udp') {
-          const pr = map.name.slice('backends_'.length)
+          const c = parseChainName(target)
+          if (c === undefined || c.f !== keyFamily(String(vip))) throw new KernelStateError(`nft -j ${map.name}: unexpected verdict ${JSON.stringify(v)}`)
+          view.services.set(`${String(vip)} . ${proto(p, map.name)} . ${String(port)}`, new Array<string>(c.modulus))
+        } else if (map.name !== undefined && BACKEND_MAP.test(map.name)) {
+          const pr = map.name.slice(map.name.indexOf('_') + 1)
           const [k, v] = el as [Elem, Elem]
           const [vip, port, slot] = concat(k, map.name)
           const [ip, tport] = concat(v, map.name)
@@ -46,20 +50,19 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
           const m = slots.get(key) ?? new Map<number, string>()
           m.set(Number(slot), `${String(ip)} . ${String(tport)}`)
           slots.set(key, m)
-        } else if (map.name === 'noback') {
-          const [vip, p, port] = concat(el, 'noback')
-          view.noback.add(`${String(vip)} . ${proto(p, 'noback')} . ${String(port)}`)
+        } else if (map.name === 'noback' || map.name === 'noback6') {
+          const [vip, p, port] = concat(el, map.name)
+          view.noback.add(`${String(vip)} . ${proto(p, map.name)} . ${String(port)}`)
         }
       }
     }
     const chain = obj.chain as { name?: string } | undefined
-    const cm = /^m(\d+)$/.exec(chain?.name ?? '')
-    if (cm !== null) view.chains.add(Number(cm[1]))
+    if (chain?.name !== undefined && parseChainName(chain.name) !== undefined) view.chains.add(chain.name)
     const rule = obj.rule as { chain?: string, expr?: Array<Record<string, unknown>> } | undefined
     if (rule?.chain === 'postrouting') {
       for (const ex of rule.expr ?? []) {
         const addr = (ex.snat as { addr?: unknown } | undefined)?.addr
-        if (typeof addr === 'string') snatIp = addr
+        if (typeof addr === 'string') snatIps.push(addr)
       }
     }
   }
@@ -71,5 +74,5 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
       table[i] = v
     }
   }
-  return { view, snatIp }
+  return { view, snatIps }
 }

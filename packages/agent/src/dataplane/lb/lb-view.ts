@@ -1,8 +1,8 @@
 import { MAP_TYPEOF_MODULUS } from '../spec/constants.js'
 import { assignSlots } from './slots.js'
 import type { SandboxSpec, ServiceSpec } from '../spec/types.js'
-import { checkUniquePorts, validateSandboxHeader, validateService } from '../spec/validate.js'
-import { IPV4 as F } from '../spec/family.js'
+import { checkUniquePorts, servedFamilies, validateSandboxHeader, validateService } from '../spec/validate.js'
+import { FAMILIES, IPV4, IPV6, LB_NFT_FAMILY as T, keyFamily, type AddressFamily } from '../spec/family.js'
 
 /**
  * What one LB table holds, element by element: the in-memory copy of what was
@@ -11,28 +11,41 @@ import { IPV4 as F } from '../spec/family.js'
  */
 export interface LbView {
   networkId: string
-  /** LB IP with prefix (`10.0.0.5/24`); SNAT source. Empty in per-container mode. */
-  lbAddress: string
-  /** VIPs (sorted) held as host-prefix (/32) aliases. Empty in per-container mode. */
+  /** LB IPs with prefix, one per family, IPv4 first (`10.0.0.5/24`, `fd00::5/64`); SNAT sources. Empty in per-container mode. */
+  lbAddresses: string[]
+  /** VIPs (sorted) held as host-prefix (/32, /128) aliases. Empty in per-container mode. */
   vips: string[]
   /**
    * `vip . proto . port` -> slot table of a service port with backends: slot i
-   * holds `backendIp . targetPort`; the modulus is the table's length.
+   * holds `backendIp . targetPort`; the modulus is the table's length. The
+   * VIP's family picks the maps (`services`, `services6`: {@link keyFamily}).
    */
   services: Map<string, string[]>
   /** `vip . proto . port` of services without a ready backend (rejected). */
   noback: Set<string>
   /**
-   * Moduli with an `m<N>` chain. A chain is added in the same transaction the
-   * first time a service has N slots and kept while the table lives, so
-   * steady-state updates are element-only. Not compared by {@link sameView}.
+   * Names of the modulus chains (`m<N>` IPv4, `m6_<N>` IPv6: {@link chainName}).
+   * A chain is added in the same transaction the first time a service of
+   * the family has N slots and kept while the table lives, so steady-state
+   * updates are element-only. Not compared by {@link sameView}.
    */
-  chains: Set<number>
+  chains: Set<string>
 }
 
 /** An empty view (nothing programmed) for a network. */
-export function emptyView (networkId: string, lbAddress = ''): LbView {
-  return { networkId, lbAddress, vips: [], services: new Map(), noback: new Set(), chains: new Set() }
+export function emptyView (networkId: string, lbAddresses: string[] = []): LbView {
+  return { networkId, lbAddresses, vips: [], services: new Map(), noback: new Set(), chains: new Set() }
+}
+
+/** Name of the chain balancing `modulus` slots of a family: `m3`, `m6_3`. */
+export function chainName (f: AddressFamily, modulus: number): string {
+  return f === IPV6 ? `m6_${modulus}` : `m${modulus}`
+}
+
+/** The family and modulus of a chain name; undefined when it is not one. */
+export function parseChainName (name: string): { f: AddressFamily, modulus: number } | undefined {
+  const m = /^m(6_)?(\d+)$/.exec(name)
+  return m === null ? undefined : { f: m[1] === undefined ? IPV4 : IPV6, modulus: Number(m[2]) }
 }
 
 /** Built slot tables of one service (`key` -> table; undefined = rejected). */
@@ -47,27 +60,41 @@ export type ViewCache = Map<string, ServiceBuild>
 
 /** A cheap fingerprint of a service's content: equal fingerprints build equal slot tables. */
 export function signature (svc: ServiceSpec): string {
-  let sig = svc.vip
+  let sig = svc.vip6 === undefined ? svc.vip : `${svc.vip}/${svc.vip6}`
   for (const p of svc.ports) sig += `|${p.proto}:${p.port}:${p.targetPort}`
   sig += '#'
-  for (const b of svc.backends) sig += `${b.ip}:${b.weight}:${b.draining ? 1 : 0},`
+  for (const b of svc.backends) sig += b.ip6 === undefined ? `${b.ip}:${b.weight}:${b.draining ? 1 : 0},` : `${b.ip}/${b.ip6}:${b.weight}:${b.draining ? 1 : 0},`
   return sig
 }
 
-/** Slot tables of one (validated) service. */
+/** Slot tables of one (validated) service: its VIP's ports, then (dual-stack) its IPv6 VIP's over the backends' `ip6`. */
 export function buildService (svc: ServiceSpec): ServiceBuild {
-  const slots = assignSlots(svc.backends)
+  const out: ServiceBuild = []
+  addPorts(out, svc, svc.vip, svc.backends)
+  if (svc.vip6 !== undefined) {
+    const six = []
+    for (const b of svc.backends) if (b.ip6 !== undefined) six.push({ ip: b.ip6, weight: b.weight, draining: b.draining })
+    addPorts(out, svc, svc.vip6, six)
+  }
+  return out
+}
+
+function addPorts (out: ServiceBuild, svc: ServiceSpec, vip: string, backends: ServiceSpec['backends']): void {
+  const slots = assignSlots(backends)
   const modulus = slots.reduce((s, b) => s + b.slots, 0)
-  return svc.ports.map(p => {
-    const key = `${svc.vip} . ${p.proto} . ${p.port}`
-    if (modulus === 0) return [key, undefined]
+  for (const p of svc.ports) {
+    const key = `${vip} . ${p.proto} . ${p.port}`
+    if (modulus === 0) {
+      out.push([key, undefined])
+      continue
+    }
     const table: string[] = []
     for (const b of slots) {
       const target = `${b.ip} . ${p.targetPort}`
       for (let i = 0; i < b.slots; i++) table.push(target)
     }
-    return [key, table]
-  })
+    out.push([key, table])
+  }
 }
 
 /**
@@ -78,18 +105,20 @@ export function buildService (svc: ServiceSpec): ServiceBuild {
  */
 export function viewFromSpec (spec: SandboxSpec, withAddresses = true, cache?: ViewCache): LbView {
   validateSandboxHeader(spec)
-  const view = emptyView(spec.networkId, withAddresses ? spec.lbAddress : '')
+  const families = servedFamilies(spec)
+  const view = emptyView(spec.networkId, withAddresses ? [...spec.lbAddresses] : [])
   const vips = new Set<string>()
   const used: ViewCache = new Map()
   spec.services.forEach((svc, i) => {
     const sig = cache === undefined ? undefined : signature(svc)
     let build = sig === undefined ? undefined : (used.get(sig) ?? cache?.get(sig))
     if (build === undefined) {
-      validateService(svc, i)
+      validateService(svc, i, families)
       build = buildService(svc)
     }
     if (sig !== undefined) used.set(sig, build)
     vips.add(svc.vip)
+    if (svc.vip6 !== undefined) vips.add(svc.vip6)
     for (const [key, table] of build) {
       if (table === undefined) view.noback.add(key)
       else view.services.set(key, table)
@@ -105,10 +134,10 @@ export function viewFromSpec (spec: SandboxSpec, withAddresses = true, cache?: V
   return view
 }
 
-/** Moduli in use (one `m<N>` chain each). */
-export function moduli (view: LbView): Set<number> {
-  const res = new Set<number>()
-  for (const t of view.services.values()) res.add(t.length)
+/** Chains in use (one per family and modulus: {@link chainName}). */
+export function moduli (view: LbView): Set<string> {
+  const res = new Set<string>()
+  for (const [k, t] of view.services) res.add(chainName(keyFamily(k), t.length))
   return res
 }
 
@@ -127,18 +156,20 @@ export function sameTable (a: readonly string[] | undefined, b: readonly string[
   return true
 }
 
-/** Fixed rules of the table: two dispatch rules (prerouting, output), SNAT, two rejects. (Each m<N> chain holds 2 rules.) */
-const FIXED_RULES = 5
+/** Fixed rules of the table per family: two dispatch rules (prerouting, output) and two rejects. (Each modulus chain holds 2 rules; one SNAT rule per LB address.) */
+const FIXED_RULES_PER_FAMILY = 4
 
 /** Kernel objects of a view: rules + chains' rules + map/set elements + addresses. */
 export function kernelObjectCount (view: LbView): number {
-  const addrs = view.lbAddress === '' ? 0 : 1 + view.vips.length
-  return FIXED_RULES + 2 * view.chains.size + view.services.size + slotCount(view) + view.noback.size + addrs
+  // rules of the families this sandbox serves (the table has both families' rules; an unused family's match nothing)
+  const families = Math.max(1, view.lbAddresses.length)
+  const addrs = view.lbAddresses.length === 0 ? 0 : view.lbAddresses.length + view.vips.length
+  return FIXED_RULES_PER_FAMILY * families + view.lbAddresses.length + 2 * view.chains.size + view.services.size + slotCount(view) + view.noback.size + addrs
 }
 
 /** Whether two views program the same kernel state. */
 export function sameView (a: LbView, b: LbView): boolean {
-  return a.networkId === b.networkId && a.lbAddress === b.lbAddress &&
+  return a.networkId === b.networkId && a.lbAddresses.join(',') === b.lbAddresses.join(',') &&
     a.vips.join(',') === b.vips.join(',') && a.services.size === b.services.size &&
     [...a.services].every(([k, t]) => sameTable(t, b.services.get(k))) &&
     a.noback.size === b.noback.size && [...a.noback].every(k => b.noback.has(k))
@@ -148,38 +179,82 @@ function lbIp (lbAddress: string): string {
   return lbAddress.split('/')[0]
 }
 
-function dispatchRule (table: string, chain: string): string {
-  return `add rule ${F.nft} ${table} ${chain} meta l4proto { tcp, udp } ${F.daddr} . meta l4proto . th dport vmap @services`
+function dispatchRule (table: string, chain: string, f: AddressFamily): string {
+  return `add rule ${T} ${table} ${chain} meta l4proto { tcp, udp } ${f.daddr} . meta l4proto . th dport vmap @services${f.suffix}`
 }
 
-/** Script that (re)creates an empty table of the layout (one transaction with what follows). */
+/** SNAT rule of one LB address: connections the table DNATed leave from it. */
+function snatRule (table: string, lbAddress: string): string {
+  const f = keyFamily(lbAddress)
+  return `add rule ${T} ${table} postrouting meta nfproto ${f.name} ct status dnat snat ${f.nft} to ${lbIp(lbAddress)}`
+}
+
+/**
+ * Script that (re)creates an empty table of the layout (one transaction with
+ * what follows): one `inet` table serving both families, each with its own
+ * maps (`services`, `backends_tcp` ...; `services6`, `backends6_tcp` ...).
+ */
 export function createTableScript (table: string, networkId: string): string[] {
-  return [
-    // a stale table we could not read back (older layout, half-written) is replaced atomically;
-    // established connections keep their NAT bindings in conntrack
-    `add table ${F.nft} ${table}`,
-    `delete table ${F.nft} ${table}`,
-    `add table ${F.nft} ${table} { comment ${JSON.stringify(`scalelb network ${networkId}`)} ; }`,
-    `add map ${F.nft} ${table} backends_tcp { typeof ${F.daddr} . tcp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ${F.daddr} . tcp dport ; }`,
-    `add map ${F.nft} ${table} backends_udp { typeof ${F.daddr} . udp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ${F.daddr} . udp dport ; }`,
-    `add map ${F.nft} ${table} services { typeof ${F.daddr} . meta l4proto . th dport : verdict ; }`,
-    `add set ${F.nft} ${table} noback { typeof ${F.daddr} . meta l4proto . th dport ; }`,
-    `add chain ${F.nft} ${table} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
-    `add chain ${F.nft} ${table} output { type nat hook output priority -100 ; policy accept ; }`,
-    `add chain ${F.nft} ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
-    `add chain ${F.nft} ${table} input { type filter hook input priority 0 ; policy accept ; }`,
-    `add chain ${F.nft} ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`,
-    dispatchRule(table, 'prerouting'),
-    dispatchRule(table, 'output'),
-    `add rule ${F.nft} ${table} input ${F.daddr} . meta l4proto . th dport @noback reject`,
-    `add rule ${F.nft} ${table} filter_out ${F.daddr} . meta l4proto . th dport @noback reject`
+  const lines = [
+    // a stale table we could not read back (older layout, half-written) is replaced atomically, as is
+    // the IPv4-only `ip` table of earlier versions; established connections keep their NAT bindings in conntrack
+    `add table ${T} ${table}`,
+    `delete table ${T} ${table}`,
+    `add table ip ${table}`,
+    `delete table ip ${table}`,
+    `add table ${T} ${table} { comment ${JSON.stringify(`scalelb network ${networkId}`)} ; }`
   ]
+  for (const f of FAMILIES) {
+    const x = f.suffix
+    lines.push(
+      `add map ${T} ${table} backends${x}_tcp { typeof ${f.daddr} . tcp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ${f.daddr} . tcp dport ; }`,
+      `add map ${T} ${table} backends${x}_udp { typeof ${f.daddr} . udp dport . numgen random mod ${MAP_TYPEOF_MODULUS} : ${f.daddr} . udp dport ; }`,
+      `add map ${T} ${table} services${x} { typeof ${f.daddr} . meta l4proto . th dport : verdict ; }`,
+      `add set ${T} ${table} noback${x} { typeof ${f.daddr} . meta l4proto . th dport ; }`
+    )
+  }
+  lines.push(
+    `add chain ${T} ${table} prerouting { type nat hook prerouting priority -100 ; policy accept ; }`,
+    `add chain ${T} ${table} output { type nat hook output priority -100 ; policy accept ; }`,
+    `add chain ${T} ${table} postrouting { type nat hook postrouting priority 100 ; policy accept ; }`,
+    `add chain ${T} ${table} input { type filter hook input priority 0 ; policy accept ; }`,
+    `add chain ${T} ${table} filter_out { type filter hook output priority 0 ; policy accept ; }`
+  )
+  for (const f of FAMILIES) {
+    lines.push(
+      dispatchRule(table, 'prerouting', f),
+      dispatchRule(table, 'output', f),
+      `add rule ${T} ${table} input ${f.daddr} . meta l4proto . th dport @noback${f.suffix} reject`,
+      `add rule ${T} ${table} filter_out ${f.daddr} . meta l4proto . th dport @noback${f.suffix} reject`
+    )
+  }
+  return lines
 }
 
 function elementOps (table: string, name: string, verb: 'add' | 'delete', items: string[]): string[] {
   if (items.length === 0) return []
-  return [`${verb} element ${F.nft} ${table} ${name} { ${items.join(', ')} }`]
+  return [`${verb} element ${T} ${table} ${name} { ${items.join(', ')} }`]
 }
+
+/** Element lists of one change, per map or set name. */
+class ElementLists {
+  readonly byName = new Map<string, string[]>()
+  push (name: string, item: string): void {
+    const l = this.byName.get(name)
+    if (l === undefined) this.byName.set(name, [item])
+    else l.push(item)
+  }
+
+  ops (table: string, verb: 'add' | 'delete', names: readonly string[]): string[] {
+    const out: string[] = []
+    for (const n of names) out.push(...elementOps(table, n, verb, this.byName.get(n) ?? []))
+    return out
+  }
+}
+
+const SERVICE_MAPS = FAMILIES.map(f => `services${f.suffix}`)
+const BACKEND_MAPS = FAMILIES.flatMap(f => [`backends${f.suffix}_tcp`, `backends${f.suffix}_udp`])
+const NOBACK_SETS = FAMILIES.map(f => `noback${f.suffix}`)
 
 /** One service port whose slot table changes (undefined = no table: absent or rejected). */
 export interface SlotChange {
@@ -190,14 +265,22 @@ export interface SlotChange {
 
 /** What changes in one LB table, element by element: the input of {@link renderScript}. */
 export interface LbDelta {
-  /** SNAT source before ('' = none) and after. */
-  lbAddressFrom: string
-  lbAddressTo: string
+  /** SNAT sources before (none = []) and after. */
+  lbAddressesFrom: readonly string[]
+  lbAddressesTo: readonly string[]
   slots: SlotChange[]
   nobackDel: string[]
   nobackAdd: string[]
-  /** Moduli that need a new `m<N>` chain, ascending. */
-  newChains: number[]
+  /** Chains to add ({@link chainName}), sorted. */
+  newChains: string[]
+}
+
+/** Whether two address lists are equal. */
+export function sameList (a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**
@@ -208,40 +291,45 @@ export interface LbDelta {
 export function renderScript (table: string, networkId: string, create: boolean, d: LbDelta): string {
   const lines: string[] = []
   if (create) lines.push(...createTableScript(table, networkId))
-  if (d.lbAddressFrom !== d.lbAddressTo) {
-    if (!create) lines.push(`flush chain ${F.nft} ${table} postrouting`)
-    if (d.lbAddressTo !== '') lines.push(`add rule ${F.nft} ${table} postrouting ct status dnat snat to ${lbIp(d.lbAddressTo)}`)
+  if (!sameList(d.lbAddressesFrom, d.lbAddressesTo)) {
+    if (!create) lines.push(`flush chain ${T} ${table} postrouting`)
+    for (const a of d.lbAddressesTo) lines.push(snatRule(table, a))
   }
-  for (const m of d.newChains) {
-    lines.push(`add chain ${F.nft} ${table} m${m}`)
+  for (const name of d.newChains) {
+    const c = parseChainName(name)
+    if (c === undefined) continue
+    const f = c.f
+    lines.push(`add chain ${T} ${table} ${name}`)
     for (const proto of ['tcp', 'udp']) {
-      lines.push(`add rule ${F.nft} ${table} m${m} meta l4proto ${proto} dnat ${F.nft} to ${F.daddr} . ${proto} dport . numgen random mod ${m} map @backends_${proto}`)
+      lines.push(`add rule ${T} ${table} ${name} meta l4proto ${proto} dnat ${f.nft} to ${f.daddr} . ${proto} dport . numgen random mod ${c.modulus} map @backends${f.suffix}_${proto}`)
     }
   }
   // per service port: changed slots are delete + add
-  const svcDel: string[] = []
-  const svcAdd: string[] = []
-  const slotDel: Record<string, string[]> = { tcp: [], udp: [] }
-  const slotAdd: Record<string, string[]> = { tcp: [], udp: [] }
+  const del = new ElementLists()
+  const add = new ElementLists()
   for (const { key: k, from: a, to: b } of d.slots) {
-    if (a !== undefined && a.length !== b?.length) svcDel.push(k)
-    if (b !== undefined && a?.length !== b.length) svcAdd.push(`${k} : goto m${b.length}`)
+    const f = keyFamily(k)
+    if (a !== undefined && a.length !== b?.length) del.push(`services${f.suffix}`, k)
+    if (b !== undefined && a?.length !== b.length) add.push(`services${f.suffix}`, `${k} : goto ${chainName(f, b.length)}`)
     const [vip, proto, port] = k.split(' . ')
+    const map = `backends${f.suffix}_${proto}`
     const n = Math.max(a?.length ?? 0, b?.length ?? 0)
     for (let i = 0; i < n; i++) {
       const x = a?.[i]
       const y = b?.[i]
       if (x === y) continue
-      if (x !== undefined) slotDel[proto].push(`${vip} . ${port} . ${i}`)
-      if (y !== undefined) slotAdd[proto].push(`${vip} . ${port} . ${i} : ${y}`)
+      if (x !== undefined) del.push(map, `${vip} . ${port} . ${i}`)
+      if (y !== undefined) add.push(map, `${vip} . ${port} . ${i} : ${y}`)
     }
   }
-  lines.push(...elementOps(table, 'services', 'delete', svcDel))
-  for (const proto of ['tcp', 'udp']) lines.push(...elementOps(table, `backends_${proto}`, 'delete', slotDel[proto]))
-  lines.push(...elementOps(table, 'noback', 'delete', d.nobackDel))
-  for (const proto of ['tcp', 'udp']) lines.push(...elementOps(table, `backends_${proto}`, 'add', slotAdd[proto]))
-  lines.push(...elementOps(table, 'services', 'add', svcAdd))
-  lines.push(...elementOps(table, 'noback', 'add', d.nobackAdd))
+  for (const k of d.nobackDel) del.push(`noback${keyFamily(k).suffix}`, k)
+  for (const k of d.nobackAdd) add.push(`noback${keyFamily(k).suffix}`, k)
+  lines.push(...del.ops(table, 'delete', SERVICE_MAPS))
+  lines.push(...del.ops(table, 'delete', BACKEND_MAPS))
+  lines.push(...del.ops(table, 'delete', NOBACK_SETS))
+  lines.push(...add.ops(table, 'add', BACKEND_MAPS))
+  lines.push(...add.ops(table, 'add', SERVICE_MAPS))
+  lines.push(...add.ops(table, 'add', NOBACK_SETS))
   return lines.length === 0 ? '' : lines.join('\n') + '\n'
 }
 
@@ -259,12 +347,12 @@ export function diffScript (table: string, old: LbView | undefined, next: LbView
     if (!sameTable(from, to)) slots.push({ key: k, from, to })
   }
   return renderScript(table, next.networkId, old === undefined, {
-    lbAddressFrom: prev.lbAddress,
-    lbAddressTo: next.lbAddress,
+    lbAddressesFrom: prev.lbAddresses,
+    lbAddressesTo: next.lbAddresses,
     slots,
     nobackDel: [...prev.noback].filter(k => !next.noback.has(k)),
     nobackAdd: [...next.noback].filter(k => !prev.noback.has(k)),
-    newChains: [...moduli(next)].filter(m => !prev.chains.has(m)).sort((a, b) => a - b)
+    newChains: [...moduli(next)].filter(m => !prev.chains.has(m)).sort()
   })
 }
 

@@ -11,7 +11,7 @@ export type { SandboxRead } from './backend.js'
 import { LbModel } from './lb-model.js'
 import { viewFromNftJson } from './lb-parse.js'
 import { diffScript, kernelObjectCount, sameView, withChains, type LbView } from './lb-view.js'
-import { IPV4 as F } from '../spec/family.js'
+import { LB_NFT_FAMILY, familyOf } from '../spec/family.js'
 
 /** Run an LB change in `netns`: address lines (one `ip -batch`), then the script (one `nft -f`). Returns transactions. */
 export async function runLbChange (k: Kernel, netns: NetnsRef, lines: readonly string[], script: string, opts: KOpts): Promise<number> {
@@ -49,33 +49,37 @@ async function readSandboxLink (k: Kernel, netns: string, opts: KOpts): Promise<
     if (err instanceof KernelCommandError) return undefined
     throw err
   }
-  const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ ifalias?: string, address?: string, addr_info?: Array<{ family?: string, local?: string, prefixlen?: number }> }>
+  const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ ifalias?: string, address?: string, addr_info?: Array<{ family?: string, local?: string, prefixlen?: number, scope?: string }> }>
   const link = parsed[0]
   if (link === undefined) return { networkId: undefined, mac: undefined, addrs: [] }
   const addrs: SandboxLink['addrs'] = []
   for (const a of link.addr_info ?? []) {
-    if (a.family === F.ipFamily && a.local !== undefined) addrs.push({ local: a.local, prefixlen: a.prefixlen ?? F.hostPrefixLen })
+    // the kernel's own IPv6 link-local address is not ours
+    const f = familyOf(a.local)
+    if (f === undefined || a.family !== f.ipFamily || a.scope === 'link') continue
+    addrs.push({ local: a.local as string, prefixlen: a.prefixlen ?? f.hostPrefixLen })
   }
   return { networkId: link.ifalias === '' ? undefined : link.ifalias, mac: link.address, addrs }
 }
 
-/** The LB address and VIPs of `addrs` given the table's SNAT address; undefined when an address is neither (a stray one: reprogram). */
-function splitAddresses (addrs: SandboxLink['addrs'], snatIp: string | undefined): { lbAddress: string | undefined, vips: string[] } | undefined {
-  let lbAddress: string | undefined
+/** The LB addresses (IPv4 first) and VIPs of `addrs` given the table's SNAT addresses; undefined when an address is neither (a stray one: reprogram). */
+function splitAddresses (addrs: SandboxLink['addrs'], snatIps: readonly string[]): { lbAddresses: string[], vips: string[] } | undefined {
+  const lbAddresses: string[] = []
   const vips: string[] = []
   for (const a of addrs) {
-    if (a.local === snatIp) lbAddress = `${a.local}/${String(a.prefixlen)}`
-    else if (a.prefixlen === F.hostPrefixLen) vips.push(a.local)
+    if (snatIps.includes(a.local)) lbAddresses.push(`${a.local}/${String(a.prefixlen)}`)
+    else if (a.prefixlen === familyOf(a.local)?.hostPrefixLen) vips.push(a.local)
     else return undefined
   }
-  return { lbAddress, vips: vips.sort() }
+  // IPv4 first, as specs list them
+  lbAddresses.sort((x, y) => Number(x.includes(':')) - Number(y.includes(':')))
+  return { lbAddresses, vips: vips.sort() }
 }
 
-/** Whether `lb0`'s addresses are exactly the view's LB address and VIPs. */
+/** Whether `lb0`'s addresses are exactly the view's LB addresses and VIPs. */
 function sameAddresses (view: LbView, addrs: SandboxLink['addrs']): boolean {
-  const snat = view.lbAddress?.split('/')[0]
-  const got = splitAddresses(addrs, snat)
-  if (got === undefined || got.lbAddress !== view.lbAddress || got.vips.length !== view.vips.length) return false
+  const got = splitAddresses(addrs, view.lbAddresses.map(a => a.split('/')[0]))
+  if (got === undefined || got.lbAddresses.join(',') !== view.lbAddresses.join(',') || got.vips.length !== view.vips.length) return false
   const want = [...view.vips].sort()
   return got.vips.every((v, i) => v === want[i])
 }
@@ -85,7 +89,7 @@ export async function readSandbox (k: Kernel, netns: string, table: (networkId: 
   const link = await readSandboxLink(k, netns, opts)
   const networkId = link?.networkId
   if (link === undefined || networkId === undefined) return { networkId: undefined, mac: link?.mac, view: undefined }
-  const json = await nftListTable(k, table(networkId), netns, opts)
+  const json = await nftListTable(k, table(networkId), netns, opts, LB_NFT_FAMILY)
   if (json === undefined) return { networkId, mac: link.mac, view: undefined }
   let read: ReturnType<typeof viewFromNftJson>
   try {
@@ -95,10 +99,10 @@ export async function readSandbox (k: Kernel, netns: string, table: (networkId: 
     if (err instanceof KernelStateError) return { networkId, mac: link.mac, view: undefined }
     throw err
   }
-  const { view, snatIp } = read
-  const split = splitAddresses(link.addrs, snatIp)
+  const { view, snatIps } = read
+  const split = splitAddresses(link.addrs, snatIps)
   if (split === undefined) return { networkId, mac: link.mac, view: undefined } // a stray address: reprogram
-  if (split.lbAddress !== undefined) view.lbAddress = split.lbAddress
+  view.lbAddresses = split.lbAddresses
   view.vips = split.vips
   return { networkId, mac: link.mac, view }
 }
@@ -202,13 +206,13 @@ class NftLbBackend implements NftLb {
   }
 }
 
-/** The nftables LB backend: one table per sandbox, a `services` vmap and per-protocol numgen backend maps. */
+/** The nftables LB backend: one `inet` table per sandbox, per family a `services` vmap and per-protocol numgen backend maps. */
 export function createNftLb (k: Kernel): NftLb {
   return new NftLbBackend(k)
 }
 
 /** Read a network's nft LB table in a task netns (per-container mode); undefined when it is not there. */
 export async function readTaskTable (k: Kernel, networkId: string, netns: NetnsRef, opts: KOpts): Promise<LbView | undefined> {
-  const json = await nftListTable(k, nftTableName(networkId), netns, opts).catch(() => undefined)
+  const json = await nftListTable(k, nftTableName(networkId), netns, opts, LB_NFT_FAMILY).catch(() => undefined)
   return json === undefined ? undefined : viewFromNftJson(networkId, json).view
 }

@@ -20,7 +20,7 @@ export function assignSlots (backends: readonly BackendSpec[], maxSlots: number 
     if (b.draining || b.weight <= 0) continue
     byIp.set(b.ip, Math.max(byIp.get(b.ip) ?? 0, b.weight))
   }
-  const active = [...byIp.entries()].map(e => [ipNumber(e[0]), e] as const).sort((a, b) => a[0] - b[0]).map(x => x[1])
+  const active = [...byIp.entries()].map(e => [ipSortKey(e[0]), e] as const).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0).map(x => x[1])
   const total = active.reduce((s, [, w]) => s + w, 0)
   if (active.length > maxSlots) {
     // more backends than slots: the first maxSlots (by IP) get one each
@@ -58,7 +58,25 @@ export function ipNumber (ip: string): number {
   return n * 256 + part
 }
 
-/** Numeric IPv4 order. */
+/** An IPv6 address as 32 hex digits (numeric order is string order). */
+function expandIpv6 (ip: string): string {
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined]
+  const h = head === '' ? [] : head.split(':')
+  const t = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t]
+  return groups.map(g => g.padStart(4, '0')).join('')
+}
+
+/** A key whose order is numeric address order: IPv4 addresses (as numbers) before IPv6 ones (as expanded text). */
+export function ipSortKey (ip: string): number | string {
+  return ip.includes(':') ? expandIpv6(ip.toLowerCase()) : ipNumber(ip)
+}
+
+/** Numeric address order (IPv4 before IPv6). */
 export function compareIp (a: string, b: string): number {
-  return ipNumber(a) - ipNumber(b)
+  const x = ipSortKey(a)
+  const y = ipSortKey(b)
+  if (typeof x === 'number' && typeof y === 'number') return x - y
+  if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1
+  return x < y ? -1 : x > y ? 1 : 0
 }

@@ -1,11 +1,12 @@
-import { DEFAULT_OVERLAY_MTU_BYTES, MAX_LINK_MTU_BYTES, MIN_OVERLAY_MTU_BYTES, VXLAN_OVERHEAD_BYTES } from '../spec/constants.js'
+import { DEFAULT_OVERLAY_MTU_BYTES, DEFAULT_UNDERLAY_MTU_BYTES, MAX_LINK_MTU_BYTES, MIN_OVERLAY_MTU_BYTES, VXLAN_OVERHEAD_BYTES, vxlanOverhead } from '../spec/constants.js'
 
 /**
  * Overlay MTU: pure decisions. Every interface of a network (task and LB
  * sandbox veths, both ends; the bridge; the VXLAN device) gets the overlay
  * MTU, so a frame that leaves a task fits the VXLAN packet on the underlay.
  * Precedence: the network's own `mtu` option > the agent's `--mtu` > derived
- * from the underlay interface (its MTU - {@link VXLAN_OVERHEAD_BYTES}).
+ * from the underlay interface (its MTU - {@link VXLAN_OVERHEAD_BYTES}, 50 over
+ * an IPv4 underlay; 70 over an IPv6 one).
  */
 
 /** Key of a network's MTU in its gossiped options (decimal text). */
@@ -15,25 +16,28 @@ export const NETWORK_MTU_OPTION = 'mtu'
 export interface MtuPolicy {
   /** MTU of a network without its own: the agent's `--mtu`, else derived from the underlay. */
   mtu: number
-  /** Largest overlay MTU the underlay carries (underlay MTU - 50); undefined = unknown (no underlay interface found). */
+  /** Largest overlay MTU the underlay carries (underlay MTU - 50, or - 70 over IPv6); undefined = unknown (no underlay interface found). */
   max: number | undefined
+  /** VXLAN overhead over this node's underlay: 50 (IPv4), 70 (IPv6). @default 50 */
+  overhead?: number
 }
 
 /** The policy used when nothing is configured and the underlay is unknown. */
 export const DEFAULT_MTU_POLICY: MtuPolicy = { mtu: DEFAULT_OVERLAY_MTU_BYTES, max: undefined }
 
-/** Overlay MTU an underlay of `underlayMtu` bytes carries. */
-export function deriveOverlayMtu (underlayMtu: number): number {
-  return underlayMtu - VXLAN_OVERHEAD_BYTES
+/** Overlay MTU an underlay of `underlayMtu` bytes and family 4 or 6 carries. */
+export function deriveOverlayMtu (underlayMtu: number, underlayFamily: 4 | 6 = 4): number {
+  return underlayMtu - vxlanOverhead(underlayFamily)
 }
 
-/** Why `mtu` cannot be an overlay MTU here (undefined = it can). `max` undefined: only the fixed bounds apply. */
-export function mtuProblem (mtu: number, max: number | undefined): string | undefined {
+/** Why `mtu` cannot be an overlay MTU here (undefined = it can). `max` undefined: only the fixed bounds apply; `overhead`: the underlay's VXLAN overhead. */
+export function mtuProblem (mtu: number, max: number | undefined, overhead = VXLAN_OVERHEAD_BYTES): string | undefined {
   if (!Number.isInteger(mtu)) return `must be an integer number of bytes, got ${JSON.stringify(mtu)}`
   if (mtu < MIN_OVERLAY_MTU_BYTES) return `must be at least ${MIN_OVERLAY_MTU_BYTES} (IPv6's minimum link MTU), got ${mtu}`
   if (mtu > MAX_LINK_MTU_BYTES) return `must be at most ${MAX_LINK_MTU_BYTES}, got ${mtu}`
   if (max !== undefined && mtu > max) {
-    return `${mtu} does not fit the underlay: its MTU ${max + VXLAN_OVERHEAD_BYTES} minus ${VXLAN_OVERHEAD_BYTES} bytes of VXLAN leaves at most ${max}`
+    const over = overhead === VXLAN_OVERHEAD_BYTES ? 'IPv4' : 'IPv6'
+    return `${mtu} does not fit the underlay: its MTU ${max + overhead} minus ${overhead} bytes of VXLAN over ${over} leaves at most ${max}`
   }
   return undefined
 }
@@ -48,13 +52,16 @@ export function parseMtuText (text: string): number | undefined {
  * fixed bounds) and the underlay interface's MTU (undefined = not found).
  * Returns the reason as `problem` when `configured` does not fit the underlay.
  */
-export function resolveMtuPolicy (configured: number | undefined, underlayMtu: number | undefined): { policy: MtuPolicy, problem?: string } {
-  const max = underlayMtu === undefined ? undefined : deriveOverlayMtu(underlayMtu)
-  if (max === undefined && configured === undefined) return { policy: { mtu: DEFAULT_OVERLAY_MTU_BYTES, max } }
+export function resolveMtuPolicy (configured: number | undefined, underlayMtu: number | undefined, underlayFamily: 4 | 6 = 4): { policy: MtuPolicy, problem?: string } {
+  const overhead = vxlanOverhead(underlayFamily)
+  const max = underlayMtu === undefined ? undefined : deriveOverlayMtu(underlayMtu, underlayFamily)
+  // the IPv4 overhead is the default: only an IPv6 underlay's is written out
+  const extra = underlayFamily === 6 ? { overhead } : {}
+  if (max === undefined && configured === undefined) return { policy: { mtu: DEFAULT_UNDERLAY_MTU_BYTES - overhead, max, ...extra } }
   // derived: an underlay too small for the minimum is a problem too
   const mtu = configured ?? max as number
-  const problem = mtuProblem(mtu, max)
-  return problem === undefined ? { policy: { mtu, max } } : { policy: { mtu, max }, problem }
+  const problem = mtuProblem(mtu, max, overhead)
+  return problem === undefined ? { policy: { mtu, max, ...extra } } : { policy: { mtu, max, ...extra }, problem }
 }
 
 /** What this node makes of a network's `mtu` option. */

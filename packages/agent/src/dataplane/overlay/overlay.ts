@@ -34,7 +34,8 @@ export async function readOverlay (k: Kernel, names: { bridge: string, vxlan: st
   const view: OverlayView = { networkId, mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
   if (vx === undefined) return view
   const data = vx.linkinfo?.info_data ?? {}
-  view.vxlan = { vni: Number(data.id), local: String(data.local) }
+  // an IPv6 underlay shows as `local6`
+  view.vxlan = { vni: Number(data.id), local: String(data.local ?? data.local6) }
   const fdbOut = await k.run('bridge', ['-j', 'fdb', 'show', 'dev', names.vxlan], { signal: opts.signal })
   for (const e of parseArray(fdbOut, 'bridge -j fdb show') as Array<{ mac?: string, dst?: string }>) {
     if (e.dst === undefined || e.mac === undefined) continue

@@ -2,7 +2,7 @@ import { DEFAULT_OVERLAY_MTU_BYTES, MAX_LINK_MTU_BYTES } from '../spec/constants
 import { ProgrammerInputError } from '../spec/errors.js'
 import type { OverlaySpec } from '../spec/types.js'
 import { isMac, isNetworkId } from '../spec/validate.js'
-import { IPV4 as F } from '../spec/family.js'
+import { IPV4, IPV6, familyOf } from '../spec/family.js'
 
 /** What one network's overlay holds on this node (in-memory copy or read back). */
 export interface OverlayView {
@@ -15,7 +15,7 @@ export interface OverlayView {
   flood: Set<string>
   /** Remote MAC -> underlay IP (unicast FDB entries). */
   fdb: Map<string, string>
-  /** Remote IP -> MAC (permanent neighbour entries; answered by VXLAN proxy ARP). */
+  /** Remote IP -> MAC (permanent neighbour entries of both families; answered by the VXLAN device's ARP / neighbour discovery proxy). */
   neigh: Map<string, string>
 }
 
@@ -25,23 +25,29 @@ export const VNI_MAX = 0xffffff
 /** Desired overlay view of a spec (validated: throws ProgrammerInputError naming the field). */
 export function overlayViewFromSpec (spec: OverlaySpec): OverlayView {
   if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('overlay.networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
-  if (spec.localUnderlay !== '' && !F.isAddress(spec.localUnderlay)) throw new ProgrammerInputError('overlay.localUnderlay', `expected an ${F.label} address or "", got ${JSON.stringify(spec.localUnderlay)}`)
+  const under = spec.localUnderlay === '' ? undefined : familyOf(spec.localUnderlay)
+  if (spec.localUnderlay !== '' && under === undefined) throw new ProgrammerInputError('overlay.localUnderlay', `expected an IPv4 or IPv6 address or "", got ${JSON.stringify(spec.localUnderlay)}`)
   if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > VNI_MAX) throw new ProgrammerInputError('overlay.vni', `expected 1..${VNI_MAX}, got ${JSON.stringify(spec.vni)}`)
   const mtu = spec.mtu ?? DEFAULT_OVERLAY_MTU_BYTES
-  // the kernel's bounds only (the family's minimum link MTU); the agent refuses smaller network MTUs at its edge
-  if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > MAX_LINK_MTU_BYTES) throw new ProgrammerInputError('overlay.mtu', `expected ${F.minLinkMtu}..${MAX_LINK_MTU_BYTES}, got ${JSON.stringify(spec.mtu)}`)
+  // the kernel's bounds only (the minimum link MTU of the families on the network); the agent refuses smaller network MTUs at its edge
+  const min = Array.isArray(spec.subnets) && spec.subnets.some(c => typeof c === 'string' && c.includes(':')) ? IPV6.minLinkMtu : IPV4.minLinkMtu
+  if (!Number.isInteger(mtu) || mtu < min || mtu > MAX_LINK_MTU_BYTES) throw new ProgrammerInputError('overlay.mtu', `expected ${min}..${MAX_LINK_MTU_BYTES}, got ${JSON.stringify(spec.mtu)}`)
   const view: OverlayView = { networkId: spec.networkId, mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
   if (spec.localUnderlay === '') return view
   view.vxlan = { vni: spec.vni, local: spec.localUnderlay }
+  const uf = under as NonNullable<typeof under>
   spec.remotes.forEach((r, i) => {
-    if (!F.isAddress(r.ip)) throw new ProgrammerInputError(`overlay.remotes[${i}].ip`, `expected an ${F.label} address, got ${JSON.stringify(r.ip)}`)
+    if (familyOf(r.ip) === undefined) throw new ProgrammerInputError(`overlay.remotes[${i}].ip`, `expected an IPv4 or IPv6 address, got ${JSON.stringify(r.ip)}`)
+    if (r.ip6 !== undefined && !IPV6.isAddress(r.ip6)) throw new ProgrammerInputError(`overlay.remotes[${i}].ip6`, `expected an IPv6 address, got ${JSON.stringify(r.ip6)}`)
     if (!isMac(r.mac)) throw new ProgrammerInputError(`overlay.remotes[${i}].mac`, `expected a MAC address, got ${JSON.stringify(r.mac)}`)
-    if (!F.isAddress(r.underlay)) throw new ProgrammerInputError(`overlay.remotes[${i}].underlay`, `expected an ${F.label} address, got ${JSON.stringify(r.underlay)}`)
+    // one VXLAN device has one underlay family: the local one's
+    if (!uf.isAddress(r.underlay)) throw new ProgrammerInputError(`overlay.remotes[${i}].underlay`, `expected an ${uf.label} address (the local underlay's family), got ${JSON.stringify(r.underlay)}`)
     if (r.underlay === spec.localUnderlay) return // a local endpoint: the bridge reaches it
     const mac = r.mac.toLowerCase()
     view.flood.add(r.underlay)
     view.fdb.set(mac, r.underlay)
     view.neigh.set(r.ip, mac)
+    if (r.ip6 !== undefined) view.neigh.set(r.ip6, mac)
   })
   return view
 }

@@ -4,7 +4,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
-import { IPV4 as F } from '../spec/family.js'
+import { IPV4 as F, IPV6, familyOf } from '../spec/family.js'
 
 /** Options of {@link addBridgedVeth}. */
 export interface BridgedVethInit {
@@ -66,8 +66,10 @@ export interface AttachTaskInit {
   networkId: string
   /** The task's netns: a path (`/proc/<pid>/ns/net`, `/run/netns/x`) or a name under /run/netns. */
   netnsPath: string
-  /** Task IP with the subnet's prefix length (`10.0.0.7/24`). */
+  /** Task IP with the subnet's prefix length (`10.0.0.7/24`, or `fd00::7/64` on an IPv6-only network). */
   address: string
+  /** Its IPv6 address on a dual-stack network (`fd00::7/64`). */
+  address6?: string
   mac: string
   /** Interface name inside the task netns. @default 'eth0' */
   ifName?: string
@@ -82,20 +84,25 @@ export interface AttachTaskInit {
 /**
  * `task add --netns`: a veth from the task netns into the network's bridge
  * ({@link addBridgedVeth}), with the task's IP and MAC. The subnet is
- * on-link and VIPs are answered (ARP) by this node's LB sandbox on the same
- * bridge; with a `gateway`, the default route goes through that sandbox.
+ * on-link and VIPs are answered (ARP, IPv6 neighbour discovery) by this
+ * node's LB sandbox on the same bridge; with a `gateway`, the IPv4 default
+ * route goes through that sandbox.
  */
 export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
-  checkCidrAddress('address', init.address)
+  checkCidrAddress('address', init.address, typeof init.address === 'string' ? familyOf(init.address.split('/')[0]) ?? F : F)
+  if (init.address6 !== undefined) checkCidrAddress('address6', init.address6, IPV6)
   if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
   if (init.gateway !== undefined && !F.isAddress(init.gateway)) throw new ProgrammerInputError('gateway', `expected an ${F.label} address, got ${JSON.stringify(init.gateway)}`)
   const ifName = init.ifName ?? TASK_IFNAME
   const k = init.kernel ?? createKernel()
   const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
   const host = await addBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, peerName: ifName, mtu: init.mtu, peerNetns: target, kernel: k })
+  // IPv6 addresses without duplicate address detection: the allocator made them unique, and DAD would hold them tentative (unusable) for a second
+  const addrLine = (a: string): string => `addr add ${a} dev ${ifName}${familyOf(a.split('/')[0]) === IPV6 ? ' nodad' : ''}`
   await ipBatch(k, [
     `link set ${ifName} address ${init.mac}`,
-    `addr add ${init.address} dev ${ifName}`,
+    addrLine(init.address),
+    ...(init.address6 === undefined ? [] : [addrLine(init.address6)]),
     `link set ${ifName} up`,
     'link set lo up',
     ...(init.gateway === undefined ? [] : [`route replace default via ${init.gateway} dev ${ifName}`])

@@ -5,7 +5,7 @@ import { InjectedFailureError, ProgrammerInputError } from '../spec/errors.js'
 import { diffScript, kernelObjectCount, sameView, viewFromSpec, withChains, type LbView } from '../lb/lb-view.js'
 import { addressLines } from '../lb/addresses.js'
 import type { ApplyResult, LbMode, NetworkDesired, ProgramOptions, Programmer } from '../spec/types.js'
-import { IPV4 as F } from '../spec/family.js'
+import { LB_NFT_FAMILY } from '../spec/family.js'
 
 /** One network as the memory "kernel" holds it. */
 export interface MemoryNetwork {
@@ -142,7 +142,7 @@ export class MemoryProgrammer implements Programmer {
     } else {
       for (const path of old?.tasks.keys() ?? []) {
         if (desired.localTaskNetns.includes(path)) continue
-        op.nft.push(`delete table ${F.nft} ${table}\n`)
+        op.nft.push(`delete table ${LB_NFT_FAMILY} ${table}\n`)
         op.transactions++
       }
       for (const path of desired.localTaskNetns) {

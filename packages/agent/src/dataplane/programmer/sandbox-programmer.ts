@@ -9,7 +9,7 @@ import {
   applyOverlay, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
 } from '../overlay/index.js'
 import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
-import { IPV4 as F } from '../spec/family.js'
+import { LB_NFT_FAMILY } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
 import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
 import { createUplink, deleteUplink, pickUplink, readUplink } from '../ingress/uplink.js'
@@ -218,7 +218,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
 
   private async dropTaskTable (path: string, table: string, opts: ProgramOptions): Promise<number> {
     try {
-      await nftApply(this.k, `delete table ${F.nft} ${table}\n`, path, opts)
+      await nftApply(this.k, `delete table ${LB_NFT_FAMILY} ${table}\n`, path, opts)
       return 1
     } catch (err) {
       // the task netns is gone (task exited) or the table is: nothing left to remove

@@ -8,7 +8,7 @@ function sameStrings (a: readonly string[], b: unknown): boolean {
 }
 
 function sameSandbox (a: SandboxSpec, b: SandboxSpec): boolean {
-  if (a.networkId !== b.networkId || a.lbAddress !== b.lbAddress || a.lbMac !== b.lbMac || (a.internal === true) !== (b.internal === true)) return false
+  if (a.networkId !== b.networkId || !sameStrings(a.lbAddresses, b.lbAddresses) || a.lbMac !== b.lbMac || (a.internal === true) !== (b.internal === true)) return false
   if (!Array.isArray(b.services) || a.services.length !== b.services.length) return false
   for (let i = 0; i < a.services.length; i++) {
     const x = a.services[i]
@@ -24,7 +24,7 @@ function sameOverlaySpec (a: OverlaySpec, b: OverlaySpec): boolean {
   for (let i = 0; i < a.remotes.length; i++) {
     const x = a.remotes[i]
     const y = b.remotes[i]
-    if (x !== y && (typeof y !== 'object' || y === null || x.ip !== y.ip || x.mac !== y.mac || x.underlay !== y.underlay)) return false
+    if (x !== y && (typeof y !== 'object' || y === null || x.ip !== y.ip || x.ip6 !== y.ip6 || x.mac !== y.mac || x.underlay !== y.underlay)) return false
   }
   return true
 }

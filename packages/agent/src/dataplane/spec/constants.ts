@@ -1,4 +1,4 @@
-import { IPV4 } from './family.js'
+import { IPV4, IPV6 } from './family.js'
 
 /**
  * Most slots one service port may use. A service's modulus is the sum of its
@@ -12,6 +12,14 @@ export const MAP_TYPEOF_MODULUS = 1024
 
 /** VXLAN over IPv4 adds 50 bytes to an overlay frame's IP packet (20 IP + 8 UDP + 8 VXLAN + 14 inner Ethernet): overlay MTU = underlay MTU - 50. */
 export const VXLAN_OVERHEAD_BYTES = 50
+
+/** VXLAN over an IPv6 underlay adds 70 bytes (40 IP + 8 UDP + 8 VXLAN + 14 inner Ethernet): overlay MTU = underlay MTU - 70. */
+export const VXLAN_OVERHEAD_BYTES_V6 = 70
+
+/** VXLAN overhead over an underlay of family 4 or 6. */
+export function vxlanOverhead (underlayFamily: 4 | 6): number {
+  return underlayFamily === 6 ? VXLAN_OVERHEAD_BYTES_V6 : VXLAN_OVERHEAD_BYTES
+}
 
 /** Underlay MTU assumed when the underlay interface cannot be read (single host, memory programmer): Ethernet's. */
 export const DEFAULT_UNDERLAY_MTU_BYTES = 1500
@@ -33,8 +41,8 @@ export const MAX_LINK_MTU_BYTES = 65535
 /** IANA VXLAN port (RFC 7348). */
 export const VXLAN_DSTPORT = 4789
 
-/** Sysctls of an IPv4 LB sandbox (kept in the family module: `AddressFamily.sandboxSysctls`). */
-export const LB_SANDBOX_SYSCTLS: readonly string[] = IPV4.sandboxSysctls
+/** Sysctls of an LB sandbox, both families (kept in the family module: `AddressFamily.sandboxSysctls`). */
+export const LB_SANDBOX_SYSCTLS: readonly string[] = [...IPV4.sandboxSysctls, ...IPV6.sandboxSysctls]
 
 /** IPVS sysctls Docker sets in its LB sandbox (conntrack for SNAT, drop connections to removed/drained backends); IPVS keeps them under net.ipv4 for both families. */
 export const IPVS_SYSCTLS: readonly string[] = [

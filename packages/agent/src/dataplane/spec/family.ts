@@ -4,16 +4,19 @@ import { isIPv6 } from 'node:net'
  * One IP address family as the data plane spells it: every family-specific
  * string of the nft tables, `ip` commands, sysctls and validators comes from
  * here, so IPv6 is a second {@link AddressFamily}, not a rewrite. The data
- * plane runs IPv4 only for now ({@link IPV4}); {@link IPV6} holds the same
- * strings for dual-stack networks.
+ * plane serves both in one {@link LB_NFT_FAMILY} table per sandbox.
  */
 export interface AddressFamily {
   /** Short name. */
   readonly name: 'ipv4' | 'ipv6'
   /** Name in messages (`expected an IPv4 address`). */
   readonly label: 'IPv4' | 'IPv6'
-  /** nftables family of the LB tables (`add table ip ...`; also `dnat ip to`). */
+  /** nftables family of the address (`dnat ip to`, `snat ip6 to`, `meta nfproto ipv4`: its {@link name}). The LB tables are {@link LB_NFT_FAMILY}. */
   readonly nft: 'ip' | 'ip6'
+  /** Suffix of the family's maps, sets and chains in an LB table (`services`, `services6`; `m3`, `m6_3`). */
+  readonly suffix: '' | '6'
+  /** `ip -batch` options of an address added: IPv6 `nodad` (unique by allocation; DAD would hold it unusable for a second). */
+  readonly addrFlags: '' | ' nodad'
   /** nft destination-address expression (`ip daddr`). */
   readonly daddr: 'ip daddr' | 'ip6 daddr'
   /** nft element type of an address in typed sets and maps (`type ipv4_addr . inet_proto ...`). */
@@ -47,6 +50,8 @@ export const IPV4: AddressFamily = {
   name: 'ipv4',
   label: 'IPv4',
   nft: 'ip',
+  suffix: '',
+  addrFlags: '',
   daddr: 'ip daddr',
   addrType: 'ipv4_addr',
   ipFamily: 'inet',
@@ -65,11 +70,13 @@ export const IPV4: AddressFamily = {
   isAddress: (s: unknown): s is string => typeof s === 'string' && IPV4_RE.test(s)
 }
 
-/** IPv6: the second family (dual-stack networks); not used at runtime yet. */
+/** IPv6: IPv6-only and dual-stack networks. */
 export const IPV6: AddressFamily = {
   name: 'ipv6',
   label: 'IPv6',
   nft: 'ip6',
+  suffix: '6',
+  addrFlags: ' nodad',
   daddr: 'ip6 daddr',
   addrType: 'ipv6_addr',
   ipFamily: 'inet6',
@@ -78,12 +85,30 @@ export const IPV6: AddressFamily = {
   cidrExample: 'x:x::x/len',
   minLinkMtu: 1280,
   neighbourProtocol: 'ndp',
-  // IPv6 has no send_redirects/rp_filter knobs; forwarding turns redirects' acceptance off
+  // IPv6 has no send_redirects/rp_filter knobs; forwarding turns redirects' acceptance off. VIPs are
+  // addresses of lb0, so the sandbox answers neighbour solicitations for them as it answers ARP for IPv4 ones
   sandboxSysctls: [
+    'net.ipv6.conf.all.disable_ipv6=0',
+    'net.ipv6.conf.default.disable_ipv6=0',
     'net.ipv6.conf.all.forwarding=1',
-    'net.ipv6.conf.default.forwarding=1'
+    'net.ipv6.conf.default.forwarding=1',
+    'net.ipv6.conf.all.accept_ra=0',
+    'net.ipv6.conf.default.accept_ra=0',
+    'net.ipv6.conf.all.accept_dad=0',
+    'net.ipv6.conf.default.accept_dad=0'
   ],
   isAddress: (s: unknown): s is string => typeof s === 'string' && isIPv6(s)
+}
+
+/** nftables family of the LB tables: `inet`, one table per sandbox serving both address families. */
+export const LB_NFT_FAMILY = 'inet'
+
+/** The families in the order the data plane lists them (IPv4 first: `lbAddresses`, maps, rules). */
+export const FAMILIES: readonly AddressFamily[] = [IPV4, IPV6]
+
+/** The family of an LB element key `vip . proto . port` or slot `ip . port` (an IPv6 address holds ':'). */
+export function keyFamily (key: string): AddressFamily {
+  return key.includes(':') ? IPV6 : IPV4
 }
 
 /** The family of a textual address, undefined when it is neither. */

@@ -24,8 +24,10 @@ export interface PortSpec {
 
 /** One task endpoint behind a VIP. */
 export interface BackendSpec {
-  /** Task IP on this network. */
+  /** Task IP on this network: of its service's `vip` family. */
   ip: string
+  /** Its IPv6 address on a dual-stack network: a backend of the service's `vip6` (one without is not). */
+  ip6?: string
   /** Relative weight (default 1); slots are proportional. */
   weight: number
   /** Draining backends get no new connections (0 slots). */
@@ -36,8 +38,10 @@ export interface BackendSpec {
 export interface ServiceSpec {
   /** Service ID (stable, cluster-wide). */
   id: string
-  /** Its VIP on this network. */
+  /** Its VIP on this network: IPv4, or IPv6 on an IPv6-only network. */
   vip: string
+  /** Its IPv6 VIP on a dual-stack network (beside the IPv4 `vip`), balanced over the backends' `ip6`. */
+  vip6?: string
   ports: PortSpec[]
   /** Ready (or draining) backends; empty means: reject. */
   backends: BackendSpec[]
@@ -47,8 +51,13 @@ export interface ServiceSpec {
 export interface SandboxSpec {
   /** Full network ID. */
   networkId: string
-  /** The LB IP with the subnet's prefix length, e.g. `10.10.0.5/24`. */
-  lbAddress: string
+  /**
+   * The LB IPs with their subnet's prefix length, one per family of the
+   * network, IPv4 first: `['10.10.0.5/24']`, `['fd00::5/64']`,
+   * `['10.10.0.5/24', 'fd00::5/64']`. A VIP is served only in a family with
+   * an LB IP (connections are SNATed to it).
+   */
+  lbAddresses: string[]
   /** MAC of the sandbox's interface on the network. */
   lbMac: string
   /**
@@ -70,8 +79,10 @@ export interface SandboxSpec {
 /** One remote endpoint on an overlay network: where to send frames for an IP. */
 export interface RemoteEndpointSpec {
   ip: string
+  /** Its IPv6 address on a dual-stack network (the same MAC). */
+  ip6?: string
   mac: string
-  /** Underlay IP of the node hosting it (VXLAN destination). */
+  /** Underlay IP of the node hosting it (VXLAN destination): IPv4 or IPv6, the family of `localUnderlay`. */
   underlay: string
 }
 
@@ -81,7 +92,7 @@ export interface OverlaySpec {
   vni: number
   /** Subnets of the network (CIDR). */
   subnets: string[]
-  /** This node's underlay address (VXLAN source). */
+  /** This node's underlay address (VXLAN source): IPv4 or IPv6. */
   localUnderlay: string
   /** Endpoints on other nodes (tasks and LB sandboxes), for FDB + neighbour entries. */
   remotes: RemoteEndpointSpec[]

@@ -1,6 +1,6 @@
 import { ProgrammerInputError } from './errors.js'
 import { PORT_RANGE, isPort, type SandboxSpec, type ServiceSpec } from './types.js'
-import { IPV4, type AddressFamily } from './family.js'
+import { IPV4, IPV6, familyOf, type AddressFamily } from './family.js'
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
 
@@ -36,15 +36,37 @@ function checkPort (field: string, p: unknown): void {
 /** Validate the sandbox-level fields of a {@link SandboxSpec} (not its services). */
 export function validateSandboxHeader (spec: SandboxSpec): void {
   if (!isNetworkId(spec.networkId)) throw new ProgrammerInputError('networkId', `expected 1..128 of [A-Za-z0-9_.:-], got ${JSON.stringify(spec.networkId)}`)
-  checkCidrAddress('lbAddress', spec.lbAddress)
+  if (!Array.isArray(spec.lbAddresses) || spec.lbAddresses.length === 0 || spec.lbAddresses.length > 2) {
+    throw new ProgrammerInputError('lbAddresses', `expected one LB address per family (1 or 2), got ${JSON.stringify(spec.lbAddresses)}`)
+  }
+  spec.lbAddresses.forEach((a, i) => {
+    const f = typeof a === 'string' ? familyOf(a.split('/')[0]) : undefined
+    checkCidrAddress(`lbAddresses[${i}]`, a, f ?? IPV4)
+    if (i === 1 && (f !== IPV6 || familyOf(spec.lbAddresses[0].split('/')[0]) !== IPV4)) throw new ProgrammerInputError('lbAddresses[1]', `expected an IPv6 LB address after the IPv4 one, got ${JSON.stringify(a)}`)
+  })
   if (!isMac(spec.lbMac)) throw new ProgrammerInputError('lbMac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(spec.lbMac)}`)
   if (!Array.isArray(spec.services)) throw new ProgrammerInputError('services', 'must be an array')
 }
 
-/** Validate one service (`services[i]`); throws {@link ProgrammerInputError} naming the field. */
-export function validateService (svc: ServiceSpec, i: number): void {
+/** The families a sandbox serves (those of its LB addresses), for {@link validateService}. */
+export function servedFamilies (spec: SandboxSpec): readonly AddressFamily[] {
+  return spec.lbAddresses.map(a => familyOf(a.split('/')[0]) ?? IPV4)
+}
+
+/**
+ * Validate one service (`services[i]`) of a sandbox serving `families` (its
+ * LB addresses'); throws {@link ProgrammerInputError} naming the field.
+ */
+export function validateService (svc: ServiceSpec, i: number, families: readonly AddressFamily[] = [IPV4]): void {
   const f = `services[${i}]`
-  if (!isIpv4(svc.vip)) throw new ProgrammerInputError(`${f}.vip`, `expected an ${IPV4.label} address, got ${JSON.stringify(svc.vip)}`)
+  const fam = familyOf(svc.vip)
+  if (fam === undefined) throw new ProgrammerInputError(`${f}.vip`, `expected an IPv4 or IPv6 address, got ${JSON.stringify(svc.vip)}`)
+  if (!families.includes(fam)) throw new ProgrammerInputError(`${f}.vip`, `${svc.vip} is an ${fam.label} VIP but the sandbox has no ${fam.label} LB address (the network has no ${fam.label} subnet)`)
+  if (svc.vip6 !== undefined) {
+    if (!IPV6.isAddress(svc.vip6)) throw new ProgrammerInputError(`${f}.vip6`, `expected an IPv6 address, got ${JSON.stringify(svc.vip6)}`)
+    if (fam !== IPV4) throw new ProgrammerInputError(`${f}.vip6`, 'an IPv6 VIP beside an IPv4 vip only (dual-stack)')
+    if (!families.includes(IPV6)) throw new ProgrammerInputError(`${f}.vip6`, `${svc.vip6} is an IPv6 VIP but the sandbox has no IPv6 LB address (the network has no IPv6 subnet)`)
+  }
   if (!Array.isArray(svc.ports)) throw new ProgrammerInputError(`${f}.ports`, 'must be an array')
   svc.ports.forEach((p, j) => {
     if (p.proto !== 'tcp' && p.proto !== 'udp') throw new ProgrammerInputError(`${f}.ports[${j}].proto`, `expected tcp or udp, got ${JSON.stringify(p.proto)}`)
@@ -53,7 +75,8 @@ export function validateService (svc: ServiceSpec, i: number): void {
   })
   if (!Array.isArray(svc.backends)) throw new ProgrammerInputError(`${f}.backends`, 'must be an array')
   svc.backends.forEach((b, j) => {
-    if (!isIpv4(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an ${IPV4.label} address, got ${JSON.stringify(b.ip)}`)
+    if (!fam.isAddress(b.ip)) throw new ProgrammerInputError(`${f}.backends[${j}].ip`, `expected an ${fam.label} address (the VIP's family), got ${JSON.stringify(b.ip)}`)
+    if (b.ip6 !== undefined && !IPV6.isAddress(b.ip6)) throw new ProgrammerInputError(`${f}.backends[${j}].ip6`, `expected an IPv6 address, got ${JSON.stringify(b.ip6)}`)
     if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) {
       throw new ProgrammerInputError(`${f}.backends[${j}].weight`, `expected an integer >= 0, got ${JSON.stringify(b.weight)}`)
     }
@@ -65,9 +88,11 @@ export function checkUniquePorts (services: readonly ServiceSpec[]): void {
   const seen = new Set<string>()
   services.forEach((svc, i) => {
     svc.ports.forEach((p, j) => {
-      const key = `${svc.vip} ${p.proto} ${p.port}`
-      if (seen.has(key)) throw new ProgrammerInputError(`services[${i}].ports[${j}]`, `${p.proto}/${p.port} on ${svc.vip} is programmed twice`)
-      seen.add(key)
+      for (const vip of svc.vip6 === undefined ? [svc.vip] : [svc.vip, svc.vip6]) {
+        const key = `${vip} ${p.proto} ${p.port}`
+        if (seen.has(key)) throw new ProgrammerInputError(`services[${i}].ports[${j}]`, `${p.proto}/${p.port} on ${vip} is programmed twice`)
+        seen.add(key)
+      }
     })
   })
 }
@@ -75,6 +100,7 @@ export function checkUniquePorts (services: readonly ServiceSpec[]): void {
 /** Validate a whole {@link SandboxSpec}; throws {@link ProgrammerInputError}. */
 export function validateSandboxSpec (spec: SandboxSpec): void {
   validateSandboxHeader(spec)
-  spec.services.forEach(validateService)
+  const families = servedFamilies(spec)
+  spec.services.forEach((svc, i) => { validateService(svc, i, families) })
   checkUniquePorts(spec.services)
 }

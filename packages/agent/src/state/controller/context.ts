@@ -3,8 +3,7 @@ import type { Gossip } from '@scalelb/gossip'
 import type { NodeAllocator } from '@scalelb/allocator'
 import { ID_HEX_LENGTH } from '../../constants.js'
 import type { MtuPolicy } from '../../dataplane/overlay/mtu.js'
-import { ConflictError, NotFoundError, ValidationError } from '../../errors.js'
-import { cidrFamily } from '../addr.js'
+import { ConflictError, NotFoundError } from '../../errors.js'
 import type { Ipam } from '../ipam.js'
 import type { LocalTask } from '../local-tasks.js'
 import { TABLE_ENDPOINTS, networkScope, type NetworkValue, type ServiceValue } from '../tables.js'
@@ -46,8 +45,7 @@ export function mustService (ctx: ControllerContext, ref: string, field: string)
 
 /**
  * Refuse what would give a network kernel state it cannot have: a subnet
- * conflict (it lost its subnets to an earlier network) or an IPv6 subnet
- * (the data plane is IPv4 only; such a network comes from an older agent).
+ * conflict (it lost its subnets to an earlier network).
  */
 export function mustBeUsable (ctx: ControllerContext, id: string, field: string): void {
   const n = ctx.view.networks().get(id)
@@ -56,8 +54,6 @@ export function mustBeUsable (ctx: ControllerContext, id: string, field: string)
   if (c !== undefined) {
     throw new ConflictError(field, `network ${n.name} is in conflict: its subnet ${c.ownSubnet} overlaps ${c.subnet} of network ${c.withName}, created earlier; remove network ${n.name} and create it again with a free subnet`)
   }
-  const v6 = n.subnets.find((x) => cidrFamily(x) === 6)
-  if (v6 !== undefined) throw new ValidationError(field, `network ${n.name} has an IPv6 subnet (${v6}); IPv6 is not supported by the data plane yet`)
 }
 
 /** Delete an own endpoint entry; a scope this node already left holds nothing to delete. */

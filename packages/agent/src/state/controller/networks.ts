@@ -23,7 +23,7 @@ export class NetworkOps {
       throw new ConflictError(`subnets[${req.subnets.indexOf(overlap.ownSubnet)}]`, `${overlap.ownSubnet} overlaps subnet ${overlap.subnet} of network ${overlap.name} (${overlap.id})`)
     }
     if (req.mtu !== undefined) {
-      const problem = mtuProblem(req.mtu, ctx.mtu.max)
+      const problem = mtuProblem(req.mtu, ctx.mtu.max, ctx.mtu.overhead)
       if (problem !== undefined) throw new ValidationError('mtu', problem)
     }
     const id = newId()

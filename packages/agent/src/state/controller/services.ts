@@ -6,6 +6,7 @@ import { isInternal, portsForPublish, publishKey, publishOwners, type PublishSpe
 import type { CallOptions } from '../controller.js'
 import { mustBeUsable, mustNetwork, mustService, newId, type ControllerContext } from './context.js'
 import type { TaskOps } from './tasks.js'
+import { isDualStack, primaryFamily } from '../addr.js'
 
 /** The controller's service operations. */
 export class ServiceOps {
@@ -21,37 +22,44 @@ export class ServiceOps {
     const ports = await this.checkPublish(undefined, nets, req.endpointMode === 'dnsrr', req.ports, publish, 'publish')
     const id = newId()
     const vips: Record<string, string> = {}
+    const vips6: Record<string, string> = {}
     const dnsrr = req.endpointMode === 'dnsrr'
     try {
       for (const n of dnsrr ? [] : nets) {
         if (!ctx.alloc.hasNetwork(n.id)) ctx.alloc.addNetwork(n.id, n.value.subnets)
         ctx.ipam.syncNetwork(n.id)
-        vips[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, opts)
+        vips[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, { ...opts, family: primaryFamily(n.value.subnets) })
+        // a dual-stack network: a VIP per family
+        if (isDualStack(n.value.subnets)) vips6[n.id] = await ctx.ipam.allocate(n.id, 'vip', id, { ...opts, family: 6 })
       }
     } catch (err) {
-      for (const [nid, ip] of Object.entries(vips)) { try { ctx.alloc.release(nid, ip, ctx.init.clock.now(), { cooldown: false }) } catch { /* already gone */ } }
+      for (const [nid, ip] of [...Object.entries(vips), ...Object.entries(vips6)]) { try { ctx.alloc.release(nid, ip, ctx.init.clock.now(), { cooldown: false }) } catch { /* already gone */ } }
       ctx.init.onChange()
       throw err
     }
     const value: ServiceValue = dnsrr ? { name: req.name, ports, vips, endpointMode: 'dnsrr', networks: nets.map((n) => n.id) } : { name: req.name, ports, vips }
+    if (Object.keys(vips6).length > 0) value.vips6 = vips6
     if (publish.length > 0) value.publish = publish
     ctx.gossip.set('cluster', TABLE_SERVICES, id, value)
     ctx.init.onChange()
-    ctx.init.logger.info('service created', { serviceId: id, name: req.name, vips })
+    ctx.init.logger.info('service created', { serviceId: id, name: req.name, vips, vips6 })
     return this.info(id, value)
   }
 
   /**
    * Refuse a publication the data plane cannot honour, naming the field: an
-   * `--internal` network, a dnsrr service in mode=ingress (no VIP), a port
+   * `--internal` network, an IPv6-only network, a dnsrr service in mode=ingress (no VIP), a port
    * another service publishes, a port this host listens on. Answers the
    * service's ports with a VIP port for each published target.
    */
-  private async checkPublish (self: string | undefined, nets: ReadonlyArray<{ id: string, value: { name: string, options: Record<string, string> } }>, dnsrr: boolean, ports: readonly PortSpec[], publish: readonly PublishSpec[], field: string): Promise<PortSpec[]> {
+  private async checkPublish (self: string | undefined, nets: ReadonlyArray<{ id: string, value: { name: string, options: Record<string, string>, subnets: readonly string[] } }>, dnsrr: boolean, ports: readonly PortSpec[], publish: readonly PublishSpec[], field: string): Promise<PortSpec[]> {
     if (publish.length === 0) return [...ports]
     const { ctx } = this
     const internal = nets.find((n) => isInternal(n.value.options))
     if (internal !== undefined) throw new ValidationError(field, `network ${internal.value.name} is --internal: it takes no published port`)
+    // the host side (ingress table, uplinks, mode=host routes) is IPv4 only for now
+    const v6only = nets.find((n) => n.value.subnets.length > 0 && primaryFamily(n.value.subnets) === 6)
+    if (v6only !== undefined) throw new ValidationError(field, `network ${v6only.value.name} has no IPv4 subnet: published ports are IPv4 only for now`)
     const taken = new Map<string, string>()
     for (const [sid, s] of ctx.view.services()) if (sid !== self) for (const p of s.publish ?? []) taken.set(publishKey(p), s.name)
     const listening = new Map<string, Set<number>>()
@@ -82,7 +90,7 @@ export class ServiceOps {
       if (kept.some((p) => publishKey(p) === publishKey(a))) throw new ConflictError(`add[${i}]`, `service ${s.value.name} already publishes ${publishKey(a)}`)
     })
     const ids = s.value.endpointMode === 'dnsrr' ? (s.value.networks ?? []) : Object.keys(s.value.vips)
-    const nets = ids.map((id) => ({ id, value: ctx.view.networks().get(id) ?? { name: id, options: {} } }))
+    const nets = ids.map((id) => ({ id, value: ctx.view.networks().get(id) ?? { name: id, options: {}, subnets: [] } }))
     const ports = await this.checkPublish(s.id, nets, s.value.endpointMode === 'dnsrr', s.value.ports, req.add, 'add')
     const publish = [...kept, ...req.add]
     const value: ServiceValue = { ...s.value, ports }
@@ -130,7 +138,10 @@ export class ServiceOps {
 
   private info (id: string, v: ServiceValue, losers = publishOwners(this.ctx.view.services()).losers): ServiceInfo {
     const nets = this.ctx.view.networks()
-    const vips = Object.entries(v.vips).map(([networkId, vip]) => ({ networkId, network: nets.get(networkId)?.name ?? networkId, vip }))
+    const vips = Object.entries(v.vips).map(([networkId, vip]) => {
+      const vip6 = v.vips6?.[networkId]
+      return { networkId, network: nets.get(networkId)?.name ?? networkId, vip, ...(vip6 === undefined ? {} : { vip6 }) }
+    })
     vips.sort((a, b) => a.network < b.network ? -1 : 1)
     const info: ServiceInfo = { id, name: v.name, ports: v.ports, vips }
     if (v.endpointMode === 'dnsrr') info.dnsrr = { networks: (v.networks ?? []).map((networkId) => ({ networkId, network: nets.get(networkId)?.name ?? networkId })) }

@@ -4,7 +4,7 @@ import { ID_HEX_LENGTH } from '../../constants.js'
 import { networkMtu } from '../../dataplane/overlay/mtu.js'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js'
 import type { TaskAddRequest, TaskInfo } from '../../types.js'
-import { macFor, subnetOf } from '../addr.js'
+import { cidrFamily, isDualStack, macFor, primaryFamily, subnetOf, withPrefix } from '../addr.js'
 import { ipHolder } from '../ip-holder.js'
 import { isInternal } from '../publish.js'
 import type { LocalEndpoint, LocalTask } from '../local-tasks.js'
@@ -83,7 +83,12 @@ export class TaskOps {
     if (req.ip !== undefined) {
       const nets = ctx.view.networks()
       const nid = netIds.find((n) => subnetOf(req.ip as string, nets.get(n)?.subnets ?? []) !== undefined)
-      if (nid === undefined) throw new ValidationError('ip', `${req.ip} is in no subnet of the ${s === undefined ? 'given' : 'service\'s'} networks`)
+      if (nid === undefined) {
+        const fam = isIP(req.ip)
+        const famless = netIds.every((n) => !(nets.get(n)?.subnets ?? []).some((c) => cidrFamily(c) === fam))
+        if (famless) throw new ValidationError('ip', `${req.ip} is an IPv${fam} address but the ${s === undefined ? 'given' : 'service\'s'} networks have no IPv${fam} subnet`)
+        throw new ValidationError('ip', `${req.ip} is in no subnet of the ${s === undefined ? 'given' : 'service\'s'} networks`)
+      }
       netIds = [nid]
     }
     for (const nid of netIds) mustBeUsable(ctx, nid, req.networks === undefined ? 'service' : 'networks')
@@ -102,10 +107,13 @@ export class TaskOps {
     if (askedIp !== undefined) {
       ip = askedIp
       allocated = this.takeAddress(task.id, networkId, net, ip)
-    } else ip = await ctx.ipam.allocate(networkId, 'task', task.id, opts)
-    task.endpoints.push({ networkId, ip, mac: macFor(networkId, ip), allocated })
-    const { lbIp, allocated: lbNew } = await ctx.ipam.localTaskAdded(networkId, task.id, opts)
-    if (lbNew || ctx.gossip.get(networkScope(networkId), TABLE_ENDPOINTS, lbEndpointKey(ctx.self))?.deleted !== false) this.publishLb(networkId, lbIp)
+    } else ip = await ctx.ipam.allocate(networkId, 'task', task.id, { ...opts, family: primaryFamily(net.subnets) })
+    const ep: LocalEndpoint = { networkId, ip, mac: macFor(networkId, ip), allocated }
+    task.endpoints.push(ep)
+    // a dual-stack network: an IPv6 address beside the IPv4 one (a `--ip` task is plugged already: only what it names)
+    if (askedIp === undefined && isDualStack(net.subnets)) ep.ip6 = await ctx.ipam.allocate(networkId, 'task', task.id, { ...opts, family: 6 })
+    const { lbIp, lbIp6, allocated: lbNew } = await ctx.ipam.localTaskAdded(networkId, task.id, opts)
+    if (lbNew || ctx.gossip.get(networkScope(networkId), TABLE_ENDPOINTS, lbEndpointKey(ctx.self))?.deleted !== false) this.publishLb(networkId, lbIp, lbIp6)
   }
 
   /** Take the address a task asked for; false when this node does not own it (it is published anyway). */
@@ -135,7 +143,8 @@ export class TaskOps {
       const prefix = subnetOf(ep.ip, net.subnets)?.split('/')[1] ?? (isIP(ep.ip) === 4 ? '32' : '128')
       const mtu = networkMtu(net.options, this.ctx.mtu).mtu
       const gateway = ep === out ? this.ctx.alloc.lbIp(ep.networkId) : undefined
-      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, mac: ep.mac, ifName: ep.ifName, mtu, ...(gateway === undefined ? {} : { gateway }) })
+      const address6 = ep.ip6 === undefined ? undefined : withPrefix(ep.ip6, net.subnets)
+      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, ...(address6 === undefined ? {} : { address6 }), mac: ep.mac, ifName: ep.ifName, mtu, ...(gateway === undefined ? {} : { gateway }) })
       ep.hostIfName = r.hostIfName
     }
   }
@@ -194,7 +203,7 @@ export class TaskOps {
         info = { id: k.taskId, ...(sv === undefined ? {} : { serviceId: sv, service: svcs.get(sv)?.name ?? sv }), node: r.value.node, state: r.value.state, status: r.status === 'suspended' ? 'suspended' : 'live', endpoints: [] }
         out.set(r.key, info)
       }
-      info.endpoints.push({ networkId, network: nets.get(networkId)?.name ?? networkId, ip: r.value.ip, mac: r.value.mac })
+      info.endpoints.push({ networkId, network: nets.get(networkId)?.name ?? networkId, ip: r.value.ip, ...(r.value.ip6 === undefined ? {} : { ip6: r.value.ip6 }), mac: r.value.mac })
     }
   }
 
@@ -257,8 +266,8 @@ export class TaskOps {
     for (const t of this.ctx.tasks.values()) {
       for (const ep of t.endpoints) {
         if (!alloc.hasNetwork(ep.networkId)) continue
-        const lb = alloc.lbIp(ep.networkId)
-        if (lb !== undefined) this.publishLb(ep.networkId, lb)
+        const [lb, lb6] = alloc.lbIps(ep.networkId)
+        if (lb !== undefined) this.publishLb(ep.networkId, lb, lb6)
       }
       this.publish(t)
     }
@@ -302,7 +311,7 @@ export class TaskOps {
     const nets = ctx.view.networks()
     const info: TaskInfo = {
       id: t.id, node: ctx.self, state: t.state, status: 'live',
-      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }), ...(e.hostIfName === undefined ? {} : { hostIfName: e.hostIfName }) }))
+      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, ...(e.ip6 === undefined ? {} : { ip6: e.ip6 }), mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }), ...(e.hostIfName === undefined ? {} : { hostIfName: e.hostIfName }) }))
     }
     if (t.serviceId !== undefined) {
       info.serviceId = t.serviceId
@@ -365,16 +374,16 @@ export class TaskOps {
   }
 
   private endpointValue (t: LocalTask, ep: LocalEndpoint, ports: ServiceValue['ports'] | undefined): EndpointValue {
-    const v: EndpointValue = { kind: 'task', ...(t.serviceId === undefined ? {} : { service: t.serviceId }), ip: ep.ip, mac: ep.mac, node: this.ctx.self, state: t.state, weight: t.weight, originMs: this.ctx.init.wallClock() }
+    const v: EndpointValue = { kind: 'task', ...(t.serviceId === undefined ? {} : { service: t.serviceId }), ip: ep.ip, ...(ep.ip6 === undefined ? {} : { ip6: ep.ip6 }), mac: ep.mac, node: this.ctx.self, state: t.state, weight: t.weight, originMs: this.ctx.init.wallClock() }
     if (ports !== undefined) v.ports = ports
     if (t.netns !== undefined) v.netns = t.netns
     return v
   }
 
-  private publishLb (networkId: string, lbIp: string): void {
+  private publishLb (networkId: string, lbIp: string, lbIp6: string | undefined): void {
     const { ctx } = this
     ctx.gossip.joinScope(networkScope(networkId))
-    const v: EndpointValue = { kind: 'lb', ip: lbIp, mac: macFor(networkId, lbIp), node: ctx.self, state: 'ready', originMs: ctx.init.wallClock() }
+    const v: EndpointValue = { kind: 'lb', ip: lbIp, ...(lbIp6 === undefined ? {} : { ip6: lbIp6 }), mac: macFor(networkId, lbIp), node: ctx.self, state: 'ready', originMs: ctx.init.wallClock() }
     ctx.gossip.set(networkScope(networkId), TABLE_ENDPOINTS, lbEndpointKey(ctx.self), v)
   }
 
@@ -391,7 +400,9 @@ export class TaskOps {
     }
     if (!ctx.alloc.hasNetwork(ep.networkId)) return
     if (ep.allocated) {
-      try { ctx.alloc.release(ep.networkId, ep.ip, ctx.init.clock.now(), { cooldown }) } catch (err) { ctx.init.logger.warn('releasing task address failed', { task: t.id, ip: ep.ip, error: (err as Error).message }) }
+      for (const ip of ep.ip6 === undefined ? [ep.ip] : [ep.ip, ep.ip6]) {
+        try { ctx.alloc.release(ep.networkId, ip, ctx.init.clock.now(), { cooldown }) } catch (err) { ctx.init.logger.warn('releasing task address failed', { task: t.id, ip, error: (err as Error).message }) }
+      }
     }
     ctx.alloc.localTaskRemoved(ep.networkId, t.id, ctx.init.clock.now())
   }

@@ -55,7 +55,7 @@ test('leaving a network scope drops its endpoints from the desired state; joinin
   a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
   const endpointsOnA = (): number => view.endpoints('n1').length
   t.true(await pump(clock, 10_000, { until: () => endpointsOnA() === 3 }), 'a syncs b\'s endpoint after joining')
-  t.is(view.desired('a', '').desired.get('n1')?.sandbox.lbAddress, '10.1.0.3/24')
+  t.deepEqual(view.desired('a', '').desired.get('n1')?.sandbox.lbAddresses, ['10.1.0.3/24'])
   a.leaveScope(SCOPE)
   t.is(view.desired('a', '').desired.size, 0, 'no desired state for a network this node left')
   a.joinScope(SCOPE)

@@ -2,7 +2,7 @@ import test from 'ava'
 import { request } from 'node:http'
 import { runCli } from '../../../src/cli/main.js'
 import { TABLE_NETWORKS, TABLE_SERVICES } from '../../../src/state/tables.js'
-import type { AgentStatus, NetworkInfo } from '../../../src/types.js'
+import type { AgentStatus, NetworkInfo, ServiceInfo } from '../../../src/types.js'
 import { waitFor } from '@scalelb/test-support'
 import { createTestCluster, type TestAgent } from '../../support/agents.js'
 
@@ -77,29 +77,34 @@ test('task add with an existing id: the same parameters are idempotent, a differ
   t.is(a.agent.controller.localTasks().length, 2, 'no refused call added or changed a task')
 })
 
-test('IPv6 is refused at the API: a v6 network, a v6 task IP, and services or tasks on a v6 network another agent wrote', async (t) => {
+test('IPv6: a dual-stack network gives services a VIP and tasks an address per family; a v6 subnet out of /64../120 and a v6 task IP on an IPv4-only network are refused', async (t) => {
   const cluster = await createTestCluster()
   t.teardown(async () => { await cluster.close() })
   const a = await cluster.add()
-  const v6net = await api(a, 'POST', '/v1/networks', { name: 'six', subnets: ['fd00:1::/64'] })
-  t.is(v6net.status, 400)
-  t.regex(v6net.body.error?.message ?? '', /subnets\[0\]: fd00:1::\/64: IPv6 is not supported/)
-  t.is((await api(a, 'POST', '/v1/networks', { name: 'dual', subnets: ['10.61.0.0/24', 'fd00:2::/64'] })).status, 400)
-  t.is((await api(a, 'GET', '/v1/networks')).body.length, 0, 'nothing was created')
-
-  // a dual-stack network written by an older agent arrives through gossip
-  a.agent.gossip.set('cluster', TABLE_NETWORKS, 'olddual', { name: 'olddual', subnets: ['10.62.0.0/24', 'fd00:3::/64'], vni: 4000, options: {} })
-  const svc = await api(a, 'POST', '/v1/services', { name: 'web', ports: ['80'], networks: ['olddual'] })
-  t.is(svc.status, 400)
-  t.is(svc.body.error?.field, 'networks[0]')
-  t.regex(svc.body.error?.message ?? '', /network olddual has an IPv6 subnet \(fd00:3::\/64\); IPv6 is not supported/)
-  a.agent.gossip.set('cluster', TABLE_SERVICES, 'oldsvc', { name: 'oldsvc', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], vips: { olddual: '10.62.0.2' } })
-  const task = await api(a, 'POST', '/v1/tasks', { service: 'oldsvc', ip: '10.62.0.9' })
-  t.is(task.status, 400)
-  t.regex(task.body.error?.message ?? '', /IPv6 is not supported/)
-  const v6ip = await api(a, 'POST', '/v1/tasks', { service: 'oldsvc', ip: 'fd00:3::9' })
+  const wide = await api(a, 'POST', '/v1/networks', { name: 'wide', subnets: ['fd00:1::/56'] })
+  t.is(wide.status, 400)
+  t.regex(wide.body.error?.message ?? '', /subnets\[0\]: fd00:1::\/56: an IPv6 subnet must be \/64 to \/120/)
+  t.is((await api(a, 'POST', '/v1/networks', { name: 'dual', subnets: ['fd00:2::/64', '10.61.0.0/24'] })).status, 201)
+  t.is((await api(a, 'POST', '/v1/networks', { name: 'four', subnets: ['10.62.0.0/24'] })).status, 201)
+  const svc = await api(a, 'POST', '/v1/services', { name: 'web', ports: ['80'], networks: ['dual'] })
+  t.is(svc.status, 201)
+  const vips = (svc.body as unknown as ServiceInfo).vips
+  t.regex(vips[0]?.vip ?? '', /^10\.61\.0\./, 'the first VIP is IPv4')
+  t.regex(vips[0]?.vip6 ?? '', /^fd00:2::/, 'the second IPv6')
+  const task = await api(a, 'POST', '/v1/tasks', { service: 'web', ip: '10.61.0.9' })
+  t.is(task.status, 201)
+  t.is((await api(a, 'POST', '/v1/services', { name: 'four', ports: ['80'], networks: ['four'] })).status, 201)
+  const v6ip = await api(a, 'POST', '/v1/tasks', { service: 'four', ip: 'fd00:3::9' })
   t.is(v6ip.status, 400)
   t.is(v6ip.body.error?.field, 'ip')
+  t.regex(v6ip.body.error?.message ?? '', /fd00:3::9 is an IPv6 address but the service's networks have no IPv6 subnet/)
+  // published ports are IPv4 only (the host side): an IPv6-only network refuses them, naming publish
+  t.is((await api(a, 'POST', '/v1/networks', { name: 'six', subnets: ['fd00:4::/64'] })).status, 201)
+  const pub6 = await api(a, 'POST', '/v1/services', { name: 'six', ports: ['80'], networks: ['six'], publish: ['18080:80'] })
+  t.is(pub6.status, 400)
+  t.is(pub6.body.error?.field, 'publish')
+  t.regex(pub6.body.error?.message ?? '', /network six has no IPv4 subnet: published ports are IPv4 only/)
+  t.is((await api(a, 'POST', '/v1/services', { name: 'dualpub', ports: ['80'], networks: ['dual'], publish: ['18080:80'] })).status, 201, 'a dual-stack network publishes (IPv4)')
 })
 
 test('a desired state the reconciler refuses shows in network inspect and in /v1/status, not only in a log', async (t) => {
@@ -118,7 +123,7 @@ test('a desired state the reconciler refuses shows in network inspect and in /v1
     return ((await api(a, 'GET', '/v1/networks/n')).body as unknown as NetworkInfo).error !== undefined
   })
   const inspected = (await api(a, 'GET', '/v1/networks/n')).body as unknown as NetworkInfo
-  t.regex(inspected.error ?? '', /desired state refused: services\[\d\]\.vip: expected an IPv4 address, got "fd00::1"/)
+  t.regex(inspected.error ?? '', /desired state refused: services\[\d\]\.vip: fd00::1 is an IPv6 VIP but the sandbox has no IPv6 LB address \(the network has no IPv6 subnet\)/)
   const status = (await api(a, 'GET', '/v1/status')).body as unknown as AgentStatus
   t.deepEqual(status.networkErrors, [{ networkId: net.id, network: 'n', error: inspected.error }])
   // the bad service goes: the network applies again and the error clears

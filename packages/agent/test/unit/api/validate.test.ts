@@ -89,7 +89,7 @@ test('task bodies without a service are endpoints on the networks given (network
   t.is(field(() => parseTaskAdd({ service: 'web', netns: '/proc/1/ns/net', ifname: 'eth/0' })), 'ifname')
 })
 
-test('IPv6 is refused at the API until the data plane programs it: a v6 or dual-stack subnet, a v6 task IP', (t) => {
+test('IPv6: v6 and dual-stack subnets of /64 to /120 and a v6 task IP are taken; a v6 subnet shorter than /64 or longer than /120 is refused naming it', (t) => {
   const v6 = (fn: () => unknown): string => {
     try {
       fn()
@@ -98,9 +98,11 @@ test('IPv6 is refused at the API until the data plane programs it: a v6 or dual-
     }
     return 'accepted'
   }
-  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['fd00::/64'] })), /^ValidationError subnets\[0\]: fd00::\/64: IPv6 is not supported/)
-  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', 'fd00::/64'] })), /^ValidationError subnets\[1\]: .*IPv6 is not supported/)
-  t.regex(v6(() => parseTaskAdd({ service: 'web', ip: 'fd00::5' })), /^ValidationError ip: fd00::5: IPv6 is not supported/)
+  t.deepEqual(parseNetworkCreate({ name: 'x', subnets: ['fd00::/64'] }).subnets, ['fd00::/64'])
+  t.deepEqual(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', 'fd00::/120'] }).subnets, ['10.0.0.0/24', 'fd00::/120'])
+  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24', 'fd00::/48'] })), /^ValidationError subnets\[1\]: fd00::\/48: an IPv6 subnet must be \/64 to \/120 \(shorter/)
+  t.regex(v6(() => parseNetworkCreate({ name: 'x', subnets: ['fd00::/124'] })), /^ValidationError subnets\[0\]: fd00::\/124: an IPv6 subnet must be \/64 to \/120 \(longer/)
+  t.is(parseTaskAdd({ service: 'web', ip: 'fd00::5' }).ip, 'fd00::5')
 })
 
 test('dns: task add takes dns "none" only; service create takes endpointMode vip or dnsrr', (t) => {

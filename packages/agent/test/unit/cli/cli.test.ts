@@ -32,7 +32,7 @@ test('usage errors exit 2, help exits 0, an unreachable agent exits 1', async (t
   // loopback has MTU 65536: an overlay on it carries at most 65486
   const mtuErr = await cli(undefined, 'agent', '--insecure', '--underlay-ip', '127.0.0.1', '--mtu', '65535', '--data-dir', '/nonexistent/slb')
   t.is(mtuErr.code, 2)
-  t.regex(mtuErr.err, /--mtu: 65535 does not fit the underlay: its MTU 65536 minus 50 bytes of VXLAN leaves at most 65486/)
+  t.regex(mtuErr.err, /--mtu: 65535 does not fit the underlay: its MTU 65536 minus 50 bytes of VXLAN over IPv4 leaves at most 65486/)
   t.is((await cli(undefined, 'agent', '--insecure', '--mtu', '1200')).code, 2, 'below 1280')
   const down = await cli(undefined, 'network', 'ls')
   t.is(down.code, 1)

@@ -8,7 +8,7 @@ import type { NetworkValue, ServiceValue } from '../../../src/state/tables.js'
 
 const net = (options: Record<string, string> = {}): NetworkValue => ({ name: 'n', subnets: ['10.1.0.0/24'], vni: 1, options })
 const sandbox = (id: string, internal = false): NetworkDesired => ({
-  sandbox: { networkId: id, lbAddress: '10.1.0.2/24', lbMac: '02:00:00:00:00:01', services: [], ...(internal ? { internal: true } : {}) },
+  sandbox: { networkId: id, lbAddresses: ['10.1.0.2/24'], lbMac: '02:00:00:00:00:01', services: [], ...(internal ? { internal: true } : {}) },
   overlay: { networkId: id, vni: 1, subnets: ['10.1.0.0/24'], localUnderlay: '', remotes: [] },
   localTaskNetns: []
 })

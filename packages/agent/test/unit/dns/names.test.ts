@@ -126,3 +126,23 @@ test('seeded random table changes: the incremental index answers as a scan of th
     }
   }
 })
+
+test('dual-stack: a service name gives its VIP and its IPv6 VIP (A and AAAA), a task both its addresses; PTR names IPv6 VIPs and task addresses; task rm drops both', (t) => {
+  const f = createFakeTables()
+  f.setNetwork('n1', { name: 'front', subnets: ['10.0.0.0/24', 'fd00:1::/64'], vni: 4096, options: {} })
+  f.join('n1')
+  f.setService('s1', { name: 'web', ports: [], vips: { n1: '10.0.0.2' }, vips6: { n1: 'fd00:1::2' } })
+  f.setTask('n1', 'a', 't1', { ip: '10.0.0.10', ip6: 'fd00:1::10', service: 's1' })
+  const ips = (r: NameResult): string[] => r.kind === 'found' ? [...r.addrs].sort() : []
+  t.deepEqual(ips(f.index.lookup('n1', 'web')), ['10.0.0.2', 'fd00:1::2'])
+  t.deepEqual(ips(f.index.lookup('n1', 'tasks.web')), ['10.0.0.10', 'fd00:1::10'])
+  t.deepEqual(ips(f.index.lookup('n1', 't1')), ['10.0.0.10', 'fd00:1::10'])
+  t.deepEqual(f.index.reverse('n1', 'fd00:1::2'), { kind: 'found', names: ['web.front'] })
+  t.deepEqual(f.index.reverse('n1', 'fd00:1::10'), { kind: 'found', names: ['t1.front'] })
+  f.setTask('n1', 'a', 't1', undefined)
+  t.deepEqual(ips(f.index.lookup('n1', 'tasks.web')), [])
+  t.deepEqual(f.index.reverse('n1', 'fd00:1::10'), { kind: 'external' })
+  // an IPv6-only network: the one VIP is IPv6
+  f.setService('s2', { name: 'six', ports: [], vips: { n1: 'fd00:1::3' } })
+  t.deepEqual(ips(f.index.lookup('n1', 'six')), ['fd00:1::3'])
+})

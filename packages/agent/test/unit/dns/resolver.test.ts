@@ -67,7 +67,7 @@ async function tcpQuery (to: Target, name: string): Promise<DecodedPacket> {
 }
 
 function desiredOf (ids: Record<string, string>): Map<string, NetworkDesired> {
-  return new Map(Object.entries(ids).map(([id, addr]) => [id, { sandbox: { networkId: id, lbAddress: `${addr}/8`, lbMac: '', services: [] }, overlay: { networkId: id, vni: 1, subnets: [] }, localTaskNetns: [] } as unknown as NetworkDesired]))
+  return new Map(Object.entries(ids).map(([id, addr]) => [id, { sandbox: { networkId: id, lbAddresses: [`${addr}/8`], lbMac: '', services: [] }, overlay: { networkId: id, vni: 1, subnets: [] }, localTaskNetns: [] } as unknown as NetworkDesired]))
 }
 
 test('one resolver serves each network\'s socket with that network\'s names, forwards the rest, SERVFAIL when the upstream is silent, counts queries', async (t) => {

@@ -165,6 +165,6 @@ test('a subnet overlapping a Docker network of this host not bound yet is refuse
   const pool = (fixtures.networkCreate as Call[])[0] as Call
   await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), Pool: '10.20.0.0/16' }), { name: 'DockerPluginError', message: /^subnet 10\.20\.0\.0\/16 overlaps subnet 10\.20\.0\.0\/24 of Docker network 4e418d2ba7fd on this host/ })
   t.like(await plugin.handle(pool.method, pool.body), { PoolID: 'scalelb/10.20.0.0/24' })
-  await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), V6: true }), { name: 'DockerPluginError', message: /IPv6 is not supported/ })
+  await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), V6: true }), { name: 'DockerPluginError', message: /Docker plugin does not take IPv6 yet/ })
   await t.throwsAsync(plugin.handle(pool.method, { ...(pool.body as object), Pool: '' }), { name: 'DockerPluginError', message: /give the scalelb network's subnet/ })
 })

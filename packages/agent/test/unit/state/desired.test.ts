@@ -35,7 +35,7 @@ test('backends are the ready endpoints of the service on every node, sorted', (t
   ]))
   const d = r.desired.get(NET)
   t.truthy(d)
-  t.is(d?.sandbox.lbAddress, '10.0.0.3/24')
+  t.deepEqual(d?.sandbox.lbAddresses, ['10.0.0.3/24'])
   t.is(d?.sandbox.lbMac, '02:42:0a:00:00:03')
   t.deepEqual(d?.sandbox.services.map((s) => s.id), ['svc1'], 'services without a VIP on this network are left out')
   t.deepEqual(d?.sandbox.services[0]?.backends, [
@@ -120,7 +120,7 @@ test('IPv6 LB address gets the v6 subnet prefix', (t) => {
   const networks = new Map<string, NetworkValue>([[NET, { name: 'v6', subnets: ['10.0.0.0/24', 'fd00:1::/64'], vni: 5000, options: {} }]])
   const lb6 = ep('lb:node-a', { kind: 'lb', ip: 'fd00:1::3', node: 'node-a' })
   const r = computeDesired(input([lb6, ep('t1', { ip: 'fd00:1::11', node: 'node-a' })], { networks }))
-  t.is(r.desired.get(NET)?.sandbox.lbAddress, 'fd00:1::3/64')
+  t.deepEqual(r.desired.get(NET)?.sandbox.lbAddresses, ['fd00:1::3/64'])
 })
 
 test('a remote node without an underlay (single-host agent) gets no FDB entry, but its tasks stay backends', (t) => {

@@ -55,3 +55,24 @@ test('networks, services, nodes and donation requests from peers are schema-chec
   t.true(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 5 }, 'a').ok)
   t.false(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 5 }, 'c').ok, 'a node cannot ask on behalf of another')
 })
+
+test('dual-stack entries: ip6 beside an IPv4 ip and vips6 beside IPv4 vips are taken; bad ones are refused naming the field; entries without them (older agents) still read', (t) => {
+  const ep = { kind: 'task', ip: '10.0.0.5', mac: '02:42:0a:00:00:05', node: 'peer-1', state: 'ready', originMs: 1 }
+  const ok = checkEndpoint({ ...ep, ip6: 'fd00::5' }, 'peer-1', KEY)
+  t.true(ok.ok && ok.value.ip6 === 'fd00::5')
+  const plain = checkEndpoint(ep, 'peer-1', KEY)
+  t.true(plain.ok && plain.value.ip6 === undefined)
+  const v6only = checkEndpoint({ ...ep, ip: 'fd00::5' }, 'peer-1', KEY)
+  t.true(v6only.ok, 'an IPv6-only network: ip is IPv6')
+  t.deepEqual(checkEndpoint({ ...ep, ip6: '10.0.0.6' }, 'peer-1', KEY), { ok: false, reason: 'endpoint.ip6: not an IPv6 address' })
+  t.deepEqual(checkEndpoint({ ...ep, ip6: 7 }, 'peer-1', KEY), { ok: false, reason: 'endpoint.ip6: not an IPv6 address' })
+  t.regex((checkEndpoint({ ...ep, ip: 'fd00::5', ip6: 'fd00::6' }, 'peer-1', KEY) as { reason: string }).reason, /^endpoint\.ip6: beside an IPv6 ip/)
+  const svc = { name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], vips: { n1: '10.0.0.2' } }
+  const dual = checkService({ ...svc, vips6: { n1: 'fd00::2' } })
+  t.true(dual.ok && dual.value.vips6?.n1 === 'fd00::2')
+  t.deepEqual(checkService({ ...svc, vips6: { n1: '10.0.0.3' } }), { ok: false, reason: 'service.vips6.n1: not an IPv6 address' })
+  t.deepEqual(checkService({ ...svc, vips6: { n2: 'fd00::2' } }), { ok: false, reason: 'service.vips6.n2: the network has no IPv4 VIP beside it' })
+  t.deepEqual(checkService({ ...svc, vips6: 'x' }), { ok: false, reason: 'service.vips6: not an object' })
+  t.deepEqual(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 1, family: 6 }, 'a'), { ok: true, value: { networkId: 'n1', requester: 'a', donor: 'b', atMs: 1, family: 6 } })
+  t.deepEqual(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 1, family: 5 }, 'a'), { ok: false, reason: 'request.family: must be 4 or 6' })
+})

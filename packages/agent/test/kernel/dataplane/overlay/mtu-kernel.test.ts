@@ -9,7 +9,7 @@ const U1 = '192.168.78.1'
 
 function want (mtu: number, taskNetns: string[]): NetworkDesired {
   return {
-    sandbox: { networkId: NET, lbAddress: '10.94.0.2/24', lbMac: '02:42:0a:5e:00:02', services: [] },
+    sandbox: { networkId: NET, lbAddresses: ['10.94.0.2/24'], lbMac: '02:42:0a:5e:00:02', services: [] },
     overlay: { networkId: NET, vni: 94, subnets: ['10.94.0.0/24'], localUnderlay: U1, remotes: [{ ip: '10.94.0.3', mac: '02:42:0a:5e:00:03', underlay: '192.168.78.2' }], mtu },
     localTaskNetns: taskNetns
   }

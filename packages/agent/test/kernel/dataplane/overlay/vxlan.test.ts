@@ -18,7 +18,7 @@ function want (lb: RemoteEndpointSpec, local: string, remotes: RemoteEndpointSpe
   return {
     sandbox: {
       networkId: NET,
-      lbAddress: `${lb.ip}/24`,
+      lbAddresses: [`${lb.ip}/24`],
       lbMac: lb.mac,
       services: [{ id: 'web', vip: VIP, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends: [T1, T2].map(b => ({ ip: b.ip, weight: 1, draining: false })) }]
     },

@@ -19,7 +19,7 @@ runCompliance(test, 'ipvs', async () => {
       await q.adopt()
       const v = q.backend.view(id)
       if (v === undefined) return undefined
-      const o: Observed = { lbAddress: v.lbAddress, vips: v.vips, services: new Map(), rejected: new Set([...v.noback].map(k => k.split(' . ').join(' '))) }
+      const o: Observed = { lbAddresses: v.lbAddresses, vips: v.vips, services: new Map(), rejected: new Set([...v.noback].map(k => k.split(' . ').join(' '))) }
       for (const [key, mark] of v.marks) {
         const reals = new Map([...v.reals.get(mark) ?? []].filter(([, w]) => w > 0))
         if (reals.size > 0) o.services.set(key.split(' . ').join(' '), reals)

@@ -13,7 +13,7 @@ function want (drained: string[] = []): NetworkDesired {
   return {
     sandbox: {
       networkId: NET,
-      lbAddress: '10.88.0.2/24',
+      lbAddresses: ['10.88.0.2/24'],
       lbMac: '02:42:0a:58:00:02',
       services: [
         {

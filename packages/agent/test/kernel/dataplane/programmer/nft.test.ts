@@ -26,7 +26,7 @@ rootTest(`nft: a sandbox that cannot be adopted (its table was deleted) is rebui
   const id = 'brokennet0123456'
   const d = desired(id, [{ backends: backends(3) }])
   await createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel }).apply(d)
-  await lab.kernel.run('nft', ['delete', 'table', 'ip', nftTableName(id)], { netns: lbNetnsName(lab.prefix, id) })
+  await lab.kernel.run('nft', ['delete', 'table', 'inet', nftTableName(id)], { netns: lbNetnsName(lab.prefix, id) })
   const p = createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel })
   await p.adopt(new Map([[id, d]]))
   // the unreadable sandbox is removed at adoption (its bridge stays, adopted)
@@ -110,7 +110,7 @@ rootTest('nft: verify sees a table or address changed behind the agent\'s back, 
   t.true(await p.verify(id))
   t.is(tableReads(), reads, 'an untouched sandbox is verified without listing its table')
   // a map flushed by someone else: the generation moved, the full read finds it
-  await lab.kernel.run('nft', ['flush', 'map', 'ip', nftTableName(id), 'backends_tcp'], { netns: ns })
+  await lab.kernel.run('nft', ['flush', 'map', 'inet', nftTableName(id), 'backends_tcp'], { netns: ns })
   t.not(await lab.kernel.nftGeneration?.(ns), g0)
   reads = tableReads()
   t.false(await p.verify(id))

@@ -12,7 +12,7 @@ function want (tasks: string[]): NetworkDesired {
   return {
     sandbox: {
       networkId: NET,
-      lbAddress: '10.92.0.2/24',
+      lbAddresses: ['10.92.0.2/24'],
       lbMac: '02:42:0a:5c:00:02',
       services: [{ id: 'web', vip: VIP, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends: B.map(ip => ({ ip, weight: 1, draining: false })) }]
     },

@@ -15,7 +15,7 @@ const ORPHAN = 'orphannet0123456789'
 const want: NetworkDesired = {
   sandbox: {
     networkId: NET,
-    lbAddress: '10.89.0.2/24',
+    lbAddresses: ['10.89.0.2/24'],
     lbMac: '02:42:0a:59:00:02',
     services: [{ id: 'web', vip: VIP, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends: B.map(ip => ({ ip, weight: 1, draining: false })) }]
   },
@@ -32,7 +32,7 @@ rootTest(`a restarted reconciler adopts the kernel: an open TCP connection throu
   const r1 = createReconciler({ programmer: p1, clock })
   t.teardown(async () => { await r1.stop() })
   const orphan: NetworkDesired = {
-    sandbox: { ...want.sandbox, networkId: ORPHAN, lbAddress: '10.91.0.2/24', services: [] },
+    sandbox: { ...want.sandbox, networkId: ORPHAN, lbAddresses: ['10.91.0.2/24'], services: [] },
     overlay: { ...want.overlay, networkId: ORPHAN },
     localTaskNetns: []
   }

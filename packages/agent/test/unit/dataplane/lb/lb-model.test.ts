@@ -10,7 +10,7 @@ import { backends, desired } from '../../../support/programmer-compliance.js'
 function normalize (script: string): string[] {
   const out: string[] = []
   for (const line of script.split('\n').filter(l => l !== '')) {
-    const m = /^(add|delete) element ip (\S+) (\S+) \{ (.*) \}$/.exec(line)
+    const m = /^(add|delete) element inet (\S+) (\S+) \{ (.*) \}$/.exec(line)
     if (m === null) out.push(line)
     else for (const item of m[4].split(', ')) out.push(`${m[1]} element ${m[3]} ${item}`)
   }
@@ -63,7 +63,7 @@ function randomRun (t: ExecutionContext, sorted: boolean): void {
         services[i] = { ...svc, ports: [...svc.ports.filter(p => p.port !== 443 && p.port !== 444), { proto: 'tcp', port: 443 + pick(2), targetPort: 8443 }] }
     }
     if (sorted) services.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-    spec = { ...spec, lbAddress: step === 150 ? '10.77.0.3/16' : spec.lbAddress, services }
+    spec = { ...spec, lbAddresses: step === 150 ? ['10.77.0.3/16'] : spec.lbAddresses, services }
     const full = viewFromSpec(spec)
     const before = programmed === undefined ? undefined : copy(programmed)
     const plan = model.plan(spec, programmed)
@@ -80,10 +80,10 @@ test('an update touches only the services that changed; bad input is refused and
   const services: ServiceSpec[] = Array.from({ length: 1000 }, (_, i) => ({
     id: `s${i}`, vip: `10.77.${200 + (i >> 8)}.${i & 255}`, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends: backends(3, i * 3)
   }))
-  const spec: SandboxSpec = { networkId: 'n', lbAddress: '10.77.0.2/16', lbMac: '02:42:0a:4d:00:02', services }
+  const spec: SandboxSpec = { networkId: 'n', lbAddresses: ['10.77.0.2/16'], lbMac: '02:42:0a:4d:00:02', services }
   const model = new LbModel()
   const first = model.plan(spec, undefined)
-  t.true(first.script('tbl').startsWith('add table ip tbl'))
+  t.true(first.script('tbl').startsWith('add table inet tbl'))
   const view = first.commit()
   // one backend of service 500 replaced
   const s500 = services[500]

@@ -9,10 +9,18 @@ test('derived overlay MTU = underlay MTU - 50 (VXLAN over IPv4)', (t) => {
   t.deepEqual(resolveMtuPolicy(undefined, undefined), { policy: DEFAULT_MTU_POLICY }, 'no underlay interface: 1450, unchecked')
 })
 
+test('over an IPv6 underlay the overhead is 70: 1430 for 1500, and the refusal names 70 bytes over IPv6', (t) => {
+  t.is(deriveOverlayMtu(1500, 6), 1430)
+  t.deepEqual(resolveMtuPolicy(undefined, 1500, 6), { policy: { mtu: 1430, max: 1430, overhead: 70 } })
+  t.deepEqual(resolveMtuPolicy(undefined, undefined, 6), { policy: { mtu: 1430, max: undefined, overhead: 70 } }, 'unknown interface: 1500 - 70')
+  t.regex(resolveMtuPolicy(1431, 1500, 6).problem ?? '', /does not fit the underlay: its MTU 1500 minus 70 bytes of VXLAN over IPv6 leaves at most 1430/)
+  t.regex(mtuProblem(1451, 1430, 70) ?? '', /its MTU 1500 minus 70 bytes of VXLAN over IPv6/)
+})
+
 test('a configured MTU wins when it fits the underlay, and is refused with the reason when it does not', (t) => {
   t.deepEqual(resolveMtuPolicy(1400, 1500), { policy: { mtu: 1400, max: 1450 } })
   t.deepEqual(resolveMtuPolicy(1450, 1500).problem, undefined)
-  t.regex(resolveMtuPolicy(1451, 1500).problem ?? '', /does not fit the underlay: its MTU 1500 minus 50 bytes of VXLAN leaves at most 1450/)
+  t.regex(resolveMtuPolicy(1451, 1500).problem ?? '', /does not fit the underlay: its MTU 1500 minus 50 bytes of VXLAN over IPv4 leaves at most 1450/)
   t.regex(resolveMtuPolicy(1279, undefined).problem ?? '', /at least 1280/)
   t.regex(resolveMtuPolicy(undefined, 1300).problem ?? '', /at least 1280/, 'an underlay too small for the minimum is named too')
 })

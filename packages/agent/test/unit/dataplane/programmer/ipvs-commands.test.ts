@@ -19,9 +19,9 @@ test('ipvs: generated commands are Docker\'s layout (fwmark services, masquerade
   t.is(ipvsadm[0].input, '-A -f 256 -s rr\n-a -f 256 -r 10.77.1.2:8080 -m -w 1\n-a -f 256 -r 10.77.1.3:8080 -m -w 1\n')
   const nft = k.calls.filter(c => c.cmd === 'nft').map(c => c.input ?? '').join('\n')
   t.regex(nft, /meta mark set ip daddr \. meta l4proto \. th dport map @marks/)
-  t.regex(nft, /add element ip scalelb_\w+ marks \{ 10\.77\.255\.1 \. tcp \. 80 : 256 \}/)
-  t.regex(nft, /postrouting meta mark >= 256 snat to 10\.77\.0\.2\n/)
-  t.regex(nft, /add element ip scalelb_\w+ noback \{ 10\.77\.255\.2 \. tcp \. 80 \}/)
+  t.regex(nft, /add element inet scalelb_\w+ marks \{ 10\.77\.255\.1 \. tcp \. 80 : 256 \}/)
+  t.regex(nft, /postrouting meta nfproto ipv4 meta mark >= 256 snat ip to 10\.77\.0\.2\n/)
+  t.regex(nft, /add element inet scalelb_\w+ noback \{ 10\.77\.255\.2 \. tcp \. 80 \}/)
 
   // drain: weight 0, one ipvsadm transaction, no nft change
   k.calls.length = 0
@@ -33,5 +33,5 @@ test('ipvs: generated commands are Docker\'s layout (fwmark services, masquerade
   k.calls.length = 0
   await p.apply(desired('netI', [{ backends: [] }, { vip: '10.77.255.2', backends: [] }]))
   t.deepEqual(k.calls.find(c => c.cmd === 'ipvsadm')?.input, '-D -f 256\n')
-  t.regex(k.calls.find(c => c.cmd === 'nft')?.input ?? '', /delete element ip scalelb_\w+ marks \{ 10\.77\.255\.1 \. tcp \. 80 \}\nadd element ip scalelb_\w+ noback \{ 10\.77\.255\.1 \. tcp \. 80 \}/)
+  t.regex(k.calls.find(c => c.cmd === 'nft')?.input ?? '', /delete element inet scalelb_\w+ marks \{ 10\.77\.255\.1 \. tcp \. 80 \}\nadd element inet scalelb_\w+ noback \{ 10\.77\.255\.1 \. tcp \. 80 \}/)
 })

@@ -22,14 +22,14 @@ test('memory: records each operation with the nft script it stands for', async t
   await p.remove('netA')
   const ops = p.operations()
   t.deepEqual(ops.map(o => o.op), ['apply', 'apply', 'apply', 'remove'])
-  t.regex(ops[0].nft[0], /add table ip scalelb_/)
+  t.regex(ops[0].nft[0], /add table inet scalelb_/)
   t.regex(ops[0].ip.join('\n'), /addr add 10\.77\.255\.1\/32 dev lb0/)
   // 3 slots: the m3 chain appears once, in the same transaction
-  t.regex(ops[1].nft[0], /add chain ip scalelb_\w+ m3\n/)
-  t.regex(ops[1].nft[0], /add element ip scalelb_\w+ backends_tcp \{ 10\.77\.255\.1 \. 80 \. 2 : 10\.77\.1\.4 \. 8080 \}/)
+  t.regex(ops[1].nft[0], /add chain inet scalelb_\w+ m3\n/)
+  t.regex(ops[1].nft[0], /add element inet scalelb_\w+ backends_tcp \{ 10\.77\.255\.1 \. 80 \. 2 : 10\.77\.1\.4 \. 8080 \}/)
   // back to 2 slots (other backends): element-only, a changed element is delete + add
   t.notRegex(ops[2].nft[0], /table|chain|rule/)
-  t.regex(ops[2].nft[0], /delete element ip scalelb_\w+ backends_tcp \{ 10\.77\.255\.1 \. 80 \. 0, 10\.77\.255\.1 \. 80 \. 1, 10\.77\.255\.1 \. 80 \. 2 \}\nadd element/)
+  t.regex(ops[2].nft[0], /delete element inet scalelb_\w+ backends_tcp \{ 10\.77\.255\.1 \. 80 \. 0, 10\.77\.255\.1 \. 80 \. 1, 10\.77\.255\.1 \. 80 \. 2 \}\nadd element/)
   t.deepEqual(p.networks(), [])
 })
 

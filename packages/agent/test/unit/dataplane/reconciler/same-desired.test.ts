@@ -12,7 +12,7 @@ test('equal content in new objects is the same desired state; any field a kernel
   const a = make()
   t.true(sameDesired(a, make()))
   const changes: Array<(d: NetworkDesired) => void> = [
-    d => { d.sandbox.lbAddress = '10.77.0.3/16' },
+    d => { d.sandbox.lbAddresses = ['10.77.0.3/16'] },
     d => { d.sandbox.lbMac = '02:42:0a:4d:00:03' },
     d => { d.sandbox.services[0].backends[1].draining = true },
     d => { d.sandbox.services[0].backends[2].weight = 2 },
