@@ -135,8 +135,12 @@ export class TaskOps {
 
   /** Plug the task's netns into each of its networks (the data plane built their bridges): `ifName`, else eth0, eth1, ... */
   private async plug (task: LocalTask, nets: ReadonlyMap<string, NetworkValue>, netnsPath: string, ifName: string | undefined): Promise<void> {
-    // the default route: through this node's sandbox of the first network that has a way out
-    const out = task.endpoints.find((e) => !isInternal(nets.get(e.networkId)?.options))
+    // the default route: through this node's sandbox of the first network that has a way out (IPv4: the
+    // uplink and the host's masquerade are IPv4 only, so an IPv6-only network gives no default route)
+    const out = task.endpoints.find((e) => {
+      const n = nets.get(e.networkId)
+      return n !== undefined && !isInternal(n.options) && primaryFamily(n.subnets) === 4
+    })
     for (const [i, ep] of task.endpoints.entries()) {
       const net = nets.get(ep.networkId) as NetworkValue
       ep.ifName = ifName ?? `eth${i}`
