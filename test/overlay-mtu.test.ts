@@ -97,7 +97,7 @@ serial(`a network's own MTU wins over the derived one; one above what the underl
   const api = labApi.hostApi(h1)
   const refused = await api.createNetwork({ name: 'toobig', subnets: ['10.95.0.0/24'], mtu: 1451 }).then(() => undefined, (err: unknown) => err as Error & { status?: number })
   t.is(refused?.status, 400)
-  t.regex(refused?.message ?? '', /mtu: 1451 does not fit the underlay: its MTU 1500 minus 50 bytes of VXLAN leaves at most 1450/)
+  t.regex(refused?.message ?? '', /mtu: 1451 does not fit the underlay: its MTU 1500 minus 50 bytes of VXLAN over IPv4 leaves at most 1450/)
   await api.createNetwork({ name: 'small', subnets: ['10.96.0.0/24'], mtu: 1400 })
   await labApi.createService(h1, 'small', ['small'], ['7:7/udp'])
   await waitFor('h2 knows service small', async () => await labApi.inspectService(h2, 'small').then(() => true, () => false), { timeoutMs: 30_000 })

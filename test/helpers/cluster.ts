@@ -110,9 +110,13 @@ export async function lbSandboxes (h: LabHost, networkId: string): Promise<strin
   return out.split('\n').map((l) => l.split(' ')[0] as string).filter((n) => n === name)
 }
 
-/** The LB IP in a sandbox netns: its one address that is not a /32 VIP alias nor loopback. */
+/**
+ * The LB IP in a sandbox netns: its one address on the overlay side (`lb0`)
+ * that is not a /32 VIP alias (the uplink's link-local /31 on `up0` is the
+ * same on every host by design and is no overlay address).
+ */
 export async function lbIpIn (ns: string): Promise<string[]> {
-  const out = (await labRun('ip', ['-n', ns, '-o', '-4', 'addr', 'show'])).stdout
+  const out = (await labRun('ip', ['-n', ns, '-o', '-4', 'addr', 'show', 'dev', 'lb0'])).stdout
   const ips: string[] = []
   for (const line of out.split('\n')) {
     const m = /inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(line)
