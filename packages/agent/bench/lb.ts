@@ -8,8 +8,10 @@
  * rules + map/set elements + LB addresses), and per task add / remove (a
  * remote task, and a local one: a container starting here) the kernel
  * transactions, the `nft` (and all) processes spawned and the time to apply.
+ * With `--family 6` every address is its IPv6 twin, with `dual` both
+ * (several families in one run, one after the other).
  *
- * Run (root): npm run bench:lb -- [--services S] [--tasks-per-service T] [--containers-per-node C] [--rounds R]
+ * Run (root): npm run bench:lb -- [--services S] [--tasks-per-service T] [--containers-per-node C] [--rounds R] [--family 4,6,dual]
  */
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -18,8 +20,9 @@ import { createKernel } from '../src/dataplane/kernel/index.js'
 import { createProgrammer, type LbMode, type NetworkDesired, type Programmer } from '../src/dataplane/programmer/index.js'
 import { attachTaskNetns } from '../src/dataplane/plumber/index.js'
 import {
-  BenchUsageError, instrumentKernel, intFlag, isRoot, type InstrumentedKernel, mean, percentile, printJsonLine, printTable, round, runBench, sh
+  BenchUsageError, deleteNetnsWithPrefix, instrumentKernel, intFlag, isRoot, type InstrumentedKernel, mean, percentile, printJsonLine, printTable, round, runBench, sh
 } from './common.js'
+import { byFamily, familiesFlag, familyLabel, familySuffix, inFamily, ip6Of, SUBNET6, type Family } from './family.js'
 import { countNetns, sumObjects, type NetnsObjects } from './kernel-count.js'
 
 /** Defaults of the issue: 100 services, 10 tasks each, 50 containers on the node. */
@@ -65,9 +68,11 @@ function fromFlags (): { run: (run: string) => Promise<void> } {
       'tasks-per-service': { type: 'string' },
       'containers-per-node': { type: 'string' },
       rounds: { type: 'string' },
+      family: { type: 'string' },
       json: { type: 'boolean' }
     }
   })
+  const families = familiesFlag(values.family)
   const S = intFlag('services', values.services, DEFAULT_SERVICES, 1, 5000)
   const T = intFlag('tasks-per-service', values['tasks-per-service'], DEFAULT_TASKS_PER_SERVICE, 1, 200)
   const C = intFlag('containers-per-node', values['containers-per-node'], DEFAULT_CONTAINERS_PER_NODE, 1, 500)
@@ -76,10 +81,24 @@ function fromFlags (): { run: (run: string) => Promise<void> } {
   if (S * T + S + 4 + rounds + WARMUP_ROUNDS > 65_000) throw new BenchUsageError('--services x --tasks-per-service: more addresses than the /16 benchmark subnet holds')
   if (!isRoot()) throw new BenchUsageError('bench:lb needs root (network namespaces, nftables)')
 
-  return { run: async (run: string) => { await bench(run, S, T, C, rounds) } }
+  return {
+    run: async (run: string) => {
+      console.log(`bench:lb run ${run}: ${S} services x ${T} tasks, ${C} containers on this node; families ${families.join(', ')}`)
+      const results: FamilyResult[] = []
+      for (const fam of families) {
+        results.push({ fam, modes: await bench(run, fam, S, T, C, rounds) })
+        // this family's namespaces (their veths and nft tables go with them) before the next
+        await deleteNetnsWithPrefix(run)
+      }
+      report(results, S, T, C, rounds)
+    }
+  }
 }
 
-async function bench (run: string, S: number, T: number, C: number, rounds: number): Promise<void> {
+/** The two modes measured in one family. */
+interface FamilyResult { fam: Family, modes: Mode[] }
+
+async function bench (run: string, fam: Family, S: number, T: number, C: number, rounds: number): Promise<Mode[]> {
   const networkId = randomBytes(16).toString('hex')
   const lbIdx = 2
   const vipIdx = (s: number): number => 3 + s
@@ -87,18 +106,22 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
   const extraIdx = 3 + S + S * T
   const remoteIdx = (r: number): number => extraIdx + 1 + r
   const base = { networkId, vni: 4242 }
-  console.log(`bench:lb run ${run}: ${S} services x ${T} tasks, ${C} containers on this node; network ${networkId.slice(0, 12)}, subnet ${SUBNET_PREFIX}.0.0/16`)
+  const subnets = byFamily(fam, `${SUBNET_PREFIX}.0.0/16`, SUBNET6)
+  // the task / LB address of index `idx` on an interface: [address, address6 (dual-stack)]
+  const ifAddrs = (idx: number): string[] => byFamily(fam, `${ipOf(idx)}/16`, `${ip6Of(idx)}/64`)
+  const ft = fam === 'dual' ? 'd' : fam
+  console.log(`${familyLabel(fam)}: network ${networkId.slice(0, 12)}, subnets ${subnets.join(' ')}`)
 
   const modes: Mode[] = []
   for (const [lbMode, tag] of [['per-network', 'n'], ['per-container', 'c']] as const) {
-    const host = `${run}-h${tag}`
+    const host = `${run}-${ft}h${tag}`
     await sh('ip', ['netns', 'add', host])
     await sh('ip', ['-n', host, 'link', 'set', 'lo', 'up'])
     const kernel = instrumentKernel(createKernel({ baseNetns: `/run/netns/${host}` }))
-    const prefix = `${run}${tag}-`
+    const prefix = `${run}${ft}${tag}-`
     const taskNetns: string[] = []
     for (let i = 0; i <= C; i++) {
-      const ns = `${run}-${tag}t${i}`
+      const ns = `${run}-${ft}${tag}t${i}`
       await sh('ip', ['netns', 'add', ns])
       taskNetns.push(ns)
     }
@@ -110,20 +133,22 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
     })
   }
 
-  // one extra backend on one service (undefined = none); `local` = it runs in this node's extra task netns
-  let extra: { svc: number, ip: string, local: boolean } | undefined
+  // one extra backend (address index `idx`) on one service (undefined = none); `local` = it runs in this node's extra task netns
+  let extra: { svc: number, idx: number, local: boolean } | undefined
   const desired = (m: Mode): NetworkDesired => {
     const services = []
     for (let s = 0; s < S; s++) {
       const backends = []
-      for (let t = 0; t < T; t++) backends.push({ ip: ipOf(taskIdx(s, t)), weight: 1, draining: false })
-      if (extra?.svc === s) backends.push({ ip: extra.ip, weight: 1, draining: false })
-      services.push({ id: `svc${String(s).padStart(5, '0')}`, vip: ipOf(vipIdx(s)), ports: [{ proto: 'tcp' as const, port: 80, targetPort: 8080 }], backends })
+      const idx: number[] = []
+      for (let t = 0; t < T; t++) idx.push(taskIdx(s, t))
+      if (extra?.svc === s) idx.push(extra.idx)
+      for (const i of idx) backends.push({ ip: ipOf(i), weight: 1, draining: false })
+      services.push(inFamily({ id: `svc${String(s).padStart(5, '0')}`, vip: ipOf(vipIdx(s)), ports: [{ proto: 'tcp' as const, port: 80, targetPort: 8080 }], backends }, fam, vipIdx(s), idx))
     }
     const local = m.taskNetns.slice(0, extra?.local === true ? C + 1 : C).map((n) => `/run/netns/${n}`)
     return {
-      sandbox: { networkId, lbAddresses: [`${ipOf(lbIdx)}/16`], lbMac: '02:42:0a:d5:00:02', services },
-      overlay: { ...base, subnets: [`${SUBNET_PREFIX}.0.0/16`], localUnderlay: '', remotes: [] },
+      sandbox: { networkId, lbAddresses: byFamily(fam, `${ipOf(lbIdx)}/16`, `${ip6Of(lbIdx)}/64`), lbMac: '02:42:0a:d5:00:02', services },
+      overlay: { ...base, subnets, localUnderlay: '', remotes: [] },
       localTaskNetns: local
     }
   }
@@ -143,9 +168,10 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
     m.loadTx = s.tx
     for (const [i, ns] of m.taskNetns.entries()) {
       const idx = i < C ? taskIdx(Math.floor(i / T), i % T) : extraIdx
-      await attachTaskNetns({ netnsPrefix: m.prefix, networkId, netnsPath: `/run/netns/${ns}`, address: `${ipOf(idx)}/16`, mac: `02:42:0a:d5:${(idx >> 8).toString(16).padStart(2, '0')}:${(idx & 255).toString(16).padStart(2, '0')}`, kernel: m.kernel })
+      const [address, address6] = ifAddrs(idx) as [string, string | undefined]
+      await attachTaskNetns({ netnsPrefix: m.prefix, networkId, netnsPath: `/run/netns/${ns}`, address, ...(address6 === undefined ? {} : { address6 }), mac: `02:42:0a:d5:${(idx >> 8).toString(16).padStart(2, '0')}:${(idx & 255).toString(16).padStart(2, '0')}`, kernel: m.kernel })
     }
-    console.log(`${m.lbMode}: loaded in ${round(s.ms, 1)} ms (${s.tx} transactions, ${s.spawns} processes); ${C + 1} task netns attached`)
+    console.log(`${familyLabel(fam)} ${m.lbMode}: loaded in ${round(s.ms, 1)} ms (${s.tx} transactions, ${s.spawns} processes); ${C + 1} task netns attached`)
   }
 
   // steady state, read back from the kernel
@@ -162,17 +188,17 @@ async function bench (run: string, S: number, T: number, C: number, rounds: numb
     const svc = ((r % S) + S) % S
     const order = r % 2 === 0 ? modes : [...modes].reverse()
     for (const op of OPS) {
-      if (op === 'remote_add') extra = { svc, ip: ipOf(remoteIdx(r + WARMUP_ROUNDS)), local: false }
-      else if (op === 'local_add') extra = { svc, ip: ipOf(extraIdx), local: true }
+      if (op === 'remote_add') extra = { svc, idx: remoteIdx(r + WARMUP_ROUNDS), local: false }
+      else if (op === 'local_add') extra = { svc, idx: extraIdx, local: true }
       else extra = undefined
       for (const m of order) {
         const s = await apply(m)
         if (r >= 0) m.samples[op].push(s)
       }
     }
-    if (r >= 0 && (r + 1) % 5 === 0) console.log(`round ${r + 1}/${rounds}`)
+    if (r >= 0 && (r + 1) % 5 === 0) console.log(`${familyLabel(fam)} round ${r + 1}/${rounds}`)
   }
-  report(modes, S, T, C, rounds)
+  return modes
 }
 
 function opFigures (xs: Sample[]): { transactions: number, nft_calls: number, spawns: number, apply_ms_p50: number, apply_ms_p99: number } {
@@ -185,8 +211,14 @@ function opFigures (xs: Sample[]): { transactions: number, nft_calls: number, sp
   }
 }
 
-function report (modes: Mode[], S: number, T: number, C: number, rounds: number): void {
-  const [pn, pc] = modes as [Mode, Mode]
+/** b / a per key (NaN where a is 0). */
+function ratios (a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const k of Object.keys(a)) out[k] = (a[k] as number) === 0 ? Number.NaN : round((b[k] as number) / (a[k] as number))
+  return out
+}
+
+function report (results: readonly FamilyResult[], S: number, T: number, C: number, rounds: number): void {
   const figs = (m: Mode): Record<string, number> => {
     const out: Record<string, number> = {
       kernel_objects: m.objects.total,
@@ -202,10 +234,15 @@ function report (modes: Mode[], S: number, T: number, C: number, rounds: number)
     }
     return out
   }
-  const a = figs(pn)
-  const b = figs(pc)
-  const ratio: Record<string, number> = {}
-  for (const k of Object.keys(a)) ratio[k] = (a[k] as number) === 0 ? Number.NaN : round((b[k] as number) / (a[k] as number))
+  const per = results.map(({ fam, modes }) => {
+    const [pn, pc] = modes as [Mode, Mode]
+    const a = figs(pn)
+    const b = figs(pc)
+    return { fam, a, b, ratio: ratios(a, b) }
+  })
+  // per-network IPv6 and dual-stack against IPv4 (the issue's goal: IPv6 within 10% of IPv4), when IPv4 was measured
+  const v4 = per.find((p) => p.fam === '4')
+  const toV4 = v4 === undefined ? [] : per.filter((p) => p.fam !== '4').map((p) => ({ fam: p.fam, ratio: ratios(v4.a, p.a) }))
   const label: Record<string, string> = {
     kernel_objects: 'kernel objects (rules+elements+addresses)',
     nft_rules: '  nft rules',
@@ -215,15 +252,27 @@ function report (modes: Mode[], S: number, T: number, C: number, rounds: number)
     load_ms: 'initial load ms',
     load_transactions: 'initial load transactions'
   }
+  const cell = (x: number): number | string => Number.isNaN(x) ? '-' : x
+  const keys = Object.keys((per[0] as { a: Record<string, number> }).a)
   console.log('')
-  console.log(`S=${S} services, T=${T} tasks/service, C=${C} containers on this node, ${rounds} rounds; task add/remove = a task on another node; local = a container starting/stopping here`)
+  console.log(`S=${S} services, T=${T} tasks/service, C=${C} containers on this node, ${rounds} rounds; task add/remove = a task on another node; local = a container starting/stopping here; pn = per-network, pc = per-container`)
   printTable([
-    ['figure', 'per-network', 'per-container', 'ratio pc/pn'],
-    ...Object.keys(a).map((k) => [label[k] ?? k.replace(/_/g, ' '), a[k] as number, b[k] as number, Number.isNaN(ratio[k]) ? '-' : ratio[k] as number])
+    ['figure', ...per.flatMap(({ fam }) => [`pn ${familyLabel(fam)}`, `pc ${familyLabel(fam)}`, `pc/pn ${familyLabel(fam)}`]), ...toV4.map(({ fam }) => `pn ${familyLabel(fam)}/IPv4`)],
+    ...keys.map((k) => [
+      label[k] ?? k.replace(/_/g, ' '),
+      ...per.flatMap((p) => [p.a[k] as number, p.b[k] as number, cell(p.ratio[k] as number)]),
+      ...toV4.map((p) => cell(p.ratio[k] as number))
+    ])
   ])
-  const json = (o: Record<string, number>): Record<string, number | null> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number.isNaN(v) ? null : v]))
-  printJsonLine('lb', { services: S, tasks_per_service: T, containers_per_node: C, rounds, warmup_rounds: WARMUP_ROUNDS },
-    { per_network: json(a), per_container: json(b), ratio_per_container_to_per_network: json(ratio) })
+  // JSON: every family's keys in one object per design, suffixed as bench:scale does (IPv4 none, `_v6`, `_dual`)
+  const json = (pick: (p: typeof per[number]) => Record<string, number>, from: ReadonlyArray<typeof per[number]>): Record<string, number | null> =>
+    Object.fromEntries(from.flatMap((p) => Object.entries(pick(p)).map(([k, v]) => [`${k}${familySuffix(p.fam)}`, Number.isNaN(v) ? null : v])))
+  printJsonLine('lb', { services: S, tasks_per_service: T, containers_per_node: C, rounds, warmup_rounds: WARMUP_ROUNDS, families: per.map((p) => p.fam) }, {
+    per_network: json((p) => p.a, per),
+    per_container: json((p) => p.b, per),
+    ratio_per_container_to_per_network: json((p) => p.ratio, per),
+    ...(toV4.length === 0 ? {} : { ratio_per_network_to_v4: json((p) => toV4.find((q) => q.fam === p.fam)?.ratio ?? {}, per.filter((p) => p.fam !== '4')) })
+  })
 }
 
 runBench('bench:lb', 'bl', async (run) => { await fromFlags().run(run) })

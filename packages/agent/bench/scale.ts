@@ -25,6 +25,7 @@ import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/
 import {
   BenchUsageError, instrumentKernel, intFlag, isRoot, mean, percentile, printJsonLine, printTable, round, runBench, sh
 } from './common.js'
+import { backendInFamily, byFamily, familiesFlag, familyLabel, familySuffix, inFamily, ip6Of, SUBNET6, type Family } from './family.js'
 import { countNetns } from './kernel-count.js'
 
 /** Defaults of the issue. */
@@ -43,23 +44,6 @@ const SUBNET = '10.128.0.0/9'
 
 function ipOf (idx: number): string {
   return `10.${128 + (idx >> 16)}.${(idx >> 8) & 255}.${idx & 255}`
-}
-
-/** Address families a run measures (`--family 4,6,dual`): IPv4, IPv6 (every address its twin in fd00:80::/64), dual-stack (both). */
-type Family = '4' | '6' | 'dual'
-const FAMILIES: readonly Family[] = ['4', '6', 'dual']
-const SUBNET6 = 'fd00:80::/64'
-
-/** The IPv6 twin of benchmark address `idx`, in canonical text (as the kernel reads it back). */
-function ip6Of (idx: number): string {
-  return new URL(`http://[fd00:80::${(idx >> 16).toString(16)}:${(idx & 0xffff).toString(16)}]/`).hostname.slice(1, -1)
-}
-
-/** A service of the IPv4 layout in `fam`. */
-function inFamily (svc: ServiceSpec, fam: Family, vipIdx: number, backendIdx: readonly number[]): ServiceSpec {
-  if (fam === '4') return svc
-  if (fam === '6') return { ...svc, vip: ip6Of(vipIdx), backends: svc.backends.map((b, i) => ({ ...b, ip: ip6Of(backendIdx[i] as number) })) }
-  return { ...svc, vip6: ip6Of(vipIdx), backends: svc.backends.map((b, i) => ({ ...b, ip6: ip6Of(backendIdx[i] as number) })) }
 }
 
 function gcMiB (): { rss: number, heap: number } {
@@ -108,15 +92,14 @@ function fromFlags (): { run: (run: string) => Promise<void> } {
       json: { type: 'boolean' }
     }
   })
-  const families = (values.family ?? '4').split(',')
-  for (const f of families) if (!FAMILIES.includes(f as Family)) throw new BenchUsageError(`--family: expected 4, 6 or dual (comma-separated for several in one run), got ${JSON.stringify(f)}`)
+  const families = familiesFlag(values.family)
   const S = intFlag('services', values.services, DEFAULT_SERVICES, 1, 50_000)
   const B = intFlag('backends', values.backends, DEFAULT_BACKENDS, 1, 100)
   const updates = intFlag('updates', values.updates, DEFAULT_UPDATES, 1, 1000)
   const seed = intFlag('seed', values.seed, 1, 0, 2 ** 31)
   if (S * (B + 1) + (updates + WARMUP_UPDATES) * 4 + 16 > 2 ** 23) throw new BenchUsageError('--services x --backends: more addresses than the /9 benchmark subnet holds')
   if (!isRoot()) throw new BenchUsageError('bench:scale needs root (network namespaces, nftables)')
-  return { run: async (run: string) => { await bench(run, S, B, updates, seed, families as Family[]) } }
+  return { run: async (run: string) => { await bench(run, S, B, updates, seed, families) } }
 }
 
 async function bench (run: string, S: number, B: number, updates: number, seed: number, families: readonly Family[]): Promise<void> {
@@ -158,10 +141,10 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
       }
       services.push(inFamily({ id: `svc${String(s).padStart(6, '0')}`, vip: ipOf(16 + s), ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends }, fam, 16 + s, idx))
     }
-    const lbAddresses = fam === '4' ? [`${ipOf(2)}/9`] : fam === '6' ? [`${ip6Of(2)}/64`] : [`${ipOf(2)}/9`, `${ip6Of(2)}/64`]
+    const lbAddresses = byFamily(fam, `${ipOf(2)}/9`, `${ip6Of(2)}/64`)
     const desired: NetworkDesired = {
       sandbox: { networkId, lbAddresses, lbMac: '02:42:0a:80:00:02', services },
-      overlay: { networkId, vni: 4243, subnets: fam === '4' ? [SUBNET] : fam === '6' ? [SUBNET6] : [SUBNET, SUBNET6], localUnderlay: '', remotes: [] },
+      overlay: { networkId, vni: 4243, subnets: byFamily(fam, SUBNET, SUBNET6), localUnderlay: '', remotes: [] },
       localTaskNetns: []
     }
     const lk0 = kernel.commandMs()
@@ -179,7 +162,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
       const fresh = next++
       services[k] = {
         ...svc,
-        backends: svc.backends.map((b, i) => i !== j ? b : fam === '4' ? { ...b, ip: ipOf(fresh) } : fam === '6' ? { ...b, ip: ip6Of(fresh) } : { ...b, ip: ipOf(fresh), ip6: ip6Of(fresh) })
+        backends: svc.backends.map((b, i) => i !== j ? b : backendInFamily({ ...b, ip: ipOf(fresh) }, fam, fresh))
       }
       const k0 = kernel.commandMs()
       const s0 = kernel.spawns()
@@ -203,7 +186,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     const objects = await countNetns(sandboxNs, 'lb0')
     const mem = gcMiB()
     results.push({ family: fam, services: n, loadMs, loadKernelMs, ways, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
-    console.log(`IPv${fam} ${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(ways.lib.verifyMs, 50), 1)} ms / proc ${round(percentile(ways.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
+    console.log(`${familyLabel(fam)} ${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(ways.lib.verifyMs, 50), 1)} ms / proc ${round(percentile(ways.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
     await programmer.remove(networkId)
   }
   }
@@ -221,7 +204,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   console.log('anchors: kube-proxy nftables partial sync ~141 ms to add one service at 10k services; slot-map layout on this kind of machine ~15 ms, flat')
   const res: Record<string, number> = { rss_mib_start: round(mem0.rss, 1) }
   for (const c of results) {
-    const k = (c.services >= 1000 && c.services % 1000 === 0 ? `${c.services / 1000}k` : String(c.services)) + (c.family === '4' ? '' : c.family === '6' ? '_v6' : '_dual')
+    const k = (c.services >= 1000 && c.services % 1000 === 0 ? `${c.services / 1000}k` : String(c.services)) + familySuffix(c.family)
     res[`load_ms_${k}`] = round(c.loadMs, 1)
     res[`load_kernel_ms_${k}`] = round(c.loadKernelMs, 1)
     for (const w of WAYS) {
