@@ -110,27 +110,31 @@ function marker (x: Peer, scope: ScopeName): WireEntry {
 }
 
 /**
- * Send `packets` from X's transport to each target, in order on one stream,
- * until every target holds `mark`, a marker in `scope` carried last (in the
- * last packet, after anything forged); unanswered targets get them again
- * every RESEND_MS.
+ * Send the packets `build(mark)` makes from X's transport to each target, in
+ * order on one stream, until every target holds its own marker: a signed
+ * entry in `scope` carried last (after anything forged), one per target, so a
+ * target holds it only once it handled X's frames itself (a marker shared by
+ * all targets reached one of them relayed by another before X's own frames, and
+ * that target never saw the forgery). Unanswered targets get them again every
+ * RESEND_MS.
  */
-async function deliver (x: Peer, targets: Peer[], packets: Packet[], scope: ScopeName, mark: WireEntry): Promise<void> {
-  const frames = packets.map(p => encodeFrame(p))
-  const held = (p: Peer): boolean => p.g.get(scope, MARKER_TABLE, mark[1]) !== undefined
+async function deliver (x: Peer, targets: Peer[], build: (mark: WireEntry) => Packet[], scope: ScopeName): Promise<void> {
+  const marks = targets.map(() => marker(x, scope))
+  const frames = marks.map(mark => build(mark).map(p => encodeFrame(p)))
+  const held = (i: number): boolean => (targets[i] as Peer).g.get(scope, MARKER_TABLE, (marks[i] as WireEntry)[1]) !== undefined
+  const all = (): boolean => targets.every((_, i) => held(i))
   const deadline = Date.now() + WAIT_MS
-  while (!targets.every(held)) {
+  while (!all()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for the forged frames to be handled: ${JSON.stringify(dropsOf(targets))}`)
-    for (const p of targets) if (!held(p)) for (const f of frames) x.tr.send(p.id, f)
+    targets.forEach((p, i) => { if (!held(i)) for (const f of frames[i] as Uint8Array[]) x.tr.send(p.id, f) })
     const next = Date.now() + RESEND_MS
-    while (Date.now() < next && !targets.every(held)) await new Promise(resolve => setTimeout(resolve, 50))
+    while (Date.now() < next && !all()) await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
 
 /** Forged table entries of one scope, then a marker, in one message from X to each target. */
 async function forge (x: Peer, targets: Peer[], scope: ScopeName, entries: WireEntry[]): Promise<void> {
-  const mark = marker(x, scope)
-  await deliver(x, targets, [{ t: 'gossip', tb: [{ scope, entries: [...entries, mark] }] }], scope, mark)
+  await deliver(x, targets, mark => [{ t: 'gossip', tb: [{ scope, entries: [...entries, mark] }] }], scope)
 }
 
 /** An endpoints value as the agent writes it. */
@@ -299,11 +303,10 @@ test.serial('a forged left for B does not make B leave', async t => {
   }
   const inc = m.g.members().find(mb => mb.id === b.id)?.incarnation ?? 0
   // within the incarnation-jump bound: only a signature check tells it from B's own leave
-  const mark = marker(x, 'cluster')
-  await deliver(x, [m, c], [
+  await deliver(x, [m, c], mark => [
     { t: 'gossip', mb: [{ k: 'left', id: b.id, inc: inc + 1000 }] },
     { t: 'gossip', tb: [{ scope: 'cluster', entries: [mark] }] }
-  ], 'cluster', mark)
+  ], 'cluster')
   t.true(drops(m, 'member-unsigned') >= 1 && drops(c, 'member-unsigned') >= 1, JSON.stringify(dropsOf([m, c])))
   b.g.set('cluster', 'tasks', 'after-left', 1)
   await waitFor('B\'s write after the forged left to reach everyone', () => honest.every(p => p.g.get('cluster', 'tasks', 'after-left')?.status === 'live'), { timeoutMs: WAIT_MS })
