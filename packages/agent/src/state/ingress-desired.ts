@@ -29,7 +29,7 @@ export function ingressNetwork (svc: ServiceValue): string | undefined {
  * (state/publish.ts); `losers` names the others.
  */
 export function computeIngress (input: IngressInput): IngressSpec & { losers: Map<string, string[]> } {
-  const uplinks = [...input.sandboxes].filter(([id, d]) => d.sandbox.internal !== true && !isInternal(input.networks.get(id)?.options)).map(([id]) => id).sort()
+  const uplinks = [...input.sandboxes].filter(([, d]) => d.sandbox.internal !== true).map(([id]) => id).sort()
   const up = new Set(uplinks)
   const sorted = [...input.services].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
   const { owners, losers } = publishOwners(sorted)

@@ -74,8 +74,6 @@ export class Membership {
   private readonly queue: MemberBroadcastQueue
   private seq = 0
   private awareness = 0
-  /** Times this node found itself stalled (see {@link stalled}). */
-  private stalls = 0
   private nextProbeAt = 0
   private nextPushPullAt = 0
   private nextReconnectAt = 0
@@ -117,9 +115,6 @@ export class Membership {
 
   /** Lifeguard local health score (0..awarenessMax-1). */
   health (): number { return this.awareness }
-
-  /** Times this node found its own timers overdue by more than a probe timeout (it had stalled). */
-  stallCount (): number { return this.stalls }
 
   /** Update our advertised addresses (gossiped with a new incarnation). */
   setAddrs (addrs: string[]): void {
@@ -557,7 +552,6 @@ export class Membership {
    * first. The stall counts against local health, as a missed ack does.
    */
   private stalled (now: Millis, overdueMs: Millis): void {
-    this.stalls++
     this.log.debug('stalled: verdicts put off', { overdueMs })
     this.applyAwareness(1)
     const pr = this.probe

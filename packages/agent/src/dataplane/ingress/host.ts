@@ -3,7 +3,7 @@ import {
   GATEWAY_TABLE, KernelCommandError, UPLINK_HOST_PREFIX, bridgeName, ingressTableName, ipBatch, lbNetnsName, nftApply, sysctlSet, uplinkHostName,
   type Kernel, type KOpts
 } from '../kernel/index.js'
-import type { IngressRule, IngressSpec } from '../spec/ingress.js'
+import { emptyIngress, type IngressRule, type IngressSpec } from '../spec/ingress.js'
 import { UPLINK_POOL_CIDR, gatewayScript } from './uplink.js'
 
 /** Routing protocol number of the host routes into sandboxes, so a restart finds the ones it made (`ip route show proto 250`). */
@@ -160,7 +160,7 @@ class DefaultHostIngress implements HostIngress {
 
   async teardown (opts: KOpts = {}): Promise<void> {
     await nftApply(this.k, `table ip ${this.table} {}\ndelete table ip ${this.table}\n`, undefined, opts)
-    await this.applyRoutes({ uplinks: [], rules: [], routes: [], hostPorts: new Map() }, opts).catch(() => 0)
+    await this.applyRoutes(emptyIngress(), opts).catch(() => 0)
     this.script = undefined
     this.hostPorts.clear()
   }

@@ -1,6 +1,5 @@
-import { execa } from 'execa'
 import type { L4Proto } from '../spec/types.js'
-import { SYSTEM_PATH } from '../kernel/constants.js'
+import { KernelCommandError, runCommand } from '../kernel/index.js'
 
 /**
  * Ports a socket of this host's network namespace listens on (TCP) or is
@@ -8,7 +7,8 @@ import { SYSTEM_PATH } from '../kernel/constants.js'
  * hide that socket from the underlay (the DNAT comes first).
  */
 export async function listeningPorts (proto: L4Proto): Promise<Set<number>> {
-  const r = await execa('ss', [proto === 'tcp' ? '-Hltn' : '-Hlun'], { env: { PATH: SYSTEM_PATH }, timeout: 10_000 })
+  const r = await runCommand('ss', [proto === 'tcp' ? '-Hltn' : '-Hlun'], { timeoutMs: 10_000 })
+  if (!r.ok) throw new KernelCommandError(r.command, r.stderr === '' ? r.reason : r.stderr, r.exitCode)
   return parseSsPorts(r.stdout)
 }
 

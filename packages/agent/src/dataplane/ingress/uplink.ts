@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
+import { ipNumber } from '../lb/slots.js'
 import {
-  GATEWAY_TABLE, KernelCommandError, LB_IFNAME, UPLINK_IFNAME, ipBatch, nftApply, sysctlSet, uplinkHostName, type Kernel, type KOpts
+  GATEWAY_TABLE, KernelCommandError, LB_IFNAME, UPLINK_IFNAME, addrList, ipBatch, nftApply, sysctlSet, uplinkHostName, type Kernel, type KOpts
 } from '../kernel/index.js'
 
 /**
@@ -24,10 +25,6 @@ export const LINK_LOCAL_CIDR = '169.254.0.0/16'
 
 function ipText (n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
-}
-
-function ipNumber (s: string): number {
-  return s.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0)
 }
 
 /** The two addresses of uplink pair `index`: the host's (even) and the sandbox's (odd). */
@@ -126,14 +123,13 @@ export async function deleteUplink (k: Kernel, prefix: string, networkId: string
 
 /** The uplink pair a sandbox holds (read from up0), undefined when it has none. */
 export async function readUplink (k: Kernel, netns: string, opts: KOpts): Promise<number | undefined> {
-  let out: string
+  let addrs: string[]
   try {
-    out = await k.run('ip', ['-j', '-4', 'addr', 'show', 'dev', UPLINK_IFNAME], { netns, signal: opts.signal })
+    addrs = await addrList(k, UPLINK_IFNAME, netns, opts)
   } catch (err) {
     if (err instanceof KernelCommandError) return undefined
     throw err
   }
-  const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ addr_info?: Array<{ local?: string }> }>
-  const local = parsed[0]?.addr_info?.[0]?.local
+  const local = addrs[0]?.split('/')[0]
   return local === undefined ? undefined : uplinkIndexOf(local)
 }

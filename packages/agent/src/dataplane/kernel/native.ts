@@ -77,7 +77,7 @@ export async function loadLibc (logger?: Logger): Promise<{ load: LoadLibrary, l
 }
 
 /** Run `fn` with the calling thread's signals held (see the top of this file), and restore its mask whatever happens. */
-export function withSignalsHeld<T> (libc: Libc, what: string, fn: () => T): T {
+function withSignalsHeld<T> (libc: Libc, what: string, fn: () => T): T {
   const old = Buffer.alloc(SIGSET_BYTES)
   if (libc.sigmask(SIG_BLOCK, ALL_SIGNALS, old) !== 0) throw new KernelCommandError(what, 'pthread_sigmask failed', undefined)
   try {

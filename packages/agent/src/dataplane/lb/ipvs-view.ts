@@ -33,21 +33,25 @@ export function ipvsViewFromSpec (spec: SandboxSpec, old: IpvsView | undefined):
     // per family: the VIP over the backends' `ip`, the IPv6 VIP over their `ip6`
     const perVip: Array<[string, Array<{ ip: string, weight: number, draining: boolean }>]> = [[svc.vip, svc.backends]]
     if (svc.vip6 !== undefined) perVip.push([svc.vip6, svc.backends.flatMap(b => b.ip6 === undefined ? [] : [{ ip: b.ip6, weight: b.weight, draining: b.draining }])])
-    for (const [vip, backends] of perVip) for (const p of svc.ports) {
-      const key = `${vip} . ${p.proto} . ${p.port}`
-      if (backends.length === 0) {
-        view.noback.add(key)
-        continue
-      }
-      const reals = new Map<string, number>()
-      for (const b of [...backends].sort((x, y) => compareIp(x.ip, y.ip))) {
-        reals.set(realServer(b.ip, p.targetPort), b.draining ? 0 : b.weight)
-      }
-      wanted.push([key, reals])
-      const m = old?.marks.get(key)
-      if (m !== undefined) {
-        view.marks.set(key, m)
-        used.add(m)
+    for (const [vip, unsorted] of perVip) {
+      // one order per VIP, whatever the port
+      const backends = [...unsorted].sort((x, y) => compareIp(x.ip, y.ip))
+      for (const p of svc.ports) {
+        const key = `${vip} . ${p.proto} . ${p.port}`
+        if (backends.length === 0) {
+          view.noback.add(key)
+          continue
+        }
+        const reals = new Map<string, number>()
+        for (const b of backends) {
+          reals.set(realServer(b.ip, p.targetPort), b.draining ? 0 : b.weight)
+        }
+        wanted.push([key, reals])
+        const m = old?.marks.get(key)
+        if (m !== undefined) {
+          view.marks.set(key, m)
+          used.add(m)
+        }
       }
     }
   }

@@ -4,7 +4,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
-import { IPV4 as F, IPV6, familyOf } from '../spec/family.js'
+import { IPV4 as F, IPV6, familyOf, keyFamily } from '../spec/family.js'
 
 /** Options of {@link addBridgedVeth}. */
 export interface BridgedVethInit {
@@ -98,7 +98,7 @@ export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfNa
   const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
   const host = await addBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, peerName: ifName, mtu: init.mtu, peerNetns: target, kernel: k })
   // IPv6 addresses without duplicate address detection: the allocator made them unique, and DAD would hold them tentative (unusable) for a second
-  const addrLine = (a: string): string => `addr add ${a} dev ${ifName}${familyOf(a.split('/')[0]) === IPV6 ? ' nodad' : ''}`
+  const addrLine = (a: string): string => `addr add ${a} dev ${ifName}${keyFamily(a).addrFlags}`
   await ipBatch(k, [
     `link set ${ifName} address ${init.mac}`,
     addrLine(init.address),
