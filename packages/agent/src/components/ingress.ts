@@ -100,6 +100,7 @@ export function createIngress (init: IngressInit): Ingress {
     })
   }
 
+  init.host?.onStale(schedule)
   return {
     schedule,
     losers: () => losers,

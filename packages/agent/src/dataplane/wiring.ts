@@ -32,7 +32,14 @@ export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, { 
 /** The real data plane for the agent's settings: programmer + reconciler + task plumbing. */
 export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | 'lbMode' | 'netnsPrefix'>, logger: Logger }): DataPlane {
   const { cfg } = init
-  const programmer = createProgrammer(cfg.programmer, { netnsPrefix: cfg.netnsPrefix, lbMode: cfg.lbMode, logger: componentLogger(init.logger, 'programmer') })
+  const kernelIngress = cfg.programmer !== 'memory' && (cfg.lbMode ?? 'per-network') === 'per-network'
+  const hostIngress = kernelIngress ? createHostIngress({ netnsPrefix: cfg.netnsPrefix, kernel: createKernel({ logger: init.logger }), logger: componentLogger(init.logger, 'ingress') }) : undefined
+  const programmer = createProgrammer(cfg.programmer, {
+    netnsPrefix: cfg.netnsPrefix,
+    lbMode: cfg.lbMode,
+    logger: componentLogger(init.logger, 'programmer'),
+    ...(hostIngress === undefined ? {} : { uplinkMade: (id: string) => { hostIngress.sandboxMade(id) } })
+  })
   const plumber: TaskPlumber = cfg.programmer === 'memory'
     ? createMemoryPlumber()
     : {
@@ -49,10 +56,9 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
         },
         detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath }) }
       }
-  const kernelIngress = cfg.programmer !== 'memory' && (cfg.lbMode ?? 'per-network') === 'per-network'
   return {
     plumber,
-    ...(kernelIngress ? { hostIngress: createHostIngress({ netnsPrefix: cfg.netnsPrefix, kernel: createKernel({ logger: init.logger }), logger: componentLogger(init.logger, 'ingress') }) } : {}),
+    ...(hostIngress === undefined ? {} : { hostIngress }),
     createReconciler: (r) => createReconciler({ programmer, clock: r.clock, logger: r.logger, onApplied: r.onApplied })
   }
 }

@@ -52,6 +52,10 @@ export interface HostIngress {
   apply(spec: IngressSpec, opts?: KOpts): Promise<{ transactions: number }>
   /** Remove the table and the routes (leave). */
   teardown(opts?: KOpts): Promise<void>
+  /** A sandbox's uplink was made (again) with an empty gateway table: its host-mode ports are written at the next apply, which the {@link HostIngress.onStale} listener is asked for. */
+  sandboxMade(networkId: string): void
+  /** Set the listener that runs an apply soon (the ingress driver's schedule). */
+  onStale(listener: () => void): void
   /** The table's name. */
   readonly table: string
 }
@@ -66,6 +70,7 @@ class DefaultHostIngress implements HostIngress {
   private routes: Set<string> | undefined
   private readonly hostPorts = new Map<string, string>()
   private forwarding = false
+  private stale: (() => void) | undefined
 
   constructor (init: HostIngressInit) {
     this.k = init.kernel
@@ -139,8 +144,9 @@ class DefaultHostIngress implements HostIngress {
     for (const networkId of spec.uplinks) {
       const elems = spec.hostPorts.get(networkId) ?? []
       const text = elems.join(', ')
-      // a non-empty set is written on every change: its sandbox may have been made again since
-      if (text === '' && this.hostPorts.get(networkId) === text) continue
+      // written when it changed (a sandbox made again has an empty set: sandboxMade); the first pass after a
+      // start writes every uplink's table, so a sandbox adopted from an older agent gets this version's chains
+      if (this.hostPorts.get(networkId) === text) continue
       const netns = lbNetnsName(this.prefix, networkId)
       // the whole gateway table, replaced atomically: a sandbox made by an older agent gets this version's chains too
       const script = `table ip ${GATEWAY_TABLE} {}\ndelete table ip ${GATEWAY_TABLE}\n${gatewayScript()}${elems.length === 0 ? '' : `add element ip ${GATEWAY_TABLE} hostports { ${text} }\n`}`
@@ -156,6 +162,16 @@ class DefaultHostIngress implements HostIngress {
     }
     for (const id of this.hostPorts.keys()) if (!spec.uplinks.includes(id)) this.hostPorts.delete(id)
     return tx
+  }
+
+  sandboxMade (networkId: string): void {
+    // createUplink wrote this version's gateway table with an empty set
+    this.hostPorts.set(networkId, '')
+    this.stale?.()
+  }
+
+  onStale (listener: () => void): void {
+    this.stale = listener
   }
 
   async teardown (opts: KOpts = {}): Promise<void> {

@@ -112,15 +112,6 @@ export async function createUplink (k: Kernel, prefix: string, netns: string, ne
   return 4
 }
 
-/** Delete the host side of an uplink (the netns' deletion takes the rest); a missing one is not an error. */
-export async function deleteUplink (k: Kernel, prefix: string, networkId: string, opts: KOpts): Promise<void> {
-  try {
-    await k.run('ip', ['link', 'del', uplinkHostName(prefix, networkId)], { signal: opts.signal })
-  } catch (err) {
-    if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
-  }
-}
-
 /** The uplink pair a sandbox holds (read from up0), undefined when it has none. */
 export async function readUplink (k: Kernel, netns: string, opts: KOpts): Promise<number | undefined> {
   let addrs: string[]

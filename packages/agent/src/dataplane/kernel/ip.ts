@@ -33,6 +33,20 @@ export async function netnsDelete (k: Kernel, name: string, opts: KOpts = {}): P
   }
 }
 
+/**
+ * Delete a link (`ip link del`, through the in-process batch where it loads);
+ * a link that is not there is not an error. Returns whether it existed.
+ */
+export async function linkDelete (k: Kernel, name: string, netns?: NetnsRef, opts: KOpts = {}): Promise<boolean> {
+  try {
+    await ipBatch(k, [`link del ${name}`], netns, opts)
+    return true
+  } catch (err) {
+    if (err instanceof KernelCommandError && /Cannot find device/.test(err.stderr)) return false
+    throw err
+  }
+}
+
 /** Run `ip -batch -` (in `netns` or the base netns): one spawn for many link/addr/neigh changes. */
 export async function ipBatch (k: Kernel, lines: readonly string[], netns?: NetnsRef, opts: KOpts = {}): Promise<void> {
   if (lines.length === 0) return

@@ -1,5 +1,4 @@
-import { bridgeName, createKernel, ipBatch, taskVethName, type Kernel } from '../kernel/index.js'
-import { KernelCommandError } from '../kernel/errors.js'
+import { bridgeName, createKernel, ipBatch, linkDelete, taskVethName, type Kernel } from '../kernel/index.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
@@ -53,11 +52,7 @@ export async function removeBridgedVeth (init: { netnsPrefix: string, networkId:
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
   // no listing first: a missing veth is the refusal below (a listing was one more process per task removal)
-  try {
-    await ipBatch(k, [`link del ${host}`])
-  } catch (err) {
-    if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
-  }
+  await linkDelete(k, host)
 }
 
 /** Options of {@link attachTaskNetns}. */

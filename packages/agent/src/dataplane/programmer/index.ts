@@ -31,6 +31,8 @@ export interface ProgrammerInit {
   kernel?: Kernel
   /** Simulated kernel for `memory` (share it to simulate a restart). */
   memoryKernel?: MemoryKernel
+  /** nft/ipvs: called after a sandbox got a new uplink (see {@link SandboxProgrammerInit}). */
+  uplinkMade?: (networkId: string) => void
 }
 
 /** The nftables programmer: LB sandboxes balancing with the nft backend (needs root). */

@@ -12,7 +12,7 @@ import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
 import { LB_NFT_FAMILY } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
 import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
-import { createUplink, deleteUplink, pickUplink, readUplink } from '../ingress/uplink.js'
+import { createUplink, pickUplink, readUplink } from '../ingress/uplink.js'
 
 /** Options of a kernel programmer (nft, ipvs). */
 export interface SandboxProgrammerInit {
@@ -23,6 +23,8 @@ export interface SandboxProgrammerInit {
   logger?: Logger
   /** Kernel access (tests pass one whose base netns is a "host" netns). @default createKernel() */
   kernel?: Kernel
+  /** Called after a sandbox got a new uplink (with an empty gateway table): the host ingress writes its host-mode ports again. */
+  uplinkMade?: (networkId: string) => void
 }
 
 /** Per-network in-memory copy of the sandbox programmer (the LB state itself is the backend's). */
@@ -57,6 +59,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
   private readonly k: Kernel
   private readonly prefix: string
   private readonly logger: Logger | undefined
+  private readonly uplinkMade: ((networkId: string) => void) | undefined
   private readonly nets = new Map<string, NetState>()
   /** Per network, per-container mode: services built by the last apply (an update rebuilds only changed services). */
   private readonly viewCaches = new Map<string, ViewCache>()
@@ -69,6 +72,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     this.prefix = init.netnsPrefix
     this.lbMode = init.lbMode ?? 'per-network'
     this.logger = init.logger
+    this.uplinkMade = init.uplinkMade
     this.k = init.kernel ?? createKernel({ logger: init.logger })
     this.backend = backend(this.k)
     if (this.lbMode !== 'per-network' && !this.backend.perContainer) {
@@ -194,6 +198,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     const id = desired.sandbox.networkId
     const tx = await createUplink(this.k, this.prefix, this.names(id).netns, id, index, opts)
     st.uplink = index
+    this.uplinkMade?.(id)
     return tx
   }
 
@@ -234,7 +239,6 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       for (const path of st?.tasks.keys() ?? []) tx += await this.dropTaskTable(path, nftTableName(networkId), opts)
       // deleting the netns deletes its veth pair, addresses and LB state
       this.backend.forget(networkId)
-      if (st?.uplink !== undefined) await deleteUplink(this.k, this.prefix, networkId, opts)
       tx += (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
       tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
       this.nets.delete(networkId)
@@ -257,7 +261,6 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
           // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
           this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
           const own = r.networkId !== undefined && lbNetnsName(this.prefix, r.networkId) === ns ? r.networkId : undefined
-          if (own !== undefined) await deleteUplink(this.k, this.prefix, own, opts)
           await deleteSandbox(this.k, { netns: ns, prefix: this.prefix }, own, opts)
           continue
         }

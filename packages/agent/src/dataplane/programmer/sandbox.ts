@@ -1,5 +1,5 @@
 import {
-  KernelCommandError, LB_IFNAME, ipBatch, lbVethName, netnsAdd, netnsDelete, sysctlSet, type Kernel, type KOpts
+  LB_IFNAME, ipBatch, lbVethName, linkDelete, netnsAdd, netnsDelete, sysctlSet, uplinkHostName, type Kernel, type KOpts
 } from '../kernel/index.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 
@@ -29,19 +29,16 @@ export async function createSandbox (k: Kernel, n: SandboxNames, networkId: stri
 }
 
 /**
- * Delete an LB sandbox: its host-side veth first, then the netns. Deleting a
- * netns frees its veth pair asynchronously, so a sandbox created again right
- * after could find the veth name still taken; deleting the veth is
- * synchronous. `networkId` undefined (unknown sandbox): the netns only.
+ * Delete an LB sandbox: its host-side veths first (to the bridge, and the
+ * uplink if it has one), then the netns. Deleting a netns frees its veth
+ * pairs asynchronously, so a sandbox created again right after could find a
+ * veth name still taken; deleting the veth is synchronous. `networkId` undefined (unknown sandbox): the netns only.
  * Returns whether the netns existed.
  */
 export async function deleteSandbox (k: Kernel, n: Pick<SandboxNames, 'netns' | 'prefix'>, networkId: string | undefined, opts: KOpts): Promise<boolean> {
   if (networkId !== undefined) {
-    try {
-      await k.run('ip', ['link', 'del', lbVethName(n.prefix, networkId)], { signal: opts.signal })
-    } catch (err) {
-      if (!(err instanceof KernelCommandError && /Cannot find device/.test(err.stderr))) throw err
-    }
+    await linkDelete(k, lbVethName(n.prefix, networkId), undefined, opts)
+    await linkDelete(k, uplinkHostName(n.prefix, networkId), undefined, opts)
   }
   return await netnsDelete(k, n.netns, opts)
 }

@@ -1,6 +1,8 @@
 import test from 'ava'
 import { computeIngress, ingressHoldNetworks } from '../../../src/state/ingress-desired.js'
-import { hostScript } from '../../../src/dataplane/ingress/host.js'
+import { createHostIngress, hostScript } from '../../../src/dataplane/ingress/host.js'
+import type { Kernel, RunOptions } from '../../../src/dataplane/kernel/index.js'
+import { emptyIngress } from '../../../src/dataplane/spec/ingress.js'
 import { pickUplink, uplinkAddresses, uplinkIndexOf, UPLINK_PAIRS, gatewayScript } from '../../../src/dataplane/ingress/uplink.js'
 import type { EndpointRecord } from '../../../src/state/desired.js'
 import type { NetworkDesired } from '../../../src/dataplane/spec/types.js'
@@ -66,4 +68,36 @@ test('ingress spec: no sandbox here, or an internal network: nothing published; 
   const ing = new Map<string, ServiceValue>([['s1', { ...services.get('s1') as ServiceValue, publish: [{ proto: 'tcp', published: 9000, target: 80, mode: 'ingress' }] }]])
   t.deepEqual(ingressHoldNetworks(new Map([['n1', net()]]), ing), ['n1'])
   t.deepEqual(ingressHoldNetworks(new Map([['n1', net({ internal: 'true' })]]), ing), [])
+})
+
+test('host ingress: a sandbox\'s host-mode ports are written when they change or its uplink was made again, not on every pass', async (t) => {
+  const calls: Array<{ cmd: string, netns: string | undefined, input: string }> = []
+  const kernel: Kernel = {
+    baseNetns: undefined,
+    spawns: () => 0,
+    run: async (cmd: string, args: readonly string[], opts: RunOptions = {}) => {
+      calls.push({ cmd: `${cmd} ${args.join(' ')}`, netns: typeof opts.netns === 'string' ? opts.netns : undefined, input: opts.input ?? '' })
+      return cmd === 'ip' && args.includes('route') ? '[]' : ''
+    }
+  }
+  const host = createHostIngress({ netnsPrefix: 't', kernel })
+  let stale = 0
+  host.onStale(() => { stale++ })
+  const spec = (ports: string[]): ReturnType<typeof emptyIngress> => ({ ...emptyIngress(), uplinks: ['n1', 'n2'], hostPorts: new Map([['n1', ports]]) })
+  const gatewayWrites = (): string[] => calls.filter((c) => c.cmd === 'nft -f -' && c.netns !== undefined).map((c) => `${c.netns ?? ''}:${/elements|add element/.test(c.input) ? 'ports' : 'empty'}`)
+  await host.apply(spec(['10.1.0.20 . tcp . 81']))
+  t.is(gatewayWrites().length, 2, 'the first pass after a start writes every uplink\'s gateway table (an older agent\'s sandbox gets this version\'s chains)')
+  t.true(gatewayWrites().some((w) => w.endsWith(':ports')))
+  await host.apply(spec(['10.1.0.20 . tcp . 81']))
+  await host.apply(spec(['10.1.0.20 . tcp . 81']))
+  t.is(gatewayWrites().length, 2, 'an unchanged pass writes nothing into the sandboxes')
+  await host.apply(spec(['10.1.0.20 . tcp . 81', '10.1.0.21 . tcp . 81']))
+  t.is(gatewayWrites().length, 3, 'a change is written')
+  host.sandboxMade('n1')
+  t.is(stale, 1, 'a sandbox made again asks for a pass')
+  await host.apply(spec(['10.1.0.20 . tcp . 81', '10.1.0.21 . tcp . 81']))
+  t.is(gatewayWrites().length, 4, 'and its ports are written again')
+  host.sandboxMade('n2')
+  await host.apply(spec(['10.1.0.20 . tcp . 81', '10.1.0.21 . tcp . 81']))
+  t.is(gatewayWrites().length, 4, 'a new sandbox without host-mode ports already has its empty set')
 })
