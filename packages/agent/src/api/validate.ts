@@ -6,7 +6,7 @@ import type { NetworkCreateRequest, ServiceCreateRequest, ServicePublishRequest,
 import type { EndpointState } from '../state/tables.js'
 import { PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
 import { cidrFamily } from '../state/addr.js'
-import { INTERNAL_OPTION, MAX_PUBLISH_PER_SERVICE, parsePublishList, parsePublishRef } from '../state/publish.js'
+import { INTERNAL_OPTION, MAX_PUBLISH_PER_SERVICE, parsePublishList, parsePublishRef, parseShortMapping } from '../state/publish.js'
 import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
 
 /**
@@ -56,11 +56,9 @@ export function parsePort (v: unknown, field: string): PortSpec {
     return { proto, port, targetPort }
   }
   if (typeof v !== 'string') throw new ValidationError(field, 'must be a string like 80:8080/tcp')
-  const m = /^(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(v)
-  if (m === null) throw new ValidationError(field, `bad port mapping ${JSON.stringify(v)}; expected PORT[:TARGET][/tcp|udp], e.g. 80:8080/tcp`)
-  const port = portNum(Number(m[1]), field)
-  const targetPort = m[2] === undefined ? port : portNum(Number(m[2]), field)
-  return { proto: (m[3] ?? 'tcp') as 'tcp' | 'udp', port, targetPort }
+  const m = parseShortMapping(v, field)
+  if (m === undefined) throw new ValidationError(field, `bad port mapping ${JSON.stringify(v)}; expected PORT[:TARGET][/tcp|udp], e.g. 80:8080/tcp`)
+  return { proto: m.proto, port: m.port, targetPort: m.target }
 }
 
 function portNum (v: unknown, field: string): number {

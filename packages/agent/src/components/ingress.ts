@@ -4,6 +4,7 @@ import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
 import type { Controller } from '../state/controller.js'
 import { computeIngress, ingressHoldNetworks } from '../state/ingress-desired.js'
+import { publishOwners } from '../state/publish.js'
 import type { TablesView } from '../state/view.js'
 import type { DesiredState } from './desired-state.js'
 
@@ -49,8 +50,8 @@ export function createIngress (init: IngressInit): Ingress {
   let losers = new Map<string, string[]>()
   let lastLosers = ''
 
-  async function holds (): Promise<void> {
-    const want = new Set(ingressHoldNetworks(view.networks(), view.services()))
+  async function holds (owners: ReturnType<typeof publishOwners>): Promise<void> {
+    const want = new Set(ingressHoldNetworks(view.networks(), view.services(), owners.owners))
     const have = new Map<string, string>()
     for (const t of controller.localTasks()) {
       const nid = t.endpoints[0]?.networkId
@@ -69,9 +70,10 @@ export function createIngress (init: IngressInit): Ingress {
   }
 
   async function pass (): Promise<void> {
-    await holds()
+    const owners = publishOwners(view.services())
+    await holds(owners)
     await init.desired.flush()
-    const spec = computeIngress({ self: init.self, networks: view.networks(), services: view.services(), endpoints: (id) => view.endpoints(id), sandboxes: init.desired.last() })
+    const spec = computeIngress({ self: init.self, networks: view.networks(), services: view.services(), endpoints: (id) => view.endpoints(id), sandboxes: init.desired.last(), owners })
     losers = spec.losers
     const text = JSON.stringify([...losers])
     if (text !== lastLosers && losers.size > 0) log.warn('ports published by two services: the smallest service id keeps each', { losers: Object.fromEntries(losers) })

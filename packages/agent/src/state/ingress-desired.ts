@@ -13,6 +13,8 @@ export interface IngressInput {
   endpoints: (networkId: string) => readonly EndpointRecord[]
   /** The sandboxes desired on this node (the reconciler's input). */
   sandboxes: ReadonlyMap<string, NetworkDesired>
+  /** `publishOwners(services)` when the caller has it already. */
+  owners?: ReturnType<typeof publishOwners>
 }
 
 /** The network a service's published ports enter through: the smallest id of its networks. */
@@ -31,15 +33,15 @@ export function ingressNetwork (svc: ServiceValue): string | undefined {
 export function computeIngress (input: IngressInput): IngressSpec & { losers: Map<string, string[]> } {
   const uplinks = [...input.sandboxes].filter(([, d]) => d.sandbox.internal !== true).map(([id]) => id).sort()
   const up = new Set(uplinks)
-  const sorted = [...input.services].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
-  const { owners, losers } = publishOwners(sorted)
+  const { owners, losers } = input.owners ?? publishOwners(input.services)
   const rules: IngressRule[] = []
   const routes = new Map<string, IngressRoute>()
   const hostPorts = new Map<string, string[]>()
   for (const { serviceId, publish: p } of owners.values()) {
-    const svc = input.services.get(serviceId) as ServiceValue
-    const networkId = ingressNetwork(svc)
-    if (networkId === undefined || !up.has(networkId)) continue
+    // owners may come from a moment earlier (the ingress pass awaits between): a service gone since is skipped
+    const svc = input.services.get(serviceId)
+    const networkId = svc === undefined ? undefined : ingressNetwork(svc)
+    if (svc === undefined || networkId === undefined || !up.has(networkId)) continue
     if (p.mode === 'ingress') {
       const rule = ingressRule(svc, networkId, p)
       if (rule === undefined) continue
@@ -78,13 +80,12 @@ function ingressRule (svc: ServiceValue, networkId: string, p: PublishSpec): Ing
  * "ingress hold" keeps one where no task runs): the entry networks of
  * services publishing in that mode, unless internal.
  */
-export function ingressHoldNetworks (networks: ReadonlyMap<string, NetworkValue>, services: ReadonlyMap<string, ServiceValue>): string[] {
-  const { owners } = publishOwners([...services].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+export function ingressHoldNetworks (networks: ReadonlyMap<string, NetworkValue>, services: ReadonlyMap<string, ServiceValue>, owners = publishOwners(services).owners): string[] {
   const out = new Set<string>()
   for (const { serviceId, publish } of owners.values()) {
     if (publish.mode !== 'ingress') continue
-    const svc = services.get(serviceId) as ServiceValue
-    const nid = ingressNetwork(svc)
+    const svc = services.get(serviceId)
+    const nid = svc === undefined ? undefined : ingressNetwork(svc)
     const net = nid === undefined ? undefined : networks.get(nid)
     if (nid !== undefined && net !== undefined && !isInternal(net.options)) out.add(nid)
   }

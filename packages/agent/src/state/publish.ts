@@ -52,6 +52,19 @@ function modeOf (v: unknown, field: string): PublishMode {
   return v
 }
 
+/**
+ * The short form of a port mapping, `8080:80/tcp` (`8080` alone: the same
+ * port both sides, tcp): a service's `--port` and a `--publish` share it.
+ * Undefined when `v` is not of that form; a ValidationError naming `field`
+ * for a port out of range.
+ */
+export function parseShortMapping (v: string, field: string): { proto: L4Proto, port: number, target: number } | undefined {
+  const m = /^(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(v)
+  if (m === null) return undefined
+  const port = portOf(m[1], field)
+  return { proto: (m[3] ?? 'tcp') as L4Proto, port, target: m[2] === undefined ? port : portOf(m[2], field) }
+}
+
 /** The long form `published=8080,target=80,protocol=udp,mode=host` (as Docker's `--publish`). */
 function parseLong (s: string, field: string): PublishSpec {
   const kv = new Map<string, string>()
@@ -93,10 +106,9 @@ export function parsePublish (v: unknown, field: string): PublishSpec {
   }
   if (typeof v !== 'string') throw new ValidationError(field, 'must be a string like 8080:80/tcp or published=8080,target=80')
   if (v.includes('=')) return parseLong(v, field)
-  const m = /^(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(v)
-  if (m === null) throw new ValidationError(field, `bad published port ${JSON.stringify(v)}; expected PUBLISHED[:TARGET][/tcp|udp] or published=N,target=N,protocol=tcp|udp,mode=ingress|host`)
-  const published = portOf(m[1], field)
-  return { proto: (m[3] ?? 'tcp') as L4Proto, published, target: m[2] === undefined ? published : portOf(m[2], field), mode: 'ingress' }
+  const m = parseShortMapping(v, field)
+  if (m === undefined) throw new ValidationError(field, `bad published port ${JSON.stringify(v)}; expected PUBLISHED[:TARGET][/tcp|udp] or published=N,target=N,protocol=tcp|udp,mode=ingress|host`)
+  return { proto: m.proto, published: m.port, target: m.target, mode: 'ingress' }
 }
 
 /** Parse a list of `--publish` values; a port/protocol given twice is refused. */
@@ -168,7 +180,8 @@ export interface PublishOwner {
 /**
  * Who owns each published port: of several services publishing the same
  * port/protocol (two managers accepted them while partitioned), the smallest
- * service id; the others are reported as `losers` (service id -> the port).
+ * service id; the others are reported as `losers` (service id -> its ports,
+ * sorted). The same for any order of `services`.
  */
 export function publishOwners (services: Iterable<[string, { publish?: readonly PublishSpec[] }]>): { owners: Map<string, PublishOwner>, losers: Map<string, string[]> } {
   const owners = new Map<string, PublishOwner>()
@@ -189,5 +202,6 @@ export function publishOwners (services: Iterable<[string, { publish?: readonly 
       } else lose(sid, key)
     }
   }
+  for (const l of losers.values()) l.sort()
   return { owners, losers }
 }

@@ -69,6 +69,12 @@ test('two services publishing one port: the smallest service id owns it, the oth
     t.is(r.owners.get('8080/tcp')?.serviceId, 'a')
     t.deepEqual([...r.losers], [['b', ['8080/tcp']]])
   }
+  // a service losing several ports lists them sorted, in any order of the services
+  const q = (published: number): typeof p => ({ ...p, published })
+  for (const order of [[['c', [q(2), q(1)]], ['b', [q(1)]], ['a', [q(2)]]], [['a', [q(2)]], ['c', [q(1), q(2)]], ['b', [q(1)]]]] as const) {
+    const r = publishOwners(order.map(([id, publish]) => [id, { publish: [...publish] }]))
+    t.deepEqual([...r.losers].sort(), [['c', ['1/tcp', '2/tcp']]])
+  }
 })
 
 test('ss output: the local ports', (t) => {
