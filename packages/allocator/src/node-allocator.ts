@@ -169,27 +169,30 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const hadLb6 = net.lbIp6
     const renumber = this.applyRing(net, merged)
     const result: MergeResult = { changed: true, renumber }
-    if (hadLb6 !== undefined && net.lbIp6 === undefined && net.localTasks.size > 0) {
-      try {
-        net.lbIp6 = parseAddress(this.allocate(networkId, 'lb', now, 'lb', 6), 'lbIp6')
-      } catch {
-        // the next local task retries
-      }
-      result.lbIp6Changed = { from: formatAddress(hadLb6), to: net.lbIp6 === undefined ? undefined : formatAddress(net.lbIp6) }
-    }
-    if (hadLb !== undefined && net.lbIp === undefined) {
-      let to: string | undefined
-      if (net.localTasks.size > 0) {
-        try {
-          to = this.allocate(networkId, 'lb', now, 'lb', net.subnets[0].family)
-          net.lbIp = parseAddress(to, 'lbIp')
-        } catch {
-          to = undefined
-        }
-      }
-      result.lbIpChanged = { from: formatAddress(hadLb), to }
-    }
+    const lost = this.replaceLostLb(net, networkId, hadLb, 'lbIp', net.subnets[0].family, now)
+    if (lost !== undefined) result.lbIpChanged = lost
+    const lost6 = this.replaceLostLb(net, networkId, hadLb6, 'lbIp6', 6, now)
+    if (lost6 !== undefined) result.lbIp6Changed = lost6
     return result
+  }
+
+  /**
+   * An LB IP (`field`, of `family`) this node held before a merge and lost to
+   * it: a new one when local tasks still need it (undefined `to` when none
+   * could be had: the next local task retries). Undefined when not lost.
+   */
+  private replaceLostLb (net: NetworkState, networkId: string, had: bigint | undefined, field: 'lbIp' | 'lbIp6', family: Family, now: number): { from: string, to: string | undefined } | undefined {
+    if (had === undefined || net[field] !== undefined) return undefined
+    let to: string | undefined
+    if (net.localTasks.size > 0) {
+      try {
+        to = this.allocate(networkId, 'lb', now, 'lb', family)
+        net[field] = parseAddress(to, field)
+      } catch {
+        to = undefined
+      }
+    }
+    return { from: formatAddress(had), to }
   }
 
   tokens (networkId: string): RingToken[] {

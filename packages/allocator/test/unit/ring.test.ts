@@ -180,3 +180,20 @@ test('reclaim without a membership list has no fallback heir: nobody claims an a
   t.deepEqual(b.reclaim('n', [{ id: 'a', deadSinceMs: 0 }], 3_600_000), [])
   t.is(b.counts('n').owned, 0)
 })
+
+test('an LB IP lost to a merge is reported the same way in both families, with or without local tasks left', (t) => {
+  for (const tasksLeft of [true, false]) {
+    const a = createNodeAllocator({ self: 'node-a' })
+    const z = createNodeAllocator({ self: 'node-z' })
+    const ta = a.createNetwork('n', ['10.0.0.0/24', 'fd00::/120'], 0)
+    z.createNetwork('n', ['10.0.0.0/24', 'fd00::/120'], 0)
+    const r = z.localTaskAdded('n', 'task-1', 0)
+    t.truthy(r.lbIp6, 'a dual-stack network gives an LB IP per family')
+    // the task left, the LB IPs are kept for their grace period
+    if (!tasksLeft) z.localTaskRemoved('n', 'task-1', 0)
+    const rz = z.mergeTokens('n', ta, 0)
+    t.deepEqual(rz.lbIpChanged, { from: r.lbIp, to: undefined }, `IPv4 (tasks left: ${String(tasksLeft)})`)
+    t.deepEqual(rz.lbIp6Changed, { from: r.lbIp6, to: undefined }, `IPv6 (tasks left: ${String(tasksLeft)})`)
+    t.deepEqual(z.lbIps('n'), [])
+  }
+})
