@@ -103,11 +103,10 @@ class DefaultHostIngress implements HostIngress {
   private async readRoutes (opts: KOpts): Promise<Set<string>> {
     const out = await this.k.run('ip', ['-j', 'route', 'show', 'proto', String(INGRESS_ROUTE_PROTO)], { signal: opts.signal })
     const parsed = JSON.parse(out === '' ? '[]' : out) as Array<{ dst?: string, dev?: string }>
-    const byDev = new Map<string, string>()
+    // keyed by address and device (`ip|@<dev>`): the same address routed on two devices (a task moved from
+    // mode=ingress to mode=host) is two routes, and the stale one is deleted
     const got = new Set<string>()
-    for (const r of parsed) if (r.dst !== undefined && r.dev !== undefined) byDev.set(r.dst, r.dev)
-    // keyed by device: a network's route is `ip|<dev>`, compared through uplinkHostName
-    for (const [dst, dev] of byDev) got.add(`${dst}|@${dev}`)
+    for (const r of parsed) if (r.dst !== undefined && r.dev !== undefined) got.add(`${r.dst}|@${r.dev}`)
     return got
   }
 

@@ -101,3 +101,25 @@ test('host ingress: a sandbox\'s host-mode ports are written when they change or
   await host.apply(spec(['10.1.0.20 . tcp . 81', '10.1.0.21 . tcp . 81']))
   t.is(gatewayWrites().length, 4, 'a new sandbox without host-mode ports already has its empty set')
 })
+
+test('host ingress: a route the kernel holds for one address on two devices is read as two, and the stale one is deleted', async (t) => {
+  const batches: string[] = []
+  const kernel: Kernel = {
+    baseNetns: undefined,
+    spawns: () => 0,
+    run: async (cmd: string, args: readonly string[], opts: RunOptions = {}) => {
+      if (cmd === 'ip' && args.includes('route') && args.includes('show')) {
+        return JSON.stringify([{ dst: '10.1.0.20', dev: 'suaaaa' }, { dst: '10.1.0.20', dev: 'sbbbbb' }])
+      }
+      if (cmd === 'ip' && args.includes('-batch')) batches.push(opts.input ?? '')
+      return ''
+    }
+  }
+  const host = createHostIngress({ netnsPrefix: 't', kernel })
+  // the kernel's two routes: one kept (a VIP route into n1's uplink, whatever its name), one not wanted any more
+  const spec = { ...emptyIngress(), routes: [{ ip: '10.1.0.21', networkId: 'n1' }] }
+  await host.apply(spec)
+  const text = batches.join('')
+  t.regex(text, /route del 10\.1\.0\.20\/32 dev suaaaa/)
+  t.regex(text, /route del 10\.1\.0\.20\/32 dev sbbbbb/)
+})
