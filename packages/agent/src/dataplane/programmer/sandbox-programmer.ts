@@ -1,6 +1,6 @@
 import type { Logger } from 'winston'
 import {
-  KernelCommandError, LB_IFNAME, createKernel, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftTableName, type Kernel
+  KernelCommandError, LB_IFNAME, createKernel, ipBatch, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftTableName, type Kernel
 } from '../kernel/index.js'
 import type { LbBackend, LbSandbox } from '../lb/backend.js'
 import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
@@ -181,12 +181,12 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       tx += await this.ensureUplink(st, desired, opts)
       return tx
     }
-    const up = await this.ensureUplink(st, desired, opts)
-    if (up > 0) return up
-    if (st.lbMac.toLowerCase() === desired.sandbox.lbMac.toLowerCase()) return 0
-    await this.k.run('ip', ['link', 'set', LB_IFNAME, 'address', desired.sandbox.lbMac], { netns: n.netns, signal: opts.signal })
+    // an adopted sandbox may lack its uplink (made by an older agent) and have another MAC: both are mended
+    const tx = await this.ensureUplink(st, desired, opts)
+    if (st.lbMac.toLowerCase() === desired.sandbox.lbMac.toLowerCase()) return tx
+    await ipBatch(this.k, [`link set ${LB_IFNAME} address ${desired.sandbox.lbMac}`], n.netns, opts)
     st.lbMac = desired.sandbox.lbMac
-    return 1
+    return tx + 1
   }
 
   /** Give a non-internal network's sandbox its uplink (ingress/uplink.ts), a pair no other sandbox here holds. Returns transactions. */

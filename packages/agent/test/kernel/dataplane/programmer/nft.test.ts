@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import test from 'ava'
-import { createKernel, lbNetnsName, nftTableName, type Kernel } from '../../../../src/dataplane/kernel/index.js'
+import { createKernel, lbNetnsName, nftTableName, uplinkHostName, type Kernel } from '../../../../src/dataplane/kernel/index.js'
 import { createProgrammer } from '../../../../src/dataplane/programmer/index.js'
 import { readSandbox } from '../../../../src/dataplane/lb/nft-backend.js'
 import { rootTest, isRoot } from '@scalelb/test-support'
@@ -121,4 +121,22 @@ rootTest('nft: verify sees a table or address changed behind the agent\'s back, 
   t.true(await p.verify(id))
   await lab.kernel.run('ip', ['addr', 'del', '10.77.255.1/32', 'dev', 'lb0'], { netns: ns })
   t.false(await p.verify(id))
+})
+
+rootTest('nft: an adopted sandbox without its uplink and with another MAC gets both mended by one apply', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const id = 'mendnet012345678'
+  const ns = lbNetnsName(lab.prefix, id)
+  const d = desired(id, [{ backends: backends(2) }])
+  await createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel }).apply(d)
+  // as an older agent left it: no uplink, and lb0 with another MAC
+  await lab.kernel.run('ip', ['link', 'del', uplinkHostName(lab.prefix, id)])
+  await lab.kernel.run('ip', ['link', 'set', 'lb0', 'address', '02:00:00:00:00:99'], { netns: ns })
+  const p = createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: lab.kernel })
+  await p.adopt(new Map([[id, d]]))
+  t.true((await p.apply(d)).transactions > 0)
+  const links = JSON.parse(await lab.kernel.run('ip', ['-j', 'link', 'show'], { netns: ns })) as Array<{ ifname: string, address: string }>
+  t.is(links.find((l) => l.ifname === 'lb0')?.address, d.sandbox.lbMac.toLowerCase(), 'the MAC is corrected')
+  t.truthy(links.find((l) => l.ifname === 'up0'), 'the uplink is made again')
 })
