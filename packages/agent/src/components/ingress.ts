@@ -1,5 +1,6 @@
 import type { Clock } from '@scalelb/gossip'
 import type { HostIngress } from '../dataplane/ingress/host.js'
+import { RESYNC_INTERVAL_MS } from '../dataplane/reconciler/index.js'
 import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
 import type { Controller } from '../state/controller.js'
@@ -49,6 +50,16 @@ export function createIngress (init: IngressInit): Ingress {
   let retry: (() => void) | undefined
   let losers = new Map<string, string[]>()
   let lastLosers = ''
+  /** The next pass runs the host's periodic check first (every {@link RESYNC_INTERVAL_MS}). */
+  let checkDue = false
+  let checkTimer: (() => void) | undefined
+  function armCheck (): void {
+    checkTimer = init.clock.setTimer(RESYNC_INTERVAL_MS, () => {
+      checkDue = true
+      schedule()
+      if (!stopped) armCheck()
+    })
+  }
 
   async function holds (owners: ReturnType<typeof publishOwners>): Promise<void> {
     const want = new Set(ingressHoldNetworks(view.networks(), view.services(), owners.owners))
@@ -70,6 +81,11 @@ export function createIngress (init: IngressInit): Ingress {
   }
 
   async function pass (): Promise<void> {
+    if (checkDue) {
+      checkDue = false
+      const drift = await init.host?.check() ?? []
+      if (drift.length > 0) log.warn('north-south state changed behind the agent\'s back; writing it again', { drift })
+    }
     const owners = publishOwners(view.services())
     await holds(owners)
     await init.desired.flush()
@@ -111,15 +127,19 @@ export function createIngress (init: IngressInit): Ingress {
       start () {
         stopped = false
         schedule()
+        if (init.host !== undefined) armCheck()
       },
       async leave () {
         stopped = true
+        checkTimer?.()
         await init.host?.teardown()
       },
       stop () {
         stopped = true
         retry?.()
         retry = undefined
+        checkTimer?.()
+        checkTimer = undefined
       }
     }
   }

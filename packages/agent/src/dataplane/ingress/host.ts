@@ -56,6 +56,13 @@ export interface HostIngress {
   sandboxMade(networkId: string): void
   /** Set the listener that runs an apply soon (the ingress driver's schedule). */
   onStale(listener: () => void): void
+  /**
+   * The periodic check: the host table as listed right after the last write,
+   * and the routes, against the kernel's. What drifted (someone else's
+   * `nft flush`, a deleted route) is named in the result and rewritten by
+   * the next apply. Never run beside an apply.
+   */
+  check(opts?: KOpts): Promise<string[]>
   /** The table's name. */
   readonly table: string
 }
@@ -66,6 +73,8 @@ class DefaultHostIngress implements HostIngress {
   private readonly prefix: string
   private readonly logger: Logger | undefined
   private script: string | undefined
+  /** `nft list table` of the table right after `script` was written ('' = no table). */
+  private listed = ''
   /** `ip|networkId` of routes made; undefined until read from the kernel. */
   private routes: Set<string> | undefined
   private readonly hostPorts = new Map<string, string>()
@@ -92,12 +101,39 @@ class DefaultHostIngress implements HostIngress {
     if (script !== this.script) {
       this.script = undefined
       await nftApply(this.k, `table ip ${this.table} {}\ndelete table ip ${this.table}\n${script}`, undefined, opts)
+      this.listed = script === '' ? '' : await this.listTable(opts)
       this.script = script
       tx++
     }
     tx += await this.applyRoutes(spec, opts)
     tx += await this.applyHostPorts(spec, opts)
     return { transactions: tx }
+  }
+
+  /** The table as nft lists it; '' when there is none. */
+  private async listTable (opts: KOpts): Promise<string> {
+    try {
+      return await this.k.run('nft', ['list', 'table', 'ip', this.table], { signal: opts.signal })
+    } catch (err) {
+      if (err instanceof KernelCommandError && /No such file or directory/.test(err.stderr)) return ''
+      throw err
+    }
+  }
+
+  async check (opts: KOpts = {}): Promise<string[]> {
+    const drift: string[] = []
+    if (this.script !== undefined && this.script !== '' && await this.listTable(opts) !== this.listed) {
+      drift.push(`table ip ${this.table}`)
+      this.script = undefined
+    }
+    if (this.routes !== undefined) {
+      const got = await this.readRoutes(opts)
+      if (got.size !== this.routes.size || [...got].some((r) => !(this.routes as Set<string>).has(r))) {
+        drift.push(`routes proto ${INGRESS_ROUTE_PROTO}`)
+        this.routes = got
+      }
+    }
+    return drift
   }
 
   private async readRoutes (opts: KOpts): Promise<Set<string>> {
