@@ -72,7 +72,7 @@ export function ipvsViewFromSpec (spec: SandboxSpec, old: IpvsView | undefined):
 
 /** A real server as `ipvsadm` writes it: `ip:port`, `[ip6]:port`. */
 function realServer (ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
+  return keyFamily(ip) === IPV6 ? `[${ip}]:${port}` : `${ip}:${port}`
 }
 
 /** Whether two IPVS views are the same kernel state. */

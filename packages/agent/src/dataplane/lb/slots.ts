@@ -1,3 +1,4 @@
+import { ipBytes } from '../kernel/rtnl-lib.js'
 import { MAX_SLOTS_PER_SERVICE } from '../spec/constants.js'
 import type { BackendSpec } from '../spec/types.js'
 
@@ -58,18 +59,10 @@ export function ipNumber (ip: string): number {
   return n * 256 + part
 }
 
-/** An IPv6 address as 32 hex digits (numeric order is string order). */
-function expandIpv6 (ip: string): string {
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined]
-  const h = head === '' ? [] : head.split(':')
-  const t = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t]
-  return groups.map(g => g.padStart(4, '0')).join('')
-}
-
 /** A key whose order is numeric address order: IPv4 addresses (as numbers) before IPv6 ones (as expanded text). */
 export function ipSortKey (ip: string): number | string {
-  return ip.includes(':') ? expandIpv6(ip.toLowerCase()) : ipNumber(ip)
+  // IPv6 as 32 hex digits (numeric order is string order), an embedded IPv4 tail (::ffff:a.b.c.d) included
+  return ip.includes(':') ? ipBytes(ip).toString('hex') : ipNumber(ip)
 }
 
 /** Numeric address order (IPv4 before IPv6). */

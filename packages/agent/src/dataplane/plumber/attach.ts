@@ -3,7 +3,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
-import { IPV4 as F, IPV6, familyOf, keyFamily } from '../spec/family.js'
+import { IPV4 as F, IPV6, cidrAddressFamily, keyFamily } from '../spec/family.js'
 
 /** Options of {@link addBridgedVeth}. */
 export interface BridgedVethInit {
@@ -84,7 +84,7 @@ export interface AttachTaskInit {
  * route goes through that sandbox.
  */
 export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
-  checkCidrAddress('address', init.address, typeof init.address === 'string' ? familyOf(init.address.split('/')[0]) ?? F : F)
+  checkCidrAddress('address', init.address, cidrAddressFamily(init.address) ?? F)
   if (init.address6 !== undefined) checkCidrAddress('address6', init.address6, IPV6)
   if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
   if (init.gateway !== undefined && !F.isAddress(init.gateway)) throw new ProgrammerInputError('gateway', `expected an ${F.label} address, got ${JSON.stringify(init.gateway)}`)

@@ -117,3 +117,8 @@ export function familyOf (address: unknown): AddressFamily | undefined {
   if (IPV6.isAddress(address)) return IPV6
   return undefined
 }
+
+/** The family of an address with or without its prefix length (`10.0.0.5/24`, `fd00::5/64`), undefined when it is neither. */
+export function cidrAddressFamily (v: unknown): AddressFamily | undefined {
+  return typeof v === 'string' ? familyOf(v.split('/')[0]) : undefined
+}

@@ -1,6 +1,6 @@
 import { ProgrammerInputError } from './errors.js'
 import { PORT_RANGE, isPort, type SandboxSpec, type ServiceSpec } from './types.js'
-import { IPV4, IPV6, familyOf, type AddressFamily } from './family.js'
+import { IPV4, IPV6, cidrAddressFamily, familyOf, type AddressFamily } from './family.js'
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
 
@@ -40,9 +40,9 @@ export function validateSandboxHeader (spec: SandboxSpec): void {
     throw new ProgrammerInputError('lbAddresses', `expected one LB address per family (1 or 2), got ${JSON.stringify(spec.lbAddresses)}`)
   }
   spec.lbAddresses.forEach((a, i) => {
-    const f = typeof a === 'string' ? familyOf(a.split('/')[0]) : undefined
+    const f = cidrAddressFamily(a)
     checkCidrAddress(`lbAddresses[${i}]`, a, f ?? IPV4)
-    if (i === 1 && (f !== IPV6 || familyOf(spec.lbAddresses[0].split('/')[0]) !== IPV4)) throw new ProgrammerInputError('lbAddresses[1]', `expected an IPv6 LB address after the IPv4 one, got ${JSON.stringify(a)}`)
+    if (i === 1 && (f !== IPV6 || cidrAddressFamily(spec.lbAddresses[0]) !== IPV4)) throw new ProgrammerInputError('lbAddresses[1]', `expected an IPv6 LB address after the IPv4 one, got ${JSON.stringify(a)}`)
   })
   if (!isMac(spec.lbMac)) throw new ProgrammerInputError('lbMac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(spec.lbMac)}`)
   if (!Array.isArray(spec.services)) throw new ProgrammerInputError('services', 'must be an array')
@@ -50,7 +50,7 @@ export function validateSandboxHeader (spec: SandboxSpec): void {
 
 /** The families a sandbox serves (those of its LB addresses), for {@link validateService}. */
 export function servedFamilies (spec: SandboxSpec): readonly AddressFamily[] {
-  return spec.lbAddresses.map(a => familyOf(a.split('/')[0]) ?? IPV4)
+  return spec.lbAddresses.map(a => cidrAddressFamily(a) ?? IPV4)
 }
 
 /**
