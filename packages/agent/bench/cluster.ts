@@ -144,23 +144,29 @@ async function addTask (host: LabHost, service: string, id: string, netnsPath: s
 }
 
 /**
- * A setup add (base and churn tasks) the agent abandoned at its deadline
- * (HTTP 503, the machine is overloaded) or whose connection failed (status
- * 0) is tried again, up to SETUP_ADD_TRIES in all, after a growing pause;
- * counted.
+ * A setup call (network, services, base and churn tasks) the agent abandoned
+ * at its deadline (HTTP 503, the machine is overloaded) or whose connection
+ * failed (status 0) is tried again, up to SETUP_ADD_TRIES in all, after a
+ * growing pause; counted. A retry refused as a duplicate (409: the
+ * abandoned call was applied after all) resolves `existing()`.
  */
-async function addSetupTask (host: LabHost, service: string, id: string, netnsPath: string, retries: { n: number }): Promise<string> {
+async function setupCall<T> (what: string, retries: { n: number }, call: () => Promise<T>, existing?: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await addTask(host, service, id, netnsPath)
+      return await call()
     } catch (err) {
       const status = (err as { status?: number }).status
+      if (status === 409 && attempt > 1 && existing !== undefined) return await existing()
       if ((status !== 503 && status !== 0) || attempt >= SETUP_ADD_TRIES) throw err
       retries.n++
-      say(`  ${id} on ${host.name}: ${(err as Error).message}; trying again (${attempt + 1} of ${SETUP_ADD_TRIES})`)
+      say(`  ${what}: ${(err as Error).message}; trying again (${attempt + 1} of ${SETUP_ADD_TRIES})`)
       await delay(SETUP_RETRY_PAUSE_MS * attempt)
     }
   }
+}
+
+async function addSetupTask (host: LabHost, service: string, id: string, netnsPath: string, retries: { n: number }): Promise<string> {
+  return await setupCall(`${id} on ${host.name}`, retries, async () => await addTask(host, service, id, netnsPath))
 }
 
 async function newTaskNetns (state: LabState, host: LabHost, id: string): Promise<string> {
@@ -230,8 +236,9 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const helper: LabHelper = await addUnderlayHelper(state, 'bm')
 
   // network + services, known everywhere
-  const net = await labApi.createNetwork(first, 'bench', [SUBNET])
-  for (const s of ['base', 'probe', 'churn']) await labApi.createService(first, s, ['bench'], PORTS)
+  const retries = { n: 0 }
+  const net = await setupCall('network bench', retries, async () => await labApi.createNetwork(first, 'bench', [SUBNET]), async () => await labApi.inspectNetwork(first, 'bench'))
+  for (const s of ['base', 'probe', 'churn']) await setupCall(`service ${s}`, retries, async () => await labApi.createService(first, s, ['bench'], PORTS), async () => await labApi.inspectService(first, s))
   await waitFor('every agent knows network bench and its 3 services', async () => {
     const ok = await Promise.all(hosts.map(async (h) => {
       try {
@@ -248,7 +255,6 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   // one `base` task per node: every node gets an LB sandbox on the network
   const base: BenchTask[] = []
   const firstTaskMs: Array<[string, number]> = []
-  const retries = { n: 0 }
   const wait0 = await sampleCluster(helper, hosts)
   const tBase = performance.now()
   // the network's creator first (it owns the address space the others ask donations of), then SETUP_PARALLEL_FIRST at a time
