@@ -27,11 +27,13 @@
  * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR]
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { setTimeout as delay } from 'node:timers/promises'
 import { lbNetnsName, nftTableName } from '../src/dataplane/kernel/index.js'
+import { LB_NFT_FAMILY } from '../src/dataplane/spec/family.js'
 import {
   addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, resolveAgentCommand, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
 } from '@scalelb/lab'
@@ -80,6 +82,15 @@ const SETUP_ADD_TRIES = 4
 const SETUP_RETRY_PAUSE_MS = 2_000
 /** Hosts adding their churn tasks at the same time during setup. */
 const SETUP_PARALLEL_HOSTS = 5
+/**
+ * First tasks (one per node) added at the same time during setup: each
+ * builds its node's LB sandbox while every other node programs the new
+ * backend. One after another, 50 took 14 minutes on a loaded 2-core machine;
+ * 8 at a time under load average 56, every call passed the API deadline.
+ */
+const SETUP_PARALLEL_FIRST = 4
+/** How long a setup add the agent abandoned is looked for on its node (it goes on in the background) before it is added again (ms). */
+const SETUP_ABANDONED_WAIT_MS = 60_000
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
 const SUBNET = '10.215.0.0/16'
 const TARGET_PORT = 8080
@@ -136,29 +147,74 @@ async function addTask (host: LabHost, service: string, id: string, netnsPath: s
 }
 
 /**
- * A setup add (base and churn tasks) the agent abandoned at its deadline
- * (HTTP 503, the machine is overloaded) or whose connection failed (status
- * 0) is tried again, up to SETUP_ADD_TRIES in all, after a growing pause;
- * counted.
+ * A setup call (network, services, base and churn tasks) the agent abandoned
+ * at its deadline (HTTP 503, the machine is overloaded) or whose connection
+ * failed (status 0) is tried again, up to SETUP_ADD_TRIES in all, after a
+ * growing pause; counted. A retry refused as a duplicate (409: the
+ * abandoned call was applied after all) resolves `existing()`.
  */
-async function addSetupTask (host: LabHost, service: string, id: string, netnsPath: string, retries: { n: number }): Promise<string> {
+async function setupCall<T> (what: string, retries: { n: number }, call: () => Promise<T>, existing?: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await addTask(host, service, id, netnsPath)
+      return await call()
     } catch (err) {
       const status = (err as { status?: number }).status
+      if (status === 409 && attempt > 1 && existing !== undefined) return await existing()
       if ((status !== 503 && status !== 0) || attempt >= SETUP_ADD_TRIES) throw err
       retries.n++
-      say(`  ${id} on ${host.name}: ${(err as Error).message}; trying again (${attempt + 1} of ${SETUP_ADD_TRIES})`)
+      say(`  ${what}: ${(err as Error).message}; trying again (${attempt + 1} of ${SETUP_ADD_TRIES})`)
       await delay(SETUP_RETRY_PAUSE_MS * attempt)
     }
   }
+}
+
+/**
+ * A setup task add. An add the agent abandoned at its API deadline goes on
+ * in the background, so before adding again (which would collide with it)
+ * the task is looked for on its node for up to SETUP_ABANDONED_WAIT_MS.
+ */
+async function addSetupTask (host: LabHost, service: string, id: string, netnsPath: string, retries: { n: number }): Promise<string> {
+  const listed = async (): Promise<string | undefined> => (await labApi.listTasks(host).catch(() => [])).find((t) => t.id === id)?.endpoints[0]?.ip
+  let tried = false
+  return await setupCall(`${id} on ${host.name}`, retries, async () => {
+    if (tried) {
+      const end = performance.now() + SETUP_ABANDONED_WAIT_MS
+      for (;;) {
+        const ip = await listed()
+        if (ip !== undefined) return ip
+        if (performance.now() >= end) break
+        await delay(SETUP_RETRY_PAUSE_MS)
+      }
+    }
+    tried = true
+    return await addTask(host, service, id, netnsPath)
+  }, async () => {
+    const ip = await listed()
+    if (ip === undefined) throw new Error(`task ${id}: refused as a duplicate, but ${host.name} lists it without an endpoint`)
+    return ip
+  })
 }
 
 async function newTaskNetns (state: LabState, host: LabHost, id: string): Promise<string> {
   const ns = taskNetnsName(state, host, id)
   await createPlainNetns(state, ns)
   return `/run/netns/${ns}`
+}
+
+/**
+ * Run `fn` on every item, at most `limit(item)` at a time counting the
+ * ones running (an item whose limit is 0 runs alone, before the next one starts).
+ */
+async function inPool<T> (items: readonly T[], limit: (item: T) => number, fn: (item: T) => Promise<void>): Promise<void> {
+  const running = new Set<Promise<void>>()
+  for (const item of items) {
+    const max = limit(item)
+    while (running.size > 0 && running.size >= Math.max(1, max)) await Promise.race(running)
+    const p: Promise<void> = fn(item).finally(() => running.delete(p))
+    running.add(p)
+    if (max === 0) await p
+  }
+  await Promise.all(running)
 }
 
 function say (line: string): void {
@@ -200,13 +256,15 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   })
   const phases: Record<string, [number, number]> = {}
   const labUpS = (performance.now() - tUp) / 1000
+  const loads = [loadavg()[0] as number]
   const hosts = state.hosts
   const first = hosts[0] as LabHost
   const helper: LabHelper = await addUnderlayHelper(state, 'bm')
 
   // network + services, known everywhere
-  const net = await labApi.createNetwork(first, 'bench', [SUBNET])
-  for (const s of ['base', 'probe', 'churn']) await labApi.createService(first, s, ['bench'], PORTS)
+  const retries = { n: 0 }
+  const net = await setupCall('network bench', retries, async () => await labApi.createNetwork(first, 'bench', [SUBNET]), async () => await labApi.inspectNetwork(first, 'bench'))
+  for (const s of ['base', 'probe', 'churn']) await setupCall(`service ${s}`, retries, async () => await labApi.createService(first, s, ['bench'], PORTS), async () => await labApi.inspectService(first, s))
   await waitFor('every agent knows network bench and its 3 services', async () => {
     const ok = await Promise.all(hosts.map(async (h) => {
       try {
@@ -223,21 +281,25 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   // one `base` task per node: every node gets an LB sandbox on the network
   const base: BenchTask[] = []
   const firstTaskMs: Array<[string, number]> = []
-  const retries = { n: 0 }
   const wait0 = await sampleCluster(helper, hosts)
-  for (const h of hosts) {
+  const tBase = performance.now()
+  // the network's creator first (it owns the address space the others ask donations of), then SETUP_PARALLEL_FIRST at a time
+  await inPool(hosts, (h) => h === first ? 0 : SETUP_PARALLEL_FIRST, async (h) => {
     const id = `base-${h.name}`
     const netnsPath = await newTaskNetns(state, h, id)
     const t0 = performance.now()
     base.push({ id, host: h, netnsPath, ip: await addSetupTask(h, 'base', id, netnsPath, retries) })
     firstTaskMs.push([h.name, performance.now() - t0])
-  }
+  })
+  base.sort((a, b) => hosts.indexOf(a.host) - hosts.indexOf(b.host))
+  firstTaskMs.sort((a, b) => hosts.findIndex((h) => h.name === a[0]) - hosts.findIndex((h) => h.name === b[0]))
+  const baseS = (performance.now() - tBase) / 1000
   const wait1 = await sampleCluster(helper, hosts)
   // each node's own allocations (task IP + LB IP) of its first task waited this long for address space
   const firstWaitMs: Array<[string, number]> = hosts.map((h, i) => [h.name, ((wait1.agents[i]?.addressWaitS ?? NaN) - (wait0.agents[i]?.addressWaitS ?? NaN)) * 1000])
   say(`  first task per node, API call ms (${first.name} created the network): ${firstTaskMs.map(([n, ms]) => `${n} ${round(ms, 0)}`).join(', ')}`)
   say(`  of which waiting for address space, ms: ${firstWaitMs.map(([n, ms]) => `${n} ${round(ms, 0)}`).join(', ')}`)
-  say(`  ${base.length} base tasks added (one per node); waiting for every sandbox`)
+  say(`  ${base.length} base tasks added (one per node, up to ${SETUP_PARALLEL_FIRST} at a time) in ${round(baseS, 1)} s; waiting for every sandbox`)
   const sandboxOf = (h: LabHost): string => lbNetnsName(h.netnsPrefix, net.id)
   await waitFor('every node has its LB sandbox', async () => {
     const present = new Set(await netnsWithPrefix(state.prefix))
@@ -245,12 +307,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }, { timeoutMs: SETUP_TIMEOUT_MS })
   for (const h of hosts) watches.set(h.name, watchSandbox(h.name, sandboxOf(h)))
   // churn tasks, spread over the nodes (present at the start of the churn phase)
-  const churn: BenchTask[] = []
-  for (let i = 0; i < f.rate * CHURN_POOL_SECONDS; i++) {
-    const h = hosts[i % hosts.length] as LabHost
-    const id = `churn-${i}`
-    churn.push({ id, host: h, netnsPath: await newTaskNetns(state, h, id), ip: undefined })
-  }
+  const churn: BenchTask[] = Array.from({ length: f.rate * CHURN_POOL_SECONDS }, (_, i) => ({ id: `churn-${i}`, host: hosts[i % hosts.length] as LabHost, netnsPath: '', ip: undefined }))
+  await inPool(churn, () => SETUP_PARALLEL_FIRST, async (t) => { t.netnsPath = await newTaskNetns(state, t.host, t.id) })
   const tChurn = performance.now()
   // SETUP_PARALLEL_HOSTS hosts at a time (unmeasured setup): one add on all 20 at once made every agent
   // reprogram 19 remote backends while building its own, and on a loaded 2-core machine calls passed the deadline
@@ -266,7 +324,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   say(`  ${churn.length} churn tasks added`)
   // base tasks were added before the monitors started: read every sandbox's backend map once
   await waitFor('every sandbox holds every base task', async () => {
-    const maps = await Promise.all(hosts.map(async (h) => await sh('nsenter', [`--net=/run/netns/${sandboxOf(h)}`, '--', 'nft', 'list', 'map', 'ip', nftTableName(net.id), 'backends_tcp']).catch(() => '')))
+    const maps = await Promise.all(hosts.map(async (h) => await sh('nsenter', [`--net=/run/netns/${sandboxOf(h)}`, '--', 'nft', 'list', 'map', LB_NFT_FAMILY, nftTableName(net.id), 'backends_tcp']).catch(() => '')))
     return maps.every((m) => base.every((b) => m.includes(`: ${b.ip as string} . ${TARGET_PORT}`)))
   }, { timeoutMs: SETUP_TIMEOUT_MS })
   say('  setup done: every sandbox programmed')
@@ -274,6 +332,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   // phase 1: idle gossip
   say(`idle phase: ${f.phaseS} s (after ${SETUP_DRAIN_S} s for the setup's gossip to drain)`)
   await delay(SETUP_DRAIN_S * 1000)
+  const setupDoneS = (performance.now() - tUp) / 1000 - labUpS
+  loads.push(loadavg()[0] as number)
   const idle0 = await sampleCluster(helper, hosts)
   const idleUs = monotonicUs()
   await delay(f.phaseS * 1000)
@@ -286,6 +346,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const addMs: number[] = []
   const addNodeMs: number[] = []
   let addTimeouts = 0
+  loads.push(loadavg()[0] as number)
   const add0 = await sampleCluster(helper, hosts)
   const addUs = monotonicUs()
   for (let e = 0; e < f.adds; e++) {
@@ -321,6 +382,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   let next = 0
   const callMs: number[] = []
   const inflight = new Set<Promise<void>>()
+  loads.push(loadavg()[0] as number)
   const churn0 = await sampleCluster(helper, hosts)
   const churnUs = monotonicUs()
   const tStart = performance.now()
@@ -397,9 +459,11 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     say(`  ${victim.name} killed: withdrawn from all ${survivors.length} other sandboxes after ${round(s, 2)} s`)
   }
 
+  const runS = (performance.now() - tUp) / 1000 - labUpS
+  loads.push(loadavg()[0] as number)
   report(f, {
     firstTaskMs, firstWaitMs, creator: first.name, setupRetries: retries.n,
-    labUpS, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped, callMs,
+    labUpS, baseS, setupS: setupDoneS, runS, loads, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped, callMs,
     addMs, addNodeMs, addTimeouts, churnAddMs, churnAddTimeouts, killS, killTimeouts
   })
 }
@@ -414,6 +478,13 @@ interface Results {
   /** Setup adds abandoned at the agent's deadline and tried again. */
   setupRetries: number
   labUpS: number
+  /** Seconds to add every node's first task. */
+  baseS: number
+  /** Seconds from lab up to the end (setup and phases, before the clean-up), and of the setup alone (after lab up). */
+  runS: number
+  setupS: number
+  /** The machine's 1-minute load average at lab up, each phase's start and the end. */
+  loads: number[]
   idle: PhaseFigures
   addPhase: PhaseFigures
   churnPhase: PhaseFigures
@@ -439,7 +510,7 @@ function report (f: Flags, r: Results): void {
   const firstMs = r.firstTaskMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   const waitMs = r.firstWaitMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   console.log('')
-  console.log(`${f.nodes} agents (lan gossip profile), each in its own netns on one bridge underlay, sharing this machine's ${benchEnv().cpus} cores; lab up took ${round(r.labUpS, 1)} s`)
+  console.log(`${f.nodes} agents (lan gossip profile), each in its own netns on one bridge underlay, sharing this machine's ${benchEnv().cpus} cores; lab up took ${round(r.labUpS, 1)} s, then set-up ${round(r.setupS, 1)} s (first tasks ${round(r.baseS, 1)} s), set-up and phases ${round(r.runS, 1)} s; load average (1 min) ${r.loads.map((l) => round(l, 1)).join(', ')} (lab up, idle, add, churn, end)`)
   printTable([
     ['figure', 'value'],
     ['first task on a node owning no space (API call), ms p50', round(percentile(firstMs, 50), 1)],
@@ -473,6 +544,10 @@ function report (f: Flags, r: Results): void {
   ])
   printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, profile: 'lan' }, {
     lab_up_s: round(r.labUpS, 1),
+    setup_s: round(r.setupS, 1),
+    first_tasks_s: round(r.baseS, 1),
+    run_after_lab_up_s: round(r.runS, 1),
+    load_average_1m: r.loads.map((l) => round(l, 1)),
     first_task_ms_p50: nan(round(percentile(firstMs, 50), 1)),
     first_task_ms_p99: nan(round(percentile(firstMs, 99), 1)),
     first_task_ms_max: nan(round(Math.max(...firstMs), 1)),

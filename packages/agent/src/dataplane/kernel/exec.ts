@@ -3,6 +3,7 @@ import type { Logger } from 'winston'
 import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
 import { applyRtnlOps, parseRtnlLines } from './rtnl-lib.js'
+import { matchRtnlRead, runRtnlRead } from './rtnl-read.js'
 import { loadLibc } from './native.js'
 import { loadNftLibrary, type NftLibrary } from './nft-lib.js'
 
@@ -65,7 +66,9 @@ export interface KernelInit {
    * Run `ip -batch -` / `bridge -batch -` batches made only of the lines the
    * data plane's hot paths write (overlay neighbour / FDB entries, task veth
    * plumbing: see rtnl-lib.ts) as rtnetlink messages from this process when
-   * libc loads through koffi, instead of a process per batch.
+   * libc loads through koffi, instead of a process per batch; and answer the
+   * data plane's reads (`ip -d -j link show`, `ip -j addr|neigh show`,
+   * `bridge -j fdb show dev D`: see rtnl-read.ts) from rtnetlink dumps.
    * @default true
    */
   rtnlInProcess?: boolean
@@ -186,6 +189,12 @@ class ExecKernel implements Kernel {
         applyRtnlOps(native.libc, ops, this.netnsPath(opts.netns), `${cmd} -batch - (netlink, ${this.netnsPath(opts.netns) ?? 'own netns'})`)
         return ''
       }
+    }
+    const read = (cmd === 'ip' || cmd === 'bridge') && this.rtnlInProcess && opts.input === undefined ? matchRtnlRead(cmd, args) : undefined
+    const native = read === undefined ? undefined : await loadLibc(this.logger)
+    if (read !== undefined && native !== undefined) {
+      opts.signal?.throwIfAborted()
+      return runRtnlRead(native.libc, read, this.netnsPath(opts.netns), `${cmd} ${args.join(' ')} (netlink, ${this.netnsPath(opts.netns) ?? 'own netns'})`)
     }
     const [file, argv] = wrapNetns(opts.netns === null ? undefined : (opts.netns ?? this.baseNetns), cmd, args)
     const line = [file, ...argv].join(' ')

@@ -27,48 +27,24 @@ import { closeSync, openSync } from 'node:fs'
 import { isIPv4, isIPv6 } from 'node:net'
 import { KernelCommandError } from './errors.js'
 import { inNetns, type Libc } from './native.js'
+import {
+  AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE, AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE, NLMSG_ERROR, NLM_F_REQUEST, NUD_NOARP, NUD_PERMANENT, NDA_DST, NDA_LLADDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFA_ADDRESS, IFA_LOCAL, MSG_DONTWAIT, NLMSG_HDR_BYTES, NDMSG_BYTES, IFINFOMSG_BYTES, IFADDRMSG_BYTES, DEV_RE
+} from './netlink.js'
 
-const AF_UNSPEC = 0
-const AF_INET = 2
-const AF_INET6 = 10
-const AF_BRIDGE = 7
-const AF_NETLINK = 16
-const SOCK_RAW_CLOEXEC = 3 | 0x80000
-const NETLINK_ROUTE = 0
 const RTM_NEWLINK = 16
 const RTM_DELLINK = 17
 const RTM_NEWADDR = 20
 const RTM_NEWNEIGH = 28
 const RTM_DELNEIGH = 29
-const NLMSG_ERROR = 2
-const NLM_F_REQUEST = 0x1
 const NLM_F_ACK = 0x4
 const NLM_F_REPLACE = 0x100
 const NLM_F_EXCL = 0x200
 const NLM_F_CREATE = 0x400
 const NLM_F_APPEND = 0x800
-const NUD_NOARP = 0x40
-const NUD_PERMANENT = 0x80
 const NTF_SELF = 0x02
-const NDA_DST = 1
-const NDA_LLADDR = 2
 const IFF_UP = 0x1
-const IFLA_ADDRESS = 1
-const IFLA_IFNAME = 3
-const IFLA_MTU = 4
-const IFLA_MASTER = 10
-const IFLA_LINKINFO = 18
 const IFLA_NET_NS_FD = 28
-const IFLA_INFO_KIND = 1
-const IFLA_INFO_DATA = 2
 const VETH_INFO_PEER = 1
-const IFA_ADDRESS = 1
-const IFA_LOCAL = 2
-const MSG_DONTWAIT = 0x40
-const NLMSG_HDR_BYTES = 16
-const NDMSG_BYTES = 12
-const IFINFOMSG_BYTES = 16
-const IFADDRMSG_BYTES = 8
 /** An ack of a refused request quotes the request (at most a few hundred bytes here): room for several. */
 const RECV_BUF_BYTES = 4096
 
@@ -84,7 +60,6 @@ export type RtnlOp =
   | { kind: 'addr-add', dev: string, ip: string, prefixLen: number, line: string }
 
 const MAC_RE = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/
-const DEV_RE = /^[a-zA-Z0-9_.-]{1,15}$/
 const MTU_RE = /^[1-9][0-9]{0,5}$/
 
 function isIp (s: string): boolean {

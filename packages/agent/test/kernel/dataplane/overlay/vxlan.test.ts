@@ -78,6 +78,29 @@ rootTest(`VXLAN overlay: tasks on two hosts reach each other and a VIP balances 
   t.true(await p1b.verify(NET))
   t.is((await p1b.apply(want(LB1, U1, [T2, LB2]))).transactions, 0)
 
+  // the periodic check reads the kernel in-process (no process); drift behind the agent's back is found, and the
+  // resync (adopt, then apply: what the reconciler does) repairs it
+  const vx = vxlanName(pa, NET)
+  const behind = createKernel({ baseNetns: k1.baseNetns, rtnlInProcess: false })
+  const drifts = [
+    { name: 'neighbour deleted', lines: ['ip', `neigh del ${T2.ip} dev ${vx}`] },
+    { name: 'neighbour changed', lines: ['ip', `neigh replace ${T2.ip} lladdr 02:42:0a:5a:00:99 dev ${vx} nud permanent`] },
+    { name: 'FDB entry deleted', lines: ['bridge', `fdb del ${T2.mac} dev ${vx} dst ${U2} self`] },
+    { name: 'flood entry deleted', lines: ['bridge', `fdb del 00:00:00:00:00:00 dev ${vx} dst ${U2} self`] },
+    { name: 'stray FDB entry', lines: ['bridge', `fdb append 02:42:0a:5a:00:77 dev ${vx} dst 192.168.77.9 self permanent`] }
+  ] as const
+  for (const d of drifts) {
+    const before = k1.spawns()
+    t.true(await p1b.verify(NET), `${d.name}: clean before`)
+    t.is(k1.spawns(), before, 'a check spawns no process')
+    await behind.run(d.lines[0], ['-batch', '-'], { input: `${d.lines[1]}\n` })
+    t.false(await p1b.verify(NET), `${d.name}: found`)
+    await p1b.adopt()
+    t.true((await p1b.apply(want(LB1, U1, [T2, LB2]))).transactions > 0, `${d.name}: repaired`)
+    t.true(await p1b.verify(NET), `${d.name}: clean after`)
+  }
+  t.true((await k1.run('ip', ['-j', 'neigh', 'show', 'dev', vx])).includes(`"lladdr":"${T2.mac}"`))
+
   // the network's last local task leaves: bridge and VXLAN device go
   await p1b.remove(NET)
   const links = (await linkList(k1)).map(l => l.ifname)
