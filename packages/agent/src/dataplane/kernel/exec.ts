@@ -3,6 +3,7 @@ import type { Logger } from 'winston'
 import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
 import { applyRtnlOps, parseRtnlLines } from './rtnl-lib.js'
+import { readLinkAddresses, type LinkAddresses } from './rtnl-read.js'
 import { loadLibc } from './native.js'
 import { loadNftLibrary, type NftLibrary } from './nft-lib.js'
 
@@ -38,6 +39,13 @@ export interface Kernel {
    * (no in-process nft), so callers read the state itself.
    */
   nftGeneration?(netns?: NetnsRef): Promise<number | undefined>
+  /**
+   * A link's alias, MAC and addresses read in-process (what `ip -d -j addr
+   * show dev <dev>` prints of them); undefined when it cannot be read that
+   * way, so callers run `ip`. Rejects with {@link KernelCommandError} when
+   * the device or netns does not exist, as `ip` does.
+   */
+  linkAddresses?(dev: string, netns?: NetnsRef): Promise<LinkAddresses | undefined>
   /** The base netns (undefined = the process's own). */
   readonly baseNetns: NetnsRef | undefined
 }
@@ -65,7 +73,8 @@ export interface KernelInit {
    * Run `ip -batch -` / `bridge -batch -` batches made only of the lines the
    * data plane's hot paths write (overlay neighbour / FDB entries, task veth
    * plumbing: see rtnl-lib.ts) as rtnetlink messages from this process when
-   * libc loads through koffi, instead of a process per batch.
+   * libc loads through koffi, instead of a process per batch; and read links'
+   * addresses the same way ({@link Kernel.linkAddresses}, rtnl-read.ts).
    * @default true
    */
   rtnlInProcess?: boolean
@@ -165,6 +174,13 @@ class ExecKernel implements Kernel {
   async nftGeneration (netns?: NetnsRef): Promise<number | undefined> {
     const lib = await this.nftLib()
     return lib?.generation(this.netnsPath(netns))
+  }
+
+  async linkAddresses (dev: string, netns?: NetnsRef): Promise<LinkAddresses | undefined> {
+    const native = this.rtnlInProcess ? await loadLibc(this.logger) : undefined
+    if (native === undefined) return undefined
+    const path = this.netnsPath(netns)
+    return readLinkAddresses(native.libc, dev, path, `ip -d -j addr show dev ${dev} (netlink, ${path ?? 'own netns'})`)
   }
 
   async run (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {

@@ -28,20 +28,21 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { KernelCommandError } from './errors.js'
 import { inNetns, type Libc } from './native.js'
 
+/** rtnetlink numbers (linux/rtnetlink.h, if_link.h, if_addr.h); the exported ones are shared with rtnl-read.ts. */
 const AF_UNSPEC = 0
-const AF_INET = 2
-const AF_INET6 = 10
+export const AF_INET = 2
+export const AF_INET6 = 10
 const AF_BRIDGE = 7
-const AF_NETLINK = 16
-const SOCK_RAW_CLOEXEC = 3 | 0x80000
-const NETLINK_ROUTE = 0
-const RTM_NEWLINK = 16
+export const AF_NETLINK = 16
+export const SOCK_RAW_CLOEXEC = 3 | 0x80000
+export const NETLINK_ROUTE = 0
+export const RTM_NEWLINK = 16
 const RTM_DELLINK = 17
-const RTM_NEWADDR = 20
+export const RTM_NEWADDR = 20
 const RTM_NEWNEIGH = 28
 const RTM_DELNEIGH = 29
-const NLMSG_ERROR = 2
-const NLM_F_REQUEST = 0x1
+export const NLMSG_ERROR = 2
+export const NLM_F_REQUEST = 0x1
 const NLM_F_ACK = 0x4
 const NLM_F_REPLACE = 0x100
 const NLM_F_EXCL = 0x200
@@ -53,7 +54,7 @@ const NTF_SELF = 0x02
 const NDA_DST = 1
 const NDA_LLADDR = 2
 const IFF_UP = 0x1
-const IFLA_ADDRESS = 1
+export const IFLA_ADDRESS = 1
 const IFLA_IFNAME = 3
 const IFLA_MTU = 4
 const IFLA_MASTER = 10
@@ -62,13 +63,13 @@ const IFLA_NET_NS_FD = 28
 const IFLA_INFO_KIND = 1
 const IFLA_INFO_DATA = 2
 const VETH_INFO_PEER = 1
-const IFA_ADDRESS = 1
-const IFA_LOCAL = 2
-const MSG_DONTWAIT = 0x40
-const NLMSG_HDR_BYTES = 16
+export const IFA_ADDRESS = 1
+export const IFA_LOCAL = 2
+export const MSG_DONTWAIT = 0x40
+export const NLMSG_HDR_BYTES = 16
 const NDMSG_BYTES = 12
-const IFINFOMSG_BYTES = 16
-const IFADDRMSG_BYTES = 8
+export const IFINFOMSG_BYTES = 16
+export const IFADDRMSG_BYTES = 8
 /** An ack of a refused request quotes the request (at most a few hundred bytes here): room for several. */
 const RECV_BUF_BYTES = 4096
 
