@@ -173,6 +173,7 @@ export function instrumentKernel (base: Kernel): InstrumentedKernel {
     baseNetns: base.baseNetns,
     spawns: () => base.spawns(),
     nftGeneration: async (netns) => await base.nftGeneration?.(netns),
+    linkAddresses: async (dev, netns) => await base.linkAddresses?.(dev, netns),
     nftCalls: () => nft,
     commandMs: () => ms,
     run: async (cmd: string, args: readonly string[], opts?: RunOptions): Promise<string> => {
