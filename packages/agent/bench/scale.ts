@@ -5,10 +5,16 @@
  * resident memory of this process, which holds the desired spec and the
  * programmer's in-memory copy of the sandbox (what an agent keeps).
  *
- * Each update and each resync check runs both ways, alternating, in one run:
- * `lib` (the agent's path: libnftables in-process, the sandbox's nf_tables
- * generation for the resync) and `proc` (`nft -f -` processes and a full
- * table read, the path before).
+ * Updates run both ways in one run, in alternating blocks: `lib` (the
+ * agent's path: libnftables in-process) and `proc` (an `nft -f -` process
+ * each, the path before). Each block starts with an unmeasured update: the
+ * first in-process call after a block of processes pays for their forks
+ * (copy-on-write page faults, ~10 ms here), which a one-at-a-time
+ * alternation charged to every `lib` update; that first one is reported on
+ * its own. Resync checks of the unchanged sandbox run three ways, in rounds:
+ * `lib` (nf_tables generation + `lb0` read over rtnetlink), `ip` (the
+ * generation + `ip -j addr`, the check before) and `proc` (the whole table
+ * read, the check before that).
  *
  * Anchors (README "Performance"): kube-proxy nftables partial sync ~141 ms to
  * add one service when 10k exist; a slot-map layout measured on this kind of
@@ -21,7 +27,8 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { createSeededRng } from '@scalelb/gossip'
 import { createKernel, type Kernel } from '../src/dataplane/kernel/index.js'
-import { createProgrammer, type NetworkDesired, type ServiceSpec } from '../src/dataplane/programmer/index.js'
+import { createNftProgrammer, type NetworkDesired, type ServiceSpec } from '../src/dataplane/programmer/index.js'
+import { nftTableName } from '../src/dataplane/kernel/index.js'
 import {
   BenchUsageError, instrumentKernel, intFlag, isRoot, mean, percentile, printJsonLine, printTable, round, runBench, sh
 } from './common.js'
@@ -35,6 +42,8 @@ const DEFAULT_BACKENDS = 10
 const DEFAULT_UPDATES = 30
 /** Unmeasured updates first at each checkpoint (the first creates the m<N> chain if a count changes). */
 const WARMUP_UPDATES = 3
+/** Updates per block of one way (the first of each block unmeasured). */
+const BLOCK = 10
 /** Resync checks (`verify`) measured per way at each checkpoint. */
 const VERIFIES = 3
 /** Service counts measured along the way (plus --services itself). */
@@ -54,9 +63,12 @@ function gcMiB (): { rss: number, heap: number } {
   return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 }
 }
 
-/** How nft is reached: in-process libnftables + generation check (the agent's way), or a process per transaction + full reads. */
+/** How nft is reached: in-process libnftables (the agent's way), or a process per transaction. */
 type Way = 'lib' | 'proc'
 const WAYS: readonly Way[] = ['lib', 'proc']
+/** How the resync check reads the sandbox: generation + rtnetlink (the agent's way), generation + `ip -j addr`, or the whole table. */
+type CheckWay = 'lib' | 'ip' | 'proc'
+const CHECK_WAYS: readonly CheckWay[] = ['lib', 'ip', 'proc']
 
 interface PerWay {
   updateMs: number[]
@@ -64,8 +76,15 @@ interface PerWay {
   updateKernelMs: number[]
   /** Processes spawned per update. */
   updateSpawns: number[]
-  /** One resync check of the sandbox (`verify`), nothing changed. */
+  /** The unmeasured first update of each block (`lib`: right after a block of `proc` processes). */
+  firstMs: number[]
+}
+
+interface PerCheckWay {
+  /** One resync check of the network (`verify`: overlay and sandbox), nothing changed. */
   verifyMs: number[]
+  /** Of it, the LB sandbox's part (the nft backend's check). */
+  sandboxMs: number[]
 }
 
 interface Checkpoint {
@@ -75,6 +94,7 @@ interface Checkpoint {
   /** Of the load: time in kernel commands (netns, bridge, addresses, `nft -f`). */
   loadKernelMs: number
   ways: Record<Way, PerWay>
+  checks: Record<CheckWay, PerCheckWay>
   kernelObjects: number
   rssMiB: number
   heapMiB: number
@@ -108,12 +128,14 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   await sh('ip', ['-n', host, 'link', 'set', 'lo', 'up'])
   const lib = createKernel({ baseNetns: `/run/netns/${host}` })
   const proc = createKernel({ baseNetns: `/run/netns/${host}`, nftInProcess: false })
-  let way: Way = 'lib'
+  const ipRead = createKernel({ baseNetns: `/run/netns/${host}`, rtnlInProcess: false })
+  let way: CheckWay = 'lib'
+  const kernelOf = (): Kernel => way === 'lib' ? lib : way === 'ip' ? ipRead : proc
   const switched: Kernel = {
     baseNetns: lib.baseNetns,
-    spawns: () => lib.spawns() + proc.spawns(),
-    run: async (cmd, args, opts) => await (way === 'lib' ? lib : proc).run(cmd, args, opts),
-    nftGeneration: async (netns) => way === 'lib' ? await lib.nftGeneration?.(netns) : undefined
+    spawns: () => lib.spawns() + proc.spawns() + ipRead.spawns(),
+    run: async (cmd, args, opts) => await kernelOf().run(cmd, args, opts),
+    nftGeneration: async (netns) => way === 'proc' ? undefined : await kernelOf().nftGeneration?.(netns)
   }
   const kernel = instrumentKernel(switched)
   const prefix = `${run}-`
@@ -130,7 +152,7 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
   let next = 16 + S * (B + 1) // fresh backend addresses for updates
   for (const n of checkpoints) {
     // a fresh programmer and sandbox for each checkpoint: full load from empty
-    const programmer = createProgrammer('nft', { netnsPrefix: prefix, lbMode: 'per-network', kernel })
+    const programmer = createNftProgrammer({ netnsPrefix: prefix, lbMode: 'per-network', kernel })
     const services: ServiceSpec[] = []
     for (let s = 0; s < n; s++) {
       const backends = []
@@ -152,9 +174,17 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
     await programmer.apply(desired)
     const loadMs = performance.now() - t0
     const loadKernelMs = kernel.commandMs() - lk0
-    const ways: Record<Way, PerWay> = { lib: { updateMs: [], updateKernelMs: [], updateSpawns: [], verifyMs: [] }, proc: { updateMs: [], updateKernelMs: [], updateSpawns: [], verifyMs: [] } }
-    for (let u = -WARMUP_UPDATES * 2; u < updates * 2; u++) {
-      way = WAYS[((u % 2) + 2) % 2] as Way
+    const ways: Record<Way, PerWay> = { lib: { updateMs: [], updateKernelMs: [], updateSpawns: [], firstMs: [] }, proc: { updateMs: [], updateKernelMs: [], updateSpawns: [], firstMs: [] } }
+    const checks: Record<CheckWay, PerCheckWay> = { lib: { verifyMs: [], sandboxMs: [] }, ip: { verifyMs: [], sandboxMs: [] }, proc: { verifyMs: [], sandboxMs: [] } }
+    // blocks of BLOCK updates per way, lib first: each block's first update unmeasured (see the top of this file)
+    const perBlock = BLOCK - 1
+    const blocks = Math.ceil(updates / perBlock)
+    for (let u = -WARMUP_UPDATES; u < blocks * 2 * BLOCK; u++) {
+      const block = Math.floor(Math.max(0, u) / BLOCK)
+      const w: Way = u < 0 ? 'lib' : WAYS[block % 2] as Way
+      way = w
+      const first = u >= 0 && u % BLOCK === 0
+      if (u >= 0 && !first && ways[w].updateMs.length >= updates) continue
       // replace one backend of one service (the kernel sees: delete + add of its slot elements)
       const k = Math.floor(rng.next() * n)
       const svc = services[k] as ServiceSpec
@@ -169,37 +199,46 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
       const t1 = performance.now()
       const r = await programmer.apply(desired)
       const ms = performance.now() - t1
-      if (u >= 0) {
-        ways[way].updateMs.push(ms)
-        ways[way].updateKernelMs.push(kernel.commandMs() - k0)
-        ways[way].updateSpawns.push(kernel.spawns() - s0)
+      if (first) ways[w].firstMs.push(ms)
+      else if (u >= 0) {
+        ways[w].updateMs.push(ms)
+        ways[w].updateKernelMs.push(kernel.commandMs() - k0)
+        ways[w].updateSpawns.push(kernel.spawns() - s0)
       }
       if (r.transactions !== 1) console.log(`note: update ${u} took ${r.transactions} transactions`)
     }
-    for (let v = 0; v < VERIFIES * 2; v++) {
-      way = WAYS[v % 2] as Way
+    const at = { networkId, netns: sandboxNs, table: nftTableName(networkId) }
+    for (let v = 0; v < VERIFIES * CHECK_WAYS.length; v++) {
+      way = CHECK_WAYS[v % CHECK_WAYS.length] as CheckWay
       const t1 = performance.now()
       if (!await programmer.verify(networkId)) throw new Error(`verify found the sandbox changed at ${n} services (${way})`)
-      ways[way].verifyMs.push(performance.now() - t1)
+      checks[way].verifyMs.push(performance.now() - t1)
+      const t2 = performance.now()
+      if (!await programmer.backend.verify(at, {})) throw new Error(`the sandbox check found it changed at ${n} services (${way})`)
+      checks[way].sandboxMs.push(performance.now() - t2)
     }
     way = 'lib'
     const objects = await countNetns(sandboxNs, 'lb0')
     const mem = gcMiB()
-    results.push({ family: fam, services: n, loadMs, loadKernelMs, ways, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
-    console.log(`${familyLabel(fam)} ${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(ways.lib.verifyMs, 50), 1)} ms / proc ${round(percentile(ways.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
+    results.push({ family: fam, services: n, loadMs, loadKernelMs, ways, checks, kernelObjects: objects.rules + objects.elements + objects.addresses, rssMiB: mem.rss, heapMiB: mem.heap - mem0.heap })
+    console.log(`${familyLabel(fam)} ${n} services: loaded in ${round(loadMs, 1)} ms, update p50 lib ${round(percentile(ways.lib.updateMs, 50), 2)} ms / proc ${round(percentile(ways.proc.updateMs, 50), 2)} ms, resync check lib ${round(percentile(checks.lib.verifyMs, 50), 1)} ms / ip ${round(percentile(checks.ip.verifyMs, 50), 1)} ms / proc ${round(percentile(checks.proc.verifyMs, 50), 1)} ms, ${objects.rules + objects.elements + objects.addresses} kernel objects, RSS ${round(mem.rss, 1)} MiB`)
     await programmer.remove(networkId)
   }
   }
 
   console.log('')
-  console.log(`one LB sandbox, ${B} backends/service; update = one backend of one service replaced (one nft transaction); lib = libnftables in-process + generation check, proc = nft process + full table read; RSS of this process (spec + programmer state), before any load ${round(mem0.rss, 1)} MiB`)
+  console.log(`one LB sandbox, ${B} backends/service; update = one backend of one service replaced (one nft transaction), lib = libnftables in-process, proc = an nft process, in alternating blocks of ${BLOCK} (the first of each block unmeasured, its p50 shown apart); resync check of the unchanged network (overlay + sandbox): lib = generation + rtnetlink read of lb0, ip = generation + ip -j addr, proc = full table read; RSS of this process (spec + programmer state), before any load ${round(mem0.rss, 1)} MiB`)
+  const p50 = (xs: readonly number[], digits: number): string | number => xs.length === 0 ? '-' : round(percentile(xs, 50), digits)
   printTable([
-    ['family', 'services', 'full load ms', 'of which kernel ms', 'way', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'spawns/update', 'resync check ms', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
-    ...results.flatMap((c) => WAYS.map((w) => [
-      c.family, String(c.services), round(c.loadMs, 1), round(c.loadKernelMs, 1), w,
-      round(percentile(c.ways[w].updateMs, 50), 2), round(percentile(c.ways[w].updateMs, 99), 2), round(percentile(c.ways[w].updateKernelMs, 50), 2),
-      round(mean(c.ways[w].updateSpawns), 1), round(percentile(c.ways[w].verifyMs, 50), 1), String(c.kernelObjects), round(c.rssMiB, 1), round(c.heapMiB, 1)
-    ]))
+    ['family', 'services', 'full load ms', 'of which kernel ms', 'way', 'update ms p50', 'update ms p99', 'of which nft ms p50', 'first of a block ms p50', 'spawns/update', 'resync check ms', 'of which sandbox ms', 'kernel objects', 'RSS MiB', 'heap over start MiB'],
+    ...results.flatMap((c) => CHECK_WAYS.map((w) => {
+      const u = w === 'ip' ? undefined : c.ways[w]
+      return [
+        c.family, String(c.services), round(c.loadMs, 1), round(c.loadKernelMs, 1), w,
+        p50(u?.updateMs ?? [], 2), u === undefined ? '-' : round(percentile(u.updateMs, 99), 2), p50(u?.updateKernelMs ?? [], 2), p50(u?.firstMs ?? [], 2),
+        u === undefined ? '-' : round(mean(u.updateSpawns), 1), p50(c.checks[w].verifyMs, 1), p50(c.checks[w].sandboxMs, 1), String(c.kernelObjects), round(c.rssMiB, 1), round(c.heapMiB, 1)
+      ]
+    }))
   ])
   console.log('anchors: kube-proxy nftables partial sync ~141 ms to add one service at 10k services; slot-map layout on this kind of machine ~15 ms, flat')
   const res: Record<string, number> = { rss_mib_start: round(mem0.rss, 1) }
@@ -214,7 +253,12 @@ async function bench (run: string, S: number, B: number, updates: number, seed: 
       res[`update_ms_p99_${sfx}`] = round(percentile(x.updateMs, 99), 2)
       res[`update_kernel_ms_p50_${sfx}`] = round(percentile(x.updateKernelMs, 50), 2)
       res[`update_spawns_${sfx}`] = round(mean(x.updateSpawns), 2)
-      res[`resync_check_ms_${sfx}`] = round(percentile(x.verifyMs, 50), 1)
+      res[`update_first_ms_p50_${sfx}`] = round(percentile(x.firstMs, 50), 2)
+    }
+    for (const w of CHECK_WAYS) {
+      const sfx = w === 'lib' ? k : `${k}_${w}`
+      res[`resync_check_ms_${sfx}`] = round(percentile(c.checks[w].verifyMs, 50), 1)
+      res[`resync_sandbox_ms_${sfx}`] = round(percentile(c.checks[w].sandboxMs, 50), 1)
     }
     res[`kernel_objects_${k}`] = c.kernelObjects
     res[`rss_mib_${k}`] = round(c.rssMiB, 1)

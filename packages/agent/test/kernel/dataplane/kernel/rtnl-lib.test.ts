@@ -93,3 +93,28 @@ rootTest(`task plumbing in-process: veth into the bridge with its peer in the ta
   await ipBatch(k, ['link del sttest'])
   t.is(JSON.parse(await createKernel({ baseNetns: task }).run('ip', ['-j', 'link', 'show'])).length, 1, 'only lo is left in the task netns')
 })
+
+rootTest(`a link's alias, MAC and addresses read in-process are what \`ip -d -j addr show\` prints, without a process`, async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const byCommand = createKernel({ baseNetns: await lab.netns('r'), rtnlInProcess: false })
+  const lines = ['link add hk0 type veth peer name hk1', 'link set hk0 address 02:42:0a:5b:00:02', 'link set hk0 alias net-hk', 'link set hk0 up',
+    'addr add 10.91.0.2/16 dev hk0', 'addr add fd00:5b::2/64 dev hk0 nodad']
+  for (let i = 1; i <= 300; i++) lines.push(`addr add 10.91.${i >> 8}.${i & 255}/32 dev hk0`, `addr add fd00:5b::ff:${i.toString(16)}/128 dev hk0 nodad`)
+  await ipBatch(byCommand, lines)
+  const inProcess = createKernel({ baseNetns: byCommand.baseNetns })
+  const addrShow = ['-d', '-j', 'addr', 'show', 'dev', 'hk0']
+  const [read] = JSON.parse(await inProcess.run('ip', addrShow)) as Array<{ ifalias: string, address: string, addr_info: Array<{ family: string, local: string, prefixlen: number, scope: string }> }>
+  t.is(inProcess.spawns(), 0)
+  const [want] = JSON.parse(await byCommand.run('ip', ['-d', '-j', 'addr', 'show', 'dev', 'hk0'])) as Array<{ ifalias: string, address: string, addr_info: Array<{ family: string, local: string, prefixlen: number, scope: string }> }>
+  t.is(read?.ifalias, 'net-hk')
+  t.is(read?.address, want?.address)
+  const fields = (as: ReadonlyArray<{ family: string, local: string, prefixlen: number, scope: string }>): string[] => as.map(a => `${a.family} ${a.local}/${a.prefixlen} ${a.scope}`).sort()
+  t.true((read?.addr_info.length ?? 0) >= 602, 'the 602 added (and a link-local one once the link has a carrier)')
+  t.deepEqual(fields(read?.addr_info ?? []), fields(want?.addr_info ?? []))
+  // a missing device or netns fails as `ip` does
+  const gone = await t.throwsAsync(inProcess.run('ip', ['-d', '-j', 'addr', 'show', 'dev', 'nosuchdev']))
+  t.true(gone instanceof KernelCommandError)
+  t.regex(gone?.message ?? '', /nosuchdev/)
+  await t.throwsAsync(inProcess.run('ip', addrShow, { netns: '/run/netns/hk-no-such-netns' }), { instanceOf: KernelCommandError })
+})

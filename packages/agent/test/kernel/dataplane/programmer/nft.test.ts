@@ -107,8 +107,10 @@ rootTest('nft: verify sees a table or address changed behind the agent\'s back, 
   const g0 = await lab.kernel.nftGeneration?.(ns)
   t.not(g0, undefined, 'the nf_tables generation is readable')
   let reads = tableReads()
+  const spawns = lab.kernel.spawns()
   t.true(await p.verify(id))
   t.is(tableReads(), reads, 'an untouched sandbox is verified without listing its table')
+  t.is(lab.kernel.spawns(), spawns, "lb0's addresses are read in-process, without an `ip` process")
   // a map flushed by someone else: the generation moved, the full read finds it
   await lab.kernel.run('nft', ['flush', 'map', 'inet', nftTableName(id), 'backends_tcp'], { netns: ns })
   t.not(await lab.kernel.nftGeneration?.(ns), g0)
@@ -119,6 +121,37 @@ rootTest('nft: verify sees a table or address changed behind the agent\'s back, 
   await p.remove(id)
   await p.apply(d)
   t.true(await p.verify(id))
+  await lab.kernel.run('ip', ['addr', 'del', '10.77.255.1/32', 'dev', 'lb0'], { netns: ns })
+  t.false(await p.verify(id))
+  // the way the reconciler resyncs (adopt reads the kernel back, apply repairs): the VIP is back, the check passes
+  await p.adopt(new Map([[id, d]]))
+  t.true((await p.apply(d)).transactions > 0)
+  t.true(await p.verify(id))
+  // a VIP changed to another address (same count), and a stray address beside the right ones: both found, both repaired
+  for (const drift of [['addr del 10.77.255.1/32 dev lb0', 'addr add 10.77.255.99/32 dev lb0'], ['addr add 10.77.255.98/32 dev lb0']]) {
+    await lab.kernel.run('ip', ['-batch', '-'], { netns: ns, input: drift.join('\n') + '\n' })
+    t.false(await p.verify(id), drift.join('; '))
+    await p.adopt(new Map([[id, d]]))
+    await p.apply(d)
+    t.true(await p.verify(id), `repaired: ${drift.join('; ')}`)
+  }
+  const addrs = await lab.kernel.run('ip', ['-j', 'addr', 'show', 'dev', 'lb0'], { netns: ns })
+  t.true(addrs.includes('"10.77.255.1"'))
+  t.false(addrs.includes('10.77.255.9'))
+})
+
+rootTest('nft: where the in-process read is off, the resync check reads lb0 with `ip` and finds the same drift', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const id = 'ipreadnet0123456'
+  const ns = lbNetnsName(lab.prefix, id)
+  const k = createKernel({ baseNetns: lab.kernel.baseNetns, rtnlInProcess: false })
+  const p = createProgrammer('nft', { netnsPrefix: lab.prefix, kernel: k })
+  const d = desired(id, [{ backends: backends(3) }])
+  await p.apply(d)
+  const spawns = k.spawns()
+  t.true(await p.verify(id))
+  t.true(k.spawns() > spawns)
   await lab.kernel.run('ip', ['addr', 'del', '10.77.255.1/32', 'dev', 'lb0'], { netns: ns })
   t.false(await p.verify(id))
 })

@@ -1,6 +1,6 @@
 import { createSeededRng } from '@scalelb/gossip'
 import test, { type ExecutionContext } from 'ava'
-import { LbModel } from '../../../../src/dataplane/lb/lb-model.js'
+import { LbModel, replaceRange } from '../../../../src/dataplane/lb/lb-model.js'
 import { diffScript, sameView, viewFromSpec, withChains, type LbView } from '../../../../src/dataplane/lb/lb-view.js'
 import { addressLines } from '../../../../src/dataplane/lb/addresses.js'
 import type { SandboxSpec, ServiceSpec } from '../../../../src/dataplane/spec/types.js'
@@ -111,4 +111,31 @@ test('an update touches only the services that changed; bad input is refused and
   const adopted = copy(view)
   adopted.services.delete(`${good.vip} . tcp . 80`)
   t.deepEqual(normalize(model.plan(spec, adopted).script('tbl')), normalize(diffScript('tbl', adopted, viewFromSpec(spec))))
+})
+
+test('replaceRange replaces a window in place, growing, shrinking or keeping the length', t => {
+  for (const [start, count, items] of [[1, 1, ['x']], [1, 2, ['x', 'y', 'z', 'w']], [0, 4, ['x']], [5, 0, ['x', 'y']], [2, 3, []], [0, 0, []]] as Array<[number, number, string[]]>) {
+    const a = ['a', 'b', 'c', 'd', 'e']
+    const want = [...a]
+    want.splice(start, count, ...items)
+    const same = a
+    replaceRange(a, start, count, items)
+    t.is(a, same)
+    t.deepEqual(a, want, `replaceRange(${start}, ${count}, ${items.join(',')})`)
+  }
+})
+
+test('the model keeps its own copy of the service list: a caller changing its array in place between applies is seen', t => {
+  const spec = desired('n', [{ backends: backends(2) }, { vip: '10.77.250.2', backends: backends(2, 10) }]).sandbox
+  const services = [...spec.services]
+  const model = new LbModel()
+  let view = model.plan({ ...spec, services }, undefined).commit()
+  const svc = services[1] as ServiceSpec
+  services[1] = { ...svc, backends: svc.backends.map((b, j) => j === 0 ? { ...b, ip: '10.77.9.99' } : b) }
+  const plan = model.plan({ ...spec, services }, view)
+  t.false(plan.empty)
+  t.regex(plan.script('tbl'), /10\.77\.9\.99/)
+  view = plan.commit()
+  t.true(sameView(view, viewFromSpec({ ...spec, services })))
+  t.true(model.plan({ ...spec, services }, view).empty)
 })
