@@ -1,4 +1,5 @@
 import test from 'ava'
+import { encodeFrame, frameSize } from '../../src/codec/codec.js'
 import { Sim, type SimNode } from '../../src/sim/engine.js'
 import { churn, convergence, failure, partition } from '../../src/sim/scenarios.js'
 
@@ -7,6 +8,21 @@ test('200 nodes, lan, no loss: every write reaches every node within 10 gossip r
   t.is(r.events_complete, 20)
   t.true((r.rounds_100_max as number) <= 10, `max rounds ${r.rounds_100_max}`)
   t.deepEqual(convergence({ nodes: 200, seed: 11 }, 20), r)
+})
+
+test('the bytes counted without encoding are the encoded bytes of every message of a run', t => {
+  let messages = 0; let mismatches = 0
+  const sizeOf = (m: Parameters<typeof frameSize>[0]): number => {
+    messages++
+    const n = encodeFrame(m).length
+    if (frameSize(m) !== n) mismatches++
+    return n
+  }
+  const r = convergence({ nodes: 60, seed: 21, sizeOf }, 5)
+  t.is(r.events_complete, 5)
+  t.true(messages > 1000)
+  t.is(mismatches, 0)
+  t.deepEqual(convergence({ nodes: 60, seed: 21 }, 5), r)
 })
 
 test('200 nodes, 10% loss: every write reaches every node within 12 rounds and 3 s', t => {
