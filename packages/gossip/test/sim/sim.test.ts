@@ -1,7 +1,7 @@
 import test from 'ava'
 import { encodeFrame, frameSize } from '../../src/codec/codec.js'
 import { Sim, type SimNode } from '../../src/sim/engine.js'
-import { churn, convergence, failure, partition } from '../../src/sim/scenarios.js'
+import { churn, convergence, failure, networks, partition } from '../../src/sim/scenarios.js'
 
 test('200 nodes, lan, no loss: every write reaches every node within 10 gossip rounds; same seed, same figures', t => {
   const r = convergence({ nodes: 200, seed: 11 }, 20)
@@ -76,4 +76,20 @@ test('200 nodes: a network-scope write reaches the 5 scope members quickly and n
   }
   t.true(reachedAt - t0 <= 1000, `scope members had it after ${reachedAt - t0} ms`)
   t.true(sim.nodes.every(sn => members.includes(sn.index) || sn.node.tables.get('network:n1', 'endpoints', 'ep') === undefined))
+})
+
+test('networks scenario, 120 nodes, 30 networks of 10: members settle, scoped writes reach exactly their members, nothing leaks; same seed, same figures', t => {
+  const init = { nodes: 120, seed: 22 }
+  const opts = { networks: 30, span: 10, preload: 3, events: 8 }
+  const r = networks(init, opts)
+  t.true(Number.isFinite(r.settle_s), 'every member sees its networks\' members and standing entries')
+  t.is(r.net_writes_complete, 8)
+  t.is(r.cluster_writes_complete, 8)
+  t.is(r.leaks, 0)
+  // 30 networks x 10 members over 120 nodes: 2.5 networks per node, each with 3 standing entries (and some writes)
+  t.is(r.networks_per_node_mean, 2.5)
+  t.true((r.net_entries_per_node_mean as number) >= 7.5 && (r.net_entries_per_node_mean as number) < (r.net_entries_if_cluster_wide as number))
+  // every node holds the same claims: one per node in any network (some of the 120 are in none)
+  t.true(Number.isInteger(r.scope_claims_per_node_mean) && (r.scope_claims_per_node_mean as number) <= 120 && (r.scope_claims_per_node_mean as number) > 80)
+  t.deepEqual(networks(init, opts), r)
 })
