@@ -3,16 +3,18 @@ import { parseArgs } from 'node:util'
 import { CONFIG_KEYS, resolveConfig, type GossipConfig } from '../config.js'
 import type { ProfileName } from '../types.js'
 import { formatTable } from './report.js'
-import { churn, convergence, failure, partition, type Results, type ScenarioName, type SlowModelName } from './scenarios.js'
+import { churn, convergence, failure, networks, partition, type Results, type ScenarioName, type SlowModelName } from './scenarios.js'
 
-const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn]
+const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn|networks]
                      [--profile lan|wan|local] [--set option=value ...] [--events E] [--no-bytes] [--lose-broadcasts]
-                     [--slow mixed|pause|lag|latency] [--unsigned]
+                     [--slow mixed|pause|lag|latency] [--unsigned] [--networks K] [--span S] [--preload P]
 Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.
 Nodes sign and check membership facts and entries as in production; --unsigned turns that off for comparison.
 --set overrides a GossipConfig option of the profile (e.g. --set suspicionMult=3 --set awarenessMax=1).
 --slow: how the failure scenario's 5% slowed nodes misbehave (default mixed: half paused 0.5-5 s at a time,
-half CPU-starved); see packages/gossip/README.md, Simulator.`
+half CPU-starved); see packages/gossip/README.md, Simulator.
+--scenario networks: K network scopes (default 1000), each joined by S nodes chosen by seed (default 50),
+each holding P entries (default 10); --events network-scoped and then cluster-wide writes are timed.`
 
 class UsageError extends Error { override name = 'UsageError' }
 
@@ -39,6 +41,9 @@ function main (): number {
         unsigned: { type: 'boolean' },
         set: { type: 'string', multiple: true },
         slow: { type: 'string' },
+        networks: { type: 'string' },
+        span: { type: 'string' },
+        preload: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       },
@@ -50,7 +55,7 @@ function main (): number {
     return 2
   }
   if (args.help === true) { console.log(USAGE); return 0 }
-  let nodes: number, loss: number, seed: number, events: number
+  let nodes: number, loss: number, seed: number, events: number, nets: number, span: number, preload: number
   const scenario = (args.scenario ?? 'convergence') as ScenarioName
   const profile = (args.profile ?? 'lan') as ProfileName
   const slow = (args.slow ?? 'mixed') as SlowModelName
@@ -60,7 +65,10 @@ function main (): number {
     loss = num(args.loss, 'loss', 0, 0, 0.9)
     seed = Math.floor(num(args.seed, 'seed', 1, 0, 2 ** 31))
     events = Math.floor(num(args.events, 'events', 20, 1, 1000))
-    if (!['convergence', 'failure', 'partition', 'churn'].includes(scenario)) throw new UsageError(`--scenario must be convergence, failure, partition or churn, got ${JSON.stringify(scenario)}`)
+    nets = Math.floor(num(args.networks, 'networks', 1000, 1, 100_000))
+    span = Math.floor(num(args.span, 'span', 50, 2, nodes))
+    preload = Math.floor(num(args.preload, 'preload', 10, 0, 1000))
+    if (!['convergence', 'failure', 'partition', 'churn', 'networks'].includes(scenario)) throw new UsageError(`--scenario must be convergence, failure, partition, churn or networks, got ${JSON.stringify(scenario)}`)
     if (!['lan', 'wan', 'local'].includes(profile)) throw new UsageError(`--profile must be lan, wan or local, got ${JSON.stringify(profile)}`)
     if (!['mixed', 'pause', 'lag', 'latency'].includes(slow)) throw new UsageError(`--slow must be mixed, pause, lag or latency, got ${JSON.stringify(slow)}`)
     for (const kv of args.set ?? []) {
@@ -85,14 +93,17 @@ function main (): number {
     case 'failure': results = failure(init, events, slow); break
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
+    case 'networks': results = networks(init, { networks: nets, span, preload, events }); break
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
-  const params = { scenario, nodes, loss, seed, profile, overrides, events, lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned }
+  const rssMb = Math.round(process.memoryUsage().rss / 2 ** 20)
+  const params = { scenario, nodes, loss, seed, profile, overrides, events, lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned, ...(scenario === 'networks' ? { networks: nets, span, preload } : {}) }
   console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}, ${unsigned ? 'unsigned' : 'signed'}`, [
     ...Object.entries(results).map(([k, v]): [string, number] => [k, v]),
-    ['wall_s (context only, not deterministic)', wallS]
+    ['wall_s (context only, not deterministic)', wallS],
+    ['rss_mb at the end (context only)', rssMb]
   ]))
-  console.log(JSON.stringify({ bench: `gossip-sim-${scenario}`, params, results: { ...results, wall_s: wallS }, env: { node: process.version, cpus: cpus().length } }))
+  console.log(JSON.stringify({ bench: `gossip-sim-${scenario}`, params, results: { ...results, wall_s: wallS, rss_mb: rssMb }, env: { node: process.version, cpus: cpus().length } }))
   return 0
 }
 

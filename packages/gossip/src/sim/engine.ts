@@ -1,4 +1,4 @@
-import { encodeFrame } from '../codec/codec.js'
+import { frameSize } from '../codec/codec.js'
 import type { MemberSnapshot, Packet, RequestMsg, ResponseMsg } from '../codec/messages.js'
 import { resolveConfig, type GossipConfig } from '../config.js'
 import { MemberIndex } from '../membership/member-table.js'
@@ -19,8 +19,10 @@ export interface SimInit {
   latencyMs?: [number, number]
   profile?: ProfileName
   overrides?: Partial<GossipConfig>
-  /** Count bytes by encoding every message (exact) or not at all. @default true */
+  /** Count every message's encoded bytes (exact, measured without encoding) or not at all. @default true */
   countBytes?: boolean
+  /** How a message's bytes are measured. @default frameSize (tests compare it with encodeFrame) */
+  sizeOf?: (msg: Packet | RequestMsg | ResponseMsg) => number
   /**
    * Run without keys: nothing signed or checked (for comparison). Otherwise
    * every node gets a key from one key directory and signs and checks as in
@@ -64,8 +66,8 @@ export interface SimNode {
 /**
  * Discrete-event simulator: every node is the real sans-IO GossipNode; the
  * engine delivers its messages with seeded latency and loss, in virtual time,
- * without encoding on the hot path (bytes are measured by encoding only when
- * `countBytes` is on).
+ * without encoding (bytes are measured by frameSize, the encoder's exact
+ * length, when `countBytes` is on).
  */
 export class Sim {
   readonly cfg: GossipConfig
@@ -81,6 +83,7 @@ export class Sim {
   private readonly heap = new MinHeap<Ev>()
   private readonly lat: [number, number]
   private readonly countBytes: boolean
+  private readonly sizeOf: (msg: Packet | RequestMsg | ResponseMsg) => number
   private readonly seed: number
   private readonly index = new MemberIndex()
   /** Each node's keyring (kept across its restarts), unless unsigned. */
@@ -93,6 +96,7 @@ export class Sim {
     this.loss = init.loss ?? 0
     this.lat = init.latencyMs ?? [5, 25]
     this.countBytes = init.countBytes ?? true
+    this.sizeOf = init.sizeOf ?? frameSize
     const ids: NodeId[] = []
     for (let i = 0; i < init.nodes; i++) ids.push(`node-${String(i).padStart(5, '0')}`)
     if (init.unsigned !== true) {
@@ -282,7 +286,7 @@ export class Sim {
 
   private count (msg: Packet | RequestMsg | ResponseMsg): void {
     this.messagesSent++
-    if (this.countBytes) this.bytesSent += encodeFrame(msg).length
+    if (this.countBytes) this.bytesSent += this.sizeOf(msg)
   }
 
   private sendReq (sn: SimNode, to: number, req: RequestMsg): void {

@@ -1,9 +1,10 @@
-import type { EntryEvent, NodeId } from '../types.js'
+import { SCOPES_TABLE } from '../tables/constants.js'
+import type { EntryEvent, NodeId, ScopeName } from '../types.js'
 import { Sim, type SimInit, type SimNode } from './engine.js'
 import { percentile, round } from './report.js'
 
 /** Scenario names of the simulator. */
-export type ScenarioName = 'convergence' | 'failure' | 'partition' | 'churn'
+export type ScenarioName = 'convergence' | 'failure' | 'partition' | 'churn' | 'networks'
 
 /** A scenario's figures: flat numbers with units in the keys. */
 export type Results = Record<string, number>
@@ -323,4 +324,177 @@ export function churn (init: SimInit, restarts = 20): Results {
     false_dead: falseDead,
     messages_total: sim.messagesSent
   }
+}
+
+/** Shape of the networks scenario. */
+export interface NetworksInit {
+  /** Network scopes. @default 1000 */
+  networks?: number
+  /** Nodes each network spans (chosen by seed). @default 50 */
+  span?: number
+  /** Entries written in each network before the warm-up (its standing state). @default 10 */
+  preload?: number
+  /** Writes in each measured phase (network-scoped, then cluster-wide), one every 100 ms. @default 20 */
+  events?: number
+}
+
+const NET_TABLE = 'simnet'
+const NET_WRITE_EVERY_MS = 100
+const NET_IDLE_MS = 5000
+const NET_SETTLE_LIMIT_MS = 120_000
+const NET_PHASE_TAIL_MS = 30_000
+
+/**
+ * Per-network scoping costs: `networks` network scopes, each joined by `span`
+ * nodes chosen by seed, each holding `preload` entries written by its
+ * members at the start. Settling: the time until every member of every
+ * network sees all of that network's members (the cluster-scope `scopes`
+ * claims) and holds all its entries. Then, each for a measured phase:
+ * idle (no writes); `events` network-scoped writes (random network, random
+ * member) every 100 ms, each timed until all the network's members hold it;
+ * `events` cluster-wide writes, timed until every node holds it. Bytes per
+ * node per second of each phase; entries held per node, network-scoped
+ * (what a node holds) against what cluster-wide scoping would make every
+ * node hold; `leaks` counts network entries that reached a non-member
+ * (must be 0).
+ */
+export function networks (init: SimInit, opts: NetworksInit = {}): Results {
+  const sim = new Sim(init)
+  const n = sim.nodes.length
+  const nets = opts.networks ?? 1000
+  const span = Math.min(opts.span ?? 50, n)
+  const preload = opts.preload ?? 10
+  const events = opts.events ?? 20
+  const gi = sim.cfg.gossipIntervalMs
+  const name = (k: number): ScopeName => `network:n${k}`
+  const membersOf: number[][] = []
+  /** Per node: its networks (indexes). */
+  const netsOf: number[][] = sim.nodes.map(() => [])
+  for (let k = 0; k < nets; k++) {
+    const m = pickFrom(sim, n, span)
+    membersOf.push(m)
+    for (const i of m) (netsOf[i] as number[]).push(k)
+  }
+  // network writes: holders count per write, leaks to non-members; cluster writes: holders per write
+  const netHolders = new Array<number>(events).fill(0)
+  const netStart = new Array<number>(events).fill(0)
+  const clHolders = new Array<number>(events).fill(0)
+  const clStart = new Array<number>(events).fill(0)
+  const tNet: number[] = []; const tCl: number[] = []
+  let leaks = 0; let netDone = 0; let clDone = 0
+  for (const sn of sim.nodes) {
+    const mine = new Set((netsOf[sn.index] as number[]).map(name))
+    sn.node.onEntry((ev: EntryEvent) => {
+      if (ev.previousStatus !== undefined) return
+      const { scope, table } = ev.entry
+      if (scope !== 'cluster' && !mine.has(scope)) leaks++
+      if (table !== NET_TABLE) return
+      if (scope === 'cluster') {
+        const e = Number(ev.entry.key)
+        if (++clHolders[e]! === n) { tCl.push(sim.now - (clStart[e] as number)); clDone++ }
+        return
+      }
+      const w = Number(ev.entry.key.slice(1))
+      if (++netHolders[w]! === span) { tNet.push(sim.now - (netStart[w] as number)); netDone++ }
+    })
+  }
+  for (let k = 0; k < nets; k++) {
+    const m = membersOf[k] as number[]
+    for (const i of m) (sim.nodes[i] as SimNode).node.joinScope(0, name(k))
+    for (let j = 0; j < preload; j++) {
+      const w = m[j % m.length] as number
+      ;(sim.nodes[w] as SimNode).node.set(0, name(k), 'standing', `e${j}`, { k, j })
+    }
+  }
+  // settle: every member sees its networks' members and holds their standing entries
+  const settled = (): boolean => {
+    for (let k = 0; k < nets; k++) {
+      for (const i of membersOf[k] as number[]) {
+        const t = (sim.nodes[i] as SimNode).node.tables
+        if (t.scopeMembers(name(k)).length !== span || t.entries(name(k), 'standing').length !== preload) return false
+      }
+    }
+    return true
+  }
+  let settleMs = NaN
+  for (let t = 1000; t <= NET_SETTLE_LIMIT_MS; t += 1000) {
+    sim.runUntil(t)
+    if (settled()) { settleMs = t; break }
+  }
+  const t0 = sim.now
+  const phaseBytes = (from: number, fromT: number): number => (sim.bytesSent - from) / n / ((sim.now - fromT) / 1000)
+  // idle
+  let b0 = sim.bytesSent
+  sim.runUntil(t0 + NET_IDLE_MS)
+  const idleBps = phaseBytes(b0, t0)
+  // network-scoped writes
+  b0 = sim.bytesSent; const t1 = sim.now
+  for (let w = 0; w < events; w++) {
+    sim.at(t1 + w * NET_WRITE_EVERY_MS, () => {
+      const k = Math.floor(sim.rng.next() * nets)
+      const m = membersOf[k] as number[]
+      const writer = m[Math.floor(sim.rng.next() * m.length)] as number
+      netStart[w] = sim.now
+      ;(sim.nodes[writer] as SimNode).node.set(sim.now, name(k), NET_TABLE, `w${w}`, { w })
+    })
+  }
+  const netEnd = t1 + events * NET_WRITE_EVERY_MS
+  sim.runUntil(netEnd + NET_PHASE_TAIL_MS, () => netDone === events && sim.now >= netEnd)
+  const netBps = phaseBytes(b0, t1)
+  // cluster-wide writes, for comparison
+  b0 = sim.bytesSent; const t2 = sim.now
+  for (let e = 0; e < events; e++) {
+    sim.at(t2 + e * NET_WRITE_EVERY_MS, () => {
+      const [i] = pick(sim, 1)
+      clStart[e] = sim.now
+      ;(sim.nodes[i as number] as SimNode).node.set(sim.now, 'cluster', NET_TABLE, String(e), { e })
+    })
+  }
+  const clEnd = t2 + events * NET_WRITE_EVERY_MS
+  sim.runUntil(clEnd + NET_PHASE_TAIL_MS, () => clDone === events && sim.now >= clEnd)
+  const clBps = phaseBytes(b0, t2)
+  // state per node
+  let netEntries = 0; let claims = 0; let scopes = 0
+  for (const sn of sim.nodes) {
+    const st = sn.node.tables.stats().entries
+    for (const [scope, c] of Object.entries(st)) if (scope !== 'cluster') { netEntries += c; scopes++ }
+    claims += sn.node.tables.entries('cluster', SCOPES_TABLE).length
+  }
+  const s = (ms: number): number => round(ms / 1000)
+  return {
+    nodes: n,
+    networks: nets,
+    span,
+    networks_per_node_mean: round(scopes / n, 2),
+    settle_s: s(settleMs),
+    idle_bytes_per_node_per_s: round(idleBps, 1),
+    net_writes: events,
+    net_writes_complete: netDone,
+    net_rounds_p50: round(percentile(tNet, 50) / gi, 2),
+    net_rounds_p99: round(percentile(tNet, 99) / gi, 2),
+    net_seconds_max: s(Math.max(...tNet)),
+    net_phase_bytes_per_node_per_s: round(netBps, 1),
+    leaks,
+    cluster_writes_complete: clDone,
+    cluster_rounds_p50: round(percentile(tCl, 50) / gi, 2),
+    cluster_rounds_p99: round(percentile(tCl, 99) / gi, 2),
+    cluster_phase_bytes_per_node_per_s: round(clBps, 1),
+    net_entries_per_node_mean: round(netEntries / n, 1),
+    net_entries_if_cluster_wide: nets * preload + events,
+    scope_claims_per_node_mean: round(claims / n, 1),
+    messages_total: sim.messagesSent
+  }
+}
+
+/** `k` distinct indexes of `[0, n)` drawn with the sim's RNG (partial Fisher-Yates over a lazily filled swap map). */
+function pickFrom (sim: Sim, n: number, k: number): number[] {
+  const swapped = new Map<number, number>()
+  const out: number[] = []
+  for (let i = 0; i < k && i < n; i++) {
+    const j = i + Math.floor(sim.rng.next() * (n - i))
+    const a = swapped.get(j) ?? j
+    swapped.set(j, swapped.get(i) ?? i)
+    out.push(a)
+  }
+  return out
 }

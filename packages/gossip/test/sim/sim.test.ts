@@ -1,12 +1,28 @@
 import test from 'ava'
+import { encodeFrame, frameSize } from '../../src/codec/codec.js'
 import { Sim, type SimNode } from '../../src/sim/engine.js'
-import { churn, convergence, failure, partition } from '../../src/sim/scenarios.js'
+import { churn, convergence, failure, networks, partition } from '../../src/sim/scenarios.js'
 
 test('200 nodes, lan, no loss: every write reaches every node within 10 gossip rounds; same seed, same figures', t => {
   const r = convergence({ nodes: 200, seed: 11 }, 20)
   t.is(r.events_complete, 20)
   t.true((r.rounds_100_max as number) <= 10, `max rounds ${r.rounds_100_max}`)
   t.deepEqual(convergence({ nodes: 200, seed: 11 }, 20), r)
+})
+
+test('the bytes counted without encoding are the encoded bytes of every message of a run', t => {
+  let messages = 0; let mismatches = 0
+  const sizeOf = (m: Parameters<typeof frameSize>[0]): number => {
+    messages++
+    const n = encodeFrame(m).length
+    if (frameSize(m) !== n) mismatches++
+    return n
+  }
+  const r = convergence({ nodes: 60, seed: 21, sizeOf }, 5)
+  t.is(r.events_complete, 5)
+  t.true(messages > 1000)
+  t.is(mismatches, 0)
+  t.deepEqual(convergence({ nodes: 60, seed: 21 }, 5), r)
 })
 
 test('200 nodes, 10% loss: every write reaches every node within 12 rounds and 3 s', t => {
@@ -60,4 +76,20 @@ test('200 nodes: a network-scope write reaches the 5 scope members quickly and n
   }
   t.true(reachedAt - t0 <= 1000, `scope members had it after ${reachedAt - t0} ms`)
   t.true(sim.nodes.every(sn => members.includes(sn.index) || sn.node.tables.get('network:n1', 'endpoints', 'ep') === undefined))
+})
+
+test('networks scenario, 120 nodes, 30 networks of 10: members settle, scoped writes reach exactly their members, nothing leaks; same seed, same figures', t => {
+  const init = { nodes: 120, seed: 22 }
+  const opts = { networks: 30, span: 10, preload: 3, events: 8 }
+  const r = networks(init, opts)
+  t.true(Number.isFinite(r.settle_s), 'every member sees its networks\' members and standing entries')
+  t.is(r.net_writes_complete, 8)
+  t.is(r.cluster_writes_complete, 8)
+  t.is(r.leaks, 0)
+  // 30 networks x 10 members over 120 nodes: 2.5 networks per node, each with 3 standing entries (and some writes)
+  t.is(r.networks_per_node_mean, 2.5)
+  t.true((r.net_entries_per_node_mean as number) >= 7.5 && (r.net_entries_per_node_mean as number) < (r.net_entries_if_cluster_wide as number))
+  // every node holds the same claims: one per node in any network (some of the 120 are in none)
+  t.true(Number.isInteger(r.scope_claims_per_node_mean) && (r.scope_claims_per_node_mean as number) <= 120 && (r.scope_claims_per_node_mean as number) > 80)
+  t.deepEqual(networks(init, opts), r)
 })

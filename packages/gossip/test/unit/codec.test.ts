@@ -1,6 +1,6 @@
 import test from 'ava'
 import { Packr } from 'msgpackr'
-import { constants, createNode, createSeededRng, decodePacket, decodeRequest, encodeFrame, resolveConfig, type GossipNode, type Packet, type Rng } from '@scalelb/gossip'
+import { constants, createNode, createSeededRng, decodePacket, decodeRequest, encodeFrame, frameSize, resolveConfig, type GossipNode, type Packet, type Rng } from '@scalelb/gossip'
 
 const cfg = resolveConfig('lan')
 
@@ -117,4 +117,22 @@ test('fuzz: 120,000 random and mutated frames never throw and dropped ones chang
   t.log({ dropped, accepted, reasons })
   t.true(dropped > 100_000)
   for (const r of ['version', 'decode', 'schema', 'empty']) t.true((reasons[r] ?? 0) > 0, `reason ${r} counted`)
+})
+
+test('frameSize is the length encodeFrame makes, at every size boundary of the packer', t => {
+  const strs = ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(255), 'x'.repeat(256), 'x'.repeat(65_535), 'x'.repeat(65_536),
+    'é', 'é'.repeat(16), 'é'.repeat(40), '€'.repeat(11), '€'.repeat(90), '😀', '😀'.repeat(20), '\ud800', 'a\udc00b', 'node-00001']
+  const nums = [0, 1, 31, 32, 63, 64, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -1, -32, -33, -128, -129, -32_768, -32_769,
+    -(2 ** 31), -(2 ** 31) - 1, 1.5, -0.25, NaN, Infinity, -Infinity, -0]
+  const bytes = [0, 1, 64, 255, 256, 65_535, 65_536].map(n => new Uint8Array(n))
+  const values: unknown[] = [...strs, ...nums, ...bytes, Buffer.alloc(64), true, false, null, undefined,
+    [], Array.from({ length: 15 }, (_, i) => i), Array.from({ length: 16 }, (_, i) => i), Array.from({ length: 70_000 }, () => 0),
+    {}, { a: undefined }, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])), { nested: [{ x: [1, 'two', null] }] },
+    new Date(0), new Set([1])]
+  for (const v of values) {
+    const msg = { t: 'gossip', v } as unknown as Packet
+    t.is(frameSize(msg), encodeFrame(msg).length, `value ${typeof v === 'string' ? `string of ${v.length}` : String(v).slice(0, 40)}`)
+  }
+  const p: Packet = { t: 'ping', seq: 70_000, target: 'node-00042', mb: [{ k: 'alive', id: 'c', inc: 2, addrs: ['mem://c'], sig: new Uint8Array(64) }, { k: 'suspect', id: 'd', inc: 1, from: 'c' }] }
+  t.is(frameSize(p), encodeFrame(p).length)
 })
