@@ -6,13 +6,14 @@ import { formatTable } from './report.js'
 import { churn, convergence, failure, partition, type Results, type ScenarioName, type SlowModelName } from './scenarios.js'
 
 const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn]
-                     [--profile lan|wan|local] [--set option=value ...] [--events E] [--no-bytes] [--lose-broadcasts]
+                     [--profile lan|wan|local] [--set option=value ...] [--events E] [--rate R] [--no-bytes] [--lose-broadcasts]
                      [--slow mixed|pause|lag|latency] [--unsigned]
 Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.
 Nodes sign and check membership facts and entries as in production; --unsigned turns that off for comparison.
 --set overrides a GossipConfig option of the profile (e.g. --set suspicionMult=3 --set awarenessMax=1).
 --slow: how the failure scenario's 5% slowed nodes misbehave (default mixed: half paused 0.5-5 s at a time,
-half CPU-starved); see packages/gossip/README.md, Simulator.`
+half CPU-starved); see packages/gossip/README.md, Simulator.
+--rate: writes per second cluster-wide in the convergence scenario (default 1).`
 
 class UsageError extends Error { override name = 'UsageError' }
 
@@ -34,6 +35,7 @@ function main (): number {
         scenario: { type: 'string' },
         profile: { type: 'string' },
         events: { type: 'string' },
+        rate: { type: 'string' },
         'no-bytes': { type: 'boolean' },
         'lose-broadcasts': { type: 'boolean' },
         unsigned: { type: 'boolean' },
@@ -50,7 +52,7 @@ function main (): number {
     return 2
   }
   if (args.help === true) { console.log(USAGE); return 0 }
-  let nodes: number, loss: number, seed: number, events: number
+  let nodes: number, loss: number, seed: number, events: number, rate: number
   const scenario = (args.scenario ?? 'convergence') as ScenarioName
   const profile = (args.profile ?? 'lan') as ProfileName
   const slow = (args.slow ?? 'mixed') as SlowModelName
@@ -60,6 +62,8 @@ function main (): number {
     loss = num(args.loss, 'loss', 0, 0, 0.9)
     seed = Math.floor(num(args.seed, 'seed', 1, 0, 2 ** 31))
     events = Math.floor(num(args.events, 'events', 20, 1, 1000))
+    rate = num(args.rate, 'rate', 1, 0.01, 10_000)
+    if (args.rate !== undefined && scenario !== 'convergence') throw new UsageError('--rate applies to the convergence scenario only')
     if (!['convergence', 'failure', 'partition', 'churn'].includes(scenario)) throw new UsageError(`--scenario must be convergence, failure, partition or churn, got ${JSON.stringify(scenario)}`)
     if (!['lan', 'wan', 'local'].includes(profile)) throw new UsageError(`--profile must be lan, wan or local, got ${JSON.stringify(profile)}`)
     if (!['mixed', 'pause', 'lag', 'latency'].includes(slow)) throw new UsageError(`--slow must be mixed, pause, lag or latency, got ${JSON.stringify(slow)}`)
@@ -81,13 +85,13 @@ function main (): number {
   const t0 = performance.now()
   let results: Results
   switch (scenario) {
-    case 'convergence': results = convergence(init, events, args['lose-broadcasts'] === true); break
+    case 'convergence': results = convergence(init, events, args['lose-broadcasts'] === true, rate); break
     case 'failure': results = failure(init, events, slow); break
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
-  const params = { scenario, nodes, loss, seed, profile, overrides, events, lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned }
+  const params = { scenario, nodes, loss, seed, profile, overrides, events, rate, lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned }
   console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}, ${unsigned ? 'unsigned' : 'signed'}`, [
     ...Object.entries(results).map(([k, v]): [string, number] => [k, v]),
     ['wall_s (context only, not deterministic)', wallS]
