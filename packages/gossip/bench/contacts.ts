@@ -23,6 +23,11 @@
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { LIBP2P_IDLE_TIMEOUT_MS, LIBP2P_MAX_CONNECTIONS } from '../src/transport/libp2p/constants.js'
+import { randomBytes } from 'node:crypto'
+import { encodeFrame } from '../src/codec/codec.js'
+import type { MemberSnapshot } from '../src/codec/messages.js'
+import { retransmitLimit } from '../src/config.js'
+import { PUSH_PULL_INTERVAL_MS, RETRANSMIT_MULT } from '../src/constants.js'
 import type { NodeOutput } from '../src/node.js'
 import { Sim, type SimNode } from '../src/sim/engine.js'
 import { percentile, round } from '../src/sim/report.js'
@@ -159,6 +164,25 @@ function runOne (f: Flags, nodes: number, rate: number): Run {
   }
 }
 
+/**
+ * Bytes of one push-pull request (the response is as big) at `n` members as
+ * the agent has them: libp2p peer IDs (52 characters), one TCP address, a
+ * signature each; and the push-pull interval at that size (memberlist's
+ * scale: x(ceil(log2(n) - 5) + 1) beyond 32 members).
+ */
+function pushPull (n: number): { bytes: number, intervalS: number } {
+  const b58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+  const members: MemberSnapshot[] = []
+  for (let i = 0; i < n; i++) {
+    const r = randomBytes(44)
+    let id = '12D3KooW'
+    for (const x of r) id += b58[x % 58] as string
+    members.push({ id, addrs: [`/ip4/10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/tcp/7946`], state: 'alive', inc: 3, restarting: false, sig: new Uint8Array(randomBytes(64)) })
+  }
+  const mult = n <= 32 ? 1 : Math.ceil(Math.log2(n) - Math.log2(32)) + 1
+  return { bytes: encodeFrame({ t: 'push-pull', join: false, members }).length, intervalS: PUSH_PULL_INTERVAL_MS * mult / 1000 }
+}
+
 function main (): number {
   let f: Flags
   try {
@@ -180,7 +204,18 @@ function main (): number {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
   console.log(`gossip contacts and modelled connections: cap ${f.cap}, idle ${f.idleMs} ms, window ${f.seconds} s after ${f.warmup} s, seed ${f.seed}, lan profile, signed`)
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] as number)).join('  '))
+  console.log('')
+  console.log('push-pull (not in the window: its first exchange is 0.5-1.5 intervals after start), at real ID and address lengths:')
   const results: Record<string, number> = {}
+  for (const nodes of f.nodes) {
+    const pp = pushPull(nodes)
+    // each node starts one exchange per interval and answers one on average: 2 requests + 2 responses
+    const perS = 4 * pp.bytes / pp.intervalS
+    console.log(`  ${nodes} members: ${pp.bytes} B per request (as much per response), every ${pp.intervalS} s per node: ${round(perS, 0)} B/node/s sent + received (${round(perS / 2, 0)} sent); broadcast retransmits at this size: ${retransmitLimit(RETRANSMIT_MULT, nodes)}`)
+    results[`n${nodes}_push_pull_bytes`] = pp.bytes
+    results[`n${nodes}_push_pull_interval_s`] = pp.intervalS
+    results[`n${nodes}_push_pull_bytes_per_node_per_s_sent`] = round(perS / 2, 0)
+  }
   for (const r of runs) {
     const k = `n${r.nodes}_r${r.rate}`
     results[`${k}_bytes_per_node_per_s`] = r.bytesPerNodePerS
