@@ -25,13 +25,14 @@ function pick (sim: Sim, k: number, ok: (sn: SimNode) => boolean = sn => sn.up):
 }
 
 /**
- * Convergence: `events` writes, one every second from random nodes; for each,
+ * Convergence: `events` writes from random nodes, `rate` per second cluster-wide (default one a second); for each,
  * the time until 99%, 99.9% and 100% of nodes hold it. With
  * `loseBroadcasts`, every gossip/ping/ack carrying table messages that the
  * writer sends in the 5 s after its write is dropped, so only anti-entropy
  * (sync responses and push-backs) can start the spread.
  */
-export function convergence (init: SimInit, events = 20, loseBroadcasts = false): Results {
+export function convergence (init: SimInit, events = 20, loseBroadcasts = false, rate = 1): Results {
+  const gapMs = 1000 / rate
   const sim = new Sim(init)
   const n = sim.nodes.length
   const gi = sim.cfg.gossipIntervalMs
@@ -60,14 +61,14 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false)
   const muted = new Map<number, number>()
   if (loseBroadcasts) sim.dropFilter = (from, msg) => msg.t !== 'push' && msg.tb !== undefined && (muted.get(from.index) ?? -1) > sim.now
   for (let e = 0; e < events; e++) {
-    sim.at(WARMUP_MS + e * 1000, () => {
+    sim.at(WARMUP_MS + e * gapMs, () => {
       const [i] = pick(sim, 1)
       if (loseBroadcasts) muted.set(i as number, sim.now + 5000)
       startAt[e] = sim.now
       ;(sim.nodes[i as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, String(e), { e, from: i })
     })
   }
-  const deadline = WARMUP_MS + events * 1000 + 60_000
+  const deadline = WARMUP_MS + events * gapMs + 60_000
   sim.runUntil(deadline, () => done === events)
   for (let t = sim.now; done < events && t < deadline; t += 1000) sim.runUntil(t)
   const dur = (sim.now - t0) / 1000
