@@ -121,7 +121,8 @@ export function runBench (name: string, head: string, body: (run: string, cleanu
   cleanup.add(`netns ${run}*`, async () => { await deleteNetnsWithPrefix(run) })
   body(run, cleanup).finally(async () => { await cleanup.run() }).catch((err: unknown) => {
     const e = err as Error
-    console.error(`${name}: ${e.name}: ${e.message}`)
+    const cause = e.cause instanceof Error ? ` (${e.cause.message})` : ''
+    console.error(`${name}: ${e.name}: ${e.message}${cause}`)
     process.exit(e instanceof BenchUsageError ? 2 : 1)
   })
 }

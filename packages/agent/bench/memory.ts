@@ -212,7 +212,12 @@ async function load (agent: RunningAgent, feeder: Feeder, services: number, back
   await agent.api.addTask({ service: feeder.firstService, ip: localIp, networks: [FEED_NETWORK.name] })
   let last = -1
   await waitFor(`agent pid ${agent.pid} holds ${services} x ${backends} tasks, programmed`, async () => {
-    const g = await scalelbGauges(agent.metricsAddr)
+    // a busy agent (a large sync blocking its loop past the status server's request timeout) resets the scrape: poll again
+    const g = await scalelbGauges(agent.metricsAddr).catch(() => undefined)
+    if (g === undefined) {
+      await delay(LOAD_POLL_MS)
+      return false
+    }
     const entries = g.get('scalelb_gossip_entries{kind="network"}') ?? 0
     const objects = g.get('scalelb_lb_kernel_objects') ?? 0
     const settled = entries >= services * backends && objects > services * backends && objects === last
@@ -235,7 +240,7 @@ function key (f: string): string {
 }
 
 runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
-  const { values } = parseArgs({ options: { services: { type: 'string' }, backends: { type: 'string' }, 'settle-ms': { type: 'string' }, bin: { type: 'string' }, try: { type: 'string', multiple: true }, 'heap-snapshot-dir': { type: 'string' }, json: { type: 'boolean' } }, strict: true })
+  const { values } = parseArgs({ options: { services: { type: 'string' }, backends: { type: 'string' }, 'settle-ms': { type: 'string' }, bin: { type: 'string' }, try: { type: 'string', multiple: true }, 'heap-snapshot-dir': { type: 'string' }, 'skip-defaults': { type: 'boolean' }, json: { type: 'boolean' } }, strict: true })
   const services = intFlag('services', values.services, DEFAULT_SERVICES, 0, 60_000)
   const backends = intFlag('backends', values.backends, DEFAULT_BACKENDS, 1, 100)
   const settleMs = intFlag('settle-ms', values['settle-ms'], DEFAULT_SETTLE_MS, 0, 600_000)
@@ -243,7 +248,7 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
   const snapshotDir = values['heap-snapshot-dir'] === undefined ? undefined : resolve(values['heap-snapshot-dir'])
   const snapshotFlags = snapshotDir === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`]
 
-  const variants = [{ name: 'node defaults', key: 'default', flags: [] as string[] }, { name: `agent (${AGENT_NODE_FLAGS.join(' ')})`, key: 'agent', flags: [...AGENT_NODE_FLAGS] },
+  const variants = [...(values['skip-defaults'] === true ? [] : [{ name: 'node defaults', key: 'default', flags: [] as string[] }]), { name: `agent (${AGENT_NODE_FLAGS.join(' ')})`, key: 'agent', flags: [...AGENT_NODE_FLAGS] },
     ...(values.try ?? []).map((f, i) => ({ name: f, key: `try${i + 1}`, flags: f.split(' ').filter((x) => x !== '') }))]
   const cases = [{ name: 'idle', services: 0 }, ...(services > 0 ? [{ name: `${services}x${backends}`, services }] : [])]
   const results: Record<string, number> = {}
@@ -274,10 +279,13 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
       if (c.services > 0) results[`${ck}_${v.key}_load_s`] = round(loadMs / 1000, 1)
     }
     console.log(`\n${c.name} agent (MiB)`)
-    printTable([['', ...variants.map((v) => v.name), 'ratio'], ...ROWS.map(([f, label]) => [label, ...samples.map((s) => round(s[f], 1)), round((samples[1] as MemorySample)[f] / (samples[0] as MemorySample)[f], 2)])])
+    // agent flags over node defaults (none without the defaults)
+    const [def, agent] = values['skip-defaults'] === true ? [] : samples as [MemorySample, MemorySample]
+    const ratio = (f: keyof MemorySample): number | string => agent === undefined || def === undefined ? '' : round(agent[f] / def[f], 2)
+    printTable([['', ...variants.map((v) => v.name), 'ratio'], ...ROWS.map(([f, label]) => [label, ...samples.map((s) => round(s[f], 1)), ratio(f)])])
     if (variants.length > 2) console.log('(ratio: agent over node defaults)')
     const ck = c.services > 0 ? 'loaded' : 'idle'
-    results[`${ck}_rss_agent_over_default_ratio`] = round((samples[1] as MemorySample).rss / (samples[0] as MemorySample).rss, 2)
+    if (agent !== undefined) results[`${ck}_rss_agent_over_default_ratio`] = ratio('rss') as number
   }
   printJsonLine('memory', { services, backends, settle_ms: settleMs, node_flags: AGENT_NODE_FLAGS.join(' ') }, results)
 })

@@ -126,3 +126,6 @@ export const MAX_CERTS_PER_RESPONSE = 64
 
 /** Most certificates of other origins kept per scope (the oldest is dropped). */
 export const MAX_STORED_CERTS = 4096
+
+/** Most table names and origins the tables keep one shared copy of (tables/names.ts); more are stored as they came. */
+export const MAX_NAMES = 65_536

@@ -1,7 +1,7 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import { MAX_MESSAGE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT } from '../constants.js'
 import {
-  CERT_BUDGET_BYTES, JOIN_SYNC_PEERS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_SYNC_RESPONSE_BYTES, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
+  CERT_BUDGET_BYTES, JOIN_SYNC_PEERS, MAX_NAMES, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_SYNC_RESPONSE_BYTES, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { entryBytes, entryHeader, valuePart } from '../sign/entry.js'
@@ -14,6 +14,7 @@ import { EntryAdmission, type EntryDropReason } from './admission.js'
 import { compareRecWire, type Rec, recSize, SIG_WIRE_BYTES, tagOfBytes, toWire } from './record.js'
 import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
+import { Names, shareOrigin } from './names.js'
 import { Statuses } from './status.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack } from './sync.js'
@@ -88,6 +89,8 @@ class TablesImpl implements Tables {
   /** Every origin membership has told us of (signed tables accept entries only from these and from us), unless `knowsMember` answers. */
   private readonly known = new Set<NodeId>()
   private readonly knowsMember: ((id: NodeId) => boolean) | undefined
+  /** Shared copies of table names and origins for stored records. */
+  private readonly names = new Names(MAX_NAMES)
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -466,9 +469,11 @@ class TablesImpl implements Tables {
     if (deleted && cur === undefined && age >= this.ttlMs) return false
     // a certified entry's own signature (if any came) was not checked: not kept
     const sig = certified !== undefined && auth.kind !== 'manager' ? undefined : w[7]
-    const v: Version = { value: deleted ? undefined : w[6], origin, lamport, seq, deleted, deadAt: now - age, sig }
+    const shared = this.names.get(origin)
+    if (!deleted) shareOrigin(w[6], shared)
+    const v: Version = { value: deleted ? undefined : w[6], origin: shared, lamport, seq, deleted, deadAt: now - age, sig }
     if (vb !== undefined && !deleted) v.vt = tagOfBytes(vb)
-    this.apply(st, cur, table, key, v, requeue)
+    this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue)
     if (origin === this.self && !deleted) {
       // ours from an earlier life, unknown to this process: keep it live for now (no flap
       // during a restart), tombstone it after the grace unless this process writes it
@@ -601,6 +606,7 @@ class TablesImpl implements Tables {
       if (now - g.since < limit) continue
       g.reaped = true
       this.known.delete(id)
+      this.names.forget(id)
       for (const st of this.scopeStates.values()) st.certs?.forget(id)
       // statuses first: removing its scopes record would change the status of its other records
       const reaped: Array<[ScopeState, Rec, EntryStatus]> = []

@@ -181,8 +181,9 @@ test('a signed Lamport bomb is refused and replication goes on', (t) => {
 
 test('signatures survive relaying and anti-entropy through a third node', (t) => {
   const [a, b, c] = trio()
-  a.t.set(1100, NET, 'endpoints', 'A/web.1', { ip: '10.0.0.1' })
-  a.t.set(1100, NET, 'endpoints', 'A/web.2', { ip: '10.0.0.2' })
+  // values naming their origin: B stores them pointing at its shared copy of 'A' (tables/names.ts), and relays them verifiable
+  a.t.set(1100, NET, 'endpoints', 'A/web.1', { ip: '10.0.0.1', node: 'A' })
+  a.t.set(1100, NET, 'endpoints', 'A/web.2', { ip: '10.0.0.2', node: 'A' })
   gossip(a, b, 1100)
   // C never hears A: by B's broadcasts for one key, by a sync with B for the rest
   const msgs = b.t.broadcastsFor('C', 1 << 20, 3)

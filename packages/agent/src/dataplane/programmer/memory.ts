@@ -34,6 +34,13 @@ export interface MemoryOp {
   transactions: number
 }
 
+/**
+ * Operations the memory programmer keeps (the newest): an agent running it
+ * for days must not keep every script it would have run (the first apply
+ * of a 10k-service sandbox alone is megabytes of nft text).
+ */
+export const MEMORY_OPS_KEPT = 256
+
 /** Create an empty simulated kernel. */
 export function createMemoryKernel (): MemoryKernel {
   return { networks: new Map() }
@@ -76,9 +83,9 @@ export class MemoryProgrammer implements Programmer {
     for (let i = 0; i < count; i++) this.failures.push(err)
   }
 
-  /** Every operation so far, oldest first. */
+  /** The operations so far (the newest {@link MEMORY_OPS_KEPT}), oldest first. */
   operations (): MemoryOp[] {
-    return [...this.ops]
+    return this.ops.slice(-MEMORY_OPS_KEPT)
   }
 
   /** What the simulated kernel holds for a network. */
@@ -106,6 +113,11 @@ export class MemoryProgrammer implements Programmer {
     let n = overlayObjectCount(net.overlay) + (net.lb === undefined ? 0 : kernelObjectCount(net.lb))
     for (const v of net.tasks.values()) n += kernelObjectCount(v)
     return n
+  }
+
+  private record (op: MemoryOp): void {
+    this.ops.push(op)
+    if (this.ops.length > 2 * MEMORY_OPS_KEPT) this.ops.splice(0, this.ops.length - MEMORY_OPS_KEPT)
   }
 
   private injected (what: string): void {
@@ -156,7 +168,7 @@ export class MemoryProgrammer implements Programmer {
     this.copy.set(id, next)
     this.kernel.networks.set(id, cloneNet(next))
     this.transactions += op.transactions
-    if (op.transactions > 0) this.ops.push(op)
+    if (op.transactions > 0) this.record(op)
     return { transactions: op.transactions, spawns: 0, kernelObjects: this.objectsOf(id) }
   }
 
@@ -167,7 +179,7 @@ export class MemoryProgrammer implements Programmer {
     this.kernel.networks.delete(networkId)
     const transactions = had ? 1 : 0
     this.transactions += transactions
-    if (had) this.ops.push({ op: 'remove', networkId, nft: [], ip: [], bridge: [], transactions })
+    if (had) this.record({ op: 'remove', networkId, nft: [], ip: [], bridge: [], transactions })
     return { transactions, spawns: 0, kernelObjects: 0 }
   }
 
@@ -175,7 +187,7 @@ export class MemoryProgrammer implements Programmer {
     this.copy.clear()
     for (const [id, n] of this.kernel.networks) {
       this.copy.set(id, cloneNet(n))
-      this.ops.push({ op: 'adopt', networkId: id, nft: [], ip: [], bridge: [], transactions: 0 })
+      this.record({ op: 'adopt', networkId: id, nft: [], ip: [], bridge: [], transactions: 0 })
     }
     return this.networks()
   }

@@ -27,6 +27,19 @@ test('a peer\'s endpoint is accepted only when well-formed and written by the no
   t.false(checked.ok && 'service' in checked.value)
 })
 
+test('a well-formed endpoint value is kept as it came (one object per entry); one with more fields is copied without them', (t) => {
+  const ports = { ...ep, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }] }
+  for (const v of [ep, ports]) {
+    const c = checkEndpoint(v, 'peer-1', KEY)
+    t.true(c.ok && c.value === v)
+  }
+  for (const v of [{ ...ep, extra: 1 }, { ...ports, ports: [{ proto: 'tcp', port: 80, targetPort: 8080, extra: 1 }] }, { kind: 'lb', ip: ep.ip, mac: ep.mac, node: 'peer-1', state: 'ready', originMs: 1, service: 'svc' }]) {
+    const c = checkEndpoint(v, 'peer-1', v.kind === 'lb' ? 'lb:peer-1' : KEY)
+    t.true(c.ok && c.value !== v)
+    t.false(c.ok && ('extra' in c.value || 'extra' in (c.value.ports?.[0] ?? {}) || (c.value.kind === 'lb' && 'service' in c.value)))
+  }
+})
+
 function reasonOf (r: { ok: true } | { ok: false, reason: string }): string {
   return r.ok ? 'accepted' : r.reason
 }

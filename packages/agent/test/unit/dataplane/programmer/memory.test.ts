@@ -1,5 +1,6 @@
 import test from 'ava'
 import { createMemoryKernel, createMemoryProgrammer, createProgrammer, MemoryProgrammer } from '../../../../src/dataplane/programmer/index.js'
+import { MEMORY_OPS_KEPT } from '../../../../src/dataplane/programmer/memory.js'
 import { backends, desired, observeLbView, runCompliance } from '../../../support/programmer-compliance.js'
 
 runCompliance(test, 'memory', async () => {
@@ -59,4 +60,16 @@ test('memory: failNext makes the next apply fail with a typed error', async t =>
 test('createProgrammer refuses an unknown kind or LB mode', t => {
   t.is(t.throws(() => createProgrammer('bpf' as 'nft', { netnsPrefix: 'x' }))?.name, 'UnknownProgrammerError')
   t.is(t.throws(() => createProgrammer('memory', { netnsPrefix: 'x', lbMode: 'per-node' as 'per-network' }))?.name, 'UnknownProgrammerError')
+})
+
+test('memory: keeps the newest MEMORY_OPS_KEPT operations, not every script since start', async t => {
+  const p = createMemoryProgrammer({ netnsPrefix: 'm' })
+  const rounds = 2 * MEMORY_OPS_KEPT + 3
+  for (let i = 0; i < rounds; i++) await p.apply(desired('netA', [{ backends: backends(1 + (i % 2)) }]))
+  await p.remove('netA')
+  const ops = p.operations()
+  t.is(ops.length, MEMORY_OPS_KEPT)
+  t.is(ops.at(-1)?.op, 'remove')
+  // the counters still count every transaction
+  t.true(p.counters().transactions > ops.reduce((n, o) => n + o.transactions, 0))
 })
