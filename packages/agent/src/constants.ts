@@ -53,7 +53,7 @@ export const MAX_NAME_LENGTH = 63
  */
 export const MAX_TASK_ID_LENGTH = 128
 
-/** An interface name the kernel takes (IFNAMSIZ - 1 bytes, no `/`, `:` or blanks): `task add --ifname`, and the CNI plugin's CNI_IFNAME. */
+/** An interface name the kernel takes (IFNAMSIZ - 1 bytes, no `/`, `:` or blanks): `task add --ifname`, the CNI plugin's CNI_IFNAME, and the device names of the data plane's in-process netlink lines and reads. */
 export const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/
 /** At most this many ports per service; each is a map element per backend slot. */
 export const MAX_PORTS_PER_SERVICE = 64

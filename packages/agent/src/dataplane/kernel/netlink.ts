@@ -26,4 +26,3 @@ export const NLMSG_HDR_BYTES = 16
 export const NDMSG_BYTES = 12
 export const IFINFOMSG_BYTES = 16
 export const IFADDRMSG_BYTES = 8
-export const DEV_RE = /^[a-zA-Z0-9_.-]{1,15}$/

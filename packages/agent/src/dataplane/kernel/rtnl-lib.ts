@@ -28,8 +28,9 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { KernelCommandError } from './errors.js'
 import { inNetns, type Libc } from './native.js'
 import {
-  AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE, AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE, NLMSG_ERROR, NLM_F_REQUEST, NUD_NOARP, NUD_PERMANENT, NDA_DST, NDA_LLADDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFA_ADDRESS, IFA_LOCAL, MSG_DONTWAIT, NLMSG_HDR_BYTES, NDMSG_BYTES, IFINFOMSG_BYTES, IFADDRMSG_BYTES, DEV_RE
+  AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE, AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE, NLMSG_ERROR, NLM_F_REQUEST, NUD_NOARP, NUD_PERMANENT, NDA_DST, NDA_LLADDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFA_ADDRESS, IFA_LOCAL, MSG_DONTWAIT, NLMSG_HDR_BYTES, NDMSG_BYTES, IFINFOMSG_BYTES, IFADDRMSG_BYTES
 } from './netlink.js'
+import { IFNAME_RE } from '../../constants.js'
 
 const RTM_NEWLINK = 16
 const RTM_DELLINK = 17
@@ -72,11 +73,11 @@ function parseIpLine (w: string[], line: string): RtnlOp | undefined {
     // neigh replace <ip> lladdr <mac> dev <dev> nud permanent | neigh del <ip> dev <dev>
     if (w.length === 9 && w[1] === 'replace' && w[3] === 'lladdr' && w[5] === 'dev' && w[7] === 'nud' && w[8] === 'permanent') {
       const [ip, mac, dev] = [w[2] as string, w[4] as string, w[6] as string]
-      return isIp(ip) && MAC_RE.test(mac) && DEV_RE.test(dev) ? { kind: 'neigh', op: 'replace', dev, ip, mac, line } : undefined
+      return isIp(ip) && MAC_RE.test(mac) && IFNAME_RE.test(dev) ? { kind: 'neigh', op: 'replace', dev, ip, mac, line } : undefined
     }
     if (w.length === 5 && w[1] === 'del' && w[3] === 'dev') {
       const [ip, dev] = [w[2] as string, w[4] as string]
-      return isIp(ip) && DEV_RE.test(dev) ? { kind: 'neigh', op: 'del', dev, ip, mac: undefined, line } : undefined
+      return isIp(ip) && IFNAME_RE.test(dev) ? { kind: 'neigh', op: 'del', dev, ip, mac: undefined, line } : undefined
     }
     return undefined
   }
@@ -85,18 +86,18 @@ function parseIpLine (w: string[], line: string): RtnlOp | undefined {
     const [name, mtu, peer, peerMtu] = [w[2] as string, w[4] as string, w[9] as string, w[11] as string]
     const shape = w[3] === 'mtu' && w[5] === 'type' && w[6] === 'veth' && w[7] === 'peer' && w[8] === 'name' && w[10] === 'mtu' &&
       (w.length === 12 || (w.length === 14 && w[12] === 'netns' && (w[13] as string).startsWith('/')))
-    if (!shape || !DEV_RE.test(name) || !DEV_RE.test(peer) || !MTU_RE.test(mtu) || !MTU_RE.test(peerMtu)) return undefined
+    if (!shape || !IFNAME_RE.test(name) || !IFNAME_RE.test(peer) || !MTU_RE.test(mtu) || !MTU_RE.test(peerMtu)) return undefined
     return { kind: 'veth', name, mtu: Number(mtu), peer, peerMtu: Number(peerMtu), peerNetns: w[13], line }
   }
-  if (w[0] === 'link' && w[1] === 'set' && DEV_RE.test(w[2] ?? '')) {
+  if (w[0] === 'link' && w[1] === 'set' && IFNAME_RE.test(w[2] ?? '')) {
     const dev = w[2] as string
     if (w.length === 4 && w[3] === 'up') return { kind: 'link-set', dev, up: true, line }
-    if (w.length === 5 && w[3] === 'master' && DEV_RE.test(w[4] as string)) return { kind: 'link-set', dev, master: w[4] as string, line }
+    if (w.length === 5 && w[3] === 'master' && IFNAME_RE.test(w[4] as string)) return { kind: 'link-set', dev, master: w[4] as string, line }
     if (w.length === 5 && w[3] === 'address' && MAC_RE.test(w[4] as string)) return { kind: 'link-set', dev, mac: w[4] as string, line }
     return undefined
   }
-  if (w[0] === 'link' && w[1] === 'del' && w.length === 3 && DEV_RE.test(w[2] as string)) return { kind: 'link-del', dev: w[2] as string, line }
-  if (w[0] === 'addr' && w[1] === 'add' && w.length === 5 && w[3] === 'dev' && DEV_RE.test(w[4] as string)) {
+  if (w[0] === 'link' && w[1] === 'del' && w.length === 3 && IFNAME_RE.test(w[2] as string)) return { kind: 'link-del', dev: w[2] as string, line }
+  if (w[0] === 'addr' && w[1] === 'add' && w.length === 5 && w[3] === 'dev' && IFNAME_RE.test(w[4] as string)) {
     const m = /^([^/]+)\/(\d{1,3})$/.exec(w[2] as string)
     if (m === null || !isIp(m[1] as string)) return undefined
     const prefixLen = Number(m[2])
@@ -112,7 +113,7 @@ function parseBridgeLine (w: string[], line: string): RtnlOp | undefined {
   const op = w[1]
   const permanent = w.length === 9 && w[8] === 'permanent'
   const [mac, dev, ip] = [w[2] as string, w[4] as string, w[6] as string]
-  if (!MAC_RE.test(mac) || !DEV_RE.test(dev) || !isIp(ip)) return undefined
+  if (!MAC_RE.test(mac) || !IFNAME_RE.test(dev) || !isIp(ip)) return undefined
   if ((op === 'replace' || op === 'append') && permanent) return { kind: 'fdb', op, dev, ip, mac, line }
   if (op === 'del' && w.length === 8) return { kind: 'fdb', op, dev, ip, mac, line }
   return undefined

@@ -14,8 +14,9 @@
 import { KernelCommandError } from './errors.js'
 import { inNetns, type Libc } from './native.js'
 import {
-  AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE, AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE, NLMSG_ERROR, NLM_F_REQUEST, NUD_NOARP, NUD_PERMANENT, NDA_DST, NDA_LLADDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFA_ADDRESS, IFA_LOCAL, MSG_DONTWAIT, NLMSG_HDR_BYTES, NDMSG_BYTES, IFINFOMSG_BYTES, IFADDRMSG_BYTES, DEV_RE
+  AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE, AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE, NLMSG_ERROR, NLM_F_REQUEST, NUD_NOARP, NUD_PERMANENT, NDA_DST, NDA_LLADDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFA_ADDRESS, IFA_LOCAL, MSG_DONTWAIT, NLMSG_HDR_BYTES, NDMSG_BYTES, IFINFOMSG_BYTES, IFADDRMSG_BYTES
 } from './netlink.js'
+import { IFNAME_RE } from '../../constants.js'
 
 const RTM_GETLINK = 18
 const RTM_GETADDR = 22
@@ -64,7 +65,7 @@ export type RtnlRead =
 export function matchRtnlRead (tool: string, args: readonly string[]): RtnlRead | undefined {
   const a = args.join(' ')
   const dev = args.at(-1) as string
-  const withDev = args.length >= 2 && args.at(-2) === 'dev' && DEV_RE.test(dev)
+  const withDev = args.length >= 2 && args.at(-2) === 'dev' && IFNAME_RE.test(dev)
   if (tool === 'ip') {
     if (a === '-d -j link show') return { kind: 'links' }
     if (a === '-j addr show' || a === '-d -j addr show') return { kind: 'addrs', dev: undefined, details: args[0] === '-d' }

@@ -1,4 +1,5 @@
 import { bridgeName, createKernel, ipBatch, linkDelete, taskVethName, type Kernel } from '../kernel/index.js'
+import { IFNAME_RE } from '../../constants.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
@@ -22,7 +23,7 @@ export interface BridgedVethInit {
 }
 
 function checkIfName (field: string, name: string): void {
-  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new ProgrammerInputError(field, 'up to 15 of [a-zA-Z0-9_.-]')
+  if (!IFNAME_RE.test(name)) throw new ProgrammerInputError(field, 'up to 15 of [a-zA-Z0-9_.-]')
 }
 
 /**
