@@ -28,15 +28,15 @@
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
-import { rm } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { setTimeout as delay } from 'node:timers/promises'
 import { lbNetnsName, nftTableName } from '../src/dataplane/kernel/index.js'
 import { LB_NFT_FAMILY } from '../src/dataplane/spec/family.js'
 import {
-  addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, resolveAgentCommand, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
+  addUnderlayHelper, createPlainNetns, labApi, labUp, resolveAgentCommand, taskNetnsName, waitFor, type LabHelper, type LabHost, type LabState
 } from '@scalelb/lab'
+import { benchLab } from './bench-lab.js'
 import type { TaskInfo } from '../src/types.js'
 import { phaseFigures, sampleCluster, type PhaseFigures } from './cluster-sample.js'
 import {
@@ -222,18 +222,14 @@ function say (line: string): void {
 }
 
 async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
-  const stateDir = `/run/scalelb-bench-${run}`
-  const lab: { state?: LabState } = {}
+  const logsDir = f.logsDir
+  const { stateDir, lab } = benchLab(run, cleanup, logsDir === undefined
+    ? undefined
+    : async (st) => {
+      await mkdir(logsDir, { recursive: true })
+      for (const h of st.hosts) await copyFile(h.logFile, `${logsDir}/${h.name}.log`).catch(() => {})
+    })
   const watches = new Map<string, SandboxWatch>()
-  cleanup.add('lab', async () => {
-    const st = lab.state ?? await loadLabState(stateDir).catch(() => undefined)
-    if (st !== undefined && f.logsDir !== undefined) {
-      await mkdir(f.logsDir, { recursive: true })
-      for (const h of st.hosts) await copyFile(h.logFile, `${f.logsDir}/${h.name}.log`).catch(() => {})
-    }
-    if (st !== undefined) await labDown(st)
-    await rm(stateDir, { recursive: true, force: true })
-  })
   cleanup.add('nft monitors', async () => { for (const w of watches.values()) w.stop() })
 
   const tUp = performance.now()

@@ -23,15 +23,15 @@
  * Run (root; Debian packages wrk and nginx-light):
  *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf]
  */
-import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
-  createPlainNetns, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHost, type LabState
+  createPlainNetns, labApi, labUp, taskNetnsName, waitFor, type LabHost
 } from '@scalelb/lab'
-import { BODY_BYTES, DEFAULT_WRK_CONNECTIONS, DEFAULT_WRK_SECONDS, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk } from './http-load.js'
+import { benchLab } from './bench-lab.js'
+import { BODY_BYTES, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk, wrkFlags } from './http-load.js'
 import {
-  BenchUsageError, intFlag, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup
+  BenchUsageError, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup
 } from './common.js'
 
 /** Paths measured, in the order each round runs them. */
@@ -54,12 +54,7 @@ function fromFlags (): Flags {
       json: { type: 'boolean' }
     }
   })
-  const f: Flags = {
-    rounds: intFlag('rounds', values.rounds, DEFAULT_ROUNDS, 1, 50),
-    seconds: intFlag('seconds', values.seconds, DEFAULT_WRK_SECONDS, 1, 120),
-    connections: intFlag('connections', values.connections, DEFAULT_WRK_CONNECTIONS, 1, 1000),
-    perf: values.perf === true
-  }
+  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true }
   if (!isRoot()) throw new BenchUsageError('bench:datapath needs root (network namespaces, nftables)')
   return f
 }
@@ -86,13 +81,7 @@ async function profile (dir: string, clientNs: string, urls: Record<PathName, st
 
 async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   for (const tool of ['wrk', 'nginx']) await sh('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new BenchUsageError(`bench:datapath needs ${tool} (Debian: apt-get install wrk nginx-light)`) })
-  const stateDir = `/run/scalelb-bench-${run}`
-  const lab: { state?: LabState } = {}
-  cleanup.add('lab', async () => {
-    const st = lab.state ?? await loadLabState(stateDir).catch(() => undefined)
-    if (st !== undefined) await labDown(st)
-    await rm(stateDir, { recursive: true, force: true })
-  })
+  const { stateDir, lab } = benchLab(run, cleanup)
   console.log(`bench:datapath run ${run}: lab of 2 agents (state in ${stateDir})`)
   const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns' })
   const [h1, h2] = state.hosts as [LabHost, LabHost]

@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawnDetached, stopProcess, type ProcRef } from '@scalelb/lab'
-import { percentile, round, sh, type Cleanup } from './common.js'
+import { intFlag, percentile, round, sh, type Cleanup } from './common.js'
 
 /** Seconds of one wrk run by default. */
 export const DEFAULT_WRK_SECONDS = 5
@@ -110,5 +110,14 @@ export function pathFigures (samples: readonly PathSample[]): { rps: number, p50
     p99: median(samples.map((s) => s.p99Ms)),
     cpu: median(samples.map((s) => s.cpuUsPerReq)),
     errors: samples.reduce((s, x) => s + x.errors, 0)
+  }
+}
+
+/** The wrk flags an HTTP benchmark shares: `--rounds` (default `defaultRounds`), `--seconds`, `--connections`. */
+export function wrkFlags (values: { rounds?: string, seconds?: string, connections?: string }, defaultRounds: number): { rounds: number, seconds: number, connections: number } {
+  return {
+    rounds: intFlag('rounds', values.rounds, defaultRounds, 1, 50),
+    seconds: intFlag('seconds', values.seconds, DEFAULT_WRK_SECONDS, 1, 120),
+    connections: intFlag('connections', values.connections, DEFAULT_WRK_CONNECTIONS, 1, 1000)
   }
 }

@@ -19,14 +19,14 @@
  * Run (root; Debian packages wrk and nginx-light):
  *   npm run bench:ingress -- [--rounds 3] [--seconds 5] [--connections 16]
  */
-import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
-  addUnderlayHelper, createPlainNetns, labApi, labDown, labUp, loadLabState, taskNetnsName, waitFor, type LabHost, type LabState
+  addUnderlayHelper, createPlainNetns, labApi, labUp, taskNetnsName, waitFor, type LabHost
 } from '@scalelb/lab'
-import { BenchUsageError, intFlag, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup } from './common.js'
-import { BODY_BYTES, DEFAULT_WRK_CONNECTIONS, DEFAULT_WRK_SECONDS, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk } from './http-load.js'
+import { benchLab } from './bench-lab.js'
+import { BenchUsageError, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup } from './common.js'
+import { BODY_BYTES, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk, wrkFlags } from './http-load.js'
 
 const PATHS = ['direct', 'host', 'ingress', 'vip'] as const
 type PathName = typeof PATHS[number]
@@ -41,24 +41,14 @@ interface Flags { rounds: number, seconds: number, connections: number }
 
 function fromFlags (): Flags {
   const { values } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, json: { type: 'boolean' } } })
-  const f: Flags = {
-    rounds: intFlag('rounds', values.rounds, DEFAULT_ROUNDS, 1, 50),
-    seconds: intFlag('seconds', values.seconds, DEFAULT_WRK_SECONDS, 1, 120),
-    connections: intFlag('connections', values.connections, DEFAULT_WRK_CONNECTIONS, 1, 1000)
-  }
+  const f: Flags = wrkFlags(values, DEFAULT_ROUNDS)
   if (!isRoot()) throw new BenchUsageError('bench:ingress needs root (network namespaces, nftables)')
   return f
 }
 
 async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   for (const tool of ['wrk', 'nginx', 'curl']) await sh('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new BenchUsageError(`bench:ingress needs ${tool} (Debian: apt-get install wrk nginx-light curl)`) })
-  const stateDir = `/run/scalelb-bench-${run}`
-  const lab: { state?: LabState } = {}
-  cleanup.add('lab', async () => {
-    const st = lab.state ?? await loadLabState(stateDir).catch(() => undefined)
-    if (st !== undefined) await labDown(st)
-    await rm(stateDir, { recursive: true, force: true })
-  })
+  const { stateDir, lab } = benchLab(run, cleanup)
   console.log(`bench:ingress run ${run}: lab of 2 agents and an outside namespace (state in ${stateDir})`)
   const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns', prefixHead: 'hib' })
   const [h1, h2] = state.hosts as [LabHost, LabHost]
