@@ -8,7 +8,7 @@
 export * from './types.js'
 export * from './errors.js'
 export * from './constants.js'
-export { formatAddress, parseAddress, parseSubnet, parseSubnets, type Subnet, type Family } from './addr.js'
+export { V6_BASE, formatAddress, parseAddress, parseSubnet, parseSubnets, type Subnet, type Family } from './addr.js'
 import { AllocatorError, CorruptSnapshotError, ForeignSnapshotError, SnapshotError } from './errors.js'
 import { NodeAllocatorImpl, resolveOptions } from './node-allocator.js'
 import { restoreNodeAllocator } from './restore.js'

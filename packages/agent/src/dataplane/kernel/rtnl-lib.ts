@@ -25,6 +25,7 @@
  */
 import { closeSync, openSync } from 'node:fs'
 import { isIPv4, isIPv6 } from 'node:net'
+import ipNum from 'ip-num'
 import { KernelCommandError } from './errors.js'
 import { inNetns, type Libc } from './native.js'
 import {
@@ -137,24 +138,13 @@ export function parseRtnlLines (tool: 'ip' | 'bridge', input: string): RtnlOp[] 
   return ops.length === 0 ? undefined : ops
 }
 
-/** The bytes of an IPv4 or IPv6 address. */
+/** The bytes of an IPv4 or IPv6 address (any notation ip-num reads, a dotted IPv4 tail included). */
 export function ipBytes (ip: string): Buffer {
   if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number))
-  let s = ip
-  const tail: number[] = []
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s)
-  if (v4 !== null) {
-    tail.push(...(v4[1] as string).split('.').map(Number))
-    s = `${s.slice(0, -(v4[1] as string).length)}0:0`
-  }
-  const [head, rest] = s.split('::') as [string, string | undefined]
-  const words = (x: string): number[] => x === '' ? [] : x.split(':').map((h) => parseInt(h, 16))
-  const hi = words(head)
-  const lo = rest === undefined ? [] : words(rest)
-  const all = [...hi, ...new Array<number>(8 - hi.length - lo.length).fill(0), ...lo]
   const b = Buffer.alloc(16)
-  all.forEach((v, i) => b.writeUInt16BE(v, i * 2))
-  if (tail.length === 4) Buffer.from(tail).copy(b, 12)
+  const n = ipNum.IPv6.fromString(ip).getValue()
+  b.writeBigUInt64BE(n >> 64n, 0)
+  b.writeBigUInt64BE(n & 0xffffffffffffffffn, 8)
   return b
 }
 

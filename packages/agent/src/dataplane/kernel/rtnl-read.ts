@@ -17,6 +17,7 @@ import {
   AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE, AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE, NLMSG_ERROR, NLM_F_REQUEST, NUD_NOARP, NUD_PERMANENT, NDA_DST, NDA_LLADDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFA_ADDRESS, IFA_LOCAL, MSG_DONTWAIT, NLMSG_HDR_BYTES, NDMSG_BYTES, IFINFOMSG_BYTES, IFADDRMSG_BYTES
 } from './netlink.js'
 import { IFNAME_RE } from '../../constants.js'
+import { V6_BASE, formatAddress } from '@scalelb/allocator'
 
 const RTM_GETLINK = 18
 const RTM_GETADDR = 22
@@ -99,39 +100,15 @@ function mac (v: Buffer): string {
   return [...v].map((x) => x.toString(16).padStart(2, '0')).join(':')
 }
 
-/** An address as inet_ntop(3) prints it (what `ip` prints): IPv6 with the longest run of 2+ zero groups as `::`. */
+/** An address as inet_ntop(3) prints it (what `ip` prints): RFC 5952, and IPv4-mapped or -compatible addresses with a dotted tail as glibc does. */
 export function ipString (v: Buffer): string {
   if (v.length === 4) return `${v[0]}.${v[1]}.${v[2]}.${v[3]}`
   if (v.length !== 16) return mac(v)
-  const w: number[] = []
-  for (let i = 0; i < 8; i++) w.push(v.readUInt16BE(i * 2))
-  let best = -1
-  let bestLen = 0
-  for (let i = 0; i < 8;) {
-    if (w[i] !== 0) { i++; continue }
-    let j = i
-    while (j < 8 && w[j] === 0) j++
-    if (j - i > bestLen) { best = i; bestLen = j - i }
-    i = j
-  }
-  if (bestLen < 2) best = -1
-  // IPv4-compatible and IPv4-mapped addresses end in dotted quad, as glibc prints them
-  const v4Tail = best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))
-  const parts: string[] = []
-  for (let i = 0; i < 8; i++) {
-    if (i === best) {
-      parts.push(i === 0 ? ':' : '')
-      i += bestLen - 1
-      if (i === 7) parts.push('')
-      continue
-    }
-    if (i === 6 && v4Tail) {
-      parts.push(`${v[12]}.${v[13]}.${v[14]}.${v[15]}`)
-      break
-    }
-    parts.push((w[i] as number).toString(16))
-  }
-  return parts.join(':')
+  const hi = v.readBigUInt64BE(0)
+  const w5 = v.readUInt16BE(10)
+  const w6 = v.readUInt16BE(12)
+  if (hi === 0n && v.readUInt16BE(8) === 0 && (w5 === 0xffff || (w5 === 0 && w6 !== 0))) return `::${w5 === 0 ? '' : 'ffff:'}${v[12]}.${v[13]}.${v[14]}.${v[15]}`
+  return formatAddress(V6_BASE + (hi << 64n) + v.readBigUInt64BE(8))
 }
 
 function request (type: number, fixed: Buffer): Buffer {

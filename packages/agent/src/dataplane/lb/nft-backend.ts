@@ -11,7 +11,7 @@ export type { SandboxRead } from './backend.js'
 import { LbModel } from './lb-model.js'
 import { viewFromNftJson } from './lb-parse.js'
 import { diffScript, kernelObjectCount, sameView, withChains, type LbView } from './lb-view.js'
-import { IPV4, IPV6, LB_NFT_FAMILY, familyOf, keyFamily } from '../spec/family.js'
+import { IPV4, IPV6, LB_NFT_FAMILY, familyOf, familyOrder, keyFamily } from '../spec/family.js'
 
 /** Run an LB change in `netns`: address lines (one `ip -batch`), then the script (one `nft -f`). Returns transactions. */
 export async function runLbChange (k: Kernel, netns: NetnsRef, lines: readonly string[], script: string, opts: KOpts): Promise<number> {
@@ -79,7 +79,7 @@ function splitAddresses (addrs: SandboxLink['addrs'], snatIps: readonly string[]
     else return undefined
   }
   // IPv4 first, as specs list them
-  lbAddresses.sort((x, y) => Number(x.includes(':')) - Number(y.includes(':')))
+  lbAddresses.sort(familyOrder)
   return { lbAddresses, vips: vips.sort() }
 }
 
@@ -95,7 +95,7 @@ function sameAddresses (view: LbView, addrs: SandboxLink['addrs']): boolean {
     else if (a.prefixlen === keyFamily(a.local).hostPrefixLen && want.has(a.local)) vips++
     else return false
   }
-  lb.sort((x, y) => Number(x.includes(':')) - Number(y.includes(':')))
+  lb.sort(familyOrder)
   return vips === want.size && lb.join(',') === view.lbAddresses.join(',')
 }
 

@@ -111,6 +111,11 @@ export function keyFamily (key: string): AddressFamily {
   return key.includes(':') ? IPV6 : IPV4
 }
 
+/** Sort order of addresses or keys in {@link FAMILIES} order (IPv4 first); stable within a family. */
+export function familyOrder (a: string, b: string): number {
+  return FAMILIES.indexOf(keyFamily(a)) - FAMILIES.indexOf(keyFamily(b))
+}
+
 /** The family of a textual address, undefined when it is neither. */
 export function familyOf (address: unknown): AddressFamily | undefined {
   if (IPV4.isAddress(address)) return IPV4

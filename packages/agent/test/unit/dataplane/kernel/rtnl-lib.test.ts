@@ -1,4 +1,5 @@
 import test from 'ava'
+import { ipString } from '../../../../src/dataplane/kernel/rtnl-read.js'
 import { encodeRtnlOp, ipBytes, parseAcks, parseRtnlLine, parseRtnlLines, type EncodeContext, type RtnlOp } from '../../../../src/dataplane/kernel/rtnl-lib.js'
 import { overlayDiff, overlayViewFromSpec } from '../../../../src/dataplane/overlay/view.js'
 
@@ -116,6 +117,13 @@ test('IPv6 addresses in every written form give the same 16 bytes', t => {
   t.deepEqual([...ipBytes('fd00:0:0:0:0:0:0:7')], full)
   t.deepEqual([...ipBytes('::ffff:10.1.2.3')], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3])
   t.deepEqual([...ipBytes('::')], new Array(16).fill(0))
+})
+
+test('addresses read back print as inet_ntop prints them (what `ip -j` shows)', t => {
+  for (const [ip, shown] of [
+    ['10.1.2.3', '10.1.2.3'], ['fd00:0:0:0:0:0:0:7', 'fd00::7'], ['::', '::'], ['::1', '::1'], ['fe80::1:0:0:2', 'fe80::1:0:0:2'],
+    ['1:0:0:2:0:0:0:3', '1:0:0:2::3'], ['1:2:3:4:5:6:7:0', '1:2:3:4:5:6:7:0'], ['::ffff:10.1.2.3', '::ffff:10.1.2.3'], ['::10.1.2.3', '::10.1.2.3'], ['::2', '::2']
+  ]) t.is(ipString(ipBytes(ip as string)), shown, ip)
 })
 
 test('acknowledgements are read by sequence number, errors as positive errno', t => {
