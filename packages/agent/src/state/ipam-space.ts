@@ -16,6 +16,23 @@ export interface UsageValue {
   cooling: number
   /** Digest of its ranges when counted ({@link SpaceUsage.digest}). */
   ring: string
+  /**
+   * Donation requests this origin answered lately ({@link servedTag}), newest
+   * last: a requester trusts this usage as the answer to its own request
+   * only when its tag is here (a usage written before the donor saw the
+   * request may say "nothing free" about an address that is about to be freed).
+   */
+  served?: string[]
+}
+
+/** Most answered requests a usage entry names. */
+export const SERVED_MAX = 8
+
+const SERVED_RE = /^[^\s@]{1,180}@\d{1,16}$/
+
+/** The tag naming one donation request in {@link UsageValue.served}: requester and the request's time. */
+export function servedTag (requester: string, atMs: number): string {
+  return `${requester}@${atMs}`
 }
 
 /** Gossip key of a usage entry. */
@@ -36,12 +53,22 @@ export function checkUsage (v: unknown): Checked<UsageValue> {
   if (!isCount(u.free)) return { ok: false, reason: 'usage.free: not a count' }
   if (!isCount(u.cooling)) return { ok: false, reason: 'usage.cooling: not a count' }
   if (typeof u.ring !== 'string' || !DIGEST_RE.test(u.ring)) return { ok: false, reason: 'usage.ring: not a digest' }
-  return { ok: true, value: { free: u.free, cooling: u.cooling, ring: u.ring } }
+  const value: UsageValue = { free: u.free, cooling: u.cooling, ring: u.ring }
+  if (u.served !== undefined) {
+    if (!Array.isArray(u.served) || u.served.length > SERVED_MAX) return { ok: false, reason: `usage.served: not a list of at most ${SERVED_MAX} tags` }
+    for (const [i, x] of u.served.entries()) {
+      if (typeof x !== 'string' || !SERVED_RE.test(x)) return { ok: false, reason: `usage.served[${i}]: not a requester@time tag` }
+    }
+    value.served = [...u.served] as string[]
+  }
+  return { ok: true, value }
 }
 
-/** What this node publishes for its own usage (counts saturated). */
-export function publishedUsage (u: SpaceUsage): UsageValue {
-  return { free: Math.min(u.free, USAGE_PUBLISH_CAP), cooling: Math.min(u.cooling, USAGE_PUBLISH_CAP), ring: u.digest }
+/** What this node publishes for its own usage (counts saturated), naming the requests it answered lately. */
+export function publishedUsage (u: SpaceUsage, served: readonly string[] = []): UsageValue {
+  const v: UsageValue = { free: Math.min(u.free, USAGE_PUBLISH_CAP), cooling: Math.min(u.cooling, USAGE_PUBLISH_CAP), ring: u.digest }
+  if (served.length > 0) v.served = served.slice(-SERVED_MAX)
+  return v
 }
 
 /** A node to ask for space. */

@@ -3,7 +3,7 @@ import { BLOCK_PREFIX_V4, type AddressKind, type NodeAllocator, type RingToken }
 import type { Logger } from '../logging/logger.js'
 import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER } from '../constants.js'
 import { NetworkFullError, PoolExhaustedError } from '../errors.js'
-import { checkUsage, publishedUsage, spaceView, usageKey, type SpaceView, type UsageValue } from './ipam-space.js'
+import { SERVED_MAX, checkUsage, publishedUsage, servedTag, spaceView, usageKey, type SpaceView, type UsageValue } from './ipam-space.js'
 import { TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, checkDonationRequest, type DonationRequest } from './tables.js'
 
 /** Options of {@link createIpam}. */
@@ -93,6 +93,8 @@ export function createIpam (init: IpamInit): Ipam {
   const published = new Map<string, string>()
   /** Timers republishing usage when cooling addresses become free. */
   const coolTimers = new Map<string, { at: number, cancel: () => void }>()
+  /** Donation requests this node answered, per network: their tags and when (named in its usage while a requester may wait). */
+  const served = new Map<string, Array<{ tag: string, at: number }>>()
   /** Allocations of this node waiting on its donation request, per network. */
   const requestRefs = new Map<string, number>()
   const prefetchDecided = new Set<string>()
@@ -161,6 +163,9 @@ export function createIpam (init: IpamInit): Ipam {
     if (!allocator.hasNetwork(req.networkId)) return
     const tokens = allocator.donate(req.networkId, req.requester, clock.now(), req.family)
     logger.info('donation request', { networkId: req.networkId, requester: req.requester, donated: tokens?.length ?? 0 })
+    const list = served.get(req.networkId) ?? []
+    list.push({ tag: servedTag(req.requester, req.atMs), at: clock.now() })
+    served.set(req.networkId, list.slice(-SERVED_MAX))
     if (tokens !== undefined) {
       ipam.publishTokens(req.networkId, tokens)
       init.onChange()
@@ -173,6 +178,7 @@ export function createIpam (init: IpamInit): Ipam {
   /** Forget a deleted network's usage, requests and timers. */
   function forget (networkId: string): void {
     usage.delete(networkId)
+    served.delete(networkId)
     coolTimers.get(networkId)?.cancel()
     coolTimers.delete(networkId)
     prefetchDecided.delete(networkId)
@@ -188,7 +194,11 @@ export function createIpam (init: IpamInit): Ipam {
       if (published.delete(networkId)) gossip.delete('cluster', TABLE_IPAM_USAGE, usageKey(networkId, self))
       return
     }
-    const v = publishedUsage(u)
+    // a requester waits for an answer at most deadlineMs: older answers need not be named
+    const answers = (served.get(networkId) ?? []).filter((x) => clock.now() - x.at < deadlineMs)
+    if (answers.length > 0) served.set(networkId, answers)
+    else served.delete(networkId)
+    const v = publishedUsage(u, answers.map((x) => x.tag))
     const text = JSON.stringify(v)
     if (force || published.get(networkId) !== text) {
       gossip.set('cluster', TABLE_IPAM_USAGE, usageKey(networkId, self), v)
@@ -227,10 +237,17 @@ export function createIpam (init: IpamInit): Ipam {
     })
   }
 
-  function ask (networkId: string, donor: string, family: 4 | 6 | undefined): void {
+  /** Ask `donor` for space; the request's time (its tag in the donor's answer, {@link servedTag}). */
+  function ask (networkId: string, donor: string, family: 4 | 6 | undefined): number {
     const req: DonationRequest = { networkId, requester: self, donor, atMs: clock.now(), ...(family === undefined ? {} : { family }) }
     logger.info('asking for address space', { networkId, donor, family })
     gossip.set('cluster', TABLE_IPAM_REQUESTS, requestKey(networkId, self), req)
+    return req.atMs
+  }
+
+  /** Whether `donor`'s usage, as known here, is its answer to this node's request made at `atMs`. */
+  function answered (networkId: string, donor: string, atMs: number): boolean {
+    return usage.get(networkId)?.get(donor)?.served?.includes(servedTag(self, atMs)) === true
   }
 
   function release (networkId: string): void {
@@ -253,6 +270,7 @@ export function createIpam (init: IpamInit): Ipam {
     const deadline = clock.now() + deadlineMs
     const asked = new Map<string, number>()
     let current: string | undefined
+    let currentAt = 0
     let holding = false
     try {
       for (;;) {
@@ -263,8 +281,11 @@ export function createIpam (init: IpamInit): Ipam {
         const family = needFamily
         if (r !== undefined) return r
         const v = view(networkId)
-        if (v.full) throw new NetworkFullError(networkId, label(networkId), v)
         const now = clock.now()
+        // "full" is believed once the donor asked last has answered (or may no longer): a usage it wrote
+        // before it saw the request may count as taken an address it is about to free or hand over
+        const pending = current !== undefined && (asked.get(current) ?? -Infinity) + donationTimeoutMs > now && !answered(networkId, current, currentAt)
+        if (v.full && !pending) throw new NetworkFullError(networkId, label(networkId), v)
         if (now >= deadline) {
           const unknown = v.unknown.length > 0 ? `; owners not heard from: ${v.unknown.join(', ')}` : ''
           throw new PoolExhaustedError('network', `this node owns no free address in network ${label(networkId)} and no owner handed over space within ${deadlineMs} ms${unknown}`)
@@ -274,13 +295,13 @@ export function createIpam (init: IpamInit): Ipam {
         // one donor at a time (the request entry names one): wait for the one asked while it may still answer
         const waiting = current !== undefined && candidates.includes(current) && due(current) > now
         const donor = waiting ? undefined : candidates.find((id) => due(id) <= now)
-        let wakeAt = deadline
+        let wakeAt = pending ? Math.min(deadline, due(current as string)) : deadline
         if (donor !== undefined) {
           if (!holding) requestRefs.set(networkId, (requestRefs.get(networkId) ?? 0) + 1)
           holding = true
           asked.set(donor, now)
           current = donor
-          ask(networkId, donor, family)
+          currentAt = ask(networkId, donor, family)
         }
         // wake for the asked donor's timeout, or when a donor asked earlier may be asked again
         for (const id of candidates) if (due(id) > now) wakeAt = Math.min(wakeAt, due(id))

@@ -55,11 +55,13 @@ async function fillAndCheck (t: ExecutionContext, nodes: number, subnet: string,
     t.deepEqual(fullCounts(c.error?.message ?? ''), [usable, usable])
   }
   // no address twice, and the network really is full. A node may answer "full"
-  // while the last free address is moving between two owners (a donation in
-  // flight: seen in CI under load, 5 of 6 held after the all-full round and the
-  // sixth owned, free, by the node that had asked for it). So once no donation
-  // request is left, fill again until a round is all "full": the straggler is
-  // taken then; an address leaked (owned by nobody, or never usable) still fails here
+  // from a usage another node published while an add of its own held the last
+  // address, just before that add rolled back (it needed two addresses, a task
+  // IP and an LB IP, and found one): the address is free again a gossip tick
+  // later. (A requester no longer gives up on a donor that has not answered its
+  // request yet: ipam-answer.test.ts.) So once no donation request is left, fill
+  // again until a round is all "full": the straggler is taken then; an address
+  // leaked (owned by nobody, or never usable) still fails here
   await waitFor('every donation request is withdrawn after the fill', () => agents.every((a) => a.agent.gossip.entries('cluster', 'ipam-requests').every((e) => e.deleted)))
   if (held(agents, networkId).length < usable) {
     const again = await fillRoundRobin(nodes, async (node, id) => {

@@ -7,12 +7,12 @@
  */
 import test from 'ava'
 import { createNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
-import { createSeededRng, type EntryEvent, type Gossip } from '@scalelb/gossip'
-import { createSilentLogger } from '../../../src/logging/logger.js'
-import { createIpam, type Ipam } from '../../../src/state/ipam.js'
+import { createSeededRng } from '@scalelb/gossip'
+import type { Ipam } from '../../../src/state/ipam.js'
 import { TABLE_NETWORKS } from '../../../src/state/tables.js'
 import { pump } from '@scalelb/test-support'
 import { startCluster } from '../../support/gossip-cluster.js'
+import { wireIpam } from '../../support/ipam-wire.js'
 
 const NET = 'fuzz0000net'
 const SUBNETS: Array<[string, number]> = [['10.70.0.0/28', 14], ['10.70.0.0/29', 6], ['10.70.0.0/30', 2]]
@@ -23,19 +23,6 @@ const ANSWER_BOUND_MS = 10_200
 
 interface Call { node: number, at: number, doneAt?: number, ip?: string, error?: string, message?: string }
 
-function wire (g: Gossip, allocator: NodeAllocator, clock: { now: () => number, setTimer: (ms: number, fn: () => void) => () => void }): Ipam {
-  const ipam = createIpam({ gossip: g, allocator, clock, logger: createSilentLogger(), onChange: () => {} })
-  g.onEntry((ev: EntryEvent) => {
-    ipam.handleEntry(ev)
-    const e = ev.entry
-    if (e.scope === 'cluster' && e.table === TABLE_NETWORKS && !e.deleted && !allocator.hasNetwork(e.key)) {
-      allocator.addNetwork(e.key, (e.value as { subnets: string[] }).subnets)
-      ipam.syncNetwork(e.key)
-      ipam.networkLearned(e.key)
-    }
-  })
-  return ipam
-}
 
 async function run (seed: number): Promise<{ calls: Call[], usable: number, nodes: number, subnet: string, heldTotal: number }> {
   const rng = createSeededRng(seed)
@@ -45,7 +32,7 @@ async function run (seed: number): Promise<{ calls: Call[], usable: number, node
   const c = await startCluster(ids, seed)
   try {
     const allocators = ids.map((id) => createNodeAllocator({ self: id }))
-    const ipams = ids.map((id, i) => wire(c.get(id), allocators[i] as NodeAllocator, c.clock))
+    const ipams = ids.map((id, i) => wireIpam(c.get(id), allocators[i] as NodeAllocator, c.clock))
     const creator = Math.floor(rng.next() * nodes)
     const ca = allocators[creator] as NodeAllocator
     const tokens = ca.createNetwork(NET, [subnet], c.clock.now())

@@ -1,6 +1,6 @@
 import test from 'ava'
 import type { RingSpace, SpaceUsage } from '@scalelb/allocator'
-import { checkUsage, publishedUsage, spaceView, type UsageValue } from '../../../src/state/ipam-space.js'
+import { SERVED_MAX, checkUsage, publishedUsage, servedTag, spaceView, type UsageValue } from '../../../src/state/ipam-space.js'
 
 const ring: RingSpace = {
   usable: 14,
@@ -36,4 +36,21 @@ test('published counts saturate; malformed usage is refused with the field named
   t.like(checkUsage({ free: -1, cooling: 0, ring: 'ab' }), { ok: false, reason: 'usage.free: not a count' })
   t.like(checkUsage({ free: 1, cooling: 0, ring: 'zz!' }), { ok: false, reason: 'usage.ring: not a digest' })
   t.like(checkUsage(null), { ok: false })
+})
+
+test('a usage names the requests it answered (newest 8); a malformed list is refused with the field named', (t) => {
+  const u: SpaceUsage = { ...none, owned: 4, free: 1 }
+  const refused = (v: unknown, reason: RegExp): void => {
+    const c = checkUsage(v)
+    t.false(c.ok)
+    if (!c.ok) t.regex(c.reason, reason)
+  }
+  t.false('served' in publishedUsage(u), 'no answered request: no field (the entry stays as small as before)')
+  const tags = Array.from({ length: 10 }, (_, i) => servedTag(`12D3KooWpeer${i}`, 1_700_000_000_000 + i))
+  t.deepEqual(publishedUsage(u, tags).served, tags.slice(-SERVED_MAX))
+  t.deepEqual(checkUsage({ free: 1, cooling: 0, ring: 'ab', served: tags.slice(0, 2) }), { ok: true, value: { free: 1, cooling: 0, ring: 'ab', served: tags.slice(0, 2) } })
+  refused({ free: 1, cooling: 0, ring: 'ab', served: 'x@1' }, /usage\.served/)
+  refused({ free: 1, cooling: 0, ring: 'ab', served: tags }, /at most 8/)
+  refused({ free: 1, cooling: 0, ring: 'ab', served: ['no-time'] }, /usage\.served\[0\]/)
+  refused({ free: 1, cooling: 0, ring: 'ab', served: [`${'x'.repeat(300)}@1`] }, /usage\.served\[0\]/)
 })
