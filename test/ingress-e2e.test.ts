@@ -2,7 +2,7 @@
  * North-south traffic end to end on a real kernel: a 3-host lab plus an
  * "outside" namespace on the underlay that is no cluster host. Published
  * ports (mode=ingress on every node, mode=host on nodes with tasks, TCP and
- * UDP), churn under a looping client, `service rm`; egress of tasks,
+ * UDP) from outside and from the host itself, churn under a looping client, `service rm`; egress of tasks,
  * `--internal` networks, and no path between networks through the gateway.
  * Needs root.
  */
@@ -177,6 +177,24 @@ serial('mode=host: a node spreads over its own tasks only, the task sees the out
   }
   const refused = await requests(o.netns, 'tcp', host('h3').ip, HOST_PORT, 3)
   t.deepEqual(refused, ['error:ECONNREFUSED', 'error:ECONNREFUSED', 'error:ECONNREFUSED'])
+})
+
+serial('a client on the host itself reaches a published port at the host\'s address and at 127.0.0.1 (both modes, TCP and UDP)', async (t) => {
+  for (const h of ['h1', 'h3']) {
+    const ns = host(h).netns as string
+    for (const ip of [host(h).ip, '127.0.0.1']) {
+      t.deepEqual(names(await waitAnswers(`${h} itself -> ${ip}:${INGRESS_PORT}`, ns, 'tcp', ip, INGRESS_PORT, ['web-1', 'web-2'])), ['web-1', 'web-2'], `${h} -> ${ip} tcp`)
+      t.deepEqual(names(await waitAnswers(`${h} itself -> ${ip}:${UDP_PORT}/udp`, ns, 'udp', ip, UDP_PORT, ['web-1', 'web-2'])), ['web-1', 'web-2'], `${h} -> ${ip} udp`)
+    }
+  }
+  const ns1 = host('h1').netns as string
+  for (const ip of [host('h1').ip, '127.0.0.1']) {
+    t.deepEqual(names(await waitAnswers(`h1 itself -> ${ip}:${HOST_PORT} (mode=host)`, ns1, 'tcp', ip, HOST_PORT, ['web-1'])), ['web-1'], `mode=host via ${ip}`)
+  }
+  // the uplinks and bridges take loopback-sourced packets now: the host table drops 127.0.0.0/8 coming in from them
+  const rules = (await labRun('ip', ['netns', 'exec', ns1, 'nft', 'list', 'ruleset'])).stdout
+  t.regex(rules, /iifname "sb\*" ip daddr 127\.0\.0\.0\/8 drop/)
+  t.regex(rules, /iifname "su\*" ip daddr 127\.0\.0\.0\/8 drop/)
 })
 
 serial('egress: a task on every host reaches a server outside the cluster', async (t) => {

@@ -6,6 +6,9 @@ import {
 import { emptyIngress, type IngressRule, type IngressSpec } from '../spec/ingress.js'
 import { UPLINK_POOL_CIDR, gatewayScript } from './uplink.js'
 
+/** A client on the host connecting to 127.0.0.1: masqueraded to the uplink's or bridge's address on its way in. */
+const LOOPBACK_CIDR = '127.0.0.0/8'
+
 /** Routing protocol number of the host routes into sandboxes, so a restart finds the ones it made (`ip route show proto 250`). */
 export const INGRESS_ROUTE_PROTO = 250
 
@@ -20,9 +23,10 @@ function dnat (r: IngressRule): string {
 
 /**
  * The host table of an agent, whole: published ports DNAT'd into the
- * sandboxes' uplinks; a forward filter (no sandbox reaches another, nothing
- * enters a sandbox that was not DNAT'd here); the uplinks' egress masqueraded
- * out of the underlay.
+ * sandboxes' uplinks, for clients beyond the host (prerouting) and on the host
+ * itself (output: any of its addresses, 127.0.0.1 included); a forward filter
+ * (no sandbox reaches another, nothing enters a sandbox that was not DNAT'd
+ * here); the uplinks' egress masqueraded out of the underlay.
  */
 export function hostScript (table: string, spec: IngressSpec): string {
   const up = `"${UPLINK_HOST_PREFIX}*"`
@@ -30,12 +34,15 @@ export function hostScript (table: string, spec: IngressSpec): string {
   // a host-mode task's replies cross the bridge on their way to its gateway (the sandbox): with br_netfilter
   // (Docker loads it) this host's conntrack sees them there first and would un-DNAT them too early
   let s = `table ip ${table} {\n  set hostports {\n    type ipv4_addr . inet_proto . inet_service\n${replies.length === 0 ? '' : `    elements = { ${replies.join(', ')} }\n`}  }\n`
-  s += `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n    iifname != ${up} ip saddr . meta l4proto . th sport @hostports notrack\n  }\n`
-  s += '  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n'
-  for (const r of spec.rules) s += dnat(r)
-  s += '  }\n'
+  // the uplinks and bridges take loopback-sourced packets (route_localnet, for a client on 127.0.0.1), so
+  // nothing addressed to 127.0.0.0/8 may come in from them: a task must not reach the host's loopback services
+  s += `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n    iifname ${up} ip daddr ${LOOPBACK_CIDR} drop\n    iifname "sb*" ip daddr ${LOOPBACK_CIDR} drop\n    iifname != ${up} ip saddr . meta l4proto . th sport @hostports notrack\n  }\n`
+  const rules = spec.rules.map(dnat).join('')
+  s += `  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n${rules}  }\n`
+  // a client on this host: the same DNAT for its own connections (the output hook's dstnat priority is -100)
+  s += `  chain output {\n    type nat hook output priority -100; policy accept;\n${rules}  }\n`
   s += `  chain forward {\n    type filter hook forward priority filter; policy accept;\n    iifname ${up} oifname ${up} drop\n    oifname ${up} ct state established,related accept\n    oifname ${up} ct status dnat accept\n    oifname ${up} drop\n    iifname != "sb*" oifname "sb*" ct status dnat accept\n    iifname != "sb*" oifname "sb*" drop\n  }\n`
-  s += `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr ${UPLINK_POOL_CIDR} oifname != ${up} masquerade\n  }\n}\n`
+  s += `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr ${UPLINK_POOL_CIDR} oifname != ${up} masquerade\n    ip saddr ${LOOPBACK_CIDR} oifname ${up} masquerade\n    ip saddr ${LOOPBACK_CIDR} oifname "sb*" masquerade\n  }\n}\n`
   return s
 }
 
@@ -79,6 +86,8 @@ class DefaultHostIngress implements HostIngress {
   private routes: Set<string> | undefined
   private readonly hostPorts = new Map<string, string>()
   private forwarding = false
+  /** Devices this process set `route_localnet=1` on ({@link DefaultHostIngress.applyLocalnet}). */
+  private readonly localnet = new Set<string>()
   private stale: (() => void) | undefined
 
   constructor (init: HostIngressInit) {
@@ -107,7 +116,32 @@ class DefaultHostIngress implements HostIngress {
     }
     tx += await this.applyRoutes(spec, opts)
     tx += await this.applyHostPorts(spec, opts)
+    tx += await this.applyLocalnet(spec, opts)
     return { transactions: tx }
+  }
+
+  /**
+   * `route_localnet=1` on the devices published ports are DNAT'd onto (the uplinks, the bridges of mode=host
+   * tasks): a client on this host that connects to 127.0.0.1 keeps that source until the masquerade, and the
+   * kernel routes a loopback source out of a device only with it. Inbound 127.0.0.0/8 from them is dropped by
+   * the host table's raw chain. Set once per device; an uplink made again or a bridge route added again is set again.
+   */
+  private async applyLocalnet (spec: IngressSpec, opts: KOpts): Promise<number> {
+    if (spec.rules.length === 0) return 0
+    const devs = new Set(spec.uplinks.map((id) => uplinkHostName(this.prefix, id)))
+    for (const r of spec.routes) if (r.mac !== undefined) devs.add(bridgeName(this.prefix, r.networkId))
+    const todo = [...devs].filter((d) => !this.localnet.has(d))
+    if (todo.length === 0) return 0
+    try {
+      await sysctlSet(this.k, todo.map((d) => `net.ipv4.conf.${d}.route_localnet=1`), undefined, opts)
+    } catch (err) {
+      if (!(err instanceof KernelCommandError)) throw err
+      // a device not made yet: the next pass tries again
+      this.logger?.warn('cannot let published ports take 127.0.0.1 clients yet', { devices: todo, error: err.message })
+      return 0
+    }
+    for (const d of todo) this.localnet.add(d)
+    return 1
   }
 
   /** The table as nft lists it; '' when there is none. */
@@ -162,7 +196,10 @@ class DefaultHostIngress implements HostIngress {
       del.push(`route del ${ip}/32 dev ${dev} proto ${INGRESS_ROUTE_PROTO}`)
       if (!dev.startsWith(UPLINK_HOST_PREFIX)) del.push(`neigh del ${ip} dev ${dev}`)
     }
-    const add = [...want].filter(([k]) => !(this.routes as Set<string>).has(k)).flatMap(([, lines]) => lines)
+    const adding = [...want].filter(([k]) => !(this.routes as Set<string>).has(k))
+    // a route added again may be on a bridge made again, which lost its route_localnet
+    for (const [k] of adding) this.localnet.delete(k.split('|@')[1] as string)
+    const add = adding.flatMap(([, lines]) => lines)
     if (del.length === 0 && add.length === 0) return 0
     this.routes = undefined
     if (del.length > 0) {
@@ -200,8 +237,9 @@ class DefaultHostIngress implements HostIngress {
   }
 
   sandboxMade (networkId: string): void {
-    // createUplink wrote this version's gateway table with an empty set
+    // createUplink wrote this version's gateway table with an empty set; the new host end has no route_localnet
     this.hostPorts.set(networkId, '')
+    this.localnet.delete(uplinkHostName(this.prefix, networkId))
     this.stale?.()
   }
 
@@ -214,6 +252,9 @@ class DefaultHostIngress implements HostIngress {
     await this.applyRoutes(emptyIngress(), opts).catch(() => 0)
     this.script = undefined
     this.hostPorts.clear()
+    // the raw chain that guarded them is gone: a device that stays (a sandbox kept for restart) takes no loopback again
+    if (this.localnet.size > 0) await sysctlSet(this.k, [...this.localnet].map((d) => `net.ipv4.conf.${d}.route_localnet=0`), undefined, opts).catch(() => {})
+    this.localnet.clear()
   }
 }
 
