@@ -8,9 +8,14 @@
  * - `direct-local`: the client to an nginx task on h1 itself by its task IP
  *   (the bridge only);
  * - `vip-local`: that nginx through the VIP of a service whose only backend
- *   it is (h1's LB sandbox and the bridge).
+ *   it is (h1's LB sandbox and the bridge);
+ * - with `--dsr`, `vip-remote-dsr` and `vip-local-dsr`: the same two VIPs
+ *   with the direct-server-return prototype of ./dsr.ts switched on in h1's
+ *   sandbox for that path's run only (requests leave the sandbox at `lb0`'s
+ *   ingress hook, replies skip it; programmed by this benchmark, not by the
+ *   agent).
  *
- * wrk (keep-alive) runs the three paths in turn, --rounds times, in one run;
+ * wrk (keep-alive) runs the paths in turn, --rounds times, in one run;
  * reported per path: requests/s (median over the rounds), latency p50/p99
  * (median over the rounds), CPU per request (all cores, from /proc/stat,
  * µs), and each VIP path's ratio to its direct path (`vip-remote` to
@@ -21,7 +26,9 @@
  * where the VIP path spends what the direct path does not.
  *
  * Run (root; Debian packages wrk and nginx-light):
- *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf]
+ *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf] [--dsr] [--prefix HEAD]
+ *
+ * `--prefix`: the first 2-3 letters of the lab's namespaces and links (default `sl`).
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -29,20 +36,24 @@ import {
   createPlainNetns, labApi, labUp, taskNetnsName, waitFor, type LabHost
 } from '@scalelb/lab'
 import { benchLab } from './bench-lab.js'
-import { BODY_BYTES, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk, wrkFlags } from './http-load.js'
+import { BODY_BYTES, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk, wrkFlags, type PathHooks } from './http-load.js'
+import { disableDsr, enableDsr, prepareDsrBackend, type DsrTarget } from './dsr.js'
 import {
-  BenchUsageError, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup
+  BenchUsageError, isRoot, netnsWithPrefix, printJsonLine, printTable, round, runBench, sh, type Cleanup
 } from './common.js'
 
 /** Paths measured, in the order each round runs them. */
-const PATHS = ['direct', 'vip-remote', 'direct-local', 'vip-local'] as const
-type PathName = typeof PATHS[number]
+const ALL_PATHS = ['direct', 'vip-remote', 'vip-remote-dsr', 'direct-local', 'vip-local', 'vip-local-dsr'] as const
+type PathName = typeof ALL_PATHS[number]
+const isDsr = (p: PathName): boolean => p.endsWith('-dsr')
 const DEFAULT_ROUNDS = 5
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
 const SUBNET = '10.217.0.0/16'
 const SETUP_TIMEOUT_MS = 60_000
+/** The services' port on their VIP (the tasks listen on TARGET_PORT). */
+const VIP_PORT = 80
 
-interface Flags { rounds: number, seconds: number, connections: number, perf: boolean }
+interface Flags { rounds: number, seconds: number, connections: number, perf: boolean, dsr: boolean, prefix: string | undefined }
 
 function fromFlags (): Flags {
   const { values } = parseArgs({
@@ -51,10 +62,13 @@ function fromFlags (): Flags {
       seconds: { type: 'string' },
       connections: { type: 'string' },
       perf: { type: 'boolean' },
+      dsr: { type: 'boolean' },
+      prefix: { type: 'string' },
       json: { type: 'boolean' }
     }
   })
-  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true }
+  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true, dsr: values.dsr === true, prefix: values.prefix }
+  if (f.prefix !== undefined && !/^[a-z][a-z0-9]{1,2}$/.test(f.prefix)) throw new BenchUsageError(`--prefix: expected 2-3 of [a-z0-9] starting with a letter, got ${JSON.stringify(f.prefix)}`)
   if (!isRoot()) throw new BenchUsageError('bench:datapath needs root (network namespaces, nftables)')
   return f
 }
@@ -65,13 +79,15 @@ const PERF_PERCENT_LIMIT = 0.8
 const PERF_TOP = 20
 
 /** One wrk run per path under `perf record -a`; prints each path's top symbols (self time, all CPUs). */
-async function profile (dir: string, clientNs: string, urls: Record<PathName, string>, f: Flags): Promise<void> {
+async function profile (dir: string, clientNs: string, urls: Record<PathName, string>, paths: readonly PathName[], hooks: PathHooks<PathName>, f: Flags): Promise<void> {
   await sh('sh', ['-c', 'command -v perf']).catch(() => { throw new BenchUsageError('--perf needs perf (Debian: apt-get install linux-perf)') })
-  for (const p of PATHS) {
+  for (const p of paths) {
     const data = join(dir, `perf-${p}.data`)
+    await hooks.before?.(p)
     const rec = sh('perf', ['record', '-a', '-F', '999', '-o', data, '--', 'sleep', String(f.seconds)])
     const w = await wrk(clientNs, urls[p], f)
     await rec
+    await hooks.after?.(p)
     const rep = await sh('perf', ['report', '-i', data, '--stdio', '--no-children', '--comms', 'wrk,nginx', '--percentage', 'relative', '--sort', 'sym', '--percent-limit', String(PERF_PERCENT_LIMIT)])
     const top = rep.split('\n').filter((l) => /^\s+[0-9.]+%/.test(l)).slice(0, PERF_TOP)
     console.log(`\nperf, ${p} (${round(w.rps, 0)} req/s during the recording): top symbols, % of all samples`)
@@ -83,10 +99,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   for (const tool of ['wrk', 'nginx']) await sh('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new BenchUsageError(`bench:datapath needs ${tool} (Debian: apt-get install wrk nginx-light)`) })
   const { stateDir, lab } = benchLab(run, cleanup)
   console.log(`bench:datapath run ${run}: lab of 2 agents (state in ${stateDir})`)
-  const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns' })
+  const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns', ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }) })
   const [h1, h2] = state.hosts as [LabHost, LabHost]
   await labApi.createNetwork(h1, 'dp', [SUBNET])
-  for (const s of ['remote', 'local', 'client']) await labApi.createService(h1, s, ['dp'], [`80:${TARGET_PORT}/tcp`])
+  for (const s of ['remote', 'local', 'client']) await labApi.createService(h1, s, ['dp'], [`${VIP_PORT}:${TARGET_PORT}/tcp`])
   await waitFor('h2 knows the services', async () => await labApi.inspectService(h2, 'client').then(() => true, () => false), { timeoutMs: SETUP_TIMEOUT_MS })
   const task = async (h: LabHost, service: string, id: string): Promise<{ ns: string, ip: string }> => {
     const ns = taskNetnsName(state, h, id)
@@ -106,34 +122,54 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     if (v === undefined) throw new Error(`service ${name} has no VIP on dp`)
     return v
   }
+  const vips = { remote: await vip('remote'), local: await vip('local') }
   const urls: Record<PathName, string> = {
     direct: `http://${far.ip}:${TARGET_PORT}/`,
-    'vip-remote': `http://${await vip('remote')}/`,
+    'vip-remote': `http://${vips.remote}/`,
+    'vip-remote-dsr': `http://${vips.remote}/`,
     'direct-local': `http://${near.ip}:${TARGET_PORT}/`,
-    'vip-local': `http://${await vip('local')}/`
+    'vip-local': `http://${vips.local}/`,
+    'vip-local-dsr': `http://${vips.local}/`
   }
-  for (const p of PATHS) {
+  const paths = ALL_PATHS.filter((p) => f.dsr || !isDsr(p))
+  const hooks: PathHooks<PathName> = {}
+  if (f.dsr) {
+    // the DSR prototype (./dsr.ts) on the same VIPs: on for the -dsr paths only, the agent's NAT path otherwise
+    const targets: DsrTarget[] = [
+      { vip: vips.remote, vipPort: VIP_PORT, backend: far.ip, targetPort: TARGET_PORT },
+      { vip: vips.local, vipPort: VIP_PORT, backend: near.ip, targetPort: TARGET_PORT }
+    ]
+    await prepareDsrBackend(far.ns, targets[0] as DsrTarget)
+    await prepareDsrBackend(near.ns, targets[1] as DsrTarget)
+    const [lbNs] = await netnsWithPrefix(`${state.prefix}-h1-lb-`)
+    if (lbNs === undefined) throw new Error('h1 has no LB sandbox')
+    hooks.before = async (p) => { if (isDsr(p)) await enableDsr(lbNs, targets) }
+    hooks.after = async (p) => { if (isDsr(p)) await disableDsr(lbNs) }
+  }
+  for (const p of paths) {
+    await hooks.before?.(p)
     await waitFor(`${p} answers`, async () => await sh('ip', ['netns', 'exec', client.ns, 'curl', '-sf', '-m', '2', '-o', '/dev/null', urls[p]]).then(() => true, () => false), { timeoutMs: SETUP_TIMEOUT_MS })
+    await hooks.after?.(p)
   }
-  console.log(`setup done; ${f.rounds} rounds of ${PATHS.join(', ')}, ${f.seconds} s each, ${f.connections} connections, 1 wrk thread`)
+  console.log(`setup done; ${f.rounds} rounds of ${paths.join(', ')}, ${f.seconds} s each, ${f.connections} connections, 1 wrk thread`)
 
-  const samples = await runRounds(PATHS, f.rounds, async (p) => await wrk(client.ns, urls[p], f))
+  const samples = await runRounds(paths, f.rounds, async (p) => await wrk(client.ns, urls[p], f), hooks)
   const fig = (p: PathName): ReturnType<typeof pathFigures> => pathFigures(samples[p])
   // ratio per round (paths of one round ran back to back), then the median
-  const directOf = (p: PathName): PathName => p === 'vip-local' ? 'direct-local' : 'direct'
+  const directOf = (p: PathName): PathName => p.startsWith('vip-local') ? 'direct-local' : 'direct'
   const isVip = (p: PathName): boolean => p.startsWith('vip-')
   const ratio = (p: PathName): number => median(samples[p].map((s, i) => s.rps / (samples[directOf(p)][i]?.rps ?? NaN)))
   console.log('')
   printTable([
     ['path', 'req/s (median)', 'ratio to its direct path', 'latency p50 ms', 'latency p99 ms', 'CPU µs/request', 'errors'],
-    ...PATHS.map((p) => {
+    ...paths.map((p) => {
       const x = fig(p)
       return [p, round(x.rps, 0), isVip(p) ? round(ratio(p), 3) : '1', round(x.p50, 3), round(x.p99, 3), round(x.cpu, 1), String(x.errors)]
     })
   ])
-  if (f.perf) await profile(stateDir, client.ns, urls, f)
+  if (f.perf) await profile(stateDir, client.ns, urls, paths, hooks, f)
   const res: Record<string, number> = {}
-  for (const p of PATHS) {
+  for (const p of paths) {
     const x = fig(p)
     const k = p.replaceAll('-', '_')
     res[`${k}_rps`] = round(x.rps, 0)
@@ -143,7 +179,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     res[`${k}_errors`] = x.errors
     if (isVip(p)) res[`${k}_ratio_to_direct`] = round(ratio(p), 3)
   }
-  printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES }, res)
+  printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES, dsr: f.dsr }, res)
 }
 
 runBench('bench:datapath', 'bd', async (run, cleanup) => { await bench(run, cleanup, fromFlags()) })

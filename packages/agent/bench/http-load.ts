@@ -82,18 +82,23 @@ export async function wrk (clientNs: string, url: string, f: { connections: numb
 /** One wrk run of a path with the CPU it cost (all cores, µs per request). */
 export type PathSample = WrkResult & { cpuUsPerReq: number }
 
+/** Set-up and tear-down around one path's run, outside the CPU it is charged. */
+export interface PathHooks<P> { before?: (p: P) => Promise<void>, after?: (p: P) => Promise<void> }
+
 /**
  * Run every path in turn, `rounds` times (the paths of one round back to
  * back, so a ratio per round compares like with like), printing each run.
  */
-export async function runRounds<P extends string> (paths: readonly P[], rounds: number, one: (p: P) => Promise<WrkResult>): Promise<Record<P, PathSample[]>> {
+export async function runRounds<P extends string> (paths: readonly P[], rounds: number, one: (p: P) => Promise<WrkResult>, hooks: PathHooks<P> = {}): Promise<Record<P, PathSample[]>> {
   const samples = Object.fromEntries(paths.map((p) => [p, [] as PathSample[]])) as Record<P, PathSample[]>
   const hz = Number(await sh('getconf', ['CLK_TCK']))
   for (let r = 0; r < rounds; r++) {
     for (const p of paths) {
+      await hooks.before?.(p)
       const c0 = await cpuJiffies()
       const w = await one(p)
       const c1 = await cpuJiffies()
+      await hooks.after?.(p)
       const cpuUsPerReq = ((c1.busy - c0.busy) / hz) * 1e6 / Math.max(1, w.requests)
       samples[p].push({ ...w, cpuUsPerReq })
       console.log(`round ${r + 1} ${p}: ${round(w.rps, 0)} req/s, p50 ${round(w.p50Ms, 3)} ms, p99 ${round(w.p99Ms, 3)} ms, ${round(cpuUsPerReq, 1)} µs CPU/request${w.errors > 0 ? `, ${w.errors} errors` : ''}`)

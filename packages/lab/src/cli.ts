@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { DEFAULT_LAB_NODES, DEFAULT_LAB_STATE_DIR, LOG_TAIL_LINES } from './constants.js'
+import { DEFAULT_LAB_NODES, DEFAULT_LAB_STATE_DIR, LAB_PREFIX_HEAD_RE, LOG_TAIL_LINES } from './constants.js'
 import { LabError, LabUsageError } from './errors.js'
 import { isRoot } from '@scalelb/agent'
 import { labDown, labStatus, labUp, type LabStatus } from './lab.js'
@@ -25,6 +25,7 @@ options:
   --dual-stack       with --demo: the network has an IPv4 and an IPv6 subnet; clients reach each service by name and by its IPv6 VIP
   --underlay-v6      hosts talk over an IPv6 underlay (gossip and VXLAN over IPv6)
   --profile P        gossip profile of the agents: lan | wan | local (up; default: the agent's)
+  --prefix HEAD      first 2-3 letters of the lab's namespaces and links (up; default sl)
   --state-dir DIR    where the lab keeps its state (default ${DEFAULT_LAB_STATE_DIR} as root, $TMPDIR/scalelb-lab-<uid> otherwise)
   --json             machine-readable output (status)
   -h, --help         this text
@@ -78,6 +79,7 @@ export async function runLab (argv: string[]): Promise<number> {
         'underlay-v6': { type: 'boolean' },
         profile: { type: 'string' },
         'state-dir': { type: 'string' },
+        prefix: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
@@ -103,7 +105,10 @@ export async function runLab (argv: string[]): Promise<number> {
     if (values.profile !== undefined && !['lan', 'wan', 'local'].includes(values.profile)) {
       throw new LabUsageError('--profile', `must be lan, wan or local, got ${JSON.stringify(values.profile)}`)
     }
-    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, { dualStack: values['dual-stack'] === true, underlayV6: values['underlay-v6'] === true, outside: values.outside === true })
+    if (values.prefix !== undefined && !LAB_PREFIX_HEAD_RE.test(values.prefix)) {
+      throw new LabUsageError('--prefix', `must be 2-3 of [a-z0-9], starting with a letter, got ${JSON.stringify(values.prefix)}`)
+    }
+    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, { dualStack: values['dual-stack'] === true, underlayV6: values['underlay-v6'] === true, outside: values.outside === true, prefixHead: values.prefix })
     const state = await loadLabState(stateDir)
     if (state === undefined) {
       process.stderr.write(`scalelb lab: no lab in ${stateDir}\n`)
@@ -126,7 +131,7 @@ export async function runLab (argv: string[]): Promise<number> {
   }
 }
 
-async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, opts: { dualStack: boolean, underlayV6: boolean, outside: boolean }): Promise<number> {
+async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, opts: { dualStack: boolean, underlayV6: boolean, outside: boolean, prefixHead: string | undefined }): Promise<number> {
   const root = isRoot()
   if (!root) out('scalelb lab: not running as root: building the cluster on 127.0.0.1 with the memory programmer (run with sudo for network namespaces and nftables)')
   let state
@@ -138,7 +143,8 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
       agentArgs: profile !== undefined ? ['--profile', profile] : [],
       progress: out,
       cleanupOnFailure: false,
-      underlayV6: opts.underlayV6
+      underlayV6: opts.underlayV6,
+      ...(opts.prefixHead === undefined ? {} : { prefixHead: opts.prefixHead })
     })
     if (opts.outside) {
       if (!root) throw new LabUsageError('--outside', 'needs root (network namespaces)')
