@@ -43,6 +43,27 @@ test('changes within the coalescing window go out as one transaction per sandbox
   await r.stop()
 })
 
+test('flush({ now: false }) waits for the coalescing window: changes made meanwhile share its transaction', async t => {
+  const { clock, p, r } = rig()
+  await r.start()
+  r.setDesired(new Map([['netA', A(1)]]))
+  let done = false
+  const lazy = r.flush({ now: false }).then(() => { done = true })
+  await settle(() => false, 5)
+  t.false(done)
+  t.is(p.operations().length, 0)
+  r.setDesired(new Map([['netA', A(2)]]))
+  clock.advance(50)
+  await lazy
+  t.deepEqual(p.operations().map(o => [o.op, o.networkId]), [['apply', 'netA']])
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 2)
+  // flush() (now) still applies at once
+  r.setDesired(new Map([['netA', A(3)]]))
+  await r.flush()
+  t.is(p.operations().length, 2)
+  await r.stop()
+})
+
 test('a network no longer desired is removed; flush waits for it', async t => {
   const { r, p } = rig()
   r.setDesired(new Map([['netA', A(2)], ['netB', B(2)]]))
