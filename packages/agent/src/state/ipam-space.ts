@@ -12,7 +12,14 @@ import type { Checked } from './tables.js'
 export interface UsageValue {
   /** Free addresses it owns, saturated at USAGE_PUBLISH_CAP. */
   free: number
-  /** Addresses cooling down after release, saturated at USAGE_PUBLISH_CAP. */
+  /**
+   * Addresses cooling down after release, saturated at USAGE_PUBLISH_CAP;
+   * published only while `free` is 0 (0 otherwise): the count matters only
+   * when the network is full (the error says how many addresses come back),
+   * and an owner with free space that published it would write a
+   * cluster-wide entry for every task removed and again when its address
+   * cools down.
+   */
   cooling: number
   /** Digest of its ranges when counted ({@link SpaceUsage.digest}). */
   ring: string
@@ -41,7 +48,7 @@ export function checkUsage (v: unknown): Checked<UsageValue> {
 
 /** What this node publishes for its own usage (counts saturated). */
 export function publishedUsage (u: SpaceUsage): UsageValue {
-  return { free: Math.min(u.free, USAGE_PUBLISH_CAP), cooling: Math.min(u.cooling, USAGE_PUBLISH_CAP), ring: u.digest }
+  return { free: Math.min(u.free, USAGE_PUBLISH_CAP), cooling: u.free > 0 ? 0 : Math.min(u.cooling, USAGE_PUBLISH_CAP), ring: u.digest }
 }
 
 /** A node to ask for space. */
