@@ -104,6 +104,8 @@ class DefaultReconciler implements Reconciler {
   private consecutiveFailures = 0
   private failures = 0
   private lastSyncDurationMs = 0
+  /** When the last kernel transaction of a tick ended (clock ms); the coalescing window counts from it. */
+  private lastTransactionAt = -Infinity
   /** Bumped by every setDesired. */
   private generation = 0
   /** Generation whose desired state the kernel holds (that of the start of the last successful tick). */
@@ -131,7 +133,7 @@ class DefaultReconciler implements Reconciler {
     }
     this.desired = next
     this.generation++
-    if (this.started && !this.stopped) this.schedule(this.coalesceMs)
+    if (this.started && !this.stopped) this.schedule(this.windowLeft())
   }
 
   async start (): Promise<void> {
@@ -173,7 +175,7 @@ class DefaultReconciler implements Reconciler {
     if (this.consecutiveFailures === 0) {
       if (now) this.kick()
       // at the end of the coalescing window (setDesired armed it; a running tick re-arms it when it ends)
-      else if (this.dirty.size > 0 && this.running === undefined) this.schedule(this.coalesceMs)
+      else if (this.dirty.size > 0 && this.running === undefined) this.schedule(this.windowLeft())
     }
     try {
       await promise
@@ -217,6 +219,17 @@ class DefaultReconciler implements Reconciler {
     return this.dirty.size === 0 && !this.needResync && this.runningKind !== 'tick'
   }
 
+  /**
+   * Time until a change may go out: the coalescing window counts from the
+   * last kernel transaction, so a change after a quiet spell goes out at the
+   * next turn of the event loop (what arrives in the same turn with it), and
+   * changes arriving while the kernel is busy, or within the window after,
+   * share one transaction per sandbox.
+   */
+  private windowLeft (): number {
+    return Math.max(0, this.lastTransactionAt + this.coalesceMs - this.clock.now())
+  }
+
   private schedule (ms: number): void {
     if (this.cancelTick !== undefined || this.stopped) return
     this.cancelTick = this.clock.setTimer(ms, () => {
@@ -254,7 +267,7 @@ class DefaultReconciler implements Reconciler {
         // changed while the tick ran: a flush() waiting goes on at once, otherwise the next window;
         // drift found by a check (or changes held back by it) at once
         if (this.waiters.some(w => w.now) || kind === 'check') queueMicrotask(() => { this.kick() })
-        else this.schedule(this.coalesceMs)
+        else this.schedule(this.windowLeft())
       }
     })
   }
@@ -336,7 +349,10 @@ class DefaultReconciler implements Reconciler {
           this.lastErrors.delete(id)
           if (this.desired.get(id) === d) this.dirty.delete(id)
         }
-        if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
+        if (res.transactions > 0) {
+          this.lastTransactionAt = this.clock.now()
+          this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
+        }
       }
       this.consecutiveFailures = 0
       // every network dirty at the start was applied (or refused) with desired state at least this new
