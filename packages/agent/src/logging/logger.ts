@@ -52,7 +52,11 @@ function skipDisabledLevels (logger: Logger): void {
   for (const level of LOG_LEVELS) {
     const write = methods[level]
     Object.defineProperty(logger, level, {
-      value: function (this: Logger, ...args: unknown[]): Logger { return this.isLevelEnabled(level) ? write.apply(this, args) : this },
+      // a method called unbound logs through the root, as winston's own do
+      value: function (this: Logger | undefined, ...args: unknown[]): Logger {
+        const self = this ?? logger
+        return self.isLevelEnabled(level) ? write.apply(self, args) : self
+      },
       writable: true,
       configurable: true
     })

@@ -21,4 +21,8 @@ test('a level that is off writes nothing, from the root and from component logge
   log.warn('off again')
   log.error('still on')
   t.deepEqual(lines.slice(3).map((l) => l.message), ['still on'])
+  // unbound, as winston's own methods allow
+  const { error } = root
+  error('unbound')
+  t.is(lines.at(-1)?.message, 'unbound')
 })
