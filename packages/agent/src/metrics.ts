@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { GossipStats, Libp2pTransportStats, Member, Transport } from '@scalelb/gossip'
-import { AGENT_VERSION } from './constants.js'
+import { AGENT_VERSION, EVENT_LOOP_MONITORING_PRECISION_MS } from './constants.js'
 
 /** Reconciler figures the metrics read at scrape time. */
 export interface ReconcilerFigures {
@@ -76,7 +76,7 @@ function absCounter (registry: Registry, name: string, help: string, labelNames:
 /** Create the agent's metrics. */
 export function createAgentMetrics (init: { node: string, sources: MetricSources }): AgentMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry })
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS })
   // prom-client exports these gauges with a `_total` suffix, which promtool rejects
   // (a gauge must not look like a counter); the per-type `nodejs_active_*` gauges stay
   for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(n)

@@ -1,6 +1,7 @@
 import type { Clock } from '@scalelb/gossip'
 import { DESIRED_PERSIST_INTERVAL_MS, WARMUP_AFTER_JOIN_MS } from '../constants.js'
 import type { Reconciler } from '../dataplane/dataplane.js'
+import type { FlushOptions } from '../dataplane/reconciler/index.js'
 import type { MtuPolicy } from '../dataplane/overlay/mtu.js'
 import type { Component } from '../lifecycle.js'
 import type { Logger } from '../logging/logger.js'
@@ -34,8 +35,8 @@ export interface DesiredStateInit {
 export interface DesiredState {
   /** Recompute in a microtask (changes coalesce). */
   schedule(): void
-  /** Recompute now if one is scheduled, then wait until the reconciler applied it. */
-  flush(opts?: { signal?: AbortSignal }): Promise<void>
+  /** Recompute now if one is scheduled, then wait until the reconciler applied it (`now: false`: at the end of its coalescing window). */
+  flush(opts?: FlushOptions): Promise<void>
   /** The desired state last handed to the reconciler (persisted). */
   last(): ReadonlyMap<string, NetworkDesired>
   /** The cluster was joined: end the warm-up after WARMUP_AFTER_JOIN_MS. */

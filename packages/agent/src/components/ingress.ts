@@ -88,7 +88,9 @@ export function createIngress (init: IngressInit): Ingress {
     }
     const owners = publishOwners(view.services())
     await holds(owners)
-    await init.desired.flush()
+    // after the sandboxes' change, but at the reconciler's pace: this pass follows every table event, and
+    // forcing the change out now would cost a kernel transaction per event instead of one per window
+    await init.desired.flush({ now: false })
     const spec = computeIngress({ self: init.self, networks: view.networks(), services: view.services(), endpoints: (id) => view.endpoints(id), sandboxes: init.desired.last(), owners })
     losers = spec.losers
     const text = JSON.stringify([...losers])

@@ -12,7 +12,14 @@ import type { Checked } from './tables.js'
 export interface UsageValue {
   /** Free addresses it owns, saturated at USAGE_PUBLISH_CAP. */
   free: number
-  /** Addresses cooling down after release, saturated at USAGE_PUBLISH_CAP. */
+  /**
+   * Addresses cooling down after release, saturated at USAGE_PUBLISH_CAP;
+   * published only while `free` is 0 (0 otherwise): the count matters only
+   * when the network is full (the error says how many addresses come back),
+   * and an owner with free space that published it would write a
+   * cluster-wide entry for every task removed and again when its address
+   * cools down.
+   */
   cooling: number
   /** Digest of its ranges when counted ({@link SpaceUsage.digest}). */
   ring: string
@@ -64,9 +71,12 @@ export function checkUsage (v: unknown): Checked<UsageValue> {
   return { ok: true, value }
 }
 
-/** What this node publishes for its own usage (counts saturated), naming the requests it answered lately. */
+/**
+ * What this node publishes for its own usage (counts saturated; cooling only while nothing is free, the
+ * one case its count is read: a full network's error), naming the requests it answered lately.
+ */
 export function publishedUsage (u: SpaceUsage, served: readonly string[] = []): UsageValue {
-  const v: UsageValue = { free: Math.min(u.free, USAGE_PUBLISH_CAP), cooling: Math.min(u.cooling, USAGE_PUBLISH_CAP), ring: u.digest }
+  const v: UsageValue = { free: Math.min(u.free, USAGE_PUBLISH_CAP), cooling: u.free > 0 ? 0 : Math.min(u.cooling, USAGE_PUBLISH_CAP), ring: u.digest }
   if (served.length > 0) v.served = served.slice(-SERVED_MAX)
   return v
 }

@@ -82,6 +82,8 @@ class DefaultHostIngress implements HostIngress {
   private script: string | undefined
   /** `nft list table` of the table right after `script` was written ('' = no table). */
   private listed = ''
+  /** The base netns's nf_tables generation when `listed` was last found current (undefined: not known). */
+  private listedGeneration: number | undefined
   /** `ip|networkId` of routes made; undefined until read from the kernel. */
   private routes: Set<string> | undefined
   private readonly hostPorts = new Map<string, string>()
@@ -110,6 +112,8 @@ class DefaultHostIngress implements HostIngress {
     if (script !== this.script) {
       this.script = undefined
       await nftApply(this.k, `table ip ${this.table} {}\ndelete table ip ${this.table}\n${script}`, undefined, opts)
+      // the generation before the listing: a change after it shows as a newer generation at the next check
+      this.listedGeneration = script === '' ? undefined : await this.generation()
       this.listed = script === '' ? '' : await this.listTable(opts)
       this.script = script
       tx++
@@ -144,6 +148,16 @@ class DefaultHostIngress implements HostIngress {
     return 1
   }
 
+  /** The base netns's nf_tables generation; undefined when the kernel access cannot read it. */
+  private async generation (): Promise<number | undefined> {
+    try {
+      return await this.k.nftGeneration?.()
+    } catch (err) {
+      if (err instanceof KernelCommandError) return undefined
+      throw err
+    }
+  }
+
   /** The table as nft lists it; '' when there is none. */
   private async listTable (opts: KOpts): Promise<string> {
     try {
@@ -156,9 +170,17 @@ class DefaultHostIngress implements HostIngress {
 
   async check (opts: KOpts = {}): Promise<string[]> {
     const drift: string[] = []
-    if (this.script !== undefined && this.script !== '' && await this.listTable(opts) !== this.listed) {
-      drift.push(`table ip ${this.table}`)
-      this.script = undefined
+    if (this.script !== undefined && this.script !== '') {
+      // no nf_tables transaction in this netns since the table was found as written: it is unchanged
+      // (a listing costs a process; reading the generation, a netlink request)
+      const gen = await this.generation()
+      if (gen === undefined || gen !== this.listedGeneration) {
+        if (await this.listTable(opts) !== this.listed) {
+          drift.push(`table ip ${this.table}`)
+          this.script = undefined
+          this.listedGeneration = undefined
+        } else this.listedGeneration = gen
+      }
     }
     if (this.routes !== undefined) {
       const got = await this.readRoutes(opts)

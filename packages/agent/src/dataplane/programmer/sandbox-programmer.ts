@@ -63,6 +63,8 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
   private readonly nets = new Map<string, NetState>()
   /** Per network, per-container mode: services built by the last apply (an update rebuilds only changed services). */
   private readonly viewCaches = new Map<string, ViewCache>()
+  /** Names of each network's sandbox and overlay (see `names`); dropped when the network is removed. */
+  private readonly nameCache = new Map<string, { sandbox: SandboxNames, overlay: { bridge: string, vxlan: string } }>()
   private transactions = 0
 
   constructor (init: SandboxProgrammerInit, backend: (k: Kernel) => B) {
@@ -85,7 +87,22 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
   }
 
   private names (networkId: string): SandboxNames {
-    return { netns: lbNetnsName(this.prefix, networkId), bridge: overlayNames(this.prefix, networkId).bridge, prefix: this.prefix, table: nftTableName(networkId) }
+    return this.cachedNames(networkId).sandbox
+  }
+
+  private overlayNames (networkId: string): { bridge: string, vxlan: string } {
+    return this.cachedNames(networkId).overlay
+  }
+
+  /** Hashed names (SHA-256 each) are asked several times per apply: made once per network. */
+  private cachedNames (networkId: string): { sandbox: SandboxNames, overlay: { bridge: string, vxlan: string } } {
+    let n = this.nameCache.get(networkId)
+    if (n === undefined) {
+      const overlay = overlayNames(this.prefix, networkId)
+      n = { sandbox: { netns: lbNetnsName(this.prefix, networkId), bridge: overlay.bridge, prefix: this.prefix, table: nftTableName(networkId) }, overlay }
+      this.nameCache.set(networkId, n)
+    }
+    return n
   }
 
   private at (networkId: string): LbSandbox {
@@ -144,7 +161,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       const fresh = st.overlay === undefined && st.lbMac === undefined && st.tasks.size === 0
       if (st.overlay === undefined || (st.overlay !== ovNext && !sameOverlay(st.overlay, ovNext))) {
         st.overlaySpec = undefined
-        tx += await applyOverlay(this.k, overlayNames(this.prefix, id), st.overlay, ovNext, opts)
+        tx += await applyOverlay(this.k, this.overlayNames(id), st.overlay, ovNext, opts)
         st.overlay = ovNext
       }
       st.overlaySpec = desired.overlay
@@ -155,7 +172,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       if (st.linkMtu !== ovNext.mtu) {
         if (!fresh) {
           const peers = this.lbMode === 'per-network' ? [this.names(id).netns, ...desired.localTaskNetns] : desired.localTaskNetns
-          tx += await enforceLinkMtu(this.k, overlayNames(this.prefix, id), ovNext.mtu, peers, opts)
+          tx += await enforceLinkMtu(this.k, this.overlayNames(id), ovNext.mtu, peers, opts)
         }
         st.linkMtu = ovNext.mtu
       }
@@ -240,8 +257,9 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       // deleting the netns deletes its veth pair, addresses and LB state
       this.backend.forget(networkId)
       tx += (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
-      tx += await removeOverlay(this.k, overlayNames(this.prefix, networkId), opts)
+      tx += await removeOverlay(this.k, this.overlayNames(networkId), opts)
       this.nets.delete(networkId)
+      this.nameCache.delete(networkId)
       this.viewCaches.delete(networkId)
       return tx
     })
@@ -283,7 +301,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       }
     }
     for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts)])) {
-      const ov = await readOverlay(this.k, overlayNames(this.prefix, id), id, opts)
+      const ov = await readOverlay(this.k, this.overlayNames(id), id, opts)
       if (ov === undefined) continue
       const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
@@ -296,7 +314,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
 
   async verify (networkId: string, opts: ProgramOptions = {}): Promise<boolean> {
     const st = this.nets.get(networkId)
-    const ov = await readOverlay(this.k, overlayNames(this.prefix, networkId), networkId, opts)
+    const ov = await readOverlay(this.k, this.overlayNames(networkId), networkId, opts)
     if (st === undefined) return ov === undefined
     if (st.overlay !== undefined && (ov === undefined || !sameOverlay(st.overlay, ov))) return false
     if (!await this.backend.verify(this.at(networkId), opts)) return false

@@ -26,6 +26,19 @@ export interface ReconcilerInit {
   onApplied?: (networkId: string, result: AppliedResult) => void
 }
 
+/** Options of {@link Reconciler.flush}. */
+export interface FlushOptions {
+  signal?: AbortSignal
+  /**
+   * Apply now rather than at the end of the coalescing window (an API call
+   * waiting for its change). A waiter that only needs to run after the
+   * change (the ingress pass, on every table event) passes false, so events
+   * arriving close together still share one kernel transaction per sandbox.
+   * @default true
+   */
+  now?: boolean
+}
+
 /** Figures of {@link Reconciler.stats}. */
 export interface ReconcilerStats {
   transactions: number
@@ -53,7 +66,7 @@ export interface Reconciler {
    * by a newer one): later setDesired calls do not hold it back. Rejects
    * with ReconcilerAbortedError when aborted, stopped or not running.
    */
-  flush(opts?: { signal?: AbortSignal }): Promise<void>
+  flush(opts?: FlushOptions): Promise<void>
   /** True when the kernel holds everything desired so far. */
   synced(): boolean
   stats(): ReconcilerStats
@@ -91,11 +104,13 @@ class DefaultReconciler implements Reconciler {
   private consecutiveFailures = 0
   private failures = 0
   private lastSyncDurationMs = 0
+  /** When the last kernel transaction of a tick ended (clock ms); the coalescing window counts from it. */
+  private lastTransactionAt = -Infinity
   /** Bumped by every setDesired. */
   private generation = 0
   /** Generation whose desired state the kernel holds (that of the start of the last successful tick). */
   private appliedGeneration = 0
-  private waiters: Array<{ generation: number, resolve: () => void, reject: (e: Error) => void }> = []
+  private waiters: Array<{ generation: number, now: boolean, resolve: () => void, reject: (e: Error) => void }> = []
   private readonly lastErrors = new Map<string, string>()
 
   constructor (init: ReconcilerInit) {
@@ -118,7 +133,7 @@ class DefaultReconciler implements Reconciler {
     }
     this.desired = next
     this.generation++
-    if (this.started && !this.stopped) this.schedule(this.coalesceMs)
+    if (this.started && !this.stopped) this.schedule(this.windowLeft())
   }
 
   async start (): Promise<void> {
@@ -143,20 +158,25 @@ class DefaultReconciler implements Reconciler {
     this.started = false
   }
 
-  async flush (opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async flush (opts: FlushOptions = {}): Promise<void> {
     const generation = this.generation
+    const now = opts.now !== false
     if (this.isClean() || this.reached(generation)) return
     if (this.stopped || !this.started) throw new ReconcilerAbortedError('reconciler is not running')
     if (opts.signal?.aborted === true) throw new ReconcilerAbortedError('flush aborted')
-    let w = { generation, resolve: (): void => {}, reject: (_e: Error): void => {} }
-    const promise = new Promise<void>((resolve, reject) => { w = { generation, resolve, reject } })
+    let w = { generation, now, resolve: (): void => {}, reject: (_e: Error): void => {} }
+    const promise = new Promise<void>((resolve, reject) => { w = { generation, now, resolve, reject } })
     this.waiters.push(w)
     const onAbort = (): void => {
       this.waiters = this.waiters.filter(x => x !== w)
       w.reject(new ReconcilerAbortedError('flush aborted'))
     }
     opts.signal?.addEventListener('abort', onAbort, { once: true })
-    if (this.consecutiveFailures === 0) this.kick()
+    if (this.consecutiveFailures === 0) {
+      if (now) this.kick()
+      // at the end of the coalescing window (setDesired armed it; a running tick re-arms it when it ends)
+      else if (this.dirty.size > 0 && this.running === undefined) this.schedule(this.windowLeft())
+    }
     try {
       await promise
     } finally {
@@ -199,6 +219,17 @@ class DefaultReconciler implements Reconciler {
     return this.dirty.size === 0 && !this.needResync && this.runningKind !== 'tick'
   }
 
+  /**
+   * Time until a change may go out: the coalescing window counts from the
+   * last kernel transaction, so a change after a quiet spell goes out at the
+   * next turn of the event loop (what arrives in the same turn with it), and
+   * changes arriving while the kernel is busy, or within the window after,
+   * share one transaction per sandbox.
+   */
+  private windowLeft (): number {
+    return Math.max(0, this.lastTransactionAt + this.coalesceMs - this.clock.now())
+  }
+
   private schedule (ms: number): void {
     if (this.cancelTick !== undefined || this.stopped) return
     this.cancelTick = this.clock.setTimer(ms, () => {
@@ -235,8 +266,8 @@ class DefaultReconciler implements Reconciler {
         if (this.consecutiveFailures > 0) return // the backoff timer retries
         // changed while the tick ran: a flush() waiting goes on at once, otherwise the next window;
         // drift found by a check (or changes held back by it) at once
-        if (this.waiters.length > 0 || kind === 'check') queueMicrotask(() => { this.kick() })
-        else this.schedule(this.coalesceMs)
+        if (this.waiters.some(w => w.now) || kind === 'check') queueMicrotask(() => { this.kick() })
+        else this.schedule(this.windowLeft())
       }
     })
   }
@@ -318,7 +349,10 @@ class DefaultReconciler implements Reconciler {
           this.lastErrors.delete(id)
           if (this.desired.get(id) === d) this.dirty.delete(id)
         }
-        if (res.transactions > 0) this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
+        if (res.transactions > 0) {
+          this.lastTransactionAt = this.clock.now()
+          this.onApplied?.(id, { ...res, durationMs: this.clock.now() - s0 })
+        }
       }
       this.consecutiveFailures = 0
       // every network dirty at the start was applied (or refused) with desired state at least this new

@@ -31,7 +31,10 @@ test('donors: owners publishing free addresses, most free first, then most space
 })
 
 test('published counts saturate; malformed usage is refused with the field named', (t) => {
-  t.deepEqual(publishedUsage({ free: 1_000_000, cooling: 3, owned: 2 ** 20, nextFreeAt: undefined, digest: 'ab' }), { free: 16, cooling: 3, ring: 'ab' })
+  // cooling is published only when nothing is free (it matters only to a full network's error)
+  t.deepEqual(publishedUsage({ free: 1_000_000, cooling: 3, owned: 2 ** 20, nextFreeAt: undefined, digest: 'ab' }), { free: 16, cooling: 0, ring: 'ab' })
+  t.deepEqual(publishedUsage({ free: 0, cooling: 3, owned: 2 ** 20, nextFreeAt: undefined, digest: 'ab' }), { free: 0, cooling: 3, ring: 'ab' })
+  t.deepEqual(publishedUsage({ free: 0, cooling: 99, owned: 2 ** 20, nextFreeAt: undefined, digest: 'ab' }), { free: 0, cooling: 16, ring: 'ab' })
   t.deepEqual(checkUsage({ free: 1, cooling: 0, ring: 'ab' }), { ok: true, value: { free: 1, cooling: 0, ring: 'ab' } })
   t.like(checkUsage({ free: -1, cooling: 0, ring: 'ab' }), { ok: false, reason: 'usage.free: not a count' })
   t.like(checkUsage({ free: 1, cooling: 0, ring: 'zz!' }), { ok: false, reason: 'usage.ring: not a digest' })
