@@ -32,6 +32,7 @@ import { listeningPorts } from './dataplane/ingress/listening.js'
 import { createEntryRouter } from './components/entry-router.js'
 import { createJoiner } from './components/join.js'
 import { createLbRelease, type LbRelease } from './components/lb-release.js'
+import { createMemoryTrim, type ProcessMemory } from './components/memory-trim.js'
 import { createOwnEntries } from './components/own-entries.js'
 import { createPersistence, type Persistence } from './components/persistence.js'
 import { createProgrammingLatency, type ProgrammingLatency } from './components/programming-latency.js'
@@ -55,6 +56,8 @@ export interface AgentInit {
   wallClock?: () => number
   /** Serve the status server (metrics). @default true */
   statusServer?: boolean
+  /** The process's memory hooks, for the trimmer after large syncs (process-wide: the CLI's agent passes `processMemory()`; tests run several agents in one process). @default no trimmer */
+  memory?: ProcessMemory
   /** Allocator options (grace periods, block sizes); `self` is always the node ID. */
   allocatorOptions?: Omit<Partial<NodeAllocatorInit>, 'self'>
   /** Gossip timing overrides (tests). */
@@ -358,7 +361,8 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const p = createParts(b, init.dataPlane)
   const v = agentViews(b, p)
   const { api, statusServer } = createServers(b, p, v, init, async () => { await agent.leave() })
-  const lifecycle = createLifecycle(agentComponents(b, p, api, statusServer))
+  const trim = init.memory === undefined ? [] : [createMemoryTrim({ memory: init.memory, clock: b.clock, logger: componentLogger(b.root, 'memory'), onTrim: (ms) => p.metrics.observeMemoryTrim(ms) }).component]
+  const lifecycle = createLifecycle([...agentComponents(b, p, api, statusServer), ...trim])
   const agent: Agent = {
     id: self,
     gossip: b.gossip,
