@@ -1,15 +1,16 @@
 /**
- * Gives back what a burst of work leaves committed. A large sync (10k x 10
- * entries) peaks far above what the agent then holds: V8 keeps the freed
- * pages of its heap in a pool, and glibc keeps freed malloc chunks (decoded
- * frames, libp2p buffers) in its arenas; neither returns them while the agent
- * is quiet, so RSS stays at the peak (bench:memory: 653 MiB RSS for 167 MiB
- * of live heap). The trimmer watches RSS; once it has grown by
+ * Gives back what a burst of work leaves in malloc. A large sync (10k x 10
+ * entries) peaks far above what the agent then holds, and glibc keeps the
+ * freed chunks (decoded frames, libp2p and V8 worker threads' buffers) in
+ * its arenas, which it does not return while the agent is quiet: RSS stayed
+ * at the peak (bench:memory: 648 MiB RSS for 167 MiB of live heap, 419 MiB
+ * neither heap nor Buffers). The trimmer watches RSS; once it has grown by
  * {@link MEMORY_TRIM_GROWTH_BYTES} over what the last trim left and stopped
- * growing, it runs one memory-reducing full GC and `malloc_trim(0)`.
+ * growing, it calls `malloc_trim(0)`, which returns every arena's free
+ * pages. V8 shrinks its own heap by itself: a full GC before the trim
+ * (measured, `last-resort` and regular) gained at most 3 MiB more and
+ * blocked the loop for seconds.
  */
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import type { Clock } from '@scalelb/gossip'
 import type { Logger } from 'winston'
 import { MEMORY_CHECK_INTERVAL_MS, MEMORY_TRIM_GROWTH_BYTES, MEMORY_TRIM_SETTLED_BYTES } from '../constants.js'
@@ -19,10 +20,8 @@ import type { Component } from '../lifecycle.js'
 export interface ProcessMemory {
   /** Resident set size, bytes. */
   rss(): number
-  /** A full, memory-reducing GC (V8 releases its pooled free pages). */
-  gc(): void
-  /** Return free malloc pages to the kernel (`malloc_trim(0)`); undefined without libc. */
-  mallocTrim?: () => Promise<void>
+  /** Return free malloc pages to the kernel (`malloc_trim(0)`). */
+  mallocTrim(): Promise<void>
 }
 
 /** Options and components of {@link createMemoryTrim}. */
@@ -66,8 +65,7 @@ export function createMemoryTrim (init: MemoryTrimInit): MemoryTrim {
     last = rss
     if (!due) return
     const t0 = performance.now()
-    memory.gc()
-    await memory.mallocTrim?.()
+    await memory.mallocTrim()
     base = last = memory.rss()
     count++
     const ms = performance.now() - t0
@@ -109,18 +107,14 @@ export function createMemoryTrim (init: MemoryTrimInit): MemoryTrim {
 }
 
 /**
- * This process's memory hooks: RSS from libuv, V8's `gc` (exposed at run
- * time, `last-resort` flavour: the GC V8 runs before giving up on memory,
- * which also returns its pooled pages), and `malloc_trim` through the
- * agent's one libc loader (`dataplane/kernel/native.ts`).
+ * This process's memory hooks: RSS from libuv, and `malloc_trim` through the
+ * agent's one libc loader (`dataplane/kernel/native.ts`; a no-op without
+ * koffi or glibc).
  */
 export function processMemory (logger: Logger): ProcessMemory {
-  setFlagsFromString('--expose-gc')
-  const gc = runInNewContext('gc') as (opts: { type: 'major', execution: 'sync', flavor: 'last-resort' }) => void
   let trim: Promise<(() => void) | undefined> | undefined
   return {
     rss: () => process.memoryUsage.rss(),
-    gc: () => { gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }) },
     async mallocTrim () {
       trim ??= import('../dataplane/kernel/native.js').then(async (m) => await m.loadLibc(logger)).then((l) => l === undefined ? undefined : () => { l.libc.mallocTrim(0) })
       ;(await trim)?.()
