@@ -26,7 +26,7 @@
  *
  * `--before path/to/scalelb.js` adds another build (agent flags) first, and the ratio is over it.
  *
- * Run: npm run bench:memory -- [--services 10000] [--backends 10] [--settle-ms 5000] [--bin path/to/scalelb.js] [--try="--max-semi-space-size=2"]
+ * Run: npm run bench:memory -- [--services 10000] [--backends 10] [--settle-ms 40000] [--bin path/to/scalelb.js] [--try="--max-semi-space-size=2"]
  */
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -42,8 +42,8 @@ import { intFlag, printJsonLine, printTable, round, runBench, type Cleanup } fro
 
 const DEFAULT_SERVICES = 10_000
 const DEFAULT_BACKENDS = 10
-/** Wait after start (or after loading) before sampling: the start-up garbage is collected by then. */
-const DEFAULT_SETTLE_MS = 5000
+/** Wait after start (or after loading) before sampling: the start-up garbage is collected, and the agent's memory trimmer (an RSS check every 10 s; a trim once RSS stopped growing, at least every 30 s) has run, by then. */
+const DEFAULT_SETTLE_MS = 40_000
 /** How long the agent may take to receive and program the loaded case. */
 const LOAD_TIMEOUT_MS = 600_000
 /** Poll interval while loading (two equal reads this far apart: programmed). */

@@ -48,7 +48,7 @@ export interface AgentMetrics {
   statusConnectionDropped(reason: 'evicted' | 'full'): void
   /** An allocation waited this long for address space (0 when this node owned a free address). */
   observeAddressWait(durationMs: number): void
-  /** The memory trimmer's malloc_trim blocked the loop this long. */
+  /** The memory trimmer's GC and malloc_trim blocked the loop this long. */
   observeMemoryTrim(durationMs: number): void
 }
 
@@ -160,7 +160,7 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
   const statusDropped = new Counter({ name: 'scalelb_status_connections_dropped_total', help: 'Status-server connections closed because it held its cap, by reason (evicted: an idle one made room; full: the new one).', labelNames: ['reason'], registers: [registry] })
   for (const reason of ['evicted', 'full']) statusDropped.inc({ reason }, 0)
 
-  const trim = new Histogram({ name: 'scalelb_memory_trim_duration_seconds', help: 'Duration of one memory trim (malloc_trim after RSS grew), the event loop blocked meanwhile.', buckets: LATENCY_BUCKETS_S, registers: [registry] })
+  const trim = new Histogram({ name: 'scalelb_memory_trim_duration_seconds', help: 'Duration of one memory trim (after RSS grew: a memory-reducing GC and malloc_trim; else malloc_trim alone), the event loop blocked meanwhile.', buckets: LATENCY_BUCKETS_S, registers: [registry] })
   return {
     registry,
     observeSync: (ms) => sync.observe(ms / 1000),
