@@ -24,7 +24,9 @@
  * `--heap-snapshot-dir D` writes a V8 heap snapshot of each agent after its
  * sample (node --heapsnapshot-signal; summarise with heap-summary.ts).
  *
- * Run: npm run bench:memory -- [--services 10000] [--backends 10] [--settle-ms 5000] [--bin path/to/scalelb.js] [--try="--max-semi-space-size=2"]
+ * `--before path/to/scalelb.js` adds another build (agent flags) first, and the ratio is over it.
+ *
+ * Run: npm run bench:memory -- [--services 10000] [--backends 10] [--settle-ms 40000] [--bin path/to/scalelb.js] [--try="--max-semi-space-size=2"]
  */
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -40,8 +42,8 @@ import { intFlag, printJsonLine, printTable, round, runBench, type Cleanup } fro
 
 const DEFAULT_SERVICES = 10_000
 const DEFAULT_BACKENDS = 10
-/** Wait after start (or after loading) before sampling: the start-up garbage is collected by then. */
-const DEFAULT_SETTLE_MS = 5000
+/** Wait after start (or after loading) before sampling: the start-up garbage is collected, and the agent's memory trimmer (an RSS check every 10 s; a trim once RSS stopped growing, at least every 30 s) has run, by then. */
+const DEFAULT_SETTLE_MS = 40_000
 /** How long the agent may take to receive and program the loaded case. */
 const LOAD_TIMEOUT_MS = 600_000
 /** Poll interval while loading (two equal reads this far apart: programmed). */
@@ -74,6 +76,8 @@ interface MemorySample {
   external: number
   /** Anonymous pages not held by live V8 objects or Buffers: malloc (OpenSSL, libuv, Node), thread stacks, V8's free and young-generation pages. */
   native: number
+  /** Resident pages of the `[heap]` mapping: glibc's main malloc arena (brk). */
+  brk: number
 }
 
 async function procKb (pid: number): Promise<Record<string, number>> {
@@ -85,14 +89,16 @@ async function procKb (pid: number): Promise<Record<string, number>> {
   return out
 }
 
-/** Resident kB of the mappings of the node executable. */
-async function nodeBinaryKb (pid: number): Promise<number> {
+/** Resident kB of the mappings of the node executable, and of `[heap]` (malloc's main arena). */
+async function mappingsKb (pid: number): Promise<{ nodeBinary: number, brk: number }> {
   const exe = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.split('\0')[0] as string)
-  let inExe = false
-  let kb = 0
+  let what: 'nodeBinary' | 'brk' | undefined
+  const kb = { nodeBinary: 0, brk: 0 }
   for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
-    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inExe = line.trimEnd().endsWith(exe)
-    else if (inExe && line.startsWith('Rss:')) kb += Number(line.split(/\s+/)[1])
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      const name = line.trimEnd()
+      what = name.endsWith(exe) ? 'nodeBinary' : name.endsWith('[heap]') ? 'brk' : undefined
+    } else if (what !== undefined && line.startsWith('Rss:')) kb[what] += Number(line.split(/\s+/)[1])
   }
   return kb
 }
@@ -116,11 +122,12 @@ async function sample (pid: number, metricsAddr: string): Promise<MemorySample> 
   const anon = (st.RssAnon ?? 0) / 1024
   const heapUsed = m('nodejs_heap_size_used_bytes')
   const external = m('nodejs_external_memory_bytes')
+  const maps = await mappingsKb(pid)
   return {
     rss: (st.VmRSS ?? 0) / 1024,
     anon,
     file: (st.RssFile ?? 0) / 1024,
-    nodeBinary: await nodeBinaryKb(pid) / 1024,
+    nodeBinary: maps.nodeBinary / 1024,
     heapUsed,
     heapTotal: m('nodejs_heap_size_total_bytes'),
     newSpace: space('new', 'total'),
@@ -128,7 +135,8 @@ async function sample (pid: number, metricsAddr: string): Promise<MemorySample> 
     codeUsed: space('code', 'used') + space('code_large_object', 'used'),
     trustedUsed: space('trusted', 'used') + space('trusted_large_object', 'used'),
     external,
-    native: anon - heapUsed - external
+    native: anon - heapUsed - external,
+    brk: maps.brk / 1024
   }
 }
 
@@ -231,7 +239,8 @@ const ROWS: Array<[keyof MemorySample, string]> = [
   ['rss', 'RSS'], ['anon', '  anonymous'], ['file', '  file-backed'], ['nodeBinary', '    of it the node binary'],
   ['heapTotal', 'V8 heap committed'], ['heapUsed', 'V8 heap used'], ['newSpace', '  young generation committed'],
   ['oldUsed', '  old space used'], ['codeUsed', '  machine code used'], ['trustedUsed', '  bytecode (trusted) used'],
-  ['external', 'external (Buffers)'], ['native', 'other anonymous (anon - used - external)']
+  ['external', 'external (Buffers)'], ['native', 'other anonymous (anon - used - external)'],
+  ['brk', '  of anonymous: malloc main arena ([heap])']
 ]
 
 /** JSON key of a field: `rss` -> `rss_mib`, `heapUsed` -> `heap_used_mib`. */
@@ -240,7 +249,7 @@ function key (f: string): string {
 }
 
 runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
-  const { values } = parseArgs({ options: { services: { type: 'string' }, backends: { type: 'string' }, 'settle-ms': { type: 'string' }, bin: { type: 'string' }, try: { type: 'string', multiple: true }, 'heap-snapshot-dir': { type: 'string' }, 'skip-defaults': { type: 'boolean' }, json: { type: 'boolean' } }, strict: true })
+  const { values } = parseArgs({ options: { services: { type: 'string' }, backends: { type: 'string' }, 'settle-ms': { type: 'string' }, bin: { type: 'string' }, try: { type: 'string', multiple: true }, 'heap-snapshot-dir': { type: 'string' }, 'skip-defaults': { type: 'boolean' }, before: { type: 'string' }, json: { type: 'boolean' } }, strict: true })
   const services = intFlag('services', values.services, DEFAULT_SERVICES, 0, 60_000)
   const backends = intFlag('backends', values.backends, DEFAULT_BACKENDS, 1, 100)
   const settleMs = intFlag('settle-ms', values['settle-ms'], DEFAULT_SETTLE_MS, 0, 600_000)
@@ -248,7 +257,9 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
   const snapshotDir = values['heap-snapshot-dir'] === undefined ? undefined : resolve(values['heap-snapshot-dir'])
   const snapshotFlags = snapshotDir === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`]
 
-  const variants = [...(values['skip-defaults'] === true ? [] : [{ name: 'node defaults', key: 'default', flags: [] as string[] }]), { name: `agent (${AGENT_NODE_FLAGS.join(' ')})`, key: 'agent', flags: [...AGENT_NODE_FLAGS] },
+  const before = values.before === undefined ? [] : [{ name: `before (${values.before})`, key: 'before', flags: [...AGENT_NODE_FLAGS], bin: resolve(values.before) }]
+  const variants: Array<{ name: string, key: string, flags: string[], bin?: string }> = [...before,
+    ...(values['skip-defaults'] === true ? [] : [{ name: 'node defaults', key: 'default', flags: [] as string[] }]), { name: `agent (${AGENT_NODE_FLAGS.join(' ')})`, key: 'agent', flags: [...AGENT_NODE_FLAGS] },
     ...(values.try ?? []).map((f, i) => ({ name: f, key: `try${i + 1}`, flags: f.split(' ').filter((x) => x !== '') }))]
   const cases = [{ name: 'idle', services: 0 }, ...(services > 0 ? [{ name: `${services}x${backends}`, services }] : [])]
   const results: Record<string, number> = {}
@@ -261,7 +272,7 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
         const f = feeder = await startFeeder(await freePort())
         cleanup.add(`feeder ${tag}`, async () => { await f.stop() })
       }
-      const agent = await startAgent(bin, [...v.flags, ...snapshotFlags], tag, feeder === undefined ? [] : [feeder.addr], cleanup)
+      const agent = await startAgent(v.bin ?? bin, [...v.flags, ...snapshotFlags], tag, feeder === undefined ? [] : [feeder.addr], cleanup)
       let loadMs = 0
       if (feeder !== undefined) {
         const t0 = performance.now()
@@ -270,6 +281,8 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
       }
       await delay(settleMs)
       const s = await sample(agent.pid, agent.metricsAddr)
+      const g = await scalelbGauges(agent.metricsAddr)
+      const trims = { count: g.get('scalelb_memory_trim_duration_seconds_count') ?? 0, ms: (g.get('scalelb_memory_trim_duration_seconds_sum') ?? 0) * 1000 }
       samples.push(s)
       if (snapshotDir !== undefined) await heapSnapshot(agent.pid, snapshotDir)
       await agent.stop()
@@ -277,15 +290,20 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
       const ck = c.services > 0 ? 'loaded' : 'idle'
       for (const [f] of ROWS) results[`${ck}_${v.key}_${key(f)}`] = round(s[f], 1)
       if (c.services > 0) results[`${ck}_${v.key}_load_s`] = round(loadMs / 1000, 1)
+      results[`${ck}_${v.key}_trims`] = trims.count
+      results[`${ck}_${v.key}_trim_ms_total`] = round(trims.ms, 0)
+      console.log(`${tag}: ${trims.count} memory trims, ${round(trims.ms, 0)} ms in all (the loop blocked meanwhile)`)
     }
     console.log(`\n${c.name} agent (MiB)`)
-    // agent flags over node defaults (none without the defaults)
-    const [def, agent] = values['skip-defaults'] === true ? [] : samples as [MemorySample, MemorySample]
+    // this build over --before, else agent flags over node defaults (none without either)
+    const baseKey = before.length > 0 ? 'before' : values['skip-defaults'] === true ? undefined : 'default'
+    const def = samples[variants.findIndex((v) => v.key === baseKey)]
+    const agent = samples[variants.findIndex((v) => v.key === 'agent')]
     const ratio = (f: keyof MemorySample): number | string => agent === undefined || def === undefined ? '' : round(agent[f] / def[f], 2)
     printTable([['', ...variants.map((v) => v.name), 'ratio'], ...ROWS.map(([f, label]) => [label, ...samples.map((s) => round(s[f], 1)), ratio(f)])])
-    if (variants.length > 2) console.log('(ratio: agent over node defaults)')
+    if (def !== undefined) console.log(`(ratio: agent over ${baseKey === 'before' ? 'before' : 'node defaults'})`)
     const ck = c.services > 0 ? 'loaded' : 'idle'
-    if (agent !== undefined) results[`${ck}_rss_agent_over_default_ratio`] = ratio('rss') as number
+    if (def !== undefined) results[`${ck}_rss_agent_over_${baseKey as string}_ratio`] = ratio('rss') as number
   }
   printJsonLine('memory', { services, backends, settle_ms: settleMs, node_flags: AGENT_NODE_FLAGS.join(' ') }, results)
 })

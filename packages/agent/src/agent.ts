@@ -32,10 +32,11 @@ import { listeningPorts } from './dataplane/ingress/listening.js'
 import { createEntryRouter } from './components/entry-router.js'
 import { createJoiner } from './components/join.js'
 import { createLbRelease, type LbRelease } from './components/lb-release.js'
+import { createMemoryTrim, type ProcessMemory } from './components/memory-trim.js'
 import { createOwnEntries } from './components/own-entries.js'
 import { createPersistence, type Persistence } from './components/persistence.js'
 import { createProgrammingLatency, type ProgrammingLatency } from './components/programming-latency.js'
-import { createDockerComponent, createDockerEngine, createDockerHost, createKernelLinks, createMemoryLinks } from './docker/index.js'
+import type * as DockerModule from './docker/index.js'
 import { lbNetnsName } from './dataplane/kernel/names.js'
 import { hostUpstreams } from './dns/resolv-conf.js'
 import { createDnsResolver, type DnsResolver } from './dns/resolver.js'
@@ -55,6 +56,8 @@ export interface AgentInit {
   wallClock?: () => number
   /** Serve the status server (metrics). @default true */
   statusServer?: boolean
+  /** The process's memory hooks, for the trimmer after large syncs (malloc_trim is process-wide: the CLI's agent passes `processMemory()`; tests run several agents in one process). @default no trimmer */
+  memory?: ProcessMemory
   /** Allocator options (grace periods, block sizes); `self` is always the node ID. */
   allocatorOptions?: Omit<Partial<NodeAllocatorInit>, 'self'>
   /** Gossip timing overrides (tests). */
@@ -308,7 +311,7 @@ function createServers (b: Base, p: Parts, v: Views, init: AgentInit, leave: () 
 }
 
 /** The agent's components in start order; stop runs them backwards (docs/architecture.md, "Agent components"). */
-function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: StatusServer | undefined): Component[] {
+function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: StatusServer | undefined, docker: Component | undefined): Component[] {
   const { gossip, allocator, log, self, files } = b
   const { controller, desired, reconciler, lbRelease } = p
   return [
@@ -336,14 +339,15 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
     p.ingress.component,
     ...(p.dns === undefined ? [] : [p.dns.component]),
     { name: 'api', start: () => api.start(), stop: () => api.stop() },
-    ...(b.cfg.dockerPlugin ? [dockerComponent(b, p)] : []),
+    ...(docker === undefined ? [] : [docker]),
     ...(statusServer === undefined ? [] : [{ name: 'status', start: () => statusServer.start(), stop: () => statusServer.stop() }]),
     createJoiner({ gossip, clock: b.clock, logger: log, join: b.cfg.join, joined: () => desired.joined() })
   ]
 }
 
 /** `--docker-plugin`: Docker's network + IPAM plugin and the container label follower, over the controller. */
-function dockerComponent (b: Base, p: Parts): Component {
+function dockerComponent (b: Base, p: Parts, d: typeof DockerModule): Component {
+  const { createDockerComponent, createDockerEngine, createDockerHost, createKernelLinks, createMemoryLinks } = d
   const { cfg, root } = b
   const engine = createDockerEngine({ socketPath: cfg.dockerSocket })
   const host = createDockerHost({ controller: p.controller, view: p.view, ipam: p.ipam, allocator: b.allocator, clock: b.clock, mtu: b.mtu, role: b.files.keys.role, engine, flush: (signal) => p.desired.flush({ signal }), persist: p.persistence.persist })
@@ -358,7 +362,10 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
   const p = createParts(b, init.dataPlane)
   const v = agentViews(b, p)
   const { api, statusServer } = createServers(b, p, v, init, async () => { await agent.leave() })
-  const lifecycle = createLifecycle(agentComponents(b, p, api, statusServer))
+  const trim = init.memory === undefined ? [] : [createMemoryTrim({ memory: init.memory, clock: b.clock, logger: componentLogger(b.root, 'memory'), onTrim: (ms) => p.metrics.observeMemoryTrim(ms) }).component]
+  // the Docker plugin's modules only when it runs (an agent without it does not hold them)
+  const docker = cfg.dockerPlugin ? dockerComponent(b, p, await import('./docker/index.js')) : undefined
+  const lifecycle = createLifecycle([...agentComponents(b, p, api, statusServer, docker), ...trim])
   const agent: Agent = {
     id: self,
     gossip: b.gossip,

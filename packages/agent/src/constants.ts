@@ -13,6 +13,25 @@
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1']
 
+/** How often the memory trimmer reads RSS (one read of /proc/self/stat by libuv). */
+export const MEMORY_CHECK_INTERVAL_MS = 10_000
+/**
+ * RSS growth over what the last trim left that calls for a GC and
+ * malloc_trim: a large sync or programming burst (10k x 10 grows RSS by
+ * hundreds of MiB), not the agent's normal drift. A memory-reducing GC of a
+ * 130 MiB heap blocks the loop for 0.5-2 s on a loaded 2-core machine
+ * (bench:memory), so only after such a burst.
+ */
+export const MEMORY_TRIM_GROWTH_BYTES = 32 * 1024 * 1024
+/**
+ * Longest time between two trims while RSS is settled: what a burst frees
+ * after a trim taken during it never shows as growth. A trim with little to
+ * return costs well under a millisecond.
+ */
+export const MEMORY_TRIM_MAX_INTERVAL_MS = 30_000
+/** RSS counts as settled (the burst is over) when it grew by less than this since the previous check. */
+export const MEMORY_TRIM_SETTLED_BYTES = 8 * 1024 * 1024
+
 /** libp2p listen address: all interfaces, the memberlist/Serf port. */
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/7946'
 /** Status server address (metrics, health). 9470 is unassigned in the Prometheus port registry neighbourhood we use. */

@@ -7,6 +7,7 @@ import { ConfigError, UsageError, isUsageError } from '../errors.js'
 import { isLoopbackHost } from '../config/values.js'
 import { componentLogger, createRootLogger, type Logger } from '../logging/logger.js'
 import { createAgent, type Agent } from '../agent.js'
+import { processMemory } from '../components/memory-trim.js'
 import { createDataPlane } from '../dataplane/wiring.js'
 import type { CliContext } from './commands.js'
 import { createKernel, mtuOfAddress } from '../dataplane/kernel/index.js'
@@ -70,7 +71,8 @@ export async function buildAgent (cfg: AgentConfig, root: Logger, onLeft: () => 
       insecure: cfg.insecure,
       logger: componentLogger(root, 'transport')
     }),
-    onLeft
+    onLeft,
+    memory: processMemory(componentLogger(root, 'memory'))
   })
 }
 

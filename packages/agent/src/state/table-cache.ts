@@ -1,7 +1,7 @@
 import { SCOPES_TABLE, type Entry, type EntryEvent, type EntryStatus } from '@scalelb/gossip'
 import {
   TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkEndpoint, checkNetwork, checkNode, checkService,
-  networkScope, type Checked, type EndpointValue, type NetworkValue, type NodeValue, type ServiceValue
+  networkScope, type Checked, type NetworkValue, type NodeValue, type ServiceValue
 } from './tables.js'
 import type { EndpointRecord } from './desired.js'
 import { networkConflicts, type NetworkConflict } from './conflicts.js'
@@ -122,10 +122,19 @@ class ConfigTable<V> {
   }
 }
 
-/** One joined network scope's endpoints. */
+/**
+ * One joined network scope's endpoints: the records handed to readers, and
+ * no version slot per entry (100k endpoints held 9.6 MiB of slots,
+ * bench:memory). A version is known by its value object instead: gossip
+ * decodes each version's value once and hands out that object with every
+ * event of it, so the same object is the same version (or the same value
+ * written again, which validates the same). `raw` holds the gossip value
+ * only where the record's differs: a version that failed validation (no
+ * record, counted once) or one validation copied.
+ */
 interface ScopeCache {
-  slots: Map<string, Slot<EndpointValue>>
   records: Map<string, EndpointRecord>
+  raw: Map<string, unknown>
 }
 
 /**
@@ -147,26 +156,47 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
   let failed = false
   let conflicts: Map<string, NetworkConflict> | undefined
 
-  function applyEndpoint (networkId: string, sc: ScopeCache, e: Entry<unknown>): void {
-    const a = applyEntry(sc.slots, e, TABLE_ENDPOINTS, checkEndpoint, onInvalid, true)
-    if (!a.changed) return
-    const prev = sc.records.get(e.key)
-    let next: EndpointRecord | undefined
-    if (a.next === undefined) sc.records.delete(e.key)
-    else {
-      next = { key: e.key, value: a.next, status: (sc.slots.get(e.key) as Slot<EndpointValue>).status }
-      sc.records.set(e.key, next)
+  /** Apply one endpoint entry to `sc`; validation only for a value object not seen before. Returns the record before and after, or undefined when nothing changed. */
+  function applyEndpointEntry (sc: ScopeCache, e: Entry<unknown>): { prev: EndpointRecord | undefined, next: EndpointRecord | undefined } | undefined {
+    const cur = sc.records.get(e.key)
+    if (e.deleted || e.status === 'deleted' || e.value === undefined) {
+      sc.raw.delete(e.key)
+      if (cur === undefined) return undefined
+      sc.records.delete(e.key)
+      return { prev: cur, next: undefined }
     }
-    for (const l of listeners) l.endpoint?.(networkId, e.key, prev, next)
+    const seen = sc.raw.has(e.key) ? sc.raw.get(e.key) : cur?.value
+    if (seen === e.value) {
+      if (cur === undefined || cur.status === e.status) return undefined
+      const next: EndpointRecord = { key: e.key, value: cur.value, status: e.status }
+      sc.records.set(e.key, next)
+      return { prev: cur, next }
+    }
+    const c = checkEndpoint(e.value, e.origin, e.key)
+    if (!c.ok) {
+      onInvalid(TABLE_ENDPOINTS, c.reason)
+      sc.raw.set(e.key, e.value)
+      if (cur === undefined) return undefined
+      sc.records.delete(e.key)
+      return { prev: cur, next: undefined }
+    }
+    if (c.value === e.value) sc.raw.delete(e.key)
+    else sc.raw.set(e.key, e.value)
+    const next: EndpointRecord = { key: e.key, value: c.value, status: e.status }
+    sc.records.set(e.key, next)
+    return { prev: cur, next }
+  }
+
+  function applyEndpoint (networkId: string, sc: ScopeCache, e: Entry<unknown>): void {
+    const a = applyEndpointEntry(sc, e)
+    if (a === undefined) return
+    for (const l of listeners) l.endpoint?.(networkId, e.key, a.prev, a.next)
   }
 
   function loadScope (networkId: string): void {
-    const sc: ScopeCache = { slots: new Map(), records: new Map() }
+    const sc: ScopeCache = { records: new Map(), raw: new Map() }
     scopes.set(networkId, sc)
-    for (const e of source.entries<unknown>(networkScope(networkId), TABLE_ENDPOINTS)) {
-      const a = applyEntry(sc.slots, e, TABLE_ENDPOINTS, checkEndpoint, onInvalid, true)
-      if (a.next !== undefined) sc.records.set(e.key, { key: e.key, value: a.next, status: e.status })
-    }
+    for (const e of source.entries<unknown>(networkScope(networkId), TABLE_ENDPOINTS)) applyEndpointEntry(sc, e)
   }
 
   function syncScopes (): void {

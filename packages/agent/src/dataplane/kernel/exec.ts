@@ -1,4 +1,3 @@
-import { execa } from 'execa'
 import type { Logger } from 'winston'
 import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from './constants.js'
 import { KernelCommandError } from './errors.js'
@@ -107,6 +106,8 @@ export interface CommandResult {
  * here.
  */
 export async function runCommand (file: string, args: readonly string[], init: CommandInit = {}): Promise<CommandResult> {
+  // imported at the first command: an agent that spawns none (the in-process kernel paths, the memory programmer) does not hold execa's 107 modules
+  const { execa } = await import('execa')
   const res = await execa(file, args, {
     input: init.input ?? '',
     reject: false,

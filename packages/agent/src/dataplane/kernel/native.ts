@@ -41,6 +41,8 @@ export interface Libc {
   ifNameToIndex: Fn
   strerror: Fn
   sigmask: Fn
+  /** malloc_trim(3): give free malloc pages back (the agent's memory trimmer). */
+  mallocTrim: Fn
 }
 
 /** Opens another shared library through koffi (e.g. libnftables). */
@@ -65,7 +67,8 @@ export async function loadLibc (logger?: Logger): Promise<{ load: LoadLibrary, l
         close: c.func('int close(int fd)'),
         ifNameToIndex: c.func('unsigned int if_nametoindex(const char *ifname)'),
         strerror: c.func('const char *strerror(int errnum)'),
-        sigmask: c.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)')
+        sigmask: c.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)'),
+        mallocTrim: c.func('int malloc_trim(size_t pad)')
       }
       return { load: (path: string) => koffi.load(path), libc }
     } catch (err) {

@@ -40,6 +40,13 @@ export interface MemoryOp {
  * of a 10k-service sandbox alone is megabytes of nft text).
  */
 export const MEMORY_OPS_KEPT = 256
+/**
+ * Characters of script text the kept operations hold at most (the newest
+ * operation is always kept): a 10k x 10 network's sync is applied in
+ * batches of ~0.5 MiB of nft text each, and 256 of them held 26 MiB
+ * (bench:memory), which an agent with the nft programmer never holds.
+ */
+export const MEMORY_OPS_KEPT_CHARS = 2 * 1024 * 1024
 
 /** Create an empty simulated kernel. */
 export function createMemoryKernel (): MemoryKernel {
@@ -56,6 +63,12 @@ export interface MemoryProgrammerInit {
   kernel?: MemoryKernel
 }
 
+function opChars (op: MemoryOp): number {
+  let n = 0
+  for (const list of [op.nft, op.ip, op.bridge]) for (const s of list) n += s.length
+  return n
+}
+
 function cloneNet (n: MemoryNetwork): MemoryNetwork {
   return { ...n, tasks: new Map(n.tasks) }
 }
@@ -69,6 +82,8 @@ export class MemoryProgrammer implements Programmer {
   private readonly prefix: string
   private readonly copy = new Map<string, MemoryNetwork>()
   private readonly ops: MemoryOp[] = []
+  /** Script characters the kept operations hold. */
+  private opsChars = 0
   private transactions = 0
   private failures: Array<Error | undefined> = []
 
@@ -83,9 +98,9 @@ export class MemoryProgrammer implements Programmer {
     for (let i = 0; i < count; i++) this.failures.push(err)
   }
 
-  /** The operations so far (the newest {@link MEMORY_OPS_KEPT}), oldest first. */
+  /** The operations so far (the newest {@link MEMORY_OPS_KEPT}, within {@link MEMORY_OPS_KEPT_CHARS}), oldest first. */
   operations (): MemoryOp[] {
-    return this.ops.slice(-MEMORY_OPS_KEPT)
+    return this.ops.slice()
   }
 
   /** What the simulated kernel holds for a network. */
@@ -117,7 +132,10 @@ export class MemoryProgrammer implements Programmer {
 
   private record (op: MemoryOp): void {
     this.ops.push(op)
-    if (this.ops.length > 2 * MEMORY_OPS_KEPT) this.ops.splice(0, this.ops.length - MEMORY_OPS_KEPT)
+    this.opsChars += opChars(op)
+    while (this.ops.length > 1 && (this.ops.length > MEMORY_OPS_KEPT || this.opsChars > MEMORY_OPS_KEPT_CHARS)) {
+      this.opsChars -= opChars(this.ops.shift() as MemoryOp)
+    }
   }
 
   private injected (what: string): void {
