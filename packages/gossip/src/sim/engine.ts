@@ -78,6 +78,12 @@ export class Sim {
   loss: number
   bytesSent = 0
   messagesSent = 0
+  /**
+   * Bytes sent by message kind: datagrams by packet type (`ping`, `ack`,
+   * `gossip`, `push`, ...), exchanges as `sync-req`, `sync-res`,
+   * `push-pull-req`, `push-pull-res` (only while bytes are counted).
+   */
+  readonly bytesByKind = new Map<string, number>()
   /** Drop a sent datagram when this returns true (fault injection by scenarios). */
   dropFilter: ((from: SimNode, msg: Packet) => boolean) | undefined
   private readonly heap = new MinHeap<Ev>()
@@ -146,7 +152,7 @@ export class Sim {
       const ev = this.heap.pop() as Ev
       this.now = time
       this.dispatch(ev)
-      if (stop !== undefined && ev.k === 'call' && stop()) return
+      if (stop !== undefined && stop()) return
     }
     if (t > this.now && Number.isFinite(t)) this.now = t
   }
@@ -268,7 +274,7 @@ export class Sim {
         if (sn.up) {
           const r = sn.node.handleRequest(this.now, from.id, ev.req)
           res = r.response
-          this.count(res)
+          this.count(res, res.t === 'sync' ? 'sync-res' : 'push-pull-res')
           this.apply(sn, r.out)
         }
         const lost = res === undefined || this.lost(sn, from)
@@ -284,14 +290,17 @@ export class Sim {
     }
   }
 
-  private count (msg: Packet | RequestMsg | ResponseMsg): void {
+  private count (msg: Packet | RequestMsg | ResponseMsg, kind: string): void {
     this.messagesSent++
-    if (this.countBytes) this.bytesSent += this.sizeOf(msg)
+    if (!this.countBytes) return
+    const b = this.sizeOf(msg)
+    this.bytesSent += b
+    this.bytesByKind.set(kind, (this.bytesByKind.get(kind) ?? 0) + b)
   }
 
   private sendReq (sn: SimNode, to: number, req: RequestMsg): void {
     const target = this.nodes[to] as SimNode
-    this.count(req)
+    this.count(req, req.t === 'sync' ? 'sync-req' : 'push-pull-req')
     if (this.lost(sn, target)) {
       this.heap.push(this.now + 2 * this.latency(sn, target), { k: 'res', from: to, to: sn.index, req, res: undefined })
       return
@@ -304,7 +313,7 @@ export class Sim {
     if (!sn.up) return
     for (const { to, msg } of out.send) {
       const target = this.byId.get(to)
-      this.count(msg)
+      this.count(msg, msg.t)
       if (target === undefined || this.lost(sn, target) || this.dropFilter?.(sn, msg) === true) continue
       this.heap.push(this.now + this.latency(sn, target), { k: 'msg', from: sn.index, to: target.index, msg })
     }

@@ -58,10 +58,15 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
   }
   sim.runUntil(WARMUP_MS)
   const bytes0 = sim.bytesSent; const t0 = sim.now
+  const kinds0 = new Map(sim.bytesByKind)
+  // the steady window: while writes go out (first write to the last), as bench:contacts measures
+  const writeEnd = WARMUP_MS + (events - 1) * gapMs
+  let writeBytes = NaN; let writeKinds = kinds0
   const muted = new Map<number, number>()
   if (loseBroadcasts) sim.dropFilter = (from, msg) => msg.t !== 'push' && msg.tb !== undefined && (muted.get(from.index) ?? -1) > sim.now
   for (let e = 0; e < events; e++) {
     sim.at(WARMUP_MS + e * gapMs, () => {
+      if (e === events - 1) { writeBytes = sim.bytesSent - bytes0; writeKinds = new Map(sim.bytesByKind) }
       const [i] = pick(sim, 1)
       if (loseBroadcasts) muted.set(i as number, sim.now + 5000)
       startAt[e] = sim.now
@@ -72,6 +77,7 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
   sim.runUntil(deadline, () => done === events)
   for (let t = sim.now; done < events && t < deadline; t += 1000) sim.runUntil(t)
   const dur = (sim.now - t0) / 1000
+  const writeS = (writeEnd - t0) / 1000
   const toRounds = (ms: number): number => ms / gi
   return {
     nodes: n,
@@ -90,8 +96,23 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
     seconds_100_p99: round(percentile(t100, 99) / 1000),
     seconds_100_max: round(Math.max(...t100) / 1000),
     bytes_per_node_per_s: round((sim.bytesSent - bytes0) / n / dur, 1),
-    messages_total: sim.messagesSent
+    messages_total: sim.messagesSent,
+    ...(Number.isNaN(writeBytes) || writeS === 0 || sim.bytesSent === 0
+      ? {}
+      : {
+          measured_s: round(dur, 2),
+          write_window_s: round(writeS, 2),
+          write_window_bytes_per_node_per_s: round(writeBytes / n / writeS, 1),
+          ...kindRates(kinds0, writeKinds, n, writeS, 'write_window_')
+        })
   }
+}
+
+/** Bytes per node per second of each message kind between two `bytesByKind` snapshots, keyed `<prefix><kind>_bytes_per_node_per_s`. */
+export function kindRates (from: ReadonlyMap<string, number>, to: ReadonlyMap<string, number>, n: number, seconds: number, prefix = ''): Results {
+  const out: Results = {}
+  for (const [k, b] of [...to].sort((x, y) => x[0] < y[0] ? -1 : 1)) out[`${prefix}${k.replace(/-/g, '_')}_bytes_per_node_per_s`] = round((b - (from.get(k) ?? 0)) / n / seconds, 1)
+  return out
 }
 
 /** How slowed nodes misbehave in the failure scenario (see {@link failure}). */
