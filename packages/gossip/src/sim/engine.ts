@@ -6,6 +6,7 @@ import { memberSigBytes } from '../membership/signing.js'
 import { createNode, type GossipNode, type NodeOutput } from '../node.js'
 import { createSeededRng } from '../rng.js'
 import { createKeyDirectory, type Keyring } from '../sign/keyring.js'
+import { RecordShare } from '../tables/share.js'
 import type { NodeId, ProfileName, Rng } from '../types.js'
 import { MinHeap } from '../min-heap.js'
 
@@ -29,6 +30,11 @@ export interface SimInit {
    * production. @default false
    */
   unsigned?: boolean
+  /**
+   * Nodes hold one shared record per version (RecordShare) instead of a copy
+   * each; off only to show in tests that sharing changes no figure. @default true
+   */
+  shareRecords?: boolean
 }
 
 /** An input for one node; `late` once a starved node's lag was added. */
@@ -92,6 +98,8 @@ export class Sim {
   private readonly sizeOf: (msg: Packet | RequestMsg | ResponseMsg) => number
   private readonly seed: number
   private readonly index = new MemberIndex()
+  /** One stored record per version for all nodes (records never change once stored). */
+  private readonly records: RecordShare | undefined
   /** Each node's keyring (kept across its restarts), unless unsigned. */
   private readonly keys = new Map<NodeId, Keyring>()
 
@@ -103,6 +111,7 @@ export class Sim {
     this.lat = init.latencyMs ?? [5, 25]
     this.countBytes = init.countBytes ?? true
     this.sizeOf = init.sizeOf ?? frameSize
+    this.records = init.shareRecords === false ? undefined : new RecordShare()
     const ids: NodeId[] = []
     for (let i = 0; i < init.nodes; i++) ids.push(`node-${String(i).padStart(5, '0')}`)
     if (init.unsigned !== true) {
@@ -138,6 +147,7 @@ export class Sim {
       rng: createSeededRng(`${this.seed}:${id}:${generation}`),
       incarnation,
       memberIndex: this.index,
+      ...(this.records !== undefined ? { shareRecords: this.records } : {}),
       ...(keyring !== undefined ? { keyring } : {})
     })
   }

@@ -3,18 +3,23 @@ import type { Rec } from './record.js'
 /**
  * Transmit-limited broadcast queue of one scope (memberlist's
  * TransmitLimitedQueue): records are kept in tiers by how often they were
- * sent, fewest first. Queue membership lives on the record (`q`), so a newer
- * version of a key (same record, updated in place) simply goes back to tier 0:
- * the older queued version is replaced, never sent after the newer one.
+ * sent, fewest first. The queue keeps each queued record's tier itself (a
+ * record may be held, and queued, by many nodes' stores in one process: the
+ * simulator shares records). A newer version of a key is a new record: the
+ * tables drop the older one and push the newer at tier 0, so the older
+ * version is never sent after the newer one.
  */
 export class BroadcastQueue {
   private readonly tiers: Array<Set<Rec>> = []
+  /** Tier of each queued record. */
+  private readonly tierOf = new Map<Rec, number>()
   size = 0
 
   /** Queue (or re-queue at tier 0) a record. */
   push (rec: Rec): void {
-    if (rec.q >= 0) {
-      this.tiers[rec.q]?.delete(rec)
+    const q = this.tierOf.get(rec)
+    if (q !== undefined) {
+      this.tiers[q]?.delete(rec)
       this.size--
     }
     let t0 = this.tiers[0]
@@ -23,15 +28,16 @@ export class BroadcastQueue {
       this.tiers[0] = t0
     }
     t0.add(rec)
-    rec.q = 0
+    this.tierOf.set(rec, 0)
     this.size++
   }
 
   /** Drop a record from the queue (reaped). */
   drop (rec: Rec): void {
-    if (rec.q < 0) return
-    this.tiers[rec.q]?.delete(rec)
-    rec.q = -1
+    const q = this.tierOf.get(rec)
+    if (q === undefined) return
+    this.tiers[q]?.delete(rec)
+    this.tierOf.delete(rec)
     this.size--
   }
 
@@ -54,7 +60,7 @@ export class BroadcastQueue {
         if (t >= limit) {
           // the limit shrank (smaller cluster): done with this one
           tier.delete(rec)
-          rec.q = -1
+          this.tierOf.delete(rec)
           this.size--
           continue
         }
@@ -68,19 +74,20 @@ export class BroadcastQueue {
         recs.push(rec)
         tier.delete(rec)
         if (t + 1 >= limit) {
-          rec.q = -1
+          this.tierOf.delete(rec)
           this.size--
         } else {
-          rec.q = t + 1
+          this.tierOf.set(rec, t + 1)
           moved.push(rec)
         }
       }
     }
     for (const rec of moved) {
-      let next = this.tiers[rec.q]
+      const q = this.tierOf.get(rec) as number
+      let next = this.tiers[q]
       if (next === undefined) {
         next = new Set()
-        this.tiers[rec.q] = next
+        this.tiers[q] = next
       }
       next.add(rec)
     }
