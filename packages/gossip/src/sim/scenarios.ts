@@ -447,10 +447,13 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   const phaseBytes = (from: number, fromT: number): number => (sim.bytesSent - from) / n / ((sim.now - fromT) / 1000)
   // idle
   let b0 = sim.bytesSent
+  const k0 = new Map(sim.bytesByKind)
   sim.runUntil(t0 + NET_IDLE_MS)
   const idleBps = phaseBytes(b0, t0)
+  const idleKinds = sim.bytesSent === 0 ? {} : kindRates(k0, sim.bytesByKind, n, (sim.now - t0) / 1000, 'idle_')
   // network-scoped writes
   b0 = sim.bytesSent; const t1 = sim.now
+  const k1 = new Map(sim.bytesByKind)
   for (let w = 0; w < events; w++) {
     sim.at(t1 + w * NET_WRITE_EVERY_MS, () => {
       const k = Math.floor(sim.rng.next() * nets)
@@ -463,8 +466,10 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   const netEnd = t1 + events * NET_WRITE_EVERY_MS
   sim.runUntil(netEnd + NET_PHASE_TAIL_MS, () => netDone === events && sim.now >= netEnd)
   const netBps = phaseBytes(b0, t1)
+  const netKinds = sim.bytesSent === 0 ? {} : kindRates(k1, sim.bytesByKind, n, (sim.now - t1) / 1000, 'net_phase_')
   // cluster-wide writes, for comparison
   b0 = sim.bytesSent; const t2 = sim.now
+  const clT0 = t2
   for (let e = 0; e < events; e++) {
     sim.at(t2 + e * NET_WRITE_EVERY_MS, () => {
       const [i] = pick(sim, 1)
@@ -504,7 +509,11 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
     net_entries_per_node_mean: round(netEntries / n, 1),
     net_entries_if_cluster_wide: nets * preload + events,
     scope_claims_per_node_mean: round(claims / n, 1),
-    messages_total: sim.messagesSent
+    messages_total: sim.messagesSent,
+    idle_s: s(NET_IDLE_MS),
+    net_phase_s: s(clT0 - t1),
+    ...idleKinds,
+    ...netKinds
   }
 }
 
