@@ -3,22 +3,22 @@ import type { Rec } from './record.js'
 /**
  * Transmit-limited broadcast queue of one scope (memberlist's
  * TransmitLimitedQueue): records are kept in tiers by how often they were
- * sent, fewest first. The queue keeps each queued record's tier itself (a
- * record may be held, and queued, by many nodes' stores in one process: the
- * simulator shares records). A newer version of a key is a new record: the
- * tables drop the older one and push the newer at tier 0, so the older
- * version is never sent after the newer one.
+ * sent, fewest first. A record's tier is found by asking the tiers (at most
+ * the retransmit limit, ~16): a record may be held, and queued, by many
+ * nodes' stores in one process (the simulator shares records), so it cannot
+ * carry its tier, and a map of tiers would cost an entry per queued record
+ * (every node queues every claim of a settling cluster). A newer version of
+ * a key is a new record: the tables drop the older one and push the newer
+ * at tier 0, so the older version is never sent after the newer one.
  */
 export class BroadcastQueue {
   private readonly tiers: Array<Set<Rec>> = []
-  /** Tier of each queued record. */
-  private readonly tierOf = new Map<Rec, number>()
   size = 0
 
   /** Queue (or re-queue at tier 0) a record. */
   push (rec: Rec): void {
-    const q = this.tierOf.get(rec)
-    if (q !== undefined) {
+    const q = this.tierOf(rec)
+    if (q >= 0) {
       this.tiers[q]?.delete(rec)
       this.size--
     }
@@ -28,16 +28,14 @@ export class BroadcastQueue {
       this.tiers[0] = t0
     }
     t0.add(rec)
-    this.tierOf.set(rec, 0)
     this.size++
   }
 
   /** Drop a record from the queue (reaped). */
   drop (rec: Rec): void {
-    const q = this.tierOf.get(rec)
-    if (q === undefined) return
+    const q = this.tierOf(rec)
+    if (q < 0) return
     this.tiers[q]?.delete(rec)
-    this.tierOf.delete(rec)
     this.size--
   }
 
@@ -51,7 +49,7 @@ export class BroadcastQueue {
     const recs: Rec[] = []
     let bytes = 0
     let skips = 0
-    const moved: Rec[] = []
+    const moved: Array<[Rec, number]> = []
     outer:
     for (let t = 0; t < this.tiers.length; t++) {
       const tier = this.tiers[t]
@@ -60,7 +58,6 @@ export class BroadcastQueue {
         if (t >= limit) {
           // the limit shrank (smaller cluster): done with this one
           tier.delete(rec)
-          this.tierOf.delete(rec)
           this.size--
           continue
         }
@@ -73,17 +70,11 @@ export class BroadcastQueue {
         bytes += s
         recs.push(rec)
         tier.delete(rec)
-        if (t + 1 >= limit) {
-          this.tierOf.delete(rec)
-          this.size--
-        } else {
-          this.tierOf.set(rec, t + 1)
-          moved.push(rec)
-        }
+        if (t + 1 >= limit) this.size--
+        else moved.push([rec, t + 1])
       }
     }
-    for (const rec of moved) {
-      const q = this.tierOf.get(rec) as number
+    for (const [rec, q] of moved) {
       let next = this.tiers[q]
       if (next === undefined) {
         next = new Set()
@@ -92,5 +83,11 @@ export class BroadcastQueue {
       next.add(rec)
     }
     return { recs, bytes }
+  }
+
+  /** The tier holding `rec`, -1 if it is not queued. */
+  private tierOf (rec: Rec): number {
+    for (let t = 0; t < this.tiers.length; t++) if (this.tiers[t]?.has(rec) === true) return t
+    return -1
   }
 }
