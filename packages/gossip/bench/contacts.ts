@@ -31,6 +31,7 @@ import { PUSH_PULL_INTERVAL_MS, RETRANSMIT_MULT } from '../src/constants.js'
 import type { NodeOutput } from '../src/node.js'
 import { Sim, type SimNode } from '../src/sim/engine.js'
 import { percentile, round } from '../src/sim/report.js'
+import { kindRates, type Results } from '../src/sim/scenarios.js'
 
 class UsageError extends Error { override name = 'UsageError' }
 
@@ -84,7 +85,7 @@ class TappedSim extends Sim {
   }
 }
 
-interface Run { nodes: number, rate: number, bytesPerNodePerS: number, contactsPerNodePerS: number, dialsPerNodePerS: number, dialsPerNodePerSP99: number, handshakesPerNodePerS: number, distinctPeersP50: number, openConnsMean: number, hitRatio: number, wallS: number }
+interface Run { nodes: number, rate: number, bytesPerNodePerS: number, byKind: Results, contactsPerNodePerS: number, dialsPerNodePerS: number, dialsPerNodePerSP99: number, handshakesPerNodePerS: number, distinctPeersP50: number, openConnsMean: number, hitRatio: number, wallS: number }
 
 function runOne (f: Flags, nodes: number, rate: number): Run {
   const t0 = performance.now()
@@ -135,6 +136,7 @@ function runOne (f: Flags, nodes: number, rate: number): Run {
   // contacts start counting (and connections opening) at 0; figures come from the window after the warm-up
   sim.runUntil(f.warmup * 1000)
   const bytes0 = sim.bytesSent
+  const kinds0 = new Map(sim.bytesByKind)
   const contacts0 = contacts
   const hits0 = hits
   dials.fill(0)
@@ -153,6 +155,7 @@ function runOne (f: Flags, nodes: number, rate: number): Run {
     nodes,
     rate,
     bytesPerNodePerS: round((sim.bytesSent - bytes0) / n / s, 1),
+    byKind: kindRates(kinds0, sim.bytesByKind, n, s),
     contactsPerNodePerS: round((contacts - contacts0) / n / s, 2),
     dialsPerNodePerS: round(perNode.reduce((a, b) => a + b, 0) / n, 2),
     dialsPerNodePerSP99: round(percentile(perNode, 99), 2),
@@ -205,6 +208,9 @@ function main (): number {
   console.log(`gossip contacts and modelled connections: cap ${f.cap}, idle ${f.idleMs} ms, window ${f.seconds} s after ${f.warmup} s, seed ${f.seed}, lan profile, signed`)
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] as number)).join('  '))
   console.log('')
+  console.log('bytes sent per node per second by message kind (datagrams by packet type; sync and push-pull exchanges):')
+  for (const r of runs) console.log(`  ${r.nodes} nodes, ${r.rate}/s: ${Object.entries(r.byKind).map(([k, v]) => `${k.replace('_bytes_per_node_per_s', '')} ${v}`).join(', ')}`)
+  console.log('')
   console.log('push-pull (not in the window: its first exchange is 0.5-1.5 intervals after start), at real ID and address lengths:')
   const results: Record<string, number> = {}
   for (const nodes of f.nodes) {
@@ -227,6 +233,7 @@ function main (): number {
     results[`${k}_open_conns_mean`] = r.openConnsMean
     results[`${k}_reuse_ratio`] = r.hitRatio
     results[`${k}_wall_s`] = r.wallS
+    for (const [kind, v] of Object.entries(r.byKind)) results[`${k}_${kind}`] = v
   }
   console.log(JSON.stringify({ bench: 'contacts', params: { nodes: f.nodes, rate: f.rates, seconds: f.seconds, warmup: f.warmup, cap: f.cap, idle_ms: f.idleMs, seed: f.seed }, results, env: { node: process.version, cpus: cpus().length } }))
   return 0

@@ -6,7 +6,7 @@ import type { MemberIndex } from './membership/member-table.js'
 import { Membership, type Outbox } from './membership/membership.js'
 import { StatsCounter } from './stats.js'
 import type { Keyring } from './sign/keyring.js'
-import { createTables, digestHash, type AuthorityPolicy, type LivePeers, type SyncHash, type Tables, type TablesMsg } from './tables/index.js'
+import { createTables, digestHash, type RecordShare, type AuthorityPolicy, type LivePeers, type SyncHash, type Tables, type TablesMsg } from './tables/index.js'
 import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
 
 /** What the node wants done after an input: datagrams, requests, and when to call `tick` next. */
@@ -32,6 +32,8 @@ export interface NodeInit {
   syncIntervalMs?: number
   /** Member ID index shared by many nodes of one process (the simulator) to save memory. @default a private one */
   memberIndex?: MemberIndex
+  /** Stored records shared by many nodes of one process (the simulator) to save memory: one per version, not one per node. @default none */
+  shareRecords?: RecordShare
   /** Keys to sign and verify entries and membership facts; without one nothing is signed or checked (tests, benchmarks). */
   keyring?: Keyring
   /** Who may write each table key (see Tables). */
@@ -118,6 +120,7 @@ class Node implements GossipNode {
       retransmitMult: init.cfg.retransmitMult,
       logger: this.log,
       knowsMember: (id) => this.membership.knows(id),
+      ...(init.shareRecords !== undefined ? { shareRecords: init.shareRecords } : {}),
       ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
       ...(init.authority !== undefined ? { authority: init.authority } : {}),
       ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}),

@@ -6,6 +6,7 @@ import { memberSigBytes } from '../membership/signing.js'
 import { createNode, type GossipNode, type NodeOutput } from '../node.js'
 import { createSeededRng } from '../rng.js'
 import { createKeyDirectory, type Keyring } from '../sign/keyring.js'
+import { RecordShare } from '../tables/share.js'
 import type { NodeId, ProfileName, Rng } from '../types.js'
 import { MinHeap } from '../min-heap.js'
 
@@ -29,6 +30,11 @@ export interface SimInit {
    * production. @default false
    */
   unsigned?: boolean
+  /**
+   * Nodes hold one shared record per version (RecordShare) instead of a copy
+   * each; off only to show in tests that sharing changes no figure. @default true
+   */
+  shareRecords?: boolean
 }
 
 /** An input for one node; `late` once a starved node's lag was added. */
@@ -78,6 +84,12 @@ export class Sim {
   loss: number
   bytesSent = 0
   messagesSent = 0
+  /**
+   * Bytes sent by message kind: datagrams by packet type (`ping`, `ack`,
+   * `gossip`, `push`, ...), exchanges as `sync-req`, `sync-res`,
+   * `push-pull-req`, `push-pull-res` (only while bytes are counted).
+   */
+  readonly bytesByKind = new Map<string, number>()
   /** Drop a sent datagram when this returns true (fault injection by scenarios). */
   dropFilter: ((from: SimNode, msg: Packet) => boolean) | undefined
   private readonly heap = new MinHeap<Ev>()
@@ -86,6 +98,8 @@ export class Sim {
   private readonly sizeOf: (msg: Packet | RequestMsg | ResponseMsg) => number
   private readonly seed: number
   private readonly index = new MemberIndex()
+  /** One stored record per version for all nodes (records never change once stored). */
+  private readonly records: RecordShare | undefined
   /** Each node's keyring (kept across its restarts), unless unsigned. */
   private readonly keys = new Map<NodeId, Keyring>()
 
@@ -97,6 +111,7 @@ export class Sim {
     this.lat = init.latencyMs ?? [5, 25]
     this.countBytes = init.countBytes ?? true
     this.sizeOf = init.sizeOf ?? frameSize
+    this.records = init.shareRecords === false ? undefined : new RecordShare()
     const ids: NodeId[] = []
     for (let i = 0; i < init.nodes; i++) ids.push(`node-${String(i).padStart(5, '0')}`)
     if (init.unsigned !== true) {
@@ -132,6 +147,7 @@ export class Sim {
       rng: createSeededRng(`${this.seed}:${id}:${generation}`),
       incarnation,
       memberIndex: this.index,
+      ...(this.records !== undefined ? { shareRecords: this.records } : {}),
       ...(keyring !== undefined ? { keyring } : {})
     })
   }
@@ -146,7 +162,7 @@ export class Sim {
       const ev = this.heap.pop() as Ev
       this.now = time
       this.dispatch(ev)
-      if (stop !== undefined && ev.k === 'call' && stop()) return
+      if (stop !== undefined && stop()) return
     }
     if (t > this.now && Number.isFinite(t)) this.now = t
   }
@@ -268,7 +284,7 @@ export class Sim {
         if (sn.up) {
           const r = sn.node.handleRequest(this.now, from.id, ev.req)
           res = r.response
-          this.count(res)
+          this.count(res, res.t === 'sync' ? 'sync-res' : 'push-pull-res')
           this.apply(sn, r.out)
         }
         const lost = res === undefined || this.lost(sn, from)
@@ -284,14 +300,17 @@ export class Sim {
     }
   }
 
-  private count (msg: Packet | RequestMsg | ResponseMsg): void {
+  private count (msg: Packet | RequestMsg | ResponseMsg, kind: string): void {
     this.messagesSent++
-    if (this.countBytes) this.bytesSent += this.sizeOf(msg)
+    if (!this.countBytes) return
+    const b = this.sizeOf(msg)
+    this.bytesSent += b
+    this.bytesByKind.set(kind, (this.bytesByKind.get(kind) ?? 0) + b)
   }
 
   private sendReq (sn: SimNode, to: number, req: RequestMsg): void {
     const target = this.nodes[to] as SimNode
-    this.count(req)
+    this.count(req, req.t === 'sync' ? 'sync-req' : 'push-pull-req')
     if (this.lost(sn, target)) {
       this.heap.push(this.now + 2 * this.latency(sn, target), { k: 'res', from: to, to: sn.index, req, res: undefined })
       return
@@ -304,7 +323,7 @@ export class Sim {
     if (!sn.up) return
     for (const { to, msg } of out.send) {
       const target = this.byId.get(to)
-      this.count(msg)
+      this.count(msg, msg.t)
       if (target === undefined || this.lost(sn, target) || this.dropFilter?.(sn, msg) === true) continue
       this.heap.push(this.now + this.latency(sn, target), { k: 'msg', from: sn.index, to: target.index, msg })
     }

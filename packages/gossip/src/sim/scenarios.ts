@@ -58,10 +58,15 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
   }
   sim.runUntil(WARMUP_MS)
   const bytes0 = sim.bytesSent; const t0 = sim.now
+  const kinds0 = new Map(sim.bytesByKind)
+  // the steady window: while writes go out (first write to the last), as bench:contacts measures
+  const writeEnd = WARMUP_MS + (events - 1) * gapMs
+  let writeBytes = NaN; let writeKinds = kinds0
   const muted = new Map<number, number>()
   if (loseBroadcasts) sim.dropFilter = (from, msg) => msg.t !== 'push' && msg.tb !== undefined && (muted.get(from.index) ?? -1) > sim.now
   for (let e = 0; e < events; e++) {
     sim.at(WARMUP_MS + e * gapMs, () => {
+      if (e === events - 1) { writeBytes = sim.bytesSent - bytes0; writeKinds = new Map(sim.bytesByKind) }
       const [i] = pick(sim, 1)
       if (loseBroadcasts) muted.set(i as number, sim.now + 5000)
       startAt[e] = sim.now
@@ -72,6 +77,7 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
   sim.runUntil(deadline, () => done === events)
   for (let t = sim.now; done < events && t < deadline; t += 1000) sim.runUntil(t)
   const dur = (sim.now - t0) / 1000
+  const writeS = (writeEnd - t0) / 1000
   const toRounds = (ms: number): number => ms / gi
   return {
     nodes: n,
@@ -90,8 +96,23 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
     seconds_100_p99: round(percentile(t100, 99) / 1000),
     seconds_100_max: round(Math.max(...t100) / 1000),
     bytes_per_node_per_s: round((sim.bytesSent - bytes0) / n / dur, 1),
-    messages_total: sim.messagesSent
+    messages_total: sim.messagesSent,
+    ...(Number.isNaN(writeBytes) || writeS === 0 || sim.bytesSent === 0
+      ? {}
+      : {
+          measured_s: round(dur, 2),
+          write_window_s: round(writeS, 2),
+          write_window_bytes_per_node_per_s: round(writeBytes / n / writeS, 1),
+          ...kindRates(kinds0, writeKinds, n, writeS, 'write_window_')
+        })
   }
+}
+
+/** Bytes per node per second of each message kind between two `bytesByKind` snapshots, keyed `<prefix><kind>_bytes_per_node_per_s`. */
+export function kindRates (from: ReadonlyMap<string, number>, to: ReadonlyMap<string, number>, n: number, seconds: number, prefix = ''): Results {
+  const out: Results = {}
+  for (const [k, b] of [...to].sort((x, y) => x[0] < y[0] ? -1 : 1)) out[`${prefix}${k.replace(/-/g, '_')}_bytes_per_node_per_s`] = round((b - (from.get(k) ?? 0)) / n / seconds, 1)
+  return out
 }
 
 /** How slowed nodes misbehave in the failure scenario (see {@link failure}). */
@@ -426,10 +447,13 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   const phaseBytes = (from: number, fromT: number): number => (sim.bytesSent - from) / n / ((sim.now - fromT) / 1000)
   // idle
   let b0 = sim.bytesSent
+  const k0 = new Map(sim.bytesByKind)
   sim.runUntil(t0 + NET_IDLE_MS)
   const idleBps = phaseBytes(b0, t0)
+  const idleKinds = sim.bytesSent === 0 ? {} : kindRates(k0, sim.bytesByKind, n, (sim.now - t0) / 1000, 'idle_')
   // network-scoped writes
   b0 = sim.bytesSent; const t1 = sim.now
+  const k1 = new Map(sim.bytesByKind)
   for (let w = 0; w < events; w++) {
     sim.at(t1 + w * NET_WRITE_EVERY_MS, () => {
       const k = Math.floor(sim.rng.next() * nets)
@@ -442,8 +466,10 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   const netEnd = t1 + events * NET_WRITE_EVERY_MS
   sim.runUntil(netEnd + NET_PHASE_TAIL_MS, () => netDone === events && sim.now >= netEnd)
   const netBps = phaseBytes(b0, t1)
+  const netKinds = sim.bytesSent === 0 ? {} : kindRates(k1, sim.bytesByKind, n, (sim.now - t1) / 1000, 'net_phase_')
   // cluster-wide writes, for comparison
   b0 = sim.bytesSent; const t2 = sim.now
+  const clT0 = t2
   for (let e = 0; e < events; e++) {
     sim.at(t2 + e * NET_WRITE_EVERY_MS, () => {
       const [i] = pick(sim, 1)
@@ -483,7 +509,11 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
     net_entries_per_node_mean: round(netEntries / n, 1),
     net_entries_if_cluster_wide: nets * preload + events,
     scope_claims_per_node_mean: round(claims / n, 1),
-    messages_total: sim.messagesSent
+    messages_total: sim.messagesSent,
+    idle_s: s(NET_IDLE_MS),
+    net_phase_s: s(clT0 - t1),
+    ...idleKinds,
+    ...netKinds
   }
 }
 

@@ -1,4 +1,5 @@
 export { createTables } from './tables.js'
+export { RecordShare } from './share.js'
 export { digestHash } from './sync.js'
 export { writeRefusal } from './authority.js'
 export { validateTablesMsg, validateSyncRequest, validateSyncResponse, validateSyncHash, isScopeName } from './validate.js'

@@ -99,7 +99,7 @@ export class EarlierLifeProbes {
       if (cur !== undefined && compareRecWire(cur, w) >= 0) continue
       const v: Version = { value: deleted ? undefined : w[6], origin: w[2], lamport: w[3], seq: w[4], deleted, deadAt: deleted ? now - (w[6] as number) : now }
       if (cur === undefined) p.store.insert(w[0], w[1], v)
-      else p.store.update(cur, v)
+      else p.store.replace(cur, v)
       if (w[2] === self && w[3] > p.ownMax) p.ownMax = w[3]
     }
     return p.ownMax

@@ -3,9 +3,13 @@ import type { Rec } from './record.js'
 /**
  * Transmit-limited broadcast queue of one scope (memberlist's
  * TransmitLimitedQueue): records are kept in tiers by how often they were
- * sent, fewest first. Queue membership lives on the record (`q`), so a newer
- * version of a key (same record, updated in place) simply goes back to tier 0:
- * the older queued version is replaced, never sent after the newer one.
+ * sent, fewest first. A record's tier is found by asking the tiers (at most
+ * the retransmit limit, ~16): a record may be held, and queued, by many
+ * nodes' stores in one process (the simulator shares records), so it cannot
+ * carry its tier, and a map of tiers would cost an entry per queued record
+ * (every node queues every claim of a settling cluster). A newer version of
+ * a key is a new record: the tables drop the older one and push the newer
+ * at tier 0, so the older version is never sent after the newer one.
  */
 export class BroadcastQueue {
   private readonly tiers: Array<Set<Rec>> = []
@@ -13,8 +17,9 @@ export class BroadcastQueue {
 
   /** Queue (or re-queue at tier 0) a record. */
   push (rec: Rec): void {
-    if (rec.q >= 0) {
-      this.tiers[rec.q]?.delete(rec)
+    const q = this.tierOf(rec)
+    if (q >= 0) {
+      this.tiers[q]?.delete(rec)
       this.size--
     }
     let t0 = this.tiers[0]
@@ -23,15 +28,14 @@ export class BroadcastQueue {
       this.tiers[0] = t0
     }
     t0.add(rec)
-    rec.q = 0
     this.size++
   }
 
   /** Drop a record from the queue (reaped). */
   drop (rec: Rec): void {
-    if (rec.q < 0) return
-    this.tiers[rec.q]?.delete(rec)
-    rec.q = -1
+    const q = this.tierOf(rec)
+    if (q < 0) return
+    this.tiers[q]?.delete(rec)
     this.size--
   }
 
@@ -45,7 +49,7 @@ export class BroadcastQueue {
     const recs: Rec[] = []
     let bytes = 0
     let skips = 0
-    const moved: Rec[] = []
+    const moved: Array<[Rec, number]> = []
     outer:
     for (let t = 0; t < this.tiers.length; t++) {
       const tier = this.tiers[t]
@@ -54,7 +58,6 @@ export class BroadcastQueue {
         if (t >= limit) {
           // the limit shrank (smaller cluster): done with this one
           tier.delete(rec)
-          rec.q = -1
           this.size--
           continue
         }
@@ -67,23 +70,24 @@ export class BroadcastQueue {
         bytes += s
         recs.push(rec)
         tier.delete(rec)
-        if (t + 1 >= limit) {
-          rec.q = -1
-          this.size--
-        } else {
-          rec.q = t + 1
-          moved.push(rec)
-        }
+        if (t + 1 >= limit) this.size--
+        else moved.push([rec, t + 1])
       }
     }
-    for (const rec of moved) {
-      let next = this.tiers[rec.q]
+    for (const [rec, q] of moved) {
+      let next = this.tiers[q]
       if (next === undefined) {
         next = new Set()
-        this.tiers[rec.q] = next
+        this.tiers[q] = next
       }
       next.add(rec)
     }
     return { recs, bytes }
+  }
+
+  /** The tier holding `rec`, -1 if it is not queued. */
+  private tierOf (rec: Rec): number {
+    for (let t = 0; t < this.tiers.length; t++) if (this.tiers[t]?.has(rec) === true) return t
+    return -1
   }
 }

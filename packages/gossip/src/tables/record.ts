@@ -3,32 +3,32 @@ import type { NodeId } from '../types.js'
 import type { WireEntry } from './types.js'
 
 /**
- * The stored state of one (scope, table, key): a mutable register updated in
- * place when a newer version wins, so references held by the broadcast queue
- * always carry the newest version. Kept small: the simulator holds millions.
+ * One version of one (scope, table, key) as stored: its version fields never
+ * change once it is stored (a newer version is a new record, which replaces
+ * it in the store), so one record can be held by many nodes' stores (the
+ * simulator shares a version among the replicas that received it, instead of
+ * a copy per node). Kept small: the simulator holds millions.
  */
 export interface Rec {
   readonly table: string
   readonly key: string
   /** Digest leaf (hash of table and key). */
   readonly leaf: number
-  /** Index in its leaf's record array. */
+  /** Index in its leaf's record array of the store that made it: a hint (a shared record sits elsewhere in other stores). */
   li: number
-  value: unknown
-  origin: NodeId
-  lamport: number
-  seq: number
-  deleted: boolean
-  /** Local time the delete happened (now - age on receipt); meaningful only when deleted. */
-  deadAt: number
+  readonly value: unknown
+  readonly origin: NodeId
+  readonly lamport: number
+  readonly seq: number
+  readonly deleted: boolean
+  /** Local time the delete happened (now - age on receipt); meaningful only when deleted (tombstones are never shared). */
+  readonly deadAt: number
   /** Value tag (hash of the encoded value, 0 for tombstones): breaks exact version ties. */
-  vt: number
+  readonly vt: number
   /** Cached encoded size estimate in bytes; 0 = unknown. */
   size: number
-  /** Broadcast queue tier (transmits so far), -1 if not queued. */
-  q: number
   /** The owner's signature of this version (sign/entry.ts); undefined in unsigned tables. */
-  sig: Uint8Array | undefined
+  readonly sig: Uint8Array | undefined
 }
 
 /** Map key of (table, key) inside a scope. */
@@ -72,7 +72,8 @@ export function tagOfBytes (bytes: Uint8Array): number {
 export function compareRecWire (r: Rec, w: WireEntry): number {
   const deleted = w[5] === 1
   const c = compareVersion(r.lamport, r.origin, r.seq, r.deleted, w[3], w[2], w[4], deleted)
-  if (c !== 0 || deleted) return c
+  // the same value object (replicas in one process) encodes the same: no need to encode it again
+  if (c !== 0 || deleted || r.value === w[6]) return c
   return r.vt - valueTag(w[6])
 }
 

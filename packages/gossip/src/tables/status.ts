@@ -59,6 +59,7 @@ export class Statuses {
   originChanged (scopes: Iterable<HeldScope>, origin: NodeId, before: EntryStatus): EntryEvent[] {
     const out: EntryEvent[] = []
     for (const st of scopes) {
+      if (!st.store.mayHold(origin)) continue
       for (const r of st.store.all()) {
         if (r.origin !== origin || r.deleted || this.hidden(st.name, r)) continue
         out.push({ entry: this.entry(st.name, r), previousStatus: before })
@@ -71,9 +72,11 @@ export class Statuses {
    * Events for an origin's records in network scopes whose status changed
    * because its claim changed from `before` to the current one (hidden now
    * and not before, or the reverse). Cost: a scan of the records of each held
-   * network scope that one of the two claims does not list. Scopes records
-   * change rarely (a node joins or leaves a network), and a per-origin index
-   * would cost memory on every record.
+   * network scope that one of the two claims does not list and that holds
+   * records of the origin (network scopes count their records per origin:
+   * a settling cluster's claims would otherwise scan every scope of every
+   * node once per claim). A per-record index by origin would cost memory on
+   * every record.
    */
   claimChanged (scopes: Iterable<HeldScope>, origin: NodeId, before: ScopeClaim | undefined): EntryEvent[] {
     const out: EntryEvent[] = []
@@ -81,7 +84,7 @@ export class Statuses {
     if (origin === this.self || base === 'deleted') return out
     const after = this.index.claim(origin)
     for (const st of scopes) {
-      if (st.name === 'cluster' || !(claimCanHide(before, st.name) || claimCanHide(after, st.name))) continue
+      if (st.name === 'cluster' || !(claimCanHide(before, st.name) || claimCanHide(after, st.name)) || !st.store.mayHold(origin)) continue
       for (const r of st.store.all()) {
         if (r.origin !== origin || r.deleted) continue
         const was = claimHides(before, st.name, r.lamport)

@@ -5,6 +5,19 @@ import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
 
+function newRec (table: string, key: string, leaf: number, li: number, v: Version): Rec {
+  return {
+    table, key, leaf, li,
+    value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
+    vt: v.deleted ? 0 : (v.vt ?? valueTag(v.value)), size: 0, sig: v.sig
+  }
+}
+
+/** Where `rec` sits in its leaf array: at its hint, else found (a record shared with other stores). */
+function indexIn (arr: Rec[], rec: Rec): number {
+  return arr[rec.li] === rec ? rec.li : arr.indexOf(rec)
+}
+
 /** Fields of a version written into a record. */
 export interface Version {
   value: unknown
@@ -23,7 +36,8 @@ export interface Version {
  * Records of one scope: looked up by table then key, and listed per digest
  * leaf (dense arrays, swap-remove). The leaf digests are kept incrementally
  * (XOR in on insert, XOR out on replace/remove), so a digest costs
- * O(DIGEST_LEAVES), never O(entries). About 160 bytes per record.
+ * O(DIGEST_LEAVES), never O(entries). About 160 bytes per record it makes;
+ * a record shared with other stores costs this one a map entry and a leaf slot.
  */
 export class ScopeStore {
   private readonly tables = new Map<string, Map<string, Rec>>()
@@ -33,6 +47,18 @@ export class ScopeStore {
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
   readonly tombstones = new MinHeap<Rec>()
   count = 0
+  /** Records per origin, if counted (network scopes: tens of origins, where the cluster scope has one per member). */
+  private readonly perOrigin: Map<string, number> | undefined
+
+  /** @param countOrigins count records per origin (see {@link mayHold}) */
+  constructor (countOrigins = false) {
+    this.perOrigin = countOrigins ? new Map() : undefined
+  }
+
+  /** False only if this store counts origins and holds no record of `origin`. */
+  mayHold (origin: string): boolean {
+    return this.perOrigin === undefined || this.perOrigin.has(origin)
+  }
 
   get (table: string, key: string): Rec | undefined {
     return this.tables.get(table)?.get(key)
@@ -53,19 +79,18 @@ export class ScopeStore {
     for (const m of this.tables.values()) yield * m.values()
   }
 
-  /** Insert a new record for (table, key) with version v. */
-  insert (table: string, key: string, v: Version): Rec {
-    const leaf = leafOf(table, key, DIGEST_LEAVES)
+  /**
+   * Insert a record for (table, key): a new one of version `v`, or `shared`
+   * (a record of that version held by another store; see RecordShare).
+   */
+  insert (table: string, key: string, v: Version, shared?: Rec): Rec {
+    const leaf = shared?.leaf ?? leafOf(table, key, DIGEST_LEAVES)
     let arr = this.leaves[leaf]
     if (arr === undefined) {
       arr = []
       this.leaves[leaf] = arr
     }
-    const rec: Rec = {
-      table, key, leaf, li: arr.length,
-      value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
-      vt: v.deleted ? 0 : (v.vt ?? valueTag(v.value)), size: 0, q: -1, sig: v.sig
-    }
+    const rec = shared ?? newRec(table, key, leaf, arr.length, v)
     arr.push(rec)
     let m = this.tables.get(table)
     if (m === undefined) {
@@ -75,22 +100,28 @@ export class ScopeStore {
     m.set(key, rec)
     this.xor(rec)
     this.count++
+    this.countOrigin(rec.origin, 1)
     return rec
   }
 
-  /** Replace the version of an existing record in place. */
-  update (rec: Rec, v: Version): void {
+  /**
+   * Replace the stored record `cur` by a record of version `v` (or by
+   * `shared`), in its place: the same key, leaf slot and listing order.
+   * Returns the new record; `cur` is no longer held.
+   */
+  replace (cur: Rec, v: Version, shared?: Rec): Rec {
+    const arr = this.leaves[cur.leaf] as Rec[]
+    const i = indexIn(arr, cur)
+    const rec = shared ?? newRec(cur.table, cur.key, cur.leaf, i, v)
+    this.xor(cur)
+    arr[i] = rec
+    ;(this.tables.get(cur.table) as Map<string, Rec>).set(cur.key, rec)
     this.xor(rec)
-    rec.value = v.value
-    rec.origin = v.origin
-    rec.lamport = v.lamport
-    rec.seq = v.seq
-    rec.deleted = v.deleted
-    rec.deadAt = v.deadAt
-    rec.vt = v.deleted ? 0 : (v.vt ?? valueTag(v.value))
-    rec.sig = v.sig
-    rec.size = 0
-    this.xor(rec)
+    if (rec.origin !== cur.origin) {
+      this.countOrigin(cur.origin, -1)
+      this.countOrigin(rec.origin, 1)
+    }
+    return rec
   }
 
   /** Remove a record (no-op if it is not the stored one). */
@@ -101,13 +132,15 @@ export class ScopeStore {
     m.delete(rec.key)
     if (m.size === 0) this.tables.delete(rec.table)
     const arr = this.leaves[rec.leaf] as Rec[]
+    const i = indexIn(arr, rec)
     const last = arr.pop() as Rec
     if (last !== rec) {
-      arr[rec.li] = last
-      last.li = rec.li
+      arr[i] = last
+      last.li = i
     }
     if (arr.length === 0) this.leaves[rec.leaf] = undefined
     this.count--
+    this.countOrigin(rec.origin, -1)
     return true
   }
 
@@ -126,6 +159,14 @@ export class ScopeStore {
       if (a !== 0 || b !== 0) out.push(i, a, b)
     }
     return out
+  }
+
+  private countOrigin (origin: string, d: number): void {
+    const m = this.perOrigin
+    if (m === undefined) return
+    const c = (m.get(origin) ?? 0) + d
+    if (c === 0) m.delete(origin)
+    else m.set(origin, c)
   }
 
   /** XOR the record's current version hash into (or out of) its leaf. */

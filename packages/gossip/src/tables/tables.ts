@@ -16,6 +16,7 @@ import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
 import { Names, shareOrigin } from './names.js'
 import { Statuses } from './status.js'
+import type { RecordShare } from './share.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack } from './sync.js'
 import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncHash, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
@@ -91,6 +92,8 @@ class TablesImpl implements Tables {
   private readonly knowsMember: ((id: NodeId) => boolean) | undefined
   /** Shared copies of table names and origins for stored records. */
   private readonly names = new Names(MAX_NAMES)
+  /** Records shared with the other replicas of this process (the simulator's). */
+  private readonly share: RecordShare | undefined
 
   constructor (init: TablesInit) {
     this.self = init.self
@@ -107,6 +110,7 @@ class TablesImpl implements Tables {
     this.keyring = init.keyring
     this.authority = init.authority
     this.knowsMember = init.knowsMember
+    this.share = init.shareRecords
     this.addScope('cluster', 0)
   }
 
@@ -363,7 +367,7 @@ class TablesImpl implements Tables {
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
       name,
-      store: new ScopeStore(),
+      store: new ScopeStore(name !== 'cluster'),
       queue: new BroadcastQueue(),
       joined: true,
       joinSyncPending: true,
@@ -413,7 +417,7 @@ class TablesImpl implements Tables {
       v.sig = auth.kind === 'manager' ? this.keyring.signManager(bytes) : this.keyring.sign(bytes)
     }
     if (!deleted) {
-      const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, q: -1, sig: v.sig })
+      const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, sig: v.sig })
       if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
     }
     this.admission.clock.next()
@@ -472,8 +476,9 @@ class TablesImpl implements Tables {
     const shared = this.names.get(origin)
     if (!deleted) shareOrigin(w[6], shared)
     const v: Version = { value: deleted ? undefined : w[6], origin: shared, lamport, seq, deleted, deadAt: now - age, sig }
-    if (vb !== undefined && !deleted) v.vt = tagOfBytes(vb)
-    this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue)
+    const same = this.share?.recordOf(w, shared, sig)
+    if (vb !== undefined && !deleted && same === undefined) v.vt = tagOfBytes(vb)
+    this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue, same)
     if (origin === this.self && !deleted) {
       // ours from an earlier life, unknown to this process: keep it live for now (no flap
       // during a restart), tombstone it after the grace unless this process writes it
@@ -484,20 +489,17 @@ class TablesImpl implements Tables {
     return true
   }
 
-  private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean): Entry {
+  /** Store version `v` of (table, key) over `cur` (as `shared`, another replica's record of it, if given). */
+  private apply (st: ScopeState, cur: Rec | undefined, table: string, key: string, v: Version, requeue: boolean, shared?: Rec): Entry {
     const prevStatus = cur === undefined ? undefined : this.status.rec(st.name, cur)
     if (cur?.origin === this.self) st.certs?.ownChanged(cur.leaf)
-    let rec: Rec
-    if (cur === undefined) {
-      rec = st.store.insert(table, key, v)
-    } else {
-      rec = cur
-      st.store.update(rec, v)
-    }
+    const rec = cur === undefined ? st.store.insert(table, key, v, shared) : st.store.replace(cur, v, shared)
+    if (shared === undefined) this.share?.made(rec)
     if (v.deleted) st.store.tombstones.push(v.deadAt + this.ttlMs, rec)
     if (v.origin === this.self) st.certs?.ownChanged(rec.leaf)
+    // the older version leaves the queue: the newer one goes to its end (requeue) or is not sent
+    if (cur !== undefined) st.queue.drop(cur)
     if (requeue) st.queue.push(rec)
-    else st.queue.drop(rec)
     const scopesRec = st.name === 'cluster' && table === SCOPES_TABLE
     const prevClaim = scopesRec ? this.scopeIndex.set(key, rec) : undefined
     const entry = this.status.entry(st.name, rec)

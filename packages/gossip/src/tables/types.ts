@@ -1,5 +1,6 @@
 import type { OriginCert } from '../sign/entry.js'
 import type { Keyring } from '../sign/keyring.js'
+import type { RecordShare } from './share.js'
 import type { Entry, EntryEvent, Member, NodeId, Rng, ScopeName } from '../types.js'
 
 /**
@@ -47,6 +48,12 @@ export interface TablesInit {
    * @default the members `memberChanged` has told of
    */
   knowsMember?: (id: NodeId) => boolean
+  /**
+   * Share stored records with the other replicas of this process that are
+   * given the same object (the simulator): one record per version instead of
+   * one per node. @default undefined (real nodes: nothing to share)
+   */
+  shareRecords?: RecordShare
 }
 
 /** The live members as membership holds them, read when needed (no copy per node and tick). */

@@ -27,3 +27,14 @@ test('sim cli: a bad --rate exits 2 naming the flag', t => {
     t.regex(r.stderr, /--rate/, args.join(' '))
   }
 })
+
+test('convergence bytes: measured until the last node holds the last write, and the write window splits by message kind', t => {
+  const r = convergence({ nodes: 40, seed: 5 }, 30, false, 10)
+  t.is(r.events_complete, 30)
+  // the run stops at the last receipt: first write to last write, then that write's spread, not a fixed idle tail
+  t.true((r.measured_s as number) <= (r.write_window_s as number) + (r.seconds_100_max as number) + 0.001, JSON.stringify(r))
+  const kinds = Object.entries(r).filter(([k]) => k.startsWith('write_window_') && k !== 'write_window_s' && k !== 'write_window_bytes_per_node_per_s')
+  t.true(kinds.some(([k]) => k === 'write_window_gossip_bytes_per_node_per_s'))
+  const sum = kinds.reduce((a, [, v]) => a + v, 0)
+  t.true(Math.abs(sum - (r.write_window_bytes_per_node_per_s as number)) < 0.1 * kinds.length, `${sum} vs ${r.write_window_bytes_per_node_per_s}`)
+})

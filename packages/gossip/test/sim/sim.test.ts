@@ -92,4 +92,6 @@ test('networks scenario, 120 nodes, 30 networks of 10: members settle, scoped wr
   // every node holds the same claims: one per node in any network (some of the 120 are in none)
   t.true(Number.isInteger(r.scope_claims_per_node_mean) && (r.scope_claims_per_node_mean as number) <= 120 && (r.scope_claims_per_node_mean as number) > 80)
   t.deepEqual(networks(init, opts), r)
+  // nodes holding one shared record per version behave exactly as nodes holding a copy each
+  t.deepEqual(networks({ ...init, shareRecords: false }, opts), r)
 })
