@@ -193,8 +193,8 @@ serial('a client on the host itself reaches a published port at the host\'s addr
   }
   // the uplinks and bridges take loopback-sourced packets now: the host table drops 127.0.0.0/8 coming in from them
   const rules = (await labRun('ip', ['netns', 'exec', ns1, 'nft', 'list', 'ruleset'])).stdout
-  t.regex(rules, /iifname "sb\*" ip daddr 127\.0\.0\.0\/8 drop/)
-  t.regex(rules, /iifname "su\*" ip daddr 127\.0\.0\.0\/8 drop/)
+  t.regex(rules, /ip daddr 127\.0\.0\.0\/8 iifname "sb\*" drop/)
+  t.regex(rules, /ip daddr 127\.0\.0\.0\/8 iifname "su\*" drop/)
 })
 
 serial('egress: a task on every host reaches a server outside the cluster', async (t) => {

@@ -36,7 +36,8 @@ export function hostScript (table: string, spec: IngressSpec): string {
   let s = `table ip ${table} {\n  set hostports {\n    type ipv4_addr . inet_proto . inet_service\n${replies.length === 0 ? '' : `    elements = { ${replies.join(', ')} }\n`}  }\n`
   // the uplinks and bridges take loopback-sourced packets (route_localnet, for a client on 127.0.0.1), so
   // nothing addressed to 127.0.0.0/8 may come in from them: a task must not reach the host's loopback services
-  s += `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n    iifname ${up} ip daddr ${LOOPBACK_CIDR} drop\n    iifname "sb*" ip daddr ${LOOPBACK_CIDR} drop\n    iifname != ${up} ip saddr . meta l4proto . th sport @hostports notrack\n  }\n`
+  // (the address first: every bridged overlay frame passes here with br_netfilter, and fails at that compare)
+  s += `  chain raw {\n    type filter hook prerouting priority raw; policy accept;\n    ip daddr ${LOOPBACK_CIDR} iifname ${up} drop\n    ip daddr ${LOOPBACK_CIDR} iifname "sb*" drop\n    iifname != ${up} ip saddr . meta l4proto . th sport @hostports notrack\n  }\n`
   const rules = spec.rules.map(dnat).join('')
   s += `  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n${rules}  }\n`
   // a client on this host: the same DNAT for its own connections (the output hook's dstnat priority is -100)
