@@ -282,16 +282,16 @@ export function createIpam (init: IpamInit): Ipam {
         if (r !== undefined) return r
         const v = view(networkId)
         const now = clock.now()
+        const due = (id: string): number => (asked.get(id) ?? -Infinity) + donationTimeoutMs
         // "full" is believed once the donor asked last has answered (or may no longer): a usage it wrote
         // before it saw the request may count as taken an address it is about to free or hand over
-        const pending = current !== undefined && (asked.get(current) ?? -Infinity) + donationTimeoutMs > now && !answered(networkId, current, currentAt)
+        const pending = current !== undefined && due(current) > now && !answered(networkId, current, currentAt)
         if (v.full && !pending) throw new NetworkFullError(networkId, label(networkId), v)
         if (now >= deadline) {
           const unknown = v.unknown.length > 0 ? `; owners not heard from: ${v.unknown.join(', ')}` : ''
           throw new PoolExhaustedError('network', `this node owns no free address in network ${label(networkId)} and no owner handed over space within ${deadlineMs} ms${unknown}`)
         }
         const candidates = [...v.donors.map((d) => d.id), ...v.unknown.filter(isAlive)]
-        const due = (id: string): number => (asked.get(id) ?? -Infinity) + donationTimeoutMs
         // one donor at a time (the request entry names one): wait for the one asked while it may still answer
         const waiting = current !== undefined && candidates.includes(current) && due(current) > now
         const donor = waiting ? undefined : candidates.find((id) => due(id) <= now)
