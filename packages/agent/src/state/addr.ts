@@ -1,18 +1,13 @@
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import ipNum from 'ip-num'
+import { ipNumber } from '../dataplane/lb/slots.js'
 
 const { IPv4, IPv6, IPv4CidrRange, IPv6CidrRange } = ipNum
 
 /** Address family of a CIDR's address part (0 when it is not an address). Pure. */
 export function cidrFamily (cidr: string): 0 | 4 | 6 {
   return isIP(cidr.split('/')[0] ?? '') as 0 | 4 | 6
-}
-
-/** A dotted IPv4 address (already checked by isIP) as an unsigned 32-bit number. */
-function ipv4Number (ip: string): number {
-  const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number]
-  return (((a << 24) | (b << 16) | (c << 8) | d) >>> 0)
 }
 
 /**
@@ -28,7 +23,7 @@ function ipv4InCidr (ip: string, cidr: string): boolean | undefined {
   const net = cidr.slice(0, slash)
   if (slash < 0 || !/^\d{1,2}$/.test(cidr.slice(slash + 1)) || len > 32 || isIP(net) !== 4) return undefined
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
-  return ((ipv4Number(ip) & mask) >>> 0) === ((ipv4Number(net) & mask) >>> 0)
+  return ((ipNumber(ip) & mask) >>> 0) === ((ipNumber(net) & mask) >>> 0)
 }
 
 /** The subnet (of `subnets`) that contains `ip`, or undefined. Pure. */
