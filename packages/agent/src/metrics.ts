@@ -50,6 +50,8 @@ export interface AgentMetrics {
   observeAddressWait(durationMs: number): void
   /** The memory trimmer's GC and malloc_trim blocked the loop this long. */
   observeMemoryTrim(durationMs: number): void
+  /** A ring token of another writer was not merged (`own-range`: it would take a range this node owns). */
+  ipamTokenRefused(reason: 'own-range'): void
 }
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -159,6 +161,8 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
 
   const statusDropped = new Counter({ name: 'scalelb_status_connections_dropped_total', help: 'Status-server connections closed because it held its cap, by reason (evicted: an idle one made room; full: the new one).', labelNames: ['reason'], registers: [registry] })
   for (const reason of ['evicted', 'full']) statusDropped.inc({ reason }, 0)
+  const tokensRefused = new Counter({ name: 'scalelb_ipam_refused_tokens_total', help: 'Address-ring tokens of another node not merged here, by reason (own-range: it would take a range this node owns, which only this node may give away).', labelNames: ['reason'], registers: [registry] })
+  tokensRefused.inc({ reason: 'own-range' }, 0)
 
   const trim = new Histogram({ name: 'scalelb_memory_trim_duration_seconds', help: 'Duration of one memory trim (after RSS grew: a memory-reducing GC and malloc_trim; else malloc_trim alone), the event loop blocked meanwhile.', buckets: LATENCY_BUCKETS_S, registers: [registry] })
   return {
@@ -169,6 +173,7 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
     mtuIssue: (reason) => mtuIssues.inc({ reason }),
     statusConnectionDropped: (reason) => statusDropped.inc({ reason }),
     observeAddressWait: (ms) => addressWait.observe(Math.max(0, ms) / 1000),
-    observeMemoryTrim: (ms) => trim.observe(ms / 1000)
+    observeMemoryTrim: (ms) => trim.observe(ms / 1000),
+    ipamTokenRefused: (reason) => tokensRefused.inc({ reason })
   }
 }

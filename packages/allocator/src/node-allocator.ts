@@ -9,7 +9,7 @@ import {
 } from './errors.js'
 import { NetworkState, type AllocationInfo } from './network.js'
 import {
-  changedSegments, heirOf, isDominated, mergeSegments, ownerDigest, parseTokens, sameSegments, toToken, type Segment
+  changedSegments, heirOf, isDominated, mergeSegments, ownerDigest, parseTokens, refusal, sameSegments, toToken, type Segment
 } from './ring.js'
 import { encodeSnapshot, type NetworkSnapshot } from './snapshot.js'
 import type {
@@ -158,17 +158,26 @@ export class NodeAllocatorImpl implements NodeAllocator {
     return lost
   }
 
-  mergeTokens (networkId: string, tokens: readonly RingToken[], now: number): MergeResult {
+  mergeTokens (networkId: string, tokens: readonly RingToken[], now: number, writer?: NodeId): MergeResult {
     checkNow(now)
     const net = this.net(networkId)
-    const incoming = parseTokens(tokens, net.subnets).filter((t) => !isDominated(net.segs, t))
-    if (incoming.length === 0) return { changed: false, renumber: [] }
+    if (writer !== undefined) checkId(writer, 'writer')
+    const refused: NonNullable<MergeResult['refused']> = []
+    const incoming = parseTokens(tokens, net.subnets).filter((t) => {
+      if (isDominated(net.segs, t)) return false
+      const reason = writer === undefined ? undefined : refusal(net.segs, t, writer, this.self)
+      if (reason !== undefined) refused.push({ token: toToken(t), reason })
+      return reason === undefined
+    })
+    const unchanged = (): MergeResult => refused.length > 0 ? { changed: false, renumber: [], refused } : { changed: false, renumber: [] }
+    if (incoming.length === 0) return unchanged()
     const merged = mergeSegments([net.segs, incoming], net.subnets)
-    if (sameSegments(merged, net.segs)) return { changed: false, renumber: [] }
+    if (sameSegments(merged, net.segs)) return unchanged()
     const hadLb = net.lbIp
     const hadLb6 = net.lbIp6
     const renumber = this.applyRing(net, merged)
     const result: MergeResult = { changed: true, renumber }
+    if (refused.length > 0) result.refused = refused
     const lost = this.replaceLostLb(net, networkId, hadLb, 'lbIp', net.subnets[0].family, now)
     if (lost !== undefined) result.lbIpChanged = lost
     const lost6 = this.replaceLostLb(net, networkId, hadLb6, 'lbIp6', 6, now)

@@ -7,7 +7,7 @@
  */
 import { formatAddress, parseAddress, subnetOf, type Subnet } from './addr.js'
 import { InvalidTokenError } from './errors.js'
-import type { NodeId, RingToken } from './types.js'
+import type { NodeId, RingToken, WriteRefusal } from './types.js'
 
 /** One ring segment on the number line. */
 export interface Segment {
@@ -158,6 +158,30 @@ export function sameSegments (a: readonly Segment[], b: readonly Segment[]): boo
     if (x.start !== y.start || x.end !== y.end || x.owner !== y.owner || x.version !== y.version) return false
   }
   return true
+}
+
+/**
+ * Judge token `t`, written (signed) by `writer`, against `self`'s ring `segs`.
+ * Only the owner of a range gives it away (a donor writes the requester's
+ * token), so a token from another node may not win over a segment `self`
+ * owns. Tokens about other nodes' ranges are not judged: without the ring's
+ * history a node cannot tell a donation it missed from a false claim.
+ * @returns undefined when `t` may be merged
+ */
+export function refusal (segs: readonly Segment[], t: Segment, writer: NodeId, self: NodeId): WriteRefusal | undefined {
+  if (writer === self) return undefined
+  // first segment ending at or after t.start
+  let lo = 0
+  let hi = segs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (segs[mid].end < t.start) lo = mid + 1
+    else hi = mid
+  }
+  for (let k = lo; k < segs.length && segs[k].start <= t.end; k++) {
+    if (segs[k].owner === self && beats(t, segs[k])) return 'own-range'
+  }
+  return undefined
 }
 
 /**

@@ -23,6 +23,13 @@ export interface RingToken {
   version: number
 }
 
+/**
+ * Why a ring token written by another node is refused (see
+ * {@link NodeAllocator.mergeTokens}): `own-range` it would win over a range
+ * this node owns, and only an owner gives its ranges away.
+ */
+export type WriteRefusal = 'own-range'
+
 /** Result of {@link NodeAllocator.mergeTokens}. */
 export interface MergeResult {
   /** True when this node's ring changed. */
@@ -37,6 +44,8 @@ export interface MergeResult {
   lbIpChanged?: { from: string, to: string | undefined }
   /** The IPv6 LB IP of a dual-stack network was lost to the merge: the new one, if it could be allocated. */
   lbIp6Changed?: { from: string, to: string | undefined }
+  /** Tokens of a writer other than this node that were not merged, and why (only when `writer` was given). */
+  refused?: Array<{ token: RingToken, reason: WriteRefusal }>
 }
 
 /** Addresses per use, and the space this node owns, in one network. */
@@ -205,10 +214,13 @@ export interface NodeAllocator {
   hasNetwork(networkId: string): boolean
   /**
    * Merge tokens learned from peers (any order, any subset, duplicates fine).
-   * All tokens are validated before anything changes.
+   * All tokens are validated before anything changes. With `writer` (the
+   * node that wrote and signed them), a token is refused (listed in
+   * `refused`, the rest merged) when it would win over a range this node
+   * owns and `writer` is another node.
    * @throws InvalidTokenError | UnknownNetworkError
    */
-  mergeTokens(networkId: string, tokens: readonly RingToken[], now: number): MergeResult
+  mergeTokens(networkId: string, tokens: readonly RingToken[], now: number, writer?: NodeId): MergeResult
   /** The whole ring as known here, sorted by address. */
   tokens(networkId: string): RingToken[]
   /** Summary of the network as seen by this node. */

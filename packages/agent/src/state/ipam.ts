@@ -1,5 +1,5 @@
-import type { Clock, EntryEvent, Gossip } from '@scalelb/gossip'
-import { BLOCK_PREFIX_V4, type AddressKind, type NodeAllocator, type RingToken } from '@scalelb/allocator'
+import { logRepeated, type Clock, type EntryEvent, type Gossip } from '@scalelb/gossip'
+import { BLOCK_PREFIX_V4, type AddressKind, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
 import type { Logger } from '../logging/logger.js'
 import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER } from '../constants.js'
 import { NetworkFullError, PoolExhaustedError } from '../errors.js'
@@ -17,6 +17,8 @@ export interface IpamInit {
   onChange: () => void
   /** Called after each successful allocation with the time it waited for address space (0 if none). */
   onAllocated?: (waitMs: number) => void
+  /** Called for each ring token of another writer that was refused (see NodeAllocator.mergeTokens). */
+  onRefused?: (reason: WriteRefusal) => void
   /** Name of a network for error messages (its ID when unknown). */
   networkName?: (networkId: string) => string | undefined
   /** Per-donor wait for a donation before asking another. @default DONATION_TIMEOUT_MS */
@@ -98,6 +100,7 @@ export function createIpam (init: IpamInit): Ipam {
   /** Allocations of this node waiting on its donation request, per network. */
   const requestRefs = new Map<string, number>()
   const prefetchDecided = new Set<string>()
+  let refusedCount = 0
   let stopped = false
   const label = (networkId: string): string => init.networkName?.(networkId) ?? networkId
 
@@ -108,11 +111,16 @@ export function createIpam (init: IpamInit): Ipam {
     for (const w of ws) w()
   }
 
-  function merge (networkId: string, tokens: RingToken[]): void {
+  /** Merge tokens `writer` wrote and signed (one of another writer that would take this node's range is refused). */
+  function merge (networkId: string, tokens: RingToken[], writer: string): void {
     if (!allocator.hasNetwork(networkId) || tokens.length === 0) return
     try {
-      const r = allocator.mergeTokens(networkId, tokens, clock.now())
+      const r = allocator.mergeTokens(networkId, tokens, clock.now(), writer)
       for (const x of r.renumber) logger.error('address lost to a ring conflict; its user must be renumbered', { networkId, address: x.address, kind: x.kind, owner: x.owner })
+      for (const x of r.refused ?? []) {
+        init.onRefused?.(x.reason)
+        logRepeated(logger, ++refusedCount, 'refused a ring token of another node that would take a range this node owns (only an owner gives its range away)', { networkId, writer, token: x.token })
+      }
       if (r.changed) {
         init.onChange()
         publish(networkId, false)
@@ -120,15 +128,18 @@ export function createIpam (init: IpamInit): Ipam {
         maybePrefetch(networkId)
       }
     } catch (err) {
-      logger.warn('ignoring invalid ring tokens', { networkId, error: (err as Error).message })
+      logger.warn('ignoring invalid ring tokens', { networkId, writer, error: (err as Error).message })
     }
   }
 
-  function tokensOf (networkId: string): RingToken[] {
-    const out: RingToken[] = []
+  /** The network's stored tokens, by the node that wrote them. */
+  function tokensOf (networkId: string): Map<string, RingToken[]> {
+    const out = new Map<string, RingToken[]>()
     for (const e of gossip.entries<unknown>('cluster', TABLE_IPAM)) {
-      if (e.deleted || e.status === 'deleted' || !e.key.startsWith(`${networkId}/`)) continue
-      if (isToken(e.value)) out.push(e.value)
+      if (e.deleted || e.status === 'deleted' || !e.key.startsWith(`${networkId}/`) || !isToken(e.value)) continue
+      const list = out.get(e.origin)
+      if (list === undefined) out.set(e.origin, [e.value])
+      else list.push(e.value)
     }
     return out
   }
@@ -364,7 +375,7 @@ export function createIpam (init: IpamInit): Ipam {
           logger.warn('ignoring malformed ring token', { key: e.key, origin: e.origin })
           return
         }
-        merge(e.key.slice(0, slash), [e.value])
+        merge(e.key.slice(0, slash), [e.value], e.origin)
       } else if (e.table === TABLE_IPAM_REQUESTS) {
         const c = checkDonationRequest(e.value, e.origin)
         if (!c.ok) {
@@ -375,7 +386,7 @@ export function createIpam (init: IpamInit): Ipam {
       }
     },
     syncNetwork (networkId) {
-      merge(networkId, tokensOf(networkId))
+      for (const [writer, tokens] of tokensOf(networkId)) merge(networkId, tokens, writer)
     },
     publishTokens (networkId, tokens) {
       for (const t of tokens) gossip.set('cluster', TABLE_IPAM, tokenKey(networkId, t.start), { ...t })

@@ -7,12 +7,11 @@
  * donor has rolled back, so the stale usage is sure to arrive first.
  */
 import test from 'ava'
-import { createNodeAllocator } from '@scalelb/allocator'
 import { pump, pumpUntil } from '@scalelb/test-support'
 import { usageKey, type UsageValue } from '../../../src/state/ipam-space.js'
-import { TABLE_IPAM_USAGE, TABLE_NETWORKS } from '../../../src/state/tables.js'
+import { TABLE_IPAM_USAGE } from '../../../src/state/tables.js'
 import { startCluster } from '../../support/gossip-cluster.js'
-import { wireIpam } from '../../support/ipam-wire.js'
+import { createNetworkOn, ipamNode } from '../../support/ipam-wire.js'
 
 const NET = 'answer00net'
 
@@ -21,15 +20,10 @@ test('a donor\'s usage written before it saw the request does not make the reque
   const [D, R] = ['donor-node', 'requester-node']
   const c = await startCluster([D, R], 7)
   t.teardown(async () => { await c.stop() })
-  const da = createNodeAllocator({ self: D })
-  const ra = createNodeAllocator({ self: R })
-  const dIpam = wireIpam(c.get(D), da, c.clock)
-  const rIpam = wireIpam(c.get(R), ra, c.clock)
-  t.teardown(() => { dIpam.stop(); rIpam.stop() })
+  const { alloc: da, ipam: dIpam } = ipamNode(t, c, D)
+  const { alloc: ra, ipam: rIpam } = ipamNode(t, c, R)
   // the donor owns the whole /29 (6 usable) and holds 5 of them
-  const tokens = da.createNetwork(NET, ['10.71.0.0/29'], c.clock.now())
-  c.get(D).set('cluster', TABLE_NETWORKS, NET, { name: 'answer', subnets: ['10.71.0.0/29'], vni: 101, options: {} })
-  dIpam.publishTokens(NET, tokens)
+  createNetworkOn(c, D, { alloc: da, ipam: dIpam }, NET, '10.71.0.0/29', 101)
   for (let i = 0; i < 5; i++) da.allocate(NET, 'task', c.clock.now(), `held-${i}`)
   dIpam.publishUsage()
   const seenFree = (free: number) => (): boolean => {

@@ -1,0 +1,64 @@
+/**
+ * Ring tokens judged by their writer: a member holding the cluster key may
+ * write any token, but a node keeps its own ranges unless it wrote the change
+ * itself.
+ */
+import test from 'ava'
+import { createNodeAllocator, type NodeAllocator } from '@scalelb/allocator'
+
+const SUBNET = '10.0.0.0/24'
+
+/** `a` created the network; `b` and `y` know a's token and a's gift of the top /26 to b. */
+function cluster (): { a: NodeAllocator, b: NodeAllocator, y: NodeAllocator } {
+  const a = createNodeAllocator({ self: 'a' })
+  const b = createNodeAllocator({ self: 'b' })
+  const y = createNodeAllocator({ self: 'y' })
+  const created = a.createNetwork('n', [SUBNET], 0)
+  for (const n of [b, y]) {
+    n.addNetwork('n', [SUBNET])
+    n.mergeTokens('n', created, 0, 'a')
+  }
+  const gift = a.donate('n', 'b', 0) ?? []
+  b.mergeTokens('n', gift, 0, 'a')
+  y.mergeTokens('n', gift, 0, 'a')
+  return { a, b, y }
+}
+
+test('a token from another writer that would take this node\'s range is refused; the range and its addresses stay', (t) => {
+  const { a, b } = cluster()
+  const held = a.allocate('n', 'task', 0, 'web.1')
+  const before = a.tokens('n')
+  const grab = { start: '10.0.0.0', end: '10.0.0.255', owner: 'x', version: 99 }
+  const r = a.mergeTokens('n', [grab], 0, 'x')
+  t.false(r.changed)
+  t.deepEqual(r.refused, [{ token: grab, reason: 'own-range' }])
+  t.deepEqual(a.tokens('n'), before)
+  t.true(a.allocations('n').some((x) => x.address === held), 'no renumbering')
+  // a version bump of a's own range written by someone else is refused too (it would starve a's donations)
+  t.is(a.mergeTokens('n', [{ start: '10.0.0.0', end: '10.0.0.63', owner: 'a', version: 2 ** 52 }], 0, 'x').refused?.[0].reason, 'own-range')
+  // the same token merged without a writer (trusted input, e.g. tests or tools) still wins as before
+  t.true(b.mergeTokens('n', [grab], 0).changed)
+})
+
+test('tokens about other nodes\' ranges are merged as before: a donation this node missed cannot be told from a false claim', (t) => {
+  const { b, y } = cluster()
+  const real = b.donate('n', 'y', 0) ?? []
+  const seen = createNodeAllocator({ self: 'z' })
+  seen.addNetwork('n', [SUBNET])
+  seen.mergeTokens('n', y.tokens('n'), 0, 'a')
+  t.true(seen.mergeTokens('n', real, 0, 'b').changed)
+  t.is(seen.mergeTokens('n', [{ start: '10.0.0.0', end: '10.0.0.63', owner: 'x', version: 7 }], 0, 'x').refused, undefined)
+})
+
+test('tokens this node wrote itself (restored, or echoed back by gossip) are merged as before', (t) => {
+  const { a } = cluster()
+  const own = { start: '10.0.0.0', end: '10.0.0.191', owner: 'a', version: 3 }
+  const r = a.mergeTokens('n', [own], 0, 'a')
+  t.true(r.changed)
+  t.is(r.refused, undefined)
+})
+
+test('a bad writer is a typed error naming the field', (t) => {
+  const { a } = cluster()
+  t.is(t.throws(() => a.mergeTokens('n', [], 0, ''))?.name, 'InvalidInputError')
+})
