@@ -106,6 +106,12 @@ export const DONATION_TIMEOUT_MS = 2_000
  */
 export const ALLOCATION_DEADLINE_MS = 10_000
 /**
+ * How often the agent looks for address space of nodes gone for the
+ * allocator's reclaimAfterMs (1 h): a minute late on an hour is nothing, and
+ * the pass costs a walk over the ring owners of each network.
+ */
+export const RECLAIM_CHECK_MS = 60_000
+/**
  * Every control API call is answered within this long, with an error if
  * the work did not finish (the work is abandoned): 10 s under the CLI's
  * CLI_TIMEOUT_MS, so the answer arrives before the client gives up.

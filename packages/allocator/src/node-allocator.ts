@@ -165,7 +165,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const refused: NonNullable<MergeResult['refused']> = []
     const incoming = parseTokens(tokens, net.subnets).filter((t) => {
       if (isDominated(net.segs, t)) return false
-      const reason = writer === undefined ? undefined : refusal(net.segs, t, writer, this.self)
+      const reason = writer === undefined ? undefined : refusal(net.segs, t, writer, this.self, (lo, hi) => net.pool.highestUsed(lo, hi) !== undefined)
       if (reason !== undefined) refused.push({ token: toToken(t), reason })
       return reason === undefined
     })

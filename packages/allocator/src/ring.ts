@@ -164,11 +164,16 @@ export function sameSegments (a: readonly Segment[], b: readonly Segment[]): boo
  * Judge token `t`, written (signed) by `writer`, against `self`'s ring `segs`.
  * Only the owner of a range gives it away (a donor writes the requester's
  * token), so a token from another node may not win over a segment `self`
- * owns. Tokens about other nodes' ranges are not judged: without the ring's
- * history a node cannot tell a donation it missed from a false claim.
+ * owns, with one exception: a takeover, the writer claiming the range for
+ * itself at most one version up (an heir taking a dead node's space, or the
+ * lower ID of two heirs that took it at once), of a part where `self` holds
+ * no address (`holds(lo, hi)`): `self` was gone long enough to be reclaimed
+ * and has nothing there to lose. Tokens about other nodes' ranges are not
+ * judged: without the ring's history a node cannot tell a donation it
+ * missed from a false claim.
  * @returns undefined when `t` may be merged
  */
-export function refusal (segs: readonly Segment[], t: Segment, writer: NodeId, self: NodeId): WriteRefusal | undefined {
+export function refusal (segs: readonly Segment[], t: Segment, writer: NodeId, self: NodeId, holds: (lo: bigint, hi: bigint) => boolean): WriteRefusal | undefined {
   if (writer === self) return undefined
   // first segment ending at or after t.start
   let lo = 0
@@ -179,7 +184,10 @@ export function refusal (segs: readonly Segment[], t: Segment, writer: NodeId, s
     else hi = mid
   }
   for (let k = lo; k < segs.length && segs[k].start <= t.end; k++) {
-    if (segs[k].owner === self && beats(t, segs[k])) return 'own-range'
+    const s = segs[k]
+    if (s.owner !== self || !beats(t, s)) continue
+    const takeover = t.owner === writer && t.version <= s.version + 1
+    if (!takeover || holds(s.start > t.start ? s.start : t.start, s.end < t.end ? s.end : t.end)) return 'own-range'
   }
   return undefined
 }

@@ -26,7 +26,8 @@ export interface RingToken {
 /**
  * Why a ring token written by another node is refused (see
  * {@link NodeAllocator.mergeTokens}): `own-range` it would win over a range
- * this node owns, and only an owner gives its ranges away.
+ * this node owns, and only an owner gives its ranges away (an heir's
+ * takeover of a part holding none of this node's addresses excepted).
  */
 export type WriteRefusal = 'own-range'
 
@@ -217,7 +218,9 @@ export interface NodeAllocator {
    * All tokens are validated before anything changes. With `writer` (the
    * node that wrote and signed them), a token is refused (listed in
    * `refused`, the rest merged) when it would win over a range this node
-   * owns and `writer` is another node.
+   * owns and `writer` is another node, unless it is a takeover: `writer`
+   * names itself owner at most one version up, of a part where this node
+   * holds no address (used or cooling), as an heir does ({@link NodeAllocator.reclaim}).
    * @throws InvalidTokenError | UnknownNetworkError
    */
   mergeTokens(networkId: string, tokens: readonly RingToken[], now: number, writer?: NodeId): MergeResult

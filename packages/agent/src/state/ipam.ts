@@ -1,7 +1,7 @@
 import { logRepeated, type Clock, type EntryEvent, type Gossip } from '@scalelb/gossip'
-import { BLOCK_PREFIX_V4, type AddressKind, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
+import { BLOCK_PREFIX_V4, type AddressKind, type DeadOwner, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
 import type { Logger } from '../logging/logger.js'
-import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER } from '../constants.js'
+import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER, RECLAIM_CHECK_MS } from '../constants.js'
 import { NetworkFullError, PoolExhaustedError } from '../errors.js'
 import { SERVED_MAX, checkUsage, publishedUsage, servedTag, spaceView, usageKey, type SpaceView, type UsageValue } from './ipam-space.js'
 import { TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, checkDonationRequest, type DonationRequest } from './tables.js'
@@ -25,6 +25,12 @@ export interface IpamInit {
   donationTimeoutMs?: number
   /** An allocation waiting for a donation fails after this long. @default ALLOCATION_DEADLINE_MS */
   allocationDeadlineMs?: number
+  /**
+   * Take over the ranges of ring owners gone for the allocator's
+   * reclaimAfterMs where this node is their heir, checked this often
+   * (0: never). @default RECLAIM_CHECK_MS
+   */
+  reclaimIntervalMs?: number
   /**
    * Ask for space when a network is learned, before a task needs it (only in
    * networks with PREFETCH_BLOCKS_PER_MEMBER blocks per member or more).
@@ -97,10 +103,17 @@ export function createIpam (init: IpamInit): Ipam {
   const coolTimers = new Map<string, { at: number, cancel: () => void }>()
   /** Donation requests this node answered, per network: their tags and when (named in its usage while a requester may wait). */
   const served = new Map<string, Array<{ tag: string, at: number }>>()
+  /** Per network, the time (requester's clock, its request's ID) of the last request of each requester served here. */
+  const lastServed = new Map<string, Map<string, number>>()
   /** Allocations of this node waiting on its donation request, per network. */
   const requestRefs = new Map<string, number>()
   const prefetchDecided = new Set<string>()
   let refusedCount = 0
+  /** Networks where a ring token was refused: merged again at the next reclaim pass (an heir's takeover is taken once this node holds nothing there). */
+  const disputed = new Set<string>()
+  /** Ring owners that membership no longer lists, and since when (local clock). */
+  const unlisted = new Map<string, number>()
+  let reclaimTimer: (() => void) | undefined
   let stopped = false
   const label = (networkId: string): string => init.networkName?.(networkId) ?? networkId
 
@@ -118,6 +131,7 @@ export function createIpam (init: IpamInit): Ipam {
       const r = allocator.mergeTokens(networkId, tokens, clock.now(), writer)
       for (const x of r.renumber) logger.error('address lost to a ring conflict; its user must be renumbered', { networkId, address: x.address, kind: x.kind, owner: x.owner })
       for (const x of r.refused ?? []) {
+        disputed.add(networkId)
         init.onRefused?.(x.reason)
         logRepeated(logger, ++refusedCount, 'refused a ring token of another node that would take a range this node owns (only an owner gives its range away)', { networkId, writer, token: x.token })
       }
@@ -169,9 +183,17 @@ export function createIpam (init: IpamInit): Ipam {
     notify(networkId)
   }
 
-  /** A donor's side: give what is free, or say (by republishing usage) that nothing is. */
+  /**
+   * A donor's side: give what is free, or say (by republishing usage) that
+   * nothing is. Once per request: the same request comes back when its
+   * writer is suspended and when it returns, and must not be given twice.
+   */
   function serve (req: DonationRequest): void {
     if (!allocator.hasNetwork(req.networkId)) return
+    const last = lastServed.get(req.networkId) ?? new Map<string, number>()
+    if (last.get(req.requester) === req.atMs) return // (its clock may have gone back since: compare for equality)
+    last.set(req.requester, req.atMs)
+    lastServed.set(req.networkId, last)
     const tokens = allocator.donate(req.networkId, req.requester, clock.now(), req.family)
     logger.info('donation request', { networkId: req.networkId, requester: req.requester, donated: tokens?.length ?? 0 })
     const list = served.get(req.networkId) ?? []
@@ -190,6 +212,8 @@ export function createIpam (init: IpamInit): Ipam {
   function forget (networkId: string): void {
     usage.delete(networkId)
     served.delete(networkId)
+    lastServed.delete(networkId)
+    disputed.delete(networkId)
     coolTimers.get(networkId)?.cancel()
     coolTimers.delete(networkId)
     prefetchDecided.delete(networkId)
@@ -354,6 +378,74 @@ export function createIpam (init: IpamInit): Ipam {
     })
   }
 
+  /**
+   * Take over the space of ring owners gone (dead, left, or no longer listed)
+   * for the allocator's reclaimAfterMs, where this node is the heir (the
+   * nearest preceding live owner). Only while this node sees a majority of
+   * the members it knows alive: one cut off from most of the cluster would
+   * otherwise take everyone's space. Then merge again the tokens of networks where one
+   * was refused (an heir's takeover is taken once nothing is held there).
+   */
+  function reclaimPass (): void {
+    const now = clock.now()
+    const live = new Set<string>()
+    const gone = new Map<string, number>()
+    for (const m of gossip.members()) {
+      if (m.state === 'alive' || m.state === 'suspect') live.add(m.id)
+      else if (m.id !== self) gone.set(m.id, m.since)
+    }
+    // the ring owners not alive, per network, and since when (first noticed here when membership no longer lists them)
+    const dead = new Map<string, DeadOwner[]>()
+    const deadIds = new Set<string>()
+    for (const networkId of allocator.networks()) {
+      const list: DeadOwner[] = []
+      for (const { id } of allocator.ringSpace(networkId).owners) {
+        if (id === self || live.has(id)) continue
+        let since = gone.get(id) ?? unlisted.get(id)
+        if (since === undefined) unlisted.set(id, since = now)
+        list.push({ id, deadSinceMs: since })
+        deadIds.add(id)
+      }
+      if (list.length > 0) dead.set(networkId, list)
+    }
+    for (const id of unlisted.keys()) if (!deadIds.has(id) || gone.has(id)) unlisted.delete(id)
+    // a majority of the members this node knows must be alive here (a 2-node cluster never reclaims)
+    for (const id of gone.keys()) deadIds.add(id)
+    if (live.size > deadIds.size) {
+      for (const [networkId, owners] of dead) {
+        let tokens: RingToken[]
+        try {
+          tokens = allocator.reclaim(networkId, owners, now, [...live])
+        } catch (err) {
+          logger.warn('reclaiming address space failed', { networkId, error: (err as Error).message })
+          continue
+        }
+        if (tokens.length === 0) continue
+        logger.warn('took over the address space of nodes gone for over the reclaim time', { networkId, network: label(networkId), nodes: owners.map((o) => o.id), ranges: tokens.map((t) => `${t.start}-${t.end}`) })
+        ipam.publishTokens(networkId, tokens)
+        init.onChange()
+        publish(networkId, false)
+        notify(networkId)
+      }
+    } else if (dead.size > 0) {
+      logger.debug('not reclaiming address space: no majority of the known members alive here', { alive: live.size, gone: deadIds.size })
+    }
+    for (const networkId of [...disputed]) {
+      disputed.delete(networkId)
+      if (allocator.hasNetwork(networkId)) ipam.syncNetwork(networkId)
+    }
+  }
+
+  function scheduleReclaim (): void {
+    const every = init.reclaimIntervalMs ?? RECLAIM_CHECK_MS
+    if (every <= 0 || stopped) return
+    reclaimTimer = clock.setTimer(every, () => {
+      reclaimTimer = undefined
+      reclaimPass()
+      scheduleReclaim()
+    })
+  }
+
   const ipam: Ipam = {
     allocator,
     handleEntry (ev) {
@@ -382,7 +474,8 @@ export function createIpam (init: IpamInit): Ipam {
           logger.warn('ignoring malformed donation request', { key: e.key, origin: e.origin, reason: c.reason })
           return
         }
-        if (c.value.donor === self) serve(c.value)
+        // a suspended request (its writer failed) is not served: nobody would take the space
+        if (c.value.donor === self && e.status === 'live') serve(c.value)
       }
     },
     syncNetwork (networkId) {
@@ -415,11 +508,14 @@ export function createIpam (init: IpamInit): Ipam {
     },
     stop () {
       stopped = true
+      reclaimTimer?.()
+      reclaimTimer = undefined
       for (const t of coolTimers.values()) t.cancel()
       coolTimers.clear()
       for (const nid of [...waiters.keys()]) notify(nid)
     }
   }
 
+  scheduleReclaim()
   return ipam
 }

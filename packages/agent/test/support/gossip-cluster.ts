@@ -10,12 +10,12 @@ export interface TestCluster {
   stop(): Promise<void>
 }
 
-/** Start gossip nodes `ids` (the first is the seed the others join), local profile, seeded. */
-export async function startCluster (ids: readonly string[], seed: number): Promise<TestCluster> {
+/** Start gossip nodes `ids` (the first is the seed the others join), local profile, seeded; dead members are forgotten after `reconnectTimeoutMs`. */
+export async function startCluster (ids: readonly string[], seed: number, reconnectTimeoutMs = 15_000): Promise<TestCluster> {
   const clock = createManualClock(1_000_000)
   const net = createMemoryNetwork({ clock, seed, latencyMs: [1, 5] })
   const g = new Map<string, Gossip>(ids.map((id) => [id, createGossip({
-    transport: net.transport(id), clock, rng: createSeededRng(`${seed}:${id}`), profile: 'local', reconnectTimeoutMs: 15_000
+    transport: net.transport(id), clock, rng: createSeededRng(`${seed}:${id}`), profile: 'local', reconnectTimeoutMs
   })]))
   const get = (id: string): Gossip => g.get(id) as Gossip
   for (const x of g.values()) await x.start()

@@ -1,5 +1,5 @@
 import type { ExecutionContext } from 'ava'
-import { createNodeAllocator, type NodeAllocator, type RingToken } from '@scalelb/allocator'
+import { createNodeAllocator, type NodeAllocator, type NodeAllocatorInit, type RingToken } from '@scalelb/allocator'
 import type { EntryEvent, Gossip } from '@scalelb/gossip'
 import { createSilentLogger } from '../../src/logging/logger.js'
 import { createIpam, type Ipam, type IpamInit } from '../../src/state/ipam.js'
@@ -21,9 +21,9 @@ export function wireIpam (g: Gossip, allocator: NodeAllocator, clock: { now: () 
   return ipam
 }
 
-/** A fresh allocator and its wired IPAM on node `id` of `c` (stopped at the test's end). */
-export function ipamNode (t: ExecutionContext, c: TestCluster, id: string, init: Partial<IpamInit> = {}): { alloc: NodeAllocator, ipam: Ipam } {
-  const alloc = createNodeAllocator({ self: id })
+/** A fresh allocator (`opts`) and its wired IPAM (`init`) on node `id` of `c` (stopped at the test's end). */
+export function ipamNode (t: ExecutionContext, c: TestCluster, id: string, init: Partial<IpamInit> = {}, opts: Partial<NodeAllocatorInit> = {}): { alloc: NodeAllocator, ipam: Ipam } {
+  const alloc = createNodeAllocator({ ...opts, self: id })
   const ipam = wireIpam(c.get(id), alloc, c.clock, init)
   t.teardown(() => { ipam.stop() })
   return { alloc, ipam }

@@ -40,6 +40,34 @@ test('a token from another writer that would take this node\'s range is refused;
   t.true(b.mergeTokens('n', [grab], 0).changed)
 })
 
+test('an heir\'s takeover of a returning node\'s range is taken where that node holds no address, refused where it does', (t) => {
+  const { a, b } = cluster()
+  // b was gone past reclaimAfter: a (its preceding owner) takes b's /26 at version + 1
+  const dead = [{ id: 'b', deadSinceMs: 0 }]
+  const taken = a.reclaim('n', dead, 2 * 3_600_000, ['a'])
+  t.deepEqual(taken, [{ start: '10.0.0.192', end: '10.0.0.255', owner: 'a', version: 3 }])
+  // b holding nothing there gives the range up (nothing to renumber)
+  const idle = createNodeAllocator({ self: 'b' })
+  idle.addNetwork('n', [SUBNET])
+  idle.mergeTokens('n', b.tokens('n'), 0, 'a')
+  const r = idle.mergeTokens('n', taken, 0, 'a')
+  t.true(r.changed)
+  t.is(r.refused, undefined)
+  t.is(idle.counts('n').owned, 0)
+  // b holding an address there keeps the range (it is in use: a conflict to log, not an address to lose)
+  const busy = b.allocate('n', 'task', 0, 'web.1')
+  const r2 = b.mergeTokens('n', taken, 0, 'a')
+  t.false(r2.changed)
+  t.deepEqual(r2.refused?.map((x) => x.reason), ['own-range'])
+  t.true(b.allocations('n').some((x) => x.address === busy))
+  // a takeover more than one version up, or naming a third node, is refused even where b holds nothing
+  const spare = createNodeAllocator({ self: 'b' })
+  spare.addNetwork('n', [SUBNET])
+  spare.mergeTokens('n', b.tokens('n'), 0, 'a')
+  t.is(spare.mergeTokens('n', [{ ...taken[0], version: 4 }], 0, 'a').refused?.[0].reason, 'own-range')
+  t.is(spare.mergeTokens('n', [{ ...taken[0], owner: 'y' }], 0, 'a').refused?.[0].reason, 'own-range')
+})
+
 test('tokens about other nodes\' ranges are merged as before: a donation this node missed cannot be told from a false claim', (t) => {
   const { b, y } = cluster()
   const real = b.donate('n', 'y', 0) ?? []

@@ -1,19 +1,25 @@
 /**
- * A member that holds the cluster key may write any address-ring token. Here
- * it tries to take the creator's range: the creator keeps its range and its
- * addresses; a real donation still goes through, and a node that lost its
- * allocator state rebuilds the same ring from the stored tokens by their
- * writers. Real gossip nodes on the in-memory transport, manual clock.
+ * Who may change a node's address range. A member that holds the cluster
+ * key may write any ring token: the owner keeps its range and addresses
+ * against a false claim, and gives up only to an heir's takeover after it
+ * was gone past reclaimAfter, and only where it holds nothing. Donations go
+ * through, once per request. Real gossip nodes on the in-memory transport,
+ * manual clock.
  */
 import test from 'ava'
+import ipNum from 'ip-num'
 import { createNodeAllocator, type WriteRefusal } from '@scalelb/allocator'
-import { pumpUntil } from '@scalelb/test-support'
-import { TABLE_IPAM } from '../../../src/state/tables.js'
+import { pump, pumpUntil } from '@scalelb/test-support'
+import { TABLE_IPAM, TABLE_IPAM_REQUESTS } from '../../../src/state/tables.js'
+import { usageKey } from '../../../src/state/ipam-space.js'
 import { tokenKey } from '../../../src/state/ipam.js'
 import { startCluster } from '../../support/gossip-cluster.js'
 import { createNetworkOn, ipamNode, wireIpam } from '../../support/ipam-wire.js'
 
 const NET = 'writers0net'
+
+/** An IPv4 address as a number (for range compares). */
+const ip4 = (a: string): bigint => ipNum.IPv4.fromString(a).value
 const SUBNET = '10.72.0.0/24'
 
 test('a ring token another node writes over a range takes it from a third node\'s view, never from its owner', async (t) => {
@@ -59,4 +65,59 @@ test('a donation is taken, also from the gossip store by a node that lost its al
   again.addNetwork(NET, [SUBNET])
   rIpam.syncNetwork(NET)
   t.deepEqual(again.tokens(NET), y.alloc.tokens(NET))
+})
+
+test('the space of a node gone past reclaimAfter goes to its heir; the node, back, gives up what it holds nothing in', async (t) => {
+  const [V, B, C] = ['heir-node', 'gone-node', 'third-node']
+  const c = await startCluster([V, B, C], 13, 3_600_000)
+  t.teardown(async () => { await c.stop() })
+  const quick = { reclaimIntervalMs: 1_000 }
+  const reclaimAfterMs = 30_000
+  const refusedAtB: WriteRefusal[] = []
+  const v = ipamNode(t, c, V, quick, { reclaimAfterMs })
+  const b = ipamNode(t, c, B, { ...quick, onRefused: (r) => refusedAtB.push(r) }, { reclaimAfterMs })
+  const third = ipamNode(t, c, C, quick, { reclaimAfterMs })
+  createNetworkOn(c, V, v, NET, SUBNET, 103)
+  t.true(await pumpUntil(c.clock, () => b.alloc.hasNetwork(NET) && b.alloc.tokens(NET).length > 0, 5_000))
+  let held: string | undefined
+  b.ipam.allocate(NET, 'task', 'web.3').then((a) => { held = a }, () => {})
+  t.true(await pumpUntil(c.clock, () => held !== undefined && third.alloc.hasNetwork(NET) && third.alloc.tokens(NET).some((s) => s.owner === B), 10_000))
+  const bRange = v.alloc.tokens(NET).find((s) => s.owner === B)
+  t.truthy(bRange, 'B owns a block')
+
+  // B is cut off: V and C (a majority) see it dead; after reclaimAfter its heir V takes its block at version + 1
+  c.net.partition([B], [V, C])
+  const ownerOfBlock = (n: { alloc: typeof v.alloc }): string | undefined => n.alloc.tokens(NET).find((s) => ip4(s.start) <= ip4(bRange?.start ?? '') && ip4(bRange?.end ?? '') <= ip4(s.end))?.owner
+  const taken = (n: { alloc: typeof v.alloc }): boolean => ownerOfBlock(n) === V
+  t.true(await pumpUntil(c.clock, () => taken(v) && taken(third), 5 * reclaimAfterMs), 'the heir took the block and the third node knows it')
+  t.is(ownerOfBlock(b), B, 'B, alone, kept its block')
+  t.false(b.alloc.tokens(NET).some((s) => s.owner === B && s.start !== bRange?.start), 'B (one of three) reclaims nobody\'s space')
+
+  // back, B still holds an address there: it keeps its block (a conflict it logs), until it holds nothing
+  c.net.heal()
+  t.true(await pumpUntil(c.clock, () => refusedAtB.includes('own-range'), 30_000), 'B refuses the takeover while it holds an address there')
+  t.is(ownerOfBlock(b), B)
+  b.alloc.release(NET, held as string, c.clock.now(), { cooldown: false })
+  t.true(await pumpUntil(c.clock, () => taken(b), 10_000), 'B gives the block up at its next pass')
+  t.is(b.alloc.counts(NET).owned, 0)
+})
+
+test('a donation request is served once, not again when its writer is suspended or comes back', async (t) => {
+  const [D, R] = ['donor-node', 'asking-node']
+  const c = await startCluster([D, R], 14, 3_600_000)
+  t.teardown(async () => { await c.stop() })
+  const d = ipamNode(t, c, D)
+  const r = ipamNode(t, c, R, { prefetch: false })
+  createNetworkOn(c, D, d, NET, SUBNET, 104)
+  t.true(await pumpUntil(c.clock, () => r.alloc.hasNetwork(NET) && r.alloc.tokens(NET).length > 0, 5_000))
+  // the request stays written (as while its writer waits for an answer)
+  c.get(R).set('cluster', TABLE_IPAM_REQUESTS, usageKey(NET, R), { networkId: NET, requester: R, donor: D, atMs: c.clock.now() })
+  t.true(await pumpUntil(c.clock, () => d.alloc.counts(NET).owned < 256, 5_000), 'served')
+  const afterOne = d.alloc.counts(NET).owned
+  c.net.partition([R], [D])
+  t.true(await pumpUntil(c.clock, () => c.get(D).members().some((m) => m.id === R && m.state === 'dead'), 60_000), 'the asker is declared dead')
+  c.net.heal()
+  t.true(await pumpUntil(c.clock, () => c.get(D).members().some((m) => m.id === R && m.state === 'alive'), 60_000), 'and back')
+  await pump(c.clock, 5_000)
+  t.is(d.alloc.counts(NET).owned, afterOne, 'no second donation for the same request')
 })
