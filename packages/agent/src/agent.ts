@@ -193,13 +193,23 @@ interface Parts {
   ingress: Ingress
 }
 
+/** The VIPs of every service on a network (both families). */
+function * serviceVips (view: TablesView, networkId: string): Iterable<{ ip: string, service: string }> {
+  for (const [service, v] of view.services()) {
+    const ip = v.vips[networkId]
+    if (ip !== undefined) yield { ip, service }
+    const ip6 = v.vips6?.[networkId]
+    if (ip6 !== undefined) yield { ip: ip6, service }
+  }
+}
+
 /** Build the parts; they refer to each other through closures that only run once the agent started. */
 function createParts (b: Base, dataPlane: DataPlane): Parts {
   const { gossip, allocator, clock, root, log, wallClock, mtu, files } = b
   const persistence = createPersistence({ gossip, allocator, dataDir: b.cfg.dataDir, logger: log, incarnation: (files.persisted?.incarnation ?? -1) + 1, persisted: files.persisted, localTasks: () => controller.localTasks(), desired: () => desired.last(), gossipStarted: () => b.gossipStarted.value })
   const persist = persistence.persist
   const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
-  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason) })
+  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason), vipsOf: (networkId) => serviceVips(view, networkId) })
   const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
   const dns = b.cfg.noDns || b.cfg.programmer === 'memory' || b.cfg.lbMode !== 'per-network'
     ? undefined

@@ -84,6 +84,16 @@ function floorPow2 (n: bigint): bigint {
 }
 
 /** Implementation of {@link NodeAllocator}. */
+/**
+ * True if this node holds an address of its own in `[lo, hi]`: a task or LB
+ * address. Service VIPs do not count: they outlive the node that allocated
+ * them, and an heir that takes the range over holds them too.
+ */
+function holdsOwn (net: NetworkState, lo: bigint, hi: bigint): boolean {
+  for (const [n, a] of net.allocs) if (n >= lo && n <= hi && a.kind !== 'vip') return true
+  return false
+}
+
 export class NodeAllocatorImpl implements NodeAllocator {
   /** This node. */
   readonly self: NodeId
@@ -165,7 +175,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
     const refused: NonNullable<MergeResult['refused']> = []
     const incoming = parseTokens(tokens, net.subnets).filter((t) => {
       if (isDominated(net.segs, t)) return false
-      const reason = writer === undefined ? undefined : refusal(net.segs, t, writer, this.self, (lo, hi) => net.pool.highestUsed(lo, hi) !== undefined)
+      const reason = writer === undefined ? undefined : refusal(net.segs, t, writer, this.self, (lo, hi) => holdsOwn(net, lo, hi))
       if (reason !== undefined) refused.push({ token: toToken(t), reason })
       return reason === undefined
     })

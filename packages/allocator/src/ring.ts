@@ -167,8 +167,8 @@ export function sameSegments (a: readonly Segment[], b: readonly Segment[]): boo
  * owns, with one exception: a takeover, the writer claiming the range for
  * itself at most one version up (an heir taking a dead node's space, or the
  * lower ID of two heirs that took it at once), of a part where `self` holds
- * no address (`holds(lo, hi)`): `self` was gone long enough to be reclaimed
- * and has nothing there to lose. Tokens about other nodes' ranges are not
+ * no address of its own (`holds(lo, hi)`): `self` was gone long enough to be
+ * reclaimed and has nothing there to lose. Tokens about other nodes' ranges are not
  * judged: without the ring's history a node cannot tell a donation it
  * missed from a false claim.
  * @returns undefined when `t` may be merged

@@ -220,7 +220,8 @@ export interface NodeAllocator {
    * `refused`, the rest merged) when it would win over a range this node
    * owns and `writer` is another node, unless it is a takeover: `writer`
    * names itself owner at most one version up, of a part where this node
-   * holds no address (used or cooling), as an heir does ({@link NodeAllocator.reclaim}).
+   * holds no task or LB address (service VIPs go with the range: the heir
+   * holds them), as an heir does ({@link NodeAllocator.reclaim}).
    * @throws InvalidTokenError | UnknownNetworkError
    */
   mergeTokens(networkId: string, tokens: readonly RingToken[], now: number, writer?: NodeId): MergeResult

@@ -1,5 +1,5 @@
 import { logRepeated, type Clock, type EntryEvent, type Gossip } from '@scalelb/gossip'
-import { BLOCK_PREFIX_V4, type AddressKind, type DeadOwner, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
+import { BLOCK_PREFIX_V4, parseAddress, type AddressKind, type DeadOwner, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
 import type { Logger } from '../logging/logger.js'
 import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER, RECLAIM_CHECK_MS } from '../constants.js'
 import { NetworkFullError, PoolExhaustedError } from '../errors.js'
@@ -31,6 +31,11 @@ export interface IpamInit {
    * (0: never). @default RECLAIM_CHECK_MS
    */
   reclaimIntervalMs?: number
+  /**
+   * The service VIPs on a network (they outlive the node that allocated
+   * them): an heir holds those inside the space it takes over.
+   */
+  vipsOf?: (networkId: string) => Iterable<{ ip: string, service: string }>
   /**
    * Ask for space when a network is learned, before a task needs it (only in
    * networks with PREFETCH_BLOCKS_PER_MEMBER blocks per member or more).
@@ -129,13 +134,18 @@ export function createIpam (init: IpamInit): Ipam {
     if (!allocator.hasNetwork(networkId) || tokens.length === 0) return
     try {
       const r = allocator.mergeTokens(networkId, tokens, clock.now(), writer)
-      for (const x of r.renumber) logger.error('address lost to a ring conflict; its user must be renumbered', { networkId, address: x.address, kind: x.kind, owner: x.owner })
+      for (const x of r.renumber) {
+        if (x.kind === 'vip') logger.warn('a service VIP went with its range to another node (an heir holds the VIPs it takes over)', { networkId, address: x.address, service: x.owner, writer })
+        else logger.error('address lost to a ring conflict; its user must be renumbered', { networkId, address: x.address, kind: x.kind, owner: x.owner })
+      }
       for (const x of r.refused ?? []) {
         disputed.add(networkId)
         init.onRefused?.(x.reason)
         logRepeated(logger, ++refusedCount, 'refused a ring token of another node that would take a range this node owns (only an owner gives its range away)', { networkId, writer, token: x.token })
       }
       if (r.changed) {
+        // space from another node may hold VIPs it did not (an heir's takeover, or a rogue member's "gift")
+        if (writer !== self && tokens.some((t) => t.owner === self)) holdVips(networkId, clock.now())
         init.onChange()
         publish(networkId, false)
         notify(networkId)
@@ -421,7 +431,8 @@ export function createIpam (init: IpamInit): Ipam {
           continue
         }
         if (tokens.length === 0) continue
-        logger.warn('took over the address space of nodes gone for over the reclaim time', { networkId, network: label(networkId), nodes: owners.map((o) => o.id), ranges: tokens.map((t) => `${t.start}-${t.end}`) })
+        const held = holdVips(networkId, now)
+        logger.warn('took over the address space of nodes gone for over the reclaim time', { networkId, network: label(networkId), nodes: owners.map((o) => o.id), ranges: tokens.map((t) => `${t.start}-${t.end}`), vipsHeld: held })
         ipam.publishTokens(networkId, tokens)
         init.onChange()
         publish(networkId, false)
@@ -434,6 +445,32 @@ export function createIpam (init: IpamInit): Ipam {
       disputed.delete(networkId)
       if (allocator.hasNetwork(networkId)) ipam.syncNetwork(networkId)
     }
+  }
+
+  /**
+   * Hold the service VIPs that lie in space this node owns and has not
+   * allocated (space taken over, or given by a node that did not hold them);
+   * how many.
+   */
+  function holdVips (networkId: string, now: number): number {
+    if (init.vipsOf === undefined) return 0
+    const owned = allocator.ownedBy(networkId).owned.map((t) => [parseAddress(t.start, 'start'), parseAddress(t.end, 'end')] as const)
+    if (owned.length === 0) return 0
+    const held = new Set(allocator.allocations(networkId).map((a) => a.address))
+    let n = 0
+    for (const { ip, service } of init.vipsOf(networkId)) {
+      if (held.has(ip)) continue
+      let a: bigint
+      try { a = parseAddress(ip, 'vip') } catch { continue }
+      if (!owned.some(([lo, hi]) => a >= lo && a <= hi)) continue
+      try {
+        allocator.allocateSpecific(networkId, ip, 'vip', now, service)
+        n++
+      } catch (err) {
+        logger.warn('cannot hold a service VIP in space this node took over', { networkId, vip: ip, service, error: (err as Error).message })
+      }
+    }
+    return n
   }
 
   function scheduleReclaim (): void {

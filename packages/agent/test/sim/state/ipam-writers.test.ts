@@ -28,10 +28,13 @@ test('a ring token another node writes over a range takes it from a third node\'
   t.teardown(async () => { await c.stop() })
   const refusedAtV: WriteRefusal[] = []
   const v = ipamNode(t, c, V, { onRefused: (r) => refusedAtV.push(r) })
-  const y = ipamNode(t, c, Y)
+  const vips: Array<{ ip: string, service: string }> = []
+  const y = ipamNode(t, c, Y, { vipsOf: () => vips })
   const x = ipamNode(t, c, X)
   const created = createNetworkOn(c, V, v, NET, SUBNET, 102)
   const held = v.alloc.allocate(NET, 'task', c.clock.now(), 'web.1')
+  const vip = v.alloc.allocate(NET, 'vip', c.clock.now(), 'svc-1')
+  vips.push({ ip: vip, service: 'svc-1' })
   t.true(await pumpUntil(c.clock, () => [y, x].every((n) => n.alloc.hasNetwork(NET) && n.alloc.tokens(NET).length > 0), 5_000))
 
   // the rogue node writes the whole range to itself at a high version, over V's own key
@@ -44,6 +47,10 @@ test('a ring token another node writes over a range takes it from a third node\'
   t.is(v.alloc.counts(NET).owned, 256)
   // a third node cannot tell this claim from a donation it missed (see the README's security model)
   t.true(await pumpUntil(c.clock, () => y.alloc.tokens(NET).some((s) => s.owner === X), 5_000))
+  // and takes what the claimant "gives" it, but holds the service VIPs in it: it never hands those out
+  c.get(X).set('cluster', TABLE_IPAM, tokenKey(NET, '10.72.0.0'), { start: '10.72.0.0', end: '10.72.0.255', owner: Y, version: 1001 })
+  t.true(await pumpUntil(c.clock, () => y.alloc.counts(NET).owned > 0, 5_000))
+  t.deepEqual(y.alloc.allocations(NET).filter((a) => a.kind === 'vip'), [{ address: vip, kind: 'vip', owner: 'svc-1' }])
 })
 
 test('a donation is taken, also from the gossip store by a node that lost its allocator state', async (t) => {
@@ -74,7 +81,8 @@ test('the space of a node gone past reclaimAfter goes to its heir; the node, bac
   const quick = { reclaimIntervalMs: 1_000 }
   const reclaimAfterMs = 30_000
   const refusedAtB: WriteRefusal[] = []
-  const v = ipamNode(t, c, V, quick, { reclaimAfterMs })
+  const vips: Array<{ ip: string, service: string }> = []
+  const v = ipamNode(t, c, V, { ...quick, vipsOf: () => vips }, { reclaimAfterMs })
   const b = ipamNode(t, c, B, { ...quick, onRefused: (r) => refusedAtB.push(r) }, { reclaimAfterMs })
   const third = ipamNode(t, c, C, quick, { reclaimAfterMs })
   createNetworkOn(c, V, v, NET, SUBNET, 103)
@@ -84,6 +92,9 @@ test('the space of a node gone past reclaimAfter goes to its heir; the node, bac
   t.true(await pumpUntil(c.clock, () => held !== undefined && third.alloc.hasNetwork(NET) && third.alloc.tokens(NET).some((s) => s.owner === B), 10_000))
   const bRange = v.alloc.tokens(NET).find((s) => s.owner === B)
   t.truthy(bRange, 'B owns a block')
+  // a service B created has its VIP in B's block: the VIP outlives B
+  const vip = b.alloc.allocate(NET, 'vip', c.clock.now(), 'svc-1')
+  vips.push({ ip: vip, service: 'svc-1' })
 
   // B is cut off: V and C (a majority) see it dead; after reclaimAfter its heir V takes its block at version + 1
   c.net.partition([B], [V, C])
@@ -91,6 +102,7 @@ test('the space of a node gone past reclaimAfter goes to its heir; the node, bac
   const taken = (n: { alloc: typeof v.alloc }): boolean => ownerOfBlock(n) === V
   t.true(await pumpUntil(c.clock, () => taken(v) && taken(third), 5 * reclaimAfterMs), 'the heir took the block and the third node knows it')
   t.is(ownerOfBlock(b), B, 'B, alone, kept its block')
+  t.deepEqual(v.alloc.allocations(NET).filter((a) => a.kind === 'vip'), [{ address: vip, kind: 'vip', owner: 'svc-1' }], 'the heir holds the VIP it took over')
   t.false(b.alloc.tokens(NET).some((s) => s.owner === B && s.start !== bRange?.start), 'B (one of three) reclaims nobody\'s space')
 
   // back, B still holds an address there: it keeps its block (a conflict it logs), until it holds nothing
@@ -100,6 +112,8 @@ test('the space of a node gone past reclaimAfter goes to its heir; the node, bac
   b.alloc.release(NET, held as string, c.clock.now(), { cooldown: false })
   t.true(await pumpUntil(c.clock, () => taken(b), 10_000), 'B gives the block up at its next pass')
   t.is(b.alloc.counts(NET).owned, 0)
+  t.false(b.alloc.allocations(NET).some((a) => a.address === vip), 'the VIP went with the block (B held only the VIP there)')
+  t.true(v.alloc.allocations(NET).some((a) => a.address === vip), 'the heir still holds it')
 })
 
 test('a donation request is served once, not again when its writer is suspended or comes back', async (t) => {
