@@ -130,6 +130,16 @@ export const USAGE_PUBLISH_CAP = 16
  * small one (a /24 with 3 nodes, a /28) is never carved up ahead of need.
  */
 export const PREFETCH_BLOCKS_PER_MEMBER = 4
+/**
+ * A donor gives a node no more space once it owns this many times its fair
+ * share of a network (usable addresses / members alive), and at least
+ * DONATION_QUOTA_MIN_BLOCKS blocks: a member asking again and again (one
+ * holding the cluster key can) cannot drain a network, while a node running
+ * several times its share of a network's tasks still gets space.
+ */
+export const DONATION_QUOTA_FAIR_SHARES = 4
+/** See {@link DONATION_QUOTA_FAIR_SHARES}. */
+export const DONATION_QUOTA_MIN_BLOCKS = 4
 /** After a restart, keep the previous desired state this long after the join answered (two anti-entropy rounds + margin) before trusting the tables alone. */
 export const WARMUP_AFTER_JOIN_MS = 5_000
 /**

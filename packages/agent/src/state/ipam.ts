@@ -1,7 +1,7 @@
 import { logRepeated, type Clock, type EntryEvent, type Gossip } from '@scalelb/gossip'
 import { BLOCK_PREFIX_V4, parseAddress, type AddressKind, type DeadOwner, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
 import type { Logger } from '../logging/logger.js'
-import { ALLOCATION_DEADLINE_MS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER, RECLAIM_CHECK_MS } from '../constants.js'
+import { ALLOCATION_DEADLINE_MS, DONATION_QUOTA_FAIR_SHARES, DONATION_QUOTA_MIN_BLOCKS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER, RECLAIM_CHECK_MS } from '../constants.js'
 import { NetworkFullError, PoolExhaustedError } from '../errors.js'
 import { SERVED_MAX, checkUsage, publishedUsage, servedTag, spaceView, usageKey, type SpaceView, type UsageValue } from './ipam-space.js'
 import { TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, checkDonationRequest, type DonationRequest } from './tables.js'
@@ -114,6 +114,7 @@ export function createIpam (init: IpamInit): Ipam {
   const requestRefs = new Map<string, number>()
   const prefetchDecided = new Set<string>()
   let refusedCount = 0
+  let quotaRefusals = 0
   /** Networks where a ring token was refused: merged again at the next reclaim pass (an heir's takeover is taken once this node holds nothing there). */
   const disputed = new Set<string>()
   /** Ring owners that membership no longer lists, and since when (local clock). */
@@ -204,7 +205,7 @@ export function createIpam (init: IpamInit): Ipam {
     if (last.get(req.requester) === req.atMs) return // (its clock may have gone back since: compare for equality)
     last.set(req.requester, req.atMs)
     lastServed.set(req.networkId, last)
-    const tokens = allocator.donate(req.networkId, req.requester, clock.now(), req.family)
+    const tokens = overQuota(req) ? undefined : allocator.donate(req.networkId, req.requester, clock.now(), req.family)
     logger.info('donation request', { networkId: req.networkId, requester: req.requester, donated: tokens?.length ?? 0 })
     const list = served.get(req.networkId) ?? []
     list.push({ tag: servedTag(req.requester, req.atMs), at: clock.now() })
@@ -216,6 +217,17 @@ export function createIpam (init: IpamInit): Ipam {
     } else {
       publish(req.networkId, true)
     }
+  }
+
+  /** True (and logged) when the requester owns its quota of the network already ({@link DONATION_QUOTA_FAIR_SHARES}). */
+  function overQuota (req: DonationRequest): boolean {
+    const ring = allocator.ringSpace(req.networkId)
+    const owned = ring.owners.find((o) => o.id === req.requester)?.addresses ?? 0
+    const alive = Math.max(1, gossip.members().filter((m) => m.state === 'alive').length)
+    const quota = Math.max(DONATION_QUOTA_MIN_BLOCKS * BLOCK_ADDRESSES, DONATION_QUOTA_FAIR_SHARES * ring.usable / alive)
+    if (owned < quota) return false
+    logRepeated(logger, ++quotaRefusals, 'not giving address space to a node that owns its quota of the network already', { networkId: req.networkId, requester: req.requester, owned, quota: Math.floor(quota), alive })
+    return true
   }
 
   /** Forget a deleted network's usage, requests and timers. */

@@ -135,3 +135,24 @@ test('a donation request is served once, not again when its writer is suspended 
   await pump(c.clock, 5_000)
   t.is(d.alloc.counts(NET).owned, afterOne, 'no second donation for the same request')
 })
+
+test('a member asking for space again and again gets its quota of the network, not the network', async (t) => {
+  const ids = ['donor-node', 'greedy-node', 'n3', 'n4', 'n5', 'n6']
+  const [D, G] = ids
+  const c = await startCluster(ids, 15, 3_600_000)
+  t.teardown(async () => { await c.stop() })
+  const d = ipamNode(t, c, D)
+  const g = ipamNode(t, c, G, { prefetch: false })
+  createNetworkOn(c, D, d, NET, '10.73.0.0/22', 105)
+  t.true(await pumpUntil(c.clock, () => g.alloc.hasNetwork(NET) && g.alloc.tokens(NET).length > 0 && c.get(D).members().filter((m) => m.state === 'alive').length === 6, 10_000))
+  const usable = 1022
+  const quota = Math.max(4 * 64, 4 * usable / 6) // 681
+  for (let i = 0; i < 25; i++) {
+    c.get(G).set('cluster', TABLE_IPAM_REQUESTS, usageKey(NET, G), { networkId: NET, requester: G, donor: D, atMs: c.clock.now() })
+    await pump(c.clock, 100)
+  }
+  await pump(c.clock, 2_000)
+  const owned = g.alloc.counts(NET).owned
+  t.true(owned >= quota - 64 && owned < quota + 64, `the asker owns its quota (${owned} of ${usable}, quota ${Math.floor(quota)})`)
+  t.is(d.alloc.counts(NET).owned, usable + 2 - owned, 'the donor keeps the rest')
+})
