@@ -145,8 +145,11 @@ export function createIpam (init: IpamInit): Ipam {
         logRepeated(logger, ++refusedCount, 'refused a ring token of another node that would take a range this node owns (only an owner gives its range away)', { networkId, writer, token: x.token })
       }
       if (r.changed) {
-        // space from another node may hold VIPs it did not (an heir's takeover, or a rogue member's "gift")
-        if (writer !== self && tokens.some((t) => t.owner === self)) holdVips(networkId, clock.now())
+        if (writer !== self && tokens.some((t) => t.owner === self)) {
+          // space from another node may hold VIPs it did not (an heir's takeover, or a rogue member's "gift")
+          holdVips(networkId, clock.now())
+          adopt(networkId)
+        }
         init.onChange()
         publish(networkId, false)
         notify(networkId)
@@ -154,6 +157,28 @@ export function createIpam (init: IpamInit): Ipam {
       }
     } catch (err) {
       logger.warn('ignoring invalid ring tokens', { networkId, writer, error: (err as Error).message })
+    }
+  }
+
+  /**
+   * Write again, under this node's own signature, the stored tokens another
+   * node wrote that name this node owner and still hold in its ring: a
+   * node's entries are reaped some time after it leaves or dies (30 min,
+   * 24 h), and a donation it wrote must not go with it, or nodes that join
+   * later never learn who owns the block.
+   */
+  function adopt (networkId: string, stored?: Map<string, RingToken[]>): void {
+    const mine = allocator.ownedBy(networkId).owned.map((t) => ({ lo: parseAddress(t.start, 'start'), hi: parseAddress(t.end, 'end'), version: t.version }))
+    if (mine.length === 0) return
+    for (const [writer, tokens] of stored ?? tokensOf(networkId)) {
+      if (writer === self) continue
+      for (const t of tokens) {
+        if (t.owner !== self) continue
+        let lo: bigint
+        let hi: bigint
+        try { lo = parseAddress(t.start, 'start'); hi = parseAddress(t.end, 'end') } catch { continue }
+        if (mine.some((m) => m.version === t.version && m.lo <= lo && hi <= m.hi)) gossip.set('cluster', TABLE_IPAM, tokenKey(networkId, t.start), { ...t })
+      }
     }
   }
 
@@ -528,7 +553,9 @@ export function createIpam (init: IpamInit): Ipam {
       }
     },
     syncNetwork (networkId) {
-      for (const [writer, tokens] of tokensOf(networkId)) merge(networkId, tokens, writer)
+      const stored = tokensOf(networkId)
+      for (const [writer, tokens] of stored) merge(networkId, tokens, writer)
+      if (allocator.hasNetwork(networkId)) adopt(networkId, stored)
     },
     publishTokens (networkId, tokens) {
       for (const t of tokens) gossip.set('cluster', TABLE_IPAM, tokenKey(networkId, t.start), { ...t })

@@ -156,3 +156,30 @@ test('a member asking for space again and again gets its quota of the network, n
   t.true(owned >= quota - 64 && owned < quota + 64, `the asker owns its quota (${owned} of ${usable}, quota ${Math.floor(quota)})`)
   t.is(d.alloc.counts(NET).owned, usable + 2 - owned, 'the donor keeps the rest')
 })
+
+test('a node writes again under its own name the donation that gave it space: the block stays known after the donor leaves', async (t) => {
+  const [D, B, N] = ['donor-node', 'taker-node', 'later-node']
+  const c = await startCluster([D, B, N], 16)
+  t.teardown(async () => { await c.stop() })
+  const d = ipamNode(t, c, D)
+  const b = ipamNode(t, c, B, { prefetch: false })
+  createNetworkOn(c, D, d, NET, SUBNET, 106)
+  t.true(await pumpUntil(c.clock, () => b.alloc.hasNetwork(NET) && b.alloc.tokens(NET).length > 0, 5_000))
+  let ip: string | undefined
+  b.ipam.allocate(NET, 'task', 'web.4').then((a) => { ip = a }, () => {})
+  t.true(await pumpUntil(c.clock, () => ip !== undefined, 10_000))
+  const block = b.alloc.ownedBy(NET).owned[0]
+  const stored = (): { origin: string } | undefined => c.get(N).get('cluster', TABLE_IPAM, tokenKey(NET, block?.start ?? ''))
+  t.true(await pumpUntil(c.clock, () => stored()?.origin === B, 5_000), 'the block\'s token is stored under the taker\'s name')
+  // the donor leaves; its entries are reaped (30 min); a node that rebuilds its ring from the store still sees B's block
+  const left = c.get(D).leave()
+  await pump(c.clock, 1_000)
+  await left
+  await pump(c.clock, 31 * 60_000)
+  const fresh = createNodeAllocator({ self: N })
+  const nIpam = wireIpam(c.get(N), fresh, c.clock)
+  t.teardown(() => { nIpam.stop() })
+  fresh.addNetwork(NET, [SUBNET])
+  nIpam.syncNetwork(NET)
+  t.true(fresh.tokens(NET).some((s) => s.owner === B && s.start === block?.start), 'B\'s block is known')
+})
