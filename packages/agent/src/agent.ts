@@ -335,6 +335,8 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
     createEntryRouter({ gossip, view: p.view, ipam: p.ipam, allocator, controller, metrics: () => p.metrics, latency: p.latency, logger: log, mtu: b.mtu, persist: p.persistence.persist, changed: () => { desired.schedule(); lbRelease.schedule(); p.ingress.schedule() } }),
     lbRelease.component,
     createOwnEntries({ gossip, allocator, ipam: p.ipam, logger: log, persisted: files.persisted?.ownEntries ?? [], mayWrite: (e) => mayWrite(b.authority(e.scope as 'cluster', e.table, e.key), self, files.keyring.manager), localUnderlay: b.localUnderlay, role: files.keys.role }),
+    // leave runs backwards: after the controller removed the tasks, before gossip says goodbye
+    { name: 'ipam', leave: () => { p.ipam.handOver() } },
     { name: 'controller', start: () => controller.republish(), leave: () => controller.withdrawAll() },
     desired.component,
     {

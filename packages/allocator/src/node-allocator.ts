@@ -410,6 +410,24 @@ export class NodeAllocatorImpl implements NodeAllocator {
     return changedSegments(before, merged).map(toToken)
   }
 
+  handOver (networkId: string, liveNodes: readonly NodeId[]): RingToken[] {
+    const net = this.net(networkId)
+    if (!Array.isArray(liveNodes)) throw new InvalidInputError('liveNodes', liveNodes, 'not an array')
+    const live = liveNodes.map((id, i) => checkId(id, `liveNodes[${i}]`)).filter((id) => id !== this.self)
+    const gone = new Set([this.self])
+    const writes: Segment[] = []
+    net.segs.forEach((s, i) => {
+      if (s.owner !== this.self) return
+      const heir = heirOf(net.segs, i, gone, live)
+      if (heir !== undefined) writes.push({ start: s.start, end: s.end, owner: heir, version: s.version + 1 })
+    })
+    if (writes.length === 0) return []
+    const before = net.segs
+    const merged = mergeSegments([before, writes], net.subnets)
+    this.applyRing(net, merged)
+    return changedSegments(before, merged).map(toToken)
+  }
+
   localTaskAdded (networkId: string, taskKey: string, now: number): LocalTaskResult {
     checkNow(now)
     checkId(taskKey, 'taskKey')

@@ -284,6 +284,16 @@ export interface NodeAllocator {
    */
   reclaim(networkId: string, deadOwners: readonly DeadOwner[], now: number, liveNodes?: readonly NodeId[]): RingToken[]
   /**
+   * Give every range this node owns in the network to its heir (as
+   * {@link NodeAllocator.reclaim} would pick it, this node counted dead) at
+   * version + 1: this node leaves the cluster. Its allocations there are
+   * dropped (service VIPs among them are held by the heir once it merges
+   * the tokens: the agent does that). Ranges with no heir (no other owner in
+   * the ring and no `liveNodes`) stay.
+   * @returns tokens this node wrote (publish them)
+   */
+  handOver(networkId: string, liveNodes: readonly NodeId[]): RingToken[]
+  /**
    * A local task attached to the network: allocates the LB IP (IPv4 when the
    * network has IPv4 subnets, else IPv6; and an IPv6 one beside it on a
    * dual-stack network) with the first one (cancels a pending release). Idempotent per task key; if the

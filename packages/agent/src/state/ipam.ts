@@ -72,6 +72,11 @@ export interface Ipam {
   allocate(networkId: string, kind: AddressKind, owner: string, opts?: AllocateOptions): Promise<string>
   /** First local task on a network allocates the LB IP (with donation if needed); throws as {@link Ipam.allocate}. */
   localTaskAdded(networkId: string, taskKey: string, opts?: AllocateOptions): Promise<{ lbIp: string, lbIp6?: string, allocated: boolean }>
+  /**
+   * Leaving the cluster for good: give every range this node owns to its
+   * heir now (not an hour after it is gone), after its tasks are removed.
+   */
+  handOver(): void
   /** Cancel timers and wake every waiting allocation (they fail). Safe to call twice. */
   stop(): void
 }
@@ -581,6 +586,17 @@ export function createIpam (init: IpamInit): Ipam {
       publish(networkId, false)
       if (r.allocated) init.onAllocated?.(clock.now() - t0)
       return r
+    },
+    handOver () {
+      const live = gossip.members().filter((m) => m.id !== self && (m.state === 'alive' || m.state === 'suspect')).map((m) => m.id)
+      for (const networkId of allocator.networks()) {
+        const tokens = allocator.handOver(networkId, live)
+        if (tokens.length === 0) continue
+        logger.info('handed this node\'s address space to its heirs', { networkId, network: label(networkId), ranges: tokens.map((t) => `${t.start}-${t.end} -> ${t.owner}`) })
+        ipam.publishTokens(networkId, tokens)
+        init.onChange()
+        publish(networkId, false)
+      }
     },
     stop () {
       stopped = true

@@ -76,6 +76,26 @@ test('an heir\'s takeover of a returning node\'s range is taken where that node 
   t.is(spare.mergeTokens('n', [{ ...taken[0], owner: 'y' }], 0, 'a').refused?.[0].reason, 'own-range')
 })
 
+test('leaving, a node hands each range to its heir at version + 1; the heir takes it, and it is the only writer that may', (t) => {
+  const { a, b, y } = cluster()
+  b.allocate('n', 'task', 0, 'web.1')
+  const given = b.handOver('n', ['a', 'b', 'y'])
+  t.deepEqual(given, [{ start: '10.0.0.192', end: '10.0.0.255', owner: 'a', version: 3 }], 'its preceding owner is the heir')
+  t.is(b.counts('n').owned, 0)
+  t.deepEqual(b.allocations('n'), [], 'its allocations there are dropped')
+  const r = a.mergeTokens('n', given, 0, 'b')
+  t.true(r.changed)
+  t.is(a.counts('n').owned, 256)
+  t.true(y.mergeTokens('n', given, 0, 'b').changed)
+  // a node alone in the ring with no one alive keeps its ranges
+  const lone = createNodeAllocator({ self: 'z' })
+  lone.createNetwork('m', [SUBNET], 0)
+  t.deepEqual(lone.handOver('m', []), [])
+  t.is(lone.counts('m').owned, 256)
+  t.deepEqual(lone.handOver('m', ['q']).map((x) => x.owner), ['q'], 'with a live node, the lowest live ID')
+  t.is(t.throws(() => lone.handOver('m', [''] as string[]))?.name, 'InvalidInputError')
+})
+
 test('tokens about other nodes\' ranges are merged as before: a donation this node missed cannot be told from a false claim', (t) => {
   const { b, y } = cluster()
   const real = b.donate('n', 'y', 0) ?? []

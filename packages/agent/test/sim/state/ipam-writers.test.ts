@@ -183,3 +183,23 @@ test('a node writes again under its own name the donation that gave it space: th
   nIpam.syncNetwork(NET)
   t.true(fresh.tokens(NET).some((s) => s.owner === B && s.start === block?.start), 'B\'s block is known')
 })
+
+test('a node that leaves hands its ranges to their heirs at once, VIPs held by the heir', async (t) => {
+  const [D, B, N] = ['donor-node', 'leaving-node', 'third-node']
+  const c = await startCluster([D, B, N], 17)
+  t.teardown(async () => { await c.stop() })
+  const vips: Array<{ ip: string, service: string }> = []
+  const d = ipamNode(t, c, D, { vipsOf: () => vips })
+  const b = ipamNode(t, c, B, { prefetch: false })
+  const n = ipamNode(t, c, N, { prefetch: false })
+  createNetworkOn(c, D, d, NET, SUBNET, 107)
+  t.true(await pumpUntil(c.clock, () => b.alloc.hasNetwork(NET) && b.alloc.tokens(NET).length > 0, 5_000))
+  let vip: string | undefined
+  b.ipam.allocate(NET, 'vip', 'svc-2').then((a) => { vip = a }, () => {})
+  t.true(await pumpUntil(c.clock, () => vip !== undefined && n.alloc.hasNetwork(NET) && n.alloc.tokens(NET).some((s) => s.owner === B), 10_000))
+  vips.push({ ip: vip as string, service: 'svc-2' })
+  b.ipam.handOver()
+  t.is(b.alloc.counts(NET).owned, 0)
+  t.true(await pumpUntil(c.clock, () => d.alloc.counts(NET).owned === 256 && !n.alloc.tokens(NET).some((s) => s.owner === B), 5_000), 'the heir owns the network again, and the third node knows it')
+  t.deepEqual(d.alloc.allocations(NET).filter((a) => a.kind === 'vip'), [{ address: vip, kind: 'vip', owner: 'svc-2' }], 'the heir holds the VIP of the service the leaver created')
+})
