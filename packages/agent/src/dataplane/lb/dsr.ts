@@ -182,6 +182,8 @@ export function dsrScript (table: string, old: DsrView | undefined, next: DsrVie
   for (const vip of new Set([...prev.slots.keys(), ...next.slots.keys()])) {
     const a = prev.slots.get(vip) ?? []
     const b = next.slots.get(vip) ?? []
+    // an unchanged service keeps its table object (DsrModel.desired): nothing to compare
+    if (a === b) continue
     for (let i = 0; i < Math.max(a.length, b.length); i++) {
       if (a[i] === b[i]) continue
       if (a[i] !== undefined) del.dsr_slots?.push(`${vip} . ${i}`)
