@@ -102,10 +102,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   console.log(`bench:datapath run ${run}: lab of 2 agents (state in ${stateDir})`)
   const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns', ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }) })
   const [h1, h2] = state.hosts as [LabHost, LabHost]
-  await labApi.createNetwork(h1, 'dp', [SUBNET])
+  const dpId = (await labApi.createNetwork(h1, 'dp', [SUBNET])).id
   // with --dsr every task is on a second network too, where the agent serves the VIPs by direct server return
   const nets = f.dsr ? ['dp', 'dpd'] : ['dp']
-  if (f.dsr) await labApi.createNetwork(h1, 'dpd', [SUBNET_DSR], { dsr: 'true' })
+  const dpdId = f.dsr ? (await labApi.createNetwork(h1, 'dpd', [SUBNET_DSR], { dsr: 'true' })).id : undefined
   for (const s of ['remote', 'local', 'client']) await labApi.createService(h1, s, nets, [`${VIP_PORT}:${TARGET_PORT}/tcp`])
   await waitFor('h2 knows the services', async () => await labApi.inspectService(h2, 'client').then(() => true, () => false), { timeoutMs: SETUP_TIMEOUT_MS })
   const task = async (h: LabHost, service: string, id: string): Promise<{ ns: string, ip: string }> => {
@@ -161,6 +161,11 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   ])
   if (f.perf) await profile(stateDir, client.ns, urls, paths, hooks, f)
   const res: Record<string, number> = {}
+  // connections h1's sandboxes track after the rounds: the NAT network's hold the VIP paths' connections, the DSR network's none
+  const tracked = async (networkId: string): Promise<number> => Number((await sh('ip', ['netns', 'exec', `${h1.netnsPrefix}lb-${networkId.slice(0, 12)}`, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).trim())
+  res.nat_sandbox_conntrack = await tracked(dpId)
+  if (dpdId !== undefined) res.dsr_sandbox_conntrack = await tracked(dpdId)
+  console.log(`connections tracked in h1's sandbox after the rounds: NAT network ${res.nat_sandbox_conntrack}${dpdId === undefined ? '' : `, DSR network ${res.dsr_sandbox_conntrack}`}`)
   for (const p of paths) {
     const x = fig(p)
     const k = p.replaceAll('-', '_')
