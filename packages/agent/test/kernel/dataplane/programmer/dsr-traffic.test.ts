@@ -113,6 +113,13 @@ rootTest('nft sandbox with direct server return: flows keep their backend when a
   await p2.adopt()
   t.true(await p2.verify(NET))
   t.is((await p2.apply(want(B.slice(0, 2)))).transactions, 0)
+  // a slot changed behind the agent's back is seen by the resync check, and the next apply after adoption mends it
+  await lab.kernel.run('nft', ['delete', 'element', 'netdev', table, 'dsr_slots', `{ ${VIP} . 0 }`], { netns: lbNs })
+  t.false(await p2.verify(NET))
+  await p2.adopt()
+  await p2.apply(want(B.slice(0, 2)))
+  t.true(await p2.verify(NET))
+  t.is((await readDsr(lab.kernel, lbNs, table, {}))?.slots.get(VIP)?.length, 61)
 
   // the network without DSR: the table goes, the NAT path serves
   await p2.apply(want(B.slice(0, 2), false))
