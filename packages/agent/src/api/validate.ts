@@ -85,8 +85,8 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   if (o.options !== undefined) {
     const opts = obj(o.options)
     for (const [k, v] of Object.entries(opts)) if (typeof v !== 'string') throw new ValidationError(`options.${k}`, 'must be a string')
-    for (const o of [INTERNAL_OPTION, DSR_OPTION]) {
-      if (Object.hasOwn(opts, o) && opts[o] !== 'true' && opts[o] !== 'false') throw new ValidationError(`options.${o}`, `must be "true" or "false", got ${JSON.stringify(opts[o])}`)
+    for (const flag of [INTERNAL_OPTION, DSR_OPTION]) {
+      if (Object.hasOwn(opts, flag) && opts[flag] !== 'true' && opts[flag] !== 'false') throw new ValidationError(`options.${flag}`, `must be "true" or "false", got ${JSON.stringify(opts[flag])}`)
     }
     req.options = opts as Record<string, string>
   }
