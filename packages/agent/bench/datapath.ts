@@ -9,11 +9,11 @@
  *   (the bridge only);
  * - `vip-local`: that nginx through the VIP of a service whose only backend
  *   it is (h1's LB sandbox and the bridge);
- * - with `--dsr`, `vip-remote-dsr` and `vip-local-dsr`: the same two VIPs
- *   with the direct-server-return prototype of ./dsr.ts switched on in h1's
- *   sandbox for that path's run only (requests leave the sandbox at `lb0`'s
- *   ingress hook, replies skip it; programmed by this benchmark, not by the
- *   agent).
+ * - with `--dsr`, `vip-remote-dsr` and `vip-local-dsr`: the same two nginx
+ *   tasks through their services' VIPs on a second network created with
+ *   `--opt dsr=true` (every task here is on both networks), where the agent
+ *   programs direct server return (requests leave h1's sandbox at `lb0`'s
+ *   ingress hook, replies skip it: dataplane/lb/dsr.ts, plumber/dsr.ts).
  *
  * wrk (keep-alive) runs the paths in turn, --rounds times, in one run;
  * reported per path: requests/s (median over the rounds), latency p50/p99
@@ -37,9 +37,8 @@ import {
 } from '@scalelb/lab'
 import { benchLab } from './bench-lab.js'
 import { BODY_BYTES, TARGET_PORT, median, pathFigures, runRounds, startNginx, wrk, wrkFlags, type PathHooks } from './http-load.js'
-import { disableDsr, enableDsr, prepareDsrBackend, type DsrTarget } from './dsr.js'
 import {
-  BenchUsageError, isRoot, netnsWithPrefix, printJsonLine, printTable, round, runBench, sh, type Cleanup
+  BenchUsageError, isRoot, printJsonLine, printTable, round, runBench, sh, type Cleanup
 } from './common.js'
 
 /** Paths measured, in the order each round runs them. */
@@ -49,6 +48,8 @@ const isDsr = (p: PathName): boolean => p.endsWith('-dsr')
 const DEFAULT_ROUNDS = 5
 /** Subnet of the benchmark network (exists only inside the lab's namespaces). */
 const SUBNET = '10.217.0.0/16'
+/** Subnet of the `--dsr` network (direct server return). */
+const SUBNET_DSR = '10.218.0.0/16'
 const SETUP_TIMEOUT_MS = 60_000
 /** The services' port on their VIP (the tasks listen on TARGET_PORT). */
 const VIP_PORT = 80
@@ -101,13 +102,16 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   console.log(`bench:datapath run ${run}: lab of 2 agents (state in ${stateDir})`)
   const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns', ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }) })
   const [h1, h2] = state.hosts as [LabHost, LabHost]
-  await labApi.createNetwork(h1, 'dp', [SUBNET])
-  for (const s of ['remote', 'local', 'client']) await labApi.createService(h1, s, ['dp'], [`${VIP_PORT}:${TARGET_PORT}/tcp`])
+  const dpId = (await labApi.createNetwork(h1, 'dp', [SUBNET])).id
+  // with --dsr every task is on a second network too, where the agent serves the VIPs by direct server return
+  const nets = f.dsr ? ['dp', 'dpd'] : ['dp']
+  const dpdId = f.dsr ? (await labApi.createNetwork(h1, 'dpd', [SUBNET_DSR], { dsr: 'true' })).id : undefined
+  for (const s of ['remote', 'local', 'client']) await labApi.createService(h1, s, nets, [`${VIP_PORT}:${TARGET_PORT}/tcp`])
   await waitFor('h2 knows the services', async () => await labApi.inspectService(h2, 'client').then(() => true, () => false), { timeoutMs: SETUP_TIMEOUT_MS })
   const task = async (h: LabHost, service: string, id: string): Promise<{ ns: string, ip: string }> => {
     const ns = taskNetnsName(state, h, id)
     await createPlainNetns(state, ns)
-    const info = await labApi.addTaskNetns(h, { service, id, netnsPath: `/run/netns/${ns}`, networks: ['dp'] })
+    const info = await labApi.addTaskNetns(h, { service, id, netnsPath: `/run/netns/${ns}`, networks: nets })
     const ip = info.endpoints[0]?.ip
     if (ip === undefined) throw new Error(`task ${id}: no endpoint`)
     return { ns, ip }
@@ -117,35 +121,23 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const client = await task(h1, 'client', 'cli')
   await startNginx(join(stateDir, 'nginx-far'), far.ns, cleanup)
   await startNginx(join(stateDir, 'nginx-near'), near.ns, cleanup)
-  const vip = async (name: string): Promise<string> => {
-    const v = labApi.vipOn(await labApi.inspectService(h1, name), 'dp')
-    if (v === undefined) throw new Error(`service ${name} has no VIP on dp`)
+  const vip = async (name: string, net = 'dp'): Promise<string> => {
+    const v = labApi.vipOn(await labApi.inspectService(h1, name), net)
+    if (v === undefined) throw new Error(`service ${name} has no VIP on ${net}`)
     return v
   }
   const vips = { remote: await vip('remote'), local: await vip('local') }
+  const dsrVips = f.dsr ? { remote: await vip('remote', 'dpd'), local: await vip('local', 'dpd') } : vips
   const urls: Record<PathName, string> = {
     direct: `http://${far.ip}:${TARGET_PORT}/`,
     'vip-remote': `http://${vips.remote}/`,
-    'vip-remote-dsr': `http://${vips.remote}/`,
+    'vip-remote-dsr': `http://${dsrVips.remote}/`,
     'direct-local': `http://${near.ip}:${TARGET_PORT}/`,
     'vip-local': `http://${vips.local}/`,
-    'vip-local-dsr': `http://${vips.local}/`
+    'vip-local-dsr': `http://${dsrVips.local}/`
   }
   const paths = ALL_PATHS.filter((p) => f.dsr || !isDsr(p))
   const hooks: PathHooks<PathName> = {}
-  if (f.dsr) {
-    // the DSR prototype (./dsr.ts) on the same VIPs: on for the -dsr paths only, the agent's NAT path otherwise
-    const targets: DsrTarget[] = [
-      { vip: vips.remote, vipPort: VIP_PORT, backend: far.ip, targetPort: TARGET_PORT },
-      { vip: vips.local, vipPort: VIP_PORT, backend: near.ip, targetPort: TARGET_PORT }
-    ]
-    await prepareDsrBackend(far.ns, targets[0] as DsrTarget)
-    await prepareDsrBackend(near.ns, targets[1] as DsrTarget)
-    const [lbNs] = await netnsWithPrefix(`${state.prefix}-h1-lb-`)
-    if (lbNs === undefined) throw new Error('h1 has no LB sandbox')
-    hooks.before = async (p) => { if (isDsr(p)) await enableDsr(lbNs, targets) }
-    hooks.after = async (p) => { if (isDsr(p)) await disableDsr(lbNs) }
-  }
   for (const p of paths) {
     await hooks.before?.(p)
     await waitFor(`${p} answers`, async () => await sh('ip', ['netns', 'exec', client.ns, 'curl', '-sf', '-m', '2', '-o', '/dev/null', urls[p]]).then(() => true, () => false), { timeoutMs: SETUP_TIMEOUT_MS })
@@ -169,6 +161,11 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   ])
   if (f.perf) await profile(stateDir, client.ns, urls, paths, hooks, f)
   const res: Record<string, number> = {}
+  // connections h1's sandboxes track after the rounds: the NAT network's hold the VIP paths' connections, the DSR network's none
+  const tracked = async (networkId: string): Promise<number> => Number((await sh('ip', ['netns', 'exec', `${h1.netnsPrefix}lb-${networkId.slice(0, 12)}`, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).trim())
+  res.nat_sandbox_conntrack = await tracked(dpId)
+  if (dpdId !== undefined) res.dsr_sandbox_conntrack = await tracked(dpdId)
+  console.log(`connections tracked in h1's sandbox after the rounds: NAT network ${res.nat_sandbox_conntrack}${dpdId === undefined ? '' : `, DSR network ${res.dsr_sandbox_conntrack}`}`)
   for (const p of paths) {
     const x = fig(p)
     const k = p.replaceAll('-', '_')

@@ -13,8 +13,8 @@ export function hostApi (host: LabHost): ApiClient {
 }
 
 /** `scalelb network create NAME --subnet CIDR` */
-export async function createNetwork (host: LabHost, name: string, subnets: string[]): Promise<NetworkInfo> {
-  return await hostApi(host).createNetwork({ name, subnets })
+export async function createNetwork (host: LabHost, name: string, subnets: string[], options?: Record<string, string>): Promise<NetworkInfo> {
+  return await hostApi(host).createNetwork({ name, subnets, ...(options === undefined ? {} : { options }) })
 }
 
 /** `scalelb network inspect NAME` */

@@ -6,7 +6,7 @@ import type { NetworkCreateRequest, ServiceCreateRequest, ServicePublishRequest,
 import type { EndpointState } from '../state/tables.js'
 import { PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
 import { cidrFamily } from '../state/addr.js'
-import { INTERNAL_OPTION, MAX_PUBLISH_PER_SERVICE, parsePublishList, parsePublishRef, parseShortMapping } from '../state/publish.js'
+import { DSR_OPTION, INTERNAL_OPTION, MAX_PUBLISH_PER_SERVICE, parsePublishList, parsePublishRef, parseShortMapping } from '../state/publish.js'
 import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
 
 /**
@@ -85,7 +85,9 @@ export function parseNetworkCreate (body: unknown): NetworkCreateRequest {
   if (o.options !== undefined) {
     const opts = obj(o.options)
     for (const [k, v] of Object.entries(opts)) if (typeof v !== 'string') throw new ValidationError(`options.${k}`, 'must be a string')
-    if (Object.hasOwn(opts, INTERNAL_OPTION) && opts[INTERNAL_OPTION] !== 'true' && opts[INTERNAL_OPTION] !== 'false') throw new ValidationError(`options.${INTERNAL_OPTION}`, `must be "true" or "false", got ${JSON.stringify(opts[INTERNAL_OPTION])}`)
+    for (const flag of [INTERNAL_OPTION, DSR_OPTION]) {
+      if (Object.hasOwn(opts, flag) && opts[flag] !== 'true' && opts[flag] !== 'false') throw new ValidationError(`options.${flag}`, `must be "true" or "false", got ${JSON.stringify(opts[flag])}`)
+    }
     req.options = opts as Record<string, string>
   }
   const mtu = parseNetworkMtu(o.mtu, req.options)

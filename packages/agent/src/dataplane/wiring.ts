@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises'
 import { createProgrammer } from './programmer/index.js'
 import { ValidationError } from '../errors.js'
-import { attachTaskNetns, detachTaskNetns } from './plumber/index.js'
+import { attachTaskNetns, detachTaskNetns, type TaskDsr } from './plumber/index.js'
 import { createReconciler } from './reconciler/index.js'
 import { createHostIngress } from './ingress/host.js'
 import { createKernel } from './kernel/index.js'
@@ -10,18 +10,21 @@ import type { DataPlane } from './dataplane.js'
 import { componentLogger, type Logger } from '../logging/logger.js'
 import type { TaskPlumber } from '../state/controller.js'
 
+/** What the memory plumber records of one attach. */
+export interface MemoryAttach { networkId: string, netnsPath: string, address: string, mac: string, mtu: number, dsr?: TaskDsr }
+
 /**
  * Plumbing for `--programmer memory` (non-root, tests): records which task
  * netns would be attached where, without touching the kernel.
  */
-export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, { networkId: string, netnsPath: string, address: string, mac: string, mtu: number }> } {
-  const attached = new Map<string, { networkId: string, netnsPath: string, address: string, mac: string, mtu: number }>()
+export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, MemoryAttach> } {
+  const attached = new Map<string, MemoryAttach>()
   return {
     attached,
     async attach (a) {
       const hostIfName = `mem-${attached.size}`
-      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, ...(a.address6 === undefined ? {} : { address6: a.address6 }), mac: a.mac, mtu: a.mtu })
-      return { hostIfName }
+      attached.set(`${a.networkId}|${a.netnsPath}`, { networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, ...(a.address6 === undefined ? {} : { address6: a.address6 }), mac: a.mac, mtu: a.mtu, ...(a.dsr === undefined ? {} : { dsr: a.dsr }) })
+      return { hostIfName, dsr: a.dsr !== undefined }
     },
     async detach (d) {
       attached.delete(`${d.networkId}|${d.netnsPath}`)
@@ -48,13 +51,13 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
             await access(a.netnsPath).catch(() => { throw new ValidationError('netns', `${a.netnsPath} does not exist (create it with ip netns add, or pass /proc/<pid>/ns/net)`) })
           }
           try {
-            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, ...(a.address6 === undefined ? {} : { address6: a.address6 }), mac: a.mac, ifName: a.ifName, mtu: a.mtu, ...(a.gateway === undefined ? {} : { gateway: a.gateway }) })
+            return await attachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: a.networkId, netnsPath: a.netnsPath, address: a.address, ...(a.address6 === undefined ? {} : { address6: a.address6 }), mac: a.mac, ifName: a.ifName, mtu: a.mtu, ...(a.gateway === undefined ? {} : { gateway: a.gateway }), ...(a.dsr === undefined ? {} : { dsr: a.dsr }) })
           } catch (err) {
             if ((err as Error).name === 'KernelCommandError') throw new ValidationError('netns', `cannot plug ${a.netnsPath} in: ${(err as Error).message}`)
             throw err
           }
         },
-        detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath }) }
+        detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath, ...(d.dsrVip === undefined ? {} : { dsr: { vip: d.dsrVip, ifName: d.ifName } }) }) }
       }
   return {
     plumber,

@@ -2,6 +2,7 @@ import type { Clock, Gossip } from '@scalelb/gossip'
 import type { Logger } from '../logging/logger.js'
 import type { NetworkCreateRequest, NetworkInfo, ServiceCreateRequest, ServiceInfo, ServicePublishRequest, TaskAddRequest, TaskInfo } from '../types.js'
 import type { L4Proto } from '../dataplane/spec/types.js'
+import type { TaskDsr } from '../dataplane/plumber/index.js'
 import type { Ipam } from './ipam.js'
 import type { LocalTask } from './local-tasks.js'
 import type { EndpointState } from './tables.js'
@@ -15,8 +16,10 @@ import { TaskOps } from './controller/tasks.js'
 /** Plugs a task netns into a network (data plane `attachTaskNetns` / `detachTaskNetns`). */
 export interface TaskPlumber {
   /** `address6`: the task's IPv6 address with prefix on a dual-stack network; `gateway`: the task's default route (this node's LB address on its first non-internal network). */
-  attach(init: { networkId: string, netnsPath: string, address: string, address6?: string, mac: string, ifName: string, mtu: number, gateway?: string }): Promise<{ hostIfName: string }>
-  detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string }): Promise<void>
+  /** `dsr`: plumb the service's VIP for direct server return (answer `dsr: true` when done; false: the task keeps the NAT path). */
+  attach(init: { networkId: string, netnsPath: string, address: string, address6?: string, mac: string, ifName: string, mtu: number, gateway?: string, dsr?: TaskDsr }): Promise<{ hostIfName: string, dsr?: boolean }>
+  /** `dsrVip`: the VIP plumbed at attach, removed from the netns. */
+  detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string, dsrVip?: string }): Promise<void>
 }
 
 /** Options of {@link createController}. */

@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import type { EndpointValue, NetworkValue, NodeValue, ServiceValue } from './tables.js'
 import { withPrefix } from './addr.js'
 import { networkConflicts } from './conflicts.js'
-import { isInternal } from './publish.js'
+import { isDsr, isInternal } from './publish.js'
 import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../dataplane/overlay/mtu.js'
 
 export type { NetworkDesired }
@@ -78,6 +78,7 @@ export function lbAddressesOf (lb: EndpointValue, subnets: readonly string[]): s
 export function backendOf (v: EndpointValue, dual: boolean): BackendSpec {
   const b: BackendSpec = { ip: v.ip, weight: v.weight ?? 1, draining: v.state === 'draining' }
   if (dual && v.ip6 !== undefined) b.ip6 = v.ip6
+  if (v.dsr === true) b.dsr = true
   return b
 }
 
@@ -202,7 +203,7 @@ export function computeDesired (input: DesiredInput): DesiredResult {
     remotes.sort(compareRemotes)
     const dedupRemotes = remotes.filter((r, i) => i === 0 || remotes[i - 1]?.ip !== r.ip)
 
-    const sandbox: SandboxSpec = { networkId, lbAddresses, lbMac: lb.value.mac, services, ...(isInternal(net.options) ? { internal: true } : {}) }
+    const sandbox: SandboxSpec = { networkId, lbAddresses, lbMac: lb.value.mac, services, ...(isInternal(net.options) ? { internal: true } : {}), ...(isDsr(net.options) ? { dsr: true } : {}) }
     const mtu = networkMtu(net.options, input.mtu ?? DEFAULT_MTU_POLICY).mtu
     const overlay: OverlaySpec = { networkId, vni: net.vni, subnets: [...net.subnets], localUnderlay: input.localUnderlay, remotes: dedupRemotes, mtu }
     const localTaskNetns = [...new Set(localTasks.map((e) => e.value.netns).filter((p): p is string => p !== undefined))].sort()

@@ -1,5 +1,5 @@
 import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } from '../dataplane/spec/types.js'
-import { isInternal } from './publish.js'
+import { isDsr, isInternal } from './publish.js'
 import type { NetworkConflict } from './conflicts.js'
 import { backendOf, compareBackends, compareRemotes, lbAddressesOf, pickSelfLb, remoteOf, sameUnderlayFamily, vip6On, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
 import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
@@ -304,9 +304,10 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     const prev = st.result
     const ps = prev?.sandbox
     const internal = isInternal(net.options)
-    const sandbox = ps !== undefined && sameStrings(ps.lbAddresses, lbAddresses) && ps.lbMac === lb.value.mac && ps.services === st.services && (ps.internal === true) === internal
+    const dsr = isDsr(net.options)
+    const sandbox = ps !== undefined && sameStrings(ps.lbAddresses, lbAddresses) && ps.lbMac === lb.value.mac && ps.services === st.services && (ps.internal === true) === internal && (ps.dsr === true) === dsr
       ? ps
-      : { networkId: st.id, lbAddresses, lbMac: lb.value.mac, services: st.services, ...(internal ? { internal: true } : {}) }
+      : { networkId: st.id, lbAddresses, lbMac: lb.value.mac, services: st.services, ...(internal ? { internal: true } : {}), ...(dsr ? { dsr: true } : {}) }
     const po = prev?.overlay
     const mtu = networkMtu(net.options, mtuPolicy).mtu
     const overlay = po !== undefined && po.vni === net.vni && po.mtu === mtu && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)

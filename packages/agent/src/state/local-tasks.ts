@@ -13,6 +13,8 @@ export interface LocalEndpoint {
   hostIfName?: string
   /** Interface name inside the task netns (`--netns` mode). */
   ifName?: string
+  /** The service VIP plumbed into the task netns for direct server return (`--netns` mode on a `dsr=true` network). */
+  dsrVip?: string
 }
 
 /** A task running on this node (persisted in the data dir). */
@@ -42,6 +44,6 @@ export function isLocalTask (v: unknown): v is LocalTask {
     if (e === null || typeof e !== 'object') return false
     const x = e as Record<string, unknown>
     return typeof x.networkId === 'string' && typeof x.ip === 'string' && typeof x.mac === 'string' && typeof x.allocated === 'boolean' &&
-      (x.ip6 === undefined || typeof x.ip6 === 'string')
+      (x.ip6 === undefined || typeof x.ip6 === 'string') && (x.dsrVip === undefined || typeof x.dsrVip === 'string')
   })
 }

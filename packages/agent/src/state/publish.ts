@@ -26,6 +26,18 @@ export const MAX_PUBLISH_PER_SERVICE = 64
 /** Network option marking an `--internal` network (no uplink, no published port). */
 export const INTERNAL_OPTION = 'internal'
 
+/**
+ * Network option asking for direct server return (`network create --opt dsr=true`): the
+ * sandboxes send eligible TCP VIP traffic straight to the backends, whose replies skip the
+ * sandbox (dataplane/lb/dsr.ts; which services are eligible is said there and in docs/architecture.md).
+ */
+export const DSR_OPTION = 'dsr'
+
+/** Whether a network's options ask for direct server return. */
+export function isDsr (options: Readonly<Record<string, string>> | undefined): boolean {
+  return options !== undefined && Object.hasOwn(options, DSR_OPTION) && options[DSR_OPTION] === 'true'
+}
+
 /** Whether a network's options mark it `--internal`. */
 export function isInternal (options: Readonly<Record<string, string>> | undefined): boolean {
   return options !== undefined && Object.hasOwn(options, INTERNAL_OPTION) && options[INTERNAL_OPTION] === 'true'

@@ -76,7 +76,7 @@ export function sameBackends (a: readonly BackendSpec[], b: readonly BackendSpec
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as BackendSpec
     const y = b[i] as BackendSpec
-    if (x.ip !== y.ip || x.ip6 !== y.ip6 || x.weight !== y.weight || x.draining !== y.draining) return false
+    if (x.ip !== y.ip || x.ip6 !== y.ip6 || x.weight !== y.weight || x.draining !== y.draining || x.dsr !== y.dsr) return false
   }
   return true
 }

@@ -126,6 +126,8 @@ export interface EndpointValue {
   originMs: number
   /** Path of the task's netns (`task add --netns` on the origin node only). */
   netns?: string
+  /** Its node holds the service's VIP in the task's netns for direct server return (absent = no; older agents never write it). */
+  dsr?: boolean
 }
 
 /** `ipam-requests` table value: `requester` asks `donor` for space in `networkId`. */
@@ -300,6 +302,10 @@ export function checkEndpoint (v: unknown, origin: string, key: string): Checked
   if (v.netns !== undefined) {
     if (typeof v.netns !== 'string' || !v.netns.startsWith('/') || v.netns.length > 4096) return { ok: false, reason: 'endpoint.netns: invalid' }
     out.netns = v.netns
+  }
+  if (v.dsr !== undefined) {
+    if (typeof v.dsr !== 'boolean') return { ok: false, reason: 'endpoint.dsr: not a boolean' }
+    if (v.dsr) out.dsr = true
   }
   // the value as it came when it holds nothing more than the copy: one object per entry, not two (bench:memory)
   if (!sameFields(v, out)) return { ok: true, value: out }

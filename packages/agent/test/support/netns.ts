@@ -24,9 +24,10 @@ export interface NetnsLab {
   cleanup(): Promise<void>
 }
 
-/** Create a lab: a random prefix and its host netns. */
+/** Create a lab: a random prefix (after `SCALELB_TEST_NETNS_HEAD`, default `t`: runs sharing a machine keep apart) and its host netns. */
 export async function createLab (tag = ''): Promise<NetnsLab> {
-  const prefix = `t${randomBytes(3).toString('hex')}${tag}`
+  const head = /^[a-z]{1,2}$/.test(process.env.SCALELB_TEST_NETNS_HEAD ?? '') ? process.env.SCALELB_TEST_NETNS_HEAD as string : 't'
+  const prefix = `${head}${randomBytes(3).toString('hex')}${tag}`
   const root = createKernel()
   const host = `${prefix}host`
   await netnsAdd(root, host)
@@ -107,7 +108,10 @@ rl.on('line', async line => {
   } else if (c.cmd === 'open') {
     const s = net.connect({ host: c.host, port: c.port }); let buf = ''; conns.set(c.conn, { s, pending: [] })
     s.on('data', d => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); const p = conns.get(c.conn).pending.shift(); if (p) p(l) } })
-    s.on('error', e => { out({ id: c.id, event: 'error', code: e.code }) })
+    // a connection reset (or closed) answers what still waits on it with the error, instead of never
+    const fail = code => { const k = conns.get(c.conn); while (k.pending.length > 0) k.pending.shift()('error:' + code) }
+    s.on('error', e => { out({ id: c.id, event: 'error', code: e.code }); fail(e.code) })
+    s.on('close', () => fail('closed'))
     conns.get(c.conn).pending.push(l => out({ id: c.id, greeting: l }))
   } else if (c.cmd === 'send') {
     const k = conns.get(c.conn); k.pending.push(l => out({ id: c.id, reply: l })); k.s.write(c.data + '\\n')

@@ -9,6 +9,7 @@ import type { LbBackend, LbChange, LbSandbox, SandboxRead } from './backend.js'
 
 export type { SandboxRead } from './backend.js'
 import { LbModel } from './lb-model.js'
+import { DsrModel, dsrObjectCount, dsrScript, readDsr, sameDsrView } from './dsr.js'
 import { viewFromNftJson } from './lb-parse.js'
 import { diffScript, kernelObjectCount, sameView, withChains, type LbView } from './lb-view.js'
 import { IPV4, IPV6, LB_NFT_FAMILY, familyOf, familyOrder, keyFamily } from '../spec/family.js'
@@ -136,6 +137,8 @@ class NftLbBackend implements NftLb {
   private readonly views = new Map<string, LbView>()
   /** Per network: the incremental view (an update costs work for the changed services only). */
   private readonly models = new Map<string, LbModel>()
+  /** Per network: the direct-server-return table (lb/dsr.ts). */
+  private readonly dsr = new Map<string, DsrModel>()
   /** Per network: the sandbox's nf_tables generation right after this backend's last transaction there, or after a read found the table as programmed. */
   private readonly gens = new Map<string, number>()
 
@@ -154,9 +157,13 @@ class NftLbBackend implements NftLb {
       this.models.set(at.networkId, model)
     }
     const plan = model.plan(spec, this.views.get(at.networkId))
+    const dsr = this.dsrModel(at.networkId)
+    const dsrNext = dsr.desired(spec)
+    const dsrChange = dsrScript(at.table, dsr.view, dsrNext)
     return {
       run: async (opts) => {
-        const tx = plan.empty ? 0 : await runLbChange(this.k, at.netns, plan.addressLines(), plan.script(at.table), opts)
+        const tx = plan.empty && dsrChange === '' ? 0 : await runLbChange(this.k, at.netns, plan.empty ? [] : plan.addressLines(), (plan.empty ? '' : plan.script(at.table)) + dsrChange, opts)
+        dsr.commit(spec, dsrNext)
         this.views.set(at.networkId, plan.commit())
         if (tx > 0) await this.noteGeneration(at)
         return tx
@@ -164,8 +171,19 @@ class NftLbBackend implements NftLb {
     }
   }
 
-  async adopt (at: LbSandbox, read: SandboxRead, _opts: KOpts): Promise<void> {
+  private dsrModel (networkId: string): DsrModel {
+    let m = this.dsr.get(networkId)
+    if (m === undefined) {
+      m = new DsrModel()
+      this.dsr.set(networkId, m)
+    }
+    return m
+  }
+
+  async adopt (at: LbSandbox, read: SandboxRead, opts: KOpts): Promise<void> {
     if (read.view !== undefined) this.views.set(at.networkId, read.view)
+    // the slot tables are read back, so a restart keeps every flow on its backend
+    this.dsrModel(at.networkId).reset(await readDsr(this.k, at.netns, at.table, opts))
   }
 
   /**
@@ -183,7 +201,9 @@ class NftLbBackend implements NftLb {
       return link !== undefined && link.networkId === at.networkId && sameAddresses(mine, link.addrs)
     }
     const r = await readSandbox(this.k, at.netns, () => at.table, opts)
-    const ok = r.view !== undefined && sameView(mine, r.view)
+    // the DSR table is read where one was programmed (one read less in every other sandbox)
+    const dsr = this.dsr.get(at.networkId)?.view
+    const ok = r.view !== undefined && sameView(mine, r.view) && (dsr === undefined || sameDsrView(dsr, await readDsr(this.k, at.netns, at.table, opts)))
     if (ok && gen !== undefined) this.gens.set(at.networkId, gen)
     return ok
   }
@@ -206,17 +226,19 @@ class NftLbBackend implements NftLb {
 
   objects (networkId: string): number {
     const v = this.views.get(networkId)
-    return v === undefined ? 0 : kernelObjectCount(v)
+    return (v === undefined ? 0 : kernelObjectCount(v)) + dsrObjectCount(this.dsr.get(networkId)?.view)
   }
 
   forget (networkId: string): void {
     this.views.delete(networkId)
+    this.dsr.delete(networkId)
     this.models.delete(networkId)
     this.gens.delete(networkId)
   }
 
   clear (): void {
     this.views.clear()
+    this.dsr.clear()
     this.gens.clear()
   }
 }

@@ -1,9 +1,10 @@
-import { bridgeName, createKernel, ipBatch, linkDelete, taskVethName, type Kernel } from '../kernel/index.js'
+import { KernelCommandError, bridgeName, createKernel, ipBatch, linkDelete, taskVethName, type Kernel } from '../kernel/index.js'
 import { IFNAME_RE } from '../../constants.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
+import { plumbTaskDsr, unplumbTaskDsr, type TaskDsr } from './dsr.js'
 import { IPV4 as F, IPV6, cidrAddressFamily, keyFamily } from '../spec/family.js'
 
 /** Options of {@link addBridgedVeth}. */
@@ -73,6 +74,8 @@ export interface AttachTaskInit {
   mtu?: number
   /** The task's default route via this address (this node's LB address: egress through the sandbox's uplink). @default none */
   gateway?: string
+  /** Direct server return: the task's service VIP on this network and its ports (plumber/dsr.ts). @default none */
+  dsr?: TaskDsr
   /** Kernel access (tests: a "host" netns). @default createKernel() */
   kernel?: Kernel
 }
@@ -84,7 +87,7 @@ export interface AttachTaskInit {
  * node's LB sandbox on the same bridge; with a `gateway`, the IPv4 default
  * route goes through that sandbox.
  */
-export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string }> {
+export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfName: string, dsr: boolean }> {
   checkCidrAddress('address', init.address, cidrAddressFamily(init.address) ?? F)
   if (init.address6 !== undefined) checkCidrAddress('address6', init.address6, IPV6)
   if (!isMac(init.mac)) throw new ProgrammerInputError('mac', `expected "aa:bb:cc:dd:ee:ff", got ${JSON.stringify(init.mac)}`)
@@ -103,7 +106,16 @@ export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfNa
     'link set lo up',
     ...(init.gateway === undefined ? [] : [`route replace default via ${init.gateway} dev ${ifName}`])
   ], target)
-  return { hostIfName: host }
+  if (init.dsr === undefined) return { hostIfName: host, dsr: false }
+  try {
+    await plumbTaskDsr(k, target, ifName, init.dsr)
+    return { hostIfName: host, dsr: true }
+  } catch (err) {
+    // the task works without it: its sandboxes keep the NAT path to it (its endpoint does not say dsr)
+    if (!(err instanceof KernelCommandError || err instanceof ProgrammerInputError)) throw err
+    await unplumbTaskDsr(k, target, ifName, init.dsr.vip)
+    return { hostIfName: host, dsr: false }
+  }
 }
 
 /** Options of {@link detachTaskNetns}. */
@@ -111,10 +123,16 @@ export interface DetachTaskInit {
   netnsPrefix: string
   networkId: string
   netnsPath: string
+  /** The VIP plumbed for direct server return on interface `ifName` (removed first). @default none */
+  dsr?: { vip: string, ifName: string }
   kernel?: Kernel
 }
 
 /** Remove a task's veth (both ends); a missing one is not an error. */
 export async function detachTaskNetns (init: DetachTaskInit): Promise<void> {
+  if (init.dsr !== undefined) {
+    const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
+    await unplumbTaskDsr(init.kernel ?? createKernel(), target, init.dsr.ifName, init.dsr.vip)
+  }
   await removeBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, kernel: init.kernel })
 }

@@ -32,6 +32,12 @@ export interface BackendSpec {
   weight: number
   /** Draining backends get no new connections (0 slots). */
   draining: boolean
+  /**
+   * Its node holds the service's VIP in the task's netns for direct server
+   * return (plumber/dsr.ts): the sandbox may send it the client's packets
+   * unchanged but for the port. @default false
+   */
+  dsr?: boolean
 }
 
 /** One service as seen on one network. */
@@ -74,6 +80,12 @@ export interface SandboxSpec {
    * @default false
    */
   internal?: boolean
+  /**
+   * Direct server return for the services that allow it (lb/dsr.ts): their
+   * TCP requests leave the sandbox at `lb0`'s ingress hook, the replies go
+   * from the backend to the client without entering it. @default false
+   */
+  dsr?: boolean
 }
 
 /** One remote endpoint on an overlay network: where to send frames for an IP. */

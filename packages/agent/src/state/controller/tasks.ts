@@ -6,7 +6,9 @@ import { ConflictError, NotFoundError, ValidationError } from '../../errors.js'
 import type { TaskAddRequest, TaskInfo } from '../../types.js'
 import { cidrFamily, isDualStack, macFor, primaryFamily, subnetOf, withPrefix } from '../addr.js'
 import { ipHolder } from '../ip-holder.js'
-import { isInternal } from '../publish.js'
+import { isDsr, isInternal } from '../publish.js'
+import { dsrPorts } from '../../dataplane/lb/dsr.js'
+import type { TaskDsr } from '../../dataplane/plumber/index.js'
 import type { LocalEndpoint, LocalTask } from '../local-tasks.js'
 import {
   TABLE_ENDPOINTS, lbEndpointKey, networkScope, parseEndpointKey, taskEndpointKey,
@@ -148,9 +150,21 @@ export class TaskOps {
       const mtu = networkMtu(net.options, this.ctx.mtu).mtu
       const gateway = ep === out ? this.ctx.alloc.lbIp(ep.networkId) : undefined
       const address6 = ep.ip6 === undefined ? undefined : withPrefix(ep.ip6, net.subnets)
-      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, ...(address6 === undefined ? {} : { address6 }), mac: ep.mac, ifName: ep.ifName, mtu, ...(gateway === undefined ? {} : { gateway }) })
+      const dsr = this.dsrOf(task, net, ep.networkId)
+      const r = await this.ctx.init.plumber.attach({ networkId: ep.networkId, netnsPath, address: `${ep.ip}/${prefix}`, ...(address6 === undefined ? {} : { address6 }), mac: ep.mac, ifName: ep.ifName, mtu, ...(gateway === undefined ? {} : { gateway }), ...(dsr === undefined ? {} : { dsr }) })
       ep.hostIfName = r.hostIfName
+      if (dsr !== undefined && r.dsr === true) ep.dsrVip = dsr.vip
+      else if (dsr !== undefined) this.ctx.init.logger.warn('direct server return not plumbed: the task is reached through its sandboxes\' NAT', { task: task.id, networkId: ep.networkId, ifName: ep.ifName })
     }
+  }
+
+  /** What a task's netns needs for direct server return on a `dsr=true` network: its service's IPv4 VIP there and its ports; undefined = none. */
+  private dsrOf (task: LocalTask, net: NetworkValue, networkId: string): TaskDsr | undefined {
+    if (!isDsr(net.options) || task.serviceId === undefined) return undefined
+    const svc = this.ctx.view.services().get(task.serviceId)
+    const vip = svc?.vips[networkId]
+    if (svc === undefined || vip === undefined || isIP(vip) !== 4) return undefined
+    return { vip, ports: dsrPorts(svc) }
   }
 
   /**
@@ -381,6 +395,8 @@ export class TaskOps {
     const v: EndpointValue = { kind: 'task', ...(t.serviceId === undefined ? {} : { service: t.serviceId }), ip: ep.ip, ...(ep.ip6 === undefined ? {} : { ip6: ep.ip6 }), mac: ep.mac, node: this.ctx.self, state: t.state, weight: t.weight, originMs: this.ctx.init.wallClock() }
     if (ports !== undefined) v.ports = ports
     if (t.netns !== undefined) v.netns = t.netns
+    // the VIP plumbed is the task's service's on this network (a task given another service keeps the NAT path)
+    if (ep.dsrVip !== undefined && t.serviceId !== undefined && this.ctx.view.services().get(t.serviceId)?.vips[ep.networkId] === ep.dsrVip) v.dsr = true
     return v
   }
 
@@ -397,7 +413,7 @@ export class TaskOps {
     withdraw(ctx, ep.networkId, taskEndpointKey(ctx.self, t.id))
     if (t.mode === 'netns' && t.netns !== undefined && ep.ifName !== undefined) {
       try {
-        await ctx.init.plumber.detach({ networkId: ep.networkId, netnsPath: t.netns, ifName: ep.ifName, hostIfName: ep.hostIfName })
+        await ctx.init.plumber.detach({ networkId: ep.networkId, netnsPath: t.netns, ifName: ep.ifName, hostIfName: ep.hostIfName, ...(ep.dsrVip === undefined ? {} : { dsrVip: ep.dsrVip }) })
       } catch (err) {
         ctx.init.logger.warn('detaching task netns failed', { task: t.id, networkId: ep.networkId, error: (err as Error).message })
       }

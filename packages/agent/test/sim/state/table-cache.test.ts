@@ -4,7 +4,7 @@ import { readDesiredInputFull } from '../../../src/state/full-read.js'
 import { createIncrementalDesired } from '../../../src/state/incremental-desired.js'
 import { createTableCache } from '../../../src/state/table-cache.js'
 import { createTablesView } from '../../../src/state/view.js'
-import { TABLE_ENDPOINTS, TABLE_NETWORKS, lbEndpointKey, networkScope, taskEndpointKey } from '../../../src/state/tables.js'
+import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_SERVICES, lbEndpointKey, networkScope, taskEndpointKey } from '../../../src/state/tables.js'
 import { pump } from '@scalelb/test-support'
 import { startCluster } from '../../support/gossip-cluster.js'
 
@@ -86,4 +86,32 @@ test('a failure while applying an event rebuilds the cache and the desired state
   const got = inc.compute()
   t.true(got.desired.has('n1'), 'the network is programmed although the first endpoint event was lost to the failure')
   t.deepEqual(got, computeDesired(readDesiredInputFull(a, 'a', '')))
+})
+
+test('direct server return: the network option and each endpoint\'s dsr flag reach the desired state, incrementally as in a full read', async (t) => {
+  const { clock, get, stop } = await startCluster(['a'], 10)
+  t.teardown(stop)
+  const a = get('a')
+  const cache = createTableCache(a, () => {})
+  t.teardown(() => cache.close())
+  const inc = createIncrementalDesired({ cache, self: 'a', localUnderlay: '' })
+  t.teardown(() => inc.close())
+  a.set('cluster', TABLE_NETWORKS, 'n1', { ...NET, options: { dsr: 'true' } })
+  a.set('cluster', TABLE_SERVICES, 's1', { name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], vips: { n1: '10.1.0.2' } })
+  a.joinScope(SCOPE)
+  a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
+  const task = { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1, netns: '/run/netns/t1' }
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { ...task, dsr: true })
+  await pump(clock, 100)
+  const got = inc.compute()
+  t.deepEqual(got, computeDesired(readDesiredInputFull(a, 'a', '')))
+  const sb = got.desired.get('n1')?.sandbox
+  t.is(sb?.dsr, true)
+  t.deepEqual(sb?.services[0]?.backends, [{ ip: '10.1.0.10', weight: 1, draining: false, dsr: true }])
+  // the flag goes (the task re-added where its VIP could not be plumbed): a new spec without it
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't1'), { ...task, originMs: 2 })
+  await pump(clock, 100)
+  const next = inc.compute()
+  t.deepEqual(next, computeDesired(readDesiredInputFull(a, 'a', '')))
+  t.deepEqual(next.desired.get('n1')?.sandbox.services[0]?.backends, [{ ip: '10.1.0.10', weight: 1, draining: false }])
 })

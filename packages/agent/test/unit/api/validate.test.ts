@@ -40,6 +40,8 @@ test('network bodies: each bad field is named', (t) => {
   t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], vni: 0 })), 'vni')
   t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { mtu: 1400 } })), 'options.mtu')
   t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], colour: 'red' })), 'colour')
+  t.is(field(() => parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { dsr: 'yes' } })), 'options.dsr')
+  t.deepEqual(parseNetworkCreate({ name: 'x', subnets: ['10.0.0.0/24'], options: { dsr: 'true' } }).options, { dsr: 'true' })
 })
 
 test('network MTU: a number 1280..65535 as mtu, or decimal text as option mtu; both must agree', (t) => {
