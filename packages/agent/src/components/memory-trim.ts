@@ -8,7 +8,9 @@
  * {@link MEMORY_TRIM_GROWTH_BYTES} over what the last trim left (a burst,
  * and the start-up), it runs V8's memory-reducing full GC (`last-resort`: it
  * also frees the pooled pages) and `malloc_trim(0)` (every arena's free
- * pages). Every {@link MEMORY_TRIM_MAX_INTERVAL_MS} while RSS is settled it
+ * pages), then unmaps the file pages the process touched
+ * (components/file-pages.ts: the node binary's code and data that start-up
+ * or the burst ran once). Every {@link MEMORY_TRIM_MAX_INTERVAL_MS} while RSS is settled it
  * runs `malloc_trim(0)` alone (what a burst freed after a trim taken during
  * it never shows as growth; a trim with little to return costs well under a
  * millisecond, a GC would not).
@@ -25,6 +27,8 @@ import type { Clock } from '@scalelb/gossip'
 import type { Logger } from 'winston'
 import { MEMORY_CHECK_INTERVAL_MS, MEMORY_TRIM_GROWTH_BYTES, MEMORY_TRIM_MAX_INTERVAL_MS, MEMORY_TRIM_SETTLED_BYTES } from '../constants.js'
 import type { Component } from '../lifecycle.js'
+import type { Libc } from '../dataplane/kernel/native.js'
+import { releaseFilePages } from './file-pages.js'
 
 /** What the trimmer reads and calls: the process's ({@link processMemory}) or a test's fakes. */
 export interface ProcessMemory {
@@ -34,6 +38,8 @@ export interface ProcessMemory {
   gc(): void
   /** Return free malloc pages to the kernel (`malloc_trim(0)`). */
   mallocTrim(): Promise<void>
+  /** Unmap the file pages touched so far (components/file-pages.ts); returns the bytes of the mappings released (0: not possible here). */
+  releaseFilePages(): Promise<number>
 }
 
 /** Options and components of {@link createMemoryTrim}. */
@@ -86,12 +92,14 @@ export function createMemoryTrim (init: MemoryTrimInit): MemoryTrim {
     const t0 = performance.now()
     if (grown) memory.gc()
     await memory.mallocTrim()
+    // after start-up or a burst: the code and data it ran once are file pages still mapped
+    const released = grown ? await memory.releaseFilePages() : 0
     base = last = memory.rss()
     lastTrimAt = clock.now()
     count++
     const ms = performance.now() - t0
     init.onTrim?.(ms)
-    logger.debug('memory trimmed', { gc: grown, rssBeforeMiB: Math.round(rss / 2 ** 20), rssAfterMiB: Math.round(base / 2 ** 20), ms: Math.round(ms) })
+    logger.debug('memory trimmed', { gc: grown, fileMappingsMiB: Math.round(released / 2 ** 20), rssBeforeMiB: Math.round(rss / 2 ** 20), rssAfterMiB: Math.round(base / 2 ** 20), ms: Math.round(ms) })
   }
 
   function arm (): void {
@@ -129,19 +137,24 @@ export function createMemoryTrim (init: MemoryTrimInit): MemoryTrim {
 
 /**
  * This process's memory hooks: RSS from libuv, V8's `gc` (exposed at run
- * time), and `malloc_trim` through the agent's one libc loader
- * (`dataplane/kernel/native.ts`; a no-op without koffi or glibc).
+ * time), and `malloc_trim` and `madvise` through the agent's one libc loader
+ * (`dataplane/kernel/native.ts`; no-ops without koffi or glibc).
  */
 export function processMemory (logger: Logger): ProcessMemory {
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as (opts: { type: 'major', execution: 'sync', flavor: 'last-resort' }) => void
   let trim: Promise<(() => void) | undefined> | undefined
+  const libc = async (): Promise<Libc | undefined> => await import('../dataplane/kernel/native.js').then(async (m) => await m.loadLibc(logger)).then((l) => l?.libc)
   return {
     rss: () => process.memoryUsage.rss(),
     gc: () => { gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }) },
     async mallocTrim () {
-      trim ??= import('../dataplane/kernel/native.js').then(async (m) => await m.loadLibc(logger)).then((l) => l === undefined ? undefined : () => { l.libc.mallocTrim(0) })
+      trim ??= libc().then((l) => l === undefined ? undefined : () => { l.mallocTrim(0) })
       ;(await trim)?.()
+    },
+    async releaseFilePages () {
+      const l = await libc()
+      return l === undefined ? 0 : await releaseFilePages((addr, length, advice) => l.madvise(addr, length, advice) as number)
     }
   }
 }
