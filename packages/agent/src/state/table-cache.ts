@@ -211,8 +211,8 @@ interface ScopeCache {
  */
 function store (held: Map<string, Held>, key: string, value: EndpointValue, status: EntryStatus, serviceIds: ReadonlyMap<string, string>): EndpointRecord {
   const sid = value.service === undefined ? undefined : serviceIds.get(value.service)
-  // Reflect.set: a frozen value (none of gossip's) is left as it is
-  if (sid !== undefined && sid !== value.service) Reflect.set(value, 'service', sid)
+  // always set: equal strings compare equal whether or not they are one copy. Reflect.set: a frozen value (none of gossip's) is left as it is
+  if (sid !== undefined) Reflect.set(value, 'service', sid)
   if (status === 'live') {
     held.set(key, value)
     return { key, value, status }
