@@ -89,6 +89,14 @@ async function procKb (pid: number): Promise<Record<string, number>> {
   return out
 }
 
+/** CPU time the process used so far (user + system), seconds (/proc/<pid>/stat, in clock ticks of 1/100 s). */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // the fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
 /** Resident kB of the mappings of the node executable, and of `[heap]` (malloc's main arena). */
 async function mappingsKb (pid: number): Promise<{ nodeBinary: number, brk: number }> {
   const exe = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((c) => c.split('\0')[0] as string)
@@ -281,6 +289,7 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
       }
       await delay(settleMs)
       const s = await sample(agent.pid, agent.metricsAddr)
+      const cpuS = await cpuSeconds(agent.pid)
       const g = await scalelbGauges(agent.metricsAddr)
       const trims = { count: g.get('scalelb_memory_trim_duration_seconds_count') ?? 0, ms: (g.get('scalelb_memory_trim_duration_seconds_sum') ?? 0) * 1000 }
       samples.push(s)
@@ -290,9 +299,10 @@ runBench('bench:memory', 'slbmem', async (_run, cleanup) => {
       const ck = c.services > 0 ? 'loaded' : 'idle'
       for (const [f] of ROWS) results[`${ck}_${v.key}_${key(f)}`] = round(s[f], 1)
       if (c.services > 0) results[`${ck}_${v.key}_load_s`] = round(loadMs / 1000, 1)
+      results[`${ck}_${v.key}_cpu_s`] = round(cpuS, 1)
       results[`${ck}_${v.key}_trims`] = trims.count
       results[`${ck}_${v.key}_trim_ms_total`] = round(trims.ms, 0)
-      console.log(`${tag}: ${trims.count} memory trims, ${round(trims.ms, 0)} ms in all (the loop blocked meanwhile)`)
+      console.log(`${tag}: ${trims.count} memory trims, ${round(trims.ms, 0)} ms in all (the loop blocked meanwhile); CPU ${round(cpuS, 1)} s since start${c.services > 0 ? `, loaded in ${round(loadMs / 1000, 1)} s` : ''}`)
     }
     console.log(`\n${c.name} agent (MiB)`)
     // this build over --before, else agent flags over node defaults (none without either)

@@ -4,11 +4,14 @@
  * committed heap and pooled free pages) nor glibc (freed chunks in its
  * arenas) returned that memory while the agent was quiet: RSS stayed at the
  * peak (bench:memory: 648 MiB RSS for 167 MiB of live heap). The trimmer
- * watches RSS. Once RSS stopped growing after it grew by
+ * watches anonymous RSS (file pages excluded: it unmaps them itself, and
+ * their coming back is not a burst). Once it stopped growing after it grew by
  * {@link MEMORY_TRIM_GROWTH_BYTES} over what the last trim left (a burst,
  * and the start-up), it runs V8's memory-reducing full GC (`last-resort`: it
  * also frees the pooled pages) and `malloc_trim(0)` (every arena's free
- * pages). Every {@link MEMORY_TRIM_MAX_INTERVAL_MS} while RSS is settled it
+ * pages), then unmaps the file pages the process touched
+ * (components/file-pages.ts: the node binary's code and data that start-up
+ * or the burst ran once). Every {@link MEMORY_TRIM_MAX_INTERVAL_MS} while RSS is settled it
  * runs `malloc_trim(0)` alone (what a burst freed after a trim taken during
  * it never shows as growth; a trim with little to return costs well under a
  * millisecond, a GC would not).
@@ -19,21 +22,31 @@
  * GC blocks the loop: ~0.5-2 s per trim at 10k x 10 on the loaded 2-core
  * machine, 20-170 ms idle.
  */
+import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { Clock } from '@scalelb/gossip'
 import type { Logger } from 'winston'
 import { MEMORY_CHECK_INTERVAL_MS, MEMORY_TRIM_GROWTH_BYTES, MEMORY_TRIM_MAX_INTERVAL_MS, MEMORY_TRIM_SETTLED_BYTES } from '../constants.js'
 import type { Component } from '../lifecycle.js'
+import type { Libc } from '../dataplane/kernel/native.js'
+import { releaseFilePages } from './file-pages.js'
 
 /** What the trimmer reads and calls: the process's ({@link processMemory}) or a test's fakes. */
 export interface ProcessMemory {
-  /** Resident set size, bytes. */
+  /**
+   * Resident anonymous memory, bytes: RSS less its file-backed pages (the
+   * trimmer unmaps those itself, and the process maps them again as it
+   * runs: counted, that would read as growth and call for GCs the heap does
+   * not need).
+   */
   rss(): number
   /** A full, memory-reducing GC (V8 also releases its pooled free pages). */
   gc(): void
   /** Return free malloc pages to the kernel (`malloc_trim(0)`). */
   mallocTrim(): Promise<void>
+  /** Unmap the file pages touched so far (components/file-pages.ts); returns the bytes of the mappings released (0: not possible here). */
+  releaseFilePages(): Promise<number>
 }
 
 /** Options and components of {@link createMemoryTrim}. */
@@ -86,12 +99,14 @@ export function createMemoryTrim (init: MemoryTrimInit): MemoryTrim {
     const t0 = performance.now()
     if (grown) memory.gc()
     await memory.mallocTrim()
+    // after start-up or a burst: the code and data it ran once are file pages still mapped
+    const released = grown ? await memory.releaseFilePages() : 0
     base = last = memory.rss()
     lastTrimAt = clock.now()
     count++
     const ms = performance.now() - t0
     init.onTrim?.(ms)
-    logger.debug('memory trimmed', { gc: grown, rssBeforeMiB: Math.round(rss / 2 ** 20), rssAfterMiB: Math.round(base / 2 ** 20), ms: Math.round(ms) })
+    logger.debug('memory trimmed', { gc: grown, fileMappingsMiB: Math.round(released / 2 ** 20), anonBeforeMiB: Math.round(rss / 2 ** 20), anonAfterMiB: Math.round(base / 2 ** 20), ms: Math.round(ms) })
   }
 
   function arm (): void {
@@ -127,21 +142,36 @@ export function createMemoryTrim (init: MemoryTrimInit): MemoryTrim {
   }
 }
 
+/** RssAnon of /proc/self/status, bytes; undefined where there is none (not Linux). */
+export function anonRss (): number | undefined {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    return m === null ? undefined : Number(m[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * This process's memory hooks: RSS from libuv, V8's `gc` (exposed at run
- * time), and `malloc_trim` through the agent's one libc loader
- * (`dataplane/kernel/native.ts`; a no-op without koffi or glibc).
+ * This process's memory hooks: anonymous RSS from /proc (all of RSS, from
+ * libuv, where /proc has none), V8's `gc` (exposed at run time), and `malloc_trim` and `madvise` through the agent's one libc loader
+ * (`dataplane/kernel/native.ts`; no-ops without koffi or glibc).
  */
 export function processMemory (logger: Logger): ProcessMemory {
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as (opts: { type: 'major', execution: 'sync', flavor: 'last-resort' }) => void
   let trim: Promise<(() => void) | undefined> | undefined
+  const libc = async (): Promise<Libc | undefined> => await import('../dataplane/kernel/native.js').then(async (m) => await m.loadLibc(logger)).then((l) => l?.libc)
   return {
-    rss: () => process.memoryUsage.rss(),
+    rss: () => anonRss() ?? process.memoryUsage.rss(),
     gc: () => { gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }) },
     async mallocTrim () {
-      trim ??= import('../dataplane/kernel/native.js').then(async (m) => await m.loadLibc(logger)).then((l) => l === undefined ? undefined : () => { l.libc.mallocTrim(0) })
+      trim ??= libc().then((l) => l === undefined ? undefined : () => { l.mallocTrim(0) })
       ;(await trim)?.()
+    },
+    async releaseFilePages () {
+      const l = await libc()
+      return l === undefined ? 0 : await releaseFilePages((addr, length, advice) => l.madvise(addr, length, advice) as number)
     }
   }
 }

@@ -2,7 +2,8 @@ import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } fro
 import { isDsr, isInternal } from './publish.js'
 import type { NetworkConflict } from './conflicts.js'
 import { backendOf, compareBackends, compareRemotes, lbAddressesOf, pickSelfLb, remoteOf, sameUnderlayFamily, vip6On, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
-import { sameBackends, sameStrings, updateOutputs } from './sorted.js'
+import { findSorted, sameBackends, sameStrings, updateOutputs, updateSortedOutputs } from './sorted.js'
+import { bagAdd, bagDelete, type KeyBag } from './key-bag.js'
 import type { TableCache } from './table-cache.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
 import { DEFAULT_MTU_POLICY, networkMtu, type MtuPolicy } from '../dataplane/overlay/mtu.js'
@@ -36,8 +37,8 @@ export interface IncrementalDesiredInit {
 /** Indices and outputs of one joined network scope. */
 interface NetState {
   readonly id: string
-  /** Live task endpoints by service id, by key. */
-  readonly tasksBySvc: Map<string, Map<string, EndpointValue>>
+  /** Keys of the live task endpoints of each service id (their values: the cache's). */
+  readonly tasksBySvc: Map<string, KeyBag>
   /** Live task endpoints of this node, by key. */
   readonly local: Map<string, EndpointValue>
   /** Live LB endpoints of this node, by key. */
@@ -57,7 +58,7 @@ interface NetState {
   readonly dirtyIps: Set<string>
   readonly specs: Map<string, ServiceSpec>
   services: ServiceSpec[]
-  readonly remoteSpecs: Map<string, RemoteEndpointSpec>
+  /** Remote endpoint specs sorted by {@link remoteKey} (no map by IP beside it: a spec is found by binary search). */
   remoteList: RemoteEndpointSpec[]
   result: NetworkDesired | undefined
   skip: DesiredSkip | undefined
@@ -68,7 +69,7 @@ interface NetState {
 function newNetState (id: string): NetState {
   return {
     id, tasksBySvc: new Map(), local: new Map(), selfLbs: new Map(), remotes: new Map(), remoteNodes: new Map(),
-    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), specs: new Map(), services: [], remoteSpecs: new Map(), remoteList: [],
+    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), specs: new Map(), services: [], remoteList: [],
     result: undefined, skip: undefined, dual: false
   }
 }
@@ -141,14 +142,10 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     // an endpoint-only task (no service) is a backend of nothing
     if (v.kind !== 'task' || v.service === undefined) return
     const sid = v.service
-    let byKey = st.tasksBySvc.get(sid)
-    if (add) {
-      if (byKey === undefined) st.tasksBySvc.set(sid, byKey = new Map())
-      byKey.set(key, v)
-    } else if (byKey !== undefined) {
-      byKey.delete(key)
-      if (byKey.size === 0) st.tasksBySvc.delete(sid)
-    }
+    const bag = st.tasksBySvc.get(sid)
+    const next = add ? bagAdd(bag, key) : bagDelete(bag, key)
+    if (next === undefined) st.tasksBySvc.delete(sid)
+    else if (next !== bag) st.tasksBySvc.set(sid, next)
     markSvc(st, sid)
   }
 
@@ -218,8 +215,10 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     if (svc === undefined || vip === undefined) return undefined
     const vip6 = st.dual ? vip6On(svc, st.id) : undefined
     const backends: BackendSpec[] = []
-    for (const v of st.tasksBySvc.get(sid)?.values() ?? []) {
-      if (v.ip !== vip) backends.push(backendOf(v, vip6 !== undefined))
+    const records = cache.endpoints(st.id)
+    for (const key of st.tasksBySvc.get(sid) ?? []) {
+      const v = records?.value(key)
+      if (v !== undefined && v.ip !== vip) backends.push(backendOf(v, vip6 !== undefined))
     }
     backends.sort(compareBackends)
     const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
@@ -234,14 +233,14 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     const records = cache.endpoints(st.id)
     const keys = st.remotes.get(ip) ?? []
     for (const key of typeof keys === 'string' ? [keys] : keys) {
-      const v = records?.get(key)?.value
+      const v = records?.value(key)
       if (v === undefined) continue
       const underlay = nodes.get(v.node)?.underlay
       if (underlay === undefined || !sameUnderlayFamily(underlay, localUnderlay)) continue
       const c = remoteOf(v, underlay)
       if (best === undefined || compareRemotes(c, best) < 0) best = c
     }
-    const prev = st.remoteSpecs.get(ip)
+    const prev = findSorted(st.remoteList, remoteKey, `${ip}|`)
     if (best !== undefined && prev !== undefined && prev.mac === best.mac && prev.ip6 === best.ip6 && prev.underlay === best.underlay) return prev
     return best
   }
@@ -251,7 +250,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   }
 
   function updateRemotes (st: NetState, ips: Iterable<string>): void {
-    st.remoteList = updateOutputs(ips, st.remoteSpecs, st.remoteList, (ip) => buildRemote(st, ip), remoteKey, (ip) => `${ip}|`)
+    st.remoteList = updateSortedOutputs(ips, st.remoteList, (ip) => buildRemote(st, ip), remoteKey, (ip) => `${ip}|`)
   }
 
   /** Forget the outputs of a network that is not programmed: they are rebuilt when it is again. */
@@ -264,7 +263,6 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     st.dirtyIps.clear()
     st.specs.clear()
     st.services = []
-    st.remoteSpecs.clear()
     st.remoteList = []
   }
 
@@ -284,7 +282,6 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     }
     if (st.full) {
       st.specs.clear()
-      st.remoteSpecs.clear()
       st.services = []
       st.remoteList = []
       updateServices(st, svcByNet.get(st.id) ?? [])
@@ -292,7 +289,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     } else {
       updateServices(st, st.dirtySvcs)
       if (st.remotesFull) {
-        updateRemotes(st, new Set([...st.remoteSpecs.keys(), ...st.remotes.keys()]))
+        updateRemotes(st, new Set([...st.remoteList.map((r) => r.ip), ...st.remotes.keys()]))
       } else updateRemotes(st, st.dirtyIps)
     }
     st.full = false

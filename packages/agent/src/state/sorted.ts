@@ -63,6 +63,45 @@ export function updateOutputs<T> (
   return applySorted(list, listKey, changes, outputs)
 }
 
+/** The element of `list` (sorted by `key`, unique keys) whose key is `k`. */
+export function findSorted<T> (list: readonly T[], key: (x: T) => string, k: string): T | undefined {
+  const i = lowerBound(list, key, k)
+  const x = list[i]
+  return x !== undefined && key(x) === k ? x : undefined
+}
+
+/**
+ * {@link updateOutputs} without a map of the outputs beside the list: the
+ * output of an id is found in `list` by binary search (a map by IP of the
+ * remote endpoints held 3.5 MiB at 100k, bench:memory).
+ */
+export function updateSortedOutputs<T> (
+  ids: Iterable<string>, list: readonly T[], build: (id: string) => T | undefined,
+  listKey: (x: T) => string, idKey: (id: string) => string
+): T[] {
+  const changes: Array<[string, T | undefined]> = []
+  for (const id of ids) {
+    const k = idKey(id)
+    const next = build(id)
+    if (next === findSorted(list, listKey, k)) continue
+    changes.push([k, next])
+  }
+  if (changes.length === 0) return list as T[]
+  if (changes.length > SPLICE_MAX_CHANGES && changes.length * 8 > list.length) {
+    // many changes: every element after them, for applySorted to sort
+    const all = new Map<string, T>()
+    for (const x of list) all.set(listKey(x), x)
+    for (const [k, x] of changes) {
+      if (x === undefined) all.delete(k)
+      else all.set(k, x)
+    }
+    return applySorted(list, listKey, changes, all)
+  }
+  return applySorted(list, listKey, changes, EMPTY)
+}
+
+const EMPTY: ReadonlyMap<string, never> = new Map<string, never>()
+
 /** Element-wise equality of two string lists. */
 export function sameStrings (a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false

@@ -8,7 +8,7 @@ const scratch: Lanes = { a: 0, b: 0 }
 function newRec (table: string, key: string, leaf: number, li: number, v: Version): Rec {
   return {
     table, key, leaf, li,
-    value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deadAt,
+    value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deleted ? v.deadAt : undefined,
     vt: v.deleted ? 0 : (v.vt ?? valueTag(v.value)), size: 0, sig: v.sig
   }
 }

@@ -1,6 +1,6 @@
 import type { NodeId, Rng } from '../types.js'
 import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
-import { compareRecWire, compositeKey, type Rec, recSize, toWire } from './record.js'
+import { compareRecWire, compositeKey, deadAtOf, type Rec, recSize, toWire } from './record.js'
 import type { ScopeStore } from './store.js'
 import type { SyncResponse, TablesMsg, WireEntry } from './types.js'
 
@@ -126,7 +126,7 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
       if (w !== undefined && compareRecWire(r, w) <= 0) continue
       if (signed && r.sig === undefined) continue
       // an expired tombstone is useless to a peer that never had the key
-      if (w === undefined && r.deleted && now - r.deadAt >= ttlMs) continue
+      if (w === undefined && r.deleted && now - deadAtOf(r) >= ttlMs) continue
       const s = recSize(r)
       if (cur.length > 0 && (bytes + s > maxBytes || cur.length >= MAX_ENTRIES_PER_MSG)) {
         out.push({ scope, entries: cur })

@@ -11,7 +11,7 @@ import { type Keyring, NotManagerError } from '../sign/keyring.js'
 import { InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError } from './errors.js'
 import { BroadcastQueue } from './queue.js'
 import { EntryAdmission, type EntryDropReason } from './admission.js'
-import { compareRecWire, type Rec, recSize, SIG_WIRE_BYTES, tagOfBytes, toWire } from './record.js'
+import { compareRecWire, deadAtOf, type Rec, recSize, SIG_WIRE_BYTES, tagOfBytes, toWire } from './record.js'
 import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
 import { Names, shareOrigin } from './names.js'
@@ -593,7 +593,7 @@ class TablesImpl implements Tables {
     const heap = st.store.tombstones
     while (heap.peekTime() <= now) {
       const r = heap.pop() as Rec
-      if (!r.deleted || r.deadAt + this.ttlMs > now || !st.store.holds(r)) continue
+      if (!r.deleted || deadAtOf(r) + this.ttlMs > now || !st.store.holds(r)) continue
       if (r.origin === this.self) st.certs?.ownChanged(r.leaf)
       st.store.remove(r)
       st.queue.drop(r)

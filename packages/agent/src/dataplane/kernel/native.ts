@@ -43,6 +43,8 @@ export interface Libc {
   sigmask: Fn
   /** malloc_trim(3): give free malloc pages back (the agent's memory trimmer). */
   mallocTrim: Fn
+  /** madvise(2), the address as a bigint: drop file pages touched once (components/file-pages.ts). */
+  madvise: Fn
 }
 
 /** Opens another shared library through koffi (e.g. libnftables). */
@@ -68,7 +70,8 @@ export async function loadLibc (logger?: Logger): Promise<{ load: LoadLibrary, l
         ifNameToIndex: c.func('unsigned int if_nametoindex(const char *ifname)'),
         strerror: c.func('const char *strerror(int errnum)'),
         sigmask: c.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)'),
-        mallocTrim: c.func('int malloc_trim(size_t pad)')
+        mallocTrim: c.func('int malloc_trim(size_t pad)'),
+        madvise: c.func('int madvise(uintptr_t addr, size_t len, int advice)')
       }
       return { load: (path: string) => koffi.load(path), libc }
     } catch (err) {

@@ -115,3 +115,62 @@ test('direct server return: the network option and each endpoint\'s dsr flag rea
   t.deepEqual(next, computeDesired(readDesiredInputFull(a, 'a', '')))
   t.deepEqual(next.desired.get('n1')?.sandbox.services[0]?.backends, [{ ip: '10.1.0.10', weight: 1, draining: false }])
 })
+
+test('a task that changes, is suspended, comes back or is removed is seen so by every read of the cache and by the desired state, in a service too large for a small key bag', async (t) => {
+  const { clock, net, get, stop } = await startCluster(['a', 'b'], 10)
+  t.teardown(stop)
+  const a = get('a')
+  const b = get('b')
+  const cache = createTableCache(a)
+  t.teardown(() => cache.close())
+  const inc = createIncrementalDesired({ cache, self: 'a', localUnderlay: '' })
+  t.teardown(() => inc.close())
+  const task = (i: number, ip = `10.1.0.${100 + i}`): Record<string, unknown> => ({ kind: 'task', service: 's1', ip, mac: '02:00:00:00:01:00', node: 'b', state: 'ready', originMs: 1 })
+  b.set('cluster', TABLE_NETWORKS, 'n1', NET)
+  b.set('cluster', TABLE_SERVICES, 's1', { name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], vips: { n1: '10.1.0.2' } })
+  b.joinScope(SCOPE)
+  a.joinScope(SCOPE)
+  a.set(SCOPE, TABLE_ENDPOINTS, lbEndpointKey('a'), { kind: 'lb', ip: '10.1.0.3', mac: '02:00:00:00:00:03', node: 'a', state: 'ready', originMs: 1 })
+  a.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('a', 't0'), { kind: 'task', service: 's1', ip: '10.1.0.10', mac: '02:00:00:00:00:10', node: 'a', state: 'ready', originMs: 1 })
+  const n = 40
+  for (let i = 0; i < n; i++) b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', `t${i}`), task(i))
+  const k5 = taskEndpointKey('b', 't5')
+  const k6 = taskEndpointKey('b', 't6')
+  const backends = (): string[] => inc.compute().desired.get('n1')?.sandbox.services[0]?.backends.map((x) => x.ip) ?? []
+  const agree = (what: string): void => {
+    t.deepEqual(inc.compute(), computeDesired(readDesiredInputFull(a, 'a', '')), `${what}: the incremental state equals the reference`)
+    const records = cache.endpoints('n1')
+    t.deepEqual([...records?.keys() ?? []], [...records?.entries() ?? []].map(([k]) => k), `${what}: keys and entries agree`)
+    for (const [k, r] of records ?? []) {
+      t.is(r.key, k)
+      t.deepEqual(records?.get(k), r, `${what}: get(${k}) equals the iterated record`)
+      t.is(records?.value(k), r.value)
+    }
+  }
+  t.true(await pump(clock, 10_000, { until: () => backends().length === n + 1 }), 'every task of b reached a')
+  agree('loaded')
+
+  b.set(SCOPE, TABLE_ENDPOINTS, k5, task(5, '10.1.0.99'))
+  t.true(await pump(clock, 10_000, { until: () => cache.endpoints('n1')?.value(k5)?.ip === '10.1.0.99' }), 'the changed address reached a')
+  t.true(backends().includes('10.1.0.99') && !backends().includes('10.1.0.105'), 'the backend moved to the new address')
+  agree('changed')
+
+  b.delete(SCOPE, TABLE_ENDPOINTS, k6)
+  t.true(await pump(clock, 10_000, { until: () => cache.endpoints('n1')?.has(k6) === false }), 'the removal reached a')
+  t.false(backends().includes('10.1.0.106'))
+  t.is(cache.endpoints('n1')?.get(k6), undefined)
+  t.is(cache.endpoints('n1')?.value(k6), undefined)
+  agree('removed')
+
+  net.partition(['b'], ['a'])
+  t.true(await pump(clock, 30_000, { until: () => cache.endpoints('n1')?.get(k5)?.status === 'suspended' }), 'b\'s tasks are suspended on a')
+  t.deepEqual(backends(), ['10.1.0.10'], 'only a\'s own task is a backend while b is unreachable')
+  t.is(cache.endpoints('n1')?.value(k5)?.ip, '10.1.0.99', 'a suspended task keeps its value')
+  t.is(cache.endpoints('n1')?.size, n + 1, 'suspended tasks are still listed')
+  agree('suspended')
+
+  net.heal()
+  t.true(await pump(clock, 60_000, { until: () => cache.endpoints('n1')?.get(k5)?.status === 'live' }), 'b\'s tasks are live again')
+  t.is(backends().length, n, 'every task of b but the removed one is a backend again')
+  agree('back')
+})
