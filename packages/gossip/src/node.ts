@@ -43,6 +43,15 @@ export interface NodeInit {
   keyring?: Keyring
   /** Who may write each table key (see Tables). */
   authority?: AuthorityPolicy
+  /**
+   * Do not wake for gossip rounds while nothing is queued for broadcast:
+   * an idle node then wakes only for probes and syncs. The caller must read
+   * `nextWake()` after `set`/`delete` (they queue broadcasts without
+   * returning a wake-up); the real-time driver does, the simulator's
+   * scenarios write behind the node's back and keep this off.
+   * @default false
+   */
+  skipIdleGossipRounds?: boolean
 }
 
 /** Sans-IO gossip node: SWIM+Lifeguard membership plus the replicated tables. */
@@ -61,6 +70,8 @@ export interface GossipNode {
   receive(now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput
   /** Timers. */
   tick(now: Millis): NodeOutput
+  /** When `tick` should run next (as the last output's `wakeAt`, also after `set`/`delete`). */
+  nextWake(): Millis
   /** Answer a request (push-pull or sync). */
   handleRequest(now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput }
   /** Raw request bytes; undefined response if the request was dropped. Never throws. */
@@ -111,12 +122,14 @@ class Node implements GossipNode {
   private nextGossipAt = Infinity
   private tablesWakeAt = Infinity
   private running = false
+  private readonly skipIdleGossip: boolean
 
   constructor (init: NodeInit) {
     this.id = init.id
     this.cfg = init.cfg
     this.rng = init.rng
     this.log = init.logger ?? createNullLogger()
+    this.skipIdleGossip = init.skipIdleGossipRounds === true
     this.tables = createTables({
       self: init.id,
       rng: init.rng,
@@ -214,7 +227,8 @@ class Node implements GossipNode {
     if (now >= this.nextGossipAt) {
       this.nextGossipAt += this.cfg.gossipIntervalMs
       if (this.nextGossipAt <= now) this.nextGossipAt = now + this.cfg.gossipIntervalMs
-      for (const to of this.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
+      // with nothing queued no gossip packet would be sent: skip choosing targets
+      if (!this.skipIdleGossip || this.gossipPending()) for (const to of this.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
     }
     if (now >= this.tablesWakeAt) {
       // probes first: a sync due now rides on this tick's ping rather than going alone
@@ -400,7 +414,17 @@ class Node implements GossipNode {
       }
       send.push({ to, msg: packet })
     }
-    return { send, requests: out.requests, wakeAt: this.running ? Math.min(this.membership.nextWake(), this.nextGossipAt, this.tablesWakeAt) : Infinity }
+    return { send, requests: out.requests, wakeAt: this.nextWake() }
+  }
+
+  nextWake (): Millis {
+    if (!this.running) return Infinity
+    const gossipAt = !this.skipIdleGossip || this.gossipPending() ? this.nextGossipAt : Infinity
+    return Math.min(this.membership.nextWake(), gossipAt, this.tablesWakeAt)
+  }
+
+  private gossipPending (): boolean {
+    return this.membership.pendingBroadcasts() > 0 || this.tables.pendingBroadcasts() > 0
   }
 }
 

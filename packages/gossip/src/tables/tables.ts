@@ -277,6 +277,12 @@ class TablesImpl implements Tables {
     return out
   }
 
+  pendingBroadcasts (): number {
+    let n = 0
+    for (const st of this.scopeStates.values()) n += st.queue.size
+    return n
+  }
+
   handle (now: number, from: NodeId, msg: TablesMsg): void {
     this.lastNow = now
     const st = this.scopeStates.get(msg.scope)

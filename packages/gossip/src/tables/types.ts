@@ -223,6 +223,8 @@ export interface Tables {
    * members should add a target from `scopeMembers(scope)` for each of these.
    */
   pendingScopes(): ScopeName[]
+  /** Entries queued for broadcast in all scopes (0: no packet would carry a table message). */
+  pendingBroadcasts(): number
   /** Merge a (validated) table message from `from`. */
   handle(now: number, from: NodeId, msg: TablesMsg): void
   /** Anti-entropy and reaping. `alive` = live members (self may be included), as a list or a view. */

@@ -16,9 +16,12 @@ class Mesh {
   /** Datagrams this returns true for are lost. */
   drop: ((from: NodeId, msg: Packet) => boolean) | undefined
 
-  constructor (ids: NodeId[], seed: string) {
+  /** Ticks run per node. */
+  readonly ticks = new Map<NodeId, number>()
+
+  constructor (ids: NodeId[], seed: string, skipIdleGossipRounds = false) {
     const cfg = resolveConfig('lan')
-    for (const id of ids) this.nodes.set(id, createNode({ id, addrs: [], cfg, rng: createSeededRng(`${seed}:${id}`) }))
+    for (const id of ids) this.nodes.set(id, createNode({ id, addrs: [], cfg, rng: createSeededRng(`${seed}:${id}`), skipIdleGossipRounds }))
     for (const [id, n] of this.nodes) n.seed(this.now, ids.filter((x) => x !== id).map((x) => ({ id: x, addrs: [], state: 'alive' as const, inc: 0, restarting: false })))
     for (const [id, n] of this.nodes) this.apply(id, n.start(this.now))
   }
@@ -52,6 +55,7 @@ class Mesh {
       for (const [id, at] of this.wake) if (at < next) { next = at; who = id }
       if (who === undefined || next > until) break
       this.now = Math.max(this.now, next)
+      this.ticks.set(who, (this.ticks.get(who) ?? 0) + 1)
       this.apply(who, this.get(who).tick(this.now))
     }
     this.now = until
@@ -139,4 +143,30 @@ test('a probe with a malformed sync hash is dropped and counted; the node keeps 
   t.is(b.stats().dropped.tables, before + 1)
   const ok = b.receive(m.now, 'a', encodeFrame({ t: 'ping', seq: 4, target: 'b' }))
   t.like(ok.send.find((s) => s.msg.t === 'ack'), { to: 'a', msg: { seq: 4 } })
+})
+
+test('skipIdleGossipRounds: an idle node wakes for probes and syncs only; a write is gossiped at once', t => {
+  const run = (skip: boolean): { ticks: number, heardAfterMs: number } => {
+    const m = new Mesh(['a', 'b', 'c'], 'idle', skip)
+    m.run(m.now + 5_000)
+    const t0 = m.ticks.get('a') ?? 0
+    m.run(m.now + 10_000)
+    const ticks = (m.ticks.get('a') ?? 0) - t0
+    const at = m.now
+    m.get('a').set(at, 'cluster', 'svc', 'k', { v: 1 })
+    m.wake.set('a', m.get('a').nextWake())
+    let heard = NaN
+    for (let ms = 0; ms <= 1000 && Number.isNaN(heard); ms += 10) {
+      m.run(at + ms)
+      if (m.get('b').tables.get('cluster', 'svc', 'k') !== undefined && m.get('c').tables.get('cluster', 'svc', 'k') !== undefined) heard = ms
+    }
+    return { ticks, heardAfterMs: heard }
+  }
+  const every = run(false)
+  const idle = run(true)
+  // 10 s: 50 gossip rounds of 200 ms, 20 probes of 500 ms, 5 syncs
+  t.true(every.ticks >= 50, `${every.ticks} ticks waking for every gossip round`)
+  t.true(idle.ticks <= 30, `${idle.ticks} ticks skipping idle rounds`)
+  t.true(idle.heardAfterMs <= 200, `a write reached both peers after ${idle.heardAfterMs} ms`)
+  t.true(every.heardAfterMs <= 200, `a write reached both peers after ${every.heardAfterMs} ms`)
 })
