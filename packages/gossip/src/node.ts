@@ -356,22 +356,14 @@ class Node implements GossipNode {
   stats (): GossipStats { return this.counters.snapshot(this.tables.stats()) }
 
   /**
-   * Random cluster members, plus random members of every network scope with
-   * queued broadcasts (its entries only ride on packets to its members) until
-   * `gossipNodes` of the targets are live members of it: a cluster target
-   * that is a member already carries the scope's entries.
+   * Random cluster members, plus `gossipNodes` random members of every network
+   * scope with queued broadcasts (its entries only ride on packets to its members).
    */
   private gossipTargets (now: Millis): NodeId[] {
     const targets = this.membership.gossipTargets(now)
     for (const scope of this.tables.pendingScopes()) {
-      let want = this.cfg.gossipNodes
-      const cands: NodeId[] = []
-      for (const id of this.tables.scopeMembers(scope)) {
-        if (id === this.id || !this.isLive(id)) continue
-        if (targets.includes(id)) want--
-        else cands.push(id)
-      }
-      for (let i = 0; i < want && cands.length > 0; i++) {
+      const cands = this.tables.scopeMembers(scope).filter(id => id !== this.id && !targets.includes(id) && this.isLive(id))
+      for (let i = 0; i < this.cfg.gossipNodes && cands.length > 0; i++) {
         const j = Math.floor(this.rng.next() * cands.length)
         targets.push(cands[j] as NodeId)
         cands[j] = cands[cands.length - 1] as NodeId
