@@ -336,10 +336,14 @@ class Node implements GossipNode {
   incarnation (): number { return this.membership.incarnation() }
 
   set<V> (now: Millis, scope: ScopeName, table: string, key: string, value: V): Entry<V> {
+    this.keepGossipSlot(now)
     return this.tables.set(now, scope, table, key, value)
   }
 
-  delete (now: Millis, scope: ScopeName, table: string, key: string): void { this.tables.delete(now, scope, table, key) }
+  delete (now: Millis, scope: ScopeName, table: string, key: string): void {
+    this.keepGossipSlot(now)
+    this.tables.delete(now, scope, table, key)
+  }
 
   joinScope (now: Millis, scope: ScopeName): void {
     this.tables.joinScope(now, scope)
@@ -392,6 +396,7 @@ class Node implements GossipNode {
    * its probes and their acks).
    */
   private finish (now: Millis, out: Outbox, noHashTo?: NodeId): NodeOutput {
+    this.keepGossipSlot(now)
     const send: NodeOutput['send'] = []
     const n = this.membership.size()
     for (const { to, packet } of out.packets) {
@@ -415,6 +420,18 @@ class Node implements GossipNode {
       send.push({ to, msg: packet })
     }
     return { send, requests: out.requests, wakeAt: this.nextWake() }
+  }
+
+  /**
+   * Skipping idle rounds, the round time falls behind while nothing is
+   * queued: move it to the first slot from `now` on its grid, so what is
+   * queued next waits for that slot (and shares its packets with what
+   * follows within it) as it would have without skipping.
+   */
+  private keepGossipSlot (now: Millis): void {
+    if (!this.skipIdleGossip || !this.running || this.nextGossipAt >= now) return
+    const gi = this.cfg.gossipIntervalMs
+    this.nextGossipAt += Math.ceil((now - this.nextGossipAt) / gi) * gi
   }
 
   nextWake (): Millis {

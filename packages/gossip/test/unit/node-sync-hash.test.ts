@@ -12,7 +12,7 @@ class Mesh {
   readonly nodes = new Map<NodeId, GossipNode>()
   readonly wake = new Map<NodeId, number>()
   /** Every datagram sent: sender, receiver, packet. */
-  readonly sent: Array<{ from: NodeId, to: NodeId, msg: Packet }> = []
+  readonly sent: Array<{ from: NodeId, to: NodeId, msg: Packet, at: number }> = []
   /** Datagrams this returns true for are lost. */
   drop: ((from: NodeId, msg: Packet) => boolean) | undefined
 
@@ -31,7 +31,7 @@ class Mesh {
   apply (from: NodeId, out: NodeOutput): void {
     this.wake.set(from, out.wakeAt)
     for (const { to, msg } of out.send) {
-      this.sent.push({ from, to, msg })
+      this.sent.push({ from, to, msg, at: this.now })
       if (this.drop?.(from, msg) === true) continue
       const n = this.nodes.get(to)
       // through the codec, as on the wire
@@ -145,7 +145,7 @@ test('a probe with a malformed sync hash is dropped and counted; the node keeps 
   t.like(ok.send.find((s) => s.msg.t === 'ack'), { to: 'a', msg: { seq: 4 } })
 })
 
-test('skipIdleGossipRounds: an idle node wakes for probes and syncs only; a write is gossiped at once', t => {
+test('skipIdleGossipRounds: an idle node wakes for probes and syncs only; a write waits for the next gossip slot as before', t => {
   const run = (skip: boolean): { ticks: number, heardAfterMs: number } => {
     const m = new Mesh(['a', 'b', 'c'], 'idle', skip)
     m.run(m.now + 5_000)
@@ -169,4 +169,21 @@ test('skipIdleGossipRounds: an idle node wakes for probes and syncs only; a writ
   t.true(idle.ticks <= 30, `${idle.ticks} ticks skipping idle rounds`)
   t.true(idle.heardAfterMs <= 200, `a write reached both peers after ${idle.heardAfterMs} ms`)
   t.true(every.heardAfterMs <= 200, `a write reached both peers after ${every.heardAfterMs} ms`)
+})
+
+test('skipIdleGossipRounds: after a quiet spell a write waits for the next gossip slot (so writes close behind it share its packets)', t => {
+  for (let offset = 0; offset < 500; offset += 50) {
+    const m = new Mesh(['a', 'b', 'c'], 'slot', true)
+    m.run(m.now + 10_000 + offset)
+    const at = m.now
+    const from = m.sent.length
+    m.get('a').set(at, 'cluster', 'svc', 'k1', { v: 1 })
+    m.wake.set('a', m.get('a').nextWake())
+    m.run(at + 1_000)
+    const first = m.sent.slice(from).find((s) => s.from === 'a' && s.msg.tb !== undefined)
+    t.truthy(first, `offset ${offset}: gossiped`)
+    const wait = (first?.at ?? NaN) - at
+    t.true(wait > 0 && wait <= 200, `offset ${offset}: first sent ${wait} ms after the write`)
+    t.truthy(m.get('b').tables.get('cluster', 'svc', 'k1'), `offset ${offset}: b has it`)
+  }
 })
