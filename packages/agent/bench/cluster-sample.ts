@@ -23,6 +23,8 @@ export interface AgentSample {
   /** Undefined when its /metrics did not answer. */
   sentBytes: number | undefined
   receivedBytes: number | undefined
+  /** Gossip messages sent so far, all types (each datagram is one frame on the wire). */
+  sentMessages: number | undefined
   programmingSumS: number | undefined
   programmingCount: number | undefined
   /** Seconds its allocations waited for address space so far (scalelb_ipam_address_wait_seconds_sum). */
@@ -53,6 +55,17 @@ async function procFigures (pid: number | undefined): Promise<{ cpuS: number | u
   }
 }
 
+/** Sum of every series of counter `name` (all label values); undefined when it has none. */
+function sumSamples (text: string, name: string): number | undefined {
+  let sum: number | undefined
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (Number.isFinite(v)) sum = (sum ?? 0) + v
+  }
+  return sum
+}
+
 /** Sample every host's agent (metrics through `helper`, CPU/RSS from /proc). */
 export async function sampleCluster (helper: LabHelper, hosts: readonly LabHost[]): Promise<ClusterSample> {
   const urls = hosts.map((h) => `http://${h.metricsAddr}/metrics`)
@@ -66,6 +79,7 @@ export async function sampleCluster (helper: LabHelper, hosts: readonly LabHost[
     return {
       sentBytes: text === '' ? undefined : sampleValue(text, 'scalelb_gossip_sent_bytes_total'),
       receivedBytes: text === '' ? undefined : sampleValue(text, 'scalelb_gossip_received_bytes_total'),
+      sentMessages: text === '' ? undefined : sumSamples(text, 'scalelb_gossip_messages_sent_total'),
       programmingSumS: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_sum'),
       programmingCount: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_count'),
       addressWaitS: text === '' ? undefined : sampleValue(text, 'scalelb_ipam_address_wait_seconds_sum'),
@@ -82,6 +96,8 @@ export interface PhaseFigures {
   /** Mean over agents of gossip bytes sent per second. */
   sentBytesPerNodePerS: number
   receivedBytesPerNodePerS: number
+  /** Mean over agents of gossip messages (frames) sent per second, all types. */
+  sentMessagesPerNodePerS: number
   /** Mean over agents of CPU use, percent of one core. */
   cpuPercentPerAgent: number
   /** The busiest agent's CPU use, percent of one core. */
@@ -101,6 +117,8 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
   let sent = 0
   let recv = 0
   let nBytes = 0
+  let msgs = 0
+  let nMsgs = 0
   let cpu = 0
   let nCpu = 0
   let cpuMax = 0
@@ -113,6 +131,10 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
       sent += y.sentBytes - x.sentBytes
       recv += y.receivedBytes - x.receivedBytes
       nBytes++
+    }
+    if (x.sentMessages !== undefined && y.sentMessages !== undefined) {
+      msgs += y.sentMessages - x.sentMessages
+      nMsgs++
     }
     if (x.cpuS !== undefined && y.cpuS !== undefined) {
       cpu += y.cpuS - x.cpuS
@@ -129,6 +151,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
     seconds,
     sentBytesPerNodePerS: nBytes === 0 ? Number.NaN : sent / nBytes / seconds,
     receivedBytesPerNodePerS: nBytes === 0 ? Number.NaN : recv / nBytes / seconds,
+    sentMessagesPerNodePerS: nMsgs === 0 ? Number.NaN : msgs / nMsgs / seconds,
     cpuPercentPerAgent: nCpu === 0 ? Number.NaN : 100 * cpu / nCpu / seconds,
     cpuPercentMaxAgent: nCpu === 0 ? Number.NaN : 100 * cpuMax / seconds,
     cpuPercentAllAgents: 100 * cpu / seconds,

@@ -24,7 +24,11 @@
  * `--logs-dir DIR` keeps a copy of every agent's log (the lab's are removed
  * with it).
  *
- * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR]
+ * `--node-flags="FLAGS"` adds node flags to every agent's command line after
+ * the agent's own (`--max-semi-space-size=4` overrides its 1; `--trace-gc`
+ * prints each collection into the agent's log, see `--logs-dir`).
+ *
+ * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR] [--node-flags="FLAGS"]
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
@@ -96,7 +100,7 @@ const SUBNET = '10.215.0.0/16'
 const TARGET_PORT = 8080
 const PORTS = [`80:${TARGET_PORT}/tcp`]
 
-interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, prefix: string | undefined, cpuProfDir: string | undefined, logsDir: string | undefined }
+interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, prefix: string | undefined, cpuProfDir: string | undefined, logsDir: string | undefined, nodeFlags: string[] }
 
 /** Now on the clock of V8's CPU profiles (CLOCK_MONOTONIC, µs), the same in every process of the machine. */
 function monotonicUs (): number {
@@ -114,6 +118,7 @@ function fromFlags (): Flags {
       prefix: { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
       'logs-dir': { type: 'string' },
+      'node-flags': { type: 'string' },
       json: { type: 'boolean' }
     }
   })
@@ -126,8 +131,10 @@ function fromFlags (): Flags {
     phaseS: intFlag('phase-seconds', values['phase-seconds'], DEFAULT_PHASE_S, 2, 600),
     prefix: values.prefix,
     cpuProfDir: values['cpu-prof-dir'],
-    logsDir: values['logs-dir']
+    logsDir: values['logs-dir'],
+    nodeFlags: values['node-flags'] === undefined ? [] : values['node-flags'].split(/\s+/).filter(x => x !== '')
   }
+  for (const fl of f.nodeFlags) if (!/^--[a-z][a-z0-9-_]*(=[A-Za-z0-9._/-]+)?$/.test(fl)) throw new BenchUsageError(`--node-flags: expected node flags such as "--max-semi-space-size=4 --trace-gc", got ${JSON.stringify(fl)}`)
   if (f.prefix !== undefined && !/^[a-z][a-z0-9]{1,2}$/.test(f.prefix)) throw new BenchUsageError(`--prefix: expected 2-3 of [a-z0-9] starting with a letter (the agents' netns prefix is at most 12 chars), got ${JSON.stringify(f.prefix)}`)
   for (const [flag, dir] of [['cpu-prof-dir', f.cpuProfDir], ['logs-dir', f.logsDir]] as const) {
     if (dir !== undefined && !dir.startsWith('/')) throw new BenchUsageError(`--${flag}: must be an absolute path, got ${JSON.stringify(dir)}`)
@@ -235,11 +242,15 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const tUp = performance.now()
   say(`bench:cluster run ${run}: lab of ${f.nodes} agents (state in ${stateDir})`)
   let agentCommand: string[] | undefined
-  if (f.cpuProfDir !== undefined) {
-    await mkdir(f.cpuProfDir, { recursive: true })
+  if (f.cpuProfDir !== undefined || f.nodeFlags.length > 0) {
+    const extra = [...f.nodeFlags]
+    if (f.cpuProfDir !== undefined) {
+      await mkdir(f.cpuProfDir, { recursive: true })
+      extra.push('--cpu-prof', '--cpu-prof-dir', f.cpuProfDir)
+    }
     const cmd = await resolveAgentCommand()
-    // node's own flags go before the script (the last element)
-    agentCommand = [...cmd.slice(0, -1), '--cpu-prof', '--cpu-prof-dir', f.cpuProfDir, cmd.at(-1) as string]
+    // node's own flags go before the script (the last element); a later flag overrides the agent's own
+    agentCommand = [...cmd.slice(0, -1), ...extra, cmd.at(-1) as string]
   }
   const state = lab.state = await labUp({
     nodes: f.nodes, stateDir, mode: 'netns', progress: (l) => { say(`  ${l}`) },
@@ -527,6 +538,7 @@ function report (f: Flags, r: Results): void {
     ['node killed -> backends withdrawn everywhere, s p99', round(percentile(r.killS, 99), 2)],
     [`kills measured / timed out (> ${KILL_TIMEOUT_MS / 1000} s)`, `${r.killS.length} / ${r.killTimeouts}`],
     ['gossip bytes sent per node per s, idle', round(r.idle.sentBytesPerNodePerS, 0)],
+    ['gossip messages (frames) sent per node per s: idle / churn', `${round(r.idle.sentMessagesPerNodePerS, 2)} / ${round(r.churnPhase.sentMessagesPerNodePerS, 2)}`],
     [`gossip bytes sent per node per s, ${round(eventsPerS, 1)} task events/s`, round(r.churnPhase.sentBytesPerNodePerS, 0)],
     ['gossip bytes sent per node per task event (churn - idle)', round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)],
     ['task events issued / failed / skipped (all tasks busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
@@ -538,7 +550,7 @@ function report (f: Flags, r: Results): void {
     ['agent CPU % of one core, all agents, churn', round(r.churnPhase.cpuPercentAllAgents, 1)],
     ['agent RSS MiB mean / max (after churn)', `${round(r.churnPhase.rssMiBMean, 1)} / ${round(r.churnPhase.rssMiBMax, 1)}`]
   ])
-  printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, profile: 'lan' }, {
+  printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, profile: 'lan', ...(f.nodeFlags.length > 0 ? { node_flags: f.nodeFlags.join(' ') } : {}) }, {
     lab_up_s: round(r.labUpS, 1),
     setup_s: round(r.setupS, 1),
     first_tasks_s: round(r.baseS, 1),
@@ -568,6 +580,8 @@ function report (f: Flags, r: Results): void {
     kills_measured: r.killS.length,
     kills_timed_out: r.killTimeouts,
     idle_bytes_per_node_per_s: nan(round(r.idle.sentBytesPerNodePerS, 0)),
+    idle_messages_per_node_per_s: nan(round(r.idle.sentMessagesPerNodePerS, 2)),
+    churn_messages_per_node_per_s: nan(round(r.churnPhase.sentMessagesPerNodePerS, 2)),
     idle_received_bytes_per_node_per_s: nan(round(r.idle.receivedBytesPerNodePerS, 0)),
     churn_events_per_s: round(eventsPerS, 2),
     churn_events_failed: r.failed,

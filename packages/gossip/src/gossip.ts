@@ -68,6 +68,8 @@ class GossipDriver implements Gossip {
       cfg,
       rng: init.rng,
       logger: this.log,
+      // every write goes through set/delete below, which re-arm the timer
+      skipIdleGossipRounds: true,
       ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
       ...(init.authority !== undefined ? { authority: init.authority } : {}),
       ...(init.incarnation !== undefined ? { incarnation: init.incarnation } : {}),
@@ -190,8 +192,17 @@ class GossipDriver implements Gossip {
 
   scopes (): ScopeName[] { return this.node.tables.scopes() }
   scopeMembers (scope: ScopeName): NodeId[] { return this.node.tables.scopeMembers(checkScope(scope)) }
-  set<V> (scope: ScopeName, table: string, key: string, value: V): Entry<V> { return this.node.set(this.clock.now(), checkScope(scope), table, key, value) }
-  delete (scope: ScopeName, table: string, key: string): void { this.node.delete(this.clock.now(), checkScope(scope), table, key) }
+  set<V> (scope: ScopeName, table: string, key: string, value: V): Entry<V> {
+    const e = this.node.set(this.clock.now(), checkScope(scope), table, key, value)
+    this.arm(this.node.nextWake())
+    return e
+  }
+
+  delete (scope: ScopeName, table: string, key: string): void {
+    this.node.delete(this.clock.now(), checkScope(scope), table, key)
+    this.arm(this.node.nextWake())
+  }
+
   get<V> (scope: ScopeName, table: string, key: string): Entry<V> | undefined { return this.node.tables.get<V>(checkScope(scope), table, key) }
   entries<V> (scope: ScopeName, table?: string): Entry<V>[] { return this.node.tables.entries<V>(checkScope(scope), table) }
   onEntry (cb: (ev: EntryEvent) => void): () => void { return this.node.onEntry(cb) }

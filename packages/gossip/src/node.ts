@@ -9,6 +9,11 @@ import type { Keyring } from './sign/keyring.js'
 import { createTables, digestHash, type RecordShare, type AuthorityPolicy, type LivePeers, type SyncHash, type Tables, type TablesMsg } from './tables/index.js'
 import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
 
+const NO_TABLES: TablesMsg[] = []
+
+/** msgpack bytes of one sync hash beside its scope name: map header, keys `scope` and `h`, two uint32s. */
+const SYNC_HASH_OVERHEAD_BYTES = 24
+
 /** What the node wants done after an input: datagrams, requests, and when to call `tick` next. */
 export interface NodeOutput {
   send: Array<{ to: NodeId, msg: Packet }>
@@ -38,6 +43,15 @@ export interface NodeInit {
   keyring?: Keyring
   /** Who may write each table key (see Tables). */
   authority?: AuthorityPolicy
+  /**
+   * Do not wake for gossip rounds while nothing is queued for broadcast:
+   * an idle node then wakes only for probes and syncs. The caller must read
+   * `nextWake()` after `set`/`delete` (they queue broadcasts without
+   * returning a wake-up); the real-time driver does, the simulator's
+   * scenarios write behind the node's back and keep this off.
+   * @default false
+   */
+  skipIdleGossipRounds?: boolean
 }
 
 /** Sans-IO gossip node: SWIM+Lifeguard membership plus the replicated tables. */
@@ -56,6 +70,8 @@ export interface GossipNode {
   receive(now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput
   /** Timers. */
   tick(now: Millis): NodeOutput
+  /** When `tick` should run next (as the last output's `wakeAt`, also after `set`/`delete`). */
+  nextWake(): Millis
   /** Answer a request (push-pull or sync). */
   handleRequest(now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput }
   /** Raw request bytes; undefined response if the request was dropped. Never throws. */
@@ -106,18 +122,22 @@ class Node implements GossipNode {
   private nextGossipAt = Infinity
   private tablesWakeAt = Infinity
   private running = false
+  private readonly skipIdleGossip: boolean
 
   constructor (init: NodeInit) {
     this.id = init.id
     this.cfg = init.cfg
     this.rng = init.rng
     this.log = init.logger ?? createNullLogger()
+    this.skipIdleGossip = init.skipIdleGossipRounds === true
     this.tables = createTables({
       self: init.id,
       rng: init.rng,
       reconnectTimeoutMs: init.cfg.reconnectTimeoutMs,
       maxMessageBytes: Math.max(1024, init.cfg.maxMessageBytes - 1024),
       retransmitMult: init.cfg.retransmitMult,
+      // one probe interval: a ping goes to some member every interval, so a cluster-scope hash always finds one
+      syncWindowMs: init.cfg.probeIntervalMs,
       logger: this.log,
       knowsMember: (id) => this.membership.knows(id),
       ...(init.shareRecords !== undefined ? { shareRecords: init.shareRecords } : {}),
@@ -184,7 +204,9 @@ class Node implements GossipNode {
       }
     }
     this.membership.handlePacket(now, from, msg, out)
-    return this.finish(out)
+    // a packet that brought a sync hash is not answered with ours: the two syncs would race, and the one
+    // that won would leave the other's new entries learned by sync (not re-gossiped) instead of pushed
+    return this.finish(now, out, msg.sh !== undefined ? from : undefined)
   }
 
   receive (now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput {
@@ -192,7 +214,7 @@ class Node implements GossipNode {
     if (!r.ok) {
       this.counters.drop(r.reason, bytes.length)
       this.log.debug('dropped frame', { from, reason: r.reason, field: r.field })
-      return this.finish(newOutbox())
+      return this.finish(now, newOutbox())
     }
     this.counters.received(r.value.t, bytes.length)
     return this.handle(now, from, r.value)
@@ -200,14 +222,17 @@ class Node implements GossipNode {
 
   tick (now: Millis): NodeOutput {
     const out = newOutbox()
-    if (!this.running) return this.finish(out)
+    if (!this.running) return this.finish(now, out)
     this.membership.tick(now, out)
     if (now >= this.nextGossipAt) {
       this.nextGossipAt += this.cfg.gossipIntervalMs
       if (this.nextGossipAt <= now) this.nextGossipAt = now + this.cfg.gossipIntervalMs
-      for (const to of this.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
+      // with nothing queued no gossip packet would be sent: skip choosing targets
+      if (!this.skipIdleGossip || this.gossipPending()) for (const to of this.gossipTargets(now)) out.packets.push({ to, packet: { t: 'gossip' } })
     }
     if (now >= this.tablesWakeAt) {
+      // probes first: a sync due now rides on this tick's ping rather than going alone
+      for (const { to, packet } of out.packets) this.attachSyncHashes(now, to, packet)
       const r = this.tables.tick(now, this.peers)
       this.tablesWakeAt = Math.max(r.wakeAt, now + 1)
       // periodic syncs go as digest hashes, one gossip packet per peer; a peer whose digest differs answers
@@ -222,7 +247,7 @@ class Node implements GossipNode {
       }
       for (const [to, sh] of hashes) out.packets.push({ to, packet: { t: 'gossip', sh } })
     }
-    return this.finish(out)
+    return this.finish(now, out)
   }
 
   handleRequest (now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput } {
@@ -230,10 +255,10 @@ class Node implements GossipNode {
     if (req.t === 'push-pull') {
       // merge first so our answer already carries any refutation
       this.membership.mergeState(now, from, req.members)
-      return { response: { t: 'push-pull', members: this.membership.snapshot() }, out: this.finish(out) }
+      return { response: { t: 'push-pull', members: this.membership.snapshot() }, out: this.finish(now, out) }
     }
     const res = this.tables.handleSyncRequest(now, from, req.req)
-    return { response: { t: 'sync', res }, out: this.finish(out) }
+    return { response: { t: 'sync', res }, out: this.finish(now, out) }
   }
 
   receiveRequest (now: Millis, from: NodeId, bytes: Uint8Array): { response: Uint8Array | undefined, out: NodeOutput } {
@@ -241,7 +266,7 @@ class Node implements GossipNode {
     if (!r.ok) {
       this.counters.drop(r.reason, bytes.length)
       this.log.debug('dropped request', { from, reason: r.reason, field: r.field })
-      return { response: undefined, out: this.finish(newOutbox()) }
+      return { response: undefined, out: this.finish(now, newOutbox()) }
     }
     this.counters.received(`${r.value.t}-req`, bytes.length)
     const { response, out } = this.handleRequest(now, from, r.value)
@@ -257,7 +282,7 @@ class Node implements GossipNode {
     } else {
       for (const m of this.tables.handleSyncResponse(now, from, res.res)) out.packets.push({ to: from, packet: { t: 'push', tb: [m] } })
     }
-    return this.finish(out)
+    return this.finish(now, out)
   }
 
   receiveResponse (now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput {
@@ -265,7 +290,7 @@ class Node implements GossipNode {
     if (!r.ok) {
       this.counters.drop(r.reason, bytes.length)
       this.log.debug('dropped response', { from, reason: r.reason, field: r.field })
-      return this.finish(newOutbox())
+      return this.finish(now, newOutbox())
     }
     this.counters.received(`${r.value.t}-res`, bytes.length)
     return this.handleResponse(now, from, r.value)
@@ -293,7 +318,7 @@ class Node implements GossipNode {
     const out = newOutbox()
     const targets = this.membership.randomMembers(this.cfg.gossipNodes * 2, r => r.state === 'alive' || r.state === 'suspect')
     for (const to of targets) out.packets.push({ to, packet: { t: 'gossip', mb } })
-    const r = this.finish(out)
+    const r = this.finish(now, out)
     r.wakeAt = Math.min(r.wakeAt, now + this.cfg.gossipIntervalMs)
     return r
   }
@@ -311,10 +336,14 @@ class Node implements GossipNode {
   incarnation (): number { return this.membership.incarnation() }
 
   set<V> (now: Millis, scope: ScopeName, table: string, key: string, value: V): Entry<V> {
+    this.keepGossipSlot(now)
     return this.tables.set(now, scope, table, key, value)
   }
 
-  delete (now: Millis, scope: ScopeName, table: string, key: string): void { this.tables.delete(now, scope, table, key) }
+  delete (now: Millis, scope: ScopeName, table: string, key: string): void {
+    this.keepGossipSlot(now)
+    this.tables.delete(now, scope, table, key)
+  }
 
   joinScope (now: Millis, scope: ScopeName): void {
     this.tables.joinScope(now, scope)
@@ -353,18 +382,34 @@ class Node implements GossipNode {
     return m !== undefined && (m.state === 'alive' || m.state === 'suspect')
   }
 
-  /** Piggyback member updates and table messages on every outgoing ping/ack/gossip. */
-  private finish (out: Outbox): NodeOutput {
+  /** Periodic sync hashes within their window ride on a ping or ack to a live member (the tables pick the scopes `to` is in). */
+  private attachSyncHashes (now: Millis, to: NodeId, packet: Packet): void {
+    if ((packet.t !== 'ping' && packet.t !== 'ack') || packet.sh !== undefined || !this.running || !this.isLive(to)) return
+    const sh = this.tables.syncHashesFor(now, to)
+    if (sh.length > 0) packet.sh = [...sh]
+  }
+
+  /**
+   * Piggyback member updates and table messages on every outgoing
+   * ping/ack/gossip, and the hashes of periodic syncs within their window on
+   * pings and acks (one frame fewer per sync: at rest a node's frames are
+   * its probes and their acks).
+   */
+  private finish (now: Millis, out: Outbox, noHashTo?: NodeId): NodeOutput {
+    this.keepGossipSlot(now)
     const send: NodeOutput['send'] = []
     const n = this.membership.size()
     for (const { to, packet } of out.packets) {
-      // sync hashes and answers travel alone: anti-entropy must not share the fate (or size) of broadcasts
-      if ((packet.t === 'ping' || packet.t === 'ack' || packet.t === 'gossip') && packet.sh === undefined && packet.sd === undefined) {
-        const budget = this.cfg.packetBytes
+      if (to !== noHashTo) this.attachSyncHashes(now, to, packet)
+      // sync hashes and answers sent alone (gossip packets) stay alone: they are not made broadcast carriers
+      if (packet.t === 'ping' || packet.t === 'ack' || (packet.t === 'gossip' && packet.sh === undefined && packet.sd === undefined)) {
+        const budget = Math.max(0, this.cfg.packetBytes - (packet.sh === undefined ? 0 : syncHashesBytes(packet.sh)))
         const first = packet.mb?.[0]
         // both queues busy: half the packet each; otherwise the busy one may fill it
         const membersBusy = first !== undefined || this.membership.pendingBroadcasts() > 0
-        const tb: TablesMsg[] = packet.tb ?? this.tables.broadcastsFor(to, membersBusy ? budget / 2 : budget, n)
+        // a packet with a sync hash carries no table broadcasts: anti-entropy repairs lost broadcasts, so it
+        // must not share their fate (a table message a peer refuses drops the whole packet)
+        const tb: TablesMsg[] = packet.tb ?? (packet.sh !== undefined ? NO_TABLES : this.tables.broadcastsFor(to, membersBusy ? budget / 2 : budget, n))
         const mb = this.membership.broadcasts(tb.length === 0 ? budget : budget / 2, first)
         if (mb.length > 0) packet.mb = mb
         else delete packet.mb
@@ -374,8 +419,37 @@ class Node implements GossipNode {
       }
       send.push({ to, msg: packet })
     }
-    return { send, requests: out.requests, wakeAt: this.running ? Math.min(this.membership.nextWake(), this.nextGossipAt, this.tablesWakeAt) : Infinity }
+    return { send, requests: out.requests, wakeAt: this.nextWake() }
   }
+
+  /**
+   * Skipping idle rounds, the round time falls behind while nothing is
+   * queued: move it to the first slot from `now` on its grid, so what is
+   * queued next waits for that slot (and shares its packets with what
+   * follows within it) as it would have without skipping.
+   */
+  private keepGossipSlot (now: Millis): void {
+    if (!this.skipIdleGossip || !this.running || this.nextGossipAt >= now) return
+    const gi = this.cfg.gossipIntervalMs
+    this.nextGossipAt += Math.ceil((now - this.nextGossipAt) / gi) * gi
+  }
+
+  nextWake (): Millis {
+    if (!this.running) return Infinity
+    const gossipAt = !this.skipIdleGossip || this.gossipPending() ? this.nextGossipAt : Infinity
+    return Math.min(this.membership.nextWake(), gossipAt, this.tablesWakeAt)
+  }
+
+  private gossipPending (): boolean {
+    return this.membership.pendingBroadcasts() > 0 || this.tables.pendingBroadcasts() > 0
+  }
+}
+
+/** Estimated msgpack bytes of sync hashes on a packet: the key, and per hash its scope name and two uint32s. */
+function syncHashesBytes (sh: readonly SyncHash[]): number {
+  let b = 4
+  for (const h of sh) b += SYNC_HASH_OVERHEAD_BYTES + h.scope.length
+  return b
 }
 
 function newOutbox (): Outbox { return { packets: [], requests: [] } }

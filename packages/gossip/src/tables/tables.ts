@@ -47,6 +47,7 @@ function signedSize (r: Rec): number {
 }
 
 const NO_PEERS: LivePeers = { ids: () => [], sample: () => [] }
+const NO_HASHES: readonly SyncHash[] = []
 
 function isPeerList (alive: readonly NodeId[] | LivePeers): alive is readonly NodeId[] {
   return Array.isArray(alive)
@@ -61,6 +62,10 @@ class TablesImpl implements Tables {
   private readonly ttlMs: number
   private readonly reconnectMs: number
   private readonly syncMs: number
+  /** A periodic sync's hash may ride on another packet from this long before its due time ... */
+  private readonly syncEarlyMs: number
+  /** ... and is sent alone this long after it. */
+  private readonly syncLateMs: number
   private readonly maxMsgBytes: number
   private readonly maxSyncBytes: number
   private readonly retransmitMult: number
@@ -102,6 +107,9 @@ class TablesImpl implements Tables {
     this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
     this.syncMs = init.syncIntervalMs ?? SYNC_INTERVAL_MS
+    const windowMs = Math.max(0, Math.min(init.syncWindowMs ?? 0, this.syncMs))
+    this.syncEarlyMs = Math.floor(windowMs / 2)
+    this.syncLateMs = windowMs - this.syncEarlyMs
     this.maxMsgBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
     this.maxSyncBytes = init.maxSyncResponseBytes ?? MAX_SYNC_RESPONSE_BYTES
     this.retransmitMult = init.retransmitMult ?? RETRANSMIT_MULT
@@ -269,6 +277,12 @@ class TablesImpl implements Tables {
     return out
   }
 
+  pendingBroadcasts (): number {
+    let n = 0
+    for (const st of this.scopeStates.values()) n += st.queue.size
+    return n
+  }
+
   handle (now: number, from: NodeId, msg: TablesMsg): void {
     this.lastNow = now
     const st = this.scopeStates.get(msg.scope)
@@ -293,7 +307,9 @@ class TablesImpl implements Tables {
         else wakeAt = Math.min(wakeAt, st.leftAt + SCOPE_LEAVE_LINGER_MS)
         continue
       }
-      if (st.joinSyncPending || now >= st.nextSyncAt) {
+      // a periodic sync not taken by a packet within its window (syncHashesFor) goes alone
+      const dueAt = st.joinSyncPending ? now : st.nextSyncAt + this.syncLateMs
+      if (now >= dueAt) {
         const periodic = !st.joinSyncPending
         const peers = this.pickPeers(st.name, periodic ? 1 : JOIN_SYNC_PEERS)
         if (peers.length > 0) {
@@ -303,9 +319,9 @@ class TablesImpl implements Tables {
           if (periodic) st.hashSentTo = peers[0]
           st.joinSyncPending = false
         }
-        st.nextSyncAt = now + this.syncMs
+        st.nextSyncAt = periodic ? this.nextPeriodicSync(st, now) : now + this.syncMs
       }
-      wakeAt = Math.min(wakeAt, st.nextSyncAt, st.store.tombstones.peekTime())
+      wakeAt = Math.min(wakeAt, st.nextSyncAt + this.syncLateMs, st.store.tombstones.peekTime())
     }
     if (this.probes.size > 0) syncs.push(...this.probes.due(now, this.syncMs, (s) => this.probeState(s), (s) => this.pickPeers(s, 1)[0]))
     for (const g of this.status.gone.values()) {
@@ -337,6 +353,33 @@ class TablesImpl implements Tables {
       return false
     }
     return true
+  }
+
+  syncHashesFor (now: number, to: NodeId): readonly SyncHash[] {
+    let out: SyncHash[] | undefined
+    if (to === this.self || this.status.origin(to) !== 'live') return NO_HASHES
+    for (const st of this.scopeStates.values()) {
+      if (!st.joined || st.joinSyncPending || now < st.nextSyncAt - this.syncEarlyMs) continue
+      if (st.name !== 'cluster' && this.scopeIndex.members(st.name)?.has(to) !== true) continue
+      this.lastNow = now
+      st.hashSentTo = to
+      st.nextSyncAt = this.nextPeriodicSync(st, now)
+      ;(out ??= []).push({ scope: st.name, h: digestHash(st.store.digest()) })
+    }
+    return out ?? NO_HASHES
+  }
+
+  /**
+   * Due time of the periodic sync after the one made at `now`. Without a
+   * window, a sync interval after it (as it always was); with one, a sync
+   * interval after this one's due time, so the cadence does not drift with
+   * the packets the hashes ride on, unless that has passed already (a
+   * stalled node).
+   */
+  private nextPeriodicSync (st: ScopeState, now: number): number {
+    if (this.syncEarlyMs === 0 && this.syncLateMs === 0) return now + this.syncMs
+    const next = st.nextSyncAt + this.syncMs
+    return next - this.syncEarlyMs > now ? next : now + this.syncMs
   }
 
   handleSyncDiffers (now: number, from: NodeId, scope: ScopeName): SyncPlan | undefined {

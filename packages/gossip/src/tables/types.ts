@@ -26,6 +26,14 @@ export interface TablesInit {
   reconnectTimeoutMs?: number
   /** Anti-entropy period per scope (ms). @default 2000 (SYNC_INTERVAL_MS) */
   syncIntervalMs?: number
+  /**
+   * Window around each periodic sync's due time in which its digest hash may
+   * ride on a packet the node sends anyway (`syncHashesFor`): from half of
+   * it before the due time; one not taken by half of it after is sent alone
+   * (`tick`). 0: every periodic sync is sent alone when due.
+   * @default 0
+   */
+  syncWindowMs?: number
   /** Largest table message built for push-back (estimated msgpack bytes). @default 65536 (MAX_MESSAGE_BYTES) */
   maxMessageBytes?: number
   /** Largest sync response built (estimated msgpack bytes); must stay under the transport's request/response frame limit. @default 1048576 (MAX_SYNC_RESPONSE_BYTES) */
@@ -215,6 +223,8 @@ export interface Tables {
    * members should add a target from `scopeMembers(scope)` for each of these.
    */
   pendingScopes(): ScopeName[]
+  /** Entries queued for broadcast in all scopes (0: no packet would carry a table message). */
+  pendingBroadcasts(): number
   /** Merge a (validated) table message from `from`. */
   handle(now: number, from: NodeId, msg: TablesMsg): void
   /** Anti-entropy and reaping. `alive` = live members (self may be included), as a list or a view. */
@@ -227,6 +237,14 @@ export interface Tables {
    * not in the scope.
    */
   handleSyncHash(now: number, from: NodeId, sh: SyncHash): boolean
+  /**
+   * The hashes of periodic syncs within their window (`syncWindowMs`) that
+   * may ride on a packet the node is sending to `to` anyway: the scopes `to`
+   * is a live member of. Each one returned counts as that scope's periodic
+   * sync (its "differs" answer is taken from `to` only) and the next is due
+   * a sync interval later.
+   */
+  syncHashesFor(now: number, to: NodeId): readonly SyncHash[]
   /**
    * `from` answered that its digest differs from the hash we sent it last for
    * `scope`: the full sync to run with it now; undefined if we sent it no

@@ -54,10 +54,13 @@ test('100 nodes churn: restarting nodes are never marked dead and rejoin with th
   t.is(r.false_dead, 0)
 })
 
-test('200 nodes: a write whose broadcasts are all lost still reaches everyone within 3 s (anti-entropy)', t => {
+// within one sync interval (2 s) and its window (the hash rides on the first probe or ack from 250 ms before
+// its due time to 250 ms after), plus ~1 s for the writer's push to spread; the old 3 s held only because
+// every simulated node syncs in step at even seconds and half the writes fell on one (seed 18 gave 3.65 s)
+test('200 nodes: a write whose broadcasts are all lost still reaches everyone within 3.5 s (anti-entropy)', t => {
   const r = convergence({ nodes: 200, seed: 16, countBytes: false }, 20, true)
   t.is(r.events_complete, 20)
-  t.true((r.seconds_100_max as number) <= 3, `max ${r.seconds_100_max} s`)
+  t.true((r.seconds_100_max as number) <= 3.5, `max ${r.seconds_100_max} s`)
 })
 
 test('200 nodes: a network-scope write reaches the 5 scope members quickly and nobody else', t => {
