@@ -47,6 +47,18 @@ export const SCOPES_TABLE = 'scopes'
 /** Most entries in one table message. */
 export const MAX_ENTRIES_PER_MSG = 1024
 
+/**
+ * Relayed entries (other origins') queued for broadcast per scope, at most.
+ * A node sends about 15-20 packets a second, ~5-20 entries each; an entry is
+ * sent 16-20 times at 1,000-10,000 nodes, so 128 queued entries are ~10-30 s
+ * of a node's gossip. A bigger burst (every node's scope claim when a whole
+ * cluster starts) is carried by anti-entropy instead, which sends each
+ * missing entry about once rather than 16-20 times per node. Serf bounds its
+ * broadcast queue the same way (`MaxQueueDepth`, 4,096 for all kinds of
+ * message).
+ */
+export const MAX_RELAYED_BROADCASTS = 128
+
 /** Most entries in one sync response. */
 export const MAX_SYNC_ENTRIES = 8192
 
