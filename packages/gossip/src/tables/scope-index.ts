@@ -83,7 +83,15 @@ export class ScopeIndex {
   /** Scopes whose members are indexed (byScope holds those with members). */
   private readonly indexed = new Set<ScopeName>()
 
-  constructor (private readonly records: () => ClaimRecords) {}
+  private source: ClaimRecords | undefined
+
+  /** @param open gives the claims' records (called once, at the first use) */
+  constructor (private readonly open: () => ClaimRecords) {}
+
+  private records (): ClaimRecords {
+    this.source ??= this.open()
+    return this.source
+  }
 
   /** Nodes that declared `scope` (no liveness filter). */
   members (scope: ScopeName): ReadonlySet<NodeId> | undefined {

@@ -133,7 +133,7 @@ class TablesImpl implements Tables {
   private readonly known = new Set<NodeId>()
   private readonly knowsMember: ((id: NodeId) => boolean) | undefined
   /** Shared copies of table names and origins for stored records. */
-  private readonly names = new Names(MAX_NAMES)
+  private readonly names: Names
   /** Records shared with the other replicas of this process (the simulator's). */
   private readonly share: RecordShare | undefined
 
@@ -154,6 +154,7 @@ class TablesImpl implements Tables {
     this.authority = init.authority
     this.knowsMember = init.knowsMember
     this.share = init.shareRecords
+    this.names = init.shareRecords?.names ?? new Names(MAX_NAMES)
     this.addScope('cluster', 0)
   }
 
@@ -504,8 +505,12 @@ class TablesImpl implements Tables {
       if (ownScopes && this.verified(st.name, w, auth)) this.probes.add(w[6])
       return false
     }
+    // a certified entry's own signature (if any came) was not checked: not kept
+    const sig = certified !== undefined && auth.kind !== 'manager' ? undefined : w[7]
+    // a replica of this process (the simulator's) stored exactly this version, value object and signature, checked
+    const same = this.share?.recordOf(w, origin, sig)
     let vb = certified
-    if (this.keyring !== undefined && (vb === undefined || auth.kind === 'manager')) {
+    if (this.keyring !== undefined && same === undefined && (vb === undefined || auth.kind === 'manager')) {
       // a certificate is signed with a node key; entries of manager keys need the manager key's own signature
       vb ??= valuePart(deleted, w[6])
       if (!this.signatureOk(st.name, w, auth, vb)) return false
@@ -522,12 +527,9 @@ class TablesImpl implements Tables {
     const age = deleted ? (w[6] as number) : 0
     // an expired tombstone only matters if it deletes something we hold
     if (deleted && cur === undefined && age >= this.ttlMs) return false
-    // a certified entry's own signature (if any came) was not checked: not kept
-    const sig = certified !== undefined && auth.kind !== 'manager' ? undefined : w[7]
     const shared = this.names.get(origin)
     if (!deleted) shareOrigin(w[6], shared)
     const v: Version = { value: deleted ? undefined : w[6], origin: shared, lamport, seq, deleted, deadAt: now - age, sig }
-    const same = this.share?.recordOf(w, shared, sig)
     if (vb !== undefined && !deleted && same === undefined) v.vt = tagOfBytes(vb)
     this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue, same)
     if (origin === this.self && !deleted) {
