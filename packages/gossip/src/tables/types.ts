@@ -32,7 +32,7 @@ export interface TablesInit {
   maxSyncResponseBytes?: number
   /** Retransmit multiplier: each queued entry is sent retransmitMult * ceil(log10(n + 1)) times. @default 4 (RETRANSMIT_MULT) */
   retransmitMult?: number
-  /** Relayed entries (of other origins) queued for broadcast per scope, at most; the most-sent go first. @default 128 (MAX_RELAYED_BROADCASTS) */
+  /** Relayed entries (of other origins) queued for broadcast per scope, at most; the most-sent go first. @default 32 (MAX_RELAYED_BROADCASTS) */
   maxRelayedBroadcasts?: number
   /** Logger; nothing is logged without one. */
   logger?: Logger
