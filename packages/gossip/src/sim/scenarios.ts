@@ -481,9 +481,11 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   sim.runUntil(clEnd + NET_PHASE_TAIL_MS, () => clDone === events && sim.now >= clEnd)
   const clBps = phaseBytes(b0, t2)
   // state per node
-  let netEntries = 0; let claims = 0; let scopes = 0
+  let netEntries = 0; let claims = 0; let scopes = 0; let pruned = 0
   for (const sn of sim.nodes) {
-    const st = sn.node.tables.stats().entries
+    const stats = sn.node.tables.stats()
+    pruned += stats.broadcastsPruned
+    const st = stats.entries
     for (const [scope, c] of Object.entries(st)) if (scope !== 'cluster') { netEntries += c; scopes++ }
     claims += sn.node.tables.entries('cluster', SCOPES_TABLE).length
   }
@@ -509,6 +511,7 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
     net_entries_per_node_mean: round(netEntries / n, 1),
     net_entries_if_cluster_wide: nets * preload + events,
     scope_claims_per_node_mean: round(claims / n, 1),
+    broadcasts_pruned_per_node_mean: round(pruned / n, 1),
     messages_total: sim.messagesSent,
     idle_s: s(NET_IDLE_MS),
     net_phase_s: s(clT0 - t1),

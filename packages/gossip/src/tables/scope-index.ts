@@ -53,22 +53,45 @@ export function claimCanHide (claim: ScopeClaim | undefined, scope: ScopeName): 
   return claim !== undefined && !claim.scopes.has(scope)
 }
 
+/** Where the claims come from: the cluster scope's `scopes` records. */
+export interface ClaimRecords {
+  /** The stored `scopes` record of key `node`. */
+  get(node: NodeId): Rec | undefined
+  /** Every stored `scopes` record. */
+  all(): Iterable<Rec>
+}
+
+/** The claim a stored `scopes` record of key `node` makes (undefined: none). */
+function claimAt (node: NodeId, r: Rec | undefined): ScopeClaim | undefined {
+  return r === undefined || r.key !== node ? undefined : claimOf(r)
+}
+
 /**
  * Which node joined which network scope, derived from the cluster-scope
  * `scopes` table (key = node id, value = its network scope names). Only a
- * node's own record about itself counts. Claims are kept incrementally on
- * every change of a `scopes` record (O(nodes), each claim shared with the
- * other records of the same value); the members of a scope are indexed from
- * the first time they are asked (a node asks for the scopes it holds), not
- * for every scope of the cluster: a node in 5 of 1,000 networks keeps 5 sets.
- * A scope's set lists its members in the order of their claims' last change,
- * as the claims map does (a changed claim moves to its end).
+ * node's own record about itself counts. A node's claim is read from its
+ * stored record (no second map of n claims: every node holds every node's
+ * record, so that map cost an entry per (node, member) pair); the claim made
+ * from a value is shared by every record holding that value. The members of
+ * a scope are indexed from the first time they are asked (a node asks for
+ * the scopes it holds), not for every scope of the cluster: a node in 5 of
+ * 1,000 networks keeps 5 sets. A scope's set lists its members in the order
+ * of the store's `scopes` records, and a changed claim moves to its end.
  */
 export class ScopeIndex {
   private readonly byScope = new Map<ScopeName, Set<NodeId>>()
   /** Scopes whose members are indexed (byScope holds those with members). */
   private readonly indexed = new Set<ScopeName>()
-  private readonly claims = new Map<NodeId, ScopeClaim>()
+
+  private source: ClaimRecords | undefined
+
+  /** @param open gives the claims' records (called once, at the first use) */
+  constructor (private readonly open: () => ClaimRecords) {}
+
+  private records (): ClaimRecords {
+    this.source ??= this.open()
+    return this.source
+  }
 
   /** Nodes that declared `scope` (no liveness filter). */
   members (scope: ScopeName): ReadonlySet<NodeId> | undefined {
@@ -78,25 +101,22 @@ export class ScopeIndex {
 
   /** The current claim of `node` (undefined if we hold no record of it about itself). */
   claim (node: NodeId): ScopeClaim | undefined {
-    return this.claims.get(node)
+    return claimAt(node, this.records().get(node))
   }
 
   /**
-   * The stored cluster `scopes` record of key `node` is now `r` (undefined:
-   * removed). Returns the node's claim before the change.
+   * The stored cluster `scopes` record of key `node` went from `before` to
+   * `after` (undefined: none). Returns the node's claim before the change.
    */
-  set (node: NodeId, r: Rec | undefined): ScopeClaim | undefined {
-    const before = this.claims.get(node)
-    const after = r === undefined || r.key !== node ? undefined : claimOf(r)
-    for (const s of before?.scopes ?? NO_SCOPES) {
+  set (node: NodeId, before: Rec | undefined, after: Rec | undefined): ScopeClaim | undefined {
+    const was = claimAt(node, before)
+    const now = claimAt(node, after)
+    for (const s of was?.scopes ?? NO_SCOPES) {
       const set = this.byScope.get(s)
       set?.delete(node)
       if (set?.size === 0) this.byScope.delete(s)
     }
-    this.claims.delete(node)
-    if (after === undefined) return before
-    this.claims.set(node, after)
-    for (const s of after.scopes) {
+    for (const s of now?.scopes ?? NO_SCOPES) {
       if (!this.indexed.has(s)) continue
       let set = this.byScope.get(s)
       if (set === undefined) {
@@ -105,17 +125,18 @@ export class ScopeIndex {
       }
       set.add(node)
     }
-    return before
+    return was
   }
 
-  /** Index the members of `scope` from the claims, in the claims' order. */
+  /** Index the members of `scope` from the stored claims, in the store's order. */
   private index (scope: ScopeName): void {
     this.indexed.add(scope)
     let set: Set<NodeId> | undefined
-    for (const [node, c] of this.claims) {
-      if (!c.scopes.has(scope)) continue
+    for (const r of this.records().all()) {
+      const c = claimAt(r.key, r)
+      if (c === undefined || !c.scopes.has(scope)) continue
       set ??= new Set()
-      set.add(node)
+      set.add(r.key)
     }
     if (set !== undefined) this.byScope.set(scope, set)
   }

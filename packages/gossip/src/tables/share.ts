@@ -1,3 +1,5 @@
+import { MAX_NAMES } from './constants.js'
+import { Names } from './names.js'
 import type { Rec } from './record.js'
 import type { WireEntry } from './types.js'
 
@@ -15,6 +17,11 @@ import type { WireEntry } from './types.js'
  */
 export class RecordShare {
   private readonly byValue = new WeakMap<object, Rec>()
+  /**
+   * One copy of table names and origins for all the replicas (each would
+   * otherwise keep a map of every origin: an entry per (node, member) pair).
+   */
+  readonly names = new Names(MAX_NAMES)
 
   /** A record was made (values that are not objects are not shared). */
   made (r: Rec): void {

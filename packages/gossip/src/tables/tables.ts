@@ -1,7 +1,7 @@
 import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } from '../types.js'
 import { MAX_MESSAGE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT } from '../constants.js'
 import {
-  CERT_BUDGET_BYTES, JOIN_SYNC_PEERS, MAX_NAMES, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_SYNC_RESPONSE_BYTES, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
+  CERT_BUDGET_BYTES, JOIN_SYNC_PEERS, MAX_NAMES, MAX_RELAYED_BROADCASTS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_SYNC_RESPONSE_BYTES, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
   SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { entryBytes, entryHeader, valuePart } from '../sign/entry.js'
@@ -56,6 +56,42 @@ function isPeerList (alive: readonly NodeId[] | LivePeers): alive is readonly No
 const NOOP = (): void => {}
 const NULL_LOGGER: Logger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP }
 
+/** Fills one packet's table messages from scope queues, one message per scope, within a byte budget. */
+class Filler {
+  readonly out: TablesMsg[] = []
+  private used = 0
+  private readonly byScope = new Map<ScopeName, TablesMsg>()
+  /** Records taken so far, by scope (a scope taken from twice must not send one twice). */
+  private readonly taken = new Map<ScopeName, Rec[]>()
+
+  constructor (private readonly budget: number, private readonly retransmitMult: number, private readonly now: number) {}
+
+  /** Take entries of `st` (a scope of `n` members) while the packet holds at most `upTo` bytes. */
+  take (st: ScopeState, n: number, upTo: number): void {
+    if (st.queue.size === 0) return
+    const msg = this.byScope.get(st.name)
+    const overhead = msg === undefined ? msgOverhead(st.name) : 0
+    const room = Math.min(upTo, this.budget) - this.used - overhead
+    if (room <= 16) return
+    const limit = this.retransmitMult * Math.ceil(Math.log10(Math.max(1, n) + 1))
+    const taken = this.taken.get(st.name)
+    const except = taken === undefined ? undefined : new Set(taken)
+    const { recs, bytes } = st.queue.take(room, limit, recSize, MAX_ENTRIES_PER_MSG - (msg?.entries.length ?? 0), undefined, except)
+    if (recs.length === 0) return
+    this.used += overhead + bytes
+    if (taken !== undefined) taken.push(...recs)
+    else this.taken.set(st.name, recs)
+    const entries = recs.map((r) => toWire(r, this.now))
+    if (msg !== undefined) {
+      msg.entries.push(...entries)
+      return
+    }
+    const m: TablesMsg = { scope: st.name, entries }
+    this.byScope.set(st.name, m)
+    this.out.push(m)
+  }
+}
+
 class TablesImpl implements Tables {
   private readonly self: NodeId
   private readonly rng: Rng
@@ -69,11 +105,15 @@ class TablesImpl implements Tables {
   private readonly maxMsgBytes: number
   private readonly maxSyncBytes: number
   private readonly retransmitMult: number
+  private readonly maxRelayed: number
   private readonly log: Logger
   private readonly scopeStates = new Map<ScopeName, ScopeState>()
   private readonly listeners = new Set<(ev: EntryEvent) => void>()
   /** network scope -> nodes whose `scopes` entry lists it, and each node's claim. */
-  private readonly scopeIndex = new ScopeIndex()
+  private readonly scopeIndex = new ScopeIndex(() => {
+    const store = (this.scopeStates.get('cluster') as ScopeState).store
+    return { get: (node) => store.get(SCOPES_TABLE, node), all: () => store.all(SCOPES_TABLE) }
+  })
   /** Status of records as consumers see them (membership and scope claims). */
   private readonly status: Statuses
   private alive: LivePeers = NO_PEERS
@@ -83,6 +123,8 @@ class TablesImpl implements Tables {
   private lastNow = 0
   private syncCount = 0
   private syncsAgreed = 0
+  /** Broadcasts pruned by the queues of scopes since forgotten. */
+  private prunedGone = 0
   /** First tick's time; NaN before. */
   private bornAt = NaN
   /** Own-origin records of an earlier life, adopted as they arrived, not (yet) written by this process. */
@@ -96,7 +138,7 @@ class TablesImpl implements Tables {
   private readonly known = new Set<NodeId>()
   private readonly knowsMember: ((id: NodeId) => boolean) | undefined
   /** Shared copies of table names and origins for stored records. */
-  private readonly names = new Names(MAX_NAMES)
+  private readonly names: Names
   /** Records shared with the other replicas of this process (the simulator's). */
   private readonly share: RecordShare | undefined
 
@@ -113,12 +155,14 @@ class TablesImpl implements Tables {
     this.maxMsgBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
     this.maxSyncBytes = init.maxSyncResponseBytes ?? MAX_SYNC_RESPONSE_BYTES
     this.retransmitMult = init.retransmitMult ?? RETRANSMIT_MULT
+    this.maxRelayed = init.maxRelayedBroadcasts ?? MAX_RELAYED_BROADCASTS
     this.log = init.logger ?? NULL_LOGGER
     this.admission = new EntryAdmission(init.self, this.log)
     this.keyring = init.keyring
     this.authority = init.authority
     this.knowsMember = init.knowsMember
     this.share = init.shareRecords
+    this.names = init.shareRecords?.names ?? new Names(MAX_NAMES)
     this.addScope('cluster', 0)
   }
 
@@ -225,7 +269,9 @@ class TablesImpl implements Tables {
   stats (): TablesStats {
     const entries: Record<string, number> = {}
     for (const st of this.scopeStates.values()) entries[st.name] = st.store.count
-    return { entries, syncs: this.syncCount, syncsAgreed: this.syncsAgreed, dropped: { ...this.admission.dropped } }
+    let pruned = this.prunedGone
+    for (const st of this.scopeStates.values()) pruned += st.queue.pruned
+    return { entries, syncs: this.syncCount, syncsAgreed: this.syncsAgreed, broadcastsPruned: pruned, dropped: { ...this.admission.dropped } }
   }
 
   // ---- membership ------------------------------------------------------
@@ -250,25 +296,30 @@ class TablesImpl implements Tables {
   // ---- gossip ----------------------------------------------------------
 
   broadcastsFor (peer: NodeId, budgetBytes: number, clusterSize: number): TablesMsg[] {
-    const out: TablesMsg[] = []
-    let remaining = budgetBytes
+    // the network scopes `peer` is in first: their entries can ride only on packets to their members, while the
+    // cluster scope's can ride on any packet, so a cluster backlog must not crowd them out. While the cluster
+    // scope has entries queued too, they get half the packet first and the cluster scope the rest; what the
+    // cluster scope leaves goes to them again
+    const cluster = this.scopeStates.get('cluster') as ScopeState
+    const nets: Array<{ st: ScopeState, n: number }> = []
     for (const st of this.scopeStates.values()) {
-      if (st.queue.size === 0) continue
-      let n = clusterSize
-      if (st.name !== 'cluster') {
-        const members = this.scopeIndex.members(st.name)
-        if (members === undefined || !members.has(peer)) continue
-        n = members.size
-      }
-      const overhead = msgOverhead(st.name)
-      if (remaining <= overhead + 16) break
-      const limit = this.retransmitMult * Math.ceil(Math.log10(Math.max(1, n) + 1))
-      const { recs, bytes } = st.queue.take(remaining - overhead, limit, recSize, MAX_ENTRIES_PER_MSG)
-      if (recs.length === 0) continue
-      remaining -= overhead + bytes
-      out.push({ scope: st.name, entries: recs.map((r) => toWire(r, this.lastNow)) })
+      if (st === cluster || st.queue.size === 0) continue
+      const members = this.scopeIndex.members(st.name)
+      if (members === undefined || !members.has(peer)) continue
+      nets.push({ st, n: members.size })
     }
-    return out
+    const fill = new Filler(budgetBytes, this.retransmitMult, this.lastNow)
+    if (nets.length === 0) {
+      fill.take(cluster, clusterSize, budgetBytes)
+      return fill.out
+    }
+    const clusterBusy = cluster.queue.size > 0
+    for (const { st, n } of nets) fill.take(st, n, clusterBusy ? budgetBytes / 2 : budgetBytes)
+    if (clusterBusy) {
+      fill.take(cluster, clusterSize, budgetBytes)
+      for (const { st, n } of nets) fill.take(st, n, budgetBytes)
+    }
+    return fill.out
   }
 
   pendingScopes (): ScopeName[] {
@@ -411,7 +462,7 @@ class TablesImpl implements Tables {
     const st: ScopeState = {
       name,
       store: new ScopeStore(name !== 'cluster'),
-      queue: new BroadcastQueue(),
+      queue: new BroadcastQueue(this.self, this.maxRelayed),
       joined: true,
       joinSyncPending: true,
       nextSyncAt: now + this.syncMs,
@@ -424,6 +475,7 @@ class TablesImpl implements Tables {
   }
 
   private dropScope (st: ScopeState): void {
+    this.prunedGone += st.queue.pruned
     this.scopeStates.delete(st.name)
     this.log.debug('scope forgotten', { scope: st.name })
   }
@@ -496,8 +548,12 @@ class TablesImpl implements Tables {
       if (ownScopes && this.verified(st.name, w, auth)) this.probes.add(w[6])
       return false
     }
+    // a certified entry's own signature (if any came) was not checked: not kept
+    const sig = certified !== undefined && auth.kind !== 'manager' ? undefined : w[7]
+    // a replica of this process (the simulator's) stored exactly this version, value object and signature, checked
+    const same = this.share?.recordOf(w, origin, sig)
     let vb = certified
-    if (this.keyring !== undefined && (vb === undefined || auth.kind === 'manager')) {
+    if (this.keyring !== undefined && same === undefined && (vb === undefined || auth.kind === 'manager')) {
       // a certificate is signed with a node key; entries of manager keys need the manager key's own signature
       vb ??= valuePart(deleted, w[6])
       if (!this.signatureOk(st.name, w, auth, vb)) return false
@@ -514,12 +570,9 @@ class TablesImpl implements Tables {
     const age = deleted ? (w[6] as number) : 0
     // an expired tombstone only matters if it deletes something we hold
     if (deleted && cur === undefined && age >= this.ttlMs) return false
-    // a certified entry's own signature (if any came) was not checked: not kept
-    const sig = certified !== undefined && auth.kind !== 'manager' ? undefined : w[7]
     const shared = this.names.get(origin)
     if (!deleted) shareOrigin(w[6], shared)
     const v: Version = { value: deleted ? undefined : w[6], origin: shared, lamport, seq, deleted, deadAt: now - age, sig }
-    const same = this.share?.recordOf(w, shared, sig)
     if (vb !== undefined && !deleted && same === undefined) v.vt = tagOfBytes(vb)
     this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue, same)
     if (origin === this.self && !deleted) {
@@ -544,7 +597,7 @@ class TablesImpl implements Tables {
     if (cur !== undefined) st.queue.drop(cur)
     if (requeue) st.queue.push(rec)
     const scopesRec = st.name === 'cluster' && table === SCOPES_TABLE
-    const prevClaim = scopesRec ? this.scopeIndex.set(key, rec) : undefined
+    const prevClaim = scopesRec ? this.scopeIndex.set(key, cur, rec) : undefined
     const entry = this.status.entry(st.name, rec)
     if (entry.status !== 'deleted' || (prevStatus !== undefined && prevStatus !== 'deleted')) this.emit({ entry, previousStatus: prevStatus })
     if (scopesRec) this.emitAll(this.status.claimChanged(this.scopeStates.values(), key, prevClaim))
@@ -640,7 +693,7 @@ class TablesImpl implements Tables {
       if (r.origin === this.self) st.certs?.ownChanged(r.leaf)
       st.store.remove(r)
       st.queue.drop(r)
-      if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.emitAll(this.status.claimChanged(this.scopeStates.values(), r.key, this.scopeIndex.set(r.key, undefined)))
+      if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.emitAll(this.status.claimChanged(this.scopeStates.values(), r.key, this.scopeIndex.set(r.key, r, undefined)))
     }
   }
 
@@ -661,7 +714,7 @@ class TablesImpl implements Tables {
       for (const [st, r, was] of reaped) {
         st.store.remove(r)
         st.queue.drop(r)
-        if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.scopeIndex.set(r.key, undefined)
+        if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.scopeIndex.set(r.key, r, undefined)
         if (was !== 'deleted') {
           this.emit({ entry: { ...this.status.entry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was })
         }

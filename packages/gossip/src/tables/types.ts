@@ -40,6 +40,8 @@ export interface TablesInit {
   maxSyncResponseBytes?: number
   /** Retransmit multiplier: each queued entry is sent retransmitMult * ceil(log10(n + 1)) times. @default 4 (RETRANSMIT_MULT) */
   retransmitMult?: number
+  /** Relayed entries (of other origins) queued for broadcast per scope, at most; the most-sent go first. @default 32 (MAX_RELAYED_BROADCASTS) */
+  maxRelayedBroadcasts?: number
   /** Logger; nothing is logged without one. */
   logger?: Logger
   /**
@@ -151,6 +153,8 @@ export interface TablesStats {
   syncs: number
   /** Sync hashes received that matched our digest (no exchange needed). */
   syncsAgreed: number
+  /** Relayed entries dropped from a full broadcast queue (anti-entropy carries them; see maxRelayedBroadcasts). */
+  broadcastsPruned: number
   /**
    * Remote entries refused before they were applied, by reason: `lamport-jump`, `seq-jump`,
    * `unsigned`, `bad-signature`, `not-owner`, `not-manager`, `refused-key`, `bad-cert`,

@@ -69,12 +69,18 @@ test('packets stay within the byte budget, fewest-sent entries first', (t) => {
   t.is(tb.broadcastsFor('b', 2000, 10)[0]?.entries[0]?.[1], 'k')
 })
 
-test('network-scope entries go only to members of that scope; cluster entries go to everyone', (t) => {
-  const net = new Net(['a', 'b', 'c'], 4)
+/** Nodes a, b, c; a and b in network:n1, and every node knows it. */
+function aAndBInN1 (seed: number): { net: Net, a: Tables } {
+  const net = new Net(['a', 'b', 'c'], seed)
   const a = net.get('a')
   a.joinScope(0, 'network:n1')
   net.get('b').joinScope(0, 'network:n1')
   for (let i = 0; i < 2; i++) net.gossip(1 << 20)
+  return { net, a }
+}
+
+test('network-scope entries go only to members of that scope; cluster entries go to everyone', (t) => {
+  const { net, a } = aAndBInN1(4)
   a.set(0, 'network:n1', 'ep', 'e1', 1)
   a.set(0, C, 'nodes', 'a', 1)
   const toC = a.broadcastsFor('c', 1 << 20, 3)
@@ -86,6 +92,71 @@ test('network-scope entries go only to members of that scope; cluster entries go
   t.is(net.get('c').get('network:n1', 'ep', 'e1'), undefined)
   net.deliver('a', 'b', toB)
   t.is(net.get('b').get('network:n1', 'ep', 'e1')?.value, 1)
+})
+
+test('a packet to a member of a network scope carries that scope\'s entries even behind a cluster backlog', (t) => {
+  const { net, a } = aAndBInN1(9)
+  // a backlog of cluster entries, far more than one packet holds, then one network write
+  for (let i = 0; i < 200; i++) a.set(0, C, 'claims', `k${i}`, { pad: 'x'.repeat(60), i })
+  a.set(0, 'network:n1', 'ep', 'e1', { ip: '10.0.0.1' })
+  const budget = 1400
+  const toB = a.broadcastsFor('b', budget, 3)
+  t.true(pack(toB).length <= budget)
+  t.deepEqual(toB.find((m) => m.scope === 'network:n1')?.entries.map((e) => e[1]), ['e1'])
+  // the cluster backlog still gets the rest of the packet
+  t.true((toB.find((m) => m.scope === C)?.entries.length ?? 0) >= 5)
+  // a non-member's packet is all cluster entries
+  t.deepEqual(a.broadcastsFor('c', budget, 3).map((m) => m.scope), [C])
+  // with the cluster queue empty a network backlog may fill the whole packet, and with both busy it gets at
+  // least half: what the cluster scope leaves goes back to it
+  const x = net.get('b')
+  for (let i = 0; i < 200; i++) x.set(0, 'network:n1', 'ep', `n${i}`, { pad: 'y'.repeat(60), i })
+  while (x.broadcastsFor('c', 1 << 20, 3).length > 0);
+  const full = x.broadcastsFor('a', budget, 3)
+  t.deepEqual(full.map((m) => m.scope), ['network:n1'])
+  t.true(pack(full).length > budget * 0.8)
+  x.set(0, C, 'claims', 'one', 1)
+  const both = x.broadcastsFor('a', budget, 3)
+  t.deepEqual(both.map((m) => m.scope), ['network:n1', C])
+  t.true(pack(both).length > budget * 0.8, 'the cluster scope\'s one entry leaves the rest of the packet to the network')
+})
+
+test('relayed entries are bounded per scope queue (the most-sent and oldest are dropped); own entries never are', (t) => {
+  const x = createTables({ self: 'x', rng: createSeededRng(10) })
+  const a = createTables({ self: 'a', rng: createSeededRng(11), maxRelayedBroadcasts: 50 })
+  for (let i = 0; i < 300; i++) x.set(0, C, 'claims', `k${i}`, i)
+  // a learns x's 300 entries by gossip, a few packets at a time, sending between them
+  const relayed = new Map<string, number>()
+  const drainTo = (peer: string): void => {
+    for (const m of a.broadcastsFor(peer, 1400, 1000)) for (const e of m.entries) relayed.set(e[1], (relayed.get(e[1]) ?? 0) + 1)
+  }
+  for (;;) {
+    const msgs = x.broadcastsFor('a', 1400, 1000)
+    if (msgs.length === 0) break
+    for (const m of msgs) a.handle(0, 'x', m)
+    drainTo('b')
+  }
+  for (let i = 0; i < 2000; i++) drainTo('b')
+  t.is(a.get(C, 'claims', 'k0')?.value, 0, 'everything learned is stored')
+  const total = [...relayed.values()].reduce((p, c) => p + c, 0)
+  // without the bound: 300 entries x 16 transmits
+  t.true(total < 300 * 16 / 2, `${total} transmits`)
+  t.true([...relayed.values()].every((c) => c <= 16))
+  t.is([...relayed.values()].filter((c) => c === 16).length, 50, 'as many as the bound went out in full')
+  t.true(a.stats().broadcastsPruned > 0)
+  // own writes are all sent in full, whatever the bound
+  for (let i = 0; i < 300; i++) a.set(0, C, 'own', `o${i}`, i)
+  relayed.clear()
+  for (let i = 0; i < 2000; i++) drainTo('b')
+  t.is(relayed.size, 300)
+  t.true([...relayed.values()].every((c) => c === 16))
+})
+
+test('a fresh write goes before a backlog of unsent entries (newest first among the unsent)', (t) => {
+  const tb = createTables({ self: 'a', rng: createSeededRng(12) })
+  for (let i = 0; i < 300; i++) tb.set(0, C, 'ep', `old${i}`, { pad: 'z'.repeat(40), i })
+  tb.set(0, C, 'ep', 'fresh', 1)
+  t.is(tb.broadcastsFor('b', 1400, 10)[0]?.entries[0]?.[1], 'fresh')
 })
 
 test('entries learned by gossip are relayed; entries learned by a sync answer are not', (t) => {
