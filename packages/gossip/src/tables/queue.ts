@@ -11,8 +11,11 @@ import type { Rec } from './record.js'
  * and push the newer at tier 0, so the older version is never sent after the
  * newer one.
  *
- * Unsent records go newest first (memberlist orders equal transmit counts
- * newest first), so a fresh write does not wait behind a backlog.
+ * Within a tier, records go in the order they were queued: an origin's
+ * writes reach a receiver in the order it made them (a network before the
+ * service on it, which a receiver's API needs). memberlist sends equal
+ * transmit counts newest first; that delivered a service before its network
+ * here, so a task added at once on another node was refused.
  *
  * Relayed records (another origin's) are bounded, as Serf bounds its queues
  * (`MaxQueueDepth`): past `maxRelayed` the most-sent one goes (the oldest of
@@ -72,8 +75,7 @@ export class BroadcastQueue {
     for (let t = 0; t < this.tiers.length; t++) {
       const tier = this.tiers[t]
       if (tier === undefined || tier.size === 0) continue
-      // unsent records newest first (as memberlist): a fresh write does not wait behind a backlog
-      for (const rec of t === 0 ? newestFirst(tier) : tier) {
+      for (const rec of tier) {
         if (t >= limit) {
           // the limit shrank (smaller cluster): done with this one
           this.remove(t, rec)
@@ -132,9 +134,4 @@ export class BroadcastQueue {
     for (let t = 0; t < this.tiers.length; t++) if (this.tiers[t]?.has(rec) === true) return t
     return -1
   }
-}
-
-/** The records of a set, last added first. */
-function newestFirst (tier: Set<Rec>): Rec[] {
-  return Array.from(tier).reverse()
 }
