@@ -341,11 +341,16 @@ export class NodeAllocatorImpl implements NodeAllocator {
       if (block !== undefined) break
     }
     if (block === undefined) return undefined
+    const written = this.write(net, [{ ...block, owner: requester }])
+    return written.length > 0 ? written : undefined
+  }
+
+  /** Merge segments this node writes into its ring and apply it; the tokens to publish (what changed). */
+  private write (net: NetworkState, writes: Segment[]): RingToken[] {
     const before = net.segs
-    const merged = mergeSegments([before, [{ ...block, owner: requester }]], net.subnets)
+    const merged = mergeSegments([before, writes], net.subnets)
     this.applyRing(net, merged)
-    const written = changedSegments(before, merged)
-    return written.length > 0 ? written.map(toToken) : undefined
+    return changedSegments(before, merged).map(toToken)
   }
 
   /** A free aligned block to give away, at the version to write (owner filled in by the caller). */
@@ -403,11 +408,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
         writes.push({ start: s.start, end: s.end, owner: this.self, version: s.version + 1 })
       }
     })
-    if (writes.length === 0) return []
-    const before = net.segs
-    const merged = mergeSegments([before, writes], net.subnets)
-    this.applyRing(net, merged)
-    return changedSegments(before, merged).map(toToken)
+    return writes.length === 0 ? [] : this.write(net, writes)
   }
 
   handOver (networkId: string, liveNodes: readonly NodeId[]): RingToken[] {
@@ -421,11 +422,7 @@ export class NodeAllocatorImpl implements NodeAllocator {
       const heir = heirOf(net.segs, i, gone, live)
       if (heir !== undefined) writes.push({ start: s.start, end: s.end, owner: heir, version: s.version + 1 })
     })
-    if (writes.length === 0) return []
-    const before = net.segs
-    const merged = mergeSegments([before, writes], net.subnets)
-    this.applyRing(net, merged)
-    return changedSegments(before, merged).map(toToken)
+    return writes.length === 0 ? [] : this.write(net, writes)
   }
 
   localTaskAdded (networkId: string, taskKey: string, now: number): LocalTaskResult {
