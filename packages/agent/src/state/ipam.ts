@@ -1,4 +1,4 @@
-import { logRepeated, type Clock, type EntryEvent, type Gossip } from '@scalelb/gossip'
+import { logRepeated, type Clock, type EntryEvent, type Gossip, type Member } from '@scalelb/gossip'
 import { BLOCK_PREFIX_V4, parseAddress, type AddressKind, type DeadOwner, type NodeAllocator, type RingToken, type WriteRefusal } from '@scalelb/allocator'
 import type { Logger } from '../logging/logger.js'
 import { ALLOCATION_DEADLINE_MS, DONATION_QUOTA_FAIR_SHARES, DONATION_QUOTA_MIN_BLOCKS, DONATION_TIMEOUT_MS, PREFETCH_BLOCKS_PER_MEMBER, RECLAIM_CHECK_MS } from '../constants.js'
@@ -95,6 +95,9 @@ function isToken (v: unknown): v is RingToken {
 /** Gossip key of a node's donation request: `${networkId}/${requester}`, the same shape as a usage key. */
 const requestKey = usageKey
 
+/** A member an heir counts as alive: suspected is not failed yet. */
+const isUp = (m: Member): boolean => m.state === 'alive' || m.state === 'suspect'
+
 /** Addresses in one donation block (IPv4 default): the unit of the prefetch rule. */
 const BLOCK_ADDRESSES = 2 ** (32 - BLOCK_PREFIX_V4)
 
@@ -173,7 +176,7 @@ export function createIpam (init: IpamInit): Ipam {
    * later never learn who owns the block.
    */
   function adopt (networkId: string, stored?: Map<string, RingToken[]>): void {
-    const mine = allocator.ownedBy(networkId).owned.map((t) => ({ lo: parseAddress(t.start, 'start'), hi: parseAddress(t.end, 'end'), version: t.version }))
+    const mine = ownedSpans(networkId)
     if (mine.length === 0) return
     for (const [writer, tokens] of stored ?? tokensOf(networkId)) {
       if (writer === self) continue
@@ -185,6 +188,11 @@ export function createIpam (init: IpamInit): Ipam {
         if (mine.some((m) => m.version === t.version && m.lo <= lo && hi <= m.hi)) gossip.set('cluster', TABLE_IPAM, tokenKey(networkId, t.start), { ...t })
       }
     }
+  }
+
+  /** The ranges this node owns in a network, as numbers. */
+  function ownedSpans (networkId: string): Array<{ lo: bigint, hi: bigint, version: number }> {
+    return allocator.ownedBy(networkId).owned.map((t) => ({ lo: parseAddress(t.start, 'start'), hi: parseAddress(t.end, 'end'), version: t.version }))
   }
 
   /** The network's stored tokens, by the node that wrote them. */
@@ -443,7 +451,7 @@ export function createIpam (init: IpamInit): Ipam {
     const live = new Set<string>()
     const gone = new Map<string, number>()
     for (const m of gossip.members()) {
-      if (m.state === 'alive' || m.state === 'suspect') live.add(m.id)
+      if (isUp(m)) live.add(m.id)
       else if (m.id !== self) gone.set(m.id, m.since)
     }
     // the ring owners not alive, per network, and since when (first noticed here when membership no longer lists them)
@@ -464,10 +472,11 @@ export function createIpam (init: IpamInit): Ipam {
     // a majority of the members this node knows must be alive here (a 2-node cluster never reclaims)
     for (const id of gone.keys()) deadIds.add(id)
     if (live.size > deadIds.size) {
+      const liveIds = [...live]
       for (const [networkId, owners] of dead) {
         let tokens: RingToken[]
         try {
-          tokens = allocator.reclaim(networkId, owners, now, [...live])
+          tokens = allocator.reclaim(networkId, owners, now, liveIds)
         } catch (err) {
           logger.warn('reclaiming address space failed', { networkId, error: (err as Error).message })
           continue
@@ -496,7 +505,7 @@ export function createIpam (init: IpamInit): Ipam {
    */
   function holdVips (networkId: string, now: number): number {
     if (init.vipsOf === undefined) return 0
-    const owned = allocator.ownedBy(networkId).owned.map((t) => [parseAddress(t.start, 'start'), parseAddress(t.end, 'end')] as const)
+    const owned = ownedSpans(networkId)
     if (owned.length === 0) return 0
     const held = new Set(allocator.allocations(networkId).map((a) => a.address))
     let n = 0
@@ -504,7 +513,7 @@ export function createIpam (init: IpamInit): Ipam {
       if (held.has(ip)) continue
       let a: bigint
       try { a = parseAddress(ip, 'vip') } catch { continue }
-      if (!owned.some(([lo, hi]) => a >= lo && a <= hi)) continue
+      if (!owned.some((m) => a >= m.lo && a <= m.hi)) continue
       try {
         allocator.allocateSpecific(networkId, ip, 'vip', now, service)
         n++
@@ -588,7 +597,7 @@ export function createIpam (init: IpamInit): Ipam {
       return r
     },
     handOver () {
-      const live = gossip.members().filter((m) => m.id !== self && (m.state === 'alive' || m.state === 'suspect')).map((m) => m.id)
+      const live = gossip.members().filter((m) => m.id !== self && isUp(m)).map((m) => m.id)
       for (const networkId of allocator.networks()) {
         const tokens = allocator.handOver(networkId, live)
         if (tokens.length === 0) continue
