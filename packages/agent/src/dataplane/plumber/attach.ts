@@ -7,6 +7,11 @@ import { TASK_IFNAME } from './constants.js'
 import { plumbTaskDsr, unplumbTaskDsr, type TaskDsr } from './dsr.js'
 import { IPV4 as F, IPV6, cidrAddressFamily, keyFamily } from '../spec/family.js'
 
+/** A task's netns as a path: a path as given, a name as `/run/netns/<name>`. */
+function taskNetnsPath (netns: string): string {
+  return netns.includes('/') ? netns : `/run/netns/${netns}`
+}
+
 /** Options of {@link addBridgedVeth}. */
 export interface BridgedVethInit {
   netnsPrefix: string
@@ -94,7 +99,7 @@ export async function attachTaskNetns (init: AttachTaskInit): Promise<{ hostIfNa
   if (init.gateway !== undefined && !F.isAddress(init.gateway)) throw new ProgrammerInputError('gateway', `expected an ${F.label} address, got ${JSON.stringify(init.gateway)}`)
   const ifName = init.ifName ?? TASK_IFNAME
   const k = init.kernel ?? createKernel()
-  const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
+  const target = taskNetnsPath(init.netnsPath)
   const host = await addBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, peerName: ifName, mtu: init.mtu, peerNetns: target, kernel: k })
   // IPv6 addresses without duplicate address detection: the allocator made them unique, and DAD would hold them tentative (unusable) for a second
   const addrLine = (a: string): string => `addr add ${a} dev ${ifName}${keyFamily(a).addrFlags}`
@@ -131,8 +136,7 @@ export interface DetachTaskInit {
 /** Remove a task's veth (both ends); a missing one is not an error. */
 export async function detachTaskNetns (init: DetachTaskInit): Promise<void> {
   if (init.dsr !== undefined) {
-    const target = init.netnsPath.includes('/') ? init.netnsPath : `/run/netns/${init.netnsPath}`
-    await unplumbTaskDsr(init.kernel ?? createKernel(), target, init.dsr.ifName, init.dsr.vip)
+    await unplumbTaskDsr(init.kernel ?? createKernel(), taskNetnsPath(init.netnsPath), init.dsr.ifName, init.dsr.vip)
   }
   await removeBridgedVeth({ netnsPrefix: init.netnsPrefix, networkId: init.networkId, key: init.netnsPath, kernel: init.kernel })
 }
