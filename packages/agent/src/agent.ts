@@ -215,7 +215,7 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
   const persistence = createPersistence({ gossip, allocator, dataDir: b.cfg.dataDir, logger: log, incarnation: (files.persisted?.incarnation ?? -1) + 1, persisted: files.persisted, localTasks: () => controller.localTasks(), desired: () => desired.last(), gossipStarted: () => b.gossipStarted.value })
   const persist = persistence.persist
   const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
-  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason), vipsOf: (networkId) => serviceVips(view, networkId) })
+  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason), vipsOf: (networkId) => serviceVips(view, networkId), revoked: () => new Set(revocations.list().keys()) })
   const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
   const dns = b.cfg.noDns || b.cfg.programmer === 'memory' || b.cfg.lbMode !== 'per-network'
     ? undefined
