@@ -216,7 +216,7 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
   const persist = persistence.persist
   const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
   const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason), vipsOf: (networkId) => serviceVips(view, networkId), revoked: () => new Set(revocations.list().keys()) })
-  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
+  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats(), revoked: () => revocations.list().size })
   const dns = b.cfg.noDns || b.cfg.programmer === 'memory' || b.cfg.lbMode !== 'per-network'
     ? undefined
     : createDnsResolver({
@@ -250,7 +250,7 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
 }
 
 /** Metrics read from the running parts at scrape time. */
-function agentMetrics (b: Base, parts: Pick<AgentMetricsSources, 'conflicts' | 'reconciler'>): AgentMetrics {
+function agentMetrics (b: Base, parts: Pick<AgentMetricsSources, 'conflicts' | 'reconciler' | 'revoked'>): AgentMetrics {
   const { gossip, allocator } = b
   return createAgentMetrics({
     node: b.self,

@@ -48,24 +48,25 @@ export function createRevocations (init: RevocationsInit): Revocations {
   /** The set last given to gossip, as a sorted key. */
   let applied = ''
 
-  function list (): Map<string, RevokedValue> {
+  /** The valid live revocations; `report`: count and log the invalid ones (once per table change, not per read). */
+  function read (report: boolean): Map<string, RevokedValue> {
     const out = new Map<string, RevokedValue>()
     for (const e of gossip.entries('cluster', TABLE_REVOKED)) {
       if (e.deleted || e.status !== 'live') continue
       const c = checkRevoked(e.value)
-      if (!c.ok) {
+      if (c.ok) out.set(e.key, c.value)
+      else if (report) {
         init.invalid?.()
         log.warn('ignoring an invalid revocation', { node: e.key, error: c.reason })
-        continue
       }
-      out.set(e.key, c.value)
     }
     return out
   }
+  const list = (): Map<string, RevokedValue> => read(false)
 
   function sync (): void {
     // (this node never sees its own revocation: the others stop talking to it first)
-    const ids = [...list().keys()].filter((id) => id !== gossip.id).sort()
+    const ids = [...read(true).keys()].filter((id) => id !== gossip.id).sort()
     const key = ids.join(',')
     if (key === applied) return
     applied = key

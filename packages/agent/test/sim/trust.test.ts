@@ -106,6 +106,7 @@ test('a revoked worker is out on every node: its task withdrawn, its later write
   t.is(rev.reason, 'host stolen')
   await waitFor('m and w withdraw r\'s task and hold r left', () => [m, w].every((x) => tasks(x).join() === 'm1,w1' && x.agent.members().find((y) => y.id === r.agent.id)?.state === 'left'))
   t.deepEqual(w.agent.members().find((y) => y.id === r.agent.id)?.revoked?.reason, 'host stolen')
+  t.regex(await w.agent.metrics.registry.getSingleMetricAsString('scalelb_revoked_members'), /^scalelb_revoked_members 1$/m)
   // r still holds the cluster key and its node key: what it writes now goes nowhere
   await r.agent.controller.addTask({ service: 'web', ip: '10.56.0.101', id: 'r2' })
   await new Promise((resolve) => setTimeout(resolve, 1500))
@@ -118,4 +119,5 @@ test('a revoked worker is out on every node: its task withdrawn, its later write
   m.agent.revocations.unrevoke(r.agent.id)
   await waitFor('r is back: its two tasks are seen again', () => [m, w].every((x) => tasks(x).join() === 'm1,r1,r2,w1'))
   t.is(w.agent.members().find((y) => y.id === r.agent.id)?.revoked, undefined)
+  t.regex(await w.agent.metrics.registry.getSingleMetricAsString('scalelb_revoked_members'), /^scalelb_revoked_members 0$/m)
 })
