@@ -22,6 +22,7 @@ import type { TablesView } from './state/view.js'
 import { createIpam } from './state/ipam.js'
 import { createNetworkProblems } from './state/network-problems.js'
 import { createTablesView } from './state/view.js'
+import { TABLE_REVOKED } from './state/tables.js'
 import type { DataPlane, Reconciler } from './dataplane/dataplane.js'
 import type { AgentStatus, MemberInfo } from './types.js'
 import { DEFAULT_MTU_POLICY, type MtuPolicy } from './dataplane/overlay/mtu.js'
@@ -30,6 +31,7 @@ import { createDesiredState, type DesiredState } from './components/desired-stat
 import { createIngress, type Ingress } from './components/ingress.js'
 import { listeningPorts } from './dataplane/ingress/listening.js'
 import { createEntryRouter } from './components/entry-router.js'
+import { createRevocations, type Revocations } from './state/revocations.js'
 import { createJoiner } from './components/join.js'
 import { createLbRelease, type LbRelease } from './components/lb-release.js'
 import { createMemoryTrim, type ProcessMemory } from './components/memory-trim.js'
@@ -75,6 +77,8 @@ export interface Agent {
   readonly controller: Controller
   readonly metrics: AgentMetrics
   readonly allocator: NodeAllocator
+  /** Members the cluster's managers revoked (`scalelb member revoke`). */
+  readonly revocations: Revocations
   start(): Promise<void>
   /** Stop for a restart: kernel state stays, peers keep our entries for the restart grace. */
   stop(): Promise<void>
@@ -191,6 +195,8 @@ interface Parts {
   dns: DnsResolver | undefined
   /** Published ports and ingress holds. */
   ingress: Ingress
+  /** Members the cluster's managers revoked. */
+  revocations: Revocations
 }
 
 /** The VIPs of every service on a network (both families). */
@@ -209,8 +215,8 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
   const persistence = createPersistence({ gossip, allocator, dataDir: b.cfg.dataDir, logger: log, incarnation: (files.persisted?.incarnation ?? -1) + 1, persisted: files.persisted, localTasks: () => controller.localTasks(), desired: () => desired.last(), gossipStarted: () => b.gossipStarted.value })
   const persist = persistence.persist
   const view = createTablesView(gossip, (table) => metrics.invalidEntry(table), (err) => { log.error('table cache failed to apply a gossip event: rebuilding it from the tables', { error: err.message }) })
-  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason), vipsOf: (networkId) => serviceVips(view, networkId) })
-  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats() })
+  const ipam = createIpam({ gossip, allocator, clock, logger: componentLogger(root, 'ipam'), onChange: persist, networkName: (id) => view.networks().get(id)?.name, onAllocated: (ms) => metrics.observeAddressWait(ms), onRefused: (reason) => metrics.ipamTokenRefused(reason), vipsOf: (networkId) => serviceVips(view, networkId), revoked: () => new Set(revocations.list().keys()) })
+  const metrics = agentMetrics(b, { conflicts: () => ({ current: problems.conflicts(), detected: problems.conflictsDetected() }), reconciler: () => reconciler.stats(), revoked: () => revocations.list().size })
   const dns = b.cfg.noDns || b.cfg.programmer === 'memory' || b.cfg.lbMode !== 'per-network'
     ? undefined
     : createDnsResolver({
@@ -223,7 +229,8 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
       logger: componentLogger(root, 'dns'),
       registry: metrics.registry
     })
-  const controller = createController({ gossip, ipam, view, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }), ...(dataPlane.hostIngress === undefined ? {} : { listening: listeningPorts }) })
+  const revocations = createRevocations({ gossip, logger: componentLogger(root, 'state'), wallClock, invalid: () => { metrics.invalidEntry(TABLE_REVOKED) } })
+  const controller = createController({ gossip, ipam, view, revocations, wallClock, clock, logger: componentLogger(root, 'state'), plumber: dataPlane.plumber, mtu, tasks: files.persisted?.tasks, onChange: () => { persist(); lbRelease.schedule(); ipam.publishUsage() }, applied: async (signal) => { await desired.flush({ signal }) }, programmingError: (id) => problems.error(id), ...(dns === undefined ? {} : { dns }), ...(dataPlane.hostIngress === undefined ? {} : { listening: listeningPorts }) })
   const lbRelease = createLbRelease({ allocator, clock, tick: () => controller.tickLbRelease() })
   const latency = createProgrammingLatency({ wallClock, metrics: () => metrics })
   const reconciler = dataPlane.createReconciler({
@@ -239,11 +246,11 @@ function createParts (b: Base, dataPlane: DataPlane): Parts {
   const problems = createNetworkProblems({ logger: componentLogger(root, 'state'), networks: () => view.networks(), conflicts: () => view.conflicts(), refused: () => reconciler.errors() })
   const desired = createDesiredState({ view, reconciler, problems, clock, logger: log, self: b.self, localUnderlay: b.localUnderlay, mtu, localTasks: () => controller.localTasks(), persist, previous: files.persisted?.desired, restartGraceMs: b.cfg.restartGraceMs })
   const ingress = createIngress({ view, controller, desired, host: dataPlane.hostIngress, self: b.self, clock, logger: componentLogger(root, 'ingress') })
-  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics, dns, ingress }
+  return { persistence, view, ipam, controller, lbRelease, latency, reconciler, problems, desired, metrics, dns, ingress, revocations }
 }
 
 /** Metrics read from the running parts at scrape time. */
-function agentMetrics (b: Base, parts: Pick<AgentMetricsSources, 'conflicts' | 'reconciler'>): AgentMetrics {
+function agentMetrics (b: Base, parts: Pick<AgentMetricsSources, 'conflicts' | 'reconciler' | 'revoked'>): AgentMetrics {
   const { gossip, allocator } = b
   return createAgentMetrics({
     node: b.self,
@@ -274,7 +281,17 @@ interface Views {
 
 function agentViews (b: Base, p: Parts): Views {
   const { gossip, self } = b
-  const members = (): MemberInfo[] => gossip.members().map((m) => ({ id: m.id, state: m.state, addrs: m.addrs, incarnation: m.incarnation, restarting: m.restarting, self: m.id === self }))
+  const members = (): MemberInfo[] => {
+    const revoked = p.revocations.list()
+    const out: MemberInfo[] = gossip.members().map((m) => {
+      const r = revoked.get(m.id)
+      revoked.delete(m.id)
+      return { id: m.id, state: m.state, addrs: m.addrs, incarnation: m.incarnation, restarting: m.restarting, self: m.id === self, ...(r === undefined ? {} : { revoked: r }) }
+    })
+    // revoked before they joined, or forgotten since: still listed, with their revocation
+    for (const [id, r] of revoked) out.push({ id, state: 'left', addrs: [], incarnation: 0, restarting: false, self: false, revoked: r })
+    return out
+  }
   const ready = (): boolean => b.gossipStarted.value && (p.reconciler.synced())
   const status = (): AgentStatus => {
     const counts: Record<string, number> = {}
@@ -332,7 +349,7 @@ function agentComponents (b: Base, p: Parts, api: ApiServer, statusServer: Statu
       async stop (reason) { if (reason === 'restart') await gossip.stop({ restart: true }) }
     },
     p.persistence.component,
-    createEntryRouter({ gossip, view: p.view, ipam: p.ipam, allocator, controller, metrics: () => p.metrics, latency: p.latency, logger: log, mtu: b.mtu, persist: p.persistence.persist, changed: () => { desired.schedule(); lbRelease.schedule(); p.ingress.schedule() } }),
+    createEntryRouter({ gossip, view: p.view, ipam: p.ipam, revocations: p.revocations, allocator, controller, metrics: () => p.metrics, latency: p.latency, logger: log, mtu: b.mtu, persist: p.persistence.persist, changed: () => { desired.schedule(); lbRelease.schedule(); p.ingress.schedule() } }),
     lbRelease.component,
     createOwnEntries({ gossip, allocator, ipam: p.ipam, logger: log, persisted: files.persisted?.ownEntries ?? [], mayWrite: (e) => mayWrite(b.authority(e.scope as 'cluster', e.table, e.key), self, files.keyring.manager), localUnderlay: b.localUnderlay, role: files.keys.role }),
     // leave runs backwards: after the controller removed the tasks, before gossip says goodbye
@@ -384,6 +401,7 @@ export async function createAgent (init: AgentInit): Promise<Agent> {
     controller: p.controller,
     metrics: p.metrics,
     allocator: b.allocator,
+    revocations: p.revocations,
     async start () {
       if (lifecycle.state() !== 'new') return
       await lifecycle.start()

@@ -19,6 +19,8 @@ export interface MetricSources {
   ipam: () => Record<'vip' | 'task' | 'lb' | 'free' | 'cooling', number>
   /** Networks in a subnet conflict now, and conflicts that appeared since start. @default none (not exported) */
   conflicts?: () => { current: number, detected: number }
+  /** Members the cluster's managers revoked now. @default none (not exported) */
+  revoked?: () => number
   /** The transport's own refusals by reason and the bytes of partly received frames it holds (libp2p). @default none (not exported) */
   transport?: () => { dropped: Record<string, number>, bufferedBytes: number }
 }
@@ -120,7 +122,7 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
   absCounter(registry, 'scalelb_gossip_messages_received_total', 'Gossip messages received, by type.', ['type'], () => s.gossipStats().messagesReceived)
   absCounter(registry, 'scalelb_gossip_sent_bytes_total', 'Gossip bytes sent.', [], () => s.gossipStats().bytesSent)
   absCounter(registry, 'scalelb_gossip_received_bytes_total', 'Gossip bytes received.', [], () => s.gossipStats().bytesReceived)
-  absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip frames, table entries and membership facts refused, by reason (malformed ones by field; unsigned, bad-signature, not-owner, not-manager, unknown-origin, lamport-jump, member-unsigned, ...).', ['reason'], () => s.gossipStats().dropped)
+  absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip frames, table entries and membership facts refused, by reason (malformed ones by field; unsigned, bad-signature, not-owner, not-manager, unknown-origin, lamport-jump, member-unsigned, revoked-peer, revoked-origin, member-revoked, ...).', ['reason'], () => s.gossipStats().dropped)
   absCounter(registry, 'scalelb_gossip_syncs_total', 'Anti-entropy syncs.', [], () => s.gossipStats().syncs)
   const transport = s.transport
   if (transport !== undefined) {
@@ -146,6 +148,8 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
       for (const [kind, n] of Object.entries(s.ipam())) this.set({ kind }, n)
     }
   })
+  const revoked = s.revoked
+  if (revoked !== undefined) new Gauge({ name: 'scalelb_revoked_members', help: 'Members the cluster\'s managers revoked (`scalelb member revoke`): every node refuses their traffic and entries.', registers: [registry], collect () { this.set(revoked()) } })
   const conflicts = s.conflicts
   if (conflicts !== undefined) {
     new Gauge({ name: 'scalelb_network_conflicts', help: 'Networks whose subnets overlap a network created earlier (no kernel state until removed).', registers: [registry], collect () { this.set(conflicts().current) } })

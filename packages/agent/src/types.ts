@@ -141,6 +141,8 @@ export interface MemberInfo {
   incarnation: number
   restarting: boolean
   self: boolean
+  /** Set when the cluster's managers revoked this member (`scalelb member revoke`). */
+  revoked?: { atMs: number, reason?: string }
 }
 
 /**

@@ -180,6 +180,13 @@ class GossipDriver implements Gossip {
 
   members (): Member[] { return this.node.members(this.clock.now()) }
   onMember (cb: (ev: MemberEvent) => void): () => void { return this.node.onMember(cb) }
+  revoke (ids: Iterable<NodeId>): void {
+    const set = new Set([...ids].filter((id) => id !== this.id))
+    this.node.revoke(this.clock.now(), set)
+    this.transport.denyPeers?.(set)
+    if (this.started) this.flush(this.node.tick(this.clock.now()))
+  }
+
   joinScope (scope: ScopeName): void {
     this.node.joinScope(this.clock.now(), checkScope(scope))
     if (this.started) this.flush(this.node.tick(this.clock.now()))

@@ -88,6 +88,12 @@ export interface GossipNode {
   announceRestart(now: Millis): NodeOutput
   /** Leave for good: tombstone own entries, announce leave. */
   leave(now: Millis): NodeOutput
+  /**
+   * The members the cluster's managers revoked (the whole set): held left,
+   * their alive refused, their packets, requests, responses and newer
+   * entries dropped, on this node, for as long as they stay in the set.
+   */
+  revoke(now: Millis, ids: ReadonlySet<NodeId>): void
   members(now: Millis): Member[]
   member(id: NodeId): Member | undefined
   onMember(cb: (ev: MemberEvent) => void): () => void
@@ -140,6 +146,7 @@ class Node implements GossipNode {
       syncWindowMs: init.cfg.probeIntervalMs,
       logger: this.log,
       knowsMember: (id) => this.membership.knows(id),
+      isRevoked: (id) => this.membership.isRevoked(id),
       ...(init.shareRecords !== undefined ? { shareRecords: init.shareRecords } : {}),
       ...(init.keyring !== undefined ? { keyring: init.keyring } : {}),
       ...(init.authority !== undefined ? { authority: init.authority } : {}),
@@ -190,8 +197,20 @@ class Node implements GossipNode {
     this.membership.seed(now, members, this.memberSubs.size > 0)
   }
 
+  revoke (now: Millis, ids: ReadonlySet<NodeId>): void {
+    this.membership.revoke(now, ids)
+  }
+
+  /** A revoked member's packet, request or response: dropped whole, counted. */
+  private fromRevoked (from: NodeId, bytes: number): boolean {
+    if (!this.membership.isRevoked(from)) return false
+    this.counters.drop('revoked-peer', bytes)
+    return true
+  }
+
   handle (now: Millis, from: NodeId, msg: Packet): NodeOutput {
     const out = newOutbox()
+    if (this.fromRevoked(from, 0)) return this.finish(now, out)
     if (msg.tb !== undefined) for (const m of msg.tb) this.tables.handle(now, from, m)
     if (msg.sh !== undefined) {
       const differ = msg.sh.filter((h) => this.tables.handleSyncHash(now, from, h)).map((h) => h.scope)
@@ -210,6 +229,7 @@ class Node implements GossipNode {
   }
 
   receive (now: Millis, from: NodeId, bytes: Uint8Array): NodeOutput {
+    if (this.fromRevoked(from, bytes.length)) return this.finish(now, newOutbox())
     const r = decodePacket(bytes, this.cfg.maxMessageBytes)
     if (!r.ok) {
       this.counters.drop(r.reason, bytes.length)
@@ -252,6 +272,8 @@ class Node implements GossipNode {
 
   handleRequest (now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput } {
     const out = newOutbox()
+    // (receiveRequest answers a revoked member nothing; a caller of this one gets an empty answer)
+    if (this.fromRevoked(from, 0)) return { response: req.t === 'push-pull' ? { t: 'push-pull', members: [] } : { t: 'sync', res: { scope: req.req.scope, member: false, complete: [], entries: [] } }, out: this.finish(now, out) }
     if (req.t === 'push-pull') {
       // merge first so our answer already carries any refutation
       this.membership.mergeState(now, from, req.members)
@@ -262,6 +284,7 @@ class Node implements GossipNode {
   }
 
   receiveRequest (now: Millis, from: NodeId, bytes: Uint8Array): { response: Uint8Array | undefined, out: NodeOutput } {
+    if (this.fromRevoked(from, bytes.length)) return { response: undefined, out: this.finish(now, newOutbox()) }
     const r = decodeRequest(bytes, this.cfg.maxRequestBytes)
     if (!r.ok) {
       this.counters.drop(r.reason, bytes.length)
@@ -277,6 +300,7 @@ class Node implements GossipNode {
 
   handleResponse (now: Millis, from: NodeId, res: ResponseMsg): NodeOutput {
     const out = newOutbox()
+    if (this.fromRevoked(from, 0)) return this.finish(now, out)
     if (res.t === 'push-pull') {
       this.membership.mergeState(now, from, res.members)
     } else {

@@ -95,6 +95,8 @@ export interface Transport {
   onRequest(handler: (from: NodeId, bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array): void
   /** Remember how to reach a peer learned through gossip. */
   addPeerAddrs(id: NodeId, addrs: string[]): void
+  /** Refuse these peers' connections and close the open ones (the whole set, replacing the last). Optional: without it, the gossip core drops what they send. */
+  denyPeers?(ids: ReadonlySet<NodeId>): void
 }
 
 /** Gossip timing profile names. */
@@ -130,6 +132,14 @@ export interface Gossip {
   leave(opts?: { signal?: AbortSignal }): Promise<void>
   members(): Member[]
   onMember(cb: (ev: MemberEvent) => void): () => void
+  /**
+   * The members the cluster's managers revoked, whole (replaces the last
+   * set; the application reads it from a manager-signed table). Each is held
+   * left on this node: its entries withdrawn then reaped, its alive, packets,
+   * requests and newer entries refused, and its connections closed and
+   * refused by the transport, until it leaves the set.
+   */
+  revoke(ids: Iterable<NodeId>): void
   joinScope(scope: ScopeName): void
   leaveScope(scope: ScopeName): void
   scopes(): ScopeName[]

@@ -137,6 +137,19 @@ export interface TaskStateBody {
   state: EndpointState
 }
 
+/** POST /v1/members/:id/revoke body. */
+export interface MemberRevokeBody {
+  /** Why (at most 200 characters), shown by `scalelb members`. */
+  reason?: string
+}
+
+/** Answer of a revocation. */
+export interface RevokedMember {
+  id: string
+  atMs: number
+  reason?: string
+}
+
 /** Answer of a remove. */
 export interface Removed {
   /** The name or id as given. */
@@ -167,6 +180,10 @@ export const API_ROUTES = {
   removeTask: route<Removed>()({ method: 'DELETE', path: '/v1/tasks/:id', mutates: true }),
   setTaskState: route<TaskInfo, TaskStateBody>()({ method: 'POST', path: '/v1/tasks/:id/state', body: async () => (await validators()).parseTaskStateBody, mutates: true }),
   members: route<MemberInfo[]>()({ method: 'GET', path: '/v1/members' }),
+  /** Revoke a member (a manager): every node refuses its connections, traffic and entries. */
+  revokeMember: route<RevokedMember, MemberRevokeBody>()({ method: 'POST', path: '/v1/members/:id/revoke', body: async () => (await validators()).parseMemberRevoke, mutates: true, managerOnly: 'member revoke' }),
+  /** Withdraw a revocation; 404 NotFoundError on field `id` when the member is not revoked. */
+  unrevokeMember: route<{ unrevoked: string }>()({ method: 'DELETE', path: '/v1/members/:id/revoke', mutates: true, managerOnly: 'member unrevoke' }),
   status: route<AgentStatus>()({ method: 'GET', path: '/v1/status' }),
   /** Answered first; the agent then leaves the cluster and stops. */
   leave: route<{ leaving: true }>()({ method: 'POST', path: '/v1/leave', status: 202 })

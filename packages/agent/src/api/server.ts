@@ -110,6 +110,8 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     removeTask: async ({ params }) => { await ctl.removeTask(params.id); return { removed: params.id } },
     setTaskState: async ({ params, body }) => ctl.setTaskState(params.id, body.state),
     members: async () => init.members(),
+    revokeMember: async ({ params, body }) => ctl.revokeMember(params.id, body.reason),
+    unrevokeMember: async ({ params }) => { ctl.unrevokeMember(params.id); return { unrevoked: params.id } },
     status: async () => init.status(),
     leave: async () => ({ leaving: true })
   }

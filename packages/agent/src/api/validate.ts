@@ -4,7 +4,7 @@ import { IFNAME_RE, MAX_NAME_LENGTH, MAX_PORTS_PER_SERVICE, MAX_TASK_ID_LENGTH, 
 import type { PortSpec } from '../dataplane/spec/types.js'
 import type { NetworkCreateRequest, ServiceCreateRequest, ServicePublishRequest, TaskAddRequest } from '../types.js'
 import type { EndpointState } from '../state/tables.js'
-import { PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
+import { MAX_REVOKE_REASON, PORT_RANGE, isCidrText, isPort, isValidName } from '../state/tables.js'
 import { cidrFamily } from '../state/addr.js'
 import { DSR_OPTION, INTERNAL_OPTION, MAX_PUBLISH_PER_SERVICE, parsePublishList, parsePublishRef, parseShortMapping } from '../state/publish.js'
 import { NETWORK_MTU_OPTION, mtuProblem, parseMtuText } from '../dataplane/overlay/mtu.js'
@@ -165,6 +165,16 @@ export function parseTaskStateBody (body: unknown): { state: EndpointState } {
  */
 const TASK_ID_RE = new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,${MAX_TASK_ID_LENGTH - 1}}$`)
 
+
+/** Validate a member revoke body (`{}` or `{ "reason": "..." }`). */
+export function parseMemberRevoke (body: unknown): { reason?: string } {
+  if (body === undefined || body === null) return {}
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object')
+  const reason = (body as Record<string, unknown>).reason
+  if (reason === undefined) return {}
+  if (typeof reason !== 'string' || reason.length > MAX_REVOKE_REASON) throw new ValidationError('reason', `must be a string of at most ${MAX_REVOKE_REASON} characters`)
+  return { reason }
+}
 
 /** Validate a task add body. */
 export function parseTaskAdd (body: unknown): TaskAddRequest {

@@ -244,9 +244,30 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, _p, f, io) {
       const list = await api.members()
       if (f.json === true) return printJson(io, list)
-      io.out(table(['ID', 'STATE', 'INCARNATION', 'ADDRESSES'], list.map((m) => [
-        `${m.id}${m.self ? ' (self)' : ''}`, m.restarting ? `${m.state} (restarting)` : m.state, String(m.incarnation), m.addrs.join(',')
+      io.out(table(['ID', 'STATE', 'INCARNATION', 'ADDRESSES', 'REVOKED'], list.map((m) => [
+        `${m.id}${m.self ? ' (self)' : ''}`, m.restarting ? `${m.state} (restarting)` : m.state, String(m.incarnation), m.addrs.join(',') || '-',
+        m.revoked === undefined ? '-' : `${new Date(m.revoked.atMs).toISOString()}${m.revoked.reason === undefined ? '' : ` ${m.revoked.reason}`}`
       ])))
+    }
+  },
+  'member revoke': {
+    usage: 'scalelb member revoke NODE-ID [--reason TEXT]',
+    summary: 'revoke a member (manager nodes): every node refuses its connections, traffic and entries, and withdraws what it wrote, until unrevoked',
+    flags: { reason: { type: 'string' } },
+    positionals: [1, 1],
+    async run (api, [id], f, io) {
+      const r = await api.revokeMember(id as string, typeof f.reason === 'string' ? { reason: f.reason } : {})
+      io.out(r.id)
+    }
+  },
+  'member unrevoke': {
+    usage: 'scalelb member unrevoke NODE-ID',
+    summary: 'withdraw a revocation (manager nodes): the member may join again',
+    flags: {},
+    positionals: [1, 1],
+    async run (api, [id], _f, io) {
+      await api.unrevokeMember(id as string)
+      io.out(id as string)
     }
   },
   status: {

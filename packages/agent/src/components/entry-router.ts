@@ -6,6 +6,7 @@ import type { Logger } from '../logging/logger.js'
 import type { AgentMetrics } from '../metrics.js'
 import type { Controller } from '../state/controller.js'
 import type { Ipam } from '../state/ipam.js'
+import type { Revocations } from '../state/revocations.js'
 import { TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_SERVICES, checkNetwork } from '../state/tables.js'
 import type { TablesView } from '../state/view.js'
 import type { ProgrammingLatency } from './programming-latency.js'
@@ -16,6 +17,8 @@ export interface EntryRouterInit {
   /** The table cache; it follows gossip itself and is closed with the router. */
   view: TablesView
   ipam: Ipam
+  /** Follows the `revoked` table (gossip's revoked set). */
+  revocations: Revocations
   allocator: NodeAllocator
   controller: Controller
   /** Read at event time (built after the router's users). */
@@ -46,6 +49,7 @@ export function createEntryRouter (init: EntryRouterInit): Component {
     const e = ev.entry
     try {
       ipam.handleEntry(ev)
+      init.revocations.handleEntry(ev)
       route(e)
     } catch (err) {
       log.error('handling a gossip entry failed', { scope: e.scope, table: e.table, key: e.key, error: (err as Error).message })

@@ -1,6 +1,6 @@
 import { SCOPES_TABLE, writeRefusal, type Authority, type AuthorityPolicy, type ScopeName } from '@scalelb/gossip'
 import {
-  TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, parseEndpointKey
+  TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, TABLE_NODES, TABLE_REVOKED, TABLE_SERVICES, parseEndpointKey
 } from './tables.js'
 
 /**
@@ -13,6 +13,7 @@ import {
  * | cluster   | nodes, scopes  | `<node>`                   | that node             |
  * | cluster   | networks       | network ID                 | managers              |
  * | cluster   | services       | service ID                 | managers              |
+ * | cluster   | revoked        | node ID                    | managers              |
  * | cluster   | ipam-requests  | `<network>/<node>`         | that node             |
  * | cluster   | ipam-usage     | `<network>/<node>`         | that node             |
  * | cluster   | ipam           | `<network>/<range start>`  | any member (see below)|
@@ -54,6 +55,7 @@ function clusterAuthority (table: string, key: string, changes: Authority): Auth
       return key === '' ? refused(`${table} key must be a node ID`) : { kind: 'node', node: key }
     case TABLE_NETWORKS:
     case TABLE_SERVICES:
+    case TABLE_REVOKED:
       return changes
     case TABLE_IPAM_REQUESTS:
     case TABLE_IPAM_USAGE:

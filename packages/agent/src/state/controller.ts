@@ -4,6 +4,7 @@ import type { NetworkCreateRequest, NetworkInfo, ServiceCreateRequest, ServiceIn
 import type { L4Proto } from '../dataplane/spec/types.js'
 import type { TaskDsr } from '../dataplane/plumber/index.js'
 import type { Ipam } from './ipam.js'
+import type { Revocations } from './revocations.js'
 import type { LocalTask } from './local-tasks.js'
 import type { EndpointState } from './tables.js'
 import type { TablesView } from './view.js'
@@ -27,6 +28,8 @@ export interface ControllerInit {
   gossip: Gossip
   ipam: Ipam
   view: TablesView
+  /** Members the cluster's managers revoked (`member revoke/unrevoke`). */
+  revocations: Revocations
   /** Wall clock: originMs of endpoint values. */
   wallClock: () => number
   clock: Clock
@@ -99,6 +102,10 @@ export interface Controller {
   tickLbRelease(): void
   /** Withdraw every local endpoint and detach task netns (leave). */
   withdrawAll(): Promise<void>
+  /** A manager revokes a member: every node refuses its traffic and entries. */
+  revokeMember(id: string, reason: string | undefined): { id: string, atMs: number, reason?: string }
+  /** A manager withdraws a revocation; NotFoundError on field `id` when the member is not revoked. */
+  unrevokeMember(id: string): void
 }
 
 /**
@@ -140,6 +147,8 @@ export function createController (init: ControllerInit): Controller {
     localTasks: () => [...ctx.tasks.values()],
     republish: () => { tasks.republish() },
     tickLbRelease: () => { tasks.tickLbRelease() },
-    withdrawAll: async () => { await tasks.withdrawAll() }
+    withdrawAll: async () => { await tasks.withdrawAll() },
+    revokeMember: (id, reason) => init.revocations.revoke(id, reason),
+    unrevokeMember: (id) => { init.revocations.unrevoke(id) }
   }
 }

@@ -37,6 +37,13 @@ export interface IpamInit {
    */
   vipsOf?: (networkId: string) => Iterable<{ ip: string, service: string }>
   /**
+   * Members the cluster's managers revoked: their ranges are reclaimed at the
+   * next pass, not after the reclaim time (they will not come back, and their
+   * tokens are reaped with them half an hour after the revocation).
+   * @default none
+   */
+  revoked?: () => ReadonlySet<string>
+  /**
    * Ask for space when a network is learned, before a task needs it (only in
    * networks with PREFETCH_BLOCKS_PER_MEMBER blocks per member or more).
    * @default true
@@ -457,13 +464,15 @@ export function createIpam (init: IpamInit): Ipam {
     // the ring owners not alive, per network, and since when (first noticed here when membership no longer lists them)
     const dead = new Map<string, DeadOwner[]>()
     const deadIds = new Set<string>()
+    const revoked = init.revoked?.()
     for (const networkId of allocator.networks()) {
       const list: DeadOwner[] = []
       for (const { id } of allocator.ringSpace(networkId).owners) {
         if (id === self || live.has(id)) continue
         let since = gone.get(id) ?? unlisted.get(id)
         if (since === undefined) unlisted.set(id, since = now)
-        list.push({ id, deadSinceMs: since })
+        // a revoked owner counts as gone since long before the reclaim time
+        list.push({ id, deadSinceMs: revoked?.has(id) === true ? -Number.MAX_SAFE_INTEGER : since })
         deadIds.add(id)
       }
       if (list.length > 0) dead.set(networkId, list)

@@ -22,6 +22,12 @@ export const TABLE_IPAM_REQUESTS = 'ipam-requests'
 /** Cluster scope: `${networkId}/${node}` -> free space of an owner (see state/ipam-space.ts). */
 export const TABLE_IPAM_USAGE = 'ipam-usage'
 /**
+ * Cluster scope: node ID -> {@link RevokedValue}: members the cluster's
+ * managers revoked (written with the manager key). Every node refuses a
+ * revoked member's traffic and entries while its key is here.
+ */
+export const TABLE_REVOKED = 'revoked'
+/**
  * Network scope: endpoint key -> {@link EndpointValue}. A key names the node
  * that owns it ({@link taskEndpointKey}, {@link lbEndpointKey}), so only that
  * node may write or delete it (state/authority.ts).
@@ -329,6 +335,23 @@ function sameFields (v: Record<string, unknown>, out: object): boolean {
     n++
   }
   return n === Object.keys(o).length
+}
+
+/** A revocation: when a manager made it (ms since the epoch) and why. */
+export interface RevokedValue {
+  atMs: number
+  reason?: string
+}
+
+/** Longest reason of a revocation. */
+export const MAX_REVOKE_REASON = 200
+
+/** Validate a `revoked` value. */
+export function checkRevoked (v: unknown): Checked<RevokedValue> {
+  if (!isObj(v)) return { ok: false, reason: 'revoked: not an object' }
+  if (typeof v.atMs !== 'number' || !Number.isFinite(v.atMs)) return { ok: false, reason: 'revoked.atMs: not a number' }
+  if (v.reason !== undefined && (typeof v.reason !== 'string' || v.reason.length > MAX_REVOKE_REASON)) return { ok: false, reason: `revoked.reason: not a string of at most ${MAX_REVOKE_REASON} characters` }
+  return { ok: true, value: { atMs: v.atMs, ...(v.reason === undefined ? {} : { reason: v.reason }) } }
 }
 
 /** Validate an `ipam-requests` value; the requester must be the entry's origin. */

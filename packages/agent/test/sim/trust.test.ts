@@ -79,3 +79,45 @@ test('unsigned entries of a member that ignores the policy are refused: its netw
   await waitFor('the rogue\'s gossip refused by the manager', () => refused() > 0)
   t.deepEqual(m.agent.controller.listNetworks().map((n) => n.name), ['front'])
 })
+
+test('a revoked worker is out on every node: its task withdrawn, its later writes refused; a worker cannot revoke; unrevoked, it is back', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const m = await cluster.add()
+  const w = await cluster.add({ role: 'worker' })
+  const r = await cluster.add({ role: 'worker' })
+  await w.agent.gossip.join([`mem://${m.agent.id}`])
+  await r.agent.gossip.join([`mem://${m.agent.id}`])
+  await m.agent.controller.createNetwork({ name: 'front', subnets: ['10.56.0.0/24'] })
+  await m.agent.controller.createService(WEB)
+  await waitFor('the workers learn the network and the service', () => [w, r].every((x) => x.agent.controller.listServices().length === 1 && x.agent.controller.listNetworks().length === 1))
+  await m.agent.controller.addTask({ service: 'web', ip: '10.56.0.10', id: 'm1' })
+  await w.agent.controller.addTask({ service: 'web', ip: '10.56.0.11', id: 'w1' })
+  await r.agent.controller.addTask({ service: 'web', ip: '10.56.0.100', id: 'r1' })
+  const tasks = (x: typeof m): string[] => x.agent.controller.listTasks().map((k) => k.id).sort()
+  await waitFor('m and w see r\'s task', () => [m, w].every((x) => tasks(x).join() === 'm1,r1,w1'))
+
+  t.is(t.throws(() => w.agent.revocations.revoke(r.agent.id, 'x'))?.name, 'NotManagerError', 'a worker may not revoke')
+  t.is(t.throws(() => m.agent.revocations.revoke(m.agent.id, undefined))?.name, 'ValidationError', 'nor a manager itself')
+  t.is(t.throws(() => m.agent.revocations.revoke('not-a-peer-id', undefined))?.name, 'ValidationError')
+  t.is(t.throws(() => m.agent.revocations.unrevoke(r.agent.id))?.name, 'NotFoundError', 'r is not revoked yet')
+
+  const rev = m.agent.revocations.revoke(r.agent.id, 'host stolen')
+  t.is(rev.reason, 'host stolen')
+  await waitFor('m and w withdraw r\'s task and hold r left', () => [m, w].every((x) => tasks(x).join() === 'm1,w1' && x.agent.members().find((y) => y.id === r.agent.id)?.state === 'left'))
+  t.deepEqual(w.agent.members().find((y) => y.id === r.agent.id)?.revoked?.reason, 'host stolen')
+  t.regex(await w.agent.metrics.registry.getSingleMetricAsString('scalelb_revoked_members'), /^scalelb_revoked_members 1$/m)
+  // r still holds the cluster key and its node key: what it writes now goes nowhere
+  await r.agent.controller.addTask({ service: 'web', ip: '10.56.0.101', id: 'r2' })
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  for (const x of [m, w]) {
+    t.deepEqual(tasks(x), ['m1', 'w1'], 'r\'s new task is nowhere')
+    const d = x.agent.gossip.stats().dropped
+    t.true((d['revoked-peer'] ?? 0) + (d['revoked-origin'] ?? 0) > 0, 'r\'s traffic was dropped')
+  }
+
+  m.agent.revocations.unrevoke(r.agent.id)
+  await waitFor('r is back: its two tasks are seen again', () => [m, w].every((x) => tasks(x).join() === 'm1,r1,r2,w1'))
+  t.is(w.agent.members().find((y) => y.id === r.agent.id)?.revoked, undefined)
+  t.regex(await w.agent.metrics.registry.getSingleMetricAsString('scalelb_revoked_members'), /^scalelb_revoked_members 0$/m)
+})

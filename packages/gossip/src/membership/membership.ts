@@ -69,6 +69,10 @@ export class Membership {
   private readonly relays = new Map<number, Relay>()
   private readonly suspicions = new Suspicions()
   private readonly restarting = new Set<NodeId>()
+  /** Members the cluster's managers revoked ({@link Membership.revoke}). */
+  private revoked: ReadonlySet<NodeId> = new Set()
+  /** Revoked members whose record this node marked left for it (forgotten when the revocation is withdrawn). */
+  private readonly leftByRevocation = new Set<NodeId>()
   /** Dead or left members that sent us a packet: when we may push-pull with them again. */
   private readonly deadTalkers = new Map<NodeId, Millis>()
   private readonly queue: MemberBroadcastQueue
@@ -141,6 +145,45 @@ export class Membership {
     return 1 + this.table.byState.alive + this.table.byState.suspect
   }
 
+  /**
+   * The members the cluster's managers revoked, whole (replaces the last
+   * set). A revoked member is held left at once (its entries withdrawn, then
+   * reaped as a left member's), its alive is refused for as long as it stays
+   * revoked (counted `member-revoked`), it is neither probed nor gossiped to,
+   * and push-pull snapshots leave it out. A member no longer revoked is
+   * held dead: gossiped to and reconnected to, so it refutes and is alive again.
+   */
+  revoke (now: Millis, ids: ReadonlySet<NodeId>): void {
+    const before = this.revoked
+    this.revoked = new Set([...ids].filter((id) => id !== this.self))
+    for (const id of this.revoked) {
+      const r0 = this.table.get(id)
+      if (r0 === undefined || r0.state === 'left') continue
+      const r = this.table.mutable(r0)
+      const prev = r.state
+      this.table.setState(r, 'left')
+      r.since = now
+      r.restarting = false
+      this.restarting.delete(id)
+      this.suspicions.delete(id)
+      this.leftByRevocation.add(id)
+      this.onChange(now, toMember(r), prev)
+    }
+    for (const id of before) {
+      if (this.revoked.has(id) || !this.leftByRevocation.delete(id)) continue
+      const r0 = this.table.get(id)
+      if (r0 === undefined || r0.state !== 'left') continue
+      // held dead now: gossiped to (it refutes with a newer alive) and reconnected to, as any dead member
+      const r = this.table.mutable(r0)
+      this.table.setState(r, 'dead')
+      r.since = now
+      this.onChange(now, toMember(r), 'left')
+    }
+  }
+
+  /** True if the cluster's managers revoked `id`. */
+  isRevoked (id: NodeId): boolean { return this.revoked.has(id) }
+
   /** True if `id` is a member we know (any state, until reaped). */
   knows (id: NodeId): boolean { return this.table.has(id) }
 
@@ -165,7 +208,8 @@ export class Membership {
   /** Our full state for push-pull. */
   snapshot (): MemberSnapshot[] {
     const out: MemberSnapshot[] = [snapshotOf({ id: this.self, addrs: this.addrs, state: this.leaving ? 'left' : 'alive', inc: this.inc, restarting: false, signed: this.own })]
-    this.table.forEach(r => { out.push(snapshotOf(r)) })
+    // a revoked member's record is held left here, with its last signed alive: not for others to take
+    this.table.forEach(r => { if (!this.revoked.has(r.id)) out.push(snapshotOf(r)) })
     return out
   }
 
@@ -417,6 +461,11 @@ export class Membership {
    */
   applyUpdate (now: Millis, u: MemberUpdate, quietNew = false): void {
     if (u.id === this.self) { this.updateAboutSelf(u); return }
+    if (this.revoked.has(u.id)) {
+      // held left for as long as it is revoked: its alive is refused, what others say of it changes nothing
+      if (u.k === 'alive') this.trust.refuse(u, 'member-revoked')
+      return
+    }
     const r0 = this.table.get(u.id)
     if (r0 !== undefined && u.inc > r0.inc + (u.k === 'alive' ? MAX_ALIVE_INCARNATION_JUMP : MAX_INCARNATION_JUMP)) {
       this.trust.refuse(u, 'incarnation-jump', r0.inc)

@@ -6,7 +6,7 @@ import type { NodeId } from '../types.js'
 import { memberSigBytes } from './signing.js'
 
 /** Why a member update was refused before it changed anything (GossipStats.dropped labels). */
-export type MemberDropReason = 'incarnation-jump' | 'member-unsigned' | 'member-bad-signature'
+export type MemberDropReason = 'incarnation-jump' | 'member-unsigned' | 'member-bad-signature' | 'member-revoked'
 
 /**
  * Who may state which membership fact, and the refusals.

@@ -8,7 +8,7 @@ import type { Logger, WireEntry } from './types.js'
  * move our counters (label values of `GossipStats.dropped`). Signature checks
  * and authority checks (tables.ts) count their refusals here too.
  */
-export type EntryDropReason = 'lamport-jump' | 'seq-jump' | 'unsigned' | 'bad-signature' | 'not-owner' | 'not-manager' | 'refused-key' | 'bad-cert' | 'unknown-origin'
+export type EntryDropReason = 'lamport-jump' | 'seq-jump' | 'unsigned' | 'bad-signature' | 'not-owner' | 'not-manager' | 'refused-key' | 'bad-cert' | 'unknown-origin' | 'revoked-origin'
 
 /**
  * This node's Lamport clock with a bound on how far remote values may move

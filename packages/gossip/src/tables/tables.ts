@@ -137,6 +137,8 @@ class TablesImpl implements Tables {
   /** Every origin membership has told us of (signed tables accept entries only from these and from us), unless `knowsMember` answers. */
   private readonly known = new Set<NodeId>()
   private readonly knowsMember: ((id: NodeId) => boolean) | undefined
+  /** Whether the cluster's managers revoked a member (its entries are refused). */
+  private readonly isRevoked: ((id: NodeId) => boolean) | undefined
   /** Shared copies of table names and origins for stored records. */
   private readonly names: Names
   /** Records shared with the other replicas of this process (the simulator's). */
@@ -161,6 +163,7 @@ class TablesImpl implements Tables {
     this.keyring = init.keyring
     this.authority = init.authority
     this.knowsMember = init.knowsMember
+    this.isRevoked = init.isRevoked
     this.share = init.shareRecords
     this.names = init.shareRecords?.names ?? new Names(MAX_NAMES)
     this.addScope('cluster', 0)
@@ -541,6 +544,8 @@ class TablesImpl implements Tables {
     // a key pair made up for the purpose signs as well as a member's: its entries would never be suspended
     // or reaped, as only members are. Refused until membership knows the origin (anti-entropy offers them again)
     if (this.keyring !== undefined && origin !== this.self && !(this.knowsMember?.(origin) ?? this.known.has(origin))) return this.refuse('unknown-origin', st.name, w)
+    // a revoked member's entries: what we hold is withdrawn with it (held left), nothing newer is taken
+    if (this.isRevoked?.(origin) === true) return this.refuse('revoked-origin', st.name, w)
     const cur = st.store.get(table, key)
     const ownScopes = origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && !deleted
     if (cur !== undefined && compareRecWire(cur, w) >= 0) {

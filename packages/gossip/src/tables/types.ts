@@ -58,6 +58,8 @@ export interface TablesInit {
    * @default the members `memberChanged` has told of
    */
   knowsMember?: (id: NodeId) => boolean
+  /** Whether the cluster's managers revoked a member: its entries are refused (`revoked-origin`). @default none is */
+  isRevoked?: (id: NodeId) => boolean
   /**
    * Share stored records with the other replicas of this process that are
    * given the same object (the simulator): one record per version instead of

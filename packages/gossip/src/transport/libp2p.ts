@@ -10,6 +10,7 @@ export {
   decodeBase64Exact, MANAGER_PUBLIC_KEY_PREFIX, type ClusterKeyFile, type NodeKey
 } from './libp2p/keys.js'
 export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
+export { parseNodeId } from './libp2p/streams.js'
 export {
   InvalidTransportOptionError, ClusterKeyRequiredError, InvalidClusterKeyError, InvalidNodeKeyError,
   InvalidPeerAddressError, TransportNotStartedError, PeerUnreachableError, DialFailedError, ListenFailedError, RequestTimeoutError,

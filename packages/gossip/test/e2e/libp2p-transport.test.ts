@@ -132,6 +132,36 @@ test('a node with another cluster key (or none) cannot connect, and nothing it s
   t.deepEqual(a.tr.connectedPeers(), [friend.tr.id])
 })
 
+test('a denied (revoked) peer with the cluster key is disconnected, its new connections are aborted, it is not dialled, nothing it sends arrives; allowed again, it connects', async t => {
+  const a = await startNode(t)
+  a.tr.onRequest(() => enc('state'))
+  const rogue = await startNode(t, { dialTimeoutMs: 1500 })
+  const aAddr = a.tr.addrs()[0] ?? ''
+  t.is(await rogue.tr.dial(aAddr), a.tr.id)
+  rogue.tr.send(a.tr.id, enc('before'))
+  await waitFor('the frame sent before the denial', () => a.got.length === 1)
+  a.tr.denyPeers(new Set([rogue.tr.id]))
+  await waitFor('the connection to be closed', () => !a.tr.connectedPeers().includes(rogue.tr.id))
+  // (with Noise's early muxer negotiation the dialer may finish its side before a aborts the connection)
+  await rogue.tr.dial(aAddr).catch(() => '')
+  for (let i = 0; i < 3; i++) rogue.tr.send(a.tr.id, enc('after'))
+  await t.throwsAsync(rogue.tr.request(a.tr.id, enc('give me state')))
+  a.tr.send(rogue.tr.id, enc('to the rogue'))
+  t.true((a.tr.stats().dropped.revoked ?? 0) >= 1, 'a sends it nothing')
+  a.tr.addPeerAddrs(rogue.tr.id, rogue.tr.addrs())
+  await t.throwsAsync(a.tr.request(rogue.tr.id, enc('x')), undefined, 'a does not dial it either')
+  await waitFor('no connection to the rogue', () => !a.tr.connectedPeers().includes(rogue.tr.id))
+  t.deepEqual(a.got.map((g) => g.text), ['before'])
+  t.true((a.tr.stats().dropped.revoked ?? 0) >= 1)
+  a.tr.denyPeers(new Set())
+  // (the rogue may still hold a connection a aborted during the denial: sending again finds out and dials anew)
+  await waitFor('a frame after the denial was lifted', () => {
+    rogue.tr.send(a.tr.id, enc('back'))
+    return a.got.some((g) => g.text === 'back')
+  })
+  t.deepEqual(a.got.map((g) => g.text).filter((x) => x !== 'back'), ['before'])
+})
+
 test('raw garbage on the listening socket is rejected and the node keeps serving members', async t => {
   const a = await startNode(t)
   const port = Number(/\/tcp\/(\d+)/.exec(a.tr.addrs()[0] ?? '')?.[1])

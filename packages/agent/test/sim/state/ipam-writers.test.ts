@@ -203,3 +203,28 @@ test('a node that leaves hands its ranges to their heirs at once, VIPs held by t
   t.true(await pumpUntil(c.clock, () => d.alloc.counts(NET).owned === 256 && !n.alloc.tokens(NET).some((s) => s.owner === B), 5_000), 'the heir owns the network again, and the third node knows it')
   t.deepEqual(d.alloc.allocations(NET).filter((a) => a.kind === 'vip'), [{ address: vip, kind: 'vip', owner: 'svc-2' }], 'the heir holds the VIP of the service the leaver created')
 })
+
+test('the space of a revoked member goes to its heir at the next pass, not after reclaimAfter', async (t) => {
+  const [V, B, C] = ['heir-node', 'revoked-node', 'third-node']
+  const c = await startCluster([V, B, C], 17, 3_600_000)
+  t.teardown(async () => { await c.stop() })
+  const reclaimAfterMs = 3_600_000
+  const revoked = new Set<string>()
+  const init = { reclaimIntervalMs: 1_000, revoked: () => revoked }
+  const v = ipamNode(t, c, V, init, { reclaimAfterMs })
+  const b = ipamNode(t, c, B, init, { reclaimAfterMs })
+  const third = ipamNode(t, c, C, init, { reclaimAfterMs })
+  createNetworkOn(c, V, v, NET, SUBNET, 107)
+  t.true(await pumpUntil(c.clock, () => b.alloc.hasNetwork(NET) && b.alloc.tokens(NET).length > 0, 5_000))
+  let held: string | undefined
+  b.ipam.allocate(NET, 'task', 'web.1').then((a) => { held = a }, () => {})
+  t.true(await pumpUntil(c.clock, () => held !== undefined && third.alloc.tokens(NET).some((s) => s.owner === B), 10_000))
+  const bRange = v.alloc.tokens(NET).find((s) => s.owner === B)
+  t.truthy(bRange)
+  const owner = (n: { alloc: typeof v.alloc }): string | undefined => n.alloc.tokens(NET).find((s) => ip4(s.start) <= ip4(bRange?.start ?? '') && ip4(bRange?.end ?? '') <= ip4(s.end))?.owner
+
+  // the managers revoke B: every node holds it left (gossip's part) and the IPAM counts it gone for good
+  revoked.add(B)
+  for (const id of [V, C]) c.get(id).revoke([B])
+  t.true(await pumpUntil(c.clock, () => owner(v) === V && owner(third) === V, 30_000), 'the heir took B\'s block within seconds, an hour before reclaimAfter')
+})

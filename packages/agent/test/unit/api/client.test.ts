@@ -73,6 +73,8 @@ test('every client method reaches its handler with the parameters (any character
   await client.createNetwork({ name: 'n', subnets: ['10.1.0.0/24'] })
   await client.createService({ name: 'web', ports: ['80:8080', { port: 53, proto: 'udp' }], networks: ['n'] })
   await client.setTaskState('t 1', { state: 'draining' })
+  await client.revokeMember('n 1', { reason: 'stolen' })
+  t.deepEqual(await client.unrevokeMember('n 1'), { unrevoked: 'n 1' })
   t.deepEqual(calls, [
     ['inspectNetwork', ref],
     ['removeNetwork', ref, { force: true }],
@@ -81,9 +83,11 @@ test('every client method reaches its handler with the parameters (any character
     ['listTasks', { service: undefined }],
     ['createNetwork', { name: 'n', subnets: ['10.1.0.0/24'] }],
     ['createService', { name: 'web', ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }, { proto: 'udp', port: 53, targetPort: 53 }], networks: ['n'] }, '(signal)'],
-    ['setTaskState', 't 1', 'draining']
+    ['setTaskState', 't 1', 'draining'],
+    ['revokeMember', 'n 1', 'stolen'],
+    ['unrevokeMember', 'n 1']
   ])
-  t.is(mutations(), 5, 'each change is persisted before its answer, reads are not')
+  t.is(mutations(), 7, 'each change is persisted before its answer, reads are not')
 })
 
 test('statuses: 201 for a create, 200 for a task that existed, 202 for leave (run after the answer); refusals carry the error name and field', async (t) => {
@@ -130,15 +134,15 @@ test('each route\'s path is built and matched back to the same route and paramet
 })
 
 test('a route with a request body has a validator, a route without has none; every change says whether only managers may make it', async (t) => {
-  for (const name of ['createNetwork', 'createService', 'addTask', 'setTaskState'] as const) {
+  for (const name of ['createNetwork', 'createService', 'addTask', 'setTaskState', 'revokeMember'] as const) {
     const load = API_ROUTES[name].body
     if (load === undefined) { t.fail(`${name} has no validator`); continue }
     const validate = await load()
     t.throws(() => validate([]), { instanceOf: ValidationError }, name)
   }
   const withBody = ROUTE_NAMES.filter((n) => 'body' in API_ROUTES[n])
-  t.deepEqual(withBody, ['createNetwork', 'createService', 'publishService', 'addTask', 'setTaskState'])
-  t.deepEqual(ROUTE_NAMES.filter((n) => 'managerOnly' in API_ROUTES[n]), ['createNetwork', 'removeNetwork', 'createService', 'removeService', 'publishService'])
+  t.deepEqual(withBody, ['createNetwork', 'createService', 'publishService', 'addTask', 'setTaskState', 'revokeMember'])
+  t.deepEqual(ROUTE_NAMES.filter((n) => 'managerOnly' in API_ROUTES[n]), ['createNetwork', 'removeNetwork', 'createService', 'removeService', 'publishService', 'revokeMember', 'unrevokeMember'])
 })
 
 test('error meanings: HTTP status, refusal and CLI exit code by name; unknown errors are failures', (t) => {

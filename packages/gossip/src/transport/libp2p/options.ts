@@ -68,6 +68,8 @@ export interface Libp2pTransportStats {
 
 /** The libp2p Transport plus introspection used by the agent and tests. */
 export interface Libp2pTransport extends Transport {
+  /** Close the connections of these peers and refuse new ones both ways (the whole set, replacing the last): revoked members. */
+  denyPeers(ids: ReadonlySet<NodeId>): void
   /** NodeIds of peers with at least one open connection. */
   connectedPeers(): NodeId[]
   /** Number of open connections (a peer may briefly have two). */

@@ -49,6 +49,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly openedAt = new WeakMap<Connection, number>()
   private readonly counters: Omit<Libp2pTransportStats, 'bufferedBytes' | 'bufferedBytesPeak'> = { framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, requestsSent: 0, requestsServed: 0, dropped: {}, evicted: 0, idleClosed: 0 }
   private readonly limits: InboundLimits
+  /** Peers whose connections are refused and closed (revoked members: {@link Libp2pTransportImpl.denyPeers}). */
+  private denied: ReadonlySet<NodeId> = new Set()
 
   constructor (
     private readonly privateKey: PrivateKey,
@@ -106,6 +108,12 @@ class Libp2pTransportImpl implements Libp2pTransport {
       },
       // the monitor pings over /ipfs/ping, which this minimal node does not run
       connectionMonitor: { enabled: false },
+      // a revoked member still holds the cluster key (pnet passes it): it is refused once Noise names it
+      connectionGater: {
+        denyDialPeer: (peer) => this.denied.has(peer.toString()),
+        denyInboundEncryptedConnection: (peer) => this.denied.has(peer.toString()),
+        denyOutboundEncryptedConnection: (peer) => this.denied.has(peer.toString())
+      },
       start: false
     })
     await node.handle(C.GOSSIP_PROTOCOL, (stream, conn) => { this.onGossipStream(stream, conn) }, { maxInboundStreams: C.LIBP2P_MAX_GOSSIP_STREAMS, maxOutboundStreams: C.LIBP2P_MAX_GOSSIP_STREAMS })
@@ -186,6 +194,21 @@ class Libp2pTransportImpl implements Libp2pTransport {
     if (st.addrs.length > MAX_ADDRS) st.addrs.splice(0, st.addrs.length - MAX_ADDRS)
   }
 
+  denyPeers (ids: ReadonlySet<NodeId>): void {
+    this.denied = new Set(ids)
+    for (const id of ids) {
+      const st = this.peers.get(id)
+      if (st !== undefined) {
+        st.queue = []
+        st.queueBytes = 0
+        st.addrs = []
+      }
+    }
+    const node = this.node
+    if (node === undefined) return
+    for (const c of node.getConnections()) if (this.denied.has(c.remotePeer.toString())) this.closeConnection(c, 'revoked')
+  }
+
   send (to: NodeId, bytes: Uint8Array): void {
     try {
       this.sendUnsafe(to, bytes)
@@ -198,6 +221,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private sendUnsafe (to: NodeId, bytes: Uint8Array): void {
     if (this.node === undefined) { this.drop('not-started'); return }
     if (to === this.id) { this.drop('self'); return }
+    if (this.denied.has(to)) { this.drop('revoked'); return }
     if (bytes.byteLength > this.opts.maxMessageBytes) { this.drop('oversize-out'); return }
     const st = this.peers.get(to) ?? (this.isValidId(to) ? this.peer(to) : undefined)
     if (st === undefined) { this.drop('unreachable'); return }
@@ -290,6 +314,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
   }
 
   /** An inbound stream or frame over a limit: count, log (rate-limited), and reset the stream if given. */
+  /** A stream of a revoked peer (opened before its connection was closed): aborted, counted. */
+  private refusedRevoked (from: NodeId, stream: Stream): boolean {
+    if (!this.denied.has(from)) return false
+    this.drop('revoked')
+    stream.abort(new Error(`peer ${from} is revoked`))
+    return true
+  }
+
   private refuse (from: NodeId, reason: LimitReason, stream?: Stream): void {
     logRepeated(this.log, this.drop(reason), 'refused inbound stream or frame', { from, reason })
     stream?.abort(new InboundLimitError(reason, `refused a stream of ${from}`))
@@ -341,6 +373,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   private onGossipStream (stream: Stream, conn: Connection): void {
     const from = conn.remotePeer.toString()
+    if (this.refusedRevoked(from, stream)) return
     const refused = this.limits.open(from, 'gossip')
     if (refused !== undefined) { this.refuse(from, refused, stream); return }
     this.peer(from).lastUsed = this.clock.now()
@@ -383,6 +416,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   private async onSyncStream (stream: Stream, conn: Connection): Promise<void> {
     const from = conn.remotePeer.toString()
+    if (this.refusedRevoked(from, stream)) return
     const refused = this.limits.open(from, 'sync')
     if (refused !== undefined) { this.refuse(from, refused, stream); return }
     try {
