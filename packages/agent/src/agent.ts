@@ -113,7 +113,7 @@ async function loadNodeFiles (cfg: AgentConfig, log: Logger): Promise<NodeFiles>
   const keyring = createKeyring({
     self: identity.id,
     privateKey: identity.privateKey.raw,
-    ...(keys.managerPublicKey !== undefined ? { managerPublicKey: keys.managerPublicKey } : {}),
+    ...(keys.managerPublicKeys.length > 0 ? { managerPublicKeys: keys.managerPublicKeys } : {}),
     ...(keys.managerPrivateKey !== undefined ? { managerPrivateKey: keys.managerPrivateKey } : {})
   })
   if (keys.role === 'insecure') log.warn('no cluster key (--insecure): any member may change networks and services, and anyone who reaches --listen may join')

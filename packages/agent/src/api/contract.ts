@@ -1,5 +1,6 @@
 import type { EndpointState } from '../state/tables.js'
 import type * as Validate from './validate.js'
+import type { Resigned } from '../state/resign.js'
 import type { AgentStatus, MemberInfo, NetworkCreateRequest, NetworkInfo, ServiceInfo, TaskAddRequest, TaskInfo } from '../types.js'
 
 /**
@@ -180,6 +181,8 @@ export const API_ROUTES = {
   removeTask: route<Removed>()({ method: 'DELETE', path: '/v1/tasks/:id', mutates: true }),
   setTaskState: route<TaskInfo, TaskStateBody>()({ method: 'POST', path: '/v1/tasks/:id/state', body: async () => (await validators()).parseTaskStateBody, mutates: true }),
   members: route<MemberInfo[]>()({ method: 'GET', path: '/v1/members' }),
+  /** Write every network, service and revocation again under this manager's key (`scalelb manager resign`, a key rotation). */
+  resignManagerEntries: route<Resigned>()({ method: 'POST', path: '/v1/manager/resign', mutates: true, managerOnly: 'manager resign' }),
   /** Revoke a member (a manager): every node refuses its connections, traffic and entries. */
   revokeMember: route<RevokedMember, MemberRevokeBody>()({ method: 'POST', path: '/v1/members/:id/revoke', body: async () => (await validators()).parseMemberRevoke, mutates: true, managerOnly: 'member revoke' }),
   /** Withdraw a revocation; 404 NotFoundError on field `id` when the member is not revoked. */

@@ -112,6 +112,7 @@ export function createApiServer (init: ApiServerInit): ApiServer {
     members: async () => init.members(),
     revokeMember: async ({ params, body }) => ctl.revokeMember(params.id, body.reason),
     unrevokeMember: async ({ params }) => { ctl.unrevokeMember(params.id); return { unrevoked: params.id } },
+    resignManagerEntries: async () => ctl.resignManagerEntries(),
     status: async () => init.status(),
     leave: async () => ({ leaving: true })
   }

@@ -20,8 +20,10 @@ const SEED_BYTES = 32
 export interface ClusterKeys {
   /** Pre-shared key for the transport (pnet); undefined with `--insecure`. */
   psk: Uint8Array | undefined
-  /** Manager public key (32 raw bytes); undefined with `--insecure`. */
+  /** Manager public key (32 raw bytes), the cluster key file's first; undefined with `--insecure`. */
   managerPublicKey: Uint8Array | undefined
+  /** Every manager public key of the cluster key file (more than one while the manager key is rotated); empty with `--insecure`. */
+  managerPublicKeys: Uint8Array[]
   /** Manager private key (32-byte seed): manager nodes only. */
   managerPrivateKey: Uint8Array | undefined
   /** What this node may change: see {@link AgentRole}. */
@@ -99,14 +101,15 @@ export async function readKeyFile (path: string, field: string): Promise<{ text:
  * - a cluster key file without a manager public key (written by an older
  *   `scalelb keygen`): refused, with the command that adds one (nobody could
  *   change networks or services in such a cluster);
- * - a manager key file whose public half is not the cluster key file's:
- *   refused, naming both files;
+ * - a manager key file whose public half is none of the cluster key
+ *   file's (one, or a few while the manager key is rotated): refused,
+ *   naming both files;
  * - otherwise `manager` with a manager key file, `worker` without.
  * Throws {@link ConfigError}. A manager key file others may read is logged.
  */
 export async function loadClusterKeys (cfg: Pick<AgentConfig, 'clusterKeyFile' | 'managerKeyFile'>, log?: Logger): Promise<ClusterKeys> {
   // resolveAgentConfig refuses a manager key file without a cluster key file
-  if (cfg.clusterKeyFile === undefined) return { psk: undefined, managerPublicKey: undefined, managerPrivateKey: undefined, role: 'insecure' }
+  if (cfg.clusterKeyFile === undefined) return { psk: undefined, managerPublicKey: undefined, managerPublicKeys: [], managerPrivateKey: undefined, role: 'insecure' }
   const clusterFile = cfg.clusterKeyFile
   const { text } = await readKeyFile(clusterFile, '--cluster-key-file')
   let parsed
@@ -119,13 +122,17 @@ export async function loadClusterKeys (cfg: Pick<AgentConfig, 'clusterKeyFile' |
     throw new ConfigError('--cluster-key-file', `${clusterFile} has no manager public key (it was written by an older scalelb keygen), so no node could change networks or services; ` +
       `add one with \`scalelb keygen --add-manager ${clusterFile} --manager-out manager.key\`, copy ${clusterFile} to every node and give manager.key to the manager nodes (--manager-key-file)`)
   }
-  if (cfg.managerKeyFile === undefined) return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPrivateKey: undefined, role: 'worker' }
+  const managerPublicKeys = parsed.managerPublicKeys ?? [parsed.managerPublicKey]
+  if (cfg.managerKeyFile === undefined) return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: undefined, role: 'worker' }
   const managerFile = cfg.managerKeyFile
   const { text: mtext, mode } = await readKeyFile(managerFile, '--manager-key-file')
   const seed = parseManagerKeyFile(mtext, '--manager-key-file', managerFile)
-  if (!Buffer.from(managerPublicKeyOf(seed)).equals(Buffer.from(parsed.managerPublicKey))) {
-    throw new ConfigError('--manager-key-file', `${managerFile} is not the manager key of this cluster: its public key differs from the manager public key in ${clusterFile} (--cluster-key-file); use the manager key written by the same scalelb keygen run`)
+  const pub = Buffer.from(managerPublicKeyOf(seed))
+  if (!managerPublicKeys.some((k) => pub.equals(Buffer.from(k)))) {
+    throw new ConfigError('--manager-key-file', managerPublicKeys.length === 1
+      ? `${managerFile} is not the manager key of this cluster: its public key differs from the manager public key in ${clusterFile} (--cluster-key-file); use the manager key written by the same scalelb keygen run`
+      : `${managerFile} is not a manager key of this cluster: its public key is none of the ${managerPublicKeys.length} manager public keys in ${clusterFile} (--cluster-key-file; a key retired by scalelb keygen --drop-manager is no longer one)`)
   }
   if ((mode & 0o077) !== 0) log?.warn('the manager key file can be read by other users: anyone who reads it can change every network and service', { file: managerFile, mode: `0${mode.toString(8)}` })
-  return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPrivateKey: seed, role: 'manager' }
+  return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: seed, role: 'manager' }
 }

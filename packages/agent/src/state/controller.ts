@@ -5,6 +5,7 @@ import type { L4Proto } from '../dataplane/spec/types.js'
 import type { TaskDsr } from '../dataplane/plumber/index.js'
 import type { Ipam } from './ipam.js'
 import type { Revocations } from './revocations.js'
+import { resignManagerEntries, type Resigned } from './resign.js'
 import type { LocalTask } from './local-tasks.js'
 import type { EndpointState } from './tables.js'
 import type { TablesView } from './view.js'
@@ -106,6 +107,8 @@ export interface Controller {
   revokeMember(id: string, reason: string | undefined): { id: string, atMs: number, reason?: string }
   /** A manager withdraws a revocation; NotFoundError on field `id` when the member is not revoked. */
   unrevokeMember(id: string): void
+  /** A manager writes every network, service and revocation again under its own manager key (a key rotation). */
+  resignManagerEntries(): Resigned
 }
 
 /**
@@ -149,6 +152,7 @@ export function createController (init: ControllerInit): Controller {
     tickLbRelease: () => { tasks.tickLbRelease() },
     withdrawAll: async () => { await tasks.withdrawAll() },
     revokeMember: (id, reason) => init.revocations.revoke(id, reason),
-    unrevokeMember: (id) => { init.revocations.unrevoke(id) }
+    unrevokeMember: (id) => { init.revocations.unrevoke(id) },
+    resignManagerEntries: () => resignManagerEntries(init.gossip)
   }
 }

@@ -9,6 +9,7 @@ import { generateNodeKey, peerIdFromKey, createGossip, createSeededRng, createSy
 import { waitFor } from '@scalelb/test-support'
 import { createTestCluster } from '../support/agents.js'
 import { lbEndpointKey, taskEndpointKey } from '../../src/state/tables.js'
+import { runCli } from '../../src/cli/main.js'
 
 const WEB = { name: 'web', ports: [{ proto: 'tcp' as const, port: 80, targetPort: 80 }], networks: ['front'] }
 
@@ -120,4 +121,46 @@ test('a revoked worker is out on every node: its task withdrawn, its later write
   await waitFor('r is back: its two tasks are seen again', () => [m, w].every((x) => tasks(x).join() === 'm1,r1,r2,w1'))
   t.is(w.agent.members().find((y) => y.id === r.agent.id)?.revoked, undefined)
   t.regex(await w.agent.metrics.registry.getSingleMetricAsString('scalelb_revoked_members'), /^scalelb_revoked_members 0$/m)
+})
+
+test('the manager key is rotated without losing a network or service: a second key beside the first, resign, the first dropped; the old key is refused after', async (t) => {
+  const cluster = await createTestCluster()
+  t.teardown(async () => { await cluster.close() })
+  const keygen = async (...argv: string[]): Promise<void> => {
+    let err = ''
+    const code = await runCli(['keygen', ...argv], { io: { out: () => {}, err: (s) => { err += s } }, env: {} })
+    t.is(code, 0, err)
+  }
+  const m1 = await cluster.add()
+  const w = await cluster.add({ role: 'worker' })
+  await w.agent.gossip.join([`mem://${m1.agent.id}`])
+  await m1.agent.controller.createNetwork({ name: 'front', subnets: ['10.57.0.0/24'] })
+  await m1.agent.controller.createService(WEB)
+  await waitFor('the worker learns both', () => w.agent.controller.listNetworks().length === 1 && w.agent.controller.listServices().length === 1)
+
+  // 1. a second manager key beside the first; the worker restarts with the new file; a manager starts with the new key and re-signs
+  const newKey = join(cluster.dir, 'manager2.key')
+  await keygen('--add-manager', cluster.clusterKeyFile, '--manager-out', newKey)
+  await w.agent.stop()
+  const w2 = await cluster.add({ dataDir: w.dataDir, kernel: w.kernel, role: 'worker', join: [`mem://${m1.agent.id}`] })
+  const m2 = await cluster.add({ flags: { 'manager-key-file': newKey }, join: [`mem://${m1.agent.id}`] })
+  await waitFor('the new manager learns both', () => m2.agent.controller.listNetworks().length === 1 && m2.agent.controller.listServices().length === 1)
+  t.deepEqual(m2.agent.controller.resignManagerEntries(), { networks: 1, services: 1, revoked: 0 })
+  await waitFor('the worker holds the re-signed entries', () => ['networks', 'services'].every((tb) => { const es = w2.agent.gossip.entries('cluster', tb); return es.length === 1 && es.every((e) => e.origin === m2.agent.id) }))
+  t.is(t.throws(() => w2.agent.controller.resignManagerEntries())?.name, 'NotManagerError', 'a worker signs nothing')
+
+  // 2. the old key dropped: the worker restarts with the file that lists only the new key
+  await keygen('--drop-manager', cluster.clusterKeyFile, '--manager-key', cluster.managerKeyFile)
+  await w2.agent.stop()
+  const w3 = await cluster.add({ dataDir: w.dataDir, kernel: w.kernel, role: 'worker', join: [`mem://${m2.agent.id}`] })
+  await waitFor('the worker has the network and the service again, from the re-signed entries', () => w3.agent.controller.listNetworks().length === 1 && w3.agent.controller.listServices().length === 1)
+  // m1 still runs with the old key in memory: what it signs now is refused by the worker
+  await m1.agent.controller.createNetwork({ name: 'old-key', subnets: ['10.58.0.0/24'] })
+  await waitFor('m2 (both keys still in memory) learns it', () => m2.agent.controller.listNetworks().length === 2)
+  await waitFor('the worker refuses it', () => (w3.agent.gossip.stats().dropped['bad-signature'] ?? 0) + (w3.agent.gossip.stats().dropped['not-manager'] ?? 0) > 0)
+  t.deepEqual(w3.agent.controller.listNetworks().map((n) => n.name), ['front'])
+  // and a manager cannot start with the retired key
+  await m1.agent.stop()
+  const refused = await t.throwsAsync(cluster.add({ dataDir: m1.dataDir, kernel: m1.kernel }))
+  t.regex(refused?.message ?? '', /not the manager key of this cluster/)
 })

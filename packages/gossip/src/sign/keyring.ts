@@ -27,7 +27,7 @@ export interface Keyring {
   verify(id: NodeId, data: Uint8Array, sig: Uint8Array): boolean
   /** Sign with the manager key; throws {@link NotManagerError} on a node without it. */
   signManager(data: Uint8Array): Uint8Array
-  /** Check a signature by the manager key; false without a manager public key. */
+  /** Check a signature by a manager key (any of the cluster's, while it rotates); false without a manager public key. */
   verifyManager(data: Uint8Array, sig: Uint8Array): boolean
 }
 
@@ -114,6 +114,12 @@ export interface KeyringInit {
   publicKeyOf?: (id: NodeId) => KeyObject | undefined
   /** Manager public key (32 raw bytes). Without it no manager-table entry is accepted. */
   managerPublicKey?: Uint8Array
+  /**
+   * Every manager public key accepted (32 raw bytes each), replacing
+   * `managerPublicKey`: more than one while the manager key is rotated (an
+   * entry signed by any of them is accepted; a manager signs with its own).
+   */
+  managerPublicKeys?: readonly Uint8Array[]
   /** Manager private key (32-byte seed): only on manager nodes. */
   managerPrivateKey?: Uint8Array
 }
@@ -123,18 +129,25 @@ export function createKeyring (init: KeyringInit): Keyring {
   const own = init.privateKey instanceof Uint8Array ? privateKeyFromRaw(init.privateKey, 'node key') : init.privateKey
   const publicKeyOf = init.publicKeyOf ?? createPeerIdKeys()
   const mgrPriv = init.managerPrivateKey === undefined ? undefined : privateKeyFromRaw(init.managerPrivateKey, 'manager private key')
-  let mgrPub = init.managerPublicKey === undefined ? undefined : publicKeyFromRaw(init.managerPublicKey, 'manager public key')
+  const rawKeys = init.managerPublicKeys ?? (init.managerPublicKey === undefined ? [] : [init.managerPublicKey])
+  const mgrPubs = rawKeys.map((k, i) => publicKeyFromRaw(k, rawKeys.length === 1 ? 'manager public key' : `manager public key ${i + 1}`))
   if (mgrPriv !== undefined) {
-    const derived = rawPublicKey(mgrPriv)
-    if (mgrPub !== undefined && !Buffer.from(derived).equals(Buffer.from(init.managerPublicKey as Uint8Array))) {
-      throw new InvalidSigningKeyError('manager private key', 'does not match the cluster\'s manager public key')
+    const derived = Buffer.from(rawPublicKey(mgrPriv))
+    if (mgrPubs.length > 0 && !rawKeys.some((k) => derived.equals(Buffer.from(k)))) {
+      throw new InvalidSigningKeyError('manager private key', `does not match the cluster's manager public key${rawKeys.length === 1 ? '' : 's'}`)
     }
-    mgrPub ??= publicKeyFromRaw(derived)
+    if (mgrPubs.length === 0) mgrPubs.push(publicKeyFromRaw(derived))
+  }
+  // the key this node signs with first: a signature of ours (the most checked) costs one check
+  if (mgrPriv !== undefined) {
+    const own = Buffer.from(rawPublicKey(mgrPriv))
+    const i = rawKeys.findIndex((k) => own.equals(Buffer.from(k)))
+    if (i > 0) mgrPubs.unshift(...mgrPubs.splice(i, 1))
   }
   return {
     self: init.self,
     manager: mgrPriv !== undefined,
-    managerKnown: mgrPub !== undefined,
+    managerKnown: mgrPubs.length > 0,
     sign: (data) => new Uint8Array(edSign(null, data, own)),
     verify: (id, data, sig) => {
       if (sig.byteLength !== SIGNATURE_BYTES) return false
@@ -145,7 +158,7 @@ export function createKeyring (init: KeyringInit): Keyring {
       if (mgrPriv === undefined) throw new NotManagerError('sign a manager entry')
       return new Uint8Array(edSign(null, data, mgrPriv))
     },
-    verifyManager: (data, sig) => mgrPub !== undefined && sig.byteLength === SIGNATURE_BYTES && edVerify(null, data, mgrPub, sig)
+    verifyManager: (data, sig) => sig.byteLength === SIGNATURE_BYTES && mgrPubs.some((k) => edVerify(null, data, k, sig))
   }
 }
 

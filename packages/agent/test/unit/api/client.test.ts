@@ -142,7 +142,7 @@ test('a route with a request body has a validator, a route without has none; eve
   }
   const withBody = ROUTE_NAMES.filter((n) => 'body' in API_ROUTES[n])
   t.deepEqual(withBody, ['createNetwork', 'createService', 'publishService', 'addTask', 'setTaskState', 'revokeMember'])
-  t.deepEqual(ROUTE_NAMES.filter((n) => 'managerOnly' in API_ROUTES[n]), ['createNetwork', 'removeNetwork', 'createService', 'removeService', 'publishService', 'revokeMember', 'unrevokeMember'])
+  t.deepEqual(ROUTE_NAMES.filter((n) => 'managerOnly' in API_ROUTES[n]), ['createNetwork', 'removeNetwork', 'createService', 'removeService', 'publishService', 'resignManagerEntries', 'revokeMember', 'unrevokeMember'])
 })
 
 test('error meanings: HTTP status, refusal and CLI exit code by name; unknown errors are failures', (t) => {

@@ -71,7 +71,7 @@ test('keygen never overwrites a key file, prints the cluster key without --out, 
   t.regex(help.out, /--manager-out FILE +the manager private key/)
 })
 
-test('keygen --add-manager adds a manager key to an older cluster key file, keeping its PSK; never to one that has a manager key', async (t) => {
+test('keygen --add-manager adds a manager key to an older cluster key file, keeping its PSK', async (t) => {
   const dir = await tempDir(t)
   const cluster = join(dir, 'cluster.key')
   const old = generateClusterKey()
@@ -87,18 +87,52 @@ test('keygen --add-manager adds a manager key to an older cluster key file, keep
   t.is((await stat(cluster)).mode & 0o777, 0o600)
   t.is((await loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: join(dir, 'manager.key') })).role, 'manager')
 
-  const twice = await keygen('--add-manager', cluster, '--manager-out', join(dir, 'manager2.key'))
-  t.is(twice.code, 1)
-  t.regex(twice.err, /has a manager public key already/)
   t.is((await keygen('--add-manager', join(dir, 'missing.key'), '--manager-out', join(dir, 'm3.key'))).code, 1)
   t.is((await keygen('--add-manager', cluster, '--out', join(dir, 'x.key'), '--manager-out', join(dir, 'm4.key'))).code, 2)
+})
+
+test('rotating the manager key: --add-manager puts a second key beside the first (both load as managers), --drop-manager retires the old one', async (t) => {
+  const dir = await tempDir(t)
+  const cluster = join(dir, 'cluster.key')
+  const [m1, m2] = [join(dir, 'm1.key'), join(dir, 'm2.key')]
+  t.is((await keygen('--out', cluster, '--manager-out', m1)).code, 0)
+  const psk = parseClusterKeyFile(await readFile(cluster, 'utf8')).psk
+  const added = await keygen('--add-manager', cluster, '--manager-out', m2)
+  t.is(added.code, 0, added.err)
+  t.regex(added.out, /2 accepted until the old ones are dropped/)
+  const both = parseClusterKeyFile(await readFile(cluster, 'utf8'))
+  t.deepEqual(both.psk, psk, 'the pre-shared key stays')
+  t.is(both.managerPublicKeys?.length, 2)
+  for (const m of [m1, m2]) t.is((await loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: m })).role, 'manager')
+  t.is((await loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: undefined })).managerPublicKeys.length, 2)
+
+  t.is((await keygen('--drop-manager', cluster)).code, 2, '--manager-key is needed')
+  t.is((await keygen('--drop-manager', cluster, '--manager-key', m1, '--manager-out', join(dir, 'x.key'))).code, 2)
+  const dropped = await keygen('--drop-manager', cluster, '--manager-key', m1)
+  t.is(dropped.code, 0, dropped.err)
+  t.regex(dropped.out, /removed, 1 left/)
+  const after = parseClusterKeyFile(await readFile(cluster, 'utf8'))
+  t.deepEqual(after.psk, psk)
+  t.deepEqual(after.managerPublicKeys, [managerPublicKeyOf(parseManagerKeyFile(await readFile(m2, 'utf8'), 'm', m2))])
+  const retired = await t.throwsAsync(loadClusterKeys({ clusterKeyFile: cluster, managerKeyFile: m1 }))
+  t.regex(retired?.message ?? '', /is not the manager key of this cluster/)
+  const again = await keygen('--drop-manager', cluster, '--manager-key', m1)
+  t.is(again.code, 1)
+  t.regex(again.err, /does not hold the public key of/)
+  const last = await keygen('--drop-manager', cluster, '--manager-key', m2)
+  t.is(last.code, 1)
+  t.regex(last.err, /only manager key; add its successor first/)
+  for (let i = 3; i <= 5; i++) t.is((await keygen('--add-manager', cluster, '--manager-out', join(dir, `m${i}.key`))).code, 0)
+  const full = await keygen('--add-manager', cluster, '--manager-out', join(dir, 'm6.key'))
+  t.is(full.code, 1)
+  t.regex(full.err, /4 manager public keys already/)
 })
 
 test('a bad line of a cluster key file is refused naming the part; the format round-trips', (t) => {
   const psk = generateClusterKey()
   const key = new Uint8Array(32).fill(7)
   const text = formatClusterKeyFile({ psk, managerPublicKey: key })
-  t.deepEqual(parseClusterKeyFile(text), { psk: parseClusterKey(psk), managerPublicKey: key })
+  t.deepEqual(parseClusterKeyFile(text), { psk: parseClusterKey(psk), managerPublicKey: key, managerPublicKeys: [key] })
   t.deepEqual(parseClusterKeyFile(text.replace(/\n/g, '\r\n') + '\n\n'), parseClusterKeyFile(text), 'CRLF and blank lines do not matter')
   t.deepEqual(parseClusterKeyFile(psk), { psk: parseClusterKey(psk) }, 'an older file: no manager key')
   const [header, encoding, hex, manager] = text.trimEnd().split('\n') as [string, string, string, string]
@@ -107,7 +141,10 @@ test('a bad line of a cluster key file is refused naming the part; the format ro
   t.is(field([header, encoding, hex, `${manager.slice(0, -4)}====`].join('\n')), 'manager', 'not base64')
   t.is(field([header, encoding, hex, manager.slice(0, -8)].join('\n')), 'manager', 'too short')
   t.is(field([header, encoding, hex, `${manager}AAAA`].join('\n')), 'manager', 'too long')
-  t.is(field([header, encoding, hex, manager, manager].join('\n')), 'file', 'five lines')
+  t.is(field([header, encoding, hex, manager, manager].join('\n')), 'manager[1]', 'a key twice')
+  t.is(field([header, encoding, hex, manager, manager, manager, manager, manager].join('\n')), 'file', 'more than 4 manager keys')
+  const key2 = new Uint8Array(32).fill(9)
+  t.deepEqual(parseClusterKeyFile(formatClusterKeyFile({ psk, managerPublicKeys: [key, key2] })).managerPublicKeys, [key, key2], 'two keys round-trip in order')
   t.is(field([header, encoding, 'ab', manager].join('\n')), 'key')
   t.is(field([header, '/base64/', hex, manager].join('\n')), 'encoding')
   t.is(field(['/key/swarm/psk/2.0.0/', encoding, hex].join('\n')), 'header')

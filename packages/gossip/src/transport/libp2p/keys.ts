@@ -59,13 +59,17 @@ export function generateClusterKey (): string {
 export const MANAGER_PUBLIC_KEY_PREFIX = '/key/scalelb/manager-ed25519/base64/'
 /** Raw Ed25519 public key length (bytes). */
 const MANAGER_PUBLIC_KEY_BYTES = 32
+/** Manager key lines a cluster key file holds at most (one, or a few while the manager key is rotated). */
+export const MAX_MANAGER_KEYS = 4
 
 /** A parsed cluster key file. */
 export interface ClusterKeyFile {
   /** The pre-shared key exactly as `clusterKey` (pnet) expects it: the three normalised pnet lines. */
   psk: Uint8Array
-  /** The cluster manager's Ed25519 public key (32 raw bytes); absent in files written before manager keys existed. */
+  /** The cluster manager's Ed25519 public key (32 raw bytes), the file's first; absent in files written before manager keys existed. */
   managerPublicKey?: Uint8Array
+  /** Every manager public key of the file, in order (more than one while the manager key is rotated); absent with none. */
+  managerPublicKeys?: Uint8Array[]
 }
 
 /**
@@ -99,29 +103,36 @@ function keyFileText (text: string | Uint8Array): string {
 
 /**
  * Validate a cluster key file: the three pnet lines (libp2p swarm.key
- * format), then optionally the manager public key line
+ * format), then up to MAX_MANAGER_KEYS manager public key lines (one, or a few while the manager key is rotated)
  * ({@link MANAGER_PUBLIC_KEY_PREFIX}). LF or CRLF line ends, blank lines and
  * surrounding whitespace are ignored. Throws InvalidClusterKeyError naming
- * the bad part: `file`, `header`, `encoding`, `key` or `manager`.
+ * the bad part: `file`, `header`, `encoding`, `key`, `manager` or `manager[i]`.
  */
 export function parseClusterKeyFile (text: string | Uint8Array): ClusterKeyFile {
   const lines = keyFileText(text).split(/\r\n|\r|\n/).map(l => l.trim()).filter(l => l !== '')
-  if (lines.length !== 3 && lines.length !== 4) {
-    throw new InvalidClusterKeyError('file', `expected 3 lines (header, encoding, key) and an optional manager key line, got ${lines.length}`)
+  if (lines.length < 3 || lines.length > 3 + MAX_MANAGER_KEYS) {
+    throw new InvalidClusterKeyError('file', `expected 3 lines (header, encoding, key) and up to ${MAX_MANAGER_KEYS} manager key lines, got ${lines.length}`)
   }
-  const [header, encoding, hex, manager] = lines as [string, string, string, string | undefined]
+  const [header, encoding, hex] = lines as [string, string, string]
   if (header !== PSK_HEADER) throw new InvalidClusterKeyError('header', `expected ${PSK_HEADER}, got ${JSON.stringify(header.slice(0, 64))}`)
   if (encoding !== PSK_ENCODING) throw new InvalidClusterKeyError('encoding', `expected ${PSK_ENCODING}, got ${JSON.stringify(encoding.slice(0, 64))}`)
   if (hex.length !== PSK_HEX_LENGTH) throw new InvalidClusterKeyError('key', `expected ${PSK_HEX_LENGTH} hex characters (32 bytes), got ${hex.length}`)
   if (!/^[0-9a-fA-F]+$/.test(hex)) throw new InvalidClusterKeyError('key', 'not hexadecimal')
   const out: ClusterKeyFile = { psk: new TextEncoder().encode(`${PSK_HEADER}\n${PSK_ENCODING}\n${hex.toLowerCase()}`) }
-  if (manager !== undefined) {
+  const keys: Uint8Array[] = []
+  for (const [i, manager] of lines.slice(3).entries()) {
+    const field = i === 0 ? 'manager' : `manager[${i}]`
     if (!manager.startsWith(MANAGER_PUBLIC_KEY_PREFIX)) {
-      throw new InvalidClusterKeyError('manager', `expected the 4th line to start with ${MANAGER_PUBLIC_KEY_PREFIX}, got ${JSON.stringify(manager.slice(0, 64))}`)
+      throw new InvalidClusterKeyError(field, `expected line ${i + 4} to start with ${MANAGER_PUBLIC_KEY_PREFIX}, got ${JSON.stringify(manager.slice(0, 64))}`)
     }
     const raw = decodeBase64Exact(manager.slice(MANAGER_PUBLIC_KEY_PREFIX.length), MANAGER_PUBLIC_KEY_BYTES)
-    if (raw === undefined) throw new InvalidClusterKeyError('manager', `expected ${MANAGER_PUBLIC_KEY_BYTES} bytes of base64 after ${MANAGER_PUBLIC_KEY_PREFIX}`)
-    out.managerPublicKey = raw
+    if (raw === undefined) throw new InvalidClusterKeyError(field, `expected ${MANAGER_PUBLIC_KEY_BYTES} bytes of base64 after ${MANAGER_PUBLIC_KEY_PREFIX}`)
+    if (keys.some((k) => Buffer.from(k).equals(raw))) throw new InvalidClusterKeyError(field, `repeats an earlier manager key line`)
+    keys.push(raw)
+  }
+  if (keys.length > 0) {
+    out.managerPublicKey = keys[0] as Uint8Array
+    out.managerPublicKeys = keys
   }
   return out
 }
@@ -141,11 +152,14 @@ export function parseClusterKey (text: string | Uint8Array): Uint8Array {
  * three pnet lines (validated, normalised) and, when given, the manager
  * public key line.
  */
-export function formatClusterKeyFile (file: { psk: string | Uint8Array, managerPublicKey?: Uint8Array }): string {
+export function formatClusterKeyFile (file: { psk: string | Uint8Array, managerPublicKey?: Uint8Array, managerPublicKeys?: readonly Uint8Array[] }): string {
   const psk = new TextDecoder().decode(parseClusterKey(file.psk))
-  if (file.managerPublicKey === undefined) return `${psk}\n`
-  if (!(file.managerPublicKey instanceof Uint8Array) || file.managerPublicKey.byteLength !== MANAGER_PUBLIC_KEY_BYTES) {
-    throw new InvalidClusterKeyError('manager', `expected a ${MANAGER_PUBLIC_KEY_BYTES}-byte Ed25519 public key`)
+  const keys = file.managerPublicKeys ?? (file.managerPublicKey === undefined ? [] : [file.managerPublicKey])
+  if (keys.length > MAX_MANAGER_KEYS) throw new InvalidClusterKeyError('manager', `at most ${MAX_MANAGER_KEYS} manager keys, got ${keys.length}`)
+  for (const k of keys) {
+    if (!(k instanceof Uint8Array) || k.byteLength !== MANAGER_PUBLIC_KEY_BYTES) {
+      throw new InvalidClusterKeyError('manager', `expected a ${MANAGER_PUBLIC_KEY_BYTES}-byte Ed25519 public key`)
+    }
   }
-  return `${psk}\n${MANAGER_PUBLIC_KEY_PREFIX}${Buffer.from(file.managerPublicKey).toString('base64')}\n`
+  return `${[psk, ...keys.map((k) => `${MANAGER_PUBLIC_KEY_PREFIX}${Buffer.from(k).toString('base64')}`)].join('\n')}\n`
 }
