@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises'
 import { bridgeName, linkList, overlayNetnsName, vxlanName, type Kernel } from '../../../../src/dataplane/kernel/index.js'
 import { createProgrammer } from '../../../../src/dataplane/programmer/index.js'
-import { detachTaskNetns } from '../../../../src/dataplane/plumber/index.js'
+import { addBridgedVeth, detachTaskNetns, removeBridgedVeth } from '../../../../src/dataplane/plumber/index.js'
 import { rootTest } from '@scalelb/test-support'
 import { createLab, startClient } from '../../../support/netns.js'
 import { overlayFixture, plugTasks, secondHost } from '../../../support/overlay-hosts.js'
@@ -75,6 +75,13 @@ rootTest('overlay netns (--overlay-netns): bridge and VXLAN in a netns of their 
   await p1d.apply(want(LB1, U1, [T2, LB2]))
   t.true(await p1d.verify(NET))
   await check('moved back to an overlay netns')
+
+  // Docker's Join: the peer stays on the host for dockerd to move, the bridge's end is in the overlay netns
+  const docker = await addBridgedVeth({ netnsPrefix: pa, networkId: NET, key: 'docker:ep1', peerName: `${lab.prefix}dp`, mtu: 1450, kernel: k1 })
+  t.is((await linkList(k1, ovns)).find(l => l.ifname === docker)?.master, bridgeName(pa, NET))
+  t.is((await linkList(k1)).find(l => l.ifname === `${lab.prefix}dp`)?.mtu, 1450, 'the peer on the host at the overlay MTU')
+  await removeBridgedVeth({ netnsPrefix: pa, networkId: NET, key: 'docker:ep1', kernel: k1 })
+  t.false((await linkList(k1)).some(l => l.ifname === `${lab.prefix}dp`))
 
   // a task leaves: its veth goes from the overlay netns
   await detachTaskNetns({ netnsPrefix: pa, networkId: NET, netnsPath: c1, kernel: k1 })
