@@ -27,6 +27,15 @@ export async function bridgeNetnsOf (prefix: string, networkId: string): Promise
   return await access(`/run/netns/${ns}`).then(() => ns, () => undefined)
 }
 
+/**
+ * Switch bridge netfilter off in an overlay netns (one process). Made
+ * with the netns, and again when an agent adopts it: `br_netfilter` loaded
+ * after the netns was made (Docker loads it) turns it on there.
+ */
+export async function bridgeNfOff (k: Kernel, netns: string, opts: KOpts = {}): Promise<void> {
+  await k.run('sh', ['-c', BRIDGE_NF_OFF], { netns, signal: opts.signal })
+}
+
 /** Apply an overlay change with at most one `ip -batch` and one `bridge -batch` (an overlay netns made or changed: up to three more). Returns transactions issued. */
 export async function applyOverlay (k: Kernel, names: OverlayNames, old: OverlayView | undefined, next: OverlayView, opts: KOpts = {}): Promise<number> {
   const { host, pre, ip, bridge } = overlayDiff(names, old, next)
@@ -37,7 +46,7 @@ export async function applyOverlay (k: Kernel, names: OverlayNames, old: Overlay
     await netnsDelete(k, ns, opts)
     await linkDelete(k, names.bridge, undefined, opts)
     await netnsAdd(k, ns, opts)
-    await k.run('sh', ['-c', BRIDGE_NF_OFF], { netns: ns, signal: opts.signal })
+    await bridgeNfOff(k, ns, opts)
     tx += 2
   }
   for (const [lines, where] of [[pre, ns], [host, undefined], [ip, ns]] as const) {

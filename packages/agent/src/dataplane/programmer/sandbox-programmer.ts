@@ -6,7 +6,7 @@ import type { LbBackend, LbSandbox } from '../lb/backend.js'
 import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
 import {
-  applyOverlay, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayNames, type OverlayView
+  applyOverlay, bridgeNfOff, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayNames, type OverlayView
 } from '../overlay/index.js'
 import { migrateOverlay } from './migrate.js'
 import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
@@ -321,6 +321,8 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       }
       const ov = await readOverlay(this.k, this.overlayNames(id), id, opts)
       if (ov === undefined) continue
+      const ns = this.overlayNames(id).netns
+      if (ns !== undefined) await bridgeNfOff(this.k, ns, opts)
       const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
       st.overlaySpec = undefined
