@@ -23,10 +23,19 @@
  *
  * `--perf`: after the rounds, one more run per path under `perf record -a`
  * (Debian linux-perf), and the top kernel and user symbols of each, to see
- * where the VIP path spends what the direct path does not.
+ * where the VIP path spends what the direct path does not. Call graphs are
+ * recorded (`-g`); `--perf-dir DIR` keeps each path's `perf-<path>.data`
+ * there for `perf report -i ... --children` (implies `--perf`).
  *
  * Run (root; Debian packages wrk and nginx-light):
- *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf] [--dsr] [--prefix HEAD]
+ *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf] [--perf-dir DIR] [--dsr] [--overlay-netns | --compare-overlay-netns] [--prefix HEAD]
+ *
+ * `--overlay-netns`: the agents run with `--overlay-netns` (each network's
+ * bridge and VXLAN device in a netns of their own, bridge netfilter off
+ * there). `--compare-overlay-netns`: two labs, one without and one with it,
+ * every path of both measured in each round, the same path on the two
+ * back to back (paths of the second suffixed `@ovns`, with their ratio to the
+ * same path on the first, per round).
  *
  * `--prefix`: the first 2-3 letters of the lab's namespaces and links (default `sl`).
  */
@@ -54,7 +63,7 @@ const SETUP_TIMEOUT_MS = 60_000
 /** The services' port on their VIP (the tasks listen on TARGET_PORT). */
 const VIP_PORT = 80
 
-interface Flags { rounds: number, seconds: number, connections: number, perf: boolean, dsr: boolean, prefix: string | undefined }
+interface Flags { rounds: number, seconds: number, connections: number, perf: boolean, perfDir: string | undefined, dsr: boolean, overlayNetns: boolean, compareOverlayNetns: boolean, prefix: string | undefined }
 
 function fromFlags (): Flags {
   const { values } = parseArgs({
@@ -63,12 +72,15 @@ function fromFlags (): Flags {
       seconds: { type: 'string' },
       connections: { type: 'string' },
       perf: { type: 'boolean' },
+      'perf-dir': { type: 'string' },
       dsr: { type: 'boolean' },
+      'overlay-netns': { type: 'boolean' },
+      'compare-overlay-netns': { type: 'boolean' },
       prefix: { type: 'string' },
       json: { type: 'boolean' }
     }
   })
-  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true, dsr: values.dsr === true, prefix: values.prefix }
+  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true || values['perf-dir'] !== undefined, perfDir: values['perf-dir'], dsr: values.dsr === true, overlayNetns: values['overlay-netns'] === true, compareOverlayNetns: values['compare-overlay-netns'] === true, prefix: values.prefix }
   if (f.prefix !== undefined && !/^[a-z][a-z0-9]{1,2}$/.test(f.prefix)) throw new BenchUsageError(`--prefix: expected 2-3 of [a-z0-9] starting with a letter, got ${JSON.stringify(f.prefix)}`)
   if (!isRoot()) throw new BenchUsageError('bench:datapath needs root (network namespaces, nftables)')
   return f
@@ -80,27 +92,30 @@ const PERF_PERCENT_LIMIT = 0.8
 const PERF_TOP = 20
 
 /** One wrk run per path under `perf record -a`; prints each path's top symbols (self time, all CPUs). */
-async function profile (dir: string, clientNs: string, urls: Record<PathName, string>, paths: readonly PathName[], hooks: PathHooks<PathName>, f: Flags): Promise<void> {
+async function profile (dir: string, clientNs: string, urls: Record<PathName, string>, paths: readonly PathName[], hooks: PathHooks<PathName>, f: Flags, suffix = ''): Promise<void> {
   await sh('sh', ['-c', 'command -v perf']).catch(() => { throw new BenchUsageError('--perf needs perf (Debian: apt-get install linux-perf)') })
   for (const p of paths) {
-    const data = join(dir, `perf-${p}.data`)
+    const data = join(dir, `perf-${p}${suffix}.data`)
     await hooks.before?.(p)
-    const rec = sh('perf', ['record', '-a', '-F', '999', '-o', data, '--', 'sleep', String(f.seconds)])
+    const rec = sh('perf', ['record', '-a', '-g', '-F', '999', '-o', data, '--', 'sleep', String(f.seconds)])
     const w = await wrk(clientNs, urls[p], f)
     await rec
     await hooks.after?.(p)
-    const rep = await sh('perf', ['report', '-i', data, '--stdio', '--no-children', '--comms', 'wrk,nginx', '--percentage', 'relative', '--sort', 'sym', '--percent-limit', String(PERF_PERCENT_LIMIT)])
+    const rep = await sh('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--comms', 'wrk,nginx', '--percentage', 'relative', '--sort', 'sym', '--percent-limit', String(PERF_PERCENT_LIMIT)])
     const top = rep.split('\n').filter((l) => /^\s+[0-9.]+%/.test(l)).slice(0, PERF_TOP)
-    console.log(`\nperf, ${p} (${round(w.rps, 0)} req/s during the recording): top symbols, % of all samples`)
+    console.log(`\nperf, ${p}${suffix} (${round(w.rps, 0)} req/s during the recording): top symbols, % of all samples`)
     for (const l of top) console.log(l.replace(/\s+/g, ' ').trim())
   }
 }
 
-async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
-  for (const tool of ['wrk', 'nginx']) await sh('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new BenchUsageError(`bench:datapath needs ${tool} (Debian: apt-get install wrk nginx-light)`) })
+/** One lab's paths, ready to measure. */
+interface LabPaths { clientNs: string, urls: Record<PathName, string>, tracked: (net: 'dp' | 'dpd') => Promise<number | undefined> }
+
+/** Bring up a lab of 2 agents (extra agent flags `agentArgs`), its networks, services, tasks and nginx; wait until every path answers. */
+async function setupLab (run: string, cleanup: Cleanup, f: Flags, agentArgs: readonly string[], paths: readonly PathName[]): Promise<LabPaths> {
   const { stateDir, lab } = benchLab(run, cleanup)
-  console.log(`bench:datapath run ${run}: lab of 2 agents (state in ${stateDir})`)
-  const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns', ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }) })
+  console.log(`bench:datapath run ${run}: lab of 2 agents${agentArgs.length > 0 ? ` with ${agentArgs.join(' ')}` : ''} (state in ${stateDir})`)
+  const state = lab.state = await labUp({ nodes: 2, stateDir, mode: 'netns', agentArgs, ...(f.prefix === undefined ? {} : { prefixHead: f.prefix }) })
   const [h1, h2] = state.hosts as [LabHost, LabHost]
   const dpId = (await labApi.createNetwork(h1, 'dp', [SUBNET])).id
   // with --dsr every task is on a second network too, where the agent serves the VIPs by direct server return
@@ -136,47 +151,86 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     'vip-local': `http://${vips.local}/`,
     'vip-local-dsr': `http://${dsrVips.local}/`
   }
-  const paths = ALL_PATHS.filter((p) => f.dsr || !isDsr(p))
-  const hooks: PathHooks<PathName> = {}
   for (const p of paths) {
-    await hooks.before?.(p)
     await waitFor(`${p} answers`, async () => await sh('ip', ['netns', 'exec', client.ns, 'curl', '-sf', '-m', '2', '-o', '/dev/null', urls[p]]).then(() => true, () => false), { timeoutMs: SETUP_TIMEOUT_MS })
-    await hooks.after?.(p)
+  }
+  // connections h1's sandboxes track: the NAT network's hold the VIP paths' connections, the DSR network's none
+  const tracked = async (net: 'dp' | 'dpd'): Promise<number | undefined> => {
+    const id = net === 'dp' ? dpId : dpdId
+    if (id === undefined) return undefined
+    return Number((await sh('ip', ['netns', 'exec', `${h1.netnsPrefix}lb-${id.slice(0, 12)}`, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).trim())
+  }
+  return { clientNs: client.ns, urls, tracked }
+}
+
+/** Suffix of the paths of the lab whose agents run with --overlay-netns, beside one without (`--compare-overlay-netns`). */
+const OVNS = '@ovns'
+
+async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
+  for (const tool of ['wrk', 'nginx']) await sh('sh', ['-c', `command -v ${tool}`]).catch(() => { throw new BenchUsageError(`bench:datapath needs ${tool} (Debian: apt-get install wrk nginx-light)`) })
+  const base = ALL_PATHS.filter((p) => f.dsr || !isDsr(p))
+  // one lab per layout; with --compare-overlay-netns both, measured in turn within each round
+  const layouts: Array<{ suffix: string, args: string[] }> = f.compareOverlayNetns
+    ? [{ suffix: '', args: [] }, { suffix: OVNS, args: ['--overlay-netns'] }]
+    : [{ suffix: '', args: f.overlayNetns ? ['--overlay-netns'] : [] }]
+  const labs = new Map<string, LabPaths>()
+  for (const [i, l] of layouts.entries()) labs.set(l.suffix, await setupLab(i === 0 ? run : `${run}o`, cleanup, f, l.args, base))
+  // each path on one layout right after the same path on the other: the layout ratio compares runs seconds apart
+  const paths = base.flatMap((p) => layouts.map((l) => `${p}${l.suffix}`))
+  const split = (key: string): { p: PathName, lab: LabPaths, suffix: string } => {
+    const suffix = key.endsWith(OVNS) ? OVNS : ''
+    const lab = labs.get(suffix)
+    if (lab === undefined) throw new Error(`no lab for ${key}`)
+    return { p: key.slice(0, key.length - suffix.length) as PathName, lab, suffix }
   }
   console.log(`setup done; ${f.rounds} rounds of ${paths.join(', ')}, ${f.seconds} s each, ${f.connections} connections, 1 wrk thread`)
 
-  const samples = await runRounds(paths, f.rounds, async (p) => await wrk(client.ns, urls[p], f), hooks)
-  const fig = (p: PathName): ReturnType<typeof pathFigures> => pathFigures(samples[p])
+  const hooks: PathHooks<string> = {}
+  const samples = await runRounds(paths, f.rounds, async (key) => { const { p, lab } = split(key); return await wrk(lab.clientNs, lab.urls[p], f) }, hooks)
+  const fig = (key: string): ReturnType<typeof pathFigures> => pathFigures(samples[key] ?? [])
   // ratio per round (paths of one round ran back to back), then the median
-  const directOf = (p: PathName): PathName => p.startsWith('vip-local') ? 'direct-local' : 'direct'
-  const isVip = (p: PathName): boolean => p.startsWith('vip-')
-  const ratio = (p: PathName): number => median(samples[p].map((s, i) => s.rps / (samples[directOf(p)][i]?.rps ?? NaN)))
+  const directOf = (key: string): string => { const { p, suffix } = split(key); return `${p.startsWith('vip-local') ? 'direct-local' : 'direct'}${suffix}` }
+  const isVip = (key: string): boolean => key.startsWith('vip-')
+  const ratio = (key: string): number => median((samples[key] ?? []).map((s, i) => s.rps / (samples[directOf(key)]?.[i]?.rps ?? NaN)))
+  // with both layouts: each --overlay-netns path against the same path without it, per round
+  const layoutRatio = (key: string): number => median((samples[key] ?? []).map((s, i) => s.rps / (samples[split(key).p]?.[i]?.rps ?? NaN)))
   console.log('')
   printTable([
-    ['path', 'req/s (median)', 'ratio to its direct path', 'latency p50 ms', 'latency p99 ms', 'CPU µs/request', 'errors'],
+    ['path', 'req/s (median)', 'ratio to its direct path', ...(f.compareOverlayNetns ? ['ratio to the host layout'] : []), 'latency p50 ms', 'latency p99 ms', 'CPU µs/request', 'errors'],
     ...paths.map((p) => {
       const x = fig(p)
-      return [p, round(x.rps, 0), isVip(p) ? round(ratio(p), 3) : '1', round(x.p50, 3), round(x.p99, 3), round(x.cpu, 1), String(x.errors)]
+      const lr = f.compareOverlayNetns ? [p.endsWith(OVNS) ? round(layoutRatio(p), 3) : '1'] : []
+      return [p, round(x.rps, 0), isVip(p) ? round(ratio(p), 3) : '1', ...lr, round(x.p50, 3), round(x.p99, 3), round(x.cpu, 1), String(x.errors)]
     })
   ])
-  if (f.perf) await profile(stateDir, client.ns, urls, paths, hooks, f)
+  if (f.perf) {
+    for (const l of layouts) {
+      const lab = labs.get(l.suffix) as LabPaths
+      await profile(f.perfDir ?? join('/run', `scalelb-bench-${run}`), lab.clientNs, lab.urls, base, {}, f, l.suffix)
+    }
+  }
   const res: Record<string, number> = {}
-  // connections h1's sandboxes track after the rounds: the NAT network's hold the VIP paths' connections, the DSR network's none
-  const tracked = async (networkId: string): Promise<number> => Number((await sh('ip', ['netns', 'exec', `${h1.netnsPrefix}lb-${networkId.slice(0, 12)}`, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).trim())
-  res.nat_sandbox_conntrack = await tracked(dpId)
-  if (dpdId !== undefined) res.dsr_sandbox_conntrack = await tracked(dpdId)
-  console.log(`connections tracked in h1's sandbox after the rounds: NAT network ${res.nat_sandbox_conntrack}${dpdId === undefined ? '' : `, DSR network ${res.dsr_sandbox_conntrack}`}`)
+  for (const l of layouts) {
+    const lab = labs.get(l.suffix) as LabPaths
+    const k = l.suffix === '' ? '' : `_${l.suffix.slice(1)}`
+    const nat = await lab.tracked('dp')
+    const dsr = await lab.tracked('dpd')
+    if (nat !== undefined) res[`nat_sandbox_conntrack${k}`] = nat
+    if (dsr !== undefined) res[`dsr_sandbox_conntrack${k}`] = dsr
+    console.log(`connections tracked in h1's sandbox after the rounds${l.suffix}: NAT network ${String(nat)}${dsr === undefined ? '' : `, DSR network ${dsr}`}`)
+  }
   for (const p of paths) {
     const x = fig(p)
-    const k = p.replaceAll('-', '_')
+    const k = p.replace(OVNS, '_ovns').replaceAll('-', '_')
     res[`${k}_rps`] = round(x.rps, 0)
     res[`${k}_latency_ms_p50`] = round(x.p50, 3)
     res[`${k}_latency_ms_p99`] = round(x.p99, 3)
     res[`${k}_cpu_us_per_request`] = round(x.cpu, 1)
     res[`${k}_errors`] = x.errors
     if (isVip(p)) res[`${k}_ratio_to_direct`] = round(ratio(p), 3)
+    if (p.endsWith(OVNS)) res[`${k}_ratio_to_host_layout`] = round(layoutRatio(p), 3)
   }
-  printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES, dsr: f.dsr }, res)
+  printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES, dsr: f.dsr, overlay_netns: f.compareOverlayNetns ? 'both' : f.overlayNetns }, res)
 }
 
 runBench('bench:datapath', 'bd', async (run, cleanup) => { await bench(run, cleanup, fromFlags()) })

@@ -89,6 +89,14 @@ export interface AgentConfig {
   dockerPluginSocket: string
   /** dockerd's Engine API socket (container labels and events). @default '/var/run/docker.sock' */
   dockerSocket: string
+  /**
+   * Each network's bridge and VXLAN device in a netns of its own
+   * (`<prefix>ov-<network id>`, bridge netfilter off there: bridged overlay
+   * frames skip the host's netfilter hooks); overlays made by a run without it
+   * are moved over at start. Chained CNI plugins that look for the host end of
+   * a task's veth in the host netns (bandwidth) do not find it. @default false
+   */
+  overlayNetns: boolean
   /** Run no resolver (tasks get no `dns` and keep their resolv.conf). The memory programmer and `--lb-mode per-container` run none either: no sandbox to serve in. @default false */
   noDns: boolean
   /** Where names outside the cluster go. @default the nameservers of the host's /etc/resolv.conf, read at start */
@@ -133,6 +141,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'dockerPluginSocket', flag: 'docker-plugin-socket', env: 'SCALELB_DOCKER_PLUGIN_SOCKET', kind: 'string', help: `socket of the Docker plugin, where dockerd looks for plugins (default ${DEFAULT_DOCKER_PLUGIN_SOCKET})` },
   { key: 'dockerSocket', flag: 'docker-socket', env: 'SCALELB_DOCKER_SOCKET', kind: 'string', help: `dockerd's Engine API socket for container labels and events (default ${DEFAULT_DOCKER_SOCKET})` },
   { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' },
+  { key: 'overlayNetns', flag: 'overlay-netns', env: 'SCALELB_OVERLAY_NETNS', kind: 'bool', help: 'each network\'s bridge and VXLAN device in a netns of its own (bridge netfilter off there); CNI bandwidth chaining then finds no host-side veth' },
   { key: 'noDns', flag: 'no-dns', env: 'SCALELB_NO_DNS', kind: 'bool', help: 'run no resolver (tasks keep the host\'s resolv.conf; names of services do not resolve)' },
   { key: 'dnsUpstreams', flag: 'dns-upstream', env: 'SCALELB_DNS_UPSTREAM', kind: 'list', help: 'resolver for names outside the cluster, IP or IP:PORT; repeatable (default: the host\'s /etc/resolv.conf nameservers, loopback ones too: the agent forwards from the host)' },
   { key: 'dnsTtlS', flag: 'dns-ttl', env: 'SCALELB_DNS_TTL', kind: 'int', fileKey: 'dnsTtl', help: `TTL of the resolver's own answers in seconds (default ${DNS_TTL_S})` },
@@ -331,6 +340,8 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const statusDetail = sdR === undefined ? 'summary' : oneOf(sdR, ['summary', 'full'] as const)
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
+  const onR = get('overlayNetns')
+  const overlayNetns = onR === undefined ? false : parseBool(onR.field, onR.value)
   const noDnsR = get('noDns')
   const noDns = noDnsR === undefined ? false : parseBool(noDnsR.field, noDnsR.value)
   const upR = get('dnsUpstreams')
@@ -352,7 +363,7 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const dockerPluginSocket = socketSetting('dockerPluginSocket', '--docker-plugin-socket', DEFAULT_DOCKER_PLUGIN_SOCKET)
   const dockerSocket = socketSetting('dockerSocket', '--docker-socket', DEFAULT_DOCKER_SOCKET)
 
-  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket, noDns, dnsUpstreams, dnsTtlS, dnsUpstreamTimeoutMs }
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket, overlayNetns, noDns, dnsUpstreams, dnsTtlS, dnsUpstreamTimeoutMs }
 }
 
 /** `scalelb agent --help` text. */

@@ -33,13 +33,14 @@ export function createMemoryPlumber (): TaskPlumber & { attached: Map<string, Me
 }
 
 /** The real data plane for the agent's settings: programmer + reconciler + task plumbing. */
-export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | 'lbMode' | 'netnsPrefix'>, logger: Logger }): DataPlane {
+export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | 'lbMode' | 'netnsPrefix'> & Partial<Pick<AgentConfig, 'overlayNetns'>>, logger: Logger }): DataPlane {
   const { cfg } = init
   const kernelIngress = cfg.programmer !== 'memory' && (cfg.lbMode ?? 'per-network') === 'per-network'
   const hostIngress = kernelIngress ? createHostIngress({ netnsPrefix: cfg.netnsPrefix, kernel: createKernel({ logger: init.logger }), logger: componentLogger(init.logger, 'ingress') }) : undefined
   const programmer = createProgrammer(cfg.programmer, {
     netnsPrefix: cfg.netnsPrefix,
     lbMode: cfg.lbMode,
+    overlayNetns: cfg.overlayNetns ?? false,
     logger: componentLogger(init.logger, 'programmer'),
     ...(hostIngress === undefined ? {} : { uplinkMade: (id: string) => { hostIngress.sandboxMade(id) } })
   })

@@ -18,7 +18,24 @@ export function lbNetnsPrefix (prefix: string): string {
   return `${prefix}lb-`
 }
 
-/** Bridge of a network on this node (12 chars). */
+/**
+ * Netns holding a network's bridge and VXLAN device with `--overlay-netns`
+ * (`<prefix>ov-<network id, 12 chars>`): bridge netfilter is off there, so
+ * bridged overlay frames skip the host's hooks.
+ */
+export function overlayNetnsName (prefix: string, networkId: string): string {
+  return `${prefix}ov-${networkId.slice(0, NETNS_NETWORK_ID_CHARS)}`
+}
+
+/** Prefix shared by every overlay netns of an agent (for listing at adoption). */
+export function overlayNetnsPrefix (prefix: string): string {
+  return `${prefix}ov-`
+}
+
+/** Inside an overlay netns: the bridge port whose peer is the host's `sb<hash>` veth (mode=host routes, the host's own traffic). */
+export const OVERLAY_HOST_PORT_IFNAME = 'host0'
+
+/** Bridge of a network on this node (12 chars); with `--overlay-netns` also the host's veth into that bridge. */
 export function bridgeName (prefix: string, networkId: string): string {
   return `sb${hash(prefix, networkId)}`
 }

@@ -1,33 +1,96 @@
-import { bridgeBatch, bridgeName, ipBatch, linkList, vxlanName, type Kernel, type KOpts } from '../kernel/index.js'
+import { access } from 'node:fs/promises'
+import {
+  KernelCommandError, bridgeBatch, bridgeName, ipBatch, linkDelete, linkList, netnsAdd, netnsDelete, netnsList, overlayNetnsName, overlayNetnsPrefix, vxlanName,
+  type Kernel, type KOpts, type LinkInfo
+} from '../kernel/index.js'
 import { KernelStateError } from '../kernel/errors.js'
-import { overlayDiff, type OverlayView } from './view.js'
+import { overlayDiff, type OverlayNames, type OverlayView } from './view.js'
 
-/** Interface names of a network's overlay for an agent prefix. */
-export function overlayNames (prefix: string, networkId: string): { bridge: string, vxlan: string } {
-  return { bridge: bridgeName(prefix, networkId), vxlan: vxlanName(prefix, networkId) }
+/** Bridge netfilter switches, off in an overlay netns (written only where the kernel has them: br_netfilter loaded). */
+const BRIDGE_NF_OFF = 'for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables /proc/sys/net/bridge/bridge-nf-call-arptables; do if [ -e $f ]; then echo 0 > $f; fi; done'
+
+/**
+ * Interface names of a network's overlay for an agent prefix; with
+ * `inNetns` (`--overlay-netns`) the netns that holds its bridge and VXLAN device.
+ */
+export function overlayNames (prefix: string, networkId: string, inNetns = false): OverlayNames {
+  return { bridge: bridgeName(prefix, networkId), vxlan: vxlanName(prefix, networkId), ...(inNetns ? { netns: overlayNetnsName(prefix, networkId) } : {}) }
 }
 
-/** Apply an overlay change with at most one `ip -batch` and one `bridge -batch`. Returns transactions issued. */
-export async function applyOverlay (k: Kernel, names: { bridge: string, vxlan: string }, old: OverlayView | undefined, next: OverlayView, opts: KOpts = {}): Promise<number> {
-  const { ip, bridge } = overlayDiff(names, old, next)
-  await ipBatch(k, ip, undefined, opts)
-  await bridgeBatch(k, bridge, undefined, opts)
-  return (ip.length > 0 ? 1 : 0) + (bridge.length > 0 ? 1 : 0)
+/**
+ * The netns a network's bridge is in on this node: its overlay netns when that
+ * exists (`/run/netns/<prefix>ov-<id>`: a file check, no process), else the
+ * base netns (undefined). What plugs veths into the bridge asks this.
+ */
+export async function bridgeNetnsOf (prefix: string, networkId: string): Promise<string | undefined> {
+  const ns = overlayNetnsName(prefix, networkId)
+  return await access(`/run/netns/${ns}`).then(() => ns, () => undefined)
 }
 
-/** Delete a network's VXLAN device and bridge (whatever of them exists). Returns transactions issued. */
-export async function removeOverlay (k: Kernel, names: { bridge: string, vxlan: string }, opts: KOpts = {}): Promise<number> {
+/**
+ * Switch bridge netfilter off in an overlay netns (one process). Made
+ * with the netns, and again when an agent adopts it: `br_netfilter` loaded
+ * after the netns was made (Docker loads it) turns it on there.
+ */
+export async function bridgeNfOff (k: Kernel, netns: string, opts: KOpts = {}): Promise<void> {
+  await k.run('sh', ['-c', BRIDGE_NF_OFF], { netns, signal: opts.signal })
+}
+
+/** Apply an overlay change with at most one `ip -batch` and one `bridge -batch` (an overlay netns made or changed: up to three more). Returns transactions issued. */
+export async function applyOverlay (k: Kernel, names: OverlayNames, old: OverlayView | undefined, next: OverlayView, opts: KOpts = {}): Promise<number> {
+  const { host, pre, ip, bridge } = overlayDiff(names, old, next)
+  const ns = names.netns
+  let tx = 0
+  if (ns !== undefined && old === undefined) {
+    // a half-made one (a crash during creation) is made again from scratch
+    await netnsDelete(k, ns, opts)
+    await linkDelete(k, names.bridge, undefined, opts)
+    await netnsAdd(k, ns, opts)
+    await bridgeNfOff(k, ns, opts)
+    tx += 2
+  }
+  for (const [lines, where] of [[pre, ns], [host, undefined], [ip, ns]] as const) {
+    if (lines.length === 0) continue
+    await ipBatch(k, lines, where, opts)
+    tx++
+  }
+  await bridgeBatch(k, bridge, ns, opts)
+  return tx + (bridge.length > 0 ? 1 : 0)
+}
+
+/** Delete a network's VXLAN device and bridge (whatever of them exists; with an overlay netns, the host's veth and the netns). Returns transactions issued. */
+export async function removeOverlay (k: Kernel, names: OverlayNames, opts: KOpts = {}): Promise<number> {
+  if (names.netns !== undefined) {
+    // the veth and the VXLAN device synchronously: a netns frees its links later, and an overlay made again right after needs the names and the VNI
+    let tx = (await linkDelete(k, names.bridge, undefined, opts)) ? 1 : 0
+    const links = await linksOrUndefined(k, names.netns, opts)
+    if (links === undefined) return tx
+    if (links.some(l => l.ifname === names.vxlan)) tx += (await linkDelete(k, names.vxlan, names.netns, opts)) ? 1 : 0
+    return tx + ((await netnsDelete(k, names.netns, opts)) ? 1 : 0)
+  }
   const links = new Set((await linkList(k, undefined, opts)).map(l => l.ifname))
   const lines = [names.vxlan, names.bridge].filter(n => links.has(n)).map(n => `link del ${n}`)
   await ipBatch(k, lines, undefined, opts)
   return lines.length > 0 ? 1 : 0
 }
 
-/** Read a network's overlay back from the kernel; undefined when its bridge does not exist. */
-export async function readOverlay (k: Kernel, names: { bridge: string, vxlan: string }, networkId: string, opts: KOpts = {}): Promise<OverlayView | undefined> {
-  const links = await linkList(k, undefined, opts)
-  const br = links.find(l => l.ifname === names.bridge)
-  if (br === undefined) return undefined
+/** Links of a netns; undefined when the netns does not exist. */
+async function linksOrUndefined (k: Kernel, netns: string | undefined, opts: KOpts): Promise<LinkInfo[] | undefined> {
+  if (netns === undefined) return await linkList(k, undefined, opts)
+  if (await access(`/run/netns/${netns}`).then(() => false, () => true)) return undefined
+  try {
+    return await linkList(k, netns, opts)
+  } catch (err) {
+    if (err instanceof KernelCommandError) return undefined
+    throw err
+  }
+}
+
+/** Read a network's overlay back from the kernel; undefined when its bridge (or its overlay netns) does not exist. */
+export async function readOverlay (k: Kernel, names: OverlayNames, networkId: string, opts: KOpts = {}): Promise<OverlayView | undefined> {
+  const links = await linksOrUndefined(k, names.netns, opts)
+  const br = links?.find(l => l.ifname === names.bridge && l.linkinfo?.info_kind === 'bridge')
+  if (links === undefined || br === undefined) return undefined
   const vx = links.find(l => l.ifname === names.vxlan)
   // a VXLAN device whose MTU differs from the bridge's reads as MTU 0: never the desired one, so both are set again
   const mtu = vx === undefined || vx.mtu === br.mtu ? (br.mtu ?? 0) : 0
@@ -36,13 +99,13 @@ export async function readOverlay (k: Kernel, names: { bridge: string, vxlan: st
   const data = vx.linkinfo?.info_data ?? {}
   // an IPv6 underlay shows as `local6`
   view.vxlan = { vni: Number(data.id), local: String(data.local ?? data.local6) }
-  const fdbOut = await k.run('bridge', ['-j', 'fdb', 'show', 'dev', names.vxlan], { signal: opts.signal })
+  const fdbOut = await k.run('bridge', ['-j', 'fdb', 'show', 'dev', names.vxlan], { netns: names.netns, signal: opts.signal })
   for (const e of parseArray(fdbOut, 'bridge -j fdb show') as Array<{ mac?: string, dst?: string }>) {
     if (e.dst === undefined || e.mac === undefined) continue
     if (e.mac === '00:00:00:00:00:00') view.flood.add(e.dst)
     else view.fdb.set(e.mac.toLowerCase(), e.dst)
   }
-  const neighOut = await k.run('ip', ['-j', 'neigh', 'show', 'dev', names.vxlan], { signal: opts.signal })
+  const neighOut = await k.run('ip', ['-j', 'neigh', 'show', 'dev', names.vxlan], { netns: names.netns, signal: opts.signal })
   for (const e of parseArray(neighOut, 'ip -j neigh show') as Array<{ dst?: string, lladdr?: string }>) {
     if (e.dst !== undefined && e.lladdr !== undefined) view.neigh.set(e.dst, e.lladdr.toLowerCase())
   }
@@ -55,12 +118,25 @@ function parseArray (out: string, what: string): unknown[] {
   return parsed
 }
 
-/** Network IDs of this prefix's bridges (found by their alias), for adoption of overlays without a sandbox. */
-export async function listOverlayNetworks (k: Kernel, prefix: string, opts: KOpts = {}): Promise<string[]> {
+/**
+ * Network IDs of this prefix's bridges (found by their alias), for adoption
+ * of overlays without a sandbox: in the base netns, and with `inNetns` in
+ * each overlay netns too.
+ */
+export async function listOverlayNetworks (k: Kernel, prefix: string, opts: KOpts = {}, inNetns = false): Promise<string[]> {
   const res: string[] = []
-  for (const l of await linkList(k, undefined, opts)) {
-    const id = l.ifalias
-    if (id !== undefined && id !== '' && l.ifname === overlayNames(prefix, id).bridge) res.push(id)
+  const take = (links: readonly LinkInfo[], ns: string | undefined): void => {
+    for (const l of links) {
+      const id = l.ifalias
+      if (id !== undefined && id !== '' && l.ifname === bridgeName(prefix, id) && l.linkinfo?.info_kind === 'bridge' && (ns === undefined || ns === overlayNetnsName(prefix, id))) res.push(id)
+    }
+  }
+  take(await linkList(k, undefined, opts), undefined)
+  if (!inNetns) return res
+  const pfx = overlayNetnsPrefix(prefix)
+  for (const ns of await netnsList(k, opts)) {
+    if (!ns.startsWith(pfx)) continue
+    take(await linksOrUndefined(k, ns, opts) ?? [], ns)
   }
   return res
 }

@@ -3,6 +3,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import type { OverlaySpec } from '../spec/types.js'
 import { isMac, isNetworkId } from '../spec/validate.js'
 import { IPV4, IPV6, familyOf } from '../spec/family.js'
+import { OVERLAY_HOST_PORT_IFNAME } from '../kernel/names.js'
 
 /** What one network's overlay holds on this node (in-memory copy or read back). */
 export interface OverlayView {
@@ -64,38 +65,65 @@ export function sameOverlay (a: OverlayView, b: OverlayView): boolean {
     a.flood.size === b.flood.size && [...a.flood].every(u => b.flood.has(u)) && sameM(a.fdb, b.fdb) && sameM(a.neigh, b.neigh)
 }
 
+/** Names of a network's overlay links, and the netns holding them (`--overlay-netns`; undefined = the host's own). */
+export interface OverlayNames {
+  bridge: string
+  vxlan: string
+  /** Netns of the bridge and the VXLAN device; undefined = the base netns (the host). */
+  netns?: string
+}
+
 /** Link, FDB and neighbour changes taking an overlay from `old` (undefined = absent) to `next`. */
 export interface OverlayBatches {
-  /** `ip -batch` lines run before the FDB (links, then neighbours). */
+  /**
+   * With an overlay netns: `ip -batch` lines run in the base netns between
+   * `pre` and `ip` (the VXLAN device is made there, so its UDP socket stays on
+   * the underlay, then moved; the host's veth into the bridge). Empty otherwise.
+   */
+  host: string[]
+  /** With an overlay netns: lines run there before `host` (bridge, MTU, VXLAN removal). Empty otherwise. */
+  pre: string[]
+  /** `ip -batch` lines run (in the overlay's netns) before the FDB (links, then neighbours). */
   ip: string[]
   /** `bridge -batch` lines. */
   bridge: string[]
 }
 
 /** Compute the `ip -batch` / `bridge -batch` lines of an overlay change. */
-export function overlayDiff (names: { bridge: string, vxlan: string }, old: OverlayView | undefined, next: OverlayView): OverlayBatches {
+export function overlayDiff (names: OverlayNames, old: OverlayView | undefined, next: OverlayView): OverlayBatches {
+  const ns = names.netns
   const ip: string[] = []
   const bridge: string[] = []
+  const host: string[] = []
+  // without an overlay netns every link line is in `ip`, in this order
+  const pre = ns === undefined ? ip : []
   const { bridge: br, vxlan: vx } = names
   // an explicit bridge MTU stays put (no auto-adjust to its smallest port)
-  if (old === undefined) ip.push(`link add ${br} mtu ${next.mtu} type bridge`, `link set ${br} alias ${next.networkId}`, `link set ${br} up`)
-  else if (old.mtu !== next.mtu) ip.push(`link set ${br} mtu ${next.mtu}`)
+  if (old === undefined) pre.push(`link add ${br} mtu ${next.mtu} type bridge`, `link set ${br} alias ${next.networkId}`, `link set ${br} up`)
+  else if (old.mtu !== next.mtu) pre.push(`link set ${br} mtu ${next.mtu}`)
+  if (old === undefined && ns !== undefined) {
+    // the host keeps a link named as the bridge was (routes of mode=host ports, the host table's rules), a veth into it
+    host.push(`link add ${br} mtu ${next.mtu} type veth peer name ${OVERLAY_HOST_PORT_IFNAME} mtu ${next.mtu} netns ${ns}`, `link set ${br} up`)
+    ip.push(`link set ${OVERLAY_HOST_PORT_IFNAME} master ${br}`, `link set ${OVERLAY_HOST_PORT_IFNAME} up`)
+  }
   const vxChanged = old?.vxlan?.vni !== next.vxlan?.vni || old?.vxlan?.local !== next.vxlan?.local
   const prev: OverlayView = vxChanged || old === undefined
     ? { networkId: next.networkId, mtu: next.mtu, vxlan: undefined, flood: new Set(), fdb: new Map(), neigh: new Map() }
     : old
-  if (vxChanged && old?.vxlan !== undefined) ip.push(`link del ${vx}`)
-  if (!vxChanged && next.vxlan !== undefined && old !== undefined && old.mtu !== next.mtu) ip.push(`link set ${vx} mtu ${next.mtu}`)
+  if (vxChanged && old?.vxlan !== undefined) pre.push(`link del ${vx}`)
+  if (!vxChanged && next.vxlan !== undefined && old !== undefined && old.mtu !== next.mtu) pre.push(`link set ${vx} mtu ${next.mtu}`)
   if (vxChanged && next.vxlan !== undefined) {
-    ip.push(`link add ${vx} mtu ${next.mtu} type vxlan id ${next.vxlan.vni} local ${next.vxlan.local} dstport 4789 nolearning proxy`,
-      `link set ${vx} master ${br}`, `link set ${vx} up`)
+    const add = `link add ${vx} mtu ${next.mtu} type vxlan id ${next.vxlan.vni} local ${next.vxlan.local} dstport 4789 nolearning proxy`
+    if (ns === undefined) ip.push(add)
+    else host.push(add, `link set ${vx} netns ${ns}`)
+    ip.push(`link set ${vx} master ${br}`, `link set ${vx} up`)
   }
-  if (next.vxlan === undefined) return { ip, bridge }
+  if (next.vxlan === undefined) return { host, pre: ns === undefined ? [] : pre, ip, bridge }
   for (const [addr, mac] of prev.neigh) if (next.neigh.get(addr) !== mac) ip.push(`neigh del ${addr} dev ${vx}`)
   for (const [addr, mac] of next.neigh) if (prev.neigh.get(addr) !== mac) ip.push(`neigh replace ${addr} lladdr ${mac} dev ${vx} nud permanent`)
   for (const [mac, u] of prev.fdb) if (next.fdb.get(mac) !== u) bridge.push(`fdb del ${mac} dev ${vx} dst ${u} self`)
   for (const u of prev.flood) if (!next.flood.has(u)) bridge.push(`fdb del 00:00:00:00:00:00 dev ${vx} dst ${u} self`)
   for (const u of next.flood) if (!prev.flood.has(u)) bridge.push(`fdb append 00:00:00:00:00:00 dev ${vx} dst ${u} self permanent`)
   for (const [mac, u] of next.fdb) if (prev.fdb.get(mac) !== u) bridge.push(`fdb replace ${mac} dev ${vx} dst ${u} self permanent`)
-  return { ip, bridge }
+  return { host, pre: ns === undefined ? [] : pre, ip, bridge }
 }

@@ -4,6 +4,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
+import { bridgeNetnsOf } from '../overlay/index.js'
 import { plumbTaskDsr, unplumbTaskDsr, type TaskDsr } from './dsr.js'
 import { IPV4 as F, IPV6, cidrAddressFamily, keyFamily } from '../spec/family.js'
 
@@ -45,12 +46,17 @@ export async function addBridgedVeth (init: BridgedVethInit): Promise<string> {
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
   const br = bridgeName(init.netnsPrefix, init.networkId)
+  // the bridge's netns: the network's overlay netns (--overlay-netns) or this one
+  const brNs = await bridgeNetnsOf(init.netnsPrefix, init.networkId)
+  const plug = [`link set ${host} master ${br}`, `link set ${host} up`]
+  if (brNs !== undefined && init.peerNetns === undefined) {
+    // the peer stays here for the runtime to move: made here, the bridge's end moved over
+    await ipBatch(k, [`link add ${host} mtu ${mtu} type veth peer name ${init.peerName} mtu ${mtu}`, `link set ${host} netns ${brNs}`])
+    await ipBatch(k, plug, brNs)
+    return host
+  }
   const peer = init.peerNetns === undefined ? '' : ` netns ${init.peerNetns}`
-  await ipBatch(k, [
-    `link add ${host} mtu ${mtu} type veth peer name ${init.peerName} mtu ${mtu}${peer}`,
-    `link set ${host} master ${br}`,
-    `link set ${host} up`
-  ])
+  await ipBatch(k, [`link add ${host} mtu ${mtu} type veth peer name ${init.peerName} mtu ${mtu}${peer}`, ...plug], brNs)
   return host
 }
 
@@ -59,7 +65,8 @@ export async function removeBridgedVeth (init: { netnsPrefix: string, networkId:
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
   // no listing first: a missing veth is the refusal below (a listing was one more process per task removal)
-  await linkDelete(k, host)
+  const brNs = await bridgeNetnsOf(init.netnsPrefix, init.networkId)
+  await linkDelete(k, host, brNs)
 }
 
 /** Options of {@link attachTaskNetns}. */

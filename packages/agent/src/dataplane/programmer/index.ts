@@ -33,6 +33,8 @@ export interface ProgrammerInit {
   memoryKernel?: MemoryKernel
   /** nft/ipvs: called after a sandbox got a new uplink (see {@link SandboxProgrammerInit}). */
   uplinkMade?: (networkId: string) => void
+  /** nft/ipvs: each network's overlay in a netns of its own (see {@link SandboxProgrammerInit}). @default false */
+  overlayNetns?: boolean
 }
 
 /** The nftables programmer: LB sandboxes balancing with the nft backend (needs root). */

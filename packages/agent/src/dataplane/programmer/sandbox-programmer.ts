@@ -6,8 +6,9 @@ import type { LbBackend, LbSandbox } from '../lb/backend.js'
 import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
 import {
-  applyOverlay, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayView
+  applyOverlay, bridgeNfOff, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayNames, type OverlayView
 } from '../overlay/index.js'
+import { migrateOverlay } from './migrate.js'
 import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
 import { LB_NFT_FAMILY } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
@@ -23,6 +24,13 @@ export interface SandboxProgrammerInit {
   logger?: Logger
   /** Kernel access (tests pass one whose base netns is a "host" netns). @default createKernel() */
   kernel?: Kernel
+  /**
+   * Each network's bridge and VXLAN device in a netns of its own
+   * (`<prefix>ov-<network id>`, bridge netfilter off there), the host
+   * keeping a veth named as the bridge; overlays of the other layout are
+   * moved over at adoption. @default false
+   */
+  overlayNetns?: boolean
   /** Called after a sandbox got a new uplink (with an empty gateway table): the host ingress writes its host-mode ports again. */
   uplinkMade?: (networkId: string) => void
 }
@@ -60,11 +68,12 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
   private readonly prefix: string
   private readonly logger: Logger | undefined
   private readonly uplinkMade: ((networkId: string) => void) | undefined
+  private readonly overlayNetns: boolean
   private readonly nets = new Map<string, NetState>()
   /** Per network, per-container mode: services built by the last apply (an update rebuilds only changed services). */
   private readonly viewCaches = new Map<string, ViewCache>()
   /** Names of each network's sandbox and overlay (see `names`); dropped when the network is removed. */
-  private readonly nameCache = new Map<string, { sandbox: SandboxNames, overlay: { bridge: string, vxlan: string } }>()
+  private readonly nameCache = new Map<string, { sandbox: SandboxNames, overlay: OverlayNames }>()
   private transactions = 0
 
   constructor (init: SandboxProgrammerInit, backend: (k: Kernel) => B) {
@@ -75,6 +84,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     this.lbMode = init.lbMode ?? 'per-network'
     this.logger = init.logger
     this.uplinkMade = init.uplinkMade
+    this.overlayNetns = init.overlayNetns ?? false
     this.k = init.kernel ?? createKernel({ logger: init.logger })
     this.backend = backend(this.k)
     if (this.lbMode !== 'per-network' && !this.backend.perContainer) {
@@ -90,16 +100,17 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     return this.cachedNames(networkId).sandbox
   }
 
-  private overlayNames (networkId: string): { bridge: string, vxlan: string } {
+  private overlayNames (networkId: string): OverlayNames {
     return this.cachedNames(networkId).overlay
   }
 
   /** Hashed names (SHA-256 each) are asked several times per apply: made once per network. */
-  private cachedNames (networkId: string): { sandbox: SandboxNames, overlay: { bridge: string, vxlan: string } } {
+  private cachedNames (networkId: string): { sandbox: SandboxNames, overlay: OverlayNames } {
     let n = this.nameCache.get(networkId)
     if (n === undefined) {
-      const overlay = overlayNames(this.prefix, networkId)
-      n = { sandbox: { netns: lbNetnsName(this.prefix, networkId), bridge: overlay.bridge, prefix: this.prefix, table: nftTableName(networkId) }, overlay }
+      const overlay = overlayNames(this.prefix, networkId, this.overlayNetns)
+      const sandbox: SandboxNames = { netns: lbNetnsName(this.prefix, networkId), bridge: overlay.bridge, prefix: this.prefix, table: nftTableName(networkId), ...(overlay.netns === undefined ? {} : { bridgeNetns: overlay.netns }) }
+      n = { sandbox, overlay }
       this.nameCache.set(networkId, n)
     }
     return n
@@ -279,7 +290,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
           // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
           this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
           const own = r.networkId !== undefined && lbNetnsName(this.prefix, r.networkId) === ns ? r.networkId : undefined
-          await deleteSandbox(this.k, { netns: ns, prefix: this.prefix }, own, opts)
+          await deleteSandbox(this.k, { netns: ns, prefix: this.prefix, ...(own === undefined ? {} : { bridgeNetns: this.overlayNames(own).netns }) }, own, opts)
           continue
         }
         const uplink = await readUplink(this.k, ns, opts)
@@ -300,9 +311,18 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
         }
       }
     }
-    for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts)])) {
+    for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts, true)])) {
+      // an overlay of the other layout (the agent ran before with(out) --overlay-netns) is moved over, ports and all
+      const other = overlayNames(this.prefix, id, !this.overlayNetns)
+      const old = await readOverlay(this.k, other, id, opts)
+      if (old !== undefined) {
+        this.logger?.info('moving a network\'s overlay to the configured layout', { networkId: id, from: other.netns ?? 'host', to: this.overlayNames(id).netns ?? 'host' })
+        await migrateOverlay(this.k, other, this.overlayNames(id), old, opts)
+      }
       const ov = await readOverlay(this.k, this.overlayNames(id), id, opts)
       if (ov === undefined) continue
+      const ns = this.overlayNames(id).netns
+      if (ns !== undefined) await bridgeNfOff(this.k, ns, opts)
       const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
       st.overlaySpec = undefined

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import {
   LB_IFNAME, ipBatch, lbVethName, linkDelete, netnsAdd, netnsDelete, sysctlSet, uplinkHostName, type Kernel, type KOpts
 } from '../kernel/index.js'
@@ -7,6 +8,8 @@ import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 export interface SandboxNames {
   netns: string
   bridge: string
+  /** Netns of the bridge (`--overlay-netns`); undefined = the base netns. */
+  bridgeNetns?: string
   prefix: string
   table: string
 }
@@ -15,11 +18,12 @@ export interface SandboxNames {
 export async function createSandbox (k: Kernel, n: SandboxNames, networkId: string, lbMac: string, opts: KOpts, sysctls: readonly string[], mtu = DEFAULT_OVERLAY_MTU_BYTES): Promise<number> {
   const veth = lbVethName(n.prefix, networkId)
   await netnsAdd(k, n.netns, opts)
+  // made where the bridge is (the peer named by path: the in-process batch takes paths)
   await ipBatch(k, [
-    `link add ${veth} mtu ${mtu} type veth peer name ${LB_IFNAME} mtu ${mtu} netns ${n.netns}`,
+    `link add ${veth} mtu ${mtu} type veth peer name ${LB_IFNAME} mtu ${mtu} netns /run/netns/${n.netns}`,
     `link set ${veth} master ${n.bridge}`,
     `link set ${veth} up`
-  ], undefined, opts)
+  ], n.bridgeNetns, opts)
   await ipBatch(k, [
     `link set ${LB_IFNAME} address ${lbMac}`,
     `link set ${LB_IFNAME} alias ${networkId}`
@@ -35,9 +39,12 @@ export async function createSandbox (k: Kernel, n: SandboxNames, networkId: stri
  * veth name still taken; deleting the veth is synchronous. `networkId` undefined (unknown sandbox): the netns only.
  * Returns whether the netns existed.
  */
-export async function deleteSandbox (k: Kernel, n: Pick<SandboxNames, 'netns' | 'prefix'>, networkId: string | undefined, opts: KOpts): Promise<boolean> {
+export async function deleteSandbox (k: Kernel, n: Pick<SandboxNames, 'netns' | 'prefix' | 'bridgeNetns'>, networkId: string | undefined, opts: KOpts): Promise<boolean> {
   if (networkId !== undefined) {
-    await linkDelete(k, lbVethName(n.prefix, networkId), undefined, opts)
+    // with an overlay netns the veth's bridge end is there (gone already when that netns is)
+    if (n.bridgeNetns === undefined || await access(`/run/netns/${n.bridgeNetns}`).then(() => true, () => false)) {
+      await linkDelete(k, lbVethName(n.prefix, networkId), n.bridgeNetns, opts)
+    }
     await linkDelete(k, uplinkHostName(n.prefix, networkId), undefined, opts)
   }
   return await netnsDelete(k, n.netns, opts)

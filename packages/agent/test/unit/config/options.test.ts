@@ -130,3 +130,11 @@ test('value parsers', (t) => {
   t.deepEqual(parseHostPort('x', '[::1]:9470'), { host: '::1', port: 9470 })
   t.throws(() => parseHostPort('x', '9470'), { name: 'ConfigError' })
 })
+
+test('--overlay-netns / SCALELB_OVERLAY_NETNS: off by default, on by flag or env, a bad value named', (t) => {
+  const base = { flags: { insecure: true }, env: {} }
+  t.false(resolveAgentConfig(base).overlayNetns)
+  t.true(resolveAgentConfig({ ...base, flags: { ...base.flags, 'overlay-netns': true } }).overlayNetns)
+  t.true(resolveAgentConfig({ ...base, env: { SCALELB_OVERLAY_NETNS: 'true' } }).overlayNetns)
+  t.throws(() => resolveAgentConfig({ ...base, env: { SCALELB_OVERLAY_NETNS: 'maybe' } }), { name: 'ConfigError', message: /OVERLAY_NETNS/ })
+})

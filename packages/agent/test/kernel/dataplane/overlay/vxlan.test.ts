@@ -1,42 +1,17 @@
-import { bridgeName, createKernel, ipBatch, linkList, vxlanName } from '../../../../src/dataplane/kernel/index.js'
-import { createProgrammer, type NetworkDesired, type RemoteEndpointSpec } from '../../../../src/dataplane/programmer/index.js'
-import { attachTaskNetns } from '../../../../src/dataplane/plumber/index.js'
+import { bridgeName, createKernel, linkList, vxlanName } from '../../../../src/dataplane/kernel/index.js'
+import { createProgrammer } from '../../../../src/dataplane/programmer/index.js'
 import { rootTest } from '@scalelb/test-support'
-import { createLab, startClient, startServer } from '../../../support/netns.js'
+import { createLab, startClient } from '../../../support/netns.js'
+import { overlayFixture, plugTasks, secondHost } from '../../../support/overlay-hosts.js'
 
-const NET = 'overlaynet0123456789'
-const VIP = '10.90.0.100'
-const U1 = '192.168.77.1'
-const U2 = '192.168.77.2'
-const T1 = { ip: '10.90.0.11', mac: '02:42:0a:5a:00:11', underlay: U1 }
-const T2 = { ip: '10.90.0.12', mac: '02:42:0a:5a:00:12', underlay: U2 }
-const C1 = { ip: '10.90.0.50', mac: '02:42:0a:5a:00:50', underlay: U1 }
-const LB1 = { ip: '10.90.0.2', mac: '02:42:0a:5a:00:02', underlay: U1 }
-const LB2 = { ip: '10.90.0.3', mac: '02:42:0a:5a:00:03', underlay: U2 }
-
-function want (lb: RemoteEndpointSpec, local: string, remotes: RemoteEndpointSpec[]): NetworkDesired {
-  return {
-    sandbox: {
-      networkId: NET,
-      lbAddresses: [`${lb.ip}/24`],
-      lbMac: lb.mac,
-      services: [{ id: 'web', vip: VIP, ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], backends: [T1, T2].map(b => ({ ip: b.ip, weight: 1, draining: false })) }]
-    },
-    overlay: { networkId: NET, vni: 90, subnets: ['10.90.0.0/24'], localUnderlay: local, remotes },
-    localTaskNetns: []
-  }
-}
-
+const F = overlayFixture('overlaynet0123456789', 90, 77, '5a')
+const { NET, VIP, U1, U2, T1, T2, C1, LB1, LB2, want } = F
 
 rootTest(`VXLAN overlay: tasks on two hosts reach each other and a VIP balances across hosts`, async t => {
   const lab = await createLab()
   t.teardown(async () => { await lab.cleanup() })
-  const h2 = await lab.netns('h2')
-  const k1 = lab.kernel
-  const k2 = createKernel({ baseNetns: h2 })
   // underlay: a veth between the two "hosts"
-  await ipBatch(k1, [`link add ${lab.prefix}u type veth peer name u2 netns ${h2}`, `link set ${lab.prefix}u name u1`, `addr add ${U1}/24 dev u1`, 'link set u1 up'])
-  await ipBatch(k2, [`addr add ${U2}/24 dev u2`, 'link set u2 up'])
+  const { k1, k2 } = await secondHost(lab, F)
 
   const pa = `${lab.prefix}a`
   const pb = `${lab.prefix}b`
@@ -45,14 +20,7 @@ rootTest(`VXLAN overlay: tasks on two hosts reach each other and a VIP balances 
   await p1.apply(want(LB1, U1, [T2, LB2]))
   await p2.apply(want(LB2, U2, [T1, LB1]))
 
-  const t1 = await lab.netns('t1')
-  await attachTaskNetns({ netnsPrefix: pa, networkId: NET, netnsPath: t1, address: `${T1.ip}/24`, mac: T1.mac, kernel: k1 })
-  await startServer(lab, t1, 'task-h1', 8080)
-  const t2 = await lab.netns('t2')
-  await attachTaskNetns({ netnsPrefix: pb, networkId: NET, netnsPath: t2, address: `${T2.ip}/24`, mac: T2.mac, kernel: k2 })
-  await startServer(lab, t2, 'task-h2', 8080)
-  const c1 = await lab.netns('c1')
-  await attachTaskNetns({ netnsPrefix: pa, networkId: NET, netnsPath: c1, address: `${C1.ip}/24`, mac: C1.mac, kernel: k1 })
+  const { c1 } = await plugTasks(lab, F, { k1, k2, pa, pb })
 
   // the client joins later: host 2 learns it in one neighbour batch + one FDB batch, sent over rtnetlink (no process)
   const res = await p2.apply(want(LB2, U2, [T1, LB1, C1]))

@@ -38,6 +38,25 @@ test('the overlay MTU: bridge and VXLAN device are created with it, and a change
   t.is(t.throws(() => overlayViewFromSpec({ ...spec([]), mtu: 70000 }))?.message.includes('overlay.mtu'), true)
 })
 
+test('with an overlay netns: the bridge there first, the VXLAN device made on the host (its socket on the underlay) and moved, a host veth named as the bridge, the MTU', t => {
+  const ns = { ...names, netns: 'pov-n1' }
+  const b = overlayDiff(ns, undefined, overlayViewFromSpec(spec([R1])))
+  t.deepEqual(b.pre, ['link add sbX mtu 1450 type bridge', 'link set sbX alias n1', 'link set sbX up'])
+  t.deepEqual(b.host, [
+    'link add sbX mtu 1450 type veth peer name host0 mtu 1450 netns pov-n1', 'link set sbX up',
+    'link add sxX mtu 1450 type vxlan id 42 local 192.168.1.1 dstport 4789 nolearning proxy', 'link set sxX netns pov-n1'
+  ])
+  t.deepEqual(b.ip.slice(0, 4), ['link set host0 master sbX', 'link set host0 up', 'link set sxX master sbX', 'link set sxX up'])
+  t.true(b.ip.includes('neigh replace 10.1.0.7 lladdr 02:00:00:00:00:07 dev sxX nud permanent'))
+  // a changed VNI: the old device goes in the netns, the new one is made on the host and moved
+  const vni = overlayDiff(ns, overlayViewFromSpec(spec([R1])), overlayViewFromSpec({ ...spec([R1]), vni: 43 }))
+  t.deepEqual(vni.pre, ['link del sxX'])
+  t.deepEqual(vni.host, ['link add sxX mtu 1450 type vxlan id 43 local 192.168.1.1 dstport 4789 nolearning proxy', 'link set sxX netns pov-n1'])
+  // the same change without one: every link line in `ip`, none elsewhere
+  const plain = overlayDiff(names, undefined, overlayViewFromSpec(spec([R1])))
+  t.deepEqual([plain.pre, plain.host], [[], []])
+})
+
 test('bad overlay input names the field', t => {
   t.regex(t.throws(() => overlayViewFromSpec({ ...spec([]), vni: 1 << 24 }))!.message, /overlay\.vni/)
   t.regex(t.throws(() => overlayViewFromSpec(spec([{ ...R1, mac: 'zz' }])))!.message, /overlay\.remotes\[0\]\.mac/)

@@ -1,0 +1,101 @@
+import { access } from 'node:fs/promises'
+import { bridgeName, linkList, overlayNetnsName, vxlanName, type Kernel } from '../../../../src/dataplane/kernel/index.js'
+import { createProgrammer } from '../../../../src/dataplane/programmer/index.js'
+import { addBridgedVeth, detachTaskNetns, removeBridgedVeth } from '../../../../src/dataplane/plumber/index.js'
+import { rootTest } from '@scalelb/test-support'
+import { createLab, startClient } from '../../../support/netns.js'
+import { overlayFixture, plugTasks, secondHost } from '../../../support/overlay-hosts.js'
+
+const F = overlayFixture('ovnsnet0123456789', 91, 78, '5b')
+const { NET, VIP, U1, U2, T1, T2, C1, LB1, LB2, want } = F
+
+/** Packets the host's own IPv4 forward hook saw (a counter chain the test adds to the "host" netns). */
+async function hostForwarded (k: Kernel, table: string): Promise<number> {
+  const out = await k.run('nft', ['list', 'table', 'ip', table])
+  return Number(/counter packets (\d+)/.exec(out)?.[1] ?? NaN)
+}
+
+rootTest('overlay netns (--overlay-netns): bridge and VXLAN in a netns of their own, bridged frames skip the host\'s netfilter, adoption, moving between layouts, removal', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const { k1, k2 } = await secondHost(lab, F)
+  // host 1's netfilter: bridge netfilter on (the default of a new netns where br_netfilter is loaded), a counter on forward
+  const brNf = await access('/proc/sys/net/bridge/bridge-nf-call-iptables').then(() => true, () => false)
+  if (brNf) await k1.run('sh', ['-c', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'])
+  const table = `${lab.prefix}count`
+  await k1.run('nft', ['-f', '-'], { input: `table ip ${table} {\n  chain tally {\n    type filter hook forward priority 0\n    counter\n  }\n}\n` })
+
+  const pa = `${lab.prefix}a`
+  const pb = `${lab.prefix}b`
+  const p1 = createProgrammer('nft', { netnsPrefix: pa, kernel: k1, overlayNetns: true })
+  // host 2 keeps the bridge in its own netns: both layouts speak the same VXLAN
+  const p2 = createProgrammer('nft', { netnsPrefix: pb, kernel: k2 })
+  await p1.apply(want(LB1, U1, [T2, LB2]))
+  await p2.apply(want(LB2, U2, [T1, LB1]))
+
+  const ovns = overlayNetnsName(pa, NET)
+  const inNs = (await linkList(k1, ovns)).map(l => l.ifname)
+  t.true(inNs.includes(bridgeName(pa, NET)) && inNs.includes(vxlanName(pa, NET)), `bridge and VXLAN device in ${ovns}: ${inNs.join(' ')}`)
+  const onHost = await linkList(k1)
+  t.is(onHost.find(l => l.ifname === bridgeName(pa, NET))?.linkinfo?.info_kind, 'veth', 'the host keeps a veth named as the bridge')
+  t.false(onHost.some(l => l.ifname === vxlanName(pa, NET)))
+  if (brNf) t.is((await k1.run('cat', ['/proc/sys/net/bridge/bridge-nf-call-iptables'], { netns: ovns })).trim(), '0', 'bridge netfilter off in the overlay netns')
+
+  const { t1, c1 } = await plugTasks(lab, F, { k1, k2, pa, pb })
+  await p2.apply(want(LB2, U2, [T1, LB1, C1]))
+
+  const client = startClient(lab, c1)
+  const check = async (what: string): Promise<void> => {
+    t.deepEqual(await client.spread(T2.ip, 8080, 2), { 'task-h2': 2 }, `${what}: TCP across VXLAN`)
+    t.deepEqual(await client.spread(T1.ip, 8080, 2), { 'task-h1': 2 }, `${what}: TCP on the bridge`)
+    const spread = await client.spread(VIP, 80, 40)
+    t.deepEqual(Object.keys(spread).sort(), ['task-h1', 'task-h2'], `${what}: ${JSON.stringify(spread)}`)
+  }
+  await check('overlay netns')
+  t.is(await hostForwarded(k1, table), 0, 'the host\'s forward hook saw none of the bridged frames')
+
+  // a restart adopts it as it is, and switches bridge netfilter off again (br_netfilter loaded since turns it on)
+  if (brNf) await k1.run('sh', ['-c', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'], { netns: ovns })
+  const p1b = createProgrammer('nft', { netnsPrefix: pa, kernel: k1, overlayNetns: true })
+  t.deepEqual(await p1b.adopt(), [NET])
+  if (brNf) t.is((await k1.run('cat', ['/proc/sys/net/bridge/bridge-nf-call-iptables'], { netns: ovns })).trim(), '0', 'off again after adoption')
+  t.true(await p1b.verify(NET))
+  t.is((await p1b.apply(want(LB1, U1, [T2, LB2]))).transactions, 0)
+
+  // started without the option: the overlay moves to the host, tasks and sandbox still plugged
+  const p1c = createProgrammer('nft', { netnsPrefix: pa, kernel: k1 })
+  await p1c.adopt()
+  await p1c.apply(want(LB1, U1, [T2, LB2]))
+  t.is((await linkList(k1)).find(l => l.ifname === bridgeName(pa, NET))?.linkinfo?.info_kind, 'bridge')
+  t.false(await access(`/run/netns/${ovns}`).then(() => true, () => false), 'overlay netns gone')
+  await check('moved to the host')
+  if (brNf) t.true(await hostForwarded(k1, table) > 0, 'on the host, bridged frames cross its forward hook (bridge netfilter)')
+
+  // and back again
+  const p1d = createProgrammer('nft', { netnsPrefix: pa, kernel: k1, overlayNetns: true })
+  await p1d.adopt()
+  await p1d.apply(want(LB1, U1, [T2, LB2]))
+  t.true(await p1d.verify(NET))
+  await check('moved back to an overlay netns')
+
+  // Docker's Join: the peer stays on the host for dockerd to move, the bridge's end is in the overlay netns
+  const docker = await addBridgedVeth({ netnsPrefix: pa, networkId: NET, key: 'docker:ep1', peerName: `${lab.prefix}dp`, mtu: 1450, kernel: k1 })
+  t.is((await linkList(k1, ovns)).find(l => l.ifname === docker)?.master, bridgeName(pa, NET))
+  t.is((await linkList(k1)).find(l => l.ifname === `${lab.prefix}dp`)?.mtu, 1450, 'the peer on the host at the overlay MTU')
+  await removeBridgedVeth({ netnsPrefix: pa, networkId: NET, key: 'docker:ep1', kernel: k1 })
+  t.false((await linkList(k1)).some(l => l.ifname === `${lab.prefix}dp`))
+
+  // a task leaves: its veth goes from the overlay netns
+  await detachTaskNetns({ netnsPrefix: pa, networkId: NET, netnsPath: c1, kernel: k1 })
+  t.false((await linkList(k1, c1)).some(l => l.ifname === 'eth0'))
+
+  // the network's last local task leaves: netns, host veth and VXLAN device go
+  await detachTaskNetns({ netnsPrefix: pa, networkId: NET, netnsPath: t1, kernel: k1 })
+  await p1d.remove(NET)
+  t.false(await access(`/run/netns/${ovns}`).then(() => true, () => false))
+  t.false((await linkList(k1)).some(l => l.ifname === bridgeName(pa, NET) || l.ifname === vxlanName(pa, NET)))
+  // made again at once: the names and the VNI are free
+  await p1d.apply(want(LB1, U1, [T2, LB2]))
+  t.true(await p1d.verify(NET))
+  await p1d.remove(NET)
+})
