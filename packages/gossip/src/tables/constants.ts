@@ -150,3 +150,6 @@ export const MAX_NAMES = 65_536
  * long-lived signature among short-lived ones pins at most this much.
  */
 export const KEPT_BYTES_SLAB_BYTES = 1024
+
+/** Most value shapes (key lists) received values are rebuilt for (tables/compact-value.ts); values of other shapes are kept as decoded. */
+export const MAX_VALUE_SHAPES = 256

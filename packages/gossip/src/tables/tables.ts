@@ -17,6 +17,7 @@ import { claimOf, ScopeIndex } from './scope-index.js'
 import { Names, shareOrigin } from './names.js'
 import { Statuses } from './status.js'
 import { keptCopy } from './kept-bytes.js'
+import { compactValue } from './compact-value.js'
 import type { RecordShare } from './share.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack } from './sync.js'
@@ -576,7 +577,9 @@ class TablesImpl implements Tables {
     // a decoded signature is a view of its frame: stored as it is, it would keep the frame alive (tables/kept-bytes.ts);
     // the simulator hands replicas one message object (no frame), and shares records by the signature object
     const kept = sig === undefined || this.share !== undefined ? sig : keptCopy(sig)
-    const v: Version = { value: deleted ? undefined : w[6], origin: shared, lamport, seq, deleted, deadAt: now - age, sig: kept }
+    // a decoded object with its fields in one object (tables/compact-value.ts); the simulator shares the message's
+    const value = deleted ? undefined : this.share === undefined ? compactValue(w[6]) : w[6]
+    const v: Version = { value, origin: shared, lamport, seq, deleted, deadAt: now - age, sig: kept }
     if (vb !== undefined && !deleted && same === undefined) v.vt = tagOfBytes(vb)
     this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue, same)
     if (origin === this.self && !deleted) {
