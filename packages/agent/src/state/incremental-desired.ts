@@ -221,7 +221,8 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       if (v !== undefined && v.ip !== vip) backends.push(backendOf(v, vip6 !== undefined))
     }
     backends.sort(compareBackends)
-    const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
+    // slice: a list of the exact length (filter's has room for ~2x: 56 bytes more per 10 backends, bench:memory)
+    const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip).slice()
     const prev = findSorted(st.services, serviceKey, sid)
     if (prev !== undefined && prev.vip === vip && prev.vip6 === vip6 && sameBackends(prev.backends, unique) && samePorts(prev, svc)) return prev
     return { id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports, backends: unique }
