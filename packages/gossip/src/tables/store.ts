@@ -59,7 +59,7 @@ export interface Version {
  * Records of one scope: looked up by table then key, and listed per digest
  * leaf (dense arrays, swap-remove). The leaf digests are kept incrementally
  * (XOR in on insert, XOR out on replace/remove), so a digest costs
- * O(DIGEST_LEAVES), never O(entries). About 160 bytes per record it makes;
+ * O(DIGEST_LEAVES), never O(entries). About 150 bytes per record it makes;
  * a record shared with other stores costs this one a map entry and a leaf slot.
  */
 export class ScopeStore {
