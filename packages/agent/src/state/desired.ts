@@ -189,7 +189,7 @@ export function computeDesired (input: DesiredInput): DesiredResult {
         .sort(compareBackends)
       // one backend per IP: a duplicate IP (renumbering in flight) must not get twice the slots
       const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
-      services.push({ id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports.map((p) => ({ ...p })), backends: unique })
+      services.push({ id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports, backends: unique })
     }
 
     const remotes: RemoteEndpointSpec[] = []

@@ -2,7 +2,7 @@ import type { BackendSpec, NetworkDesired, RemoteEndpointSpec, ServiceSpec } fro
 import { isDsr, isInternal } from './publish.js'
 import type { NetworkConflict } from './conflicts.js'
 import { backendOf, compareBackends, compareRemotes, lbAddressesOf, pickSelfLb, remoteOf, sameUnderlayFamily, vip6On, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
-import { findSorted, sameBackends, sameStrings, updateOutputs, updateSortedOutputs } from './sorted.js'
+import { findSorted, sameBackends, sameStrings, updateSortedOutputs } from './sorted.js'
 import { bagAdd, bagDelete, type KeyBag } from './key-bag.js'
 import type { TableCache } from './table-cache.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
@@ -56,7 +56,7 @@ interface NetState {
   remotesFull: boolean
   readonly dirtySvcs: Set<string>
   readonly dirtyIps: Set<string>
-  readonly specs: Map<string, ServiceSpec>
+  /** Service specs sorted by id (no map by id beside it: a spec is found by binary search). */
   services: ServiceSpec[]
   /** Remote endpoint specs sorted by {@link remoteKey} (no map by IP beside it: a spec is found by binary search). */
   remoteList: RemoteEndpointSpec[]
@@ -69,7 +69,7 @@ interface NetState {
 function newNetState (id: string): NetState {
   return {
     id, tasksBySvc: new Map(), local: new Map(), selfLbs: new Map(), remotes: new Map(), remoteNodes: new Map(),
-    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), specs: new Map(), services: [], remoteList: [],
+    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), services: [], remoteList: [],
     result: undefined, skip: undefined, dual: false
   }
 }
@@ -221,10 +221,11 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       if (v !== undefined && v.ip !== vip) backends.push(backendOf(v, vip6 !== undefined))
     }
     backends.sort(compareBackends)
-    const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip)
-    const prev = st.specs.get(sid)
+    // slice: a list of the exact length (filter's has room for ~2x: 56 bytes more per 10 backends, bench:memory)
+    const unique = backends.filter((b, i) => i === 0 || backends[i - 1]?.ip !== b.ip).slice()
+    const prev = findSorted(st.services, serviceKey, sid)
     if (prev !== undefined && prev.vip === vip && prev.vip6 === vip6 && sameBackends(prev.backends, unique) && samePorts(prev, svc)) return prev
-    return { id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports.map((p) => ({ ...p })), backends: unique }
+    return { id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports, backends: unique }
   }
 
   function buildRemote (st: NetState, ip: string): RemoteEndpointSpec | undefined {
@@ -246,7 +247,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   }
 
   function updateServices (st: NetState, sids: Iterable<string>): void {
-    st.services = updateOutputs(sids, st.specs, st.services, (sid) => buildSpec(st, sid), serviceKey, (sid) => sid)
+    st.services = updateSortedOutputs(sids, st.services, (sid) => buildSpec(st, sid), serviceKey, (sid) => sid)
   }
 
   function updateRemotes (st: NetState, ips: Iterable<string>): void {
@@ -261,7 +262,6 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     st.remotesFull = false
     st.dirtySvcs.clear()
     st.dirtyIps.clear()
-    st.specs.clear()
     st.services = []
     st.remoteList = []
   }
@@ -281,7 +281,6 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       st.full = true
     }
     if (st.full) {
-      st.specs.clear()
       st.services = []
       st.remoteList = []
       updateServices(st, svcByNet.get(st.id) ?? [])

@@ -61,77 +61,57 @@ export interface TableCache {
   close(): void
 }
 
-/** One cached entry version: `value` undefined when the version failed validation. */
-interface Slot<V> {
-  origin: string
-  lamport: number
-  seq: number
-  status: EntryStatus
-  value: V | undefined
-}
-
-function sameVersion (s: Slot<unknown>, e: Entry<unknown>): boolean {
-  return s.origin === e.origin && s.lamport === e.lamport && s.seq === e.seq
-}
-
-/** Result of applying one entry to a slot map: the valid value before and after. */
+/** Result of applying one entry to a config table: the valid value before and after. */
 interface Applied<V> { prev: V | undefined, next: V | undefined, changed: boolean }
 
 const UNCHANGED: Applied<never> = { prev: undefined, next: undefined, changed: false }
 
 /**
- * Apply one entry version to `slots`; validation only for a version not seen
- * before. `statusMatters` makes a status change of the same version a change.
+ * One cluster config table: the valid values handed to readers, and no
+ * version slot per entry (10k services held 1 MiB of slots and their map,
+ * bench:memory). A version is known by its value object, as an endpoint's
+ * ({@link ScopeCache}): `raw` holds the gossip value only where the stored
+ * one differs (a version that failed validation, or one validation copied).
+ * A status change of the same version changes nothing here.
  */
-function applyEntry<V> (
-  slots: Map<string, Slot<V>>, e: Entry<unknown>, table: string, check: (v: unknown, origin: string, key: string) => Checked<V>,
-  onInvalid: InvalidCounter, statusMatters: boolean
-): Applied<V> {
-  const cur = slots.get(e.key)
-  if (e.deleted || e.status === 'deleted' || e.value === undefined) {
-    if (cur === undefined) return UNCHANGED
-    slots.delete(e.key)
-    return cur.value === undefined ? UNCHANGED : { prev: cur.value, next: undefined, changed: true }
-  }
-  if (cur !== undefined && sameVersion(cur, e)) {
-    if (cur.status === e.status) return UNCHANGED
-    cur.status = e.status
-    return statusMatters && cur.value !== undefined ? { prev: cur.value, next: cur.value, changed: true } : UNCHANGED
-  }
-  const c = check(e.value, e.origin, e.key)
-  if (!c.ok) onInvalid(table, c.reason)
-  const next = c.ok ? c.value : undefined
-  slots.set(e.key, { origin: e.origin, lamport: e.lamport, seq: e.seq, status: e.status, value: next })
-  const prev = cur?.value
-  if (prev === undefined && next === undefined) return UNCHANGED
-  return { prev, next, changed: true }
-}
-
-/** One cluster config table: slots plus the map of valid values handed to readers. */
 class ConfigTable<V> {
-  readonly slots = new Map<string, Slot<V>>()
   readonly values = new Map<string, V>()
   /** Each key of `values` by itself (one shared copy of the id for the entries that name it). */
   readonly ids = new Map<string, string>()
+  private readonly raw = new Map<string, unknown>()
   constructor (readonly table: string, readonly check: (v: unknown, origin: string) => Checked<V>) {}
 
   apply (e: Entry<unknown>, onInvalid: InvalidCounter): Applied<V> {
-    const a = applyEntry(this.slots, e, this.table, this.check, onInvalid, false)
-    if (!a.changed) return a
-    if (a.next === undefined) {
+    const cur = this.values.get(e.key)
+    if (e.deleted || e.status === 'deleted' || e.value === undefined) {
+      this.raw.delete(e.key)
+      if (cur === undefined) return UNCHANGED
+      this.values.delete(e.key)
+      this.ids.delete(e.key)
+      return { prev: cur, next: undefined, changed: true }
+    }
+    const seen = this.raw.has(e.key) ? this.raw.get(e.key) : cur
+    if (seen === e.value) return UNCHANGED
+    const c = this.check(e.value, e.origin)
+    if (!c.ok) onInvalid(this.table, c.reason)
+    const next = c.ok ? c.value : undefined
+    if (next === e.value) this.raw.delete(e.key)
+    else this.raw.set(e.key, e.value)
+    if (next === undefined) {
+      if (cur === undefined) return UNCHANGED
       this.values.delete(e.key)
       this.ids.delete(e.key)
     } else {
-      this.values.set(e.key, a.next)
+      this.values.set(e.key, next)
       this.ids.set(e.key, e.key)
     }
-    return a
+    return { prev: cur, next, changed: true }
   }
 
   clear (): void {
-    this.slots.clear()
     this.values.clear()
     this.ids.clear()
+    this.raw.clear()
   }
 }
 

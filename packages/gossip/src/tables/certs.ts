@@ -1,5 +1,6 @@
 import { certBytes, certLeafHash, compareTableKey, entryHeader, LEAF_HASH_BYTES, LeafHasher, type OriginCert, sameBytes, valuePart } from '../sign/entry.js'
 import type { Keyring } from '../sign/keyring.js'
+import { keptCopy } from './kept-bytes.js'
 import type { NodeId, ScopeName } from '../types.js'
 import { CERT_BUDGET_BYTES, CERT_MIN_ENTRIES, DIGEST_LEAVES, MAX_STORED_CERTS } from './constants.js'
 import { leafOf } from './hash.js'
@@ -77,7 +78,13 @@ export class ScopeCerts {
     private readonly self: NodeId,
     private readonly keyring: Keyring,
     /** True for keys whose entries need the manager key's signature. */
-    private readonly managerKey: (table: string, key: string) => boolean
+    private readonly managerKey: (table: string, key: string) => boolean,
+    /**
+     * Copy a kept certificate's byte fields (its leaf hashes and signature:
+     * views of the sync response's frame, up to 8 MiB, which they would keep
+     * alive); the simulator, which decodes no frames, keeps them as they are.
+     */
+    private readonly copyKept = true
   ) {}
 
   /** One of our entries changed (written, replaced or reaped) in `leaf`. */
@@ -174,7 +181,7 @@ export class ScopeCerts {
       certs.set(origin, cert)
       if (known === undefined || known[1] < lamport) {
         if (known === undefined && this.others.size >= MAX_STORED_CERTS) this.others.delete(this.others.keys().next().value as NodeId)
-        this.others.set(origin, cert)
+        this.others.set(origin, this.copyKept ? [origin, lamport, leaves, hashes.slice(), keptCopy(sig)] : cert)
       }
     }
     if (certs.size === 0) return undefined

@@ -143,3 +143,13 @@ export const MAX_STORED_CERTS = 4096
 
 /** Most table names and origins the tables keep one shared copy of (tables/names.ts); more are stored as they came. */
 export const MAX_NAMES = 65_536
+
+/**
+ * Size of the slabs stored signatures are copied into (tables/kept-bytes.ts):
+ * 16 signatures share one ArrayBuffer (~13 bytes each of its overhead), and a
+ * long-lived signature among short-lived ones pins at most this much.
+ */
+export const KEPT_BYTES_SLAB_BYTES = 1024
+
+/** Most value shapes (key lists) received values are rebuilt for (tables/compact-value.ts); values of other shapes are kept as decoded. */
+export const MAX_VALUE_SHAPES = 256

@@ -5,12 +5,35 @@ import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
 
-function newRec (table: string, key: string, leaf: number, li: number, v: Version): Rec {
-  return {
-    table, key, leaf, li,
-    value: v.value, origin: v.origin, lamport: v.lamport, seq: v.seq, deleted: v.deleted, deadAt: v.deleted ? v.deadAt : undefined,
-    vt: v.deleted ? 0 : (v.vt ?? valueTag(v.value)), size: 0, sig: v.sig
+/**
+ * A stored record: 11 fields where the Rec interface reads 13. `leaf` and
+ * `li` share one small integer (`li * DIGEST_LEAVES + leaf`), and `deleted`
+ * is read from `deadAt` (undefined exactly for a live record): 16 bytes less
+ * per record, 1.7 MiB at 110k records (bench:memory).
+ */
+class StoredRec implements Rec {
+  /** `li * DIGEST_LEAVES + leaf`. */
+  private loc: number
+  readonly deadAt: number | undefined
+  readonly vt: number
+  size = 0
+
+  constructor (readonly table: string, readonly key: string, leaf: number, li: number,
+    readonly value: unknown, readonly origin: string, readonly lamport: number, readonly seq: number,
+    deleted: boolean, deadAt: number, vt: number | undefined, readonly sig: Uint8Array | undefined) {
+    this.loc = li * DIGEST_LEAVES + leaf
+    this.deadAt = deleted ? deadAt : undefined
+    this.vt = deleted ? 0 : (vt ?? valueTag(value))
   }
+
+  get leaf (): number { return this.loc % DIGEST_LEAVES }
+  get li (): number { return Math.floor(this.loc / DIGEST_LEAVES) }
+  set li (i: number) { this.loc = i * DIGEST_LEAVES + this.loc % DIGEST_LEAVES }
+  get deleted (): boolean { return this.deadAt !== undefined }
+}
+
+function newRec (table: string, key: string, leaf: number, li: number, v: Version): Rec {
+  return new StoredRec(table, key, leaf, li, v.value, v.origin, v.lamport, v.seq, v.deleted, v.deadAt, v.vt, v.sig)
 }
 
 /** Where `rec` sits in its leaf array: at its hint, else found (a record shared with other stores). */
@@ -36,7 +59,7 @@ export interface Version {
  * Records of one scope: looked up by table then key, and listed per digest
  * leaf (dense arrays, swap-remove). The leaf digests are kept incrementally
  * (XOR in on insert, XOR out on replace/remove), so a digest costs
- * O(DIGEST_LEAVES), never O(entries). About 160 bytes per record it makes;
+ * O(DIGEST_LEAVES), never O(entries). About 150 bytes per record it makes;
  * a record shared with other stores costs this one a map entry and a leaf slot.
  */
 export class ScopeStore {

@@ -16,6 +16,8 @@ import { EarlierLifeProbes, type ProbeScopeState } from './probe.js'
 import { claimOf, ScopeIndex } from './scope-index.js'
 import { Names, shareOrigin } from './names.js'
 import { Statuses } from './status.js'
+import { keptCopy } from './kept-bytes.js'
+import { compactValue } from './compact-value.js'
 import type { RecordShare } from './share.js'
 import { ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack } from './sync.js'
@@ -471,7 +473,7 @@ class TablesImpl implements Tables {
       nextSyncAt: now + this.syncMs,
       hashSentTo: undefined,
       leftAt: 0,
-      certs: this.keyring === undefined ? undefined : new ScopeCerts(name, this.self, this.keyring, (table, key) => this.authorityOf(name, table, key).kind === 'manager')
+      certs: this.keyring === undefined ? undefined : new ScopeCerts(name, this.self, this.keyring, (table, key) => this.authorityOf(name, table, key).kind === 'manager', this.share === undefined)
     }
     this.scopeStates.set(name, st)
     return st
@@ -577,7 +579,12 @@ class TablesImpl implements Tables {
     if (deleted && cur === undefined && age >= this.ttlMs) return false
     const shared = this.names.get(origin)
     if (!deleted) shareOrigin(w[6], shared)
-    const v: Version = { value: deleted ? undefined : w[6], origin: shared, lamport, seq, deleted, deadAt: now - age, sig }
+    // a decoded signature is a view of its frame: stored as it is, it would keep the frame alive (tables/kept-bytes.ts);
+    // the simulator hands replicas one message object (no frame), and shares records by the signature object
+    const kept = sig === undefined || this.share !== undefined ? sig : keptCopy(sig)
+    // a decoded object with its fields in one object (tables/compact-value.ts); the simulator shares the message's
+    const value = deleted ? undefined : this.share === undefined ? compactValue(w[6]) : w[6]
+    const v: Version = { value, origin: shared, lamport, seq, deleted, deadAt: now - age, sig: kept }
     if (vb !== undefined && !deleted && same === undefined) v.vt = tagOfBytes(vb)
     this.apply(st, cur, cur?.table ?? this.names.get(table), key, v, requeue, same)
     if (origin === this.self && !deleted) {

@@ -273,3 +273,35 @@ test('unsigned tables still interoperate with each other (benchmarks), and their
   const back = unpack(pack(w.records(1000, 'cluster').find((x) => x[0] === 'things'))) as WireEntry
   t.true(back[7] instanceof Uint8Array)
 })
+
+test('a stored signature or certificate keeps no received frame alive: they are copied out of the frame they came in (a view of it kept the whole frame)', (t) => {
+  const [a, b, c] = trio()
+  const frames = new Set<ArrayBufferLike>()
+  /** Through the wire as the transport hands frames over: each its own buffer, which decoded byte strings are views of. */
+  const framed = <T>(x: T, validate: (x: unknown) => T | string): T => {
+    const frame = new Uint8Array(pack(x))
+    frames.add(frame.buffer)
+    const v = validate(unpack(frame))
+    if (typeof v === 'string') throw new Error(v)
+    return v
+  }
+  for (let i = 0; i < 40; i++) a.t.set(1100, NET, 'endpoints', `A/t${i}`, { ip: `10.0.0.${i}` })
+  for (const m of a.t.broadcastsFor('B', 1400, 3)) b.t.handle(1100, 'A', framed(m, validateTablesMsg))
+  const relayed = b.t.broadcastsFor('C', 1 << 20, 3).flatMap((m) => m.entries).filter((w) => w[0] === 'endpoints')
+  t.true(relayed.length > 0)
+  for (const w of relayed) {
+    const sig = w[7] as Uint8Array
+    t.is(sig.byteLength, 64)
+    t.false(frames.has(sig.buffer), 'a relayed signature is not a view of the frame it came in')
+  }
+  // by sync: B keeps A's certificate, which it passes on to C
+  for (let i = 40; i < 200; i++) a.t.set(1200, NET, 'endpoints', `A/t${i}`, { ip: `10.0.1.${i}` })
+  const req = framed({ scope: NET, digest: [] }, validateSyncRequest)
+  b.t.handleSyncResponse(1300, 'A', framed(a.t.handleSyncRequest(1300, 'B', req), validateSyncResponse))
+  const res = b.t.handleSyncRequest(1400, 'C', { scope: NET, digest: [] })
+  const cert = res.certs?.find((x) => x[0] === 'A')
+  t.not(cert, undefined, 'B passes on A\'s certificate')
+  t.false(frames.has(cert?.[3].buffer as ArrayBufferLike), 'its leaf hashes are not a view of the frame')
+  t.false(frames.has(cert?.[4].buffer as ArrayBufferLike), 'nor its signature')
+  void c
+})

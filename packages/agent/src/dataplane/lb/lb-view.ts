@@ -90,10 +90,12 @@ function addPorts (out: ServiceBuild, svc: ServiceSpec, vip: string, backends: S
       out.push([key, undefined])
       continue
     }
-    const table: string[] = []
+    // the exact length (push leaves room for ~2x: 72 bytes more per 10-slot table, bench:memory)
+    const table = new Array<string>(modulus)
+    let n = 0
     for (const b of slots) {
       const target = [b.ip, p.targetPort].join(' . ')
-      for (let i = 0; i < b.slots; i++) table.push(target)
+      for (let i = 0; i < b.slots; i++) table[n++] = target
     }
     out.push([key, table])
   }

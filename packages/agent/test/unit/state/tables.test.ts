@@ -69,6 +69,20 @@ test('networks, services, nodes and donation requests from peers are schema-chec
   t.false(checkDonationRequest({ networkId: 'n1', requester: 'a', donor: 'b', atMs: 5 }, 'c').ok, 'a node cannot ask on behalf of another')
 })
 
+test('checkService: a value holding only what validation keeps is returned itself, any other is copied without the rest', (t) => {
+  const plain = { name: 's', ports: [{ proto: 'tcp', port: 80, targetPort: 8080 }], vips: { net1: '10.0.0.2' } }
+  const a = checkService(plain)
+  t.true(a.ok && a.value === plain)
+  const dual = { ...plain, vips6: { net1: 'fd00::2' }, endpointMode: 'vip' }
+  const b = checkService(dual)
+  t.true(b.ok && b.value === dual)
+  for (const extra of [{ ...plain, future: 1 }, { ...plain, ports: [{ ...plain.ports[0], weight: 2 }] }, { ...plain, publish: [] }, { ...plain, networks: undefined }]) {
+    const c = checkService(extra)
+    t.true(c.ok && c.value !== extra)
+    t.deepEqual(c.ok ? c.value : undefined, plain)
+  }
+})
+
 test('dual-stack entries: ip6 beside an IPv4 ip and vips6 beside IPv4 vips are taken; bad ones are refused naming the field; entries without them (older agents) still read', (t) => {
   const ep = { kind: 'task', ip: '10.0.0.5', mac: '02:42:0a:00:00:05', node: 'peer-1', state: 'ready', originMs: 1 }
   const ok = checkEndpoint({ ...ep, ip6: 'fd00::5' }, 'peer-1', KEY)
