@@ -104,6 +104,8 @@ export interface PhaseFigures {
   cpuPercentMaxAgent: number
   /** Sum over agents, percent of one core (200 = both cores of this machine). */
   cpuPercentAllAgents: number
+  /** Each agent's CPU use, percent of one core, in host order (NaN where it was not sampled both times). */
+  cpuPercentByAgent: number[]
   /** Mean and max RSS at the end. */
   rssMiBMean: number
   rssMiBMax: number
@@ -125,6 +127,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
   let progSum = 0
   let progCount = 0
   const rss: number[] = []
+  const byAgent: number[] = []
   b.agents.forEach((y, i) => {
     const x = a.agents[i] as AgentSample
     if (x.sentBytes !== undefined && y.sentBytes !== undefined && x.receivedBytes !== undefined && y.receivedBytes !== undefined) {
@@ -141,6 +144,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
       cpuMax = Math.max(cpuMax, y.cpuS - x.cpuS)
       nCpu++
     }
+    byAgent.push(x.cpuS !== undefined && y.cpuS !== undefined ? 100 * (y.cpuS - x.cpuS) / seconds : Number.NaN)
     if (y.rssMiB !== undefined) rss.push(y.rssMiB)
     if (x.programmingSumS !== undefined && y.programmingSumS !== undefined && x.programmingCount !== undefined && y.programmingCount !== undefined) {
       progSum += y.programmingSumS - x.programmingSumS
@@ -155,6 +159,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
     cpuPercentPerAgent: nCpu === 0 ? Number.NaN : 100 * cpu / nCpu / seconds,
     cpuPercentMaxAgent: nCpu === 0 ? Number.NaN : 100 * cpuMax / seconds,
     cpuPercentAllAgents: 100 * cpu / seconds,
+    cpuPercentByAgent: byAgent,
     rssMiBMean: rss.length === 0 ? Number.NaN : rss.reduce((s, v) => s + v, 0) / rss.length,
     rssMiBMax: rss.length === 0 ? Number.NaN : Math.max(...rss),
     agentProgrammingMsMean: progCount === 0 ? Number.NaN : 1000 * progSum / progCount
