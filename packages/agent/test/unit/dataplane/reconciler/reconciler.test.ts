@@ -66,6 +66,41 @@ test('the coalescing window counts from the last transaction: a change after a q
   await r.stop()
 })
 
+test('while changes keep coming within the window, the window grows to busyCoalesceMs; after a quiet spell it is coalesceMs again', async t => {
+  const { clock, p, r } = rig()
+  await r.start()
+  clock.advance(1000)
+  const applies = (): number => p.operations().length
+  const at = async (ms: number): Promise<void> => { clock.advance(ms); await settle(() => false, 5) }
+  r.setDesired(new Map([['netA', A(1)]]))
+  await at(0)
+  t.is(applies(), 1, 'after a quiet spell: at once')
+  r.setDesired(new Map([['netA', A(2)]]))
+  await at(49)
+  t.is(applies(), 1)
+  await at(1)
+  t.is(applies(), 2, 'within the window: at its end (50 ms)')
+  // another change within 200 ms of that transaction: changes are streaming in
+  await at(60)
+  r.setDesired(new Map([['netA', A(3)]]))
+  await at(100)
+  r.setDesired(new Map([['netA', A(4)]]))
+  await at(39)
+  t.is(applies(), 2, 'held until 200 ms after the last transaction')
+  await at(1)
+  t.is(applies(), 3, 'the two changes in one transaction')
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  // quiet for longer than the window: the next change goes at once, and the window is 50 ms again
+  await at(500)
+  r.setDesired(new Map([['netA', A(5)]]))
+  await at(0)
+  t.is(applies(), 4)
+  r.setDesired(new Map([['netA', A(6)]]))
+  await at(50)
+  t.is(applies(), 5)
+  await r.stop()
+})
+
 test('flush({ now: false }) waits for the coalescing window: changes made meanwhile share its transaction', async t => {
   const { clock, p, r } = rig()
   await r.start()
