@@ -8,6 +8,9 @@ export const COALESCE_MS = 50
  */
 export const BUSY_COALESCE_MS = 200
 
+/** The coalescing window is COALESCE_MS again after this long without a kernel transaction (ms). */
+export const BUSY_QUIET_MS = 1000
+
 /** How often the in-memory copy is checked against the kernel (ms); a mismatch triggers a full resync. */
 export const RESYNC_INTERVAL_MS = 60_000
 

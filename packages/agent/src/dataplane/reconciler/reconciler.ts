@@ -2,7 +2,7 @@ import type { Clock } from '@scalelb/gossip'
 import type { Logger } from 'winston'
 import { ProgrammerInputError } from '../spec/errors.js'
 import type { ApplyResult, NetworkDesired, Programmer } from '../spec/types.js'
-import { BUSY_COALESCE_MS, COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
+import { BUSY_COALESCE_MS, BUSY_QUIET_MS, COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
 import { ReconcilerAbortedError } from './errors.js'
 import { sameDesired } from './same-desired.js'
 
@@ -235,12 +235,15 @@ class DefaultReconciler implements Reconciler {
    * changes streaming in (a remote task event every ~200 ms per agent at
    * 5 events/s in a cluster): the windows after it are busyCoalesceMs long,
    * so the stream costs one transaction per sandbox per busy window rather
-   * than one per change, until a change comes after its window has passed.
+   * than one per change, until BUSY_QUIET_MS pass without a transaction (a
+   * change that merely comes after a busy window goes out at once, and the
+   * window stays busy).
    */
   private windowLeft (): number {
-    const left = this.lastTransactionAt + this.windowMs - this.clock.now()
+    const since = this.clock.now() - this.lastTransactionAt
+    const left = this.windowMs - since
     if (left <= 0) {
-      this.windowMs = this.coalesceMs
+      if (since >= BUSY_QUIET_MS) this.windowMs = this.coalesceMs
       return 0
     }
     if (this.dirty.size > 0) this.windowMs = this.busyCoalesceMs

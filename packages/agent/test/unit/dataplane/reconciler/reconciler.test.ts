@@ -66,7 +66,7 @@ test('the coalescing window counts from the last transaction: a change after a q
   await r.stop()
 })
 
-test('while changes keep coming within the window, the window grows to busyCoalesceMs; after a quiet spell it is coalesceMs again', async t => {
+test('while changes keep coming within the window, the window grows to busyCoalesceMs; after a quiet second it is coalesceMs again', async t => {
   const { clock, p, r } = rig()
   await r.start()
   clock.advance(1000)
@@ -90,14 +90,24 @@ test('while changes keep coming within the window, the window grows to busyCoale
   await at(1)
   t.is(applies(), 3, 'the two changes in one transaction')
   t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
-  // quiet for longer than the window: the next change goes at once, and the window is 50 ms again
-  await at(500)
+  // a change that comes after the busy window goes out at once, and the window stays busy
+  await at(250)
   r.setDesired(new Map([['netA', A(5)]]))
   await at(0)
   t.is(applies(), 4)
   r.setDesired(new Map([['netA', A(6)]]))
   await at(50)
+  t.is(applies(), 4, 'still a 200 ms window')
+  await at(150)
   t.is(applies(), 5)
+  // quiet for a second: the next change goes at once, and the window is 50 ms again
+  await at(1000)
+  r.setDesired(new Map([['netA', A(7)]]))
+  await at(0)
+  t.is(applies(), 6)
+  r.setDesired(new Map([['netA', A(8)]]))
+  await at(50)
+  t.is(applies(), 7)
   await r.stop()
 })
 
