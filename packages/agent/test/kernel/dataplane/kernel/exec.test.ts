@@ -30,6 +30,12 @@ rootTest('in-process nft keeps one context per named netns: dropped when the ker
   await k.run('nft', ['-f', '-'], { netns: ns, input: 'add table ip kept1\n' })
   await k.run('nft', ['-f', '-'], { netns: ns, input: 'add chain ip kept1 c\n' })
   t.true(lib.keeps(path), 'a context for the netns, kept across transactions')
+  // changed behind the kept context's back (an `nft` process, as large scripts go): its cache follows the generation
+  t.true((await runCommand('ip', ['netns', 'exec', ns, 'nft', 'delete table ip kept1; add table ip kept1; add chain ip kept1 d'])).ok)
+  await k.run('nft', ['-f', '-'], { netns: ns, input: 'add rule ip kept1 d counter\n' })
+  t.regex(await k.run('nft', ['list', 'chain', 'ip', 'kept1', 'd'], { netns: ns }), /counter/)
+  await t.throwsAsync(k.run('nft', ['-f', '-'], { netns: ns, input: 'add rule ip kept1 c counter\n' }), { name: 'KernelCommandError' }, 'chain c went with the old table')
+  await k.run('nft', ['-f', '-'], { netns: ns, input: 'add chain ip kept1 c\n' })
   // deleted behind the kernel's back and made again: the kept context belongs to the old netns
   t.true((await runCommand('ip', ['netns', 'delete', ns])).ok)
   t.is(await lab.netns('keep'), ns)
