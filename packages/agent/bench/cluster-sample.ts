@@ -29,6 +29,8 @@ export interface AgentSample {
   programmingCount: number | undefined
   /** Seconds its allocations waited for address space so far (scalelb_ipam_address_wait_seconds_sum). */
   addressWaitS: number | undefined
+  /** Kernel transactions its reconciler issued so far (scalelb_lb_transactions_total). */
+  transactions: number | undefined
   /** CPU seconds (user + system) used by the agent process so far; undefined when it is gone. */
   cpuS: number | undefined
   rssMiB: number | undefined
@@ -83,6 +85,7 @@ export async function sampleCluster (helper: LabHelper, hosts: readonly LabHost[
       programmingSumS: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_sum'),
       programmingCount: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_count'),
       addressWaitS: text === '' ? undefined : sampleValue(text, 'scalelb_ipam_address_wait_seconds_sum'),
+      transactions: text === '' ? undefined : sampleValue(text, 'scalelb_lb_transactions_total'),
       cpuS: p.cpuS,
       rssMiB: p.rssMiB
     }
@@ -104,6 +107,10 @@ export interface PhaseFigures {
   cpuPercentMaxAgent: number
   /** Sum over agents, percent of one core (200 = both cores of this machine). */
   cpuPercentAllAgents: number
+  /** Each agent's CPU use, percent of one core, in host order (NaN where it was not sampled both times). */
+  cpuPercentByAgent: number[]
+  /** Mean over agents of kernel transactions per second. */
+  transactionsPerNodePerS: number
   /** Mean and max RSS at the end. */
   rssMiBMean: number
   rssMiBMax: number
@@ -124,7 +131,10 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
   let cpuMax = 0
   let progSum = 0
   let progCount = 0
+  let tx = 0
+  let nTx = 0
   const rss: number[] = []
+  const byAgent: number[] = []
   b.agents.forEach((y, i) => {
     const x = a.agents[i] as AgentSample
     if (x.sentBytes !== undefined && y.sentBytes !== undefined && x.receivedBytes !== undefined && y.receivedBytes !== undefined) {
@@ -141,6 +151,11 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
       cpuMax = Math.max(cpuMax, y.cpuS - x.cpuS)
       nCpu++
     }
+    byAgent.push(x.cpuS !== undefined && y.cpuS !== undefined ? 100 * (y.cpuS - x.cpuS) / seconds : Number.NaN)
+    if (x.transactions !== undefined && y.transactions !== undefined) {
+      tx += y.transactions - x.transactions
+      nTx++
+    }
     if (y.rssMiB !== undefined) rss.push(y.rssMiB)
     if (x.programmingSumS !== undefined && y.programmingSumS !== undefined && x.programmingCount !== undefined && y.programmingCount !== undefined) {
       progSum += y.programmingSumS - x.programmingSumS
@@ -155,6 +170,8 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
     cpuPercentPerAgent: nCpu === 0 ? Number.NaN : 100 * cpu / nCpu / seconds,
     cpuPercentMaxAgent: nCpu === 0 ? Number.NaN : 100 * cpuMax / seconds,
     cpuPercentAllAgents: 100 * cpu / seconds,
+    cpuPercentByAgent: byAgent,
+    transactionsPerNodePerS: nTx === 0 ? Number.NaN : tx / nTx / seconds,
     rssMiBMean: rss.length === 0 ? Number.NaN : rss.reduce((s, v) => s + v, 0) / rss.length,
     rssMiBMax: rss.length === 0 ? Number.NaN : Math.max(...rss),
     agentProgrammingMsMean: progCount === 0 ? Number.NaN : 1000 * progSum / progCount

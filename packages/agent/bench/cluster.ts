@@ -24,11 +24,16 @@
  * `--logs-dir DIR` keeps a copy of every agent's log (the lab's are removed
  * with it).
  *
+ * `--churn-hosts K` puts the churn phase's tasks on the first K hosts only
+ * (default: all): the other agents then see only remote task events, as
+ * nearly every agent of a large cluster does, and their CPU per event is
+ * reported apart ("agents hosting no churn task").
+ *
  * `--node-flags="FLAGS"` adds node flags to every agent's command line after
  * the agent's own (`--max-semi-space-size=4` overrides its 1; `--trace-gc`
  * prints each collection into the agent's log, see `--logs-dir`).
  *
- * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR] [--node-flags="FLAGS"]
+ * Run (root): npm run bench:cluster -- [--nodes 20] [--adds 20] [--kills 3] [--rate 10] [--phase-seconds 20] [--churn-hosts K] [--prefix sl] [--cpu-prof-dir DIR] [--logs-dir DIR] [--node-flags="FLAGS"]
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
@@ -100,7 +105,7 @@ const SUBNET = '10.215.0.0/16'
 const TARGET_PORT = 8080
 const PORTS = [`80:${TARGET_PORT}/tcp`]
 
-interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, prefix: string | undefined, cpuProfDir: string | undefined, logsDir: string | undefined, nodeFlags: string[] }
+interface Flags { nodes: number, adds: number, kills: number, rate: number, phaseS: number, churnHosts: number, prefix: string | undefined, cpuProfDir: string | undefined, logsDir: string | undefined, nodeFlags: string[] }
 
 /** Now on the clock of V8's CPU profiles (CLOCK_MONOTONIC, µs), the same in every process of the machine. */
 function monotonicUs (): number {
@@ -115,6 +120,7 @@ function fromFlags (): Flags {
       kills: { type: 'string' },
       rate: { type: 'string' },
       'phase-seconds': { type: 'string' },
+      'churn-hosts': { type: 'string' },
       prefix: { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
       'logs-dir': { type: 'string' },
@@ -129,6 +135,7 @@ function fromFlags (): Flags {
     kills: intFlag('kills', values.kills, DEFAULT_KILLS, 0, nodes - 2),
     rate: intFlag('rate', values.rate, DEFAULT_RATE_PER_S, 0, 100),
     phaseS: intFlag('phase-seconds', values['phase-seconds'], DEFAULT_PHASE_S, 2, 600),
+    churnHosts: intFlag('churn-hosts', values['churn-hosts'], nodes, 1, nodes),
     prefix: values.prefix,
     cpuProfDir: values['cpu-prof-dir'],
     logsDir: values['logs-dir'],
@@ -314,7 +321,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   }, { timeoutMs: SETUP_TIMEOUT_MS })
   for (const h of hosts) watches.set(h.name, watchSandbox(h.name, sandboxOf(h)))
   // churn tasks, spread over the nodes (present at the start of the churn phase)
-  const churn: BenchTask[] = Array.from({ length: f.rate * CHURN_POOL_SECONDS }, (_, i) => ({ id: `churn-${i}`, host: hosts[i % hosts.length] as LabHost, netnsPath: '', ip: undefined }))
+  const churn: BenchTask[] = Array.from({ length: f.rate * CHURN_POOL_SECONDS }, (_, i) => ({ id: `churn-${i}`, host: hosts[i % f.churnHosts] as LabHost, netnsPath: '', ip: undefined }))
   await inPool(churn, () => SETUP_PARALLEL_FIRST, async (t) => { t.netnsPath = await newTaskNetns(state, t.host, t.id) })
   const tChurn = performance.now()
   // SETUP_PARALLEL_HOSTS hosts at a time (unmeasured setup): one add on all 20 at once made every agent
@@ -511,9 +518,24 @@ interface Results {
   killTimeouts: number
 }
 
+/**
+ * Mean agent CPU per churn task event (ms): (churn % - idle %) of each agent
+ * over the events per second, over the agents of host index >= `from`.
+ */
+function cpuMsPerEvent (r: Results, eventsPerS: number, from: number): number {
+  const per: number[] = []
+  r.churnPhase.cpuPercentByAgent.forEach((c, i) => {
+    const idle = r.idle.cpuPercentByAgent[i] ?? Number.NaN
+    if (i >= from && Number.isFinite(c) && Number.isFinite(idle)) per.push(10 * (c - idle) / eventsPerS)
+  })
+  return per.length === 0 || eventsPerS <= 0 ? Number.NaN : per.reduce((s, v) => s + v, 0) / per.length
+}
+
 function report (f: Flags, r: Results): void {
   const nan = (x: number): number | null => Number.isNaN(x) ? null : x
   const eventsPerS = r.churnSeconds > 0 ? r.issued / r.churnSeconds : 0
+  const msPerEvent = cpuMsPerEvent(r, eventsPerS, 0)
+  const msPerRemoteEvent = f.churnHosts < f.nodes ? cpuMsPerEvent(r, eventsPerS, f.churnHosts) : Number.NaN
   const firstMs = r.firstTaskMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   const waitMs = r.firstWaitMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   console.log('')
@@ -540,6 +562,7 @@ function report (f: Flags, r: Results): void {
     ['gossip bytes sent per node per s, idle', round(r.idle.sentBytesPerNodePerS, 0)],
     ['gossip messages (frames) sent per node per s: idle / churn', `${round(r.idle.sentMessagesPerNodePerS, 2)} / ${round(r.churnPhase.sentMessagesPerNodePerS, 2)}`],
     [`gossip bytes sent per node per s, ${round(eventsPerS, 1)} task events/s`, round(r.churnPhase.sentBytesPerNodePerS, 0)],
+    ['kernel transactions per node per task event (churn - idle)', round((r.churnPhase.transactionsPerNodePerS - r.idle.transactionsPerNodePerS) / eventsPerS, 2)],
     ['gossip bytes sent per node per task event (churn - idle)', round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)],
     ['task events issued / failed / skipped (all tasks busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
     ['task add/rm API call (returns once applied locally), ms p50', round(percentile(r.callMs, 50), 1)],
@@ -548,9 +571,11 @@ function report (f: Flags, r: Results): void {
     ['agent CPU % of one core, per agent, add phase', round(r.addPhase.cpuPercentPerAgent, 1)],
     ['agent CPU % of one core, per agent, churn', round(r.churnPhase.cpuPercentPerAgent, 1)],
     ['agent CPU % of one core, all agents, churn', round(r.churnPhase.cpuPercentAllAgents, 1)],
+    ['agent CPU per task event, ms ((churn - idle) / events per s), mean of all agents', round(msPerEvent, 2)],
+    [`  the same, mean of the ${f.nodes - f.churnHosts} agents hosting no churn task (--churn-hosts ${f.churnHosts})`, round(msPerRemoteEvent, 2)],
     ['agent RSS MiB mean / max (after churn)', `${round(r.churnPhase.rssMiBMean, 1)} / ${round(r.churnPhase.rssMiBMax, 1)}`]
   ])
-  printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, profile: 'lan', ...(f.nodeFlags.length > 0 ? { node_flags: f.nodeFlags.join(' ') } : {}) }, {
+  printJsonLine('cluster', { nodes: f.nodes, adds: f.adds, kills: f.kills, rate_per_s: f.rate, phase_s: f.phaseS, churn_hosts: f.churnHosts, profile: 'lan', ...(f.nodeFlags.length > 0 ? { node_flags: f.nodeFlags.join(' ') } : {}) }, {
     lab_up_s: round(r.labUpS, 1),
     setup_s: round(r.setupS, 1),
     first_tasks_s: round(r.baseS, 1),
@@ -589,6 +614,7 @@ function report (f: Flags, r: Results): void {
     churn_api_call_ms_p50: nan(round(percentile(r.callMs, 50), 1)),
     churn_api_call_ms_p99: nan(round(percentile(r.callMs, 99), 1)),
     churn_bytes_per_node_per_s: nan(round(r.churnPhase.sentBytesPerNodePerS, 0)),
+    churn_transactions_per_node_per_event: nan(round((r.churnPhase.transactionsPerNodePerS - r.idle.transactionsPerNodePerS) / eventsPerS, 2)),
     churn_bytes_per_node_per_event: nan(round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)),
     churn_received_bytes_per_node_per_s: nan(round(r.churnPhase.receivedBytesPerNodePerS, 0)),
     idle_cpu_percent_per_agent: nan(round(r.idle.cpuPercentPerAgent, 2)),
@@ -597,6 +623,8 @@ function report (f: Flags, r: Results): void {
     idle_rss_mib_mean: nan(round(r.idle.rssMiBMean, 1)),
     churn_cpu_percent_per_agent: nan(round(r.churnPhase.cpuPercentPerAgent, 2)),
     churn_cpu_percent_all_agents: nan(round(r.churnPhase.cpuPercentAllAgents, 1)),
+    churn_cpu_ms_per_event: nan(round(msPerEvent, 2)),
+    churn_cpu_ms_per_remote_event: nan(round(msPerRemoteEvent, 2)),
     rss_mib_mean: nan(round(r.churnPhase.rssMiBMean, 1)),
     rss_mib_max: nan(round(r.churnPhase.rssMiBMax, 1))
   })

@@ -250,9 +250,23 @@ class GossipDriver implements Gossip {
     }
   }
 
+  /**
+   * Keep one timer, set for the node's next wake-up. Every caller passes
+   * `node.nextWake()` (or earlier), so a later time than the timer's means
+   * what the timer was for is gone (an ack came before its probe's
+   * deadline): the timer moves later rather than wake the process for
+   * nothing (at rest that was every probe's timeout, 2 of ~5 wake-ups a
+   * second).
+   */
   private arm (wakeAt: number): void {
-    if (!this.started || this.stopping || !Number.isFinite(wakeAt)) return
-    if (this.cancelTimer !== undefined && this.timerAt <= wakeAt) return
+    if (!this.started || this.stopping) return
+    if (this.cancelTimer !== undefined && this.timerAt === wakeAt) return
+    if (!Number.isFinite(wakeAt)) {
+      this.cancelTimer?.()
+      this.cancelTimer = undefined
+      this.timerAt = Infinity
+      return
+    }
     this.cancelTimer?.()
     this.timerAt = wakeAt
     this.cancelTimer = this.clock.setTimer(Math.max(0, wakeAt - this.clock.now()), () => {

@@ -1,12 +1,22 @@
 import test from 'ava'
-import { createGossip, createManualClock, createMemoryNetwork, createSeededRng, type Gossip, type ManualClock } from '@scalelb/gossip'
+import { createGossip, createManualClock, createMemoryNetwork, createSeededRng, type Clock, type Gossip, type GossipInit, type ManualClock } from '@scalelb/gossip'
 import { pumpUntil } from '@scalelb/test-support'
 
-function cluster (ids: string[], seed = 1): { clock: ManualClock, net: ReturnType<typeof createMemoryNetwork>, make: (id: string, gen?: number) => Gossip } {
+function cluster (ids: string[], seed = 1): { clock: ManualClock, net: ReturnType<typeof createMemoryNetwork>, make: (id: string, gen?: number, ownClock?: Clock, cfg?: Partial<GossipInit>) => Gossip } {
   const clock = createManualClock(1_000_000)
   const net = createMemoryNetwork({ clock, seed, latencyMs: [1, 3] })
-  const make = (id: string, gen = 0): Gossip => createGossip({ transport: net.transport(id), clock, rng: createSeededRng(`${seed}:${id}:${gen}`), profile: 'local' })
+  const make = (id: string, gen = 0, ownClock: Clock = clock, cfg: Partial<GossipInit> = {}): Gossip => createGossip({ ...cfg, transport: net.transport(id), clock: ownClock, rng: createSeededRng(`${seed}:${id}:${gen}`), profile: 'local' })
   return { clock, net, make }
+}
+
+/** Start every member, join them all to the first one, and wait until each sees all alive. */
+async function startAll (clock: ManualClock, g: ReadonlyMap<string, Gossip>): Promise<boolean> {
+  const [first, ...rest] = [...g.keys()]
+  for (const x of g.values()) await x.start()
+  const joins = rest.map(id => (g.get(id) as Gossip).join([`mem://${first as string}`]))
+  await pumpUntil(clock, () => false, 100)
+  await Promise.all(joins)
+  return await pumpUntil(clock, () => [...g.values()].every(x => x.members().filter(m => m.state === 'alive').length === g.size), 10_000)
 }
 
 test('createGossip over the memory network: join, replicate, scopes, failure, restart with the same ID', async t => {
@@ -62,11 +72,7 @@ test('a restart announcement keeps the node live for the grace; a graceful leave
   const { clock, make } = cluster(ids, 2)
   const g = new Map(ids.map(id => [id, make(id)]))
   const get = (id: string): Gossip => g.get(id) as Gossip
-  for (const x of g.values()) await x.start()
-  const joins = ids.slice(1).map(id => get(id).join(['mem://a']))
-  await pumpUntil(clock, () => false, 100)
-  await Promise.all(joins)
-  t.true(await pumpUntil(clock, () => ids.every(id => get(id).members().filter(m => m.state === 'alive').length === 4), 10_000))
+  t.true(await startAll(clock, g), 'everyone sees everyone alive')
   get('d').set('cluster', 'services', 'd-svc', 1)
   get('c').set('cluster', 'services', 'c-svc', 1)
   t.true(await pumpUntil(clock, () => ids.every(id => get(id).get('cluster', 'services', 'd-svc') !== undefined && get(id).get('cluster', 'services', 'c-svc') !== undefined), 5000))
@@ -124,4 +130,29 @@ test('garbage from the network is dropped and counted by reason; the node keeps 
   t.true(await pumpUntil(clock, () => a.get('cluster', 'services', 'after')?.status === 'live', 5000))
   await a.stop()
   await b.stop()
+})
+
+test('an idle member wakes for its probes and syncs, not for the deadline of a probe already acked', async t => {
+  const ids = ['a', 'b', 'c']
+  const { clock, make } = cluster(ids, 5)
+  // member a's timers, counted as they fire (its transport keeps the shared clock)
+  let fired = 0
+  const counted: Clock = { now: () => clock.now(), setTimer: (ms, fn) => clock.setTimer(ms, () => { fired++; fn() }) }
+  // no other periodic work within the window: reconnect and reap rounds, push-pull
+  const quiet = { reconnectIntervalMs: 120_000, pushPullIntervalMs: 0 }
+  const g = new Map(ids.map(id => [id, make(id, 0, clock, quiet)]))
+  g.set('a', make('a', 0, counted, quiet))
+  const get = (id: string): Gossip => g.get(id) as Gossip
+  t.true(await startAll(clock, g), 'everyone sees everyone alive')
+  await pumpUntil(clock, () => false, 5_000)
+  const pings0 = get('a').stats().messagesSent.ping ?? 0
+  fired = 0
+  await pumpUntil(clock, () => false, 30_000)
+  const pings = (get('a').stats().messagesSent.ping ?? 0) - pings0
+  // 'local' profile: a probe a second (its ack comes in ~4 ms, before the 200 ms deadline) and a sync every 2 s
+  // (its hash rides on a probe; the tables still wake at its latest time): ~1.5 wake-ups per probe. A timer
+  // left at each acked probe's deadline made one more per probe
+  t.true(pings >= 25, `a probed (${pings} pings)`)
+  t.true(fired <= pings * 1.75, `${fired} wake-ups for ${pings} probes`)
+  for (const x of g.values()) await x.stop()
 })

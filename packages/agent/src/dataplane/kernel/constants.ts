@@ -17,3 +17,9 @@ export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
  * goes through a `nft` process instead so gossip and the API keep running.
  */
 export const NFT_IN_PROCESS_MAX_BYTES = 64 * 1024
+
+/** A libnftables context kept for a netns (kernel/nft-lib.ts) is freed once unused this long (ms). */
+export const NFT_CONTEXT_IDLE_MS = 30_000
+
+/** Most libnftables contexts kept at once (one per netns); the least recently used goes first. */
+export const MAX_NFT_CONTEXTS = 64

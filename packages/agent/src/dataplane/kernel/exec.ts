@@ -166,6 +166,17 @@ class ExecKernel implements Kernel {
     return ref.includes('/') ? ref : `/run/netns/${ref}`
   }
 
+  /**
+   * Whether a netns is one of the agent's own, named ones (LB sandboxes, the
+   * base netns, the process's own), which only the agent deletes: libnftables
+   * keeps a context there (kernel/nft-lib.ts). A netns given as a path (a
+   * task's) may be deleted by its owner at any time: never kept.
+   */
+  private ownNetns (netns: NetnsRef | null | undefined): boolean {
+    const ref = netns === null ? undefined : (netns ?? this.baseNetns)
+    return ref === undefined || !ref.includes('/')
+  }
+
   async nftGeneration (netns?: NetnsRef): Promise<number | undefined> {
     const lib = await this.nftLib()
     return lib?.generation(this.netnsPath(netns))
@@ -177,7 +188,7 @@ class ExecKernel implements Kernel {
       if (lib !== undefined) {
         opts.signal?.throwIfAborted()
         this.logger?.debug('nft transaction in-process', { netns: opts.netns ?? this.baseNetns, inputBytes: opts.input.length })
-        lib.apply(opts.input, this.netnsPath(opts.netns))
+        lib.apply(opts.input, this.netnsPath(opts.netns), this.ownNetns(opts.netns))
         return ''
       }
     }
@@ -196,6 +207,10 @@ class ExecKernel implements Kernel {
     if (read !== undefined && native !== undefined) {
       opts.signal?.throwIfAborted()
       return runRtnlRead(native.libc, read, this.netnsPath(opts.netns), `${cmd} ${args.join(' ')} (netlink, ${this.netnsPath(opts.netns) ?? 'own netns'})`)
+    }
+    if (cmd === 'ip' && args.length === 3 && args[0] === 'netns' && (args[1] === 'del' || args[1] === 'delete')) {
+      // a kept libnftables context holds the netns: let it go first
+      if (this.nftInProcess) (await this.nftLib())?.forget(`/run/netns/${args[2] as string}`)
     }
     const [file, argv] = wrapNetns(opts.netns === null ? undefined : (opts.netns ?? this.baseNetns), cmd, args)
     const line = [file, ...argv].join(' ')

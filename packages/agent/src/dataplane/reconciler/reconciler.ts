@@ -2,7 +2,7 @@ import type { Clock } from '@scalelb/gossip'
 import type { Logger } from 'winston'
 import { ProgrammerInputError } from '../spec/errors.js'
 import type { ApplyResult, NetworkDesired, Programmer } from '../spec/types.js'
-import { COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
+import { BUSY_COALESCE_MS, BUSY_QUIET_MS, COALESCE_MS, RESYNC_INTERVAL_MS, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
 import { ReconcilerAbortedError } from './errors.js'
 import { sameDesired } from './same-desired.js'
 
@@ -16,6 +16,8 @@ export interface ReconcilerInit {
   logger?: Logger
   /** @default COALESCE_MS (50) */
   coalesceMs?: number
+  /** The window while changes keep coming (see `windowLeft`). @default BUSY_COALESCE_MS (200) */
+  busyCoalesceMs?: number
   /** @default RESYNC_INTERVAL_MS (60 s) */
   resyncIntervalMs?: number
   /** @default RETRY_MIN_MS (200) */
@@ -85,6 +87,9 @@ class DefaultReconciler implements Reconciler {
   private readonly clock: Clock
   private readonly logger: Logger | undefined
   private readonly coalesceMs: number
+  private readonly busyCoalesceMs: number
+  /** The coalescing window now: coalesceMs after a quiet spell, busyCoalesceMs while changes keep coming. */
+  private windowMs: number
   private readonly resyncMs: number
   private readonly retryMin: number
   private readonly retryMax: number
@@ -118,6 +123,8 @@ class DefaultReconciler implements Reconciler {
     this.clock = init.clock
     this.logger = init.logger
     this.coalesceMs = init.coalesceMs ?? COALESCE_MS
+    this.busyCoalesceMs = Math.max(this.coalesceMs, init.busyCoalesceMs ?? BUSY_COALESCE_MS)
+    this.windowMs = this.coalesceMs
     this.resyncMs = init.resyncIntervalMs ?? RESYNC_INTERVAL_MS
     this.retryMin = init.retryMinMs ?? RETRY_MIN_MS
     this.retryMax = init.retryMaxMs ?? RETRY_MAX_MS
@@ -224,10 +231,23 @@ class DefaultReconciler implements Reconciler {
    * last kernel transaction, so a change after a quiet spell goes out at the
    * next turn of the event loop (what arrives in the same turn with it), and
    * changes arriving while the kernel is busy, or within the window after,
-   * share one transaction per sandbox.
+   * share one transaction per sandbox. A change within the window shows
+   * changes streaming in (a remote task event every ~200 ms per agent at
+   * 5 events/s in a cluster): the windows after it are busyCoalesceMs long,
+   * so the stream costs one transaction per sandbox per busy window rather
+   * than one per change, until BUSY_QUIET_MS pass without a transaction (a
+   * change that merely comes after a busy window goes out at once, and the
+   * window stays busy).
    */
   private windowLeft (): number {
-    return Math.max(0, this.lastTransactionAt + this.coalesceMs - this.clock.now())
+    const since = this.clock.now() - this.lastTransactionAt
+    const left = this.windowMs - since
+    if (left <= 0) {
+      if (since >= BUSY_QUIET_MS) this.windowMs = this.coalesceMs
+      return 0
+    }
+    if (this.dirty.size > 0) this.windowMs = this.busyCoalesceMs
+    return left
   }
 
   private schedule (ms: number): void {

@@ -66,6 +66,45 @@ test('the coalescing window counts from the last transaction: a change after a q
   await r.stop()
 })
 
+test('while changes keep coming within the window, the window grows to busyCoalesceMs; after a quiet second it is coalesceMs again', async t => {
+  const { clock, p, r } = rig()
+  await r.start()
+  clock.advance(1000)
+  const applies = (): number => p.operations().length
+  const at = async (ms: number): Promise<void> => { clock.advance(ms); await settle(() => false, 5) }
+  /** Desire `n` backends, then let `ms` pass. */
+  const put = async (n: number, ms: number): Promise<void> => { r.setDesired(new Map([['netA', A(n)]])); await at(ms) }
+  await put(1, 0)
+  t.is(applies(), 1, 'after a quiet spell: at once')
+  await put(2, 49)
+  t.is(applies(), 1)
+  await at(1)
+  t.is(applies(), 2, 'within the window: at its end (50 ms)')
+  // another change within 200 ms of that transaction: changes are streaming in
+  await at(60)
+  await put(3, 100)
+  await put(4, 39)
+  t.is(applies(), 2, 'held until 200 ms after the last transaction')
+  await at(1)
+  t.is(applies(), 3, 'the two changes in one transaction')
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  // a change that comes after the busy window goes out at once, and the window stays busy
+  await at(250)
+  await put(5, 0)
+  t.is(applies(), 4)
+  await put(6, 50)
+  t.is(applies(), 4, 'still a 200 ms window')
+  await at(150)
+  t.is(applies(), 5)
+  // quiet for a second: the next change goes at once, and the window is 50 ms again
+  await at(1000)
+  await put(7, 0)
+  t.is(applies(), 6)
+  await put(8, 50)
+  t.is(applies(), 7)
+  await r.stop()
+})
+
 test('flush({ now: false }) waits for the coalescing window: changes made meanwhile share its transaction', async t => {
   const { clock, p, r } = rig()
   await r.start()
