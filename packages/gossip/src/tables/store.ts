@@ -1,4 +1,4 @@
-import { DIGEST_LEAVES } from './constants.js'
+import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS } from './constants.js'
 import { type Lanes, leafOf, versionHash } from './hash.js'
 import { MinHeap } from '../min-heap.js'
 import { type Rec, valueTag } from './record.js'
@@ -47,6 +47,8 @@ export class ScopeStore {
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
   readonly tombstones = new MinHeap<Rec>()
   count = 0
+  /** Fine digest lanes ([h1, h2] per FINE_DIGEST_BUCKETS bucket), kept once the store reached FINE_DIGEST_MIN_RECORDS. */
+  private fine: Int32Array | undefined
   /** Records per origin, if counted (network scopes: tens of origins, where the cluster scope has one per member). */
   private readonly perOrigin: Map<string, number> | undefined
 
@@ -161,6 +163,34 @@ export class ScopeStore {
     return out
   }
 
+  /**
+   * Fine digest lanes ([h1, h2] per bucket of FINE_DIGEST_BUCKETS). Kept up
+   * to date from the first call on a store of FINE_DIGEST_MIN_RECORDS records
+   * or more (32 KiB); a smaller store computes them for the call only.
+   */
+  fineLanes (): Int32Array {
+    if (this.fine !== undefined) return this.fine
+    const lanes = new Int32Array(2 * FINE_DIGEST_BUCKETS)
+    for (const arr of this.leaves) {
+      if (arr === undefined) continue
+      for (const rec of arr) xorInto(lanes, rec, fineBucketOf(rec))
+    }
+    if (this.count >= FINE_DIGEST_MIN_RECORDS) this.fine = lanes
+    return lanes
+  }
+
+  /** Sparse fine digest: [bucket, h1, h2]* for non-zero buckets, increasing. */
+  fineDigest (): number[] {
+    const out: number[] = []
+    const l = this.fineLanes()
+    for (let i = 0; i < FINE_DIGEST_BUCKETS; i++) {
+      const a = l[2 * i] as number
+      const b = l[2 * i + 1] as number
+      if (a !== 0 || b !== 0) out.push(i, a, b)
+    }
+    return out
+  }
+
   private countOrigin (origin: string, d: number): void {
     const m = this.perOrigin
     if (m === undefined) return
@@ -174,5 +204,22 @@ export class ScopeStore {
     versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, rec.vt, scratch)
     this.lanes[2 * rec.leaf] ^= scratch.a
     this.lanes[2 * rec.leaf + 1] ^= scratch.b
+    const fine = this.fine
+    if (fine === undefined) return
+    const i = fineBucketOf(rec)
+    fine[2 * i] ^= scratch.a
+    fine[2 * i + 1] ^= scratch.b
   }
+}
+
+/** Fine digest bucket of a record (its leaf is this bucket mod DIGEST_LEAVES). */
+export function fineBucketOf (rec: Rec): number {
+  return leafOf(rec.table, rec.key, FINE_DIGEST_BUCKETS)
+}
+
+/** XOR the record's version hash into slot `i` of `lanes`. */
+function xorInto (lanes: Int32Array, rec: Rec, i: number): void {
+  versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, rec.vt, scratch)
+  lanes[2 * i] ^= scratch.a
+  lanes[2 * i + 1] ^= scratch.b
 }

@@ -34,6 +34,14 @@ export interface TablesInit {
    * @default 0
    */
   syncWindowMs?: number
+  /**
+   * Spread of a scope's first periodic sync after its join sync: due
+   * uniformly in [syncIntervalMs - spread/2, syncIntervalMs + spread/2) after
+   * it, so nodes that joined together do not sync at the same instants from
+   * then on. 0: exactly one interval after it.
+   * @default syncIntervalMs
+   */
+  firstSyncSpreadMs?: number
   /** Largest table message built for push-back (estimated msgpack bytes). @default 65536 (MAX_MESSAGE_BYTES) */
   maxMessageBytes?: number
   /** Largest sync response built (estimated msgpack bytes); must stay under the transport's request/response frame limit. @default 1048576 (MAX_SYNC_RESPONSE_BYTES) */
@@ -118,6 +126,11 @@ export interface TablesMsg {
 export interface SyncRequest {
   scope: ScopeName
   digest: number[]
+  /**
+   * The digest is of fine buckets (FINE_DIGEST_BUCKETS, `[bucket, h1, h2]*`),
+   * not of leaves: sent by a node whose store of the scope is big.
+   */
+  fine?: true
 }
 
 /**
@@ -137,8 +150,10 @@ export interface SyncResponse {
   scope: ScopeName
   /** False if the responder is not in the scope (then nothing else is meaningful). */
   member: boolean
-  /** Leaves whose entries are all in `entries` (sorted); the initiator pushes back what the responder lacks there. */
+  /** Leaves (fine buckets if `fine`) whose entries are all in `entries` (sorted); the initiator pushes back what the responder lacks there. */
   complete: number[]
+  /** Answers a fine digest: `complete` lists fine buckets. */
+  fine?: true
   /** Responder's entries of differing leaves (all of the `complete` ones, maybe part of one more). */
   entries: WireEntry[]
   /** Certificates of origins with many entries in complete leaves (signed tables only; see sign/entry.ts). */
