@@ -1,6 +1,7 @@
 import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS } from './constants.js'
 import { type Lanes, leafOf, versionHash } from './hash.js'
 import { MinHeap } from '../min-heap.js'
+import { DenseKeys, type KeyMap, type KeySlots } from './dense-keys.js'
 import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
@@ -40,7 +41,7 @@ export interface Version {
  * a record shared with other stores costs this one a map entry and a leaf slot.
  */
 export class ScopeStore {
-  private readonly tables = new Map<string, Map<string, Rec>>()
+  private readonly tables = new Map<string, KeyMap>()
   private readonly leaves: Array<Rec[] | undefined> = new Array<Rec[] | undefined>(DIGEST_LEAVES)
   /** Digest lanes: [h1, h2] per leaf. */
   readonly lanes = new Int32Array(2 * DIGEST_LEAVES)
@@ -52,8 +53,11 @@ export class ScopeStore {
   /** Records per origin, if counted (network scopes: tens of origins, where the cluster scope has one per member). */
   private readonly perOrigin: Map<string, number> | undefined
 
-  /** @param countOrigins count records per origin (see {@link mayHold}) */
-  constructor (countOrigins = false) {
+  /**
+   * @param countOrigins count records per origin (see {@link mayHold})
+   * @param dense a table whose records are held in an array by the keys' shared numbers (see DenseKeys)
+   */
+  constructor (countOrigins = false, private readonly dense?: { table: string, keys: KeySlots }) {
     this.perOrigin = countOrigins ? new Map() : undefined
   }
 
@@ -96,7 +100,7 @@ export class ScopeStore {
     arr.push(rec)
     let m = this.tables.get(table)
     if (m === undefined) {
-      m = new Map()
+      m = table === this.dense?.table ? new DenseKeys(this.dense.keys) : new Map<string, Rec>()
       this.tables.set(table, m)
     }
     m.set(key, rec)
@@ -117,7 +121,7 @@ export class ScopeStore {
     const rec = shared ?? newRec(cur.table, cur.key, cur.leaf, i, v)
     this.xor(cur)
     arr[i] = rec
-    ;(this.tables.get(cur.table) as Map<string, Rec>).set(cur.key, rec)
+    ;(this.tables.get(cur.table) as KeyMap).set(cur.key, rec)
     this.xor(rec)
     if (rec.origin !== cur.origin) {
       this.countOrigin(cur.origin, -1)

@@ -480,7 +480,7 @@ class TablesImpl implements Tables {
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
       name,
-      store: new ScopeStore(name !== 'cluster'),
+      store: new ScopeStore(name !== 'cluster', name === 'cluster' && this.share !== undefined ? { table: SCOPES_TABLE, keys: this.share.scopeKeys } : undefined),
       queue: new BroadcastQueue(this.self, this.maxRelayed),
       joined: true,
       joinSyncPending: true,
