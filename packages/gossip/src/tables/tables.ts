@@ -98,8 +98,8 @@ class TablesImpl implements Tables {
   private readonly ttlMs: number
   private readonly reconnectMs: number
   private readonly syncMs: number
-  /** Spread of the first periodic sync after a join sync (see firstPeriodicDelay). */
-  private readonly firstSyncSpreadMs: number
+  /** Phase of this node's grid of periodic syncs (staggerSyncs), undefined if not staggered. */
+  private readonly syncPhase: number | undefined
   /** A periodic sync's hash may ride on another packet from this long before its due time ... */
   private readonly syncEarlyMs: number
   /** ... and is sent alone this long after it. */
@@ -151,7 +151,7 @@ class TablesImpl implements Tables {
     this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
     this.syncMs = init.syncIntervalMs ?? SYNC_INTERVAL_MS
-    this.firstSyncSpreadMs = Math.max(0, Math.min(init.firstSyncSpreadMs ?? this.syncMs, 2 * this.syncMs))
+    this.syncPhase = init.staggerSyncs === false ? undefined : Math.floor(this.rng.next() * this.syncMs)
     const windowMs = Math.max(0, Math.min(init.syncWindowMs ?? 0, this.syncMs))
     this.syncEarlyMs = Math.floor(windowMs / 2)
     this.syncLateMs = windowMs - this.syncEarlyMs
@@ -374,7 +374,7 @@ class TablesImpl implements Tables {
           if (periodic) st.hashSentTo = peers[0]
           st.joinSyncPending = false
         }
-        st.nextSyncAt = periodic ? this.nextPeriodicSync(st, now) : now + this.firstPeriodicDelay()
+        st.nextSyncAt = periodic ? this.nextPeriodicSync(st, now) : this.firstPeriodicSync(now)
       }
       wakeAt = Math.min(wakeAt, st.nextSyncAt + this.syncLateMs, st.store.tombstones.peekTime())
     }
@@ -426,17 +426,20 @@ class TablesImpl implements Tables {
   }
 
   /**
-   * Delay from a join sync to the scope's first periodic sync: by default
-   * uniform in [1/2, 3/2) sync intervals, so nodes that joined together (a
-   * cluster started at once, a network created on many nodes) do not sync
-   * at the same instants for ever after (memberlist staggers its push-pull
-   * timer the same way); the mean stays one interval and the next ones keep
-   * the cadence.
+   * Due time of a scope's first periodic sync after its join sync at `now`:
+   * by default the first time of this node's grid (a random phase drawn at
+   * start, then every sync interval) at least half an interval later, so 1/2
+   * to 3/2 intervals after it. Nodes that joined together (a cluster started
+   * at once, a network created on many nodes) then do not sync at the same
+   * instants for ever after (memberlist staggers its push-pull timer the
+   * same way), and a node's scopes, joined at different times, still sync in
+   * one tick; the next ones keep the cadence.
    */
-  private firstPeriodicDelay (): number {
-    const spread = this.firstSyncSpreadMs
-    if (spread === 0) return this.syncMs
-    return Math.floor(this.syncMs - spread / 2 + this.rng.next() * spread)
+  private firstPeriodicSync (now: number): number {
+    const phase = this.syncPhase
+    if (phase === undefined) return now + this.syncMs
+    const earliest = now + this.syncMs / 2
+    return phase + Math.ceil((earliest - phase) / this.syncMs) * this.syncMs
   }
 
   /**

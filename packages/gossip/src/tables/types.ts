@@ -35,13 +35,15 @@ export interface TablesInit {
    */
   syncWindowMs?: number
   /**
-   * Spread of a scope's first periodic sync after its join sync: due
-   * uniformly in [syncIntervalMs - spread/2, syncIntervalMs + spread/2) after
-   * it, so nodes that joined together do not sync at the same instants from
-   * then on. 0: exactly one interval after it.
-   * @default syncIntervalMs
+   * Stagger periodic syncs: this node's run on its own grid of sync
+   * intervals at a random phase (drawn once), and a scope's first periodic
+   * sync is the first grid time at least half an interval after its join
+   * sync (1/2 to 3/2 intervals after it), so nodes started together do not
+   * all sync at the same instants, while one node's scopes still sync in
+   * the same tick. false: one interval after the join sync.
+   * @default true
    */
-  firstSyncSpreadMs?: number
+  staggerSyncs?: boolean
   /** Largest table message built for push-back (estimated msgpack bytes). @default 65536 (MAX_MESSAGE_BYTES) */
   maxMessageBytes?: number
   /** Largest sync response built (estimated msgpack bytes); must stay under the transport's request/response frame limit. @default 1048576 (MAX_SYNC_RESPONSE_BYTES) */
