@@ -73,12 +73,29 @@ export function differingLeaves (store: ScopeStore, digest: number[]): number[] 
   return differing(store.lanes, DIGEST_LEAVES, digest)
 }
 
-/** Records of one unit: a leaf, or (fine) a bucket, which is part of leaf `bucket mod DIGEST_LEAVES`. */
-function unitRecs (store: ScopeStore, unit: number, fine: boolean): readonly Rec[] | undefined {
-  const recs = store.leaf(fine ? unit & (DIGEST_LEAVES - 1) : unit)
-  if (!fine || recs === undefined) return recs
-  const out = recs.filter((r) => fineBucketOf(r) === unit)
-  return out.length > 0 ? out : undefined
+/** A leaf's records by fine bucket, made once per leaf for one answer or push-back. */
+type BucketCache = Map<number, Map<number, Rec[]>>
+
+/**
+ * Records of one unit: a leaf, or (fine, with `cache`) a bucket, which is
+ * part of leaf `bucket mod DIGEST_LEAVES` (the leaf's records are split by
+ * bucket once, into `cache`).
+ */
+function unitRecs (store: ScopeStore, unit: number, cache?: BucketCache): readonly Rec[] | undefined {
+  if (cache === undefined) return store.leaf(unit)
+  const leaf = unit & (DIGEST_LEAVES - 1)
+  let byBucket = cache.get(leaf)
+  if (byBucket === undefined) {
+    byBucket = new Map()
+    for (const r of store.leaf(leaf) ?? []) {
+      const b = fineBucketOf(r)
+      const list = byBucket.get(b)
+      if (list === undefined) byBucket.set(b, [r])
+      else list.push(r)
+    }
+    cache.set(leaf, byBucket)
+  }
+  return byBucket.get(unit)
 }
 
 /**
@@ -87,11 +104,11 @@ function unitRecs (store: ScopeStore, unit: number, fine: boolean): readonly Rec
  * whole leaf) widened to every bucket of its leaf, so the certificate can
  * vouch for them; sorted.
  */
-function widenUnsigned (store: ScopeStore, buckets: number[]): number[] {
+function widenUnsigned (store: ScopeStore, buckets: number[], cache: BucketCache): number[] {
   const out = new Set<number>()
   for (const b of buckets) {
     if (out.has(b)) continue
-    const recs = unitRecs(store, b, true)
+    const recs = unitRecs(store, b, cache)
     if (recs === undefined || recs.every((r) => r.sig !== undefined)) {
       out.add(b)
       continue
@@ -113,14 +130,15 @@ function widenUnsigned (store: ScopeStore, buckets: number[]): number[] {
  */
 export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng, maxBytes: number, sizeOf: (r: Rec) => number = recSize, fine = false, signed = false): SyncResponse {
   let diff = fine ? differing(store.fineLanes(), FINE_DIGEST_BUCKETS, digest) : differingLeaves(store, digest)
-  if (fine && signed) diff = widenUnsigned(store, diff)
+  const cache: BucketCache | undefined = fine ? new Map() : undefined
+  if (cache !== undefined && signed) diff = widenUnsigned(store, diff, cache)
   const complete: number[] = []
   const entries: WireEntry[] = []
   let bytes = msgOverhead(scope)
   const start = diff.length > 0 ? Math.floor(rng.next() * diff.length) : 0
   for (let j = 0; j < diff.length; j++) {
     const leaf = diff[(start + j) % diff.length] as number
-    const recs = unitRecs(store, leaf, fine)
+    const recs = unitRecs(store, leaf, cache)
     let leafBytes = 0
     if (recs !== undefined) {
       for (const r of recs) leafBytes += sizeOf(r)
@@ -165,8 +183,9 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
   let cur: WireEntry[] = []
   const overhead = msgOverhead(scope)
   let bytes = overhead
+  const cache: BucketCache | undefined = res.fine === true ? new Map() : undefined
   for (const leaf of res.complete) {
-    const recs = unitRecs(store, leaf, res.fine === true)
+    const recs = unitRecs(store, leaf, cache)
     if (recs === undefined) continue
     for (const r of recs) {
       const w = theirs.get(compositeKey(r.table, r.key))
