@@ -10,8 +10,10 @@
  *    (the differing leaves).
  * 2. Ed25519: signatures checked per second over endpoint-sized entries.
  * 3. A periodic sync between two nodes that hold the same N entries but for
- *    K that one of them (A) has newer: B's request (digest), A's response
- *    (the whole differing leaves, and certificates), both through msgpack
+ *    K that one of them (A) has newer: B's request after A answered its
+ *    digest hash "differs" (the leaves' digest, or the fine buckets' from
+ *    1,024 entries on), A's response (the whole differing leaves or fine
+ *    buckets, and certificates), both through msgpack
  *    and the validators, and B merging it (signature checks included). Two
  *    layouts: every entry written by A itself (one origin: A's certificate
  *    covers them, one signature check per sync) and 20 entries per origin
@@ -231,9 +233,18 @@ function syncOnce (p: Pair, k: number, gen: number): SyncFig {
   p.now += 2000
   const checks0 = p.bKeys?.checks ?? 0
   let t = cpuUs()
-  const plan = p.b.tick(p.now, ['A', 'B']).syncs.find((s) => s.to === 'A' && s.req.scope === SCOPE)
+  let plan = p.b.tick(p.now, ['A', 'B']).syncs.find((s) => s.to === 'A' && s.req.scope === SCOPE)
+  // B's periodic syncs run on its own grid (staggered): tick on to the next one if none was due
+  for (let i = 0; i < 100 && plan === undefined; i++) {
+    p.now += 100
+    t = cpuUs()
+    plan = p.b.tick(p.now, ['A', 'B']).syncs.find((s) => s.to === 'A' && s.req.scope === SCOPE)
+  }
   if (plan === undefined) throw new Error('no sync planned')
-  const req = wire(plan.req, validateSyncRequest)
+  // a periodic sync goes as its digest's hash; A's "differs" answer brings B's full request (the fine
+  // digest once B holds FINE_DIGEST_MIN_RECORDS records), as the node runs it
+  const full = p.b.handleSyncDiffers(p.now, 'A', SCOPE)
+  const req = wire(full?.req ?? plan.req, validateSyncRequest)
   const requesterUs = cpuUs() - t
   t = cpuUs()
   const res = wire<SyncResponse>(p.a.handleSyncRequest(p.now, 'B', req.msg), validateSyncResponse)

@@ -97,7 +97,13 @@ function main (): number {
     case 'failure': results = failure(init, events, slow); break
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
-    case 'networks': results = networks(init, { networks: nets, span, preload, events }); break
+    case 'networks': {
+      // progress to stderr: a long run shows how far it got (virtual time, wall time, RSS)
+      const t0 = Date.now()
+      const progress = (line: string): void => { process.stderr.write(`[${Math.round((Date.now() - t0) / 1000)} s wall, ${Math.round(process.memoryUsage.rss() / 1e6)} MB] ${line}\n`) }
+      results = networks(init, { networks: nets, span, preload, events, progress })
+      break
+    }
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
   const rssMb = Math.round(process.memoryUsage().rss / 2 ** 20)

@@ -358,6 +358,8 @@ export interface NetworksInit {
   preload?: number
   /** Writes in each measured phase (network-scoped, then cluster-wide), one every 100 ms. @default 20 */
   events?: number
+  /** Told a line each virtual second of settling and at each phase (long runs: how far they got). */
+  progress?: (line: string) => void
 }
 
 const NET_TABLE = 'simnet'
@@ -439,10 +441,16 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
     return true
   }
   let settleMs = NaN
+  const progress = opts.progress
   for (let t = 1000; t <= NET_SETTLE_LIMIT_MS; t += 1000) {
     sim.runUntil(t)
+    if (progress !== undefined) {
+      const claims = (sim.nodes[0] as SimNode).node.tables.entries('cluster', SCOPES_TABLE).length
+      progress(`t=${t / 1000} s settling: node 0 holds ${claims} of ${n} claims; ${sim.messagesSent} messages`)
+    }
     if (settled()) { settleMs = t; break }
   }
+  progress?.(`settled at ${settleMs / 1000} s; idle phase`)
   const t0 = sim.now
   const phaseBytes = (from: number, fromT: number): number => (sim.bytesSent - from) / n / ((sim.now - fromT) / 1000)
   // idle
@@ -452,6 +460,7 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   const idleBps = phaseBytes(b0, t0)
   const idleKinds = sim.bytesSent === 0 ? {} : kindRates(k0, sim.bytesByKind, n, (sim.now - t0) / 1000, 'idle_')
   // network-scoped writes
+  progress?.(`t=${sim.now / 1000} s: network writes`)
   b0 = sim.bytesSent; const t1 = sim.now
   const k1 = new Map(sim.bytesByKind)
   for (let w = 0; w < events; w++) {
@@ -465,6 +474,7 @@ export function networks (init: SimInit, opts: NetworksInit = {}): Results {
   }
   const netEnd = t1 + events * NET_WRITE_EVERY_MS
   sim.runUntil(netEnd + NET_PHASE_TAIL_MS, () => netDone === events && sim.now >= netEnd)
+  progress?.(`t=${sim.now / 1000} s: network writes done (${netDone} of ${events}); cluster writes`)
   const netBps = phaseBytes(b0, t1)
   const netKinds = sim.bytesSent === 0 ? {} : kindRates(k1, sim.bytesByKind, n, (sim.now - t1) / 1000, 'net_phase_')
   // cluster-wide writes, for comparison

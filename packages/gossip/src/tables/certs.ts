@@ -2,7 +2,7 @@ import { certBytes, certLeafHash, compareTableKey, entryHeader, LEAF_HASH_BYTES,
 import type { Keyring } from '../sign/keyring.js'
 import { keptCopy } from './kept-bytes.js'
 import type { NodeId, ScopeName } from '../types.js'
-import { CERT_BUDGET_BYTES, CERT_MIN_ENTRIES, DIGEST_LEAVES, MAX_STORED_CERTS } from './constants.js'
+import { CERT_BUDGET_BYTES, CERT_MIN_ENTRIES, DIGEST_LEAVES, FINE_DIGEST_BUCKETS, MAX_STORED_CERTS } from './constants.js'
 import { leafOf } from './hash.js'
 import type { Rec } from './record.js'
 import type { ScopeStore } from './store.js'
@@ -45,14 +45,20 @@ function hashLeaf (scope: ScopeName, items: Item[]): { hash: Uint8Array, parts: 
   return { hash: h.digest(), parts }
 }
 
-/** Group a response's entries of its complete leaves by origin, then by leaf. */
-function groupByOriginLeaf (entries: readonly WireEntry[], complete: Set<number>, want: (origin: NodeId) => boolean): Map<NodeId, Map<number, WireEntry[]>> {
+/**
+ * Group a response's entries of its complete leaves (or fine buckets, if
+ * `fine`: then a leaf's group may be part of what the responder holds
+ * there, and only a certified hash that matches shows it is not) by origin,
+ * then by leaf.
+ */
+function groupByOriginLeaf (entries: readonly WireEntry[], complete: Set<number>, want: (origin: NodeId) => boolean, fine: boolean): Map<NodeId, Map<number, WireEntry[]>> {
   const groups = new Map<NodeId, Map<number, WireEntry[]>>()
   for (const x of entries) {
     const [table, key, origin] = x
     if (!want(origin)) continue
-    const leaf = leafOf(table, key, DIGEST_LEAVES)
-    if (!complete.has(leaf)) continue
+    const unit = leafOf(table, key, fine ? FINE_DIGEST_BUCKETS : DIGEST_LEAVES)
+    if (!complete.has(unit)) continue
+    const leaf = unit & (DIGEST_LEAVES - 1)
     let byLeaf = groups.get(origin)
     if (byLeaf === undefined) {
       byLeaf = new Map()
@@ -126,7 +132,8 @@ export class ScopeCerts {
    */
   attach (store: ScopeStore, res: SyncResponse, lamport: number): void {
     const complete = new Set(res.complete)
-    const groups = groupByOriginLeaf(res.entries, complete, () => true)
+    const fine = res.fine === true
+    const groups = groupByOriginLeaf(res.entries, complete, () => true, fine)
     const certs: OriginCert[] = []
     let bytes = 0
     for (const [origin, byLeaf] of groups) {
@@ -146,7 +153,8 @@ export class ScopeCerts {
       for (const [leaf, list] of byLeaf) {
         const want = certLeafHash(cert, leaf)
         if (want === undefined) continue
-        if (origin !== this.self) {
+        // our own entries of a leaf hash to our certificate's, unless only some buckets of the leaf go
+        if (origin !== this.self || fine) {
           const recs = list.map((w) => store.get(w[0], w[1]) as Rec)
           if (!sameBytes(hashLeaf(this.scope, recs).hash, want)) continue
         }
@@ -185,7 +193,7 @@ export class ScopeCerts {
       }
     }
     if (certs.size === 0) return undefined
-    const groups = groupByOriginLeaf(res.entries, new Set(res.complete), (o) => certs.has(o))
+    const groups = groupByOriginLeaf(res.entries, new Set(res.complete), (o) => certs.has(o), res.fine === true)
     const out = new Map<WireEntry, Uint8Array>()
     for (const [origin, byLeaf] of groups) {
       const cert = certs.get(origin) as OriginCert

@@ -41,6 +41,21 @@ export const JOIN_SYNC_PEERS = 3
  */
 export const DIGEST_LEAVES = 256
 
+/**
+ * Buckets of the fine digest (a power of two, a multiple of DIGEST_LEAVES:
+ * bucket hash(table, key) mod FINE_DIGEST_BUCKETS, so a leaf is the XOR of
+ * its FINE_DIGEST_BUCKETS / DIGEST_LEAVES buckets). A node whose store of a
+ * scope holds FINE_DIGEST_MIN_RECORDS records or more sends this digest in
+ * its sync requests: a differing leaf of a big store holds tens of entries
+ * of which a settling peer lacks a few, and the answer ships whole leaves
+ * (buckets), so the finer digest makes a sync cost about the differing
+ * entries. Protocol constant, as DIGEST_LEAVES.
+ */
+export const FINE_DIGEST_BUCKETS = 2048
+
+/** Store size from which sync requests carry the fine digest (see FINE_DIGEST_BUCKETS). */
+export const FINE_DIGEST_MIN_RECORDS = 1024
+
 /** The cluster-scope table holding which node joined which network scopes (key = node id, value = scope names). */
 export const SCOPES_TABLE = 'scopes'
 

@@ -75,8 +75,9 @@ function claimAt (node: NodeId, r: Rec | undefined): ScopeClaim | undefined {
  * from a value is shared by every record holding that value. The members of
  * a scope are indexed from the first time they are asked (a node asks for
  * the scopes it holds), not for every scope of the cluster: a node in 5 of
- * 1,000 networks keeps 5 sets. A scope's set lists its members in the order
- * of the store's `scopes` records, and a changed claim moves to its end.
+ * 1,000 networks keeps 5 sets. A scope's set lists the members it had when
+ * indexed in ID order (not the store's order, which differs between a map
+ * and a dense array), and a changed claim moves to its end.
  */
 export class ScopeIndex {
   private readonly byScope = new Map<ScopeName, Set<NodeId>>()
@@ -131,13 +132,12 @@ export class ScopeIndex {
   /** Index the members of `scope` from the stored claims, in the store's order. */
   private index (scope: ScopeName): void {
     this.indexed.add(scope)
-    let set: Set<NodeId> | undefined
+    const found: NodeId[] = []
     for (const r of this.records().all()) {
       const c = claimAt(r.key, r)
-      if (c === undefined || !c.scopes.has(scope)) continue
-      set ??= new Set()
-      set.add(r.key)
+      if (c !== undefined && c.scopes.has(scope)) found.push(r.key)
     }
-    if (set !== undefined) this.byScope.set(scope, set)
+    // in ID order, whatever order the store lists its records in (a map's or a dense array's: see DenseKeys)
+    if (found.length > 0) this.byScope.set(scope, new Set(found.sort()))
   }
 }

@@ -1,4 +1,5 @@
 import { MAX_NAMES } from './constants.js'
+import { KeySlots } from './dense-keys.js'
 import { Names } from './names.js'
 import type { Rec } from './record.js'
 import type { WireEntry } from './types.js'
@@ -22,6 +23,12 @@ export class RecordShare {
    * otherwise keep a map of every origin: an entry per (node, member) pair).
    */
   readonly names = new Names(MAX_NAMES)
+  /**
+   * Numbers of the cluster scope's `scopes` keys (node IDs) for all the
+   * replicas, which hold those records in an array by that number (DenseKeys)
+   * instead of a map entry each: a record per (node, member) pair.
+   */
+  readonly scopeKeys = new KeySlots(MAX_NAMES)
 
   /** A record was made (values that are not objects are not shared). */
   made (r: Rec): void {

@@ -1,6 +1,7 @@
-import { DIGEST_LEAVES } from './constants.js'
+import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS } from './constants.js'
 import { type Lanes, leafOf, versionHash } from './hash.js'
 import { MinHeap } from '../min-heap.js'
+import { DenseKeys, type KeyMap, type KeySlots } from './dense-keys.js'
 import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
@@ -63,18 +64,23 @@ export interface Version {
  * a record shared with other stores costs this one a map entry and a leaf slot.
  */
 export class ScopeStore {
-  private readonly tables = new Map<string, Map<string, Rec>>()
+  private readonly tables = new Map<string, KeyMap>()
   private readonly leaves: Array<Rec[] | undefined> = new Array<Rec[] | undefined>(DIGEST_LEAVES)
   /** Digest lanes: [h1, h2] per leaf. */
   readonly lanes = new Int32Array(2 * DIGEST_LEAVES)
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
   readonly tombstones = new MinHeap<Rec>()
   count = 0
+  /** Fine digest lanes ([h1, h2] per FINE_DIGEST_BUCKETS bucket), kept once the store reached FINE_DIGEST_MIN_RECORDS. */
+  private fine: Int32Array | undefined
   /** Records per origin, if counted (network scopes: tens of origins, where the cluster scope has one per member). */
   private readonly perOrigin: Map<string, number> | undefined
 
-  /** @param countOrigins count records per origin (see {@link mayHold}) */
-  constructor (countOrigins = false) {
+  /**
+   * @param countOrigins count records per origin (see {@link mayHold})
+   * @param dense a table whose records are held in an array by the keys' shared numbers (see DenseKeys)
+   */
+  constructor (countOrigins = false, private readonly dense?: { table: string, keys: KeySlots }) {
     this.perOrigin = countOrigins ? new Map() : undefined
   }
 
@@ -117,7 +123,7 @@ export class ScopeStore {
     arr.push(rec)
     let m = this.tables.get(table)
     if (m === undefined) {
-      m = new Map()
+      m = table === this.dense?.table ? new DenseKeys(this.dense.keys) : new Map<string, Rec>()
       this.tables.set(table, m)
     }
     m.set(key, rec)
@@ -138,7 +144,7 @@ export class ScopeStore {
     const rec = shared ?? newRec(cur.table, cur.key, cur.leaf, i, v)
     this.xor(cur)
     arr[i] = rec
-    ;(this.tables.get(cur.table) as Map<string, Rec>).set(cur.key, rec)
+    ;(this.tables.get(cur.table) as KeyMap).set(cur.key, rec)
     this.xor(rec)
     if (rec.origin !== cur.origin) {
       this.countOrigin(cur.origin, -1)
@@ -184,6 +190,34 @@ export class ScopeStore {
     return out
   }
 
+  /**
+   * Fine digest lanes ([h1, h2] per bucket of FINE_DIGEST_BUCKETS). Kept up
+   * to date from the first call on a store of FINE_DIGEST_MIN_RECORDS records
+   * or more (32 KiB); a smaller store computes them for the call only.
+   */
+  fineLanes (): Int32Array {
+    if (this.fine !== undefined) return this.fine
+    const lanes = new Int32Array(2 * FINE_DIGEST_BUCKETS)
+    for (const arr of this.leaves) {
+      if (arr === undefined) continue
+      for (const rec of arr) xorInto(lanes, rec, fineBucketOf(rec))
+    }
+    if (this.count >= FINE_DIGEST_MIN_RECORDS) this.fine = lanes
+    return lanes
+  }
+
+  /** Sparse fine digest: [bucket, h1, h2]* for non-zero buckets, increasing. */
+  fineDigest (): number[] {
+    const out: number[] = []
+    const l = this.fineLanes()
+    for (let i = 0; i < FINE_DIGEST_BUCKETS; i++) {
+      const a = l[2 * i] as number
+      const b = l[2 * i + 1] as number
+      if (a !== 0 || b !== 0) out.push(i, a, b)
+    }
+    return out
+  }
+
   private countOrigin (origin: string, d: number): void {
     const m = this.perOrigin
     if (m === undefined) return
@@ -197,5 +231,22 @@ export class ScopeStore {
     versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, rec.vt, scratch)
     this.lanes[2 * rec.leaf] ^= scratch.a
     this.lanes[2 * rec.leaf + 1] ^= scratch.b
+    const fine = this.fine
+    if (fine === undefined) return
+    const i = fineBucketOf(rec)
+    fine[2 * i] ^= scratch.a
+    fine[2 * i + 1] ^= scratch.b
   }
+}
+
+/** Fine digest bucket of a record (its leaf is this bucket mod DIGEST_LEAVES). */
+export function fineBucketOf (rec: Rec): number {
+  return leafOf(rec.table, rec.key, FINE_DIGEST_BUCKETS)
+}
+
+/** XOR the record's version hash into slot `i` of `lanes`. */
+function xorInto (lanes: Int32Array, rec: Rec, i: number): void {
+  versionHash(rec.table, rec.key, rec.origin, rec.lamport, rec.seq, rec.deleted, rec.vt, scratch)
+  lanes[2 * i] ^= scratch.a
+  lanes[2 * i + 1] ^= scratch.b
 }

@@ -1,8 +1,8 @@
 import type { NodeId, Rng } from '../types.js'
-import { DIGEST_LEAVES, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
+import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
 import { compareRecWire, compositeKey, deadAtOf, type Rec, recSize, toWire } from './record.js'
-import type { ScopeStore } from './store.js'
-import type { SyncResponse, TablesMsg, WireEntry } from './types.js'
+import { fineBucketOf, type ScopeStore } from './store.js'
+import type { SyncRequest, SyncResponse, TablesMsg, WireEntry } from './types.js'
 
 /*
  * Bucketed-digest anti-entropy. Why not per-origin "highest seq": gossip
@@ -43,20 +43,79 @@ export function digestHash (digest: readonly number[]): [number, number] {
   return [a >>> 0, b >>> 0]
 }
 
-/** Leaves whose digest differs between our store and a peer's sparse digest. */
-export function differingLeaves (store: ScopeStore, digest: number[]): number[] {
-  const theirs = new Int32Array(2 * DIGEST_LEAVES)
+/**
+ * A sync request for a scope: the sparse digest of its leaves, or of the
+ * fine buckets once the store is big (FINE_DIGEST_MIN_RECORDS), so that the
+ * answer carries the entries of differing buckets, not of whole leaves.
+ */
+export function syncRequest (scope: SyncRequest['scope'], store: ScopeStore): SyncRequest {
+  if (store.count >= FINE_DIGEST_MIN_RECORDS) return { scope, digest: store.fineDigest(), fine: true }
+  return { scope, digest: store.digest() }
+}
+
+/** Units (leaves, or fine buckets) whose digest differs between `mine` (lanes of `units` units) and a peer's sparse digest. */
+function differing (mine: Int32Array, units: number, digest: number[]): number[] {
+  const theirs = new Int32Array(2 * units)
   for (let i = 0; i < digest.length; i += 3) {
-    const leaf = digest[i] as number
-    theirs[2 * leaf] = digest[i + 1] as number
-    theirs[2 * leaf + 1] = digest[i + 2] as number
+    const u = digest[i] as number
+    theirs[2 * u] = digest[i + 1] as number
+    theirs[2 * u + 1] = digest[i + 2] as number
   }
-  const mine = store.lanes
   const out: number[] = []
-  for (let i = 0; i < DIGEST_LEAVES; i++) {
+  for (let i = 0; i < units; i++) {
     if (mine[2 * i] !== theirs[2 * i] || mine[2 * i + 1] !== theirs[2 * i + 1]) out.push(i)
   }
   return out
+}
+
+/** Leaves whose digest differs between our store and a peer's sparse digest. */
+export function differingLeaves (store: ScopeStore, digest: number[]): number[] {
+  return differing(store.lanes, DIGEST_LEAVES, digest)
+}
+
+/** A leaf's records by fine bucket, made once per leaf for one answer or push-back. */
+type BucketCache = Map<number, Map<number, Rec[]>>
+
+/**
+ * Records of one unit: a leaf, or (fine, with `cache`) a bucket, which is
+ * part of leaf `bucket mod DIGEST_LEAVES` (the leaf's records are split by
+ * bucket once, into `cache`).
+ */
+function unitRecs (store: ScopeStore, unit: number, cache?: BucketCache): readonly Rec[] | undefined {
+  if (cache === undefined) return store.leaf(unit)
+  const leaf = unit & (DIGEST_LEAVES - 1)
+  let byBucket = cache.get(leaf)
+  if (byBucket === undefined) {
+    byBucket = new Map()
+    for (const r of store.leaf(leaf) ?? []) {
+      const b = fineBucketOf(r)
+      const list = byBucket.get(b)
+      if (list === undefined) byBucket.set(b, [r])
+      else list.push(r)
+    }
+    cache.set(leaf, byBucket)
+  }
+  return byBucket.get(unit)
+}
+
+/**
+ * Differing fine buckets, each that holds a record without its own signature
+ * (learned through a certificate, which covers an origin's entries of a
+ * whole leaf) widened to every bucket of its leaf, so the certificate can
+ * vouch for them; sorted.
+ */
+function widenUnsigned (store: ScopeStore, buckets: number[], cache: BucketCache): number[] {
+  const out = new Set<number>()
+  for (const b of buckets) {
+    if (out.has(b)) continue
+    const recs = unitRecs(store, b, cache)
+    if (recs === undefined || recs.every((r) => r.sig !== undefined)) {
+      out.add(b)
+      continue
+    }
+    for (let x = b & (DIGEST_LEAVES - 1); x < FINE_DIGEST_BUCKETS; x += DIGEST_LEAVES) out.add(x)
+  }
+  return [...out].sort((x, y) => x - y)
 }
 
 /**
@@ -64,16 +123,22 @@ export function differingLeaves (store: ScopeStore, digest: number[]): number[] 
  * rotating order so a big difference is worked off over several rounds),
  * within MAX_SYNC_ENTRIES and `maxBytes` (as `sizeOf` estimates a record). If not even one leaf
  * fits, part of it (from a random position) is sent and no leaf is complete.
+ * A fine digest (`fine`) is answered the same way by fine bucket: `complete`
+ * then lists buckets, and the response says `fine`; in signed tables
+ * (`signed`) a bucket with records held without their signatures goes with
+ * its whole leaf (see widenUnsigned).
  */
-export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng, maxBytes: number, sizeOf: (r: Rec) => number = recSize): SyncResponse {
-  const diff = differingLeaves(store, digest)
+export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeStore, digest: number[], now: number, rng: Rng, maxBytes: number, sizeOf: (r: Rec) => number = recSize, fine = false, signed = false): SyncResponse {
+  let diff = fine ? differing(store.fineLanes(), FINE_DIGEST_BUCKETS, digest) : differingLeaves(store, digest)
+  const cache: BucketCache | undefined = fine ? new Map() : undefined
+  if (cache !== undefined && signed) diff = widenUnsigned(store, diff, cache)
   const complete: number[] = []
   const entries: WireEntry[] = []
   let bytes = msgOverhead(scope)
   const start = diff.length > 0 ? Math.floor(rng.next() * diff.length) : 0
   for (let j = 0; j < diff.length; j++) {
     const leaf = diff[(start + j) % diff.length] as number
-    const recs = store.leaf(leaf)
+    const recs = unitRecs(store, leaf, cache)
     let leafBytes = 0
     if (recs !== undefined) {
       for (const r of recs) leafBytes += sizeOf(r)
@@ -101,12 +166,12 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
     }
   }
   complete.sort((a, b) => a - b)
-  return { scope, member: true, complete, entries }
+  return fine ? { scope, member: true, complete, entries, fine } : { scope, member: true, complete, entries }
 }
 
 /**
  * After merging a response: our records in the responder's complete leaves
- * that it lacks or holds older, chunked into messages of at most `maxBytes`.
+ * (or fine buckets) that it lacks or holds older, chunked into messages of at most `maxBytes`.
  * In signed tables (`signed`), records we hold without their own signature
  * (learned through a certificate) are left out: the peer could not check them.
  */
@@ -118,8 +183,9 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
   let cur: WireEntry[] = []
   const overhead = msgOverhead(scope)
   let bytes = overhead
+  const cache: BucketCache | undefined = res.fine === true ? new Map() : undefined
   for (const leaf of res.complete) {
-    const recs = store.leaf(leaf)
+    const recs = unitRecs(store, leaf, cache)
     if (recs === undefined) continue
     for (const r of recs) {
       const w = theirs.get(compositeKey(r.table, r.key))

@@ -20,7 +20,7 @@ import { keptCopy } from './kept-bytes.js'
 import { compactValue } from './compact-value.js'
 import type { RecordShare } from './share.js'
 import { ScopeStore, type Version } from './store.js'
-import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack } from './sync.js'
+import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack, syncRequest } from './sync.js'
 import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncHash, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
 
@@ -100,6 +100,8 @@ class TablesImpl implements Tables {
   private readonly ttlMs: number
   private readonly reconnectMs: number
   private readonly syncMs: number
+  /** Phase of this node's grid of periodic syncs (staggerSyncs), undefined if not staggered. */
+  private readonly syncPhase: number | undefined
   /** A periodic sync's hash may ride on another packet from this long before its due time ... */
   private readonly syncEarlyMs: number
   /** ... and is sent alone this long after it. */
@@ -153,6 +155,7 @@ class TablesImpl implements Tables {
     this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
     this.syncMs = init.syncIntervalMs ?? SYNC_INTERVAL_MS
+    this.syncPhase = init.staggerSyncs === false ? undefined : Math.floor(this.rng.next() * this.syncMs)
     const windowMs = Math.max(0, Math.min(init.syncWindowMs ?? 0, this.syncMs))
     this.syncEarlyMs = Math.floor(windowMs / 2)
     this.syncLateMs = windowMs - this.syncEarlyMs
@@ -369,13 +372,14 @@ class TablesImpl implements Tables {
         const periodic = !st.joinSyncPending
         const peers = this.pickPeers(st.name, periodic ? 1 : JOIN_SYNC_PEERS)
         if (peers.length > 0) {
-          const req: SyncRequest = { scope: st.name, digest: st.store.digest() }
+          // a periodic sync goes as the hash of the leaves' digest (node.ts); the full exchange follows a "differs"
+          const req: SyncRequest = periodic ? { scope: st.name, digest: st.store.digest() } : syncRequest(st.name, st.store)
           for (const to of peers) syncs.push(periodic ? { to, req, periodic } : { to, req })
           // the one peer a periodic sync's hash goes to: its "differs" answer is taken until the next
           if (periodic) st.hashSentTo = peers[0]
           st.joinSyncPending = false
         }
-        st.nextSyncAt = periodic ? this.nextPeriodicSync(st, now) : now + this.syncMs
+        st.nextSyncAt = periodic ? this.nextPeriodicSync(st, now) : this.firstPeriodicSync(now)
       }
       wakeAt = Math.min(wakeAt, st.nextSyncAt + this.syncLateMs, st.store.tombstones.peekTime())
     }
@@ -391,10 +395,11 @@ class TablesImpl implements Tables {
     this.lastNow = now
     const st = this.scopeStates.get(req.scope)
     if (st === undefined || !st.joined) return { scope: req.scope, member: false, complete: [], entries: [] }
-    if (st.certs === undefined) return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes)
+    const fine = req.fine === true
+    if (st.certs === undefined) return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes, recSize, fine)
     // sized as if certificates cover every entry (their signatures left out): what they do not cover
     // brings a response at most MAX_SYNC_ENTRIES signatures (0.5 MiB) over, far below the transport's frame limit
-    const res = buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes - CERT_BUDGET_BYTES, signedSize)
+    const res = buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes - CERT_BUDGET_BYTES, signedSize, fine, true)
     st.certs.attach(st.store, res, this.admission.clock.value)
     return res
   }
@@ -426,6 +431,23 @@ class TablesImpl implements Tables {
   }
 
   /**
+   * Due time of a scope's first periodic sync after its join sync at `now`:
+   * by default the first time of this node's grid (a random phase drawn at
+   * start, then every sync interval) at least half an interval later, so 1/2
+   * to 3/2 intervals after it. Nodes that joined together (a cluster started
+   * at once, a network created on many nodes) then do not sync at the same
+   * instants for ever after (memberlist staggers its push-pull timer the
+   * same way), and a node's scopes, joined at different times, still sync in
+   * one tick; the next ones keep the cadence.
+   */
+  private firstPeriodicSync (now: number): number {
+    const phase = this.syncPhase
+    if (phase === undefined) return now + this.syncMs
+    const earliest = now + this.syncMs / 2
+    return phase + Math.ceil((earliest - phase) / this.syncMs) * this.syncMs
+  }
+
+  /**
    * Due time of the periodic sync after the one made at `now`. Without a
    * window, a sync interval after it (as it always was); with one, a sync
    * interval after this one's due time, so the cadence does not drift with
@@ -443,7 +465,7 @@ class TablesImpl implements Tables {
     const st = this.scopeStates.get(scope)
     if (st === undefined || !st.joined || st.hashSentTo !== from) return undefined
     st.hashSentTo = undefined
-    return { to: from, req: { scope, digest: st.store.digest() } }
+    return { to: from, req: syncRequest(scope, st.store) }
   }
 
   handleSyncResponse (now: number, _from: NodeId, res: SyncResponse): TablesMsg[] {
@@ -466,7 +488,7 @@ class TablesImpl implements Tables {
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
       name,
-      store: new ScopeStore(name !== 'cluster'),
+      store: new ScopeStore(name !== 'cluster', name === 'cluster' && this.share !== undefined ? { table: SCOPES_TABLE, keys: this.share.scopeKeys } : undefined),
       queue: new BroadcastQueue(this.self, this.maxRelayed),
       joined: true,
       joinSyncPending: true,

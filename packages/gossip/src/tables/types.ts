@@ -34,6 +34,16 @@ export interface TablesInit {
    * @default 0
    */
   syncWindowMs?: number
+  /**
+   * Stagger periodic syncs: this node's run on its own grid of sync
+   * intervals at a random phase (drawn once), and a scope's first periodic
+   * sync is the first grid time at least half an interval after its join
+   * sync (1/2 to 3/2 intervals after it), so nodes started together do not
+   * all sync at the same instants, while one node's scopes still sync in
+   * the same tick. false: one interval after the join sync.
+   * @default true
+   */
+  staggerSyncs?: boolean
   /** Largest table message built for push-back (estimated msgpack bytes). @default 65536 (MAX_MESSAGE_BYTES) */
   maxMessageBytes?: number
   /** Largest sync response built (estimated msgpack bytes); must stay under the transport's request/response frame limit. @default 1048576 (MAX_SYNC_RESPONSE_BYTES) */
@@ -120,6 +130,11 @@ export interface TablesMsg {
 export interface SyncRequest {
   scope: ScopeName
   digest: number[]
+  /**
+   * The digest is of fine buckets (FINE_DIGEST_BUCKETS, `[bucket, h1, h2]*`),
+   * not of leaves: sent by a node whose store of the scope is big.
+   */
+  fine?: true
 }
 
 /**
@@ -139,8 +154,10 @@ export interface SyncResponse {
   scope: ScopeName
   /** False if the responder is not in the scope (then nothing else is meaningful). */
   member: boolean
-  /** Leaves whose entries are all in `entries` (sorted); the initiator pushes back what the responder lacks there. */
+  /** Leaves (fine buckets if `fine`) whose entries are all in `entries` (sorted); the initiator pushes back what the responder lacks there. */
   complete: number[]
+  /** Answers a fine digest: `complete` lists fine buckets. */
+  fine?: true
   /** Responder's entries of differing leaves (all of the `complete` ones, maybe part of one more). */
   entries: WireEntry[]
   /** Certificates of origins with many entries in complete leaves (signed tables only; see sign/entry.ts). */

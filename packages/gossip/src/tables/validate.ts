@@ -3,7 +3,7 @@ import { SIGNATURE_BYTES } from '../sign/keyring.js'
 import { MAX_ID_LENGTH } from '../constants.js'
 import type { ScopeName } from '../types.js'
 import {
-  DIGEST_LEAVES, MAX_CERTS_PER_RESPONSE, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH,
+  DIGEST_LEAVES, FINE_DIGEST_BUCKETS, MAX_CERTS_PER_RESPONSE, MAX_COUNTER, MAX_ENTRIES_PER_MSG, MAX_KEY_LENGTH, MAX_NETWORK_ID_LENGTH,
   MAX_SYNC_ENTRIES, MAX_TABLE_LENGTH, MAX_VALUE_DEPTH, MAX_VALUE_NODES, MAX_VALUE_STRING_LENGTH, SCOPES_TABLE
 } from './constants.js'
 import { InvalidKeyError, InvalidScopeError, ReservedTableError } from './errors.js'
@@ -142,8 +142,8 @@ export function validateTablesMsg (x: unknown): TablesMsg | string {
   return { scope: x.scope, entries: x.entries as WireEntry[] }
 }
 
-function isLeaf (x: unknown): x is number {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < DIGEST_LEAVES
+function isLeaf (x: unknown, units = DIGEST_LEAVES): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < units
 }
 
 function isLane (x: unknown): boolean {
@@ -154,15 +154,17 @@ function isLane (x: unknown): boolean {
 export function validateSyncRequest (x: unknown): SyncRequest | string {
   if (!isRecord(x)) return 'shape'
   if (!isScopeName(x.scope)) return 'scope'
+  if (x.fine !== undefined && x.fine !== true) return 'fine'
+  const units = x.fine === true ? FINE_DIGEST_BUCKETS : DIGEST_LEAVES
   const d = x.digest
-  if (!Array.isArray(d) || d.length % 3 !== 0 || d.length > 3 * DIGEST_LEAVES) return 'digest'
+  if (!Array.isArray(d) || d.length % 3 !== 0 || d.length > 3 * units) return 'digest'
   let prev = -1
   for (let i = 0; i < d.length; i += 3) {
     const leaf: unknown = d[i]
-    if (!isLeaf(leaf) || leaf <= prev || !isLane(d[i + 1]) || !isLane(d[i + 2])) return 'digest'
+    if (!isLeaf(leaf, units) || leaf <= prev || !isLane(d[i + 1]) || !isLane(d[i + 2])) return 'digest'
     prev = leaf
   }
-  return { scope: x.scope, digest: d as number[] }
+  return x.fine === true ? { scope: x.scope, digest: d as number[], fine: true } : { scope: x.scope, digest: d as number[] }
 }
 
 /** Validate a sync hash from a peer: the hash, or a reason. */
@@ -183,16 +185,19 @@ export function validateSyncResponse (x: unknown): SyncResponse | string {
   if (!isRecord(x)) return 'shape'
   if (!isScopeName(x.scope)) return 'scope'
   if (typeof x.member !== 'boolean') return 'member'
+  if (x.fine !== undefined && x.fine !== true) return 'fine'
+  const units = x.fine === true ? FINE_DIGEST_BUCKETS : DIGEST_LEAVES
   const c = x.complete
-  if (!Array.isArray(c) || c.length > DIGEST_LEAVES) return 'complete'
+  if (!Array.isArray(c) || c.length > units) return 'complete'
   let prev = -1
   for (const leaf of c as unknown[]) {
-    if (!isLeaf(leaf) || leaf <= prev) return 'complete'
+    if (!isLeaf(leaf, units) || leaf <= prev) return 'complete'
     prev = leaf
   }
   const r = checkEntries(x.entries, MAX_SYNC_ENTRIES)
   if (r !== undefined) return r
   const res: SyncResponse = { scope: x.scope, member: x.member, complete: c as number[], entries: x.entries as WireEntry[] }
+  if (x.fine === true) res.fine = true
   if (x.certs !== undefined) {
     if (!Array.isArray(x.certs) || x.certs.length > MAX_CERTS_PER_RESPONSE) return 'certs'
     for (const cert of x.certs as unknown[]) {

@@ -4,9 +4,12 @@ import { Net } from '../support/tables-harness.js'
 const C = 'cluster'
 const N = 'network:n1'
 
-/** a and b in network n1, c only in the cluster; join syncs run at 0, so periodic ones are due at 2000, 4000, ... */
+/**
+ * a and b in network n1, c only in the cluster; join syncs run at 0 and the first periodic sync is not spread
+ * (staggerSyncs false), so periodic ones are due at 2000, 4000, ...
+ */
 function setup (): Net {
-  const net = new Net(['a', 'b', 'c'], 5, { syncWindowMs: 500 })
+  const net = new Net(['a', 'b', 'c'], 5, { syncWindowMs: 500, staggerSyncs: false })
   for (const id of ['a', 'b']) net.get(id).joinScope(0, N)
   for (let i = 0; i < 3; i++) net.gossip(1 << 20)
   net.tick(0)
@@ -41,7 +44,7 @@ test('a periodic sync no packet took by 250 ms after its due time goes alone; th
 })
 
 test('without a window (the default) every periodic sync goes alone when due', t => {
-  const net = new Net(['a', 'b'], 6)
+  const net = new Net(['a', 'b'], 6, { staggerSyncs: false })
   net.tick(0)
   const a = net.get('a')
   t.deepEqual(a.syncHashesFor(1999, 'b'), [])

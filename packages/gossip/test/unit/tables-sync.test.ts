@@ -237,8 +237,10 @@ test('joining a scope syncs with up to 3 peers in the same tick, then one per in
   for (const s of first) net.sync('a', s.to, s.req)
   t.is(a.entries('network:red', 'ep').length, 5)
   t.is(a.tick(11, ids).syncs.length, 0)
-  const next = a.tick(10 + SYNC_MS, ids).syncs.filter((s) => s.req.scope === 'network:red')
+  // the first periodic sync is due 1/2 to 3/2 intervals after the join sync (staggered), then one per interval
+  const next = a.tick(10 + 3 * SYNC_MS / 2, ids).syncs.filter((s) => s.req.scope === 'network:red')
   t.is(next.length, 1)
+  t.is(a.tick(10 + 3 * SYNC_MS / 2 + 1, ids).syncs.filter((s) => s.req.scope === 'network:red').length, 0)
 })
 
 test('scope membership lives in the cluster table, so anti-entropy repairs a lost announcement', (t) => {
@@ -332,4 +334,50 @@ test('an origin restarted without state whose new write ties an old one exactly:
   t.is(net.get('a').get(C, 't', 'k')?.value, 'new')
   t.is(net.get('b').get(C, 't', 'k')?.value, 'new')
   t.true(identical(net, C))
+})
+
+test('nodes that join together spread their first periodic syncs over an interval, then sync once per interval', (t) => {
+  const ids = Array.from({ length: 40 }, (_, i) => `n${i}`)
+  const net = new Net(ids, 12, { syncIntervalMs: SYNC_MS })
+  for (const id of ids) t.is(net.get(id).tick(0, ids).syncs.filter((s) => s.periodic !== true).length, 3, 'join syncs at once')
+  const first = new Map<NodeId, number>()
+  const count = new Map<NodeId, number>()
+  let last = 0
+  for (let now = 1; now < 4 * SYNC_MS; now += 10) {
+    last = now
+    for (const id of ids) {
+      const n = net.get(id).tick(now, ids).syncs.filter((s) => s.periodic === true).length
+      if (n === 0) continue
+      if (!first.has(id)) first.set(id, now)
+      count.set(id, (count.get(id) ?? 0) + n)
+    }
+  }
+  const at = [...first.values()]
+  t.is(at.length, ids.length)
+  t.true(at.every((x) => x >= SYNC_MS / 2 && x <= 3 * SYNC_MS / 2 + 10), 'within 1/2 to 3/2 intervals of the join sync')
+  t.true(Math.max(...at) - Math.min(...at) >= SYNC_MS / 2, `spread over the interval (${Math.min(...at)}..${Math.max(...at)} ms)`)
+  t.true(new Set(at).size >= ids.length / 2, 'not at a few shared instants')
+  // the cadence: one per interval after the first
+  for (const id of ids) t.is(count.get(id), Math.floor((last - (first.get(id) as number)) / SYNC_MS) + 1, id)
+})
+
+test('a node\'s scopes joined at different times run their periodic syncs in the same ticks (one wake-up per interval)', (t) => {
+  const N = 'network:blue'
+  const ids = ['a', 'b', 'c']
+  const net = new Net(ids, 13, { syncIntervalMs: SYNC_MS })
+  for (const id of ids) net.get(id).tick(0, ids)
+  for (const id of ['b', 'c']) net.get(id).joinScope(0, N)
+  net.gossip(1 << 20)
+  const a = net.get('a')
+  a.joinScope(700, N)
+  net.gossip(1 << 20)
+  t.is(a.tick(700, ids).syncs.filter((s) => s.req.scope === N && s.periodic !== true).length, 2, 'join sync of N at 700')
+  const at = new Map<string, number[]>([[C, []], [N, []]])
+  for (let now = 701; now < 701 + 4 * SYNC_MS; now++) {
+    for (const s of a.tick(now, ids).syncs) if (s.periodic === true) at.get(s.req.scope)?.push(now)
+  }
+  const n = at.get(N) as number[]
+  t.true(n.length >= 3)
+  t.true((n[0] as number) >= 700 + SYNC_MS / 2 && (n[0] as number) < 700 + 3 * SYNC_MS / 2, `first periodic sync of N at ${n[0]}`)
+  t.deepEqual(n, (at.get(C) as number[]).filter((x) => x >= (n[0] as number)), 'N syncs in the ticks the cluster scope does')
 })

@@ -1,0 +1,62 @@
+import test from 'ava'
+import { DenseKeys, KeySlots } from '../../src/tables/dense-keys.js'
+import { ScopeStore } from '../../src/tables/store.js'
+import { createSeededRng } from '../../src/rng.js'
+
+/*
+ * The simulator's nodes hold the cluster scope's `scopes` records (one per
+ * node, on every node) in an array by the keys' shared numbers instead of a
+ * map entry each: the store must behave exactly as with a map.
+ */
+
+test('a store holding one table in an array by shared key numbers answers as one holding it in a map', (t) => {
+  const r = createSeededRng(4)
+  const keys = new KeySlots(50)
+  const dense = new ScopeStore(false, { table: 'scopes', keys })
+  const plain = new ScopeStore(false)
+  const other = new ScopeStore(false, { table: 'scopes', keys })
+  let lamport = 1
+  for (let i = 0; i < 4000; i++) {
+    // 60 keys for 50 numbers: the last ones go in the map beside the array
+    const table = r.next() < 0.8 ? 'scopes' : 'svc'
+    const key = `node-${Math.floor(r.next() * 60)}`
+    const v = { value: [`network:n${i % 7}`], origin: key, lamport: lamport++, seq: i, deleted: false, deadAt: 0 }
+    const drop = r.next() < 0.3
+    for (const s of [dense, plain, other]) {
+      const cur = s.get(table, key)
+      if (cur === undefined) s.insert(table, key, v)
+      else if (drop) s.remove(cur)
+      else s.replace(cur, v)
+    }
+    t.is(dense.get(table, key)?.lamport, plain.get(table, key)?.lamport)
+  }
+  t.is(dense.count, plain.count)
+  const sorted = (s: ScopeStore, table?: string): string[] => [...s.all(table)].map((x) => `${x.table}/${x.key}@${x.lamport}`).sort()
+  t.deepEqual(sorted(dense, 'scopes'), sorted(plain, 'scopes'))
+  t.deepEqual(sorted(dense), sorted(plain))
+  t.deepEqual([...dense.lanes], [...plain.lanes])
+  for (const x of plain.all()) t.true(dense.holds(dense.get(x.table, x.key)!) && !dense.holds(x))
+  // two stores share the numbers, not the records
+  t.deepEqual(sorted(other), sorted(plain))
+})
+
+test('dense keys: numbers are shared and bounded; an unnumbered key lives in a map; deletes free the slot', (t) => {
+  const keys = new KeySlots(2)
+  t.is(keys.slot('a'), 0)
+  t.is(keys.slot('b'), 1)
+  t.is(keys.slot('c'), undefined)
+  t.is(keys.find('a'), 0)
+  const m = new DenseKeys(keys)
+  const rec = (k: string): Parameters<DenseKeys['set']>[1] => ({ table: 't', key: k, leaf: 0, li: 0, value: 1, origin: k, lamport: 1, seq: 1, deleted: false, deadAt: undefined, vt: 0, size: 0, sig: undefined })
+  m.set('b', rec('b')).set('c', rec('c'))
+  t.is(m.size, 2)
+  t.is(m.get('b')?.key, 'b')
+  t.is(m.get('c')?.key, 'c')
+  t.is(m.get('a'), undefined)
+  t.deepEqual([...m.values()].map((x) => x.key), ['b', 'c'])
+  t.true(m.delete('b'))
+  t.false(m.delete('b'))
+  t.false(m.delete('zzz'))
+  t.is(m.size, 1)
+  t.is(keys.find('zzz'), undefined, 'a lookup assigns no number')
+})
