@@ -320,8 +320,9 @@ class Node implements GossipNode {
     return this.handleResponse(now, from, r.value)
   }
 
-  requestFailed (_now: Millis, to: NodeId, req: RequestMsg): void {
+  requestFailed (now: Millis, to: NodeId, req: RequestMsg): void {
     this.counters.requestsFailed++
+    if (req.t === 'sync') this.tables.syncFailed(now, to, req.req)
     this.log.debug('request failed', { to, type: req.t })
   }
 

@@ -56,6 +56,13 @@ export const FINE_DIGEST_BUCKETS = 2048
 /** Store size from which sync requests carry the fine digest (see FINE_DIGEST_BUCKETS). */
 export const FINE_DIGEST_MIN_RECORDS = 1024
 
+/**
+ * After a fine-digest sync request to a peer failed, the peer is asked with
+ * the leaves' digest for this long (an agent of an older version refuses
+ * fine requests: a mixed-version cluster during a rolling upgrade).
+ */
+export const FINE_RETRY_MS = 3_600_000
+
 /** The cluster-scope table holding which node joined which network scopes (key = node id, value = scope names). */
 export const SCOPES_TABLE = 'scopes'
 

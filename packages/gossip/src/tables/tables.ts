@@ -2,7 +2,7 @@ import type { Entry, EntryEvent, EntryStatus, Member, NodeId, Rng, ScopeName } f
 import { MAX_MESSAGE_BYTES, RECONNECT_TIMEOUT_MS, RETRANSMIT_MULT } from '../constants.js'
 import {
   CERT_BUDGET_BYTES, JOIN_SYNC_PEERS, MAX_NAMES, MAX_RELAYED_BROADCASTS, MAX_ENTRIES_PER_MSG, MAX_ENTRY_BYTES, OWN_ADOPT_GRACE_MS, MAX_SYNC_RESPONSE_BYTES, SCOPE_LEAVE_LINGER_MS, SCOPES_TABLE,
-  SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
+  FINE_RETRY_MS, SYNC_INTERVAL_MS, TOMBSTONE_TTL_MS
 } from './constants.js'
 import { entryBytes, entryHeader, valuePart } from '../sign/entry.js'
 import { writeRefusal } from './authority.js'
@@ -100,6 +100,8 @@ class TablesImpl implements Tables {
   private readonly ttlMs: number
   private readonly reconnectMs: number
   private readonly syncMs: number
+  /** Peers whose fine-digest sync request failed, until when they are asked with the leaves' digest (syncFailed). */
+  private readonly leafOnly = new Map<NodeId, number>()
   /** Phase of this node's grid of periodic syncs (staggerSyncs), undefined if not staggered. */
   private readonly syncPhase: number | undefined
   /** A periodic sync's hash may ride on another packet from this long before its due time ... */
@@ -373,8 +375,12 @@ class TablesImpl implements Tables {
         const peers = this.pickPeers(st.name, periodic ? 1 : JOIN_SYNC_PEERS)
         if (peers.length > 0) {
           // a periodic sync goes as the hash of the leaves' digest (node.ts); the full exchange follows a "differs"
-          const req: SyncRequest = periodic ? { scope: st.name, digest: st.store.digest() } : syncRequest(st.name, st.store)
-          for (const to of peers) syncs.push(periodic ? { to, req, periodic } : { to, req })
+          if (periodic) {
+            const req: SyncRequest = { scope: st.name, digest: st.store.digest() }
+            for (const to of peers) syncs.push({ to, req, periodic })
+          } else {
+            for (const to of peers) syncs.push({ to, req: this.syncRequestTo(now, st, to) })
+          }
           // the one peer a periodic sync's hash goes to: its "differs" answer is taken until the next
           if (periodic) st.hashSentTo = peers[0]
           st.joinSyncPending = false
@@ -465,7 +471,20 @@ class TablesImpl implements Tables {
     const st = this.scopeStates.get(scope)
     if (st === undefined || !st.joined || st.hashSentTo !== from) return undefined
     st.hashSentTo = undefined
-    return { to: from, req: syncRequest(scope, st.store) }
+    return { to: from, req: this.syncRequestTo(now, st, from) }
+  }
+
+  /** The full exchange's request to `to`: the fine digest where the store is big, unless `to` refused one lately (syncFailed). */
+  private syncRequestTo (now: number, st: ScopeState, to: NodeId): SyncRequest {
+    const until = this.leafOnly.get(to)
+    if (until !== undefined && now >= until) this.leafOnly.delete(to)
+    return until !== undefined && now < until ? { scope: st.name, digest: st.store.digest() } : syncRequest(st.name, st.store)
+  }
+
+  syncFailed (now: number, to: NodeId, req: SyncRequest): void {
+    if (req.fine !== true) return
+    this.leafOnly.set(to, now + FINE_RETRY_MS)
+    this.log.debug('a fine-digest sync failed: asking this peer with the leaves\' digest for a while', { peer: to, scope: req.scope })
   }
 
   handleSyncResponse (now: number, _from: NodeId, res: SyncResponse): TablesMsg[] {

@@ -274,6 +274,13 @@ export interface Tables {
    * hash for that scope since the last answer (a stray or repeated answer).
    */
   handleSyncDiffers(now: number, from: NodeId, scope: ScopeName): SyncPlan | undefined
+  /**
+   * A sync request to `to` failed (refused, lost, timed out). A fine-digest
+   * request refused by a peer that predates fine digests (its validator
+   * drops the request) would fail for ever: after a failed fine request
+   * this node asks `to` with the leaves' digest for FINE_RETRY_MS.
+   */
+  syncFailed(now: number, to: NodeId, req: SyncRequest): void
   /** Merge a sync answer; returns push-back messages to send to `from`. */
   handleSyncResponse(now: number, from: NodeId, res: SyncResponse): TablesMsg[]
   /** Graceful leave: tombstone every own entry (they are queued for broadcast). */

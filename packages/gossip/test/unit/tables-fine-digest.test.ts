@@ -1,6 +1,6 @@
 import test from 'ava'
 import { createKeyDirectory } from '../../src/sign/keyring.js'
-import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS } from '../../src/tables/constants.js'
+import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS, FINE_RETRY_MS } from '../../src/tables/constants.js'
 import {
   createTables, digestHash, type SyncRequest, type Tables, validateSyncRequest, validateSyncResponse, validateTablesMsg
 } from '../../src/tables/index.js'
@@ -135,4 +135,23 @@ test('signed tables: records a node holds without their signatures (through a ce
   }
   t.is(get('C').entries(C).length, n + 30)
   t.is(get('C').stats().dropped['unsigned'] ?? 0, 0)
+})
+
+test('a peer that refused a fine-digest request (an older version) is asked with the leaves\' digest, for FINE_RETRY_MS', (t) => {
+  const net = new Net(['a', 'b'], 12, { syncIntervalMs: SYNC_MS })
+  const b = net.get('b')
+  net.tick(0)
+  for (let i = 0; i < FINE_DIGEST_MIN_RECORDS + 10; i++) b.set(0, C, 'ep', `task-${i}`, i)
+  net.now = 10 * SYNC_MS
+  const first = differsRequest(b, 'a', net.now)
+  t.true(first.fine, 'a big store asks with the fine digest')
+  b.syncFailed(net.now, 'a', first)
+  net.now += 10 * SYNC_MS
+  const next = differsRequest(b, 'a', net.now)
+  t.is(next.fine, undefined, 'after the refusal: the leaves\' digest')
+  t.is(next.digest.length <= 3 * DIGEST_LEAVES, true)
+  t.is(validateSyncRequest({ scope: C, digest: next.digest }) !== undefined, true)
+  b.syncFailed(net.now, 'a', next)
+  net.now += FINE_RETRY_MS
+  t.true(differsRequest(b, 'a', net.now).fine, 'the fine digest again once FINE_RETRY_MS passed')
 })
