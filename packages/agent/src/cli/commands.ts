@@ -260,16 +260,6 @@ export const COMMANDS: Record<string, Command> = {
       io.out(r.id)
     }
   },
-  'manager resign': {
-    usage: 'scalelb manager resign',
-    summary: 'write every network, service and revocation again under this manager\'s key (rotating the manager key: run it on a manager with the new key, then drop the old one)',
-    flags: {},
-    positionals: [0, 0],
-    async run (api, _p, _f, io) {
-      const r = await api.resignManagerEntries()
-      io.out(`re-signed ${r.networks} networks, ${r.services} services, ${r.revoked} revocations`)
-    }
-  },
   'member unrevoke': {
     usage: 'scalelb member unrevoke NODE-ID',
     summary: 'withdraw a revocation (manager nodes): the member may join again',
@@ -278,6 +268,16 @@ export const COMMANDS: Record<string, Command> = {
     async run (api, [id], _f, io) {
       await api.unrevokeMember(id as string)
       io.out(id as string)
+    }
+  },
+  'manager resign': {
+    usage: 'scalelb manager resign',
+    summary: 'write every network, service and revocation again under this manager\'s key (rotating the manager key: run it on a manager with the new key, then drop the old one)',
+    flags: {},
+    positionals: [0, 0],
+    async run (api, _p, _f, io) {
+      const r = await api.resignManagerEntries()
+      io.out(`re-signed ${r.networks} networks, ${r.services} services, ${r.revoked} revocations`)
     }
   },
   status: {
