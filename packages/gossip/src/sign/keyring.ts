@@ -133,16 +133,11 @@ export function createKeyring (init: KeyringInit): Keyring {
   const mgrPubs = rawKeys.map((k, i) => publicKeyFromRaw(k, rawKeys.length === 1 ? 'manager public key' : `manager public key ${i + 1}`))
   if (mgrPriv !== undefined) {
     const derived = Buffer.from(rawPublicKey(mgrPriv))
-    if (mgrPubs.length > 0 && !rawKeys.some((k) => derived.equals(Buffer.from(k)))) {
-      throw new InvalidSigningKeyError('manager private key', `does not match the cluster's manager public key${rawKeys.length === 1 ? '' : 's'}`)
-    }
-    if (mgrPubs.length === 0) mgrPubs.push(publicKeyFromRaw(derived))
-  }
-  // the key this node signs with first: a signature of ours (the most checked) costs one check
-  if (mgrPriv !== undefined) {
-    const own = Buffer.from(rawPublicKey(mgrPriv))
-    const i = rawKeys.findIndex((k) => own.equals(Buffer.from(k)))
-    if (i > 0) mgrPubs.unshift(...mgrPubs.splice(i, 1))
+    const i = rawKeys.findIndex((k) => derived.equals(Buffer.from(k)))
+    if (rawKeys.length === 0) mgrPubs.push(publicKeyFromRaw(derived))
+    else if (i < 0) throw new InvalidSigningKeyError('manager private key', `does not match the cluster's manager public key${rawKeys.length === 1 ? '' : 's'}`)
+    // the key this node signs with first: a signature of ours (the most checked) costs one check
+    else if (i > 0) mgrPubs.unshift(...mgrPubs.splice(i, 1))
   }
   return {
     self: init.self,
