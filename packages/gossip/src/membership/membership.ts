@@ -159,13 +159,8 @@ export class Membership {
     for (const id of this.revoked) {
       const r0 = this.table.get(id)
       if (r0 === undefined || r0.state === 'left') continue
-      const r = this.table.mutable(r0)
-      const prev = r.state
-      this.table.setState(r, 'left')
-      r.since = now
-      r.restarting = false
-      this.restarting.delete(id)
-      this.suspicions.delete(id)
+      const prev = r0.state
+      const r = this.setGone(now, r0, 'left')
       this.leftByRevocation.add(id)
       this.onChange(now, toMember(r), prev)
     }
@@ -174,10 +169,7 @@ export class Membership {
       const r0 = this.table.get(id)
       if (r0 === undefined || r0.state !== 'left') continue
       // held dead now: gossiped to (it refutes with a newer alive) and reconnected to, as any dead member
-      const r = this.table.mutable(r0)
-      this.table.setState(r, 'dead')
-      r.since = now
-      this.onChange(now, toMember(r), 'left')
+      this.onChange(now, toMember(this.setGone(now, r0, 'dead')), 'left')
     }
   }
 
@@ -524,20 +516,26 @@ export class Membership {
         if (r0.state === 'left' || (r0.state === 'dead' && u.k === 'dead')) return
         if (u.k === 'dead' && r0.restarting && now < r0.restartUntil) return
         if (u.k === 'left' && !this.trust.authentic(u)) return
-        const r = this.table.mutable(r0)
-        const prev = r.state
-        this.table.setState(r, u.k === 'left' ? 'left' : 'dead')
+        const prev = r0.state
+        const r = this.setGone(now, r0, u.k === 'left' ? 'left' : 'dead')
         r.inc = u.inc
         // dead keeps the member's last alive as its signed word
         if (u.k === 'left') r.signed = signedPart(u)
-        r.since = now
-        r.restarting = false
-        this.restarting.delete(r.id)
-        this.suspicions.delete(r.id)
         this.queue.push(u)
         this.onChange(now, toMember(r), prev)
       }
     }
+  }
+
+  /** `r0` moved to dead or left from now: no longer restarting or suspected. Returns the (mutable) record. */
+  private setGone (now: Millis, r0: Rec, state: 'dead' | 'left'): Rec {
+    const r = this.table.mutable(r0)
+    this.table.setState(r, state)
+    r.since = now
+    r.restarting = false
+    this.restarting.delete(r.id)
+    this.suspicions.delete(r.id)
+    return r
   }
 
   /**
