@@ -6,7 +6,7 @@ import type { MemberIndex } from './membership/member-table.js'
 import { Membership, type Outbox } from './membership/membership.js'
 import { StatsCounter } from './stats.js'
 import type { Keyring } from './sign/keyring.js'
-import { createTables, digestHash, type RecordShare, type AuthorityPolicy, type LivePeers, type SyncHash, type Tables, type TablesMsg } from './tables/index.js'
+import { createTables, digestHash, emptySyncResponse, type RecordShare, type AuthorityPolicy, type LivePeers, type SyncHash, type Tables, type TablesMsg } from './tables/index.js'
 import type { Entry, EntryEvent, GossipStats, Member, MemberEvent, Millis, NodeId, Rng, ScopeName } from './types.js'
 
 const NO_TABLES: TablesMsg[] = []
@@ -273,7 +273,7 @@ class Node implements GossipNode {
   handleRequest (now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput } {
     const out = newOutbox()
     // (receiveRequest answers a revoked member nothing; a caller of this one gets an empty answer)
-    if (this.fromRevoked(from, 0)) return { response: req.t === 'push-pull' ? { t: 'push-pull', members: [] } : { t: 'sync', res: { scope: req.req.scope, member: false, complete: [], entries: [] } }, out: this.finish(now, out) }
+    if (this.fromRevoked(from, 0)) return { response: req.t === 'push-pull' ? { t: 'push-pull', members: [] } : { t: 'sync', res: emptySyncResponse(req.req.scope) }, out: this.finish(now, out) }
     if (req.t === 'push-pull') {
       // merge first so our answer already carries any refutation
       this.membership.mergeState(now, from, req.members)

@@ -1,6 +1,6 @@
 export { createTables } from './tables.js'
 export { RecordShare } from './share.js'
-export { digestHash } from './sync.js'
+export { digestHash, emptySyncResponse } from './sync.js'
 export { writeRefusal } from './authority.js'
 export { validateTablesMsg, validateSyncRequest, validateSyncResponse, validateSyncHash, isScopeName } from './validate.js'
 export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError, ReservedTableError } from './errors.js'

@@ -118,6 +118,11 @@ function widenUnsigned (store: ScopeStore, buckets: number[], cache: BucketCache
   return [...out].sort((x, y) => x - y)
 }
 
+/** The answer of a node that holds no part of `scope` (it did not join it), or will not answer this peer: nothing. */
+export function emptySyncResponse (scope: SyncResponse['scope']): SyncResponse {
+  return { scope, member: false, complete: [], entries: [] }
+}
+
 /**
  * Answer a digest: our records of differing leaves, whole leaves first (in a
  * rotating order so a big difference is worked off over several rounds),

@@ -20,7 +20,7 @@ import { keptCopy } from './kept-bytes.js'
 import { compactValue } from './compact-value.js'
 import type { RecordShare } from './share.js'
 import { ScopeStore, type Version } from './store.js'
-import { buildSyncResponse, digestHash, msgOverhead, pickPeers, pushBack, syncRequest } from './sync.js'
+import { buildSyncResponse, digestHash, emptySyncResponse, msgOverhead, pickPeers, pushBack, syncRequest } from './sync.js'
 import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncHash, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
 
@@ -400,7 +400,7 @@ class TablesImpl implements Tables {
   handleSyncRequest (now: number, _from: NodeId, req: SyncRequest): SyncResponse {
     this.lastNow = now
     const st = this.scopeStates.get(req.scope)
-    if (st === undefined || !st.joined) return { scope: req.scope, member: false, complete: [], entries: [] }
+    if (st === undefined || !st.joined) return emptySyncResponse(req.scope)
     const fine = req.fine === true
     if (st.certs === undefined) return buildSyncResponse(req.scope, st.store, req.digest, now, this.rng, this.maxSyncBytes, recSize, fine)
     // sized as if certificates cover every entry (their signatures left out): what they do not cover
