@@ -1,6 +1,6 @@
 import { SCOPES_TABLE, writeRefusal, type Authority, type AuthorityPolicy, type ScopeName } from '@scalelb/gossip'
 import {
-  TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NETWORKS, TABLE_NODES, TABLE_REVOKED, TABLE_SERVICES, parseEndpointKey
+  MANAGER_TABLES, TABLE_ENDPOINTS, TABLE_IPAM, TABLE_IPAM_REQUESTS, TABLE_IPAM_USAGE, TABLE_NODES, parseEndpointKey
 } from './tables.js'
 
 /**
@@ -49,14 +49,11 @@ function nodeAfterNetwork (table: string, key: string): Authority {
 }
 
 function clusterAuthority (table: string, key: string, changes: Authority): Authority {
+  if (MANAGER_TABLES.has(table)) return changes
   switch (table) {
     case TABLE_NODES:
     case SCOPES_TABLE:
       return key === '' ? refused(`${table} key must be a node ID`) : { kind: 'node', node: key }
-    case TABLE_NETWORKS:
-    case TABLE_SERVICES:
-    case TABLE_REVOKED:
-      return changes
     case TABLE_IPAM_REQUESTS:
     case TABLE_IPAM_USAGE:
       return nodeAfterNetwork(table, key)

@@ -1,12 +1,5 @@
 import type { Gossip } from '@scalelb/gossip'
-import { TABLE_NETWORKS, TABLE_REVOKED, TABLE_SERVICES, checkNetwork, checkRevoked, checkService, type Checked } from './tables.js'
-
-/** The tables only the cluster's managers write, and the check of each one's values. */
-const MANAGER_TABLES: ReadonlyArray<[table: string, check: (v: unknown) => Checked<unknown>]> = [
-  [TABLE_NETWORKS, checkNetwork],
-  [TABLE_SERVICES, checkService],
-  [TABLE_REVOKED, checkRevoked]
-]
+import { MANAGER_TABLES } from './tables.js'
 
 /** What {@link resignManagerEntries} wrote again, by table. */
 export type Resigned = Record<'networks' | 'services' | 'revoked', number>

@@ -379,6 +379,16 @@ export function checkRevoked (v: unknown): Checked<RevokedValue> {
   return { ok: true, value: { atMs: v.atMs, ...(v.reason === undefined ? {} : { reason: v.reason }) } }
 }
 
+/**
+ * The cluster tables only the cluster's managers write (state/authority.ts),
+ * each with the check of its values: what `scalelb manager resign` signs again.
+ */
+export const MANAGER_TABLES: ReadonlyMap<string, (v: unknown) => Checked<unknown>> = new Map<string, (v: unknown) => Checked<unknown>>([
+  [TABLE_NETWORKS, checkNetwork],
+  [TABLE_SERVICES, checkService],
+  [TABLE_REVOKED, checkRevoked]
+])
+
 /** Validate an `ipam-requests` value; the requester must be the entry's origin. */
 export function checkDonationRequest (v: unknown, origin: string): Checked<DonationRequest> {
   if (!isObj(v)) return { ok: false, reason: 'request: not an object' }
