@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { MAX_MANAGER_KEYS, formatClusterKeyFile, generateSigningKeyPair, parseClusterKeyFile, type ClusterKeyFile } from '@scalelb/gossip'
 import { UsageError } from '../errors.js'
 import { writeFileAtomic } from '../persistence/files.js'
-import { formatManagerKeyFile, managerPublicKeyOf, newClusterKeys, parseManagerKeyFile, readKeyFile } from '../persistence/cluster-keys.js'
+import { formatManagerKeyFile, newClusterKeys, readKeyFile, readManagerKey } from '../persistence/cluster-keys.js'
 import type { CliContext } from './commands.js'
 
 /**
@@ -61,13 +61,8 @@ async function addManager (clusterFile: string, managerFile: string): Promise<nu
 async function dropManager (clusterFile: string, managerFile: string): Promise<number> {
   const parsed = await readClusterFile(clusterFile, '--drop-manager')
   const keys = parsed.managerPublicKeys ?? []
-  const { text } = await readKeyFile(managerFile, '--manager-key')
-  let pub: Buffer
-  try {
-    pub = Buffer.from(managerPublicKeyOf(parseManagerKeyFile(text, '--manager-key', managerFile)))
-  } catch (err) {
-    throw new KeygenError(`--manager-key: ${(err as Error).message}`)
-  }
+  // (a ConfigError names --manager-key itself)
+  const { publicKey: pub } = await readManagerKey(managerFile, '--manager-key')
   const kept = keys.filter((k) => !pub.equals(Buffer.from(k)))
   if (kept.length === keys.length) throw new KeygenError(`--drop-manager: ${clusterFile} does not hold the public key of ${managerFile}`)
   if (kept.length === 0) throw new KeygenError(`--drop-manager: ${managerFile} holds ${clusterFile}'s only manager key; add its successor first (--add-manager), or nobody could change networks or services`)

@@ -72,6 +72,13 @@ export function managerPublicKeyOf (seed: Uint8Array): Uint8Array {
   return rawPublicKey(privateKeyFromRaw(seed, 'manager private key'))
 }
 
+/** A manager key file: its seed, the public key of it, the file's mode. Throws {@link ConfigError} on `field`. */
+export async function readManagerKey (path: string, field: string): Promise<{ seed: Uint8Array, publicKey: Buffer, mode: number }> {
+  const { text, mode } = await readKeyFile(path, field)
+  const seed = parseManagerKeyFile(text, field, path)
+  return { seed, publicKey: Buffer.from(managerPublicKeyOf(seed)), mode }
+}
+
 /** Read a small key file (at most MAX_KEY_FILE_BYTES); its mode comes along. Throws {@link ConfigError} on `field`. */
 export async function readKeyFile (path: string, field: string): Promise<{ text: string, mode: number }> {
   let fh
@@ -125,9 +132,7 @@ export async function loadClusterKeys (cfg: Pick<AgentConfig, 'clusterKeyFile' |
   const managerPublicKeys = parsed.managerPublicKeys ?? [parsed.managerPublicKey]
   if (cfg.managerKeyFile === undefined) return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: undefined, role: 'worker' }
   const managerFile = cfg.managerKeyFile
-  const { text: mtext, mode } = await readKeyFile(managerFile, '--manager-key-file')
-  const seed = parseManagerKeyFile(mtext, '--manager-key-file', managerFile)
-  const pub = Buffer.from(managerPublicKeyOf(seed))
+  const { seed, publicKey: pub, mode } = await readManagerKey(managerFile, '--manager-key-file')
   if (!managerPublicKeys.some((k) => pub.equals(Buffer.from(k)))) {
     throw new ConfigError('--manager-key-file', managerPublicKeys.length === 1
       ? `${managerFile} is not the manager key of this cluster: its public key differs from the manager public key in ${clusterFile} (--cluster-key-file); use the manager key written by the same scalelb keygen run`
