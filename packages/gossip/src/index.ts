@@ -12,5 +12,6 @@ export type { MemberUpdate, MemberSnapshot, Packet, RequestMsg, ResponseMsg } fr
 export { InvalidGossipConfigError, JoinFailedError, NotStartedError, RequestDroppedError, SelfAddressError } from './errors.js'
 export { InvalidKeyError, InvalidScopeError, InvalidValueError, NotInScopeError, NotOwnerError, ReservedTableError, SCOPES_TABLE, writeRefusal, type Authority, type AuthorityPolicy, type TablesMsg, type SyncRequest, type SyncResponse, type WireEntry } from './tables/index.js'
 export * as constants from './constants.js'
-export { createKeyring, createKeyDirectory, createPeerIdKeys, generateSigningKeyPair, publicKeyFromRaw, privateKeyFromRaw, rawPublicKey, InvalidSigningKeyError, NotManagerError, SIGNATURE_BYTES, PUBLIC_KEY_BYTES, type Keyring, type KeyringInit, type KeyDirectory } from './sign/keyring.js'
+export { createKeyring, createKeyDirectory, createPeerIdKeys, generateSigningKeyPair, publicKeyFromRaw, privateKeyFromRaw, rawPublicKey, InvalidSigningKeyError, NotAdmittedError, NotManagerError, SIGNATURE_BYTES, PUBLIC_KEY_BYTES, type Keyring, type KeyringInit, type KeyDirectory } from './sign/keyring.js'
+export { admissionBytes, ADMISSION_SIG_DOMAIN } from './sign/admission.js'
 export * from './transport/libp2p.js'

@@ -114,6 +114,11 @@ export interface GossipNode {
   stats(): GossipStats
 }
 
+/** The answer to a request refused whole (a revoked or unadmitted requester): nothing. */
+function emptyResponse (req: RequestMsg): ResponseMsg {
+  return req.t === 'push-pull' ? { t: 'push-pull', members: [] } : { t: 'sync', res: emptySyncResponse(req.req.scope) }
+}
+
 class Node implements GossipNode {
   readonly id: NodeId
   readonly tables: Tables
@@ -129,6 +134,7 @@ class Node implements GossipNode {
   private tablesWakeAt = Infinity
   private running = false
   private readonly skipIdleGossip: boolean
+  private readonly admissionRequired: boolean
 
   constructor (init: NodeInit) {
     this.id = init.id
@@ -136,6 +142,7 @@ class Node implements GossipNode {
     this.rng = init.rng
     this.log = init.logger ?? createNullLogger()
     this.skipIdleGossip = init.skipIdleGossipRounds === true
+    this.admissionRequired = init.keyring?.admissionRequired === true
     this.tables = createTables({
       self: init.id,
       rng: init.rng,
@@ -199,6 +206,19 @@ class Node implements GossipNode {
 
   revoke (now: Millis, ids: ReadonlySet<NodeId>): void {
     this.membership.revoke(now, ids)
+  }
+
+  /**
+   * A request of a node that is not a member, in a cluster that admits only
+   * admitted members (its alive, carrying no valid admission, was refused):
+   * answered empty, counted. A member's table entries need no such check
+   * (an origin must be a member); this keeps a holder of the cluster key
+   * alone from reading the tables and the member list.
+   */
+  private notAdmitted (from: NodeId): boolean {
+    if (!this.admissionRequired || from === this.id || this.membership.knows(from)) return false
+    this.counters.drop('not-admitted-peer', 0)
+    return true
   }
 
   /** A revoked member's packet, request or response: dropped whole, counted. */
@@ -273,12 +293,15 @@ class Node implements GossipNode {
   handleRequest (now: Millis, from: NodeId, req: RequestMsg): { response: ResponseMsg, out: NodeOutput } {
     const out = newOutbox()
     // (receiveRequest answers a revoked member nothing; a caller of this one gets an empty answer)
-    if (this.fromRevoked(from, 0)) return { response: req.t === 'push-pull' ? { t: 'push-pull', members: [] } : { t: 'sync', res: emptySyncResponse(req.req.scope) }, out: this.finish(now, out) }
+    if (this.fromRevoked(from, 0)) return { response: emptyResponse(req), out: this.finish(now, out) }
     if (req.t === 'push-pull') {
       // merge first so our answer already carries any refutation
       this.membership.mergeState(now, from, req.members)
+      // where members must be admitted, a requester whose own alive we refused learns nothing of the cluster
+      if (this.notAdmitted(from)) return { response: emptyResponse(req), out: this.finish(now, out) }
       return { response: { t: 'push-pull', members: this.membership.snapshot() }, out: this.finish(now, out) }
     }
+    if (this.notAdmitted(from)) return { response: emptyResponse(req), out: this.finish(now, out) }
     const res = this.tables.handleSyncRequest(now, from, req.req)
     return { response: { t: 'sync', res }, out: this.finish(now, out) }
   }

@@ -21,6 +21,12 @@ export interface MemberUpdate {
    * restarting), relayed unchanged. Absent only in unsigned clusters.
    */
   sig?: Uint8Array
+  /**
+   * `alive` only: the member's admission (a manager's signature over its ID,
+   * sign/admission.ts), which a cluster requiring admission checks; relayed
+   * unchanged.
+   */
+  adm?: Uint8Array
 }
 
 /** One member in a push-pull full state exchange. */
@@ -41,6 +47,8 @@ export interface MemberSnapshot {
   sigInc?: number
   /** Restarting flag of the signed `alive`, when not `restarting`. */
   sigRestarting?: boolean
+  /** The member's admission, with its signed `alive` (see MemberUpdate.adm). */
+  adm?: Uint8Array
 }
 
 /** Packet kinds of the datagram protocol. */

@@ -74,6 +74,12 @@ function memberUpdate (x: unknown, field: string): MemberUpdate {
     if (k !== 'alive' && k !== 'left') throw new Bad(`${field}.sig`, 'signature')
     u.sig = sig(s, `${field}.sig`)
   }
+  const adm = own(o, 'adm')
+  if (adm !== undefined) {
+    // an admission goes with a member's alive only
+    if (k !== 'alive') throw new Bad(`${field}.adm`, 'signature')
+    u.adm = sig(adm, `${field}.adm`)
+  }
   return u
 }
 
@@ -94,6 +100,8 @@ function snapshot (x: unknown, field: string): MemberSnapshot {
   if (si !== undefined) m.sigInc = uint(si, `${field}.sigInc`)
   const sr = own(o, 'sigRestarting')
   if (sr !== undefined) m.sigRestarting = bool(sr, `${field}.sigRestarting`)
+  const adm = own(o, 'adm')
+  if (adm !== undefined) m.adm = sig(adm, `${field}.adm`)
   return m
 }
 

@@ -33,6 +33,7 @@ export function signedOfSnapshot (s: MemberSnapshot): MemberUpdate | undefined {
   if (s.sig === undefined) return undefined
   const u: MemberUpdate = { k: 'alive', id: s.id, inc: s.sigInc ?? s.inc, addrs: s.addrs, sig: s.sig }
   if (s.sigRestarting ?? s.restarting) u.restarting = true
+  if (s.adm !== undefined) u.adm = s.adm
   return u
 }
 
@@ -61,6 +62,7 @@ export function snapshotOf (r: SnapshotView): MemberSnapshot {
     return s
   }
   s.sig = p.sig
+  if (p.adm !== undefined) s.adm = p.adm
   s.addrs = p.addrs ?? []
   if (p.inc !== r.inc) s.sigInc = p.inc
   if ((p.restarting === true) !== r.restarting) s.sigRestarting = p.restarting === true

@@ -1,12 +1,13 @@
 import type { MemberUpdate } from '../codec/messages.js'
 import { InvalidGossipConfigError } from '../errors.js'
 import { logRepeated, type Logger } from '../logger.js'
+import { admissionBytes } from '../sign/admission.js'
 import type { Keyring } from '../sign/keyring.js'
 import type { NodeId } from '../types.js'
 import { memberSigBytes } from './signing.js'
 
 /** Why a member update was refused before it changed anything (GossipStats.dropped labels). */
-export type MemberDropReason = 'incarnation-jump' | 'member-unsigned' | 'member-bad-signature' | 'member-revoked'
+export type MemberDropReason = 'incarnation-jump' | 'member-unsigned' | 'member-bad-signature' | 'member-revoked' | 'member-not-admitted' | 'member-bad-admission'
 
 /**
  * Who may state which membership fact, and the refusals.
@@ -46,17 +47,28 @@ export class MemberTrust {
     if (keyring !== undefined && keyring.self !== self) throw new InvalidGossipConfigError('keyring', `holds the key of ${keyring.self}, not of this node (${self})`)
   }
 
-  /** Sign our own alive or left (a no-op without a keyring). */
+  /** Sign our own alive or left (a no-op without a keyring); an alive carries our admission, if we have one. */
   sign (u: MemberUpdate): MemberUpdate {
-    if (this.keyring !== undefined) u.sig = this.keyring.sign(memberSigBytes(u))
+    if (this.keyring === undefined) return u
+    u.sig = this.keyring.sign(memberSigBytes(u))
+    const adm = this.keyring.admission
+    if (u.k === 'alive' && adm !== undefined) u.adm = adm
     return u
   }
 
-  /** True if `u` (an alive or left) is signed by its subject, or nothing is checked; otherwise it is refused. */
+  /**
+   * True if `u` (an alive or left) is signed by its subject, and an alive
+   * also carries the subject's admission where the cluster requires one, or
+   * nothing is checked; otherwise it is refused.
+   */
   authentic (u: MemberUpdate): boolean {
     const keys = this.keyring
     if (keys === undefined) return true
     if (u.sig === undefined) { this.refuse(u, 'member-unsigned'); return false }
+    if (u.k === 'alive' && keys.admissionRequired) {
+      if (u.adm === undefined) { this.refuse(u, 'member-not-admitted'); return false }
+      if (!keys.verifyManager(admissionBytes(u.id), u.adm)) { this.refuse(u, 'member-bad-admission'); return false }
+    }
     if (!keys.verify(u.id, memberSigBytes(u), u.sig)) { this.refuse(u, 'member-bad-signature'); return false }
     return true
   }

@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { NodeId } from '../types.js'
+import { admissionBytes } from './admission.js'
 
 /** Ed25519 signature length (bytes). */
 export const SIGNATURE_BYTES = 64
@@ -29,6 +30,21 @@ export interface Keyring {
   signManager(data: Uint8Array): Uint8Array
   /** Check a signature by a manager key (any of the cluster's, while it rotates); false without a manager public key. */
   verifyManager(data: Uint8Array, sig: Uint8Array): boolean
+  /**
+   * True if the cluster admits only members a manager admitted: another
+   * member's `alive` is accepted only with its admission (sign/admission.ts).
+   */
+  readonly admissionRequired: boolean
+  /** This node's admission, carried in its own `alive` (a manager node signs its own); undefined without one. */
+  readonly admission: Uint8Array | undefined
+}
+
+/** The cluster requires admission and this node has none. */
+export class NotAdmittedError extends Error {
+  override name = 'NotAdmittedError'
+  constructor (readonly id: NodeId) {
+    super(`node ${id} is not admitted: the cluster admits only nodes a manager admitted, and this node has no admission`)
+  }
 }
 
 /** This node has no manager private key but was asked to sign as a manager. */
@@ -122,6 +138,10 @@ export interface KeyringInit {
   managerPublicKeys?: readonly Uint8Array[]
   /** Manager private key (32-byte seed): only on manager nodes. */
   managerPrivateKey?: Uint8Array
+  /** This node's admission (a manager's signature over `self`, {@link admissionBytes}); a manager node makes its own. */
+  admission?: Uint8Array
+  /** Admit only members with an admission (needs a manager public key; without `admission`, only a manager node may run). */
+  admissionRequired?: boolean
 }
 
 /** A keyring over Node's Ed25519 (OpenSSL). */
@@ -139,6 +159,17 @@ export function createKeyring (init: KeyringInit): Keyring {
     // the key this node signs with first: a signature of ours (the most checked) costs one check
     else if (i > 0) mgrPubs.unshift(...mgrPubs.splice(i, 1))
   }
+  const verifyManager = (data: Uint8Array, sig: Uint8Array): boolean => sig.byteLength === SIGNATURE_BYTES && mgrPubs.some((k) => edVerify(null, data, k, sig))
+  let admission = init.admission
+  if (admission !== undefined && !verifyManager(admissionBytes(init.self), admission)) {
+    throw new InvalidSigningKeyError('admission', `is not signed by ${mgrPubs.length === 0 ? 'a manager key (none is known)' : "one of the cluster's manager keys"} for node ${init.self}`)
+  }
+  if (admission === undefined && mgrPriv !== undefined) admission = new Uint8Array(edSign(null, admissionBytes(init.self), mgrPriv))
+  const admissionRequired = init.admissionRequired === true
+  if (admissionRequired) {
+    if (mgrPubs.length === 0) throw new InvalidSigningKeyError('admission', 'required, but no manager public key is known to check admissions with')
+    if (admission === undefined) throw new NotAdmittedError(init.self)
+  }
   return {
     self: init.self,
     manager: mgrPriv !== undefined,
@@ -153,7 +184,9 @@ export function createKeyring (init: KeyringInit): Keyring {
       if (mgrPriv === undefined) throw new NotManagerError('sign a manager entry')
       return new Uint8Array(edSign(null, data, mgrPriv))
     },
-    verifyManager: (data, sig) => sig.byteLength === SIGNATURE_BYTES && mgrPubs.some((k) => edVerify(null, data, k, sig))
+    verifyManager,
+    admissionRequired,
+    admission
   }
 }
 
@@ -163,7 +196,8 @@ export function createKeyring (init: KeyringInit): Keyring {
  * every keyring of one directory verifies every other's signatures.
  */
 export interface KeyDirectory {
-  add(id: NodeId, opts?: { manager?: boolean }): Keyring
+  /** `admitted`: the keyring carries a manager-signed admission; `admissionRequired`: it admits only admitted members. */
+  add(id: NodeId, opts?: { manager?: boolean, admitted?: boolean, admissionRequired?: boolean }): Keyring
   publicKeyOf(id: NodeId): KeyObject | undefined
   /** The directory's manager key pair (raw). */
   readonly managerKey: { privateKey: Uint8Array, publicKey: Uint8Array }
@@ -209,7 +243,9 @@ export function createKeyDirectory (opts: { shareChecks?: boolean } = {}): KeyDi
         privateKey,
         publicKeyOf,
         managerPublicKey: managerKey.publicKey,
-        ...(addOpts.manager === true ? { managerPrivateKey: managerKey.privateKey } : {})
+        ...(addOpts.manager === true ? { managerPrivateKey: managerKey.privateKey } : {}),
+        ...(addOpts.admitted === true ? { admission: new Uint8Array(edSign(null, admissionBytes(id), privateKeyFromRaw(managerKey.privateKey))) } : {}),
+        ...(addOpts.admissionRequired === true ? { admissionRequired: true } : {})
       }))
     }
   }

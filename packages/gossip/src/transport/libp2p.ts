@@ -7,7 +7,7 @@ export { createLibp2pTransport } from './libp2p/transport.js'
 export type { Libp2pTransport, Libp2pTransportInit, Libp2pTransportStats } from './libp2p/options.js'
 export {
   generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdFromKey, generateClusterKey, parseClusterKey, parseClusterKeyFile, formatClusterKeyFile,
-  decodeBase64Exact, MANAGER_PUBLIC_KEY_PREFIX, MAX_MANAGER_KEYS, type ClusterKeyFile, type NodeKey
+  decodeBase64Exact, ADMISSION_REQUIRED_LINE, MANAGER_PUBLIC_KEY_PREFIX, MAX_MANAGER_KEYS, type ClusterKeyFile, type NodeKey
 } from './libp2p/keys.js'
 export { GOSSIP_PROTOCOL, SYNC_PROTOCOL } from './libp2p/constants.js'
 export { parseNodeId } from './libp2p/streams.js'

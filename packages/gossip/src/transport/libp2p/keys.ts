@@ -62,6 +62,13 @@ const MANAGER_PUBLIC_KEY_BYTES = 32
 /** Manager key lines a cluster key file holds at most (one, or a few while the manager key is rotated). */
 export const MAX_MANAGER_KEYS = 4
 
+/**
+ * Last line of a cluster key file whose cluster admits only members a
+ * manager admitted (sign/admission.ts). An agent of a version that does not
+ * know it refuses the whole file, rather than run without the check.
+ */
+export const ADMISSION_REQUIRED_LINE = '/policy/scalelb/admission/required'
+
 /** A parsed cluster key file. */
 export interface ClusterKeyFile {
   /** The pre-shared key exactly as `clusterKey` (pnet) expects it: the three normalised pnet lines. */
@@ -70,6 +77,8 @@ export interface ClusterKeyFile {
   managerPublicKey?: Uint8Array
   /** Every manager public key of the file, in order (more than one while the manager key is rotated); absent with none. */
   managerPublicKeys?: Uint8Array[]
+  /** True if the file ends with {@link ADMISSION_REQUIRED_LINE}. */
+  admissionRequired?: boolean
 }
 
 /**
@@ -110,8 +119,10 @@ function keyFileText (text: string | Uint8Array): string {
  */
 export function parseClusterKeyFile (text: string | Uint8Array): ClusterKeyFile {
   const lines = keyFileText(text).split(/\r\n|\r|\n/).map(l => l.trim()).filter(l => l !== '')
+  const admissionRequired = lines.at(-1) === ADMISSION_REQUIRED_LINE
+  if (admissionRequired) lines.pop()
   if (lines.length < 3 || lines.length > 3 + MAX_MANAGER_KEYS) {
-    throw new InvalidClusterKeyError('file', `expected 3 lines (header, encoding, key) and up to ${MAX_MANAGER_KEYS} manager key lines, got ${lines.length}`)
+    throw new InvalidClusterKeyError('file', `expected 3 lines (header, encoding, key), up to ${MAX_MANAGER_KEYS} manager key lines and optionally ${ADMISSION_REQUIRED_LINE}, got ${lines.length + (admissionRequired ? 1 : 0)}`)
   }
   const [header, encoding, hex] = lines as [string, string, string]
   if (header !== PSK_HEADER) throw new InvalidClusterKeyError('header', `expected ${PSK_HEADER}, got ${JSON.stringify(header.slice(0, 64))}`)
@@ -134,6 +145,10 @@ export function parseClusterKeyFile (text: string | Uint8Array): ClusterKeyFile 
     out.managerPublicKey = keys[0] as Uint8Array
     out.managerPublicKeys = keys
   }
+  if (admissionRequired) {
+    if (keys.length === 0) throw new InvalidClusterKeyError('admission', `${ADMISSION_REQUIRED_LINE} needs a manager key line: nobody could admit a node`)
+    out.admissionRequired = true
+  }
   return out
 }
 
@@ -150,9 +165,9 @@ export function parseClusterKey (text: string | Uint8Array): Uint8Array {
 /**
  * The text of a cluster key file (newline-terminated): the pre-shared key's
  * three pnet lines (validated, normalised) and, when given, the manager
- * public key line.
+ * public key lines and, where admission is required, {@link ADMISSION_REQUIRED_LINE}.
  */
-export function formatClusterKeyFile (file: { psk: string | Uint8Array, managerPublicKey?: Uint8Array, managerPublicKeys?: readonly Uint8Array[] }): string {
+export function formatClusterKeyFile (file: { psk: string | Uint8Array, managerPublicKey?: Uint8Array, managerPublicKeys?: readonly Uint8Array[], admissionRequired?: boolean }): string {
   const psk = new TextDecoder().decode(parseClusterKey(file.psk))
   const keys = file.managerPublicKeys ?? (file.managerPublicKey === undefined ? [] : [file.managerPublicKey])
   if (keys.length > MAX_MANAGER_KEYS) throw new InvalidClusterKeyError('manager', `at most ${MAX_MANAGER_KEYS} manager keys, got ${keys.length}`)
@@ -161,5 +176,7 @@ export function formatClusterKeyFile (file: { psk: string | Uint8Array, managerP
       throw new InvalidClusterKeyError('manager', `expected a ${MANAGER_PUBLIC_KEY_BYTES}-byte Ed25519 public key`)
     }
   }
-  return `${[psk, ...keys.map((k) => `${MANAGER_PUBLIC_KEY_PREFIX}${Buffer.from(k).toString('base64')}`)].join('\n')}\n`
+  if (file.admissionRequired === true && keys.length === 0) throw new InvalidClusterKeyError('admission', 'required admission needs a manager key')
+  const policy = file.admissionRequired === true ? [ADMISSION_REQUIRED_LINE] : []
+  return `${[psk, ...keys.map((k) => `${MANAGER_PUBLIC_KEY_PREFIX}${Buffer.from(k).toString('base64')}`), ...policy].join('\n')}\n`
 }
