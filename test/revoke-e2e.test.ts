@@ -19,7 +19,7 @@ let tmpParent: string | undefined
 test.before(async () => {
   if (!isRoot) return
   tmpParent = await mkdtemp(join(tmpdir(), 'slbrev-e2e-'))
-  const state: LabState = await labUp({ nodes: 3, stateDir: join(tmpParent, 'lab'), mode: 'netns', agentArgs: ['--profile', 'local'] })
+  const state: LabState = await labUp({ nodes: 3, stateDir: join(tmpParent, 'lab'), mode: 'netns', agentArgs: ['--profile', 'local'], requireAdmission: true })
   const cl: Cluster = { state, networks: new Map(), vips: new Map(), tasks: new Map(), taskNetworks: new Map(), clients: new Map() }
   c = cl
   const h1 = host(cl, 'h1')

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
-import { createGossip, createKeyring, createSeededRng, createSystemClock } from '@scalelb/gossip'
+import { createGossip, createSeededRng, createSystemClock } from '@scalelb/gossip'
 import type { Clock, Gossip, Keyring, Transport } from '@scalelb/gossip'
 import { createNodeAllocator, deserializeNodeAllocator, type NodeAllocator, type NodeAllocatorInit } from '@scalelb/allocator'
 import type { AgentConfig } from './config/options.js'
@@ -9,6 +9,7 @@ import { componentLogger, createRootLogger, type Logger } from './logging/logger
 import { createAgentMetrics, transportStats, type AgentMetrics } from './metrics.js'
 import { loadOrCreateNodeKey, type NodeIdentity } from './persistence/node-key.js'
 import { loadClusterKeys, type ClusterKeys } from './persistence/cluster-keys.js'
+import { createAgentKeyring } from './persistence/admission.js'
 import { createAuthorityPolicy, mayWrite } from './state/authority.js'
 import { loadState, type PersistedState } from './persistence/state-file.js'
 import { createApiServer, type ApiServer } from './api/server.js'
@@ -110,12 +111,8 @@ async function loadNodeFiles (cfg: AgentConfig, log: Logger): Promise<NodeFiles>
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 })
   const identity = await loadOrCreateNodeKey(cfg.dataDir)
   if (identity.created) log.info('created node key', { node: identity.id, dataDir: cfg.dataDir })
-  const keyring = createKeyring({
-    self: identity.id,
-    privateKey: identity.privateKey.raw,
-    ...(keys.managerPublicKeys.length > 0 ? { managerPublicKeys: keys.managerPublicKeys } : {}),
-    ...(keys.managerPrivateKey !== undefined ? { managerPrivateKey: keys.managerPrivateKey } : {})
-  })
+  const keyring = await createAgentKeyring(cfg, keys, identity.id, identity.privateKey.raw)
+  if (keys.admissionRequired) log.info('this cluster admits only nodes a manager admitted', { node: identity.id, manager: keys.role === 'manager' })
   if (keys.role === 'insecure') log.warn('no cluster key (--insecure): any member may change networks and services, and anyone who reaches --listen may join')
   // a temp file of an interrupted atomic write (state.json, api.token) is garbage: no writer runs yet
   for (const f of await removeStrayTempFiles(cfg.dataDir)) log.warn('removed a stray temp file of an interrupted write', { file: f, dataDir: cfg.dataDir })
@@ -301,6 +298,7 @@ function agentViews (b: Base, p: Parts): Views {
       version: AGENT_VERSION,
       ready: ready(),
       role: b.files.keys.role,
+      admission: b.files.keys.admissionRequired ? 'required' : 'open',
       reconciler: { synced: p.reconciler.synced(), ...p.reconciler.stats() },
       gossip: { members: counts, scopes: gossip.scopes() },
       networks: p.view.networks().size,

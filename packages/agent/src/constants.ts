@@ -82,6 +82,8 @@ export const MAX_SUBNETS_PER_NETWORK = 8
 export const ID_HEX_LENGTH = 24
 /** File name of the node key inside the data dir. */
 export const NODE_KEY_FILE = 'node.key'
+/** File name of the node's admission inside the data dir (the default of --admission-file). */
+export const ADMISSION_FILE = 'admission'
 /** Largest cluster or manager key file read (bytes); the real ones are about 200. */
 export const MAX_KEY_FILE_BYTES = 4096
 /** File name of the persisted state (allocator snapshot + own entries) in the data dir. */

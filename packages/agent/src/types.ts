@@ -162,6 +162,8 @@ export interface AgentStatus {
   ready: boolean
   /** What this node may change (not in the off-loopback summary: it would tell an attacker which hosts hold the manager key). */
   role: AgentRole
+  /** `required`: the cluster key file admits only nodes a manager admitted; `open`: any holder of the cluster key. */
+  admission: 'required' | 'open'
   reconciler: { synced: boolean, transactions: number, failures: number, kernelObjects: number, sandboxes: number, lastSyncDurationMs: number }
   gossip: { members: Record<string, number>, scopes: string[] }
   networks: number

@@ -24,6 +24,7 @@ options:
   --outside          after up (root): an "outside" namespace on the underlay that is no cluster host, to reach published ports from
   --dual-stack       with --demo: the network has an IPv4 and an IPv6 subnet; clients reach each service by name and by its IPv6 VIP
   --underlay-v6      hosts talk over an IPv6 underlay (gossip and VXLAN over IPv6)
+  --require-admission the cluster admits only nodes a manager admitted (each worker host gets an admission from the lab's manager key)
   --profile P        gossip profile of the agents: lan | wan | local (up; default: the agent's)
   --prefix HEAD      first 2-3 letters of the lab's namespaces and links (up; default sl)
   --state-dir DIR    where the lab keeps its state (default ${DEFAULT_LAB_STATE_DIR} as root, $TMPDIR/scalelb-lab-<uid> otherwise)
@@ -77,6 +78,7 @@ export async function runLab (argv: string[]): Promise<number> {
         outside: { type: 'boolean' },
         'dual-stack': { type: 'boolean' },
         'underlay-v6': { type: 'boolean' },
+        'require-admission': { type: 'boolean' },
         profile: { type: 'string' },
         'state-dir': { type: 'string' },
         prefix: { type: 'string' },
@@ -108,7 +110,7 @@ export async function runLab (argv: string[]): Promise<number> {
     if (values.prefix !== undefined && !LAB_PREFIX_HEAD_RE.test(values.prefix)) {
       throw new LabUsageError('--prefix', `must be 2-3 of [a-z0-9], starting with a letter, got ${JSON.stringify(values.prefix)}`)
     }
-    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, { dualStack: values['dual-stack'] === true, underlayV6: values['underlay-v6'] === true, outside: values.outside === true, prefixHead: values.prefix })
+    if (cmd === 'up') return await cmdUp(stateDir, parseNodes(values.nodes), values.demo === true, values.profile, { dualStack: values['dual-stack'] === true, underlayV6: values['underlay-v6'] === true, requireAdmission: values['require-admission'] === true, outside: values.outside === true, prefixHead: values.prefix })
     const state = await loadLabState(stateDir)
     if (state === undefined) {
       process.stderr.write(`scalelb lab: no lab in ${stateDir}\n`)
@@ -131,7 +133,7 @@ export async function runLab (argv: string[]): Promise<number> {
   }
 }
 
-async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, opts: { dualStack: boolean, underlayV6: boolean, outside: boolean, prefixHead: string | undefined }): Promise<number> {
+async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: string | undefined, opts: { dualStack: boolean, underlayV6: boolean, requireAdmission: boolean, outside: boolean, prefixHead: string | undefined }): Promise<number> {
   const root = isRoot()
   if (!root) out('scalelb lab: not running as root: building the cluster on 127.0.0.1 with the memory programmer (run with sudo for network namespaces and nftables)')
   let state
@@ -144,6 +146,7 @@ async function cmdUp (stateDir: string, nodes: number, demo: boolean, profile: s
       progress: out,
       cleanupOnFailure: false,
       underlayV6: opts.underlayV6,
+      requireAdmission: opts.requireAdmission,
       ...(opts.prefixHead === undefined ? {} : { prefixHead: opts.prefixHead })
     })
     if (opts.outside) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeClusterKeys } from '@scalelb/agent'
+import { admitNodeDir, writeClusterKeys } from '@scalelb/agent'
 import {
   LAB_AGENT_READY_TIMEOUT_MS, LAB_GOSSIP_PORT, LAB_ID_HEX_CHARS, LAB_METRICS_PORT, LAB_PREFIX_HEAD, LAB_PREFIX_HEAD_RE,
   LAB_JOIN_SEEDS, LAB_START_BATCH, LAB_STATE_VERSION, LAB_UNDERLAY_BASE, LAB_UNDERLAY_PREFIX_LEN, LAB_UNDERLAY_V6_HEAD, LAB_UNDERLAY_V6_PREFIX_LEN, MAX_LAB_NODES
@@ -40,6 +40,12 @@ export interface LabUpInit {
   cleanupOnFailure?: boolean
   /** An IPv6 underlay (`fd31:<id>::/64`): agents gossip and carry VXLAN over IPv6 (netns mode). @default false */
   underlayV6?: boolean
+  /**
+   * The cluster key file admits only nodes a manager admitted: each worker
+   * host gets an admission (`<data-dir>/admission`) signed with the lab's
+   * manager key before its agent starts; the manager host admits itself. @default false
+   */
+  requireAdmission?: boolean
 }
 
 /** A free TCP port on 127.0.0.1 (loopback labs pick their ports at start). */
@@ -115,7 +121,7 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
   const say = init.progress ?? ((): void => {})
   const { prefix, dir } = state
   // the cluster key every host gets, the manager key only manager hosts get (the agent's `scalelb keygen`)
-  await writeClusterKeys({ clusterKey: state.clusterKeyFile, managerKey: state.managerKeyFile as string })
+  await writeClusterKeys({ clusterKey: state.clusterKeyFile, managerKey: state.managerKeyFile as string, requireAdmission: init.requireAdmission === true })
 
   if (init.mode === 'netns') {
     say(`lab ${prefix}: underlay ${String(state.underlayCidr)} on a bridge in netns ${prefix}-sw`)
@@ -154,6 +160,8 @@ async function buildLab (state: LabState, init: LabUpInit): Promise<void> {
         pid: undefined, pidStart: undefined
       }
     }
+    // a worker's admission, made as an operator would with `scalelb node-id` and `scalelb keygen --admit`
+    if (init.requireAdmission === true && host.manager !== true) await admitNodeDir(hostDir, state.managerKeyFile as string)
     state.hosts.push(host)
   }
   await saveLabState(state)

@@ -292,7 +292,7 @@ export const COMMANDS: Record<string, Command> = {
         `node:        ${s.node}`,
         `version:     ${s.version}`,
         `ready:       ${String(s.ready)}`,
-        `role:        ${ROLE_TEXT[s.role] ?? String(s.role)}`,
+        `role:        ${ROLE_TEXT[s.role] ?? String(s.role)}${s.admission === 'required' ? ' (the cluster admits only nodes a manager admitted)' : ''}`,
         `members:     ${Object.entries(s.gossip.members).map(([k, v]) => `${k}=${v}`).join(' ')}`,
         `networks:    ${s.networks}   services: ${s.services}   local tasks: ${s.localTasks}`,
         `kernel:      ${s.reconciler.sandboxes} sandboxes, ${s.reconciler.kernelObjects} objects, ${s.reconciler.transactions} transactions (${s.reconciler.failures} failed)`,

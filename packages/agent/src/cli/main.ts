@@ -17,6 +17,7 @@ export function mainHelp (): string {
     'Commands:',
     `  ${'agent'.padEnd(18)} run the node agent (see scalelb agent --help)`,
     `  ${'keygen'.padEnd(18)} write a new cluster's keys (scalelb keygen --out cluster.key --manager-out manager.key)`,
+    `  ${'node-id'.padEnd(18)} print this host's node ID, making its node key if needed (scalelb node-id [--data-dir DIR])`,
     `  ${'lab'.padEnd(18)} a local cluster in network namespaces (scalelb lab up|status|down --help)`,
     ...rows,
     '',
@@ -109,7 +110,7 @@ function resolveTarget (opts: ClientOptions, env: CliContext['env']): ApiTarget 
 const VALUED_CLIENT_OPTIONS = ['--socket', '--api-addr', '--api-token-file']
 
 /** Commands with their own option parser (and no client options). */
-const PROCESS_COMMANDS = new Set(['agent', 'keygen', 'lab'])
+const PROCESS_COMMANDS = new Set(['agent', 'keygen', 'node-id', 'lab'])
 
 /**
  * Leading options before the command word: client options (kept for the
@@ -159,6 +160,10 @@ export async function runCli (argv: string[], ctx: CliContext): Promise<number> 
       if (first === 'keygen') {
         const { runKeygen } = await import('./keygen.js')
         return await runKeygen(args, ctx)
+      }
+      if (first === 'node-id') {
+        const { runNodeId } = await import('./keygen.js')
+        return await runNodeId(args, ctx)
       }
       const { runLab } = await loadLab()
       return await runLab(args)

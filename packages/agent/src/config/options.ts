@@ -39,6 +39,11 @@ export interface AgentConfig {
    * key file. @default undefined (a worker)
    */
   managerKeyFile: string | undefined
+  /**
+   * This node's admission (from `scalelb keygen --admit`), needed where the
+   * cluster key file requires admission. @default <dataDir>/admission, if it exists
+   */
+  admissionFile: string | undefined
   /** Run without a cluster key (explicit opt-out). @default false */
   insecure: boolean
   /**
@@ -122,6 +127,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'dataDir', flag: 'data-dir', env: 'SCALELB_DATA_DIR', kind: 'string', help: `node key + state directory (default ${DEFAULT_DATA_DIR})` },
   { key: 'clusterKeyFile', flag: 'cluster-key-file', env: 'SCALELB_CLUSTER_KEY_FILE', kind: 'string', help: 'cluster pre-shared key (from `scalelb keygen`); required unless --insecure' },
   { key: 'managerKeyFile', flag: 'manager-key-file', env: 'SCALELB_MANAGER_KEY_FILE', kind: 'string', help: 'cluster manager key (from `scalelb keygen --manager-out`): this node may change networks and services' },
+  { key: 'admissionFile', flag: 'admission-file', env: 'SCALELB_ADMISSION_FILE', kind: 'string', help: 'this node\'s admission (from `scalelb keygen --admit NODE-ID` on a manager host), needed where the cluster key file requires admission (default <data-dir>/admission)' },
   { key: 'insecure', flag: 'insecure', env: 'SCALELB_INSECURE', kind: 'bool', help: 'run without a cluster key (anyone who can reach --listen can join)' },
   { key: 'insecureUnsignedGossip', flag: 'insecure-unsigned-gossip', env: 'SCALELB_INSECURE_UNSIGNED_GOSSIP', kind: 'bool', help: 'benchmarks only: neither sign nor check gossip (any member can forge anything); all nodes must agree' },
   { key: 'metricsAddr', flag: 'metrics-addr', env: 'SCALELB_METRICS_ADDR', kind: 'string', help: `status server host:port: /metrics /healthz /readyz /v1/status (default ${DEFAULT_METRICS_ADDR})` },
@@ -283,6 +289,9 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   if (mgrR !== undefined && clusterKeyFile === undefined) {
     throw new ConfigError(mgrR.field, 'needs a cluster key file: the other nodes check manager signatures against the manager public key in it (--insecure has none)')
   }
+  const admR = get('admissionFile')
+  const admissionFile = admR === undefined ? undefined : str(admR)
+  if (admR !== undefined && clusterKeyFile === undefined) throw new ConfigError(admR.field, 'needs a cluster key file: an admission is checked against its manager public keys (--insecure has none)')
 
   const metricsR = get('metricsAddr')
   const metricsAddr = parseHostPort(metricsR?.field ?? '--metrics-addr', metricsR === undefined ? DEFAULT_METRICS_ADDR : str(metricsR))
@@ -363,7 +372,7 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const dockerPluginSocket = socketSetting('dockerPluginSocket', '--docker-plugin-socket', DEFAULT_DOCKER_PLUGIN_SOCKET)
   const dockerSocket = socketSetting('dockerSocket', '--docker-socket', DEFAULT_DOCKER_SOCKET)
 
-  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket, overlayNetns, noDns, dnsUpstreams, dnsTtlS, dnsUpstreamTimeoutMs }
+  return { listen, join, dataDir, clusterKeyFile, managerKeyFile, admissionFile, insecure, insecureUnsignedGossip, metricsAddr, apiSocket, apiAddr, programmer, lbMode, netnsPrefix, underlayIp, mtu, profile, logLevel, restartGraceMs, leaveOnStop, lbReleaseGraceMs, statusDetail, dockerPlugin, dockerPluginSocket, dockerSocket, overlayNetns, noDns, dnsUpstreams, dnsTtlS, dnsUpstreamTimeoutMs }
 }
 
 /** `scalelb agent --help` text. */

@@ -28,6 +28,8 @@ export interface ClusterKeys {
   managerPrivateKey: Uint8Array | undefined
   /** What this node may change: see {@link AgentRole}. */
   role: AgentRole
+  /** True if the cluster key file requires admission: only members a manager admitted are accepted (see persistence/admission.ts). */
+  admissionRequired: boolean
 }
 
 /** Text of a manager key file (newline-terminated) for a 32-byte Ed25519 seed. */
@@ -44,11 +46,11 @@ export interface NewClusterKeys {
   managerKey: string
 }
 
-/** A new cluster key file and its manager key file (text, newline-terminated). */
-export function newClusterKeys (): NewClusterKeys {
+/** A new cluster key file (admitting only admitted nodes with `requireAdmission`) and its manager key file (text, newline-terminated). */
+export function newClusterKeys (opts: { requireAdmission?: boolean } = {}): NewClusterKeys {
   const pair = generateSigningKeyPair()
   return {
-    clusterKey: formatClusterKeyFile({ psk: generateClusterKey(), managerPublicKey: pair.publicKey }),
+    clusterKey: formatClusterKeyFile({ psk: generateClusterKey(), managerPublicKey: pair.publicKey, admissionRequired: opts.requireAdmission === true }),
     managerKey: formatManagerKeyFile(pair.privateKey)
   }
 }
@@ -116,7 +118,7 @@ export async function readKeyFile (path: string, field: string): Promise<{ text:
  */
 export async function loadClusterKeys (cfg: Pick<AgentConfig, 'clusterKeyFile' | 'managerKeyFile'>, log?: Logger): Promise<ClusterKeys> {
   // resolveAgentConfig refuses a manager key file without a cluster key file
-  if (cfg.clusterKeyFile === undefined) return { psk: undefined, managerPublicKey: undefined, managerPublicKeys: [], managerPrivateKey: undefined, role: 'insecure' }
+  if (cfg.clusterKeyFile === undefined) return { psk: undefined, managerPublicKey: undefined, managerPublicKeys: [], managerPrivateKey: undefined, role: 'insecure', admissionRequired: false }
   const clusterFile = cfg.clusterKeyFile
   const { text } = await readKeyFile(clusterFile, '--cluster-key-file')
   let parsed
@@ -130,7 +132,8 @@ export async function loadClusterKeys (cfg: Pick<AgentConfig, 'clusterKeyFile' |
       `add one with \`scalelb keygen --add-manager ${clusterFile} --manager-out manager.key\`, copy ${clusterFile} to every node and give manager.key to the manager nodes (--manager-key-file)`)
   }
   const managerPublicKeys = parsed.managerPublicKeys ?? [parsed.managerPublicKey]
-  if (cfg.managerKeyFile === undefined) return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: undefined, role: 'worker' }
+  const admissionRequired = parsed.admissionRequired === true
+  if (cfg.managerKeyFile === undefined) return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: undefined, role: 'worker', admissionRequired }
   const managerFile = cfg.managerKeyFile
   const { seed, publicKey: pub, mode } = await readManagerKey(managerFile, '--manager-key-file')
   if (!managerPublicKeys.some((k) => pub.equals(Buffer.from(k)))) {
@@ -139,5 +142,5 @@ export async function loadClusterKeys (cfg: Pick<AgentConfig, 'clusterKeyFile' |
       : `${managerFile} is not a manager key of this cluster: its public key is none of the ${managerPublicKeys.length} manager public keys in ${clusterFile} (--cluster-key-file; a key retired by scalelb keygen --drop-manager is no longer one)`)
   }
   if ((mode & 0o077) !== 0) log?.warn('the manager key file can be read by other users: anyone who reads it can change every network and service', { file: managerFile, mode: `0${mode.toString(8)}` })
-  return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: seed, role: 'manager' }
+  return { psk: parsed.psk, managerPublicKey: parsed.managerPublicKey, managerPublicKeys, managerPrivateKey: seed, role: 'manager', admissionRequired }
 }

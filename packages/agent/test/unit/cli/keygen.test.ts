@@ -150,3 +150,59 @@ test('a bad line of a cluster key file is refused naming the part; the format ro
   t.is(field(['/key/swarm/psk/2.0.0/', encoding, hex].join('\n')), 'header')
   t.is(t.throws(() => formatClusterKeyFile({ psk, managerPublicKey: new Uint8Array(31) }))?.name, 'InvalidClusterKeyError')
 })
+
+test('admission: --require-admission and --open-admission rewrite the cluster key file (a manager key rotation keeps it); --admit signs a node ID with a manager key of the cluster; node-id prints a stable ID', async (t) => {
+  const dir = await tempDir(t)
+  const cluster = join(dir, 'cluster.key')
+  const manager = join(dir, 'manager.key')
+  t.is((await keygen('--out', cluster, '--manager-out', manager)).code, 0)
+  const before = parseClusterKeyFile(await readFile(cluster, 'utf8'))
+  t.is(before.admissionRequired, undefined)
+  let r = await keygen('--require-admission', cluster)
+  t.is(r.code, 0, r.err)
+  t.regex(r.out, /admits only nodes a manager admitted; copy it to every node/)
+  const after = parseClusterKeyFile(await readFile(cluster, 'utf8'))
+  t.true(after.admissionRequired)
+  t.deepEqual([after.psk, after.managerPublicKeys], [before.psk, before.managerPublicKeys], 'the keys stay')
+  t.regex((await keygen('--require-admission', cluster)).out, /already admits only/)
+  t.is((await keygen('--add-manager', cluster, '--manager-out', join(dir, 'manager2.key'))).code, 0)
+  t.true(parseClusterKeyFile(await readFile(cluster, 'utf8')).admissionRequired, '--add-manager keeps the requirement')
+  t.is((await keygen('--drop-manager', cluster, '--manager-key', manager)).code, 0)
+  t.true(parseClusterKeyFile(await readFile(cluster, 'utf8')).admissionRequired, '--drop-manager keeps the requirement')
+  t.is((await keygen('--open-admission', cluster)).code, 0)
+  t.is(parseClusterKeyFile(await readFile(cluster, 'utf8')).admissionRequired, undefined)
+  t.is((await keygen('--require-admission', cluster, '--out', 'x')).code, 2, '--require-admission goes alone')
+
+  let out = ''
+  let err = ''
+  const io = { out: (s: string) => { out += s + '\n' }, err: (s: string) => { err += s + '\n' } }
+  t.is(await runCli(['node-id', '--data-dir', join(dir, 'node')], { io, env: {} }), 0)
+  const id = out.trim()
+  t.regex(err, /created the node key/)
+  out = ''
+  t.is(await runCli(['node-id'], { io, env: { SCALELB_DATA_DIR: join(dir, 'node') } }), 0)
+  t.is(out.trim(), id, 'the same ID again (the key stays)')
+
+  // manager.key was dropped: an admission signed with it is refused against the cluster key file
+  r = await keygen('--admit', id, '--manager-key', manager, '--cluster-key', cluster)
+  t.is(r.code, 1)
+  t.regex(r.err, /manager\.key is not a manager key of .*cluster\.key: the cluster's nodes would refuse this admission/)
+  r = await keygen('--admit', id, '--manager-key', join(dir, 'manager2.key'), '--cluster-key', cluster)
+  t.is(r.code, 0, r.err)
+  t.true(r.out.startsWith(`/admission/scalelb/ed25519/${id}/`))
+  r = await keygen('--admit', id, '--manager-key', join(dir, 'manager2.key'), '--out', join(dir, 'admission'))
+  t.is(r.code, 0, r.err)
+  t.is(await readFile(join(dir, 'admission'), 'utf8'), `${(await keygen('--admit', id, '--manager-key', join(dir, 'manager2.key'))).out}`, 'Ed25519 signatures are deterministic')
+  t.is((await keygen('--admit', id, '--manager-key', join(dir, 'manager2.key'), '--out', join(dir, 'admission'))).code, 1, 'never overwrites')
+  t.is((await keygen('--admit', 'not-an-id', '--manager-key', join(dir, 'manager2.key'))).code, 2)
+  t.is((await keygen('--admit', id)).code, 2, '--admit needs --manager-key')
+})
+
+test('a cluster key file ending with the admission line round-trips; the line needs a manager key', (t) => {
+  const text = formatClusterKeyFile({ psk: generateClusterKey(), managerPublicKey: new Uint8Array(32).fill(1), admissionRequired: true })
+  t.true(text.endsWith('/policy/scalelb/admission/required\n'))
+  t.true(parseClusterKeyFile(text).admissionRequired)
+  const noManager = text.split('\n').filter((l) => !l.startsWith('/key/scalelb/manager')).join('\n')
+  t.is(t.throws(() => parseClusterKeyFile(noManager))?.message, 'invalid cluster key (admission): /policy/scalelb/admission/required needs a manager key line: nobody could admit a node')
+  t.throws(() => formatClusterKeyFile({ psk: generateClusterKey(), admissionRequired: true }), { message: /required admission needs a manager key/ })
+})

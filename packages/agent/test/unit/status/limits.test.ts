@@ -10,7 +10,7 @@ import type { AgentStatus } from '../../../src/types.js'
 import { waitFor } from '@scalelb/test-support'
 
 const STATUS: AgentStatus = {
-  node: 'n1', version: '0.1.0', ready: true, role: 'worker',
+  node: 'n1', version: '0.1.0', ready: true, role: 'worker', admission: 'open',
   reconciler: { synced: true, transactions: 1, failures: 0, kernelObjects: 3, sandboxes: 1, lastSyncDurationMs: 1 },
   gossip: { members: { alive: 3 }, scopes: ['cluster', 'network:x'] },
   networks: 2, services: 1, localTasks: 1, networkErrors: [{ networkId: 'x', network: 'front', error: 'boom' }], listen: ['/ip4/10.0.0.1/tcp/7946']
