@@ -31,9 +31,41 @@ export interface AgentSample {
   addressWaitS: number | undefined
   /** Kernel transactions its reconciler issued so far (scalelb_lb_transactions_total). */
   transactions: number | undefined
+  /** Table entry flow so far (scalelb_gossip_entries_*, broadcast_*): undefined when its /metrics did not answer. */
+  flow: Flow | undefined
   /** CPU seconds (user + system) used by the agent process so far; undefined when it is gone. */
   cpuS: number | undefined
   rssMiB: number | undefined
+}
+
+/** Table entry counters of one agent (and the broadcast queue's depth, a gauge). */
+export interface Flow {
+  written: number
+  writtenBytes: number
+  learnedPush: number
+  learnedSync: number
+  broadcastsSent: number
+  broadcastsPruned: number
+  broadcastsQueued: number
+}
+
+function flowOf (text: string): Flow {
+  const v = (name: string): number => sampleValue(text, name) ?? 0
+  let learnedPush = 0
+  let learnedSync = 0
+  for (const line of text.split('\n')) {
+    if (line.startsWith('scalelb_gossip_entries_learned_total{via="push"}')) learnedPush = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (line.startsWith('scalelb_gossip_entries_learned_total{via="sync"}')) learnedSync = Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return {
+    written: v('scalelb_gossip_entries_written_total'),
+    writtenBytes: v('scalelb_gossip_entries_written_bytes_total'),
+    learnedPush,
+    learnedSync,
+    broadcastsSent: v('scalelb_gossip_broadcast_entries_sent_total'),
+    broadcastsPruned: v('scalelb_gossip_broadcasts_pruned_total'),
+    broadcastsQueued: v('scalelb_gossip_broadcasts_queued')
+  }
 }
 
 /** Every agent at one moment. */
@@ -86,6 +118,7 @@ export async function sampleCluster (helper: LabHelper, hosts: readonly LabHost[
       programmingCount: text === '' ? undefined : sampleValue(text, 'scalelb_network_programming_duration_seconds_count'),
       addressWaitS: text === '' ? undefined : sampleValue(text, 'scalelb_ipam_address_wait_seconds_sum'),
       transactions: text === '' ? undefined : sampleValue(text, 'scalelb_lb_transactions_total'),
+      flow: text === '' ? undefined : flowOf(text),
       cpuS: p.cpuS,
       rssMiB: p.rssMiB
     }
@@ -111,6 +144,8 @@ export interface PhaseFigures {
   cpuPercentByAgent: number[]
   /** Mean over agents of kernel transactions per second. */
   transactionsPerNodePerS: number
+  /** Sums over the agents sampled both times of the table flow counters' increase; `broadcastsQueued` is the mean and `broadcastsQueuedMax` the max of the gauge at the end. */
+  flow: Flow & { agents: number, broadcastsQueuedMax: number }
   /** Mean and max RSS at the end. */
   rssMiBMean: number
   rssMiBMax: number
@@ -135,6 +170,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
   let nTx = 0
   const rss: number[] = []
   const byAgent: number[] = []
+  const flow = { written: 0, writtenBytes: 0, learnedPush: 0, learnedSync: 0, broadcastsSent: 0, broadcastsPruned: 0, broadcastsQueued: 0, agents: 0, broadcastsQueuedMax: 0 }
   b.agents.forEach((y, i) => {
     const x = a.agents[i] as AgentSample
     if (x.sentBytes !== undefined && y.sentBytes !== undefined && x.receivedBytes !== undefined && y.receivedBytes !== undefined) {
@@ -156,6 +192,12 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
       tx += y.transactions - x.transactions
       nTx++
     }
+    if (x.flow !== undefined && y.flow !== undefined) {
+      for (const k of ['written', 'writtenBytes', 'learnedPush', 'learnedSync', 'broadcastsSent', 'broadcastsPruned'] as const) flow[k] += y.flow[k] - x.flow[k]
+      flow.broadcastsQueued += y.flow.broadcastsQueued
+      flow.broadcastsQueuedMax = Math.max(flow.broadcastsQueuedMax, y.flow.broadcastsQueued)
+      flow.agents++
+    }
     if (y.rssMiB !== undefined) rss.push(y.rssMiB)
     if (x.programmingSumS !== undefined && y.programmingSumS !== undefined && x.programmingCount !== undefined && y.programmingCount !== undefined) {
       progSum += y.programmingSumS - x.programmingSumS
@@ -172,6 +214,7 @@ export function phaseFigures (a: ClusterSample, b: ClusterSample): PhaseFigures 
     cpuPercentAllAgents: 100 * cpu / seconds,
     cpuPercentByAgent: byAgent,
     transactionsPerNodePerS: nTx === 0 ? Number.NaN : tx / nTx / seconds,
+    flow: { ...flow, broadcastsQueued: flow.agents === 0 ? Number.NaN : flow.broadcastsQueued / flow.agents },
     rssMiBMean: rss.length === 0 ? Number.NaN : rss.reduce((s, v) => s + v, 0) / rss.length,
     rssMiBMax: rss.length === 0 ? Number.NaN : Math.max(...rss),
     agentProgrammingMsMean: progCount === 0 ? Number.NaN : 1000 * progSum / progCount

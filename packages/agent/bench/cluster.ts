@@ -387,7 +387,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   // phase 3: churn, --rate task events/s (a churn task removed, or added back)
   if (f.rate > 0) say(`churn phase: ${f.rate} task events/s for ${f.phaseS} s`)
   /** Every add of the churn phase: when it was called, where, and the IP it got. */
-  const churnAdds: Array<{ t0: number, host: string, ip: string }> = []
+  const churnAdds: Array<{ t0: number, t1: number, host: string, ip: string }> = []
   /** When the phase last removed the task holding each IP. */
   const removedAt = new Map<string, number>()
   const present = churn.map(() => true)
@@ -425,7 +425,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
           await labApi.removeTask(t.host, t.id)
         } else {
           t.ip = await addTask(t.host, 'churn', t.id, t.netnsPath)
-          churnAdds.push({ t0: c0, host: t.host.name, ip: t.ip })
+          churnAdds.push({ t0: c0, t1: performance.now(), host: t.host.name, ip: t.ip })
         }
         present[k] = !(present[k] as boolean)
         callMs.push(performance.now() - c0)
@@ -447,6 +447,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   // all at once, each until ADD_TIMEOUT_MS after its own add (one after another, every timed-out add cost
   // the run another 30 s: 24 of them made a 50-agent run 12 minutes longer)
   const churnAddMs: number[] = []
+  const churnAddFromReturnMs: number[] = []
   let churnAddTimeouts = 0
   let churnAddsRemovedFirst = 0
   await Promise.all(churnAdds.map(async (a) => {
@@ -457,7 +458,10 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
       // removal in one reconciler window programs neither, so it never shows the add
       const rm = removedAt.get(a.ip)
       if (rm !== undefined && rm > a.t0) churnAddsRemovedFirst++
-    } else churnAddMs.push(Math.max(...(ts as number[])) - a.t0)
+    } else {
+      churnAddMs.push(Math.max(...(ts as number[])) - a.t0)
+      churnAddFromReturnMs.push(Math.max(0, Math.max(...(ts as number[])) - a.t1))
+    }
   }))
   if (f.cpuProfDir !== undefined) await writeFile(`${f.cpuProfDir}/phases.json`, JSON.stringify({ clock: 'CLOCK_MONOTONIC us', phases }) + '\n')
 
@@ -490,7 +494,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   report(f, {
     firstTaskMs, firstWaitMs, creator: first.name, setupRetries: retries.n,
     labUpS, baseS, setupS: setupDoneS, runS, loads, idle, addPhase, churnPhase, churnSeconds, issued, failed, skipped, callMs,
-    addMs, addNodeMs, addTimeouts, churnAddMs, churnAddTimeouts, churnAddsRemovedFirst, killS, killTimeouts
+    addMs, addNodeMs, addTimeouts, churnAddMs, churnAddFromReturnMs, churnAddTimeouts, churnAddsRemovedFirst, killS, killTimeouts
   })
 }
 
@@ -525,6 +529,8 @@ interface Results {
   addTimeouts: number
   /** Each churn-phase add: API call to its backend in every other sandbox (ms). */
   churnAddMs: number[]
+  /** The same from the API call's return (the entry is written before it returns): propagation and remote programming alone. */
+  churnAddFromReturnMs: number[]
   churnAddTimeouts: number
   /** Of those timed out: the phase removed the task again before every node had programmed it. */
   churnAddsRemovedFirst: number
@@ -552,6 +558,7 @@ function report (f: Flags, r: Results): void {
   const msPerRemoteEvent = f.churnHosts < f.nodes ? cpuMsPerEvent(r, eventsPerS, f.churnHosts) : Number.NaN
   const firstMs = r.firstTaskMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
   const waitMs = r.firstWaitMs.filter(([n]) => n !== r.creator).map(([, ms]) => ms)
+  const cf = r.churnPhase.flow
   console.log('')
   console.log(`${f.nodes} agents (lan gossip profile), each in its own netns on one bridge underlay, sharing this machine's ${benchEnv().cpus} cores; lab up took ${round(r.labUpS, 1)} s, then set-up ${round(r.setupS, 1)} s (first tasks ${round(r.baseS, 1)} s), set-up and phases ${round(r.runS, 1)} s; load average (1 min) ${r.loads.map((l) => round(l, 1)).join(', ')} (lab up, idle, add, churn, end)`)
   printTable([
@@ -569,6 +576,7 @@ function report (f: Flags, r: Results): void {
     ["agents' own programming histogram, mean ms (add phase)", round(r.addPhase.agentProgrammingMsMean, 1)],
     [`task add during churn (${round(eventsPerS, 1)} events/s) -> programmed on all other nodes, ms p50`, round(percentile(r.churnAddMs, 50), 1)],
     [`task add during churn (${round(eventsPerS, 1)} events/s) -> programmed on all other nodes, ms p99`, round(percentile(r.churnAddMs, 99), 1)],
+    ['  the same from the API call\'s return, ms p50 / p99', `${round(percentile(r.churnAddFromReturnMs, 50), 1)} / ${round(percentile(r.churnAddFromReturnMs, 99), 1)}`],
     [`churn adds measured / timed out (> ${ADD_TIMEOUT_MS / 1000} s)`, `${r.churnAddMs.length} / ${r.churnAddTimeouts}`],
     ['  of the timed out: removed again before every node programmed them', String(r.churnAddsRemovedFirst)],
     ['node killed -> backends withdrawn everywhere, s p50', round(percentile(r.killS, 50), 2)],
@@ -580,7 +588,11 @@ function report (f: Flags, r: Results): void {
     ['kernel transactions per node per task event (churn - idle)', round((r.churnPhase.transactionsPerNodePerS - r.idle.transactionsPerNodePerS) / eventsPerS, 2)],
     ['gossip bytes sent per node per task event (churn - idle)', round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)],
     ['task events issued / failed / skipped (all tasks busy)', `${r.issued} / ${r.failed} / ${r.skipped}`],
-    ['task add/rm API call (returns once applied locally), ms p50', round(percentile(r.callMs, 50), 1)],
+    ['task add/rm API call (returns once applied locally), ms p50 / p99', `${round(percentile(r.callMs, 50), 1)} / ${round(percentile(r.callMs, 99), 1)}`],
+    ['table entries written per task event (all nodes); mean bytes per entry', `${round(cf.written / Math.max(1, r.issued), 2)}; ${round(cf.writtenBytes / Math.max(1, cf.written), 0)}`],
+    ['entries learned per node per s in churn: by gossip push / by anti-entropy', `${round(cf.learnedPush / Math.max(1, cf.agents) / r.churnPhase.seconds, 2)} / ${round(cf.learnedSync / Math.max(1, cf.agents) / r.churnPhase.seconds, 2)}`],
+    ['entries put into packets per node per s in churn; relayed entries pruned per node per s', `${round(cf.broadcastsSent / Math.max(1, cf.agents) / r.churnPhase.seconds, 1)}; ${round(cf.broadcastsPruned / Math.max(1, cf.agents) / r.churnPhase.seconds, 2)}`],
+    ['broadcast queue depth at the end of churn, mean / max', `${round(cf.broadcastsQueued, 1)} / ${cf.broadcastsQueuedMax}`],
     ['agent CPU % of one core, per agent, idle', round(r.idle.cpuPercentPerAgent, 2)],
     ['agent CPU % of one core, busiest agent, idle', round(r.idle.cpuPercentMaxAgent, 2)],
     ['agent CPU % of one core, per agent, add phase', round(r.addPhase.cpuPercentPerAgent, 1)],
@@ -613,6 +625,8 @@ function report (f: Flags, r: Results): void {
     agent_programming_ms_mean: nan(round(r.addPhase.agentProgrammingMsMean, 1)),
     churn_add_all_ms_p50: nan(round(percentile(r.churnAddMs, 50), 1)),
     churn_add_all_ms_p99: nan(round(percentile(r.churnAddMs, 99), 1)),
+    churn_add_all_from_return_ms_p50: nan(round(percentile(r.churnAddFromReturnMs, 50), 1)),
+    churn_add_all_from_return_ms_p99: nan(round(percentile(r.churnAddFromReturnMs, 99), 1)),
     churn_adds_measured: r.churnAddMs.length,
     churn_adds_timed_out: r.churnAddTimeouts,
     churn_adds_removed_first: r.churnAddsRemovedFirst,
@@ -632,6 +646,14 @@ function report (f: Flags, r: Results): void {
     churn_bytes_per_node_per_s: nan(round(r.churnPhase.sentBytesPerNodePerS, 0)),
     churn_transactions_per_node_per_event: nan(round((r.churnPhase.transactionsPerNodePerS - r.idle.transactionsPerNodePerS) / eventsPerS, 2)),
     churn_bytes_per_node_per_event: nan(round((r.churnPhase.sentBytesPerNodePerS - r.idle.sentBytesPerNodePerS) / eventsPerS, 0)),
+    churn_entries_written_per_event: round(cf.written / Math.max(1, r.issued), 2),
+    churn_bytes_per_entry_written: round(cf.writtenBytes / Math.max(1, cf.written), 0),
+    churn_learned_push_per_node_per_s: round(cf.learnedPush / Math.max(1, cf.agents) / r.churnPhase.seconds, 2),
+    churn_learned_sync_per_node_per_s: round(cf.learnedSync / Math.max(1, cf.agents) / r.churnPhase.seconds, 2),
+    churn_broadcasts_sent_per_node_per_s: round(cf.broadcastsSent / Math.max(1, cf.agents) / r.churnPhase.seconds, 1),
+    churn_broadcasts_pruned_per_node_per_s: round(cf.broadcastsPruned / Math.max(1, cf.agents) / r.churnPhase.seconds, 2),
+    churn_broadcasts_queued_mean: nan(round(cf.broadcastsQueued, 1)),
+    churn_broadcasts_queued_max: cf.broadcastsQueuedMax,
     churn_received_bytes_per_node_per_s: nan(round(r.churnPhase.receivedBytesPerNodePerS, 0)),
     idle_cpu_percent_per_agent: nan(round(r.idle.cpuPercentPerAgent, 2)),
     idle_cpu_percent_max_agent: nan(round(r.idle.cpuPercentMaxAgent, 2)),

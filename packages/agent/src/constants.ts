@@ -154,8 +154,16 @@ export const JOIN_DIAL_TIMEOUT_MS = 30_000
 export const JOIN_RETRY_MIN_MS = 1_000
 /** Longest wait between --join retries while the node is alone. */
 export const JOIN_RETRY_MAX_MS = 30_000
-/** Persist the desired state at most this often (it changes with every remote event). */
-export const DESIRED_PERSIST_INTERVAL_MS = 1_000
+/**
+ * Persist the desired state at most this often (it changes with every remote
+ * event). It serves only the warm-up after a restart, as a union with what
+ * the tables hold then (a graceful stop writes it at once, and a local
+ * task's change writes the state file at once too), so after a crash it is
+ * at most this old. Each write costs ~1.7 ms of CPU (a temp file, fsync,
+ * rename, directory fsync): at 1 s that was ~5 % of a churning agent's CPU
+ * (50 agents, 5 task events/s, docs/scale.md sixth pass).
+ */
+export const DESIRED_PERSIST_INTERVAL_MS = 10_000
 /** File name of the TCP control API's bearer token inside the data dir (mode 0600). */
 export const API_TOKEN_FILE = 'api.token'
 /** Random bytes of a generated API token (256 bits: not guessable, hex in the file). */

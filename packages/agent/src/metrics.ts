@@ -124,6 +124,12 @@ export function createAgentMetrics (init: { node: string, sources: MetricSources
   absCounter(registry, 'scalelb_gossip_received_bytes_total', 'Gossip bytes received.', [], () => s.gossipStats().bytesReceived)
   absCounter(registry, 'scalelb_gossip_dropped_messages_total', 'Inbound gossip frames, table entries and membership facts refused, by reason (malformed ones by field; unsigned, bad-signature, not-owner, not-manager, unknown-origin, lamport-jump, member-unsigned, revoked-peer, revoked-origin, member-revoked, ...).', ['reason'], () => s.gossipStats().dropped)
   absCounter(registry, 'scalelb_gossip_syncs_total', 'Anti-entropy syncs.', [], () => s.gossipStats().syncs)
+  absCounter(registry, 'scalelb_gossip_entries_written_total', 'Table entry versions this node wrote.', [], () => s.gossipStats().flow.written)
+  absCounter(registry, 'scalelb_gossip_entries_written_bytes_total', 'Estimated encoded bytes of the table entry versions this node wrote.', [], () => s.gossipStats().flow.writtenBytes)
+  absCounter(registry, 'scalelb_gossip_entries_learned_total', 'Newer table entry versions applied from other nodes, by how they came (push: a gossip broadcast; sync: anti-entropy).', ['via'], () => ({ push: s.gossipStats().flow.learnedPush, sync: s.gossipStats().flow.learnedSync }))
+  absCounter(registry, 'scalelb_gossip_broadcast_entries_sent_total', 'Table entries put into gossip packets (one per entry per packet).', [], () => s.gossipStats().flow.broadcastsSent)
+  absCounter(registry, 'scalelb_gossip_broadcasts_pruned_total', 'Relayed table entries dropped from a full broadcast queue (anti-entropy carries them).', [], () => s.gossipStats().flow.broadcastsPruned)
+  new Gauge({ name: 'scalelb_gossip_broadcasts_queued', help: 'Table entries queued for broadcast now.', registers: [registry], collect () { this.set(s.gossipStats().flow.broadcastsQueued) } })
   const transport = s.transport
   if (transport !== undefined) {
     absCounter(registry, 'scalelb_transport_dropped_total', 'Frames dropped and streams refused by the gossip transport, by reason (stream-limit, sync-limit, buffer-limit, oversize-in, ...).', ['reason'], () => transport().dropped)

@@ -34,7 +34,7 @@ export interface GossipConfig {
   restartGraceMs: number
   /** Gossip to recently dead members for this long (ms). @default 30000 */
   gossipToTheDeadMs: number
-  /** Piggyback budget per packet (bytes). @default 1400 */
+  /** Piggyback budget per packet (bytes); at most maxMessageBytes - 1024 (headers, probes, sync hashes). @default 16384 */
   packetBytes: number
   /** Largest datagram accepted (bytes). @default 65536 */
   maxMessageBytes: number
@@ -120,6 +120,8 @@ export function validateConfig (cfg: GossipConfig): void {
   const positive: Array<keyof GossipConfig> = ['probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'gossipNodes', 'retransmitMult', 'suspicionMult', 'suspicionMaxTimeoutMult', 'awarenessMax', 'packetBytes', 'maxMessageBytes', 'maxRequestBytes', 'reconnectIntervalMs']
   for (const k of positive) if (cfg[k] <= 0) throw new InvalidGossipConfigError(k, 'must be > 0')
   if (cfg.probeTimeoutMs > cfg.probeIntervalMs) throw new InvalidGossipConfigError('probeTimeoutMs', 'must not exceed probeIntervalMs')
+  // a full packet must still be a frame every peer accepts (also peers that keep the default maxMessageBytes)
+  if (cfg.packetBytes > cfg.maxMessageBytes - 1024) throw new InvalidGossipConfigError('packetBytes', `must not exceed maxMessageBytes - 1024 (${cfg.maxMessageBytes - 1024})`)
 }
 
 /** memberlist retransmitLimit: mult * ceil(log10(n + 1)). */

@@ -231,7 +231,7 @@ class Node implements GossipNode {
   handle (now: Millis, from: NodeId, msg: Packet): NodeOutput {
     const out = newOutbox()
     if (this.fromRevoked(from, 0)) return this.finish(now, out)
-    if (msg.tb !== undefined) for (const m of msg.tb) this.tables.handle(now, from, m)
+    if (msg.tb !== undefined) for (const m of msg.tb) this.tables.handle(now, from, m, msg.t === 'push')
     if (msg.sh !== undefined) {
       const differ = msg.sh.filter((h) => this.tables.handleSyncHash(now, from, h)).map((h) => h.scope)
       if (differ.length > 0) out.packets.push({ to: from, packet: { t: 'gossip', sd: differ } })

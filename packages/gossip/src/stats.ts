@@ -1,4 +1,4 @@
-import type { GossipStats } from './types.js'
+import type { GossipStats, TableFlow } from './types.js'
 
 /** Mutable counters behind GossipStats; one per node. */
 export class StatsCounter {
@@ -28,7 +28,7 @@ export class StatsCounter {
   }
 
   /** Snapshot merged with the tables' counters. */
-  snapshot (tables: { entries: Record<string, number>, syncs: number, syncsAgreed?: number, dropped?: Record<string, number> }): GossipStats {
+  snapshot (tables: { entries: Record<string, number>, syncs: number, syncsAgreed?: number, dropped?: Record<string, number> } & Partial<TableFlow>): GossipStats {
     return {
       messagesSent: { ...this.messagesSent },
       messagesReceived: { ...this.messagesReceived },
@@ -37,7 +37,16 @@ export class StatsCounter {
       dropped: { ...this.dropped, ...tables.dropped },
       syncs: tables.syncs,
       syncsAgreed: tables.syncsAgreed ?? 0,
-      entries: { ...tables.entries }
+      entries: { ...tables.entries },
+      flow: {
+        written: tables.written ?? 0,
+        writtenBytes: tables.writtenBytes ?? 0,
+        learnedPush: tables.learnedPush ?? 0,
+        learnedSync: tables.learnedSync ?? 0,
+        broadcastsSent: tables.broadcastsSent ?? 0,
+        broadcastsQueued: tables.broadcastsQueued ?? 0,
+        broadcastsPruned: tables.broadcastsPruned ?? 0
+      }
     }
   }
 }

@@ -114,6 +114,24 @@ export interface GossipStats {
   /** Periodic syncs answered by a matching digest hash alone (no exchange). */
   syncsAgreed: number
   entries: Record<string, number>
+  /** How table entries flow through this node (counters, but `broadcastsQueued`). */
+  flow: TableFlow
+}
+
+/** Table entry counters of one node (see TablesStats). */
+export interface TableFlow {
+  /** Entry versions written here, and their estimated encoded bytes. */
+  written: number
+  writtenBytes: number
+  /** Newer entry versions applied from gossip broadcasts, and from anti-entropy (sync answers, push-backs). */
+  learnedPush: number
+  learnedSync: number
+  /** Entries put into gossip packets (transmits). */
+  broadcastsSent: number
+  /** Entries queued for broadcast now (a gauge). */
+  broadcastsQueued: number
+  /** Relayed entries dropped from full broadcast queues. */
+  broadcastsPruned: number
 }
 
 /** What the agent calls. Scope-level operations take the scope name. */

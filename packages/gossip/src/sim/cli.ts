@@ -6,7 +6,7 @@ import { formatTable } from './report.js'
 import { churn, convergence, failure, networks, partition, type Results, type ScenarioName, type SlowModelName } from './scenarios.js'
 
 const USAGE = `usage: npm run sim -- [--nodes N] [--loss P] [--seed S] [--scenario convergence|failure|partition|churn|networks]
-                     [--profile lan|wan|local] [--set option=value ...] [--events E] [--rate R] [--no-bytes] [--lose-broadcasts]
+                     [--profile lan|wan|local] [--set option=value ...] [--events E] [--rate R] [--value-bytes B] [--no-bytes] [--lose-broadcasts]
                      [--slow mixed|pause|lag|latency] [--unsigned] [--networks K] [--span S] [--preload P]
 Runs a deterministic gossip simulation (virtual time) and prints a table, then one JSON line.
 Nodes sign and check membership facts and entries as in production; --unsigned turns that off for comparison.
@@ -15,7 +15,7 @@ Nodes sign and check membership facts and entries as in production; --unsigned t
 half CPU-starved); see packages/gossip/README.md, Simulator.
 --scenario networks: K network scopes (default 1000), each joined by S nodes chosen by seed (default 50),
 each holding P entries (default 10); --events network-scoped and then cluster-wide writes are timed.
---rate: writes per second cluster-wide in the convergence scenario (default 1).`
+--rate: writes per second cluster-wide in the convergence scenario (default 1); --value-bytes pads each of its values.`
 
 class UsageError extends Error { override name = 'UsageError' }
 
@@ -38,6 +38,7 @@ function main (): number {
         profile: { type: 'string' },
         events: { type: 'string' },
         rate: { type: 'string' },
+        'value-bytes': { type: 'string' },
         'no-bytes': { type: 'boolean' },
         'lose-broadcasts': { type: 'boolean' },
         unsigned: { type: 'boolean' },
@@ -57,7 +58,7 @@ function main (): number {
     return 2
   }
   if (args.help === true) { console.log(USAGE); return 0 }
-  let nodes: number, loss: number, seed: number, events: number, rate: number, nets: number, span: number, preload: number
+  let nodes: number, loss: number, seed: number, events: number, rate: number, valueBytes: number, nets: number, span: number, preload: number
   const scenario = (args.scenario ?? 'convergence') as ScenarioName
   const profile = (args.profile ?? 'lan') as ProfileName
   const slow = (args.slow ?? 'mixed') as SlowModelName
@@ -69,6 +70,8 @@ function main (): number {
     events = Math.floor(num(args.events, 'events', 20, 1, 1000))
     rate = num(args.rate, 'rate', 1, 0.01, 10_000)
     if (args.rate !== undefined && scenario !== 'convergence') throw new UsageError('--rate applies to the convergence scenario only')
+    valueBytes = Math.floor(num(args['value-bytes'], 'value-bytes', 0, 0, 16 * 1024))
+    if (args['value-bytes'] !== undefined && scenario !== 'convergence') throw new UsageError('--value-bytes applies to the convergence scenario only')
     nets = Math.floor(num(args.networks, 'networks', 1000, 1, 100_000))
     span = Math.floor(num(args.span, 'span', 50, 2, nodes))
     preload = Math.floor(num(args.preload, 'preload', 10, 0, 1000))
@@ -93,7 +96,7 @@ function main (): number {
   const t0 = performance.now()
   let results: Results
   switch (scenario) {
-    case 'convergence': results = convergence(init, events, args['lose-broadcasts'] === true, rate); break
+    case 'convergence': results = convergence(init, events, args['lose-broadcasts'] === true, rate, valueBytes); break
     case 'failure': results = failure(init, events, slow); break
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
@@ -107,7 +110,7 @@ function main (): number {
   }
   const wallS = Math.round((performance.now() - t0) / 10) / 100
   const rssMb = Math.round(process.memoryUsage().rss / 2 ** 20)
-  const params = { scenario, nodes, loss, seed, profile, overrides, events, rate, lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned, ...(scenario === 'networks' ? { networks: nets, span, preload } : {}) }
+  const params = { scenario, nodes, loss, seed, profile, overrides, events, rate, ...(valueBytes > 0 ? { value_bytes: valueBytes } : {}), lose_broadcasts: args['lose-broadcasts'] === true, slow, signed: !unsigned, ...(scenario === 'networks' ? { networks: nets, span, preload } : {}) }
   console.log(formatTable(`gossip sim: ${scenario}, ${nodes} nodes, loss ${loss}, seed ${seed}, profile ${profile}, ${unsigned ? 'unsigned' : 'signed'}`, [
     ...Object.entries(results).map(([k, v]): [string, number] => [k, v]),
     ['wall_s (context only, not deterministic)', wallS],

@@ -29,9 +29,11 @@ function pick (sim: Sim, k: number, ok: (sn: SimNode) => boolean = sn => sn.up):
  * the time until 99%, 99.9% and 100% of nodes hold it. With
  * `loseBroadcasts`, every gossip/ping/ack carrying table messages that the
  * writer sends in the 5 s after its write is dropped, so only anti-entropy
- * (sync responses and push-backs) can start the spread.
+ * (sync responses and push-backs) can start the spread. `valueBytes` pads
+ * each written value with a string of that many characters (the agent's
+ * signed endpoint entries are a few hundred bytes).
  */
-export function convergence (init: SimInit, events = 20, loseBroadcasts = false, rate = 1): Results {
+export function convergence (init: SimInit, events = 20, loseBroadcasts = false, rate = 1, valueBytes = 0): Results {
   const gapMs = 1000 / rate
   const sim = new Sim(init)
   const n = sim.nodes.length
@@ -70,7 +72,7 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
       const [i] = pick(sim, 1)
       if (loseBroadcasts) muted.set(i as number, sim.now + 5000)
       startAt[e] = sim.now
-      ;(sim.nodes[i as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, String(e), { e, from: i })
+      ;(sim.nodes[i as number] as SimNode).node.set(sim.now, 'cluster', SIM_TABLE, String(e), valueBytes > 0 ? { e, from: i, pad: 'x'.repeat(valueBytes) } : { e, from: i })
     })
   }
   const deadline = WARMUP_MS + events * gapMs + 60_000
@@ -79,6 +81,11 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
   const dur = (sim.now - t0) / 1000
   const writeS = (writeEnd - t0) / 1000
   const toRounds = (ms: number): number => ms / gi
+  let learnedPush = 0; let learnedSync = 0; let pruned = 0
+  for (const sn of sim.nodes) {
+    const f = sn.node.stats().flow
+    learnedPush += f.learnedPush; learnedSync += f.learnedSync; pruned += f.broadcastsPruned
+  }
   return {
     nodes: n,
     events,
@@ -97,6 +104,8 @@ export function convergence (init: SimInit, events = 20, loseBroadcasts = false,
     seconds_100_max: round(Math.max(...t100) / 1000),
     bytes_per_node_per_s: round((sim.bytesSent - bytes0) / n / dur, 1),
     messages_total: sim.messagesSent,
+    learned_by_sync_share: round(learnedSync / Math.max(1, learnedPush + learnedSync), 3),
+    broadcasts_pruned_per_node: round(pruned / n, 1),
     ...(Number.isNaN(writeBytes) || writeS === 0 || sim.bytesSent === 0
       ? {}
       : {

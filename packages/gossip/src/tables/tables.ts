@@ -131,6 +131,8 @@ class TablesImpl implements Tables {
   private syncsAgreed = 0
   /** Broadcasts pruned by the queues of scopes since forgotten. */
   private prunedGone = 0
+  /** Entry versions written here (and their estimated bytes), applied from gossip packets, applied from anti-entropy (sync answers, push-backs), and entries put into packets. */
+  private readonly flow = { written: 0, writtenBytes: 0, learnedPush: 0, learnedSync: 0, broadcastsSent: 0 }
   /** First tick's time; NaN before. */
   private bornAt = NaN
   /** Own-origin records of an earlier life, adopted as they arrived, not (yet) written by this process. */
@@ -281,7 +283,9 @@ class TablesImpl implements Tables {
     for (const st of this.scopeStates.values()) entries[st.name] = st.store.count
     let pruned = this.prunedGone
     for (const st of this.scopeStates.values()) pruned += st.queue.pruned
-    return { entries, syncs: this.syncCount, syncsAgreed: this.syncsAgreed, broadcastsPruned: pruned, dropped: { ...this.admission.dropped } }
+    let queued = 0
+    for (const st of this.scopeStates.values()) queued += st.queue.size
+    return { entries, syncs: this.syncCount, syncsAgreed: this.syncsAgreed, broadcastsPruned: pruned, broadcastsQueued: queued, ...this.flow, dropped: { ...this.admission.dropped } }
   }
 
   // ---- membership ------------------------------------------------------
@@ -319,16 +323,16 @@ class TablesImpl implements Tables {
       nets.push({ st, n: members.size })
     }
     const fill = new Filler(budgetBytes, this.retransmitMult, this.lastNow)
-    if (nets.length === 0) {
-      fill.take(cluster, clusterSize, budgetBytes)
-      return fill.out
+    if (nets.length === 0) fill.take(cluster, clusterSize, budgetBytes)
+    else {
+      const clusterBusy = cluster.queue.size > 0
+      for (const { st, n } of nets) fill.take(st, n, clusterBusy ? budgetBytes / 2 : budgetBytes)
+      if (clusterBusy) {
+        fill.take(cluster, clusterSize, budgetBytes)
+        for (const { st, n } of nets) fill.take(st, n, budgetBytes)
+      }
     }
-    const clusterBusy = cluster.queue.size > 0
-    for (const { st, n } of nets) fill.take(st, n, clusterBusy ? budgetBytes / 2 : budgetBytes)
-    if (clusterBusy) {
-      fill.take(cluster, clusterSize, budgetBytes)
-      for (const { st, n } of nets) fill.take(st, n, budgetBytes)
-    }
+    for (const m of fill.out) this.flow.broadcastsSent += m.entries.length
     return fill.out
   }
 
@@ -344,11 +348,14 @@ class TablesImpl implements Tables {
     return n
   }
 
-  handle (now: number, from: NodeId, msg: TablesMsg): void {
+  handle (now: number, from: NodeId, msg: TablesMsg, bySync = false): void {
     this.lastNow = now
     const st = this.scopeStates.get(msg.scope)
     if (st === undefined || !st.joined) return
-    for (const w of msg.entries) this.merge(now, st, w, true)
+    let n = 0
+    for (const w of msg.entries) if (this.merge(now, st, w, true)) n++
+    if (bySync) this.flow.learnedSync += n
+    else this.flow.learnedPush += n
   }
 
   // ---- anti-entropy and reaping ----------------------------------------
@@ -498,7 +505,7 @@ class TablesImpl implements Tables {
     this.probes.markSynced(res.scope)
     const certified = st.certs?.certify(res, (c) => { this.refuse('bad-cert', st.name, [st.name, '(certificate)', c[0], c[1], 0, 1, 0]) })
     // learned by sync, not re-gossiped: a joining node would otherwise flood the scope
-    for (const w of res.entries) this.merge(now, st, w, false, certified?.get(w))
+    for (const w of res.entries) if (this.merge(now, st, w, false, certified?.get(w))) this.flow.learnedSync++
     return pushBack(res.scope, st.store, res, now, this.ttlMs, this.maxMsgBytes, this.keyring !== undefined)
   }
 
@@ -557,12 +564,12 @@ class TablesImpl implements Tables {
       const bytes = entryBytes(entryHeader(st.name, table, key, this.self, v.lamport, v.seq, deleted), vb)
       v.sig = auth.kind === 'manager' ? this.keyring.signManager(bytes) : this.keyring.sign(bytes)
     }
-    if (!deleted) {
-      const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, sig: v.sig })
-      if (size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
-    }
+    const size = recSize({ table, key, leaf: 0, li: 0, ...v, vt: 0, size: 0, sig: v.sig })
+    if (!deleted && size > MAX_ENTRY_BYTES) throw new InvalidValueError(`encoded entry is ${size} bytes, more than ${MAX_ENTRY_BYTES}`)
     this.admission.clock.next()
     this.seq++
+    this.flow.written++
+    this.flow.writtenBytes += size
     const cur = st.store.get(table, key)
     if (cur !== undefined) this.adopted.delete(cur)
     return this.apply(st, cur, table, key, v, true)

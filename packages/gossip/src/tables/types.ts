@@ -174,6 +174,16 @@ export interface TablesStats {
   syncsAgreed: number
   /** Relayed entries dropped from a full broadcast queue (anti-entropy carries them; see maxRelayedBroadcasts). */
   broadcastsPruned: number
+  /** Entries queued for broadcast now, all scopes. */
+  broadcastsQueued?: number
+  /** Entries put into gossip packets (one per entry per packet: transmits). */
+  broadcastsSent?: number
+  /** Entry versions this node wrote, and their estimated encoded bytes. */
+  written?: number
+  writtenBytes?: number
+  /** Newer entry versions applied from gossip (broadcasts) and from anti-entropy (sync answers and push-backs). */
+  learnedPush?: number
+  learnedSync?: number
   /**
    * Remote entries refused before they were applied, by reason: `lamport-jump`, `seq-jump`,
    * `unsigned`, `bad-signature`, `not-owner`, `not-manager`, `refused-key`, `bad-cert`,
@@ -248,8 +258,8 @@ export interface Tables {
   pendingScopes(): ScopeName[]
   /** Entries queued for broadcast in all scopes (0: no packet would carry a table message). */
   pendingBroadcasts(): number
-  /** Merge a (validated) table message from `from`. */
-  handle(now: number, from: NodeId, msg: TablesMsg): void
+  /** Merge a (validated) table message from `from`; `bySync` when it is a sync push-back (counted as learned by sync). */
+  handle(now: number, from: NodeId, msg: TablesMsg, bySync?: boolean): void
   /** Anti-entropy and reaping. `alive` = live members (self may be included), as a list or a view. */
   tick(now: number, alive: readonly NodeId[] | LivePeers): { syncs: SyncPlan[], wakeAt: number }
   /** Answer a peer's digest. */

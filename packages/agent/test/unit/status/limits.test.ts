@@ -17,7 +17,7 @@ const STATUS: AgentStatus = {
 }
 
 function server (init: Partial<StatusServerInit> = {}): ReturnType<typeof createStatusServer> & { metricsText: () => Promise<string> } {
-  const metrics = createAgentMetrics({ node: 'n1', sources: { reconciler: () => STATUS.reconciler, members: () => [], gossipStats: () => ({ messagesSent: {}, messagesReceived: {}, bytesSent: 0, bytesReceived: 0, dropped: {}, syncs: 0, entries: {} }) as never, ipam: () => ({ vip: 0, task: 0, lb: 0, free: 0, cooling: 0 }) } })
+  const metrics = createAgentMetrics({ node: 'n1', sources: { reconciler: () => STATUS.reconciler, members: () => [], gossipStats: () => ({ messagesSent: {}, messagesReceived: {}, bytesSent: 0, bytesReceived: 0, dropped: {}, syncs: 0, entries: {}, flow: { written: 0, writtenBytes: 0, learnedPush: 0, learnedSync: 0, broadcastsSent: 0, broadcastsQueued: 0, broadcastsPruned: 0 } }) as never, ipam: () => ({ vip: 0, task: 0, lb: 0, free: 0, cooling: 0 }) } })
   const s = createStatusServer({ host: '127.0.0.1', port: 0, metrics, logger: createSilentLogger(), ready: () => true, status: () => STATUS, ...init })
   return Object.assign(s, { metricsText: async () => await metrics.registry.metrics() })
 }

@@ -5,7 +5,7 @@ import { createAgentMetrics, transportStats } from '../../../src/metrics.js'
 const SOURCES = {
   reconciler: () => ({ transactions: 0, failures: 0, kernelObjects: 0, sandboxes: 0 }),
   members: () => [],
-  gossipStats: () => ({ messagesSent: {}, messagesReceived: {}, bytesSent: 0, bytesReceived: 0, dropped: {}, syncs: 0, entries: {} }) as never,
+  gossipStats: () => ({ messagesSent: {}, messagesReceived: {}, bytesSent: 0, bytesReceived: 0, dropped: {}, syncs: 0, entries: {}, flow: { written: 0, writtenBytes: 0, learnedPush: 0, learnedSync: 0, broadcastsSent: 0, broadcastsQueued: 0, broadcastsPruned: 0 } }) as never,
   ipam: () => ({ vip: 0, task: 0, lb: 0, free: 0, cooling: 0 })
 }
 
