@@ -1,5 +1,7 @@
 import type { Rec } from './record.js'
 
+const NO_NUMBERS: readonly number[] = []
+
 /** What a store needs of one table's key -> record map (a Map, or DenseKeys). */
 export interface KeyMap {
   get(key: string): Rec | undefined
@@ -16,20 +18,28 @@ export interface KeyMap {
  */
 export class KeySlots {
   private readonly map = new Map<string, number>()
+  /** Per digest leaf, the numbers of its keys (a key's leaf never changes), in the order they were numbered. */
+  private readonly byLeaf: number[][] = []
 
   constructor (private readonly max: number) {}
+
+  /** Numbers of the keys of digest leaf `leaf` (shared: not to be changed). */
+  inLeaf (leaf: number): readonly number[] {
+    return this.byLeaf[leaf] ?? NO_NUMBERS
+  }
 
   /** The number of `key` if it has one. */
   find (key: string): number | undefined {
     return this.map.get(key)
   }
 
-  /** The number of `key`, assigned on first use; undefined past the bound. */
-  slot (key: string): number | undefined {
+  /** The number of `key` (of digest leaf `leaf`), assigned on first use; undefined past the bound. */
+  slot (key: string, leaf: number): number | undefined {
     const s = this.map.get(key)
     if (s !== undefined || this.map.size >= this.max) return s
     const n = this.map.size
     this.map.set(key, n)
+    ;(this.byLeaf[leaf] ??= []).push(n)
     return n
   }
 }
@@ -40,7 +50,10 @@ export class KeySlots {
  * `scopes` table: one record per node, on every node): 8 bytes a key instead
  * of a Map entry (~46 bytes at 10k keys), so 10,000 simulated nodes holding
  * 10,000 claims each keep 0.8 GB instead of 4.6 GB for them. Keys without a
- * number go in a map. Iterates in key-number order, then the map's.
+ * number go in a map. Iterates in key-number order, then the map's. The
+ * store lists a numbered key's record per digest leaf from the shared
+ * numbers of that leaf (`inLeaf`), not in a leaf array of its own: another
+ * 8 bytes a key saved.
  */
 export class DenseKeys implements KeyMap {
   private readonly slots: Array<Rec | undefined> = []
@@ -59,8 +72,23 @@ export class DenseKeys implements KeyMap {
     return s < this.slots.length ? this.slots[s] : undefined
   }
 
+  /** True if `key` (of digest leaf `leaf`) has a shared number (assigned now if it can be): its record lives in the array. */
+  numbered (key: string, leaf: number): boolean {
+    return this.keys.slot(key, leaf) !== undefined
+  }
+
+  /** The held records of the numbered keys of digest leaf `leaf`, in number order (appended to `out`). */
+  leafRecs (leaf: number, out: Rec[]): Rec[] {
+    const a = this.slots
+    for (const s of this.keys.inLeaf(leaf)) {
+      const r = s < a.length ? a[s] : undefined
+      if (r !== undefined) out.push(r)
+    }
+    return out
+  }
+
   set (key: string, rec: Rec): this {
-    const s = this.keys.slot(key)
+    const s = this.keys.slot(key, rec.leaf)
     if (s === undefined) {
       (this.other ??= new Map()).set(key, rec)
       return this

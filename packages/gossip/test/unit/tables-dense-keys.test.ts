@@ -36,15 +36,25 @@ test('a store holding one table in an array by shared key numbers answers as one
   t.deepEqual(sorted(dense), sorted(plain))
   t.deepEqual([...dense.lanes], [...plain.lanes])
   for (const x of plain.all()) t.true(dense.holds(dense.get(x.table, x.key)!) && !dense.holds(x))
+  // listed per digest leaf as the map's store lists them, the numbered keys' records from the shared numbers
+  const leafOf = (s: ScopeStore, l: number): string[] => [...(s.leaf(l) ?? [])].map((x) => `${x.table}/${x.key}@${x.lamport}`).sort()
+  for (let l = 0; l < 256; l++) t.deepEqual(leafOf(dense, l), leafOf(plain, l))
+  t.deepEqual([...dense.fineLanes()], [...plain.fineLanes()])
+  // ... so those records take no slot in the store's own leaf arrays (8 bytes a record per store)
+  const arrays = (s: ScopeStore): Array<unknown[] | undefined> => (s as unknown as { leaves: Array<unknown[] | undefined> }).leaves
+  const slotsOf = (s: ScopeStore): number => arrays(s).reduce((n, a) => n + (a?.length ?? 0), 0)
+  t.is(slotsOf(plain), plain.count)
+  t.is(slotsOf(dense), [...dense.all()].filter((x) => x.table !== 'scopes' || keys.find(x.key) === undefined).length)
   // two stores share the numbers, not the records
   t.deepEqual(sorted(other), sorted(plain))
 })
 
 test('dense keys: numbers are shared and bounded; an unnumbered key lives in a map; deletes free the slot', (t) => {
   const keys = new KeySlots(2)
-  t.is(keys.slot('a'), 0)
-  t.is(keys.slot('b'), 1)
-  t.is(keys.slot('c'), undefined)
+  t.is(keys.slot('a', 3), 0)
+  t.is(keys.slot('b', 3), 1)
+  t.is(keys.slot('c', 3), undefined)
+  t.deepEqual(keys.inLeaf(3), [0, 1])
   t.is(keys.find('a'), 0)
   const m = new DenseKeys(keys)
   const rec = (k: string): Parameters<DenseKeys['set']>[1] => ({ table: 't', key: k, leaf: 0, li: 0, value: 1, origin: k, lamport: 1, seq: 1, deleted: false, deadAt: undefined, vt: 0, size: 0, sig: undefined })
