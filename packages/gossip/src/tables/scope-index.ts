@@ -11,9 +11,12 @@ import { isScopeName } from './validate.js'
 export interface ScopeClaim {
   readonly lamport: number
   readonly scopes: ReadonlySet<ScopeName>
+  /** The same scopes as a list (walked on every claim change, where a Set's iterator costs more). */
+  readonly list: readonly ScopeName[]
 }
 
 const NO_SCOPES: ReadonlySet<ScopeName> = new Set()
+const NO_LIST: readonly ScopeName[] = []
 
 /**
  * Claims already made from a `scopes` value, by the value object: a value is
@@ -27,12 +30,12 @@ const CLAIMS_OF_VALUE = new WeakMap<object, ScopeClaim>()
 /** The claim a cluster-scope `scopes` record makes, or undefined if it is not a node's own record about itself. */
 export function claimOf (r: Rec): ScopeClaim | undefined {
   if (r.table !== SCOPES_TABLE || r.origin !== r.key) return undefined
-  if (r.deleted || !Array.isArray(r.value)) return { lamport: r.lamport, scopes: NO_SCOPES }
+  if (r.deleted || !Array.isArray(r.value)) return { lamport: r.lamport, scopes: NO_SCOPES, list: NO_LIST }
   const known = CLAIMS_OF_VALUE.get(r.value)
   if (known !== undefined && known.lamport === r.lamport) return known
   const scopes = new Set<ScopeName>()
   for (const s of r.value as unknown[]) if (isScopeName(s) && s !== 'cluster') scopes.add(s)
-  const claim = { lamport: r.lamport, scopes }
+  const claim = { lamport: r.lamport, scopes, list: [...scopes] }
   if (known === undefined) CLAIMS_OF_VALUE.set(r.value, claim)
   return claim
 }
@@ -112,12 +115,14 @@ export class ScopeIndex {
   set (node: NodeId, before: Rec | undefined, after: Rec | undefined): ScopeClaim | undefined {
     const was = claimAt(node, before)
     const now = claimAt(node, after)
-    for (const s of was?.scopes ?? NO_SCOPES) {
+    if (was === now || this.indexed.size === 0) return was
+    for (const s of was?.list ?? NO_LIST) {
       const set = this.byScope.get(s)
-      set?.delete(node)
-      if (set?.size === 0) this.byScope.delete(s)
+      if (set === undefined) continue
+      set.delete(node)
+      if (set.size === 0) this.byScope.delete(s)
     }
-    for (const s of now?.scopes ?? NO_SCOPES) {
+    for (const s of now?.list ?? NO_LIST) {
       if (!this.indexed.has(s)) continue
       let set = this.byScope.get(s)
       if (set === undefined) {

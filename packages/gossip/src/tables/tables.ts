@@ -19,7 +19,7 @@ import { Statuses } from './status.js'
 import { keptCopy } from './kept-bytes.js'
 import { compactValue } from './compact-value.js'
 import type { RecordShare } from './share.js'
-import { ScopeStore, type Version } from './store.js'
+import { OriginCounts, ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, digestHash, emptySyncResponse, msgOverhead, pickPeers, pushBack, syncRequest } from './sync.js'
 import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncHash, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
@@ -114,6 +114,8 @@ class TablesImpl implements Tables {
   private readonly maxRelayed: number
   private readonly log: Logger
   private readonly scopeStates = new Map<ScopeName, ScopeState>()
+  /** Records per origin over all network scopes held (does any hold one of an origin: one lookup per claim change). */
+  private readonly netOrigins = new OriginCounts()
   private readonly listeners = new Set<(ev: EntryEvent) => void>()
   /** network scope -> nodes whose `scopes` entry lists it, and each node's claim. */
   private readonly scopeIndex = new ScopeIndex(() => {
@@ -152,7 +154,7 @@ class TablesImpl implements Tables {
 
   constructor (init: TablesInit) {
     this.self = init.self
-    this.status = new Statuses(init.self, this.scopeIndex)
+    this.status = new Statuses(init.self, this.scopeIndex, (origin) => this.netOrigins.has(origin))
     this.rng = init.rng
     this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
@@ -507,7 +509,7 @@ class TablesImpl implements Tables {
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
       name,
-      store: new ScopeStore(name !== 'cluster', name === 'cluster' && this.share !== undefined ? { table: SCOPES_TABLE, keys: this.share.scopeKeys } : undefined),
+      store: new ScopeStore(name !== 'cluster' && this.netOrigins, name === 'cluster' && this.share !== undefined ? { table: SCOPES_TABLE, keys: this.share.scopeKeys } : undefined),
       queue: new BroadcastQueue(this.self, this.maxRelayed),
       joined: true,
       joinSyncPending: true,
@@ -522,6 +524,7 @@ class TablesImpl implements Tables {
 
   private dropScope (st: ScopeState): void {
     this.prunedGone += st.queue.pruned
+    st.store.unsum()
     this.scopeStates.delete(st.name)
     this.log.debug('scope forgotten', { scope: st.name })
   }
