@@ -70,3 +70,40 @@ test('dense keys: numbers are shared and bounded; an unnumbered key lives in a m
   t.is(m.size, 1)
   t.is(keys.find('zzz'), undefined, 'a lookup assigns no number')
 })
+
+test('dense keys: a store keeps a one-byte index into the records of a key that all stores share; past the shared list\'s bound, a map', (t) => {
+  const keys = new KeySlots(10)
+  const a = new DenseKeys(keys)
+  const b = new DenseKeys(keys)
+  const rec = (k: string, lamport: number): Parameters<DenseKeys['set']>[1] => ({ table: 't', key: k, leaf: 1, li: 0, value: 1, origin: k, lamport, seq: 1, deleted: false, deadAt: undefined, vt: 0, size: 0, sig: undefined })
+  const inner = (m: DenseKeys): { idx: Uint8Array, over: Map<number, unknown> | undefined } => m as unknown as { idx: Uint8Array, over: Map<number, unknown> | undefined }
+  const r1 = rec('x', 1)
+  a.set('x', r1)
+  b.set('x', r1)
+  t.is(a.get('x'), r1)
+  t.is(b.get('x'), r1)
+  t.is(inner(a).idx[0], 1)
+  t.is(inner(b).idx[0], 1, 'the same record, the same shared index')
+  t.is(inner(a).idx.byteLength, 1, 'one byte per key number')
+  // every store's own records (tombstones are not shared) fill the key's list; then they go in a map
+  const made: Array<ReturnType<typeof rec>> = []
+  for (let i = 2; i < 60; i++) {
+    const r = rec('x', i)
+    made.push(r)
+    a.set('x', r)
+    t.is(a.get('x'), r)
+  }
+  t.is(inner(a).idx[0], 0)
+  t.is(inner(a).over?.size, 1)
+  t.is(a.size, 1)
+  t.deepEqual([...a.values()], [made[made.length - 1]])
+  // back to a record with an index: out of the map
+  a.set('x', r1)
+  t.is(a.get('x'), r1)
+  t.is(inner(a).over?.size, 0)
+  t.true(a.delete('x'))
+  t.is(a.get('x'), undefined)
+  t.is(a.size, 0)
+  t.is(b.get('x'), r1, 'another store\'s record is its own')
+})
+
