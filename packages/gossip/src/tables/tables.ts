@@ -596,7 +596,7 @@ class TablesImpl implements Tables {
     const ownScopes = origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && !deleted
     if (cur !== undefined && compareRecWire(cur, w) >= 0) {
       // a scopes record of ours (maybe of an earlier life, maybe equal to one of this life's): probe the scopes it lists
-      if (ownScopes && this.verified(st.name, w, auth)) this.probes.add(w[6])
+      if (ownScopes && this.probes.adds(w[6], this.heldJoined) && this.verified(st.name, w, auth)) this.probes.add(w[6], this.heldJoined)
       return false
     }
     // a certified entry's own signature (if any came) was not checked: not kept
@@ -609,7 +609,7 @@ class TablesImpl implements Tables {
       vb ??= valuePart(deleted, w[6])
       if (!this.signatureOk(st.name, w, auth, vb)) return false
     }
-    if (ownScopes) this.probes.add(w[6])
+    if (ownScopes) this.probes.add(w[6], this.heldJoined)
     if (!this.admission.admit(now, st.name, w, this.seq)) return false
     if (origin === this.self && seq > this.seq) this.seq = seq
     if (origin === this.self && cur !== undefined && cur.origin === this.self) {
@@ -700,6 +700,9 @@ class TablesImpl implements Tables {
     const r = this.scopeStates.get('cluster')?.store.get(SCOPES_TABLE, this.self)
     return r !== undefined && r.origin === this.self && !r.deleted && Array.isArray(r.value) && (r.value as unknown[]).includes(scope)
   }
+
+  /** A scope this node holds joined (an earlier life's scopes record needs no probe of it: see EarlierLifeProbes.adds). */
+  private readonly heldJoined = (scope: ScopeName): boolean => this.scopeStates.get(scope)?.joined === true
 
   private probeState (scope: ScopeName): ProbeScopeState {
     const st = this.scopeStates.get(scope)
