@@ -6,6 +6,9 @@ import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
 
+/** Leaves holding records from which a store lists them in an array of DIGEST_LEAVES slots instead of a map. */
+const LEAF_MAP_MAX = 48
+
 /**
  * A stored record: 11 fields where the Rec interface reads 13. `leaf` and
  * `li` share one small integer (`li * DIGEST_LEAVES + leaf`), and `deleted`
@@ -65,7 +68,13 @@ export interface Version {
  */
 export class ScopeStore {
   private readonly tables = new Map<string, KeyMap>()
-  private readonly leaves: Array<Rec[] | undefined> = new Array<Rec[] | undefined>(DIGEST_LEAVES)
+  /**
+   * Records per leaf: in a map while few leaves hold records (a network scope
+   * of tens of records: ~0.3 KB, where the array of DIGEST_LEAVES slots is 2
+   * KB, on each of a node's scopes), in the array from LEAF_MAP_MAX leaves on.
+   */
+  private leavesMap: Map<number, Rec[]> | undefined = new Map()
+  private leaves: Array<Rec[] | undefined> | undefined
   /** Digest lanes: [h1, h2] per leaf. */
   readonly lanes = new Int32Array(2 * DIGEST_LEAVES)
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
@@ -102,9 +111,29 @@ export class ScopeStore {
     return this.tables.get(table)?.get(key)
   }
 
+  /** The leaf array of `leaf` (records not listed by the dense table's numbers). */
+  private leafArr (leaf: number): Rec[] | undefined {
+    return this.leaves !== undefined ? this.leaves[leaf] : this.leavesMap?.get(leaf)
+  }
+
+  private setLeafArr (leaf: number, arr: Rec[] | undefined): void {
+    const m = this.leavesMap
+    if (m === undefined) {
+      (this.leaves as Array<Rec[] | undefined>)[leaf] = arr
+      return
+    }
+    if (arr === undefined) m.delete(leaf)
+    else m.set(leaf, arr)
+    if (m.size < LEAF_MAP_MAX) return
+    const leaves = new Array<Rec[] | undefined>(DIGEST_LEAVES)
+    for (const [l, a] of m) leaves[l] = a
+    this.leaves = leaves
+    this.leavesMap = undefined
+  }
+
   /** Records of one leaf (undefined if none): those of the dense table's numbered keys first, then the leaf array's. */
   leaf (leaf: number): readonly Rec[] | undefined {
-    const arr = this.leaves[leaf]
+    const arr = this.leafArr(leaf)
     const d = this.denseKeys
     if (d === undefined) return arr
     const recs = d.leafRecs(leaf, [])
@@ -150,10 +179,10 @@ export class ScopeStore {
       // listed per leaf by the shared numbers (leaf()), not in a leaf array
       rec = shared ?? newRec(table, key, leaf, 0, v)
     } else {
-      let arr = this.leaves[leaf]
+      let arr = this.leafArr(leaf)
       if (arr === undefined) {
         arr = []
-        this.leaves[leaf] = arr
+        this.setLeafArr(leaf, arr)
       }
       rec = shared ?? newRec(table, key, leaf, arr.length, v)
       arr.push(rec)
@@ -172,7 +201,7 @@ export class ScopeStore {
    */
   replace (cur: Rec, v: Version, shared?: Rec): Rec {
     const dense = this.inDense(cur)
-    const arr = dense ? undefined : this.leaves[cur.leaf] as Rec[]
+    const arr = dense ? undefined : this.leafArr(cur.leaf) as Rec[]
     const i = arr === undefined ? 0 : indexIn(arr, cur)
     const rec = shared ?? newRec(cur.table, cur.key, cur.leaf, i, v)
     this.xor(cur)
@@ -194,14 +223,14 @@ export class ScopeStore {
     m.delete(rec.key)
     if (m.size === 0) this.tables.delete(rec.table)
     if (!this.inDense(rec)) {
-      const arr = this.leaves[rec.leaf] as Rec[]
+      const arr = this.leafArr(rec.leaf) as Rec[]
       const i = indexIn(arr, rec)
       const last = arr.pop() as Rec
       if (last !== rec) {
         arr[i] = last
         last.li = i
       }
-      if (arr.length === 0) this.leaves[rec.leaf] = undefined
+      if (arr.length === 0) this.setLeafArr(rec.leaf, undefined)
     }
     this.count--
     this.countOrigin(rec.origin, -1)

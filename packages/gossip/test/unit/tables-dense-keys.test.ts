@@ -41,7 +41,10 @@ test('a store holding one table in an array by shared key numbers answers as one
   for (let l = 0; l < 256; l++) t.deepEqual(leafOf(dense, l), leafOf(plain, l))
   t.deepEqual([...dense.fineLanes()], [...plain.fineLanes()])
   // ... so those records take no slot in the store's own leaf arrays (8 bytes a record per store)
-  const arrays = (s: ScopeStore): Array<unknown[] | undefined> => (s as unknown as { leaves: Array<unknown[] | undefined> }).leaves
+  const arrays = (s: ScopeStore): Array<unknown[] | undefined> => {
+    const inner = s as unknown as { leaves?: Array<unknown[] | undefined>, leavesMap?: Map<number, unknown[]> }
+    return inner.leaves ?? [...(inner.leavesMap?.values() ?? [])]
+  }
   const slotsOf = (s: ScopeStore): number => arrays(s).reduce((n, a) => n + (a?.length ?? 0), 0)
   t.is(slotsOf(plain), plain.count)
   t.is(slotsOf(dense), [...dense.all()].filter((x) => x.table !== 'scopes' || keys.find(x.key) === undefined).length)
@@ -107,3 +110,26 @@ test('dense keys: a store keeps a one-byte index into the records of a key that 
   t.is(b.get('x'), r1, 'another store\'s record is its own')
 })
 
+
+test('a store lists its records per leaf from a map while few leaves hold records, from an array past that, and back to none', (t) => {
+  const store = new ScopeStore(false)
+  const inner = store as unknown as { leaves?: unknown[], leavesMap?: Map<number, unknown[]> }
+  const v = (i: number): Parameters<ScopeStore['insert']>[2] => ({ value: i, origin: 'A', lamport: i + 1, seq: i + 1, deleted: false, deadAt: 0 })
+  const byLeaf = (): string[] => {
+    const out: string[] = []
+    for (let l = 0; l < 256; l++) for (const r of store.leaf(l) ?? []) out.push(`${l}:${r.key}`)
+    return out.sort()
+  }
+  const expected = (): string[] => [...store.all()].map((r) => `${r.leaf}:${r.key}`).sort()
+  for (let i = 0; i < 20; i++) store.insert('t', `k${i}`, v(i))
+  t.true(inner.leavesMap !== undefined && inner.leaves === undefined, 'few leaves: a map')
+  t.deepEqual(byLeaf(), expected())
+  for (let i = 20; i < 2000; i++) store.insert('t', `k${i}`, v(i))
+  t.true(inner.leavesMap === undefined && inner.leaves !== undefined, 'many: the array')
+  t.deepEqual(byLeaf(), expected())
+  for (let i = 0; i < 2000; i += 2) store.remove(store.get('t', `k${i}`)!)
+  t.deepEqual(byLeaf(), expected())
+  for (let i = 1; i < 2000; i += 2) store.remove(store.get('t', `k${i}`)!)
+  t.deepEqual(byLeaf(), [])
+  t.deepEqual(store.digest(), [])
+})
