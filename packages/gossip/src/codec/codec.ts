@@ -35,11 +35,17 @@ export function encodeFrame (msg: Packet | RequestMsg | ResponseMsg): Uint8Array
  * strings, numbers, booleans, null, undefined, byte arrays); anything else
  * is measured by packing it.
  */
-export function frameSize (msg: Packet | RequestMsg | ResponseMsg): number {
-  return 1 + packedSize(msg)
+export function frameSize (msg: Packet | RequestMsg | ResponseMsg, known?: WeakMap<object, number>): number {
+  return 1 + packedSize(msg, known)
 }
 
-function packedSize (v: unknown): number {
+/**
+ * Encoded length of one value as part of a frame (what frameSize adds for
+ * it). `known`: sizes of objects measured before (values that never change
+ * and that many messages carry: the simulator's shared records), looked up
+ * before an array or object is walked.
+ */
+export function packedSize (v: unknown, known?: WeakMap<object, number>): number {
   switch (typeof v) {
     case 'string': return strSize(v)
     case 'number': return numSize(v)
@@ -50,15 +56,19 @@ function packedSize (v: unknown): number {
       const c = v.constructor
       if (c === Array) {
         const a = v as unknown[]
+        const k = known?.get(a)
+        if (k !== undefined) return k
         let n = a.length < 0x10 ? 1 : a.length < 0x10000 ? 3 : 5
-        for (let i = 0; i < a.length; i++) n += packedSize(a[i])
+        for (let i = 0; i < a.length; i++) n += packedSize(a[i], known)
         return n
       }
       if (c === Object) {
+        const k = known?.get(v)
+        if (k !== undefined) return k
         // the packer writes plain objects as map16 (3-byte header) over their own enumerable keys
         let n = 3
         const o = v as Record<string, unknown>
-        for (const k in o) if (Object.hasOwn(o, k)) n += strSize(k) + packedSize(o[k])
+        for (const k in o) if (Object.hasOwn(o, k)) n += strSize(k) + packedSize(o[k], known)
         return n
       }
       if (c === Uint8Array || c === Buffer) {

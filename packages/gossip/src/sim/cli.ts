@@ -101,9 +101,13 @@ function main (): number {
     case 'partition': results = partition(init); break
     case 'churn': results = churn(init, events); break
     case 'networks': {
-      // progress to stderr: a long run shows how far it got (virtual time, wall time, RSS)
+      // progress to stderr: a long run shows how far it got (virtual time, wall and CPU time, RSS, V8 heap in use)
       const t0 = Date.now()
-      const progress = (line: string): void => { process.stderr.write(`[${Math.round((Date.now() - t0) / 1000)} s wall, ${Math.round(process.memoryUsage.rss() / 1e6)} MB] ${line}\n`) }
+      const progress = (line: string): void => {
+        const cpu = process.cpuUsage()
+        const m = process.memoryUsage()
+        process.stderr.write(`[${Math.round((Date.now() - t0) / 1000)} s wall, ${Math.round((cpu.user + cpu.system) / 1e6)} s cpu, ${Math.round(m.rss / 1e6)} MB, heap ${Math.round(m.heapUsed / 1e6)} MB] ${line}\n`)
+      }
       results = networks(init, { networks: nets, span, preload, events, progress })
       break
     }

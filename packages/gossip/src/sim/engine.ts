@@ -110,8 +110,10 @@ export class Sim {
     this.loss = init.loss ?? 0
     this.lat = init.latencyMs ?? [5, 25]
     this.countBytes = init.countBytes ?? true
-    this.sizeOf = init.sizeOf ?? frameSize
     this.records = init.shareRecords === false ? undefined : new RecordShare()
+    // the shared values' sizes are measured once, not in every message that carries one
+    const known = this.records?.sizes
+    this.sizeOf = init.sizeOf ?? (known === undefined ? frameSize : (msg) => frameSize(msg, known))
     const ids: NodeId[] = []
     for (let i = 0; i < init.nodes; i++) ids.push(`node-${String(i).padStart(5, '0')}`)
     if (init.unsigned !== true) {

@@ -45,13 +45,24 @@ export class EarlierLifeProbes {
    * not a list adds none), unless this process already got a sync answer
    * for them.
    */
-  add (value: unknown): void {
+  add (value: unknown, held?: (s: ScopeName) => boolean): void {
     if (!Array.isArray(value)) return
     for (const s of value as unknown[]) {
-      if (isScopeName(s) && s !== 'cluster' && !this.pending.has(s) && !this.synced.has(s)) {
-        this.pending.set(s, { tries: EARLIER_LIFE_PROBE_TRIES, nextAt: -Infinity, store: new ScopeStore(), ownMax: 0 })
-      }
+      if (this.wants(s, held)) this.pending.set(s, { tries: EARLIER_LIFE_PROBE_TRIES, nextAt: -Infinity, store: new ScopeStore(), ownMax: 0 })
     }
+  }
+
+  /**
+   * True if `add(value, held)` would probe some scope: a scope `held` says
+   * this process holds joined (its join sync, done or to come, brings our old
+   * entries there; leaving it before that adds it explicitly) needs none.
+   */
+  adds (value: unknown, held?: (s: ScopeName) => boolean): boolean {
+    return Array.isArray(value) && (value as unknown[]).some((s) => this.wants(s, held))
+  }
+
+  private wants (s: unknown, held?: (s: ScopeName) => boolean): s is ScopeName {
+    return isScopeName(s) && s !== 'cluster' && !this.pending.has(s) && !this.synced.has(s) && held?.(s) !== true
   }
 
   /**

@@ -11,29 +11,60 @@ import { isScopeName } from './validate.js'
 export interface ScopeClaim {
   readonly lamport: number
   readonly scopes: ReadonlySet<ScopeName>
+  /** The same scopes as a list (walked on every claim change, where a Set's iterator costs more). */
+  readonly list: readonly ScopeName[]
+  /** Each listed scope's number (scopeNumber), -1 if it has none. */
+  readonly nums: Int32Array
 }
 
 const NO_SCOPES: ReadonlySet<ScopeName> = new Set()
+const NO_LIST: readonly ScopeName[] = []
+const NO_NUMS = new Int32Array(0)
 
 /**
- * Claims already made from a `scopes` value, by the value object: a value is
- * never changed once stored, and in one process (the simulator's thousands of
- * nodes) every replica of a version holds the same value object, so they
- * share one claim instead of a set of scope names each. Keyed weakly: a claim
- * lives as long as some record holds its value.
+ * Numbers of the scope names the claims of this process list, so that a claim
+ * change is checked against a node's indexed scopes by number (an array
+ * read), not by a string lookup per listed scope. Bounded: a member making up
+ * names cannot grow the table past MAX_SCOPE_NUMBERS (~4 MB); names past it
+ * have none and are looked up by name.
  */
-const CLAIMS_OF_VALUE = new WeakMap<object, ScopeClaim>()
+const SCOPE_NUMBERS = new Map<ScopeName, number>()
+const MAX_SCOPE_NUMBERS = 65_536
+
+function scopeNumber (s: ScopeName): number {
+  const n = SCOPE_NUMBERS.get(s)
+  if (n !== undefined) return n
+  if (SCOPE_NUMBERS.size >= MAX_SCOPE_NUMBERS) return -1
+  SCOPE_NUMBERS.set(s, SCOPE_NUMBERS.size)
+  return SCOPE_NUMBERS.size - 1
+}
+
+/**
+ * The claim made from a `scopes` value, kept on the value (an array) under a
+ * symbol, hidden: a value is never changed once stored, and in one process
+ * (the simulator's thousands of nodes) every replica of a version holds the
+ * same value object, so they share one claim instead of a set of scope names
+ * each. The claim lives as long as the value. Not enumerable and not an
+ * index, so the value encodes, compares and clones as before (a WeakMap by
+ * value did the same at ~10x the cost of a lookup: a settling cluster asks
+ * for every claim it learns).
+ */
+const CLAIM = Symbol('claim')
+
+type ClaimCarrier = unknown[] & { [CLAIM]?: ScopeClaim }
 
 /** The claim a cluster-scope `scopes` record makes, or undefined if it is not a node's own record about itself. */
 export function claimOf (r: Rec): ScopeClaim | undefined {
   if (r.table !== SCOPES_TABLE || r.origin !== r.key) return undefined
-  if (r.deleted || !Array.isArray(r.value)) return { lamport: r.lamport, scopes: NO_SCOPES }
-  const known = CLAIMS_OF_VALUE.get(r.value)
+  if (r.deleted || !Array.isArray(r.value)) return { lamport: r.lamport, scopes: NO_SCOPES, list: NO_LIST, nums: NO_NUMS }
+  const value = r.value as ClaimCarrier
+  const known = value[CLAIM]
   if (known !== undefined && known.lamport === r.lamport) return known
   const scopes = new Set<ScopeName>()
-  for (const s of r.value as unknown[]) if (isScopeName(s) && s !== 'cluster') scopes.add(s)
-  const claim = { lamport: r.lamport, scopes }
-  if (known === undefined) CLAIMS_OF_VALUE.set(r.value, claim)
+  for (const s of value) if (isScopeName(s) && s !== 'cluster') scopes.add(s)
+  const list = [...scopes]
+  const claim = { lamport: r.lamport, scopes, list, nums: Int32Array.from(list, scopeNumber) }
+  if (known === undefined && Object.isExtensible(value)) Object.defineProperty(value, CLAIM, { value: claim })
   return claim
 }
 
@@ -83,6 +114,8 @@ export class ScopeIndex {
   private readonly byScope = new Map<ScopeName, Set<NodeId>>()
   /** Scopes whose members are indexed (byScope holds those with members). */
   private readonly indexed = new Set<ScopeName>()
+  /** 1 at the number (scopeNumber) of each indexed scope that has one. */
+  private flags = new Uint8Array(0)
 
   private source: ClaimRecords | undefined
 
@@ -112,13 +145,20 @@ export class ScopeIndex {
   set (node: NodeId, before: Rec | undefined, after: Rec | undefined): ScopeClaim | undefined {
     const was = claimAt(node, before)
     const now = claimAt(node, after)
-    for (const s of was?.scopes ?? NO_SCOPES) {
-      const set = this.byScope.get(s)
-      set?.delete(node)
-      if (set?.size === 0) this.byScope.delete(s)
+    if (was === now || this.indexed.size === 0) return was
+    if (was !== undefined) {
+      for (let i = 0; i < was.list.length; i++) {
+        if (!this.isIndexed(was, i)) continue
+        const s = was.list[i] as ScopeName
+        const set = this.byScope.get(s)
+        if (set === undefined) continue
+        set.delete(node)
+        if (set.size === 0) this.byScope.delete(s)
+      }
     }
-    for (const s of now?.scopes ?? NO_SCOPES) {
-      if (!this.indexed.has(s)) continue
+    for (let i = 0; i < (now?.list.length ?? 0); i++) {
+      if (!this.isIndexed(now as ScopeClaim, i)) continue
+      const s = (now as ScopeClaim).list[i] as ScopeName
       let set = this.byScope.get(s)
       if (set === undefined) {
         set = new Set()
@@ -129,9 +169,25 @@ export class ScopeIndex {
     return was
   }
 
+  /** Whether the i-th scope `claim` lists is indexed here (by its number if it has one). */
+  private isIndexed (claim: ScopeClaim, i: number): boolean {
+    const n = claim.nums[i] as number
+    if (n < 0) return this.indexed.has(claim.list[i] as ScopeName)
+    return n < this.flags.length && this.flags[n] === 1
+  }
+
   /** Index the members of `scope` from the stored claims, in the store's order. */
   private index (scope: ScopeName): void {
     this.indexed.add(scope)
+    const n = scopeNumber(scope)
+    if (n >= 0) {
+      if (n >= this.flags.length) {
+        const grown = new Uint8Array(Math.max(n + 1, 2 * this.flags.length))
+        grown.set(this.flags)
+        this.flags = grown
+      }
+      this.flags[n] = 1
+    }
     const found: NodeId[] = []
     for (const r of this.records().all()) {
       const c = claimAt(r.key, r)

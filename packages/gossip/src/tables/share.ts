@@ -1,3 +1,4 @@
+import { packedSize } from '../codec/codec.js'
 import { MAX_NAMES } from './constants.js'
 import { KeySlots } from './dense-keys.js'
 import { Names } from './names.js'
@@ -30,9 +31,18 @@ export class RecordShare {
    */
   readonly scopeKeys = new KeySlots(MAX_NAMES)
 
+  /**
+   * Encoded sizes of the shared values (packedSize), which every message
+   * carrying one would otherwise walk again: the simulator counts the bytes
+   * of each message (frameSize's `known`).
+   */
+  readonly sizes = new WeakMap<object, number>()
+
   /** A record was made (values that are not objects are not shared). */
   made (r: Rec): void {
-    if (!r.deleted && typeof r.value === 'object' && r.value !== null) this.byValue.set(r.value, r)
+    if (r.deleted || typeof r.value !== 'object' || r.value === null) return
+    this.byValue.set(r.value, r)
+    if (!this.sizes.has(r.value)) this.sizes.set(r.value, packedSize(r.value))
   }
 
   /**

@@ -27,7 +27,10 @@ export class Statuses {
   /** Only members whose entries are not live are remembered: memory O(gone), not O(members). */
   readonly gone = new Map<NodeId, Gone>()
 
-  constructor (private readonly self: NodeId, private readonly index: ScopeIndex) {}
+  /**
+   * @param netHolds false only if no held network scope holds a record of the origin (claimChanged's first check)
+   */
+  constructor (private readonly self: NodeId, private readonly index: ScopeIndex, private readonly netHolds: (origin: NodeId) => boolean = () => true) {}
 
   /** Status that an origin's membership gives its records. */
   origin (origin: NodeId): EntryStatus {
@@ -80,8 +83,9 @@ export class Statuses {
    */
   claimChanged (scopes: Iterable<HeldScope>, origin: NodeId, before: ScopeClaim | undefined): EntryEvent[] {
     const out: EntryEvent[] = []
+    if (origin === this.self || !this.netHolds(origin)) return out
     const base = this.origin(origin)
-    if (origin === this.self || base === 'deleted') return out
+    if (base === 'deleted') return out
     const after = this.index.claim(origin)
     for (const st of scopes) {
       if (st.name === 'cluster' || !(claimCanHide(before, st.name) || claimCanHide(after, st.name)) || !st.store.mayHold(origin)) continue

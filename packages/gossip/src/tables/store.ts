@@ -6,6 +6,9 @@ import { type Rec, valueTag } from './record.js'
 
 const scratch: Lanes = { a: 0, b: 0 }
 
+/** Leaves holding records from which a store lists them in an array of DIGEST_LEAVES slots instead of a map. */
+const LEAF_MAP_MAX = 48
+
 /**
  * A stored record: 11 fields where the Rec interface reads 13. `leaf` and
  * `li` share one small integer (`li * DIGEST_LEAVES + leaf`), and `deleted`
@@ -65,7 +68,13 @@ export interface Version {
  */
 export class ScopeStore {
   private readonly tables = new Map<string, KeyMap>()
-  private readonly leaves: Array<Rec[] | undefined> = new Array<Rec[] | undefined>(DIGEST_LEAVES)
+  /**
+   * Records per leaf: in a map while few leaves hold records (a network scope
+   * of tens of records: ~0.3 KB, where the array of DIGEST_LEAVES slots is 2
+   * KB, on each of a node's scopes), in the array from LEAF_MAP_MAX leaves on.
+   */
+  private leavesMap: Map<number, Rec[]> | undefined = new Map()
+  private leaves: Array<Rec[] | undefined> | undefined
   /** Digest lanes: [h1, h2] per leaf. */
   readonly lanes = new Int32Array(2 * DIGEST_LEAVES)
   /** Tombstones by expiry time (deadAt + ttl); stale items are skipped on pop. */
@@ -75,13 +84,22 @@ export class ScopeStore {
   private fine: Int32Array | undefined
   /** Records per origin, if counted (network scopes: tens of origins, where the cluster scope has one per member). */
   private readonly perOrigin: Map<string, number> | undefined
+  /** Counts summed with other stores' (a node's network scopes), if given. */
+  private readonly sum: OriginCounts | undefined
 
   /**
-   * @param countOrigins count records per origin (see {@link mayHold})
+   * @param countOrigins count records per origin (see {@link mayHold}), also into `countOrigins` if one is given
    * @param dense a table whose records are held in an array by the keys' shared numbers (see DenseKeys)
    */
-  constructor (countOrigins = false, private readonly dense?: { table: string, keys: KeySlots }) {
-    this.perOrigin = countOrigins ? new Map() : undefined
+  constructor (countOrigins: boolean | OriginCounts = false, private readonly dense?: { table: string, keys: KeySlots }) {
+    this.perOrigin = countOrigins !== false ? new Map() : undefined
+    this.sum = countOrigins instanceof OriginCounts ? countOrigins : undefined
+  }
+
+  /** Take this store's records out of the summed counts (the store is dropped). */
+  unsum (): void {
+    if (this.sum === undefined || this.perOrigin === undefined) return
+    for (const [origin, c] of this.perOrigin) this.sum.add(origin, -c)
   }
 
   /** False only if this store counts origins and holds no record of `origin`. */
@@ -93,9 +111,46 @@ export class ScopeStore {
     return this.tables.get(table)?.get(key)
   }
 
-  /** Records of one leaf (undefined if none). */
+  /** The leaf array of `leaf` (records not listed by the dense table's numbers). */
+  private leafArr (leaf: number): Rec[] | undefined {
+    return this.leaves !== undefined ? this.leaves[leaf] : this.leavesMap?.get(leaf)
+  }
+
+  private setLeafArr (leaf: number, arr: Rec[] | undefined): void {
+    const m = this.leavesMap
+    if (m === undefined) {
+      (this.leaves as Array<Rec[] | undefined>)[leaf] = arr
+      return
+    }
+    if (arr === undefined) m.delete(leaf)
+    else m.set(leaf, arr)
+    if (m.size < LEAF_MAP_MAX) return
+    const leaves = new Array<Rec[] | undefined>(DIGEST_LEAVES)
+    for (const [l, a] of m) leaves[l] = a
+    this.leaves = leaves
+    this.leavesMap = undefined
+  }
+
+  /** Records of one leaf (undefined if none): those of the dense table's numbered keys first, then the leaf array's. */
   leaf (leaf: number): readonly Rec[] | undefined {
-    return this.leaves[leaf]
+    const arr = this.leafArr(leaf)
+    const d = this.denseKeys
+    if (d === undefined) return arr
+    const recs = d.leafRecs(leaf, [])
+    if (recs.length === 0) return arr
+    if (arr !== undefined) for (const r of arr) recs.push(r)
+    return recs
+  }
+
+  /** The dense table's key map, if it holds records. */
+  private get denseKeys (): DenseKeys | undefined {
+    const t = this.dense?.table
+    return t === undefined ? undefined : this.tables.get(t) as DenseKeys | undefined
+  }
+
+  /** True if `rec` is listed by the dense table's shared numbers (no slot in a leaf array). */
+  private inDense (rec: Rec): boolean {
+    return rec.table === this.dense?.table && this.dense.keys.find(rec.key) !== undefined
   }
 
   /** Records of one table, or of all tables. */
@@ -114,17 +169,23 @@ export class ScopeStore {
    */
   insert (table: string, key: string, v: Version, shared?: Rec): Rec {
     const leaf = shared?.leaf ?? leafOf(table, key, DIGEST_LEAVES)
-    let arr = this.leaves[leaf]
-    if (arr === undefined) {
-      arr = []
-      this.leaves[leaf] = arr
-    }
-    const rec = shared ?? newRec(table, key, leaf, arr.length, v)
-    arr.push(rec)
     let m = this.tables.get(table)
     if (m === undefined) {
       m = table === this.dense?.table ? new DenseKeys(this.dense.keys) : new Map<string, Rec>()
       this.tables.set(table, m)
+    }
+    let rec: Rec
+    if (m instanceof DenseKeys && m.numbered(key, leaf)) {
+      // listed per leaf by the shared numbers (leaf()), not in a leaf array
+      rec = shared ?? newRec(table, key, leaf, 0, v)
+    } else {
+      let arr = this.leafArr(leaf)
+      if (arr === undefined) {
+        arr = []
+        this.setLeafArr(leaf, arr)
+      }
+      rec = shared ?? newRec(table, key, leaf, arr.length, v)
+      arr.push(rec)
     }
     m.set(key, rec)
     this.xor(rec)
@@ -139,11 +200,12 @@ export class ScopeStore {
    * Returns the new record; `cur` is no longer held.
    */
   replace (cur: Rec, v: Version, shared?: Rec): Rec {
-    const arr = this.leaves[cur.leaf] as Rec[]
-    const i = indexIn(arr, cur)
+    const dense = this.inDense(cur)
+    const arr = dense ? undefined : this.leafArr(cur.leaf) as Rec[]
+    const i = arr === undefined ? 0 : indexIn(arr, cur)
     const rec = shared ?? newRec(cur.table, cur.key, cur.leaf, i, v)
     this.xor(cur)
-    arr[i] = rec
+    if (arr !== undefined) arr[i] = rec
     ;(this.tables.get(cur.table) as KeyMap).set(cur.key, rec)
     this.xor(rec)
     if (rec.origin !== cur.origin) {
@@ -160,14 +222,16 @@ export class ScopeStore {
     this.xor(rec)
     m.delete(rec.key)
     if (m.size === 0) this.tables.delete(rec.table)
-    const arr = this.leaves[rec.leaf] as Rec[]
-    const i = indexIn(arr, rec)
-    const last = arr.pop() as Rec
-    if (last !== rec) {
-      arr[i] = last
-      last.li = i
+    if (!this.inDense(rec)) {
+      const arr = this.leafArr(rec.leaf) as Rec[]
+      const i = indexIn(arr, rec)
+      const last = arr.pop() as Rec
+      if (last !== rec) {
+        arr[i] = last
+        last.li = i
+      }
+      if (arr.length === 0) this.setLeafArr(rec.leaf, undefined)
     }
-    if (arr.length === 0) this.leaves[rec.leaf] = undefined
     this.count--
     this.countOrigin(rec.origin, -1)
     return true
@@ -198,9 +262,8 @@ export class ScopeStore {
   fineLanes (): Int32Array {
     if (this.fine !== undefined) return this.fine
     const lanes = new Int32Array(2 * FINE_DIGEST_BUCKETS)
-    for (const arr of this.leaves) {
-      if (arr === undefined) continue
-      for (const rec of arr) xorInto(lanes, rec, fineBucketOf(rec))
+    for (let leaf = 0; leaf < DIGEST_LEAVES; leaf++) {
+      for (const rec of this.leaf(leaf) ?? []) xorInto(lanes, rec, fineBucketOf(rec))
     }
     if (this.count >= FINE_DIGEST_MIN_RECORDS) this.fine = lanes
     return lanes
@@ -224,6 +287,7 @@ export class ScopeStore {
     const c = (m.get(origin) ?? 0) + d
     if (c === 0) m.delete(origin)
     else m.set(origin, c)
+    this.sum?.add(origin, d)
   }
 
   /** XOR the record's current version hash into (or out of) its leaf. */
@@ -236,6 +300,26 @@ export class ScopeStore {
     const i = fineBucketOf(rec)
     fine[2 * i] ^= scratch.a
     fine[2 * i + 1] ^= scratch.b
+  }
+}
+
+/**
+ * Records per origin summed over several stores (a node's network scopes): one
+ * lookup tells whether any of them holds a record of an origin, where asking
+ * each store costs one per scope (a settling cluster asks for every claim).
+ */
+export class OriginCounts {
+  private readonly m = new Map<string, number>()
+
+  /** True if some store counted here holds a record of `origin`. */
+  has (origin: string): boolean {
+    return this.m.has(origin)
+  }
+
+  add (origin: string, d: number): void {
+    const c = (this.m.get(origin) ?? 0) + d
+    if (c === 0) this.m.delete(origin)
+    else this.m.set(origin, c)
   }
 }
 

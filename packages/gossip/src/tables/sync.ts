@@ -1,6 +1,6 @@
 import type { NodeId, Rng } from '../types.js'
 import { DIGEST_LEAVES, FINE_DIGEST_BUCKETS, FINE_DIGEST_MIN_RECORDS, MAX_ENTRIES_PER_MSG, MAX_SYNC_ENTRIES } from './constants.js'
-import { compareRecWire, compositeKey, deadAtOf, type Rec, recSize, toWire } from './record.js'
+import { compareRecWire, deadAtOf, type Rec, recSize, toWire } from './record.js'
 import { fineBucketOf, type ScopeStore } from './store.js'
 import type { SyncRequest, SyncResponse, TablesMsg, WireEntry } from './types.js'
 
@@ -182,8 +182,13 @@ export function buildSyncResponse (scope: SyncResponse['scope'], store: ScopeSto
  */
 export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: SyncResponse, now: number, ttlMs: number, maxBytes: number, signed: boolean): TablesMsg[] {
   if (res.complete.length === 0) return []
-  const theirs = new Map<string, WireEntry>()
-  for (const w of res.entries) theirs.set(compositeKey(w[0], w[1]), w)
+  // by table, then key: no composite key string made per entry and per record
+  const theirs = new Map<string, Map<string, WireEntry>>()
+  for (const w of res.entries) {
+    let m = theirs.get(w[0])
+    if (m === undefined) theirs.set(w[0], m = new Map())
+    m.set(w[1], w)
+  }
   const out: TablesMsg[] = []
   let cur: WireEntry[] = []
   const overhead = msgOverhead(scope)
@@ -193,7 +198,7 @@ export function pushBack (scope: TablesMsg['scope'], store: ScopeStore, res: Syn
     const recs = unitRecs(store, leaf, cache)
     if (recs === undefined) continue
     for (const r of recs) {
-      const w = theirs.get(compositeKey(r.table, r.key))
+      const w = theirs.get(r.table)?.get(r.key)
       if (w !== undefined && compareRecWire(r, w) <= 0) continue
       if (signed && r.sig === undefined) continue
       // an expired tombstone is useless to a peer that never had the key

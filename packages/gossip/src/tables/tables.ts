@@ -19,7 +19,7 @@ import { Statuses } from './status.js'
 import { keptCopy } from './kept-bytes.js'
 import { compactValue } from './compact-value.js'
 import type { RecordShare } from './share.js'
-import { ScopeStore, type Version } from './store.js'
+import { OriginCounts, ScopeStore, type Version } from './store.js'
 import { buildSyncResponse, digestHash, emptySyncResponse, msgOverhead, pickPeers, pushBack, syncRequest } from './sync.js'
 import type { Authority, AuthorityPolicy, LivePeers, Logger, SyncHash, SyncPlan, SyncRequest, SyncResponse, Tables, TablesInit, TablesMsg, TablesStats, WireEntry } from './types.js'
 import { assertWritable, checkValue, isScopeName } from './validate.js'
@@ -114,6 +114,8 @@ class TablesImpl implements Tables {
   private readonly maxRelayed: number
   private readonly log: Logger
   private readonly scopeStates = new Map<ScopeName, ScopeState>()
+  /** Records per origin over all network scopes held (does any hold one of an origin: one lookup per claim change). */
+  private readonly netOrigins = new OriginCounts()
   private readonly listeners = new Set<(ev: EntryEvent) => void>()
   /** network scope -> nodes whose `scopes` entry lists it, and each node's claim. */
   private readonly scopeIndex = new ScopeIndex(() => {
@@ -154,7 +156,7 @@ class TablesImpl implements Tables {
 
   constructor (init: TablesInit) {
     this.self = init.self
-    this.status = new Statuses(init.self, this.scopeIndex)
+    this.status = new Statuses(init.self, this.scopeIndex, (origin) => this.netOrigins.has(origin))
     this.rng = init.rng
     this.ttlMs = init.tombstoneTtlMs ?? TOMBSTONE_TTL_MS
     this.reconnectMs = init.reconnectTimeoutMs ?? RECONNECT_TIMEOUT_MS
@@ -514,7 +516,7 @@ class TablesImpl implements Tables {
   private addScope (name: ScopeName, now: number): ScopeState {
     const st: ScopeState = {
       name,
-      store: new ScopeStore(name !== 'cluster', name === 'cluster' && this.share !== undefined ? { table: SCOPES_TABLE, keys: this.share.scopeKeys } : undefined),
+      store: new ScopeStore(name !== 'cluster' && this.netOrigins, name === 'cluster' && this.share !== undefined ? { table: SCOPES_TABLE, keys: this.share.scopeKeys } : undefined),
       queue: new BroadcastQueue(this.self, this.maxRelayed),
       joined: true,
       joinSyncPending: true,
@@ -529,6 +531,7 @@ class TablesImpl implements Tables {
 
   private dropScope (st: ScopeState): void {
     this.prunedGone += st.queue.pruned
+    st.store.unsum()
     this.scopeStates.delete(st.name)
     this.log.debug('scope forgotten', { scope: st.name })
   }
@@ -600,7 +603,7 @@ class TablesImpl implements Tables {
     const ownScopes = origin === this.self && st.name === 'cluster' && table === SCOPES_TABLE && !deleted
     if (cur !== undefined && compareRecWire(cur, w) >= 0) {
       // a scopes record of ours (maybe of an earlier life, maybe equal to one of this life's): probe the scopes it lists
-      if (ownScopes && this.verified(st.name, w, auth)) this.probes.add(w[6])
+      if (ownScopes && this.probes.adds(w[6], this.heldJoined) && this.verified(st.name, w, auth)) this.probes.add(w[6], this.heldJoined)
       return false
     }
     // a certified entry's own signature (if any came) was not checked: not kept
@@ -613,7 +616,7 @@ class TablesImpl implements Tables {
       vb ??= valuePart(deleted, w[6])
       if (!this.signatureOk(st.name, w, auth, vb)) return false
     }
-    if (ownScopes) this.probes.add(w[6])
+    if (ownScopes) this.probes.add(w[6], this.heldJoined)
     if (!this.admission.admit(now, st.name, w, this.seq)) return false
     if (origin === this.self && seq > this.seq) this.seq = seq
     if (origin === this.self && cur !== undefined && cur.origin === this.self) {
@@ -704,6 +707,9 @@ class TablesImpl implements Tables {
     const r = this.scopeStates.get('cluster')?.store.get(SCOPES_TABLE, this.self)
     return r !== undefined && r.origin === this.self && !r.deleted && Array.isArray(r.value) && (r.value as unknown[]).includes(scope)
   }
+
+  /** A scope this node holds joined (an earlier life's scopes record needs no probe of it: see EarlierLifeProbes.adds). */
+  private readonly heldJoined = (scope: ScopeName): boolean => this.scopeStates.get(scope)?.joined === true
 
   private probeState (scope: ScopeName): ProbeScopeState {
     const st = this.scopeStates.get(scope)

@@ -305,3 +305,18 @@ test('a stored signature or certificate keeps no received frame alive: they are 
   t.false(frames.has(cert?.[4].buffer as ArrayBufferLike), 'nor its signature')
   void c
 })
+
+test('a node handed back its own scopes record checks its signature only if it lists a scope the node is not in (an earlier life\'s, to probe)', (t) => {
+  const [a] = trio()
+  a.t.joinScope(1100, 'network:n2')
+  const own = a.t.records(1200, 'cluster').filter((w) => w[0] === 'scopes' && w[1] === 'A')
+  t.is(own.length, 1)
+  a.kr.verifies = 0
+  // a peer relays or answers with A's current record, which lists only scopes A holds: nothing to probe, no check
+  a.t.handle(1300, 'B', wire({ scope: 'cluster', entries: own }, validateTablesMsg))
+  t.is(a.kr.verifies, 0)
+  // an older record (an earlier life's) listing a scope A is not in: worth probing, so checked first
+  const earlier = sign(a.kr, 'cluster', ['scopes', 'A', 'A', 1, 1, 0, [NET, 'network:n3']] as unknown as WireEntry)
+  a.t.handle(1400, 'B', wire({ scope: 'cluster', entries: [earlier] }, validateTablesMsg))
+  t.is(a.kr.verifies, 1)
+})
