@@ -22,8 +22,10 @@ export function subnetOf (ip: string, subnets: readonly string[]): string | unde
 export interface Attachment {
   ifname: string
   mac: string
-  /** The host end of the container's veth (in the agent's namespace), when the agent tells it: chained plugins (bandwidth) look for it. */
+  /** The host end of the container's veth, when the agent tells it: chained plugins (bandwidth) look for it. */
   hostIfName?: string
+  /** The netns holding `hostIfName` when it is not the host's (the agent's `--overlay-netns`): the result names it as that interface's `sandbox`. */
+  hostNetns?: string
   /** Path of the container's namespace. */
   netns: string
   /** Address with prefix length (`10.20.0.5/24`). */
@@ -70,7 +72,7 @@ export function mergeDns (prev: CniDns | undefined, ours: CniDns | undefined): C
  */
 export function buildResult (cniVersion: string, a: Attachment, prev?: CniResult): CniResult {
   const interfaces: CniInterface[] = [...(prev?.interfaces ?? [])]
-  if (a.hostIfName !== undefined) interfaces.push({ name: a.hostIfName })
+  if (a.hostIfName !== undefined) interfaces.push(a.hostNetns === undefined ? { name: a.hostIfName } : { name: a.hostIfName, sandbox: a.hostNetns })
   interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.netns })
   const ip: CniIpConfig = { address: a.address, interface: interfaces.length - 1 }
   if (a.gateway !== undefined) ip.gateway = a.gateway
