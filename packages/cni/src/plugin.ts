@@ -110,7 +110,6 @@ async function add (env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<CniRe
   const lbIp = net.lbIp ?? await client.inspectNetwork(net.id).then((n) => n.lbIp, () => undefined)
   const a: Attachment = { ifname: env.ifname as string, mac: ep.mac, netns: env.netns as string, address: `${ep.ip}/${subnet.split('/')[1] ?? '32'}` }
   if (ep.hostIfName !== undefined) a.hostIfName = ep.hostIfName
-  if (ep.hostNetns !== undefined) a.hostNetns = ep.hostNetns
   if (lbIp !== undefined) a.gateway = lbIp
   const dns = taskDns(task) ?? conf.dns
   if (dns !== undefined) a.dns = dns

@@ -22,10 +22,13 @@ export function subnetOf (ip: string, subnets: readonly string[]): string | unde
 export interface Attachment {
   ifname: string
   mac: string
-  /** The host end of the container's veth, when the agent tells it: chained plugins (bandwidth) look for it. */
+  /**
+   * The host end of the container's veth, when the agent tells it: chained
+   * plugins (bandwidth) look for it. Listed with no `sandbox` also when it is
+   * in the agent's overlay netns: runtimes read an interface with a sandbox
+   * as the container's (Podman refuses one without a MAC).
+   */
   hostIfName?: string
-  /** The netns holding `hostIfName` when it is not the host's (the agent's `--overlay-netns`): the result names it as that interface's `sandbox`. */
-  hostNetns?: string
   /** Path of the container's namespace. */
   netns: string
   /** Address with prefix length (`10.20.0.5/24`). */
@@ -72,7 +75,7 @@ export function mergeDns (prev: CniDns | undefined, ours: CniDns | undefined): C
  */
 export function buildResult (cniVersion: string, a: Attachment, prev?: CniResult): CniResult {
   const interfaces: CniInterface[] = [...(prev?.interfaces ?? [])]
-  if (a.hostIfName !== undefined) interfaces.push(a.hostNetns === undefined ? { name: a.hostIfName } : { name: a.hostIfName, sandbox: a.hostNetns })
+  if (a.hostIfName !== undefined) interfaces.push({ name: a.hostIfName })
   interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.netns })
   const ip: CniIpConfig = { address: a.address, interface: interfaces.length - 1 }
   if (a.gateway !== undefined) ip.gateway = a.gateway

@@ -39,11 +39,6 @@ test('with the host end of the veth: listed first, without a sandbox; the addres
   t.is(r.ips?.[0]?.interface, 1)
 })
 
-test('with the host end of the veth in another netns (the agent\'s --overlay-netns): that netns is its sandbox', (t) => {
-  const r = buildResult('1.0.0', { ...ATTACHED, hostIfName: 'stabc', hostNetns: '/run/netns/slov-net1' })
-  t.deepEqual(r.interfaces, [{ name: 'stabc', sandbox: '/run/netns/slov-net1' }, { name: 'eth0', mac: '02:42:0a:14:00:05', sandbox: '/run/netns/cni-1' }])
-})
-
 test('0.3.x and 0.4.0 results carry version "4" in each IP; without a gateway there is none', (t) => {
   for (const v of ['0.3.0', '0.3.1', '0.4.0']) t.deepEqual(buildResult(v, ATTACHED).ips, [{ address: '10.20.0.5/24', gateway: '10.20.0.2', interface: 0, version: '4' }], v)
   const { gateway: _g, ...noGateway } = ATTACHED
