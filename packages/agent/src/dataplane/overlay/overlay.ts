@@ -1,12 +1,13 @@
 import { access } from 'node:fs/promises'
 import {
-  KernelCommandError, LB_IFNAME, bridgeBatch, bridgeName, ipBatch, lbNetnsName, linkDelete, linkList, netnsAdd, netnsDelete, netnsList, overlayNetnsName, overlayNetnsPrefix, vxlanName,
+  KernelCommandError, LB_IFNAME, OVERLAY_HOST_PORT_IFNAME, bridgeBatch, bridgeName, ipBatch, lbNetnsName, linkDelete, linkList, netnsAdd, netnsDelete, netnsList, overlayNetnsName, overlayNetnsPrefix, vxlanName,
   type Kernel, type KOpts, type LinkInfo
 } from '../kernel/index.js'
 import { KernelStateError } from '../kernel/errors.js'
 import { overlayDiff, type OverlayNames, type OverlayView } from './view.js'
 
 /** Bridge netfilter switches, off in an overlay netns (written only where the kernel has them: br_netfilter loaded). */
+const BRIDGE_NF_KEYS = ['net.bridge.bridge-nf-call-iptables', 'net.bridge.bridge-nf-call-ip6tables', 'net.bridge.bridge-nf-call-arptables'] as const
 const BRIDGE_NF_OFF = 'for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables /proc/sys/net/bridge/bridge-nf-call-arptables; do if [ -e $f ]; then echo 0 > $f; fi; done'
 
 /**
@@ -54,6 +55,53 @@ async function netnsAlias (k: Kernel, name: string, alias: string, opts: KOpts):
  */
 export async function bridgeNfOff (k: Kernel, netns: string, opts: KOpts = {}): Promise<void> {
   await k.run('sh', ['-c', BRIDGE_NF_OFF], { netns, signal: opts.signal })
+}
+
+/** Whether a link of that name exists in a netns (an in-process read where it can). */
+async function linkExists (k: Kernel, name: string, netns: string | undefined, opts: KOpts): Promise<boolean> {
+  try {
+    await k.run('ip', ['-j', 'addr', 'show', 'dev', name], { netns, signal: opts.signal })
+    return true
+  } catch (err) {
+    if (err instanceof KernelCommandError && /Cannot find device|does not exist/.test(err.message)) return false
+    throw err
+  }
+}
+
+/**
+ * What the periodic check finds wrong with an overlay netns's surroundings
+ * (empty: nothing): the host's veth into the bridge gone (deleted behind the
+ * agent's back: the host's mode=host routes and own traffic to the network
+ * go through it), bridge netfilter on there (`br_netfilter` loaded after the
+ * netns was made, or someone wrote 1). Reads in-process where it can.
+ */
+export async function overlayNetnsDrift (k: Kernel, names: OverlayNames, opts: KOpts = {}): Promise<string[]> {
+  if (names.netns === undefined) return []
+  const drift: string[] = []
+  if (!await linkExists(k, names.host ?? names.bridge, undefined, opts)) drift.push(`host veth ${names.host ?? names.bridge}`)
+  for (const key of BRIDGE_NF_KEYS) {
+    const v = k.readSysctl === undefined ? undefined : await k.readSysctl(key, names.netns)
+    if (v !== undefined && v !== '0') drift.push(`${key}=${v} in ${names.netns}`)
+  }
+  return drift
+}
+
+/**
+ * Repair an overlay netns found by adoption: bridge netfilter off again, and
+ * the host's veth into the bridge made again when it is missing (both ends
+ * at `mtu`). Returns transactions issued.
+ */
+export async function repairOverlayNetns (k: Kernel, names: OverlayNames, mtu: number, opts: KOpts = {}): Promise<number> {
+  const ns = names.netns
+  if (ns === undefined) return 0
+  await bridgeNfOff(k, ns, opts)
+  const host = names.host ?? names.bridge
+  if (await linkExists(k, host, undefined, opts)) return 1
+  // the peer would still be in the netns only if the pair was half-deleted: a leftover host0 goes first
+  if (await linkExists(k, OVERLAY_HOST_PORT_IFNAME, ns, opts)) await linkDelete(k, OVERLAY_HOST_PORT_IFNAME, ns, opts)
+  await ipBatch(k, [`link add ${host} mtu ${mtu} type veth peer name ${OVERLAY_HOST_PORT_IFNAME} mtu ${mtu} netns ${ns}`, `link set ${host} up`], undefined, opts)
+  await ipBatch(k, [`link set ${OVERLAY_HOST_PORT_IFNAME} master ${names.bridge}`, `link set ${OVERLAY_HOST_PORT_IFNAME} up`], ns, opts)
+  return 3
 }
 
 /** Apply an overlay change with at most one `ip -batch` and one `bridge -batch` (an overlay netns made or changed: up to three more). Returns transactions issued. */

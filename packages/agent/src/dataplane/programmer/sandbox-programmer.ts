@@ -6,11 +6,12 @@ import type { LbBackend, LbSandbox } from '../lb/backend.js'
 import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
 import {
-  applyOverlay, bridgeNfOff, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay,
+  applyOverlay, enforceLinkMtu, overlayNetnsDrift, repairOverlayNetns, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay,
   separateSandboxOverlayNames, type OverlayNames, type OverlayView
 } from '../overlay/index.js'
 import { migrateOverlay } from './migrate.js'
 import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
+import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { LB_NFT_FAMILY } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
 import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
@@ -327,8 +328,8 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     for (const id of new Set([...found, ...overlays])) {
       const ov = await readOverlay(this.k, this.overlayNames(id), id, opts)
       if (ov === undefined) continue
-      const ns = this.overlayNames(id).netns
-      if (ns !== undefined) await bridgeNfOff(this.k, ns, opts)
+      // bridge netfilter off again (br_netfilter loaded since turns it on there), the host's veth made again if it went
+      await repairOverlayNetns(this.k, this.overlayNames(id), ov.mtu > 0 ? ov.mtu : DEFAULT_OVERLAY_MTU_BYTES, opts)
       const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
       st.overlaySpec = undefined
@@ -365,6 +366,13 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     const ov = await readOverlay(this.k, this.overlayNames(networkId), networkId, opts)
     if (st === undefined) return ov === undefined
     if (st.overlay !== undefined && (ov === undefined || !sameOverlay(st.overlay, ov))) return false
+    if (st.overlay !== undefined) {
+      const drift = await overlayNetnsDrift(this.k, this.overlayNames(networkId), opts)
+      if (drift.length > 0) {
+        this.logger?.warn('overlay netns differs', { networkId, drift })
+        return false
+      }
+    }
     if (!await this.backend.verify(this.at(networkId), opts)) return false
     for (const [path, v] of st.tasks) {
       const read = await readTaskTable(this.k, networkId, path, opts)

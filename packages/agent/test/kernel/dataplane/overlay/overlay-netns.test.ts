@@ -75,6 +75,24 @@ rootTest('overlay netns (--overlay-netns): bridge and VXLAN in a netns of their 
   t.true(await p1b.verify(NET))
   t.is((await p1b.apply(want(LB1, U1, [T2, LB2]))).transactions, 0)
 
+  // the 60 s check notices the host's veth gone and bridge netfilter back on; a resync (adoption) mends both
+  await k1.run('ip', ['link', 'del', bridgeName(pa, NET)])
+  if (brNf) await k1.run('sh', ['-c', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'], { netns: ovns })
+  t.false(await p1b.verify(NET), 'the check sees the drift')
+  await p1b.adopt()
+  t.is((await linkList(k1)).find(l => l.ifname === bridgeName(pa, NET))?.linkinfo?.info_kind, 'veth', 'the host veth made again')
+  t.is((await linkList(k1, ovns)).find(l => l.ifname === 'host0')?.master, LB_IFNAME)
+  if (brNf) t.is((await k1.run('cat', ['/proc/sys/net/bridge/bridge-nf-call-iptables'], { netns: ovns })).trim(), '0')
+  t.true(await p1b.verify(NET))
+  if (brNf) {
+    // bridge netfilter alone
+    await k1.run('sh', ['-c', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-ip6tables'], { netns: ovns })
+    t.false(await p1b.verify(NET))
+    await p1b.adopt()
+    t.true(await p1b.verify(NET))
+  }
+  await check('after the repair')
+
   // started without the option: the overlay moves to the host, tasks and sandbox still plugged
   const p1c = createProgrammer('nft', { netnsPrefix: pa, kernel: k1 })
   await p1c.adopt()
