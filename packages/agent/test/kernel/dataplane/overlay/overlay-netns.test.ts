@@ -134,3 +134,51 @@ rootTest('overlay netns (--overlay-netns): bridge and VXLAN in a netns of their 
   t.true(await p1d.verify(NET))
   await p1d.remove(NET)
 })
+
+const G = overlayFixture('ovnslegacy0123456', 92, 79, '5c')
+
+rootTest('overlay netns: the previous version\'s layout (bridge sb<hash> in the overlay netns, a sandbox netns of its own on a veth) moves to the overlay netns that is the sandbox, tasks still plugged', async t => {
+  const lab = await createLab()
+  t.teardown(async () => { await lab.cleanup() })
+  const { k1, k2 } = await secondHost(lab, G)
+  const pa = `${lab.prefix}a`
+  const pb = `${lab.prefix}b`
+  const p1 = createProgrammer('nft', { netnsPrefix: pa, kernel: k1 })
+  const p2 = createProgrammer('nft', { netnsPrefix: pb, kernel: k2 })
+  await p1.apply(G.want(G.LB1, G.U1, [G.T2, G.LB2]))
+  await p2.apply(G.want(G.LB2, G.U2, [G.T1, G.LB1]))
+  const { c1 } = await plugTasks(lab, G, { k1, k2, pa, pb })
+  await p2.apply(G.want(G.LB2, G.U2, [G.T1, G.LB1, G.C1]))
+
+  // the previous --overlay-netns layout, built by hand from the host layout
+  const ovns = overlayNetnsName(pa, G.NET)
+  const br = bridgeName(pa, G.NET)
+  const vx = vxlanName(pa, G.NET)
+  const ports = (await linkList(k1)).filter(l => l.master === br && l.ifname !== vx).map(l => l.ifname)
+  t.true(ports.includes(lbVethName(pa, G.NET)))
+  await k1.run('ip', ['netns', 'add', ovns], { netns: null })
+  await k1.run('ip', ['-batch', '-'], {
+    input: [...ports.map(p => `link set ${p} netns ${ovns}`), `link del ${vx}`, `link del ${br}`,
+      `link add ${vx} mtu 1450 type vxlan id ${G.T1.ip.split('.')[1] ?? ''} local ${G.U1} dstport 4789 nolearning proxy`, `link set ${vx} netns ${ovns}`,
+      `link add ${br} mtu 1450 type veth peer name host0 mtu 1450 netns ${ovns}`, `link set ${br} up`].join('\n') + '\n'
+  })
+  await k1.run('ip', ['-batch', '-'], {
+    netns: ovns,
+    input: [`link add ${br} mtu 1450 type bridge`, `link set ${br} alias ${G.NET}`, `link set ${br} up`, `link set ${vx} master ${br}`, `link set ${vx} up`,
+      'link set host0 master ' + br, 'link set host0 up', ...ports.flatMap(p => [`link set ${p} master ${br}`, `link set ${p} up`])].join('\n') + '\n'
+  })
+
+  const p1b = createProgrammer('nft', { netnsPrefix: pa, kernel: k1, overlayNetns: true })
+  t.deepEqual(await p1b.adopt(new Map([[G.NET, G.want(G.LB1, G.U1, [G.T2, G.LB2])]])), [G.NET])
+  await p1b.apply(G.want(G.LB1, G.U1, [G.T2, G.LB2]))
+  t.true(await p1b.verify(G.NET))
+  const inNs = await linkList(k1, ovns)
+  t.is(inNs.find(l => l.ifname === LB_IFNAME)?.linkinfo?.info_kind, 'bridge')
+  t.false(inNs.some(l => l.ifname === br || l.ifname === lbVethName(pa, G.NET)), 'no old bridge, no sandbox veth')
+  t.is(await netnsInode(k1, lbNetnsName(pa, G.NET)), await netnsInode(k1, ovns))
+  const client = startClient(lab, c1)
+  t.deepEqual(await client.spread(G.T2.ip, 8080, 2), { 'task-h2': 2 })
+  t.deepEqual(await client.spread(G.T1.ip, 8080, 2), { 'task-h1': 2 })
+  t.deepEqual(Object.keys(await client.spread(G.VIP, 80, 40)).sort(), ['task-h1', 'task-h2'])
+  await p1b.remove(G.NET)
+})
