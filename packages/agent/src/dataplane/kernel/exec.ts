@@ -199,7 +199,8 @@ class ExecKernel implements Kernel {
       })
     }
     try {
-      return (await this.run('cat', [file], { netns })).trim()
+      // sh builtins only (the agent image has no cat)
+      return (await this.run('sh', ['-c', 'read -r v < "$1" && echo "$v"', 'sh', file], { netns })).trim()
     } catch (err) {
       if (err instanceof KernelCommandError) return undefined
       throw err

@@ -43,9 +43,9 @@ export async function bridgeOf (prefix: string, networkId: string): Promise<{ ne
   return await access(`/run/netns/${ns}`).then(() => ({ netns: ns, bridge: LB_IFNAME }), () => ({ netns: undefined, bridge: bridgeName(prefix, networkId) }))
 }
 
-/** Give netns `name` a second name `alias` (a bind mount of `/run/netns/<name>`; one process). */
+/** Give netns `name` a second name `alias` (a bind mount of `/run/netns/<name>`; one process, `sh` builtins and `mount`: what the agent image has). */
 async function netnsAlias (k: Kernel, name: string, alias: string, opts: KOpts): Promise<void> {
-  await k.run('sh', ['-c', 'touch "/run/netns/$2" && mount --bind "/run/netns/$1" "/run/netns/$2"', 'sh', name, alias], { netns: null, signal: opts.signal })
+  await k.run('sh', ['-c', ': > "/run/netns/$2" && mount --bind "/run/netns/$1" "/run/netns/$2"', 'sh', name, alias], { netns: null, signal: opts.signal })
 }
 
 /**
