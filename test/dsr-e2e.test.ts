@@ -51,8 +51,14 @@ async function sandboxOf (cl: Cluster, hostName: string): Promise<string> {
   return ns
 }
 
+/**
+ * TCP connections the sandbox's conntrack holds. Only TCP: the sandbox is
+ * also the bridge's own stack (the overlay netns, by default), which sees
+ * link-local multicast such as IGMP reports and tracks them.
+ */
 async function conntrackCount (ns: string): Promise<number> {
-  return Number((await labRun('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).stdout.trim())
+  const table = (await labRun('ip', ['netns', 'exec', ns, 'cat', '/proc/net/nf_conntrack'])).stdout
+  return table.split('\n').filter((l) => / tcp +6 /.test(l)).length
 }
 
 async function loAddresses (ns: string): Promise<string> {

@@ -85,12 +85,13 @@ serial(`every interface of the network on each host has that MTU: bridge, VXLAN 
     // in a lab host, every link but lo and the underlay's eth0 is the agent's; the sandbox's uplink (su*) is not
     // the overlay's: it carries unencapsulated traffic to the underlay at the host's MTU
     const linksIn = async (ns: string): Promise<Array<{ ifname: string, mtu: number, linkinfo?: { info_kind?: string } }>> => JSON.parse((await labRun('ip', ['-n', ns, '-j', '-d', 'link', 'show'])).stdout)
-    // agents run with --overlay-netns (SCALELB_OVERLAY_NETNS) keep the bridge and VXLAN device in a netns of the network's, the host a veth into it
+    // agents run with --overlay-netns (the default) keep the bridge and VXLAN device in a netns of the network's, the host a veth into it
     const ovns = `${h.netnsPrefix}ov-${id.slice(0, 12)}`
     const inOvns = await access(`/run/netns/${ovns}`).then(() => true, () => false)
     const links = [...await linksIn(h.netns as string), ...(inOvns ? (await linksIn(ovns)).filter((l) => l.ifname !== 'lo') : [])]
-    const ours = links.filter((l) => l.ifname !== 'lo' && l.ifname !== 'eth0' && !l.ifname.startsWith('su'))
-    t.deepEqual(ours.map((l) => l.linkinfo?.info_kind).sort(), ['bridge', 'veth', 'veth', ...(inOvns ? ['veth', 'veth'] : []), 'vxlan'], `${h.name}: bridge, VXLAN, LB sandbox veth, task veth${inOvns ? ', the host\'s veth into the overlay netns (both ends)' : ''}`)
+    // (with the overlay netns, which is also the LB sandbox, the uplink's inner end up0 is there too, and no sandbox veth)
+    const ours = links.filter((l) => l.ifname !== 'lo' && l.ifname !== 'eth0' && !l.ifname.startsWith('su') && l.ifname !== 'up0')
+    t.deepEqual(ours.map((l) => l.linkinfo?.info_kind).sort(), inOvns ? ['bridge', 'veth', 'veth', 'veth', 'vxlan'] : ['bridge', 'veth', 'veth', 'vxlan'], `${h.name}: bridge, VXLAN, task veth, ${inOvns ? 'the host\'s veth into the overlay netns (both ends)' : 'LB sandbox veth'}`)
     t.deepEqual(ours.map((l) => `${l.ifname}=${l.mtu}`), ours.map((l) => `${l.ifname}=${m}`), h.name)
     t.is(await mtuIn(`${h.netnsPrefix}lb-${id.slice(0, 12)}`, 'lb0'), m, `${h.name}: the LB sandbox's lb0`)
   }

@@ -28,10 +28,11 @@
  * there for `perf report -i ... --children` (implies `--perf`).
  *
  * Run (root; Debian packages wrk and nginx-light):
- *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf] [--perf-dir DIR] [--dsr] [--overlay-netns | --compare-overlay-netns] [--prefix HEAD]
+ *   npm run bench:datapath -- [--rounds 5] [--seconds 5] [--connections 16] [--perf] [--perf-dir DIR] [--dsr] [--overlay-netns | --no-overlay-netns | --compare-overlay-netns] [--prefix HEAD]
  *
- * `--overlay-netns`: the agents run with `--overlay-netns` (each network's
- * bridge and VXLAN device in a netns of their own, bridge netfilter off
+ * `--overlay-netns` / `--no-overlay-netns`: the agents run with that flag
+ * (the agent's default is on: each network's bridge and VXLAN device in a
+ * netns of their own that is also the LB sandbox, bridge netfilter off
  * there). `--compare-overlay-netns`: two labs, one without and one with it,
  * every path of both measured in each round, the same path on the two
  * back to back (paths of the second suffixed `@ovns`, with their ratio to the
@@ -63,7 +64,7 @@ const SETUP_TIMEOUT_MS = 60_000
 /** The services' port on their VIP (the tasks listen on TARGET_PORT). */
 const VIP_PORT = 80
 
-interface Flags { rounds: number, seconds: number, connections: number, perf: boolean, perfDir: string | undefined, dsr: boolean, overlayNetns: boolean, compareOverlayNetns: boolean, prefix: string | undefined }
+interface Flags { rounds: number, seconds: number, connections: number, perf: boolean, perfDir: string | undefined, dsr: boolean, overlayNetns: boolean, noOverlayNetns: boolean, compareOverlayNetns: boolean, prefix: string | undefined }
 
 function fromFlags (): Flags {
   const { values } = parseArgs({
@@ -75,12 +76,13 @@ function fromFlags (): Flags {
       'perf-dir': { type: 'string' },
       dsr: { type: 'boolean' },
       'overlay-netns': { type: 'boolean' },
+      'no-overlay-netns': { type: 'boolean' },
       'compare-overlay-netns': { type: 'boolean' },
       prefix: { type: 'string' },
       json: { type: 'boolean' }
     }
   })
-  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true || values['perf-dir'] !== undefined, perfDir: values['perf-dir'], dsr: values.dsr === true, overlayNetns: values['overlay-netns'] === true, compareOverlayNetns: values['compare-overlay-netns'] === true, prefix: values.prefix }
+  const f: Flags = { ...wrkFlags(values, DEFAULT_ROUNDS), perf: values.perf === true || values['perf-dir'] !== undefined, perfDir: values['perf-dir'], dsr: values.dsr === true, overlayNetns: values['overlay-netns'] === true, noOverlayNetns: values['no-overlay-netns'] === true, compareOverlayNetns: values['compare-overlay-netns'] === true, prefix: values.prefix }
   if (f.prefix !== undefined && !/^[a-z][a-z0-9]{1,2}$/.test(f.prefix)) throw new BenchUsageError(`--prefix: expected 2-3 of [a-z0-9] starting with a letter, got ${JSON.stringify(f.prefix)}`)
   if (!isRoot()) throw new BenchUsageError('bench:datapath needs root (network namespaces, nftables)')
   return f
@@ -171,8 +173,8 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
   const base = ALL_PATHS.filter((p) => f.dsr || !isDsr(p))
   // one lab per layout; with --compare-overlay-netns both, measured in turn within each round
   const layouts: Array<{ suffix: string, args: string[] }> = f.compareOverlayNetns
-    ? [{ suffix: '', args: [] }, { suffix: OVNS, args: ['--overlay-netns'] }]
-    : [{ suffix: '', args: f.overlayNetns ? ['--overlay-netns'] : [] }]
+    ? [{ suffix: '', args: ['--no-overlay-netns'] }, { suffix: OVNS, args: ['--overlay-netns'] }]
+    : [{ suffix: '', args: f.overlayNetns ? ['--overlay-netns'] : f.noOverlayNetns ? ['--no-overlay-netns'] : [] }]
   const labs = new Map<string, LabPaths>()
   for (const [i, l] of layouts.entries()) labs.set(l.suffix, await setupLab(i === 0 ? run : `${run}o`, cleanup, f, l.args, base))
   // each path on one layout right after the same path on the other: the layout ratio compares runs seconds apart
@@ -230,7 +232,7 @@ async function bench (run: string, cleanup: Cleanup, f: Flags): Promise<void> {
     if (isVip(p)) res[`${k}_ratio_to_direct`] = round(ratio(p), 3)
     if (p.endsWith(OVNS)) res[`${k}_ratio_to_host_layout`] = round(layoutRatio(p), 3)
   }
-  printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES, dsr: f.dsr, overlay_netns: f.compareOverlayNetns ? 'both' : f.overlayNetns }, res)
+  printJsonLine('datapath', { rounds: f.rounds, seconds: f.seconds, connections: f.connections, body_bytes: BODY_BYTES, dsr: f.dsr, overlay_netns: f.compareOverlayNetns ? 'both' : !f.noOverlayNetns }, res)
 }
 
 runBench('bench:datapath', 'bd', async (run, cleanup) => { await bench(run, cleanup, fromFlags()) })

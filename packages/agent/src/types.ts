@@ -112,8 +112,13 @@ export interface TaskEndpointInfo {
   mac: string
   /** Interface name inside the task's netns (`--netns` tasks of this node). */
   ifName?: string
-  /** Host-side end of its veth (`--netns` tasks of this node), in the agent's network namespace. */
+  /** Host-side end of its veth (`--netns` tasks of this node), in the agent's network namespace unless `hostNetns` says another. */
   hostIfName?: string
+  /**
+   * Netns holding `hostIfName` when it is not the agent's own (`/run/netns/<prefix>ov-<id>`:
+   * `--overlay-netns`, where the veth's bridge end is in the network's overlay netns).
+   */
+  hostNetns?: string
 }
 
 /** A task as the API shows it. */

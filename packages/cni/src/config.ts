@@ -2,6 +2,7 @@ import { IFNAME_RE } from '@scalelb/agent/client'
 import { CNI_COMMANDS, CNI_ERR, CONTAINER_ID_RE, SERVICE_ARG, SOCKET_ENV, SUPPORTED_VERSIONS } from './constants.js'
 import { CniError } from './errors.js'
 import type { CniCommand, CniDns, CniEnv, CniResult, NetConf } from './types.js'
+import { parseBandwidth } from './bandwidth.js'
 
 /** Parse CNI_ARGS (`K=V;K=V`): every pair must have a key and `=`; unknown keys are kept (and ignored by the plugin). */
 export function parseCniArgs (text: string | undefined): Record<string, string> {
@@ -29,6 +30,7 @@ export function parseEnv (env: Readonly<Record<string, string | undefined>>): Cn
   if (id === undefined || id === '') throw new CniError(CNI_ERR.INVALID_ENV, 'CNI_CONTAINERID: not set')
   if (!CONTAINER_ID_RE.test(id)) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_CONTAINERID: ${JSON.stringify(id)} is not a container ID (a letter or digit, then letters, digits, '_', '.', '-')`)
   out.containerId = id
+  if (env.CNI_PATH !== undefined && env.CNI_PATH !== '') out.cniPath = env.CNI_PATH
   const ifname = env.CNI_IFNAME
   if (ifname === undefined || ifname === '') throw new CniError(CNI_ERR.INVALID_ENV, 'CNI_IFNAME: not set')
   if (!IFNAME_RE.test(ifname)) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_IFNAME: ${JSON.stringify(ifname)} is not an interface name (1-15 of letters, digits, '_', '.', '-')`)
@@ -139,5 +141,10 @@ export function parseNetConf (text: string, env: CniEnv, envVars: Readonly<Recor
   conf.socket = socket ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaults.defaultSocket)
   if (raw.dns !== undefined) conf.dns = parseDns(raw.dns, 'dns')
   if (raw.prevResult !== undefined) conf.prevResult = parsePrevResult(raw.prevResult)
+  if (raw.runtimeConfig !== undefined) {
+    if (!isObj(raw.runtimeConfig)) throw new CniError(CNI_ERR.INVALID_CONFIG, 'runtimeConfig: must be an object')
+    const bw = parseBandwidth(raw.runtimeConfig.bandwidth)
+    if (bw !== undefined) conf.bandwidth = bw
+  }
   return conf
 }

@@ -4,6 +4,7 @@
 import { DEFAULT_API_SOCKET, createApiClient } from '@scalelb/agent/client'
 import type { CniError } from './errors.js'
 import { inspectInterface } from './netns.js'
+import { spawnBandwidth } from './bandwidth.js'
 import { readAll, runPlugin } from './run.js'
 import { CNI_SPEC_VERSION } from './constants.js'
 
@@ -22,6 +23,7 @@ const outcome = await runPlugin({
   deps: (conf) => ({
     client: createApiClient({ socketPath: conf.socket }),
     inspectInterface,
+    bandwidth: spawnBandwidth,
     warn: (message) => { process.stderr.write(`${message}\n`) }
   })
 })

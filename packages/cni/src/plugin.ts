@@ -3,6 +3,7 @@ import { CNI_ERR, CNI_SPEC_VERSION, SCALELB_ERR, SUPPORTED_VERSIONS } from './co
 import { parseDns } from './config.js'
 import { CniError } from './errors.js'
 import { buildResult, subnetOf, type Attachment } from './result.js'
+import { bandwidthStdin, runBandwidth, type BandwidthRunner } from './bandwidth.js'
 import type { CniDns, CniEnv, CniResult, CniVersionResult, NetConf } from './types.js'
 
 /** The agent calls the plugin makes (a subset of the typed API client). */
@@ -22,6 +23,8 @@ export interface PluginDeps {
   inspectInterface: (netns: string, ifname: string) => Promise<FoundInterface | undefined>
   /** Diagnostics for the runtime's log (stderr). */
   warn?: (message: string) => void
+  /** Runs the reference `bandwidth` plugin (the `bandwidth` capability); without it the capability is refused. */
+  bandwidth?: BandwidthRunner
 }
 
 /** What a command answers: a result to print, or nothing (DEL, CHECK, STATUS). */
@@ -110,7 +113,22 @@ async function add (env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<CniRe
   if (lbIp !== undefined) a.gateway = lbIp
   const dns = taskDns(task) ?? conf.dns
   if (dns !== undefined) a.dns = dns
-  return buildResult(conf.cniVersion, a, conf.prevResult)
+  const result = buildResult(conf.cniVersion, a, conf.prevResult)
+  if (conf.bandwidth !== undefined) await shape('ADD', env, conf, deps, ep, result)
+  return result
+}
+
+/**
+ * The `bandwidth` capability: the reference plugin run in the netns of the
+ * veth's host end (the overlay netns with `--overlay-netns`, where a
+ * `bandwidth` chained after this plugin finds no host end).
+ */
+async function shape (command: 'ADD' | 'DEL' | 'CHECK', env: CniEnv, conf: NetConf, deps: PluginDeps, ep: { hostIfName?: string, hostNetns?: string }, result: CniResult): Promise<void> {
+  const bw = conf.bandwidth
+  if (bw === undefined) return
+  if (deps.bandwidth === undefined) throw new CniError(CNI_ERR.INVALID_CONFIG, 'runtimeConfig.bandwidth: not supported by this build of the plugin')
+  if (ep.hostIfName === undefined) throw new CniError(SCALELB_ERR.AGENT, 'runtimeConfig.bandwidth: the agent did not tell the host end of the container\'s veth')
+  await runBandwidth(deps.bandwidth, { command, netns: ep.hostNetns, env, cniPath: env.cniPath, stdin: bandwidthStdin(conf, bw, ep.hostIfName, result) })
 }
 
 /** The local task of the container, or undefined when the agent has none. */
@@ -139,6 +157,17 @@ async function del (env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<void>
   if ((conf.network !== undefined && !networks.includes(conf.network)) || (task.netns !== undefined && !ifnames.includes(env.ifname))) {
     deps.warn?.(`scalelb-cni: DEL ${id}: its task is on ${task.endpoints.map((e) => `${e.network}/${e.ifName ?? '-'}`).join(', ')}, not ${conf.network ?? '?'}/${env.ifname ?? '?'}; left alone`)
     return
+  }
+  if (conf.bandwidth !== undefined) {
+    // its ifb device (it is in the netns of the veth's host end); the veth and its qdiscs go with the task
+    const ep = task.endpoints.find((e) => e.ifName === env.ifname)
+    if (ep?.hostIfName !== undefined) {
+      try {
+        await shape('DEL', env, conf, deps, ep, conf.prevResult ?? { cniVersion: conf.cniVersion, interfaces: [{ name: ep.hostIfName }] })
+      } catch (err) {
+        deps.warn?.(`scalelb-cni: DEL ${id}: ${(err as Error).message}`)
+      }
+    }
   }
   try {
     await deps.client.removeTask(id)
@@ -173,6 +202,13 @@ async function check (env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<voi
   if (found === undefined) throw fail(`CNI_IFNAME: no interface ${env.ifname ?? '?'} in ${env.netns ?? '?'}`)
   if (!found.addresses.includes(ip.address)) throw fail(`CNI_IFNAME: ${env.ifname ?? '?'} in ${env.netns ?? '?'} has ${found.addresses.join(', ') || 'no address'}, not ${ip.address}`)
   if (found.mac.toLowerCase() !== ep.mac.toLowerCase()) throw fail(`CNI_IFNAME: ${env.ifname ?? '?'} has MAC ${found.mac}, not ${ep.mac}`)
+  if (conf.bandwidth !== undefined) {
+    try {
+      await shape('CHECK', env, conf, deps, ep, prev)
+    } catch (err) {
+      throw err instanceof CniError ? fail(err.message) : err
+    }
+  }
 }
 
 /** VERSION's answer. */

@@ -22,7 +22,12 @@ export function subnetOf (ip: string, subnets: readonly string[]): string | unde
 export interface Attachment {
   ifname: string
   mac: string
-  /** The host end of the container's veth (in the agent's namespace), when the agent tells it: chained plugins (bandwidth) look for it. */
+  /**
+   * The host end of the container's veth, when the agent tells it: chained
+   * plugins (bandwidth) look for it. Listed with no `sandbox` also when it is
+   * in the agent's overlay netns: runtimes read an interface with a sandbox
+   * as the container's (Podman refuses one without a MAC).
+   */
   hostIfName?: string
   /** Path of the container's namespace. */
   netns: string

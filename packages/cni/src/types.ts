@@ -1,3 +1,4 @@
+import type { Bandwidth } from './bandwidth.js'
 /** Shapes of the CNI spec (1.0.0, with 0.3.x/0.4.0 differences noted) as the plugin reads and writes them. */
 
 /** The commands the plugin answers. */
@@ -14,6 +15,8 @@ export interface CniEnv {
   ifname?: string
   /** CNI_ARGS as key/value pairs (unknown keys are kept and ignored, as with IgnoreUnknown). */
   args: Record<string, string>
+  /** CNI_PATH: where the runtime's plugins are (the `bandwidth` capability runs the reference plugin from there). */
+  cniPath?: string
 }
 
 /** DNS settings of a result (and of the configuration's optional `dns` key). */
@@ -92,4 +95,6 @@ export interface NetConf {
   dns?: CniDns
   /** The result of the plugins before this one in a chain (and CHECK's expected result). */
   prevResult?: CniResult
+  /** The `bandwidth` capability (`runtimeConfig.bandwidth`, not all zero): shaped where the host end of the veth is. */
+  bandwidth?: Bandwidth
 }

@@ -73,15 +73,18 @@ export async function labUp (init: LabUpInit): Promise<LabState> {
   if (!Number.isInteger(init.nodes) || init.nodes < 1 || init.nodes > MAX_LAB_NODES) {
     throw new LabUsageError('--nodes', `must be an integer 1..${MAX_LAB_NODES}, got ${init.nodes}`)
   }
-  if (init.prefixHead !== undefined && !LAB_PREFIX_HEAD_RE.test(init.prefixHead)) {
-    throw new LabUsageError('prefixHead', `must be 2-3 of [a-z0-9], starting with a letter, got ${JSON.stringify(init.prefixHead)}`)
+  // runs sharing a machine keep apart: SCALELB_LAB_PREFIX_HEAD when the caller names none
+  const envHead = process.env.SCALELB_LAB_PREFIX_HEAD
+  const head = init.prefixHead ?? (envHead === undefined || envHead === '' ? undefined : envHead)
+  if (head !== undefined && !LAB_PREFIX_HEAD_RE.test(head)) {
+    throw new LabUsageError(init.prefixHead === undefined ? 'SCALELB_LAB_PREFIX_HEAD' : 'prefixHead', `must be 2-3 of [a-z0-9], starting with a letter, got ${JSON.stringify(head)}`)
   }
   const existing = await loadLabState(init.stateDir)
   if (existing !== undefined) throw new LabError(`a lab (${existing.prefix}) is already up in ${init.stateDir}: run \`scalelb lab down\` first`)
   const say = init.progress ?? ((): void => {})
   const agentCommand = init.agentCommand ?? await resolveAgentCommand()
   const id = randomBytes(LAB_ID_HEX_CHARS / 2).toString('hex')
-  const prefix = `${init.prefixHead ?? LAB_PREFIX_HEAD}${id}`
+  const prefix = `${head ?? LAB_PREFIX_HEAD}${id}`
   const dir = init.stateDir
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const octet = parseInt(id.slice(0, 2), 16)

@@ -113,6 +113,9 @@ export interface AgentConfig {
 }
 
 type Kind = 'string' | 'bool' | 'list' | 'duration' | 'int'
+
+/** The flag turning `overlayNetns` (on by default) off. */
+export const NO_OVERLAY_NETNS_FLAG = 'no-overlay-netns'
 /** One setting. `fileKey` is its config-file key when that differs from `key` (durations drop the `Ms`). */
 interface SettingDef { key: keyof AgentConfig, flag: string, env: string, kind: Kind, help: string, fileKey?: string }
 
@@ -147,7 +150,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
   { key: 'dockerPluginSocket', flag: 'docker-plugin-socket', env: 'SCALELB_DOCKER_PLUGIN_SOCKET', kind: 'string', help: `socket of the Docker plugin, where dockerd looks for plugins (default ${DEFAULT_DOCKER_PLUGIN_SOCKET})` },
   { key: 'dockerSocket', flag: 'docker-socket', env: 'SCALELB_DOCKER_SOCKET', kind: 'string', help: `dockerd's Engine API socket for container labels and events (default ${DEFAULT_DOCKER_SOCKET})` },
   { key: 'leaveOnStop', flag: 'leave-on-stop', env: 'SCALELB_LEAVE_ON_STOP', kind: 'bool', help: 'on SIGTERM/SIGINT leave the cluster and remove kernel state' },
-  { key: 'overlayNetns', flag: 'overlay-netns', env: 'SCALELB_OVERLAY_NETNS', kind: 'bool', help: 'each network\'s bridge and VXLAN device in a netns of its own (bridge netfilter off there); CNI bandwidth chaining then finds no host-side veth' },
+  { key: 'overlayNetns', flag: 'overlay-netns', env: 'SCALELB_OVERLAY_NETNS', kind: 'bool', help: `each network's bridge and VXLAN device in a netns of its own that is also its LB sandbox (bridge netfilter off there); on by default, off with --${NO_OVERLAY_NETNS_FLAG}, SCALELB_OVERLAY_NETNS=0 or overlayNetns: false (a chained CNI bandwidth plugin needs it off; scalelb-cni's bandwidth capability works either way)` },
   { key: 'noDns', flag: 'no-dns', env: 'SCALELB_NO_DNS', kind: 'bool', help: 'run no resolver (tasks keep the host\'s resolv.conf; names of services do not resolve)' },
   { key: 'dnsUpstreams', flag: 'dns-upstream', env: 'SCALELB_DNS_UPSTREAM', kind: 'list', help: 'resolver for names outside the cluster, IP or IP:PORT; repeatable (default: the host\'s /etc/resolv.conf nameservers, loopback ones too: the agent forwards from the host)' },
   { key: 'dnsTtlS', flag: 'dns-ttl', env: 'SCALELB_DNS_TTL', kind: 'int', fileKey: 'dnsTtl', help: `TTL of the resolver's own answers in seconds (default ${DNS_TTL_S})` },
@@ -157,6 +160,7 @@ export const AGENT_SETTINGS: readonly SettingDef[] = [
 /** parseArgs option table for `scalelb agent`. */
 export const AGENT_PARSE_OPTIONS = Object.fromEntries([
   ...AGENT_SETTINGS.map((s) => [s.flag, s.kind === 'bool' ? { type: 'boolean' } : s.kind === 'list' ? { type: 'string', multiple: true } : { type: 'string' }]),
+  [NO_OVERLAY_NETNS_FLAG, { type: 'boolean' }],
   ['config', { type: 'string' }],
   ['help', { type: 'boolean', short: 'h' }]
 ]) as Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }>
@@ -350,7 +354,9 @@ export function resolveAgentConfig (input: ResolveInput): AgentConfig {
   const losR = get('leaveOnStop')
   const leaveOnStop = losR === undefined ? false : parseBool(losR.field, losR.value)
   const onR = get('overlayNetns')
-  const overlayNetns = onR === undefined ? false : parseBool(onR.field, onR.value)
+  const ovOff = input.flags[NO_OVERLAY_NETNS_FLAG] === true
+  if (ovOff && onR?.field === '--overlay-netns') throw new ConfigError(`--${NO_OVERLAY_NETNS_FLAG}`, 'contradicts --overlay-netns')
+  const overlayNetns = ovOff ? false : onR === undefined ? true : parseBool(onR.field, onR.value)
   const noDnsR = get('noDns')
   const noDns = noDnsR === undefined ? false : parseBool(noDnsR.field, noDnsR.value)
   const upR = get('dnsUpstreams')

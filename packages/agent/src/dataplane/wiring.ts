@@ -4,7 +4,7 @@ import { ValidationError } from '../errors.js'
 import { attachTaskNetns, detachTaskNetns, type TaskDsr } from './plumber/index.js'
 import { createReconciler } from './reconciler/index.js'
 import { createHostIngress } from './ingress/host.js'
-import { createKernel } from './kernel/index.js'
+import { createKernel, overlayNetnsName } from './kernel/index.js'
 import type { AgentConfig } from '../config/options.js'
 import type { DataPlane } from './dataplane.js'
 import { componentLogger, type Logger } from '../logging/logger.js'
@@ -58,7 +58,9 @@ export function createDataPlane (init: { cfg: Pick<AgentConfig, 'programmer' | '
             throw err
           }
         },
-        detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath, ...(d.dsrVip === undefined ? {} : { dsr: { vip: d.dsrVip, ifName: d.ifName } }) }) }
+        detach: async (d) => { await detachTaskNetns({ netnsPrefix: cfg.netnsPrefix, networkId: d.networkId, netnsPath: d.netnsPath, ...(d.dsrVip === undefined ? {} : { dsr: { vip: d.dsrVip, ifName: d.ifName } }) }) },
+        // the bridge end of a task's veth is in the network's overlay netns (the one the programmer makes)
+        ...(cfg.overlayNetns === true ? { hostNetns: (networkId: string) => `/run/netns/${overlayNetnsName(cfg.netnsPrefix, networkId)}` } : {})
       }
   return {
     plumber,

@@ -22,6 +22,8 @@ export interface TaskPlumber {
   attach(init: { networkId: string, netnsPath: string, address: string, address6?: string, mac: string, ifName: string, mtu: number, gateway?: string, dsr?: TaskDsr }): Promise<{ hostIfName: string, dsr?: boolean }>
   /** `dsrVip`: the VIP plumbed at attach, removed from the netns. */
   detach(init: { networkId: string, netnsPath: string, ifName: string, hostIfName?: string, dsrVip?: string }): Promise<void>
+  /** Netns (a path) of the host ends of a network's task veths when it is not the agent's own (`--overlay-netns`). */
+  hostNetns?(networkId: string): string | undefined
 }
 
 /** Options of {@link createController}. */

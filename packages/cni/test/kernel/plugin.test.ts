@@ -3,7 +3,8 @@
  * plugin run as a runtime runs it (CNI_* env + stdin, in the host's netns):
  * ADD, CHECK, DEL, DEL twice, DEL after the namespace is gone, ADD then an
  * agent restart then CHECK and DEL; then chained with Debian's reference
- * plugins (tuning, portmap, bandwidth) fed our prevResult. Needs root.
+ * plugins (tuning, portmap) fed our prevResult, and the bandwidth capability
+ * (the reference `bandwidth` run where the host end of the veth is). Needs root.
  */
 import test, { type ImplementationFn } from 'ava'
 import { randomBytes } from 'node:crypto'
@@ -57,6 +58,12 @@ async function deleteNetns (ns: string): Promise<void> {
   await saveLab(state())
 }
 
+/** The netns of the bridge of network `front` on `h`, where the host ends of the containers' veths are: the agent's overlay netns when it has one, else the host's. */
+async function bridgeNetns (h: LabHost): Promise<string | undefined> {
+  const ov = `/run/netns/${h.netnsPrefix}ov-${networkId.slice(0, 12)}`
+  return await access(ov).then(() => ov, () => h.netns)
+}
+
 function call (command: CniCall['command'], c: { id: string, path: string }, extra: Partial<CniCall> = {}): CniCall {
   return { command, containerId: c.id, netns: c.path, ...extra }
 }
@@ -93,7 +100,7 @@ serial('ADD plugs the container with the overlay MTU and makes it a backend ever
   const eth0 = (await linksIn(c1.ns, 'addr')).find((l) => l.ifname === 'eth0')
   t.is(eth0?.mtu, mtu, 'the overlay MTU, as task add --netns')
   t.deepEqual(eth0?.addr_info?.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), [address])
-  t.true((await linksIn(h1.netns)).some((l) => l.ifname === r.interfaces?.[0]?.name), 'the host end of the veth, as the result says')
+  t.true((await linksIn(await bridgeNetns(h1))).some((l) => l.ifname === r.interfaces?.[0]?.name), 'the host end of the veth, as the result says')
 
   const check = await scalelbCni(h1, call('CHECK', c1), conf(h1, { prevResult: r }))
   t.deepEqual([check.code, check.stdout], [0, ''], check.stderr)
@@ -122,11 +129,11 @@ serial('DEL after the namespace is gone: success, the host end and the task gone
   const c3 = await container(h1, 'c3')
   const r = (await scalelbCni(h1, call('ADD', c3), conf(h1))).json as CniResult
   const hostIf = r.interfaces?.[0]?.name as string
-  t.true((await linksIn(h1.netns)).some((l) => l.ifname === hostIf))
+  t.true((await linksIn(await bridgeNetns(h1))).some((l) => l.ifname === hostIf))
   await deleteNetns(c3.ns)
   const del = await scalelbCni(h1, call('DEL', c3, { netns: '' }), conf(h1))
   t.deepEqual([del.code, del.stdout], [0, ''], del.stderr)
-  t.false((await linksIn(h1.netns)).some((l) => l.ifname === hostIf), 'no host-side link left')
+  t.false((await linksIn(await bridgeNetns(h1))).some((l) => l.ifname === hostIf), 'no host-side link left')
   t.false((await labApi.listTasks(h1)).some((x) => x.id === c3.id))
   t.is((await scalelbCni(h1, call('DEL', c3, { netns: '' }), conf(h1))).code, 0, 'and again')
 })
@@ -148,7 +155,7 @@ serial('ADD, agent restart, CHECK still passes, DEL cleans up (the task came bac
   const del = await scalelbCni(h1, call('DEL', c4), conf(h1))
   t.deepEqual([del.code, del.stdout], [0, ''], del.stderr)
   t.false((await linksIn(c4.ns)).some((l) => l.ifname === 'eth0'))
-  t.false((await linksIn(h1.netns)).some((l) => l.ifname === r.interfaces?.[0]?.name))
+  t.false((await linksIn(await bridgeNetns(h1))).some((l) => l.ifname === r.interfaces?.[0]?.name))
 })
 
 serial('bad input: unknown service, a netns that does not exist, a second ADD with another service: error JSON naming the field, nothing plumbed', async (t) => {
@@ -162,7 +169,7 @@ serial('bad input: unknown service, a netns that does not exist, a second ADD wi
   t.regex((noNs.json as { msg: string }).msg, /^CNI_NETNS: \/run\/netns\/slbcni-does-not-exist does not exist/)
   t.deepEqual((await linksIn(c5.ns)).map((l) => l.ifname), ['lo'], 'nothing in the container')
   // (the network's bridge and LB sandbox that the attempts built stay for the LB release grace, as after a task rm)
-  const hostLinks = (await linksIn(h1.netns)).map((l) => l.ifname)
+  const hostLinks = (await linksIn(await bridgeNetns(h1))).map((l) => l.ifname)
   for (const path of [c5.path, '/run/netns/slbcni-does-not-exist']) t.false(hostLinks.includes(taskVethName(h1.netnsPrefix, networkId, path)), `no host end of a veth for ${path}`)
   t.false((await labApi.listTasks(h1)).some((x) => x.id === c5.id))
 
@@ -174,14 +181,14 @@ serial('bad input: unknown service, a netns that does not exist, a second ADD wi
   t.is((await scalelbCni(h1, call('DEL', c5), conf(h1))).code, 0)
 })
 
-chainTest('chained: tuning, portmap and bandwidth read our result as prevResult (ADD, CHECK, DEL in the runtime\'s order)', async (t) => {
+chainTest('chained: tuning and portmap read our result as prevResult; the bandwidth capability shapes on the host end of the veth, in the agent\'s overlay netns (ADD, CHECK, DEL in the runtime\'s order)', async (t) => {
   const h1 = host('h1')
   const c6 = await container(h1, 'c6')
+  const bandwidth = { ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000 }
   const chain: Array<Record<string, unknown>> = [
-    conf(h1),
+    conf(h1, { capabilities: { bandwidth: true }, runtimeConfig: { bandwidth } }),
     { type: 'tuning', sysctl: { 'net.core.somaxconn': '777' } },
-    { type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: TARGET_PORT, protocol: 'tcp' }] } },
-    { type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000 }
+    { type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: TARGET_PORT, protocol: 'tcp' }] } }
   ]
   const run = async (command: CniCall['command'], plugin: Record<string, unknown>, prevResult?: CniResult): Promise<{ code: number, json: unknown, out: string }> => {
     const full = { cniVersion: '1.0.0', name: 'front-web', ...plugin, ...(prevResult === undefined ? {} : { prevResult }) }
@@ -194,13 +201,22 @@ chainTest('chained: tuning, portmap and bandwidth read our result as prevResult 
     t.is(r.code, 0, `${String(p.type)} ADD: ${r.out}`)
     result = r.json as CniResult
   }
+  const hostNs = await bridgeNetns(h1)
+  const hostIf = result?.interfaces?.[0]?.name as string
+  const inHostNs = async (args: string[]): Promise<string> => (await labRun('nsenter', [`--net=${hostNs?.includes('/') === true ? hostNs : `/run/netns/${hostNs ?? ''}`}`, ...args])).stdout
+  t.regex(await inHostNs(['tc', 'qdisc', 'show', 'dev', hostIf]), /tbf/, 'the container\'s ingress shaped on the host end of its veth')
+  t.regex(await inHostNs(['tc', 'qdisc', 'show', 'dev', hostIf]), /ingress/, 'its egress redirected to an ifb')
+  if (hostNs !== h1.netns) {
+    // the reference plugin chained after us runs in the host's netns: it finds no host end there (README, CNI)
+    const chained = await run('ADD', { type: 'bandwidth', ...bandwidth }, result)
+    t.not(chained.code, 0)
+    t.regex(chained.out, /not in host ns|no veth peer/)
+  }
   const ours = result?.ips?.find((x) => x.address.startsWith('10.97.'))
   t.truthy(ours, 'our address survives the chain')
   t.is((await labRun('ip', ['netns', 'exec', c6.ns, 'sysctl', '-n', 'net.core.somaxconn'])).stdout.trim(), '777', 'tuning set its sysctl in our container')
   const nat = (await labRun('ip', ['netns', 'exec', h1.netns as string, 'iptables', '-t', 'nat', '-S'])).stdout
   t.regex(nat, new RegExp(`--dport 18080 .*--to-destination ${(ours?.address ?? '').split('/')[0] ?? ''}:${TARGET_PORT}`), 'portmap DNATs to our address')
-  const hostIf = result?.interfaces?.find((i) => i.sandbox === undefined)?.name as string
-  t.regex((await labRun('ip', ['netns', 'exec', h1.netns as string, 'tc', 'qdisc', 'show', 'dev', hostIf])).stdout, /tbf|ingress/, 'bandwidth shapes on our host-side veth')
   for (const p of chain) {
     const r = await run('CHECK', p, result)
     // Debian 12's portmap (1.1.1) fails CHECK for an IPv4-only container: it looks for ip6tables rules it
@@ -213,5 +229,6 @@ chainTest('chained: tuning, portmap and bandwidth read our result as prevResult 
     t.is(r.code, 0, `${String(p.type)} DEL: ${r.out}`)
   }
   t.notRegex((await labRun('ip', ['netns', 'exec', h1.netns as string, 'iptables', '-t', 'nat', '-S'])).stdout, /--dport 18080/)
-  t.false((await linksIn(h1.netns)).some((l) => l.ifname === hostIf))
+  t.false((await linksIn(hostNs)).some((l) => l.ifname === hostIf))
+  t.false((await linksIn(hostNs)).some((l) => l.ifname.startsWith('bwp')), 'the ifb device gone')
 })

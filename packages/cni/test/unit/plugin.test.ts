@@ -4,6 +4,7 @@ import { createTestCluster, type TestAgent, type TestCluster } from '../../../ag
 import { CNI_ERR, SCALELB_ERR } from '../../src/constants.js'
 import { runPlugin, type PluginOutcome } from '../../src/run.js'
 import type { FoundInterface, PluginDeps } from '../../src/plugin.js'
+import type { BandwidthCall } from '../../src/bandwidth.js'
 import type { CniErrorResult, CniResult } from '../../src/types.js'
 
 /**
@@ -159,4 +160,40 @@ test('VERSION needs no agent; STATUS answers 0 when the agent does, 50 when it c
   t.deepEqual(JSON.parse(v.stdout), { cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] })
   t.deepEqual(await run(l, 'STATUS', CONF), { exitCode: 0, stdout: '' })
   t.like(failed(await run(l, 'STATUS', { ...CONF, socket: '/nonexistent/scalelb.sock' })), { code: CNI_ERR.NOT_AVAILABLE })
+})
+
+test('the bandwidth capability: the reference plugin run where the host end of the veth is, fed our result with that end as a host interface; its failure fails ADD; DEL and CHECK run it too', async (t) => {
+  const l = await lab(t)
+  const calls: BandwidthCall[] = []
+  let code = 0
+  const bandwidth = async (c: BandwidthCall): Promise<{ code: number, out: string }> => { calls.push(c); return { code, out: code === 0 ? '' : 'qdisc: file exists' } }
+  const bw = { ingressRate: 8000000, ingressBurst: 80000, egressRate: 0, egressBurst: 0 }
+  const conf = { ...CONF, capabilities: { bandwidth: true }, runtimeConfig: { bandwidth: bw } }
+  // all zero: nothing to shape, no process
+  ok(await run(l, 'ADD', { ...CONF, runtimeConfig: { bandwidth: { ingressRate: 0 } } }, {}, { bandwidth }))
+  t.is(calls.length, 0)
+  t.is((await run(l, 'DEL', CONF)).exitCode, 0)
+
+  const r = ok(await run(l, 'ADD', conf, {}, { bandwidth }))
+  t.is(calls.length, 1)
+  const c = calls[0] as BandwidthCall
+  t.like(c, { command: 'ADD', netns: undefined, cniPath: '/opt/cni/bin', env: { containerId: CID, ifname: 'eth0', netns: NETNS } })
+  const stdin = JSON.parse(c.stdin) as { type: string, name: string, runtimeConfig: unknown, prevResult: CniResult }
+  t.like(stdin, { type: 'bandwidth', name: 'front-web', runtimeConfig: { bandwidth: bw } })
+  t.deepEqual(stdin.prevResult.interfaces, [{ name: 'mem-0' }, { name: 'eth0', mac: r.interfaces?.[1]?.mac, sandbox: NETNS }], 'the host end without a sandbox: the plugin looks it up where it runs')
+
+  l.iface.set(`${NETNS}|eth0`, { mac: r.interfaces?.[1]?.mac ?? '', addresses: [r.ips?.[0]?.address ?? ''] })
+  t.is((await run(l, 'CHECK', { ...conf, prevResult: r }, {}, { bandwidth })).exitCode, 0)
+  t.is(calls.at(-1)?.command, 'CHECK')
+  code = 1
+  t.like(failed(await run(l, 'CHECK', { ...conf, prevResult: r }, {}, { bandwidth })), { code: SCALELB_ERR.CHECK_FAILED })
+  code = 0
+  t.is((await run(l, 'DEL', conf, {}, { bandwidth })).exitCode, 0)
+  t.is(calls.at(-1)?.command, 'DEL')
+
+  code = 1
+  const f = failed(await run(l, 'ADD', conf, {}, { bandwidth }))
+  t.is(f.code, SCALELB_ERR.AGENT)
+  t.regex(f.msg, /bandwidth plugin failed ADD in the host netns: qdisc: file exists/)
+  t.like(failed(await run(l, 'ADD', { ...CONF, runtimeConfig: { bandwidth: { ingressRate: -1 } } }, {}, { bandwidth })), { code: CNI_ERR.INVALID_CONFIG, msg: 'runtimeConfig.bandwidth.ingressRate: must be a non-negative integer' })
 })

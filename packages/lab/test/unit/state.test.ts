@@ -72,3 +72,13 @@ test('scalelb lab: usage errors exit 2, status of no lab exits 1, down of no lab
     process.stderr.write = origErr
   }
 })
+
+test('labUp: SCALELB_LAB_PREFIX_HEAD is the prefix head when the caller names none, checked before anything is made', async (t) => {
+  const { labUp } = await import('../../src/lab.js')
+  process.env.SCALELB_LAB_PREFIX_HEAD = 'Bad!'
+  try {
+    await t.throwsAsync(labUp({ nodes: 1, stateDir: join(tmpdir(), 'slb-never-made'), mode: 'netns' }), { name: 'LabUsageError', message: /SCALELB_LAB_PREFIX_HEAD/ })
+  } finally {
+    delete process.env.SCALELB_LAB_PREFIX_HEAD
+  }
+})

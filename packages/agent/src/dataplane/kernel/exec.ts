@@ -3,7 +3,8 @@ import { KERNEL_COMMAND_TIMEOUT_MS, NFT_IN_PROCESS_MAX_BYTES, SYSTEM_PATH } from
 import { KernelCommandError } from './errors.js'
 import { applyRtnlOps, parseRtnlLines } from './rtnl-lib.js'
 import { matchRtnlRead, runRtnlRead } from './rtnl-read.js'
-import { loadLibc } from './native.js'
+import { inNetns, loadLibc } from './native.js'
+import { readFileSync } from 'node:fs'
 import { loadNftLibrary, type NftLibrary } from './nft-lib.js'
 
 /**
@@ -38,6 +39,12 @@ export interface Kernel {
    * (no in-process nft), so callers read the state itself.
    */
   nftGeneration?(netns?: NetnsRef): Promise<number | undefined>
+  /**
+   * A sysctl of a netns (`net.bridge.bridge-nf-call-iptables`), trimmed;
+   * undefined when the kernel has none of that name. Read from this process
+   * where libc loads (the thread enters the netns), else by `cat`.
+   */
+  readSysctl?(key: string, netns?: NetnsRef): Promise<string | undefined>
   /** The base netns (undefined = the process's own). */
   readonly baseNetns: NetnsRef | undefined
 }
@@ -175,6 +182,29 @@ class ExecKernel implements Kernel {
   private ownNetns (netns: NetnsRef | null | undefined): boolean {
     const ref = netns === null ? undefined : (netns ?? this.baseNetns)
     return ref === undefined || !ref.includes('/')
+  }
+
+  async readSysctl (key: string, netns?: NetnsRef): Promise<string | undefined> {
+    if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/.test(key)) throw new KernelCommandError(`sysctl ${key}`, 'not a sysctl name', undefined)
+    const file = `/proc/sys/${key.replaceAll('.', '/')}`
+    const native = this.rtnlInProcess ? await loadLibc(this.logger) : undefined
+    if (native !== undefined) {
+      // /proc/sys/net resolves to the netns of the thread that opens it
+      return inNetns(native.libc, this.netnsPath(netns), `read ${file}`, () => {
+        try {
+          return readFileSync(file, 'utf8').trim()
+        } catch {
+          return undefined
+        }
+      })
+    }
+    try {
+      // sh builtins only (the agent image has no cat)
+      return (await this.run('sh', ['-c', 'read -r v < "$1" && echo "$v"', 'sh', file], { netns })).trim()
+    } catch (err) {
+      if (err instanceof KernelCommandError) return undefined
+      throw err
+    }
   }
 
   async nftGeneration (netns?: NetnsRef): Promise<number | undefined> {

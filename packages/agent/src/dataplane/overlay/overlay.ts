@@ -1,30 +1,51 @@
 import { access } from 'node:fs/promises'
 import {
-  KernelCommandError, bridgeBatch, bridgeName, ipBatch, linkDelete, linkList, netnsAdd, netnsDelete, netnsList, overlayNetnsName, overlayNetnsPrefix, vxlanName,
+  KernelCommandError, LB_IFNAME, OVERLAY_HOST_PORT_IFNAME, bridgeBatch, bridgeName, ipBatch, lbNetnsName, linkDelete, linkList, netnsAdd, netnsDelete, netnsList, overlayNetnsName, overlayNetnsPrefix, vxlanName,
   type Kernel, type KOpts, type LinkInfo
 } from '../kernel/index.js'
 import { KernelStateError } from '../kernel/errors.js'
 import { overlayDiff, type OverlayNames, type OverlayView } from './view.js'
 
 /** Bridge netfilter switches, off in an overlay netns (written only where the kernel has them: br_netfilter loaded). */
+const BRIDGE_NF_KEYS = ['net.bridge.bridge-nf-call-iptables', 'net.bridge.bridge-nf-call-ip6tables', 'net.bridge.bridge-nf-call-arptables'] as const
 const BRIDGE_NF_OFF = 'for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables /proc/sys/net/bridge/bridge-nf-call-arptables; do if [ -e $f ]; then echo 0 > $f; fi; done'
 
 /**
  * Interface names of a network's overlay for an agent prefix; with
- * `inNetns` (`--overlay-netns`) the netns that holds its bridge and VXLAN device.
+ * `inNetns` (`--overlay-netns`) the netns that holds its bridge and VXLAN
+ * device, which is also the LB sandbox (named `<prefix>lb-<id>` too): the
+ * bridge there is the sandbox's `lb0`, and the host keeps a veth `sb<hash>`.
  */
 export function overlayNames (prefix: string, networkId: string, inNetns = false): OverlayNames {
-  return { bridge: bridgeName(prefix, networkId), vxlan: vxlanName(prefix, networkId), ...(inNetns ? { netns: overlayNetnsName(prefix, networkId) } : {}) }
+  const bridge = bridgeName(prefix, networkId)
+  const vxlan = vxlanName(prefix, networkId)
+  if (!inNetns) return { bridge, vxlan }
+  return { bridge: LB_IFNAME, vxlan, netns: overlayNetnsName(prefix, networkId), host: bridge, sandbox: lbNetnsName(prefix, networkId) }
 }
 
 /**
- * The netns a network's bridge is in on this node: its overlay netns when that
- * exists (`/run/netns/<prefix>ov-<id>`: a file check, no process), else the
- * base netns (undefined). What plugs veths into the bridge asks this.
+ * The layout of the previous version's `--overlay-netns`: bridge `sb<hash>`
+ * in the overlay netns, the LB sandbox a netns of its own plugged by a veth.
+ * Found only to be moved to the current layouts at adoption.
  */
-export async function bridgeNetnsOf (prefix: string, networkId: string): Promise<string | undefined> {
+export function separateSandboxOverlayNames (prefix: string, networkId: string): OverlayNames {
+  return { bridge: bridgeName(prefix, networkId), vxlan: vxlanName(prefix, networkId), netns: overlayNetnsName(prefix, networkId) }
+}
+
+/**
+ * The netns a network's bridge is in on this node, and the bridge's name
+ * there: its overlay netns and `lb0` when that netns exists
+ * (`/run/netns/<prefix>ov-<id>`: a file check, no process), else the
+ * base netns (undefined) and `sb<hash>`. What plugs veths into the bridge asks this.
+ */
+export async function bridgeOf (prefix: string, networkId: string): Promise<{ netns: string | undefined, bridge: string }> {
   const ns = overlayNetnsName(prefix, networkId)
-  return await access(`/run/netns/${ns}`).then(() => ns, () => undefined)
+  return await access(`/run/netns/${ns}`).then(() => ({ netns: ns, bridge: LB_IFNAME }), () => ({ netns: undefined, bridge: bridgeName(prefix, networkId) }))
+}
+
+/** Give netns `name` a second name `alias` (a bind mount of `/run/netns/<name>`; one process, `sh` builtins and `mount`: what the agent image has). */
+async function netnsAlias (k: Kernel, name: string, alias: string, opts: KOpts): Promise<void> {
+  await k.run('sh', ['-c', ': > "/run/netns/$2" && mount --bind "/run/netns/$1" "/run/netns/$2"', 'sh', name, alias], { netns: null, signal: opts.signal })
 }
 
 /**
@@ -36,6 +57,53 @@ export async function bridgeNfOff (k: Kernel, netns: string, opts: KOpts = {}): 
   await k.run('sh', ['-c', BRIDGE_NF_OFF], { netns, signal: opts.signal })
 }
 
+/** Whether a link of that name exists in a netns (an in-process read where it can). */
+async function linkExists (k: Kernel, name: string, netns: string | undefined, opts: KOpts): Promise<boolean> {
+  try {
+    await k.run('ip', ['-j', 'addr', 'show', 'dev', name], { netns, signal: opts.signal })
+    return true
+  } catch (err) {
+    if (err instanceof KernelCommandError && /Cannot find device|does not exist/.test(err.message)) return false
+    throw err
+  }
+}
+
+/**
+ * What the periodic check finds wrong with an overlay netns's surroundings
+ * (empty: nothing): the host's veth into the bridge gone (deleted behind the
+ * agent's back: the host's mode=host routes and own traffic to the network
+ * go through it), bridge netfilter on there (`br_netfilter` loaded after the
+ * netns was made, or someone wrote 1). Reads in-process where it can.
+ */
+export async function overlayNetnsDrift (k: Kernel, names: OverlayNames, opts: KOpts = {}): Promise<string[]> {
+  if (names.netns === undefined) return []
+  const drift: string[] = []
+  if (!await linkExists(k, names.host ?? names.bridge, undefined, opts)) drift.push(`host veth ${names.host ?? names.bridge}`)
+  for (const key of BRIDGE_NF_KEYS) {
+    const v = k.readSysctl === undefined ? undefined : await k.readSysctl(key, names.netns)
+    if (v !== undefined && v !== '0') drift.push(`${key}=${v} in ${names.netns}`)
+  }
+  return drift
+}
+
+/**
+ * Repair an overlay netns found by adoption: bridge netfilter off again, and
+ * the host's veth into the bridge made again when it is missing (both ends
+ * at `mtu`). Returns transactions issued.
+ */
+export async function repairOverlayNetns (k: Kernel, names: OverlayNames, mtu: number, opts: KOpts = {}): Promise<number> {
+  const ns = names.netns
+  if (ns === undefined) return 0
+  await bridgeNfOff(k, ns, opts)
+  const host = names.host ?? names.bridge
+  if (await linkExists(k, host, undefined, opts)) return 1
+  // the peer would still be in the netns only if the pair was half-deleted: a leftover host0 goes first
+  if (await linkExists(k, OVERLAY_HOST_PORT_IFNAME, ns, opts)) await linkDelete(k, OVERLAY_HOST_PORT_IFNAME, ns, opts)
+  await ipBatch(k, [`link add ${host} mtu ${mtu} type veth peer name ${OVERLAY_HOST_PORT_IFNAME} mtu ${mtu} netns ${ns}`, `link set ${host} up`], undefined, opts)
+  await ipBatch(k, [`link set ${OVERLAY_HOST_PORT_IFNAME} master ${names.bridge}`, `link set ${OVERLAY_HOST_PORT_IFNAME} up`], ns, opts)
+  return 3
+}
+
 /** Apply an overlay change with at most one `ip -batch` and one `bridge -batch` (an overlay netns made or changed: up to three more). Returns transactions issued. */
 export async function applyOverlay (k: Kernel, names: OverlayNames, old: OverlayView | undefined, next: OverlayView, opts: KOpts = {}): Promise<number> {
   const { host, pre, ip, bridge } = overlayDiff(names, old, next)
@@ -44,8 +112,10 @@ export async function applyOverlay (k: Kernel, names: OverlayNames, old: Overlay
   if (ns !== undefined && old === undefined) {
     // a half-made one (a crash during creation) is made again from scratch
     await netnsDelete(k, ns, opts)
-    await linkDelete(k, names.bridge, undefined, opts)
+    if (names.sandbox !== undefined) await netnsDelete(k, names.sandbox, opts)
+    await linkDelete(k, names.host ?? names.bridge, undefined, opts)
     await netnsAdd(k, ns, opts)
+    if (names.sandbox !== undefined) await netnsAlias(k, ns, names.sandbox, opts)
     await bridgeNfOff(k, ns, opts)
     tx += 2
   }
@@ -62,8 +132,9 @@ export async function applyOverlay (k: Kernel, names: OverlayNames, old: Overlay
 export async function removeOverlay (k: Kernel, names: OverlayNames, opts: KOpts = {}): Promise<number> {
   if (names.netns !== undefined) {
     // the veth and the VXLAN device synchronously: a netns frees its links later, and an overlay made again right after needs the names and the VNI
-    let tx = (await linkDelete(k, names.bridge, undefined, opts)) ? 1 : 0
+    let tx = (await linkDelete(k, names.host ?? names.bridge, undefined, opts)) ? 1 : 0
     const links = await linksOrUndefined(k, names.netns, opts)
+    if (names.sandbox !== undefined) await netnsDelete(k, names.sandbox, opts)
     if (links === undefined) return tx
     if (links.some(l => l.ifname === names.vxlan)) tx += (await linkDelete(k, names.vxlan, names.netns, opts)) ? 1 : 0
     return tx + ((await netnsDelete(k, names.netns, opts)) ? 1 : 0)
@@ -128,7 +199,9 @@ export async function listOverlayNetworks (k: Kernel, prefix: string, opts: KOpt
   const take = (links: readonly LinkInfo[], ns: string | undefined): void => {
     for (const l of links) {
       const id = l.ifalias
-      if (id !== undefined && id !== '' && l.ifname === bridgeName(prefix, id) && l.linkinfo?.info_kind === 'bridge' && (ns === undefined || ns === overlayNetnsName(prefix, id))) res.push(id)
+      if (id === undefined || id === '' || l.linkinfo?.info_kind !== 'bridge') continue
+      // in an overlay netns the bridge is lb0 (or sb<hash>: the previous version's layout)
+      if (ns === undefined ? l.ifname === bridgeName(prefix, id) : ns === overlayNetnsName(prefix, id) && (l.ifname === LB_IFNAME || l.ifname === bridgeName(prefix, id))) res.push(id)
     }
   }
   take(await linkList(k, undefined, opts), undefined)

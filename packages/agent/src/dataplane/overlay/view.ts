@@ -71,6 +71,13 @@ export interface OverlayNames {
   vxlan: string
   /** Netns of the bridge and the VXLAN device; undefined = the base netns (the host). */
   netns?: string
+  /** With `netns`: the host's veth into the bridge (its peer is `host0` there). @default bridge */
+  host?: string
+  /**
+   * With `netns`: a second name of that netns (a bind mount), the LB
+   * sandbox's: the overlay netns is the sandbox, and the bridge is its `lb0`.
+   */
+  sandbox?: string
 }
 
 /** Link, FDB and neighbour changes taking an overlay from `old` (undefined = absent) to `next`. */
@@ -103,7 +110,8 @@ export function overlayDiff (names: OverlayNames, old: OverlayView | undefined, 
   else if (old.mtu !== next.mtu) pre.push(`link set ${br} mtu ${next.mtu}`)
   if (old === undefined && ns !== undefined) {
     // the host keeps a link named as the bridge was (routes of mode=host ports, the host table's rules), a veth into it
-    host.push(`link add ${br} mtu ${next.mtu} type veth peer name ${OVERLAY_HOST_PORT_IFNAME} mtu ${next.mtu} netns ${ns}`, `link set ${br} up`)
+    const hv = names.host ?? br
+    host.push(`link add ${hv} mtu ${next.mtu} type veth peer name ${OVERLAY_HOST_PORT_IFNAME} mtu ${next.mtu} netns ${ns}`, `link set ${hv} up`)
     ip.push(`link set ${OVERLAY_HOST_PORT_IFNAME} master ${br}`, `link set ${OVERLAY_HOST_PORT_IFNAME} up`)
   }
   const vxChanged = old?.vxlan?.vni !== next.vxlan?.vni || old?.vxlan?.local !== next.vxlan?.local

@@ -1,10 +1,10 @@
-import { KernelCommandError, bridgeName, createKernel, ipBatch, linkDelete, taskVethName, type Kernel } from '../kernel/index.js'
+import { KernelCommandError, createKernel, ipBatch, linkDelete, taskVethName, type Kernel } from '../kernel/index.js'
 import { IFNAME_RE } from '../../constants.js'
 import { ProgrammerInputError } from '../spec/errors.js'
 import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { checkCidrAddress, isMac } from '../spec/validate.js'
 import { TASK_IFNAME } from './constants.js'
-import { bridgeNetnsOf } from '../overlay/index.js'
+import { bridgeOf } from '../overlay/index.js'
 import { plumbTaskDsr, unplumbTaskDsr, type TaskDsr } from './dsr.js'
 import { IPV4 as F, IPV6, cidrAddressFamily, keyFamily } from '../spec/family.js'
 
@@ -45,9 +45,8 @@ export async function addBridgedVeth (init: BridgedVethInit): Promise<string> {
   if (!Number.isInteger(mtu) || mtu < F.minLinkMtu || mtu > 65535) throw new ProgrammerInputError('mtu', `expected ${F.minLinkMtu}..65535, got ${JSON.stringify(init.mtu)}`)
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
-  const br = bridgeName(init.netnsPrefix, init.networkId)
-  // the bridge's netns: the network's overlay netns (--overlay-netns) or this one
-  const brNs = await bridgeNetnsOf(init.netnsPrefix, init.networkId)
+  // the bridge's netns: the network's overlay netns (--overlay-netns; the bridge is its lb0 there) or this one
+  const { netns: brNs, bridge: br } = await bridgeOf(init.netnsPrefix, init.networkId)
   const plug = [`link set ${host} master ${br}`, `link set ${host} up`]
   if (brNs !== undefined && init.peerNetns === undefined) {
     // the peer stays here for the runtime to move: made here, the bridge's end moved over
@@ -65,7 +64,7 @@ export async function removeBridgedVeth (init: { netnsPrefix: string, networkId:
   const k = init.kernel ?? createKernel()
   const host = taskVethName(init.netnsPrefix, init.networkId, init.key)
   // no listing first: a missing veth is the refusal below (a listing was one more process per task removal)
-  const brNs = await bridgeNetnsOf(init.netnsPrefix, init.networkId)
+  const { netns: brNs } = await bridgeOf(init.netnsPrefix, init.networkId)
   await linkDelete(k, host, brNs)
 }
 

@@ -29,8 +29,10 @@ export async function migrateOverlay (k: Kernel, from: OverlayNames, to: Overlay
     // `link set ... netns` is not in the in-process subset: a process, whose base netns path is this process's
     const base = basePath(k)
     await ipBatch(k, [...(hasVx ? [`link del ${from.vxlan}`] : []), ...ports.map((p) => `link set ${p} netns ${base}`)], from.netns, opts)
-    await ipBatch(k, [`link del ${from.bridge}`], undefined, opts)
+    await ipBatch(k, [`link del ${from.host ?? from.bridge}`], undefined, opts)
     await netnsDelete(k, from.netns, opts)
+    // the sandbox's name of it (the sandbox goes with the netns: made again by the next apply)
+    if (from.sandbox !== undefined) await netnsDelete(k, from.sandbox, opts)
   }
   const view: OverlayView = { ...old, mtu: old.mtu > 0 ? old.mtu : DEFAULT_OVERLAY_MTU_BYTES }
   await applyOverlay(k, to, undefined, view, opts)

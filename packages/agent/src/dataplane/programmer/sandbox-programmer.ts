@@ -1,15 +1,17 @@
 import type { Logger } from 'winston'
 import {
-  KernelCommandError, LB_IFNAME, createKernel, ipBatch, lbNetnsName, lbNetnsPrefix, netnsList, nftApply, nftTableName, type Kernel
+  KernelCommandError, LB_IFNAME, createKernel, ipBatch, lbNetnsName, lbNetnsPrefix, linkDelete, netnsList, nftApply, nftTableName, uplinkHostName, type Kernel
 } from '../kernel/index.js'
 import type { LbBackend, LbSandbox } from '../lb/backend.js'
 import { applyLb, readSandbox, readTaskTable } from '../lb/nft-backend.js'
 import { kernelObjectCount, sameView, viewFromSpec, type LbView, type ViewCache } from '../lb/lb-view.js'
 import {
-  applyOverlay, bridgeNfOff, enforceLinkMtu, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay, type OverlayNames, type OverlayView
+  applyOverlay, enforceLinkMtu, overlayNetnsDrift, repairOverlayNetns, listOverlayNetworks, overlayNames, overlayObjectCount, overlayViewFromSpec, readOverlay, removeOverlay, sameOverlay,
+  separateSandboxOverlayNames, type OverlayNames, type OverlayView
 } from '../overlay/index.js'
 import { migrateOverlay } from './migrate.js'
 import { ProgrammerInputError, UnknownProgrammerError } from '../spec/errors.js'
+import { DEFAULT_OVERLAY_MTU_BYTES } from '../spec/constants.js'
 import { LB_NFT_FAMILY } from '../spec/family.js'
 import type { ApplyResult, LbMode, NetworkDesired, OverlaySpec, ProgramOptions, Programmer } from '../spec/types.js'
 import { createSandbox, deleteSandbox, type SandboxNames } from './sandbox.js'
@@ -109,7 +111,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     let n = this.nameCache.get(networkId)
     if (n === undefined) {
       const overlay = overlayNames(this.prefix, networkId, this.overlayNetns)
-      const sandbox: SandboxNames = { netns: lbNetnsName(this.prefix, networkId), bridge: overlay.bridge, prefix: this.prefix, table: nftTableName(networkId), ...(overlay.netns === undefined ? {} : { bridgeNetns: overlay.netns }) }
+      const sandbox: SandboxNames = { netns: lbNetnsName(this.prefix, networkId), bridge: overlay.bridge, prefix: this.prefix, table: nftTableName(networkId), ...(overlay.netns === undefined ? {} : { bridgeNetns: overlay.netns, inOverlay: true }) }
       n = { sandbox, overlay }
       this.nameCache.set(networkId, n)
     }
@@ -154,12 +156,18 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
   async apply (desired: NetworkDesired, opts: ProgramOptions = {}): Promise<ApplyResult> {
     const id = desired.sandbox.networkId
     if (desired.overlay.networkId !== id) throw new ProgrammerInputError('overlay.networkId', `must equal sandbox.networkId ${id}`)
+    const known = this.nets.get(id)
+    if (known !== undefined && known.overlay === undefined && known.lbMac !== undefined && this.names(id).inOverlay === true) {
+      // the sandbox is the overlay netns, which is made (again) below: the sandbox is made from scratch in it
+      known.lbMac = undefined
+      known.uplink = undefined
+      this.backend.forget(id)
+    }
     // validated before any kernel change: bad input changes nothing
     const lb = this.lbMode === 'per-network'
       ? { sandbox: this.backend.plan(this.at(id), desired.sandbox) }
       : { tasks: viewFromSpec(desired.sandbox, false, this.viewCache(id)) }
     // the desired-state path keeps an unchanged overlay spec as the same object: then skip rebuilding and comparing O(remotes)
-    const known = this.nets.get(id)
     const ovNext = known?.overlay !== undefined && known.overlaySpec === desired.overlay ? known.overlay : overlayViewFromSpec(desired.overlay)
     return await this.tx(id, async () => {
       let st = this.nets.get(id)
@@ -267,7 +275,10 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
       for (const path of st?.tasks.keys() ?? []) tx += await this.dropTaskTable(path, nftTableName(networkId), opts)
       // deleting the netns deletes its veth pair, addresses and LB state
       this.backend.forget(networkId)
-      tx += (await deleteSandbox(this.k, this.names(networkId), networkId, opts)) ? 1 : 0
+      const n = this.names(networkId)
+      // a sandbox that is the overlay netns goes with it (its uplink's host end first: the name is free at once)
+      if (n.inOverlay === true) tx += (await linkDelete(this.k, uplinkHostName(this.prefix, networkId), undefined, opts)) ? 1 : 0
+      else tx += (await deleteSandbox(this.k, n, networkId, opts)) ? 1 : 0
       tx += await removeOverlay(this.k, this.overlayNames(networkId), opts)
       this.nets.delete(networkId)
       this.nameCache.delete(networkId)
@@ -281,6 +292,9 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     this.nets.clear()
     this.backend.clear()
     const found = new Set<string>()
+    const overlays = new Set([...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts, true)])
+    // an overlay of another layout (the agent ran before with(out) --overlay-netns, or a previous version's) is moved over, ports and all
+    for (const id of overlays) await this.migrate(id, opts)
     if (this.lbMode === 'per-network') {
       const pfx = lbNetnsPrefix(this.prefix)
       for (const ns of await netnsList(this.k, opts)) {
@@ -290,7 +304,7 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
           // half-created (crash during creation) or unreadable: rebuilt from scratch by the next apply
           this.logger?.warn('removing an LB sandbox that cannot be adopted', { netns: ns, networkId: r.networkId })
           const own = r.networkId !== undefined && lbNetnsName(this.prefix, r.networkId) === ns ? r.networkId : undefined
-          await deleteSandbox(this.k, { netns: ns, prefix: this.prefix, ...(own === undefined ? {} : { bridgeNetns: this.overlayNames(own).netns }) }, own, opts)
+          await deleteSandbox(this.k, own === undefined ? { netns: ns, prefix: this.prefix } : this.names(own), own, opts)
           continue
         }
         const uplink = await readUplink(this.k, ns, opts)
@@ -311,18 +325,11 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
         }
       }
     }
-    for (const id of new Set([...found, ...hints.keys(), ...await listOverlayNetworks(this.k, this.prefix, opts, true)])) {
-      // an overlay of the other layout (the agent ran before with(out) --overlay-netns) is moved over, ports and all
-      const other = overlayNames(this.prefix, id, !this.overlayNetns)
-      const old = await readOverlay(this.k, other, id, opts)
-      if (old !== undefined) {
-        this.logger?.info('moving a network\'s overlay to the configured layout', { networkId: id, from: other.netns ?? 'host', to: this.overlayNames(id).netns ?? 'host' })
-        await migrateOverlay(this.k, other, this.overlayNames(id), old, opts)
-      }
+    for (const id of new Set([...found, ...overlays])) {
       const ov = await readOverlay(this.k, this.overlayNames(id), id, opts)
       if (ov === undefined) continue
-      const ns = this.overlayNames(id).netns
-      if (ns !== undefined) await bridgeNfOff(this.k, ns, opts)
+      // bridge netfilter off again (br_netfilter loaded since turns it on there), the host's veth made again if it went
+      await repairOverlayNetns(this.k, this.overlayNames(id), ov.mtu > 0 ? ov.mtu : DEFAULT_OVERLAY_MTU_BYTES, opts)
       const st: NetState = this.nets.get(id) ?? { overlay: undefined, lbMac: undefined, tasks: new Map() }
       st.overlay = ov
       st.overlaySpec = undefined
@@ -332,11 +339,40 @@ export class SandboxProgrammer<B extends LbBackend = LbBackend> implements Progr
     return [...found].sort()
   }
 
+  /**
+   * Move a network's overlay found in another layout than the configured one
+   * to it: the host's own netns, the overlay netns that is the sandbox
+   * (`--overlay-netns`), or the previous version's overlay netns with a
+   * sandbox of its own. A sandbox whose netns changes with it (one of the
+   * overlay netns layouts on either side) is deleted first and made again by
+   * the next apply; the tasks' veths are moved and stay plugged.
+   */
+  private async migrate (id: string, opts: ProgramOptions): Promise<void> {
+    const to = this.overlayNames(id)
+    const candidates = [overlayNames(this.prefix, id, !this.overlayNetns), separateSandboxOverlayNames(this.prefix, id)]
+    for (const from of candidates) {
+      const old = await readOverlay(this.k, from, id, opts)
+      if (old === undefined) continue
+      this.logger?.info('moving a network\'s overlay to the configured layout', { networkId: id, from: from.netns === undefined ? 'host' : `${from.netns}/${from.bridge}`, to: to.netns === undefined ? 'host' : `${to.netns}/${to.bridge}` })
+      if (from.sandbox !== undefined) await linkDelete(this.k, uplinkHostName(this.prefix, id), undefined, opts)
+      else if (to.sandbox !== undefined) await deleteSandbox(this.k, { netns: lbNetnsName(this.prefix, id), prefix: this.prefix, ...(from.netns === undefined ? {} : { bridgeNetns: from.netns }) }, id, opts)
+      await migrateOverlay(this.k, from, to, old, opts)
+      return
+    }
+  }
+
   async verify (networkId: string, opts: ProgramOptions = {}): Promise<boolean> {
     const st = this.nets.get(networkId)
     const ov = await readOverlay(this.k, this.overlayNames(networkId), networkId, opts)
     if (st === undefined) return ov === undefined
     if (st.overlay !== undefined && (ov === undefined || !sameOverlay(st.overlay, ov))) return false
+    if (st.overlay !== undefined) {
+      const drift = await overlayNetnsDrift(this.k, this.overlayNames(networkId), opts)
+      if (drift.length > 0) {
+        this.logger?.warn('overlay netns differs', { networkId, drift })
+        return false
+      }
+    }
     if (!await this.backend.verify(this.at(networkId), opts)) return false
     for (const [path, v] of st.tasks) {
       const read = await readTaskTable(this.k, networkId, path, opts)

@@ -4,6 +4,7 @@ import { ID_HEX_LENGTH } from '../../constants.js'
 import { networkMtu } from '../../dataplane/overlay/mtu.js'
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js'
 import type { TaskAddRequest, TaskInfo } from '../../types.js'
+import type { TaskPlumber } from '../controller.js'
 import { cidrFamily, isDualStack, macFor, primaryFamily, subnetOf, withPrefix } from '../addr.js'
 import { ipHolder } from '../ip-holder.js'
 import { isDsr, isInternal } from '../publish.js'
@@ -329,7 +330,7 @@ export class TaskOps {
     const nets = ctx.view.networks()
     const info: TaskInfo = {
       id: t.id, node: ctx.self, state: t.state, status: 'live',
-      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, ...(e.ip6 === undefined ? {} : { ip6: e.ip6 }), mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }), ...(e.hostIfName === undefined ? {} : { hostIfName: e.hostIfName }) }))
+      endpoints: t.endpoints.map((e) => ({ networkId: e.networkId, network: nets.get(e.networkId)?.name ?? e.networkId, ip: e.ip, ...(e.ip6 === undefined ? {} : { ip6: e.ip6 }), mac: e.mac, ...(e.ifName === undefined ? {} : { ifName: e.ifName }), ...(e.hostIfName === undefined ? {} : { hostIfName: e.hostIfName, ...hostNetnsOf(ctx.init.plumber, e.networkId) }) }))
     }
     if (t.serviceId !== undefined) {
       info.serviceId = t.serviceId
@@ -426,4 +427,10 @@ export class TaskOps {
     }
     ctx.alloc.localTaskRemoved(ep.networkId, t.id, ctx.init.clock.now())
   }
+}
+
+/** `hostNetns` of an endpoint's view: where its veth's host end is, when not in the agent's netns. */
+function hostNetnsOf (plumber: TaskPlumber, networkId: string): { hostNetns?: string } {
+  const ns = plumber.hostNetns?.(networkId)
+  return ns === undefined ? {} : { hostNetns: ns }
 }

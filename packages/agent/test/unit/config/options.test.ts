@@ -131,10 +131,15 @@ test('value parsers', (t) => {
   t.throws(() => parseHostPort('x', '9470'), { name: 'ConfigError' })
 })
 
-test('--overlay-netns / SCALELB_OVERLAY_NETNS: off by default, on by flag or env, a bad value named', (t) => {
+test('--overlay-netns / SCALELB_OVERLAY_NETNS: on by default, off by --no-overlay-netns, env or config file, a bad value or both flags named', (t) => {
   const base = { flags: { insecure: true }, env: {} }
-  t.false(resolveAgentConfig(base).overlayNetns)
+  t.true(resolveAgentConfig(base).overlayNetns)
   t.true(resolveAgentConfig({ ...base, flags: { ...base.flags, 'overlay-netns': true } }).overlayNetns)
   t.true(resolveAgentConfig({ ...base, env: { SCALELB_OVERLAY_NETNS: 'true' } }).overlayNetns)
+  t.false(resolveAgentConfig({ ...base, flags: { ...base.flags, 'no-overlay-netns': true } }).overlayNetns)
+  t.false(resolveAgentConfig({ ...base, flags: { ...base.flags, 'no-overlay-netns': true }, env: { SCALELB_OVERLAY_NETNS: '1' } }).overlayNetns, 'the flag wins over the environment')
+  t.false(resolveAgentConfig({ ...base, env: { SCALELB_OVERLAY_NETNS: '0' } }).overlayNetns)
+  t.false(resolveAgentConfig({ ...base, flags: { ...base.flags, config: '/c.json' }, readFile: () => '{"overlayNetns": false}' }).overlayNetns)
+  t.throws(() => resolveAgentConfig({ ...base, flags: { ...base.flags, 'overlay-netns': true, 'no-overlay-netns': true } }), { name: 'ConfigError', message: /no-overlay-netns/ })
   t.throws(() => resolveAgentConfig({ ...base, env: { SCALELB_OVERLAY_NETNS: 'maybe' } }), { name: 'ConfigError', message: /OVERLAY_NETNS/ })
 })
