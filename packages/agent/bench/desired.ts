@@ -47,6 +47,11 @@ class BenchTables implements TableSource {
     return out
   }
 
+  get<V> (scope: ScopeName, table: string, key: string): Entry<V> | undefined {
+    const e = this.data.get(`${scope}|${table}`)?.get(key)
+    return e === undefined ? undefined : { ...e } as Entry<V>
+  }
+
   onEntry (cb: (ev: EntryEvent) => void): () => void {
     this.listeners.add(cb)
     return () => { this.listeners.delete(cb) }
@@ -58,7 +63,7 @@ class BenchTables implements TableSource {
     const prev = t.get(key)
     const e: Entry = { scope, table, key, value, origin, lamport: ++this.clock, seq: this.clock, deleted: false, status: 'live' }
     t.set(key, e)
-    for (const cb of this.listeners) cb({ entry: { ...e }, previousStatus: prev?.status })
+    for (const cb of this.listeners) cb({ entry: { ...e }, previousStatus: prev?.status, previousValue: prev?.value })
   }
 
   delete (scope: ScopeName, table: string, key: string): void {
@@ -67,7 +72,7 @@ class BenchTables implements TableSource {
     if (t === undefined || prev === undefined) return
     t.delete(key)
     const e: Entry = { ...prev, value: undefined, lamport: ++this.clock, seq: this.clock, deleted: true, status: 'deleted' }
-    for (const cb of this.listeners) cb({ entry: e, previousStatus: prev.status })
+    for (const cb of this.listeners) cb({ entry: e, previousStatus: prev.status, previousValue: prev.value })
   }
 }
 

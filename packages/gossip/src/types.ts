@@ -70,6 +70,13 @@ export interface Entry<V = unknown> {
 export interface EntryEvent<V = unknown> {
   entry: Entry<V>
   previousStatus: EntryStatus | undefined
+  /**
+   * The value of the version before this event (the same as `entry.value`
+   * when only the status changed); undefined when there was none or it was a
+   * tombstone. Lets a reader that keeps no copy of the values (one reading
+   * through to the store) undo what it derived from the previous version.
+   */
+  previousValue: unknown
 }
 
 /**

@@ -16,7 +16,7 @@ import type { DesiredInput, EndpointRecord } from './desired.js'
 export type InvalidCounter = (table: string, reason: string) => void
 
 /** What the table readers need from gossip. */
-export type TableSource = Pick<Gossip, 'id' | 'entries' | 'scopes' | 'onEntry'>
+export type TableSource = Pick<Gossip, 'id' | 'entries' | 'get' | 'scopes' | 'onEntry'>
 
 /** Network id of a `network:<id>` scope name, undefined for other scopes. */
 export function scopeNetworkId (scope: string): string | undefined {

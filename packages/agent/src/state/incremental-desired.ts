@@ -3,6 +3,7 @@ import { isDsr, isInternal } from './publish.js'
 import type { NetworkConflict } from './conflicts.js'
 import { backendOf, compareBackends, compareRemotes, lbAddressesOf, pickSelfLb, remoteOf, sameUnderlayFamily, vip6On, vipOn, type DesiredResult, type DesiredSkip, type EndpointRecord } from './desired.js'
 import { findSorted, sameBackends, sameStrings, updateSortedOutputs } from './sorted.js'
+import { RemoteIndex, type IpKeys } from './remote-index.js'
 import { bagAdd, bagDelete, type KeyBag } from './key-bag.js'
 import type { TableCache } from './table-cache.js'
 import type { EndpointValue, NetworkValue, ServiceValue } from './tables.js'
@@ -44,10 +45,11 @@ interface NetState {
   /** Live LB endpoints of this node, by key. */
   readonly selfLbs: Map<string, EndpointRecord>
   /**
-   * Live endpoints of other nodes by IP: the key of the one endpoint with that
-   * IP (nearly always one: no Map per IP), or the keys when several.
+   * Live endpoints of other nodes by IP, kept inside the sorted list of their
+   * remote specs (no map by IP beside it: {@link RemoteIndex}); `remotes.list`
+   * is the overlay's `remotes`.
    */
-  readonly remotes: Map<string, string | Set<string>>
+  readonly remotes: RemoteIndex
   /** Other nodes -> number of their live endpoints here. */
   readonly remoteNodes: Map<string, number>
   /** Outputs are stale as a whole (just joined, or the network was not programmed): rebuild from the indices. */
@@ -58,8 +60,6 @@ interface NetState {
   readonly dirtyIps: Set<string>
   /** Service specs sorted by id (no map by id beside it: a spec is found by binary search). */
   services: ServiceSpec[]
-  /** Remote endpoint specs sorted by {@link remoteKey} (no map by IP beside it: a spec is found by binary search). */
-  remoteList: RemoteEndpointSpec[]
   result: NetworkDesired | undefined
   skip: DesiredSkip | undefined
   /** Dual-stack here (this node's LB endpoint has an IPv6 address beside the IPv4 one): services get their `vip6`. */
@@ -68,14 +68,13 @@ interface NetState {
 
 function newNetState (id: string): NetState {
   return {
-    id, tasksBySvc: new Map(), local: new Map(), selfLbs: new Map(), remotes: new Map(), remoteNodes: new Map(),
-    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), services: [], remoteList: [],
+    id, tasksBySvc: new Map(), local: new Map(), selfLbs: new Map(), remotes: new RemoteIndex(), remoteNodes: new Map(),
+    full: true, remotesFull: false, dirtySvcs: new Set(), dirtyIps: new Set(), services: [],
     result: undefined, skip: undefined, dual: false
   }
 }
 
 const serviceKey = (s: ServiceSpec): string => s.id
-const remoteKey = (r: RemoteEndpointSpec): string => `${r.ip}|`
 
 /** Follow `init.cache` and compute desired state incrementally. */
 export function createIncrementalDesired (init: IncrementalDesiredInit): IncrementalDesired {
@@ -124,16 +123,8 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       else st.local.delete(key)
       touched.add(st.id)
     } else {
-      const cur = st.remotes.get(v.ip)
-      if (add) {
-        if (cur === undefined || cur === key) st.remotes.set(v.ip, key)
-        else if (typeof cur === 'string') st.remotes.set(v.ip, new Set([cur, key]))
-        else cur.add(key)
-      } else if (cur === key) st.remotes.delete(v.ip)
-      else if (cur instanceof Set) {
-        cur.delete(key)
-        if (cur.size === 1) st.remotes.set(v.ip, cur.values().next().value as string)
-      }
+      if (add) st.remotes.add(v.ip, key)
+      else st.remotes.delete(v.ip, key)
       const n = (st.remoteNodes.get(v.node) ?? 0) + (add ? 1 : -1)
       if (n > 0) st.remoteNodes.set(v.node, n)
       else st.remoteNodes.delete(v.node)
@@ -228,12 +219,11 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     return { id: sid, vip, ...(vip6 === undefined ? {} : { vip6 }), ports: svc.ports, backends: unique }
   }
 
-  function buildRemote (st: NetState, ip: string): RemoteEndpointSpec | undefined {
+  function buildRemote (st: NetState, keys: IpKeys | undefined, prev: RemoteEndpointSpec | undefined): RemoteEndpointSpec | undefined {
     let best: RemoteEndpointSpec | undefined
     const nodes = cache.nodes()
     const records = cache.endpoints(st.id)
-    const keys = st.remotes.get(ip) ?? []
-    for (const key of typeof keys === 'string' ? [keys] : keys) {
+    for (const key of keys === undefined ? [] : typeof keys === 'string' ? [keys] : keys) {
       const v = records?.value(key)
       if (v === undefined) continue
       const underlay = nodes.get(v.node)?.underlay
@@ -241,7 +231,6 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       const c = remoteOf(v, underlay)
       if (best === undefined || compareRemotes(c, best) < 0) best = c
     }
-    const prev = findSorted(st.remoteList, remoteKey, `${ip}|`)
     if (best !== undefined && prev !== undefined && prev.mac === best.mac && prev.ip6 === best.ip6 && prev.underlay === best.underlay) return prev
     return best
   }
@@ -251,7 +240,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
   }
 
   function updateRemotes (st: NetState, ips: Iterable<string>): void {
-    st.remoteList = updateSortedOutputs(ips, st.remoteList, (ip) => buildRemote(st, ip), remoteKey, (ip) => `${ip}|`)
+    st.remotes.update(ips, (_ip, keys, prev) => buildRemote(st, keys, prev))
   }
 
   /** Forget the outputs of a network that is not programmed: they are rebuilt when it is again. */
@@ -263,7 +252,7 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     st.dirtySvcs.clear()
     st.dirtyIps.clear()
     st.services = []
-    st.remoteList = []
+    st.remotes.clearList()
   }
 
   function recomputeNetwork (st: NetState): void {
@@ -282,13 +271,13 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
     }
     if (st.full) {
       st.services = []
-      st.remoteList = []
+      st.remotes.clearList()
       updateServices(st, svcByNet.get(st.id) ?? [])
-      updateRemotes(st, st.remotes.keys())
+      updateRemotes(st, st.remotes.ips())
     } else {
       updateServices(st, st.dirtySvcs)
       if (st.remotesFull) {
-        updateRemotes(st, new Set([...st.remoteList.map((r) => r.ip), ...st.remotes.keys()]))
+        updateRemotes(st, st.remotes.ips())
       } else updateRemotes(st, st.dirtyIps)
     }
     st.full = false
@@ -306,9 +295,9 @@ export function createIncrementalDesired (init: IncrementalDesiredInit): Increme
       : { networkId: st.id, lbAddresses, lbMac: lb.value.mac, services: st.services, ...(internal ? { internal: true } : {}), ...(dsr ? { dsr: true } : {}) }
     const po = prev?.overlay
     const mtu = networkMtu(net.options, mtuPolicy).mtu
-    const overlay = po !== undefined && po.vni === net.vni && po.mtu === mtu && po.localUnderlay === localUnderlay && po.remotes === st.remoteList && sameStrings(po.subnets, net.subnets)
+    const overlay = po !== undefined && po.vni === net.vni && po.mtu === mtu && po.localUnderlay === localUnderlay && po.remotes === st.remotes.list && sameStrings(po.subnets, net.subnets)
       ? po
-      : { networkId: st.id, vni: net.vni, subnets: [...net.subnets], localUnderlay, remotes: st.remoteList, mtu }
+      : { networkId: st.id, vni: net.vni, subnets: [...net.subnets], localUnderlay, remotes: st.remotes.list, mtu }
     const localTaskNetns = prev !== undefined && sameStrings(prev.localTaskNetns, netns) ? prev.localTaskNetns : netns
     st.result = prev !== undefined && prev.sandbox === sandbox && prev.overlay === overlay && prev.localTaskNetns === localTaskNetns
       ? prev

@@ -6,7 +6,7 @@ import type { BackendSpec } from '../dataplane/spec/types.js'
 const SPLICE_MAX_CHANGES = 32
 
 /** Index of the first element whose key is not below `k`. */
-function lowerBound<T> (arr: readonly T[], key: (x: T) => string, k: string): number {
+export function lowerBound<T> (arr: readonly T[], key: (x: T) => string, k: string): number {
   let lo = 0
   let hi = arr.length
   while (lo < hi) {

@@ -1,4 +1,4 @@
-import { SCOPES_TABLE, type Entry, type EntryEvent, type EntryStatus } from '@scalelb/gossip'
+import { SCOPES_TABLE, type Entry, type EntryEvent } from '@scalelb/gossip'
 import {
   TABLE_ENDPOINTS, TABLE_NETWORKS, TABLE_NODES, TABLE_SERVICES, checkEndpoint, checkNetwork, checkNode, checkService,
   networkScope, type Checked, type EndpointValue, type NetworkValue, type NodeValue, type ServiceValue
@@ -8,12 +8,15 @@ import { networkConflicts, type NetworkConflict } from './conflicts.js'
 import { scopeNetworkId, type InvalidCounter, type TableSource } from './full-read.js'
 
 /**
- * Validated copy of the agent's gossip tables, kept up to date from entry
+ * Validated view of the agent's gossip tables, kept up to date from entry
  * events: a value is validated once per entry version (origin, lamport, seq),
  * not once per read, and a bad version is counted once. Reads return the
  * same as the from-scratch read (state/full-read.ts): config tables keep
  * suspended entries, endpoints carry their status, deleted entries and
- * invalid values are left out.
+ * invalid values are left out. Config tables are held here; endpoints are
+ * read through to gossip's records ({@link EndpointRecords}), so the cache
+ * subscribes to gossip before any reader of it does (createTablesView, at
+ * the agent's start): a reader handling an event sees its version validated.
  */
 
 /** What changed in the cache; a listener sees each change once, after the cache applied it. */
@@ -70,7 +73,7 @@ const UNCHANGED: Applied<never> = { prev: undefined, next: undefined, changed: f
  * One cluster config table: the valid values handed to readers, and no
  * version slot per entry (10k services held 1 MiB of slots and their map,
  * bench:memory). A version is known by its value object, as an endpoint's
- * ({@link ScopeCache}): `raw` holds the gossip value only where the stored
+ * ({@link EndpointRecords}): `raw` holds the gossip value only where the stored
  * one differs (a version that failed validation, or one validation copied).
  * A status change of the same version changes nothing here.
  */
@@ -115,51 +118,66 @@ class ConfigTable<V> {
   }
 }
 
-/** A stored endpoint whose status is not `live` (instanceof tells it from a bare value). */
-class HeldRecord implements EndpointRecord {
-  constructor (readonly key: string, readonly value: EndpointValue, readonly status: EntryStatus) {}
-}
-
-type Held = EndpointValue | HeldRecord
-
-function recordOf (key: string, h: Held): EndpointRecord {
-  return h instanceof HeldRecord ? h : { key, value: h, status: 'live' }
-}
-
-function valueOf (h: Held): EndpointValue {
-  return h instanceof HeldRecord ? h.value : h
-}
+/**
+ * What the cache knows of one endpoint version beyond gossip's record: its
+ * gossip value and the validated value handed out for it (undefined: the
+ * version failed validation and is left out).
+ */
+type Over = readonly [raw: unknown, value: EndpointValue | undefined]
 
 /**
- * The endpoint records of one joined scope, read as a Map: a live
- * endpoint's validated value is stored bare and its record made when read
- * (an EndpointRecord object per endpoint held 4.6 MiB at 100k endpoints,
- * bench:memory); an endpoint of another status is stored as its record. The
- * order is the order in which keys appeared, as a Map's.
+ * The endpoint records of one joined scope, read through to gossip's
+ * records: the cache keeps no copy and no map entry per endpoint (a map of
+ * the validated values held 3.5 MiB at 100k endpoints, bench:memory). A
+ * value is validated once per version, on its event; what validation found
+ * is kept only where the handed-out value is not gossip's own, in
+ * {@link over}: a version that failed validation (left out, counted once)
+ * or one validation copied. A record's status is gossip's. The order is
+ * gossip's, as the from-scratch read's (state/full-read.ts).
  */
 export class EndpointRecords implements ReadonlyMap<string, EndpointRecord> {
+  /** @internal Where the handed-out value is not gossip's: key -> (gossip value, validated value). */
+  readonly over = new Map<string, Over>()
+  /** @internal Valid, not deleted entries. */
+  count = 0
   /** @internal */
-  readonly held = new Map<string, Held>()
-  get size (): number { return this.held.size }
-  has (key: string): boolean { return this.held.has(key) }
+  constructor (private readonly source: TableSource, private readonly scope: `network:${string}`) {}
+
+  get size (): number { return this.count }
+
+  /** The validated value of a gossip entry (of any status); undefined for a tombstone or a version that failed validation. */
+  private validated (e: Entry<unknown>): EndpointValue | undefined {
+    if (e.deleted || e.status === 'deleted' || e.value === undefined) return undefined
+    const o = this.over.get(e.key)
+    return o !== undefined && o[0] === e.value ? o[1] : e.value as EndpointValue
+  }
+
+  has (key: string): boolean { return this.value(key) !== undefined }
   get (key: string): EndpointRecord | undefined {
-    const h = this.held.get(key)
-    return h === undefined ? undefined : recordOf(key, h)
+    const e = this.source.get<unknown>(this.scope, TABLE_ENDPOINTS, key)
+    const value = e === undefined ? undefined : this.validated(e)
+    return e === undefined || value === undefined ? undefined : { key, value, status: e.status }
   }
 
   /** The validated value of `key` (whatever its status), without making a record. */
   value (key: string): EndpointValue | undefined {
-    const h = this.held.get(key)
-    return h === undefined ? undefined : valueOf(h)
+    const e = this.source.get<unknown>(this.scope, TABLE_ENDPOINTS, key)
+    return e === undefined ? undefined : this.validated(e)
   }
 
-  keys (): MapIterator<string> { return this.held.keys() }
+  * keys (): MapIterator<string> {
+    for (const [k] of this.entries()) yield k
+  }
+
   * entries (): MapIterator<[string, EndpointRecord]> {
-    for (const [k, h] of this.held) yield [k, recordOf(k, h)]
+    for (const e of this.source.entries<unknown>(this.scope, TABLE_ENDPOINTS)) {
+      const value = this.validated(e)
+      if (value !== undefined) yield [e.key, { key: e.key, value, status: e.status }]
+    }
   }
 
   * values (): MapIterator<EndpointRecord> {
-    for (const [k, h] of this.held) yield recordOf(k, h)
+    for (const [, r] of this.entries()) yield r
   }
 
   [Symbol.iterator] (): MapIterator<[string, EndpointRecord]> { return this.entries() }
@@ -169,37 +187,14 @@ export class EndpointRecords implements ReadonlyMap<string, EndpointRecord> {
 }
 
 /**
- * One joined network scope's endpoints: the records handed to readers, and
- * no version slot per entry (100k endpoints held 9.6 MiB of slots,
- * bench:memory). A version is known by its value object instead: gossip
- * decodes each version's value once and hands out that object with every
- * event of it, so the same object is the same version (or the same value
- * written again, which validates the same). `raw` holds the gossip value
- * only where the record's differs: a version that failed validation (no
- * record, counted once) or one validation copied.
+ * A task's `service` is pointed at `serviceIds`' copy of the id (equal
+ * strings: the value encodes and validates the same), so 100k tasks of 10k
+ * services hold 10k id strings, not 100k (2.3 MiB, bench:memory).
  */
-interface ScopeCache {
-  records: EndpointRecords
-  raw: Map<string, unknown>
-}
-
-/**
- * Store an endpoint's value and status; returns its record. A task's
- * `service` is pointed at `serviceIds`' copy of the id (equal strings: the
- * value encodes and validates the same), so 100k tasks of 10k services hold
- * 10k id strings, not 100k (2.3 MiB, bench:memory).
- */
-function store (held: Map<string, Held>, key: string, value: EndpointValue, status: EntryStatus, serviceIds: ReadonlyMap<string, string>): EndpointRecord {
+function shareServiceId (value: EndpointValue, serviceIds: ReadonlyMap<string, string>): void {
   const sid = value.service === undefined ? undefined : serviceIds.get(value.service)
   // always set: equal strings compare equal whether or not they are one copy. Reflect.set: a frozen value (none of gossip's) is left as it is
   if (sid !== undefined) Reflect.set(value, 'service', sid)
-  if (status === 'live') {
-    held.set(key, value)
-    return { key, value, status }
-  }
-  const r = new HeldRecord(key, value, status)
-  held.set(key, r)
-  return r
 }
 
 /**
@@ -214,52 +209,73 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
   const config = new Map<string, ConfigTable<NetworkValue> | ConfigTable<ServiceValue> | ConfigTable<NodeValue>>([
     [TABLE_NETWORKS, networks], [TABLE_SERVICES, services], [TABLE_NODES, nodes]
   ])
-  const scopes = new Map<string, ScopeCache>()
+  const scopes = new Map<string, EndpointRecords>()
   let sortedScopes: string[] = []
   const listeners = new Set<TableChangeListener>()
   let gen = 0
   let failed = false
   let conflicts: Map<string, NetworkConflict> | undefined
 
-  /** Apply one endpoint entry to `sc`; validation only for a value object not seen before. Returns the record before and after, or undefined when nothing changed. */
-  function applyEndpointEntry (sc: ScopeCache, e: Entry<unknown>): { prev: EndpointRecord | undefined, next: EndpointRecord | undefined } | undefined {
-    const held = sc.records.held
-    const h = held.get(e.key)
-    const cur = h === undefined ? undefined : recordOf(e.key, h)
-    if (e.deleted || e.status === 'deleted' || e.value === undefined) {
-      sc.raw.delete(e.key)
-      if (cur === undefined) return undefined
-      held.delete(e.key)
-      return { prev: cur, next: undefined }
-    }
-    const seen = sc.raw.has(e.key) ? sc.raw.get(e.key) : cur?.value
-    if (seen === e.value) {
-      if (cur === undefined || cur.status === e.status) return undefined
-      return { prev: cur, next: store(held, e.key, cur.value, e.status, services.ids) }
-    }
+  /**
+   * Validate a version not validated before (its event, or a scope's load):
+   * the value handed out for it, recorded in `sc.over` where it is not
+   * gossip's. Undefined when it failed validation (counted).
+   */
+  function validate (sc: EndpointRecords, e: Entry<unknown>): EndpointValue | undefined {
     const c = checkEndpoint(e.value, e.origin, e.key)
     if (!c.ok) {
       onInvalid(TABLE_ENDPOINTS, c.reason)
-      sc.raw.set(e.key, e.value)
-      if (cur === undefined) return undefined
-      held.delete(e.key)
-      return { prev: cur, next: undefined }
+      sc.over.set(e.key, [e.value, undefined])
+      return undefined
     }
-    if (c.value === e.value) sc.raw.delete(e.key)
-    else sc.raw.set(e.key, e.value)
-    return { prev: cur, next: store(held, e.key, c.value, e.status, services.ids) }
+    if (c.value === e.value) sc.over.delete(e.key)
+    else sc.over.set(e.key, [e.value, c.value])
+    shareServiceId(c.value, services.ids)
+    return c.value
   }
 
-  function applyEndpoint (networkId: string, sc: ScopeCache, e: Entry<unknown>): void {
-    const a = applyEndpointEntry(sc, e)
+  /**
+   * Apply one endpoint event to `sc`: validation only for a version not
+   * validated before. Returns the record before and after, or undefined when
+   * nothing a reader sees changed.
+   */
+  function applyEndpointEntry (sc: EndpointRecords, ev: EntryEvent): { prev: EndpointRecord | undefined, next: EndpointRecord | undefined } | undefined {
+    const e = ev.entry
+    const ps = ev.previousStatus
+    const pv = ev.previousValue
+    // the previous version was handed out (validated on its own event, or at the scope's load) unless deleted or hidden
+    const shown = ps !== undefined && ps !== 'deleted' && pv !== undefined
+    const o = sc.over.get(e.key)
+    const prevValue = !shown ? undefined : o !== undefined && o[0] === pv ? o[1] : pv as EndpointValue
+    const prev: EndpointRecord | undefined = prevValue === undefined || ps === undefined ? undefined : { key: e.key, value: prevValue, status: ps }
+    let next: EndpointRecord | undefined
+    if (e.deleted || e.status === 'deleted' || e.value === undefined) {
+      sc.over.delete(e.key)
+    } else {
+      // the same version shown before (a status change): as validated then; else (new, or shown again after hidden) validate
+      const value = shown && e.value === pv ? prevValue : validate(sc, e)
+      if (value !== undefined) next = { key: e.key, value, status: e.status }
+    }
+    if (prev === undefined && next === undefined) return undefined
+    if (prev !== undefined && next !== undefined && prev.value === next.value && prev.status === next.status) return undefined
+    sc.count += (next === undefined ? 0 : 1) - (prev === undefined ? 0 : 1)
+    return { prev, next }
+  }
+
+  function applyEndpoint (networkId: string, sc: EndpointRecords, ev: EntryEvent): void {
+    const a = applyEndpointEntry(sc, ev)
     if (a === undefined) return
-    for (const l of listeners) l.endpoint?.(networkId, e.key, a.prev, a.next)
+    for (const l of listeners) l.endpoint?.(networkId, ev.entry.key, a.prev, a.next)
   }
 
   function loadScope (networkId: string): void {
-    const sc: ScopeCache = { records: new EndpointRecords(), raw: new Map() }
+    const scope = networkScope(networkId)
+    const sc = new EndpointRecords(source, scope)
     scopes.set(networkId, sc)
-    for (const e of source.entries<unknown>(networkScope(networkId), TABLE_ENDPOINTS)) applyEndpointEntry(sc, e)
+    for (const e of source.entries<unknown>(scope, TABLE_ENDPOINTS)) {
+      if (e.deleted || e.status === 'deleted' || e.value === undefined) continue
+      if (validate(sc, e) !== undefined) sc.count++
+    }
   }
 
   function syncScopes (): void {
@@ -281,7 +297,7 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
   function onEvent (ev: EntryEvent): void {
     if (failed) return
     try {
-      applyEvent(ev.entry)
+      applyEvent(ev)
     } catch (err) {
       // the cache (or a listener's state) may now miss this change: rebuild everything on the next read
       failed = true
@@ -289,7 +305,8 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
     }
   }
 
-  function applyEvent (e: Entry<unknown>): void {
+  function applyEvent (ev: EntryEvent): void {
+    const e = ev.entry
     if (e.scope === 'cluster') {
       if (e.table === SCOPES_TABLE) {
         if (e.key === source.id) syncScopes()
@@ -312,7 +329,7 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
     if (id === undefined) return
     const sc = scopes.get(id)
     if (sc !== undefined) {
-      applyEndpoint(id, sc, e)
+      applyEndpoint(id, sc, ev)
       return
     }
     // an event of a scope we have not loaded: loading reads this entry too; a scope not joined is ignored
@@ -353,7 +370,7 @@ export function createTableCache (source: TableSource, onInvalid: InvalidCounter
       return conflicts
     },
     networkScopes: () => { ensure(); return sortedScopes },
-    endpoints: (networkId) => { ensure(); return scopes.get(networkId)?.records },
+    endpoints: (networkId) => { ensure(); return scopes.get(networkId) },
     subscribe (listener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }

@@ -6,7 +6,7 @@ import { createTestCluster, type TestAgent } from '../support/agents.js'
 function backendIps (t: TestAgent, networkId: string): string[] {
   const lb = t.kernel.networks.get(networkId)?.lb
   if (lb === undefined) return []
-  return [...new Set([...lb.services.values()].flat().map((v) => v.split(' . ')[0] as string))].sort()
+  return [...new Set([...lb.services.values()].flatMap((table) => table.ips))].sort()
 }
 
 function hasSandbox (t: TestAgent, networkId: string): boolean {

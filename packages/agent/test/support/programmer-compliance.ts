@@ -5,6 +5,7 @@
  */
 import type { ExecutionContext, TestFn } from 'ava'
 import type { NetworkDesired, Programmer, SandboxSpec, ServiceSpec } from '../../src/dataplane/programmer/index.js'
+import { slotTargets, type LbView } from '../../src/dataplane/lb/lb-view.js'
 
 /** What a kernel balances for one network, as a user would see it. */
 export interface Observed {
@@ -255,12 +256,12 @@ function runComplianceIn (test: TestFn, name: string, makeEnv: () => Promise<Com
 }
 
 /** Observed state of an nft LB view (slots per backend). */
-export function observeLbView (v: { lbAddresses: string[], vips: string[], services: Map<string, string[]>, noback: Set<string> }): Observed {
+export function observeLbView (v: LbView): Observed {
   const services = new Map<string, Map<string, number>>()
   for (const [k, table] of v.services) {
     const svc = k.split(' . ').join(' ')
     const m = new Map<string, number>()
-    for (const val of table) {
+    for (const val of slotTargets(table)) {
       const target = val.replace(' . ', ':')
       m.set(target, (m.get(target) ?? 0) + 1)
     }

@@ -65,7 +65,7 @@ export class Statuses {
       if (!st.store.mayHold(origin)) continue
       for (const r of st.store.all()) {
         if (r.origin !== origin || r.deleted || this.hidden(st.name, r)) continue
-        out.push({ entry: this.entry(st.name, r), previousStatus: before })
+        out.push({ entry: this.entry(st.name, r), previousStatus: before, previousValue: r.value })
       }
     }
     return out
@@ -93,7 +93,7 @@ export class Statuses {
         if (r.origin !== origin || r.deleted) continue
         const was = claimHides(before, st.name, r.lamport)
         if (was === claimHides(after, st.name, r.lamport)) continue
-        out.push({ entry: this.entry(st.name, r), previousStatus: was ? 'deleted' : base })
+        out.push({ entry: this.entry(st.name, r), previousStatus: was ? 'deleted' : base, previousValue: r.value })
       }
     }
     return out

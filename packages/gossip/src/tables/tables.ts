@@ -662,7 +662,7 @@ class TablesImpl implements Tables {
     const scopesRec = st.name === 'cluster' && table === SCOPES_TABLE
     const prevClaim = scopesRec ? this.scopeIndex.set(key, cur, rec) : undefined
     const entry = this.status.entry(st.name, rec)
-    if (entry.status !== 'deleted' || (prevStatus !== undefined && prevStatus !== 'deleted')) this.emit({ entry, previousStatus: prevStatus })
+    if (entry.status !== 'deleted' || (prevStatus !== undefined && prevStatus !== 'deleted')) this.emit({ entry, previousStatus: prevStatus, previousValue: cur === undefined || cur.deleted ? undefined : cur.value })
     if (scopesRec) this.emitAll(this.status.claimChanged(this.scopeStates.values(), key, prevClaim))
     return entry
   }
@@ -782,7 +782,7 @@ class TablesImpl implements Tables {
         st.queue.drop(r)
         if (st.name === 'cluster' && r.table === SCOPES_TABLE) this.scopeIndex.set(r.key, r, undefined)
         if (was !== 'deleted') {
-          this.emit({ entry: { ...this.status.entry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was })
+          this.emit({ entry: { ...this.status.entry(st.name, r), value: undefined, deleted: true, status: 'deleted' }, previousStatus: was, previousValue: r.deleted ? undefined : r.value })
         }
       }
       this.log.info('reaped entries of gone member', { member: id, state: g.state })

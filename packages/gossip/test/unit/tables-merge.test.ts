@@ -1,7 +1,7 @@
 import test from 'ava'
 import { createTables, type TablesMsg } from '../../src/tables/index.js'
 import { createSeededRng } from '../../src/rng.js'
-import { Net } from '../support/tables-harness.js'
+import { Net, member } from '../support/tables-harness.js'
 
 const C = 'cluster'
 
@@ -119,7 +119,7 @@ test('tombstones carry their age: a node that learns one late reaps it with ever
   t.is(b.get(C, 't', 'stale'), undefined)
 })
 
-test('events fire on every change of value or status, with the previous status', (t) => {
+test('events fire on every change of value or status, with the previous status and value', (t) => {
   const net = new Net(['a', 'b'], 8)
   const a = net.get('a')
   a.set(0, C, 't', 'k', 1)
@@ -127,8 +127,8 @@ test('events fire on every change of value or status, with the previous status',
   a.delete(0, C, 't', 'k')
   a.delete(0, C, 't', 'k') // already deleted: nothing
   const evs = net.events.get('a') ?? []
-  t.deepEqual(evs.map((e) => [e.entry.status, e.entry.value, e.previousStatus]), [
-    ['live', 1, undefined], ['live', 2, 'live'], ['deleted', undefined, 'live']
+  t.deepEqual(evs.map((e) => [e.entry.status, e.entry.value, e.previousStatus, e.previousValue]), [
+    ['live', 1, undefined, undefined], ['live', 2, 'live', 1], ['deleted', undefined, 'live', 2]
   ])
   // a tombstone for a key b never saw is not an event; an old version is not either
   net.deliver('a', 'b', drain(net, 'a', 'b'))
@@ -140,6 +140,22 @@ test('events fire on every change of value or status, with the previous status',
   net.get('b').handle(0, 'a', { scope: C, entries: [['t', 'n', 'a', 9, 9, 0, 'x']] })
   t.is(net.events.get('b')?.length, 1)
   t.is(net.get('b').get(C, 't', 'n')?.value, 'x')
+})
+
+test('an event after a tombstone has no previous value; a status change has the value as before and after', (t) => {
+  const net = new Net(['a', 'b'], 8)
+  net.get('a').set(0, C, 't', 'k', 1)
+  net.get('a').delete(0, C, 't', 'k')
+  net.get('a').set(0, C, 't', 'k', 3)
+  t.deepEqual(net.events.get('a')?.at(-1)?.previousValue, undefined)
+  // b learns a version of an origin that then dies: suspended, its value the same before and after
+  const b = net.get('b')
+  b.handle(0, 'a', { scope: C, entries: [['t', 'n', 'a', 9, 9, 0, 'x']] })
+  net.clearEvents('b')
+  b.memberChanged(5000, member('a', 'dead', 5000))
+  const ev = (net.events.get('b') ?? []).find((e) => e.entry.key === 'n')
+  t.is(ev?.entry.status, 'suspended')
+  t.is(ev?.previousValue, 'x')
 })
 
 test('local writes reject bad scope, table, key and value with typed errors', (t) => {

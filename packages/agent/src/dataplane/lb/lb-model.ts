@@ -2,7 +2,7 @@ import { ProgrammerInputError } from '../spec/errors.js'
 import { keyFamily } from '../spec/family.js'
 import {
   buildService, chainName, diffScript, renderScript, sameList, sameTable, sameView, signature, viewFromSpec, withChains,
-  type LbDelta, type LbView, type ServiceBuild, type SlotChange, type ViewCache
+  type LbDelta, type LbView, type ServiceBuild, type SlotChange, type SlotTable, type ViewCache
 } from './lb-view.js'
 import { addressLines, renderAddressLines } from './addresses.js'
 import type { SandboxSpec, ServiceSpec } from '../spec/types.js'
@@ -34,7 +34,7 @@ export interface LbPlan {
 
 const GONE = 0
 const NOBACK = 1
-type Staged = string[] | typeof GONE | typeof NOBACK
+type Staged = SlotTable | typeof GONE | typeof NOBACK
 
 /**
  * Incremental LB view of one sandbox (per-network mode). It remembers the
@@ -171,7 +171,7 @@ export class LbModel {
       const to = typeof s === 'number' ? undefined : s
       if (!sameTable(from, to)) delta.slots.push({ key, from, to })
       if (to !== undefined) {
-        const c = chainName(keyFamily(key), to.length)
+        const c = chainName(keyFamily(key), to.ips.length)
         if (!view.chains.has(c)) chains.add(c)
       }
       const wasNoback = view.noback.has(key)
@@ -259,7 +259,7 @@ function applyDelta (view: LbView, slots: readonly SlotChange[], d: LbDelta, vip
   view.lbAddresses = [...d.lbAddressesTo]
   for (const { key, to } of slots) {
     if (to === undefined) view.services.delete(key)
-    else view.services.set(key, to as string[])
+    else view.services.set(key, to)
   }
   for (const k of d.nobackDel) view.noback.delete(k)
   for (const k of d.nobackAdd) view.noback.add(k)

@@ -1,5 +1,5 @@
 import { KernelStateError, type NftJson } from '../kernel/index.js'
-import { emptyView, parseChainName, type LbView } from './lb-view.js'
+import { emptyView, parseChainName, type LbView, type SlotPort } from './lb-view.js'
 import { keyFamily } from '../spec/family.js'
 
 /** Backend maps of either family: `backends_tcp`, `backends6_udp`. */
@@ -11,6 +11,13 @@ function concat (e: Elem, what: string): unknown[] {
   const c = (e as { concat?: unknown }).concat
   if (!Array.isArray(c)) throw new KernelStateError(`nft -j ${what}: expected a concatenation, got ${JSON.stringify(e)}`)
   return c
+}
+
+/** A target port as read: the number its text is (as a build's), else the text (a slot's target renders the same: `ip . port`). */
+function slotPort (v: unknown): SlotPort {
+  const s = String(v)
+  const n = Number(s)
+  return String(n) === s ? n : s
 }
 
 const PROTO_NAMES: Record<string, string> = { 6: 'tcp', 17: 'udp', tcp: 'tcp', udp: 'udp' }
@@ -29,7 +36,8 @@ function proto (v: unknown, what: string): string {
 export function viewFromNftJson (networkId: string, json: NftJson): { view: LbView, snatIps: string[] } {
   const view = emptyView(networkId)
   const snatIps: string[] = []
-  const slots = new Map<string, Map<number, string>>()
+  const moduli = new Map<string, number>()
+  const slots = new Map<string, Map<number, [string, SlotPort]>>()
   for (const obj of json) {
     const map = (obj.map ?? obj.set) as { name?: string, elem?: unknown[] } | undefined
     if (map !== undefined) {
@@ -40,15 +48,15 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
           const target = v?.goto?.target ?? ''
           const c = parseChainName(target)
           if (c === undefined || c.f !== keyFamily(String(vip))) throw new KernelStateError(`nft -j ${map.name}: unexpected verdict ${JSON.stringify(v)}`)
-          view.services.set(`${String(vip)} . ${proto(p, map.name)} . ${String(port)}`, new Array<string>(c.modulus))
+          moduli.set(`${String(vip)} . ${proto(p, map.name)} . ${String(port)}`, c.modulus)
         } else if (map.name !== undefined && BACKEND_MAP.test(map.name)) {
           const pr = map.name.slice(map.name.indexOf('_') + 1)
           const [k, v] = el as [Elem, Elem]
           const [vip, port, slot] = concat(k, map.name)
           const [ip, tport] = concat(v, map.name)
           const key = `${String(vip)} . ${pr} . ${String(port)}`
-          const m = slots.get(key) ?? new Map<number, string>()
-          m.set(Number(slot), `${String(ip)} . ${String(tport)}`)
+          const m = slots.get(key) ?? new Map<number, [string, SlotPort]>()
+          m.set(Number(slot), [String(ip), slotPort(tport)])
           slots.set(key, m)
         } else if (map.name === 'noback' || map.name === 'noback6') {
           const [vip, p, port] = concat(el, map.name)
@@ -66,13 +74,18 @@ export function viewFromNftJson (networkId: string, json: NftJson): { view: LbVi
       }
     }
   }
-  for (const [key, table] of view.services) {
+  for (const [key, modulus] of moduli) {
     const m = slots.get(key)
-    for (let i = 0; i < table.length; i++) {
+    const ips = new Array<string>(modulus)
+    const ports = new Array<SlotPort>(modulus)
+    for (let i = 0; i < modulus; i++) {
       const v = m?.get(i)
       if (v === undefined) throw new KernelStateError(`nft -j backends: ${key} has no slot ${i}`)
-      table[i] = v
+      ips[i] = v[0]
+      ports[i] = v[1]
     }
+    // one port for the table, as a build makes it, unless the kernel holds several
+    view.services.set(key, { ips, port: ports.every((p) => p === ports[0]) ? ports[0] as SlotPort : ports })
   }
   return { view, snatIps }
 }

@@ -17,10 +17,11 @@ export interface LbView {
   vips: string[]
   /**
    * `vip . proto . port` -> slot table of a service port with backends: slot i
-   * holds `backendIp . targetPort`; the modulus is the table's length. The
-   * VIP's family picks the maps (`services`, `services6`: {@link keyFamily}).
+   * holds `backendIp . targetPort` ({@link SlotTable}); the modulus is the
+   * table's length. The VIP's family picks the maps (`services`,
+   * `services6`: {@link keyFamily}).
    */
-  services: Map<string, string[]>
+  services: Map<string, SlotTable>
   /** `vip . proto . port` of services without a ready backend (rejected). */
   noback: Set<string>
   /**
@@ -30,6 +31,41 @@ export interface LbView {
    * updates are element-only. Not compared by {@link sameView}.
    */
   chains: Set<string>
+}
+
+/** Target port of a slot (a number; what the kernel answered, as it is, if not one). */
+export type SlotPort = number | string
+
+/**
+ * Slot table of one service port: slot i sends to `ips[i] . port` (of each
+ * slot, `port[i]`, only in a table read back from the kernel with mixed
+ * ports). The tables a build makes for one service's ports share one `ips`
+ * array, whose strings are the specs' own: a slot costs a pointer, where a
+ * `backendIp . targetPort` string per slot cost ~40 bytes more (3.8 MiB at
+ * 10k services x 10 backends, bench:memory). Never mutated once built.
+ */
+export interface SlotTable {
+  readonly ips: readonly string[]
+  readonly port: SlotPort | readonly SlotPort[]
+}
+
+function portAt (t: SlotTable, i: number): SlotPort | undefined {
+  return typeof t.port === 'object' ? t.port[i] : t.port
+}
+
+/** The nft element value of slot `i`: `ip . port`. */
+export function slotTarget (t: SlotTable, i: number): string {
+  return `${t.ips[i] as string} . ${String(portAt(t, i))}`
+}
+
+/** Every slot's target, in slot order. */
+export function slotTargets (t: SlotTable): string[] {
+  return t.ips.map((_, i) => slotTarget(t, i))
+}
+
+/** Whether slot `i` of `a` and slot `j` of `b` send to the same target. */
+function sameSlot (a: SlotTable, i: number, b: SlotTable, j: number): boolean {
+  return a.ips[i] === b.ips[j] && portAt(a, i) === portAt(b, j)
 }
 
 /** An empty view (nothing programmed) for a network. */
@@ -49,7 +85,7 @@ export function parseChainName (name: string): { f: AddressFamily, modulus: numb
 }
 
 /** Built slot tables of one service (`key` -> table; undefined = rejected). */
-export type ServiceBuild = Array<[string, string[] | undefined]>
+export type ServiceBuild = Array<[string, SlotTable | undefined]>
 
 /**
  * Builds of earlier calls keyed by each service's content; pass the same
@@ -82,22 +118,15 @@ export function buildService (svc: ServiceSpec): ServiceBuild {
 function addPorts (out: ServiceBuild, svc: ServiceSpec, vip: string, backends: ServiceSpec['backends']): void {
   const slots = assignSlots(backends)
   const modulus = slots.reduce((s, b) => s + b.slots, 0)
+  // the exact length (push leaves room for ~2x: 72 bytes more per 10-slot table, bench:memory); one array for every port
+  const ips = new Array<string>(modulus)
+  let n = 0
+  for (const b of slots) for (let i = 0; i < b.slots; i++) ips[n++] = b.ip
   for (const p of svc.ports) {
     // join makes flat strings: a concatenation this long is a cons string, which V8 keeps beside its
-    // flattened copy once it is hashed (72 bytes per slot target where a flat string takes 40: 3.4 MiB at 100k, bench:memory)
+    // flattened copy once it is hashed (72 bytes per key where a flat string takes 40, bench:memory)
     const key = [vip, p.proto, p.port].join(' . ')
-    if (modulus === 0) {
-      out.push([key, undefined])
-      continue
-    }
-    // the exact length (push leaves room for ~2x: 72 bytes more per 10-slot table, bench:memory)
-    const table = new Array<string>(modulus)
-    let n = 0
-    for (const b of slots) {
-      const target = [b.ip, p.targetPort].join(' . ')
-      for (let i = 0; i < b.slots; i++) table[n++] = target
-    }
-    out.push([key, table])
+    out.push([key, modulus === 0 ? undefined : { ips, port: p.targetPort }])
   }
 }
 
@@ -141,7 +170,7 @@ export function viewFromSpec (spec: SandboxSpec, withAddresses = true, cache?: V
 /** Chains in use (one per family and modulus: {@link chainName}). */
 export function moduli (view: LbView): Set<string> {
   const res = new Set<string>()
-  for (const [k, t] of view.services) res.add(chainName(keyFamily(k), t.length))
+  for (const [k, t] of view.services) res.add(chainName(keyFamily(k), t.ips.length))
   return res
 }
 
@@ -149,15 +178,16 @@ export function moduli (view: LbView): Set<string> {
 export function slotCount (view: LbView): number {
   let n = 0
   // forEach: no iterator result per entry (counted at every apply, 10k+ entries)
-  view.services.forEach((t) => { n += t.length })
+  view.services.forEach((t) => { n += t.ips.length })
   return n
 }
 
-/** Whether two slot tables are equal. */
-export function sameTable (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+/** Whether two slot tables send each slot to the same target. */
+export function sameTable (a: SlotTable | undefined, b: SlotTable | undefined): boolean {
   if (a === b) return true
-  if (a === undefined || b === undefined || a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  if (a === undefined || b === undefined || a.ips.length !== b.ips.length) return false
+  if (a.ips === b.ips && a.port === b.port) return true
+  for (let i = 0; i < a.ips.length; i++) if (!sameSlot(a, i, b, i)) return false
   return true
 }
 
@@ -264,8 +294,8 @@ const NOBACK_SETS = FAMILIES.map(f => `noback${f.suffix}`)
 /** One service port whose slot table changes (undefined = no table: absent or rejected). */
 export interface SlotChange {
   key: string
-  from: readonly string[] | undefined
-  to: readonly string[] | undefined
+  from: SlotTable | undefined
+  to: SlotTable | undefined
 }
 
 /** What changes in one LB table, element by element: the input of {@link renderScript}. */
@@ -314,17 +344,19 @@ export function renderScript (table: string, networkId: string, create: boolean,
   const add = new ElementLists()
   for (const { key: k, from: a, to: b } of d.slots) {
     const f = keyFamily(k)
-    if (a !== undefined && a.length !== b?.length) del.push(`services${f.suffix}`, k)
-    if (b !== undefined && a?.length !== b.length) add.push(`services${f.suffix}`, `${k} : goto ${chainName(f, b.length)}`)
+    const na = a?.ips.length
+    const nb = b?.ips.length
+    if (a !== undefined && na !== nb) del.push(`services${f.suffix}`, k)
+    if (b !== undefined && na !== nb) add.push(`services${f.suffix}`, `${k} : goto ${chainName(f, b.ips.length)}`)
     const [vip, proto, port] = k.split(' . ')
     const map = `backends${f.suffix}_${proto}`
-    const n = Math.max(a?.length ?? 0, b?.length ?? 0)
+    const n = Math.max(na ?? 0, nb ?? 0)
     for (let i = 0; i < n; i++) {
-      const x = a?.[i]
-      const y = b?.[i]
-      if (x === y) continue
-      if (x !== undefined) del.push(map, `${vip} . ${port} . ${i}`)
-      if (y !== undefined) add.push(map, `${vip} . ${port} . ${i} : ${y}`)
+      const x = a !== undefined && i < a.ips.length
+      const y = b !== undefined && i < b.ips.length
+      if (x && y && sameSlot(a, i, b, i)) continue
+      if (x) del.push(map, `${vip} . ${port} . ${i}`)
+      if (y) add.push(map, `${vip} . ${port} . ${i} : ${slotTarget(b, i)}`)
     }
   }
   for (const k of d.nobackDel) del.push(`noback${keyFamily(k).suffix}`, k)

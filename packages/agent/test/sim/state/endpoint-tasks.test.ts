@@ -16,7 +16,7 @@ async function refusal (p: Promise<unknown>): Promise<{ name: string, field?: st
 /** The slot table of `vip . tcp . port` in `node`'s sandbox on `networkId` (backend IPs, deduplicated, sorted). */
 function backendsOf (node: TestAgent, networkId: string, vip: string, port: number): string[] | undefined {
   const slots = node.kernel.networks.get(networkId)?.lb?.services.get(`${vip} . tcp . ${port}`)
-  return slots === undefined ? undefined : [...new Set(slots.map((s) => s.split(' . ')[0] as string))].sort()
+  return slots === undefined ? undefined : [...new Set(slots.ips)].sort()
 }
 
 /** The task IPs `node`'s allocator holds on `networkId`. */

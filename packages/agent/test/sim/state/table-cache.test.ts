@@ -174,3 +174,40 @@ test('a task that changes, is suspended, comes back or is removed is seen so by 
   t.is(backends().length, n, 'every task of b but the removed one is a backend again')
   agree('back')
 })
+
+test('the cache reads endpoints through to gossip\'s records: it hands out gossip\'s value objects and keeps something per endpoint only for a version that failed validation', async (t) => {
+  const { clock, get, stop } = await startCluster(['a', 'b'], 9)
+  t.teardown(stop)
+  const a = get('a')
+  const b = get('b')
+  const cache = createTableCache(a)
+  t.teardown(() => { cache.close() })
+  const changes: Array<[string, string | undefined, string | undefined]> = []
+  cache.subscribe({ endpoint: (_n, key, prev, next) => { changes.push([key, prev?.value.ip, next?.value.ip]) } })
+  a.joinScope(SCOPE)
+  b.joinScope(SCOPE)
+  const ep = (i: number): Record<string, unknown> => ({ kind: 'task', service: 's1', ip: `10.1.0.${i}`, mac: '02:00:00:00:00:20', node: 'b', state: 'ready', originMs: 1 })
+  for (let i = 0; i < 20; i++) b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', `t${i}`), ep(20 + i))
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 'bad'), badEndpoint('zz'))
+  t.true(await pump(clock, 10_000, { until: () => cache.endpoints('n1')?.size === 20 && a.entries(SCOPE, TABLE_ENDPOINTS).length === 21 }))
+  const records = cache.endpoints('n1')!
+  const k0 = taskEndpointKey('b', 't0')
+  t.is<unknown, unknown>(records.value(k0), a.get(SCOPE, TABLE_ENDPOINTS, k0)?.value, 'gossip\'s own value object')
+  t.deepEqual([...records.over.keys()], [taskEndpointKey('b', 'bad')], 'nothing kept per valid endpoint')
+  t.is(records.get(taskEndpointKey('b', 'bad')), undefined)
+  t.false(records.has(taskEndpointKey('b', 'bad')))
+  // a new version: the listener gets the previous value (from gossip's event, the cache kept no copy) and the new one
+  changes.length = 0
+  b.set(SCOPE, TABLE_ENDPOINTS, k0, ep(99))
+  t.true(await pump(clock, 10_000, { until: () => changes.length > 0 }))
+  t.deepEqual(changes, [[k0, '10.1.0.20', '10.1.0.99']])
+  t.is(records.value(k0)?.ip, '10.1.0.99')
+  // the bad key gets a good version: shown, and nothing is kept for it any more
+  b.set(SCOPE, TABLE_ENDPOINTS, taskEndpointKey('b', 'bad'), ep(50))
+  t.true(await pump(clock, 10_000, { until: () => records.size === 21 }))
+  t.is(records.over.size, 0)
+  b.delete(SCOPE, TABLE_ENDPOINTS, k0)
+  t.true(await pump(clock, 10_000, { until: () => records.size === 20 }))
+  t.false(records.has(k0))
+  t.is([...records.keys()].length, 20)
+})

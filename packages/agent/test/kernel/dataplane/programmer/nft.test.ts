@@ -34,7 +34,7 @@ rootTest(`nft: a sandbox that cannot be adopted (its table was deleted) is rebui
   t.true((await p.apply(d)).transactions > 0)
   t.true(await p.verify(id))
   const r = await readSandbox(lab.kernel, lbNetnsName(lab.prefix, id), nftTableName, {})
-  t.is(r.view?.services.get('10.77.255.1 . tcp . 80')?.length, 3)
+  t.is(r.view?.services.get('10.77.255.1 . tcp . 80')?.ips.length, 3)
 })
 
 rootTest('nft: a backend change runs in-process (no nft process), the same state as `nft -f -` gives', async t => {
@@ -57,7 +57,7 @@ rootTest('nft: a backend change runs in-process (no nft process), the same state
   const ra = await readSandbox(lab.kernel, lbNetnsName(lab.prefix, a), nftTableName, {})
   const rb = await readSandbox(lab.kernel, lbNetnsName(`${lab.prefix}s`, b), nftTableName, {})
   t.deepEqual(ra.view === undefined ? undefined : observeLbView(ra.view), rb.view === undefined ? undefined : observeLbView(rb.view))
-  t.is(ra.view?.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  t.is(ra.view?.services.get('10.77.255.1 . tcp . 80')?.ips.length, 4)
   // a script the kernel refuses: a KernelCommandError with nft's message, nothing applied
   const err = await t.throwsAsync(lab.kernel.run('nft', ['-f', '-'], { netns: lbNetnsName(lab.prefix, a), input: `add element ip ${nftTableName(a)} nosuchmap { 1.2.3.4 }\n` }))
   t.is(err?.name, 'KernelCommandError')

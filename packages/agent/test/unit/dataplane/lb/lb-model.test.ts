@@ -1,7 +1,7 @@
 import { createSeededRng } from '@scalelb/gossip'
 import test, { type ExecutionContext } from 'ava'
 import { LbModel, replaceRange } from '../../../../src/dataplane/lb/lb-model.js'
-import { diffScript, sameView, viewFromSpec, withChains, type LbView } from '../../../../src/dataplane/lb/lb-view.js'
+import { diffScript, sameView, slotTargets, viewFromSpec, withChains, type LbView } from '../../../../src/dataplane/lb/lb-view.js'
 import { addressLines } from '../../../../src/dataplane/lb/addresses.js'
 import type { SandboxSpec, ServiceSpec } from '../../../../src/dataplane/spec/types.js'
 import { backends, desired } from '../../../support/programmer-compliance.js'
@@ -95,7 +95,7 @@ test('an update touches only the services that changed; bad input is refused and
   ].sort())
   t.deepEqual(plan.addressLines(), [])
   t.is(plan.commit(), view)
-  t.deepEqual(view.services.get(`${s500.vip} . tcp . 80`), [`${s500.backends[0].ip} . 8080`, `${s500.backends[1].ip} . 8080`, '10.77.100.1 . 8080'])
+  t.deepEqual(slotTargets(view.services.get(`${s500.vip} . tcp . 80`)!), [`${s500.backends[0].ip} . 8080`, `${s500.backends[1].ip} . 8080`, '10.77.100.1 . 8080'])
 
   // a changed service with a bad backend: the field is named, the next good plan starts from the last commit
   const good = services[10]

@@ -40,7 +40,7 @@ test('changes within the coalescing window go out as one transaction per sandbox
   t.true(await settle(() => r.synced()))
   t.deepEqual(p.operations().map(o => [o.op, o.networkId]), [['apply', 'netA'], ['apply', 'netA'], ['apply', 'netB']])
   t.deepEqual(applied.map(([id]) => id), ['netA', 'netA', 'netB'])
-  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 3)
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.ips.length, 3)
   t.is(r.stats().sandboxes, 2)
   t.true(r.stats().kernelObjects > 0)
   await r.stop()
@@ -62,7 +62,7 @@ test('the coalescing window counts from the last transaction: a change after a q
   clock.advance(1)
   t.true(await settle(() => r.synced()))
   t.is(p.operations().length, 2)
-  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 3)
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.ips.length, 3)
   await r.stop()
 })
 
@@ -87,7 +87,7 @@ test('while changes keep coming within the window, the window grows to busyCoale
   t.is(applies(), 2, 'held until 200 ms after the last transaction')
   await at(1)
   t.is(applies(), 3, 'the two changes in one transaction')
-  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.ips.length, 4)
   // a change that comes after the busy window goes out at once, and the window stays busy
   await at(250)
   await put(5, 0)
@@ -118,7 +118,7 @@ test('flush({ now: false }) waits for the coalescing window: changes made meanwh
   clock.advance(50)
   await lazy
   t.deepEqual(p.operations().map(o => [o.op, o.networkId]), [['apply', 'netA']])
-  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 2)
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.ips.length, 2)
   // flush() (now) still applies at once
   r.setDesired(new Map([['netA', A(3)]]))
   await r.flush()
@@ -180,7 +180,7 @@ test('the periodic check finds kernel drift and repairs it', async t => {
   kernel.networks.delete('netA') // someone deleted the sandbox behind our back
   clock.advance(10_000)
   t.true(await settle(() => kernel.networks.has('netA') && r.synced()))
-  t.is(kernel.networks.get('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 2)
+  t.is(kernel.networks.get('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.ips.length, 2)
   await r.stop()
 })
 
@@ -229,7 +229,7 @@ test('a change that arrives while a transaction is in flight is applied next, no
   }
   await flushed
   t.is(p.operations().length, 2)
-  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.length, 4)
+  t.is(p.state('netA')!.lb!.services.get('10.77.255.1 . tcp . 80')?.ips.length, 4)
   await r.stop()
 })
 
@@ -266,7 +266,7 @@ test('flush returns once the state as of the call is applied, while later change
   }
   const r = createReconciler({ programmer: gated, clock, resyncIntervalMs: 10_000 })
   await r.start()
-  const slots = (): number | undefined => p.state('netA')?.lb?.services.get('10.77.255.1 . tcp . 80')?.length
+  const slots = (): number | undefined => p.state('netA')?.lb?.services.get('10.77.255.1 . tcp . 80')?.ips.length
   const done = new Set<string>()
   const track = (name: string, f: Promise<void>): void => { void f.then(() => done.add(name)) }
 
@@ -337,7 +337,7 @@ test('the periodic check and applies never overlap on the programmer; synced() h
   t.is(p.operations().filter(o => o.op === 'apply').length, 1, 'no apply while the check reads the kernel')
   checkGate?.()
   await flushed
-  t.is(p.state('netA')?.lb?.services.get('10.77.255.1 . tcp . 80')?.length, 2)
+  t.is(p.state('netA')?.lb?.services.get('10.77.255.1 . tcp . 80')?.ips.length, 2)
   t.is(overlaps, 0)
   t.true(r.synced())
   await r.stop()
